@@ -1,0 +1,159 @@
+/* bench_skeleton: the walking skeleton's numbers, with baselines measured
+ * in the same run.
+ *   cold spawn (mlos_spawn -> HELLO) for x86_64 and process shards, beside
+ *     a bare QEMU start+boot+exit of an empty Multiboot kernel (same QEMU
+ *     options, same memfd RAM);
+ *   small-call round trip (8-byte echo) p50/p99;
+ *   put bandwidth into the bulk window beside plain memcpy.
+ * Usage: bench_skeleton [runs]     (MLOS_IMAGE_PATH as for the tests)
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mlos.h"
+#include "qemu_x86_64.h"
+
+static uv_loop_t *loop;
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t pct(uint64_t *v, int n, double p)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_u64);
+    int i = (int)(p * (n - 1) + 0.5);
+    return v[i];
+}
+
+/* ---- bare QEMU baseline ---- */
+static int bare_done;
+static void bare_exit(uv_process_t *p, int64_t status, int sig)
+{
+    bare_done = 1;
+    uv_close((uv_handle_t *)p, NULL);
+}
+
+static uint64_t bare_qemu_boot(const char *kernel, size_t ram)
+{
+    int memfd = memfd_create("bench-ram", MFD_CLOEXEC), sv[2];
+    char *argv[64], buf[4096];
+    struct mlos_qemu_x86_64_cfg cfg = {.qemu_path = "qemu-system-x86_64", .image = kernel, .ram_bytes = ram,
+                                       .ram_fd = 4, .doorbell_fd = 3, .cmdline = ""};
+    uv_process_t proc;
+    uv_process_options_t po = {0};
+    uv_stdio_container_t stdio[5] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD}};
+    uint64_t t0;
+
+    if (ftruncate(memfd, (off_t)ram) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+        mlos_qemu_x86_64_argv(&cfg, argv, 64, buf, sizeof(buf)) < 0)
+        return 0;
+    stdio[2].data.fd = 2;
+    stdio[3].flags = UV_INHERIT_FD;
+    stdio[3].data.fd = sv[1];
+    stdio[4].flags = UV_INHERIT_FD;
+    stdio[4].data.fd = memfd;
+    po.file = argv[0];
+    po.args = argv;
+    po.stdio = stdio;
+    po.stdio_count = 5;
+    po.exit_cb = bare_exit;
+    bare_done = 0;
+    t0 = uv_hrtime();
+    if (uv_spawn(loop, &proc, &po) < 0)
+        return 0;
+    while (!bare_done)
+        uv_run(loop, UV_RUN_ONCE);
+    t0 = uv_hrtime() - t0;
+    uv_run(loop, UV_RUN_NOWAIT);
+    close(memfd);
+    close(sv[0]);
+    close(sv[1]);
+    return t0;
+}
+
+static void bench_arch(const char *arch, int runs)
+{
+    struct mlos_spawn_opts o = {.arch = arch, .bulk_bytes = 64u << 20};
+    uint64_t *spawn = calloc((size_t)runs, 8), rtt[20000];
+    int nrtt = 0;
+    mlos_shard_t s;
+
+    for (int r = 0; r < runs; r++) {
+        if (mlos_spawn_sync(loop, &s, &o) < 0) {
+            fprintf(stderr, "spawn %s failed\n%s", arch, mlos_shard_console_tail(&s));
+            mlos_shard_stop_sync(&s);
+            return;
+        }
+        spawn[r] = s.spawn_ns;
+        if (r < runs - 1)
+            mlos_shard_stop_sync(&s);
+    }
+    printf("%-8s cold spawn (request -> HELLO): p50 %7.2f ms  min %7.2f ms  (%d runs)\n", arch,
+           pct(spawn, runs, 0.5) / 1e6, pct(spawn, runs, 0.0) / 1e6, runs);
+
+    /* small-call round trip */
+    for (int i = 0; i < 200; i++) /* warm up */
+        mlos_call_sync(&s, "echo", "12345678", 8, NULL, NULL, NULL, 0);
+    for (nrtt = 0; nrtt < 5000; nrtt++) {
+        uint64_t t0 = uv_hrtime();
+        if (mlos_call_sync(&s, "echo", "12345678", 8, NULL, NULL, NULL, 0) < 0)
+            break;
+        rtt[nrtt] = uv_hrtime() - t0;
+    }
+    printf("%-8s small call round trip (8-byte echo): p50 %7.2f us  p99 %7.2f us  (%d calls)\n", arch,
+           pct(rtt, nrtt, 0.5) / 1e3, pct(rtt, nrtt, 0.99) / 1e3, nrtt);
+
+    /* put bandwidth vs memcpy, 64 MiB, best of 5 */
+    size_t n = 64u << 20;
+    char *src = malloc(n), *dst = malloc(n);
+    memset(src, 1, n);
+    memset(dst, 2, n);
+    mlos_put(&s, 0, src, n); /* fault the window in */
+    uint64_t best_put = UINT64_MAX, best_cpy = UINT64_MAX;
+    for (int i = 0; i < 5; i++) {
+        uint64_t t0 = uv_hrtime();
+        mlos_put(&s, 0, src, n);
+        uint64_t t1 = uv_hrtime();
+        memcpy(dst, src, n);
+        uint64_t t2 = uv_hrtime();
+        if (t1 - t0 < best_put)
+            best_put = t1 - t0;
+        if (t2 - t1 < best_cpy)
+            best_cpy = t2 - t1;
+    }
+    printf("%-8s put 64 MiB: %6.2f GB/s   memcpy: %6.2f GB/s   (put = %.0f%% of memcpy)\n", arch,
+           n / (double)best_put, n / (double)best_cpy, 100.0 * best_cpy / best_put);
+    free(src);
+    free(dst);
+    mlos_shard_stop_sync(&s);
+    free(spawn);
+}
+
+int main(int argc, char **argv)
+{
+    int runs = argc > 1 ? atoi(argv[1]) : 10;
+    char kernel[1024];
+    loop = uv_default_loop();
+
+    if (mlos_image_find("empty-kernel-x86_64.elf", kernel, sizeof(kernel)) == 0) {
+        uint64_t *t = calloc((size_t)runs, 8);
+        for (int r = 0; r < runs; r++)
+            t[r] = bare_qemu_boot(kernel, 96u << 20);
+        printf("baseline bare QEMU start+boot+exit, empty kernel:  p50 %7.2f ms  min %7.2f ms  (%d runs)\n",
+               pct(t, runs, 0.5) / 1e6, pct(t, runs, 0.0) / 1e6, runs);
+        free(t);
+    } else {
+        printf("baseline: empty-kernel-x86_64.elf not found on MLOS_IMAGE_PATH\n");
+    }
+    bench_arch("x86_64", runs);
+    bench_arch("process", runs);
+    return 0;
+}

@@ -1,0 +1,107 @@
+/* hal.h -- the mlos hardware abstraction layer contract.
+ *
+ * This is the only interface the portable library OS (libos/) uses to reach
+ * the machine it runs on. Exactly one implementation is linked into each
+ * shard:
+ *
+ *   hal/linux/    a Linux process, driven by a caller-owned libuv loop
+ *   hal/x86_64/   bare metal x86_64, booted by QEMU through Multiboot
+ *
+ * Conventions
+ *   - Functions returning int return >= 0 on success and a negative
+ *     MLOS_E* code (libos/mlos_error.h) on failure.
+ *   - The HAL owns every resource it hands out (regions, the window); the
+ *     caller never frees them.
+ *   - The HAL is single-threaded: libos calls it from one thread only. The
+ *     only asynchronous input is the doorbell, observed through
+ *     mlos_hal_wait().
+ *
+ * Lifecycle
+ *   The platform entry (boot code or process main) initialises the HAL, then
+ *   calls the portable entry point mlos_shard_main() (libos/slave.h). When
+ *   that returns, the platform calls mlos_hal_exit() with its result.
+ */
+#ifndef MLOS_HAL_H
+#define MLOS_HAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- console ---------------------------------------------------------
+ * Write len bytes of diagnostic text. Never fails from the caller's point of
+ * view: output that cannot be delivered is dropped. Bare metal: COM1.
+ * Linux: stderr.
+ */
+void mlos_hal_console_write(const char *buf, size_t len);
+
+/* ---- clock -----------------------------------------------------------
+ * Monotonic nanoseconds since an arbitrary origin fixed at HAL start.
+ * Never goes backwards. Bare metal: TSC scaled by its calibrated frequency.
+ */
+uint64_t mlos_hal_now_ns(void);
+
+/* Raw cycle counter (TSC, timebase) for fine-grained benchmarks and its
+ * frequency in Hz (0 if unknown). */
+uint64_t mlos_hal_cycles(void);
+uint64_t mlos_hal_cycles_hz(void);
+
+/* ---- memory regions ------------------------------------------------
+ * Physical (bare metal) or virtual (Linux) memory the libos memory service
+ * may manage. Regions are page aligned (MLOS_HAL_PAGE_SIZE), do not overlap,
+ * exclude the image, the boot stack and the shared window, and stay valid
+ * for the life of the shard.
+ *
+ * Fills up to max entries of out and returns the number of regions
+ * available (which may exceed max), or a negative error.
+ */
+#define MLOS_HAL_PAGE_SIZE 4096u
+
+struct mlos_hal_region {
+    uintptr_t base;
+    size_t len;
+};
+
+int mlos_hal_mem_regions(struct mlos_hal_region *out, int max);
+
+/* ---- boot parameters ------------------------------------------------
+ * The NUL-terminated parameter string the master handed this shard
+ * ("key=value key=value", space separated), or "" if none. Bare metal: the
+ * Multiboot command line. Linux: MLOS_SHARD_ARGS from the environment.
+ */
+const char *mlos_hal_cmdline(void);
+
+/* ---- channel to the master -------------------------------------------
+ * A window of memory shared with the master. Its layout (rings, bulk area)
+ * is defined by rpc/window.h; the master initialises the header before the
+ * shard starts. Returns 0 and fills *base and *len, or MLOS_ENOENT if this shard
+ * was started without a window.
+ */
+int mlos_hal_window(void **base, size_t *len);
+
+/* Tell the master that there is new data in the window (one doorbell
+ * "ring"). Doorbells may be coalesced: one ring can stand for many
+ * messages, so the receiver always drains. */
+void mlos_hal_doorbell_ring(void);
+
+/* ---- waiting -----------------------------------------------------------
+ * Block until the master rings this shard's doorbell, or until the monotonic
+ * clock reaches deadline_ns (UINT64_MAX: no deadline). Returns 1 if a
+ * doorbell arrived (possibly before the call: doorbells are latched, never
+ * lost), 0 on deadline. Spurious returns of 1 are allowed; callers re-check
+ * their rings. Bare metal: HLT until the doorbell interrupt. Linux: runs the
+ * caller's libuv loop once.
+ */
+int mlos_hal_wait(uint64_t deadline_ns);
+
+/* ---- exit ------------------------------------------------------------
+ * End the shard with status (0 = success). Bare metal: isa-debug-exit, so
+ * QEMU's exit code is (status << 1) | 1. Never returns.
+ */
+_Noreturn void mlos_hal_exit(int status);
+
+/* ---- identity -------------------------------------------------------
+ * Short architecture name reported in the hello message: "x86_64",
+ * "ppc", "process". */
+const char *mlos_hal_arch(void);
+
+#endif

@@ -1,0 +1,222 @@
+/* The process HAL: a Linux process on a caller-owned libuv loop. */
+#define _GNU_SOURCE
+#include "hal_linux.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hal.h"
+#include "mlos_error.h"
+#include "slave.h"
+
+static struct {
+    uv_loop_t *loop;
+    uv_poll_t bell;
+    uv_timer_t timer;
+    int bell_fd;
+    int rang;
+    void *window;
+    size_t window_len;
+    void *arena;
+    size_t arena_len;
+    const char *cmdline;
+    uint64_t t0;
+} H = {.bell_fd = -1};
+
+int mlos_cmdline_get(const char *cmdline, const char *key, char *out, size_t cap)
+{
+    size_t klen = strlen(key);
+    for (const char *p = cmdline; p && *p;) {
+        while (*p == ' ')
+            p++;
+        const char *end = strchr(p, ' ');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n > klen && !strncmp(p, key, klen) && p[klen] == '=') {
+            size_t v = n - klen - 1;
+            if (v >= cap)
+                return MLOS_ETOOBIG;
+            memcpy(out, p + klen + 1, v);
+            out[v] = 0;
+            return (int)v;
+        }
+        p += n;
+    }
+    return MLOS_ENOENT;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void mlos_hal_console_write(const char *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = write(2, buf, len);
+        if (n <= 0 && errno != EINTR)
+            return;
+        if (n > 0) {
+            buf += n;
+            len -= (size_t)n;
+        }
+    }
+}
+
+uint64_t mlos_hal_now_ns(void) { return mono_ns() - H.t0; }
+
+uint64_t mlos_hal_cycles(void)
+{
+#if defined(__x86_64__)
+    return __builtin_ia32_rdtsc();
+#else
+    return mono_ns();
+#endif
+}
+
+uint64_t mlos_hal_cycles_hz(void)
+{
+#if defined(__x86_64__)
+    return 0; /* unknown without calibration; benchmarks use mlos_hal_now_ns */
+#else
+    return 1000000000u;
+#endif
+}
+
+int mlos_hal_mem_regions(struct mlos_hal_region *out, int max)
+{
+    if (!H.arena)
+        return 0;
+    if (max > 0) {
+        out[0].base = (uintptr_t)H.arena;
+        out[0].len = H.arena_len;
+    }
+    return 1;
+}
+
+const char *mlos_hal_cmdline(void) { return H.cmdline ? H.cmdline : ""; }
+
+int mlos_hal_window(void **base, size_t *len)
+{
+    if (!H.window)
+        return MLOS_ENOENT;
+    *base = H.window;
+    *len = H.window_len;
+    return 0;
+}
+
+void mlos_hal_doorbell_ring(void)
+{
+    char b = 1;
+    if (H.bell_fd >= 0)
+        (void)send(H.bell_fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+static void bell_cb(uv_poll_t *h, int status, int events)
+{
+    char buf[256];
+    ssize_t n;
+    while ((n = recv(H.bell_fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+        H.rang = 1;
+    if (n == 0 || status < 0) {
+        /* The master is gone: nobody will ever call us again. */
+        static const char msg[] = "mlos process shard: master closed the doorbell, exiting\n";
+        mlos_hal_console_write(msg, sizeof(msg) - 1);
+        mlos_hal_exit(MLOS_SHARD_EXIT_PROTO);
+    }
+}
+
+static void timer_cb(uv_timer_t *t) { (void)t; }
+
+int mlos_hal_wait(uint64_t deadline_ns)
+{
+    if (!H.loop)
+        return 0;
+    if (!H.rang) {
+        uint64_t now = mlos_hal_now_ns();
+        if (deadline_ns <= now)
+            return 0;
+        if (deadline_ns != UINT64_MAX)
+            uv_timer_start(&H.timer, timer_cb, (deadline_ns - now + 999999) / 1000000, 0);
+        uv_run(H.loop, UV_RUN_ONCE);
+        uv_timer_stop(&H.timer);
+    }
+    if (H.rang) {
+        H.rang = 0;
+        return 1;
+    }
+    return 0;
+}
+
+_Noreturn void mlos_hal_exit(int status)
+{
+    if (H.window)
+        munmap(H.window, H.window_len);
+    if (H.arena)
+        munmap(H.arena, H.arena_len);
+    _exit(status & 0xff);
+}
+
+const char *mlos_hal_arch(void) { return "process"; }
+
+static int map_window(const char *cmdline, int fd)
+{
+    char v[64];
+    unsigned long long off, len;
+    if (mlos_cmdline_get(cmdline, "mlos.window", v, sizeof(v)) < 0 || fd < 0)
+        return 0; /* no window: allowed (mlos_hal_window says ENOENT) */
+    if (sscanf(v, "%llx,%llx", &off, &len) != 2 || (off & 4095) || !len) {
+        fprintf(stderr, "mlos: bad mlos.window=%s\n", v);
+        return MLOS_EINVAL;
+    }
+    H.window = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);
+    if (H.window == MAP_FAILED) {
+        H.window = NULL;
+        fprintf(stderr, "mlos: cannot map window: %s\n", strerror(errno));
+        return MLOS_EIO;
+    }
+    H.window_len = len;
+    return 0;
+}
+
+int mlos_hal_linux_init(uv_loop_t *loop, const struct mlos_hal_linux_cfg *cfg)
+{
+    char v[32];
+    int rc;
+
+    H.t0 = mono_ns();
+    H.loop = loop;
+    H.cmdline = cfg->cmdline ? cfg->cmdline : getenv("MLOS_SHARD_ARGS");
+    if (!H.cmdline)
+        H.cmdline = "";
+    H.arena_len = cfg->mem_bytes;
+    if (!H.arena_len)
+        H.arena_len = mlos_cmdline_get(H.cmdline, "mlos.mem", v, sizeof(v)) > 0 ? strtoull(v, NULL, 0)
+                                                                                 : 64u << 20;
+    H.arena_len = (H.arena_len + MLOS_HAL_PAGE_SIZE - 1) & ~(size_t)(MLOS_HAL_PAGE_SIZE - 1);
+    H.arena = mmap(NULL, H.arena_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (H.arena == MAP_FAILED) {
+        H.arena = NULL;
+        return MLOS_ENOMEM;
+    }
+    if ((rc = map_window(H.cmdline, cfg->window_fd)) < 0)
+        return rc;
+    if (cfg->window_fd >= 0)
+        close(cfg->window_fd); /* the mapping keeps the memory */
+    uv_timer_init(loop, &H.timer);
+    if (cfg->doorbell_fd >= 0) {
+        H.bell_fd = cfg->doorbell_fd;
+        uv_poll_init_socket(loop, &H.bell, H.bell_fd);
+        uv_poll_start(&H.bell, UV_READABLE, bell_cb);
+    }
+    return 0;
+}

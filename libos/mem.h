@@ -1,0 +1,121 @@
+/* libos/mem.h -- the memory micro-service: a page allocator and malloc.
+ *
+ * Provides: page allocation over the regions the HAL reports, and a general
+ * purpose heap (malloc/free/calloc/realloc) on top of it.
+ * Requires: hal (mlos_hal_mem_regions) for mlos_mem_init_from_hal only; the
+ * allocators themselves are pure and testable on Linux.
+ *
+ * Instances are caller-owned structs so that tests can run several side by
+ * side; a shard uses the one default instance behind mlos_malloc & co.
+ * Not thread-safe: a shard's libos is single-threaded.
+ */
+#ifndef MLOS_MEM_H
+#define MLOS_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hal.h"
+
+#define MLOS_PAGE_SIZE MLOS_HAL_PAGE_SIZE
+#define MLOS_MEM_MAX_REGIONS 16
+
+/* ---- page allocator ----
+ * Design: each region starts with a header and three bitmaps carved from the
+ * region itself: "used" (1 bit/page), "head" (first page of each allocation,
+ * so a free's npages can be checked exactly) and "full" (1 bit per used-word
+ * that is all ones, so searches skip allocated stretches a word of words at
+ * a time).
+ * First fit, starting at a per-region hint below which every page is used.
+ */
+
+struct mlos_page_region; /* private */
+
+struct mlos_pagealloc {
+    /* private */
+    struct mlos_page_region *regions[MLOS_MEM_MAX_REGIONS];
+    int nregions;
+    size_t total_pages;
+    size_t free_pages;
+};
+
+/* Take ownership of the given regions (page-aligned inward; bookkeeping is
+ * carved from the regions themselves, about 1 page per 64 MiB plus one).
+ * Regions that leave no allocatable page after that (under 2 pages) are
+ * skipped. Returns 0, or MLOS_EINVAL if no region is usable. Usable regions
+ * beyond MLOS_MEM_MAX_REGIONS are ignored. */
+int mlos_pagealloc_init(struct mlos_pagealloc *pa, const struct mlos_hal_region *regions, int n);
+
+/* npages contiguous pages, page aligned, or NULL (also for npages == 0).
+ * Contents are not cleared. */
+void *mlos_page_alloc(struct mlos_pagealloc *pa, size_t npages);
+
+/* Return pages from mlos_page_alloc: p and npages must be exactly those of
+ * one allocation. Freeing memory the allocator does not own, a double free,
+ * or a wrong npages is detected and reported as MLOS_EINVAL (nothing is
+ * changed). */
+int mlos_page_free(struct mlos_pagealloc *pa, void *p, size_t npages);
+
+/* Start of the allocation (from mlos_page_alloc) that contains p, or NULL if
+ * p is not inside memory currently allocated from pa. Never dereferences p;
+ * lets callers validate pointers before reading headers. */
+void *mlos_page_base(const struct mlos_pagealloc *pa, const void *p);
+
+/* ---- heap ----
+ * Design: requests up to MLOS_HEAP_SMALL_MAX bytes are served from one-page
+ * slabs of a single size class; the slab header at the page start holds the
+ * class and an occupancy bitmap (so free needs no size and catches double
+ * frees). Larger requests take their own page run, with a 16-byte header at
+ * its start recording the page count. Either way the header of any block is
+ * at its pointer rounded down to a page. Empty slabs go back to the page
+ * allocator, except one spare per class kept until the heap is empty.
+ */
+
+#define MLOS_HEAP_NCLASSES 20
+#define MLOS_HEAP_SMALL_MAX 2016 /* largest size class */
+
+struct mlos_heap {
+    /* private */
+    struct mlos_pagealloc *pa;
+    void *partial[MLOS_HEAP_NCLASSES]; /* slabs with a free slot, per class */
+    void *spare[MLOS_HEAP_NCLASSES];   /* one empty slab kept per class */
+    uint8_t class_of[MLOS_HEAP_SMALL_MAX / 16 + 1]; /* (n+15)/16 -> class */
+    size_t bytes_in_use;               /* usable bytes of live blocks */
+    size_t pages_in_use;               /* pages taken from pa */
+};
+
+void mlos_heap_init(struct mlos_heap *h, struct mlos_pagealloc *pa);
+/* 16-byte aligned or NULL. n == 0 gives a unique minimal block. */
+void *mlos_heap_alloc(struct mlos_heap *h, size_t n);
+/* NULL is fine; pointers the heap did not hand out (or already freed) are
+ * detected and ignored. */
+void mlos_heap_free(struct mlos_heap *h, void *p);
+/* Keeps the first min(old, n) bytes. p == NULL: alloc; n == 0: frees p and
+ * returns NULL. On failure returns NULL and p stays valid. */
+void *mlos_heap_realloc(struct mlos_heap *h, void *p, size_t n);
+/* Bytes usable at p (>= the size requested), 0 for NULL or a foreign p. */
+size_t mlos_heap_usable_size(struct mlos_heap *h, const void *p);
+
+struct mlos_mem_stats {
+    size_t total_bytes; /* managed by the page allocator */
+    size_t free_bytes;  /* free pages */
+    size_t heap_bytes;  /* live heap blocks, counted by their usable size
+                         * (request rounded up to its size class / pages) */
+};
+
+/* Statistics of h and of its page allocator. */
+void mlos_heap_stats(const struct mlos_heap *h, struct mlos_mem_stats *out);
+
+/* ---- the shard's default instance ---- */
+
+/* Initialise the default page allocator and heap from the HAL's regions
+ * (at most MLOS_MEM_MAX_REGIONS of them). Returns 0 or a negative MLOS_E*.
+ * Until it succeeds mlos_malloc & co return NULL. */
+int mlos_mem_init_from_hal(void);
+void *mlos_malloc(size_t n);
+void *mlos_calloc(size_t n, size_t m); /* zeroed; checks n*m overflow */
+void *mlos_realloc(void *p, size_t n);
+void mlos_free(void *p);
+void mlos_mem_stats(struct mlos_mem_stats *out);
+
+#endif

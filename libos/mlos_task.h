@@ -1,0 +1,80 @@
+/* libos/mlos_task.h -- tasks: named functions a slave runs for the master.
+ *
+ * A task is registered at build time with
+ *
+ *     static int sum(struct mlos_task_ctx *ctx) { ... }
+ *     MLOS_TASK("sum_u64", sum);
+ *
+ * which places a descriptor in the `mlos_tasks` link section. The slave
+ * runtime looks tasks up by name when a CALL arrives. The same source works
+ * on every HAL.
+ *
+ * A task reads its argument bytes (ctx->arg) and may read or write the
+ * shard's bulk window (ctx->bulk), where the master puts large inputs with
+ * mlos_put(). It answers with mlos_task_result() (bytes copied into the
+ * reply) and returns 0, or returns a negative MLOS_E* code after
+ * mlos_task_fail() has explained why. The result buffer is owned by the
+ * runtime and freed after the reply is sent.
+ */
+#ifndef MLOS_TASK_H
+#define MLOS_TASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlos_error.h"
+
+#define MLOS_TASK_ERROR_MAX 160
+
+struct mlos_task_ctx {
+    const uint8_t *arg; /* argument bytes from the caller */
+    size_t arg_len;
+    uint8_t *bulk;      /* the shard's bulk window, or NULL */
+    size_t bulk_len;
+    /* private: filled by mlos_task_result / mlos_task_fail */
+    void *result;
+    size_t result_len;
+    char error[MLOS_TASK_ERROR_MAX];
+};
+
+typedef int (*mlos_task_fn)(struct mlos_task_ctx *ctx);
+
+struct mlos_task_desc {
+    const char *name;
+    mlos_task_fn fn;
+};
+
+#define MLOS_TASK_CONCAT2(a, b) a##b
+#define MLOS_TASK_CONCAT(a, b) MLOS_TASK_CONCAT2(a, b)
+#define MLOS_TASK(name, fn)                                                                                      \
+    static const struct mlos_task_desc MLOS_TASK_CONCAT(mlos_task_desc_, __LINE__)                               \
+        __attribute__((section("mlos_tasks"), used, aligned(sizeof(void *)))) = {name, fn}
+
+/* Copy len bytes as the task's result. Returns 0 or MLOS_ENOMEM. */
+int mlos_task_result(struct mlos_task_ctx *ctx, const void *data, size_t len);
+
+/* Record why the task failed; returns err so a task can `return
+ * mlos_task_fail(ctx, MLOS_EINVAL, "need %d bytes", 8);`. */
+int mlos_task_fail(struct mlos_task_ctx *ctx, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- registry (used by the runtime) ---- */
+
+/* Hosted programs that keep their tasks in the executable call this once
+ * before mlos_shard_main (MLOS_TASKS_USE_LINKED does it for them); bare-metal
+ * images find the table through their linker script. */
+void mlos_task_table_set(const struct mlos_task_desc *begin, const struct mlos_task_desc *end);
+#define MLOS_TASKS_USE_LINKED()                                                                                  \
+    do {                                                                                                         \
+        extern const struct mlos_task_desc __start_mlos_tasks[], __stop_mlos_tasks[];                            \
+        mlos_task_table_set(__start_mlos_tasks, __stop_mlos_tasks);                                              \
+    } while (0)
+
+const struct mlos_task_desc *mlos_task_find(const char *name, size_t name_len);
+size_t mlos_task_count(void);
+const struct mlos_task_desc *mlos_task_at(size_t i);
+
+/* Run a task by name on ctx (arg/bulk filled by the caller). Returns the
+ * task's status; MLOS_ENOTASK with ctx->error set if no such task. */
+int mlos_task_run(const char *name, size_t name_len, struct mlos_task_ctx *ctx);
+
+#endif

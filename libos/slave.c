@@ -1,0 +1,210 @@
+/* The slave runtime loop: HELLO, then CALL -> task -> REPLY until STOP. */
+#include "slave.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "evloop.h"
+#include "hal.h"
+#include "mem.h"
+#include "mlos.pb-c.h"
+#include "mlos_endian.h"
+#include "mlos_error.h"
+#include "mlos_task.h"
+#include "ring.h"
+#include "window.h"
+
+#define MLOS_ABI 1
+
+struct slave {
+    struct mlos_evloop loop;
+    struct mlos_ring in, out; /* in: master -> shard, out: shard -> master */
+    struct mlos_window_hdr *win;
+    uint8_t *bulk;
+    size_t bulk_len;
+    uint32_t id;
+    int exit_status;
+};
+
+static struct slave S;
+
+void mlos_log(const char *fmt, ...)
+{
+    char buf[256];
+    int n = snprintf(buf, sizeof(buf), "[shard %u] ", S.id);
+    va_list ap;
+    va_start(ap, fmt);
+    n += vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof(buf) - 2)
+        n = (int)sizeof(buf) - 2;
+    buf[n++] = '\n';
+    mlos_hal_console_write(buf, (size_t)n);
+}
+
+/* Send one protobuf message; waits for room if the master is slow. */
+static int send_msg(uint8_t type, uint32_t id, const ProtobufCMessage *msg)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    void *dst;
+    int rc;
+
+    while ((rc = mlos_ring_reserve(&S.out, (uint32_t)len, &dst)) == MLOS_EAGAIN) {
+        mlos_hal_doorbell_ring();
+        mlos_hal_wait(mlos_hal_now_ns() + 1000000);
+    }
+    if (rc < 0)
+        return rc;
+    protobuf_c_message_pack(msg, dst);
+    mlos_ring_commit(&S.out, type, id, (uint32_t)len);
+    if (mlos_ring_consumer_waiting(&S.out))
+        mlos_hal_doorbell_ring();
+    return 0;
+}
+
+static void send_hello(void)
+{
+    Mlos__Hello hello = MLOS__HELLO__INIT;
+    struct mlos_mem_stats st;
+    size_t n = mlos_task_count();
+    char **names = mlos_calloc(n ? n : 1, sizeof(char *));
+
+    for (size_t i = 0; names && i < n; i++)
+        names[i] = (char *)mlos_task_at(i)->name;
+    mlos_mem_stats(&st);
+    hello.arch = (char *)mlos_hal_arch();
+    hello.shard_id = S.id;
+    hello.n_tasks = names ? n : 0;
+    hello.tasks = names;
+    hello.mem_bytes = st.total_bytes;
+    hello.boot_ns = mlos_hal_now_ns();
+    hello.abi = MLOS_ABI;
+    send_msg(MLOS_FRAME_HELLO, 0, &hello.base);
+    mlos_free(names);
+}
+
+static void handle_call(uint32_t id, const uint8_t *p, uint32_t len)
+{
+    Mlos__TaskReply reply = MLOS__TASK_REPLY__INIT;
+    Mlos__TaskCall *call = mlos__task_call__unpack(NULL, len, p);
+    struct mlos_task_ctx ctx;
+    uint64_t t0;
+
+    memset(&ctx, 0, sizeof(ctx));
+    if (!call) {
+        reply.status = MLOS_EDECODE;
+        reply.error = "CALL payload is not a valid mlos.TaskCall";
+        send_msg(MLOS_FRAME_REPLY, id, &reply.base);
+        return;
+    }
+    ctx.arg = call->arg.data;
+    ctx.arg_len = call->arg.len;
+    ctx.bulk = S.bulk;
+    ctx.bulk_len = S.bulk_len;
+    t0 = mlos_hal_now_ns();
+    reply.status = mlos_task_run(call->task, strlen(call->task), &ctx);
+    reply.run_ns = mlos_hal_now_ns() - t0;
+    if (reply.status >= 0) {
+        reply.status = 0;
+        reply.result.data = ctx.result;
+        reply.result.len = ctx.result_len;
+    } else {
+        reply.error = ctx.error;
+    }
+    if (send_msg(MLOS_FRAME_REPLY, id, &reply.base) < 0) {
+        /* Result too big for the ring: answer with the reason instead. */
+        Mlos__TaskReply big = MLOS__TASK_REPLY__INIT;
+        big.status = MLOS_ETOOBIG;
+        big.error = "task result larger than the ring; write it to the bulk window";
+        send_msg(MLOS_FRAME_REPLY, id, &big.base);
+    }
+    mlos_free(ctx.result);
+    mlos__task_call__free_unpacked(call, NULL);
+}
+
+static void set_state(uint32_t state) { __atomic_store_n(&S.win->state, mlos_to_le32(state), __ATOMIC_RELEASE); }
+
+/* Drain every frame the master queued. */
+static void drain(struct mlos_evloop *loop)
+{
+    struct mlos_frame_hdr h;
+    const uint8_t *p;
+    int rc;
+
+    while ((rc = mlos_ring_peek(&S.in, &h, &p)) > 0) {
+        switch (h.type) {
+        case MLOS_FRAME_CALL:
+            handle_call(h.request_id, p, h.length);
+            break;
+        case MLOS_FRAME_STOP: {
+            Mlos__Stop *stop = mlos__stop__unpack(NULL, h.length, p);
+            S.exit_status = stop ? stop->exit_status : 0;
+            if (stop)
+                mlos__stop__free_unpacked(stop, NULL);
+            mlos_evloop_stop(loop);
+            mlos_ring_release(&S.in, &h);
+            return;
+        }
+        default:
+            mlos_log("ignoring frame type %u from master", h.type);
+        }
+        mlos_ring_release(&S.in, &h);
+    }
+    if (rc < 0) {
+        mlos_log("master broke the ring protocol: %s", mlos_strerror(rc));
+        S.exit_status = MLOS_SHARD_EXIT_PROTO;
+        mlos_evloop_stop(loop);
+    }
+}
+
+static int before_sleep(struct mlos_evloop *loop) { return mlos_ring_prepare_wait(&S.in); }
+static void after_sleep(struct mlos_evloop *loop) { mlos_ring_done_wait(&S.in); }
+
+static int attach(void)
+{
+    void *base;
+    size_t len;
+    uint8_t *b;
+    int rc = mlos_hal_window(&base, &len);
+
+    if (rc < 0) {
+        mlos_log("no window to the master: %s", mlos_strerror(rc));
+        return rc;
+    }
+    if ((rc = mlos_window_check(base, len)) < 0) {
+        mlos_log("window at %p (%zu bytes) is not valid", base, len);
+        return rc;
+    }
+    S.win = base;
+    b = base;
+    S.id = mlos_from_le32(S.win->shard_id);
+    rc = mlos_ring_attach(&S.in, b + mlos_from_le64(S.win->to_shard_off),
+                          len - mlos_from_le64(S.win->to_shard_off));
+    if (rc == 0)
+        rc = mlos_ring_attach(&S.out, b + mlos_from_le64(S.win->to_master_off),
+                              len - mlos_from_le64(S.win->to_master_off));
+    S.bulk = b + mlos_from_le64(S.win->bulk_off);
+    S.bulk_len = mlos_from_le64(S.win->bulk_size);
+    return rc;
+}
+
+int mlos_shard_main(void)
+{
+    if (mlos_mem_init_from_hal() < 0) {
+        mlos_log("memory service could not start");
+        return MLOS_SHARD_EXIT_NOMEM;
+    }
+    if (attach() < 0)
+        return MLOS_SHARD_EXIT_PROTO;
+    mlos_evloop_init(&S.loop);
+    S.loop.on_doorbell = drain;
+    S.loop.before_sleep = before_sleep;
+    S.loop.after_sleep = after_sleep;
+    set_state(MLOS_WINDOW_READY);
+    send_hello();
+    drain(&S.loop);
+    mlos_evloop_run(&S.loop);
+    set_state(MLOS_WINDOW_EXITED);
+    return S.exit_status;
+}

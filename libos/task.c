@@ -1,0 +1,70 @@
+/* Task registry and the helpers tasks use to answer. */
+#include "mlos_task.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mem.h"
+
+#if !__STDC_HOSTED__
+/* Bare-metal images: the linker script brackets the section. */
+extern const struct mlos_task_desc __start_mlos_tasks[], __stop_mlos_tasks[];
+static const struct mlos_task_desc *tbl_begin = __start_mlos_tasks, *tbl_end = __stop_mlos_tasks;
+#else
+static const struct mlos_task_desc *tbl_begin, *tbl_end;
+#endif
+
+void mlos_task_table_set(const struct mlos_task_desc *begin, const struct mlos_task_desc *end)
+{
+    tbl_begin = begin;
+    tbl_end = end;
+}
+
+size_t mlos_task_count(void) { return tbl_begin ? (size_t)(tbl_end - tbl_begin) : 0; }
+
+const struct mlos_task_desc *mlos_task_at(size_t i) { return i < mlos_task_count() ? &tbl_begin[i] : NULL; }
+
+const struct mlos_task_desc *mlos_task_find(const char *name, size_t name_len)
+{
+    for (size_t i = 0; i < mlos_task_count(); i++) {
+        const char *n = tbl_begin[i].name;
+        if (strlen(n) == name_len && memcmp(n, name, name_len) == 0)
+            return &tbl_begin[i];
+    }
+    return NULL;
+}
+
+int mlos_task_result(struct mlos_task_ctx *ctx, const void *data, size_t len)
+{
+    void *p = mlos_malloc(len ? len : 1);
+    if (!p)
+        return MLOS_ENOMEM;
+    if (len)
+        memcpy(p, data, len);
+    mlos_free(ctx->result);
+    ctx->result = p;
+    ctx->result_len = len;
+    return 0;
+}
+
+int mlos_task_fail(struct mlos_task_ctx *ctx, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->error, sizeof(ctx->error), fmt, ap);
+    va_end(ap);
+    return err < 0 ? err : MLOS_ETASK;
+}
+
+int mlos_task_run(const char *name, size_t name_len, struct mlos_task_ctx *ctx)
+{
+    const struct mlos_task_desc *t = mlos_task_find(name, name_len);
+    int rc;
+    if (!t)
+        return mlos_task_fail(ctx, MLOS_ENOTASK, "no task named '%.*s' in this shard", (int)name_len, name);
+    rc = t->fn(ctx);
+    if (rc < 0 && !ctx->error[0])
+        mlos_task_fail(ctx, rc, "task '%s' failed: %s", t->name, mlos_strerror(rc));
+    return rc;
+}

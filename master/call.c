@@ -1,0 +1,244 @@
+/* Calls, replies and one-sided bulk copies between the master and a shard. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "master_internal.h"
+#include "mlos.pb-c.h"
+
+/* Wake the shard if it sleeps on its doorbell. */
+void mlos__ring_shard(struct mlos_shard_impl *im)
+{
+    if (mlos_ring_consumer_waiting(&im->to_shard)) {
+        char b = 1;
+        /* EAGAIN means unread doorbells are pending already: enough. */
+        if (send(im->bell_fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN)
+            return; /* shard is going away; its exit callback reports it */
+    }
+}
+
+static void unlink_pending(struct mlos_shard_impl *im, mlos_call_t *req)
+{
+    for (mlos_call_t **pp = &im->pending; *pp; pp = &(*pp)->next) {
+        if (*pp == req) {
+            *pp = req->next;
+            req->next = NULL;
+            return;
+        }
+    }
+}
+
+static void complete(mlos_call_t *req, int status, const char *error)
+{
+    req->status = status;
+    req->error = status ? (error && error[0] ? error : mlos_strerror(status)) : NULL;
+    req->rtt_ns = uv_hrtime() - req->t0;
+    req->cb(req, status);
+}
+
+void mlos__fail_calls(struct mlos_shard_impl *im, int err, const char *msg)
+{
+    mlos_call_t *list = im->pending;
+    im->pending = NULL;
+    im->backlog = im->backlog_end = NULL;
+    while (list) {
+        mlos_call_t *req = list;
+        list = req->next;
+        req->next = NULL;
+        free(req->frame);
+        req->frame = NULL;
+        req->result = NULL;
+        req->result_len = 0;
+        complete(req, err, msg);
+    }
+}
+
+/* Move packed calls from the backlog into the ring while there is room. */
+static void flush_backlog(struct mlos_shard_impl *im)
+{
+    int sent = 0;
+    while (im->backlog) {
+        mlos_call_t *req = im->backlog;
+        if (mlos_ring_push(&im->to_shard, MLOS_FRAME_CALL, req->id, req->frame, (uint32_t)req->frame_len) < 0)
+            break;
+        free(req->frame);
+        req->frame = NULL;
+        /* backlog order is pending order restricted to queued calls */
+        mlos_call_t *next = NULL;
+        for (mlos_call_t *c = req->next; c; c = c->next)
+            if (c->frame) {
+                next = c;
+                break;
+            }
+        im->backlog = next;
+        if (!next)
+            im->backlog_end = NULL;
+        sent = 1;
+    }
+    if (sent)
+        mlos__ring_shard(im);
+}
+
+int mlos_call(mlos_shard_t *shard, mlos_call_t *req, const char *task, const void *arg, size_t arg_len,
+              mlos_call_cb cb)
+{
+    struct mlos_shard_impl *im = shard ? shard->impl : NULL;
+    Mlos__TaskCall msg = MLOS__TASK_CALL__INIT;
+    size_t len;
+    void *dst;
+    int rc;
+
+    if (!im || !req || !task || !cb || (arg_len && !arg))
+        return MLOS_EINVAL;
+    if (im->state != SHARD_READY)
+        return im->state == SHARD_DEAD ? MLOS_ESHARDDIED : MLOS_ESTOPPED;
+    msg.task = (char *)task;
+    msg.arg.data = (uint8_t *)arg;
+    msg.arg.len = arg_len;
+    len = mlos__task_call__get_packed_size(&msg);
+    if (len > im->to_shard.max_payload)
+        return MLOS_ETOOBIG;
+    void *user = req->data;
+    memset(req, 0, sizeof(*req));
+    req->data = user;
+    req->shard = shard;
+    req->cb = cb;
+    req->t0 = uv_hrtime();
+    req->id = im->next_id++;
+    if (im->next_id == 0)
+        im->next_id = 1;
+    /* Calls keep their order: only go straight to the ring if nothing waits. */
+    rc = im->backlog ? MLOS_EAGAIN : mlos_ring_reserve(&im->to_shard, (uint32_t)len, &dst);
+    if (rc == 0) {
+        mlos__task_call__pack(&msg, dst);
+        mlos_ring_commit(&im->to_shard, MLOS_FRAME_CALL, req->id, (uint32_t)len);
+    } else if (rc == MLOS_EAGAIN) {
+        if (!(req->frame = malloc(len)))
+            return MLOS_ENOMEM;
+        req->frame_len = mlos__task_call__pack(&msg, req->frame);
+        if (!im->backlog)
+            im->backlog = req;
+        im->backlog_end = req;
+    } else {
+        return rc;
+    }
+    /* Append to pending (replies usually come back in order). */
+    mlos_call_t **pp = &im->pending;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = req;
+    if (rc == 0)
+        mlos__ring_shard(im);
+    return 0;
+}
+
+static mlos_call_t *find_pending(struct mlos_shard_impl *im, uint32_t id)
+{
+    for (mlos_call_t *c = im->pending; c; c = c->next)
+        if (c->id == id && !c->frame)
+            return c;
+    return NULL;
+}
+
+static int on_hello(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len)
+{
+    mlos_shard_t *s = im->shard;
+    Mlos__Hello *h = mlos__hello__unpack(NULL, len, p);
+    if (!h)
+        return MLOS_EDECODE;
+    snprintf(s->arch, sizeof(s->arch), "%s", h->arch);
+    s->shard_boot_ns = h->boot_ns;
+    s->mem_bytes = h->mem_bytes;
+    s->tasks = calloc(h->n_tasks ? h->n_tasks : 1, sizeof(char *));
+    for (size_t i = 0; s->tasks && i < h->n_tasks; i++)
+        if ((s->tasks[i] = strdup(h->tasks[i])))
+            s->ntasks++;
+    mlos__hello__free_unpacked(h, NULL);
+    mlos__shard_ready(im);
+    return 0;
+}
+
+static int on_reply(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, uint32_t len)
+{
+    mlos_call_t *req = find_pending(im, id);
+    Mlos__TaskReply *r;
+
+    if (!req)
+        return im->state == SHARD_READY ? MLOS_EPROTO : 0; /* stale after stop: ignore */
+    r = mlos__task_reply__unpack(NULL, len, p);
+    if (!r)
+        return MLOS_EDECODE;
+    unlink_pending(im, req);
+    req->result = r->result.data;
+    req->result_len = r->result.len;
+    req->run_ns = r->run_ns;
+    complete(req, r->status > 0 ? MLOS_EPROTO : r->status, r->error);
+    req->result = NULL;
+    mlos__task_reply__free_unpacked(r, NULL);
+    return 0;
+}
+
+void mlos__drain(struct mlos_shard_impl *im)
+{
+    struct mlos_frame_hdr h;
+    const uint8_t *p;
+    int rc;
+
+    if (im->state == SHARD_CLOSING || !im->map)
+        return;
+    while ((rc = mlos_ring_peek(&im->to_master, &h, &p)) > 0) {
+        int bad = 0;
+        if (h.type == MLOS_FRAME_HELLO && im->state == SHARD_STARTING)
+            bad = on_hello(im, p, h.length);
+        else if (h.type == MLOS_FRAME_REPLY && im->state != SHARD_STARTING)
+            bad = on_reply(im, h.request_id, p, h.length);
+        else if (h.type == MLOS_FRAME_LOG)
+            bad = 0; /* text also goes to the console */
+        else
+            bad = MLOS_EBADTYPE;
+        if (im->state == SHARD_CLOSING)
+            return; /* a callback released the shard */
+        mlos_ring_release(&im->to_master, &h);
+        if (bad < 0) {
+            mlos__shard_fail(im, MLOS_EPROTO, "shard %u broke the protocol: frame type %u id %u: %s",
+                             im->shard->id, h.type, h.request_id, mlos_strerror(bad));
+            return;
+        }
+    }
+    if (rc < 0) {
+        mlos__shard_fail(im, MLOS_EPROTO, "shard %u broke the protocol: malformed frame in its ring",
+                         im->shard->id);
+        return;
+    }
+    if (im->state == SHARD_READY)
+        flush_backlog(im);
+}
+
+static int bulk_range(mlos_shard_t *shard, size_t off, size_t len)
+{
+    struct mlos_shard_impl *im = shard ? shard->impl : NULL;
+    if (!im || !im->bulk)
+        return MLOS_EINVAL;
+    if (off > im->bulk_len || len > im->bulk_len - off)
+        return MLOS_ERANGE;
+    return 0;
+}
+
+int mlos_put(mlos_shard_t *shard, size_t offset, const void *src, size_t len)
+{
+    int rc = bulk_range(shard, offset, len);
+    if (rc == 0 && len)
+        memcpy(shard->impl->bulk + offset, src, len);
+    __atomic_thread_fence(__ATOMIC_RELEASE); /* visible before the next CALL */
+    return rc;
+}
+
+int mlos_get(mlos_shard_t *shard, size_t offset, void *dst, size_t len)
+{
+    int rc = bulk_range(shard, offset, len);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (rc == 0 && len)
+        memcpy(dst, shard->impl->bulk + offset, len);
+    return rc;
+}

@@ -1,0 +1,71 @@
+/* Private state of the master: one mlos_shard_impl per spawned shard. */
+#ifndef MLOS_MASTER_INTERNAL_H
+#define MLOS_MASTER_INTERNAL_H
+
+#include "mlos.h"
+#include "ring.h"
+
+#define MLOS_CONSOLE_TAIL 4096
+#define MLOS_STOP_GRACE_MS 2000
+
+enum shard_state {
+    SHARD_STARTING, /* process launched, waiting for HELLO */
+    SHARD_READY,    /* answering calls */
+    SHARD_STOPPING, /* STOP sent or kill pending; waiting for exit */
+    SHARD_DEAD,     /* process gone; waiting for mlos_shard_stop */
+    SHARD_CLOSING,  /* handles closing; impl freed when all closed */
+};
+
+struct mlos_shard_impl {
+    uv_loop_t *loop;
+    mlos_shard_t *shard;
+    enum shard_state state;
+    int is_process;
+
+    uv_process_t proc;
+    int proc_running;
+    uv_pipe_t out, err; /* shard console (stdout) and launcher/QEMU errors (stderr) */
+    uv_poll_t bell;
+    int bell_fd;
+    uv_timer_t timer; /* hello timeout, then stop grace period */
+    int open_handles;
+
+    int mem_fd;       /* guest RAM (bare metal) or window (process) */
+    void *map;        /* window mapping in this process */
+    size_t map_len;
+    struct mlos_ring to_shard, to_master;
+    uint8_t *bulk;
+    size_t bulk_len;
+
+    mlos_call_t *pending;               /* sent or queued, awaiting REPLY */
+    mlos_call_t *backlog, *backlog_end; /* packed, waiting for ring room (subset of order) */
+    uint32_t next_id;
+
+    mlos_spawn_cb spawn_cb;
+    mlos_close_cb close_cb;
+    mlos_console_cb on_console;
+    uint64_t t_spawn;
+
+    int death_err;       /* why calls fail once the shard is gone */
+    char death_msg[512];
+    char console[MLOS_CONSOLE_TAIL];
+    size_t console_len;
+    char line[512]; /* partial console line */
+    size_t line_len;
+};
+
+/* shard.c */
+void mlos__shard_fail(struct mlos_shard_impl *im, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+void mlos__shard_ready(struct mlos_shard_impl *im);
+
+/* call.c */
+void mlos__drain(struct mlos_shard_impl *im);
+void mlos__fail_calls(struct mlos_shard_impl *im, int err, const char *msg);
+void mlos__ring_shard(struct mlos_shard_impl *im);
+
+/* master.c */
+uint32_t mlos__next_shard_id(void);
+
+#endif

@@ -1,0 +1,143 @@
+/* mlos.h -- the master API: start slave shards, call their tasks, move data.
+ *
+ * The master is the application's own process (a process shard on the
+ * Linux HAL). It drives everything from a caller-owned libuv loop, the way
+ * libuv itself does: the caller owns every handle (mlos_shard_t) and request
+ * (mlos_call_t) struct and keeps it alive until its callback has run.
+ *
+ *   uv_loop_t *loop = uv_default_loop();
+ *   mlos_shard_t s;
+ *   mlos_spawn(loop, &s, NULL, on_ready);        // boots an x86_64 slave
+ *   ... in on_ready: mlos_put(&s, 0, buf, n); mlos_call(&s, &req, "sum_u64", ...);
+ *   ... in on_reply: mlos_shard_stop(&s, on_closed);
+ *
+ * Errors: functions return 0 or a negative MLOS_E* code (mlos_error.h);
+ * callbacks receive the same kind of status. A shard that exits, crashes or
+ * breaks the protocol resolves all its pending calls with MLOS_ESHARDDIED or
+ * MLOS_EPROTO; its QEMU process, memory file and sockets are released by
+ * mlos_shard_stop(), which must be called once for every spawned shard,
+ * dead or alive.
+ *
+ * Synchronous helpers (mlos_*_sync) run the loop until the operation
+ * completes, for simple programs such as CGI scripts.
+ */
+#ifndef MLOS_H
+#define MLOS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "mlos_error.h"
+
+typedef struct mlos_shard_s mlos_shard_t;
+typedef struct mlos_call_s mlos_call_t;
+
+typedef void (*mlos_spawn_cb)(mlos_shard_t *shard, int status);
+typedef void (*mlos_call_cb)(mlos_call_t *req, int status);
+typedef void (*mlos_close_cb)(mlos_shard_t *shard);
+typedef void (*mlos_console_cb)(mlos_shard_t *shard, const char *line, size_t len);
+
+/* Options for mlos_spawn. Zero/NULL fields take the defaults shown. */
+struct mlos_spawn_opts {
+    const char *arch;          /* "x86_64" (bare metal, default) or "process" */
+    const char *image;         /* default: <image dir>/mlos-slave-<arch>.elf or mlos-shard-process */
+    const char *qemu;          /* default: qemu-system-x86_64 from PATH */
+    size_t mem_bytes;          /* memory for the shard's allocator: 64 MiB */
+    size_t bulk_bytes;         /* bulk window for put/get: 16 MiB */
+    uint32_t ring_bytes;       /* each message ring: 1 MiB (power of two) */
+    unsigned hello_timeout_ms; /* spawn fails if no HELLO by then: 10000 */
+    int kvm;                   /* 1: -accel kvm (real hosts); default TCG */
+    mlos_console_cb on_console; /* shard console lines; default: stderr if MLOS_VERBOSE is set */
+};
+
+/* Find a shard image or helper program by file name: each directory of
+ * $MLOS_IMAGE_PATH (colon separated), then the install location
+ * (<libdir>/mlos). A name with a '/' is used as is. Fills out with the path
+ * and returns 0, or MLOS_ENOENT. */
+int mlos_image_find(const char *name, char *out, size_t cap);
+const char *mlos_image_dir(void); /* the install location */
+
+struct mlos_shard_impl; /* private */
+
+struct mlos_shard_s {
+    void *data;               /* free for the caller */
+    /* read-only, valid from the spawn callback on */
+    uint32_t id;              /* unique within this master process */
+    int pid;                  /* host process (QEMU or process shard), 0 once gone */
+    char arch[16];            /* as reported by the shard's HELLO */
+    uint64_t spawn_ns;        /* mlos_spawn() to HELLO, host clock */
+    uint64_t shard_boot_ns;   /* shard's own clock at HELLO */
+    uint64_t mem_bytes;       /* memory the shard's allocator manages */
+    size_t ntasks;
+    char **tasks;             /* task names the shard offers */
+    /* private */
+    struct mlos_shard_impl *impl;
+};
+
+/* Start a shard. cb(shard, 0) runs once it said HELLO; cb(shard, <0) if it
+ * could not start (the shard must still be released with mlos_shard_stop).
+ * Returns 0 if the start is under way (cb will run), or an error
+ * immediately (cb will not run; nothing to release). */
+int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opts *opts, mlos_spawn_cb cb);
+
+struct mlos_call_s {
+    void *data;               /* free for the caller */
+    /* results, valid inside the callback only */
+    int status;               /* 0 or MLOS_E* (task's own or transport's) */
+    const uint8_t *result;    /* reply bytes */
+    size_t result_len;
+    const char *error;        /* explanation when status != 0, never NULL then */
+    uint64_t run_ns;          /* time the task ran, shard clock */
+    uint64_t rtt_ns;          /* mlos_call() to reply, host clock */
+    /* private */
+    mlos_shard_t *shard;
+    mlos_call_cb cb;
+    mlos_call_t *next;
+    uint32_t id;
+    uint64_t t0;
+    void *frame;              /* packed TaskCall waiting for ring room */
+    size_t frame_len;
+    void *reply;              /* decoded TaskReply during the callback */
+};
+
+/* Run `task` on the shard with arg bytes (copied; the caller may reuse arg
+ * at once). cb runs exactly once, with the reply or an error. Returns 0, or
+ * MLOS_ESTOPPED / MLOS_ESHARDDIED / MLOS_EINVAL / MLOS_ETOOBIG immediately
+ * (cb will not run). */
+int mlos_call(mlos_shard_t *shard, mlos_call_t *req, const char *task, const void *arg, size_t arg_len,
+              mlos_call_cb cb);
+
+/* One-sided copy into / out of the shard's bulk window at offset. Bounds
+ * are checked: MLOS_ERANGE if [offset, offset+len) is outside the window.
+ * The data is visible to tasks called afterwards. */
+int mlos_put(mlos_shard_t *shard, size_t offset, const void *src, size_t len);
+int mlos_get(mlos_shard_t *shard, size_t offset, void *dst, size_t len);
+
+/* Direct pointer to the bulk window (zero-copy producers), and its size. */
+void *mlos_shard_bulk(mlos_shard_t *shard, size_t *len);
+
+/* 1 while the shard is up and answering, else 0. */
+int mlos_shard_alive(const mlos_shard_t *shard);
+
+/* The last console output of the shard (up to 4 KiB), e.g. a crash dump. */
+const char *mlos_shard_console_tail(const mlos_shard_t *shard);
+
+/* Ask the shard to exit (STOP), kill it if it has not exited within 2 s,
+ * fail pending calls with MLOS_ESTOPPED, and release every resource.
+ * cb (may be NULL) runs when all is released; then the struct may be
+ * reused or freed. Returns 0 or MLOS_EINVAL (already stopping). */
+int mlos_shard_stop(mlos_shard_t *shard, mlos_close_cb cb);
+
+/* ---- synchronous helpers: run the loop until done ---- */
+
+int mlos_spawn_sync(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opts *opts);
+
+/* On success *result is malloc'ed (free it) and *result_len set. On task
+ * failure, the shard's explanation is copied into err (if given). */
+int mlos_call_sync(mlos_shard_t *shard, const char *task, const void *arg, size_t arg_len, void **result,
+                   size_t *result_len, char *err, size_t err_len);
+
+void mlos_shard_stop_sync(mlos_shard_t *shard);
+
+#endif

@@ -1,0 +1,479 @@
+/* Shard lifecycle on the master: spawn, console, death, stop, release. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "master_internal.h"
+#include "mlos.pb-c.h"
+#include "mlos_endian.h"
+#include "qemu_x86_64.h"
+#include "window.h"
+
+#define CHILD_BELL_FD 3
+#define CHILD_MEM_FD 4
+#define MiB (1024u * 1024u)
+
+static size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
+/* ---- console ---- */
+
+static void console_append(struct mlos_shard_impl *im, const char *p, size_t n)
+{
+    if (n >= MLOS_CONSOLE_TAIL) {
+        p += n - (MLOS_CONSOLE_TAIL - 1);
+        n = MLOS_CONSOLE_TAIL - 1;
+    }
+    if (im->console_len + n >= MLOS_CONSOLE_TAIL) {
+        size_t drop = im->console_len + n - (MLOS_CONSOLE_TAIL - 1);
+        memmove(im->console, im->console + drop, im->console_len - drop);
+        im->console_len -= drop;
+    }
+    memcpy(im->console + im->console_len, p, n);
+    im->console_len += n;
+    im->console[im->console_len] = 0;
+}
+
+static void console_line(struct mlos_shard_impl *im)
+{
+    if (im->on_console)
+        im->on_console(im->shard, im->line, im->line_len);
+    else if (getenv("MLOS_VERBOSE"))
+        fprintf(stderr, "[shard %u] %.*s\n", im->shard->id, (int)im->line_len, im->line);
+    im->line_len = 0;
+}
+
+static void console_feed(struct mlos_shard_impl *im, const char *p, size_t n)
+{
+    console_append(im, p, n);
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\n' || im->line_len == sizeof(im->line) - 1) {
+            if (p[i] != '\n')
+                im->line[im->line_len++] = p[i];
+            console_line(im);
+        } else if (p[i] != '\r') {
+            im->line[im->line_len++] = p[i];
+        }
+    }
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    static char scratch[4096];
+    buf->base = scratch;
+    buf->len = sizeof(scratch);
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct mlos_shard_impl *im = s->data;
+    if (n > 0)
+        console_feed(im, buf->base, (size_t)n);
+    else if (n < 0)
+        uv_read_stop(s);
+}
+
+/* Last non-empty console line, for error messages. */
+static void last_line(struct mlos_shard_impl *im, char *out, size_t cap)
+{
+    const char *end = im->console + im->console_len, *start;
+    while (end > im->console && (end[-1] == '\n' || end[-1] == '\r'))
+        end--;
+    start = end;
+    while (start > im->console && start[-1] != '\n')
+        start--;
+    snprintf(out, cap, "%.*s", (int)(end - start), start);
+}
+
+/* ---- release ---- */
+
+static void handle_closed(uv_handle_t *h)
+{
+    struct mlos_shard_impl *im = h->data;
+    mlos_shard_t *shard;
+    mlos_close_cb cb;
+
+    if (--im->open_handles > 0)
+        return;
+    shard = im->shard;
+    cb = im->close_cb;
+    if (im->map)
+        munmap(im->map, im->map_len);
+    if (im->mem_fd >= 0)
+        close(im->mem_fd);
+    if (im->bell_fd >= 0)
+        close(im->bell_fd);
+    for (size_t i = 0; i < shard->ntasks; i++)
+        free(shard->tasks[i]);
+    free(shard->tasks);
+    shard->tasks = NULL;
+    shard->ntasks = 0;
+    free(im);
+    shard->impl = NULL;
+    if (cb)
+        cb(shard);
+}
+
+static void close_handle(struct mlos_shard_impl *im, uv_handle_t *h)
+{
+    if (!uv_is_closing(h)) {
+        h->data = im;
+        im->open_handles++;
+        uv_close(h, handle_closed);
+    }
+}
+
+/* Close every libuv handle; handle_closed frees the rest. */
+static void release(struct mlos_shard_impl *im)
+{
+    im->state = SHARD_CLOSING;
+    im->open_handles = 1; /* guard while queuing the closes */
+    close_handle(im, (uv_handle_t *)&im->timer);
+    close_handle(im, (uv_handle_t *)&im->bell);
+    close_handle(im, (uv_handle_t *)&im->out);
+    close_handle(im, (uv_handle_t *)&im->err);
+    close_handle(im, (uv_handle_t *)&im->proc);
+    im->open_handles--;
+}
+
+/* ---- death ---- */
+
+void mlos__shard_fail(struct mlos_shard_impl *im, int err, const char *fmt, ...)
+{
+    va_list ap;
+    if (im->death_err)
+        return; /* keep the first cause */
+    im->death_err = err;
+    va_start(ap, fmt);
+    vsnprintf(im->death_msg, sizeof(im->death_msg), fmt, ap);
+    va_end(ap);
+    if (im->proc_running)
+        uv_process_kill(&im->proc, SIGKILL);
+}
+
+static void exit_cb(uv_process_t *p, int64_t status, int term_signal)
+{
+    struct mlos_shard_impl *im = p->data;
+    enum shard_state was = im->state;
+    char last[200];
+
+    im->proc_running = 0;
+    im->shard->pid = 0;
+    uv_timer_stop(&im->timer);
+    mlos__drain(im); /* replies that made it out before the exit */
+    if (im->state == SHARD_CLOSING)
+        return; /* a reply callback already released the shard */
+    if (im->line_len)
+        console_line(im);
+    last_line(im, last, sizeof(last));
+    if (!im->death_err) {
+        char how[96];
+        if (term_signal)
+            snprintf(how, sizeof(how), "was killed by signal %d", term_signal);
+        else if (!im->is_process && (status & 1) && status >> 1 == 99)
+            snprintf(how, sizeof(how), "crashed (fatal exception)");
+        else if (!im->is_process && (status & 1))
+            snprintf(how, sizeof(how), "exited with status %d", (int)(status >> 1));
+        else
+            snprintf(how, sizeof(how), "exited with code %d", (int)status);
+        im->death_err = was == SHARD_STARTING ? MLOS_ESPAWN : MLOS_ESHARDDIED;
+        snprintf(im->death_msg, sizeof(im->death_msg), "shard %u %s%s%s", im->shard->id, how,
+                 last[0] ? "; console: " : "", last);
+    }
+    if (was == SHARD_STARTING || was == SHARD_READY) {
+        if (im->console_len && !im->on_console && was == SHARD_READY && !getenv("MLOS_QUIET"))
+            fprintf(stderr, "mlos: %s\n--- console of shard %u ---\n%s--- end ---\n", im->death_msg,
+                    im->shard->id, im->console);
+    }
+    mlos__fail_calls(im, im->death_err, im->death_msg);
+    if (im->state == SHARD_CLOSING)
+        return; /* a failed call's callback released the shard */
+    if (was == SHARD_STARTING) {
+        im->state = SHARD_DEAD;
+        im->spawn_cb(im->shard, im->death_err);
+    } else if (im->state == SHARD_STOPPING) {
+        release(im);
+    } else {
+        im->state = SHARD_DEAD;
+    }
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    struct mlos_shard_impl *im = t->data;
+    if (im->state == SHARD_STARTING)
+        mlos__shard_fail(im, MLOS_ESPAWN, "shard %u sent no HELLO in time (timeout)", im->shard->id);
+    else if (im->proc_running)
+        uv_process_kill(&im->proc, SIGKILL); /* STOP grace period over */
+}
+
+static void bell_cb(uv_poll_t *h, int status, int events)
+{
+    struct mlos_shard_impl *im = h->data;
+    char buf[256];
+    ssize_t n;
+
+    while ((n = recv(im->bell_fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+        ;
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || status < 0)
+        uv_poll_stop(h); /* peer closed: the exit callback follows */
+    mlos__drain(im);
+}
+
+/* ---- spawn ---- */
+
+struct launch {
+    char image[1024], launcher[1024], cmdline[512], env_args[600];
+    char *argv[64];
+    char strbuf[4096];
+};
+
+static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *o, struct launch *L,
+                      size_t ram_bytes, size_t win_gpa, size_t win_len, size_t mem_bytes)
+{
+    int rc;
+    if (mlos_image_find("mlos-launch", L->launcher, sizeof(L->launcher)) < 0)
+        return MLOS_ENOENT;
+    L->argv[0] = L->launcher;
+    if (im->is_process) {
+        snprintf(L->env_args, sizeof(L->env_args), "MLOS_SHARD_ARGS=mlos.window=0x0,0x%zx mlos.id=%u mlos.mem=%zu",
+                 win_len, im->shard->id, mem_bytes);
+        L->argv[1] = L->image;
+        L->argv[2] = NULL;
+        return 0;
+    }
+    snprintf(L->cmdline, sizeof(L->cmdline), "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.tsc_hz=%llu", win_gpa,
+             win_len, im->shard->id, (unsigned long long)mlos_host_tsc_hz());
+    struct mlos_qemu_x86_64_cfg cfg = {
+        .qemu_path = o->qemu ? o->qemu : "qemu-system-x86_64",
+        .image = L->image,
+        .ram_bytes = ram_bytes,
+        .ram_fd = CHILD_MEM_FD,
+        .doorbell_fd = CHILD_BELL_FD,
+        .cmdline = L->cmdline,
+        .kvm = o->kvm,
+    };
+    rc = mlos_qemu_x86_64_argv(&cfg, L->argv + 1, 62, L->strbuf, sizeof(L->strbuf));
+    return rc < 0 ? rc : 0;
+}
+
+static int setup_memory(struct mlos_shard_impl *im, size_t mem_size, size_t win_off, size_t win_len, uint32_t ring)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "mlos-shard-%u", im->shard->id);
+    im->mem_fd = memfd_create(name, MFD_CLOEXEC);
+    if (im->mem_fd < 0 || ftruncate(im->mem_fd, (off_t)mem_size) < 0)
+        return MLOS_EIO;
+    im->map = mmap(NULL, win_len, PROT_READ | PROT_WRITE, MAP_SHARED, im->mem_fd, (off_t)win_off);
+    if (im->map == MAP_FAILED) {
+        im->map = NULL;
+        return MLOS_ENOMEM;
+    }
+    im->map_len = win_len;
+    if (mlos_window_format(im->map, win_len, ring, im->shard->id) < 0)
+        return MLOS_EINVAL;
+    struct mlos_window_hdr *h = im->map;
+    if (mlos_ring_attach(&im->to_shard, (uint8_t *)im->map + mlos_from_le64(h->to_shard_off),
+                         win_len - mlos_from_le64(h->to_shard_off)) < 0 ||
+        mlos_ring_attach(&im->to_master, (uint8_t *)im->map + mlos_from_le64(h->to_master_off),
+                         win_len - mlos_from_le64(h->to_master_off)) < 0)
+        return MLOS_EINVAL;
+    /* The master always wants a doorbell for new frames: it sleeps in libuv. */
+    im->to_master.ctl->waiting = mlos_to_le32(1);
+    im->bulk = (uint8_t *)im->map + mlos_from_le64(h->bulk_off);
+    im->bulk_len = mlos_from_le64(h->bulk_size);
+    return 0;
+}
+
+static void free_early(struct mlos_shard_impl *im, int *fds)
+{
+    if (im->map)
+        munmap(im->map, im->map_len);
+    if (im->mem_fd >= 0)
+        close(im->mem_fd);
+    for (int i = 0; i < 2; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    free(im);
+}
+
+int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opts *opts, mlos_spawn_cb cb)
+{
+    static const struct mlos_spawn_opts defaults;
+    const struct mlos_spawn_opts *o = opts ? opts : &defaults;
+    const char *arch = o->arch ? o->arch : "x86_64";
+    size_t mem = o->mem_bytes ? o->mem_bytes : 64 * MiB;
+    size_t bulk = o->bulk_bytes ? o->bulk_bytes : 16 * MiB;
+    uint32_t ring = o->ring_bytes ? o->ring_bytes : 1 * MiB;
+    size_t win_len, ram, win_off;
+    int fds[2] = {-1, -1}, rc;
+    struct mlos_shard_impl *im;
+    struct launch *L;
+
+    if (!loop || !shard || !cb || (ring & (ring - 1)) || ring < 4096)
+        return MLOS_EINVAL;
+    if (strcmp(arch, "x86_64") && strcmp(arch, "process"))
+        return MLOS_EINVAL;
+    void *user = shard->data;
+    memset(shard, 0, sizeof(*shard));
+    shard->data = user;
+    shard->id = mlos__next_shard_id();
+    if (!(im = calloc(1, sizeof(*im))) || !(L = calloc(1, sizeof(*L)))) {
+        free(im);
+        return MLOS_ENOMEM;
+    }
+    im->loop = loop;
+    im->shard = shard;
+    im->mem_fd = im->bell_fd = -1;
+    im->is_process = !strcmp(arch, "process");
+    im->spawn_cb = cb;
+    im->on_console = o->on_console;
+    im->next_id = 1;
+    im->t_spawn = uv_hrtime();
+
+    win_len = mlos_window_size(ring, bulk);
+    if (im->is_process) {
+        ram = win_len;
+        win_off = 0;
+    } else {
+        ram = round_up(mem + win_len + 8 * MiB, 2 * MiB); /* 8 MiB: low memory and the image */
+        win_off = ram - win_len;
+    }
+    rc = mlos_image_find(o->image ? o->image : im->is_process ? "mlos-shard-process" : "mlos-slave-x86_64.elf",
+                          L->image, sizeof(L->image));
+    if (rc == 0)
+        rc = setup_memory(im, ram, win_off, win_len, ring);
+    if (rc == 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
+        rc = MLOS_EIO;
+    if (rc == 0)
+        rc = build_argv(im, o, L, ram, win_off, win_len, mem);
+    if (rc < 0) {
+        free(L);
+        free_early(im, fds);
+        return rc;
+    }
+    im->bell_fd = fds[0];
+
+    uv_stdio_container_t stdio[5];
+    uv_process_options_t po;
+    /* Process shards inherit the master's environment plus their args. */
+    extern char **environ;
+    size_t nenv = 0;
+    while (environ[nenv])
+        nenv++;
+    char **env = calloc(nenv + 2, sizeof(char *));
+    if (!env) {
+        free(L);
+        free_early(im, fds);
+        return MLOS_ENOMEM;
+    }
+    env[0] = L->env_args;
+    for (size_t i = 0, j = 1; i < nenv; i++)
+        if (strncmp(environ[i], "MLOS_SHARD_ARGS=", 16))
+            env[j++] = environ[i];
+    memset(&po, 0, sizeof(po));
+    uv_pipe_init(loop, &im->out, 0);
+    uv_pipe_init(loop, &im->err, 0);
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[1].data.stream = (uv_stream_t *)&im->out;
+    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[2].data.stream = (uv_stream_t *)&im->err;
+    stdio[3].flags = UV_INHERIT_FD;
+    stdio[3].data.fd = fds[1];
+    stdio[4].flags = UV_INHERIT_FD;
+    stdio[4].data.fd = im->mem_fd;
+    po.file = L->argv[0];
+    po.args = L->argv;
+    po.env = im->is_process ? env : NULL;
+    po.stdio = stdio;
+    po.stdio_count = 5;
+    po.exit_cb = exit_cb;
+    im->proc.data = im;
+    rc = uv_spawn(loop, &im->proc, &po);
+    close(fds[1]);
+    free(env);
+    free(L);
+    im->out.data = im->err.data = im;
+    uv_timer_init(loop, &im->timer);
+    im->timer.data = im;
+    uv_poll_init_socket(loop, &im->bell, im->bell_fd);
+    im->bell.data = im;
+    shard->impl = im;
+    if (rc < 0) {
+        /* Nothing runs: close the handles we opened, then report. */
+        im->close_cb = NULL;
+        im->death_err = MLOS_ESPAWN;
+        release(im);
+        return MLOS_ESPAWN;
+    }
+    im->proc_running = 1;
+    shard->pid = im->proc.pid;
+    im->state = SHARD_STARTING;
+    uv_read_start((uv_stream_t *)&im->out, alloc_cb, read_cb);
+    uv_read_start((uv_stream_t *)&im->err, alloc_cb, read_cb);
+    uv_poll_start(&im->bell, UV_READABLE, bell_cb);
+    uv_timer_start(&im->timer, timer_cb, o->hello_timeout_ms ? o->hello_timeout_ms : 10000, 0);
+    return 0;
+}
+
+/* Called by call.c when HELLO arrives. */
+void mlos__shard_ready(struct mlos_shard_impl *im)
+{
+    uv_timer_stop(&im->timer);
+    im->state = SHARD_READY;
+    im->shard->spawn_ns = uv_hrtime() - im->t_spawn;
+    im->spawn_cb(im->shard, 0);
+}
+
+int mlos_shard_stop(mlos_shard_t *shard, mlos_close_cb cb)
+{
+    struct mlos_shard_impl *im = shard ? shard->impl : NULL;
+    if (!im || im->state == SHARD_STOPPING || im->state == SHARD_CLOSING)
+        return MLOS_EINVAL;
+    im->close_cb = cb;
+    mlos__fail_calls(im, MLOS_ESTOPPED, "shard is stopping");
+    if (!im->proc_running) {
+        release(im);
+        return 0;
+    }
+    if (im->state == SHARD_READY) {
+        Mlos__Stop msg = MLOS__STOP__INIT;
+        uint8_t stop[16];
+        size_t n = mlos__stop__pack(&msg, stop);
+        if (mlos_ring_push(&im->to_shard, MLOS_FRAME_STOP, 0, stop, (uint32_t)n) == 0)
+            mlos__ring_shard(im);
+        else
+            uv_process_kill(&im->proc, SIGKILL);
+    } else {
+        uv_process_kill(&im->proc, SIGKILL);
+    }
+    im->state = SHARD_STOPPING;
+    uv_timer_start(&im->timer, timer_cb, MLOS_STOP_GRACE_MS, 0);
+    return 0;
+}
+
+int mlos_shard_alive(const mlos_shard_t *shard)
+{
+    return shard && shard->impl && shard->impl->state == SHARD_READY && shard->impl->proc_running;
+}
+
+const char *mlos_shard_console_tail(const mlos_shard_t *shard)
+{
+    return shard && shard->impl ? shard->impl->console : "";
+}
+
+void *mlos_shard_bulk(mlos_shard_t *shard, size_t *len)
+{
+    struct mlos_shard_impl *im = shard ? shard->impl : NULL;
+    if (len)
+        *len = im ? im->bulk_len : 0;
+    return im ? im->bulk : NULL;
+}

@@ -1,0 +1,158 @@
+/* SPSC frame ring over shared memory (see ring.h for the protocol). */
+#include "ring.h"
+
+#include <string.h>
+
+#include "mlos_endian.h"
+#include "mlos_error.h"
+
+/* Shared control words are little-endian; atomics act on the raw word. */
+static inline uint32_t load_acq(const uint32_t *p) { return mlos_from_le32(__atomic_load_n(p, __ATOMIC_ACQUIRE)); }
+static inline uint32_t load_rlx(const uint32_t *p) { return mlos_from_le32(__atomic_load_n(p, __ATOMIC_RELAXED)); }
+static inline void store_rel(uint32_t *p, uint32_t v) { __atomic_store_n(p, mlos_to_le32(v), __ATOMIC_RELEASE); }
+
+static int is_pow2(uint32_t v) { return v && !(v & (v - 1)); }
+
+int mlos_ring_format(void *mem, uint32_t size)
+{
+    struct mlos_ring_ctl *ctl = mem;
+    if (!mem || !is_pow2(size) || size < 4096 || size > (1u << 30))
+        return MLOS_EINVAL;
+    memset(ctl, 0, sizeof(*ctl));
+    ctl->size = mlos_to_le32(size);
+    return 0;
+}
+
+int mlos_ring_attach(struct mlos_ring *r, void *mem, size_t avail)
+{
+    struct mlos_ring_ctl *ctl = mem;
+    uint32_t size;
+    if (!mem || avail < sizeof(*ctl) || ((uintptr_t)mem & (MLOS_CACHELINE - 1)))
+        return MLOS_EINVAL;
+    size = mlos_from_le32(ctl->size);
+    if (!is_pow2(size) || size < 4096 || size > (1u << 30) || avail - sizeof(*ctl) < size)
+        return MLOS_EPROTO;
+    memset(r, 0, sizeof(*r));
+    r->ctl = ctl;
+    r->data = (uint8_t *)mem + sizeof(*ctl);
+    r->size = size;
+    /* Records up to half the ring always fit into an empty ring, PAD
+     * included, so EAGAIN always means the consumer holds real frames. */
+    r->max_payload = size / 2 - MLOS_FRAME_HDR_SIZE;
+    return 0;
+}
+
+static void write_hdr(struct mlos_ring *r, uint32_t pos, uint8_t type, uint32_t id, uint32_t length)
+{
+    struct mlos_frame_hdr h = {MLOS_FRAME_VERSION, type, 0, id, length};
+    mlos_frame_hdr_encode(&h, r->data + (pos & (r->size - 1)));
+}
+
+int mlos_ring_reserve(struct mlos_ring *r, uint32_t length, void **payload)
+{
+    uint32_t rec, head, tail, off, contig, used;
+
+    if (length > r->max_payload)
+        return MLOS_ETOOBIG;
+    rec = mlos_ring_record_size(length);
+    head = load_rlx(&r->ctl->head);
+    tail = load_acq(&r->ctl->tail);
+    used = head - tail;
+    if (used > r->size) /* consumer scribbled on its tail */
+        return MLOS_EPROTO;
+    off = head & (r->size - 1);
+    contig = r->size - off;
+    if (rec > contig) {
+        /* Frames never wrap: fill the end with a PAD frame first. */
+        if (r->size - used < contig)
+            return MLOS_EAGAIN;
+        write_hdr(r, head, MLOS_FRAME_PAD, 0, contig - MLOS_FRAME_HDR_SIZE);
+        head += contig;
+        store_rel(&r->ctl->head, head);
+        used += contig;
+    }
+    if (r->size - used < rec)
+        return MLOS_EAGAIN;
+    r->reserved_at = head;
+    r->reserved_len = length;
+    *payload = r->data + (head & (r->size - 1)) + MLOS_FRAME_HDR_SIZE;
+    return 0;
+}
+
+void mlos_ring_commit(struct mlos_ring *r, uint8_t type, uint32_t request_id, uint32_t length)
+{
+    if (length > r->reserved_len)
+        length = r->reserved_len; /* never publish past the reservation */
+    write_hdr(r, r->reserved_at, type, request_id, length);
+    store_rel(&r->ctl->head, r->reserved_at + mlos_ring_record_size(length));
+    r->reserved_len = 0;
+}
+
+int mlos_ring_push(struct mlos_ring *r, uint8_t type, uint32_t request_id, const void *payload, uint32_t length)
+{
+    void *dst;
+    int rc = mlos_ring_reserve(r, length, &dst);
+    if (rc < 0)
+        return rc;
+    if (length)
+        memcpy(dst, payload, length);
+    mlos_ring_commit(r, type, request_id, length);
+    return 0;
+}
+
+int mlos_ring_consumer_waiting(const struct mlos_ring *r)
+{
+    /* Pairs with the fence in prepare_wait: our head store must be visible
+     * before we read the flag, or both sides could sleep. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return __atomic_load_n(&r->ctl->waiting, __ATOMIC_RELAXED) != 0;
+}
+
+int mlos_ring_peek(struct mlos_ring *r, struct mlos_frame_hdr *hdr, const uint8_t **payload)
+{
+    for (;;) {
+        uint32_t tail = load_rlx(&r->ctl->tail);
+        uint32_t head = load_acq(&r->ctl->head);
+        uint32_t avail = head - tail, off, contig, rec;
+        const uint8_t *p;
+
+        if (avail == 0)
+            return 0;
+        off = tail & (r->size - 1);
+        contig = r->size - off;
+        if (avail > r->size || (avail & (MLOS_RING_RECORD_ALIGN - 1)) || (off & (MLOS_RING_RECORD_ALIGN - 1)))
+            return MLOS_EPROTO;
+        p = r->data + off;
+        if (mlos_frame_hdr_decode(p, avail < contig ? avail : contig, r->max_payload, hdr) < 0)
+            return MLOS_EPROTO;
+        rec = mlos_ring_record_size(hdr->length);
+        if (hdr->type == MLOS_FRAME_PAD) {
+            if (rec != contig || rec > avail)
+                return MLOS_EPROTO;
+            store_rel(&r->ctl->tail, tail + rec);
+            continue;
+        }
+        if (rec > contig || rec > avail)
+            return MLOS_EPROTO;
+        *payload = p + MLOS_FRAME_HDR_SIZE;
+        return 1;
+    }
+}
+
+void mlos_ring_release(struct mlos_ring *r, const struct mlos_frame_hdr *hdr)
+{
+    uint32_t tail = load_rlx(&r->ctl->tail);
+    store_rel(&r->ctl->tail, tail + mlos_ring_record_size(hdr->length));
+}
+
+int mlos_ring_prepare_wait(struct mlos_ring *r)
+{
+    __atomic_store_n(&r->ctl->waiting, mlos_to_le32(1), __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return load_acq(&r->ctl->head) != load_rlx(&r->ctl->tail);
+}
+
+void mlos_ring_done_wait(struct mlos_ring *r)
+{
+    __atomic_store_n(&r->ctl->waiting, 0, __ATOMIC_RELAXED);
+}

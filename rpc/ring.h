@@ -1,0 +1,101 @@
+/* rpc/ring.h -- single-producer single-consumer frame ring in shared memory.
+ *
+ * A ring is a control block followed by `size` data bytes (a power of two).
+ * The producer appends whole frames (rpc/frame.h), each padded to 16 bytes
+ * and never split across the end: when a frame does not fit before the end,
+ * the producer writes a PAD frame to the end and continues at offset 0. The
+ * consumer therefore always sees a frame contiguously and can decode it in
+ * place (zero copy). A frame may take at most half the ring, so an empty
+ * ring always has room for any frame; MLOS_EAGAIN therefore means the
+ * consumer still holds real frames and will answer (and ring) eventually.
+ *
+ * head and tail are free-running byte counters (little-endian u32 in
+ * memory, wrapping modulo 2^32: 32-bit so that 32-bit PowerPC can load and
+ * store them atomically). The producer only writes head, the consumer only writes tail;
+ * release/acquire ordering publishes the data. `waiting` lets a consumer
+ * sleep: it sets waiting, re-checks for data, then waits on its doorbell;
+ * the producer rings the doorbell after a commit only when waiting is set.
+ *
+ * The consumer never trusts the producer: a frame header that fails
+ * mlos_frame_hdr_decode, or a length that runs past head, is reported as
+ * MLOS_EPROTO and the ring must be abandoned.
+ */
+#ifndef MLOS_RING_H
+#define MLOS_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+
+#define MLOS_CACHELINE 64u
+#define MLOS_RING_RECORD_ALIGN 16u
+
+struct mlos_ring_ctl {
+    _Alignas(MLOS_CACHELINE) uint32_t head; /* producer: bytes ever written, mod 2^32 */
+    _Alignas(MLOS_CACHELINE) uint32_t tail; /* consumer: bytes ever released, mod 2^32 */
+    _Alignas(MLOS_CACHELINE) uint32_t size; /* data bytes, power of two; fixed by the master */
+    uint32_t waiting;                       /* consumer sleeps on its doorbell when nonzero */
+};
+_Static_assert(sizeof(struct mlos_ring_ctl) == 3 * MLOS_CACHELINE, "ring ctl layout is fixed");
+_Static_assert(offsetof(struct mlos_ring_ctl, tail) == MLOS_CACHELINE, "head and tail on separate lines");
+
+/* Local (non-shared) view of one ring end. */
+struct mlos_ring {
+    struct mlos_ring_ctl *ctl;
+    uint8_t *data;
+    uint32_t size;
+    uint32_t max_payload;
+    uint32_t reserved_at; /* producer: head position of the open reservation */
+    uint32_t reserved_len;
+};
+
+/* Master: initialise the control block at mem for a ring of size data
+ * bytes (power of two, >= 4096). Data follows the control block. */
+int mlos_ring_format(void *mem, uint32_t size);
+
+/* Attach a local view to a formatted ring at mem, checking that the
+ * advertised size is a power of two that fits in avail bytes. */
+int mlos_ring_attach(struct mlos_ring *r, void *mem, size_t avail);
+
+/* ---- producer ---- */
+
+/* Reserve room for a frame with `length` payload bytes. On success returns
+ * 0 and points *payload at where the payload goes (header space is kept
+ * before it). MLOS_EAGAIN when the ring is full now; MLOS_ETOOBIG when the
+ * frame can never fit (record larger than half the ring). Only one reservation may be open at a time. */
+int mlos_ring_reserve(struct mlos_ring *r, uint32_t length, void **payload);
+
+/* Publish the reserved frame with its header. length may be smaller than
+ * reserved (e.g. protobuf packed size known only afterwards). */
+void mlos_ring_commit(struct mlos_ring *r, uint8_t type, uint32_t request_id, uint32_t length);
+
+/* reserve + copy + commit. */
+int mlos_ring_push(struct mlos_ring *r, uint8_t type, uint32_t request_id, const void *payload, uint32_t length);
+
+/* Nonzero if the consumer asked to be woken: ring its doorbell. */
+int mlos_ring_consumer_waiting(const struct mlos_ring *r);
+
+/* ---- consumer ---- */
+
+/* Look at the next frame. Returns 1 and fills *hdr and *payload (pointing
+ * into the ring, valid until mlos_ring_release), 0 if the ring is empty,
+ * MLOS_EPROTO if the producer wrote garbage. PAD frames are skipped. */
+int mlos_ring_peek(struct mlos_ring *r, struct mlos_frame_hdr *hdr, const uint8_t **payload);
+
+/* Free the frame returned by the last successful peek. */
+void mlos_ring_release(struct mlos_ring *r, const struct mlos_frame_hdr *hdr);
+
+/* Sleep protocol. prepare: announce we are about to wait; returns 1 if data
+ * arrived meanwhile (do not sleep), 0 if it is safe to wait. done: clear
+ * the flag after waking. */
+int mlos_ring_prepare_wait(struct mlos_ring *r);
+void mlos_ring_done_wait(struct mlos_ring *r);
+
+/* Bytes a record with `length` payload bytes takes in the ring. */
+static inline uint32_t mlos_ring_record_size(uint32_t length)
+{
+    return (MLOS_FRAME_HDR_SIZE + length + MLOS_RING_RECORD_ALIGN - 1) & ~(MLOS_RING_RECORD_ALIGN - 1);
+}
+
+#endif

@@ -1,0 +1,80 @@
+/* Tasks built into every slave: small, well-defined building blocks used by
+ * the examples, tests and benchmarks. Integers cross the wire little-endian. */
+#include <stdint.h>
+#include <string.h>
+
+#include "hal.h"
+#include "mlos_task.h"
+
+static uint64_t get_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Argument: offset and length (two le64) of a byte range in the bulk window
+ * holding little-endian u64 values. Result: their wrapping sum (le64). */
+static int sum_u64(struct mlos_task_ctx *ctx)
+{
+    uint8_t out[8];
+    uint64_t off, len, sum = 0;
+
+    if (ctx->arg_len != 16)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "sum_u64 wants 16 argument bytes (offset, length), got %zu",
+                              ctx->arg_len);
+    off = get_le64(ctx->arg);
+    len = get_le64(ctx->arg + 8);
+    if (!ctx->bulk || off > ctx->bulk_len || len > ctx->bulk_len - off || (len & 7))
+        return mlos_task_fail(ctx, MLOS_ERANGE, "range [%llu, +%llu) is not u64s inside the %zu-byte bulk window",
+                              (unsigned long long)off, (unsigned long long)len, ctx->bulk_len);
+    for (uint64_t i = 0; i < len; i += 8)
+        sum += get_le64(ctx->bulk + off + i);
+    put_le64(out, sum);
+    return mlos_task_result(ctx, out, sizeof(out));
+}
+MLOS_TASK("sum_u64", sum_u64);
+
+/* Result: the argument, unchanged (round-trip benchmark). */
+static int echo(struct mlos_task_ctx *ctx) { return mlos_task_result(ctx, ctx->arg, ctx->arg_len); }
+MLOS_TASK("echo", echo);
+
+/* Fails on purpose with the argument as its message (error path tests). */
+static int fail(struct mlos_task_ctx *ctx)
+{
+    return mlos_task_fail(ctx, MLOS_ETASK, "asked to fail: %.*s", (int)ctx->arg_len, (const char *)ctx->arg);
+}
+MLOS_TASK("fail", fail);
+
+/* Touches an unmapped address: a crash, to test that the master notices.
+ * On bare metal the HAL reports a page fault; a process shard gets SIGSEGV. */
+static int crash(struct mlos_task_ctx *ctx)
+{
+    volatile uint64_t *bad = (volatile uint64_t *)(uintptr_t)0xdead0000000ull;
+    *bad = 1;
+    return mlos_task_fail(ctx, MLOS_ETASK, "survived a wild write");
+}
+MLOS_TASK("crash", crash);
+
+/* Argument: le64 nanoseconds. Busy-waits that long on the shard clock
+ * (scheduling and timeout tests). */
+
+static int spin(struct mlos_task_ctx *ctx)
+{
+    uint64_t ns, until;
+    if (ctx->arg_len != 8)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "spin wants an le64 duration in ns");
+    ns = get_le64(ctx->arg);
+    until = mlos_hal_now_ns() + ns;
+    while (mlos_hal_now_ns() < until)
+        ;
+    return mlos_task_result(ctx, NULL, 0);
+}
+MLOS_TASK("spin", spin);

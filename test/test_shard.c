@@ -1,0 +1,351 @@
+/* End-to-end tests of the master against real shards.
+ *   test_shard ARCH CASE      ARCH: x86_64 | process   CASE: basic | crash | many | errors | orphan
+ * Each case spawns real shards (QEMU under TCG for x86_64), checks results
+ * and checks that nothing is left behind: child processes and descriptors. */
+#include <dirent.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "uvwarm.h"
+#include "mlos.h"
+
+static const char *arch;
+static uv_loop_t *loop;
+
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    while (d && readdir(d))
+        n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static int pid_alive(int pid) { return pid > 0 && kill(pid, 0) == 0; }
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static int spawn(mlos_shard_t *s)
+{
+    struct mlos_spawn_opts o = {.arch = arch};
+    int rc = mlos_spawn_sync(loop, s, &o);
+    if (rc < 0)
+        fprintf(stderr, "spawn failed: %s\n%s\n", mlos_strerror(rc), mlos_shard_console_tail(s));
+    return rc;
+}
+
+static int has_task(mlos_shard_t *s, const char *name)
+{
+    for (size_t i = 0; i < s->ntasks; i++)
+        if (!strcmp(s->tasks[i], name))
+            return 1;
+    return 0;
+}
+
+/* ---- pipelined async calls ---- */
+#define PIPELINED 2000
+static int pipelined_done, pipelined_bad;
+static mlos_call_t calls[PIPELINED];
+
+static void echo_cb(mlos_call_t *req, int status)
+{
+    uint32_t i = (uint32_t)(uintptr_t)req->data, got = 0;
+    if (status == 0 && req->result_len == 1000)
+        memcpy(&got, req->result, 4);
+    if (status != 0 || got != i)
+        pipelined_bad++;
+    pipelined_done++;
+}
+
+static void case_basic(void)
+{
+    int fds0 = count_fds(), pid, rc;
+    mlos_shard_t s;
+    uint8_t arg[16], big[1000];
+    void *res;
+    size_t len;
+    char err[256];
+
+    CHECK_EQ(spawn(&s), 0);
+    CHECK(!strcmp(s.arch, arch));
+    CHECK(has_task(&s, "sum_u64") && has_task(&s, "echo") && has_task(&s, "crash"));
+    CHECK(s.mem_bytes >= (32u << 20));
+    CHECK(mlos_shard_alive(&s));
+    pid = s.pid;
+    CHECK(pid_alive(pid));
+
+    /* put a buffer, sum it on the shard */
+    size_t n = 100000;
+    uint64_t *vals = malloc(n * 8), expect = 0;
+    for (size_t i = 0; i < n; i++)
+        expect += vals[i] = i * 0x9E3779B97F4A7C15ull;
+    CHECK_EQ(mlos_put(&s, 4096, vals, n * 8), 0);
+    put_le64(arg, 4096);
+    put_le64(arg + 8, n * 8);
+    rc = mlos_call_sync(&s, "sum_u64", arg, 16, &res, &len, err, sizeof(err));
+    CHECK_EQ(rc, 0);
+    CHECK(rc == 0 && len == 8 && get_le64(res) == expect);
+    if (rc == 0)
+        free(res);
+    free(vals);
+
+    /* get returns what the shard sees */
+    uint64_t back = 0;
+    CHECK_EQ(mlos_get(&s, 4096 + 8, &back, 8), 0);
+    CHECK(back == 0x9E3779B97F4A7C15ull);
+
+    /* bounds: put/get outside the window, task range outside the window */
+    size_t bulk_len;
+    CHECK(mlos_shard_bulk(&s, &bulk_len) != NULL);
+    CHECK_EQ(mlos_put(&s, bulk_len - 4, arg, 8), MLOS_ERANGE);
+    CHECK_EQ(mlos_get(&s, SIZE_MAX - 2, &back, 8), MLOS_ERANGE);
+    put_le64(arg + 8, bulk_len);
+    rc = mlos_call_sync(&s, "sum_u64", arg, 16, &res, &len, err, sizeof(err));
+    CHECK_EQ(rc, MLOS_ERANGE);
+    CHECK(strstr(err, "bulk window") != NULL);
+
+    /* task errors travel with their explanation */
+    rc = mlos_call_sync(&s, "fail", "disk on fire", 12, &res, &len, err, sizeof(err));
+    CHECK_EQ(rc, MLOS_ETASK);
+    CHECK(strstr(err, "asked to fail: disk on fire") != NULL);
+    rc = mlos_call_sync(&s, "no_such_task", NULL, 0, &res, &len, err, sizeof(err));
+    CHECK_EQ(rc, MLOS_ENOTASK);
+    CHECK(strstr(err, "no_such_task") != NULL);
+    rc = mlos_call_sync(&s, "sum_u64", "short", 5, &res, &len, err, sizeof(err));
+    CHECK_EQ(rc, MLOS_EINVAL);
+
+    /* an argument larger than half the ring is refused up front */
+    char *huge = calloc(1, 1 << 20);
+    mlos_call_t req;
+    CHECK_EQ(mlos_call(&s, &req, "echo", huge, 1 << 20, echo_cb), MLOS_ETOOBIG);
+    /* a large one that fits comes back intact */
+    for (int i = 0; i < (1 << 18); i++)
+        huge[i] = (char)(i * 31);
+    rc = mlos_call_sync(&s, "echo", huge, 1 << 18, &res, &len, err, sizeof(err));
+    CHECK(rc == 0 && len == (1 << 18) && memcmp(res, huge, len) == 0);
+    if (rc == 0)
+        free(res);
+    free(huge);
+
+    /* many calls in flight: more than the ring holds, all answered in order */
+    for (uint32_t i = 0; i < PIPELINED; i++) {
+        memset(big, (int)i, sizeof(big));
+        memcpy(big, &i, 4);
+        calls[i].data = (void *)(uintptr_t)i;
+        CHECK_EQ(mlos_call(&s, &calls[i], "echo", big, sizeof(big), echo_cb), 0);
+    }
+    while (pipelined_done < PIPELINED)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK_EQ(pipelined_bad, 0);
+
+    mlos_shard_stop_sync(&s);
+    CHECK(s.impl == NULL);
+    CHECK(!pid_alive(pid));
+    CHECK_EQ(count_fds(), fds0);
+}
+
+static void case_crash(void)
+{
+    int fds0 = count_fds(), pid, rc;
+    mlos_shard_t s;
+    void *res;
+    size_t len;
+    char err[512];
+
+    setenv("MLOS_QUIET", "1", 1);
+    CHECK_EQ(spawn(&s), 0);
+    pid = s.pid;
+    rc = mlos_call_sync(&s, "crash", NULL, 0, &res, &len, err, sizeof(err));
+    CHECK_EQ(rc, MLOS_ESHARDDIED);
+    fprintf(stderr, "crash reported as: %s\n", err);
+    if (!strcmp(arch, "x86_64")) {
+        CHECK(strstr(err, "crashed") != NULL);
+        CHECK(strstr(mlos_shard_console_tail(&s), "page fault") != NULL);
+        CHECK(strstr(mlos_shard_console_tail(&s), "0x00000dead0000000") != NULL ||
+              strstr(mlos_shard_console_tail(&s), "dead0000000") != NULL);
+    } else {
+        CHECK(strstr(err, "signal 11") != NULL);
+    }
+    CHECK(!mlos_shard_alive(&s));
+    CHECK(!pid_alive(pid));
+    /* a dead shard refuses new calls at once */
+    CHECK_EQ(mlos_call_sync(&s, "echo", "x", 1, &res, &len, err, sizeof(err)), MLOS_ESHARDDIED);
+    mlos_shard_stop_sync(&s);
+    CHECK(s.impl == NULL);
+    CHECK_EQ(count_fds(), fds0);
+    unsetenv("MLOS_QUIET");
+}
+
+/* ---- 8 shards spawned at once ---- */
+#define MANY 8
+static mlos_shard_t many[MANY];
+static mlos_call_t many_calls[MANY];
+static int many_ready, many_answered, many_bad;
+
+static void many_reply(mlos_call_t *req, int status)
+{
+    size_t i = (size_t)(req - many_calls);
+    uint64_t expect = 0;
+    for (uint64_t k = 0; k < 1000; k++)
+        expect += k * (i + 1);
+    if (status != 0 || req->result_len != 8 || get_le64(req->result) != expect) {
+        fprintf(stderr, "shard %zu: status %d (%s)\n", i, status, req->error ? req->error : "");
+        many_bad++;
+    }
+    many_answered++;
+}
+
+static void many_spawned(mlos_shard_t *s, int status)
+{
+    size_t i = (size_t)(s - many);
+    uint64_t vals[1000];
+    uint8_t arg[16];
+    many_ready++;
+    if (status != 0) {
+        fprintf(stderr, "shard %zu failed to spawn: %s\n", i, mlos_strerror(status));
+        many_bad++;
+        many_answered++;
+        return;
+    }
+    for (uint64_t k = 0; k < 1000; k++)
+        vals[k] = k * (i + 1);
+    mlos_put(s, 0, vals, sizeof(vals));
+    put_le64(arg, 0);
+    put_le64(arg + 8, sizeof(vals));
+    if (mlos_call(s, &many_calls[i], "sum_u64", arg, 16, many_reply) < 0) {
+        many_bad++;
+        many_answered++;
+    }
+}
+
+static void case_many(void)
+{
+    struct mlos_spawn_opts o = {.arch = arch, .mem_bytes = 16u << 20, .bulk_bytes = 1u << 20};
+    int fds0 = count_fds(), pids[MANY];
+    uint64_t t0 = uv_hrtime();
+
+    for (int i = 0; i < MANY; i++)
+        CHECK_EQ(mlos_spawn(loop, &many[i], &o, many_spawned), 0);
+    while (many_answered < MANY)
+        uv_run(loop, UV_RUN_ONCE);
+    printf("%d %s shards spawned and answered in %.1f ms\n", MANY, arch, (uv_hrtime() - t0) / 1e6);
+    CHECK_EQ(many_bad, 0);
+    for (int i = 0; i < MANY; i++) {
+        pids[i] = many[i].pid;
+        mlos_shard_stop_sync(&many[i]);
+        CHECK(!pid_alive(pids[i]));
+    }
+    CHECK_EQ(count_fds(), fds0);
+}
+
+static void case_errors(void)
+{
+    int fds0 = count_fds(), rc;
+    mlos_shard_t s;
+    struct mlos_spawn_opts o = {.arch = arch, .image = "/nonexistent/image.elf"};
+
+    CHECK_EQ(mlos_spawn_sync(loop, &s, &o), MLOS_ENOENT);
+    o.image = NULL;
+    o.arch = "sparc";
+    CHECK_EQ(mlos_spawn_sync(loop, &s, &o), MLOS_EINVAL);
+    o.arch = arch;
+    o.ring_bytes = 3000;
+    CHECK_EQ(mlos_spawn_sync(loop, &s, &o), MLOS_EINVAL);
+    o.ring_bytes = 0;
+    /* an image that is not a shard: it never says HELLO */
+    o.image = "/bin/true";
+    o.hello_timeout_ms = 5000;
+    setenv("MLOS_QUIET", "1", 1);
+    rc = mlos_spawn_sync(loop, &s, &o);
+    CHECK_EQ(rc, MLOS_ESPAWN);
+    mlos_shard_stop_sync(&s);
+    o.image = "/bin/sleep"; /* process: runs, but never answers */
+    if (!strcmp(arch, "process")) {
+        o.hello_timeout_ms = 300;
+        CHECK_EQ(mlos_spawn_sync(loop, &s, &o), MLOS_ESPAWN);
+        mlos_shard_stop_sync(&s);
+    }
+    unsetenv("MLOS_QUIET");
+    CHECK_EQ(count_fds(), fds0);
+}
+
+/* A master that dies without stopping its shard must not leave it running. */
+static void case_orphan(void)
+{
+    int p[2], status, shard_pid = 0;
+    pid_t child;
+
+    CHECK_EQ(pipe(p), 0);
+    child = fork();
+    if (child == 0) {
+        mlos_shard_t s;
+        close(p[0]);
+        if (spawn(&s) == 0)
+            (void)!write(p[1], &s.pid, sizeof(s.pid));
+        _exit(0); /* no stop: the launcher's parent-death signal must act */
+    }
+    close(p[1]);
+    CHECK_EQ(read(p[0], &shard_pid, sizeof(shard_pid)), (long)sizeof(shard_pid));
+    close(p[0]);
+    waitpid(child, &status, 0);
+    for (int i = 0; i < 200 && pid_alive(shard_pid); i++) {
+        waitpid(-1, NULL, WNOHANG);
+        usleep(10000);
+    }
+    /* The shard was reparented (to init or a subreaper); it must be gone or a zombie. */
+    char path[64], st = 'X';
+    snprintf(path, sizeof(path), "/proc/%d/stat", shard_pid);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        (void)!fscanf(f, "%*d %*s %c", &st);
+        fclose(f);
+    }
+    CHECK(st == 'X' || st == 'Z');
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: test_shard x86_64|process basic|crash|many|errors|orphan\n");
+        return 2;
+    }
+    arch = argv[1];
+    loop = uv_default_loop();
+    uvwarm(loop);
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "basic"))
+            case_basic();
+        else if (!strcmp(argv[i], "crash"))
+            case_crash();
+        else if (!strcmp(argv[i], "many"))
+            case_many();
+        else if (!strcmp(argv[i], "errors"))
+            case_errors();
+        else if (!strcmp(argv[i], "orphan"))
+            case_orphan();
+        else {
+            fprintf(stderr, "unknown case %s\n", argv[i]);
+            return 2;
+        }
+    }
+    CHECK_EQ(uv_loop_alive(loop), 0);
+    CHECK_DONE();
+}

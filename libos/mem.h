@@ -41,9 +41,9 @@ struct mlos_pagealloc {
 
 /* Take ownership of the given regions (page-aligned inward; bookkeeping is
  * carved from the regions themselves, about 1 page per 64 MiB plus one).
- * Regions that leave no allocatable page after that (under 2 pages) are
- * skipped. Returns 0, or MLOS_EINVAL if no region is usable. Usable regions
- * beyond MLOS_MEM_MAX_REGIONS are ignored. */
+ * Regions that leave no allocatable page after that (under 2 pages) or that
+ * overlap an earlier one are skipped. Returns 0, or MLOS_EINVAL if no region
+ * is usable. Usable regions beyond MLOS_MEM_MAX_REGIONS are ignored. */
 int mlos_pagealloc_init(struct mlos_pagealloc *pa, const struct mlos_hal_region *regions, int n);
 
 /* npages contiguous pages, page aligned, or NULL (also for npages == 0).
@@ -68,7 +68,8 @@ void *mlos_page_base(const struct mlos_pagealloc *pa, const void *p);
  * frees). Larger requests take their own page run, with a 16-byte header at
  * its start recording the page count. Either way the header of any block is
  * at its pointer rounded down to a page. Empty slabs go back to the page
- * allocator, except one spare per class kept until the heap is empty.
+ * allocator, except one spare per class kept until the heap is empty or
+ * pages run short.
  */
 
 #define MLOS_HEAP_NCLASSES 20

@@ -1,0 +1,65 @@
+/* The shard's default page allocator and heap, behind mlos_malloc & co. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "hal.h"
+#include "mem.h"
+#include "mlos_error.h"
+
+/* Zero-initialised statics: nothing runs before mlos_mem_init_from_hal. */
+static struct mlos_pagealloc g_pa;
+static struct mlos_heap g_heap;
+static int g_ready;
+
+int mlos_mem_init_from_hal(void)
+{
+    struct mlos_hal_region regs[MLOS_MEM_MAX_REGIONS];
+    int n, rc;
+
+    g_ready = 0;
+    n = mlos_hal_mem_regions(regs, MLOS_MEM_MAX_REGIONS);
+    if (n < 0)
+        return n;
+    if (n > MLOS_MEM_MAX_REGIONS)
+        n = MLOS_MEM_MAX_REGIONS; /* the HAL only filled this many */
+    rc = mlos_pagealloc_init(&g_pa, regs, n);
+    if (rc < 0)
+        return rc;
+    mlos_heap_init(&g_heap, &g_pa);
+    g_ready = 1;
+    return 0;
+}
+
+void *mlos_malloc(size_t n)
+{
+    return g_ready ? mlos_heap_alloc(&g_heap, n) : NULL;
+}
+
+void *mlos_calloc(size_t n, size_t m)
+{
+    void *p;
+
+    if (m && n > SIZE_MAX / m)
+        return NULL;
+    p = mlos_malloc(n * m);
+    if (p)
+        memset(p, 0, n * m); /* recycled pages are not clean */
+    return p;
+}
+
+void *mlos_realloc(void *p, size_t n)
+{
+    return g_ready ? mlos_heap_realloc(&g_heap, p, n) : NULL;
+}
+
+void mlos_free(void *p)
+{
+    if (g_ready)
+        mlos_heap_free(&g_heap, p);
+}
+
+void mlos_mem_stats(struct mlos_mem_stats *out)
+{
+    mlos_heap_stats(g_ready ? &g_heap : NULL, out);
+}

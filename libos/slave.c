@@ -51,8 +51,11 @@ static int send_msg(uint8_t type, uint32_t id, const ProtobufCMessage *msg)
     int rc;
 
     while ((rc = mlos_ring_reserve(&S.out, (uint32_t)len, &dst)) == MLOS_EAGAIN) {
+        /* Ring full: sleep until the master frees room and rings us. */
         mlos_hal_doorbell_ring();
-        mlos_hal_wait(mlos_hal_now_ns() + 1000000);
+        if (!mlos_ring_producer_prepare_wait(&S.out, (uint32_t)len))
+            mlos_hal_wait(UINT64_MAX);
+        mlos_ring_producer_done_wait(&S.out);
     }
     if (rc < 0)
         return rc;
@@ -126,7 +129,17 @@ static void handle_call(uint32_t id, const uint8_t *p, uint32_t len)
 static void set_state(uint32_t state) { __atomic_store_n(&S.win->state, mlos_to_le32(state), __ATOMIC_RELEASE); }
 
 /* Drain every frame the master queued. */
+static void drain_frames(struct mlos_evloop *loop);
+
 static void drain(struct mlos_evloop *loop)
+{
+    drain_frames(loop);
+    /* The master may be waiting for room to send more calls. */
+    if (mlos_ring_producer_waiting(&S.in))
+        mlos_hal_doorbell_ring();
+}
+
+static void drain_frames(struct mlos_evloop *loop)
 {
     struct mlos_frame_hdr h;
     const uint8_t *p;

@@ -1,5 +1,4 @@
 /* Calls, replies and one-sided bulk copies between the master and a shard. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -8,14 +7,18 @@
 #include "mlos.pb-c.h"
 
 /* Wake the shard if it sleeps on its doorbell. */
+void mlos__ring_bell(struct mlos_shard_impl *im)
+{
+    char b = 1;
+    /* EAGAIN means unread doorbells are pending already: enough. Other
+     * errors mean the shard is going away; its exit callback reports it. */
+    (void)send(im->bell_fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 void mlos__ring_shard(struct mlos_shard_impl *im)
 {
-    if (mlos_ring_consumer_waiting(&im->to_shard)) {
-        char b = 1;
-        /* EAGAIN means unread doorbells are pending already: enough. */
-        if (send(im->bell_fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN)
-            return; /* shard is going away; its exit callback reports it */
-    }
+    if (mlos_ring_consumer_waiting(&im->to_shard))
+        mlos__ring_bell(im);
 }
 
 static void unlink_pending(struct mlos_shard_impl *im, mlos_call_t *req)
@@ -60,8 +63,14 @@ static void flush_backlog(struct mlos_shard_impl *im)
     int sent = 0;
     while (im->backlog) {
         mlos_call_t *req = im->backlog;
-        if (mlos_ring_push(&im->to_shard, MLOS_FRAME_CALL, req->id, req->frame, (uint32_t)req->frame_len) < 0)
+        if (mlos_ring_push(&im->to_shard, MLOS_FRAME_CALL, req->id, req->frame, (uint32_t)req->frame_len) < 0) {
+            /* Ask the shard to ring us when it has consumed; if room
+             * appeared meanwhile, go on now. */
+            if (mlos_ring_producer_prepare_wait(&im->to_shard, (uint32_t)req->frame_len))
+                continue;
             break;
+        }
+        mlos_ring_producer_done_wait(&im->to_shard);
         free(req->frame);
         req->frame = NULL;
         /* backlog order is pending order restricted to queued calls */
@@ -211,6 +220,9 @@ void mlos__drain(struct mlos_shard_impl *im)
                          im->shard->id);
         return;
     }
+    /* A shard blocked on a full reply ring waits for this doorbell. */
+    if (mlos_ring_producer_waiting(&im->to_master))
+        mlos__ring_bell(im);
     if (im->state == SHARD_READY)
         flush_backlog(im);
 }

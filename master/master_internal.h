@@ -63,7 +63,8 @@ void mlos__shard_ready(struct mlos_shard_impl *im);
 /* call.c */
 void mlos__drain(struct mlos_shard_impl *im);
 void mlos__fail_calls(struct mlos_shard_impl *im, int err, const char *msg);
-void mlos__ring_shard(struct mlos_shard_impl *im);
+void mlos__ring_shard(struct mlos_shard_impl *im); /* doorbell if the shard sleeps */
+void mlos__ring_bell(struct mlos_shard_impl *im);  /* doorbell, unconditionally */
 
 /* master.c */
 uint32_t mlos__next_shard_id(void);

@@ -80,16 +80,33 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         uv_read_stop(s);
 }
 
-/* Last non-empty console line, for error messages. */
+/* The console line that best explains a death: the last HAL message
+ * ("mlos: ..." other than the boot banner, e.g. the exception line above a
+ * register dump), else the last non-empty line. */
 static void last_line(struct mlos_shard_impl *im, char *out, size_t cap)
 {
-    const char *end = im->console + im->console_len, *start;
-    while (end > im->console && (end[-1] == '\n' || end[-1] == '\r'))
-        end--;
-    start = end;
-    while (start > im->console && start[-1] != '\n')
-        start--;
-    snprintf(out, cap, "%.*s", (int)(end - start), start);
+    const char *best = NULL, *best_end = NULL, *last = NULL, *last_end = NULL;
+    for (const char *p = im->console, *end; *p; p = *end ? end + 1 : end) {
+        end = strchr(p, '\n');
+        if (!end)
+            end = p + strlen(p);
+        const char *e = end;
+        while (e > p && (e[-1] == '\r' || e[-1] == ' '))
+            e--;
+        if (e == p)
+            continue;
+        last = p;
+        last_end = e;
+        if (!strncmp(p, "mlos: ", 6) && !memmem(p, (size_t)(e - p), "HAL up", 6)) {
+            best = p;
+            best_end = e;
+        }
+    }
+    if (!best) {
+        best = last;
+        best_end = last_end;
+    }
+    snprintf(out, cap, "%.*s", best ? (int)(best_end - best) : 0, best ? best : "");
 }
 
 /* ---- release ---- */

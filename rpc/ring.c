@@ -156,3 +156,32 @@ void mlos_ring_done_wait(struct mlos_ring *r)
 {
     __atomic_store_n(&r->ctl->waiting, 0, __ATOMIC_RELAXED);
 }
+
+/* Would reserve() succeed for a record of rec bytes (PAD included)? */
+static int has_room(const struct mlos_ring *r, uint32_t rec)
+{
+    uint32_t head = load_rlx(&r->ctl->head), used = head - load_acq(&r->ctl->tail);
+    uint32_t contig = r->size - (head & (r->size - 1));
+    if (used > r->size)
+        return 1; /* corrupt: let reserve() report it */
+    return rec <= contig ? r->size - used >= rec : r->size - used >= contig + rec;
+}
+
+int mlos_ring_producer_prepare_wait(struct mlos_ring *r, uint32_t length)
+{
+    __atomic_store_n(&r->ctl->producer_waiting, mlos_to_le32(1), __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return length > r->max_payload || has_room(r, mlos_ring_record_size(length));
+}
+
+void mlos_ring_producer_done_wait(struct mlos_ring *r)
+{
+    __atomic_store_n(&r->ctl->producer_waiting, 0, __ATOMIC_RELAXED);
+}
+
+int mlos_ring_producer_waiting(const struct mlos_ring *r)
+{
+    /* Pairs with the fence in producer_prepare_wait. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return __atomic_load_n(&r->ctl->producer_waiting, __ATOMIC_RELAXED) != 0;
+}

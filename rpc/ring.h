@@ -15,6 +15,9 @@
  * release/acquire ordering publishes the data. `waiting` lets a consumer
  * sleep: it sets waiting, re-checks for data, then waits on its doorbell;
  * the producer rings the doorbell after a commit only when waiting is set.
+ * The reverse holds for a full ring: the producer sets producer_waiting,
+ * re-checks for room, then sleeps; the consumer rings the producer after
+ * releasing frames when producer_waiting is set.
  *
  * The consumer never trusts the producer: a frame header that fails
  * mlos_frame_hdr_decode, or a length that runs past head, is reported as
@@ -36,6 +39,7 @@ struct mlos_ring_ctl {
     _Alignas(MLOS_CACHELINE) uint32_t tail; /* consumer: bytes ever released, mod 2^32 */
     _Alignas(MLOS_CACHELINE) uint32_t size; /* data bytes, power of two; fixed by the master */
     uint32_t waiting;                       /* consumer sleeps on its doorbell when nonzero */
+    uint32_t producer_waiting;              /* producer sleeps until the consumer frees room */
 };
 _Static_assert(sizeof(struct mlos_ring_ctl) == 3 * MLOS_CACHELINE, "ring ctl layout is fixed");
 _Static_assert(offsetof(struct mlos_ring_ctl, tail) == MLOS_CACHELINE, "head and tail on separate lines");
@@ -76,6 +80,12 @@ int mlos_ring_push(struct mlos_ring *r, uint8_t type, uint32_t request_id, const
 /* Nonzero if the consumer asked to be woken: ring its doorbell. */
 int mlos_ring_consumer_waiting(const struct mlos_ring *r);
 
+/* Full-ring sleep protocol. prepare: announce we wait for room for a frame
+ * of `length` payload bytes; returns 1 if it fits now (do not sleep), 0 if it
+ * is safe to wait for the consumer's doorbell. done: clear the flag. */
+int mlos_ring_producer_prepare_wait(struct mlos_ring *r, uint32_t length);
+void mlos_ring_producer_done_wait(struct mlos_ring *r);
+
 /* ---- consumer ---- */
 
 /* Look at the next frame. Returns 1 and fills *hdr and *payload (pointing
@@ -85,6 +95,10 @@ int mlos_ring_peek(struct mlos_ring *r, struct mlos_frame_hdr *hdr, const uint8_
 
 /* Free the frame returned by the last successful peek. */
 void mlos_ring_release(struct mlos_ring *r, const struct mlos_frame_hdr *hdr);
+
+/* After releasing frames: nonzero if the producer waits for room; ring its
+ * doorbell then. */
+int mlos_ring_producer_waiting(const struct mlos_ring *r);
 
 /* Sleep protocol. prepare: announce we are about to wait; returns 1 if data
  * arrived meanwhile (do not sleep), 0 if it is safe to wait. done: clear

@@ -116,6 +116,21 @@ static void test_wait_flag(void)
     CHECK_EQ(mlos_ring_prepare_wait(&cons), 1); /* data: do not sleep */
     mlos_ring_done_wait(&cons);
     CHECK_EQ(mlos_ring_consumer_waiting(&prod), 0);
+
+    /* full ring: the producer may sleep only while there is no room */
+    uint8_t big[1500] = {0};
+    struct mlos_frame_hdr h;
+    const uint8_t *p;
+    while (mlos_ring_push(&prod, MLOS_FRAME_CALL, 2, big, sizeof(big)) == 0)
+        ;
+    CHECK_EQ(mlos_ring_producer_waiting(&cons), 0);
+    CHECK_EQ(mlos_ring_producer_prepare_wait(&prod, sizeof(big)), 0); /* full: safe to sleep */
+    CHECK_EQ(mlos_ring_producer_waiting(&cons), 1);
+    while (mlos_ring_peek(&cons, &h, &p) == 1)
+        mlos_ring_release(&cons, &h);
+    CHECK_EQ(mlos_ring_producer_prepare_wait(&prod, sizeof(big)), 1); /* room again */
+    mlos_ring_producer_done_wait(&prod);
+    CHECK_EQ(mlos_ring_producer_waiting(&cons), 0);
     free(m);
 }
 

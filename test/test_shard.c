@@ -178,6 +178,7 @@ static void case_crash(void)
     fprintf(stderr, "crash reported as: %s\n", err);
     if (!strcmp(arch, "x86_64")) {
         CHECK(strstr(err, "crashed") != NULL);
+        CHECK(strstr(err, "#PF") != NULL); /* the exception line, not the register dump */
         CHECK(strstr(mlos_shard_console_tail(&s), "page fault") != NULL);
         CHECK(strstr(mlos_shard_console_tail(&s), "0x00000dead0000000") != NULL ||
               strstr(mlos_shard_console_tail(&s), "dead0000000") != NULL);
@@ -297,7 +298,10 @@ static void case_orphan(void)
     child = fork();
     if (child == 0) {
         mlos_shard_t s;
+        uv_loop_t own; /* the parent's loop (epoll set, signal pipe) must not be shared */
         close(p[0]);
+        uv_loop_init(&own);
+        loop = &own;
         if (spawn(&s) == 0)
             (void)!write(p[1], &s.pid, sizeof(s.pid));
         _exit(0); /* no stop: the launcher's parent-death signal must act */
@@ -331,6 +335,7 @@ int main(int argc, char **argv)
     loop = uv_default_loop();
     uvwarm(loop);
     for (int i = 2; i < argc; i++) {
+        fprintf(stderr, "case %s %s\n", arch, argv[i]);
         if (!strcmp(argv[i], "basic"))
             case_basic();
         else if (!strcmp(argv[i], "crash"))

@@ -135,7 +135,10 @@ static void bell_cb(uv_poll_t *h, int status, int events)
     }
 }
 
-static void timer_cb(uv_timer_t *t) { (void)t; }
+/* uv_run(ONCE) runs due timers before it polls; a deadline that expires
+ * right there would leave the poll without a timeout. Stopping the loop
+ * makes that poll return at once. */
+static void timer_cb(uv_timer_t *t) { uv_stop(t->loop); }
 
 int mlos_hal_wait(uint64_t deadline_ns)
 {
@@ -145,6 +148,7 @@ int mlos_hal_wait(uint64_t deadline_ns)
         uint64_t now = mlos_hal_now_ns();
         if (deadline_ns <= now)
             return 0;
+        uv_update_time(H.loop); /* the timer counts from the loop's cached time */
         if (deadline_ns != UINT64_MAX)
             uv_timer_start(&H.timer, timer_cb, (deadline_ns - now + 999999) / 1000000, 0);
         uv_run(H.loop, UV_RUN_ONCE);

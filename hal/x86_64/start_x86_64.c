@@ -1,0 +1,48 @@
+/* start_x86_64.c -- C entry of the bare-metal x86_64 shard, exit, identity.
+ *
+ * Called once by boot_multiboot_x86_64.S in long mode with SSE, the
+ * stack-protector canary and a zeroed .bss already set up. Brings the HAL
+ * up in dependency order, runs the portable shard, and exits with its
+ * status through isa-debug-exit.
+ */
+#include <stdint.h>
+#include <stdio.h>
+
+#include "hal.h"
+#include "x86_64.h"
+
+/* The portable shard entry (libos/slave.h); it initialises the libos
+ * memory service itself. */
+int mlos_shard_main(void);
+
+_Noreturn void x86_start(uint32_t magic, uint32_t mbi_phys);
+_Noreturn void x86_start(uint32_t magic, uint32_t mbi_phys)
+{
+    uint64_t tsc0 = rdtsc(); /* clock origin: as early as C allows */
+    char line[160];
+
+    x86_uart_init(X86_COM1, 0);
+    x86_cpu_init();                      /* from here on faults are reported */
+    x86_bootinfo_init(magic, mbi_phys); /* copies the command line first */
+    x86_clock_init(mlos_hal_cmdline(), tsc0);
+    x86_uart_init(X86_COM2, 1);
+    int irq_ok = x86_apic_init() == 0;
+    x86_wait_init(irq_ok);
+
+    snprintf(line, sizeof(line), "mlos: x86_64 HAL up: tsc %llu Hz, lapic timer %llu Hz%s\n",
+             (unsigned long long)x86_tsc_hz(), (unsigned long long)x86_apic_timer_hz(),
+             irq_ok ? "" : ", NO interrupts: waits poll COM2");
+    x86_console_puts(line);
+
+    mlos_hal_exit(mlos_shard_main());
+}
+
+_Noreturn void mlos_hal_exit(int status)
+{
+    /* isa-debug-exit: QEMU exits with (status << 1) | 1. */
+    outl(0xf4, (uint32_t)status);
+    for (;;) /* no exit device: stop here */
+        __asm__ volatile("cli; hlt");
+}
+
+const char *mlos_hal_arch(void) { return "x86_64"; }

@@ -1,0 +1,56 @@
+/* wait_x86_64.c -- doorbells and mlos_hal_wait().
+ *
+ * A doorbell is one byte on COM2 in either direction. Incoming bytes stay
+ * in the UART's receive FIFO until read, which is what makes doorbells
+ * latched: mlos_hal_wait() first drains the FIFO and returns 1 if anything
+ * was there. Only then does it sleep, and it does so with "sti; hlt": the
+ * one-instruction interrupt shadow of STI guarantees that an interrupt
+ * that became pending after the FIFO check still ends the HLT instead of
+ * being taken just before it (the classic lost wake-up).
+ *
+ * Interrupts are enabled only between that STI and the CLI after HLT. All
+ * other code runs with IF=0, so code built with a red zone (prebuilt
+ * libraries) is never interrupted.
+ */
+#include <stdint.h>
+
+#include "hal.h"
+#include "x86_64.h"
+
+static int use_interrupts;
+
+void x86_wait_init(int interrupts) { use_interrupts = interrupts; }
+
+void mlos_hal_doorbell_ring(void)
+{
+    /* If a previous byte is still queued in the UART, the master has not
+     * seen it yet and will drain the ring after it does: this ring is
+     * coalesced into it. That also keeps a slow master from stalling us. */
+    if (!x86_uart_tx_idle(X86_COM2))
+        return;
+    outb(X86_COM2, 1);
+}
+
+int mlos_hal_wait(uint64_t deadline_ns)
+{
+    for (;;) {
+        if (x86_uart_drain_rx(X86_COM2)) {
+            if (use_interrupts)
+                x86_apic_timer_oneshot_ns(0);
+            return 1;
+        }
+        uint64_t now = mlos_hal_now_ns();
+        if (now >= deadline_ns) {
+            if (use_interrupts)
+                x86_apic_timer_oneshot_ns(0);
+            return 0;
+        }
+        if (!use_interrupts) {
+            cpu_relax(); /* fallback: poll the UART */
+            continue;
+        }
+        if (deadline_ns != UINT64_MAX)
+            x86_apic_timer_oneshot_ns(deadline_ns - now);
+        __asm__ volatile("sti; hlt; cli" ::: "memory");
+    }
+}

@@ -1,0 +1,169 @@
+/* qemu_x86_64.c -- QEMU command line and host TSC rate; see qemu_x86_64.h. */
+#include "qemu_x86_64.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "mlos_error.h"
+
+#define MIB (1024u * 1024u)
+/* microvm keeps RAM below the 3 GiB PCI/APIC hole only up to this size; the
+ * shard maps just the first 4 GiB, so larger guests would lose the window
+ * that sits at the top of RAM. */
+#define MAX_RAM ((size_t)3072 * MIB)
+
+struct argv_builder {
+    char **argv;
+    int argc, max;
+    char *buf;
+    size_t used, len;
+    int err;
+};
+
+static void add(struct argv_builder *b, const char *s)
+{
+    if (b->argc + 1 >= b->max) { /* keep room for the NULL */
+        b->err = MLOS_ETOOBIG;
+        return;
+    }
+    b->argv[b->argc++] = (char *)s;
+}
+
+/* Format one argument into the shared buffer. */
+__attribute__((format(printf, 2, 3))) static void addf(struct argv_builder *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (b->err)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(b->buf + b->used, b->len - b->used, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= b->len - b->used) {
+        b->err = MLOS_ETOOBIG;
+        return;
+    }
+    add(b, b->buf + b->used);
+    b->used += (size_t)n + 1;
+}
+
+int mlos_qemu_x86_64_argv(const struct mlos_qemu_x86_64_cfg *cfg, char **argv, int max_args, char *buf,
+                          size_t buflen)
+{
+    struct argv_builder b = { argv, 0, max_args, buf, 0, buflen, 0 };
+
+    if (!cfg || !argv || !buf || max_args < 1 || !cfg->qemu_path || !cfg->image || cfg->ram_fd < 0 ||
+        cfg->doorbell_fd < 0 || cfg->ram_bytes == 0 || cfg->ram_bytes % MIB || cfg->ram_bytes > MAX_RAM)
+        return MLOS_EINVAL;
+    /* QEMU hands the guest "<image> <append>" as the Multiboot command line
+     * and the shard drops the first word; a comma would also need escaping
+     * in QEMU option syntax. */
+    if (strpbrk(cfg->image, " ,"))
+        return MLOS_EINVAL;
+
+    add(&b, cfg->qemu_path);
+    /* microvm: no PCI, no firmware tables to parse; no 8259 and no RTC so
+     * the only interrupt sources are ours. The PIT stays (TSC calibration
+     * fallback). */
+    add(&b, "-M");
+    add(&b, "microvm,pic=off,rtc=off");
+    add(&b, "-nodefaults");
+    add(&b, "-no-user-config");
+    add(&b, "-display");
+    add(&b, "none");
+    add(&b, "-accel");
+    add(&b, cfg->kvm ? "kvm" : "tcg");
+    if (cfg->kvm) {
+        add(&b, "-cpu");
+        add(&b, "host");
+    }
+    add(&b, "-m");
+    addf(&b, "%zuM", cfg->ram_bytes / MIB);
+    add(&b, "-object");
+    addf(&b, "memory-backend-file,id=mem,size=%zu,mem-path=/proc/self/fd/%d,share=on", cfg->ram_bytes,
+         cfg->ram_fd);
+    add(&b, "-machine");
+    add(&b, "memory-backend=mem");
+    /* signal=off: a ^C meant for the master must not kill the guest. */
+    add(&b, "-chardev");
+    add(&b, "stdio,id=con,signal=off");
+    add(&b, "-serial");
+    add(&b, "chardev:con");
+    add(&b, "-chardev");
+    addf(&b, "socket,id=db,fd=%d", cfg->doorbell_fd);
+    add(&b, "-device");
+    add(&b, "isa-serial,chardev=db,iobase=0x2f8,irq=3");
+    add(&b, "-device");
+    add(&b, "isa-debug-exit,iobase=0xf4,iosize=4");
+    add(&b, "-no-reboot");
+    add(&b, "-kernel");
+    add(&b, cfg->image);
+    add(&b, "-append");
+    add(&b, cfg->cmdline ? cfg->cmdline : "");
+    if (b.err)
+        return b.err;
+    argv[b.argc] = NULL;
+    return b.argc;
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+static uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Bracket each TSC read between two clock reads and keep the sample with
+ * the tightest bracket, so a preemption during the read cannot skew it. */
+static void sample(uint64_t *tsc, uint64_t *ns)
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 5; i++) {
+        uint64_t a = mono_ns(), t = rdtsc(), c = mono_ns();
+        if (c - a < best) {
+            best = c - a;
+            *tsc = t;
+            *ns = a + (c - a) / 2;
+        }
+    }
+}
+
+static uint64_t measure(void)
+{
+    uint64_t t0, n0, t1, n1;
+    struct timespec nap = { 0, 10 * 1000 * 1000 };
+
+    sample(&t0, &n0);
+    nanosleep(&nap, NULL);
+    sample(&t1, &n1);
+    if (n1 <= n0 || t1 <= t0)
+        return 0;
+    return (uint64_t)((unsigned __int128)(t1 - t0) * 1000000000u / (n1 - n0));
+}
+#else
+static uint64_t measure(void) { return 0; }
+#endif
+
+uint64_t mlos_host_tsc_hz(void)
+{
+    static _Atomic uint64_t cached;
+    uint64_t hz = atomic_load_explicit(&cached, memory_order_relaxed);
+
+    if (!hz) { /* two racing first callers both measure; either result is fine */
+        hz = measure();
+        atomic_store_explicit(&cached, hz, memory_order_relaxed);
+    }
+    return hz;
+}

@@ -1,0 +1,49 @@
+/* config.c -- settings from the environment (see config.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* A positive decimal integer from env var name, or def when unset/empty. */
+static int env_size(const char *name, unsigned long long def, unsigned long long max, unsigned long long *out,
+                    char *err, size_t errlen)
+{
+    const char *s = getenv(name);
+    char *end;
+    unsigned long long v;
+
+    *out = def;
+    if (!s || !*s)
+        return 0;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || *end || v == 0 || v > max || *s == '-' || *s == '+' || *s == ' ') {
+        snprintf(err, errlen, "server misconfigured: %s must be an integer from 1 to %llu", name, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int config_load(struct cgi_config *c, char *err, size_t errlen)
+{
+    unsigned long long v;
+
+    c->storage = getenv("NEURO_STORAGE");
+    if (!c->storage || !*c->storage)
+        c->storage = "/var/tmp/neuro-cgi";
+    c->atlas_dir = getenv("NEURO_ATLAS_DIR");
+    if (!c->atlas_dir || !*c->atlas_dir)
+        c->atlas_dir = "/usr/share/mricron/templates";
+    if (env_size("NEURO_MAX_BYTES", 128ull << 20, 1ull << 40, &v, err, errlen) < 0)
+        return -1;
+    c->max_bytes = (size_t)v;
+    if (env_size("NEURO_MAX_VOXELS", 48ull << 20, 1ull << 34, &v, err, errlen) < 0)
+        return -1;
+    c->max_voxels = (size_t)v;
+    if (env_size("NEURO_MAX_SLAVES", 8, 64, &v, err, errlen) < 0)
+        return -1;
+    c->max_slaves = (int)v;
+    return 0;
+}

@@ -1,0 +1,30 @@
+/* config.h -- server-side settings, from environment variables that the
+ * Apache configuration sets with SetEnv (see apache/start.sh):
+ *
+ *   NEURO_STORAGE     storage directory for requests (absolute path)
+ *                     default /var/tmp/neuro-cgi
+ *   NEURO_MAX_BYTES   largest request body accepted, bytes: 134217728
+ *   NEURO_MAX_VOXELS  largest image accepted, voxels: 50331648
+ *   NEURO_ATLAS_DIR   where aal.nii.gz / brodmann.nii.gz and their name
+ *                     lists live: /usr/share/mricron/templates
+ *   NEURO_MAX_SLAVES  upper bound for the "slaves" option: 8
+ *
+ * MLOS_IMAGE_PATH is read by the mlos master itself.
+ */
+#ifndef NEURO_CONFIG_H
+#define NEURO_CONFIG_H
+
+#include <stddef.h>
+
+struct cgi_config {
+    const char *storage;
+    size_t max_bytes;
+    size_t max_voxels;
+    const char *atlas_dir;
+    int max_slaves;
+};
+
+/* Returns 0, or -1 with the offending variable named in err. */
+int config_load(struct cgi_config *c, char *err, size_t errlen);
+
+#endif

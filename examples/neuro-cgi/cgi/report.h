@@ -1,0 +1,50 @@
+/* report.h -- the analysis report as HTML and as JSON.
+ *
+ * report_json: one JSON object (saved as results.json) with the fields of
+ * test/reference.py's output -- dims, centers, voxels, ml, iterations,
+ * regions (label, name, voxels, mean_smoothed, gm_ml) -- plus the request
+ * id, file, options, per-shard timings and times in ms.
+ * report_html: a self-contained page: summary, tissue volume table, region
+ * table (with an atlas), slice images as data: URIs, shard timings, and the
+ * same JSON inside <script type="application/json" id="results"> so that
+ * programs can read the numbers from the response without scraping tables.
+ */
+#ifndef NEURO_REPORT_H
+#define NEURO_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atlas.h"
+#include "neuro.h"
+#include "options.h"
+#include "slices.h"
+#include "strbuf.h"
+
+struct report_image {
+    enum slice_view view;
+    char file[32];        /* saved name in the request directory */
+    uint8_t *png;         /* NULL if rendering failed */
+    size_t len;
+    int w, h;
+};
+
+struct report {
+    const char *request_id;
+    const char *filename;     /* as the client named it; may be NULL */
+    size_t upload_bytes;
+    const struct neuro_volume *vol;
+    const struct job_opts *opts;
+    const struct atlas *atlas; /* NULL: no atlas */
+    const struct neuro_result *res;
+    double read_ms;           /* receiving and spooling the body */
+    double parse_ms;          /* NIfTI (and atlas) decoding */
+    double render_ms;         /* slice images */
+    double request_ms;        /* CGI start to report */
+    struct report_image img[3];
+};
+
+void report_json(struct strbuf *sb, const struct report *r);
+void report_html(struct strbuf *sb, const struct report *r);
+
+#endif

@@ -1,0 +1,108 @@
+/* neuro.h -- brain MRI tissue analysis spread over mlos slave shards.
+ *
+ * Pipeline (exactly; tests compare against an independent nibabel+scipy
+ * implementation):
+ *   1. Gaussian smoothing, sigma in voxels (default 1.5), separable, kernel
+ *      radius (int)(3*sigma + 0.5) voxels (scipy's truncate=3.0), normalised
+ *      weights, edges replicate the nearest voxel (scipy mode='nearest').
+ *   2. Tissue classes by k-means, k=3, on the smoothed values of voxels whose
+ *      INPUT value is > 0. Initial centers lo+(hi-lo)*(1/6, 3/6, 5/6) where
+ *      lo/hi are the min/max of those smoothed values. Lloyd iterations until
+ *      no label changes or 50 iterations; ties go to the lower class. Classes
+ *      ordered by center: 1 CSF, 2 GM, 3 WM. Volumes in mL from the voxel size
+ *      (|pixdim1*pixdim2*pixdim3| mm^3 / 1000).
+ *   3. Optional atlas (same grid): for each nonzero region label, voxel count,
+ *      mean smoothed intensity over the region, and GM volume (mL) inside it.
+ * The volume is split along z into slabs, one per shard; smoothing needs a
+ * halo of `radius` slices on each side; k-means reduces per-class sums and
+ * counts across shards every iteration.
+ */
+#ifndef NEURO_H
+#define NEURO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlos.h"
+
+/* A volume as float32, x fastest: v[x + nx*(y + ny*z)]. */
+struct neuro_volume {
+    int nx, ny, nz;
+    double dx, dy, dz;   /* voxel size, mm (absolute values) */
+    float *data;         /* malloc'ed, owned by the struct */
+};
+
+/* A label volume (atlas or segmentation), same layout. */
+struct neuro_labels {
+    int nx, ny, nz;
+    int32_t *data;       /* malloc'ed */
+};
+
+/* Parse NIfTI-1 (.nii, or .nii.gz when the buffer starts with the gzip
+ * magic) from memory. Accepts dim[0] 3, or 4 with dim[4] == 1; datatypes
+ * uint8, int8, int16, uint16, int32, uint32, float32, float64; either byte
+ * order; applies scl_slope/scl_inter. Returns 0, or -1 with a clear English
+ * reason in err (not NIfTI, truncated, unsupported datatype, wrong
+ * dimensions, too large: more than max_voxels). */
+int neuro_nifti_read(const uint8_t *buf, size_t len, size_t max_voxels, struct neuro_volume *out, char *err,
+                     size_t errlen);
+int neuro_nifti_read_labels(const uint8_t *buf, size_t len, size_t max_voxels, struct neuro_labels *out,
+                            char *err, size_t errlen);
+void neuro_volume_free(struct neuro_volume *v);
+void neuro_labels_free(struct neuro_labels *l);
+
+struct neuro_opts {
+    double sigma;            /* default 1.5 when 0 */
+    int shards;              /* slave shards to use; 0: decide from size (neuro_plan_shards) */
+    const char *arch;        /* "x86_64" (default) or "process" */
+    const struct neuro_labels *atlas; /* NULL: no per-region table */
+    int max_iter;            /* default 50 */
+    /* benchmarks and tests only (0: off) */
+    int float_kernel;        /* 1: smooth with the float32 kernel instead of fixed point */
+    int test_crash_slab;     /* 1-based slab whose shard is made to crash once (builtin "crash" */
+    int test_crash_iter;     /*   task) in place of k-means step test_crash_iter (0-based) */
+};
+
+struct neuro_region {
+    int32_t label;
+    uint64_t voxels;
+    double mean_smoothed;
+    double gm_ml;
+};
+
+struct neuro_shard_timing {
+    char arch[16];
+    uint32_t shard_id;
+    int z0, z1;              /* slab [z0, z1) */
+    /* host clock: spawn to HELLO, puts, smooth call (smooth + sort) round
+     * trip, k-means step round trips summed, finish call + reading back */
+    double spawn_ms, put_ms, smooth_ms, kmeans_ms, regions_ms;
+    int replaced;            /* times this slab's shard was lost and replaced */
+};
+
+struct neuro_result {
+    double centers[3];       /* CSF, GM, WM centers (smoothed intensity) */
+    uint64_t voxels[3];
+    double ml[3];            /* tissue volumes, mL */
+    int iterations;
+    struct neuro_labels seg; /* 0 background, 1 CSF, 2 GM, 3 WM */
+    struct neuro_volume smoothed;
+    struct neuro_region *regions;
+    size_t nregions;
+    struct neuro_shard_timing *timing;
+    int nshards;
+    double total_ms;         /* neuro_analyze wall time */
+    double prep_ms;          /* master: quantize input, masks, atlas index */
+};
+
+/* How many shards to use for a volume of nvox voxels (1..max_shards). */
+int neuro_plan_shards(size_t nvox, int max_shards);
+
+/* Run the whole analysis on slave shards driven from loop. Returns 0 or a
+ * negative MLOS_E* code with the reason in err. A shard lost mid-run is
+ * replaced and its step re-run; the result is unchanged. */
+int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct neuro_opts *opts,
+                  struct neuro_result *res, char *err, size_t errlen);
+void neuro_result_free(struct neuro_result *res);
+
+#endif

@@ -1,0 +1,168 @@
+/* neuro_core.h -- portable kernels and wire formats of the neuro analysis.
+ *
+ * Everything here except the "master side" section is compiled into every
+ * slave image, including bare-metal ones: integer arithmetic and memory
+ * only, no libm, no libc beyond memcpy/memset.
+ *
+ * Fixed-point representation (chosen over float because QEMU TCG runs
+ * integer code as host code but float SSE through softfloat helpers; see
+ * bench/bench_neuro.sh for the numbers):
+ *   - The master quantizes the input to q = round((v - off) * qs), 0..4095
+ *     (NEURO_Q_MAX); integer-valued inputs with a range <= 4095 get an
+ *     integer qs, which makes the quantization exact.
+ *   - Gaussian weights are integers summing to exactly 4096 (NEURO_W_ONE).
+ *   - Three separable passes (z, y, x), each rounding to a fixed scale so
+ *     that every accumulator fits a uint32:
+ *       z: <2^24 >>8 -> q*16 (<2^16);  y: <2^28 >>8 -> q*256 (<2^20);
+ *       x: <2^32 >>12 -> q*256.
+ *     The smoothed value is f = q*256 (NEURO_F_SHIFT bits of fraction), so
+ *     the intensity is off + f / (256 * qs).
+ *   - Edges replicate the nearest voxel; a slab's input carries `radius`
+ *     halo slices on each side inside the volume, and is clamped (hence
+ *     replicated) where it ends at the volume's own edge.
+ *
+ * 1-D k-means on sorted values: each shard sorts its masked f values once
+ * and keeps prefix sums, so an assignment step is two binary searches.
+ * Assignment rule, exactly: with centers c0 <= c1 <= c2 the master sends
+ * t1 = floor((c0+c1)/2) and t2 = floor((c1+c2)/2); a value x goes to class
+ * 0 if x <= t1, 1 if t1 < x <= t2, else 2. For integer x this is the same
+ * as "nearest center, ties to the lower class".
+ *
+ * Task arguments and results cross the wire as little-endian byte strings
+ * of fixed size (NEURO_*_WIRE); the structs below are their host form, and
+ * neuro_*_enc/dec convert. Bulk window offsets in arguments are checked by
+ * the tasks.
+ */
+#ifndef NEURO_CORE_H
+#define NEURO_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NEURO_Q_MAX 4095u
+#define NEURO_W_BITS 12
+#define NEURO_W_ONE (1u << NEURO_W_BITS)
+#define NEURO_F_SHIFT 8       /* f = q << NEURO_F_SHIFT (fraction bits of q) */
+#define NEURO_MAX_RADIUS 31   /* sigma up to ~10 voxels */
+#define NEURO_MAX_REGIONS 65535
+
+/* ---- kernels ---- */
+
+/* Smooth one slab in fixed point. in: nx*ny*nz_in quantized values
+ * (<= NEURO_Q_MAX), slices [z_off, z_off+nz_out) of which are the slab; the
+ * rest is halo, and z indexes are clamped to [0, nz_in). w[0..r]: one side
+ * of the symmetric kernel (w[0] the center), w[0] + 2*sum(w[1..r]) ==
+ * NEURO_W_ONE. out: nx*ny*nz_out values f. tmp: max(nx*ny, nx+2r) uint32. */
+void neuro_smooth_fixed(const uint16_t *in, int nx, int ny, int nz_in, int z_off, int nz_out, const uint16_t *w,
+                        int r, uint32_t *out, uint32_t *tmp);
+
+/* The same in float32, for measuring (weights sum to 1); out receives f
+ * rounded from the float result, so both kernels feed the same k-means.
+ * tmp: max(nx*ny, nx+2r) floats; slab: nx*ny floats. */
+void neuro_smooth_float(const uint16_t *in, int nx, int ny, int nz_in, int z_off, int nz_out, const float *w,
+                        int r, uint32_t *out, float *tmp, float *slab);
+
+/* Gather f of the voxels with mask != 0 into vals (returns their count). */
+size_t neuro_gather_masked(const uint32_t *f, const uint8_t *mask, size_t n, uint32_t *vals);
+
+/* Sort n values ascending (LSD radix, 11-bit digits). tmp: n values;
+ * counts: 2048 entries of scratch. */
+void neuro_sort_u32(uint32_t *a, uint32_t *tmp, size_t n, uint32_t *counts);
+
+/* pre[i] = sum of a[0..i) for i in 0..n (n+1 entries). */
+void neuro_prefix_u64(const uint32_t *a, size_t n, uint64_t *pre);
+
+/* Number of values <= t in the ascending array a[0..n). */
+size_t neuro_count_le(const uint32_t *a, size_t n, uint32_t t);
+
+/* seg[i] = 0 where mask is 0, else 1 + class of f[i] by the rule above. */
+void neuro_label(const uint32_t *f, const uint8_t *mask, size_t n, uint32_t t1, uint32_t t2, uint8_t *seg);
+
+/* Per region index 1..nreg (idx 0: outside every region): voxel count,
+ * sum of f, and voxels labelled GM (seg == 2). Adds into the arrays
+ * (nreg+1 entries each; entry 0 unused). Indexes > nreg are ignored. */
+void neuro_region_stats(const uint32_t *f, const uint8_t *seg, const uint16_t *idx, size_t n, uint32_t nreg,
+                        uint64_t *cnt, uint64_t *sum, uint64_t *gm);
+
+/* ---- wire formats (little-endian, fixed size) ---- */
+
+#define NEURO_FLAG_FLOAT 1u /* smooth with the float kernel (benchmarks) */
+
+/* neuro_smooth: smooth the slab, gather and sort its masked values.
+ * Bulk window, all offsets 8-byte aligned:
+ *   in_off      uint16 q, nx*ny*nz_in
+ *   mask_off    uint8, nx*ny*nz_out (input > 0)
+ *   f_off       uint32 f, nx*ny*nz_out (written)
+ *   sorted_off  uint32, m = masked voxels (written, ascending)
+ *   prefix_off  uint64, m+1 (written)
+ *   scratch_off scratch_len bytes: at least 8192 + max(4*m, 8*(nx*ny + nx + 2r))
+ * Bulk arrays are little-endian like everything on the wire; a big-endian
+ * shard swaps them in place (the input is then consumed). */
+struct neuro_smooth_arg {
+    uint32_t nx, ny, nz_in, z_off, nz_out, radius, flags, m;
+    uint64_t in_off, mask_off, f_off, sorted_off, prefix_off, scratch_off, scratch_len;
+    uint32_t w[NEURO_MAX_RADIUS + 1]; /* fixed: integer weights; float: float bits */
+};
+#define NEURO_SMOOTH_ARG_WIRE (8 * 4 + 7 * 8 + (NEURO_MAX_RADIUS + 1) * 4)
+
+/* Result: m, min, max and sum of f over the masked voxels (0 when m == 0),
+ * and the time spent smoothing and sorting (shard clock). */
+struct neuro_smooth_res {
+    uint64_t m, fmin, fmax, sum, smooth_ns, sort_ns;
+};
+#define NEURO_SMOOTH_RES_WIRE (6 * 8)
+
+/* neuro_kstep: counts and sums of the sorted values <= t1 and <= t2. */
+struct neuro_kstep_arg {
+    uint64_t sorted_off, prefix_off, m;
+    uint32_t t1, t2;
+};
+#define NEURO_KSTEP_ARG_WIRE (3 * 8 + 2 * 4)
+struct neuro_kstep_res {
+    uint64_t n1, s1, n2, s2;
+};
+#define NEURO_KSTEP_RES_WIRE (4 * 8)
+
+/* neuro_finish: write seg (uint8, n voxels) by the rule above and, if
+ * nreg > 0, region statistics from idx (uint16, n) as 3*(nreg+1) uint64 at
+ * stats_off: counts, then sums of f, then GM counts, little-endian. */
+struct neuro_finish_arg {
+    uint64_t n, f_off, mask_off, seg_off, idx_off, stats_off;
+    uint32_t t1, t2, nreg, pad;
+};
+#define NEURO_FINISH_ARG_WIRE (6 * 8 + 4 * 4)
+
+_Static_assert(sizeof(struct neuro_smooth_arg) == NEURO_SMOOTH_ARG_WIRE, "smooth arg has no padding");
+_Static_assert(sizeof(struct neuro_smooth_res) == NEURO_SMOOTH_RES_WIRE, "smooth res has no padding");
+_Static_assert(sizeof(struct neuro_kstep_arg) == NEURO_KSTEP_ARG_WIRE, "kstep arg has no padding");
+_Static_assert(sizeof(struct neuro_kstep_res) == NEURO_KSTEP_RES_WIRE, "kstep res has no padding");
+_Static_assert(sizeof(struct neuro_finish_arg) == NEURO_FINISH_ARG_WIRE, "finish arg has no padding");
+
+void neuro_smooth_arg_enc(const struct neuro_smooth_arg *a, uint8_t *p);
+void neuro_smooth_arg_dec(const uint8_t *p, struct neuro_smooth_arg *a);
+void neuro_smooth_res_enc(const struct neuro_smooth_res *r, uint8_t *p);
+void neuro_smooth_res_dec(const uint8_t *p, struct neuro_smooth_res *r);
+void neuro_kstep_arg_enc(const struct neuro_kstep_arg *a, uint8_t *p);
+void neuro_kstep_arg_dec(const uint8_t *p, struct neuro_kstep_arg *a);
+void neuro_kstep_res_enc(const struct neuro_kstep_res *r, uint8_t *p);
+void neuro_kstep_res_dec(const uint8_t *p, struct neuro_kstep_res *r);
+void neuro_finish_arg_enc(const struct neuro_finish_arg *a, uint8_t *p);
+void neuro_finish_arg_dec(const uint8_t *p, struct neuro_finish_arg *a);
+
+void neuro_put_le16(uint8_t *p, uint16_t v);
+void neuro_put_le32(uint8_t *p, uint32_t v);
+void neuro_put_le64(uint8_t *p, uint64_t v);
+uint16_t neuro_get_le16(const uint8_t *p);
+uint32_t neuro_get_le32(const uint8_t *p);
+uint64_t neuro_get_le64(const uint8_t *p);
+
+/* ---- master side (libm; defined in neuro_master.c) ---- */
+
+/* Kernel radius for sigma: (int)(3*sigma + 0.5). */
+int neuro_radius(double sigma);
+/* Integer weights w[0..r] (one side) summing over the full kernel to
+ * exactly NEURO_W_ONE, and the float weights wf[0..r] summing to 1.
+ * Returns r, or -1 if sigma is not in (0, NEURO_MAX_RADIUS/3]. */
+int neuro_weights(double sigma, uint16_t *w, float *wf);
+
+#endif

@@ -1,0 +1,773 @@
+/* neuro_master.c -- neuro_analyze: the analysis spread over slave shards.
+ *
+ * One slot per z slab. Every slot runs the same small state machine,
+ * driven by callbacks on the caller's uv loop:
+ *
+ *   spawn -> put slab -> neuro_smooth -> [barrier] -> neuro_kstep(round j)
+ *   -> [barrier, master updates centers] -> ... -> neuro_finish -> read
+ *   back -> stop
+ *
+ * All shards are spawned at once; the master quantizes the input while
+ * they boot. Each barrier waits for every slot's reply to the current
+ * phase. A slot whose shard dies (MLOS_ESHARDDIED / MLOS_EPROTO) gets a new
+ * shard, its slab is put again, neuro_smooth re-run (deterministic, so the
+ * same sorted values come back) and then the current phase's call is
+ * issued again; the other slots simply wait at the barrier.
+ *
+ * NEURO_DEBUG=1 in the environment prints each slab's smoothing and
+ * sorting time on the shard's own clock (stderr).
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "neuro.h"
+#include "neuro_core.h"
+
+#define MAX_REPLACE 3 /* per slot: a shard that keeps dying is a real fault */
+
+enum phase { PH_SMOOTH, PH_KSTEP, PH_FINISH, PH_DONE };
+
+struct job;
+
+struct slot {
+    struct job *job;
+    int index;
+    mlos_shard_t *shard;   /* heap: freed by its close callback */
+    mlos_call_t call;
+    int busy;              /* a call or spawn of this slot is in flight */
+    int done;              /* finished the current phase */
+    int finished;          /* results read back and shard stopped */
+    int z0, z1, hz0, hz1;  /* slab, and input slices put (halo included) */
+    size_t nvs;            /* voxels in the slab */
+    uint32_t m;            /* masked voxels in the slab */
+    uint64_t in_off, mask_off, f_off, sorted_off, prefix_off, scratch_off, scratch_len, seg_off, idx_off,
+        stats_off, bulk_bytes;
+    struct neuro_smooth_res sres;
+    struct neuro_kstep_res kres;
+    uint64_t t0;           /* host ns when the current operation began */
+    struct neuro_shard_timing *tm;
+};
+
+struct job {
+    uv_loop_t *loop;
+    const struct neuro_volume *vol;
+    const struct neuro_opts *opts;
+    struct neuro_result *res;
+    const char *arch;
+    int nslots, open_shards, slots_done;
+    struct slot *slots;
+    enum phase phase;
+    int round;                 /* k-means round being run (0: initial centers) */
+    int iterations, max_iter, crash_done;
+    double c[3];               /* centers, f units */
+    uint32_t t1, t2;
+    uint64_t prev_n1, prev_n2;
+    uint64_t mtot, stot;
+    /* input as shipped */
+    uint16_t *q;
+    uint8_t *mask;
+    uint16_t *idx;
+    int32_t *reg_label;        /* dense region index -> atlas label */
+    uint32_t nreg;
+    uint64_t *reg_stats;       /* 3*(nreg+1): counts, sums, GM counts */
+    double off, qs;            /* intensity = off + f / (256*qs) */
+    int radius;
+    uint16_t w[NEURO_MAX_RADIUS + 1];
+    float wf[NEURO_MAX_RADIUS + 1];
+    int rc;
+    char *err;
+    size_t errlen;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static double ms_since(uint64_t t0) { return (double)(now_ns() - t0) / 1e6; }
+
+static void job_fail(struct job *j, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void slot_spawn(struct slot *s);
+static void slot_issue(struct slot *s);
+static void slot_release(struct slot *s);
+
+/* ---- weights (master side of neuro_core.h) ---- */
+
+int neuro_radius(double sigma) { return (int)(3.0 * sigma + 0.5); }
+
+int neuro_weights(double sigma, uint16_t *w, float *wf)
+{
+    if (!(sigma > 0) || neuro_radius(sigma) > NEURO_MAX_RADIUS)
+        return -1;
+    int r = neuro_radius(sigma);
+    double g[NEURO_MAX_RADIUS + 1], total = 0;
+    for (int k = 0; k <= r; k++) {
+        g[k] = exp(-0.5 * (double)k * k / (sigma * sigma));
+        total += k ? 2 * g[k] : g[k];
+    }
+    uint32_t side = 0;
+    for (int k = r; k >= 1; k--) {
+        w[k] = (uint16_t)lround(g[k] / total * NEURO_W_ONE);
+        side += w[k];
+        wf[k] = (float)(g[k] / total);
+    }
+    w[0] = (uint16_t)(NEURO_W_ONE - 2 * side); /* the center absorbs the rounding: exact sum */
+    wf[0] = (float)(g[0] / total);
+    return r;
+}
+
+int neuro_plan_shards(size_t nvox, int max_shards)
+{
+    /* ~2 M voxels per shard keeps a slab's smoothing well above the cost
+     * of a shard's boot and round trips */
+    size_t n = (nvox + 2000000 - 1) / 2000000;
+    if (max_shards < 1)
+        max_shards = 1;
+    if (n < 1)
+        n = 1;
+    return n > (size_t)max_shards ? max_shards : (int)n;
+}
+
+/* ---- job control ---- */
+
+static void job_fail(struct job *j, int rc, const char *fmt, ...)
+{
+    if (j->rc)
+        return; /* keep the first reason */
+    j->rc = rc ? rc : MLOS_EINVAL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (j->err && j->errlen)
+        vsnprintf(j->err, j->errlen, fmt, ap);
+    va_end(ap);
+    j->phase = PH_DONE;
+    for (int i = 0; i < j->nslots; i++)
+        slot_release(&j->slots[i]);
+}
+
+/* Shards keep data = their slot, which outlives them. */
+static void on_closed(mlos_shard_t *sh)
+{
+    struct slot *s = sh->data;
+    s->job->open_shards--;
+    free(sh);
+}
+
+/* Stop a slot's shard; the struct is freed once released. */
+static void slot_release(struct slot *s)
+{
+    mlos_shard_t *sh = s->shard;
+    s->shard = NULL;
+    if (sh)
+        mlos_shard_stop(sh, on_closed);
+}
+
+static int shard_lost(int status) { return status == MLOS_ESHARDDIED || status == MLOS_EPROTO; }
+
+/* The shard of s died: replace it, unless it happened too often. */
+static void slot_replace(struct slot *s, const char *why)
+{
+    struct job *j = s->job;
+    if (s->tm->replaced >= MAX_REPLACE) {
+        job_fail(j, MLOS_ESHARDDIED, "slab %d lost its shard %d times; last: %s", s->index + 1, s->tm->replaced + 1,
+                 why);
+        return;
+    }
+    s->tm->replaced++;
+    slot_release(s);
+    slot_spawn(s);
+}
+
+static void kstep_thresholds(struct job *j)
+{
+    double m1 = floor((j->c[0] + j->c[1]) / 2), m2 = floor((j->c[1] + j->c[2]) / 2);
+    j->t1 = m1 < 0 ? 0 : m1 > UINT32_MAX ? UINT32_MAX : (uint32_t)m1;
+    j->t2 = m2 < 0 ? 0 : m2 > UINT32_MAX ? UINT32_MAX : (uint32_t)m2;
+}
+
+static void phase_start(struct job *j, enum phase ph)
+{
+    j->phase = ph;
+    j->slots_done = 0;
+    for (int i = 0; i < j->nslots; i++)
+        j->slots[i].done = 0;
+    for (int i = 0; i < j->nslots && j->phase == ph; i++)
+        slot_issue(&j->slots[i]);
+}
+
+/* All slots answered the current phase. */
+static void barrier(struct job *j)
+{
+    if (j->phase == PH_SMOOTH) {
+        uint64_t lo = UINT64_MAX, hi = 0;
+        j->mtot = j->stot = 0;
+        for (int i = 0; i < j->nslots; i++) {
+            struct neuro_smooth_res *r = &j->slots[i].sres;
+            if (r->m) {
+                lo = r->fmin < lo ? r->fmin : lo;
+                hi = r->fmax > hi ? r->fmax : hi;
+            }
+            j->mtot += r->m;
+            j->stot += r->sum;
+        }
+        if (!j->mtot) {
+            job_fail(j, MLOS_EINVAL, "no voxel of the image is above zero: nothing to classify");
+            return;
+        }
+        for (int k = 0; k < 3; k++)
+            j->c[k] = (double)lo + (double)(hi - lo) * (2 * k + 1) / 6.0;
+        j->round = 0;
+        kstep_thresholds(j);
+        phase_start(j, PH_KSTEP);
+        return;
+    }
+    if (j->phase == PH_KSTEP) {
+        uint64_t n1 = 0, s1 = 0, n2 = 0, s2 = 0;
+        for (int i = 0; i < j->nslots; i++) {
+            n1 += j->slots[i].kres.n1, s1 += j->slots[i].kres.s1;
+            n2 += j->slots[i].kres.n2, s2 += j->slots[i].kres.s2;
+        }
+        uint64_t n[3] = {n1, n2 - n1, j->mtot - n2}, sum[3] = {s1, s2 - s1, j->stot - s2};
+        /* Per shard, each count is a prefix of its sorted values, and all
+         * prefixes move the same way with a threshold: equal global
+         * counts mean no voxel changed class. */
+        int same = j->round > 0 && n1 == j->prev_n1 && n2 == j->prev_n2;
+        for (int k = 0; k < 3; k++)
+            j->res->voxels[k] = n[k];
+        if (same || j->iterations >= j->max_iter) {
+            phase_start(j, PH_FINISH);
+            return;
+        }
+        j->prev_n1 = n1, j->prev_n2 = n2;
+        for (int k = 0; k < 3; k++)
+            if (n[k])
+                j->c[k] = (double)sum[k] / (double)n[k]; /* an empty class keeps its center */
+        j->iterations++;
+        j->round++;
+        kstep_thresholds(j);
+        phase_start(j, PH_KSTEP);
+        return;
+    }
+    if (j->phase == PH_FINISH)
+        j->phase = PH_DONE;
+}
+
+static void slot_done(struct slot *s)
+{
+    struct job *j = s->job;
+    s->done = 1;
+    if (++j->slots_done == j->nslots)
+        barrier(j);
+}
+
+/* Copy a slot's results out of its bulk window, then stop its shard. */
+static void slot_collect(struct slot *s)
+{
+    struct job *j = s->job;
+    const struct neuro_volume *v = j->vol;
+    size_t bulk_len, nxy = (size_t)v->nx * v->ny, base = nxy * s->z0;
+    const uint8_t *bulk = mlos_shard_bulk(s->shard, &bulk_len);
+    const uint8_t *f = bulk + s->f_off, *seg = bulk + s->seg_off;
+    double scale = 1.0 / (256.0 * j->qs);
+    float *sm = j->res->smoothed.data + base;
+    int32_t *sg = j->res->seg.data + base;
+
+    for (size_t i = 0; i < s->nvs; i++) {
+        sm[i] = (float)(j->off + neuro_get_le32(f + 4 * i) * scale);
+        sg[i] = seg[i];
+    }
+    if (j->nreg) {
+        const uint8_t *st = bulk + s->stats_off;
+        for (size_t i = 0; i < 3 * (j->nreg + 1ull); i++)
+            j->reg_stats[i] += neuro_get_le64(st + 8 * i);
+    }
+    s->finished = 1;
+    slot_release(s);
+}
+
+static void on_call(mlos_call_t *req, int status)
+{
+    struct slot *s = req->data;
+    struct job *j = s->job;
+    double rtt = (double)req->rtt_ns / 1e6;
+
+    s->busy = 0;
+    if (j->phase == PH_DONE)
+        return; /* failed meanwhile; the shard is being stopped */
+    if (status < 0) {
+        if (shard_lost(status))
+            slot_replace(s, req->error);
+        else
+            job_fail(j, status, "slab %d: %s", s->index + 1, req->error);
+        return;
+    }
+    if (s->sres.m == UINT64_MAX) { /* reply to neuro_smooth */
+        if (req->result_len != NEURO_SMOOTH_RES_WIRE) {
+            job_fail(j, MLOS_EPROTO, "slab %d: neuro_smooth answered %zu bytes", s->index + 1, req->result_len);
+            return;
+        }
+        neuro_smooth_res_dec(req->result, &s->sres);
+        if (getenv("NEURO_DEBUG"))
+            fprintf(stderr, "neuro: slab %d smooth %.1f ms, sort %.1f ms (shard clock)\n", s->index + 1,
+                    s->sres.smooth_ns / 1e6, s->sres.sort_ns / 1e6);
+        s->tm->smooth_ms += rtt;
+        if (s->sres.m != s->m) {
+            job_fail(j, MLOS_EPROTO, "slab %d: shard counted %llu masked voxels, master %u", s->index + 1,
+                     (unsigned long long)s->sres.m, s->m);
+            return;
+        }
+        if (j->phase == PH_SMOOTH)
+            slot_done(s);
+        else
+            slot_issue(s); /* a replacement catching up with the others */
+        return;
+    }
+    if (j->phase == PH_KSTEP) {
+        if (req->result_len != NEURO_KSTEP_RES_WIRE) {
+            job_fail(j, MLOS_EPROTO, "slab %d: neuro_kstep answered %zu bytes", s->index + 1, req->result_len);
+            return;
+        }
+        neuro_kstep_res_dec(req->result, &s->kres);
+        s->tm->kmeans_ms += rtt;
+        slot_done(s);
+    } else if (j->phase == PH_FINISH) {
+        uint64_t t0 = now_ns();
+        slot_collect(s);
+        s->tm->regions_ms += rtt + ms_since(t0);
+        slot_done(s);
+    }
+}
+
+static void slot_call(struct slot *s, const char *task, const void *arg, size_t len)
+{
+    s->call.data = s;
+    s->busy = 1;
+    int rc = mlos_call(s->shard, &s->call, task, arg, len, on_call);
+    if (rc < 0) {
+        s->busy = 0;
+        if (shard_lost(rc) || rc == MLOS_ESTOPPED)
+            slot_replace(s, mlos_strerror(rc));
+        else
+            job_fail(s->job, rc, "slab %d: cannot call %s: %s", s->index + 1, task, mlos_strerror(rc));
+    }
+}
+
+static void slot_smooth(struct slot *s)
+{
+    struct job *j = s->job;
+    struct neuro_smooth_arg a = {0};
+    uint8_t wire[NEURO_SMOOTH_ARG_WIRE];
+
+    a.nx = (uint32_t)j->vol->nx, a.ny = (uint32_t)j->vol->ny;
+    a.nz_in = (uint32_t)(s->hz1 - s->hz0), a.z_off = (uint32_t)(s->z0 - s->hz0), a.nz_out = (uint32_t)(s->z1 - s->z0);
+    a.radius = (uint32_t)j->radius;
+    a.flags = j->opts && j->opts->float_kernel ? NEURO_FLAG_FLOAT : 0;
+    a.m = s->m;
+    a.in_off = s->in_off, a.mask_off = s->mask_off, a.f_off = s->f_off, a.sorted_off = s->sorted_off;
+    a.prefix_off = s->prefix_off, a.scratch_off = s->scratch_off, a.scratch_len = s->scratch_len;
+    for (int k = 0; k <= j->radius; k++) {
+        if (a.flags & NEURO_FLAG_FLOAT)
+            memcpy(&a.w[k], &j->wf[k], 4);
+        else
+            a.w[k] = j->w[k];
+    }
+    neuro_smooth_arg_enc(&a, wire);
+    s->sres.m = UINT64_MAX; /* marks "waiting for neuro_smooth" */
+    slot_call(s, "neuro_smooth", wire, sizeof(wire));
+}
+
+/* Issue the current phase's call for s (its shard is up and smoothed). */
+static void slot_issue(struct slot *s)
+{
+    struct job *j = s->job;
+    if (j->phase == PH_SMOOTH) {
+        slot_smooth(s);
+    } else if (j->phase == PH_KSTEP) {
+        const struct neuro_opts *o = j->opts;
+        if (o && o->test_crash_slab == s->index + 1 && o->test_crash_iter == j->round && !j->crash_done) {
+            j->crash_done = 1;
+            slot_call(s, "crash", NULL, 0); /* test only: lose this shard mid-run */
+            return;
+        }
+        struct neuro_kstep_arg a = {s->sorted_off, s->prefix_off, s->m, j->t1, j->t2};
+        uint8_t wire[NEURO_KSTEP_ARG_WIRE];
+        neuro_kstep_arg_enc(&a, wire);
+        slot_call(s, "neuro_kstep", wire, sizeof(wire));
+    } else if (j->phase == PH_FINISH) {
+        struct neuro_finish_arg a = {s->nvs, s->f_off, s->mask_off, s->seg_off, s->idx_off, s->stats_off,
+                                     j->t1, j->t2, j->nreg, 0};
+        uint8_t wire[NEURO_FINISH_ARG_WIRE];
+        neuro_finish_arg_enc(&a, wire);
+        slot_call(s, "neuro_finish", wire, sizeof(wire));
+    }
+}
+
+static void on_ready(mlos_shard_t *sh, int status);
+
+static void slot_spawn(struct slot *s)
+{
+    struct job *j = s->job;
+    struct mlos_spawn_opts o = {.arch = j->arch, .bulk_bytes = s->bulk_bytes};
+    mlos_shard_t *sh = calloc(1, sizeof(*sh));
+    if (!sh) {
+        job_fail(j, MLOS_ENOMEM, "out of memory");
+        return;
+    }
+    /* mem_bytes: the slave's own heap stays small; data live in bulk */
+    sh->data = s;
+    s->t0 = now_ns();
+    s->busy = 1;
+    int rc = mlos_spawn(j->loop, sh, &o, on_ready);
+    if (rc < 0) {
+        s->busy = 0;
+        free(sh);
+        job_fail(j, rc, "cannot start a %s shard: %s", j->arch, mlos_strerror(rc));
+        return;
+    }
+    s->shard = sh;
+    j->open_shards++;
+}
+
+static void on_ready(mlos_shard_t *sh, int status)
+{
+    struct slot *s = sh->data;
+    struct job *j = s->job;
+    s->busy = 0;
+    if (j->phase == PH_DONE)
+        return;
+    if (status < 0) {
+        job_fail(j, status, "%s shard for slab %d did not start: %s%s%s", j->arch, s->index + 1,
+                 mlos_strerror(status), *mlos_shard_console_tail(sh) ? "; console: " : "",
+                 mlos_shard_console_tail(sh));
+        return;
+    }
+    s->tm->spawn_ms += ms_since(s->t0);
+    snprintf(s->tm->arch, sizeof(s->tm->arch), "%s", sh->arch);
+    s->tm->shard_id = sh->id;
+
+    uint64_t t0 = now_ns();
+    size_t nxy = (size_t)j->vol->nx * j->vol->ny;
+    int rc = mlos_put(sh, s->in_off, j->q + nxy * s->hz0, 2 * nxy * (s->hz1 - s->hz0));
+    if (!rc)
+        rc = mlos_put(sh, s->mask_off, j->mask + nxy * s->z0, s->nvs);
+    if (!rc && j->nreg)
+        rc = mlos_put(sh, s->idx_off, j->idx + nxy * s->z0, 2 * s->nvs);
+    if (rc < 0) {
+        job_fail(j, rc, "slab %d: cannot put the slab: %s", s->index + 1, mlos_strerror(rc));
+        return;
+    }
+    s->tm->put_ms += ms_since(t0);
+    slot_smooth(s);
+}
+
+/* ---- preparation on the master ---- */
+
+static uint64_t align8(uint64_t v) { return (v + 7) & ~7ull; }
+
+static void slot_layout(struct job *j, struct slot *s)
+{
+    uint64_t nx = (uint64_t)j->vol->nx, nxy = nx * j->vol->ny, p = 0, row = nx + 2ull * j->radius;
+    s->nvs = (size_t)(nxy * (s->z1 - s->z0));
+    s->in_off = p, p = align8(p + 2 * nxy * (s->hz1 - s->hz0));
+    s->mask_off = p, p = align8(p + s->nvs);
+    s->f_off = p, p = align8(p + 4ull * s->nvs);
+    s->sorted_off = p, p = align8(p + 4ull * s->m);
+    s->prefix_off = p, p = align8(p + 8ull * s->m + 8);
+    s->scratch_len = 8192 + (4ull * s->m > 8 * (nxy + row) ? 4ull * s->m : 8 * (nxy + row));
+    s->scratch_off = p, p = align8(p + s->scratch_len);
+    s->seg_off = p, p = align8(p + s->nvs);
+    s->idx_off = p, p = align8(p + (j->nreg ? 2ull * s->nvs : 0));
+    s->stats_off = p, p = align8(p + (j->nreg ? 24ull * (j->nreg + 1) : 0));
+    s->bulk_bytes = (p + (1u << 20) - 1) & ~(uint64_t)((1u << 20) - 1);
+}
+
+/* Quantize the input to 12 bits (exactly, for integer data with a range up
+ * to 4095), and mark voxels whose input is > 0. */
+static int quantize(struct job *j)
+{
+    const struct neuro_volume *v = j->vol;
+    size_t n = (size_t)v->nx * v->ny * v->nz;
+    double lo = INFINITY, hi = -INFINITY;
+    int integral = 1;
+    for (size_t i = 0; i < n; i++) {
+        double x = v->data[i];
+        if (!isfinite(x))
+            continue;
+        lo = x < lo ? x : lo;
+        hi = x > hi ? x : hi;
+        if (integral && x != floor(x))
+            integral = 0;
+    }
+    if (!(lo <= hi))
+        lo = hi = 0;
+    double range = hi - lo;
+    if (range <= 0)
+        j->qs = 1;
+    else if (integral && range <= NEURO_Q_MAX)
+        j->qs = floor(NEURO_Q_MAX / range);
+    else
+        j->qs = NEURO_Q_MAX / range;
+    j->off = lo;
+    j->q = malloc(n * sizeof(uint16_t));
+    j->mask = malloc(n);
+    if (!j->q || !j->mask)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        double x = v->data[i];
+        if (!isfinite(x))
+            x = lo;
+        long qv = lrint((x - lo) * j->qs);
+        j->q[i] = (uint16_t)(qv < 0 ? 0 : qv > (long)NEURO_Q_MAX ? NEURO_Q_MAX : qv);
+        j->mask[i] = x > 0;
+    }
+    return 0;
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Map atlas labels to dense indexes 1..nreg (0: no region). */
+static int atlas_index(struct job *j, const struct neuro_labels *at)
+{
+    size_t n = (size_t)at->nx * at->ny * at->nz;
+    int32_t lo = INT32_MAX, hi = INT32_MIN;
+    for (size_t i = 0; i < n; i++)
+        if (at->data[i]) {
+            lo = at->data[i] < lo ? at->data[i] : lo;
+            hi = at->data[i] > hi ? at->data[i] : hi;
+        }
+    if (lo > hi)
+        return 0; /* no region at all */
+    j->idx = malloc(n * sizeof(uint16_t));
+    if (!j->idx)
+        return -1;
+    int64_t span = (int64_t)hi - lo + 1;
+    uint32_t *map = NULL;
+    if (span <= (1 << 24)) {
+        /* direct table over the label range */
+        map = calloc((size_t)span, sizeof(uint32_t));
+        if (!map)
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            if (at->data[i])
+                map[at->data[i] - lo] = 1;
+        uint32_t k = 0;
+        for (int64_t l = 0; l < span; l++)
+            if (map[l])
+                map[l] = ++k;
+        if (k > NEURO_MAX_REGIONS) {
+            free(map);
+            return -2;
+        }
+        j->nreg = k;
+        j->reg_label = malloc((k + 1) * sizeof(int32_t));
+        if (!j->reg_label) {
+            free(map);
+            return -1;
+        }
+        for (int64_t l = 0; l < span; l++)
+            if (map[l])
+                j->reg_label[map[l]] = (int32_t)(l + lo);
+        for (size_t i = 0; i < n; i++)
+            j->idx[i] = at->data[i] ? (uint16_t)map[at->data[i] - lo] : 0;
+        free(map);
+        return 0;
+    }
+    /* sparse labels: sort the distinct values, then binary search */
+    int32_t *u = malloc(n * sizeof(int32_t));
+    size_t nu = 0;
+    if (!u)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (at->data[i])
+            u[nu++] = at->data[i];
+    qsort(u, nu, sizeof(int32_t), cmp_i32);
+    size_t k = 0;
+    for (size_t i = 0; i < nu; i++)
+        if (!k || u[i] != u[k - 1])
+            u[k++] = u[i];
+    if (k > NEURO_MAX_REGIONS) {
+        free(u);
+        return -2;
+    }
+    j->nreg = (uint32_t)k;
+    j->reg_label = malloc((k + 1) * sizeof(int32_t));
+    if (!j->reg_label) {
+        free(u);
+        return -1;
+    }
+    for (size_t i = 0; i < k; i++)
+        j->reg_label[i + 1] = u[i];
+    for (size_t i = 0; i < n; i++) {
+        if (!at->data[i]) {
+            j->idx[i] = 0;
+            continue;
+        }
+        int32_t *hit = bsearch(&at->data[i], u, k, sizeof(int32_t), cmp_i32);
+        j->idx[i] = (uint16_t)(hit - u + 1);
+    }
+    free(u);
+    return 0;
+}
+
+static int default_max_shards(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 8 ? 8 : (int)n;
+}
+
+static void job_free(struct job *j)
+{
+    free(j->q);
+    free(j->mask);
+    free(j->idx);
+    free(j->reg_label);
+    free(j->reg_stats);
+    free(j->slots);
+}
+
+void neuro_result_free(struct neuro_result *res)
+{
+    neuro_labels_free(&res->seg);
+    neuro_volume_free(&res->smoothed);
+    free(res->regions);
+    free(res->timing);
+    memset(res, 0, sizeof(*res));
+}
+
+int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct neuro_opts *opts,
+                  struct neuro_result *res, char *err, size_t errlen)
+{
+    uint64_t t_start = now_ns();
+    struct job job = {0}, *j = &job;
+    double sigma = opts && opts->sigma > 0 ? opts->sigma : 1.5;
+    const struct neuro_labels *atlas = opts ? opts->atlas : NULL;
+
+    memset(res, 0, sizeof(*res));
+    j->loop = loop, j->vol = vol, j->opts = opts, j->res = res, j->err = err, j->errlen = errlen;
+    j->arch = opts && opts->arch ? opts->arch : "x86_64";
+    j->max_iter = opts && opts->max_iter > 0 ? opts->max_iter : 50;
+    if (err && errlen)
+        err[0] = 0;
+    if (!vol || !vol->data || vol->nx < 1 || vol->ny < 1 || vol->nz < 1) {
+        snprintf(err, errlen, "no image");
+        return MLOS_EINVAL;
+    }
+    if (vol->nx > 65536 || vol->ny > 65536 || vol->nz > 65536) {
+        snprintf(err, errlen, "image dimensions %dx%dx%d are too large", vol->nx, vol->ny, vol->nz);
+        return MLOS_EINVAL;
+    }
+    j->radius = neuro_weights(sigma, j->w, j->wf);
+    if (j->radius < 0) {
+        snprintf(err, errlen, "sigma %g is outside (0, %d/3] voxels", sigma, NEURO_MAX_RADIUS);
+        return MLOS_EINVAL;
+    }
+    if (atlas && (atlas->nx != vol->nx || atlas->ny != vol->ny || atlas->nz != vol->nz)) {
+        snprintf(err, errlen, "atlas grid %dx%dx%d differs from the image's %dx%dx%d", atlas->nx, atlas->ny,
+                 atlas->nz, vol->nx, vol->ny, vol->nz);
+        return MLOS_EINVAL;
+    }
+    size_t nxy = (size_t)vol->nx * vol->ny, n = nxy * vol->nz;
+    int ns = opts && opts->shards > 0 ? opts->shards : neuro_plan_shards(n, default_max_shards());
+    if (ns > vol->nz)
+        ns = vol->nz;
+    j->nslots = ns;
+    j->slots = calloc((size_t)ns, sizeof(struct slot));
+    res->timing = calloc((size_t)ns, sizeof(struct neuro_shard_timing));
+    res->smoothed = (struct neuro_volume){vol->nx, vol->ny, vol->nz, vol->dx, vol->dy, vol->dz,
+                                          malloc(n * sizeof(float))};
+    res->seg = (struct neuro_labels){vol->nx, vol->ny, vol->nz, malloc(n * sizeof(int32_t))};
+    if (!j->slots || !res->timing || !res->smoothed.data || !res->seg.data) {
+        snprintf(err, errlen, "out of memory");
+        job_free(j);
+        neuro_result_free(res);
+        return MLOS_ENOMEM;
+    }
+    res->nshards = ns;
+
+    /* master work first, so that bulk sizes are known; spawning then
+     * overlaps only with itself (shards boot concurrently) */
+    uint64_t t_prep = now_ns();
+    int rc = quantize(j) < 0 ? -1 : atlas ? atlas_index(j, atlas) : 0;
+    if (rc == 0 && j->nreg) {
+        j->reg_stats = calloc(3 * (j->nreg + 1ull), sizeof(uint64_t));
+        if (!j->reg_stats)
+            rc = -1;
+    }
+    if (rc < 0) {
+        if (rc == -2)
+            snprintf(err, errlen, "atlas has more than %d distinct labels", NEURO_MAX_REGIONS);
+        else
+            snprintf(err, errlen, "out of memory");
+        job_free(j);
+        neuro_result_free(res);
+        return rc == -2 ? MLOS_EINVAL : MLOS_ENOMEM;
+    }
+    for (int i = 0; i < ns; i++) {
+        struct slot *s = &j->slots[i];
+        s->job = j, s->index = i, s->tm = &res->timing[i];
+        s->z0 = (int)((int64_t)vol->nz * i / ns), s->z1 = (int)((int64_t)vol->nz * (i + 1) / ns);
+        s->hz0 = s->z0 - j->radius < 0 ? 0 : s->z0 - j->radius;
+        s->hz1 = s->z1 + j->radius > vol->nz ? vol->nz : s->z1 + j->radius;
+        s->tm->z0 = s->z0, s->tm->z1 = s->z1;
+        size_t m = 0;
+        for (size_t k = nxy * s->z0; k < nxy * s->z1; k++)
+            m += j->mask[k];
+        s->m = (uint32_t)m;
+        slot_layout(j, s);
+    }
+    res->prep_ms = ms_since(t_prep);
+
+    j->phase = PH_SMOOTH;
+    for (int i = 0; i < ns && j->phase != PH_DONE; i++)
+        slot_spawn(&j->slots[i]);
+    while (j->phase != PH_DONE || j->open_shards > 0) {
+        if (!uv_run(loop, UV_RUN_ONCE) && j->phase != PH_DONE && j->open_shards == 0) {
+            job_fail(j, MLOS_EINVAL, "internal error: the analysis stalled");
+            break;
+        }
+    }
+
+    if (!j->rc) {
+        double vml = fabs(vol->dx * vol->dy * vol->dz) / 1000.0, scale = 1.0 / (256.0 * j->qs);
+        for (int k = 0; k < 3; k++) {
+            res->centers[k] = j->off + j->c[k] * scale;
+            res->ml[k] = (double)res->voxels[k] * vml;
+        }
+        res->iterations = j->iterations;
+        if (j->nreg) {
+            res->regions = calloc(j->nreg, sizeof(struct neuro_region));
+            if (!res->regions) {
+                j->rc = MLOS_ENOMEM;
+                snprintf(err, errlen, "out of memory");
+            } else {
+                const uint64_t *cnt = j->reg_stats, *sum = cnt + j->nreg + 1, *gm = sum + j->nreg + 1;
+                for (uint32_t r = 1; r <= j->nreg; r++) {
+                    struct neuro_region *g = &res->regions[r - 1];
+                    g->label = j->reg_label[r];
+                    g->voxels = cnt[r];
+                    g->mean_smoothed = cnt[r] ? j->off + (double)sum[r] / (double)cnt[r] * scale : 0;
+                    g->gm_ml = (double)gm[r] * vml;
+                }
+                res->nregions = j->nreg;
+            }
+        }
+    }
+    rc = j->rc;
+    job_free(j);
+    if (rc)
+        neuro_result_free(res);
+    else
+        res->total_ms = ms_since(t_start);
+    return rc;
+}

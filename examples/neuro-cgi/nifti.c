@@ -1,0 +1,299 @@
+/* nifti.c -- NIfTI-1 single-file reader (neuro_nifti_read*, see neuro.h).
+ *
+ * Facts used (NIfTI-1 header, 348 bytes): sizeof_hdr int32 @0 (348, or
+ * byte-swapped 348 for the other byte order), dim int16[8] @40, datatype
+ * int16 @70, pixdim float[8] @76, vox_offset float @108, scl_slope float
+ * @112, scl_inter float @116, magic "n+1\0" @344. Data start at vox_offset
+ * (at least 352), x fastest. A zero or non-finite scl_slope means no scaling.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "neuro.h"
+
+struct hdr {
+    int swap;
+    int nx, ny, nz;
+    double dx, dy, dz;
+    int datatype, bytes;
+    size_t offset, nvox;
+    double slope, inter;
+    const uint8_t *data;
+};
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && errlen)
+        vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void rd(const uint8_t *p, int swap, void *out, int n)
+{
+    uint8_t *o = out;
+    for (int i = 0; i < n; i++)
+        o[i] = p[swap ? n - 1 - i : i];
+}
+static int16_t rd16(const uint8_t *p, int swap)
+{
+    int16_t v;
+    rd(p, swap, &v, 2);
+    return v;
+}
+static int32_t rd32(const uint8_t *p, int swap)
+{
+    int32_t v;
+    rd(p, swap, &v, 4);
+    return v;
+}
+static float rdf(const uint8_t *p, int swap)
+{
+    float v;
+    rd(p, swap, &v, 4);
+    return v;
+}
+
+/* Inflate a gzip buffer, refusing more than cap bytes. */
+static int gunzip(const uint8_t *buf, size_t len, size_t cap, uint8_t **out, size_t *outlen, char *err,
+                  size_t errlen)
+{
+    z_stream z = {0};
+    size_t have = 0, size = len * 4 < (1u << 20) ? (1u << 20) : len * 4;
+    uint8_t *o = NULL;
+    int rc;
+
+    if (inflateInit2(&z, 15 + 16) != Z_OK)
+        return fail(err, errlen, "cannot start gzip decompression");
+    z.next_in = (Bytef *)buf;
+    z.avail_in = (uInt)(len > UINT32_MAX ? UINT32_MAX : len);
+    for (;;) {
+        if (size > cap + 1)
+            size = cap + 1;
+        uint8_t *n = realloc(o, size);
+        if (!n) {
+            inflateEnd(&z);
+            free(o);
+            return fail(err, errlen, "out of memory decompressing the image");
+        }
+        o = n;
+        z.next_out = o + have;
+        z.avail_out = (uInt)(size - have > UINT32_MAX ? UINT32_MAX : size - have);
+        rc = inflate(&z, Z_NO_FLUSH);
+        have = (size_t)(z.next_out - o);
+        if (rc == Z_STREAM_END)
+            break;
+        if (have > cap) {
+            inflateEnd(&z);
+            free(o);
+            return fail(err, errlen, "image too large: more than %zu bytes once decompressed", cap);
+        }
+        if (rc == Z_BUF_ERROR && z.avail_in == 0) {
+            inflateEnd(&z);
+            free(o);
+            return fail(err, errlen, "truncated gzip data");
+        }
+        if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            inflateEnd(&z);
+            free(o);
+            return fail(err, errlen, "corrupt gzip data (%s)", z.msg ? z.msg : "inflate failed");
+        }
+        if (have == size)
+            size *= 2;
+    }
+    inflateEnd(&z);
+    *out = o;
+    *outlen = have;
+    return 0;
+}
+
+static int datatype_bytes(int dt)
+{
+    switch (dt) {
+    case 2: case 256: return 1;
+    case 4: case 512: return 2;
+    case 8: case 768: case 16: return 4;
+    case 64: return 8;
+    default: return 0;
+    }
+}
+
+static const char *datatype_name(int dt)
+{
+    switch (dt) {
+    case 1: return "binary";
+    case 32: return "complex64";
+    case 128: return "RGB24";
+    case 1024: return "int64";
+    case 1280: return "uint64";
+    case 1536: return "float128";
+    case 1792: return "complex128";
+    case 2048: return "complex256";
+    case 2304: return "RGBA32";
+    default: return "unknown";
+    }
+}
+
+static int parse(const uint8_t *buf, size_t len, size_t max_voxels, struct hdr *h, char *err, size_t errlen)
+{
+    memset(h, 0, sizeof(*h));
+    if (len < 4)
+        return fail(err, errlen, "not a NIfTI file: only %zu bytes", len);
+    int32_t sz = rd32(buf, 0);
+    if (sz == 348)
+        h->swap = 0;
+    else if (rd32(buf, 1) == 348)
+        h->swap = 1;
+    else if (sz == 540 || rd32(buf, 1) == 540)
+        return fail(err, errlen, "NIfTI-2 files are not supported; save as NIfTI-1");
+    else
+        return fail(err, errlen, "not a NIfTI-1 file (header size field is not 348)");
+    if (len < 348)
+        return fail(err, errlen, "truncated header: %zu bytes, NIfTI-1 needs 348", len);
+    if (!memcmp(buf + 344, "ni1", 4))
+        return fail(err, errlen, "this is the header of a .hdr/.img pair; upload a single-file .nii");
+    if (memcmp(buf + 344, "n+1", 4))
+        return fail(err, errlen, "not a NIfTI-1 file (magic is not \"n+1\")");
+
+    int16_t dim[8];
+    for (int i = 0; i < 8; i++)
+        dim[i] = rd16(buf + 40 + 2 * i, h->swap);
+    if (!(dim[0] == 3 || (dim[0] == 4 && dim[4] == 1)))
+        return fail(err, errlen, "wrong dimensions: need a single 3-D volume, got dim[0]=%d%s", dim[0],
+                    dim[0] == 4 ? " with more than one volume" : "");
+    if (dim[1] < 1 || dim[2] < 1 || dim[3] < 1)
+        return fail(err, errlen, "wrong dimensions: %d x %d x %d", dim[1], dim[2], dim[3]);
+    h->nx = dim[1], h->ny = dim[2], h->nz = dim[3];
+    h->nvox = (size_t)h->nx * h->ny * h->nz;
+    if (h->nvox > max_voxels)
+        return fail(err, errlen, "image too large: %d x %d x %d = %zu voxels, limit %zu", h->nx, h->ny, h->nz,
+                    h->nvox, max_voxels);
+
+    h->datatype = rd16(buf + 70, h->swap);
+    h->bytes = datatype_bytes(h->datatype);
+    if (!h->bytes)
+        return fail(err, errlen, "unsupported datatype %d (%s); use uint8, int8, int16, uint16, int32, uint32, "
+                    "float32 or float64", h->datatype, datatype_name(h->datatype));
+
+    double px[3];
+    for (int i = 0; i < 3; i++) {
+        px[i] = fabs((double)rdf(buf + 80 + 4 * i, h->swap));
+        if (!isfinite(px[i]) || px[i] == 0)
+            return fail(err, errlen, "wrong dimensions: voxel size pixdim[%d] is %g", i + 1, px[i]);
+    }
+    h->dx = px[0], h->dy = px[1], h->dz = px[2];
+
+    double off = rdf(buf + 108, h->swap);
+    if (!isfinite(off) || off < 0 || off > 1e9)
+        return fail(err, errlen, "not a usable NIfTI-1 file: vox_offset %g", off);
+    h->offset = off < 352 ? 352 : (size_t)off;
+    if (h->offset > len || h->nvox * (size_t)h->bytes > len - h->offset)
+        return fail(err, errlen, "truncated data: %zu voxels of %d bytes at offset %zu need %zu bytes, file has %zu",
+                    h->nvox, h->bytes, h->offset, h->offset + h->nvox * (size_t)h->bytes, len);
+    h->data = buf + h->offset;
+
+    h->slope = rdf(buf + 112, h->swap);
+    h->inter = rdf(buf + 116, h->swap);
+    if (!isfinite(h->slope) || h->slope == 0)
+        h->slope = 1, h->inter = 0;
+    if (!isfinite(h->inter))
+        h->inter = 0;
+    return 0;
+}
+
+static double voxel(const struct hdr *h, size_t i)
+{
+    const uint8_t *p = h->data + i * (size_t)h->bytes;
+    uint8_t b[8];
+    rd(p, h->swap, b, h->bytes);
+    switch (h->datatype) {
+    case 2: return b[0];
+    case 256: return (int8_t)b[0];
+    case 4: { int16_t v; memcpy(&v, b, 2); return v; }
+    case 512: { uint16_t v; memcpy(&v, b, 2); return v; }
+    case 8: { int32_t v; memcpy(&v, b, 4); return v; }
+    case 768: { uint32_t v; memcpy(&v, b, 4); return v; }
+    case 16: { float v; memcpy(&v, b, 4); return v; }
+    default: { double v; memcpy(&v, b, 8); return v; }
+    }
+}
+
+/* Parse buf, inflating it first if it is gzip. *tofree receives the
+ * inflated copy (or NULL). */
+static int open_any(const uint8_t *buf, size_t len, size_t max_voxels, struct hdr *h, uint8_t **tofree, char *err,
+                    size_t errlen)
+{
+    *tofree = NULL;
+    if (len >= 2 && buf[0] == 0x1f && buf[1] == 0x8b) {
+        size_t n = 0, cap = (max_voxels > SIZE_MAX / 16 ? SIZE_MAX / 2 : max_voxels * 8 + (16u << 20));
+        if (gunzip(buf, len, cap, tofree, &n, err, errlen) < 0)
+            return -1;
+        buf = *tofree, len = n;
+    }
+    if (parse(buf, len, max_voxels, h, err, errlen) < 0) {
+        free(*tofree);
+        *tofree = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int neuro_nifti_read(const uint8_t *buf, size_t len, size_t max_voxels, struct neuro_volume *out, char *err,
+                     size_t errlen)
+{
+    struct hdr h;
+    uint8_t *z;
+    memset(out, 0, sizeof(*out));
+    if (open_any(buf, len, max_voxels, &h, &z, err, errlen) < 0)
+        return -1;
+    float *d = malloc(h.nvox * sizeof(float));
+    if (!d) {
+        free(z);
+        return fail(err, errlen, "out of memory for %zu voxels", h.nvox);
+    }
+    for (size_t i = 0; i < h.nvox; i++)
+        d[i] = (float)(voxel(&h, i) * h.slope + h.inter);
+    free(z);
+    *out = (struct neuro_volume){h.nx, h.ny, h.nz, h.dx, h.dy, h.dz, d};
+    return 0;
+}
+
+int neuro_nifti_read_labels(const uint8_t *buf, size_t len, size_t max_voxels, struct neuro_labels *out,
+                            char *err, size_t errlen)
+{
+    struct hdr h;
+    uint8_t *z;
+    memset(out, 0, sizeof(*out));
+    if (open_any(buf, len, max_voxels, &h, &z, err, errlen) < 0)
+        return -1;
+    int32_t *d = malloc(h.nvox * sizeof(int32_t));
+    if (!d) {
+        free(z);
+        return fail(err, errlen, "out of memory for %zu voxels", h.nvox);
+    }
+    for (size_t i = 0; i < h.nvox; i++) {
+        double v = voxel(&h, i) * h.slope + h.inter;
+        d[i] = !isfinite(v) ? 0 : v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)lrint(v);
+    }
+    free(z);
+    *out = (struct neuro_labels){h.nx, h.ny, h.nz, d};
+    return 0;
+}
+
+void neuro_volume_free(struct neuro_volume *v)
+{
+    free(v->data);
+    v->data = NULL;
+}
+
+void neuro_labels_free(struct neuro_labels *l)
+{
+    free(l->data);
+    l->data = NULL;
+}

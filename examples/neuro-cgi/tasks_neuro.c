@@ -1,0 +1,191 @@
+/* tasks_neuro.c -- slave tasks of the neuro analysis (wire formats and bulk
+ * layouts in neuro_core.h):
+ *   neuro_smooth  smooth a slab, sort its masked values, keep prefix sums
+ *   neuro_kstep   counts and sums below two thresholds (one Lloyd step)
+ *   neuro_finish  label the slab, per-region statistics
+ * Stateless: every argument names the bulk regions it uses, so a replaced
+ * shard only needs its slab put again and neuro_smooth re-run. */
+#include <stdint.h>
+#include <string.h>
+
+#include "hal.h"
+#include "mlos_task.h"
+#include "neuro_core.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define NEURO_BIG_ENDIAN 1
+#else
+#define NEURO_BIG_ENDIAN 0
+#endif
+
+/* Little-endian bulk arrays <-> native order, in place (no-ops here on
+ * little-endian shards). */
+static void swap16(uint16_t *a, size_t n)
+{
+    if (NEURO_BIG_ENDIAN)
+        for (size_t i = 0; i < n; i++)
+            a[i] = neuro_get_le16((const uint8_t *)&a[i]);
+}
+static void swap32(uint32_t *a, size_t n)
+{
+    if (NEURO_BIG_ENDIAN)
+        for (size_t i = 0; i < n; i++)
+            a[i] = neuro_get_le32((const uint8_t *)&a[i]);
+}
+static void swap64(uint64_t *a, size_t n)
+{
+    if (NEURO_BIG_ENDIAN)
+        for (size_t i = 0; i < n; i++)
+            a[i] = neuro_get_le64((const uint8_t *)&a[i]);
+}
+
+/* [off, off+len) inside the bulk window and 8-byte aligned? */
+static int in_bulk(const struct mlos_task_ctx *ctx, uint64_t off, uint64_t len)
+{
+    return ctx->bulk && (off & 7) == 0 && off <= ctx->bulk_len && len <= ctx->bulk_len - off;
+}
+
+#define NEED_BULK(ctx, what, off, len)                                                                           \
+    do {                                                                                                         \
+        if (!in_bulk(ctx, off, len))                                                                             \
+            return mlos_task_fail(ctx, MLOS_ERANGE, "%s [%llu, +%llu) is not aligned inside the %zu-byte bulk window", \
+                                  what, (unsigned long long)(off), (unsigned long long)(len), ctx->bulk_len);    \
+    } while (0)
+
+static int neuro_smooth(struct mlos_task_ctx *ctx)
+{
+    struct neuro_smooth_arg a;
+    struct neuro_smooth_res r = {0};
+    uint8_t out[NEURO_SMOOTH_RES_WIRE];
+
+    if (ctx->arg_len != NEURO_SMOOTH_ARG_WIRE)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_smooth wants %d argument bytes, got %zu",
+                              NEURO_SMOOTH_ARG_WIRE, ctx->arg_len);
+    neuro_smooth_arg_dec(ctx->arg, &a);
+    if (a.nx == 0 || a.ny == 0 || a.nz_out == 0 || a.nx > 65536 || a.ny > 65536 || a.nz_in > 65536 ||
+        a.z_off + (uint64_t)a.nz_out > a.nz_in || a.radius > NEURO_MAX_RADIUS)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_smooth: bad geometry %ux%u, slices %u+%u of %u, radius %u",
+                              a.nx, a.ny, a.z_off, a.nz_out, a.nz_in, a.radius);
+    uint64_t nxy = (uint64_t)a.nx * a.ny, n = nxy * a.nz_out, row = a.nx + 2ull * a.radius;
+    uint64_t need_scratch = 8192 + (4ull * a.m > 8 * (nxy + row) ? 4ull * a.m : 8 * (nxy + row));
+    if (a.m > n)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_smooth: %u masked voxels in a %llu-voxel slab", a.m,
+                              (unsigned long long)n);
+    NEED_BULK(ctx, "input", a.in_off, 2 * nxy * a.nz_in);
+    NEED_BULK(ctx, "mask", a.mask_off, n);
+    NEED_BULK(ctx, "smoothed", a.f_off, 4 * n);
+    NEED_BULK(ctx, "sorted", a.sorted_off, 4ull * a.m);
+    NEED_BULK(ctx, "prefix", a.prefix_off, 8ull * a.m + 8);
+    NEED_BULK(ctx, "scratch", a.scratch_off, a.scratch_len);
+    if (a.scratch_len < need_scratch)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_smooth: scratch of %llu bytes, need %llu",
+                              (unsigned long long)a.scratch_len, (unsigned long long)need_scratch);
+
+    uint16_t *in = (uint16_t *)(ctx->bulk + a.in_off);
+    const uint8_t *mask = ctx->bulk + a.mask_off;
+    uint32_t *f = (uint32_t *)(ctx->bulk + a.f_off);
+    uint32_t *sorted = (uint32_t *)(ctx->bulk + a.sorted_off);
+    uint64_t *prefix = (uint64_t *)(ctx->bulk + a.prefix_off);
+    uint32_t *counts = (uint32_t *)(ctx->bulk + a.scratch_off);
+    uint8_t *scratch = ctx->bulk + a.scratch_off + 8192;
+
+    uint64_t t0 = mlos_hal_now_ns();
+    swap16(in, nxy * a.nz_in);
+    if (a.flags & NEURO_FLAG_FLOAT) {
+        float w[NEURO_MAX_RADIUS + 1];
+        for (uint32_t i = 0; i <= a.radius; i++)
+            memcpy(&w[i], &a.w[i], 4);
+        neuro_smooth_float(in, (int)a.nx, (int)a.ny, (int)a.nz_in, (int)a.z_off, (int)a.nz_out, w, (int)a.radius,
+                           f, (float *)scratch, (float *)(scratch + 4 * (nxy + row)));
+    } else {
+        uint16_t w[NEURO_MAX_RADIUS + 1];
+        uint32_t sum = 0;
+        for (uint32_t i = 0; i <= a.radius; i++) {
+            w[i] = (uint16_t)a.w[i];
+            sum += (i ? 2 : 1) * a.w[i];
+        }
+        if (sum != NEURO_W_ONE)
+            return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_smooth: weights sum to %u, not %u", sum, NEURO_W_ONE);
+        neuro_smooth_fixed(in, (int)a.nx, (int)a.ny, (int)a.nz_in, (int)a.z_off, (int)a.nz_out, w, (int)a.radius,
+                           f, (uint32_t *)scratch);
+    }
+    uint64_t t1 = mlos_hal_now_ns();
+
+    size_t m = neuro_gather_masked(f, mask, n, sorted);
+    if (m != a.m)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_smooth: mask has %zu voxels set, argument says %u", m, a.m);
+    neuro_sort_u32(sorted, (uint32_t *)scratch, m, counts);
+    neuro_prefix_u64(sorted, m, prefix);
+    swap32(f, n);
+    r.m = m;
+    r.fmin = m ? sorted[0] : 0;
+    r.fmax = m ? sorted[m - 1] : 0;
+    r.sum = prefix[m];
+    r.smooth_ns = t1 - t0;
+    r.sort_ns = mlos_hal_now_ns() - t1;
+    neuro_smooth_res_enc(&r, out);
+    return mlos_task_result(ctx, out, sizeof(out));
+}
+MLOS_TASK("neuro_smooth", neuro_smooth);
+
+static int neuro_kstep(struct mlos_task_ctx *ctx)
+{
+    struct neuro_kstep_arg a;
+    struct neuro_kstep_res r;
+    uint8_t out[NEURO_KSTEP_RES_WIRE];
+
+    if (ctx->arg_len != NEURO_KSTEP_ARG_WIRE)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_kstep wants %d argument bytes, got %zu", NEURO_KSTEP_ARG_WIRE,
+                              ctx->arg_len);
+    neuro_kstep_arg_dec(ctx->arg, &a);
+    if (a.m > ctx->bulk_len / 4)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_kstep: %llu values cannot fit", (unsigned long long)a.m);
+    NEED_BULK(ctx, "sorted", a.sorted_off, 4 * a.m);
+    NEED_BULK(ctx, "prefix", a.prefix_off, 8 * a.m + 8);
+    const uint32_t *sorted = (const uint32_t *)(ctx->bulk + a.sorted_off);
+    const uint64_t *prefix = (const uint64_t *)(ctx->bulk + a.prefix_off);
+    size_t i1 = neuro_count_le(sorted, a.m, a.t1), i2 = neuro_count_le(sorted, a.m, a.t2);
+    r.n1 = i1;
+    r.s1 = prefix[i1];
+    r.n2 = i2;
+    r.s2 = prefix[i2];
+    neuro_kstep_res_enc(&r, out);
+    return mlos_task_result(ctx, out, sizeof(out));
+}
+MLOS_TASK("neuro_kstep", neuro_kstep);
+
+static int neuro_finish(struct mlos_task_ctx *ctx)
+{
+    struct neuro_finish_arg a;
+
+    if (ctx->arg_len != NEURO_FINISH_ARG_WIRE)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_finish wants %d argument bytes, got %zu",
+                              NEURO_FINISH_ARG_WIRE, ctx->arg_len);
+    neuro_finish_arg_dec(ctx->arg, &a);
+    if (a.n > ctx->bulk_len || a.nreg > NEURO_MAX_REGIONS)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_finish: %llu voxels, %u regions", (unsigned long long)a.n,
+                              a.nreg);
+    NEED_BULK(ctx, "smoothed", a.f_off, 4 * a.n);
+    NEED_BULK(ctx, "mask", a.mask_off, a.n);
+    NEED_BULK(ctx, "labels", a.seg_off, a.n);
+    uint32_t *f = (uint32_t *)(ctx->bulk + a.f_off);
+    const uint8_t *mask = ctx->bulk + a.mask_off;
+    uint8_t *seg = ctx->bulk + a.seg_off;
+
+    swap32(f, a.n);
+    neuro_label(f, mask, a.n, a.t1, a.t2, seg);
+    if (a.nreg) {
+        uint64_t sn = 3 * (a.nreg + 1ull);
+        NEED_BULK(ctx, "region index", a.idx_off, 2 * a.n);
+        NEED_BULK(ctx, "region stats", a.stats_off, 8 * sn);
+        uint16_t *idx = (uint16_t *)(ctx->bulk + a.idx_off);
+        uint64_t *st = (uint64_t *)(ctx->bulk + a.stats_off);
+        memset(st, 0, 8 * sn);
+        swap16(idx, a.n);
+        neuro_region_stats(f, seg, idx, a.n, a.nreg, st, st + a.nreg + 1, st + 2 * (a.nreg + 1));
+        swap64(st, sn);
+    }
+    swap32(f, a.n);
+    return mlos_task_result(ctx, NULL, 0);
+}
+MLOS_TASK("neuro_finish", neuro_finish);

@@ -1,0 +1,301 @@
+#!/bin/sh
+# test_cgi_apache.sh NEURO_CGI SRCDIR [ARCH...] -- neuro-cgi under a real
+# Apache httpd on a loopback port.
+#
+# Starts a private server with apache/start.sh, then: GET form, HEAD, a
+# wrong method (405); ch2bet.nii.gz uploaded with curl -F on every ARCH
+# (default: process) with and without the AAL atlas, volumes and regions
+# compared with test/reference.py (nibabel + scipy) within 0.5%; a chunked
+# upload (no CONTENT_LENGTH); and each bad input: not multipart (415),
+# missing boundary, not NIfTI, truncated NIfTI, truncated upload (both a
+# short body with a consistent length and a connection closed early), bad
+# and unknown option values (400), too large by bytes, by chunked bytes and
+# by voxels (413), wrong dimensions and atlas grid mismatch (422). Every
+# request that reached the CGI must have left its data in the storage
+# directory. Finally the server is stopped (also on failure, by trap) and
+# no httpd, CGI or QEMU process of this test may remain.
+# Exit 77 (skip) when apache2, curl or python3 with nibabel are missing.
+set -u
+
+cgi=$1
+src=$2
+shift 2
+arches=${*:-process}
+here=$(cd "$(dirname "$0")" && pwd)
+tpl=/usr/share/mricron/templates
+py=/usr/bin/python3
+
+[ -x /usr/sbin/apache2 ] || { echo "SKIP: apache2 not installed"; exit 77; }
+command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 77; }
+"$py" -c 'import nibabel, scipy' 2>/dev/null || { echo "SKIP: python3-nibabel/scipy missing"; exit 77; }
+[ -r "$tpl/ch2bet.nii.gz" ] || { echo "SKIP: mricron-data not installed"; exit 77; }
+
+work=$(mktemp -d /tmp/neuro-cgi-test.XXXXXX)
+storage=$work/storage
+fails=0
+cleanup() {
+    "$src/apache/stop.sh" "$work" >/dev/null 2>&1
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+ok() { echo "ok   - $*"; }
+bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
+
+# ---- test inputs ----
+mkdir -p "$work/in"
+"$py" - "$work/in" <<'PYEOF' || { echo "FAIL - cannot make test images"; exit 1; }
+import sys, gzip, numpy as np, nibabel as nib
+d = sys.argv[1]
+img = nib.load('/usr/share/mricron/templates/ch2bet.nii.gz')
+a = np.asarray(img.dataobj)
+# a small 2 mm image (91 x 109 x 91): quick runs, and the wrong grid for atlases
+small = a[::2, ::2, ::2].astype(np.uint8)
+aff = img.affine.copy(); aff[:3, :3] *= 2
+nib.save(nib.Nifti1Image(small, aff), d + '/small.nii')
+# uncompressed ch2bet, and truncated copies
+nib.save(nib.Nifti1Image(a, img.affine, img.header), d + '/ch2bet.nii')
+raw = open(d + '/ch2bet.nii', 'rb').read()
+open(d + '/trunc.nii', 'wb').write(raw[:len(raw) // 3])
+gz = open('/usr/share/mricron/templates/ch2bet.nii.gz', 'rb').read()
+open(d + '/trunc.nii.gz', 'wb').write(gz[:len(gz) // 2])
+# 4-D with two volumes: wrong dimensions
+nib.save(nib.Nifti1Image(np.stack([small, small], axis=3), aff), d + '/4d.nii')
+# a header that claims 1000^3 voxels with (almost) no data: too large
+h = nib.Nifti1Header(); h.set_data_shape((1000, 1000, 1000)); h.set_data_dtype(np.uint8)
+open(d + '/huge.nii', 'wb').write(h.binaryblock + b'\0' * 4 + b'\1' * 1000)
+open(d + '/hello.nii', 'w').write('hello, this is not an image\n')
+# bigger than NEURO_MAX_BYTES (set below) but below LimitRequestBody
+open(d + '/big.bin', 'wb').write(b'\0' * (9 << 20))
+PYEOF
+
+# ---- server ----
+export NEURO_MAX_BYTES=8388608 NEURO_MAX_SLAVES=4 NEURO_LIMIT_REQUEST_BODY=33554432
+export NEURO_CGI=$cgi
+url=""
+for try in 1 2 3 4 5; do
+    port=$((20000 + ($$ * 7 + try * 997) % 30000))
+    if url=$("$src/apache/start.sh" "$port" "$work" 2>"$work/start.err"); then
+        break
+    fi
+    url=""
+    "$src/apache/stop.sh" "$work" >/dev/null 2>&1
+done
+if [ -z "$url" ]; then
+    cat "$work/start.err"
+    echo "FAIL - apache did not start"
+    exit 1
+fi
+echo "# server at $url (workdir $work)"
+
+# req NAME EXPECTED_STATUS [curl args...]: the body goes to $work/out/NAME.
+mkdir -p "$work/out"
+req() {
+    name=$1 want=$2
+    shift 2
+    got=$(curl -s -o "$work/out/$name" -D "$work/out/$name.hdr" -w '%{http_code}' --max-time 900 "$@" "$url")
+    if [ "$got" = "$want" ]; then
+        ok "$name: HTTP $got"
+    else
+        bad "$name: HTTP $got, expected $want: $(grep -o 'id="error">[^<]*' "$work/out/$name" 2>/dev/null)"
+    fi
+}
+# has NAME TEXT: the response body contains TEXT (fixed string)
+has() {
+    if grep -qF -- "$2" "$work/out/$1"; then ok "$1: contains '$2'"; else bad "$1: lacks '$2'"; fi
+}
+# kept NAME FILE: the request's storage directory holds FILE
+kept() {
+    id=$(sed -n 's/^X-Neuro-Request: \([^\r]*\).*/\1/p' "$work/out/$1.hdr")
+    if [ -n "$id" ] && [ -s "$storage/$id/$2" ]; then ok "$1: kept $2"; else bad "$1: $2 not kept (id '$id')"; fi
+}
+# no_slaves: no QEMU or slave process of this server is running
+no_slaves() {
+    left=""
+    for env in /proc/[0-9]*/environ; do
+        p=${env#/proc/}
+        p=${p%/environ}
+        if tr '\0' '\n' 2>/dev/null <"$env" | grep -qxF "NEURO_STORAGE=$storage"; then
+            left="$left $p($(tr '\0' ' ' </proc/$p/cmdline 2>/dev/null | cut -c1-40))"
+        fi
+    done
+    if [ -z "$left" ]; then ok "$1: no CGI or slave processes left"; else bad "$1: left running:$left"; fi
+}
+
+# ---- form and methods ----
+req get 200
+has get '<form id="upload" method="post" enctype="multipart/form-data"'
+has get 'name="image"'
+has get 'value="brodmann"'
+req head 200 -I
+req put 405 -X PUT --data-binary x
+grep -qi '^Allow: GET, HEAD, POST' "$work/out/put.hdr" && ok "put: Allow header" || bad "put: no Allow header"
+req delete 405 -X DELETE
+
+# ---- the real thing, compared with the reference ----
+"$py" "$src/test/reference.py" "$tpl/ch2bet.nii.gz" >"$work/ref.json" || bad "reference.py failed"
+"$py" "$src/test/reference.py" "$tpl/ch2bet.nii.gz" --atlas "$tpl/aal.nii.gz" >"$work/ref_aal.json" ||
+    bad "reference.py --atlas failed"
+
+# compare NAME REF: the report's embedded results against reference JSON
+compare() {
+    if "$py" - "$work/out/$1" "$2" <<'PYEOF'; then ok "$1: matches reference.py"; else bad "$1: differs from reference.py"; fi
+import json, re, sys
+html = open(sys.argv[1], encoding='utf-8').read()
+m = re.search(r'<script type="application/json" id="results">(.*?)</script>', html, re.S)
+got, ref = json.loads(m.group(1)), json.load(open(sys.argv[2]))
+ok = True
+def check(what, a, b, rel=0.005, absolute=0.0):
+    global ok
+    if abs(a - b) > max(rel * abs(b), absolute):
+        print('#  %s: got %r, reference %r' % (what, a, b)); ok = False
+for k in range(3):
+    check('ml[%d]' % k, got['ml'][k], ref['ml'][k])
+    check('center[%d]' % k, got['centers'][k], ref['centers'][k])
+print('#  ml %s (reference %s), %d iterations (reference %d), shards %s' % (
+    got['ml'], [round(v, 3) for v in ref['ml']], got['iterations'], ref['iterations'],
+    [(s['arch'], s['z0'], s['z1']) for s in got['shards']]))
+if 'regions' in ref:
+    g = {r['label']: r for r in got.get('regions', [])}
+    if sorted(g) != [r['label'] for r in ref['regions']]:
+        print('#  region labels differ'); ok = False
+    else:
+        for r in ref['regions']:
+            x = g[r['label']]
+            if x['voxels'] != r['voxels']:
+                print('#  region %d voxels %d vs %d' % (r['label'], x['voxels'], r['voxels'])); ok = False
+            check('region %d mean' % r['label'], x['mean_smoothed'], r['mean_smoothed'])
+            check('region %d gm_ml' % r['label'], x['gm_ml'], r['gm_ml'], absolute=0.05)
+        check('regions total GM', sum(x['gm_ml'] for x in g.values()), sum(r['gm_ml'] for r in ref['regions']))
+        if g.get(1, {}).get('name') != 'Precentral_L':
+            print('#  region 1 is not named Precentral_L'); ok = False
+sys.exit(0 if ok else 1)
+PYEOF
+}
+
+for arch in $arches; do
+    req "ch2bet-$arch" 200 -F "image=@$tpl/ch2bet.nii.gz" -F "kind=$arch" -F slaves=2
+    compare "ch2bet-$arch" "$work/ref.json"
+    has "ch2bet-$arch" 'id="volumes"'
+    has "ch2bet-$arch" 'src="data:image/png;base64,'
+    has "ch2bet-$arch" 'id="shards"'
+    kept "ch2bet-$arch" results.json
+    kept "ch2bet-$arch" report.html
+    kept "ch2bet-$arch" axial.png
+    kept "ch2bet-$arch" upload-ch2bet.nii.gz
+    req "aal-$arch" 200 -F "kind=$arch" -F atlas=aal -F slaves=auto -F sigma=1.5 -F "image=@$tpl/ch2bet.nii.gz"
+    compare "aal-$arch" "$work/ref_aal.json"
+    has "aal-$arch" '<td class="l">Precentral_L</td>'
+    no_slaves "after $arch runs"
+done
+req brodmann 200 -F kind=process -F atlas=brodmann -F "image=@$work/in/ch2bet.nii"
+has brodmann 'Brodmann area'
+req chunked 200 -H 'Transfer-Encoding: chunked' -F kind=process -F slaves=4 -F "image=@$work/in/small.nii"
+has chunked 'id="volumes"'
+"$py" - "$storage" <<'PYEOF' && ok "PNG files decode" || bad "PNG files do not decode"
+import glob, struct, sys, zlib
+files = glob.glob(sys.argv[1] + '/*/axial.png')
+assert files
+for f in files:
+    d = open(f, 'rb').read(); p, idat = 8, b''
+    assert d[:8] == b'\x89PNG\r\n\x1a\n'
+    while p < len(d):
+        n, t = struct.unpack('>I4s', d[p:p + 8])
+        assert struct.unpack('>I', d[p + 8 + n:p + 12 + n])[0] == zlib.crc32(d[p + 4:p + 8 + n])
+        if t == b'IHDR': w, h = struct.unpack('>II', d[p + 8:p + 16])
+        if t == b'IDAT': idat += d[p + 8:p + 8 + n]
+        p += 12 + n
+    assert len(zlib.decompress(idat)) == h * (3 * w + 1)
+PYEOF
+
+# ---- bad input ----
+req urlencoded 415 --data 'image=x'
+has urlencoded 'multipart/form-data'
+req noboundary 400 -H 'Content-Type: multipart/form-data' --data-binary 'x'
+req notnifti 400 -F kind=process -F "image=@$work/in/hello.nii"
+has notnifti 'NIfTI'
+kept notnifti upload-hello.nii
+kept notnifti request.body
+req truncnii 400 -F kind=process -F "image=@$work/in/trunc.nii"
+has truncnii 'truncated'
+req truncgz 400 -F kind=process -F "image=@$work/in/trunc.nii.gz"
+has truncgz 'truncated'
+req badsigma 400 -F sigma=abc -F "image=@$work/in/small.nii"
+has badsigma 'sigma'
+req badatlas 400 --form-string 'atlas=<b>x</b>' -F "image=@$work/in/small.nii"
+has badatlas '&lt;b&gt;x&lt;/b&gt;'
+if grep -qF '<b>x</b>' "$work/out/badatlas"; then bad "badatlas: value echoed unescaped"; else ok "badatlas: escaped"; fi
+req badkind 400 -F kind=arm64 -F "image=@$work/in/small.nii"
+req badslaves 400 -F slaves=99 -F "image=@$work/in/small.nii"
+req unknown 400 -F colour=red -F "image=@$work/in/small.nii"
+req nofile 400 -F kind=process
+req big 413 -F "image=@$work/in/big.bin"
+has big 'larger than the limit'
+req bigchunked 413 -H 'Transfer-Encoding: chunked' -F "image=@$work/in/big.bin"
+kept bigchunked request.body
+req huge 413 -F kind=process -F "image=@$work/in/huge.nii"
+has huge 'too large'
+req 4d 422 -F kind=process -F "image=@$work/in/4d.nii"
+has 4d 'dimensions'
+req grid 422 -F kind=process -F atlas=aal -F "image=@$work/in/small.nii"
+has grid 'atlas grid mismatch'
+
+# A multipart body cut short but with a matching Content-Length (the
+# client's file was cut).
+head -c 3000 "$work/in/small.nii" >"$work/in/part"
+{
+    printf -- '--XyZ\r\nContent-Disposition: form-data; name="image"; filename="small.nii"\r\n\r\n'
+    cat "$work/in/part"
+} >"$work/in/cutbody"
+req cutbody 400 -H 'Content-Type: multipart/form-data; boundary="XyZ"' --data-binary "@$work/in/cutbody"
+has cutbody 'truncated'
+kept cutbody request.body
+# The client announces more than it sends and gives up after a pause
+# (the CGI is running by then). Apache answers 400 itself and ends the
+# CGI, which must still have spooled what arrived.
+before=$(ls "$storage" | wc -l)
+"$py" - "$port" "$work/in/ch2bet.nii" >"$work/out/shortbody" <<'PYEOF'
+import socket, sys, time
+data = open(sys.argv[2], 'rb').read()[:1000000]
+head = (b'--XyZ\r\nContent-Disposition: form-data; name="image"; filename="ch2bet.nii"\r\n\r\n')
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+s.sendall(b'POST /neuro HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=XyZ\r\n'
+          b'Content-Length: %d\r\nConnection: close\r\n\r\n' % (len(head) + 2 * len(data)) + head + data)
+time.sleep(1.5)
+s.shutdown(socket.SHUT_WR)  # the client gives up: fewer bytes than announced
+s.settimeout(60)
+out = b''
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    out += b
+print(out.split(b'\r\n', 1)[0].decode('latin-1'))
+PYEOF
+status=$(head -n 1 "$work/out/shortbody")
+case $status in
+    'HTTP/1.1 400'*) ok "shortbody: $status" ;;
+    *) bad "shortbody: '$status', expected 400" ;;
+esac
+sleep 1
+newest=$(ls -t "$storage" | head -n 1)
+if [ "$(ls "$storage" | wc -l)" -gt "$before" ] && grep -q '^status: 400' "$storage/$newest/request.txt" 2>/dev/null &&
+    grep -q 'truncated' "$storage/$newest/request.txt" &&
+    [ "$(stat -c %s "$storage/$newest/request.body")" -ge 1000000 ]; then
+    ok "shortbody: the partial body was spooled and logged as truncated"
+else
+    bad "shortbody: no spooled partial body with a 'truncated' outcome"
+fi
+req toolarge-apache 413 -F "image=@$work/in/big.bin" -F "x=@$work/in/big.bin" -F "y=@$work/in/big.bin" -F "z=@$work/in/big.bin"
+
+no_slaves "after all requests"
+
+# ---- shutdown ----
+"$src/apache/stop.sh" "$work"
+if pgrep -f "$work/httpd.conf" >/dev/null; then bad "httpd still running"; else ok "httpd stopped"; fi
+no_slaves "after stop"
+pgrep -af qemu-system | grep -F "$work" && bad "QEMU of this test still running"
+
+echo "# $fails failure(s)"
+[ $fails -eq 0 ]

@@ -24,6 +24,11 @@ const char *mlos_strerror(int err)
     case MLOS_ETASK: return "task failed";
     case MLOS_EIO: return "I/O error";
     case MLOS_ENOENT: return "not found";
+    case MLOS_EKEY: return "unknown or revoked memory key";
+    case MLOS_EACCES: return "region does not allow this access";
+    case MLOS_ECONNRESET: return "connection reset by peer";
+    case MLOS_ENOTSUP: return "not supported here";
+    case MLOS_ECONNREFUSED: return "connection refused";
     default: return "unknown error";
     }
 }

@@ -28,6 +28,11 @@ enum mlos_error {
     MLOS_ETASK = -17,      /* the task itself reported failure */
     MLOS_EIO = -18,        /* host I/O error (see errno in logs) */
     MLOS_ENOENT = -19,     /* file or image not found */
+    MLOS_EKEY = -20,       /* unknown or revoked memory region key */
+    MLOS_EACCES = -21,     /* region does not allow this access */
+    MLOS_ECONNRESET = -22, /* peer went away or the transport failed */
+    MLOS_ENOTSUP = -23,    /* not available here (e.g. no RDMA device) */
+    MLOS_ECONNREFUSED = -24, /* nobody listens at that address */
 };
 
 /* Short English text for an MLOS_E* code; never NULL. */

@@ -25,6 +25,7 @@ struct slave {
     size_t bulk_len;
     uint32_t id;
     int exit_status;
+    uint64_t spin_ns; /* polling budget before sleeping, 0: sleep at once */
 };
 
 static struct slave S;
@@ -171,7 +172,40 @@ static void drain_frames(struct mlos_evloop *loop)
     }
 }
 
-static int before_sleep(struct mlos_evloop *loop) { return mlos_ring_prepare_wait(&S.in); }
+/* Polling mode (mlos.spin_us=N): watch the ring for N us before sleeping,
+ * trading a CPU for latency: a call that arrives meanwhile needs no
+ * doorbell and no wake-up. */
+static int before_sleep(struct mlos_evloop *loop)
+{
+    if (S.spin_ns) {
+        uint64_t until = mlos_hal_now_ns() + S.spin_ns;
+        do {
+            if (!mlos_ring_empty(&S.in))
+                return 1;
+        } while (mlos_hal_now_ns() < until);
+    }
+    return mlos_ring_prepare_wait(&S.in);
+}
+
+/* Decimal value of key=N in the HAL's parameter string, or dflt. */
+static uint64_t param_u64(const char *key, uint64_t dflt)
+{
+    const char *p = mlos_hal_cmdline();
+    size_t klen = strlen(key);
+    while (p && *p) {
+        while (*p == ' ')
+            p++;
+        if (!strncmp(p, key, klen) && p[klen] == '=') {
+            uint64_t v = 0;
+            for (p += klen + 1; *p >= '0' && *p <= '9'; p++)
+                v = v * 10 + (uint64_t)(*p - '0');
+            return v;
+        }
+        while (*p && *p != ' ')
+            p++;
+    }
+    return dflt;
+}
 static void after_sleep(struct mlos_evloop *loop) { mlos_ring_done_wait(&S.in); }
 
 static int attach(void)
@@ -210,6 +244,7 @@ int mlos_shard_main(void)
     }
     if (attach() < 0)
         return MLOS_SHARD_EXIT_PROTO;
+    S.spin_ns = param_u64("mlos.spin_us", 0) * 1000;
     mlos_evloop_init(&S.loop);
     S.loop.on_doorbell = drain;
     S.loop.before_sleep = before_sleep;

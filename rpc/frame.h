@@ -33,7 +33,8 @@ enum mlos_frame_type {
     MLOS_FRAME_REPLY = 3, /* shard -> master: mlos.TaskReply for the same request id */
     MLOS_FRAME_STOP = 4,  /* master -> shard: mlos.Stop, shard exits after draining */
     MLOS_FRAME_LOG = 5,   /* shard -> master: mlos.Log, diagnostic text */
-    MLOS_FRAME_TYPE_MAX = 5
+    MLOS_FRAME_MSG = 6,   /* messaging layer (msg.h): request id carries the user's message type */
+    MLOS_FRAME_TYPE_MAX = 6
 };
 
 struct mlos_frame_hdr {

@@ -139,6 +139,11 @@ int mlos_ring_peek(struct mlos_ring *r, struct mlos_frame_hdr *hdr, const uint8_
     }
 }
 
+int mlos_ring_empty(const struct mlos_ring *r)
+{
+    return load_acq(&r->ctl->head) == load_rlx(&r->ctl->tail);
+}
+
 void mlos_ring_release(struct mlos_ring *r, const struct mlos_frame_hdr *hdr)
 {
     uint32_t tail = load_rlx(&r->ctl->tail);

@@ -93,6 +93,10 @@ void mlos_ring_producer_done_wait(struct mlos_ring *r);
  * MLOS_EPROTO if the producer wrote garbage. PAD frames are skipped. */
 int mlos_ring_peek(struct mlos_ring *r, struct mlos_frame_hdr *hdr, const uint8_t **payload);
 
+/* Nonzero if no frame is waiting (cheap: two loads, no side effects);
+ * for consumers that poll before they sleep. */
+int mlos_ring_empty(const struct mlos_ring *r);
+
 /* Free the frame returned by the last successful peek. */
 void mlos_ring_release(struct mlos_ring *r, const struct mlos_frame_hdr *hdr);
 

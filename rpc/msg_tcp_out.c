@@ -1,0 +1,214 @@
+/* Output side of the tcp transport: frame queues in post order, send
+ * credits, and one coalesced uv_write per loop iteration (msg_tcp_ep.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "msg_tcp_ep.h"
+
+struct frame *mlos__tcp_frame_new(struct tcp_ep *t)
+{
+    struct frame *f = t->cache;
+    if (f) {
+        t->cache = f->next;
+        t->ncache--;
+    } else if (!(f = malloc(sizeof(*f)))) {
+        return NULL;
+    }
+    memset(f, 0, sizeof(*f));
+    return f;
+}
+
+void mlos__tcp_frame_free(struct tcp_ep *t, struct frame *f)
+{
+    free(f->owned);
+    if (t->ncache < TCP_FRAME_CACHE) {
+        f->next = t->cache;
+        t->cache = f;
+        t->ncache++;
+    } else {
+        free(f);
+    }
+}
+
+static void complete_fifo(struct tcp_ep *t, struct fifo *q)
+{
+    struct frame *f;
+    while ((f = fifo_pop(q))) {
+        if (f->wr && f->last)
+            mlos__wr_complete(f->wr, MLOS_ECONNRESET);
+        mlos__tcp_frame_free(t, f);
+    }
+}
+
+/* Complete every request still on the output side with MLOS_ECONNRESET.
+ * Frames inside in-flight writes stay until their (cancelled) callbacks;
+ * only their requests are completed now. */
+void mlos__tcp_out_abort(struct tcp_ep *t)
+{
+    complete_fifo(t, &t->out);
+    complete_fifo(t, &t->wait);
+    complete_fifo(t, &t->rma);
+    for (struct batch *b = t->inflight_head; b; b = b->next)
+        for (struct frame *f = b->done; f; f = f->next)
+            if (f->wr) {
+                if (f->last)
+                    mlos__wr_complete(f->wr, MLOS_ECONNRESET);
+                f->wr = NULL;
+            }
+}
+
+static void flush(uv_prepare_t *h);
+
+/* Flush before the loop next waits for I/O: everything posted until then
+ * goes out in one write. */
+void mlos__tcp_kick(struct tcp_ep *t)
+{
+    if (!t->torn && !uv_is_active((uv_handle_t *)&t->flusher))
+        uv_prepare_start(&t->flusher, flush);
+}
+
+/* In post order: a frame waits if anything already waits, or if it is a
+ * SEND without credit. */
+void mlos__tcp_enqueue(struct tcp_ep *t, struct frame *f)
+{
+    if (!t->wait.head && (f->h.op != MLOS_TCP_SEND || t->credits)) {
+        if (f->h.op == MLOS_TCP_SEND)
+            t->credits--;
+        fifo_push(&t->out, f);
+    } else {
+        fifo_push(&t->wait, f);
+    }
+}
+
+void mlos__tcp_release_waiting(struct tcp_ep *t)
+{
+    while (t->wait.head && (t->wait.head->h.op != MLOS_TCP_SEND || t->credits)) {
+        struct frame *f = fifo_pop(&t->wait);
+        if (f->h.op == MLOS_TCP_SEND)
+            t->credits--;
+        fifo_push(&t->out, f);
+    }
+    if (t->out.head)
+        mlos__tcp_kick(t);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct batch *b = req->data;
+    struct tcp_ep *t = b->t;
+    struct frame *f;
+
+    /* writes complete in order */
+    t->inflight_head = b->next;
+    if (!t->inflight_head)
+        t->inflight_tail = NULL;
+    while ((f = b->done)) {
+        b->done = f->next;
+        if (f->wr && f->last)
+            mlos__wr_complete(f->wr, status < 0 ? MLOS_ECONNRESET : 0);
+        mlos__tcp_frame_free(t, f);
+    }
+    free(b);
+    if (status < 0)
+        mlos__tcp_fail(t, MLOS_ECONNRESET);
+    else
+        t->last_progress = uv_now(t->tcp.loop);
+}
+
+/* Write everything queued this iteration, TCP_BATCH_MAX frames per uv_write. */
+static void flush(uv_prepare_t *h)
+{
+    struct tcp_ep *t = h->data;
+
+    uv_prepare_stop(h);
+    if (t->torn)
+        return;
+    if (!t->out.head && t->owed >= TCP_CREDIT_BATCH) {
+        struct frame *c = mlos__tcp_frame_new(t);
+        if (!c) {
+            mlos__tcp_fail(t, MLOS_ENOMEM);
+            return;
+        }
+        c->h.op = MLOS_TCP_CREDIT;
+        fifo_push(&t->out, c);
+    }
+    while (t->out.head) {
+        unsigned n = 0, i, nb = 0;
+        struct frame *f = t->out.head, *done_tail = NULL;
+        struct batch *b;
+        int rc;
+
+        for (; f && n < TCP_BATCH_MAX; f = f->next)
+            n++;
+        b = malloc(sizeof(*b) + n * (2 * sizeof(uv_buf_t) + MLOS_TCP_HDR_SIZE));
+        if (!b) {
+            mlos__tcp_fail(t, MLOS_ENOMEM);
+            return;
+        }
+        b->t = t;
+        b->next = NULL;
+        b->done = NULL;
+        b->bufs = (uv_buf_t *)(b + 1);
+        b->hdrs = (uint8_t(*)[MLOS_TCP_HDR_SIZE])(b->bufs + 2 * n);
+        for (i = 0; i < n; i++) {
+            f = fifo_pop(&t->out);
+            if (t->owed) { /* piggy-back every owed credit on the first frame */
+                f->h.credit = (uint16_t)t->owed;
+                t->recv_unacked -= t->owed;
+                t->owed = 0;
+            }
+            mlos_tcp_hdr_encode(&f->h, b->hdrs[i]);
+            b->bufs[nb++] = uv_buf_init((char *)b->hdrs[i], MLOS_TCP_HDR_SIZE);
+            if (mlos_tcp_payload_len(&f->h))
+                b->bufs[nb++] = uv_buf_init((char *)f->payload, f->h.len);
+            if (f->h.op == MLOS_TCP_PUT || f->h.op == MLOS_TCP_GET) {
+                fifo_push(&t->rma, f); /* the reply may come before this write's callback */
+            } else {
+                f->next = NULL;
+                if (done_tail)
+                    done_tail->next = f;
+                else
+                    b->done = f;
+                done_tail = f;
+            }
+        }
+        b->req.data = b;
+        rc = uv_write(&b->req, (uv_stream_t *)&t->tcp, b->bufs, nb, on_write);
+        if (rc < 0) { /* never started: no callback will come */
+            while ((f = b->done)) {
+                b->done = f->next;
+                if (f->wr && f->last)
+                    mlos__wr_complete(f->wr, MLOS_ECONNRESET);
+                mlos__tcp_frame_free(t, f);
+            }
+            free(b);
+            mlos__tcp_fail(t, MLOS_ECONNRESET);
+            return;
+        }
+        if (t->inflight_tail)
+            t->inflight_tail->next = b;
+        else
+            t->inflight_head = b;
+        t->inflight_tail = b;
+    }
+}
+
+/* Queue a frame that is not a SEND (replies, one-sided pieces of the
+ * target side): straight to the output, ahead of nothing already queued. */
+int mlos__tcp_reply(struct tcp_ep *t, uint8_t op, uint64_t id, int status, void *owned, uint32_t len)
+{
+    struct frame *f = mlos__tcp_frame_new(t);
+    if (!f) {
+        free(owned);
+        mlos__tcp_fail(t, MLOS_ECONNRESET);
+        return MLOS_ENOMEM;
+    }
+    f->h.op = op;
+    f->h.id = id;
+    f->h.arg = (uint32_t)status;
+    f->h.len = len;
+    f->payload = f->owned = owned;
+    fifo_push(&t->out, f);
+    mlos__tcp_kick(t);
+    return 0;
+}

@@ -1,0 +1,124 @@
+/* rpc/msg_verbs_wire.h -- byte formats of the "verbs:" messaging transport.
+ *
+ * Needs no libibverbs: built in every configuration so the formats are
+ * unit tested on hosts without RDMA.
+ *
+ * Address: "verbs:IPV4:PORT" (the part after "verbs:" is parsed here).
+ * IPV4 is a dotted quad (no host names: it must match a RoCE GID, see
+ * msg_verbs.c); PORT 0..65535, 0 = any (listen only).
+ *
+ * SETUP record (64 bytes, big-endian, on the TCP side channel):
+ *   offset size field
+ *   0      4    magic     MLOS_VERBS_MAGIC ("MLVB")
+ *   4      2    version   MLOS_VERBS_VERSION
+ *   6      1    kind      HELLO (connector -> acceptor), ACCEPT (acceptor ->
+ *                         connector), READY (connector -> acceptor),
+ *                         REJECT (either way)
+ *   7      1    mtu       HELLO/ACCEPT: enum ibv_mtu of the sender's port (1..5)
+ *   8      4    qpn       HELLO/ACCEPT: queue pair number (24 bits, != 0)
+ *   12     4    psn       HELLO/ACCEPT: first packet sequence number (24 bits)
+ *   16     2    lid       HELLO/ACCEPT: port LID (0 on RoCE)
+ *   18     2    slots     HELLO/ACCEPT: receive slots posted, must equal
+ *                         MLOS_VERBS_SLOTS
+ *   20     4    slot_size HELLO/ACCEPT: bytes per slot, must equal
+ *                         MLOS_VERBS_SLOT_SIZE
+ *   24     16   gid       HELLO/ACCEPT: the sender's GID (RoCE v2: ::ffff:IPV4)
+ *   40     4    status    REJECT: an MLOS_E* code (< 0); else 0
+ *   44     1    rd_atomic HELLO/ACCEPT: RDMA READs the sender serves at once
+ *                         as responder (>= 1)
+ *   45     19   reserved  zero
+ * READY and REJECT carry only magic, version, kind (and status); every
+ * other field must be zero.
+ *
+ * DATA header (16 bytes, little-endian, first bytes of every SEND):
+ *   0      1    kind      MSG or CREDIT
+ *   1      1    flags     MSG: FIRST and/or LAST fragment; CREDIT: 0
+ *   2      2    reserved  zero
+ *   4      4    type      MSG: the user's message type; CREDIT: 0
+ *   8      4    total     MSG: length of the whole message (<= MLOS_EP_MAX_MSG);
+ *                         CREDIT: 0
+ *   12     4    consumed  receives the sender has consumed and re-posted so
+ *                         far (cumulative, wraps at 2^32): the credit return
+ * A MSG fragment carries up to MLOS_VERBS_FRAG payload bytes after the
+ * header; a CREDIT carries none.
+ */
+#ifndef MLOS_MSG_VERBS_WIRE_H
+#define MLOS_MSG_VERBS_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MLOS_VERBS_MAGIC 0x4D4C5642u /* "MLVB" */
+#define MLOS_VERBS_VERSION 1u
+#define MLOS_VERBS_SETUP_SIZE 64u
+#define MLOS_VERBS_HDR_SIZE 16u
+
+/* Receive slots per endpoint: MLOS_EP_CREDITS for messages plus a reserve
+ * that only CREDIT messages may use (so credits can always be returned). */
+#define MLOS_VERBS_RESERVE 4u
+#define MLOS_VERBS_SLOTS (64u + MLOS_VERBS_RESERVE) /* 64 == MLOS_EP_CREDITS */
+#define MLOS_VERBS_SLOT_SIZE 16384u
+#define MLOS_VERBS_FRAG (MLOS_VERBS_SLOT_SIZE - MLOS_VERBS_HDR_SIZE)
+
+enum mlos_verbs_setup_kind {
+    MLOS_VERBS_HELLO = 1,
+    MLOS_VERBS_ACCEPT = 2,
+    MLOS_VERBS_READY = 3,
+    MLOS_VERBS_REJECT = 4,
+};
+
+struct mlos_verbs_setup {
+    uint8_t kind;
+    uint8_t mtu;
+    uint32_t qpn;
+    uint32_t psn;
+    uint16_t lid;
+    uint16_t slots;
+    uint32_t slot_size;
+    uint8_t gid[16];
+    int32_t status;
+    uint8_t rd_atomic;
+};
+
+enum mlos_verbs_hdr_kind { MLOS_VERBS_MSG = 1, MLOS_VERBS_CREDIT = 2 };
+#define MLOS_VERBS_FIRST 1u
+#define MLOS_VERBS_LAST 2u
+
+struct mlos_verbs_hdr {
+    uint8_t kind;
+    uint8_t flags;
+    uint32_t type;
+    uint32_t total;
+    uint32_t consumed;
+};
+
+/* "IPV4:PORT" -> address and port in host order. 0, or MLOS_EINVAL.
+ * allow_any_port: accept port 0 (listening). */
+int mlos_verbs_parse_addr(const char *where, uint32_t *ipv4, uint16_t *port, int allow_any_port);
+
+/* Fill a HELLO/ACCEPT/READY/REJECT record from s (only the fields its kind uses). */
+void mlos_verbs_setup_encode(const struct mlos_verbs_setup *s, uint8_t out[MLOS_VERBS_SETUP_SIZE]);
+
+/* Parse and check one record. 0, or MLOS_ETRUNC (short), MLOS_EBADMAGIC,
+ * MLOS_EVERSION, MLOS_EBADTYPE (unknown kind), MLOS_EPROTO (a field out of
+ * range, a slot geometry that differs from ours, reserved bytes not zero).
+ * *why (if why) gets a short reason on error. */
+int mlos_verbs_setup_decode(const void *buf, size_t len, struct mlos_verbs_setup *s, const char **why);
+
+void mlos_verbs_hdr_encode(const struct mlos_verbs_hdr *h, uint8_t out[MLOS_VERBS_HDR_SIZE]);
+
+/* Parse and check the header of a received SEND of len bytes (header plus
+ * fragment). 0, or MLOS_ETRUNC, MLOS_EBADTYPE, MLOS_ETOOBIG (fragment over
+ * MLOS_VERBS_FRAG or total over MLOS_EP_MAX_MSG), MLOS_EPROTO (reserved
+ * bits, CREDIT with payload or fields, a lone fragment that cannot hold
+ * the whole message). */
+int mlos_verbs_hdr_decode(const void *buf, size_t len, struct mlos_verbs_hdr *h, const char **why);
+
+/* Reassembly check for a decoded MSG fragment of frag bytes, given the
+ * bytes already collected for the message in progress (have; -1 if none is
+ * in progress). Returns the new collected count, or MLOS_EPROTO when the
+ * fragment does not fit the sequence (FIRST expected/unexpected, overrun,
+ * LAST before the total or no LAST at the total, total changed). */
+long mlos_verbs_reasm_step(const struct mlos_verbs_hdr *h, size_t frag, long have, uint32_t want_total);
+
+#endif

@@ -10,6 +10,8 @@
 # PNG rendering, report. In the same run it times
 # examples/neuro-cgi/test/reference.py on the same image (process wall time
 # and the script's own analysis time). Prints a table of medians (min-max).
+# NEURO_BENCH_ATLAS=aal (or brodmann) asks for that atlas's region table in
+# every request and in the reference run.
 # The server is stopped on exit, whatever happens.
 set -eu
 
@@ -18,6 +20,9 @@ build=$(cd "${1:-$top/build}" && pwd)
 reps=${2:-3}
 image=${3:-/usr/share/mricron/templates/ch2bet.nii.gz}
 py=/usr/bin/python3
+atlas=${NEURO_BENCH_ATLAS:-none}
+aref=
+[ "$atlas" = none ] || aref="--atlas /usr/share/mricron/templates/$atlas.nii.gz"
 export NEURO_CGI=$build/examples/neuro-cgi/cgi/neuro-cgi
 export MLOS_IMAGE_PATH=$build/shards/x86_64:$build/shards/process:$build/master
 [ -x "$NEURO_CGI" ] || { echo "build first: $NEURO_CGI missing" >&2; exit 1; }
@@ -43,13 +48,14 @@ stats() {
         printf "%8.0f (%.0f-%.0f)", m, v[1], v[NR] }'
 }
 
-echo "neuro-cgi full-request time, $(basename "$image"), $reps runs each, $(nproc) CPUs"
+echo "neuro-cgi full-request time, $(basename "$image"), atlas $atlas, $reps runs each, $(nproc) CPUs," \
+     "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-28s %-22s %s\n' "pipeline" "request ms median" "analysis ms (CGI's own)"
 for kind in $kinds; do
     for n in 1 2 4; do
         : >"$work/t" && : >"$work/a"
         for r in $(seq "$reps"); do
-            t=$(curl -s -o "$work/out.html" -w '%{http_code} %{time_total}' -F "image=@$image" -F "kind=$kind" \
+            t=$(curl -s -o "$work/out.html" -w '%{http_code} %{time_total}' -F "image=@$image" -F "kind=$kind" -F "atlas=$atlas" \
                 -F "slaves=$n" "$url")
             case $t in 200\ *) ;; *) echo "request failed: $t" >&2; exit 1 ;; esac
             echo "${t#* }" | awk '{printf "%.3f\n", $1 * 1000}' >>"$work/t"
@@ -62,7 +68,7 @@ done
 : >"$work/t" && : >"$work/a"
 for r in $(seq "$reps"); do
     s=$(date +%s%N)
-    "$py" "$top/examples/neuro-cgi/test/reference.py" "$image" >"$work/ref.json"
+    "$py" "$top/examples/neuro-cgi/test/reference.py" "$image" $aref >"$work/ref.json"
     e=$(date +%s%N)
     echo $(((e - s) / 1000000)) >>"$work/t"
     "$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["time_ms"]["total"])' "$work/ref.json" >>"$work/a"

@@ -14,6 +14,7 @@
 #include "master_internal.h"
 #include "mlos.pb-c.h"
 #include "mlos_endian.h"
+#include "qemu_ppc.h"
 #include "qemu_x86_64.h"
 #include "window.h"
 
@@ -192,6 +193,10 @@ static void exit_cb(uv_process_t *p, int64_t status, int term_signal)
     last_line(im, last, sizeof(last));
     if (!im->death_err) {
         char how[96];
+        int reported; /* ppc: the status the shard left in its window (qemu_ppc.h) */
+        if (!term_signal && status == 0 && !im->is_process &&
+            mlos_qemu_ppc_exit_status(im->map, im->map_len, &reported))
+            status = (int64_t)reported << 1 | 1; /* same encoding as isa-debug-exit */
         if (term_signal)
             snprintf(how, sizeof(how), "was killed by signal %d", term_signal);
         else if (!im->is_process && (status & 1) && status >> 1 == 99)
@@ -266,6 +271,20 @@ static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *
         L->argv[2] = NULL;
         return 0;
     }
+    if (o->arch && !strcmp(o->arch, "ppc")) { /* PowerPC: bamboo board, timebase rate from its device tree */
+        snprintf(L->cmdline, sizeof(L->cmdline), "mlos.window=0x%zx,0x%zx mlos.id=%u", win_gpa, win_len,
+                 im->shard->id);
+        struct mlos_qemu_ppc_cfg pcfg = {
+            .qemu_path = o->qemu ? o->qemu : "qemu-system-ppc",
+            .image = L->image,
+            .ram_bytes = ram_bytes,
+            .ram_fd = CHILD_MEM_FD,
+            .doorbell_fd = CHILD_BELL_FD,
+            .cmdline = L->cmdline,
+        };
+        rc = mlos_qemu_ppc_argv(&pcfg, L->argv + 1, 62, L->strbuf, sizeof(L->strbuf));
+        return rc < 0 ? rc : 0;
+    }
     snprintf(L->cmdline, sizeof(L->cmdline), "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.tsc_hz=%llu", win_gpa,
              win_len, im->shard->id, (unsigned long long)mlos_host_tsc_hz());
     struct mlos_qemu_x86_64_cfg cfg = {
@@ -330,13 +349,13 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     size_t bulk = o->bulk_bytes ? o->bulk_bytes : 16 * MiB;
     uint32_t ring = o->ring_bytes ? o->ring_bytes : 1 * MiB;
     size_t win_len, ram, win_off;
-    int fds[2] = {-1, -1}, rc;
+    int fds[2] = {-1, -1}, rc, is_ppc = !strcmp(arch, "ppc");
     struct mlos_shard_impl *im;
     struct launch *L;
 
     if (!loop || !shard || !cb || (ring & (ring - 1)) || ring < 4096)
         return MLOS_EINVAL;
-    if (strcmp(arch, "x86_64") && strcmp(arch, "process"))
+    if (strcmp(arch, "x86_64") && strcmp(arch, "process") && strcmp(arch, "ppc"))
         return MLOS_EINVAL;
     void *user = shard->data;
     memset(shard, 0, sizeof(*shard));
@@ -359,11 +378,22 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     if (im->is_process) {
         ram = win_len;
         win_off = 0;
+    } else if (is_ppc) { /* a size the bamboo board accepts; >= 32 MiB below the window */
+        ram = mlos_qemu_ppc_ram_size(win_len + (mem + 8 * MiB > 32 * MiB ? mem + 8 * MiB : 32 * MiB));
+        if (!ram) {
+            free(L);
+            free(im);
+            return MLOS_EINVAL;
+        }
+        win_off = ram - win_len;
     } else {
         ram = round_up(mem + win_len + 8 * MiB, 2 * MiB); /* 8 MiB: low memory and the image */
         win_off = ram - win_len;
     }
-    rc = mlos_image_find(o->image ? o->image : im->is_process ? "mlos-shard-process" : "mlos-slave-x86_64.elf",
+    rc = mlos_image_find(o->image                ? o->image
+                         : im->is_process       ? "mlos-shard-process"
+                         : is_ppc               ? "mlos-slave-ppc.elf"
+                                                : "mlos-slave-x86_64.elf",
                           L->image, sizeof(L->image));
     if (rc == 0)
         rc = setup_memory(im, ram, win_off, win_len, ring);

@@ -54,7 +54,7 @@ void neuro_labels_free(struct neuro_labels *l);
 struct neuro_opts {
     double sigma;            /* default 1.5 when 0 */
     int shards;              /* slave shards to use; 0: decide from size (neuro_plan_shards) */
-    const char *arch;        /* "x86_64" (default) or "process" */
+    const char *arch;        /* "x86_64" (default), "ppc" or "process" */
     const struct neuro_labels *atlas; /* NULL: no per-region table */
     int max_iter;            /* default 50 */
     /* benchmarks and tests only (0: off) */

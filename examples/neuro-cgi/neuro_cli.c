@@ -1,6 +1,6 @@
 /* neuro-cli -- run the neuro analysis on a NIfTI file from the command line.
  *
- *   neuro-cli [--shards N] [--arch x86_64|process] [--atlas FILE] [--sigma S]
+ *   neuro-cli [--shards N] [--arch x86_64|ppc|process] [--atlas FILE] [--sigma S]
  *             [--max-iter N] [--float] [--json] [--test-crash SLAB:ROUND]
  *             image.nii[.gz]
  *
@@ -61,7 +61,7 @@ static double now_ms(void)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: neuro-cli [--shards N] [--arch x86_64|process] [--atlas FILE] [--sigma S] "
+    fprintf(stderr, "usage: neuro-cli [--shards N] [--arch x86_64|ppc|process] [--atlas FILE] [--sigma S] "
                     "[--max-iter N] [--float] [--json] [--test-crash SLAB:ROUND] image.nii[.gz]\n");
     return 1;
 }

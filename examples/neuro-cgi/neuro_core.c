@@ -6,9 +6,11 @@
 #include <string.h>
 
 /* The tap loops are the hot path. Hosted (process shards): vectorise
- * them, which -O2's cost model does not. Bare metal under QEMU TCG: keep
- * them scalar -- TCG 7.2 runs SSE integer ops through helpers, and the
- * vectorised kernel measured 1443 ms against 886 ms scalar on ch2bet. */
+ * them, which -O2's cost model does not. Bare metal under QEMU TCG: no
+ * SSE (TCG 7.2 runs SSE integer ops through helpers, and the vectorised
+ * kernel measured 1443 ms against 886 ms scalar on ch2bet) but the SWAR
+ * kernel below (ch2bet, one shard: ~300 ms against ~730 ms for the scalar
+ * tap-major loops, shard clock). */
 #ifndef MLOS_BAREMETAL
 #pragma GCC optimize("O3")
 #endif
@@ -53,7 +55,200 @@ static void taps_u16(uint32_t *o, const uint16_t *const *rows, const uint16_t *w
         o[i] >>= shift;
 }
 
-void neuro_smooth_fixed(const uint16_t *in, int nx, int ny, int nz_in, int z_off, int nz_out, const uint16_t *w,
+/* ---- smoothing, fixed point, SWAR ----
+ *
+ * The same arithmetic as below (bit for bit), shaped for QEMU TCG, where
+ * every guest load/store goes through the softmmu TLB and costs far more
+ * than integer ALU work, and SSE integer ops are helpers: plain 64-bit
+ * registers carry two 32-bit lanes (the bit budget of neuro_core.h keeps
+ * every lane of every partial sum below 2^32, so no carry crosses lanes),
+ * and one 64-bit load feeds two voxels (four in the z pass, whose inputs
+ * are 16-bit: the sum of two taps is < 2^13 and is added in 16-bit lanes,
+ * then spread to 32-bit lanes). Taps are applied in groups of up to three
+ * symmetric pairs per sweep, so the accumulator row is read and written
+ * once per group instead of once per tap while the row pointers, weights
+ * and accumulators of a group still fit in registers. The y and x passes
+ * are fused per row through a padded row buffer. */
+
+static inline uint64_t ld64(const void *p)
+{
+    uint64_t v;
+    __builtin_memcpy(&v, p, 8);
+    return v;
+}
+static inline void st64(void *p, uint64_t v) { __builtin_memcpy(p, &v, 8); }
+
+#define LANES2(v) ((uint64_t)(v) * 0x100000001ull)
+/* four 16-bit lanes -> two words of two 32-bit lanes: unpack_lo gives
+ * elements 0 and 1 of the four in memory, as a 64-bit store of two 32-bit
+ * elements wants them (lane order depends on the byte order) */
+static inline uint64_t spread_low(uint64_t s) { return (s & 0xffffull) | ((s << 16) & 0xffff00000000ull); }
+static inline uint64_t spread_high(uint64_t s) { return ((s >> 32) & 0xffffull) | ((s >> 16) & 0xffff00000000ull); }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define unpack_lo spread_high
+#define unpack_hi spread_low
+#else
+#define unpack_lo spread_low
+#define unpack_hi spread_high
+#endif
+
+#define AI static inline __attribute__((always_inline))
+
+/* One group over n values of 32-bit rows: first: o = w0*c + taps, else
+ * o += taps; nt (0..3) symmetric tap pairs (a_t + b_t) * w_t; last: o =
+ * (o + half) >> shift. */
+AI void grp_u32(uint32_t *o, size_t n, const uint32_t *c, uint32_t w0, const uint32_t *const *a,
+                const uint32_t *const *b, const uint32_t *wt, const int nt, const int first, const int last, int shift)
+{
+    const uint32_t *a1 = a[0], *b1 = b[0], *a2 = a[1], *b2 = b[1], *a3 = a[2], *b3 = b[2];
+    uint32_t w1 = wt[0], w2 = wt[1], w3 = wt[2], half = 1u << (shift - 1);
+    uint64_t half2 = LANES2(half), lm = LANES2((1ull << (32 - shift)) - 1);
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        uint64_t acc = first ? ld64(c + i) * w0 : ld64(o + i);
+        if (nt >= 1)
+            acc += (ld64(a1 + i) + ld64(b1 + i)) * w1;
+        if (nt >= 2)
+            acc += (ld64(a2 + i) + ld64(b2 + i)) * w2;
+        if (nt >= 3)
+            acc += (ld64(a3 + i) + ld64(b3 + i)) * w3;
+        if (last)
+            acc = ((acc + half2) >> shift) & lm;
+        st64(o + i, acc);
+    }
+    for (; i < n; i++) {
+        uint32_t acc = first ? c[i] * w0 : o[i];
+        if (nt >= 1)
+            acc += (a1[i] + b1[i]) * w1;
+        if (nt >= 2)
+            acc += (a2[i] + b2[i]) * w2;
+        if (nt >= 3)
+            acc += (a3[i] + b3[i]) * w3;
+        if (last)
+            acc = (acc + half) >> shift;
+        o[i] = acc;
+    }
+}
+
+/* The same with 16-bit rows (z pass), four values per load. */
+AI void grp_u16(uint32_t *o, size_t n, const uint16_t *c, uint32_t w0, const uint16_t *const *a,
+                const uint16_t *const *b, const uint32_t *wt, const int nt, const int first, const int last, int shift)
+{
+    const uint16_t *a1 = a[0], *b1 = b[0], *a2 = a[1], *b2 = b[1], *a3 = a[2], *b3 = b[2];
+    uint32_t w1 = wt[0], w2 = wt[1], w3 = wt[2], half = 1u << (shift - 1);
+    uint64_t half2 = LANES2(half), lm = LANES2((1ull << (32 - shift)) - 1);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        uint64_t s, x0, x1;
+        if (first) {
+            s = ld64(c + i);
+            x0 = unpack_lo(s) * w0, x1 = unpack_hi(s) * w0;
+        } else {
+            x0 = ld64(o + i), x1 = ld64(o + i + 2);
+        }
+        if (nt >= 1) {
+            s = ld64(a1 + i) + ld64(b1 + i);
+            x0 += unpack_lo(s) * w1, x1 += unpack_hi(s) * w1;
+        }
+        if (nt >= 2) {
+            s = ld64(a2 + i) + ld64(b2 + i);
+            x0 += unpack_lo(s) * w2, x1 += unpack_hi(s) * w2;
+        }
+        if (nt >= 3) {
+            s = ld64(a3 + i) + ld64(b3 + i);
+            x0 += unpack_lo(s) * w3, x1 += unpack_hi(s) * w3;
+        }
+        if (last) {
+            x0 = ((x0 + half2) >> shift) & lm;
+            x1 = ((x1 + half2) >> shift) & lm;
+        }
+        st64(o + i, x0);
+        st64(o + i + 2, x1);
+    }
+    for (; i < n; i++) {
+        uint32_t acc = first ? c[i] * w0 : o[i];
+        if (nt >= 1)
+            acc += ((uint32_t)a1[i] + b1[i]) * w1;
+        if (nt >= 2)
+            acc += ((uint32_t)a2[i] + b2[i]) * w2;
+        if (nt >= 3)
+            acc += ((uint32_t)a3[i] + b3[i]) * w3;
+        if (last)
+            acc = (acc + half) >> shift;
+        o[i] = acc;
+    }
+}
+
+/* Dispatch one group to its specialised loop (first/last/nt constant). */
+#define GROUP_DISPATCH(fn)                                                                                      \
+    switch (first * 8 + last * 4 + nt) {                                                                        \
+    case 8: fn(o, n, c, w0, a, b, wt, 0, 1, 0, shift); break;                                                   \
+    case 9: fn(o, n, c, w0, a, b, wt, 1, 1, 0, shift); break;                                                   \
+    case 10: fn(o, n, c, w0, a, b, wt, 2, 1, 0, shift); break;                                                  \
+    case 12: fn(o, n, c, w0, a, b, wt, 0, 1, 1, shift); break;                                                  \
+    case 13: fn(o, n, c, w0, a, b, wt, 1, 1, 1, shift); break;                                                  \
+    case 14: fn(o, n, c, w0, a, b, wt, 2, 1, 1, shift); break;                                                  \
+    case 1: fn(o, n, c, w0, a, b, wt, 1, 0, 0, shift); break;                                                   \
+    case 2: fn(o, n, c, w0, a, b, wt, 2, 0, 0, shift); break;                                                   \
+    case 3: fn(o, n, c, w0, a, b, wt, 3, 0, 0, shift); break;                                                   \
+    case 5: fn(o, n, c, w0, a, b, wt, 1, 0, 1, shift); break;                                                   \
+    case 6: fn(o, n, c, w0, a, b, wt, 2, 0, 1, shift); break;                                                   \
+    default: fn(o, n, c, w0, a, b, wt, 3, 0, 1, shift); break;                                                  \
+    }
+
+/* o[i] = (w0*c[i] + sum_k wk*(a_k[i] + b_k[i]) + half) >> shift over n
+ * values; rows[k] for k = -r..r as in taps_u32 (rows[r] the center). */
+#define TAPS_SWAR(name, T, grp)                                                                                 \
+    static void name(uint32_t *o, const T *const *rows, const uint16_t *w, int r, size_t n, int shift)          \
+    {                                                                                                           \
+        const T *c = rows[r];                                                                                   \
+        uint32_t w0 = w[0];                                                                                     \
+        for (int k = 1, first = 1;; first = 0) {                                                                \
+            int nt = r - k + 1, cap = first ? 2 : 3;                                                            \
+            nt = nt > cap ? cap : nt;                                                                           \
+            int last = k + nt - 1 == r;                                                                         \
+            const T *a[3] = {c, c, c}, *b[3] = {c, c, c};                                                       \
+            uint32_t wt[3] = {0, 0, 0};                                                                         \
+            for (int t = 0; t < nt; t++)                                                                        \
+                a[t] = rows[r - k - t], b[t] = rows[r + k + t], wt[t] = w[k + t];                               \
+            GROUP_DISPATCH(grp)                                                                                 \
+            k += nt;                                                                                            \
+            if (last)                                                                                           \
+                break;                                                                                          \
+        }                                                                                                       \
+    }
+TAPS_SWAR(taps_swar_u32, uint32_t, grp_u32)
+TAPS_SWAR(taps_swar_u16, uint16_t, grp_u16)
+
+void neuro_smooth_fixed_swar(const uint16_t *in, int nx, int ny, int nz_in, int z_off, int nz_out,
+                             const uint16_t *w, int r, uint32_t *out, uint32_t *tmp)
+{
+    size_t nxy = (size_t)nx * ny;
+    const uint16_t *zrows[2 * NEURO_MAX_RADIUS + 1];
+    const uint32_t *rows[2 * NEURO_MAX_RADIUS + 1];
+    uint32_t *rb = tmp + nxy; /* one row, r replicated voxels each side */
+
+    for (int zo = 0; zo < nz_out; zo++) {
+        int zc = z_off + zo;
+        for (int k = -r; k <= r; k++)
+            zrows[k + r] = in + nxy * clampi(zc + k, 0, nz_in - 1);
+        taps_swar_u16(tmp, zrows, w, r, nxy, 8);
+        for (int y = 0; y < ny; y++) {
+            for (int k = -r; k <= r; k++)
+                rows[k + r] = tmp + (size_t)nx * clampi(y + k, 0, ny - 1);
+            taps_swar_u32(rb + r, rows, w, r, nx, 8);
+            for (int i = 0; i < r; i++) {
+                rb[i] = rb[r];
+                rb[r + nx + i] = rb[r + nx - 1];
+            }
+            for (int k = 0; k <= 2 * r; k++)
+                rows[k] = rb + k;
+            taps_swar_u32(out + nxy * zo + (size_t)nx * y, rows, w, r, nx, NEURO_W_BITS);
+        }
+    }
+}
+
+void neuro_smooth_fixed_scalar(const uint16_t *in, int nx, int ny, int nz_in, int z_off, int nz_out, const uint16_t *w,
                         int r, uint32_t *out, uint32_t *tmp)
 {
     size_t nxy = (size_t)nx * ny;
@@ -87,6 +282,16 @@ void neuro_smooth_fixed(const uint16_t *in, int nx, int ny, int nz_in, int z_off
             taps_u32(row, rows, w, r, nx, NEURO_W_BITS);
         }
     }
+}
+
+void neuro_smooth_fixed(const uint16_t *in, int nx, int ny, int nz_in, int z_off, int nz_out, const uint16_t *w,
+                        int r, uint32_t *out, uint32_t *tmp)
+{
+#if defined(MLOS_BAREMETAL) && UINTPTR_MAX > 0xffffffffu /* SWAR needs 64-bit registers */
+    neuro_smooth_fixed_swar(in, nx, ny, nz_in, z_off, nz_out, w, r, out, tmp);
+#else
+    neuro_smooth_fixed_scalar(in, nx, ny, nz_in, z_off, nz_out, w, r, out, tmp);
+#endif
 }
 
 /* ---- smoothing, float (for comparison) ---- */
@@ -202,6 +407,67 @@ size_t neuro_count_le(const uint32_t *a, size_t n, uint32_t t)
     return lo;
 }
 
+size_t neuro_hist_masked(const uint32_t *f, const uint8_t *mask, size_t n, uint32_t *hist, uint32_t nbins)
+{
+    size_t m = 0, i = 0;
+    uint32_t over = 0;
+    /* eight mask bytes per load: most of a head volume is background */
+    for (; i + 8 <= n; i += 8) {
+        if (!ld64(mask + i))
+            continue;
+        for (size_t j = i; j < i + 8; j++)
+            if (mask[j]) {
+                uint32_t v = f[j];
+                over |= v >= nbins;
+                hist[v < nbins ? v : 0]++;
+                m++;
+            }
+    }
+    for (; i < n; i++)
+        if (mask[i]) {
+            uint32_t v = f[i];
+            over |= v >= nbins;
+            hist[v < nbins ? v : 0]++;
+            m++;
+        }
+    return over ? (size_t)-1 : m;
+}
+
+size_t neuro_hist_compact(const uint32_t *hist, uint32_t nbins, uint32_t *vals, uint64_t *pre)
+{
+    uint64_t cnt = 0, sum = 0;
+    size_t d = 0;
+    uint32_t v = 0;
+    pre[0] = pre[1] = 0;
+    /* two bins per load (hist is 8-byte aligned); most pairs are empty */
+    for (; v + 2 <= nbins; v += 2) {
+        uint64_t pair = ld64(hist + v);
+        if (!pair)
+            continue;
+        for (uint32_t u = v; u < v + 2; u++) {
+            uint32_t h = hist[u];
+            if (!h)
+                continue;
+            cnt += h;
+            sum += (uint64_t)h * u;
+            vals[d++] = u;
+            pre[2 * d] = cnt;
+            pre[2 * d + 1] = sum;
+        }
+    }
+    for (; v < nbins; v++) {
+        uint32_t h = hist[v];
+        if (!h)
+            continue;
+        cnt += h;
+        sum += (uint64_t)h * v;
+        vals[d++] = v;
+        pre[2 * d] = cnt;
+        pre[2 * d + 1] = sum;
+    }
+    return d;
+}
+
 void neuro_label(const uint32_t *f, const uint8_t *mask, size_t n, uint32_t t1, uint32_t t2, uint8_t *seg)
 {
     for (size_t i = 0; i < n; i++) {
@@ -274,19 +540,19 @@ void neuro_smooth_arg_dec(const uint8_t *p, struct neuro_smooth_arg *a)
 }
 void neuro_smooth_res_enc(const struct neuro_smooth_res *r, uint8_t *p)
 {
-    ENC64(r->m), ENC64(r->fmin), ENC64(r->fmax), ENC64(r->sum), ENC64(r->smooth_ns), ENC64(r->sort_ns);
+    ENC64(r->m), ENC64(r->fmin), ENC64(r->fmax), ENC64(r->sum), ENC64(r->smooth_ns), ENC64(r->sort_ns), ENC64(r->d);
 }
 void neuro_smooth_res_dec(const uint8_t *p, struct neuro_smooth_res *r)
 {
-    DEC64(r->m), DEC64(r->fmin), DEC64(r->fmax), DEC64(r->sum), DEC64(r->smooth_ns), DEC64(r->sort_ns);
+    DEC64(r->m), DEC64(r->fmin), DEC64(r->fmax), DEC64(r->sum), DEC64(r->smooth_ns), DEC64(r->sort_ns), DEC64(r->d);
 }
 void neuro_kstep_arg_enc(const struct neuro_kstep_arg *a, uint8_t *p)
 {
-    ENC64(a->sorted_off), ENC64(a->prefix_off), ENC64(a->m), ENC32(a->t1), ENC32(a->t2);
+    ENC64(a->sorted_off), ENC64(a->prefix_off), ENC64(a->d), ENC32(a->t1), ENC32(a->t2);
 }
 void neuro_kstep_arg_dec(const uint8_t *p, struct neuro_kstep_arg *a)
 {
-    DEC64(a->sorted_off), DEC64(a->prefix_off), DEC64(a->m), DEC32(a->t1), DEC32(a->t2);
+    DEC64(a->sorted_off), DEC64(a->prefix_off), DEC64(a->d), DEC32(a->t1), DEC32(a->t2);
 }
 void neuro_kstep_res_enc(const struct neuro_kstep_res *r, uint8_t *p) { ENC64(r->n1), ENC64(r->s1), ENC64(r->n2), ENC64(r->s2); }
 void neuro_kstep_res_dec(const uint8_t *p, struct neuro_kstep_res *r) { DEC64(r->n1), DEC64(r->s1), DEC64(r->n2), DEC64(r->s2); }

@@ -21,8 +21,10 @@
  *     halo slices on each side inside the volume, and is clamped (hence
  *     replicated) where it ends at the volume's own edge.
  *
- * 1-D k-means on sorted values: each shard sorts its masked f values once
- * and keeps prefix sums, so an assignment step is two binary searches.
+ * 1-D k-means on ordered values: each shard builds a histogram of its
+ * masked f values (integers < NEURO_F_BINS) once, compacts it to its
+ * distinct values with prefix counts and sums, so an assignment step is
+ * two binary searches.
  * Assignment rule, exactly: with centers c0 <= c1 <= c2 the master sends
  * t1 = floor((c0+c1)/2) and t2 = floor((c1+c2)/2); a value x goes to class
  * 0 if x <= t1, 1 if t1 < x <= t2, else 2. For integer x this is the same
@@ -52,7 +54,7 @@
  * (<= NEURO_Q_MAX), slices [z_off, z_off+nz_out) of which are the slab; the
  * rest is halo, and z indexes are clamped to [0, nz_in). w[0..r]: one side
  * of the symmetric kernel (w[0] the center), w[0] + 2*sum(w[1..r]) ==
- * NEURO_W_ONE. out: nx*ny*nz_out values f. tmp: max(nx*ny, nx+2r) uint32. */
+ * NEURO_W_ONE. out: nx*ny*nz_out values f. tmp: nx*ny + nx + 2r uint32. */
 void neuro_smooth_fixed(const uint16_t *in, int nx, int ny, int nz_in, int z_off, int nz_out, const uint16_t *w,
                         int r, uint32_t *out, uint32_t *tmp);
 
@@ -64,6 +66,28 @@ void neuro_smooth_float(const uint16_t *in, int nx, int ny, int nz_in, int z_off
 
 /* Gather f of the voxels with mask != 0 into vals (returns their count). */
 size_t neuro_gather_masked(const uint32_t *f, const uint8_t *mask, size_t n, uint32_t *vals);
+
+/* Bit-exact variants of neuro_smooth_fixed (which picks one per build):
+ * the scalar tap-major loops (vectorised by the host compiler) and the
+ * SWAR one for bare metal under TCG. tmp: nx*ny + nx + 2r uint32. */
+void neuro_smooth_fixed_scalar(const uint16_t *in, int nx, int ny, int nz_in, int z_off, int nz_out,
+                               const uint16_t *w, int r, uint32_t *out, uint32_t *tmp);
+void neuro_smooth_fixed_swar(const uint16_t *in, int nx, int ny, int nz_in, int z_off, int nz_out,
+                             const uint16_t *w, int r, uint32_t *out, uint32_t *tmp);
+
+/* Exact 1-D k-means statistics without sorting: smoothed values are
+ * integers below NEURO_F_BINS, so a histogram of the masked ones orders
+ * them. neuro_hist_masked adds 1 to hist[f[i]] for each voxel with
+ * mask != 0 and returns their count, or (size_t)-1 if some f >=
+ * nbins (those are not counted as themselves). neuro_hist_compact turns
+ * hist[0..nbins) (8-byte aligned) into the d distinct values present, in
+ * ascending order, vals[0..d), and pre[2i], pre[2i+1] = count and sum of
+ * the values below vals[i], for i = 0..d (2d+2 entries); returns d. The
+ * count and sum of the values <= t are then pre[2i], pre[2i+1] with
+ * i = neuro_count_le(vals, d, t). */
+#define NEURO_F_BINS (1u << 20)
+size_t neuro_hist_masked(const uint32_t *f, const uint8_t *mask, size_t n, uint32_t *hist, uint32_t nbins);
+size_t neuro_hist_compact(const uint32_t *hist, uint32_t nbins, uint32_t *vals, uint64_t *pre);
 
 /* Sort n values ascending (LSD radix, 11-bit digits). tmp: n values;
  * counts: 2048 entries of scratch. */
@@ -88,14 +112,14 @@ void neuro_region_stats(const uint32_t *f, const uint8_t *seg, const uint16_t *i
 
 #define NEURO_FLAG_FLOAT 1u /* smooth with the float kernel (benchmarks) */
 
-/* neuro_smooth: smooth the slab, gather and sort its masked values.
- * Bulk window, all offsets 8-byte aligned:
+/* neuro_smooth: smooth the slab, order its masked values (histogram).
+ * Bulk window, all offsets 8-byte aligned; dmax = min(m, NEURO_F_BINS):
  *   in_off      uint16 q, nx*ny*nz_in
  *   mask_off    uint8, nx*ny*nz_out (input > 0)
  *   f_off       uint32 f, nx*ny*nz_out (written)
- *   sorted_off  uint32, m = masked voxels (written, ascending)
- *   prefix_off  uint64, m+1 (written)
- *   scratch_off scratch_len bytes: at least 8192 + max(4*m, 8*(nx*ny + nx + 2r))
+ *   sorted_off  uint32, dmax: the d distinct masked values (written, ascending)
+ *   prefix_off  uint64, 2*dmax+2: counts and sums below them (written)
+ *   scratch_off scratch_len bytes: at least 4*NEURO_F_BINS + 8*(nx*ny + nx + 2r)
  * Bulk arrays are little-endian like everything on the wire; a big-endian
  * shard swaps them in place (the input is then consumed). */
 struct neuro_smooth_arg {
@@ -106,15 +130,17 @@ struct neuro_smooth_arg {
 #define NEURO_SMOOTH_ARG_WIRE (8 * 4 + 7 * 8 + (NEURO_MAX_RADIUS + 1) * 4)
 
 /* Result: m, min, max and sum of f over the masked voxels (0 when m == 0),
- * and the time spent smoothing and sorting (shard clock). */
+ * d distinct values, and the time spent smoothing and ordering (shard
+ * clock). */
 struct neuro_smooth_res {
-    uint64_t m, fmin, fmax, sum, smooth_ns, sort_ns;
+    uint64_t m, fmin, fmax, sum, smooth_ns, sort_ns, d;
 };
-#define NEURO_SMOOTH_RES_WIRE (6 * 8)
+#define NEURO_SMOOTH_RES_WIRE (7 * 8)
 
-/* neuro_kstep: counts and sums of the sorted values <= t1 and <= t2. */
+/* neuro_kstep: counts and sums of the masked values <= t1 and <= t2, from
+ * the d distinct values and prefixes neuro_smooth left. */
 struct neuro_kstep_arg {
-    uint64_t sorted_off, prefix_off, m;
+    uint64_t sorted_off, prefix_off, d;
     uint32_t t1, t2;
 };
 #define NEURO_KSTEP_ARG_WIRE (3 * 8 + 2 * 4)

@@ -7,26 +7,39 @@
  *   -> [barrier, master updates centers] -> ... -> neuro_finish -> read
  *   back -> stop
  *
- * All shards are spawned at once; the master quantizes the input while
- * they boot. Each barrier waits for every slot's reply to the current
+ * All shards are spawned at once, before any master work: bulk sizes do
+ * not depend on the data (upper bounds). While they boot, the master
+ * quantizes the input straight into each shard's bulk window (no put, no
+ * full-volume copy); a replacement shard gets its slab the same way when
+ * it is ready. Each barrier waits for every slot's reply to the current
  * phase. A slot whose shard dies (MLOS_ESHARDDIED / MLOS_EPROTO) gets a new
  * shard, its slab is put again, neuro_smooth re-run (deterministic, so the
  * same sorted values come back) and then the current phase's call is
  * issued again; the other slots simply wait at the barrier.
  *
- * NEURO_DEBUG=1 in the environment prints each slab's smoothing and
- * sorting time on the shard's own clock (stderr).
+ * NEURO_DEBUG=1 in the environment prints the master's preparation times
+ * and each slab's smoothing and ordering (histogram) time on the shard's
+ * own clock (stderr).
  */
+#include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "neuro.h"
 #include "neuro_core.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define NEURO_HOST_BE 1
+#else
+#define NEURO_HOST_BE 0
+#endif
 
 #define MAX_REPLACE 3 /* per slot: a shard that keeps dying is a real fault */
 
@@ -42,6 +55,7 @@ struct slot {
     int busy;              /* a call or spawn of this slot is in flight */
     int done;              /* finished the current phase */
     int finished;          /* results read back and shard stopped */
+    int filled;            /* the current shard's bulk holds the slab */
     int z0, z1, hz0, hz1;  /* slab, and input slices put (halo included) */
     size_t nvs;            /* voxels in the slab */
     uint32_t m;            /* masked voxels in the slab */
@@ -68,10 +82,12 @@ struct job {
     uint32_t t1, t2;
     uint64_t prev_n1, prev_n2;
     uint64_t mtot, stot;
-    /* input as shipped */
-    uint16_t *q;
-    uint8_t *mask;
-    uint16_t *idx;
+    /* atlas label -> region index 1..nreg: a table over [map_lo, map_lo +
+     * span) when the labels are dense enough, else binary search in uniq */
+    const struct neuro_labels *atlas;
+    uint32_t *map;
+    int32_t map_lo;
+    int32_t *uniq;
     int32_t *reg_label;        /* dense region index -> atlas label */
     uint32_t nreg;
     uint64_t *reg_stats;       /* 3*(nreg+1): counts, sums, GM counts */
@@ -82,6 +98,11 @@ struct job {
     int rc;
     char *err;
     size_t errlen;
+    /* page-fault helper thread (see prefault_start) */
+    pthread_t pf_thread;
+    int pf_running;
+    size_t pf_n;
+    struct { void *p; size_t len; } pf[2 * 64 + 2];
 };
 
 static uint64_t now_ns(void)
@@ -97,6 +118,49 @@ static void job_fail(struct job *j, int rc, const char *fmt, ...) __attribute__(
 static void slot_spawn(struct slot *s);
 static void slot_issue(struct slot *s);
 static void slot_release(struct slot *s);
+static void readback_range(const uint8_t *f, const uint8_t *seg, size_t n, double off, double scale, float *sm,
+                           int32_t *sg);
+static int slot_fill(struct job *j, struct slot *s);
+static void index_range(const struct job *j, size_t start, size_t n, uint16_t *ix);
+
+/* ---- first-touch page faults off the critical path ----
+ *
+ * Fresh memory costs about 1 ms per MiB here to fault in (allocation and
+ * zeroing), which is as much as the arithmetic done on it. While the shards
+ * boot and smooth, a helper thread populates the bulk regions the shards
+ * will write (smoothed values, histogram and smoothing scratch, labels) and
+ * the master's result arrays, so the shards and the read-back find them
+ * mapped. Purely an optimisation: if the kernel lacks MADV_POPULATE_WRITE
+ * (Linux < 5.14), or a shard's mapping is gone meanwhile, madvise fails and
+ * nothing else happens. */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+static void *prefault_main(void *arg)
+{
+    struct job *j = arg;
+    for (size_t i = 0; i < j->pf_n; i++) {
+        uintptr_t a = ((uintptr_t)j->pf[i].p + 4095) & ~(uintptr_t)4095;
+        uintptr_t e = ((uintptr_t)j->pf[i].p + j->pf[i].len) & ~(uintptr_t)4095;
+        if (e > a)
+            (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+    }
+    return NULL;
+}
+
+static void prefault_add(struct job *j, void *p, size_t len)
+{
+    if (p && len && j->pf_n < sizeof(j->pf) / sizeof(j->pf[0]))
+        j->pf[j->pf_n].p = p, j->pf[j->pf_n++].len = len;
+}
+
+static void prefault_join(struct job *j)
+{
+    if (j->pf_running)
+        pthread_join(j->pf_thread, NULL);
+    j->pf_running = 0;
+}
 
 /* ---- weights (master side of neuro_core.h) ---- */
 
@@ -181,6 +245,7 @@ static void slot_replace(struct slot *s, const char *why)
         return;
     }
     s->tm->replaced++;
+    s->filled = 0;
     slot_release(s);
     slot_spawn(s);
 }
@@ -276,13 +341,11 @@ static void slot_collect(struct slot *s)
     const uint8_t *bulk = mlos_shard_bulk(s->shard, &bulk_len);
     const uint8_t *f = bulk + s->f_off, *seg = bulk + s->seg_off;
     double scale = 1.0 / (256.0 * j->qs);
+    prefault_join(j); /* it may still be populating these arrays */
     float *sm = j->res->smoothed.data + base;
     int32_t *sg = j->res->seg.data + base;
 
-    for (size_t i = 0; i < s->nvs; i++) {
-        sm[i] = (float)(j->off + neuro_get_le32(f + 4 * i) * scale);
-        sg[i] = seg[i];
-    }
+    readback_range(f, seg, s->nvs, j->off, scale, sm, sg);
     if (j->nreg) {
         const uint8_t *st = bulk + s->stats_off;
         for (size_t i = 0; i < 3 * (j->nreg + 1ull); i++)
@@ -315,7 +378,7 @@ static void on_call(mlos_call_t *req, int status)
         }
         neuro_smooth_res_dec(req->result, &s->sres);
         if (getenv("NEURO_DEBUG"))
-            fprintf(stderr, "neuro: slab %d smooth %.1f ms, sort %.1f ms (shard clock)\n", s->index + 1,
+            fprintf(stderr, "neuro: slab %d smooth %.1f ms, order %.1f ms (shard clock)\n", s->index + 1,
                     s->sres.smooth_ns / 1e6, s->sres.sort_ns / 1e6);
         s->tm->smooth_ms += rtt;
         if (s->sres.m != s->m) {
@@ -396,7 +459,7 @@ static void slot_issue(struct slot *s)
             slot_call(s, "crash", NULL, 0); /* test only: lose this shard mid-run */
             return;
         }
-        struct neuro_kstep_arg a = {s->sorted_off, s->prefix_off, s->m, j->t1, j->t2};
+        struct neuro_kstep_arg a = {s->sorted_off, s->prefix_off, s->sres.d, j->t1, j->t2};
         uint8_t wire[NEURO_KSTEP_ARG_WIRE];
         neuro_kstep_arg_enc(&a, wire);
         slot_call(s, "neuro_kstep", wire, sizeof(wire));
@@ -452,18 +515,15 @@ static void on_ready(mlos_shard_t *sh, int status)
     snprintf(s->tm->arch, sizeof(s->tm->arch), "%s", sh->arch);
     s->tm->shard_id = sh->id;
 
-    uint64_t t0 = now_ns();
-    size_t nxy = (size_t)j->vol->nx * j->vol->ny;
-    int rc = mlos_put(sh, s->in_off, j->q + nxy * s->hz0, 2 * nxy * (s->hz1 - s->hz0));
-    if (!rc)
-        rc = mlos_put(sh, s->mask_off, j->mask + nxy * s->z0, s->nvs);
-    if (!rc && j->nreg)
-        rc = mlos_put(sh, s->idx_off, j->idx + nxy * s->z0, 2 * s->nvs);
-    if (rc < 0) {
-        job_fail(j, rc, "slab %d: cannot put the slab: %s", s->index + 1, mlos_strerror(rc));
-        return;
+    if (!s->filled) { /* a replacement: its slab was not written during the boot */
+        uint64_t t0 = now_ns();
+        int rc = slot_fill(j, s);
+        if (rc < 0) {
+            job_fail(j, rc, "slab %d: cannot put the slab: %s", s->index + 1, mlos_strerror(rc));
+            return;
+        }
+        s->tm->put_ms += ms_since(t0);
     }
-    s->tm->put_ms += ms_since(t0);
     slot_smooth(s);
 }
 
@@ -478,33 +538,114 @@ static void slot_layout(struct job *j, struct slot *s)
     s->in_off = p, p = align8(p + 2 * nxy * (s->hz1 - s->hz0));
     s->mask_off = p, p = align8(p + s->nvs);
     s->f_off = p, p = align8(p + 4ull * s->nvs);
-    s->sorted_off = p, p = align8(p + 4ull * s->m);
-    s->prefix_off = p, p = align8(p + 8ull * s->m + 8);
-    s->scratch_len = 8192 + (4ull * s->m > 8 * (nxy + row) ? 4ull * s->m : 8 * (nxy + row));
+    /* bounds that do not depend on the data, so that shards can be
+     * spawned before the master has looked at it: distinct masked values
+     * dmax <= min(voxels, NEURO_F_BINS), regions <= NEURO_MAX_REGIONS */
+    uint64_t dmax = s->nvs < NEURO_F_BINS ? s->nvs : NEURO_F_BINS;
+    uint64_t nreg = j->opts && j->opts->atlas ? NEURO_MAX_REGIONS : 0;
+    s->sorted_off = p, p = align8(p + 4 * dmax);
+    s->prefix_off = p, p = align8(p + 16 * dmax + 16);
+    s->scratch_len = 4ull * NEURO_F_BINS + 8 * (nxy + row);
     s->scratch_off = p, p = align8(p + s->scratch_len);
     s->seg_off = p, p = align8(p + s->nvs);
-    s->idx_off = p, p = align8(p + (j->nreg ? 2ull * s->nvs : 0));
-    s->stats_off = p, p = align8(p + (j->nreg ? 24ull * (j->nreg + 1) : 0));
+    s->idx_off = p, p = align8(p + (nreg ? 2ull * s->nvs : 0));
+    s->stats_off = p, p = align8(p + (nreg ? 24ull * (nreg + 1) : 0));
     s->bulk_bytes = (p + (1u << 20) - 1) & ~(uint64_t)((1u << 20) - 1);
 }
 
-/* Quantize the input to 12 bits (exactly, for integer data with a range up
- * to 4095), and mark voxels whose input is > 0. */
-static int quantize(struct job *j)
+/* The hot loops of the master's preparation and read-back, written to be
+ * vectorised: no branches, finiteness tested on the bits (so that
+ * finite-math-only, which lets min/max reductions vectorise, cannot drop
+ * it) and only finite values reach float arithmetic; the rounding is
+ * exact without libm calls. */
+#pragma GCC push_options
+#pragma GCC optimize("O3", "finite-math-only", "no-signed-zeros")
+
+static inline int finite_bits(float x)
+{
+    uint32_t b;
+    memcpy(&b, &x, 4);
+    return (b & 0x7f800000u) != 0x7f800000u;
+}
+
+/* Range of the finite input values, and whether all are integers. */
+static void input_range(const float *d, size_t n, float *plo, float *phi, int *pint)
+{
+    float lo = FLT_MAX, hi = -FLT_MAX;
+    int frac = 0, any = 0;
+    for (size_t i = 0; i < n; i++) {
+        float x = d[i];
+        int fin = finite_bits(x);
+        float xf = fin ? x : 0.0f;
+        float t = fabsf(xf) < 8388608.0f ? xf : 0.0f; /* from 2^23 on, every float is an integer */
+        float xl = fin ? xf : FLT_MAX, xh = fin ? xf : -FLT_MAX;
+        lo = xl < lo ? xl : lo;
+        hi = xh > hi ? xh : hi;
+        frac |= t != (float)(int32_t)t;
+    }
+    for (size_t i = 0; i < n && !any; i++)
+        any = finite_bits(d[i]);
+    if (!any)
+        lo = INFINITY, hi = -INFINITY; /* as if no value: the caller's empty case */
+    *plo = lo, *phi = hi, *pint = !frac;
+}
+
+/* q = lrint((x - lo) * qs) clamped to [0, NEURO_Q_MAX] (non-finite x: lo),
+ * as little-endian uint16. Adding and subtracting 1.5*2^52 rounds a
+ * double below 2^51 to the nearest integer, ties to even: lrint's rule. */
+static void quantize_range(const float *d, size_t n, double lo, double qs, uint16_t *q)
+{
+    const double magic = 6755399441055744.0;
+    for (size_t i = 0; i < n; i++) {
+        float x = d[i];
+        double y = finite_bits(x) ? ((double)x - lo) * qs : 0.0;
+        y = y < 0 ? 0 : y > NEURO_Q_MAX ? NEURO_Q_MAX : y;
+        double rq = (y + magic) - magic;
+        q[i] = (uint16_t)(int32_t)rq;
+    }
+    if (NEURO_HOST_BE)
+        for (size_t i = 0; i < n; i++)
+            neuro_put_le16((uint8_t *)&q[i], q[i]);
+}
+
+/* mask = input > 0 (non-finite input: lo > 0); returns how many are set. */
+static size_t mask_range(const float *d, size_t n, double lo, uint8_t *mask)
+{
+    size_t m = 0;
+    uint8_t nonfinite = lo > 0; /* a non-finite input counts as lo */
+    for (size_t i = 0; i < n; i++) {
+        float x = d[i];
+        uint8_t b = finite_bits(x) ? x > 0 : nonfinite;
+        mask[i] = b;
+        m += b;
+    }
+    return m;
+}
+
+/* Smoothed values (little-endian f) to intensities, labels to int32. */
+static void readback_range(const uint8_t *f, const uint8_t *seg, size_t n, double off, double scale, float *sm,
+                           int32_t *sg)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t v;
+        memcpy(&v, f + 4 * i, 4);
+        if (NEURO_HOST_BE)
+            v = neuro_get_le32(f + 4 * i);
+        sm[i] = (float)(off + (double)(int32_t)v * scale); /* v < 2^20 */
+        sg[i] = seg[i];
+    }
+}
+#pragma GCC pop_options
+
+/* Offset and scale of the 12-bit quantization (exact for integer data
+ * with a range up to 4095). */
+static void quantize_plan(struct job *j)
 {
     const struct neuro_volume *v = j->vol;
-    size_t n = (size_t)v->nx * v->ny * v->nz;
-    double lo = INFINITY, hi = -INFINITY;
-    int integral = 1;
-    for (size_t i = 0; i < n; i++) {
-        double x = v->data[i];
-        if (!isfinite(x))
-            continue;
-        lo = x < lo ? x : lo;
-        hi = x > hi ? x : hi;
-        if (integral && x != floor(x))
-            integral = 0;
-    }
+    float flo, fhi;
+    int integral;
+    input_range(v->data, (size_t)v->nx * v->ny * v->nz, &flo, &fhi, &integral);
+    double lo = flo, hi = fhi;
     if (!(lo <= hi))
         lo = hi = 0;
     double range = hi - lo;
@@ -515,18 +656,30 @@ static int quantize(struct job *j)
     else
         j->qs = NEURO_Q_MAX / range;
     j->off = lo;
-    j->q = malloc(n * sizeof(uint16_t));
-    j->mask = malloc(n);
-    if (!j->q || !j->mask)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        double x = v->data[i];
-        if (!isfinite(x))
-            x = lo;
-        long qv = lrint((x - lo) * j->qs);
-        j->q[i] = (uint16_t)(qv < 0 ? 0 : qv > (long)NEURO_Q_MAX ? NEURO_Q_MAX : qv);
-        j->mask[i] = x > 0;
+}
+
+/* Write s's slab (quantized input with halo, mask, region index) into its
+ * shard's bulk window and count its masked voxels. */
+static int slot_fill(struct job *j, struct slot *s)
+{
+    size_t bulk_len, nxy = (size_t)j->vol->nx * j->vol->ny;
+    uint8_t *bulk = s->shard ? mlos_shard_bulk(s->shard, &bulk_len) : NULL;
+    if (!bulk)
+        return MLOS_EINVAL;
+    if (s->bulk_bytes > bulk_len)
+        return MLOS_ERANGE;
+    quantize_range(j->vol->data + nxy * s->hz0, nxy * (s->hz1 - s->hz0), j->off, j->qs,
+                   (uint16_t *)(bulk + s->in_off));
+    s->m = (uint32_t)mask_range(j->vol->data + nxy * s->z0, s->nvs, j->off, bulk + s->mask_off);
+    if (j->nreg) {
+        uint16_t *ix = (uint16_t *)(bulk + s->idx_off);
+        index_range(j, nxy * s->z0, s->nvs, ix);
+        if (NEURO_HOST_BE)
+            for (size_t i = 0; i < s->nvs; i++)
+                neuro_put_le16((uint8_t *)&ix[i], ix[i]);
     }
+    __atomic_thread_fence(__ATOMIC_RELEASE); /* as mlos_put: visible before the next call */
+    s->filled = 1;
     return 0;
 }
 
@@ -536,28 +689,27 @@ static int cmp_i32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Map atlas labels to dense indexes 1..nreg (0: no region). */
+/* Map atlas labels to dense indexes 1..nreg (0: no region); index_range
+ * then writes the indexes of a range of voxels. */
 static int atlas_index(struct job *j, const struct neuro_labels *at)
 {
     size_t n = (size_t)at->nx * at->ny * at->nz;
     int32_t lo = INT32_MAX, hi = INT32_MIN;
-    for (size_t i = 0; i < n; i++)
-        if (at->data[i]) {
-            lo = at->data[i] < lo ? at->data[i] : lo;
-            hi = at->data[i] > hi ? at->data[i] : hi;
-        }
+    j->atlas = at;
+    for (size_t i = 0; i < n; i++) {
+        int32_t a = at->data[i];
+        lo = a && a < lo ? a : lo;
+        hi = a && a > hi ? a : hi;
+    }
     if (lo > hi)
         return 0; /* no region at all */
-    j->idx = malloc(n * sizeof(uint16_t));
-    if (!j->idx)
-        return -1;
     int64_t span = (int64_t)hi - lo + 1;
-    uint32_t *map = NULL;
     if (span <= (1 << 24)) {
         /* direct table over the label range */
-        map = calloc((size_t)span, sizeof(uint32_t));
+        uint32_t *map = j->map = calloc((size_t)span, sizeof(uint32_t));
         if (!map)
             return -1;
+        j->map_lo = lo;
         for (size_t i = 0; i < n; i++)
             if (at->data[i])
                 map[at->data[i] - lo] = 1;
@@ -565,26 +717,19 @@ static int atlas_index(struct job *j, const struct neuro_labels *at)
         for (int64_t l = 0; l < span; l++)
             if (map[l])
                 map[l] = ++k;
-        if (k > NEURO_MAX_REGIONS) {
-            free(map);
+        if (k > NEURO_MAX_REGIONS)
             return -2;
-        }
         j->nreg = k;
         j->reg_label = malloc((k + 1) * sizeof(int32_t));
-        if (!j->reg_label) {
-            free(map);
+        if (!j->reg_label)
             return -1;
-        }
         for (int64_t l = 0; l < span; l++)
             if (map[l])
                 j->reg_label[map[l]] = (int32_t)(l + lo);
-        for (size_t i = 0; i < n; i++)
-            j->idx[i] = at->data[i] ? (uint16_t)map[at->data[i] - lo] : 0;
-        free(map);
         return 0;
     }
     /* sparse labels: sort the distinct values, then binary search */
-    int32_t *u = malloc(n * sizeof(int32_t));
+    int32_t *u = j->uniq = malloc(n * sizeof(int32_t));
     size_t nu = 0;
     if (!u)
         return -1;
@@ -596,28 +741,35 @@ static int atlas_index(struct job *j, const struct neuro_labels *at)
     for (size_t i = 0; i < nu; i++)
         if (!k || u[i] != u[k - 1])
             u[k++] = u[i];
-    if (k > NEURO_MAX_REGIONS) {
-        free(u);
+    if (k > NEURO_MAX_REGIONS)
         return -2;
-    }
     j->nreg = (uint32_t)k;
     j->reg_label = malloc((k + 1) * sizeof(int32_t));
-    if (!j->reg_label) {
-        free(u);
+    if (!j->reg_label)
         return -1;
-    }
     for (size_t i = 0; i < k; i++)
         j->reg_label[i + 1] = u[i];
+    return 0;
+}
+
+static void index_range(const struct job *j, size_t start, size_t n, uint16_t *ix)
+{
+    const int32_t *a = j->atlas->data + start;
+    if (j->map) {
+        const uint32_t *map = j->map;
+        int32_t lo = j->map_lo;
+        for (size_t i = 0; i < n; i++)
+            ix[i] = a[i] ? (uint16_t)map[a[i] - lo] : 0;
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
-        if (!at->data[i]) {
-            j->idx[i] = 0;
+        if (!a[i]) {
+            ix[i] = 0;
             continue;
         }
-        int32_t *hit = bsearch(&at->data[i], u, k, sizeof(int32_t), cmp_i32);
-        j->idx[i] = (uint16_t)(hit - u + 1);
+        int32_t *hit = bsearch(&a[i], j->uniq, j->nreg, sizeof(int32_t), cmp_i32);
+        ix[i] = (uint16_t)(hit - j->uniq + 1);
     }
-    free(u);
-    return 0;
 }
 
 static int default_max_shards(void)
@@ -628,9 +780,8 @@ static int default_max_shards(void)
 
 static void job_free(struct job *j)
 {
-    free(j->q);
-    free(j->mask);
-    free(j->idx);
+    free(j->map);
+    free(j->uniq);
     free(j->reg_label);
     free(j->reg_stats);
     free(j->slots);
@@ -695,24 +846,8 @@ int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct 
     }
     res->nshards = ns;
 
-    /* master work first, so that bulk sizes are known; spawning then
-     * overlaps only with itself (shards boot concurrently) */
-    uint64_t t_prep = now_ns();
-    int rc = quantize(j) < 0 ? -1 : atlas ? atlas_index(j, atlas) : 0;
-    if (rc == 0 && j->nreg) {
-        j->reg_stats = calloc(3 * (j->nreg + 1ull), sizeof(uint64_t));
-        if (!j->reg_stats)
-            rc = -1;
-    }
-    if (rc < 0) {
-        if (rc == -2)
-            snprintf(err, errlen, "atlas has more than %d distinct labels", NEURO_MAX_REGIONS);
-        else
-            snprintf(err, errlen, "out of memory");
-        job_free(j);
-        neuro_result_free(res);
-        return rc == -2 ? MLOS_EINVAL : MLOS_ENOMEM;
-    }
+    /* spawn first: the layout needs no data; shards boot while the
+     * master prepares and writes their slabs */
     for (int i = 0; i < ns; i++) {
         struct slot *s = &j->slots[i];
         s->job = j, s->index = i, s->tm = &res->timing[i];
@@ -720,17 +855,62 @@ int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct 
         s->hz0 = s->z0 - j->radius < 0 ? 0 : s->z0 - j->radius;
         s->hz1 = s->z1 + j->radius > vol->nz ? vol->nz : s->z1 + j->radius;
         s->tm->z0 = s->z0, s->tm->z1 = s->z1;
-        size_t m = 0;
-        for (size_t k = nxy * s->z0; k < nxy * s->z1; k++)
-            m += j->mask[k];
-        s->m = (uint32_t)m;
         slot_layout(j, s);
     }
-    res->prep_ms = ms_since(t_prep);
-
     j->phase = PH_SMOOTH;
     for (int i = 0; i < ns && j->phase != PH_DONE; i++)
         slot_spawn(&j->slots[i]);
+
+    /* the helper thread: shards' output regions first, then ours */
+    for (int i = 0; i < ns && j->phase != PH_DONE; i++) {
+        struct slot *s = &j->slots[i];
+        uint8_t *bulk = s->shard ? mlos_shard_bulk(s->shard, NULL) : NULL;
+        if (bulk) {
+            prefault_add(j, bulk + s->f_off, 4 * s->nvs);
+            prefault_add(j, bulk + s->scratch_off, s->scratch_len);
+        }
+    }
+    for (int i = 0; i < ns && j->phase != PH_DONE; i++) {
+        struct slot *s = &j->slots[i];
+        uint8_t *bulk = s->shard ? mlos_shard_bulk(s->shard, NULL) : NULL;
+        if (bulk)
+            prefault_add(j, bulk + s->seg_off, s->nvs);
+    }
+    prefault_add(j, res->smoothed.data, n * sizeof(float));
+    prefault_add(j, res->seg.data, n * sizeof(int32_t));
+    if (j->phase != PH_DONE && pthread_create(&j->pf_thread, NULL, prefault_main, j) == 0)
+        j->pf_running = 1;
+
+    uint64_t t_prep = now_ns();
+    int rc = 0;
+    if (j->phase != PH_DONE) {
+        quantize_plan(j);
+        double t_plan = ms_since(t_prep);
+        rc = atlas ? atlas_index(j, atlas) : 0;
+        if (getenv("NEURO_DEBUG"))
+            fprintf(stderr, "neuro: prep: range %.1f ms, atlas index %.1f ms\n", t_plan, ms_since(t_prep) - t_plan);
+        if (rc == 0 && j->nreg) {
+            j->reg_stats = calloc(3 * (j->nreg + 1ull), sizeof(uint64_t));
+            if (!j->reg_stats)
+                rc = -1;
+        }
+        if (rc == -2)
+            job_fail(j, MLOS_EINVAL, "atlas has more than %d distinct labels", NEURO_MAX_REGIONS);
+        else if (rc < 0)
+            job_fail(j, MLOS_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < ns && j->phase != PH_DONE; i++) {
+        struct slot *s = &j->slots[i];
+        uint64_t t0 = now_ns();
+        rc = slot_fill(j, s);
+        if (rc < 0)
+            job_fail(j, rc, "slab %d: cannot put the slab: %s", i + 1, mlos_strerror(rc));
+        s->tm->put_ms += ms_since(t0);
+        if (getenv("NEURO_DEBUG"))
+            fprintf(stderr, "neuro: prep: slab %d written in %.1f ms\n", i + 1, ms_since(t0));
+    }
+    res->prep_ms = ms_since(t_prep);
+
     while (j->phase != PH_DONE || j->open_shards > 0) {
         if (!uv_run(loop, UV_RUN_ONCE) && j->phase != PH_DONE && j->open_shards == 0) {
             job_fail(j, MLOS_EINVAL, "internal error: the analysis stalled");
@@ -738,6 +918,7 @@ int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct 
         }
     }
 
+    prefault_join(j);
     if (!j->rc) {
         double vml = fabs(vol->dx * vol->dy * vol->dz) / 1000.0, scale = 1.0 / (256.0 * j->qs);
         for (int k = 0; k < 3; k++) {

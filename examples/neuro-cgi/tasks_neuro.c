@@ -1,6 +1,7 @@
 /* tasks_neuro.c -- slave tasks of the neuro analysis (wire formats and bulk
  * layouts in neuro_core.h):
- *   neuro_smooth  smooth a slab, sort its masked values, keep prefix sums
+ *   neuro_smooth  smooth a slab, order its masked values by a histogram,
+ *                 keep their distinct values with prefix counts and sums
  *   neuro_kstep   counts and sums below two thresholds (one Lloyd step)
  *   neuro_finish  label the slab, per-region statistics
  * Stateless: every argument names the bulk regions it uses, so a replaced
@@ -67,15 +68,16 @@ static int neuro_smooth(struct mlos_task_ctx *ctx)
         return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_smooth: bad geometry %ux%u, slices %u+%u of %u, radius %u",
                               a.nx, a.ny, a.z_off, a.nz_out, a.nz_in, a.radius);
     uint64_t nxy = (uint64_t)a.nx * a.ny, n = nxy * a.nz_out, row = a.nx + 2ull * a.radius;
-    uint64_t need_scratch = 8192 + (4ull * a.m > 8 * (nxy + row) ? 4ull * a.m : 8 * (nxy + row));
+    uint64_t need_scratch = 4ull * NEURO_F_BINS + 8 * (nxy + row);
+    uint64_t dmax = a.m < NEURO_F_BINS ? a.m : NEURO_F_BINS;
     if (a.m > n)
         return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_smooth: %u masked voxels in a %llu-voxel slab", a.m,
                               (unsigned long long)n);
     NEED_BULK(ctx, "input", a.in_off, 2 * nxy * a.nz_in);
     NEED_BULK(ctx, "mask", a.mask_off, n);
     NEED_BULK(ctx, "smoothed", a.f_off, 4 * n);
-    NEED_BULK(ctx, "sorted", a.sorted_off, 4ull * a.m);
-    NEED_BULK(ctx, "prefix", a.prefix_off, 8ull * a.m + 8);
+    NEED_BULK(ctx, "sorted", a.sorted_off, 4 * dmax);
+    NEED_BULK(ctx, "prefix", a.prefix_off, 16 * dmax + 16);
     NEED_BULK(ctx, "scratch", a.scratch_off, a.scratch_len);
     if (a.scratch_len < need_scratch)
         return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_smooth: scratch of %llu bytes, need %llu",
@@ -86,8 +88,8 @@ static int neuro_smooth(struct mlos_task_ctx *ctx)
     uint32_t *f = (uint32_t *)(ctx->bulk + a.f_off);
     uint32_t *sorted = (uint32_t *)(ctx->bulk + a.sorted_off);
     uint64_t *prefix = (uint64_t *)(ctx->bulk + a.prefix_off);
-    uint32_t *counts = (uint32_t *)(ctx->bulk + a.scratch_off);
-    uint8_t *scratch = ctx->bulk + a.scratch_off + 8192;
+    uint32_t *hist = (uint32_t *)(ctx->bulk + a.scratch_off);
+    uint8_t *scratch = ctx->bulk + a.scratch_off + 4ull * NEURO_F_BINS;
 
     uint64_t t0 = mlos_hal_now_ns();
     swap16(in, nxy * a.nz_in);
@@ -111,16 +113,19 @@ static int neuro_smooth(struct mlos_task_ctx *ctx)
     }
     uint64_t t1 = mlos_hal_now_ns();
 
-    size_t m = neuro_gather_masked(f, mask, n, sorted);
+    memset(hist, 0, 4ull * NEURO_F_BINS);
+    size_t m = neuro_hist_masked(f, mask, n, hist, NEURO_F_BINS);
+    if (m == (size_t)-1)
+        return mlos_task_fail(ctx, MLOS_ERANGE, "neuro_smooth: a smoothed value is >= %u", NEURO_F_BINS);
     if (m != a.m)
         return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_smooth: mask has %zu voxels set, argument says %u", m, a.m);
-    neuro_sort_u32(sorted, (uint32_t *)scratch, m, counts);
-    neuro_prefix_u64(sorted, m, prefix);
+    size_t d = neuro_hist_compact(hist, NEURO_F_BINS, sorted, prefix);
     swap32(f, n);
     r.m = m;
-    r.fmin = m ? sorted[0] : 0;
-    r.fmax = m ? sorted[m - 1] : 0;
-    r.sum = prefix[m];
+    r.d = d;
+    r.fmin = d ? sorted[0] : 0;
+    r.fmax = d ? sorted[d - 1] : 0;
+    r.sum = prefix[2 * d + 1];
     r.smooth_ns = t1 - t0;
     r.sort_ns = mlos_hal_now_ns() - t1;
     neuro_smooth_res_enc(&r, out);
@@ -138,17 +143,17 @@ static int neuro_kstep(struct mlos_task_ctx *ctx)
         return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_kstep wants %d argument bytes, got %zu", NEURO_KSTEP_ARG_WIRE,
                               ctx->arg_len);
     neuro_kstep_arg_dec(ctx->arg, &a);
-    if (a.m > ctx->bulk_len / 4)
-        return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_kstep: %llu values cannot fit", (unsigned long long)a.m);
-    NEED_BULK(ctx, "sorted", a.sorted_off, 4 * a.m);
-    NEED_BULK(ctx, "prefix", a.prefix_off, 8 * a.m + 8);
+    if (a.d > ctx->bulk_len / 16)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_kstep: %llu values cannot fit", (unsigned long long)a.d);
+    NEED_BULK(ctx, "sorted", a.sorted_off, 4 * a.d);
+    NEED_BULK(ctx, "prefix", a.prefix_off, 16 * a.d + 16);
     const uint32_t *sorted = (const uint32_t *)(ctx->bulk + a.sorted_off);
     const uint64_t *prefix = (const uint64_t *)(ctx->bulk + a.prefix_off);
-    size_t i1 = neuro_count_le(sorted, a.m, a.t1), i2 = neuro_count_le(sorted, a.m, a.t2);
-    r.n1 = i1;
-    r.s1 = prefix[i1];
-    r.n2 = i2;
-    r.s2 = prefix[i2];
+    size_t i1 = neuro_count_le(sorted, a.d, a.t1), i2 = neuro_count_le(sorted, a.d, a.t2);
+    r.n1 = prefix[2 * i1];
+    r.s1 = prefix[2 * i1 + 1];
+    r.n2 = prefix[2 * i2];
+    r.s2 = prefix[2 * i2 + 1];
     neuro_kstep_res_enc(&r, out);
     return mlos_task_result(ctx, out, sizeof(out));
 }

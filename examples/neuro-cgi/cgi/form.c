@@ -35,6 +35,7 @@ void form_page(struct strbuf *sb, const struct cgi_config *cfg)
             "</select></p>\n"
             "<p><label for=\"kind\">Slave kind</label>\n<select id=\"kind\" name=\"kind\">\n"
             "<option value=\"x86_64\" selected>x86_64 (bare metal, QEMU)</option>\n"
+            "<option value=\"ppc\">ppc (bare metal PowerPC 440, QEMU)</option>\n"
             "<option value=\"process\">process (Linux process)</option>\n</select></p>\n"
             "</fieldset>\n"
             "<p><button type=\"submit\">Analyse</button></p>\n</form>\n"

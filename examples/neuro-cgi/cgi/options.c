@@ -108,8 +108,8 @@ int options_parse(const struct mp_form *f, int max_slaves, struct job_opts *o, c
                 return bad_value(p, expect, err, errlen);
             o->slaves = (int)n;
         } else if (!strcmp(p->name, "kind")) {
-            if (strcmp(v, "x86_64") && strcmp(v, "process"))
-                return bad_value(p, "x86_64 or process", err, errlen);
+            if (strcmp(v, "x86_64") && strcmp(v, "ppc") && strcmp(v, "process"))
+                return bad_value(p, "x86_64, ppc or process", err, errlen);
             snprintf(o->arch, sizeof o->arch, "%s", v);
         }
     }

@@ -296,8 +296,51 @@ static void test_smooth_case(int nx, int ny, int nz, double sigma)
     free(q), free(ref_q), free(ref_d), free(f), free(tmp), free(ftmp), free(fslab);
 }
 
+/* The SWAR kernel must equal the scalar one bit for bit: random inputs,
+ * all-maximum inputs (the bit budget's worst case), odd sizes (tails),
+ * radii 0..11 (every tap grouping), several slab splits. */
+static void test_smooth_swar(void)
+{
+    static const double sigmas[] = {0.1, 0.4, 0.8, 1.0, 1.5, 2.0, 2.2, 2.6, 3.7};
+    static const int dims[][3] = {{13, 11, 17}, {1, 1, 5}, {3, 2, 4}, {31, 9, 6}, {6, 5, 3}};
+    for (size_t si = 0; si < sizeof(sigmas) / sizeof(sigmas[0]); si++)
+        for (size_t di = 0; di < sizeof(dims) / sizeof(dims[0]); di++)
+            for (int fill = 0; fill < 2; fill++) {
+                int nx = dims[di][0], ny = dims[di][1], nz = dims[di][2];
+                uint16_t w[NEURO_MAX_RADIUS + 1];
+                float wfl[NEURO_MAX_RADIUS + 1];
+                int r = neuro_weights(sigmas[si], w, wfl);
+                size_t nxy = (size_t)nx * ny, n = nxy * nz;
+                uint16_t *q = malloc(n * 2);
+                for (size_t i = 0; i < n; i++)
+                    q[i] = fill ? NEURO_Q_MAX : (uint16_t)(rnd() % (NEURO_Q_MAX + 1));
+                uint32_t *a = malloc(n * 4), *b = malloc(n * 4), *tmp = malloc((nxy + nx + 2 * r) * 4);
+                for (int slabs = 1; slabs <= 3 && slabs <= nz; slabs++) {
+                    for (int s = 0; s < slabs; s++) {
+                        int z0 = nz * s / slabs, z1 = nz * (s + 1) / slabs;
+                        int h0 = z0 - r < 0 ? 0 : z0 - r, h1 = z1 + r > nz ? nz : z1 + r;
+                        neuro_smooth_fixed_scalar(q + nxy * h0, nx, ny, h1 - h0, z0 - h0, z1 - z0, w, r,
+                                                  a + nxy * z0, tmp);
+                        neuro_smooth_fixed_swar(q + nxy * h0, nx, ny, h1 - h0, z0 - h0, z1 - z0, w, r,
+                                                b + nxy * z0, tmp);
+                    }
+                    if (memcmp(a, b, n * 4)) {
+                        fprintf(stderr, "swar smoothing differs: %dx%dx%d sigma %g, %d slabs\n", nx, ny, nz,
+                                sigmas[si], slabs);
+                        check_failures++;
+                    }
+                    if (fill && a[n / 2] != NEURO_Q_MAX << NEURO_F_SHIFT) {
+                        fprintf(stderr, "constant input smoothed to %u\n", a[n / 2]);
+                        check_failures++;
+                    }
+                }
+                free(q), free(a), free(b), free(tmp);
+            }
+}
+
 static void test_smooth(void)
 {
+    test_smooth_swar();
     test_smooth_case(13, 11, 17, 1.5);
     test_smooth_case(9, 7, 12, 1.0);
     test_smooth_case(4, 3, 6, 1.5); /* radius larger than the volume */
@@ -336,6 +379,40 @@ static void test_kernels(void)
         CHECK_EQ(neuro_count_le(a, 0, 5), 0);
     }
     free(a), free(t), free(pre);
+
+    /* histogram ordering: the same counts and sums as sorting */
+    {
+        size_t nv = 20000;
+        uint32_t *f = malloc(nv * 4), *hist = calloc(NEURO_F_BINS, 4), *vals = malloc(nv * 4);
+        uint8_t *mk = malloc(nv);
+        uint64_t *pr = malloc((2 * nv + 2) * 8);
+        size_t m = 0;
+        for (size_t i = 0; i < nv; i++) {
+            f[i] = i % 7 == 0 ? NEURO_F_BINS - 1 : rnd() % (i % 2 ? 3000 : NEURO_F_BINS);
+            mk[i] = rnd() % 3 != 0;
+            m += mk[i];
+        }
+        CHECK_EQ(neuro_hist_masked(f, mk, nv, hist, NEURO_F_BINS), m);
+        size_t d = neuro_hist_compact(hist, NEURO_F_BINS, vals, pr);
+        CHECK(d <= m && d > 0);
+        int bad = 0;
+        for (size_t i = 1; i < d; i++)
+            bad += vals[i - 1] >= vals[i];
+        CHECK_EQ(bad, 0);
+        CHECK(pr[0] == 0 && pr[1] == 0 && pr[2 * d] == m);
+        for (int probe = 0; probe < 50; probe++) {
+            uint32_t t = probe == 0 ? 0 : probe == 1 ? UINT32_MAX : probe == 2 ? vals[d - 1] : rnd() % NEURO_F_BINS;
+            size_t i = neuro_count_le(vals, d, t), cnt = 0;
+            uint64_t sum = 0;
+            for (size_t k = 0; k < nv; k++)
+                if (mk[k] && f[k] <= t)
+                    cnt++, sum += f[k];
+            CHECK(pr[2 * i] == cnt && pr[2 * i + 1] == sum);
+        }
+        f[5] = NEURO_F_BINS, mk[5] = 1;
+        CHECK(neuro_hist_masked(f, mk, nv, hist, NEURO_F_BINS) == (size_t)-1);
+        free(f), free(hist), free(vals), free(mk), free(pr);
+    }
 
     uint32_t f[6] = {10, 20, 21, 30, 31, 5};
     uint8_t mask[6] = {1, 1, 1, 1, 1, 0}, seg[6];

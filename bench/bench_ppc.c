@@ -1,0 +1,175 @@
+/* bench_ppc: PowerPC shards beside x86_64 (and process) shards.
+ *   boot+exit   QEMU start, HAL boot, exit, for the slave image started
+ *               without a window (it finds none and leaves at once):
+ *               bamboo (qemu-system-ppc) vs microvm (qemu-system-x86_64);
+ *   cold spawn  mlos_spawn -> HELLO (host clock) and the shard's own clock
+ *               at HELLO (guest boot to HELLO);
+ *   call RTT    8-byte echo round trip, p50/p99;
+ *   sum_u64     16 MiB put into the window and summed by the shard
+ *               (guest compute: 32-bit big-endian TCG vs 64-bit TCG).
+ * Usage: bench_ppc [runs] [arch...]    default: 10 x86_64 ppc
+ *        (MLOS_IMAGE_PATH as for the tests)
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mlos.h"
+#include "qemu_ppc.h"
+#include "qemu_x86_64.h"
+
+static uv_loop_t *loop;
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(uint64_t *v, int n, double p)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_u64);
+    return (double)v[(int)(p * (n - 1) + 0.5)];
+}
+
+/* ---- boot+exit of the slave image without a window ---- */
+static int bare_done;
+static void bare_exit(uv_process_t *p, int64_t status, int sig)
+{
+    bare_done = 1;
+    uv_close((uv_handle_t *)p, NULL);
+}
+
+static uint64_t boot_exit(const char *arch, const char *image)
+{
+    size_t ram = 64u << 20;
+    int memfd = memfd_create("bench-ram", MFD_CLOEXEC), sv[2];
+    char *argv[64], buf[4096];
+    int rc;
+
+    if (ftruncate(memfd, (off_t)ram) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return 0;
+    if (!strcmp(arch, "ppc")) {
+        struct mlos_qemu_ppc_cfg c = {.qemu_path = "qemu-system-ppc", .image = image, .ram_bytes = ram,
+                                      .ram_fd = 4, .doorbell_fd = 3, .cmdline = ""};
+        rc = mlos_qemu_ppc_argv(&c, argv, 64, buf, sizeof(buf));
+    } else {
+        struct mlos_qemu_x86_64_cfg c = {.qemu_path = "qemu-system-x86_64", .image = image, .ram_bytes = ram,
+                                         .ram_fd = 4, .doorbell_fd = 3, .cmdline = ""};
+        rc = mlos_qemu_x86_64_argv(&c, argv, 64, buf, sizeof(buf));
+    }
+    uv_process_t proc;
+    uv_process_options_t po = {0};
+    uv_stdio_container_t stdio[5] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD}};
+    stdio[2].data.fd = 2;
+    stdio[3].flags = UV_INHERIT_FD;
+    stdio[3].data.fd = sv[1];
+    stdio[4].flags = UV_INHERIT_FD;
+    stdio[4].data.fd = memfd;
+    po.file = argv[0];
+    po.args = argv;
+    po.stdio = stdio;
+    po.stdio_count = 5;
+    po.exit_cb = bare_exit;
+    bare_done = 0;
+    uint64_t t0 = uv_hrtime();
+    if (rc < 0 || uv_spawn(loop, &proc, &po) < 0)
+        return 0;
+    while (!bare_done)
+        uv_run(loop, UV_RUN_ONCE);
+    t0 = uv_hrtime() - t0;
+    uv_run(loop, UV_RUN_NOWAIT);
+    close(memfd);
+    close(sv[0]);
+    close(sv[1]);
+    return t0;
+}
+
+static void bench_arch(const char *arch, int runs)
+{
+    struct mlos_spawn_opts o = {.arch = arch, .bulk_bytes = 32u << 20};
+    uint64_t *spawn = calloc((size_t)runs, 8), *boot = calloc((size_t)runs, 8), *rtt = calloc(5000, 8);
+    char image[1024];
+    int nrtt;
+    mlos_shard_t s;
+
+    if (strcmp(arch, "process") &&
+        mlos_image_find(!strcmp(arch, "ppc") ? "mlos-slave-ppc.elf" : "mlos-slave-x86_64.elf", image,
+                        sizeof(image)) == 0) {
+        for (int r = 0; r < runs; r++)
+            boot[r] = boot_exit(arch, image);
+        printf("%-8s QEMU start + boot + exit (no window): p50 %7.2f ms  min %7.2f ms\n", arch,
+               pct(boot, runs, 0.5) / 1e6, pct(boot, runs, 0.0) / 1e6);
+    }
+    for (int r = 0; r < runs; r++) {
+        if (mlos_spawn_sync(loop, &s, &o) < 0) {
+            fprintf(stderr, "spawn %s failed\n%s", arch, mlos_shard_console_tail(&s));
+            mlos_shard_stop_sync(&s);
+            return;
+        }
+        spawn[r] = s.spawn_ns;
+        boot[r] = s.shard_boot_ns;
+        if (r < runs - 1)
+            mlos_shard_stop_sync(&s);
+    }
+    printf("%-8s cold spawn (request -> HELLO):       p50 %7.2f ms  min %7.2f ms  (%d runs)\n", arch,
+           pct(spawn, runs, 0.5) / 1e6, pct(spawn, runs, 0.0) / 1e6, runs);
+    printf("%-8s guest clock at HELLO (HAL + libos):   p50 %7.2f ms\n", arch, pct(boot, runs, 0.5) / 1e6);
+
+    for (int i = 0; i < 200; i++) /* warm up */
+        mlos_call_sync(&s, "echo", "12345678", 8, NULL, NULL, NULL, 0);
+    for (nrtt = 0; nrtt < 5000; nrtt++) {
+        uint64_t t0 = uv_hrtime();
+        if (mlos_call_sync(&s, "echo", "12345678", 8, NULL, NULL, NULL, 0) < 0)
+            break;
+        rtt[nrtt] = uv_hrtime() - t0;
+    }
+    printf("%-8s small call round trip (8-byte echo):  p50 %7.2f us  p99 %7.2f us  (%d calls)\n", arch,
+           pct(rtt, nrtt, 0.5) / 1e3, pct(rtt, nrtt, 0.99) / 1e3, nrtt);
+
+    size_t n = 16u << 20;
+    uint8_t *src = malloc(n), arg[16];
+    for (size_t i = 0; i < n; i++)
+        src[i] = (uint8_t)(i * 131);
+    mlos_put(&s, 0, src, n);
+    for (int i = 0; i < 8; i++) {
+        arg[i] = 0;
+        arg[8 + i] = (uint8_t)((uint64_t)n >> (8 * i));
+    }
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 3; i++) {
+        uint64_t t0 = uv_hrtime();
+        void *res = NULL;
+        if (mlos_call_sync(&s, "sum_u64", arg, 16, &res, NULL, NULL, 0) == 0 && uv_hrtime() - t0 < best)
+            best = uv_hrtime() - t0;
+        free(res);
+    }
+    printf("%-8s sum_u64 over 16 MiB in the shard:     %7.2f ms  (%.0f MB/s)\n", arch, best / 1e6, n / (best / 1e3));
+    free(src);
+    mlos_shard_stop_sync(&s);
+    free(spawn);
+    free(boot);
+    free(rtt);
+}
+
+int main(int argc, char **argv)
+{
+    int runs = argc > 1 ? atoi(argv[1]) : 10;
+    static const char *const dflt[] = {"x86_64", "ppc"};
+    loop = uv_default_loop();
+
+    if (runs < 1)
+        runs = 1;
+    setenv("MLOS_QUIET", "1", 1);
+    if (argc > 2)
+        for (int i = 2; i < argc; i++)
+            bench_arch(argv[i], runs);
+    else
+        for (int i = 0; i < 2; i++)
+            bench_arch(dflt[i], runs);
+    return 0;
+}

@@ -1,0 +1,62 @@
+/* start_bamboo_ppc440.c -- C entry of the bare-metal PowerPC shard, exit, identity.
+ *
+ * Called once by boot_bamboo_ppc440.S with .bss zeroed, the stack-protector
+ * guard seeded and r3 = the device tree. Brings the HAL up in dependency
+ * order, runs the portable shard, and exits with its status.
+ *
+ * Exit (see window_exit_ppc.h): the status goes into the window header,
+ * then a system reset is requested through DBCR0; the master runs QEMU
+ * with -no-reboot, so the reset ends QEMU and the master reads the status
+ * from the window.
+ */
+#include <stdint.h>
+#include <stdio.h>
+
+#include "hal.h"
+#include "mlos_endian.h"
+#include "ppc440.h"
+#include "window.h"
+#include "window_exit_ppc.h"
+
+/* -mstack-protector-guard=global: the canary; seeded by the boot code. */
+uintptr_t __stack_chk_guard;
+
+int mlos_shard_main(void);
+
+_Noreturn void ppc_start(const void *fdt);
+_Noreturn void ppc_start(const void *fdt)
+{
+    uint64_t tb0 = ppc_timebase(); /* clock origin: as early as C allows */
+    char line[160];
+
+    ppc440_vectors_init(); /* from here on faults are reported */
+    ppc_uart_init(BAMBOO_UART0, 0);
+    ppc_bootinfo_init(fdt); /* copies the tree's data, maps RAM */
+    ppc_clock_init(tb0, ppc_bootinfo_tb_hz());
+    ppc_uart_init(BAMBOO_UART1, 1);
+    int irq_ok = ppc440_uic_init(BAMBOO_UIC_DOORBELL_IRQ) == 0;
+    ppc_wait_init(irq_ok);
+
+    snprintf(line, sizeof(line), "mlos: ppc440 HAL up: pvr %08x msr %08x, timebase %u Hz%s\n", (unsigned)mfspr(SPR_PVR), (unsigned)mfmsr(),
+             (unsigned)ppc_bootinfo_tb_hz(), irq_ok ? "" : ", NO interrupts: waits poll the doorbell UART");
+    ppc_console_puts(line);
+
+    mlos_hal_exit(mlos_shard_main());
+}
+
+_Noreturn void mlos_hal_exit(int status)
+{
+    void *base;
+    size_t len;
+
+    if (mlos_hal_window(&base, &len) == 0 && len >= sizeof(struct mlos_window_hdr)) {
+        struct mlos_window_hdr *h = base;
+        h->reserved[MLOS_PPC_EXIT_SLOT] = mlos_to_le64(mlos_ppc_exit_word(status));
+    }
+    ppc_sync(); /* the status is in memory before QEMU stops */
+    mtspr(SPR_DBCR0, DBCR0_RST_SYSTEM);
+    for (;;) /* no reset: sleep with interrupts off until killed */
+        mtmsr((mfmsr() & ~MSR_EE) | MSR_WE);
+}
+
+const char *mlos_hal_arch(void) { return "ppc"; }

@@ -1,0 +1,134 @@
+/* qemu_ppc.c -- QEMU command line and exit status for PowerPC shards; see qemu_ppc.h. */
+#include "qemu_ppc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mlos_endian.h"
+#include "mlos_error.h"
+#include "ppc/window_exit_ppc.h"
+#include "window.h"
+
+#define MIB ((size_t)1024 * 1024)
+#define MAX_BANKS 4
+#define MIN_RAM (32 * MIB)
+#define MAX_RAM (1024 * MIB)
+
+/* QEMU's 4xx SDRAM model splits RAM greedily into at most MAX_BANKS banks
+ * of these sizes and refuses any remainder. */
+static int bamboo_ram_ok(size_t bytes)
+{
+    static const size_t bank[] = { 256 * MIB, 128 * MIB, 64 * MIB, 32 * MIB, 16 * MIB, 8 * MIB, 4 * MIB };
+    size_t left = bytes;
+    for (int b = 0; b < MAX_BANKS && left; b++) {
+        size_t i = 0;
+        while (i < sizeof(bank) / sizeof(bank[0]) && bank[i] > left)
+            i++;
+        if (i == sizeof(bank) / sizeof(bank[0]))
+            return 0;
+        left -= bank[i];
+    }
+    return left == 0;
+}
+
+size_t mlos_qemu_ppc_ram_size(size_t need)
+{
+    size_t r = need < MIN_RAM ? MIN_RAM : (need + 4 * MIB - 1) / (4 * MIB) * (4 * MIB);
+    for (; r <= MAX_RAM; r += 4 * MIB)
+        if (bamboo_ram_ok(r))
+            return r;
+    return 0;
+}
+
+struct argv_builder {
+    char **argv;
+    int argc, max;
+    char *buf;
+    size_t used, len;
+    int err;
+};
+
+static void add(struct argv_builder *b, const char *s)
+{
+    if (b->argc + 1 >= b->max) { /* keep room for the NULL */
+        b->err = MLOS_ETOOBIG;
+        return;
+    }
+    b->argv[b->argc++] = (char *)s;
+}
+
+__attribute__((format(printf, 2, 3))) static void addf(struct argv_builder *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (b->err)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(b->buf + b->used, b->len - b->used, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= b->len - b->used) {
+        b->err = MLOS_ETOOBIG;
+        return;
+    }
+    add(b, b->buf + b->used);
+    b->used += (size_t)n + 1;
+}
+
+int mlos_qemu_ppc_argv(const struct mlos_qemu_ppc_cfg *cfg, char **argv, int max_args, char *buf, size_t buflen)
+{
+    struct argv_builder b = { argv, 0, max_args, buf, 0, buflen, 0 };
+
+    if (!cfg || !argv || !buf || max_args < 1 || !cfg->qemu_path || !cfg->image || cfg->ram_fd < 0 ||
+        cfg->doorbell_fd < 0 || cfg->ram_bytes < MIN_RAM || cfg->ram_bytes % MIB || !bamboo_ram_ok(cfg->ram_bytes))
+        return MLOS_EINVAL;
+    if (strchr(cfg->image, ',')) /* would need escaping in QEMU option syntax */
+        return MLOS_EINVAL;
+
+    add(&b, cfg->qemu_path);
+    add(&b, "-M");
+    add(&b, "bamboo");
+    add(&b, "-nodefaults");
+    add(&b, "-no-user-config");
+    add(&b, "-display");
+    add(&b, "none");
+    add(&b, "-accel");
+    add(&b, "tcg");
+    add(&b, "-m");
+    addf(&b, "%zuM", cfg->ram_bytes / MIB);
+    add(&b, "-object");
+    addf(&b, "memory-backend-file,id=mem,size=%zu,mem-path=/proc/self/fd/%d,share=on", cfg->ram_bytes,
+         cfg->ram_fd);
+    add(&b, "-machine");
+    add(&b, "memory-backend=mem");
+    /* signal=off: a ^C meant for the master must not kill the guest. */
+    add(&b, "-chardev");
+    add(&b, "stdio,id=con,signal=off");
+    add(&b, "-serial");
+    add(&b, "chardev:con");
+    add(&b, "-chardev");
+    addf(&b, "socket,id=db,fd=%d", cfg->doorbell_fd);
+    add(&b, "-serial");
+    add(&b, "chardev:db");
+    add(&b, "-no-reboot"); /* the shard's reset request is its exit */
+    add(&b, "-kernel");
+    add(&b, cfg->image);
+    add(&b, "-append");
+    add(&b, cfg->cmdline ? cfg->cmdline : "");
+    if (b.err)
+        return b.err;
+    argv[b.argc] = NULL;
+    return b.argc;
+}
+
+int mlos_qemu_ppc_exit_status(const void *window, size_t len, int *status)
+{
+    const struct mlos_window_hdr *h = window;
+    uint64_t word;
+
+    if (!window || len < sizeof(*h))
+        return 0;
+    memcpy(&word, &h->reserved[MLOS_PPC_EXIT_SLOT], sizeof(word));
+    return mlos_ppc_exit_decode(mlos_from_le64(word), status);
+}

@@ -15,6 +15,32 @@ void mlos__ring_bell(struct mlos_shard_impl *im)
     (void)send(im->bell_fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+/* Polling mode: watch the reply ring from the loop (an idle handle) for
+ * spin_ns after the last traffic; the shard need not ring while we watch.
+ * When the budget is spent, ask for doorbells again and re-check once, so
+ * a reply committed meanwhile is not missed. */
+static void spin_cb(uv_idle_t *h)
+{
+    struct mlos_shard_impl *im = h->data;
+    mlos__drain(im);
+    if (im->state == SHARD_CLOSING || uv_hrtime() < im->spin_until)
+        return;
+    uv_idle_stop(h);
+    if (mlos_ring_prepare_wait(&im->to_master))
+        mlos__drain(im);
+}
+
+void mlos__spin(struct mlos_shard_impl *im)
+{
+    if (!im->spin_ns || im->state == SHARD_CLOSING)
+        return;
+    im->spin_until = uv_hrtime() + im->spin_ns;
+    if (!uv_is_active((uv_handle_t *)&im->spin)) {
+        mlos_ring_done_wait(&im->to_master);
+        uv_idle_start(&im->spin, spin_cb);
+    }
+}
+
 void mlos__ring_shard(struct mlos_shard_impl *im)
 {
     if (mlos_ring_consumer_waiting(&im->to_shard))
@@ -139,6 +165,7 @@ int mlos_call(mlos_shard_t *shard, mlos_call_t *req, const char *task, const voi
     *pp = req;
     if (rc == 0)
         mlos__ring_shard(im);
+    mlos__spin(im);
     return 0;
 }
 
@@ -198,6 +225,7 @@ void mlos__drain(struct mlos_shard_impl *im)
         return;
     while ((rc = mlos_ring_peek(&im->to_master, &h, &p)) > 0) {
         int bad = 0;
+        mlos__spin(im);
         if (h.type == MLOS_FRAME_HELLO && im->state == SHARD_STARTING)
             bad = on_hello(im, p, h.length);
         else if (h.type == MLOS_FRAME_REPLY && im->state != SHARD_STARTING)

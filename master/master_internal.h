@@ -28,6 +28,8 @@ struct mlos_shard_impl {
     uv_poll_t bell;
     int bell_fd;
     uv_timer_t timer; /* hello timeout, then stop grace period */
+    uv_idle_t spin;   /* polling mode: drains to_master while calls are in flight */
+    uint64_t spin_ns, spin_until;
     int open_handles;
 
     int mem_fd;       /* guest RAM (bare metal) or window (process) */
@@ -65,6 +67,7 @@ void mlos__drain(struct mlos_shard_impl *im);
 void mlos__fail_calls(struct mlos_shard_impl *im, int err, const char *msg);
 void mlos__ring_shard(struct mlos_shard_impl *im); /* doorbell if the shard sleeps */
 void mlos__ring_bell(struct mlos_shard_impl *im);  /* doorbell, unconditionally */
+void mlos__spin(struct mlos_shard_impl *im);       /* polling mode: keep watching the ring a while */
 
 /* master.c */
 uint32_t mlos__next_shard_id(void);

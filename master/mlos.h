@@ -40,7 +40,7 @@ typedef void (*mlos_console_cb)(mlos_shard_t *shard, const char *line, size_t le
 
 /* Options for mlos_spawn. Zero/NULL fields take the defaults shown. */
 struct mlos_spawn_opts {
-    const char *arch;          /* "x86_64" (bare metal, default) or "process" */
+    const char *arch;          /* "x86_64" (bare metal, default), "ppc" (bare metal) or "process" */
     const char *image;         /* default: <image dir>/mlos-slave-<arch>.elf or mlos-shard-process */
     const char *qemu;          /* default: qemu-system-x86_64 from PATH */
     size_t mem_bytes;          /* memory for the shard's allocator: 64 MiB */
@@ -49,6 +49,8 @@ struct mlos_spawn_opts {
     unsigned hello_timeout_ms; /* spawn fails if no HELLO by then: 10000 */
     int kvm;                   /* 1: -accel kvm (real hosts); default TCG */
     mlos_console_cb on_console; /* shard console lines; default: stderr if MLOS_VERBOSE is set */
+    unsigned spin_us;          /* polling mode: shard and master watch the rings this long after
+                                * traffic before sleeping on a doorbell (latency for CPU); 0: off */
 };
 
 /* Find a shard image or helper program by file name: each directory of

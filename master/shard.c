@@ -154,6 +154,7 @@ static void release(struct mlos_shard_impl *im)
     im->state = SHARD_CLOSING;
     im->open_handles = 1; /* guard while queuing the closes */
     close_handle(im, (uv_handle_t *)&im->timer);
+    close_handle(im, (uv_handle_t *)&im->spin);
     close_handle(im, (uv_handle_t *)&im->bell);
     close_handle(im, (uv_handle_t *)&im->out);
     close_handle(im, (uv_handle_t *)&im->err);
@@ -265,15 +266,16 @@ static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *
         return MLOS_ENOENT;
     L->argv[0] = L->launcher;
     if (im->is_process) {
-        snprintf(L->env_args, sizeof(L->env_args), "MLOS_SHARD_ARGS=mlos.window=0x0,0x%zx mlos.id=%u mlos.mem=%zu",
-                 win_len, im->shard->id, mem_bytes);
+        snprintf(L->env_args, sizeof(L->env_args),
+                 "MLOS_SHARD_ARGS=mlos.window=0x0,0x%zx mlos.id=%u mlos.mem=%zu mlos.spin_us=%u", win_len,
+                 im->shard->id, mem_bytes, o->spin_us);
         L->argv[1] = L->image;
         L->argv[2] = NULL;
         return 0;
     }
     if (o->arch && !strcmp(o->arch, "ppc")) { /* PowerPC: bamboo board, timebase rate from its device tree */
-        snprintf(L->cmdline, sizeof(L->cmdline), "mlos.window=0x%zx,0x%zx mlos.id=%u", win_gpa, win_len,
-                 im->shard->id);
+        snprintf(L->cmdline, sizeof(L->cmdline), "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.spin_us=%u", win_gpa, win_len,
+                 im->shard->id, o->spin_us);
         struct mlos_qemu_ppc_cfg pcfg = {
             .qemu_path = o->qemu ? o->qemu : "qemu-system-ppc",
             .image = L->image,
@@ -285,8 +287,8 @@ static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *
         rc = mlos_qemu_ppc_argv(&pcfg, L->argv + 1, 62, L->strbuf, sizeof(L->strbuf));
         return rc < 0 ? rc : 0;
     }
-    snprintf(L->cmdline, sizeof(L->cmdline), "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.tsc_hz=%llu", win_gpa,
-             win_len, im->shard->id, (unsigned long long)mlos_host_tsc_hz());
+    snprintf(L->cmdline, sizeof(L->cmdline), "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.tsc_hz=%llu mlos.spin_us=%u", win_gpa,
+             win_len, im->shard->id, (unsigned long long)mlos_host_tsc_hz(), o->spin_us);
     struct mlos_qemu_x86_64_cfg cfg = {
         .qemu_path = o->qemu ? o->qemu : "qemu-system-x86_64",
         .image = L->image,
@@ -451,6 +453,9 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     im->out.data = im->err.data = im;
     uv_timer_init(loop, &im->timer);
     im->timer.data = im;
+    uv_idle_init(loop, &im->spin);
+    im->spin.data = im;
+    im->spin_ns = (uint64_t)o->spin_us * 1000;
     uv_poll_init_socket(loop, &im->bell, im->bell_fd);
     im->bell.data = im;
     shard->impl = im;

@@ -6,6 +6,7 @@
  *
  *   hal/linux/    a Linux process, driven by a caller-owned libuv loop
  *   hal/x86_64/   bare metal x86_64, booted by QEMU through Multiboot
+ *   hal/ppc/      bare metal 32-bit big-endian PowerPC 440 (QEMU bamboo)
  *
  * Conventions
  *   - Functions returning int return >= 0 on success and a negative
@@ -94,8 +95,10 @@ void mlos_hal_doorbell_ring(void);
 int mlos_hal_wait(uint64_t deadline_ns);
 
 /* ---- exit ------------------------------------------------------------
- * End the shard with status (0 = success). Bare metal: isa-debug-exit, so
- * QEMU's exit code is (status << 1) | 1. Never returns.
+ * End the shard with status (0 = success). x86_64: isa-debug-exit, so
+ * QEMU's exit code is (status << 1) | 1. PowerPC: the status is left in the
+ * window header (reserved[6]) and the board is reset (-no-reboot ends QEMU);
+ * the master reports it the same way. Never returns.
  */
 _Noreturn void mlos_hal_exit(int status);
 

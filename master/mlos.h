@@ -42,7 +42,7 @@ typedef void (*mlos_console_cb)(mlos_shard_t *shard, const char *line, size_t le
 struct mlos_spawn_opts {
     const char *arch;          /* "x86_64" (bare metal, default), "ppc" (bare metal) or "process" */
     const char *image;         /* default: <image dir>/mlos-slave-<arch>.elf or mlos-shard-process */
-    const char *qemu;          /* default: qemu-system-x86_64 from PATH */
+    const char *qemu;          /* default: qemu-system-x86_64 / qemu-system-ppc from PATH */
     size_t mem_bytes;          /* memory for the shard's allocator: 64 MiB */
     size_t bulk_bytes;         /* bulk window for put/get: 16 MiB */
     uint32_t ring_bytes;       /* each message ring: 1 MiB (power of two) */

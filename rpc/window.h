@@ -46,7 +46,7 @@ struct mlos_window_hdr {
     uint64_t bulk_size;
     uint32_t shard_id;
     uint32_t state;         /* enum mlos_window_state, written by the shard */
-    uint64_t reserved[7];
+    uint64_t reserved[7];   /* zero; [6] is written by PowerPC shards: "EXIT"<<32 | status */
 };
 
 _Static_assert(sizeof(struct mlos_window_hdr) == 128, "window header is 128 bytes on every ISA");

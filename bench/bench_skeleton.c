@@ -79,11 +79,27 @@ static uint64_t bare_qemu_boot(const char *kernel, size_t ram)
     return t0;
 }
 
+/* 8-byte echo round trips after a warm-up: p50 and p99. */
+static void report_rtt(const char *arch, const char *mode, mlos_shard_t *s)
+{
+    static uint64_t rtt[5000];
+    int n;
+    for (int i = 0; i < 200; i++)
+        mlos_call_sync(s, "echo", "12345678", 8, NULL, NULL, NULL, 0);
+    for (n = 0; n < 5000; n++) {
+        uint64_t t0 = uv_hrtime();
+        if (mlos_call_sync(s, "echo", "12345678", 8, NULL, NULL, NULL, 0) < 0)
+            break;
+        rtt[n] = uv_hrtime() - t0;
+    }
+    printf("%-8s small call round trip (8-byte echo, %s): p50 %7.2f us  p99 %7.2f us  (%d calls)\n", arch, mode,
+           pct(rtt, n, 0.5) / 1e3, pct(rtt, n, 0.99) / 1e3, n);
+}
+
 static void bench_arch(const char *arch, int runs)
 {
     struct mlos_spawn_opts o = {.arch = arch, .bulk_bytes = 64u << 20};
-    uint64_t *spawn = calloc((size_t)runs, 8), rtt[20000];
-    int nrtt = 0;
+    uint64_t *spawn = calloc((size_t)runs, 8);
     mlos_shard_t s;
 
     for (int r = 0; r < runs; r++) {
@@ -99,17 +115,7 @@ static void bench_arch(const char *arch, int runs)
     printf("%-8s cold spawn (request -> HELLO): p50 %7.2f ms  min %7.2f ms  (%d runs)\n", arch,
            pct(spawn, runs, 0.5) / 1e6, pct(spawn, runs, 0.0) / 1e6, runs);
 
-    /* small-call round trip */
-    for (int i = 0; i < 200; i++) /* warm up */
-        mlos_call_sync(&s, "echo", "12345678", 8, NULL, NULL, NULL, 0);
-    for (nrtt = 0; nrtt < 5000; nrtt++) {
-        uint64_t t0 = uv_hrtime();
-        if (mlos_call_sync(&s, "echo", "12345678", 8, NULL, NULL, NULL, 0) < 0)
-            break;
-        rtt[nrtt] = uv_hrtime() - t0;
-    }
-    printf("%-8s small call round trip (8-byte echo): p50 %7.2f us  p99 %7.2f us  (%d calls)\n", arch,
-           pct(rtt, nrtt, 0.5) / 1e3, pct(rtt, nrtt, 0.99) / 1e3, nrtt);
+    report_rtt(arch, "sleeping", &s);
 
     /* put bandwidth vs memcpy, 64 MiB, best of 5 */
     size_t n = 64u << 20;
@@ -138,18 +144,8 @@ static void bench_arch(const char *arch, int runs)
     /* polling mode: both sides watch the rings for 200 us after traffic */
     struct mlos_spawn_opts po = o;
     po.spin_us = 200;
-    if (mlos_spawn_sync(loop, &s, &po) == 0) {
-        for (int i = 0; i < 200; i++)
-            mlos_call_sync(&s, "echo", "12345678", 8, NULL, NULL, NULL, 0);
-        for (nrtt = 0; nrtt < 5000; nrtt++) {
-            uint64_t t0 = uv_hrtime();
-            if (mlos_call_sync(&s, "echo", "12345678", 8, NULL, NULL, NULL, 0) < 0)
-                break;
-            rtt[nrtt] = uv_hrtime() - t0;
-        }
-        printf("%-8s small call round trip, polling (spin_us=200): p50 %7.2f us  p99 %7.2f us\n", arch,
-               pct(rtt, nrtt, 0.5) / 1e3, pct(rtt, nrtt, 0.99) / 1e3);
-    }
+    if (mlos_spawn_sync(loop, &s, &po) == 0)
+        report_rtt(arch, "polling, spin_us=200", &s);
     mlos_shard_stop_sync(&s);
     free(spawn);
 }

@@ -10,16 +10,6 @@
 
 static uv_loop_t *loop;
 
-static int count_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    while (d && readdir(d))
-        n++;
-    if (d)
-        closedir(d);
-    return n;
-}
 
 static char last_error[512];
 static int got_reply;

@@ -16,18 +16,6 @@
 static const char *arch;
 static uv_loop_t *loop;
 
-static int count_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    while (d && readdir(d))
-        n++;
-    if (d)
-        closedir(d);
-    return n;
-}
-
-static int pid_alive(int pid) { return pid > 0 && kill(pid, 0) == 0; }
 
 static void put_le64(uint8_t *p, uint64_t v)
 {

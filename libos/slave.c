@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bpf/hooks.h"
 #include "evloop.h"
 #include "hal.h"
 #include "mem.h"
@@ -26,6 +27,7 @@ struct slave {
     uint32_t id;
     int exit_status;
     uint64_t spin_ns; /* polling budget before sleeping, 0: sleep at once */
+    uint64_t calls_done; /* heartbeat statistic (issue 6) */
 };
 
 static struct slave S;
@@ -102,6 +104,15 @@ static void handle_call(uint32_t id, const uint8_t *p, uint32_t len)
         send_msg(MLOS_FRAME_REPLY, id, &reply.base);
         return;
     }
+    /* Application-inserted message filter (libos/bpf/hooks.h). */
+    if (mlos_hook_msg(MLOS_FRAME_CALL, id, p, len, call->task, strlen(call->task), call->arg.data,
+                      call->arg.len) == MLOS_HOOK_MSG_DROP) {
+        reply.status = MLOS_EACCES;
+        reply.error = "call refused by the shard's message filter";
+        send_msg(MLOS_FRAME_REPLY, id, &reply.base);
+        mlos__task_call__free_unpacked(call, NULL);
+        return;
+    }
     ctx.arg = call->arg.data;
     ctx.arg_len = call->arg.len;
     ctx.bulk = S.bulk;
@@ -125,6 +136,23 @@ static void handle_call(uint32_t id, const uint8_t *p, uint32_t len)
     }
     mlos_free(ctx.result);
     mlos__task_call__free_unpacked(call, NULL);
+    S.calls_done++;
+}
+
+/* Heartbeat (issue 6): answer a PING at once with a PONG of the same id.
+ * Run to completion: a PING queued behind a task waits until it returns,
+ * so a task that never returns reads as "stopped answering" on the master. */
+static void handle_ping(uint32_t id, const uint8_t *p, uint32_t len)
+{
+    Mlos__Pong pong = MLOS__PONG__INIT;
+    Mlos__Ping *ping = mlos__ping__unpack(NULL, len, p);
+    if (ping) {
+        pong.master_ns = ping->master_ns;
+        mlos__ping__free_unpacked(ping, NULL);
+    }
+    pong.shard_ns = mlos_hal_now_ns();
+    pong.calls_done = S.calls_done;
+    send_msg(MLOS_FRAME_PONG, id, &pong.base);
 }
 
 static void set_state(uint32_t state) { __atomic_store_n(&S.win->state, mlos_to_le32(state), __ATOMIC_RELEASE); }
@@ -150,6 +178,9 @@ static void drain_frames(struct mlos_evloop *loop)
         switch (h.type) {
         case MLOS_FRAME_CALL:
             handle_call(h.request_id, p, h.length);
+            break;
+        case MLOS_FRAME_PING: /* issue 6 */
+            handle_ping(h.request_id, p, h.length);
             break;
         case MLOS_FRAME_STOP: {
             Mlos__Stop *stop = mlos__stop__unpack(NULL, h.length, p);

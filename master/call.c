@@ -221,12 +221,16 @@ void mlos__drain(struct mlos_shard_impl *im)
     const uint8_t *p;
     int rc;
 
-    if (im->state == SHARD_CLOSING || !im->map)
+    if (im->state == SHARD_CLOSING || !im->map || im->fenced) /* issue 6: fenced: accept nothing */
         return;
+    if (!mlos_ring_empty(&im->to_master))
+        mlos__hb_alive(im); /* issue 6: any frame is a sign of life */
     while ((rc = mlos_ring_peek(&im->to_master, &h, &p)) > 0) {
         int bad = 0;
         mlos__spin(im);
-        if (h.type == MLOS_FRAME_HELLO && im->state == SHARD_STARTING)
+        if (h.type == MLOS_FRAME_PONG && im->state != SHARD_STARTING) /* issue 6 */
+            bad = mlos__hb_pong(im, p, h.length);
+        else if (h.type == MLOS_FRAME_HELLO && im->state == SHARD_STARTING)
             bad = on_hello(im, p, h.length);
         else if (h.type == MLOS_FRAME_REPLY && im->state != SHARD_STARTING)
             bad = on_reply(im, h.request_id, p, h.length);

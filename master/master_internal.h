@@ -54,6 +54,18 @@ struct mlos_shard_impl {
     size_t console_len;
     char line[512]; /* partial console line */
     size_t line_len;
+
+    /* ---- heartbeat and fencing (heartbeat.c, issue 6) ---- */
+    uv_timer_t hb_timer;         /* next PING or deadline check */
+    unsigned hb_interval_ms;     /* 0: no heartbeats */
+    unsigned hb_timeout_ms;      /* a PING unanswered this long fences the shard */
+    uint64_t hb_last_ms;         /* loop time of the last frame from the shard */
+    uint64_t hb_sent_ms;         /* loop time of the last PING */
+    uint64_t hb_wait_ms;         /* first PING sent after hb_last_ms, 0: none outstanding */
+    uint32_t hb_seq;
+    uint64_t hb_rtt_ns;          /* last PING -> PONG round trip */
+    int fenced;                  /* no more frames accepted; process killed */
+    void (*on_dead)(mlos_shard_t *shard); /* a READY shard died or was fenced (pool.c) */
 };
 
 /* shard.c */
@@ -68,6 +80,12 @@ void mlos__fail_calls(struct mlos_shard_impl *im, int err, const char *msg);
 void mlos__ring_shard(struct mlos_shard_impl *im); /* doorbell if the shard sleeps */
 void mlos__ring_bell(struct mlos_shard_impl *im);  /* doorbell, unconditionally */
 void mlos__spin(struct mlos_shard_impl *im);       /* polling mode: keep watching the ring a while */
+
+/* heartbeat.c (issue 6) */
+void mlos__hb_init(struct mlos_shard_impl *im);  /* in mlos_spawn, before any release() */
+void mlos__hb_ready(struct mlos_shard_impl *im); /* shard said HELLO: start pinging if enabled */
+void mlos__hb_alive(struct mlos_shard_impl *im); /* a frame arrived from the shard */
+int mlos__hb_pong(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len);
 
 /* master.c */
 uint32_t mlos__next_shard_id(void);

@@ -16,6 +16,7 @@
 #include "mlos_endian.h"
 #include "qemu_ppc.h"
 #include "qemu_x86_64.h"
+#include "registry.h"
 #include "window.h"
 
 #define CHILD_BELL_FD 3
@@ -135,6 +136,7 @@ static void handle_closed(uv_handle_t *h)
     shard->ntasks = 0;
     free(im);
     shard->impl = NULL;
+    mlos__registry_released(shard); /* registry: shard released */
     if (cb)
         cb(shard);
 }
@@ -155,6 +157,7 @@ static void release(struct mlos_shard_impl *im)
     im->open_handles = 1; /* guard while queuing the closes */
     close_handle(im, (uv_handle_t *)&im->timer);
     close_handle(im, (uv_handle_t *)&im->spin);
+    close_handle(im, (uv_handle_t *)&im->hb_timer); /* issue 6: heartbeat */
     close_handle(im, (uv_handle_t *)&im->bell);
     close_handle(im, (uv_handle_t *)&im->out);
     close_handle(im, (uv_handle_t *)&im->err);
@@ -167,6 +170,7 @@ static void release(struct mlos_shard_impl *im)
 void mlos__shard_fail(struct mlos_shard_impl *im, int err, const char *fmt, ...)
 {
     va_list ap;
+    im->fenced = 1; /* issue 6: once condemned, no more frames are accepted */
     if (im->death_err)
         return; /* keep the first cause */
     im->death_err = err;
@@ -185,6 +189,7 @@ static void exit_cb(uv_process_t *p, int64_t status, int term_signal)
 
     im->proc_running = 0;
     im->shard->pid = 0;
+    mlos__registry_state(im->shard, "dead"); /* registry: host process gone */
     uv_timer_stop(&im->timer);
     mlos__drain(im); /* replies that made it out before the exit */
     if (im->state == SHARD_CLOSING)
@@ -225,6 +230,8 @@ static void exit_cb(uv_process_t *p, int64_t status, int term_signal)
         release(im);
     } else {
         im->state = SHARD_DEAD;
+        if (was == SHARD_READY && im->on_dead) /* issue 6: tell the pool (may stop the shard) */
+            im->on_dead(im->shard);
     }
 }
 
@@ -453,6 +460,7 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     im->out.data = im->err.data = im;
     uv_timer_init(loop, &im->timer);
     im->timer.data = im;
+    mlos__hb_init(im); /* issue 6 */
     uv_idle_init(loop, &im->spin);
     im->spin.data = im;
     im->spin_ns = (uint64_t)o->spin_us * 1000;
@@ -469,6 +477,7 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     im->proc_running = 1;
     shard->pid = im->proc.pid;
     im->state = SHARD_STARTING;
+    mlos__registry_started(shard, arch, mem); /* registry: spawn started */
     uv_read_start((uv_stream_t *)&im->out, alloc_cb, read_cb);
     uv_read_start((uv_stream_t *)&im->err, alloc_cb, read_cb);
     uv_poll_start(&im->bell, UV_READABLE, bell_cb);
@@ -482,6 +491,8 @@ void mlos__shard_ready(struct mlos_shard_impl *im)
     uv_timer_stop(&im->timer);
     im->state = SHARD_READY;
     im->shard->spawn_ns = uv_hrtime() - im->t_spawn;
+    mlos__registry_state(im->shard, "ready"); /* registry: shard said HELLO */
+    mlos__hb_ready(im); /* issue 6: heartbeats, if enabled */
     im->spawn_cb(im->shard, 0);
 }
 

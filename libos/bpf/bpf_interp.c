@@ -1,0 +1,81 @@
+/* libos/bpf/bpf_interp.c -- two instances of the threaded interpreter
+ * (bpf_interp_body.h): fast (no run-time checks: verified or trusted code)
+ * and checked (every memory access and helper pointer bounds-checked, a
+ * budget on backward jumps), plus the checked mode's range table.
+ */
+#include <string.h>
+
+#include "bpf_impl.h"
+#include "mlos_error.h"
+
+/* A memory range a checked run may touch. */
+struct bpf_range {
+    uint64_t lo, hi; /* [lo, hi) */
+    int writable;
+};
+
+/* Ranges for one run: ctx, stack, and each region the hook declares whose
+ * pointer field lies inside ctx (read once, at the start: a program that
+ * rewrites the field later cannot widen its own access). */
+static int bpf_ranges(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len, uint64_t *stack,
+                      struct bpf_range *out)
+{
+    int n = 0;
+    uint64_t c = (uint64_t)(uintptr_t)ctx;
+
+    if (ctx && ctx_len)
+        out[n++] = (struct bpf_range){c, c + ctx_len, prog->hook.ctx_writable};
+    out[n++] = (struct bpf_range){(uint64_t)(uintptr_t)stack, (uint64_t)(uintptr_t)stack + MLOS_BPF_STACK_SIZE, 1};
+    for (int i = 0; i < prog->hook.nregions && ctx; i++) {
+        const struct mlos_bpf_region_desc *r = &prog->hook.regions[i];
+        uint64_t base;
+        if ((uint64_t)r->ctx_off + 8 > ctx_len)
+            continue;
+        base = bpf_load_le((uintptr_t)ctx + r->ctx_off, 8);
+        if (base && base + r->size > base)
+            out[n++] = (struct bpf_range){base, base + r->size, r->writable};
+    }
+    return n;
+}
+
+static inline int bpf_range_ok(const struct bpf_range *m, int n, uint64_t a, uint64_t size, int write)
+{
+    for (int i = 0; i < n; i++)
+        if (a >= m[i].lo && size <= m[i].hi - a && a < m[i].hi && (!write || m[i].writable))
+            return 1;
+    return 0;
+}
+
+/* A helper call: whitelisted by the hook, pointer arguments inside the
+ * ranges for the size its SIZE argument gives. */
+static int bpf_helper_args_ok(const struct mlos_bpf_prog *prog, int32_t id, const uint64_t *R,
+                              const struct bpf_range *m, int n)
+{
+    const struct mlos_bpf_helper *h = mlos_bpf_helper_get(id);
+    uint64_t size = 0;
+
+    if (!h || !(prog->hook.helpers & MLOS_BPF_HELPER_BIT(id)))
+        return 0;
+    for (int i = 0; i < 5; i++)
+        if (h->args[i] == MLOS_BPF_ARG_SIZE)
+            size = R[i + 1];
+    for (int i = 0; i < 5; i++) {
+        if (h->args[i] != MLOS_BPF_ARG_PTR_READ && h->args[i] != MLOS_BPF_ARG_PTR_WRITE)
+            continue;
+        if (size && !bpf_range_ok(m, n, R[i + 1], size, h->args[i] == MLOS_BPF_ARG_PTR_WRITE))
+            return 0;
+    }
+    return 1;
+}
+
+#define BPF_INTERP_NAME bpf_interp_fast
+#define BPF_CHECKED 0
+#include "bpf_interp_body.h"
+#undef BPF_INTERP_NAME
+#undef BPF_CHECKED
+
+#define BPF_INTERP_NAME bpf_interp_checked
+#define BPF_CHECKED 1
+#include "bpf_interp_body.h"
+#undef BPF_INTERP_NAME
+#undef BPF_CHECKED

@@ -1,0 +1,262 @@
+/* libos/bpf/bpf_interp_body.h -- the threaded-code interpreter, included
+ * twice by bpf_interp.c: BPF_INTERP_NAME names the instance and BPF_CHECKED
+ * selects run-time bounds checks and the backward-jump budget.
+ *
+ * Direct threading: every pre-decoded slot holds the address of its
+ * handler label (GCC's &&label), so dispatch is one indirect jump per
+ * instruction with no decoding. Called with prog == NULL the instance only
+ * returns its label table (bpf_thread fills code[].op from it).
+ */
+int BPF_INTERP_NAME(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len, uint64_t budget, uint64_t *r0,
+                    const void *const **labels)
+{
+#define BPF_LABEL_ADDR(n) &&op_##n,
+    static const void *const table[BPF_OPI_COUNT] = {BPF_OP_LIST(BPF_LABEL_ADDR)};
+#undef BPF_LABEL_ADDR
+    uint64_t R[MLOS_BPF_NREGS];
+    uint64_t stack[MLOS_BPF_STACK_SIZE / 8];
+    const struct bpf_dinsn *ip;
+#if BPF_CHECKED
+    struct bpf_range mem[2 + MLOS_BPF_MAX_REGIONS];
+    int nmem;
+#endif
+
+    if (!prog) {
+        *labels = table;
+        return 0;
+    }
+    memset(R, 0, sizeof(R));
+    R[1] = (uint64_t)(uintptr_t)ctx;
+    R[10] = (uint64_t)(uintptr_t)(stack + MLOS_BPF_STACK_SIZE / 8);
+#if BPF_CHECKED
+    /* Unverified code may read the stack before writing it: never show it
+     * the host's old stack contents (the verifier rules that out for the
+     * rest, so they skip the cost). */
+    if (prog->flags & MLOS_BPF_TRUSTED)
+        memset(stack, 0, sizeof(stack));
+    nmem = bpf_ranges(prog, ctx, ctx_len, stack, mem);
+#define MEMCHECK(a, sz, w)                                                                                       \
+    do {                                                                                                         \
+        if (!bpf_range_ok(mem, nmem, (a), (sz), (w)))                                                            \
+            return MLOS_EACCES;                                                                                  \
+    } while (0)
+#define TAKE(rel)                                                                                                \
+    do {                                                                                                         \
+        if ((rel) < 0 && budget-- == 0)                                                                          \
+            return MLOS_ETIMEDOUT;                                                                               \
+        ip += (rel);                                                                                             \
+    } while (0)
+#else
+#define MEMCHECK(a, sz, w) ((void)0)
+#define TAKE(rel) (ip += (rel))
+#endif
+#define DST R[ip->dst]
+#define SRC R[ip->src]
+#define IMM ((uint64_t)(int64_t)ip->imm)
+#define OFF ((uint64_t)(int64_t)ip->off)
+#define NEXT                                                                                                     \
+    do {                                                                                                         \
+        ip++;                                                                                                    \
+        goto *ip->op;                                                                                            \
+    } while (0)
+
+    ip = prog->code;
+    goto *ip->op;
+
+#define ALU64(nm, E)                                                                                             \
+    op_##nm##64k : {                                                                                             \
+        uint64_t a = DST, b = IMM;                                                                               \
+        (void)a;                                                                                                 \
+        DST = (E);                                                                                               \
+        NEXT;                                                                                                    \
+    }                                                                                                            \
+    op_##nm##64x : {                                                                                             \
+        uint64_t a = DST, b = SRC;                                                                               \
+        (void)a;                                                                                                 \
+        DST = (E);                                                                                               \
+        NEXT;                                                                                                    \
+    }
+#define ALU32(nm, E)                                                                                             \
+    op_##nm##32k : {                                                                                             \
+        uint32_t a = (uint32_t)DST, b = (uint32_t)ip->imm;                                                       \
+        (void)a;                                                                                                 \
+        DST = (uint32_t)(E);                                                                                     \
+        NEXT;                                                                                                    \
+    }                                                                                                            \
+    op_##nm##32x : {                                                                                             \
+        uint32_t a = (uint32_t)DST, b = (uint32_t)SRC;                                                           \
+        (void)a;                                                                                                 \
+        DST = (uint32_t)(E);                                                                                     \
+        NEXT;                                                                                                    \
+    }
+    ALU64(add, a + b)
+    ALU64(sub, a - b)
+    ALU64(mul, a * b)
+    ALU64(div, bpf_udiv64(a, b))
+    ALU64(sdiv, bpf_sdiv64(a, b))
+    ALU64(or, a | b)
+    ALU64(and, a & b)
+    ALU64(lsh, a << (b & 63))
+    ALU64(rsh, a >> (b & 63))
+    ALU64(mod, bpf_umod64(a, b))
+    ALU64(smod, bpf_smod64(a, b))
+    ALU64(xor, a ^ b)
+    ALU64(mov, b)
+    ALU64(arsh, bpf_arsh64(a, (unsigned)b))
+    ALU32(add, a + b)
+    ALU32(sub, a - b)
+    ALU32(mul, a * b)
+    ALU32(div, bpf_udiv32(a, b))
+    ALU32(sdiv, bpf_sdiv32(a, b))
+    ALU32(or, a | b)
+    ALU32(and, a & b)
+    ALU32(lsh, a << (b & 31))
+    ALU32(rsh, a >> (b & 31))
+    ALU32(mod, bpf_umod32(a, b))
+    ALU32(smod, bpf_smod32(a, b))
+    ALU32(xor, a ^ b)
+    ALU32(mov, b)
+    ALU32(arsh, bpf_arsh32(a, b))
+#undef ALU64
+#undef ALU32
+op_neg64:
+    DST = 0 - DST;
+    NEXT;
+op_neg32:
+    DST = (uint32_t)(0u - (uint32_t)DST);
+    NEXT;
+op_movsx64_8:
+    DST = bpf_sext(SRC, 8);
+    NEXT;
+op_movsx64_16:
+    DST = bpf_sext(SRC, 16);
+    NEXT;
+op_movsx64_32:
+    DST = bpf_sext(SRC, 32);
+    NEXT;
+op_movsx32_8:
+    DST = (uint32_t)bpf_sext(SRC, 8);
+    NEXT;
+op_movsx32_16:
+    DST = (uint32_t)bpf_sext(SRC, 16);
+    NEXT;
+op_bswap16:
+op_be16:
+    DST = mlos_bswap16((uint16_t)DST);
+    NEXT;
+op_bswap32:
+op_be32:
+    DST = mlos_bswap32((uint32_t)DST);
+    NEXT;
+op_bswap64:
+op_be64:
+    DST = mlos_bswap64(DST);
+    NEXT;
+op_le16:
+    DST = (uint16_t)DST;
+    NEXT;
+op_le32:
+    DST = (uint32_t)DST;
+    NEXT;
+op_le64:
+    NEXT;
+
+#define JMP(nm, T, CMP)                                                                                          \
+    op_##nm##k : {                                                                                               \
+        T a = (T)DST, b = (T)IMM;                                                                                \
+        if (CMP)                                                                                                 \
+            TAKE(ip->off);                                                                                       \
+        NEXT;                                                                                                    \
+    }                                                                                                            \
+    op_##nm##x : {                                                                                               \
+        T a = (T)DST, b = (T)SRC;                                                                                \
+        if (CMP)                                                                                                 \
+            TAKE(ip->off);                                                                                       \
+        NEXT;                                                                                                    \
+    }
+#define JMPW(nm, cmp, scmp)                                                                                      \
+    JMP(nm##64, uint64_t, a cmp b)                                                                               \
+    JMP(nm##32, uint32_t, a cmp b)
+    JMPW(jeq, ==, 0)
+    JMPW(jne, !=, 0)
+    JMPW(jgt, >, 0)
+    JMPW(jge, >=, 0)
+    JMPW(jlt, <, 0)
+    JMPW(jle, <=, 0)
+    JMP(jset64, uint64_t, (a & b) != 0)
+    JMP(jset32, uint32_t, (a & b) != 0)
+    JMP(jsgt64, int64_t, a > b)
+    JMP(jsge64, int64_t, a >= b)
+    JMP(jslt64, int64_t, a < b)
+    JMP(jsle64, int64_t, a <= b)
+    JMP(jsgt32, int32_t, a > b)
+    JMP(jsge32, int32_t, a >= b)
+    JMP(jslt32, int32_t, a < b)
+    JMP(jsle32, int32_t, a <= b)
+#undef JMP
+#undef JMPW
+op_ja:
+    TAKE(ip->off);
+    NEXT;
+op_ja32:
+    TAKE(ip->imm);
+    NEXT;
+op_lddw:
+    DST = (uint64_t)(uint32_t)ip->imm | (uint64_t)(uint32_t)ip[1].imm << 32;
+    ip += 2;
+    goto *ip->op;
+op_lddw_hi: /* never reached: jumps into an lddw are rejected at load */
+    return MLOS_EINVAL;
+op_call: {
+    const struct mlos_bpf_helper *h = mlos_bpf_helper_get(ip->imm);
+#if BPF_CHECKED
+    if (!bpf_helper_args_ok(prog, ip->imm, R, mem, nmem))
+        return MLOS_EACCES;
+#endif
+    R[0] = h->fn(R[1], R[2], R[3], R[4], R[5]);
+    NEXT;
+}
+op_exit:
+    *r0 = R[0];
+    return 0;
+
+#define LDX(nm, sz, E)                                                                                           \
+    op_##nm : {                                                                                                  \
+        uint64_t a = SRC + OFF, v;                                                                               \
+        MEMCHECK(a, sz, 0);                                                                                      \
+        v = bpf_load_le((uintptr_t)a, sz);                                                                       \
+        DST = (E);                                                                                               \
+        NEXT;                                                                                                    \
+    }
+    LDX(ldxb, 1, v)
+    LDX(ldxh, 2, v)
+    LDX(ldxw, 4, v)
+    LDX(ldxdw, 8, v)
+    LDX(ldxsb, 1, bpf_sext(v, 8))
+    LDX(ldxsh, 2, bpf_sext(v, 16))
+    LDX(ldxsw, 4, bpf_sext(v, 32))
+#undef LDX
+#define ST(nm, sz, V)                                                                                            \
+    op_##nm : {                                                                                                  \
+        uint64_t a = DST + OFF;                                                                                  \
+        MEMCHECK(a, sz, 1);                                                                                      \
+        bpf_store_le((uintptr_t)a, sz, (V));                                                                     \
+        NEXT;                                                                                                    \
+    }
+    ST(stb, 1, IMM)
+    ST(sth, 2, IMM)
+    ST(stw, 4, IMM)
+    ST(stdw, 8, IMM)
+    ST(stxb, 1, SRC)
+    ST(stxh, 2, SRC)
+    ST(stxw, 4, SRC)
+    ST(stxdw, 8, SRC)
+#undef ST
+#undef MEMCHECK
+#undef TAKE
+#undef DST
+#undef SRC
+#undef IMM
+#undef OFF
+#undef NEXT
+}

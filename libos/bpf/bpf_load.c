@@ -1,0 +1,161 @@
+/* libos/bpf/bpf_load.c -- program objects: decode wire bytes, verify
+ * untrusted code, pre-decode into threaded code, run.
+ */
+#include <string.h>
+
+#include "bpf_impl.h"
+#include "mem.h"
+#include "mlos_error.h"
+
+static void *(*g_alloc)(size_t) = mlos_malloc;
+static void (*g_release)(void *) = mlos_free;
+
+void mlos_bpf_set_allocator(void *(*alloc)(size_t), void (*release)(void *))
+{
+    g_alloc = alloc ? alloc : mlos_malloc;
+    g_release = release ? release : mlos_free;
+}
+
+void *bpf_alloc(size_t n) { return g_alloc(n ? n : 1); }
+void bpf_release(void *p)
+{
+    if (p)
+        g_release(p);
+}
+
+static void decode_slot(const uint8_t *b, struct mlos_bpf_insn *out)
+{
+    out->code = b[0];
+    out->dst = b[1] & 0x0f;
+    out->src = b[1] >> 4;
+    out->off = (int16_t)(uint16_t)(b[2] | b[3] << 8);
+    out->imm = (int32_t)((uint32_t)b[4] | (uint32_t)b[5] << 8 | (uint32_t)b[6] << 16 | (uint32_t)b[7] << 24);
+}
+
+void mlos_bpf_free(struct mlos_bpf_prog *prog)
+{
+    if (!prog)
+        return;
+    bpf_release(prog->opi);
+    bpf_release(prog->code);
+    bpf_release(prog);
+}
+
+int mlos_bpf_load(const void *code, size_t len, const struct mlos_bpf_hook_desc *hook, unsigned flags,
+                  struct mlos_bpf_prog **out, char *err, size_t err_len)
+{
+    struct mlos_bpf_insn *insns = NULL;
+    struct mlos_bpf_prog *p = NULL;
+    uint32_t n;
+    int rc;
+
+    *out = NULL;
+    if (err && err_len)
+        err[0] = 0;
+    if (!hook || (!code && len)) {
+        bpf_fail(err, err_len, 0, "no program or no hook");
+        return MLOS_EINVAL;
+    }
+    if (len == 0 || len % 8) {
+        bpf_fail(err, err_len, 0, "program length %zu is not a positive multiple of 8", len);
+        return MLOS_EINVAL;
+    }
+    if (len / 8 > MLOS_BPF_MAX_INSNS) {
+        bpf_fail(err, err_len, 0, "program has %zu slots, more than %u", len / 8, (unsigned)MLOS_BPF_MAX_INSNS);
+        return MLOS_ETOOBIG;
+    }
+    if (hook->nregions > MLOS_BPF_MAX_REGIONS) {
+        bpf_fail(err, err_len, 0, "hook '%s' declares too many regions", hook->name ? hook->name : "?");
+        return MLOS_EINVAL;
+    }
+    n = (uint32_t)(len / 8);
+    insns = bpf_alloc(n * sizeof(*insns));
+    p = bpf_alloc(sizeof(*p));
+    if (!insns || !p)
+        goto nomem;
+    memset(p, 0, sizeof(*p));
+    p->opi = bpf_alloc(n);
+    p->code = bpf_alloc(n * sizeof(*p->code));
+    if (!p->opi || !p->code)
+        goto nomem;
+    for (uint32_t i = 0; i < n; i++)
+        decode_slot((const uint8_t *)code + 8 * i, &insns[i]);
+
+    if (flags & MLOS_BPF_TRUSTED) {
+        for (uint32_t i = 0; i < n; i++) {
+            rc = bpf_classify(insns, i, n, err, err_len);
+            if (rc < 0)
+                goto fail;
+        }
+        /* Even trusted code must not run off the end of the code array. */
+        rc = bpf_classify(insns, n - 1, n, err, err_len);
+        if (rc != BPF_OPI_exit && rc != BPF_OPI_ja && rc != BPF_OPI_ja32) {
+            rc = bpf_fail(err, err_len, n - 1, "last instruction falls off the end of the program");
+            goto fail;
+        }
+    } else if ((rc = mlos_bpf_verify(insns, n, hook, err, err_len)) < 0) {
+        goto fail;
+    }
+
+    p->n = n;
+    p->flags = flags;
+    p->hook = *hook;
+    p->threaded = -1;
+    for (uint32_t i = 0; i < n; i++) {
+        p->opi[i] = (uint8_t)bpf_classify(insns, i, n, NULL, 0);
+        p->code[i].op = NULL;
+        p->code[i].dst = insns[i].dst;
+        p->code[i].src = insns[i].src;
+        p->code[i].off = insns[i].off;
+        p->code[i].imm = insns[i].imm;
+    }
+    bpf_release(insns);
+    *out = p;
+    return 0;
+
+nomem:
+    bpf_fail(err, err_len, 0, "out of memory loading the program");
+    rc = MLOS_ENOMEM;
+fail:
+    bpf_release(insns);
+    mlos_bpf_free(p);
+    return rc;
+}
+
+uint32_t mlos_bpf_ninsns(const struct mlos_bpf_prog *prog) { return prog->n; }
+unsigned mlos_bpf_flags(const struct mlos_bpf_prog *prog) { return prog->flags; }
+const struct mlos_bpf_hook_desc *mlos_bpf_hook(const struct mlos_bpf_prog *prog) { return &prog->hook; }
+
+void bpf_thread(struct mlos_bpf_prog *prog, int mode)
+{
+    const void *const *labels = NULL;
+
+    if (mode == MLOS_BPF_RUN_CHECKED)
+        bpf_interp_checked(NULL, NULL, 0, 0, NULL, &labels);
+    else
+        bpf_interp_fast(NULL, NULL, 0, 0, NULL, &labels);
+    for (uint32_t i = 0; i < prog->n; i++)
+        prog->code[i].op = labels[prog->opi[i]];
+    prog->threaded = mode;
+}
+
+int mlos_bpf_run_ex(struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len, enum mlos_bpf_mode mode,
+                    uint64_t max_back_jumps, uint64_t *r0)
+{
+    /* Threaded code holds one instance's label addresses: re-thread on a
+     * mode switch (rare: a program normally runs in one mode). */
+    if (prog->threaded != (int)mode)
+        bpf_thread(prog, mode);
+    if (mode == MLOS_BPF_RUN_CHECKED)
+        return bpf_interp_checked(prog, ctx, ctx_len, max_back_jumps, r0, NULL);
+    return bpf_interp_fast(prog, ctx, ctx_len, 0, r0, NULL);
+}
+
+uint64_t mlos_bpf_run(struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len)
+{
+    uint64_t r0 = 0;
+    enum mlos_bpf_mode mode = (prog->flags & MLOS_BPF_CHECKED) ? MLOS_BPF_RUN_CHECKED : MLOS_BPF_RUN_FAST;
+    if (mlos_bpf_run_ex(prog, ctx, ctx_len, mode, (prog->flags & MLOS_BPF_TRUSTED) ? UINT64_MAX : 0, &r0) < 0)
+        return 0;
+    return r0;
+}

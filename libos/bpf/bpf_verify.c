@@ -1,0 +1,777 @@
+/* libos/bpf/bpf_verify.c -- the verifier for untrusted eBPF programs.
+ *
+ * Pass 1 (structure): every slot decodes (bpf_classify); every jump goes
+ * forward -- a back-edge is rejected, so there are no loops of any kind and
+ * a run executes at most n instructions; no instruction is unreachable; no
+ * path falls off the end.
+ *
+ * Pass 2 (abstract interpretation): because all edges go forward, program
+ * order is a topological order of the control-flow graph. The verifier
+ * walks it once with a current state, pushes the state of each taken jump
+ * to its target and joins the states that meet there (sound: the joined
+ * state over-approximates every path into the instruction). Within a path
+ * the state is exact up to these domains:
+ *
+ *   register   uninit | scalar [umin, umax] (unsigned range; constants
+ *              are umin == umax) | ptr_to_ctx + [omin, omax] |
+ *              ptr_to_stack + [omin, omax] (relative to r10) |
+ *              ptr_to_region(i) + [omin, omax], or a pointer whose offset
+ *              is unbounded (may not be dereferenced).
+ *   stack      per byte: initialised or not; per aligned 8-byte slot: the
+ *              register state spilled there by a 64-bit store, if any.
+ *
+ * Conditional jumps refine scalar ranges on each edge (unsigned compares,
+ * and signed ones when both sides are non-negative) and prune edges that
+ * constants make impossible. Joins take range unions; a register that is
+ * a pointer on one path and anything else on another becomes a scalar
+ * (never dereferenceable); uninit on any path stays uninit.
+ *
+ * Rejected, each with "insn N: ..." : back-edges, unreachable code, falling
+ * off the end, reads of uninitialised registers or stack bytes, writes to
+ * r10, loads/stores through non-pointers or pointers with unbounded
+ * offsets, variable stack offsets, accesses outside the context, the
+ * 512-byte stack or a region, stores to read-only memory, reads of part of
+ * a region pointer, stores over region pointers, stores of pointers into
+ * ctx or regions (address leaks), arithmetic on pointers other than 64-bit
+ * add/sub of a scalar and pointer - pointer, helpers outside the hook's
+ * whitelist or with wrongly typed arguments, exit with r0 uninitialised or
+ * a pointer. Division and modulo by zero are not rejected: RFC 9669 defines
+ * them (quotient 0, remainder = dividend) and the interpreter follows it.
+ */
+#include <string.h>
+
+#include "bpf_impl.h"
+#include "mlos_error.h"
+
+enum vtype { T_UNINIT = 0, T_SCALAR, T_CTX, T_STACK, T_REGION };
+
+struct vreg {
+    uint8_t type;
+    uint8_t region;    /* T_REGION: which */
+    uint8_t unbounded; /* pointer: offset unknown */
+    uint64_t umin, umax; /* T_SCALAR */
+    int64_t omin, omax;  /* pointers */
+};
+
+#define NSLOTS (MLOS_BPF_STACK_SIZE / 8)
+#define MAX_OFF (1ll << 29) /* larger offsets make a pointer unbounded */
+
+struct vstate {
+    struct vreg r[MLOS_BPF_NREGS];
+    uint8_t init[MLOS_BPF_STACK_SIZE / 8]; /* bit per stack byte */
+    uint8_t spilled[NSLOTS];
+    struct vreg slot[NSLOTS];
+};
+
+struct verifier {
+    const struct mlos_bpf_insn *insns;
+    uint32_t n;
+    const struct mlos_bpf_hook_desc *hook;
+    uint8_t *opi;
+    struct vstate **pending; /* joined state waiting at each jump target */
+    char *err;
+    size_t el;
+};
+
+static const char *const tname[] = {"uninitialised", "a scalar", "a context pointer", "a stack pointer",
+                                    "a region pointer"};
+
+static int is_ptr(const struct vreg *r) { return r->type >= T_CTX; }
+static int is_const(const struct vreg *r) { return r->type == T_SCALAR && r->umin == r->umax; }
+static struct vreg scalar(uint64_t lo, uint64_t hi) { return (struct vreg){T_SCALAR, 0, 0, lo, hi, 0, 0}; }
+static struct vreg konst(uint64_t v) { return scalar(v, v); }
+static struct vreg unknown(void) { return scalar(0, UINT64_MAX); }
+static uint64_t size_max(int size) { return size == 8 ? UINT64_MAX : (1ull << (8 * size)) - 1; }
+static uint64_t fill_below(uint64_t v) /* smallest 2^k-1 >= v */
+{
+    for (int s = 1; s < 64; s <<= 1)
+        v |= v >> s;
+    return v;
+}
+
+static void join_reg(struct vreg *a, const struct vreg *b)
+{
+    if (a->type == T_UNINIT || b->type == T_UNINIT) {
+        *a = (struct vreg){0};
+    } else if (a->type == T_SCALAR && b->type == T_SCALAR) {
+        a->umin = a->umin < b->umin ? a->umin : b->umin;
+        a->umax = a->umax > b->umax ? a->umax : b->umax;
+    } else if (a->type == b->type && a->region == b->region) {
+        a->omin = a->omin < b->omin ? a->omin : b->omin;
+        a->omax = a->omax > b->omax ? a->omax : b->omax;
+        a->unbounded |= b->unbounded;
+    } else {
+        *a = unknown(); /* mixed kinds: a value, never an address */
+    }
+}
+
+static void join_state(struct vstate *a, const struct vstate *b)
+{
+    for (int i = 0; i < MLOS_BPF_NREGS; i++)
+        join_reg(&a->r[i], &b->r[i]);
+    for (int i = 0; i < (int)sizeof(a->init); i++)
+        a->init[i] &= b->init[i];
+    for (int i = 0; i < NSLOTS; i++) {
+        if (a->spilled[i] && b->spilled[i]) {
+            join_reg(&a->slot[i], &b->slot[i]);
+            a->spilled[i] = a->slot[i].type != T_UNINIT;
+        } else {
+            a->spilled[i] = 0;
+        }
+    }
+}
+
+static int push(struct verifier *v, uint32_t target, const struct vstate *st)
+{
+    if (v->pending[target]) {
+        join_state(v->pending[target], st);
+        return 0;
+    }
+    v->pending[target] = bpf_alloc(sizeof(*st));
+    if (!v->pending[target])
+        return MLOS_ENOMEM;
+    *v->pending[target] = *st;
+    return 0;
+}
+
+/* ---- registers ---- */
+
+static int need_init(struct verifier *v, uint32_t pc, const struct vstate *st, unsigned r)
+{
+    if (st->r[r].type == T_UNINIT)
+        return bpf_fail(v->err, v->el, pc, "r%u is read before it is initialised", r);
+    return 0;
+}
+
+static int writable_reg(struct verifier *v, uint32_t pc, unsigned r)
+{
+    if (r == 10)
+        return bpf_fail(v->err, v->el, pc, "r10 is read-only (frame pointer)");
+    return 0;
+}
+
+/* Keep pointer offsets small so later arithmetic cannot overflow int64. */
+static void clamp_ptr(struct vreg *p)
+{
+    if (p->omin < -MAX_OFF || p->omax > MAX_OFF)
+        p->unbounded = 1;
+    if (p->unbounded)
+        p->omin = p->omax = 0;
+}
+
+/* ---- scalar arithmetic ---- */
+
+static struct vreg clip32(struct vreg r)
+{
+    if (r.umax > UINT32_MAX)
+        return scalar(0, UINT32_MAX);
+    return r;
+}
+
+/* dst (scalar, or uninit for MOV) op src (scalar) -> scalar. */
+static struct vreg scalar_alu(const struct mlos_bpf_insn *in, struct vreg a, struct vreg b)
+{
+    int is64 = BPF_CLASS(in->code) == BPF_ALU64;
+    unsigned width = is64 ? 64 : 32;
+    uint8_t op = BPF_OP(in->code);
+    uint64_t lim = is64 ? UINT64_MAX : UINT32_MAX;
+    struct vreg r;
+
+    if (is_const(&b) && (op == BPF_MOV || is_const(&a)))
+        return konst(bpf_alu_eval(in, a.umin, b.umin));
+    if (op == BPF_END) /* before the 32-bit clip: le64 keeps all 64 bits */
+        return in->imm == 64 ? (!is64 && BPF_SRC(in->code) == BPF_TO_LE ? a : unknown())
+                             : in->imm == 16 ? scalar(0, 0xffff) : scalar(0, UINT32_MAX);
+    if (!is64) {
+        a = clip32(a);
+        b = clip32(b);
+    }
+    switch (op) {
+    case BPF_MOV:
+        r = in->off ? unknown() : b; /* MOVSX: only constants are tracked */
+        break;
+    case BPF_ADD:
+        r = a.umax <= UINT64_MAX - b.umax ? scalar(a.umin + b.umin, a.umax + b.umax) : unknown();
+        break;
+    case BPF_SUB:
+        r = a.umin >= b.umax ? scalar(a.umin - b.umax, a.umax - b.umin) : unknown();
+        break;
+    case BPF_MUL:
+        r = a.umax <= UINT32_MAX && b.umax <= UINT32_MAX ? scalar(a.umin * b.umin, a.umax * b.umax) : unknown();
+        break;
+    case BPF_DIV:
+        if (in->off)
+            r = unknown();
+        else if (is_const(&b))
+            r = b.umin ? scalar(a.umin / b.umin, a.umax / b.umin) : konst(0);
+        else
+            r = scalar(0, a.umax);
+        break;
+    case BPF_MOD:
+        if (in->off)
+            r = unknown();
+        else if (is_const(&b) && b.umin)
+            r = scalar(0, a.umax < b.umin - 1 ? a.umax : b.umin - 1);
+        else
+            r = scalar(0, a.umax); /* x % 0 = x, else below x */
+        break;
+    case BPF_AND:
+        r = scalar(0, a.umax < b.umax ? a.umax : b.umax);
+        break;
+    case BPF_OR:
+    case BPF_XOR:
+        r = scalar(0, fill_below(a.umax > b.umax ? a.umax : b.umax));
+        break;
+    case BPF_LSH:
+        if (is_const(&b)) {
+            unsigned s = (unsigned)(b.umin & (width - 1));
+            r = a.umax <= (lim >> s) ? scalar(a.umin << s, a.umax << s) : unknown();
+        } else {
+            r = unknown();
+        }
+        break;
+    case BPF_RSH:
+        if (is_const(&b)) {
+            unsigned s = (unsigned)(b.umin & (width - 1));
+            r = scalar(a.umin >> s, a.umax >> s);
+        } else {
+            r = scalar(0, a.umax);
+        }
+        break;
+    case BPF_ARSH: /* a non-negative value shifts like RSH */
+        if (is_const(&b) && a.umax <= (lim >> 1)) {
+            unsigned s = (unsigned)(b.umin & (width - 1));
+            r = scalar(a.umin >> s, a.umax >> s);
+        } else {
+            r = unknown();
+        }
+        break;
+
+    default: /* NEG, MOVSX: only constants are tracked */
+        r = unknown();
+    }
+    return is64 ? r : clip32(r);
+}
+
+static const char *alu_name(const struct mlos_bpf_insn *in)
+{
+    static const char *const names[16] = {"add", "sub", "mul", "div", "or", "and", "lsh", "rsh",
+                                          "neg", "mod", "xor", "mov", "arsh", "byte swap", "?", "?"};
+    return names[BPF_OP(in->code) >> 4];
+}
+
+static int do_alu(struct verifier *v, uint32_t pc, struct vstate *st)
+{
+    const struct mlos_bpf_insn *in = &v->insns[pc];
+    int is64 = BPF_CLASS(in->code) == BPF_ALU64, x = BPF_SRC(in->code) == BPF_X;
+    uint8_t op = BPF_OP(in->code);
+    struct vreg *d = &st->r[in->dst], s;
+    int rc;
+
+    if ((rc = writable_reg(v, pc, in->dst)) < 0)
+        return rc;
+    if (op == BPF_END)
+        x = 0; /* the source bit selects byte order, not a register */
+    if (x && (rc = need_init(v, pc, st, in->src)) < 0)
+        return rc;
+    if (op != BPF_MOV && (rc = need_init(v, pc, st, in->dst)) < 0)
+        return rc;
+    s = x ? st->r[in->src] : konst((uint64_t)(int64_t)in->imm);
+
+    if (!is_ptr(&s) && (op == BPF_MOV || !is_ptr(d))) {
+        *d = scalar_alu(in, op == BPF_MOV ? konst(0) : *d, s);
+        return 0;
+    }
+    /* A pointer is involved. */
+    if (is64 && op == BPF_MOV && !in->off) {
+        *d = s;
+        return 0;
+    }
+    if (!is64 || (op != BPF_ADD && op != BPF_SUB))
+        return bpf_fail(v->err, v->el, pc, "%s on %s (r%u) is not allowed: only 64-bit add/sub of a scalar",
+                        alu_name(in), is_ptr(d) ? tname[d->type] : tname[s.type], is_ptr(d) ? in->dst : in->src);
+    if (is_ptr(d) && is_ptr(&s)) {
+        if (op == BPF_SUB && d->type == s.type && d->region == s.region) {
+            *d = unknown(); /* distance between two pointers: a number */
+            return 0;
+        }
+        return bpf_fail(v->err, v->el, pc, "%s of two pointers (r%u, r%u) is not allowed", alu_name(in), in->dst,
+                        in->src);
+    }
+    if (!is_ptr(d)) { /* scalar + pointer */
+        if (op == BPF_SUB)
+            return bpf_fail(v->err, v->el, pc, "scalar r%u minus pointer r%u is not allowed", in->dst, in->src);
+        struct vreg sc = *d;
+        *d = s;
+        s = sc;
+    }
+    if (is_const(&s) && (int64_t)s.umin >= -MAX_OFF && (int64_t)s.umin <= MAX_OFF) {
+        int64_t k = (int64_t)s.umin; /* immediate, or a register holding a small constant */
+        d->omin += op == BPF_ADD ? k : -k;
+        d->omax += op == BPF_ADD ? k : -k;
+    } else if (s.umax > (uint64_t)MAX_OFF) {
+        d->unbounded = 1;
+    } else if (op == BPF_ADD) {
+        d->omin += (int64_t)s.umin;
+        d->omax += (int64_t)s.umax;
+    } else {
+        d->omin -= (int64_t)s.umax;
+        d->omax -= (int64_t)s.umin;
+    }
+    clamp_ptr(d);
+    return 0;
+}
+
+/* ---- memory ---- */
+
+static int stack_init(const struct vstate *st, int64_t b) { return st->init[b >> 3] >> (b & 7) & 1; }
+
+/* Check an access of size bytes at register regno + off (size may exceed
+ * 8 for helper arguments). On success *kind is the pointer type and *lo the
+ * constant low offset (stack, ctx) for the caller's bookkeeping. */
+static int check_access(struct verifier *v, uint32_t pc, const struct vstate *st, unsigned regno, int64_t off,
+                        uint64_t size, int write, const char *what)
+{
+    const struct vreg *p = &st->r[regno];
+    const struct mlos_bpf_hook_desc *h = v->hook;
+    int64_t lo, hi;
+
+    if (p->type == T_UNINIT)
+        return bpf_fail(v->err, v->el, pc, "r%u is not initialised: cannot %s", regno, what);
+    if (!is_ptr(p))
+        return bpf_fail(v->err, v->el, pc, "r%u is not a pointer: cannot %s", regno, what);
+    if (p->unbounded)
+        return bpf_fail(v->err, v->el, pc, "r%u is %s with an unbounded offset: cannot %s", regno, tname[p->type],
+                        what);
+    if (size > (uint64_t)MAX_OFF)
+        return bpf_fail(v->err, v->el, pc, "access size %llu too large", (unsigned long long)size);
+    lo = p->omin + off;
+    hi = p->omax + off + (int64_t)size;
+    switch (p->type) {
+    case T_CTX:
+        if (lo < 0 || hi > (int64_t)h->ctx_size)
+            return bpf_fail(v->err, v->el, pc, "cannot %s ctx[%lld, %lld): outside the %u-byte context", what,
+                            (long long)lo, (long long)hi, (unsigned)h->ctx_size);
+        if (write && !h->ctx_writable)
+            return bpf_fail(v->err, v->el, pc, "cannot %s: the context of hook '%s' is read-only", what, h->name);
+        for (int i = 0; i < h->nregions; i++) {
+            int64_t f = h->regions[i].ctx_off;
+            if (lo >= f + 8 || hi <= f)
+                continue;
+            if (write)
+                return bpf_fail(v->err, v->el, pc, "cannot %s over the region pointer at ctx+%lld", what,
+                                (long long)f);
+            if (!(lo == f && hi == f + 8 && size == 8 && p->omin == p->omax && what[0] == 'l'))
+                return bpf_fail(v->err, v->el, pc, "cannot %s part of the region pointer at ctx+%lld", what,
+                                (long long)f);
+        }
+        return 0;
+    case T_STACK:
+        if (p->omin != p->omax)
+            return bpf_fail(v->err, v->el, pc, "variable stack offset: cannot %s", what);
+        if (lo < -MLOS_BPF_STACK_SIZE || hi > 0)
+            return bpf_fail(v->err, v->el, pc, "cannot %s stack [r10%+lld, r10%+lld): outside the %d-byte frame",
+                            what, (long long)lo, (long long)hi, MLOS_BPF_STACK_SIZE);
+        if (!write)
+            for (int64_t b = lo; b < hi; b++)
+                if (!stack_init(st, b + MLOS_BPF_STACK_SIZE))
+                    return bpf_fail(v->err, v->el, pc, "cannot %s uninitialised stack at r10%+lld", what,
+                                    (long long)b);
+        return 0;
+    case T_REGION: {
+        const struct mlos_bpf_region_desc *r = &h->regions[p->region];
+        if (lo < 0 || hi > (int64_t)r->size)
+            return bpf_fail(v->err, v->el, pc, "cannot %s region %u [%lld, %lld): outside its %u bytes", what,
+                            p->region, (long long)lo, (long long)hi, (unsigned)r->size);
+        if (write && !r->writable)
+            return bpf_fail(v->err, v->el, pc, "cannot %s: region %u is read-only", what, p->region);
+        return 0;
+    }
+    }
+    return bpf_fail(v->err, v->el, pc, "internal: bad pointer type");
+}
+
+/* Record a store of size bytes at stack offset lo (const); val is the
+ * stored register for a spill, or NULL. */
+static void stack_write(struct vstate *st, int64_t lo, int size, const struct vreg *val)
+{
+    int64_t b0 = lo + MLOS_BPF_STACK_SIZE;
+    for (int64_t b = b0; b < b0 + size; b++) {
+        st->init[b >> 3] |= (uint8_t)(1u << (b & 7));
+        st->spilled[b >> 3] = 0;
+    }
+    if (val && size == 8 && (b0 & 7) == 0) {
+        st->spilled[b0 >> 3] = 1;
+        st->slot[b0 >> 3] = *val;
+    }
+}
+
+static int do_load(struct verifier *v, uint32_t pc, struct vstate *st)
+{
+    const struct mlos_bpf_insn *in = &v->insns[pc];
+    int size = BPF_SIZE(in->code) == BPF_B ? 1 : BPF_SIZE(in->code) == BPF_H ? 2 : BPF_SIZE(in->code) == BPF_W ? 4 : 8;
+    int sx = BPF_MODE(in->code) == BPF_MEMSX;
+    const struct vreg *p = &st->r[in->src];
+    struct vreg res = sx ? unknown() : scalar(0, size_max(size));
+    int rc;
+
+    if ((rc = writable_reg(v, pc, in->dst)) < 0)
+        return rc;
+    if ((rc = check_access(v, pc, st, in->src, in->off, (uint64_t)size, 0, "load")) < 0)
+        return rc;
+    if (p->type == T_CTX) {
+        int64_t lo = p->omin + in->off;
+        for (int i = 0; i < v->hook->nregions; i++)
+            if (lo == v->hook->regions[i].ctx_off)
+                res = (struct vreg){T_REGION, (uint8_t)i, 0, 0, 0, 0, 0};
+    } else if (p->type == T_STACK && size == 8) {
+        int64_t b0 = p->omin + in->off + MLOS_BPF_STACK_SIZE;
+        if ((b0 & 7) == 0 && st->spilled[b0 >> 3])
+            res = st->slot[b0 >> 3]; /* fill: the spilled register comes back */
+    }
+    st->r[in->dst] = res;
+    return 0;
+}
+
+static int do_store(struct verifier *v, uint32_t pc, struct vstate *st)
+{
+    const struct mlos_bpf_insn *in = &v->insns[pc];
+    int size = BPF_SIZE(in->code) == BPF_B ? 1 : BPF_SIZE(in->code) == BPF_H ? 2 : BPF_SIZE(in->code) == BPF_W ? 4 : 8;
+    int reg = BPF_CLASS(in->code) == BPF_STX;
+    const struct vreg *p = &st->r[in->dst];
+    struct vreg val = reg ? st->r[in->src] : konst((uint64_t)(int64_t)in->imm);
+    int rc;
+
+    if (reg && (rc = need_init(v, pc, st, in->src)) < 0)
+        return rc;
+    if ((rc = check_access(v, pc, st, in->dst, in->off, (uint64_t)size, 1, "store")) < 0)
+        return rc;
+    if (is_ptr(&val) && p->type != T_STACK)
+        return bpf_fail(v->err, v->el, pc, "storing pointer r%u into %s memory would leak it", in->src,
+                        p->type == T_CTX ? "context" : "region");
+    if (p->type == T_STACK)
+        stack_write(st, p->omin + in->off, size, &val);
+    return 0;
+}
+
+/* ---- calls ---- */
+
+static int do_call(struct verifier *v, uint32_t pc, struct vstate *st)
+{
+    const struct mlos_bpf_insn *in = &v->insns[pc];
+    const struct mlos_bpf_helper *h = mlos_bpf_helper_get(in->imm);
+    uint64_t size = 0;
+    int rc;
+
+    if (!h || !(v->hook->helpers & MLOS_BPF_HELPER_BIT(in->imm)))
+        return bpf_fail(v->err, v->el, pc, "helper %d (%s) is not allowed at hook '%s'", (int)in->imm,
+                        h ? h->name : "unknown", v->hook->name);
+    for (unsigned i = 0; i < 5; i++) {
+        const struct vreg *a = &st->r[i + 1];
+        if (h->args[i] == MLOS_BPF_ARG_NONE)
+            continue;
+        if (a->type == T_UNINIT)
+            return bpf_fail(v->err, v->el, pc, "helper %s: argument r%u is not initialised", h->name, i + 1);
+        if ((h->args[i] == MLOS_BPF_ARG_SCALAR || h->args[i] == MLOS_BPF_ARG_SIZE) && a->type != T_SCALAR)
+            return bpf_fail(v->err, v->el, pc, "helper %s: argument r%u must be a scalar, not %s", h->name, i + 1,
+                            tname[a->type]);
+        if (h->args[i] == MLOS_BPF_ARG_SIZE) {
+            if (a->umax > 65536)
+                return bpf_fail(v->err, v->el, pc, "helper %s: size r%u is not bounded (max %llu)", h->name, i + 1,
+                                (unsigned long long)a->umax);
+            size = a->umax;
+        }
+    }
+    for (unsigned i = 0; i < 5; i++) {
+        int w = h->args[i] == MLOS_BPF_ARG_PTR_WRITE;
+        if (h->args[i] != MLOS_BPF_ARG_PTR_READ && !w)
+            continue;
+        if (!is_ptr(&st->r[i + 1]))
+            return bpf_fail(v->err, v->el, pc, "helper %s: argument r%u must be a pointer, not %s", h->name, i + 1,
+                            tname[st->r[i + 1].type]);
+        if (size && (rc = check_access(v, pc, st, i + 1, 0, size, w, w ? "pass writable memory" : "pass memory")) < 0)
+            return rc;
+        if (w && st->r[i + 1].type == T_STACK)
+            stack_write(st, st->r[i + 1].omin, (int)size, NULL);
+    }
+    for (int i = 1; i <= 5; i++)
+        st->r[i] = (struct vreg){0}; /* caller-saved: clobbered */
+    st->r[0] = scalar(0, h->ret_max);
+    return 0;
+}
+
+/* ---- conditional jumps ---- */
+
+static uint8_t negate(uint8_t op)
+{
+    switch (op) {
+    case BPF_JEQ: return BPF_JNE;
+    case BPF_JNE: return BPF_JEQ;
+    case BPF_JGT: return BPF_JLE;
+    case BPF_JLE: return BPF_JGT;
+    case BPF_JGE: return BPF_JLT;
+    case BPF_JLT: return BPF_JGE;
+    }
+    return 0xff;
+}
+
+static uint8_t swap_sides(uint8_t op) /* c op x  <=>  x swap(op) c */
+{
+    switch (op) {
+    case BPF_JGT: return BPF_JLT;
+    case BPF_JLT: return BPF_JGT;
+    case BPF_JGE: return BPF_JLE;
+    case BPF_JLE: return BPF_JGE;
+    }
+    return op;
+}
+
+/* Narrow x to the values where "x op c" holds; 0 if there are none. */
+static int refine(struct vreg *x, uint8_t op, uint64_t c)
+{
+    switch (op) {
+    case BPF_JEQ:
+        if (c < x->umin || c > x->umax)
+            return 0;
+        x->umin = x->umax = c;
+        return 1;
+    case BPF_JNE:
+        if (x->umin == c && x->umax == c)
+            return 0;
+        if (x->umin == c)
+            x->umin++;
+        else if (x->umax == c)
+            x->umax--;
+        return 1;
+    case BPF_JGT:
+        if (x->umax <= c)
+            return 0;
+        if (x->umin <= c)
+            x->umin = c + 1;
+        return 1;
+    case BPF_JGE:
+        if (x->umax < c)
+            return 0;
+        if (x->umin < c)
+            x->umin = c;
+        return 1;
+    case BPF_JLT:
+        if (x->umin >= c)
+            return 0;
+        if (x->umax >= c)
+            x->umax = c - 1;
+        return 1;
+    case BPF_JLE:
+        if (x->umin > c)
+            return 0;
+        if (x->umax > c)
+            x->umax = c;
+        return 1;
+    }
+    return 1; /* not refinable: both edges stay possible */
+}
+
+/* Apply the outcome (taken or not) of the jump at pc to st; 0 if that
+ * outcome is impossible. */
+static int branch(const struct mlos_bpf_insn *in, struct vstate *st, int taken)
+{
+    int is32 = BPF_CLASS(in->code) == BPF_JMP32, x = BPF_SRC(in->code) == BPF_X;
+    uint8_t op = BPF_OP(in->code);
+    struct vreg *d = &st->r[in->dst], *s = x ? &st->r[in->src] : NULL;
+    struct vreg k = konst(is32 ? (uint32_t)in->imm : (uint64_t)(int64_t)in->imm);
+    uint64_t lim = is32 ? UINT32_MAX : UINT64_MAX;
+
+    if (!s)
+        s = &k;
+    if (d->type != T_SCALAR || s->type != T_SCALAR)
+        return 1; /* pointers: no refinement */
+    if (is_const(d) && is_const(s))
+        return bpf_jmp_eval(in->code, d->umin, s->umin) == taken;
+    if (d->umax > lim || s->umax > lim)
+        return 1; /* 32-bit compare of wider values: low halves unknown */
+    /* Signed compares of non-negative values are unsigned compares. */
+    if (d->umax <= (lim >> 1) && s->umax <= (lim >> 1)) {
+        if (op == BPF_JSGT) op = BPF_JGT;
+        if (op == BPF_JSGE) op = BPF_JGE;
+        if (op == BPF_JSLT) op = BPF_JLT;
+        if (op == BPF_JSLE) op = BPF_JLE;
+    }
+    if (!taken)
+        op = negate(op);
+    if (op == 0xff)
+        return 1;
+    if (is_const(s))
+        return refine(d, op, s->umin);
+    if (is_const(d) && s != &k)
+        return refine(s, swap_sides(op), d->umin);
+    return 1;
+}
+
+static int do_cond_jump(struct verifier *v, uint32_t pc, struct vstate *st, int *live)
+{
+    const struct mlos_bpf_insn *in = &v->insns[pc];
+    int x = BPF_SRC(in->code) == BPF_X, rc;
+    uint32_t target = pc + 1 + (uint32_t)(int32_t)in->off;
+    struct vstate *t;
+
+    if ((rc = need_init(v, pc, st, in->dst)) < 0 || (x && (rc = need_init(v, pc, st, in->src)) < 0))
+        return rc;
+    t = bpf_alloc(sizeof(*t));
+    if (!t)
+        return MLOS_ENOMEM;
+    *t = *st;
+    rc = 0;
+    if (branch(in, t, 1))
+        rc = push(v, target, t);
+    bpf_release(t);
+    if (!branch(in, st, 0))
+        *live = 0;
+    return rc;
+}
+
+/* ---- passes ---- */
+
+static int structure(struct verifier *v)
+{
+    uint8_t *reach = bpf_alloc(v->n + 1);
+    int rc = 0;
+
+    if (!reach)
+        return MLOS_ENOMEM;
+    memset(reach, 0, v->n + 1);
+    reach[0] = 1;
+    for (uint32_t pc = 0; pc < v->n && rc == 0; pc++) {
+        const struct mlos_bpf_insn *in = &v->insns[pc];
+        int op = bpf_classify(v->insns, pc, v->n, v->err, v->el);
+        int64_t target = -1;
+        int falls = 1;
+
+        if (op < 0) {
+            rc = op;
+            break;
+        }
+        v->opi[pc] = (uint8_t)op;
+        if (op == BPF_OPI_lddw_hi)
+            continue;
+        if (!reach[pc]) {
+            rc = bpf_fail(v->err, v->el, pc, "unreachable instruction");
+            break;
+        }
+        if (op == BPF_OPI_exit) {
+            falls = 0;
+        } else if (op == BPF_OPI_ja || op == BPF_OPI_ja32) {
+            target = (int64_t)pc + 1 + (op == BPF_OPI_ja ? in->off : in->imm);
+            falls = 0;
+        } else if (op >= BPF_OPI_jeq64k && op <= BPF_OPI_jsle32x) {
+            target = (int64_t)pc + 1 + in->off;
+        }
+        if (target >= 0 && target <= (int64_t)pc) {
+            rc = bpf_fail(v->err, v->el, pc, "jump back to insn %lld: loops are not allowed", (long long)target);
+            break;
+        }
+        if (target >= 0)
+            reach[target] = 1;
+        if (falls) {
+            uint32_t next = pc + (op == BPF_OPI_lddw ? 2 : 1);
+            if (next >= v->n) {
+                rc = bpf_fail(v->err, v->el, pc, "execution falls off the end of the program");
+                break;
+            }
+            reach[next] = 1;
+        }
+    }
+    bpf_release(reach);
+    return rc;
+}
+
+static int step(struct verifier *v, uint32_t pc, struct vstate *st, int *live)
+{
+    const struct mlos_bpf_insn *in = &v->insns[pc];
+    int op = v->opi[pc], rc;
+
+    switch (BPF_CLASS(in->code)) {
+    case BPF_ALU:
+    case BPF_ALU64:
+        return do_alu(v, pc, st);
+    case BPF_LD: /* lddw */
+        if ((rc = writable_reg(v, pc, in->dst)) < 0)
+            return rc;
+        st->r[in->dst] = konst((uint64_t)(uint32_t)in->imm | (uint64_t)(uint32_t)v->insns[pc + 1].imm << 32);
+        return 0;
+    case BPF_LDX:
+        return do_load(v, pc, st);
+    case BPF_ST:
+    case BPF_STX:
+        return do_store(v, pc, st);
+    }
+    if (op == BPF_OPI_call)
+        return do_call(v, pc, st);
+    if (op == BPF_OPI_exit) {
+        if (st->r[0].type == T_UNINIT)
+            return bpf_fail(v->err, v->el, pc, "exit with r0 not initialised");
+        if (is_ptr(&st->r[0]))
+            return bpf_fail(v->err, v->el, pc, "exit with r0 holding %s (would leak an address)", tname[st->r[0].type]);
+        *live = 0;
+        return 0;
+    }
+    if (op == BPF_OPI_ja || op == BPF_OPI_ja32) {
+        *live = 0;
+        return push(v, pc + 1 + (uint32_t)(op == BPF_OPI_ja ? in->off : in->imm), st);
+    }
+    return do_cond_jump(v, pc, st, live);
+}
+
+int mlos_bpf_verify(const struct mlos_bpf_insn *insns, uint32_t n, const struct mlos_bpf_hook_desc *hook,
+                    char *err, size_t err_len)
+{
+    struct verifier v = {insns, n, hook, NULL, NULL, err, err_len};
+    struct vstate *st = NULL;
+    int rc, live = 1;
+
+    if (n == 0 || n > MLOS_BPF_MAX_INSNS)
+        return bpf_fail(err, err_len, 0, "program must have 1..%u instructions", (unsigned)MLOS_BPF_MAX_INSNS);
+    v.opi = bpf_alloc(n);
+    v.pending = bpf_alloc(n * sizeof(*v.pending));
+    st = bpf_alloc(sizeof(*st));
+    if (!v.opi || !v.pending || !st) {
+        rc = MLOS_ENOMEM;
+        bpf_fail(err, err_len, 0, "out of memory in the verifier");
+        goto out;
+    }
+    memset(v.pending, 0, n * sizeof(*v.pending));
+    if ((rc = structure(&v)) < 0)
+        goto out;
+
+    memset(st, 0, sizeof(*st));
+    st->r[1] = (struct vreg){T_CTX, 0, 0, 0, 0, 0, 0};
+    st->r[10] = (struct vreg){T_STACK, 0, 0, 0, 0, 0, 0};
+    for (uint32_t pc = 0; pc < n; pc++) {
+        if (v.opi[pc] == BPF_OPI_lddw_hi)
+            continue;
+        if (v.pending[pc]) {
+            if (live)
+                join_state(st, v.pending[pc]);
+            else
+                *st = *v.pending[pc];
+            bpf_release(v.pending[pc]);
+            v.pending[pc] = NULL;
+            live = 1;
+        }
+        if (!live)
+            continue; /* no feasible path reaches it (constants decided) */
+        if ((rc = step(&v, pc, st, &live)) < 0) {
+            if (rc == MLOS_ENOMEM)
+                bpf_fail(err, err_len, pc, "out of memory in the verifier");
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    if (v.pending)
+        for (uint32_t i = 0; i < n; i++)
+            bpf_release(v.pending[i]);
+    bpf_release(v.pending);
+    bpf_release(v.opi);
+    bpf_release(st);
+    return rc;
+}

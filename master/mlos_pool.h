@@ -1,0 +1,177 @@
+/* mlos_pool.h -- elastic shard pools, heartbeats and failure handling.
+ *
+ * A pool (mlos_pool_t, caller-owned, libuv style like mlos_shard_t) runs
+ * calls on a set of identical shards that it starts and stops itself:
+ *
+ *   mlos_pool_t pool;
+ *   struct mlos_pool_opts o = {.spawn = {.arch = "x86_64"}, .max_shards = 4, .min_warm = 1};
+ *   mlos_pool_init(uv_default_loop(), &pool, &o);
+ *   mlos_pool_call(&pool, &req, "echo", arg, len, MLOS_POOL_IDEMPOTENT, on_reply);
+ *   ... mlos_pool_close(&pool, on_closed);
+ *
+ * Policy:
+ *  - Placement: a call goes to a READY shard with room (fewer than
+ *    per_shard calls in flight; the most recently used first, so the rest
+ *    stay idle and can be retired), else it waits in one FIFO queue.
+ *  - Growth: when calls wait and the shards being started cannot absorb
+ *    them, the pool starts more, up to max_shards.
+ *  - Warm shards: the pool keeps min_warm idle READY (or starting) shards
+ *    beyond current demand, so that a call does not pay a cold boot.
+ *  - Shrink: a READY shard idle for idle_timeout_ms is stopped, as long as
+ *    at least min_shards shards and min_warm idle shards remain.
+ *  - Failure: every pool shard has heartbeats (below). When a shard dies,
+ *    crashes, breaks the protocol or stops answering, it is fenced and
+ *    released and the pool reports MLOS_POOL_SHARD_FAILED. Each call that
+ *    was on it is re-run on another shard if it was submitted with
+ *    MLOS_POOL_IDEMPOTENT (at most max_retries times, at the head of the
+ *    queue), else it fails with MLOS_ESHARDDIED and a message saying which
+ *    shard failed, why, and that the task was not re-run (it may or may not
+ *    have taken effect).
+ *  - Spawn failures: retried with backoff; after 3 in a row with no shard
+ *    up, queued calls fail with the spawn error.
+ *
+ * Callbacks run from the loop, never inside mlos_pool_call/close/drain,
+ * except the optional prep hook (mlos_pool_call_prep).
+ */
+#ifndef MLOS_POOL_H
+#define MLOS_POOL_H
+
+#include "mlos.h"
+
+/* ---- heartbeats on one shard (pools turn them on for their shards) ---- */
+
+#define MLOS_HEARTBEAT_MS 200
+#define MLOS_HEARTBEAT_TIMEOUT_MS 600
+
+/* Ping the shard every interval_ms while it is READY; if a PING stays
+ * unanswered for timeout_ms (0: MLOS_HEARTBEAT_TIMEOUT_MS) the shard is
+ * fenced: killed (SIGKILL), no more frames accepted, pending calls fail
+ * with MLOS_ETIMEDOUT "shard N stopped answering (no heartbeat for X ms)".
+ * A shard answers between tasks only: a task running longer than
+ * timeout_ms is taken for a hang. interval_ms 0 turns heartbeats off (the
+ * default for mlos_spawn). May be called any time after mlos_spawn
+ * returned 0. Returns 0 or MLOS_EINVAL. */
+int mlos_shard_heartbeat(mlos_shard_t *shard, unsigned interval_ms, unsigned timeout_ms);
+
+/* Last PING -> PONG round trip in ns (0 before the first). */
+uint64_t mlos_shard_heartbeat_rtt(const mlos_shard_t *shard);
+
+/* ---- pools ---- */
+
+typedef struct mlos_pool_s mlos_pool_t;
+typedef struct mlos_pool_call_s mlos_pool_call_t;
+
+typedef void (*mlos_pool_call_cb)(mlos_pool_call_t *req, int status);
+typedef int (*mlos_pool_prep_cb)(mlos_pool_call_t *req, mlos_shard_t *shard);
+typedef void (*mlos_pool_close_cb)(mlos_pool_t *pool);
+
+enum mlos_pool_event {
+    MLOS_POOL_SHARD_UP,           /* a shard said HELLO and takes calls */
+    MLOS_POOL_SHARD_SPAWN_FAILED, /* a shard could not start (status, why) */
+    MLOS_POOL_SHARD_FAILED,       /* a READY shard died or was fenced (status, why) */
+    MLOS_POOL_SHARD_RETIRED,      /* an idle shard is being stopped (shrink) */
+};
+/* shard is NULL for SPAWN_FAILED when mlos_spawn refused at once (e.g. no image). */
+typedef void (*mlos_pool_event_cb)(mlos_pool_t *pool, const mlos_shard_t *shard, enum mlos_pool_event ev,
+                                   int status, const char *why);
+
+/* Pool options. Zero fields take the defaults shown. */
+struct mlos_pool_opts {
+    struct mlos_spawn_opts spawn; /* for every shard (arch, image, memory...); copied at init */
+    unsigned min_shards;          /* never shrink below: 0 */
+    unsigned max_shards;          /* never grow above: 4 */
+    unsigned min_warm;            /* idle READY shards kept in reserve: 0 */
+    unsigned idle_timeout_ms;     /* retire an idle shard after: 5000 */
+    unsigned per_shard;           /* calls in flight on one shard: 1 (several share its bulk window) */
+    int max_retries;              /* re-runs of an idempotent call: 3; < 0: never */
+    int heartbeat_ms;             /* PING interval: MLOS_HEARTBEAT_MS; < 0: no heartbeats */
+    unsigned heartbeat_timeout_ms; /* MLOS_HEARTBEAT_TIMEOUT_MS */
+    mlos_pool_event_cb on_event;  /* shard lifecycle notifications (optional) */
+};
+
+struct mlos_pool_impl; /* private */
+
+struct mlos_pool_s {
+    void *data; /* free for the caller */
+    /* read-only, current */
+    unsigned shards;   /* starting + ready */
+    unsigned starting;
+    unsigned ready;
+    unsigned busy;     /* ready shards with at least one call in flight */
+    unsigned queued;   /* calls waiting for a shard */
+    unsigned inflight; /* calls on shards */
+    /* read-only, totals since init */
+    unsigned peak_shards;
+    uint64_t spawned, spawn_failed, failed, retired, retries, calls_done;
+    /* private */
+    struct mlos_pool_impl *impl;
+    int *sync_done;
+};
+
+#define MLOS_POOL_IDEMPOTENT 1u /* safe to run again on another shard after a shard failure */
+
+struct mlos_pool_call_s {
+    void *data;             /* free for the caller */
+    /* results, valid inside the callback only */
+    int status;             /* 0, the task's or transport's MLOS_E*, MLOS_ESHARDDIED, MLOS_ESTOPPED */
+    const uint8_t *result;
+    size_t result_len;
+    const char *error;      /* explanation when status != 0, never NULL then */
+    uint64_t run_ns;        /* task run time, shard clock */
+    uint64_t rtt_ns;        /* mlos_pool_call() to callback, host clock */
+    uint64_t queue_ns;      /* of which waiting for a shard (all attempts) */
+    unsigned attempts;      /* shards the call was sent to */
+    uint32_t shard_id;      /* shard of the last attempt */
+    /* private */
+    mlos_pool_t *pool;
+    mlos_pool_call_cb cb;
+    mlos_pool_prep_cb prep;
+    char *task;
+    void *arg;
+    size_t arg_len;
+    unsigned flags;
+    mlos_pool_call_t *next;
+    void *slot;
+    uint64_t t0, t_queued;
+    mlos_call_t call;
+    char msg[400];
+};
+
+/* Start the pool: validates options, spawns min_shards / min_warm shards
+ * in the background. Returns 0 or MLOS_EINVAL (nothing to release then). */
+int mlos_pool_init(uv_loop_t *loop, mlos_pool_t *pool, const struct mlos_pool_opts *opts);
+
+/* Run `task` with arg (copied) on some shard of the pool. flags:
+ * MLOS_POOL_IDEMPOTENT or 0. cb runs exactly once. Returns 0, or
+ * MLOS_EINVAL / MLOS_ENOMEM / MLOS_ESTOPPED (draining or closing)
+ * immediately (cb will not run). */
+int mlos_pool_call(mlos_pool_t *pool, mlos_pool_call_t *req, const char *task, const void *arg, size_t arg_len,
+                   unsigned flags, mlos_pool_call_cb cb);
+
+/* The same with a prep hook: prep(req, shard) runs each time the call is
+ * about to go to a shard (again on a re-run), e.g. to mlos_put its input
+ * into that shard's bulk window (with per_shard 1 the window is the call's
+ * alone). It may run inside this function. A nonzero return fails the call
+ * with that status (MLOS_EINVAL if positive). */
+int mlos_pool_call_prep(mlos_pool_t *pool, mlos_pool_call_t *req, const char *task, const void *arg, size_t arg_len,
+                        unsigned flags, mlos_pool_prep_cb prep, mlos_pool_call_cb cb);
+
+/* READY shards of the pool (e.g. to mlos_put shared data or inspect pids):
+ * fills up to cap pointers, returns how many there are. Valid until the
+ * loop runs again. */
+size_t mlos_pool_shards(mlos_pool_t *pool, mlos_shard_t **out, size_t cap);
+
+/* Refuse new calls (MLOS_ESTOPPED); cb runs once every queued and running
+ * call has completed. Shards stay up until mlos_pool_close. */
+int mlos_pool_drain(mlos_pool_t *pool, mlos_pool_close_cb cb);
+
+/* Fail queued and running calls with MLOS_ESTOPPED, stop every shard and
+ * release everything; cb (may be NULL) runs when all is released, then the
+ * struct may be reused or freed. Returns 0 or MLOS_EINVAL (closing). */
+int mlos_pool_close(mlos_pool_t *pool, mlos_pool_close_cb cb);
+
+/* Synchronous helpers: run the loop until done. */
+void mlos_pool_drain_sync(mlos_pool_t *pool);
+void mlos_pool_close_sync(mlos_pool_t *pool);
+
+#endif

@@ -1,0 +1,658 @@
+/* pool.c -- elastic shard pool: placement, queueing, growth, warm reserve,
+ * shrink, failure handling with re-runs, drain and close (mlos_pool.h).
+ *
+ * Everything heavy happens in service(), run from a 0 ms timer ("kick")
+ * so that user callbacks never run inside mlos_pool_call/close/drain and
+ * shards are never stopped from inside their own callbacks. The fast path
+ * (a call meeting an idle READY shard, a reply freeing a shard for the next
+ * queued call) dispatches directly.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool.h"
+
+#define DEFAULT_MAX_SHARDS 4
+#define DEFAULT_IDLE_MS 5000
+#define DEFAULT_RETRIES 3
+#define SPAWN_GIVE_UP 3 /* spawn failures in a row with no shard up: fail waiting calls */
+
+#define SLOT_OF(s) ((struct pool_slot *)((char *)(s) - offsetof(struct pool_slot, shard)))
+
+static void service(struct mlos_pool_impl *pi);
+static void on_done(mlos_call_t *c, int status);
+
+/* ---- small helpers ---- */
+
+static uint64_t now_ms(struct mlos_pool_impl *pi) { return uv_now(pi->loop); }
+
+static void kick_cb(uv_timer_t *t)
+{
+    struct mlos_pool_impl *pi = t->data;
+    pi->kicked = 0;
+    service(pi);
+}
+
+static void kick(struct mlos_pool_impl *pi)
+{
+    if (!pi->kicked && !pi->timers_closing) {
+        pi->kicked = 1;
+        uv_timer_start(&pi->kick, kick_cb, 0, 0);
+    }
+}
+
+static void emit(struct mlos_pool_impl *pi, const mlos_shard_t *s, enum mlos_pool_event ev, int status,
+                 const char *why)
+{
+    if (pi->o.on_event)
+        pi->o.on_event(pi->pool, s, ev, status, why ? why : "");
+}
+
+static void recount(struct mlos_pool_impl *pi)
+{
+    mlos_pool_t *p = pi->pool;
+    unsigned starting = 0, ready = 0, busy = 0, inflight = 0;
+    for (struct pool_slot *s = pi->slots; s; s = s->next) {
+        if (s->state == SLOT_STARTING)
+            starting++;
+        else if (s->state == SLOT_READY) {
+            ready++;
+            busy += s->inflight > 0;
+        }
+        inflight += s->inflight;
+    }
+    p->starting = starting;
+    p->ready = ready;
+    p->busy = busy;
+    p->inflight = inflight;
+    p->shards = starting + ready;
+    if (p->shards > p->peak_shards)
+        p->peak_shards = p->shards;
+}
+
+/* ---- queue ---- */
+
+static void q_push(struct mlos_pool_impl *pi, mlos_pool_call_t *req, int at_head)
+{
+    req->t_queued = uv_hrtime();
+    if (at_head) {
+        req->next = pi->head;
+        pi->head = req;
+        if (!pi->tail)
+            pi->tail = req;
+    } else {
+        req->next = NULL;
+        if (pi->tail)
+            pi->tail->next = req;
+        else
+            pi->head = req;
+        pi->tail = req;
+    }
+    pi->pool->queued++;
+}
+
+static mlos_pool_call_t *q_pop(struct mlos_pool_impl *pi)
+{
+    mlos_pool_call_t *req = pi->head;
+    if (req) {
+        pi->head = req->next;
+        if (!pi->head)
+            pi->tail = NULL;
+        req->next = NULL;
+        pi->pool->queued--;
+    }
+    return req;
+}
+
+/* ---- completion ---- */
+
+/* Run the user's callback; the request is free afterwards. */
+static void finish(mlos_pool_call_t *req, int status, const char *error, const mlos_call_t *c)
+{
+    mlos_pool_call_cb cb = req->cb;
+    req->status = status;
+    req->error = status ? (error && error[0] ? error : mlos_strerror(status)) : NULL;
+    req->result = status == 0 && c ? c->result : NULL;
+    req->result_len = status == 0 && c ? c->result_len : 0;
+    req->rtt_ns = uv_hrtime() - req->t0;
+    free(req->task);
+    free(req->arg);
+    req->task = NULL;
+    req->arg = NULL;
+    req->pool->calls_done++;
+    cb(req, status);
+}
+
+/* Complete from service() (never inside an API call); msg already in req->msg. */
+static void finish_later(struct mlos_pool_impl *pi, mlos_pool_call_t *req, int status)
+{
+    req->status = status;
+    req->next = NULL;
+    if (pi->done_tail)
+        pi->done_tail->next = req;
+    else
+        pi->done = req;
+    pi->done_tail = req;
+    kick(pi);
+}
+
+static void flush_done(struct mlos_pool_impl *pi)
+{
+    while (pi->done) {
+        mlos_pool_call_t *req = pi->done;
+        pi->done = req->next;
+        if (!pi->done)
+            pi->done_tail = NULL;
+        finish(req, req->status, req->msg, NULL);
+    }
+}
+
+/* ---- shard failure ---- */
+
+static void slot_failed(struct pool_slot *slot, int status, const char *why)
+{
+    struct mlos_pool_impl *pi = slot->pi;
+    int was_ready = slot->state == SLOT_READY;
+    if (slot->state != SLOT_READY && slot->state != SLOT_STARTING)
+        return;
+    slot->state = SLOT_FAILED;
+    if (was_ready) {
+        pi->pool->failed++;
+        emit(pi, &slot->shard, MLOS_POOL_SHARD_FAILED, status, why);
+    } else {
+        pi->pool->spawn_failed++;
+        pi->spawn_streak++;
+        pi->spawn_refused = 0;
+        pi->spawn_err = status;
+        snprintf(pi->spawn_msg, sizeof(pi->spawn_msg), "%s", why && why[0] ? why : mlos_strerror(status));
+        /* back off: 50 ms, 100 ms, ... up to 2 s */
+        unsigned shift = pi->spawn_streak < 6 ? pi->spawn_streak : 6;
+        pi->spawn_not_before_ms = now_ms(pi) + (50u << shift) / 2;
+        emit(pi, &slot->shard, MLOS_POOL_SHARD_SPAWN_FAILED, status, why);
+    }
+    recount(pi);
+    kick(pi); /* service() releases it, re-runs, and replaces it */
+}
+
+/* A READY shard died or was fenced (hook from shard.c / heartbeat.c). */
+static void on_dead(mlos_shard_t *shard)
+{
+    struct mlos_shard_impl *im = shard->impl;
+    slot_failed(SLOT_OF(shard), im ? im->death_err : MLOS_ESHARDDIED, im ? im->death_msg : "");
+}
+
+static int is_shard_failure(int status)
+{
+    return status == MLOS_ESHARDDIED || status == MLOS_ETIMEDOUT || status == MLOS_EPROTO;
+}
+
+/* ---- placement ---- */
+
+static struct pool_slot *pick(struct mlos_pool_impl *pi)
+{
+    struct pool_slot *best = NULL;
+    for (struct pool_slot *s = pi->slots; s; s = s->next) {
+        if (s->state != SLOT_READY || s->inflight >= pi->o.per_shard || !mlos_shard_alive(&s->shard))
+            continue;
+        if (!best || s->inflight < best->inflight || (s->inflight == best->inflight && s->last_use > best->last_use))
+            best = s;
+    }
+    return best;
+}
+
+/* Send req to slot. Returns -1 if the shard refused (req goes back to the
+ * queue), else 0 (sent, or completed with an error later). */
+static int send_on(struct mlos_pool_impl *pi, mlos_pool_call_t *req, struct pool_slot *slot)
+{
+    int rc;
+    req->queue_ns += uv_hrtime() - req->t_queued;
+    req->attempts++;
+    req->shard_id = slot->shard.id;
+    if (req->prep && (rc = req->prep(req, &slot->shard)) != 0) {
+        if (rc > 0)
+            rc = MLOS_EINVAL;
+        snprintf(req->msg, sizeof(req->msg), "prep hook of task '%s' failed on shard %u: %s", req->task,
+                 slot->shard.id, mlos_strerror(rc));
+        finish_later(pi, req, rc);
+        return 0;
+    }
+    req->call.data = req;
+    rc = mlos_call(&slot->shard, &req->call, req->task, req->arg, req->arg_len, on_done);
+    if (rc == MLOS_ESHARDDIED || rc == MLOS_ESTOPPED) {
+        req->attempts--;
+        slot_failed(slot, rc, "shard refused a call (going away)");
+        return -1;
+    }
+    if (rc < 0) {
+        snprintf(req->msg, sizeof(req->msg), "task '%s' (%zu argument bytes): %s", req->task, req->arg_len,
+                 mlos_strerror(rc));
+        finish_later(pi, req, rc);
+        return 0;
+    }
+    req->slot = slot;
+    slot->inflight++;
+    slot->last_use = ++pi->use_seq;
+    return 0;
+}
+
+static void dispatch(struct mlos_pool_impl *pi)
+{
+    struct pool_slot *slot;
+    while (pi->head && !pi->closing && (slot = pick(pi))) {
+        mlos_pool_call_t *req = q_pop(pi);
+        if (send_on(pi, req, slot) < 0)
+            q_push(pi, req, 1);
+    }
+    recount(pi);
+}
+
+static void on_done(mlos_call_t *c, int status)
+{
+    mlos_pool_call_t *req = c->data;
+    struct pool_slot *slot = req->slot;
+    struct mlos_pool_impl *pi = slot->pi;
+
+    req->slot = NULL;
+    if (--slot->inflight == 0)
+        slot->idle_since_ms = now_ms(pi);
+    req->run_ns = c->run_ns;
+    if (is_shard_failure(status) && !mlos_shard_alive(&slot->shard)) {
+        const char *why = c->error ? c->error : mlos_strerror(status);
+        slot_failed(slot, status, why);
+        if ((req->flags & MLOS_POOL_IDEMPOTENT) && !pi->closing && (int)req->attempts <= pi->o.max_retries) {
+            pi->pool->retries++;
+            q_push(pi, req, 1); /* first in line: it has waited longest */
+            kick(pi);
+            return;
+        }
+        if (req->flags & MLOS_POOL_IDEMPOTENT)
+            snprintf(req->msg, sizeof(req->msg), "task '%s' lost its shard %u time(s), no re-run left; last: %s",
+                     req->task, req->attempts, why);
+        else
+            snprintf(req->msg, sizeof(req->msg), "%s; task '%s' is not idempotent: not re-run (it may or may not have run)",
+                     why, req->task);
+        finish(req, MLOS_ESHARDDIED, req->msg, NULL);
+    } else if (status == MLOS_ESTOPPED && pi->closing) {
+        snprintf(req->msg, sizeof(req->msg), "pool closed while task '%s' ran on shard %u", req->task,
+                 slot->shard.id);
+        finish(req, status, req->msg, NULL);
+    } else {
+        finish(req, status, c->error, c);
+    }
+    dispatch(pi);
+    if (pi->head || pi->draining || pi->closing)
+        kick(pi);
+}
+
+/* ---- growth ---- */
+
+static void on_spawned(mlos_shard_t *shard, int status)
+{
+    struct pool_slot *slot = SLOT_OF(shard);
+    struct mlos_pool_impl *pi = slot->pi;
+
+    if (status < 0) {
+        struct mlos_shard_impl *im = shard->impl;
+        slot_failed(slot, status, im && im->death_msg[0] ? im->death_msg : mlos_strerror(status));
+        return;
+    }
+    pi->spawn_streak = 0;
+    slot->state = SLOT_READY;
+    slot->idle_since_ms = now_ms(pi);
+    pi->pool->spawned++;
+    recount(pi);
+    emit(pi, shard, MLOS_POOL_SHARD_UP, 0, NULL);
+    dispatch(pi);
+    kick(pi); /* close, warm reserve */
+}
+
+static void on_closed(mlos_shard_t *shard)
+{
+    struct pool_slot *slot = SLOT_OF(shard);
+    struct mlos_pool_impl *pi = slot->pi;
+    if (slot->prev)
+        slot->prev->next = slot->next;
+    else
+        pi->slots = slot->next;
+    if (slot->next)
+        slot->next->prev = slot->prev;
+    free(slot);
+    recount(pi);
+    if (pi->closing)
+        kick(pi);
+}
+
+static int spawn_one(struct mlos_pool_impl *pi)
+{
+    struct pool_slot *slot = calloc(1, sizeof(*slot));
+    int rc;
+    if (!slot)
+        return MLOS_ENOMEM;
+    slot->pi = pi;
+    slot->state = SLOT_STARTING;
+    rc = mlos_spawn(pi->loop, &slot->shard, &pi->o.spawn, on_spawned);
+    if (rc < 0) {
+        free(slot);
+        pi->pool->spawn_failed++;
+        pi->spawn_err = rc;
+        pi->spawn_streak = SPAWN_GIVE_UP; /* refused at once: a configuration error, no point waiting */
+        pi->spawn_refused = 1;
+        snprintf(pi->spawn_msg, sizeof(pi->spawn_msg), "cannot start a %s shard: %s",
+                 pi->o.spawn.arch ? pi->o.spawn.arch : "x86_64", mlos_strerror(rc));
+        emit(pi, NULL, MLOS_POOL_SHARD_SPAWN_FAILED, rc, pi->spawn_msg);
+        return rc;
+    }
+    if (pi->o.heartbeat_ms > 0)
+        mlos_shard_heartbeat(&slot->shard, (unsigned)pi->o.heartbeat_ms, pi->o.heartbeat_timeout_ms);
+    slot->shard.impl->on_dead = on_dead;
+    slot->next = pi->slots;
+    if (pi->slots)
+        pi->slots->prev = slot;
+    pi->slots = slot;
+    recount(pi);
+    return 0;
+}
+
+/* Start shards for waiting calls, the warm reserve and the minimum. */
+static void scale(struct mlos_pool_impl *pi)
+{
+    unsigned starting = 0, idle = 0, live = 0, per = pi->o.per_shard;
+    unsigned need_q, deficit_q, spare, deficit_w, deficit_m, n;
+
+    if (pi->closing)
+        return;
+    for (struct pool_slot *s = pi->slots; s; s = s->next) {
+        starting += s->state == SLOT_STARTING;
+        idle += s->state == SLOT_READY && s->inflight == 0;
+        live += s->state == SLOT_STARTING || s->state == SLOT_READY;
+    }
+    need_q = (pi->pool->queued + per - 1) / per;
+    deficit_q = need_q > starting ? need_q - starting : 0;
+    spare = starting > need_q ? starting - need_q : 0;
+    deficit_w = pi->o.min_warm > idle + spare ? pi->o.min_warm - (idle + spare) : 0;
+    deficit_m = pi->o.min_shards > live ? pi->o.min_shards - live : 0;
+    n = deficit_q + deficit_w > deficit_m ? deficit_q + deficit_w : deficit_m;
+    if (n > pi->o.max_shards - live)
+        n = live < pi->o.max_shards ? pi->o.max_shards - live : 0;
+    if (n && pi->spawn_streak && now_ms(pi) < pi->spawn_not_before_ms)
+        return; /* backing off; the tick retries */
+    while (n-- && spawn_one(pi) == 0)
+        ;
+}
+
+/* ---- shrink ---- */
+
+static void retire(struct pool_slot *slot)
+{
+    struct mlos_pool_impl *pi = slot->pi;
+    slot->state = SLOT_STOPPING;
+    pi->pool->retired++;
+    emit(pi, &slot->shard, MLOS_POOL_SHARD_RETIRED, 0, "idle timeout");
+    if (mlos_shard_stop(&slot->shard, on_closed) < 0 && !slot->shard.impl)
+        on_closed(&slot->shard);
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    struct mlos_pool_impl *pi = t->data;
+    uint64_t now = now_ms(pi);
+
+    if (pi->closing)
+        return;
+    recount(pi);
+    for (;;) {
+        struct pool_slot *old = NULL;
+        unsigned idle = 0, live = pi->pool->shards;
+        for (struct pool_slot *s = pi->slots; s; s = s->next) {
+            if (s->state != SLOT_READY || s->inflight)
+                continue;
+            idle++;
+            if (now - s->idle_since_ms >= pi->o.idle_timeout_ms && (!old || s->idle_since_ms < old->idle_since_ms))
+                old = s;
+        }
+        if (!old || pi->pool->queued || live <= pi->o.min_shards || idle <= pi->o.min_warm)
+            break;
+        retire(old);
+        recount(pi);
+    }
+    service(pi); /* spawn backoff expiry */
+}
+
+/* ---- the service routine ---- */
+
+static void fail_queue(struct mlos_pool_impl *pi, int status, const char *fmt, const char *detail)
+{
+    mlos_pool_call_t *req;
+    while ((req = q_pop(pi))) {
+        req->queue_ns += uv_hrtime() - req->t_queued;
+        snprintf(req->msg, sizeof(req->msg), fmt, req->task, detail);
+        finish(req, status, req->msg, NULL);
+    }
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    struct mlos_pool_impl *pi = h->data;
+    mlos_pool_t *pool = pi->pool;
+    mlos_pool_close_cb cb = pi->close_cb;
+    if (--pi->open_timers > 0)
+        return;
+    free(pi->arch);
+    free(pi->image);
+    free(pi->qemu);
+    free(pi);
+    pool->impl = NULL;
+    pool->shards = pool->starting = pool->ready = pool->busy = pool->queued = pool->inflight = 0;
+    if (cb)
+        cb(pool);
+}
+
+static void stop_slot(struct pool_slot *slot)
+{
+    slot->state = SLOT_STOPPING;
+    if (mlos_shard_stop(&slot->shard, on_closed) < 0 && !slot->shard.impl)
+        on_closed(&slot->shard);
+}
+
+static void service(struct mlos_pool_impl *pi)
+{
+    struct pool_slot *s, *next;
+
+    if (pi->timers_closing)
+        return;
+    /* release failed shards (their calls were settled already) */
+    for (s = pi->slots; s; s = next) {
+        next = s->next;
+        if (s->state == SLOT_FAILED)
+            stop_slot(s);
+    }
+    flush_done(pi);
+    if (pi->closing) {
+        fail_queue(pi, MLOS_ESTOPPED, "pool closed before task '%s' ran%s", "");
+        for (s = pi->slots; s; s = next) {
+            next = s->next;
+            if (s->state != SLOT_STOPPING)
+                stop_slot(s); /* running calls fail with MLOS_ESTOPPED */
+        }
+        flush_done(pi);
+        if (pi->drain_cb) {
+            mlos_pool_close_cb cb = pi->drain_cb;
+            pi->drain_cb = NULL;
+            cb(pi->pool);
+        }
+        if (!pi->slots && !pi->timers_closing) {
+            pi->timers_closing = 1;
+            uv_close((uv_handle_t *)&pi->tick, timer_closed);
+            uv_close((uv_handle_t *)&pi->kick, timer_closed);
+        }
+        return;
+    }
+    dispatch(pi);
+    scale(pi);
+    recount(pi);
+    if (pi->pool->queued && !pi->pool->shards && pi->spawn_streak >= SPAWN_GIVE_UP) {
+        char detail[300];
+        if (pi->spawn_refused)
+            snprintf(detail, sizeof(detail), ": %.200s", pi->spawn_msg);
+        else
+            snprintf(detail, sizeof(detail), ": no shard could start (%u failures in a row); last: %.200s",
+                     pi->spawn_streak, pi->spawn_msg);
+        pi->spawn_streak = 0;
+        fail_queue(pi, pi->spawn_err < 0 ? pi->spawn_err : MLOS_ESPAWN, "task '%s' not run%s", detail);
+    }
+    if (pi->draining && pi->drain_cb && !pi->pool->queued && !pi->pool->inflight && !pi->done) {
+        mlos_pool_close_cb cb = pi->drain_cb;
+        pi->drain_cb = NULL;
+        cb(pi->pool);
+    }
+}
+
+/* ---- API ---- */
+
+int mlos_pool_init(uv_loop_t *loop, mlos_pool_t *pool, const struct mlos_pool_opts *opts)
+{
+    static const struct mlos_pool_opts defaults;
+    struct mlos_pool_opts o = opts ? *opts : defaults;
+    struct mlos_pool_impl *pi;
+    unsigned tick_ms;
+
+    if (!loop || !pool)
+        return MLOS_EINVAL;
+    if (!o.max_shards)
+        o.max_shards = DEFAULT_MAX_SHARDS;
+    if (!o.idle_timeout_ms)
+        o.idle_timeout_ms = DEFAULT_IDLE_MS;
+    if (!o.per_shard)
+        o.per_shard = 1;
+    if (!o.max_retries)
+        o.max_retries = DEFAULT_RETRIES;
+    if (!o.heartbeat_ms)
+        o.heartbeat_ms = MLOS_HEARTBEAT_MS;
+    if (!o.heartbeat_timeout_ms)
+        o.heartbeat_timeout_ms = MLOS_HEARTBEAT_TIMEOUT_MS;
+    if (o.min_shards > o.max_shards || o.min_warm > o.max_shards)
+        return MLOS_EINVAL;
+    if (!(pi = calloc(1, sizeof(*pi))))
+        return MLOS_ENOMEM;
+    if ((o.spawn.arch && !(pi->arch = strdup(o.spawn.arch))) || (o.spawn.image && !(pi->image = strdup(o.spawn.image))) ||
+        (o.spawn.qemu && !(pi->qemu = strdup(o.spawn.qemu)))) {
+        free(pi->arch);
+        free(pi->image);
+        free(pi);
+        return MLOS_ENOMEM;
+    }
+    o.spawn.arch = pi->arch;
+    o.spawn.image = pi->image;
+    o.spawn.qemu = pi->qemu;
+    void *user = pool->data;
+    memset(pool, 0, sizeof(*pool));
+    pool->data = user;
+    pool->impl = pi;
+    pi->pool = pool;
+    pi->loop = loop;
+    pi->o = o;
+    uv_timer_init(loop, &pi->tick);
+    uv_timer_init(loop, &pi->kick);
+    pi->tick.data = pi->kick.data = pi;
+    pi->open_timers = 2;
+    tick_ms = o.idle_timeout_ms / 4;
+    tick_ms = tick_ms < 20 ? 20 : tick_ms > 250 ? 250 : tick_ms;
+    uv_timer_start(&pi->tick, tick_cb, tick_ms, tick_ms);
+    scale(pi);
+    if (pi->spawn_streak)
+        kick(pi);
+    return 0;
+}
+
+int mlos_pool_call(mlos_pool_t *pool, mlos_pool_call_t *req, const char *task, const void *arg, size_t arg_len,
+                   unsigned flags, mlos_pool_call_cb cb)
+{
+    return mlos_pool_call_prep(pool, req, task, arg, arg_len, flags, NULL, cb);
+}
+
+int mlos_pool_call_prep(mlos_pool_t *pool, mlos_pool_call_t *req, const char *task, const void *arg, size_t arg_len,
+                        unsigned flags, mlos_pool_prep_cb prep, mlos_pool_call_cb cb)
+{
+    struct mlos_pool_impl *pi = pool ? pool->impl : NULL;
+    if (!pi || !req || !task || !cb || (arg_len && !arg) || (flags & ~MLOS_POOL_IDEMPOTENT))
+        return MLOS_EINVAL;
+    if (pi->closing || pi->draining)
+        return MLOS_ESTOPPED;
+    void *user = req->data;
+    memset(req, 0, sizeof(*req));
+    req->data = user;
+    req->prep = prep;
+    req->task = strdup(task);
+    req->arg = malloc(arg_len ? arg_len : 1);
+    if (!req->task || !req->arg) {
+        free(req->task);
+        free(req->arg);
+        return MLOS_ENOMEM;
+    }
+    if (arg_len)
+        memcpy(req->arg, arg, arg_len);
+    req->arg_len = arg_len;
+    req->pool = pool;
+    req->cb = cb;
+    req->flags = flags;
+    req->t0 = uv_hrtime();
+    q_push(pi, req, 0);
+    dispatch(pi);
+    kick(pi); /* growth, warm reserve: spawning (a fork) stays off the caller's path */
+    return 0;
+}
+
+size_t mlos_pool_shards(mlos_pool_t *pool, mlos_shard_t **out, size_t cap)
+{
+    size_t n = 0;
+    if (!pool || !pool->impl)
+        return 0;
+    for (struct pool_slot *s = pool->impl->slots; s; s = s->next)
+        if (s->state == SLOT_READY && mlos_shard_alive(&s->shard)) {
+            if (n < cap && out)
+                out[n] = &s->shard;
+            n++;
+        }
+    return n;
+}
+
+int mlos_pool_drain(mlos_pool_t *pool, mlos_pool_close_cb cb)
+{
+    struct mlos_pool_impl *pi = pool ? pool->impl : NULL;
+    if (!pi || pi->closing || pi->draining)
+        return MLOS_EINVAL;
+    pi->draining = 1;
+    pi->drain_cb = cb;
+    kick(pi);
+    return 0;
+}
+
+int mlos_pool_close(mlos_pool_t *pool, mlos_pool_close_cb cb)
+{
+    struct mlos_pool_impl *pi = pool ? pool->impl : NULL;
+    if (!pi || pi->closing)
+        return MLOS_EINVAL;
+    pi->closing = 1;
+    pi->close_cb = cb;
+    kick(pi);
+    return 0;
+}
+
+static void sync_done(mlos_pool_t *pool) { *pool->sync_done = 1; }
+
+static void run_sync(mlos_pool_t *pool, int (*op)(mlos_pool_t *, mlos_pool_close_cb))
+{
+    int done = 0;
+    uv_loop_t *loop = pool->impl ? pool->impl->loop : NULL;
+    pool->sync_done = &done;
+    if (op(pool, sync_done) == 0)
+        while (!done)
+            uv_run(loop, UV_RUN_ONCE);
+    pool->sync_done = NULL;
+}
+
+void mlos_pool_drain_sync(mlos_pool_t *pool) { run_sync(pool, mlos_pool_drain); }
+
+void mlos_pool_close_sync(mlos_pool_t *pool) { run_sync(pool, mlos_pool_close); }

@@ -1,0 +1,656 @@
+/* RFC 9669 conformance of the mlos eBPF VM, verifier accept/reject cases,
+ * hooks and native extensions, and the clang-built samples.
+ *
+ *   test_bpf_conformance [sample.o ...]
+ *
+ * Programs are hand-assembled with the bpf_isa.h macros. Every accepted
+ * program runs three ways -- verified+fast, verified+checked, trusted+fast
+ * -- and all must give the expected R0. Sample objects (clang -target bpfel)
+ * are recognised by file name: filter_call.o (message hook), priority.o
+ * (scheduling hook).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bpf/bpf.h"
+#include "bpf/hooks.h"
+#include "check.h"
+#include "mlos_error.h"
+
+#define PROG(...) ((const struct mlos_bpf_insn[]){__VA_ARGS__})
+#define NINS(...) (sizeof(PROG(__VA_ARGS__)) / sizeof(struct mlos_bpf_insn))
+
+static const struct mlos_bpf_hook_desc *test_hook;
+static struct mlos_hook_test_ctx tctx;
+static uint8_t tdata[MLOS_HOOK_TEST_DATA];
+
+static void reset_ctx(void)
+{
+    for (int i = 0; i < 8; i++)
+        tctx.w[i] = 0x1111111111111111ull * (uint64_t)(i + 1);
+    for (int i = 0; i < (int)sizeof(tdata); i++)
+        tdata[i] = (uint8_t)i;
+    tctx.data = (uint64_t)(uintptr_t)tdata; /* x86_64 host: little-endian already */
+}
+
+static int load(const struct mlos_bpf_insn *p, size_t n, const struct mlos_bpf_hook_desc *h, unsigned flags,
+                struct mlos_bpf_prog **out, char *err)
+{
+    uint8_t *code = malloc(n * 8 + 8);
+    int rc;
+    mlos_bpf_encode(p, n, code);
+    rc = mlos_bpf_load(code, n * 8, h, flags, out, err, MLOS_BPF_ERR_MAX);
+    free(code);
+    return rc;
+}
+
+/* Run p three ways on a fresh test context and check R0. */
+static void expect_r0(int line, uint64_t want, const struct mlos_bpf_insn *p, size_t n)
+{
+    char err[MLOS_BPF_ERR_MAX];
+    struct mlos_bpf_prog *prog;
+    static const char *const how[] = {"verified fast", "verified checked", "trusted fast"};
+
+    for (int k = 0; k < 3; k++) {
+        uint64_t r0 = 0xdeadbeef;
+        int rc = load(p, n, test_hook, k == 2 ? MLOS_BPF_TRUSTED : 0, &prog, err);
+        if (rc < 0) {
+            fprintf(stderr, "line %d (%s): load failed: %s\n", line, how[k], err);
+            check_failures++;
+            return;
+        }
+        reset_ctx();
+        rc = mlos_bpf_run_ex(prog, &tctx, sizeof(tctx), k == 1 ? MLOS_BPF_RUN_CHECKED : MLOS_BPF_RUN_FAST, 0, &r0);
+        if (rc != 0 || r0 != want) {
+            fprintf(stderr, "line %d (%s): rc %d r0 0x%llx, want 0x%llx\n", line, how[k], rc,
+                    (unsigned long long)r0, (unsigned long long)want);
+            check_failures++;
+        }
+        mlos_bpf_free(prog);
+    }
+}
+#define EXPECT(want, ...) expect_r0(__LINE__, (uint64_t)(want), PROG(__VA_ARGS__), NINS(__VA_ARGS__))
+
+/* The verifier must reject p at hook h with a message containing msg. */
+static void expect_reject(int line, const struct mlos_bpf_hook_desc *h, const char *msg, const struct mlos_bpf_insn *p,
+                          size_t n)
+{
+    char err[MLOS_BPF_ERR_MAX];
+    struct mlos_bpf_prog *prog = NULL;
+    int rc = load(p, n, h, 0, &prog, err);
+    if (rc >= 0) {
+        fprintf(stderr, "line %d: accepted, want rejection with \"%s\"\n", line, msg);
+        check_failures++;
+        mlos_bpf_free(prog);
+    } else if (!strstr(err, msg) || strncmp(err, "insn ", 5) != 0) {
+        fprintf(stderr, "line %d: rejected with \"%s\", want \"%s\"\n", line, err, msg);
+        check_failures++;
+    }
+}
+#define REJECT(h, msg, ...) expect_reject(__LINE__, h, msg, PROG(__VA_ARGS__), NINS(__VA_ARGS__))
+
+static void expect_accept(int line, const struct mlos_bpf_hook_desc *h, const struct mlos_bpf_insn *p, size_t n)
+{
+    char err[MLOS_BPF_ERR_MAX];
+    struct mlos_bpf_prog *prog = NULL;
+    if (load(p, n, h, 0, &prog, err) < 0) {
+        fprintf(stderr, "line %d: rejected: %s\n", line, err);
+        check_failures++;
+    }
+    mlos_bpf_free(prog);
+}
+#define ACCEPT(h, ...) expect_accept(__LINE__, h, PROG(__VA_ARGS__), NINS(__VA_ARGS__))
+
+#define R0 0
+#define R1 1
+#define R2 2
+#define R3 3
+#define R4 4
+#define R10 10
+#define EXIT BPF_EXIT_INSN()
+
+static void alu64(void)
+{
+    EXPECT(UINT64_MAX, BPF_MOV64_IMM(R0, -1), EXIT);
+    EXPECT(12, BPF_MOV64_IMM(R0, 5), BPF_ALU64_IMM(BPF_ADD, R0, 7), EXIT);
+    EXPECT(1, BPF_LD_IMM64(R0, UINT64_MAX), BPF_MOV64_IMM(R1, 2), BPF_ALU64_REG(BPF_ADD, R0, R1), EXIT);
+    EXPECT(0xfffffffffffffffeull, BPF_MOV64_IMM(R0, 5), BPF_ALU64_IMM(BPF_SUB, R0, 7), EXIT);
+    EXPECT(0x300000003ull, BPF_LD_IMM64(R0, 0x100000001ull), BPF_ALU64_IMM(BPF_MUL, R0, 3), EXIT);
+    EXPECT(14, BPF_MOV64_IMM(R0, 100), BPF_ALU64_IMM(BPF_DIV, R0, 7), EXIT);
+    /* unsigned DIV/MOD: imm sign-extended, then unsigned */
+    EXPECT(1, BPF_MOV64_IMM(R0, -1), BPF_ALU64_IMM(BPF_DIV, R0, -1), EXIT);
+    EXPECT(0, BPF_MOV64_IMM(R0, 100), BPF_MOV64_IMM(R1, 0), BPF_ALU64_REG(BPF_DIV, R0, R1), EXIT);
+    EXPECT(100, BPF_MOV64_IMM(R0, 100), BPF_MOV64_IMM(R1, 0), BPF_ALU64_REG(BPF_MOD, R0, R1), EXIT);
+    EXPECT(0, BPF_MOV64_IMM(R0, 100), BPF_ALU64_IMM(BPF_DIV, R0, 0), EXIT);
+    EXPECT(100, BPF_MOV64_IMM(R0, 100), BPF_ALU64_IMM(BPF_MOD, R0, 0), EXIT);
+    EXPECT(2, BPF_MOV64_IMM(R0, 100), BPF_ALU64_IMM(BPF_MOD, R0, 7), EXIT);
+    EXPECT(0xf0ff, BPF_MOV64_IMM(R0, 0xf00f), BPF_ALU64_IMM(BPF_OR, R0, 0xf0), EXIT);
+    EXPECT(0x0f, BPF_MOV64_IMM(R0, 0xff), BPF_MOV64_IMM(R1, 0x0f), BPF_ALU64_REG(BPF_AND, R0, R1), EXIT);
+    EXPECT(0xf0, BPF_MOV64_IMM(R0, 0xff), BPF_ALU64_IMM(BPF_XOR, R0, 0x0f), EXIT);
+    EXPECT(0x8000000000000000ull, BPF_MOV64_IMM(R0, 1), BPF_ALU64_IMM(BPF_LSH, R0, 63), EXIT);
+    EXPECT(2, BPF_MOV64_IMM(R0, 1), BPF_MOV64_IMM(R1, 65), BPF_ALU64_REG(BPF_LSH, R0, R1), EXIT); /* & 63 */
+    EXPECT(1, BPF_LD_IMM64(R0, 0x8000000000000000ull), BPF_ALU64_IMM(BPF_RSH, R0, 63), EXIT);
+    EXPECT(UINT64_MAX, BPF_LD_IMM64(R0, 0x8000000000000000ull), BPF_ALU64_IMM(BPF_ARSH, R0, 63), EXIT);
+    EXPECT(0xff00000000000000ull, BPF_LD_IMM64(R0, 0xf000000000000000ull), BPF_MOV64_IMM(R1, 4),
+           BPF_ALU64_REG(BPF_ARSH, R0, R1), EXIT);
+    EXPECT(0x0f00000000000000ull, BPF_LD_IMM64(R0, 0xf000000000000000ull), BPF_ALU64_IMM(BPF_RSH, R0, 4), EXIT);
+    EXPECT(0xfffffffffffffffbull, BPF_MOV64_IMM(R0, 5), BPF_NEG64(R0), EXIT);
+    EXPECT(7, BPF_MOV64_IMM(R1, 7), BPF_MOV64_REG(R0, R1), EXIT);
+    /* signed division and modulo (truncating), RFC 9669 corner cases */
+    EXPECT((uint64_t)-3, BPF_MOV64_IMM(R0, -7), BPF_SDIV64_IMM(R0, 2), EXIT);
+    EXPECT((uint64_t)-1, BPF_MOV64_IMM(R0, -7), BPF_SMOD64_IMM(R0, 2), EXIT);
+    EXPECT(1, BPF_MOV64_IMM(R0, 7), BPF_MOV64_IMM(R1, -2), BPF_SMOD64_REG(R0, R1), EXIT);
+    EXPECT((uint64_t)-1, BPF_MOV64_IMM(R0, -7), BPF_MOV64_IMM(R1, -2), BPF_SMOD64_REG(R0, R1), EXIT);
+    EXPECT(3, BPF_MOV64_IMM(R0, -7), BPF_MOV64_IMM(R1, -2), BPF_SDIV64_REG(R0, R1), EXIT);
+    EXPECT(0x8000000000000000ull, BPF_LD_IMM64(R0, 0x8000000000000000ull), BPF_SDIV64_IMM(R0, -1), EXIT);
+    EXPECT(0x8000000000000000ull, BPF_LD_IMM64(R0, 0x8000000000000000ull), BPF_MOV64_IMM(R1, -1),
+           BPF_SDIV64_REG(R0, R1), EXIT);
+    EXPECT(0, BPF_LD_IMM64(R0, 0x8000000000000000ull), BPF_SMOD64_IMM(R0, -1), EXIT);
+    EXPECT(0, BPF_MOV64_IMM(R0, -7), BPF_MOV64_IMM(R1, 0), BPF_SDIV64_REG(R0, R1), EXIT);
+    EXPECT((uint64_t)-7, BPF_MOV64_IMM(R0, -7), BPF_MOV64_IMM(R1, 0), BPF_SMOD64_REG(R0, R1), EXIT);
+    /* sign-extending moves */
+    EXPECT(0xffffffffffffff80ull, BPF_MOV64_IMM(R1, 0x180), BPF_MOVSX64(R0, R1, 8), EXIT);
+    EXPECT(0xffffffffffff8000ull, BPF_MOV64_IMM(R1, 0x8000), BPF_MOVSX64(R0, R1, 16), EXIT);
+    EXPECT(0xffffffff80000000ull, BPF_MOV32_IMM(R1, (int32_t)0x80000000u), BPF_MOVSX64(R0, R1, 32), EXIT);
+    EXPECT(0x7f, BPF_MOV64_IMM(R1, 0x17f), BPF_MOVSX64(R0, R1, 8), EXIT);
+}
+
+static void alu32(void)
+{
+    EXPECT(0xffffffffull, BPF_MOV32_IMM(R0, -1), EXIT);
+    EXPECT(0, BPF_MOV32_IMM(R0, -1), BPF_ALU32_IMM(BPF_ADD, R0, 1), EXIT);
+    EXPECT(6, BPF_LD_IMM64(R0, 0xffffffff00000005ull), BPF_ALU32_IMM(BPF_ADD, R0, 1), EXIT); /* upper zeroed */
+    EXPECT(5, BPF_LD_IMM64(R1, 0xffffffff00000005ull), BPF_MOV32_REG(R0, R1), EXIT);
+    EXPECT(0xffffffffull, BPF_MOV64_IMM(R0, 0), BPF_ALU32_IMM(BPF_SUB, R0, 1), EXIT);
+    EXPECT(0, BPF_MOV64_IMM(R0, 0x10000), BPF_MOV64_IMM(R1, 0x10000), BPF_ALU32_REG(BPF_MUL, R0, R1), EXIT);
+    EXPECT(0, BPF_MOV64_IMM(R0, 10), BPF_ALU32_IMM(BPF_DIV, R0, -1), EXIT); /* imm as u32 0xffffffff */
+    EXPECT(3, BPF_MOV64_IMM(R0, 10), BPF_ALU32_IMM(BPF_DIV, R0, 3), EXIT);
+    EXPECT(0, BPF_MOV64_IMM(R0, 10), BPF_MOV64_IMM(R1, 0), BPF_ALU32_REG(BPF_DIV, R0, R1), EXIT);
+    EXPECT(7, BPF_LD_IMM64(R0, 0x100000007ull), BPF_MOV64_IMM(R1, 0), BPF_ALU32_REG(BPF_MOD, R0, R1), EXIT);
+    EXPECT(1, BPF_MOV64_IMM(R0, 10), BPF_ALU32_IMM(BPF_MOD, R0, 3), EXIT);
+    EXPECT(0xfffffffdull, BPF_MOV32_IMM(R0, -7), BPF_SDIV32_IMM(R0, 2), EXIT);
+    EXPECT(0xffffffffull, BPF_MOV32_IMM(R0, -7), BPF_SMOD32_IMM(R0, 2), EXIT);
+    EXPECT(0x80000000ull, BPF_MOV32_IMM(R0, (int32_t)0x80000000u), BPF_SDIV32_IMM(R0, -1), EXIT);
+    EXPECT(0x80000000ull, BPF_MOV32_IMM(R0, (int32_t)0x80000000u), BPF_MOV32_IMM(R1, -1), BPF_SDIV32_REG(R0, R1),
+           EXIT);
+    EXPECT(0, BPF_MOV32_IMM(R0, (int32_t)0x80000000u), BPF_SMOD32_IMM(R0, -1), EXIT);
+    EXPECT(0, BPF_MOV32_IMM(R0, -7), BPF_MOV64_IMM(R1, 0), BPF_SDIV32_REG(R0, R1), EXIT);
+    EXPECT(0xfffffff9ull, BPF_MOV64_IMM(R0, -7), BPF_MOV64_IMM(R1, 0), BPF_SMOD32_REG(R0, R1), EXIT);
+    EXPECT(0x80000000ull, BPF_MOV32_IMM(R0, (int32_t)0x80000000u), BPF_MOV32_IMM(R1, -1),
+           BPF_ALU32_REG(BPF_MOD, R0, R1), EXIT); /* unsigned */
+    EXPECT(2, BPF_MOV64_IMM(R0, 1), BPF_MOV64_IMM(R1, 33), BPF_ALU32_REG(BPF_LSH, R0, R1), EXIT); /* & 31 */
+    EXPECT(1, BPF_MOV32_IMM(R0, (int32_t)0x80000000u), BPF_ALU32_IMM(BPF_RSH, R0, 31), EXIT);
+    EXPECT(0xffffffffull, BPF_MOV32_IMM(R0, (int32_t)0x80000000u), BPF_ALU32_IMM(BPF_ARSH, R0, 31), EXIT);
+    EXPECT(0xfffffffbull, BPF_MOV64_IMM(R0, 5), BPF_NEG32(R0), EXIT);
+    EXPECT(0x0f, BPF_MOV64_IMM(R0, 0xff), BPF_ALU32_IMM(BPF_AND, R0, 0x0f), EXIT);
+    EXPECT(0xff, BPF_MOV64_IMM(R0, 0xf0), BPF_ALU32_IMM(BPF_OR, R0, 0x0f), EXIT);
+    EXPECT(0xf0, BPF_MOV64_IMM(R0, 0xff), BPF_ALU32_IMM(BPF_XOR, R0, 0x0f), EXIT);
+    EXPECT(0xffffff80ull, BPF_MOV64_IMM(R1, 0x80), BPF_MOVSX32(R0, R1, 8), EXIT);
+    EXPECT(0xffff8000ull, BPF_MOV64_IMM(R1, 0x8000), BPF_MOVSX32(R0, R1, 16), EXIT);
+}
+
+static void byteswap(void)
+{
+#define V BPF_LD_IMM64(R0, 0x1122334455667788ull)
+    EXPECT(0x7788, V, BPF_LE(R0, 16), EXIT);
+    EXPECT(0x55667788, V, BPF_LE(R0, 32), EXIT);
+    EXPECT(0x1122334455667788ull, V, BPF_LE(R0, 64), EXIT);
+    EXPECT(0x8877, V, BPF_BE(R0, 16), EXIT);
+    EXPECT(0x88776655, V, BPF_BE(R0, 32), EXIT);
+    EXPECT(0x8877665544332211ull, V, BPF_BE(R0, 64), EXIT);
+    EXPECT(0x8877, V, BPF_BSWAP(R0, 16), EXIT);
+    EXPECT(0x88776655, V, BPF_BSWAP(R0, 32), EXIT);
+    EXPECT(0x8877665544332211ull, V, BPF_BSWAP(R0, 64), EXIT);
+#undef V
+}
+
+/* Conditional jumps: every operation, 64 and 32 bit, register and
+ * immediate, against plain C comparisons. */
+static int cmp(uint8_t op, int is32, uint64_t a, uint64_t b)
+{
+    if (is32) {
+        uint32_t x = (uint32_t)a, y = (uint32_t)b;
+        int32_t sx = (int32_t)x, sy = (int32_t)y;
+        switch (op) {
+        case BPF_JEQ: return x == y;
+        case BPF_JNE: return x != y;
+        case BPF_JGT: return x > y;
+        case BPF_JGE: return x >= y;
+        case BPF_JLT: return x < y;
+        case BPF_JLE: return x <= y;
+        case BPF_JSET: return (x & y) != 0;
+        case BPF_JSGT: return sx > sy;
+        case BPF_JSGE: return sx >= sy;
+        case BPF_JSLT: return sx < sy;
+        case BPF_JSLE: return sx <= sy;
+        }
+    }
+    int64_t sa = (int64_t)a, sb = (int64_t)b;
+    switch (op) {
+    case BPF_JEQ: return a == b;
+    case BPF_JNE: return a != b;
+    case BPF_JGT: return a > b;
+    case BPF_JGE: return a >= b;
+    case BPF_JLT: return a < b;
+    case BPF_JLE: return a <= b;
+    case BPF_JSET: return (a & b) != 0;
+    case BPF_JSGT: return sa > sb;
+    case BPF_JSGE: return sa >= sb;
+    case BPF_JSLT: return sa < sb;
+    case BPF_JSLE: return sa <= sb;
+    }
+    return -1;
+}
+
+static void jumps(void)
+{
+    static const uint8_t ops[] = {BPF_JEQ, BPF_JNE, BPF_JGT, BPF_JGE, BPF_JLT, BPF_JLE,
+                                  BPF_JSET, BPF_JSGT, BPF_JSGE, BPF_JSLT, BPF_JSLE};
+    static const int64_t vals[] = {0, 1, -1, 5, -5, 0x7fffffff, (int32_t)0x80000000, 0x100000001ll, INT64_MIN};
+    int n = 0;
+    for (size_t o = 0; o < sizeof(ops); o++)
+        for (int is32 = 0; is32 < 2; is32++)
+            for (size_t i = 0; i < sizeof(vals) / 8; i++)
+                for (size_t j = 0; j < sizeof(vals) / 8; j++) {
+                    uint64_t a = (uint64_t)vals[i], b = (uint64_t)vals[j];
+                    uint8_t cls = is32 ? BPF_JMP32 : BPF_JMP;
+                    int want = cmp(ops[o], is32, a, b);
+                    /* r0 = 1; if a op b goto +1; r0 = 0; exit */
+                    EXPECT(want, BPF_MOV64_IMM(R0, 1), BPF_LD_IMM64(R1, a), BPF_LD_IMM64(R2, b),
+                           MLOS_BPF_INSN(cls | BPF_X | ops[o], R1, R2, 1, 0), BPF_MOV64_IMM(R0, 0), EXIT);
+                    /* immediate form: the operand is the sign-extended imm */
+                    if ((int64_t)(int32_t)b == (int64_t)b) {
+                        EXPECT(cmp(ops[o], is32, a, b), BPF_MOV64_IMM(R0, 1), BPF_LD_IMM64(R1, a),
+                               MLOS_BPF_INSN(cls | BPF_K | ops[o], R1, 0, 1, (int32_t)b), BPF_MOV64_IMM(R0, 0), EXIT);
+                    }
+                    n++;
+                }
+    /* values unknown to the verifier (from ctx): both edges explored */
+    EXPECT(1, BPF_MOV64_IMM(R0, 1), BPF_LDX_MEM(BPF_DW, R2, R1, 0), BPF_JMP_IMM(BPF_JGT, R2, 5, 1),
+           BPF_MOV64_IMM(R0, 0), EXIT);
+    EXPECT(0, BPF_MOV64_IMM(R0, 1), BPF_LDX_MEM(BPF_DW, R2, R1, 0), BPF_JMP32_IMM(BPF_JEQ, R2, 5, 1),
+           BPF_MOV64_IMM(R0, 0), EXIT);
+    EXPECT(3, BPF_MOV64_IMM(R0, 3), BPF_LDX_MEM(BPF_DW, R2, R1, 0), BPF_JMP_IMM(BPF_JEQ, R2, 0, 1), BPF_JA_INSN(1),
+           BPF_MOV64_IMM(R0, 4), EXIT);
+    EXPECT(3, BPF_MOV64_IMM(R0, 3), BPF_LDX_MEM(BPF_DW, R2, R1, 0), BPF_JMP_IMM(BPF_JEQ, R2, 0, 1), BPF_JA32_INSN(1),
+           BPF_MOV64_IMM(R0, 4), EXIT);
+    EXPECT(9, BPF_MOV64_IMM(R0, 9), BPF_JA_INSN(0), EXIT);
+    CHECK(n == 11 * 2 * 81);
+}
+
+static void memory(void)
+{
+    /* stack: little-endian layout, all sizes, sign-extending loads */
+#define ST8 BPF_LD_IMM64(R1, 0x1122334455667788ull), BPF_STX_MEM(BPF_DW, R10, R1, -8)
+    EXPECT(0x1122334455667788ull, ST8, BPF_LDX_MEM(BPF_DW, R0, R10, -8), EXIT);
+    EXPECT(0x88, ST8, BPF_LDX_MEM(BPF_B, R0, R10, -8), EXIT);
+    EXPECT(0x7788, ST8, BPF_LDX_MEM(BPF_H, R0, R10, -8), EXIT);
+    EXPECT(0x11223344, ST8, BPF_LDX_MEM(BPF_W, R0, R10, -4), EXIT);
+    EXPECT(0xffffffffffffff88ull, ST8, BPF_LDX_MEMSX(BPF_B, R0, R10, -8), EXIT);
+    EXPECT(0x7788, ST8, BPF_LDX_MEMSX(BPF_H, R0, R10, -8), EXIT);
+    EXPECT(0x11223344, ST8, BPF_LDX_MEMSX(BPF_W, R0, R10, -4), EXIT);
+    EXPECT(0xffffffff88776655ull, BPF_LD_IMM64(R1, 0x88776655ull), BPF_STX_MEM(BPF_W, R10, R1, -4),
+           BPF_LDX_MEMSX(BPF_W, R0, R10, -4), EXIT);
+#undef ST8
+    EXPECT(0xab, BPF_MOV64_IMM(R1, 0x1ab), BPF_STX_MEM(BPF_B, R10, R1, -1), BPF_LDX_MEM(BPF_B, R0, R10, -1), EXIT);
+    EXPECT(0xbeef, BPF_MOV64_IMM(R1, 0xbeef), BPF_STX_MEM(BPF_H, R10, R1, -2), BPF_LDX_MEM(BPF_H, R0, R10, -2), EXIT);
+    EXPECT(0xffffffffull, BPF_ST_MEM(BPF_W, R10, -4, -1), BPF_LDX_MEM(BPF_W, R0, R10, -4), EXIT);
+    EXPECT(UINT64_MAX, BPF_ST_MEM(BPF_DW, R10, -8, -1), BPF_LDX_MEM(BPF_DW, R0, R10, -8), EXIT); /* imm sext */
+    EXPECT(0x34, BPF_ST_MEM(BPF_B, R10, -1, 0x1234), BPF_LDX_MEM(BPF_B, R0, R10, -1), EXIT);
+    EXPECT(0x1234, BPF_ST_MEM(BPF_H, R10, -2, 0x1234), BPF_LDX_MEM(BPF_H, R0, R10, -2), EXIT);
+    /* unaligned */
+    EXPECT(0x1122334455667788ull, BPF_LD_IMM64(R1, 0x1122334455667788ull), BPF_STX_MEM(BPF_DW, R10, R1, -11),
+           BPF_LDX_MEM(BPF_DW, R0, R10, -11), EXIT);
+    /* context and region */
+    EXPECT(0x2222222222222222ull, BPF_LDX_MEM(BPF_DW, R0, R1, 8), EXIT);
+    EXPECT(0x33333333, BPF_LDX_MEM(BPF_W, R0, R1, 16), EXIT);
+    EXPECT(5, BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_LDX_MEM(BPF_B, R0, R2, 5), EXIT);
+    EXPECT(0xfffefdfc, BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_LDX_MEM(BPF_W, R0, R2, 252), EXIT);
+    EXPECT(42, BPF_ST_MEM(BPF_DW, R1, 56, 42), BPF_LDX_MEM(BPF_DW, R0, R1, 56), EXIT);
+    EXPECT(7, BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_ST_MEM(BPF_B, R2, 255, 7), BPF_LDX_MEM(BPF_B, R0, R2, 255), EXIT);
+    /* spill and fill a pointer */
+    EXPECT(0x1111111111111111ull, BPF_STX_MEM(BPF_DW, R10, R1, -16), BPF_MOV64_IMM(R1, 0),
+           BPF_LDX_MEM(BPF_DW, R2, R10, -16), BPF_LDX_MEM(BPF_DW, R0, R2, 0), EXIT);
+    /* bounded variable offset into the region: index & 0xff */
+    EXPECT(0x22, BPF_LDX_MEM(BPF_DW, R2, R1, 8), BPF_ALU64_IMM(BPF_AND, R2, 0xff), BPF_LDX_MEM(BPF_DW, R3, R1, 64),
+           BPF_ALU64_REG(BPF_ADD, R3, R2), BPF_LDX_MEM(BPF_B, R0, R3, 0), EXIT);
+    /* lddw */
+    EXPECT(0x123456789abcdef0ull, BPF_LD_IMM64(R0, 0x123456789abcdef0ull), EXIT);
+    /* the store really reached the context */
+    {
+        struct mlos_bpf_prog *p;
+        char err[MLOS_BPF_ERR_MAX];
+        uint64_t r0;
+        CHECK_EQ(load(PROG(BPF_MOV64_IMM(R2, 99), BPF_STX_MEM(BPF_DW, R1, R2, 24), BPF_MOV64_IMM(R0, 0), EXIT), 4,
+                      test_hook, 0, &p, err), 0);
+        reset_ctx();
+        CHECK_EQ(mlos_bpf_run_ex(p, &tctx, sizeof(tctx), MLOS_BPF_RUN_FAST, 0, &r0), 0);
+        CHECK_EQ(tctx.w[3], 99);
+        mlos_bpf_free(p);
+    }
+}
+
+static void helpers(void)
+{
+    /* hash32("abc") on the stack, FNV-1a */
+    EXPECT(0x1a47e90b, BPF_MOV64_IMM(R1, 0x636261), BPF_STX_MEM(BPF_W, R10, R1, -4), BPF_MOV64_REG(R1, R10),
+           BPF_ALU64_IMM(BPF_ADD, R1, -4), BPF_MOV64_IMM(R2, 3), BPF_CALL_HELPER(MLOS_BPF_HELPER_HASH32), EXIT);
+    /* memeq(region+1, stack, 2): data[1..2] = 01 02 */
+    EXPECT(1, BPF_LDX_MEM(BPF_DW, 6, R1, 64), BPF_ALU64_IMM(BPF_ADD, 6, 1), BPF_ST_MEM(BPF_H, R10, -2, 0x0201),
+           BPF_MOV64_REG(R1, 6), BPF_MOV64_REG(R2, R10), BPF_ALU64_IMM(BPF_ADD, R2, -2), BPF_MOV64_IMM(R3, 2),
+           BPF_CALL_HELPER(MLOS_BPF_HELPER_MEMEQ), EXIT);
+}
+
+static void rejects(void)
+{
+    const struct mlos_bpf_hook_desc *msg = mlos_hook_desc(MLOS_HOOK_MSG), *ev = mlos_hook_desc(MLOS_HOOK_EVENT);
+    const struct mlos_bpf_hook_desc *t = test_hook;
+
+    REJECT(t, "loops are not allowed", BPF_MOV64_IMM(R0, 0), BPF_ALU64_IMM(BPF_ADD, R0, 1),
+           BPF_JMP_IMM(BPF_JLT, R0, 10, -2), EXIT);
+    REJECT(t, "loops are not allowed", BPF_MOV64_IMM(R0, 0), BPF_JA_INSN(-1), EXIT);
+    REJECT(t, "outside the 72-byte context", BPF_LDX_MEM(BPF_DW, R0, R1, 72), EXIT);
+    REJECT(t, "outside the 72-byte context", BPF_LDX_MEM(BPF_B, R0, R1, -1), EXIT);
+    REJECT(t, "outside the 512-byte frame", BPF_ST_MEM(BPF_DW, R10, -520, 0), BPF_MOV64_IMM(R0, 0), EXIT);
+    REJECT(t, "outside the 512-byte frame", BPF_ST_MEM(BPF_W, R10, -2, 0), BPF_MOV64_IMM(R0, 0), EXIT);
+    REJECT(t, "r2 is read before it is initialised", BPF_MOV64_REG(R0, R2), EXIT);
+    REJECT(t, "r3 is read before it is initialised", BPF_MOV64_IMM(R0, 1), BPF_ALU64_REG(BPF_ADD, R0, R3), EXIT);
+    REJECT(t, "unknown helper 99", BPF_CALL_HELPER(99), EXIT);
+    REJECT(ev, "not allowed at hook 'event'", BPF_MOV64_REG(R1, R10), BPF_ALU64_IMM(BPF_ADD, R1, -8),
+           BPF_ST_MEM(BPF_DW, R10, -8, 0), BPF_MOV64_IMM(R2, 8), BPF_CALL_HELPER(MLOS_BPF_HELPER_HASH32), EXIT);
+    REJECT(t, "outside the program", BPF_MOV64_IMM(R0, 0), BPF_JA_INSN(5), EXIT);
+    REJECT(t, "outside the program", BPF_MOV64_IMM(R0, 0), BPF_JMP_IMM(BPF_JEQ, R0, 0, -3), EXIT);
+    REJECT(t, "r10 is read-only", BPF_MOV64_IMM(R10, 0), BPF_MOV64_IMM(R0, 0), EXIT);
+    REJECT(t, "r10 is read-only", BPF_MOV64_IMM(R0, 0), BPF_ALU64_IMM(BPF_ADD, R10, 8), EXIT);
+    REJECT(t, "lddw truncated", BPF_MOV64_IMM(R0, 0), EXIT, MLOS_BPF_INSN(BPF_LD | BPF_DW | BPF_IMM, R0, 0, 0, 1));
+    REJECT(t, "unbounded offset", BPF_LDX_MEM(BPF_DW, R2, R1, 0), BPF_ALU64_REG(BPF_ADD, R1, R2),
+           BPF_LDX_MEM(BPF_B, R0, R1, 0), EXIT);
+    REJECT(t, "exit with r0 not initialised", EXIT);
+    REJECT(t, "holding a context pointer", BPF_MOV64_REG(R0, R1), EXIT);
+    REJECT(t, "unreachable instruction", BPF_MOV64_IMM(R0, 0), EXIT, BPF_MOV64_IMM(R0, 1), EXIT);
+    REJECT(t, "falls off the end", BPF_MOV64_IMM(R0, 0));
+    REJECT(t, "falls off the end", BPF_MOV64_IMM(R0, 0), BPF_JMP_IMM(BPF_JEQ, R0, 0, 1), EXIT, BPF_MOV64_IMM(R0, 1));
+    REJECT(t, "outside the program", BPF_MOV64_IMM(R0, 0), BPF_JMP_IMM(BPF_JEQ, R0, 0, 0));
+    REJECT(t, "uninitialised stack at r10-8", BPF_LDX_MEM(BPF_DW, R0, R10, -8), EXIT);
+    REJECT(t, "uninitialised stack at r10-8", BPF_ST_MEM(BPF_W, R10, -4, 0), BPF_LDX_MEM(BPF_DW, R0, R10, -8), EXIT);
+    REJECT(t, "r2 is not a pointer: cannot load", BPF_MOV64_IMM(R2, 5), BPF_LDX_MEM(BPF_B, R0, R2, 0), EXIT);
+    REJECT(t, "r2 is not a pointer: cannot store", BPF_LDX_MEM(BPF_DW, R2, R1, 0), BPF_ST_MEM(BPF_B, R2, 0, 0),
+           BPF_MOV64_IMM(R0, 0), EXIT);
+    REJECT(msg, "read-only", BPF_ST_MEM(BPF_W, R1, 0, 1), BPF_MOV64_IMM(R0, 0), EXIT);
+    REJECT(t, "over the region pointer at ctx+64", BPF_ST_MEM(BPF_DW, R1, 64, 0), BPF_MOV64_IMM(R0, 0), EXIT);
+    REJECT(t, "over the region pointer at ctx+64", BPF_ST_MEM(BPF_B, R1, 70, 0), BPF_MOV64_IMM(R0, 0), EXIT);
+    REJECT(t, "part of the region pointer at ctx+64", BPF_LDX_MEM(BPF_W, R0, R1, 64), EXIT);
+    REJECT(t, "outside its 256 bytes", BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_LDX_MEM(BPF_B, R0, R2, 256), EXIT);
+    REJECT(t, "outside its 256 bytes", BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_LDX_MEM(BPF_W, R0, R2, 253), EXIT);
+    REJECT(t, "outside its 256 bytes", BPF_LDX_MEM(BPF_DW, R2, R1, 8), BPF_ALU64_IMM(BPF_AND, R2, 0x1ff),
+           BPF_LDX_MEM(BPF_DW, R3, R1, 64), BPF_ALU64_REG(BPF_ADD, R3, R2), BPF_LDX_MEM(BPF_B, R0, R3, 0), EXIT);
+    REJECT(msg, "region 0 is read-only", BPF_LDX_MEM(BPF_DW, R2, R1, 24), BPF_ST_MEM(BPF_B, R2, 0, 0),
+           BPF_MOV64_IMM(R0, 0), EXIT);
+    REJECT(t, "would leak it", BPF_STX_MEM(BPF_DW, R1, R1, 0), BPF_MOV64_IMM(R0, 0), EXIT);
+    REJECT(t, "would leak it", BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_STX_MEM(BPF_DW, R2, R10, 0), BPF_MOV64_IMM(R0, 0),
+           EXIT);
+    REJECT(t, "mul on a context pointer", BPF_ALU64_IMM(BPF_MUL, R1, 2), BPF_MOV64_IMM(R0, 0), EXIT);
+    REJECT(t, "add on a context pointer", BPF_ALU32_IMM(BPF_ADD, R1, 1), BPF_MOV64_IMM(R0, 0), EXIT);
+    REJECT(t, "mov on a stack pointer", BPF_MOV32_REG(R0, R10), EXIT);
+    REJECT(t, "add of two pointers", BPF_MOV64_REG(R2, R10), BPF_ALU64_REG(BPF_ADD, R2, R1), BPF_MOV64_IMM(R0, 0), EXIT);
+    REJECT(t, "invalid register r11", MLOS_BPF_INSN(BPF_ALU64 | BPF_MOV | BPF_K, 11, 0, 0, 0), EXIT);
+    REJECT(t, "immediate ALU op with nonzero src", MLOS_BPF_INSN(BPF_ALU64 | BPF_MOV | BPF_K, R0, 1, 0, 0), EXIT);
+    REJECT(t, "register ALU op with nonzero imm", MLOS_BPF_INSN(BPF_ALU64 | BPF_ADD | BPF_X, R0, R1, 0, 3), EXIT);
+    REJECT(t, "nonzero offset", MLOS_BPF_INSN(BPF_ALU64 | BPF_ADD | BPF_K, R0, 0, 1, 3), EXIT);
+    REJECT(t, "unknown ALU opcode 0xe7", MLOS_BPF_INSN(0xe7, R0, 0, 0, 0), EXIT);
+    REJECT(t, "byte swap needs imm 16, 32 or 64", BPF_MOV64_IMM(R0, 0), BPF_BE(R0, 8), EXIT);
+    REJECT(t, "reserved opcode", BPF_MOV64_IMM(R0, 0), MLOS_BPF_INSN(BPF_ALU64 | BPF_END | BPF_X, R0, 0, 0, 16), EXIT);
+    REJECT(t, "atomic operations are not supported", BPF_ST_MEM(BPF_DW, R10, -8, 0), BPF_MOV64_IMM(R0, 1),
+           MLOS_BPF_INSN(BPF_STX | BPF_ATOMIC | BPF_DW, R10, R0, -8, 0), EXIT);
+    REJECT(t, "legacy packet access", MLOS_BPF_INSN(BPF_LD | BPF_ABS | BPF_W, 0, 0, 0, 0), EXIT);
+    REJECT(t, "middle of the lddw", BPF_JA_INSN(1), BPF_LD_IMM64(R0, 1), EXIT);
+    REJECT(t, "variable stack offset", BPF_ST_MEM(BPF_DW, R10, -16, 0), BPF_ST_MEM(BPF_DW, R10, -8, 0),
+           BPF_LDX_MEM(BPF_DW, R3, R1, 0), BPF_ALU64_IMM(BPF_AND, R3, 7), BPF_MOV64_REG(R2, R10),
+           BPF_ALU64_REG(BPF_ADD, R2, R3), BPF_LDX_MEM(BPF_B, R0, R2, -16), EXIT);
+    REJECT(t, "argument r1 must be a pointer", BPF_MOV64_IMM(R1, 0), BPF_MOV64_IMM(R2, 4),
+           BPF_CALL_HELPER(MLOS_BPF_HELPER_HASH32), EXIT);
+    REJECT(t, "argument r2 is not initialised", BPF_CALL_HELPER(MLOS_BPF_HELPER_HASH32), EXIT);
+    REJECT(t, "size r2 is not bounded", BPF_LDX_MEM(BPF_DW, R2, R1, 0), BPF_CALL_HELPER(MLOS_BPF_HELPER_HASH32), EXIT);
+    REJECT(t, "outside the 512-byte frame", BPF_ST_MEM(BPF_DW, R10, -8, 0), BPF_MOV64_REG(R1, R10),
+           BPF_ALU64_IMM(BPF_ADD, R1, -8), BPF_MOV64_IMM(R2, 16), BPF_CALL_HELPER(MLOS_BPF_HELPER_HASH32), EXIT);
+    REJECT(t, "r1 is read before it is initialised", BPF_CALL_HELPER(MLOS_BPF_HELPER_NOW_NS),
+           BPF_MOV64_REG(R0, R1), EXIT);
+    REJECT(t, "bpf-to-bpf calls", MLOS_BPF_INSN(BPF_JMP | BPF_CALL, 0, 1, 0, 1), EXIT);
+    REJECT(t, "pseudo source 1", MLOS_BPF_INSN(BPF_LD | BPF_DW | BPF_IMM, R0, 1, 0, 3), MLOS_BPF_INSN(0, 0, 0, 0, 0),
+           EXIT);
+    REJECT(t, "malformed exit", MLOS_BPF_INSN(BPF_JMP | BPF_EXIT, R0, 0, 0, 1));
+    REJECT(t, "unknown jump opcode", BPF_MOV64_IMM(R0, 0), MLOS_BPF_INSN(BPF_JMP | 0xe0, R0, 0, 0, 0), EXIT);
+    /* pointer on one path, scalar on the other: never dereferenced */
+    REJECT(t, "r2 is not a pointer", BPF_LDX_MEM(BPF_DW, R3, R1, 0), BPF_MOV64_REG(R2, R1),
+           BPF_JMP_IMM(BPF_JEQ, R3, 0, 1), BPF_MOV64_IMM(R2, 0), BPF_LDX_MEM(BPF_B, R0, R2, 0), EXIT);
+    /* uninitialised on one path only */
+    REJECT(t, "r2 is read before it is initialised", BPF_LDX_MEM(BPF_DW, R3, R1, 0), BPF_JMP_IMM(BPF_JEQ, R3, 0, 1),
+           BPF_MOV64_IMM(R2, 0), BPF_MOV64_REG(R0, R2), EXIT);
+    /* branch refinement: x <= 200 lets x + 55 index the 256-byte region, +56 does not */
+    ACCEPT(t, BPF_LDX_MEM(BPF_DW, R2, R1, 0), BPF_MOV64_IMM(R0, 0), BPF_JMP_IMM(BPF_JGT, R2, 200, 3),
+           BPF_LDX_MEM(BPF_DW, R3, R1, 64), BPF_ALU64_REG(BPF_ADD, R3, R2), BPF_LDX_MEM(BPF_B, R0, R3, 55), EXIT);
+    REJECT(t, "outside its 256 bytes", BPF_LDX_MEM(BPF_DW, R2, R1, 0), BPF_MOV64_IMM(R0, 0),
+           BPF_JMP_IMM(BPF_JGT, R2, 200, 3), BPF_LDX_MEM(BPF_DW, R3, R1, 64), BPF_ALU64_REG(BPF_ADD, R3, R2),
+           BPF_LDX_MEM(BPF_B, R0, R3, 56), EXIT);
+    /* le64 keeps all 64 bits: (x >> 24) is not a byte-sized index */
+    REJECT(t, "unbounded offset", BPF_LDX_MEM(BPF_DW, R2, R1, 0), BPF_LE(R2, 64), BPF_ALU64_IMM(BPF_RSH, R2, 24),
+           BPF_LDX_MEM(BPF_DW, R3, R1, 64), BPF_ALU64_REG(BPF_ADD, R3, R2), BPF_LDX_MEM(BPF_B, R0, R3, 0), EXIT);
+    ACCEPT(t, BPF_LDX_MEM(BPF_DW, R2, R1, 0), BPF_LE(R2, 64), BPF_ALU64_IMM(BPF_RSH, R2, 56),
+           BPF_LDX_MEM(BPF_DW, R3, R1, 64), BPF_ALU64_REG(BPF_ADD, R3, R2), BPF_LDX_MEM(BPF_B, R0, R3, 0), EXIT);
+    /* division by a register that may be zero is fine (RFC: result 0) */
+    ACCEPT(t, BPF_LDX_MEM(BPF_DW, R2, R1, 0), BPF_MOV64_IMM(R0, 10), BPF_ALU64_REG(BPF_DIV, R0, R2), EXIT);
+    /* length and size limits */
+    {
+        struct mlos_bpf_prog *p;
+        char err[MLOS_BPF_ERR_MAX];
+        uint8_t code[16] = {0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95};
+        CHECK_EQ(mlos_bpf_load(code, 12, t, 0, &p, err, sizeof(err)), MLOS_EINVAL);
+        CHECK(strstr(err, "multiple of 8") != NULL);
+        uint8_t *big = calloc(MLOS_BPF_MAX_INSNS + 1, 8);
+        CHECK_EQ(mlos_bpf_load(big, (MLOS_BPF_MAX_INSNS + 1) * 8, t, 0, &p, err, sizeof(err)), MLOS_ETOOBIG);
+        free(big);
+    }
+}
+
+static void trusted_and_checked(void)
+{
+    struct mlos_bpf_prog *p;
+    char err[MLOS_BPF_ERR_MAX];
+    uint64_t r0 = 0;
+    int rc;
+    /* sum 1..10 with a loop: refused untrusted, fine trusted */
+    const struct mlos_bpf_insn loop[] = {BPF_MOV64_IMM(R0, 0), BPF_MOV64_IMM(R2, 1), BPF_ALU64_REG(BPF_ADD, R0, R2),
+                                         BPF_ALU64_IMM(BPF_ADD, R2, 1), BPF_JMP_IMM(BPF_JLE, R2, 10, -3), EXIT};
+    CHECK_EQ(load(loop, 6, test_hook, 0, &p, err), MLOS_EINVAL);
+    CHECK_EQ(load(loop, 6, test_hook, MLOS_BPF_TRUSTED, &p, err), 0);
+    CHECK_EQ(mlos_bpf_run_ex(p, &tctx, sizeof(tctx), MLOS_BPF_RUN_FAST, 0, &r0), 0);
+    CHECK_EQ(r0, 55);
+    CHECK_EQ(mlos_bpf_run_ex(p, &tctx, sizeof(tctx), MLOS_BPF_RUN_CHECKED, 9, &r0), 0);
+    CHECK_EQ(r0, 55);
+    CHECK_EQ(mlos_bpf_run_ex(p, &tctx, sizeof(tctx), MLOS_BPF_RUN_CHECKED, 8, &r0), MLOS_ETIMEDOUT);
+    CHECK_EQ(mlos_bpf_run(p, &tctx, sizeof(tctx)), 55);
+    mlos_bpf_free(p);
+    /* an endless loop stops on the budget in checked mode */
+    CHECK_EQ(load(PROG(BPF_MOV64_IMM(R0, 0), BPF_JA_INSN(-1), EXIT), 3, test_hook, MLOS_BPF_TRUSTED, &p, err), 0);
+    CHECK_EQ(mlos_bpf_run_ex(p, &tctx, sizeof(tctx), MLOS_BPF_RUN_CHECKED, 100000, &r0), MLOS_ETIMEDOUT);
+    mlos_bpf_free(p);
+    /* trusted code with wild accesses: checked mode catches every one */
+    const struct mlos_bpf_insn wild[][3] = {
+        {BPF_LDX_MEM(BPF_DW, R0, R1, 72), EXIT, EXIT},
+        {BPF_LDX_MEM(BPF_DW, R0, R10, 0), EXIT, EXIT},
+        {BPF_LDX_MEM(BPF_DW, R0, R10, -520), EXIT, EXIT},
+        {BPF_MOV64_IMM(R2, 4096), BPF_LDX_MEM(BPF_B, R0, R2, 0), EXIT},
+        {BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_LDX_MEM(BPF_B, R0, R2, 256), EXIT},
+    };
+    /* the region inside a bigger block: +256 is mapped but not granted */
+    uint8_t *big = calloc(1, 4096);
+    for (size_t i = 0; i < sizeof(wild) / sizeof(wild[0]); i++) {
+        CHECK_EQ(load(wild[i], 3, test_hook, MLOS_BPF_TRUSTED, &p, err), 0);
+        reset_ctx();
+        tctx.data = (uint64_t)(uintptr_t)big;
+        rc = mlos_bpf_run_ex(p, &tctx, sizeof(tctx), MLOS_BPF_RUN_CHECKED, 0, &r0);
+        if (rc != MLOS_EACCES)
+            fprintf(stderr, "wild access %zu: rc %d\n", i, rc);
+        CHECK_EQ(rc, MLOS_EACCES);
+        mlos_bpf_free(p);
+    }
+    free(big);
+    /* a read-only context stays read-only in checked mode */
+    struct mlos_hook_event_ctx ev = {1, 2, 3};
+    CHECK_EQ(load(PROG(BPF_ST_MEM(BPF_W, R1, 0, 9), BPF_MOV64_IMM(R0, 0), EXIT), 3, mlos_hook_desc(MLOS_HOOK_EVENT),
+                  MLOS_BPF_TRUSTED, &p, err), 0);
+    CHECK_EQ(mlos_bpf_run_ex(p, &ev, sizeof(ev), MLOS_BPF_RUN_CHECKED, 0, &r0), MLOS_EACCES);
+    CHECK_EQ(ev.kind, 1);
+    /* trusted code may not fall off the end or use unknown opcodes either */
+    mlos_bpf_free(p);
+    CHECK_EQ(load(PROG(BPF_MOV64_IMM(R0, 0)), 1, test_hook, MLOS_BPF_TRUSTED, &p, err), MLOS_EINVAL);
+    CHECK_EQ(load(PROG(MLOS_BPF_INSN(0xff, 0, 0, 0, 0), EXIT), 2, test_hook, MLOS_BPF_TRUSTED, &p, err), MLOS_EINVAL);
+}
+
+static uint64_t native_filter(void *ctx, size_t len, void *user)
+{
+    const struct mlos_hook_msg_ctx *c = ctx;
+    ++*(int *)user;
+    return c->name_len == 5 && !memcmp((const char *)(uintptr_t)c->name, "crash", 5) ? 0 : 1;
+}
+
+static void hooks(void)
+{
+    struct mlos_bpf_prog *p;
+    char err[MLOS_BPF_ERR_MAX];
+    int calls = 0;
+
+    /* defaults with empty slots */
+    CHECK_EQ(mlos_hook_msg(1, 7, "x", 1, "echo", 4, "a", 1), MLOS_HOOK_MSG_ACCEPT);
+    CHECK_EQ(mlos_hook_sched("echo", 4, 0, 0), 0);
+    CHECK_EQ(mlos_hook_event(1, 0, 0), MLOS_HOOK_EVENT_NOW);
+    /* a hand-written filter: drop when arg_len > 3 */
+    CHECK_EQ(load(PROG(BPF_MOV64_IMM(R0, 1), BPF_LDX_MEM(BPF_W, R2, R1, 16), BPF_JMP_IMM(BPF_JLE, R2, 3, 1),
+                       BPF_MOV64_IMM(R0, 0), EXIT), 5, mlos_hook_desc(MLOS_HOOK_MSG), 0, &p, err), 0);
+    CHECK_EQ(mlos_hook_set(MLOS_HOOK_SCHED, p), MLOS_EINVAL); /* verified for another hook */
+    CHECK_EQ(mlos_hook_set(MLOS_HOOK_MSG, p), 0);
+    CHECK_EQ(mlos_hook_msg(1, 7, "x", 1, "echo", 4, "abc", 3), 1);
+    CHECK_EQ(mlos_hook_msg(1, 7, "x", 1, "echo", 4, "abcd", 4), 0);
+    CHECK_EQ(mlos_hook_msg(1, 7, "x", 1, "bpf.load", 8, "abcd", 4), 1); /* never filtered */
+    /* native extension replaces it */
+    CHECK_EQ(mlos_hook_set_native(MLOS_HOOK_MSG, native_filter, &calls), 0);
+    CHECK_EQ(mlos_hook_msg(1, 7, "x", 1, "crash", 5, NULL, 0), 0);
+    CHECK_EQ(mlos_hook_msg(1, 7, "x", 1, "echo", 4, NULL, 0), 1);
+    CHECK_EQ(calls, 2);
+    CHECK_EQ(mlos_hook_set(MLOS_HOOK_MSG, NULL), 0);
+    CHECK(!mlos_hook_installed(MLOS_HOOK_MSG));
+    /* event hook: defer kind 3 */
+    CHECK_EQ(load(PROG(BPF_MOV64_IMM(R0, 0), BPF_LDX_MEM(BPF_W, R2, R1, 0), BPF_JMP_IMM(BPF_JNE, R2, 3, 1),
+                       BPF_MOV64_IMM(R0, MLOS_HOOK_EVENT_DEFER), EXIT), 5, mlos_hook_desc(MLOS_HOOK_EVENT), 0, &p, err), 0);
+    CHECK_EQ(mlos_hook_set(MLOS_HOOK_EVENT, p), 0);
+    CHECK_EQ(mlos_hook_event(3, 0, 0), MLOS_HOOK_EVENT_DEFER);
+    CHECK_EQ(mlos_hook_event(4, 0, 0), MLOS_HOOK_EVENT_NOW);
+    mlos_hook_set(MLOS_HOOK_EVENT, NULL);
+}
+
+/* ---- clang-built samples ---- */
+
+static uint8_t *elf_text(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *img, *out = NULL;
+    long size;
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    size = ftell(f);
+    rewind(f);
+    img = malloc((size_t)size);
+    if (fread(img, 1, (size_t)size, f) != (size_t)size || size < 64 || memcmp(img, "\177ELF\2\1", 6)) {
+        fclose(f);
+        free(img);
+        return NULL;
+    }
+    fclose(f);
+    uint64_t shoff;
+    uint16_t shentsize, shnum, shstrndx;
+    memcpy(&shoff, img + 0x28, 8);
+    memcpy(&shentsize, img + 0x3a, 2);
+    memcpy(&shnum, img + 0x3c, 2);
+    memcpy(&shstrndx, img + 0x3e, 2);
+    if (shoff + (uint64_t)shnum * shentsize > (uint64_t)size || shstrndx >= shnum)
+        goto out;
+    uint64_t stroff;
+    memcpy(&stroff, img + shoff + (uint64_t)shstrndx * shentsize + 0x18, 8);
+    for (int i = 0; i < shnum; i++) {
+        const uint8_t *sh = img + shoff + (uint64_t)i * shentsize;
+        uint32_t name;
+        uint64_t off, sz;
+        memcpy(&name, sh, 4);
+        memcpy(&off, sh + 0x18, 8);
+        memcpy(&sz, sh + 0x20, 8);
+        const char *nm = (const char *)img + stroff + name;
+        if (!strcmp(nm, ".rel.text")) { /* relocations: globals or maps, not supported */
+            free(out);
+            out = NULL;
+            break;
+        }
+        if (!strcmp(nm, ".text") && off + sz <= (uint64_t)size) {
+            out = malloc(sz);
+            memcpy(out, img + off, sz);
+            *len = sz;
+        }
+    }
+out:
+    free(img);
+    return out;
+}
+
+static void sample(const char *path)
+{
+    struct mlos_bpf_prog *p;
+    char err[MLOS_BPF_ERR_MAX];
+    size_t len = 0;
+    uint8_t *code = elf_text(path, &len);
+    int is_filter = strstr(path, "filter_call") != NULL;
+    int hook = is_filter ? MLOS_HOOK_MSG : MLOS_HOOK_SCHED;
+
+    CHECK(code != NULL);
+    if (!code)
+        return;
+    int rc = mlos_bpf_load(code, len, mlos_hook_desc(hook), 0, &p, err, sizeof(err));
+    if (rc < 0)
+        fprintf(stderr, "%s: %s\n", path, err);
+    CHECK_EQ(rc, 0);
+    free(code);
+    if (rc < 0)
+        return;
+    printf("%s: %u insns verified\n", path, mlos_bpf_ninsns(p));
+    CHECK_EQ(mlos_hook_set(hook, p), 0);
+    if (is_filter) {
+        CHECK_EQ(mlos_hook_msg(2, 1, "", 0, "crash", 5, NULL, 0), MLOS_HOOK_MSG_DROP); /* 2: CALL */
+        CHECK_EQ(mlos_hook_msg(2, 1, "", 0, "echo", 4, NULL, 0), MLOS_HOOK_MSG_ACCEPT);
+        CHECK_EQ(mlos_hook_msg(2, 1, "", 0, "crash2", 6, NULL, 0), MLOS_HOOK_MSG_ACCEPT);
+        CHECK_EQ(mlos_hook_msg(3, 1, "", 0, "crash", 5, NULL, 0), MLOS_HOOK_MSG_ACCEPT); /* not a CALL */
+    } else {
+        /* priority.c: "sum_u64" urgent (100), big args low (-10), else 10 - queue length */
+        CHECK_EQ(mlos_hook_sched("sum_u64", 7, 16, 3), 100);
+        CHECK_EQ(mlos_hook_sched("echo", 4, 1 << 20, 0), -10);
+        CHECK_EQ(mlos_hook_sched("echo", 4, 10, 4), 6);
+    }
+    mlos_hook_set(hook, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    mlos_bpf_set_allocator(malloc, free);
+    test_hook = mlos_hook_desc(MLOS_HOOK_TEST);
+    alu64();
+    alu32();
+    byteswap();
+    jumps();
+    memory();
+    helpers();
+    rejects();
+    trusted_and_checked();
+    hooks();
+    for (int i = 1; i < argc; i++)
+        sample(argv[i]);
+    CHECK_DONE();
+}

@@ -1,0 +1,154 @@
+/* mlos stop ID|PID|--all: ask the masters started by `mlos spawn` to stop
+ * their shards. ID is <master pid>.<shard id>; PID alone means every shard
+ * of that master; --all every shard that has a control socket. For each
+ * master: send "stop" on its socket, wait for "stopped" and for the
+ * process to exit (10 s). Shards of application masters (no control
+ * socket) are not touched: stop them from their program. Exit 0 if every
+ * selected shard stopped, 1 otherwise (also: no such shard). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "registry.h"
+
+#define STOP_TIMEOUT_MS 10000
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Gone, or a zombie nobody reaped yet (our parent may not reap). */
+static int process_gone(int pid)
+{
+    char path[64], buf[512];
+    FILE *f;
+    if (kill(pid, 0) < 0 && errno == ESRCH)
+        return 1;
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    if (!(f = fopen(path, "r")))
+        return 1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] == 'Z';
+}
+
+/* Returns 0 once the master answered "stopped" and exited. */
+static int stop_master(const struct mlos_registry_rec *r, char *why, size_t cap)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char reply[64];
+    size_t got = 0;
+    uint64_t deadline = now_ms() + STOP_TIMEOUT_MS;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", r->control);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        snprintf(why, cap, "cannot reach its master at %s: %s", r->control, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (write(fd, "stop\n", 5) != 5) {
+        snprintf(why, cap, "cannot talk to its master: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    while (got < sizeof(reply) - 1) {
+        struct pollfd p = {fd, POLLIN, 0};
+        int64_t left = (int64_t)(deadline - now_ms());
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            break;
+        ssize_t n = read(fd, reply + got, sizeof(reply) - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        if (memchr(reply, '\n', got))
+            break;
+    }
+    close(fd);
+    reply[got] = 0;
+    if (strncmp(reply, "stopped", 7)) {
+        snprintf(why, cap, "its master did not confirm the stop");
+        return -1;
+    }
+    while (!process_gone(r->master_pid)) { /* the master exits right after */
+        if (now_ms() > deadline) {
+            snprintf(why, cap, "its master (pid %d) did not exit", r->master_pid);
+            return -1;
+        }
+        usleep(10000);
+    }
+    return 0;
+}
+
+int mlos_cli_stop(int argc, char **argv)
+{
+    struct mlos_registry_rec *v;
+    int all = 0, want_pid = 0, n, matched = 0, failed = 0;
+    unsigned want_id = 0, has_id = 0;
+    char why[300];
+
+    if (argc != 2) {
+        fprintf(stderr, "usage: mlos stop ID|PID|--all\n");
+        return 2;
+    }
+    if (!strcmp(argv[1], "--all")) {
+        all = 1;
+    } else {
+        char extra;
+        int k = sscanf(argv[1], "%d.%u%c", &want_pid, &want_id, &extra);
+        if (k == 2)
+            has_id = 1;
+        else if (!(k == 1 && !strchr(argv[1], '.') && sscanf(argv[1], "%d%c", &want_pid, &extra) == 1)) {
+            fprintf(stderr, "mlos: bad shard id '%s' (PID.N, PID or --all)\n", argv[1]);
+            return 2;
+        }
+    }
+    if ((n = mlos_registry_list(&v)) < 0) {
+        fprintf(stderr, "mlos: cannot read the registry in the runtime directory\n");
+        return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        const struct mlos_registry_rec *r = &v[i];
+        if (!all && (r->master_pid != want_pid || (has_id && r->shard_id != want_id)))
+            continue;
+        matched++;
+        if (!r->control[0]) {
+            if (!all) {
+                fprintf(stderr, "mlos: shard %d.%u belongs to master %d, not started by 'mlos spawn'; stop it there\n",
+                        r->master_pid, r->shard_id, r->master_pid);
+                failed++;
+            }
+            continue;
+        }
+        if (i > 0 && v[i - 1].master_pid == r->master_pid && v[i - 1].control[0] && (all || !has_id))
+            continue; /* same master, already asked */
+        if (stop_master(r, why, sizeof(why)) < 0) {
+            fprintf(stderr, "mlos: shard %d.%u: %s\n", r->master_pid, r->shard_id, why);
+            failed++;
+        } else {
+            printf("stopped %d.%u\n", r->master_pid, r->shard_id);
+        }
+    }
+    free(v);
+    if (!matched && !all) {
+        fprintf(stderr, "mlos: no shard '%s'\n", argv[1]);
+        return 1;
+    }
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,23 @@
+/* plot.h -- PNG plots of an FTQ run: the count time series and its
+ * amplitude spectrum. Pixels are drawn here (axes, ticks, a 3x5 digit font);
+ * the PNG container comes from examples/neuro-cgi/cgi/png.c. */
+#ifndef MLOS_NOISE_PLOT_H
+#define MLOS_NOISE_PLOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "analysis.h"
+
+#define NOISE_PLOT_W 800
+#define NOISE_PLOT_H 300
+
+/* Counts against time (per pixel column: min..max band and mean), with the
+ * max and 90% lines. Writes a PNG file; returns 0 or -1 (errno set). */
+int noise_plot_series(const char *path, const uint32_t *counts, uint32_t n, double q_s, const struct noise_stats *st);
+
+/* Amplitude spectrum up to the Nyquist frequency, peaks marked. */
+int noise_plot_spectrum(const char *path, const uint32_t *counts, uint32_t n, double q_s,
+                        const struct noise_stats *st);
+
+#endif

@@ -2,6 +2,8 @@
  * forwards to the one mode linked in (mlos_ed_mode, see event_delivery.h). */
 #include "event_delivery.h"
 
+#include "bpf/hooks.h"
+
 #include <string.h>
 
 #include "mlos_error.h"
@@ -33,6 +35,10 @@ int mlos_ed_post(struct mlos_ed *ed, struct mlos_ed_source *src, uint64_t value)
     if (!ed || !src)
         return MLOS_EINVAL;
     src->seq++;
+    /* Application-inserted delivery policy (libos/bpf/hooks.h): an
+     * extension may drop an occurrence before the mode sees it. */
+    if (mlos_hook_event(src->id, src->seq, value) == MLOS_HOOK_EVENT_DROP)
+        return 0;
     return mlos_ed_mode.post(ed, src, value);
 }
 

@@ -31,6 +31,9 @@
  * from code the loop calls (on_doorbell, after_sleep), never from another
  * thread.
  *
+ * Policy: before the mode sees an occurrence, an extension at the event
+ * hook (libos/bpf/hooks.h, MLOS_HOOK_EVENT, ctx = source id, seq, value) may
+ * return MLOS_HOOK_EVENT_DROP: the occurrence is discarded and post returns 0.
  * Errors: negative MLOS_E* codes (mlos_error.h). MLOS_ENOTSUP: the linked
  * mode has no such operation (e.g. mlos_ed_poll in a push mode).
  */

@@ -90,19 +90,18 @@ static void send_hello(void)
     mlos_free(names);
 }
 
-static void handle_call(uint32_t id, const uint8_t *p, uint32_t len)
+/* Decode a CALL and let the message filter judge it. Returns the call to
+ * run, or NULL after answering (undecodable, or refused by the filter). */
+static Mlos__TaskCall *accept_call(uint32_t id, const uint8_t *p, uint32_t len)
 {
     Mlos__TaskReply reply = MLOS__TASK_REPLY__INIT;
     Mlos__TaskCall *call = mlos__task_call__unpack(NULL, len, p);
-    struct mlos_task_ctx ctx;
-    uint64_t t0;
 
-    memset(&ctx, 0, sizeof(ctx));
     if (!call) {
         reply.status = MLOS_EDECODE;
         reply.error = "CALL payload is not a valid mlos.TaskCall";
         send_msg(MLOS_FRAME_REPLY, id, &reply.base);
-        return;
+        return NULL;
     }
     /* Application-inserted message filter (libos/bpf/hooks.h). */
     if (mlos_hook_msg(MLOS_FRAME_CALL, id, p, len, call->task, strlen(call->task), call->arg.data,
@@ -111,8 +110,19 @@ static void handle_call(uint32_t id, const uint8_t *p, uint32_t len)
         reply.error = "call refused by the shard's message filter";
         send_msg(MLOS_FRAME_REPLY, id, &reply.base);
         mlos__task_call__free_unpacked(call, NULL);
-        return;
+        return NULL;
     }
+    return call;
+}
+
+/* Run an accepted call to completion and answer it; frees call. */
+static void run_call(uint32_t id, Mlos__TaskCall *call)
+{
+    Mlos__TaskReply reply = MLOS__TASK_REPLY__INIT;
+    struct mlos_task_ctx ctx;
+    uint64_t t0;
+
+    memset(&ctx, 0, sizeof(ctx));
     ctx.arg = call->arg.data;
     ctx.arg_len = call->arg.len;
     ctx.bulk = S.bulk;
@@ -137,6 +147,58 @@ static void handle_call(uint32_t id, const uint8_t *p, uint32_t len)
     mlos_free(ctx.result);
     mlos__task_call__free_unpacked(call, NULL);
     S.calls_done++;
+}
+
+/* Scheduling policy (libos/bpf/hooks.h, MLOS_HOOK_SCHED): with a policy
+ * installed, the calls found in one drain of the ring are queued by the
+ * priority it gives (higher first, arrival order among equals) and run
+ * after the drain; without one, calls run in arrival order at once. */
+struct queued_call {
+    struct queued_call *next;
+    int64_t prio;
+    uint32_t id;
+    Mlos__TaskCall *call;
+};
+static struct queued_call *runq;
+static uint32_t runq_len;
+
+static void queue_call(uint32_t id, Mlos__TaskCall *call)
+{
+    struct queued_call *q = mlos_malloc(sizeof(*q)), **pp = &runq;
+    if (!q) {
+        run_call(id, call); /* no memory to queue: run it now rather than lose it */
+        return;
+    }
+    q->prio = mlos_hook_sched(call->task, strlen(call->task), call->arg.len, runq_len);
+    q->id = id;
+    q->call = call;
+    while (*pp && (*pp)->prio >= q->prio)
+        pp = &(*pp)->next;
+    q->next = *pp;
+    *pp = q;
+    runq_len++;
+}
+
+static void run_queue(void)
+{
+    while (runq) {
+        struct queued_call *q = runq;
+        runq = q->next;
+        runq_len--;
+        run_call(q->id, q->call);
+        mlos_free(q);
+    }
+}
+
+static void handle_call(uint32_t id, const uint8_t *p, uint32_t len)
+{
+    Mlos__TaskCall *call = accept_call(id, p, len);
+    if (!call)
+        return;
+    if (mlos_hook_installed(MLOS_HOOK_SCHED) && strcmp(call->task, "bpf.load"))
+        queue_call(id, call);
+    else
+        run_call(id, call);
 }
 
 /* Heartbeat (issue 6): answer a PING at once with a PONG of the same id.
@@ -184,6 +246,7 @@ static void drain_frames(struct mlos_evloop *loop)
             break;
         case MLOS_FRAME_STOP: {
             Mlos__Stop *stop = mlos__stop__unpack(NULL, h.length, p);
+            run_queue(); /* answer what is queued before leaving */
             S.exit_status = stop ? stop->exit_status : 0;
             if (stop)
                 mlos__stop__free_unpacked(stop, NULL);
@@ -196,6 +259,7 @@ static void drain_frames(struct mlos_evloop *loop)
         }
         mlos_ring_release(&S.in, &h);
     }
+    run_queue();
     if (rc < 0) {
         mlos_log("master broke the ring protocol: %s", mlos_strerror(rc));
         S.exit_status = MLOS_SHARD_EXIT_PROTO;

@@ -19,6 +19,14 @@
 #include "check.h"
 #include "mlos.h"
 
+/* Completion order of the scheduling-policy check: result lengths (the
+ * spin task answers with its 8-byte argument length, recorded as 8). */
+static int sched_order[8], sched_order_n;
+static void sched_done(mlos_call_t *req, int status)
+{
+    sched_order[sched_order_n++] = status ? -1 : (req->result_len ? (int)req->result_len : 8);
+}
+
 static uv_loop_t *loop;
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -180,6 +188,28 @@ static void one_shard(const char *arch)
     put_le32(sc + 4, 0);
     CHECK_EQ(bpf_run(&s, MLOS_HOOK_SCHED, sc, sizeof(sc), &r0, NULL), 0);
     CHECK_EQ((int64_t)r0, -1);
+
+    /* the policy is live: calls waiting together run by priority (here: the
+     * argument length), not by arrival */
+    {
+        const struct mlos_bpf_insn bylen[] = {BPF_LDX_MEM(BPF_W, 0, 1, 8), BPF_EXIT_INSN()};
+        CHECK_EQ(bpf_load(&s, MLOS_HOOK_SCHED, 0, bylen, 2, err, sizeof(err)), 0);
+        static mlos_call_t c[4];
+        uint8_t ns[8];
+        put_le64(ns, 50000000); /* 50 ms: the others queue up behind it */
+        sched_order_n = 0;
+        CHECK_EQ(mlos_call(&s, &c[0], "spin", ns, 8, sched_done), 0);
+        CHECK_EQ(mlos_call(&s, &c[1], "echo", "a", 1, sched_done), 0);
+        CHECK_EQ(mlos_call(&s, &c[2], "echo", "abc", 3, sched_done), 0);
+        CHECK_EQ(mlos_call(&s, &c[3], "echo", "ab", 2, sched_done), 0);
+        while (sched_order_n < 4)
+            uv_run(uv_default_loop(), UV_RUN_ONCE);
+        CHECK_EQ(sched_order[0], 8);
+        CHECK_EQ(sched_order[1], 3);
+        CHECK_EQ(sched_order[2], 2);
+        CHECK_EQ(sched_order[3], 1);
+        CHECK_EQ(bpf_load(&s, MLOS_HOOK_SCHED, 0, NULL, 0, err, sizeof(err)), 0);
+    }
 
     /* removal: code length 0 -> defaults */
     CHECK_EQ(bpf_load(&s, MLOS_HOOK_MSG, 0, NULL, 0, err, sizeof(err)), 0);

@@ -5,6 +5,7 @@
  * what happens when posts outrun it. */
 #include <string.h>
 
+#include "bpf/hooks.h"
 #include "check.h"
 #include "event_delivery.h"
 #include "hal.h"
@@ -212,6 +213,29 @@ static void test_message(void)
     CHECK_EQ(seen[2].seq, 3);
 }
 
+/* Every mode: an extension at the event hook drops source 9's occurrences
+ * before the mode sees them; source 7 is unaffected. */
+static uint64_t drop_nine(void *ctx, size_t len, void *user)
+{
+    const struct mlos_hook_event_ctx *c = ctx;
+    return c->kind == 9 ? MLOS_HOOK_EVENT_DROP : MLOS_HOOK_EVENT_NOW;
+}
+
+static void test_event_hook(void)
+{
+    uint64_t last;
+    setup();
+    CHECK_EQ(mlos_hook_set_native(MLOS_HOOK_EVENT, drop_nine, NULL), 0);
+    CHECK_EQ(post(&B, 1), 0);
+    CHECK(post(&A, 2) >= 0);
+    mlos_evloop_run_nowait(&loop);
+    for (int i = 0; i < nseen; i++)
+        CHECK(seen[i].src != 9);
+    if (!strcmp(mlos_ed_mode_name(), "coalesced"))
+        CHECK_EQ(mlos_ed_poll(&ed, &B, &last), 0);
+    CHECK_EQ(mlos_hook_set_native(MLOS_HOOK_EVENT, NULL, NULL), 0);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = mlos_ed_mode_name();
@@ -228,5 +252,6 @@ int main(int argc, char **argv)
         test_message();
     else
         CHECK(!"unknown mode");
+    test_event_hook();
     CHECK_DONE();
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "argv_builder.h"
 #include "mlos_error.h"
 
 #define MIB (1024u * 1024u)
@@ -14,42 +15,6 @@
  * shard maps just the first 4 GiB, so larger guests would lose the window
  * that sits at the top of RAM. */
 #define MAX_RAM ((size_t)3072 * MIB)
-
-struct argv_builder {
-    char **argv;
-    int argc, max;
-    char *buf;
-    size_t used, len;
-    int err;
-};
-
-static void add(struct argv_builder *b, const char *s)
-{
-    if (b->argc + 1 >= b->max) { /* keep room for the NULL */
-        b->err = MLOS_ETOOBIG;
-        return;
-    }
-    b->argv[b->argc++] = (char *)s;
-}
-
-/* Format one argument into the shared buffer. */
-__attribute__((format(printf, 2, 3))) static void addf(struct argv_builder *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (b->err)
-        return;
-    va_start(ap, fmt);
-    n = vsnprintf(b->buf + b->used, b->len - b->used, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= b->len - b->used) {
-        b->err = MLOS_ETOOBIG;
-        return;
-    }
-    add(b, b->buf + b->used);
-    b->used += (size_t)n + 1;
-}
 
 int mlos_qemu_x86_64_argv(const struct mlos_qemu_x86_64_cfg *cfg, char **argv, int max_args, char *buf,
                           size_t buflen)
@@ -65,45 +30,45 @@ int mlos_qemu_x86_64_argv(const struct mlos_qemu_x86_64_cfg *cfg, char **argv, i
     if (strpbrk(cfg->image, " ,"))
         return MLOS_EINVAL;
 
-    add(&b, cfg->qemu_path);
+    mlos_argv_add(&b, cfg->qemu_path);
     /* microvm: no PCI, no firmware tables to parse; no 8259 and no RTC so
      * the only interrupt sources are ours. The PIT stays (TSC calibration
      * fallback). */
-    add(&b, "-M");
-    add(&b, "microvm,pic=off,rtc=off");
-    add(&b, "-nodefaults");
-    add(&b, "-no-user-config");
-    add(&b, "-display");
-    add(&b, "none");
-    add(&b, "-accel");
-    add(&b, cfg->kvm ? "kvm" : "tcg");
+    mlos_argv_add(&b, "-M");
+    mlos_argv_add(&b, "microvm,pic=off,rtc=off");
+    mlos_argv_add(&b, "-nodefaults");
+    mlos_argv_add(&b, "-no-user-config");
+    mlos_argv_add(&b, "-display");
+    mlos_argv_add(&b, "none");
+    mlos_argv_add(&b, "-accel");
+    mlos_argv_add(&b, cfg->kvm ? "kvm" : "tcg");
     if (cfg->kvm) {
-        add(&b, "-cpu");
-        add(&b, "host");
+        mlos_argv_add(&b, "-cpu");
+        mlos_argv_add(&b, "host");
     }
-    add(&b, "-m");
-    addf(&b, "%zuM", cfg->ram_bytes / MIB);
-    add(&b, "-object");
-    addf(&b, "memory-backend-file,id=mem,size=%zu,mem-path=/proc/self/fd/%d,share=on", cfg->ram_bytes,
+    mlos_argv_add(&b, "-m");
+    mlos_argv_addf(&b, "%zuM", cfg->ram_bytes / MIB);
+    mlos_argv_add(&b, "-object");
+    mlos_argv_addf(&b, "memory-backend-file,id=mem,size=%zu,mem-path=/proc/self/fd/%d,share=on", cfg->ram_bytes,
          cfg->ram_fd);
-    add(&b, "-machine");
-    add(&b, "memory-backend=mem");
+    mlos_argv_add(&b, "-machine");
+    mlos_argv_add(&b, "memory-backend=mem");
     /* signal=off: a ^C meant for the master must not kill the guest. */
-    add(&b, "-chardev");
-    add(&b, "stdio,id=con,signal=off");
-    add(&b, "-serial");
-    add(&b, "chardev:con");
-    add(&b, "-chardev");
-    addf(&b, "socket,id=db,fd=%d", cfg->doorbell_fd);
-    add(&b, "-device");
-    add(&b, "isa-serial,chardev=db,iobase=0x2f8,irq=3");
-    add(&b, "-device");
-    add(&b, "isa-debug-exit,iobase=0xf4,iosize=4");
-    add(&b, "-no-reboot");
-    add(&b, "-kernel");
-    add(&b, cfg->image);
-    add(&b, "-append");
-    add(&b, cfg->cmdline ? cfg->cmdline : "");
+    mlos_argv_add(&b, "-chardev");
+    mlos_argv_add(&b, "stdio,id=con,signal=off");
+    mlos_argv_add(&b, "-serial");
+    mlos_argv_add(&b, "chardev:con");
+    mlos_argv_add(&b, "-chardev");
+    mlos_argv_addf(&b, "socket,id=db,fd=%d", cfg->doorbell_fd);
+    mlos_argv_add(&b, "-device");
+    mlos_argv_add(&b, "isa-serial,chardev=db,iobase=0x2f8,irq=3");
+    mlos_argv_add(&b, "-device");
+    mlos_argv_add(&b, "isa-debug-exit,iobase=0xf4,iosize=4");
+    mlos_argv_add(&b, "-no-reboot");
+    mlos_argv_add(&b, "-kernel");
+    mlos_argv_add(&b, cfg->image);
+    mlos_argv_add(&b, "-append");
+    mlos_argv_add(&b, cfg->cmdline ? cfg->cmdline : "");
     if (b.err)
         return b.err;
     argv[b.argc] = NULL;

@@ -14,15 +14,10 @@
 #include <unistd.h>
 
 #include "msg.h"
+#include "percentile.h"
 
 #define RTT_N 20000
 #define BULK (64u << 20)
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* ---- baseline: two processes ping-pong on one cache line ---- */
 static void spin_baseline(void)
@@ -181,7 +176,7 @@ static void bench_transport(const char *name, const char *listen_addr, double me
         if (i >= 0)
             rtt[i] = uv_hrtime() - t0;
     }
-    qsort(rtt, RTT_N, sizeof(rtt[0]), cmp_u64);
+    qsort(rtt, RTT_N, sizeof(rtt[0]), bench_cmp_u64);
     printf("%-28s round trip p50 %8.3f us  p99 %8.3f us (%d x 8 B)\n", name, rtt[RTT_N / 2] / 1e3,
            rtt[RTT_N * 99 / 100] / 1e3, RTT_N);
 

@@ -21,20 +21,9 @@
 #include "mlos.h"
 #include "qemu_ppc.h"
 #include "qemu_x86_64.h"
+#include "percentile.h"
 
 static uv_loop_t *loop;
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(uint64_t *v, int n, double p)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_u64);
-    return (double)v[(int)(p * (n - 1) + 0.5)];
-}
 
 /* ---- boot+exit of the slave image without a window ---- */
 static int bare_done;
@@ -103,7 +92,7 @@ static void bench_arch(const char *arch, int runs)
         for (int r = 0; r < runs; r++)
             boot[r] = boot_exit(arch, image);
         printf("%-8s QEMU start + boot + exit (no window): p50 %7.2f ms  min %7.2f ms\n", arch,
-               pct(boot, runs, 0.5) / 1e6, pct(boot, runs, 0.0) / 1e6);
+               bench_pct(boot, runs, 0.5) / 1e6, bench_pct(boot, runs, 0.0) / 1e6);
     }
     for (int r = 0; r < runs; r++) {
         if (mlos_spawn_sync(loop, &s, &o) < 0) {
@@ -117,8 +106,8 @@ static void bench_arch(const char *arch, int runs)
             mlos_shard_stop_sync(&s);
     }
     printf("%-8s cold spawn (request -> HELLO):       p50 %7.2f ms  min %7.2f ms  (%d runs)\n", arch,
-           pct(spawn, runs, 0.5) / 1e6, pct(spawn, runs, 0.0) / 1e6, runs);
-    printf("%-8s guest clock at HELLO (HAL + libos):   p50 %7.2f ms\n", arch, pct(boot, runs, 0.5) / 1e6);
+           bench_pct(spawn, runs, 0.5) / 1e6, bench_pct(spawn, runs, 0.0) / 1e6, runs);
+    printf("%-8s guest clock at HELLO (HAL + libos):   p50 %7.2f ms\n", arch, bench_pct(boot, runs, 0.5) / 1e6);
 
     for (int i = 0; i < 200; i++) /* warm up */
         mlos_call_sync(&s, "echo", "12345678", 8, NULL, NULL, NULL, 0);
@@ -129,7 +118,7 @@ static void bench_arch(const char *arch, int runs)
         rtt[nrtt] = uv_hrtime() - t0;
     }
     printf("%-8s small call round trip (8-byte echo):  p50 %7.2f us  p99 %7.2f us  (%d calls)\n", arch,
-           pct(rtt, nrtt, 0.5) / 1e3, pct(rtt, nrtt, 0.99) / 1e3, nrtt);
+           bench_pct(rtt, nrtt, 0.5) / 1e3, bench_pct(rtt, nrtt, 0.99) / 1e3, nrtt);
 
     size_t n = 16u << 20;
     uint8_t *src = malloc(n), arg[16];

@@ -17,21 +17,9 @@
 
 #include "mlos.h"
 #include "qemu_x86_64.h"
+#include "percentile.h"
 
 static uv_loop_t *loop;
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static uint64_t pct(uint64_t *v, int n, double p)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_u64);
-    int i = (int)(p * (n - 1) + 0.5);
-    return v[i];
-}
 
 /* ---- bare QEMU baseline ---- */
 static int bare_done;
@@ -93,7 +81,7 @@ static void report_rtt(const char *arch, const char *mode, mlos_shard_t *s)
         rtt[n] = uv_hrtime() - t0;
     }
     printf("%-8s small call round trip (8-byte echo, %s): p50 %7.2f us  p99 %7.2f us  (%d calls)\n", arch, mode,
-           pct(rtt, n, 0.5) / 1e3, pct(rtt, n, 0.99) / 1e3, n);
+           bench_pct(rtt, n, 0.5) / 1e3, bench_pct(rtt, n, 0.99) / 1e3, n);
 }
 
 static void bench_arch(const char *arch, int runs)
@@ -113,7 +101,7 @@ static void bench_arch(const char *arch, int runs)
             mlos_shard_stop_sync(&s);
     }
     printf("%-8s cold spawn (request -> HELLO): p50 %7.2f ms  min %7.2f ms  (%d runs)\n", arch,
-           pct(spawn, runs, 0.5) / 1e6, pct(spawn, runs, 0.0) / 1e6, runs);
+           bench_pct(spawn, runs, 0.5) / 1e6, bench_pct(spawn, runs, 0.0) / 1e6, runs);
 
     report_rtt(arch, "sleeping", &s);
 
@@ -161,7 +149,7 @@ int main(int argc, char **argv)
         for (int r = 0; r < runs; r++)
             t[r] = bare_qemu_boot(kernel, 96u << 20);
         printf("baseline bare QEMU start+boot+exit, empty kernel:  p50 %7.2f ms  min %7.2f ms  (%d runs)\n",
-               pct(t, runs, 0.5) / 1e6, pct(t, runs, 0.0) / 1e6, runs);
+               bench_pct(t, runs, 0.5) / 1e6, bench_pct(t, runs, 0.0) / 1e6, runs);
         free(t);
     } else {
         printf("baseline: empty-kernel-x86_64.elf not found on MLOS_IMAGE_PATH\n");

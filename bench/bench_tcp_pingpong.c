@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
+#include "percentile.h"
 
 #define PING 8
 #define CHUNK (1u << 20)
@@ -194,12 +195,6 @@ static void cli_connected(uv_connect_t *req, int status)
     ping();
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv)
 {
     unsigned rounds = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 20000;
@@ -247,7 +242,7 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    qsort(rtt, rounds, sizeof(*rtt), cmp_u64);
+    qsort(rtt, rounds, sizeof(*rtt), bench_cmp_u64);
     printf("raw libuv tcp loopback, 8-byte ping-pong: p50 %.2f us  p99 %.2f us  (%u round trips)\n",
            rtt[rounds / 2] / 1e3, rtt[(size_t)rounds * 99 / 100] / 1e3, rounds);
     printf("raw libuv tcp loopback, 1 MiB writes: %.0f MiB/s  (%u MiB)\n",

@@ -7,7 +7,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 sudo=""
 [ "$(id -u)" = 0 ] || sudo=sudo
-$sudo apt-get install -y --no-install-recommends $(cat .ci/packages) >/dev/null
+$sudo apt-get install -y --no-install-recommends $(cat .ci/packages-core) >/dev/null
 [ -d build ] || meson setup build >/dev/null
 ninja -C build >/dev/null
 MLOS_IMAGE_PATH="$top/build/shards/x86_64:$top/build/shards/process:$top/build/master" exec build/examples/hello/hello "$@"

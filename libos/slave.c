@@ -1,6 +1,8 @@
 /* The slave runtime loop: HELLO, then CALL -> task -> REPLY until STOP. */
 #include "slave.h"
 
+#include "shard_msg.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,26 +48,65 @@ void mlos_log(const char *fmt, ...)
     mlos_hal_console_write(buf, (size_t)n);
 }
 
-/* Send one protobuf message; waits for room if the master is slow. */
-static int send_msg(uint8_t type, uint32_t id, const ProtobufCMessage *msg)
+/* Room for a frame of len payload bytes in the ring to the master; waits
+ * (asleep) while the master is slow to drain. */
+static int reserve_out(size_t len, void **dst)
 {
-    size_t len = protobuf_c_message_get_packed_size(msg);
-    void *dst;
     int rc;
-
-    while ((rc = mlos_ring_reserve(&S.out, (uint32_t)len, &dst)) == MLOS_EAGAIN) {
+    while ((rc = mlos_ring_reserve(&S.out, (uint32_t)len, dst)) == MLOS_EAGAIN) {
         /* Ring full: sleep until the master frees room and rings us. */
         mlos_hal_doorbell_ring();
         if (!mlos_ring_producer_prepare_wait(&S.out, (uint32_t)len))
             mlos_hal_wait(UINT64_MAX);
         mlos_ring_producer_done_wait(&S.out);
     }
-    if (rc < 0)
-        return rc;
-    protobuf_c_message_pack(msg, dst);
+    return rc;
+}
+
+static void commit_out(uint8_t type, uint32_t id, size_t len)
+{
     mlos_ring_commit(&S.out, type, id, (uint32_t)len);
     if (mlos_ring_consumer_waiting(&S.out))
         mlos_hal_doorbell_ring();
+}
+
+/* Send one protobuf message. */
+static int send_msg(uint8_t type, uint32_t id, const ProtobufCMessage *msg)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    void *dst;
+    int rc = reserve_out(len, &dst);
+    if (rc < 0)
+        return rc;
+    protobuf_c_message_pack(msg, dst);
+    commit_out(type, id, len);
+    return 0;
+}
+
+/* ---- messages with the master's endpoint (libos/shard_msg.h) ---- */
+
+static mlos_shard_msg_cb msg_cb;
+static void *msg_user;
+
+void mlos_shard_on_msg(mlos_shard_msg_cb cb, void *user)
+{
+    msg_cb = cb;
+    msg_user = user;
+}
+
+int mlos_shard_send(uint32_t type, const void *data, size_t len)
+{
+    void *dst;
+    int rc;
+    if (len && !data)
+        return MLOS_EINVAL;
+    if (len > S.out.max_payload)
+        return MLOS_ETOOBIG;
+    if ((rc = reserve_out(len, &dst)) < 0)
+        return rc;
+    if (len)
+        memcpy(dst, data, len);
+    commit_out(MLOS_FRAME_MSG, type, len);
     return 0;
 }
 
@@ -240,6 +281,12 @@ static void drain_frames(struct mlos_evloop *loop)
         switch (h.type) {
         case MLOS_FRAME_CALL:
             handle_call(h.request_id, p, h.length);
+            break;
+        case MLOS_FRAME_MSG: /* from the master's endpoint (mlos_shard_ep) */
+            if (msg_cb)
+                msg_cb(h.request_id, p, h.length, msg_user);
+            else
+                mlos_log("no handler for message type %u: dropped", h.request_id);
             break;
         case MLOS_FRAME_PING: /* issue 6 */
             handle_ping(h.request_id, p, h.length);

@@ -5,6 +5,7 @@
 
 #include "master_internal.h"
 #include "mlos.pb-c.h"
+#include "msg_transport.h"
 
 /* Wake the shard if it sleeps on its doorbell. */
 void mlos__ring_bell(struct mlos_shard_impl *im)
@@ -236,6 +237,10 @@ void mlos__drain(struct mlos_shard_impl *im)
             bad = on_reply(im, h.request_id, p, h.length);
         else if (h.type == MLOS_FRAME_LOG)
             bad = 0; /* text also goes to the console */
+        else if (h.type == MLOS_FRAME_MSG && im->state != SHARD_STARTING) {
+            if (im->ep) /* a message for the bound endpoint (shard_ep.c) */
+                mlos__ep_deliver(im->ep, h.request_id, p, h.length);
+        }
         else
             bad = MLOS_EBADTYPE;
         if (im->state == SHARD_CLOSING)
@@ -255,8 +260,10 @@ void mlos__drain(struct mlos_shard_impl *im)
     /* A shard blocked on a full reply ring waits for this doorbell. */
     if (mlos_ring_producer_waiting(&im->to_master))
         mlos__ring_bell(im);
-    if (im->state == SHARD_READY)
+    if (im->state == SHARD_READY) {
         flush_backlog(im);
+        mlos__shard_ep_drain(im);
+    }
 }
 
 static int bulk_range(mlos_shard_t *shard, size_t off, size_t len)

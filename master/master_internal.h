@@ -3,6 +3,7 @@
 #define MLOS_MASTER_INTERNAL_H
 
 #include "mlos.h"
+#include "msg.h"
 #include "ring.h"
 
 #define MLOS_CONSOLE_TAIL 4096
@@ -38,6 +39,8 @@ struct mlos_shard_impl {
     struct mlos_ring to_shard, to_master;
     uint8_t *bulk;
     size_t bulk_len;
+    uint32_t bulk_rkey;  /* key of the bulk window as a remote region (shard_ep.c) */
+    mlos_ep_t *ep;       /* messaging endpoint bound with mlos_shard_ep, or NULL */
 
     mlos_call_t *pending;               /* sent or queued, awaiting REPLY */
     mlos_call_t *backlog, *backlog_end; /* packed, waiting for ring room (subset of order) */
@@ -86,6 +89,11 @@ void mlos__hb_init(struct mlos_shard_impl *im);  /* in mlos_spawn, before any re
 void mlos__hb_ready(struct mlos_shard_impl *im); /* shard said HELLO: start pinging if enabled */
 void mlos__hb_alive(struct mlos_shard_impl *im); /* a frame arrived from the shard */
 int mlos__hb_pong(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len);
+
+/* shard_ep.c */
+uint32_t mlos__shard_new_rkey(void);
+void mlos__shard_ep_drain(struct mlos_shard_impl *im); /* ring room: flush queued sends */
+void mlos__shard_ep_gone(struct mlos_shard_impl *im);  /* shard dead or stopping */
 
 /* master.c */
 uint32_t mlos__next_shard_id(void);

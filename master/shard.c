@@ -221,6 +221,7 @@ static void exit_cb(uv_process_t *p, int64_t status, int term_signal)
                     im->shard->id, im->console);
     }
     mlos__fail_calls(im, im->death_err, im->death_msg);
+    mlos__shard_ep_gone(im);
     if (im->state == SHARD_CLOSING)
         return; /* a failed call's callback released the shard */
     if (was == SHARD_STARTING) {
@@ -332,6 +333,7 @@ static int setup_memory(struct mlos_shard_impl *im, size_t mem_size, size_t win_
         return MLOS_EINVAL;
     /* The master always wants a doorbell for new frames: it sleeps in libuv. */
     im->to_master.ctl->waiting = mlos_to_le32(1);
+    im->bulk_rkey = mlos__shard_new_rkey();
     im->bulk = (uint8_t *)im->map + mlos_from_le64(h->bulk_off);
     im->bulk_len = mlos_from_le64(h->bulk_size);
     return 0;
@@ -503,6 +505,7 @@ int mlos_shard_stop(mlos_shard_t *shard, mlos_close_cb cb)
         return MLOS_EINVAL;
     im->close_cb = cb;
     mlos__fail_calls(im, MLOS_ESTOPPED, "shard is stopping");
+    mlos__shard_ep_gone(im);
     if (!im->proc_running) {
         release(im);
         return 0;

@@ -5,6 +5,7 @@
 
 #include "hal.h"
 #include "mlos_task.h"
+#include "shard_msg.h"
 
 static uint64_t get_le64(const uint8_t *p)
 {
@@ -78,3 +79,19 @@ static int spin(struct mlos_task_ctx *ctx)
     return mlos_task_result(ctx, NULL, 0);
 }
 MLOS_TASK("spin", spin);
+
+/* Messages from the master's endpoint (libos/shard_msg.h): after this task,
+ * every message is answered with the same bytes and type + 1, from the
+ * shard's event loop. Argument "off" removes the handler. */
+static void echo_msg(uint32_t type, const void *data, size_t len, void *user)
+{
+    mlos_shard_send(type + 1, data, len);
+}
+
+static int msg_echo(struct mlos_task_ctx *ctx)
+{
+    int off = ctx->arg_len == 3 && !memcmp(ctx->arg, "off", 3);
+    mlos_shard_on_msg(off ? NULL : echo_msg, NULL);
+    return mlos_task_result(ctx, NULL, 0);
+}
+MLOS_TASK("msg.echo", msg_echo);

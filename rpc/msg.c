@@ -12,6 +12,7 @@
 
 #include "mlos_endian.h"
 #include "msg_transport.h"
+#include <protobuf-c/protobuf-c.h>
 
 #define SLOT_BITS 16u
 #define MAX_MRS (1u << SLOT_BITS)
@@ -46,6 +47,8 @@ static void complete_pending(uv_idle_t *h)
         mlos_wr_t *wr = list;
         list = wr->next;
         wr->next = NULL;
+        free(wr->owned); /* mlos_send_pb's packed copy */
+        wr->owned = NULL;
         wr->cb(wr, wr->status);
     }
 }
@@ -421,6 +424,28 @@ int mlos_send(mlos_ep_t *ep, mlos_wr_t *wr, uint32_t type, const void *buf, size
     wr->buf = buf;
     wr->len = len;
     return ep->tp->post(ep, wr);
+}
+
+int mlos_send_pb(mlos_ep_t *ep, mlos_wr_t *wr, uint32_t type, const struct ProtobufCMessage *msg, mlos_wr_cb cb)
+{
+    size_t len;
+    uint8_t *buf;
+    int rc;
+    if (!msg)
+        return MLOS_EINVAL;
+    len = protobuf_c_message_get_packed_size((const ProtobufCMessage *)msg);
+    if (len > MLOS_EP_MAX_MSG)
+        return MLOS_ETOOBIG;
+    if (!(buf = malloc(len ? len : 1)))
+        return MLOS_ENOMEM;
+    protobuf_c_message_pack((const ProtobufCMessage *)msg, buf);
+    rc = mlos_send(ep, wr, type, buf, len, cb);
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    wr->owned = buf; /* freed by the completion, before cb */
+    return 0;
 }
 
 static int post_rdma(mlos_ep_t *ep, mlos_wr_t *wr, enum mlos_wr_op op, mlos_mr_t *local, size_t local_off,

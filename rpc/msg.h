@@ -186,6 +186,7 @@ struct mlos_wr_s {
     size_t local_off;
     struct mlos_rkey remote;
     uint64_t remote_off;
+    void *owned;         /* buffer the library allocated for this request (mlos_send_pb) */
 };
 
 /* Listen on addr; cb runs for each incoming connection, which the callback
@@ -209,6 +210,12 @@ int mlos_ep_close(mlos_ep_t *ep, mlos_ep_close_cb cb);
 /* Two-sided send of len bytes (<= MLOS_EP_MAX_MSG) tagged with type. buf
  * must stay valid until cb. */
 int mlos_send(mlos_ep_t *ep, mlos_wr_t *wr, uint32_t type, const void *buf, size_t len, mlos_wr_cb cb);
+
+/* Two-sided send of a protobuf-c message: packed into a buffer the library
+ * owns until cb (so msg may be freed at once). MLOS_ETOOBIG over
+ * MLOS_EP_MAX_MSG, MLOS_ENOMEM. The peer unpacks (type, bytes) itself. */
+struct ProtobufCMessage;
+int mlos_send_pb(mlos_ep_t *ep, mlos_wr_t *wr, uint32_t type, const struct ProtobufCMessage *msg, mlos_wr_cb cb);
 
 /* One-sided: copy len bytes from local[local_off] to the peer's region
  * remote at remote_off (put), or the other way (get). cb runs when the data

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "mlos.pb-c.h"
 #include "msg.h"
 #include "msg_transport.h" /* endpoint states */
 
@@ -180,6 +181,23 @@ int main(int argc, char **argv)
     while (last_len != 0)
         uv_run(loop, UV_RUN_ONCE);
     CHECK_EQ(last_type, 6);
+
+    /* a protobuf-c message: packed by the library, unpacked by the receiver */
+    {
+        Mlos__TaskCall call = MLOS__TASK_CALL__INIT;
+        call.task = "sum_u64";
+        call.arg.data = (uint8_t *)"0123456789abcdef";
+        call.arg.len = 16;
+        last_len = 0;
+        CHECK_EQ(mlos_send_pb(&ea, &w, 8, &call.base, wr_done), 0);
+        CHECK_EQ(wait_wr(), 0);
+        while (last_type != 8)
+            uv_run(loop, UV_RUN_ONCE);
+        Mlos__TaskCall *back = mlos__task_call__unpack(NULL, last_len, last_msg);
+        CHECK(back && !strcmp(back->task, "sum_u64") && back->arg.len == 16);
+        if (back)
+            mlos__task_call__free_unpacked(back, NULL);
+    }
 
     /* ---- one-sided ---- */
     /* b exports a writable region with guard bytes around it (inside a bigger local region) */

@@ -23,6 +23,14 @@ void mlos__ring_bell(struct mlos_shard_impl *im)
 static void spin_cb(uv_idle_t *h)
 {
     struct mlos_shard_impl *im = h->data;
+    /* Watch the ring for a short burst before going back to libuv: each
+     * loop turn costs an epoll_wait, longer than a shard's reply takes. */
+    uint64_t burst_end = uv_hrtime() + 20000;
+    while (mlos_ring_empty(&im->to_master) && uv_hrtime() < burst_end) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause(); /* be kind to the sibling hyperthread */
+#endif
+    }
     mlos__drain(im);
     if (im->state == SHARD_CLOSING || uv_hrtime() < im->spin_until)
         return;

@@ -12,62 +12,14 @@
 
 #include "hal.h"
 #include "ppc440.h"
+#include "uart_16550.h"
 
-#define UART_RBR 0 /* receive buffer (read) */
-#define UART_THR 0 /* transmit holding (write) */
-#define UART_IER 1
-#define UART_FCR 2
-#define UART_LCR 3
-#define UART_MCR 4
-#define UART_LSR 5
-#define UART_DLL 0 /* with LCR.DLAB */
-#define UART_DLM 1
+static const struct uart_16550 mmio = {mmio_read8, mmio_write8, 0};
 
-#define IER_RX_AVAIL 0x01
-#define FCR_ENABLE_CLEAR 0x07 /* enable, clear RX and TX FIFOs, trigger 1 byte */
-#define LCR_DLAB 0x80
-#define LCR_8N1 0x03
-#define MCR_DTR_RTS 0x03
-#define MCR_OUT2 0x08
-#define LSR_DATA 0x01
-#define LSR_THRE 0x20
-
-/* Bounded wait for transmit room: a stuck host must not hang the shard
- * forever on diagnostic output (the HAL contract allows dropping). */
-#define TX_SPIN_LIMIT 1000000u
-
-void ppc_uart_init(uintptr_t base, int rx_irq)
-{
-    mmio_write8(base + UART_IER, 0);
-    mmio_write8(base + UART_LCR, LCR_DLAB);
-    mmio_write8(base + UART_DLL, 1); /* meaningless under QEMU */
-    mmio_write8(base + UART_DLM, 0);
-    mmio_write8(base + UART_LCR, LCR_8N1);
-    mmio_write8(base + UART_FCR, FCR_ENABLE_CLEAR);
-    mmio_write8(base + UART_MCR, MCR_DTR_RTS | (rx_irq ? MCR_OUT2 : 0));
-    mmio_write8(base + UART_IER, rx_irq ? IER_RX_AVAIL : 0);
-}
-
-int ppc_uart_tx_idle(uintptr_t base) { return (mmio_read8(base + UART_LSR) & LSR_THRE) != 0; }
-
-void ppc_uart_putc(uintptr_t base, uint8_t c)
-{
-    for (uint32_t i = 0; !ppc_uart_tx_idle(base); i++)
-        if (i == TX_SPIN_LIMIT)
-            return;
-    mmio_write8(base + UART_THR, c);
-}
-
-int ppc_uart_drain_rx(uintptr_t base)
-{
-    int n = 0;
-
-    while (mmio_read8(base + UART_LSR) & LSR_DATA) {
-        (void)mmio_read8(base + UART_RBR);
-        n++;
-    }
-    return n;
-}
+void ppc_uart_init(uintptr_t base, int rx_irq) { uart_16550_init(&mmio, base, rx_irq); }
+int ppc_uart_tx_idle(uintptr_t base) { return uart_16550_tx_idle(&mmio, base); }
+void ppc_uart_putc(uintptr_t base, uint8_t c) { uart_16550_putc(&mmio, base, c); }
+int ppc_uart_drain_rx(uintptr_t base) { return uart_16550_drain_rx(&mmio, base); }
 
 void mlos_hal_console_write(const char *buf, size_t len)
 {
@@ -83,12 +35,7 @@ void ppc_console_puts(const char *s)
 
 void ppc_console_hex(uint32_t v)
 {
-    char s[11];
-
-    s[0] = '0';
-    s[1] = 'x';
-    for (int i = 0; i < 8; i++)
-        s[2 + i] = "0123456789abcdef"[(v >> (28 - 4 * i)) & 0xf];
-    s[10] = '\0';
+    char s[19];
+    uart_16550_hex(s, v, 32);
     ppc_console_puts(s);
 }

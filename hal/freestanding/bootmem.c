@@ -1,0 +1,113 @@
+/* Boot-time memory map and parameters shared by the bare-metal HALs; see
+ * bootmem.h. */
+#include "bootmem.h"
+
+#include <string.h>
+
+#include "hal.h"
+#include "mlos_bootargs.h"
+#include "mlos_error.h"
+
+#define PAGE ((uint64_t)MLOS_HAL_PAGE_SIZE)
+
+struct range {
+    uint64_t lo, hi; /* [lo, hi) */
+};
+
+static char cmdline[MLOS_BOOTMEM_CMDLINE_MAX];
+static struct range ranges[MLOS_BOOTMEM_MAX_RANGES];
+static int nranges;
+static struct mlos_hal_region regions[MLOS_BOOTMEM_MAX_RANGES];
+static int nregions;
+static void *window_base;
+static size_t window_len;
+
+void mlos_bootmem_set_cmdline(const char *s, size_t len)
+{
+    size_t n = strnlen(s, len < sizeof(cmdline) ? len : sizeof(cmdline) - 1);
+    memcpy(cmdline, s, n);
+    cmdline[n] = '\0';
+}
+
+void mlos_bootmem_parse_window(uint64_t lo, uint64_t hi)
+{
+    static const char bad[] = "mlos: ignoring malformed or unmapped mlos.window\n";
+    uint64_t base, len;
+
+    if (mlos_bootarg_u64(cmdline, "mlos.window", 0, &base) != 0)
+        return;
+    if (mlos_bootarg_u64(cmdline, "mlos.window", 1, &len) != 0 || len == 0 || base % PAGE != 0 || base < lo ||
+        base >= hi || len > hi - base) {
+        mlos_hal_console_write(bad, sizeof(bad) - 1);
+        return;
+    }
+    window_base = (void *)(uintptr_t)base;
+    window_len = (size_t)len;
+}
+
+void mlos_bootmem_add_ram(uint64_t lo, uint64_t hi)
+{
+    if (nranges < MLOS_BOOTMEM_MAX_RANGES)
+        ranges[nranges++] = (struct range){(lo + PAGE - 1) & ~(PAGE - 1), hi & ~(PAGE - 1)};
+}
+
+/* Remove [lo, hi) from the ranges, splitting one where the hole is inside. */
+void mlos_bootmem_exclude(uint64_t lo, uint64_t hi)
+{
+    for (int i = 0; i < nranges; i++) {
+        struct range *r = &ranges[i];
+        if (hi <= r->lo || lo >= r->hi)
+            continue;
+        if (lo > r->lo && hi < r->hi && nranges < MLOS_BOOTMEM_MAX_RANGES) {
+            ranges[nranges++] = (struct range){hi, r->hi}; /* the part above the hole */
+            r->hi = lo;
+        } else if (lo > r->lo) {
+            r->hi = lo;
+        } else {
+            r->lo = hi > r->hi ? r->hi : hi;
+        }
+    }
+}
+
+void mlos_bootmem_reserve(uint64_t addr, uint64_t len)
+{
+    mlos_bootmem_exclude(addr & ~(PAGE - 1), (addr + len + PAGE - 1) & ~(PAGE - 1));
+}
+
+void mlos_bootmem_finish(void)
+{
+    if (window_base)
+        mlos_bootmem_reserve((uintptr_t)window_base, window_len);
+    /* Keep non-empty ranges, sorted by address (a handful: insertion sort). */
+    nregions = 0;
+    for (int i = 0; i < nranges; i++) {
+        if (ranges[i].hi <= ranges[i].lo)
+            continue;
+        int j = nregions++;
+        while (j > 0 && regions[j - 1].base > ranges[i].lo) {
+            regions[j] = regions[j - 1];
+            j--;
+        }
+        regions[j] = (struct mlos_hal_region){(uintptr_t)ranges[i].lo, (size_t)(ranges[i].hi - ranges[i].lo)};
+    }
+}
+
+const char *mlos_hal_cmdline(void) { return cmdline; }
+
+int mlos_hal_mem_regions(struct mlos_hal_region *out, int max)
+{
+    if (max < 0 || (max > 0 && !out))
+        return MLOS_EINVAL;
+    for (int i = 0; i < nregions && i < max; i++)
+        out[i] = regions[i];
+    return nregions;
+}
+
+int mlos_hal_window(void **base, size_t *len)
+{
+    if (!window_base)
+        return MLOS_ENOENT;
+    *base = window_base;
+    *len = window_len;
+    return 0;
+}

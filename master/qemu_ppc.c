@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "mlos_endian.h"
-#include "argv_builder.h"
+#include "qemu_common.h"
 #include "mlos_error.h"
 #include "ppc/window_exit_ppc.h"
 #include "window.h"
@@ -61,31 +61,11 @@ int mlos_qemu_ppc_argv(const struct mlos_qemu_ppc_cfg *cfg, char **argv, int max
     mlos_argv_add(&b, "none");
     mlos_argv_add(&b, "-accel");
     mlos_argv_add(&b, "tcg");
-    mlos_argv_add(&b, "-m");
-    mlos_argv_addf(&b, "%zuM", cfg->ram_bytes / MIB);
-    mlos_argv_add(&b, "-object");
-    mlos_argv_addf(&b, "memory-backend-file,id=mem,size=%zu,mem-path=/proc/self/fd/%d,share=on", cfg->ram_bytes,
-         cfg->ram_fd);
-    mlos_argv_add(&b, "-machine");
-    mlos_argv_add(&b, "memory-backend=mem");
-    /* signal=off: a ^C meant for the master must not kill the guest. */
-    mlos_argv_add(&b, "-chardev");
-    mlos_argv_add(&b, "stdio,id=con,signal=off");
-    mlos_argv_add(&b, "-serial");
-    mlos_argv_add(&b, "chardev:con");
-    mlos_argv_add(&b, "-chardev");
-    mlos_argv_addf(&b, "socket,id=db,fd=%d", cfg->doorbell_fd);
+    mlos_qemu_add_ram(&b, cfg->ram_bytes, cfg->ram_fd);
+    mlos_qemu_add_console_and_doorbell(&b, cfg->doorbell_fd);
     mlos_argv_add(&b, "-serial");
     mlos_argv_add(&b, "chardev:db");
-    mlos_argv_add(&b, "-no-reboot"); /* the shard's reset request is its exit */
-    mlos_argv_add(&b, "-kernel");
-    mlos_argv_add(&b, cfg->image);
-    mlos_argv_add(&b, "-append");
-    mlos_argv_add(&b, cfg->cmdline ? cfg->cmdline : "");
-    if (b.err)
-        return b.err;
-    argv[b.argc] = NULL;
-    return b.argc;
+    return mlos_qemu_finish(&b, cfg->image, cfg->cmdline);
 }
 
 int mlos_qemu_ppc_exit_status(const void *window, size_t len, int *status)

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "argv_builder.h"
+#include "qemu_common.h"
 #include "mlos_error.h"
 
 #define MIB (1024u * 1024u)
@@ -46,33 +46,13 @@ int mlos_qemu_x86_64_argv(const struct mlos_qemu_x86_64_cfg *cfg, char **argv, i
         mlos_argv_add(&b, "-cpu");
         mlos_argv_add(&b, "host");
     }
-    mlos_argv_add(&b, "-m");
-    mlos_argv_addf(&b, "%zuM", cfg->ram_bytes / MIB);
-    mlos_argv_add(&b, "-object");
-    mlos_argv_addf(&b, "memory-backend-file,id=mem,size=%zu,mem-path=/proc/self/fd/%d,share=on", cfg->ram_bytes,
-         cfg->ram_fd);
-    mlos_argv_add(&b, "-machine");
-    mlos_argv_add(&b, "memory-backend=mem");
-    /* signal=off: a ^C meant for the master must not kill the guest. */
-    mlos_argv_add(&b, "-chardev");
-    mlos_argv_add(&b, "stdio,id=con,signal=off");
-    mlos_argv_add(&b, "-serial");
-    mlos_argv_add(&b, "chardev:con");
-    mlos_argv_add(&b, "-chardev");
-    mlos_argv_addf(&b, "socket,id=db,fd=%d", cfg->doorbell_fd);
+    mlos_qemu_add_ram(&b, cfg->ram_bytes, cfg->ram_fd);
+    mlos_qemu_add_console_and_doorbell(&b, cfg->doorbell_fd);
     mlos_argv_add(&b, "-device");
     mlos_argv_add(&b, "isa-serial,chardev=db,iobase=0x2f8,irq=3");
     mlos_argv_add(&b, "-device");
     mlos_argv_add(&b, "isa-debug-exit,iobase=0xf4,iosize=4");
-    mlos_argv_add(&b, "-no-reboot");
-    mlos_argv_add(&b, "-kernel");
-    mlos_argv_add(&b, cfg->image);
-    mlos_argv_add(&b, "-append");
-    mlos_argv_add(&b, cfg->cmdline ? cfg->cmdline : "");
-    if (b.err)
-        return b.err;
-    argv[b.argc] = NULL;
-    return b.argc;
+    return mlos_qemu_finish(&b, cfg->image, cfg->cmdline);
 }
 
 #if defined(__x86_64__) || defined(__i386__)

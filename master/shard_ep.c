@@ -160,18 +160,9 @@ int mlos_shard_ep(mlos_domain_t *dom, mlos_shard_t *shard, mlos_ep_t *ep)
         return MLOS_EINVAL; /* one endpoint per shard */
     if (!(se = calloc(1, sizeof(*se))))
         return MLOS_ENOMEM;
-    void *user = ep->data;
-    mlos_recv_cb rcb = ep->on_recv;
-    mlos_ep_fail_cb fcb = ep->on_fail;
-    memset(ep, 0, sizeof(*ep));
-    ep->data = user;
-    ep->on_recv = rcb;
-    ep->on_fail = fcb;
-    ep->dom = dom;
-    ep->tp = &window_transport;
+    mlos__ep_init(ep, dom, &window_transport);
     ep->impl = se;
     ep->state = MLOS_EP_OPEN;
-    strcpy(ep->transport, "shard");
     se->im = im;
     im->ep = ep;
     return 0;

@@ -303,7 +303,7 @@ void mlos_listener_close(mlos_listener_t *l)
         l->tp->listener_close(l);
 }
 
-static void ep_init(mlos_ep_t *ep, mlos_domain_t *dom, const struct mlos_transport *tp)
+void mlos__ep_init(mlos_ep_t *ep, mlos_domain_t *dom, const struct mlos_transport *tp)
 {
     void *user = ep->data;
     mlos_recv_cb rcb = ep->on_recv;
@@ -322,7 +322,7 @@ int mlos_accept(mlos_listener_t *l, mlos_ep_t *ep)
     int rc;
     if (!l || !l->tp || !ep)
         return MLOS_EINVAL;
-    ep_init(ep, l->dom, l->tp);
+    mlos__ep_init(ep, l->dom, l->tp);
     rc = l->tp->accept(l, ep);
     ep->state = rc == 0 ? MLOS_EP_OPEN : MLOS_EP_CLOSED;
     return rc;
@@ -335,7 +335,7 @@ int mlos_connect(mlos_domain_t *dom, mlos_ep_t *ep, const char *addr, unsigned t
     int rc;
     if (!dom || !dom->mrs || !ep || !cb || !tp)
         return MLOS_EINVAL;
-    ep_init(ep, dom, tp);
+    mlos__ep_init(ep, dom, tp);
     ep->connect_cb = cb;
     ep->state = MLOS_EP_CONNECTING;
     rc = tp->connect(ep, where, timeout_ms ? timeout_ms : 5000);

@@ -46,6 +46,10 @@ void mlos__verbs_close(mlos_domain_t *dom);
 int mlos__verbs_reg(mlos_domain_t *dom, mlos_mr_t *mr);   /* sets mr->verbs_mr, mr->verbs_rkey */
 void mlos__verbs_dereg(mlos_mr_t *mr);
 
+/* Reset ep for transport tp in dom, keeping the caller's data, on_recv and
+ * on_fail (for transports that bind endpoints outside listen/connect). */
+void mlos__ep_init(mlos_ep_t *ep, mlos_domain_t *dom, const struct mlos_transport *tp);
+
 /* Queue wr's completion; the callback runs from the loop soon after. */
 void mlos__wr_complete(mlos_wr_t *wr, int status);
 /* Connection outcome of mlos_connect (once). */

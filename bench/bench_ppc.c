@@ -22,62 +22,11 @@
 #include "qemu_ppc.h"
 #include "qemu_x86_64.h"
 #include "percentile.h"
+#include "qemu_boot.h"
 
 static uv_loop_t *loop;
 
 /* ---- boot+exit of the slave image without a window ---- */
-static int bare_done;
-static void bare_exit(uv_process_t *p, int64_t status, int sig)
-{
-    bare_done = 1;
-    uv_close((uv_handle_t *)p, NULL);
-}
-
-static uint64_t boot_exit(const char *arch, const char *image)
-{
-    size_t ram = 64u << 20;
-    int memfd = memfd_create("bench-ram", MFD_CLOEXEC), sv[2];
-    char *argv[64], buf[4096];
-    int rc;
-
-    if (ftruncate(memfd, (off_t)ram) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        return 0;
-    if (!strcmp(arch, "ppc")) {
-        struct mlos_qemu_ppc_cfg c = {.qemu_path = "qemu-system-ppc", .image = image, .ram_bytes = ram,
-                                      .ram_fd = 4, .doorbell_fd = 3, .cmdline = ""};
-        rc = mlos_qemu_ppc_argv(&c, argv, 64, buf, sizeof(buf));
-    } else {
-        struct mlos_qemu_x86_64_cfg c = {.qemu_path = "qemu-system-x86_64", .image = image, .ram_bytes = ram,
-                                         .ram_fd = 4, .doorbell_fd = 3, .cmdline = ""};
-        rc = mlos_qemu_x86_64_argv(&c, argv, 64, buf, sizeof(buf));
-    }
-    uv_process_t proc;
-    uv_process_options_t po = {0};
-    uv_stdio_container_t stdio[5] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD}};
-    stdio[2].data.fd = 2;
-    stdio[3].flags = UV_INHERIT_FD;
-    stdio[3].data.fd = sv[1];
-    stdio[4].flags = UV_INHERIT_FD;
-    stdio[4].data.fd = memfd;
-    po.file = argv[0];
-    po.args = argv;
-    po.stdio = stdio;
-    po.stdio_count = 5;
-    po.exit_cb = bare_exit;
-    bare_done = 0;
-    uint64_t t0 = uv_hrtime();
-    if (rc < 0 || uv_spawn(loop, &proc, &po) < 0)
-        return 0;
-    while (!bare_done)
-        uv_run(loop, UV_RUN_ONCE);
-    t0 = uv_hrtime() - t0;
-    uv_run(loop, UV_RUN_NOWAIT);
-    close(memfd);
-    close(sv[0]);
-    close(sv[1]);
-    return t0;
-}
-
 static void bench_arch(const char *arch, int runs)
 {
     struct mlos_spawn_opts o = {.arch = arch, .bulk_bytes = 32u << 20};
@@ -90,7 +39,7 @@ static void bench_arch(const char *arch, int runs)
         mlos_image_find(!strcmp(arch, "ppc") ? "mlos-slave-ppc.elf" : "mlos-slave-x86_64.elf", image,
                         sizeof(image)) == 0) {
         for (int r = 0; r < runs; r++)
-            boot[r] = boot_exit(arch, image);
+            boot[r] = bench_qemu_boot_exit(loop, arch, image, 64u << 20);
         printf("%-8s QEMU start + boot + exit (no window): p50 %7.2f ms  min %7.2f ms\n", arch,
                bench_pct(boot, runs, 0.5) / 1e6, bench_pct(boot, runs, 0.0) / 1e6);
     }

@@ -18,56 +18,11 @@
 #include "mlos.h"
 #include "qemu_x86_64.h"
 #include "percentile.h"
+#include "qemu_boot.h"
 
 static uv_loop_t *loop;
 
 /* ---- bare QEMU baseline ---- */
-static int bare_done;
-static void bare_exit(uv_process_t *p, int64_t status, int sig)
-{
-    bare_done = 1;
-    uv_close((uv_handle_t *)p, NULL);
-}
-
-static uint64_t bare_qemu_boot(const char *kernel, size_t ram)
-{
-    int memfd = memfd_create("bench-ram", MFD_CLOEXEC), sv[2];
-    char *argv[64], buf[4096];
-    struct mlos_qemu_x86_64_cfg cfg = {.qemu_path = "qemu-system-x86_64", .image = kernel, .ram_bytes = ram,
-                                       .ram_fd = 4, .doorbell_fd = 3, .cmdline = ""};
-    uv_process_t proc;
-    uv_process_options_t po = {0};
-    uv_stdio_container_t stdio[5] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD}};
-    uint64_t t0;
-
-    if (ftruncate(memfd, (off_t)ram) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
-        mlos_qemu_x86_64_argv(&cfg, argv, 64, buf, sizeof(buf)) < 0)
-        return 0;
-    stdio[2].data.fd = 2;
-    stdio[3].flags = UV_INHERIT_FD;
-    stdio[3].data.fd = sv[1];
-    stdio[4].flags = UV_INHERIT_FD;
-    stdio[4].data.fd = memfd;
-    po.file = argv[0];
-    po.args = argv;
-    po.stdio = stdio;
-    po.stdio_count = 5;
-    po.exit_cb = bare_exit;
-    bare_done = 0;
-    t0 = uv_hrtime();
-    if (uv_spawn(loop, &proc, &po) < 0)
-        return 0;
-    while (!bare_done)
-        uv_run(loop, UV_RUN_ONCE);
-    t0 = uv_hrtime() - t0;
-    uv_run(loop, UV_RUN_NOWAIT);
-    close(memfd);
-    close(sv[0]);
-    close(sv[1]);
-    return t0;
-}
-
-/* 8-byte echo round trips after a warm-up: p50 and p99. */
 static void report_rtt(const char *arch, const char *mode, mlos_shard_t *s)
 {
     static uint64_t rtt[5000];
@@ -147,7 +102,7 @@ int main(int argc, char **argv)
     if (mlos_image_find("empty-kernel-x86_64.elf", kernel, sizeof(kernel)) == 0) {
         uint64_t *t = calloc((size_t)runs, 8);
         for (int r = 0; r < runs; r++)
-            t[r] = bare_qemu_boot(kernel, 96u << 20);
+            t[r] = bench_qemu_boot_exit(loop, "x86_64", kernel, 96u << 20);
         printf("baseline bare QEMU start+boot+exit, empty kernel:  p50 %7.2f ms  min %7.2f ms  (%d runs)\n",
                bench_pct(t, runs, 0.5) / 1e6, bench_pct(t, runs, 0.0) / 1e6, runs);
         free(t);

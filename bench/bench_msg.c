@@ -132,6 +132,16 @@ static void cli_put(mlos_wr_t *wr, int status) { put_done = status == 0 ? 1 : -1
 static int ep_closed;
 static void cli_closed(mlos_ep_t *ep) { ep_closed = 1; }
 
+/* The server is killed, so it never closes its listener: remove the
+ * socket file a shm listener leaves behind. */
+static void stop_server(pid_t child, const char *addr)
+{
+    kill(child, SIGTERM);
+    waitpid(child, NULL, 0);
+    if (!strncmp(addr, "shm:", 4))
+        unlink(addr + 4);
+}
+
 static void bench_transport(const char *name, const char *listen_addr, double memcpy_gbps)
 {
     uv_loop_t *loop = uv_default_loop();
@@ -160,8 +170,7 @@ static void bench_transport(const char *name, const char *listen_addr, double me
         uv_run(loop, UV_RUN_ONCE);
     if (connected < 0) {
         printf("%-28s connect failed\n", name);
-        kill(child, SIGTERM);
-        waitpid(child, NULL, 0);
+        stop_server(child, addr);
         return;
     }
     static uint64_t rtt[RTT_N];
@@ -209,8 +218,7 @@ static void bench_transport(const char *name, const char *listen_addr, double me
         uv_run(loop, UV_RUN_ONCE);
     mlos_domain_close(&cdom);
     uv_run(loop, UV_RUN_NOWAIT);
-    kill(child, SIGTERM);
-    waitpid(child, NULL, 0);
+    stop_server(child, addr);
 }
 
 int main(int argc, char **argv)

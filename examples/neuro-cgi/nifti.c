@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#ifdef NEURO_HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#endif
 
 #include "neuro.h"
 
@@ -60,6 +63,45 @@ static float rdf(const uint8_t *p, int swap)
     return v;
 }
 
+#ifdef NEURO_HAVE_LIBDEFLATE
+/* The fast path: libdeflate inflates a whole buffer about three times
+ * faster than zlib's streaming inflate (ch2bet: ~6 ms against ~24 ms).
+ * It needs the output size up front, which the gzip trailer's ISIZE gives
+ * for a single-member file. Returns 0 on success, 1 when the caller should
+ * use the streaming path instead (several members, trailing bytes, an
+ * ISIZE that does not fit, or bad data, whose diagnosis zlib words
+ * better), -1 when out of memory. */
+static int gunzip_whole(const uint8_t *buf, size_t len, size_t cap, uint8_t **out, size_t *outlen)
+{
+    struct libdeflate_decompressor *d;
+    size_t isize, in_used = 0, got = 0;
+    uint8_t *o;
+    enum libdeflate_result rc;
+
+    if (len < 18)
+        return 1;
+    isize = (size_t)buf[len - 4] | (size_t)buf[len - 3] << 8 | (size_t)buf[len - 2] << 16 |
+            (size_t)buf[len - 1] << 24;
+    if (isize > cap || isize == 0)
+        return 1;
+    if (!(o = malloc(isize)))
+        return -1;
+    if (!(d = libdeflate_alloc_decompressor())) {
+        free(o);
+        return -1;
+    }
+    rc = libdeflate_gzip_decompress_ex(d, buf, len, o, isize, &in_used, &got);
+    libdeflate_free_decompressor(d);
+    if (rc != LIBDEFLATE_SUCCESS || in_used != len || got != isize) {
+        free(o);
+        return 1;
+    }
+    *out = o;
+    *outlen = got;
+    return 0;
+}
+#endif
+
 /* Inflate a gzip buffer, refusing more than cap bytes. */
 static int gunzip(const uint8_t *buf, size_t len, size_t cap, uint8_t **out, size_t *outlen, char *err,
                   size_t errlen)
@@ -78,6 +120,10 @@ static int gunzip(const uint8_t *buf, size_t len, size_t cap, uint8_t **out, siz
     uint8_t *o = NULL;
     int rc;
 
+#ifdef NEURO_HAVE_LIBDEFLATE
+    if ((rc = gunzip_whole(buf, len, cap, out, outlen)) <= 0)
+        return rc < 0 ? fail(err, errlen, "out of memory decompressing the image") : 0;
+#endif
     if (inflateInit2(&z, 15 + 16) != Z_OK)
         return fail(err, errlen, "cannot start gzip decompression");
     z.next_in = (Bytef *)buf;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,25 @@ double analyze_now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* The atlas is decoded on a second thread while the upload is: the two
+ * gunzips are the biggest serial cost of a request before the slaves
+ * start. */
+struct atlas_job {
+    const struct cgi_config *cfg;
+    const char *which;
+    struct atlas *atlas;
+    int rc;
+    char err[256];
+};
+
+static void *atlas_job_run(void *arg)
+{
+    struct atlas_job *j = arg;
+
+    j->rc = atlas_load(j->cfg->atlas_dir, j->which, j->cfg->max_voxels, j->atlas, j->err, sizeof j->err);
+    return NULL;
 }
 
 /* Set an error response: status, message, and the small HTML page. */
@@ -182,16 +202,30 @@ void analyze_post(const struct cgi_config *cfg, int in, double t0_ms, struct res
     }
 
     t = analyze_now_ms();
-    if (neuro_nifti_read(opts.image->data, opts.image->len, cfg->max_voxels, &vol, err, sizeof err) < 0) {
-        fail(resp, nifti_status(err), "cannot use the uploaded file: %s", err);
-        goto out;
-    }
-    if (strcmp(opts.atlas, "none")) {
-        if (atlas_load(cfg->atlas_dir, opts.atlas, cfg->max_voxels, &atlas, err, sizeof err) < 0) {
-            fail(resp, 500, "atlas unavailable: %s", err);
+    {
+        struct atlas_job job = {.cfg = cfg, .which = opts.atlas, .atlas = &atlas};
+        pthread_t th;
+        int threaded = 0, vrc;
+
+        if (strcmp(opts.atlas, "none")) {
+            threaded = pthread_create(&th, NULL, atlas_job_run, &job) == 0;
+            if (!threaded)
+                atlas_job_run(&job);
+        }
+        vrc = neuro_nifti_read(opts.image->data, opts.image->len, cfg->max_voxels, &vol, err, sizeof err);
+        if (threaded)
+            pthread_join(th, NULL);
+        have_atlas = strcmp(opts.atlas, "none") && job.rc == 0;
+        if (vrc < 0) {
+            fail(resp, nifti_status(err), "cannot use the uploaded file: %s", err);
             goto out;
         }
-        have_atlas = 1;
+        if (strcmp(opts.atlas, "none") && job.rc < 0) {
+            fail(resp, 500, "atlas unavailable: %s", job.err);
+            goto out;
+        }
+    }
+    if (have_atlas) {
         if (atlas.labels.nx != vol.nx || atlas.labels.ny != vol.ny || atlas.labels.nz != vol.nz) {
             fail(resp, 422, "atlas grid mismatch: the image is %d x %d x %d voxels, the %s atlas is %d x %d x %d",
                  vol.nx, vol.ny, vol.nz, opts.atlas, atlas.labels.nx, atlas.labels.ny, atlas.labels.nz);

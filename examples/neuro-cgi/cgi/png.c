@@ -56,9 +56,11 @@ int png_encode_rgb(const uint8_t *rgb, int w, int h, uint8_t **out, size_t *outl
         free(raw);
         return -1;
     }
-    /* IDAT data goes straight to its place after signature, IHDR and the
+    /* level 1: a quarter of level 6's time on the report's slices (ch2bet:
+     * 4 ms against 19 ms for three) for 15% more bytes.
+     * IDAT data goes straight to its place after signature, IHDR and the
      * IDAT length/type */
-    if (compress2(buf + 8 + 25 + 8, &zlen, raw, rawlen, 6) != Z_OK) {
+    if (compress2(buf + 8 + 25 + 8, &zlen, raw, rawlen, 1) != Z_OK) {
         free(raw);
         free(buf);
         return -1;

@@ -8,30 +8,51 @@ const uint8_t slice_class_rgb[4][3] = {{0, 0, 0}, {40, 110, 255}, {40, 200, 70},
 
 #define HIST_BINS 4096
 
+/* min(0, values) and max(0, values) over the finite values. Branch-free
+ * and tested on the bits so that it vectorises under finite-math-only
+ * (min/max reductions do not otherwise) without letting NaN or inf in:
+ * the volume may hold any float the upload had. */
+#pragma GCC push_options
+#pragma GCC optimize("O3", "finite-math-only", "no-signed-zeros")
+static void finite_range0(const float *d, size_t n, float *pmn, float *pmx)
+{
+    float mn = 0, mx = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        float x = d[i];
+        uint32_t b;
+
+        memcpy(&b, &x, 4);
+        x = (b & 0x7f800000u) != 0x7f800000u ? x : 0.0f;
+        mn = x < mn ? x : mn;
+        mx = x > mx ? x : mx;
+    }
+    *pmn = mn, *pmx = mx;
+}
+#pragma GCC pop_options
+
 void slice_window_auto(const struct neuro_volume *v, struct slice_window *w)
 {
     size_t n = (size_t)v->nx * v->ny * v->nz, npos = 0, acc = 0;
-    float mn = 0, mx = 0;
+    float mn, mx;
     static size_t hist[HIST_BINS];
 
     memset(hist, 0, sizeof hist);
-    for (size_t i = 0; i < n; i++) {
-        float x = v->data[i];
-
-        if (x < mn)
-            mn = x;
-        if (x > mx)
-            mx = x;
-    }
+    finite_range0(v->data, n, &mn, &mx);
     w->lo = mn;
     w->hi = mx > mn ? mx : mn + 1;
     if (mx <= 0)
         return;
-    for (size_t i = 0; i < n; i++) {
+    /* A display window needs the percentile to a bin, not every voxel:
+     * past 2^20 voxels a regular sample of about 2^20 of them decides it
+     * (a tenth of the time on a 7-Mvoxel volume). */
+    size_t step = n >> 20 ? n >> 20 : 1;
+    float to_bin = (float)(HIST_BINS - 1) / mx;
+    for (size_t i = 0; i < n; i += step) {
         float x = v->data[i];
 
-        if (x > 0) {
-            size_t b = (size_t)((double)x / mx * (HIST_BINS - 1));
+        if (x > 0 && x <= mx) { /* finite only */
+            size_t b = (size_t)(x * to_bin);
             hist[b < HIST_BINS ? b : HIST_BINS - 1]++;
             npos++;
         }

@@ -23,7 +23,8 @@ struct slice_window {
 
 /* lo = 0 (or the minimum if negative), hi = the 99.5th percentile of the
  * positive voxels (the maximum if there are few), so bright outliers do not
- * wash out the picture. */
+ * wash out the picture. The percentile is taken on a regular sample of
+ * about 2^20 voxels when the volume is larger. */
 void slice_window_auto(const struct neuro_volume *v, struct slice_window *w);
 
 /* Class colours, index 1..3, RGB (also used for the report's legend). */

@@ -25,6 +25,7 @@
 #include "mlos_error.h"
 
 #define MLOS_TASK_ERROR_MAX 160
+#define MLOS_TASK_SMALL_RESULT 64
 
 struct mlos_task_ctx {
     const uint8_t *arg; /* argument bytes from the caller */
@@ -32,9 +33,10 @@ struct mlos_task_ctx {
     uint8_t *bulk;      /* the shard's bulk window, or NULL */
     size_t bulk_len;
     /* private: filled by mlos_task_result / mlos_task_fail */
-    void *result;
+    void *result;       /* small_result, heap, or NULL */
     size_t result_len;
     char error[MLOS_TASK_ERROR_MAX];
+    uint64_t small_result[MLOS_TASK_SMALL_RESULT / 8]; /* small results need no allocation */
 };
 
 typedef int (*mlos_task_fn)(struct mlos_task_ctx *ctx);
@@ -72,6 +74,12 @@ void mlos_task_table_set(const struct mlos_task_desc *begin, const struct mlos_t
 const struct mlos_task_desc *mlos_task_find(const char *name, size_t name_len);
 size_t mlos_task_count(void);
 const struct mlos_task_desc *mlos_task_at(size_t i);
+
+/* Runtimes: prepare ctx for one call (no result, no error), and free what
+ * the task's result holds after the reply is sent. */
+void mlos_task_ctx_init(struct mlos_task_ctx *ctx, const uint8_t *arg, size_t arg_len, uint8_t *bulk,
+                        size_t bulk_len);
+void mlos_task_ctx_release(struct mlos_task_ctx *ctx);
 
 /* Run a task by name on ctx (arg/bulk filled by the caller). Returns the
  * task's status; MLOS_ENOTASK with ctx->error set if no such task. */

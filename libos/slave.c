@@ -16,6 +16,7 @@
 #include "mlos_error.h"
 #include "mlos_task.h"
 #include "ring.h"
+#include "taskmsg.h"
 #include "window.h"
 
 #define MLOS_ABI 1
@@ -131,88 +132,98 @@ static void send_hello(void)
     mlos_free(names);
 }
 
-/* Decode a CALL and let the message filter judge it. Returns the call to
- * run, or NULL after answering (undecodable, or refused by the filter). */
-static Mlos__TaskCall *accept_call(uint32_t id, const uint8_t *p, uint32_t len)
+/* Answer call id with a TaskReply encoded straight into the ring
+ * (rpc/taskmsg.h: no protobuf-c on the per-call path). */
+static int send_reply(uint32_t id, const struct mlos_taskreply_fields *r)
 {
-    Mlos__TaskReply reply = MLOS__TASK_REPLY__INIT;
-    Mlos__TaskCall *call = mlos__task_call__unpack(NULL, len, p);
-
-    if (!call) {
-        reply.status = MLOS_EDECODE;
-        reply.error = "CALL payload is not a valid mlos.TaskCall";
-        send_msg(MLOS_FRAME_REPLY, id, &reply.base);
-        return NULL;
-    }
-    /* Application-inserted message filter (libos/bpf/hooks.h). */
-    if (mlos_hook_msg(MLOS_FRAME_CALL, id, p, len, call->task, strlen(call->task), call->arg.data,
-                      call->arg.len) == MLOS_HOOK_MSG_DROP) {
-        reply.status = MLOS_EACCES;
-        reply.error = "call refused by the shard's message filter";
-        send_msg(MLOS_FRAME_REPLY, id, &reply.base);
-        mlos__task_call__free_unpacked(call, NULL);
-        return NULL;
-    }
-    return call;
+    size_t len = mlos_taskreply_size(r);
+    void *dst;
+    int rc = reserve_out(len, &dst);
+    if (rc < 0)
+        return rc;
+    mlos_taskreply_encode(r, dst);
+    commit_out(MLOS_FRAME_REPLY, id, len);
+    return 0;
 }
 
-/* Run an accepted call to completion and answer it; frees call. */
-static void run_call(uint32_t id, Mlos__TaskCall *call)
+static void reply_error(uint32_t id, int status, const char *why)
 {
-    Mlos__TaskReply reply = MLOS__TASK_REPLY__INIT;
+    struct mlos_taskreply_fields r = {.status = status, .error = why, .error_len = strlen(why)};
+    send_reply(id, &r);
+}
+
+/* Decode a CALL in place and let the message filter judge it. Returns 0
+ * with *c viewing the frame, or -1 after answering (undecodable, or
+ * refused by the filter). */
+static int accept_call(uint32_t id, const uint8_t *p, uint32_t len, struct mlos_taskcall_view *c)
+{
+    if (mlos_taskcall_decode(p, len, c) < 0) {
+        reply_error(id, MLOS_EDECODE, "CALL payload is not a valid mlos.TaskCall");
+        return -1;
+    }
+    /* Application-inserted message filter (libos/bpf/hooks.h). */
+    if (mlos_hook_msg(MLOS_FRAME_CALL, id, p, len, c->task, c->task_len, c->arg, c->arg_len) ==
+        MLOS_HOOK_MSG_DROP) {
+        reply_error(id, MLOS_EACCES, "call refused by the shard's message filter");
+        return -1;
+    }
+    return 0;
+}
+
+/* Run an accepted call to completion and answer it. */
+static void run_call(uint32_t id, const struct mlos_taskcall_view *c)
+{
+    struct mlos_taskreply_fields r = {0};
     struct mlos_task_ctx ctx;
     uint64_t t0;
 
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.arg = call->arg.data;
-    ctx.arg_len = call->arg.len;
-    ctx.bulk = S.bulk;
-    ctx.bulk_len = S.bulk_len;
+    mlos_task_ctx_init(&ctx, c->arg, c->arg_len, S.bulk, S.bulk_len);
     t0 = mlos_hal_now_ns();
-    reply.status = mlos_task_run(call->task, strlen(call->task), &ctx);
-    reply.run_ns = mlos_hal_now_ns() - t0;
-    if (reply.status >= 0) {
-        reply.status = 0;
-        reply.result.data = ctx.result;
-        reply.result.len = ctx.result_len;
+    r.status = mlos_task_run(c->task, c->task_len, &ctx);
+    r.run_ns = mlos_hal_now_ns() - t0;
+    if (r.status >= 0) {
+        r.status = 0;
+        r.result = ctx.result;
+        r.result_len = ctx.result_len;
     } else {
-        reply.error = ctx.error;
+        r.error = ctx.error;
+        r.error_len = strlen(ctx.error);
     }
-    if (send_msg(MLOS_FRAME_REPLY, id, &reply.base) < 0) {
-        /* Result too big for the ring: answer with the reason instead. */
-        Mlos__TaskReply big = MLOS__TASK_REPLY__INIT;
-        big.status = MLOS_ETOOBIG;
-        big.error = "task result larger than the ring; write it to the bulk window";
-        send_msg(MLOS_FRAME_REPLY, id, &big.base);
-    }
-    mlos_free(ctx.result);
-    mlos__task_call__free_unpacked(call, NULL);
+    if (send_reply(id, &r) < 0) /* result too big for the ring: answer with the reason instead */
+        reply_error(id, MLOS_ETOOBIG, "task result larger than the ring; write it to the bulk window");
+    mlos_task_ctx_release(&ctx);
     S.calls_done++;
 }
 
 /* Scheduling policy (libos/bpf/hooks.h, MLOS_HOOK_SCHED): with a policy
  * installed, the calls found in one drain of the ring are queued by the
  * priority it gives (higher first, arrival order among equals) and run
- * after the drain; without one, calls run in arrival order at once. */
+ * after the drain; without one, calls run in arrival order at once. A
+ * queued call owns a copy of its task name and argument: the ring slot is
+ * released before it runs. */
 struct queued_call {
     struct queued_call *next;
     int64_t prio;
     uint32_t id;
-    Mlos__TaskCall *call;
+    struct mlos_taskcall_view c; /* views into the bytes after the struct */
 };
 static struct queued_call *runq;
 static uint32_t runq_len;
 
-static void queue_call(uint32_t id, Mlos__TaskCall *call)
+static void queue_call(uint32_t id, const struct mlos_taskcall_view *c)
 {
-    struct queued_call *q = mlos_malloc(sizeof(*q)), **pp = &runq;
+    struct queued_call *q = mlos_malloc(sizeof(*q) + c->task_len + c->arg_len), **pp = &runq;
     if (!q) {
-        run_call(id, call); /* no memory to queue: run it now rather than lose it */
+        run_call(id, c); /* no memory to queue: run it now rather than lose it */
         return;
     }
-    q->prio = mlos_hook_sched(call->task, strlen(call->task), call->arg.len, runq_len);
+    uint8_t *copy = (uint8_t *)(q + 1);
+    memcpy(copy, c->task, c->task_len);
+    if (c->arg_len)
+        memcpy(copy + c->task_len, c->arg, c->arg_len);
+    q->c = (struct mlos_taskcall_view){(const char *)copy, c->task_len, copy + c->task_len, c->arg_len};
+    q->prio = mlos_hook_sched(c->task, c->task_len, c->arg_len, runq_len);
     q->id = id;
-    q->call = call;
     while (*pp && (*pp)->prio >= q->prio)
         pp = &(*pp)->next;
     q->next = *pp;
@@ -226,20 +237,20 @@ static void run_queue(void)
         struct queued_call *q = runq;
         runq = q->next;
         runq_len--;
-        run_call(q->id, q->call);
+        run_call(q->id, &q->c);
         mlos_free(q);
     }
 }
 
 static void handle_call(uint32_t id, const uint8_t *p, uint32_t len)
 {
-    Mlos__TaskCall *call = accept_call(id, p, len);
-    if (!call)
+    struct mlos_taskcall_view c;
+    if (accept_call(id, p, len, &c) < 0)
         return;
-    if (mlos_hook_installed(MLOS_HOOK_SCHED) && strcmp(call->task, "bpf.load"))
-        queue_call(id, call);
+    if (mlos_hook_installed(MLOS_HOOK_SCHED) && !(c.task_len == 8 && !memcmp(c.task, "bpf.load", 8)))
+        queue_call(id, &c);
     else
-        run_call(id, call);
+        run_call(id, &c);
 }
 
 /* Heartbeat (issue 6): answer a PING at once with a PONG of the same id.

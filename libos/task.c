@@ -25,24 +25,56 @@ size_t mlos_task_count(void) { return tbl_begin ? (size_t)(tbl_end - tbl_begin) 
 
 const struct mlos_task_desc *mlos_task_at(size_t i) { return i < mlos_task_count() ? &tbl_begin[i] : NULL; }
 
+/* The last task found: a shard usually runs the same few tasks over and
+ * over, and under QEMU TCG even a short strcmp walk costs ~0.5 us. */
+static const struct mlos_task_desc *last_found;
+
+static int name_is(const struct mlos_task_desc *t, const char *name, size_t name_len)
+{
+    const char *n = t->name;
+    return n[0] == (name_len ? name[0] : '\0') && strlen(n) == name_len && memcmp(n, name, name_len) == 0;
+}
+
 const struct mlos_task_desc *mlos_task_find(const char *name, size_t name_len)
 {
-    for (size_t i = 0; i < mlos_task_count(); i++) {
-        const char *n = tbl_begin[i].name;
-        if (strlen(n) == name_len && memcmp(n, name, name_len) == 0)
-            return &tbl_begin[i];
-    }
+    const struct mlos_task_desc *t = last_found;
+    if (t && t >= tbl_begin && t < tbl_end && name_is(t, name, name_len))
+        return t;
+    for (size_t i = 0; i < mlos_task_count(); i++)
+        if (name_is(&tbl_begin[i], name, name_len))
+            return last_found = &tbl_begin[i];
     return NULL;
+}
+
+void mlos_task_ctx_init(struct mlos_task_ctx *ctx, const uint8_t *arg, size_t arg_len, uint8_t *bulk,
+                        size_t bulk_len)
+{
+    ctx->arg = arg;
+    ctx->arg_len = arg_len;
+    ctx->bulk = bulk;
+    ctx->bulk_len = bulk_len;
+    ctx->result = NULL;
+    ctx->result_len = 0;
+    ctx->error[0] = '\0';
+}
+
+void mlos_task_ctx_release(struct mlos_task_ctx *ctx)
+{
+    if (ctx->result != (void *)ctx->small_result)
+        mlos_free(ctx->result);
+    ctx->result = NULL;
+    ctx->result_len = 0;
 }
 
 int mlos_task_result(struct mlos_task_ctx *ctx, const void *data, size_t len)
 {
-    void *p = mlos_malloc(len ? len : 1);
-    if (!p)
+    void *p = ctx->small_result;
+    if (len > sizeof(ctx->small_result) && !(p = mlos_malloc(len)))
         return MLOS_ENOMEM;
     if (len)
-        memcpy(p, data, len);
-    mlos_free(ctx->result);
+        memmove(p, data, len); /* data may be the current result */
+    if (ctx->result != p)
+        mlos_task_ctx_release(ctx);
     ctx->result = p;
     ctx->result_len = len;
     return 0;

@@ -234,15 +234,18 @@ static void case_close(void)
     for (int i = 0; i < np; i++)
         pids[i] = sh[i]->pid;
     CHECK(p.inflight > 0 && p.queued > 0);
+    /* a slow third boot (a loaded host) lets some 200 ms calls finish
+     * before close: count from here */
+    int done_before = done_n, queued = (int)p.queued;
     closed_cb_ran = 0;
     CHECK_EQ(mlos_pool_close(&p, on_pool_closed), 0);
     CHECK_EQ(mlos_pool_close(&p, on_pool_closed), MLOS_EINVAL);
     CHECK_EQ(spin_call(&p, 20, 1, 0), MLOS_ESTOPPED);
-    CHECK_EQ(done_n, 0); /* callbacks never run inside close */
+    CHECK_EQ(done_n, done_before); /* callbacks never run inside close */
     RUN_UNTIL(loop, closed_cb_ran, 10000);
     CHECK_EQ(closed_cb_ran, 1);
     CHECK_EQ(done_n, 10);
-    CHECK(nstopped >= 7); /* queued ones at least; running ones too unless they finished */
+    CHECK(nstopped >= queued); /* queued ones at least; running ones too unless they finished */
     CHECK_EQ(ok_n + nstopped, 10);
     CHECK(p.impl == NULL);
     for (int i = 0; i < np; i++)

@@ -104,10 +104,8 @@ static void run_call(uint32_t id, const uint8_t *p, size_t n)
         r.status = MLOS_EDECODE;
         r.error = "TaskCall does not decode";
     } else {
-        ctx.arg = c->arg.data;
-        ctx.arg_len = c->arg.len;
-        ctx.bulk = have_bulk ? bulk_mr.addr : NULL;
-        ctx.bulk_len = have_bulk ? bulk_mr.len : 0;
+        mlos_task_ctx_init(&ctx, c->arg.data, c->arg.len, have_bulk ? bulk_mr.addr : NULL,
+                           have_bulk ? bulk_mr.len : 0);
         t0 = mlos_hal_now_ns();
         rc = mlos_task_run(c->task, strlen(c->task), &ctx);
         r.run_ns = mlos_hal_now_ns() - t0;
@@ -127,7 +125,7 @@ static void run_call(uint32_t id, const uint8_t *p, size_t n)
             quit(1);
     }
     calls_done++;
-    mlos_free(ctx.result);
+    mlos_task_ctx_release(&ctx);
     if (c)
         mlos__task_call__free_unpacked(c, NULL);
 }

@@ -1,0 +1,143 @@
+/* taskmsg.c -- hand codec of TaskCall / TaskReply (see taskmsg.h). */
+#include "taskmsg.h"
+
+#include <string.h>
+
+#include "mlos_error.h"
+
+enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
+
+/* A varint of at most maxb bytes at *p (< end). Returns 0 or -1. */
+static int get_varint(const uint8_t **p, const uint8_t *end, int maxb, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < maxb && *p < end; i++) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -1; /* truncated or over-long */
+}
+
+int mlos_taskcall_decode(const uint8_t *p, size_t len, struct mlos_taskcall_view *v)
+{
+    const uint8_t *end = p + len;
+
+    v->task = "", v->task_len = 0, v->arg = NULL, v->arg_len = 0;
+    while (p < end) {
+        uint64_t tag, n;
+        if (get_varint(&p, end, 5, &tag) < 0 || tag >> 32 || tag >> 3 == 0)
+            return MLOS_EDECODE;
+        switch (tag & 7) {
+        case WT_VARINT:
+            if ((tag >> 3) <= 2 || get_varint(&p, end, 10, &n) < 0)
+                return MLOS_EDECODE; /* fields 1 and 2 are length-delimited */
+            break;
+        case WT_I64:
+        case WT_I32:
+            n = (tag & 7) == WT_I64 ? 8 : 4;
+            if ((tag >> 3) <= 2 || (size_t)(end - p) < n)
+                return MLOS_EDECODE;
+            p += n;
+            break;
+        case WT_LEN:
+            /* a 32-bit length: five bytes at most, nothing above bit 31 */
+            if (get_varint(&p, end, 5, &n) < 0 || n >> 32 || n > (size_t)(end - p))
+                return MLOS_EDECODE;
+            if (tag >> 3 == 1) {
+                /* task names are C strings on both ends: a NUL inside
+                 * would name another task (protobuf-c would cut there) */
+                if (n && memchr(p, 0, (size_t)n))
+                    return MLOS_EDECODE;
+                v->task = (const char *)p, v->task_len = (size_t)n;
+            } else if (tag >> 3 == 2) {
+                v->arg = p, v->arg_len = (size_t)n;
+            }
+            p += n;
+            break;
+        default: /* groups: deprecated, and nothing of ours uses them */
+            return MLOS_EDECODE;
+        }
+    }
+    return 0;
+}
+
+static size_t varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80)
+        v >>= 7, n++;
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *o, uint64_t v)
+{
+    while (v >= 0x80) {
+        *o++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *o++ = (uint8_t)v;
+    return o;
+}
+
+static uint8_t *put_len_field(uint8_t *o, uint8_t tag, const void *data, size_t len)
+{
+    *o++ = tag;
+    o = put_varint(o, len);
+    if (len)
+        memcpy(o, data, len);
+    return o + len;
+}
+
+static uint32_t zigzag32(int32_t v) { return ((uint32_t)v << 1) ^ (uint32_t)(v >> 31); }
+
+size_t mlos_taskreply_size(const struct mlos_taskreply_fields *r)
+{
+    size_t n = 0;
+    if (r->status)
+        n += 1 + varint_size(zigzag32(r->status));
+    if (r->result_len)
+        n += 1 + varint_size(r->result_len) + r->result_len;
+    if (r->error_len)
+        n += 1 + varint_size(r->error_len) + r->error_len;
+    if (r->run_ns)
+        n += 1 + varint_size(r->run_ns);
+    return n;
+}
+
+size_t mlos_taskreply_encode(const struct mlos_taskreply_fields *r, uint8_t *out)
+{
+    uint8_t *o = out;
+    if (r->status) {
+        *o++ = 1 << 3 | WT_VARINT;
+        o = put_varint(o, zigzag32(r->status));
+    }
+    if (r->result_len)
+        o = put_len_field(o, 2 << 3 | WT_LEN, r->result, r->result_len);
+    if (r->error_len)
+        o = put_len_field(o, 3 << 3 | WT_LEN, r->error, r->error_len);
+    if (r->run_ns) {
+        *o++ = 4 << 3 | WT_VARINT;
+        o = put_varint(o, r->run_ns);
+    }
+    return (size_t)(o - out);
+}
+
+size_t mlos_taskcall_size(const char *task, size_t task_len, size_t arg_len)
+{
+    (void)task;
+    return (task_len ? 1 + varint_size(task_len) + task_len : 0) + (arg_len ? 1 + varint_size(arg_len) + arg_len : 0);
+}
+
+size_t mlos_taskcall_encode(const char *task, size_t task_len, const void *arg, size_t arg_len, uint8_t *out)
+{
+    uint8_t *o = out;
+    if (task_len)
+        o = put_len_field(o, 1 << 3 | WT_LEN, task, task_len);
+    if (arg_len)
+        o = put_len_field(o, 2 << 3 | WT_LEN, arg, arg_len);
+    return (size_t)(o - out);
+}

@@ -21,9 +21,10 @@
  * matches the local address of the TCP connection (msg_verbs_dev.h).
  * Connect timeout: MLOS_ETIMEDOUT; refused TCP connect: MLOS_ECONNREFUSED.
  *
- * After setup the TCP connection only carries EOF: a peer that closes or
- * dies makes the endpoint fail with MLOS_ECONNRESET (after delivering what
- * already arrived on the queue pair).
+ * After setup the TCP connection carries EOF -- a peer that closes or dies
+ * makes the endpoint fail with MLOS_ECONNRESET (after delivering what
+ * already arrived on the queue pair) -- and the RESET/RESUME records of a
+ * queue pair recovery (msg_verbs_recover.c).
  *
  * The domain's RDMA device is opened at mlos_domain_init with
  * MLOS_DOMAIN_VERBS, else by the first listen/connect here; with no device
@@ -143,7 +144,7 @@ static void wrote(uv_write_t *req, int status)
         verbs_fail(v, MLOS_ECONNRESET);
 }
 
-static int send_rec(struct verbs_ep *v, const struct mlos_verbs_setup *s)
+int verbs_send_rec(struct verbs_ep *v, const struct mlos_verbs_setup *s)
 {
     struct out_rec *o = malloc(sizeof(*o));
     uv_buf_t b;
@@ -161,7 +162,7 @@ static int send_rec(struct verbs_ep *v, const struct mlos_verbs_setup *s)
 static void reject(struct verbs_ep *v, int status)
 {
     struct mlos_verbs_setup s = {.kind = MLOS_VERBS_REJECT, .status = status};
-    send_rec(v, &s);
+    verbs_send_rec(v, &s);
     verbs_fail(v, status);
 }
 
@@ -180,7 +181,7 @@ static void local_info(struct verbs_ep *v, uint8_t kind, struct mlos_verbs_setup
     s->rd_atomic = v->rd_atomic;
 }
 
-static int qp_connect(struct verbs_ep *v, const struct mlos_verbs_setup *peer)
+int verbs_qp_connect(struct verbs_ep *v, const struct mlos_verbs_setup *peer)
 {
     struct mlos_verbs_dev *d = v->dev;
     struct ibv_qp_attr a = {0};
@@ -224,6 +225,14 @@ static int qp_connect(struct verbs_ep *v, const struct mlos_verbs_setup *peer)
     return 0;
 }
 
+uint32_t verbs_new_psn(void)
+{
+    uint32_t psn;
+    if (getrandom(&psn, sizeof(psn), 0) != sizeof(psn))
+        psn = (uint32_t)uv_hrtime();
+    return psn & 0xffffff;
+}
+
 /* Queue pair, buffers and GID for the local end of the TCP connection. */
 static int setup_local(struct verbs_ep *v)
 {
@@ -239,9 +248,7 @@ static int setup_local(struct verbs_ep *v)
     }
     if ((rc = verbs_data_init(v)) < 0)
         return rc;
-    if (getrandom(&v->psn, sizeof(v->psn), 0) != sizeof(v->psn))
-        v->psn = (uint32_t)uv_hrtime();
-    v->psn &= 0xffffff;
+    v->psn = verbs_new_psn();
     v->rd_atomic = (uint8_t)(v->dev->dattr.max_qp_rd_atom > 16 ? 16 : v->dev->dattr.max_qp_rd_atom);
     if (!v->rd_atomic)
         v->rd_atomic = 1;
@@ -255,9 +262,13 @@ static int setup_local(struct verbs_ep *v)
 
 static void became_ready(struct verbs_ep *v)
 {
-    v->ready = 1;
     v->stage = STAGE_OPEN;
-    uv_timer_stop(&v->timer);
+    /* Unless our QP already erred as the target of the peer's first
+     * requests (before READY came): then recovery and its timer decide. */
+    if (v->rec == MLOS_VERBS_REC_NONE) {
+        v->ready = 1;
+        uv_timer_stop(&v->timer);
+    }
     if (v->side == 0)
         mlos__ep_connected(v->ep, 0); /* OPEN before anything is delivered */
     if (!v->failed)
@@ -280,15 +291,21 @@ static void on_record(struct verbs_ep *v)
         return;
     }
     switch (v->stage) {
+    case STAGE_OPEN:
+        if (s.kind != MLOS_VERBS_RESET && s.kind != MLOS_VERBS_RESUME)
+            break;
+        verbs_recover_record(v, &s);
+        return;
     case STAGE_HELLO: /* acceptor */
         if (s.kind != MLOS_VERBS_HELLO)
             break;
-        if ((rc = qp_connect(v, &s)) < 0) {
+        if ((rc = verbs_qp_connect(v, &s)) < 0) {
             reject(v, rc);
             return;
         }
+        v->peer = s;
         local_info(v, MLOS_VERBS_ACCEPT, &mine);
-        if ((rc = send_rec(v, &mine)) < 0) {
+        if ((rc = verbs_send_rec(v, &mine)) < 0) {
             verbs_fail(v, rc);
             return;
         }
@@ -302,13 +319,14 @@ static void on_record(struct verbs_ep *v)
     case STAGE_ACCEPT: /* connector */
         if (s.kind != MLOS_VERBS_ACCEPT)
             break;
-        if ((rc = qp_connect(v, &s)) < 0) {
+        if ((rc = verbs_qp_connect(v, &s)) < 0) {
             reject(v, rc);
             return;
         }
+        v->peer = s;
         memset(&mine, 0, sizeof(mine));
         mine.kind = MLOS_VERBS_READY;
-        if ((rc = send_rec(v, &mine)) < 0) {
+        if ((rc = verbs_send_rec(v, &mine)) < 0) {
             verbs_fail(v, rc);
             return;
         }
@@ -335,11 +353,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         if (v->ready)
             verbs_data_drain(v);
         verbs_fail(v, v->side == 0 && v->stage != STAGE_OPEN ? MLOS_ECONNREFUSED : MLOS_ECONNRESET);
-        return;
-    }
-    if (v->stage == STAGE_OPEN && nread > 0) {
-        verbs_log("verbs: unexpected bytes on the side channel");
-        verbs_fail(v, MLOS_EPROTO);
         return;
     }
     v->in_len += (size_t)nread;
@@ -400,7 +413,7 @@ static void on_connected(uv_connect_t *req, int status)
         return;
     }
     local_info(v, MLOS_VERBS_HELLO, &hello);
-    if ((rc = send_rec(v, &hello)) < 0 || uv_read_start((uv_stream_t *)&v->tcp, alloc_in, on_read) < 0) {
+    if ((rc = verbs_send_rec(v, &hello)) < 0 || uv_read_start((uv_stream_t *)&v->tcp, alloc_in, on_read) < 0) {
         verbs_fail(v, MLOS_ECONNRESET);
         return;
     }
@@ -433,6 +446,7 @@ static int verbs_connect(mlos_ep_t *ep, const char *where, unsigned timeout_ms)
         uv_timer_start(&v->timer, on_timeout, 0, 0);
         return 0;
     }
+    v->timeout_ms = timeout_ms;
     uv_timer_start(&v->timer, on_timeout, timeout_ms, 0);
     return 0;
 }
@@ -500,6 +514,7 @@ static int verbs_accept(mlos_listener_t *l, mlos_ep_t *ep)
     v->tcp_init = 1;
     uv_tcp_nodelay(&v->tcp, 1);
     v->stage = STAGE_HELLO;
+    v->timeout_ms = HANDSHAKE_MS;
     if ((rc = setup_local(v)) < 0) {
         /* ep is OPEN only once we return: fail from the loop */
         verbs_log("verbs: accept: local setup failed: %s", mlos_strerror(rc));

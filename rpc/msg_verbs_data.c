@@ -9,7 +9,8 @@
 #include "msg_verbs_ep.h"
 
 enum { TAG_SEND = 1, TAG_RECV = 2, TAG_RDMA = 3 };
-#define WRID(tag, i) ((uint64_t)(i) << 2 | (uint64_t)(tag))
+/* epoch in the upper half: completions of a reset incarnation are ignored */
+#define WRID(v, tag, i) ((uint64_t)(v)->epoch << 32 | (uint64_t)(i) << 2 | (uint64_t)(tag))
 #define CREDIT_AFTER (VERBS_WINDOW / 2)
 
 _Static_assert(VERBS_WINDOW == MLOS_EP_CREDITS, "window is the API's credit count");
@@ -19,8 +20,43 @@ static int post_recv(struct verbs_ep *v, unsigned i)
     struct ibv_sge sge = {.addr = (uintptr_t)(v->rbuf + (size_t)i * MLOS_VERBS_SLOT_SIZE),
                           .length = MLOS_VERBS_SLOT_SIZE,
                           .lkey = v->rmr->lkey};
-    struct ibv_recv_wr wr = {.wr_id = WRID(TAG_RECV, i), .sg_list = &sge, .num_sge = 1}, *bad;
-    return ibv_post_recv(v->qp, &wr, &bad) ? MLOS_EIO : 0;
+    struct ibv_recv_wr wr = {.wr_id = WRID(v, TAG_RECV, i), .sg_list = &sge, .num_sge = 1}, *bad;
+    if (ibv_post_recv(v->qp, &wr, &bad))
+        return MLOS_EIO;
+    v->rq_out++;
+    return 0;
+}
+
+int verbs_post_recvs(struct verbs_ep *v)
+{
+    for (unsigned i = 0; i < MLOS_VERBS_SLOTS; i++)
+        if (post_recv(v, i) < 0)
+            return MLOS_EIO;
+    return 0;
+}
+
+int verbs_qp_init(struct verbs_ep *v)
+{
+    struct ibv_qp_attr a = {0};
+    a.qp_state = IBV_QPS_INIT;
+    a.pkey_index = 0;
+    a.port_num = v->dev->port;
+    a.qp_access_flags = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE;
+    if (ibv_modify_qp(v->qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
+        return MLOS_EIO;
+    return 0;
+}
+
+void verbs_rebuild_free(struct verbs_ep *v)
+{
+    v->nsfree = 0;
+    for (int i = VERBS_SEND_SLOTS - 1; i >= 0; i--)
+        if (!v->s_busy[i])
+            v->sfree[v->nsfree++] = (uint16_t)i;
+    v->nrfree = 0;
+    for (int i = VERBS_RDMA_MAX - 1; i >= 0; i--)
+        if (!v->r_busy[i])
+            v->rfree[v->nrfree++] = (uint16_t)i;
 }
 
 int verbs_data_init(struct verbs_ep *v)
@@ -29,15 +65,9 @@ int verbs_data_init(struct verbs_ep *v)
     size_t bytes = (size_t)MLOS_VERBS_SLOTS * MLOS_VERBS_SLOT_SIZE;
     size_t sbytes = (size_t)VERBS_SEND_SLOTS * MLOS_VERBS_SLOT_SIZE;
     struct ibv_qp_init_attr qa = {0};
-    struct ibv_qp_attr a = {0};
 
     v->asm_have = -1;
-    for (unsigned i = 0; i < VERBS_SEND_SLOTS; i++)
-        v->sfree[i] = (uint16_t)(VERBS_SEND_SLOTS - 1 - i);
-    v->nsfree = VERBS_SEND_SLOTS;
-    for (int i = 0; i < VERBS_RDMA_MAX; i++)
-        v->rfree[i] = (uint16_t)(VERBS_RDMA_MAX - 1 - i);
-    v->nrfree = VERBS_RDMA_MAX;
+    verbs_rebuild_free(v);
 
     if (!(v->rbuf = aligned_alloc(4096, bytes)) || !(v->sbuf = aligned_alloc(4096, sbytes)))
         return MLOS_ENOMEM;
@@ -56,16 +86,11 @@ int verbs_data_init(struct verbs_ep *v)
     qa.cap.max_send_sge = qa.cap.max_recv_sge = 1;
     if (!(v->qp = ibv_create_qp(d->pd, &qa)))
         return MLOS_EIO;
-    a.qp_state = IBV_QPS_INIT;
-    a.pkey_index = 0;
-    a.port_num = d->port;
-    a.qp_access_flags = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE;
-    if (ibv_modify_qp(v->qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
+    if (verbs_qp_init(v) < 0)
         return MLOS_EIO;
     /* Receives go up before the peer learns our QP number. */
-    for (unsigned i = 0; i < MLOS_VERBS_SLOTS; i++)
-        if (post_recv(v, i) < 0)
-            return MLOS_EIO;
+    if (verbs_post_recvs(v) < 0)
+        return MLOS_EIO;
     if (ibv_req_notify_cq(v->cq, 0))
         return MLOS_EIO;
     return 0;
@@ -128,22 +153,42 @@ static void dequeue_head(struct verbs_ep *v)
     v->head_off = 0;
 }
 
+static int post_send(struct verbs_ep *v, struct ibv_send_wr *wr)
+{
+    struct ibv_send_wr *bad;
+    if (ibv_post_send(v->qp, wr, &bad))
+        return MLOS_ECONNRESET;
+    v->sq_out++;
+    return 0;
+}
+
+int verbs_post_send_slot(struct verbs_ep *v, unsigned i)
+{
+    struct ibv_sge sge = {.addr = (uintptr_t)(v->sbuf + (size_t)i * MLOS_VERBS_SLOT_SIZE), .length = v->s_len[i],
+                          .lkey = v->smr->lkey};
+    struct ibv_send_wr wr = {.wr_id = WRID(v, TAG_SEND, i), .sg_list = &sge, .num_sge = 1, .opcode = IBV_WR_SEND,
+                             .send_flags = IBV_SEND_SIGNALED};
+    int rc = post_send(v, &wr);
+    if (rc == 0)
+        v->s_pseq[i] = v->pseq++;
+    return rc;
+}
+
 /* One SEND from a staging slot: header + n bytes of data (NULL for a CREDIT). */
 static int post_slot(struct verbs_ep *v, const struct mlos_verbs_hdr *h, const void *data, size_t n)
 {
     unsigned i = v->sfree[--v->nsfree];
     uint8_t *p = v->sbuf + (size_t)i * MLOS_VERBS_SLOT_SIZE;
-    struct ibv_sge sge = {.addr = (uintptr_t)p, .length = (uint32_t)(MLOS_VERBS_HDR_SIZE + n), .lkey = v->smr->lkey};
-    struct ibv_send_wr wr = {.wr_id = WRID(TAG_SEND, i), .sg_list = &sge, .num_sge = 1, .opcode = IBV_WR_SEND,
-                             .send_flags = IBV_SEND_SIGNALED},
-                       *bad;
     mlos_verbs_hdr_encode(h, p);
     if (n)
         memcpy(p + MLOS_VERBS_HDR_SIZE, data, n);
-    if (ibv_post_send(v->qp, &wr, &bad)) {
+    v->s_len[i] = (uint32_t)(MLOS_VERBS_HDR_SIZE + n);
+    v->s_seq[i] = v->sent;
+    if (verbs_post_send_slot(v, i) < 0) {
         v->sfree[v->nsfree++] = (uint16_t)i;
         return MLOS_ECONNRESET;
     }
+    v->s_busy[i] = 1;
     v->sent++;
     v->reported = v->consumed; /* every header returns credit */
     return 0;
@@ -172,29 +217,41 @@ static int post_fragment(struct verbs_ep *v, mlos_wr_t *wr)
     return rc;
 }
 
+int verbs_post_rdma_slot(struct verbs_ep *v, unsigned i)
+{
+    mlos_wr_t *wr = v->rdma_wr[i];
+    struct ibv_mr *lmr = wr->local->verbs_mr;
+    struct ibv_sge sge = {.addr = (uintptr_t)wr->local->addr + wr->local_off + v->r_off[i], .length = v->r_len[i],
+                          .lkey = lmr->lkey};
+    struct ibv_send_wr swr = {.wr_id = WRID(v, TAG_RDMA, i), .sg_list = &sge, .num_sge = 1,
+                              .opcode = wr->op == MLOS_WR_PUT ? IBV_WR_RDMA_WRITE : IBV_WR_RDMA_READ,
+                              .send_flags = IBV_SEND_SIGNALED};
+    int rc;
+    swr.wr.rdma.remote_addr = wr->remote.addr + wr->remote_off + v->r_off[i];
+    swr.wr.rdma.rkey = wr->remote.verbs_rkey;
+    if ((rc = post_send(v, &swr)) == 0)
+        v->r_pseq[i] = v->pseq++;
+    return rc;
+}
+
 /* The next chunk of the head put/get. */
 static int post_rdma(struct verbs_ep *v, mlos_wr_t *wr)
 {
     unsigned i = v->rfree[--v->nrfree];
-    struct ibv_mr *lmr = wr->local->verbs_mr;
     size_t max = v->dev->pattr.max_msg_sz ? v->dev->pattr.max_msg_sz : (1u << 20), n = wr->len - v->head_off;
     if (max > (1u << 30))
         max = 1u << 30;
     if (n > max)
         n = max;
-    struct ibv_sge sge = {.addr = (uintptr_t)wr->local->addr + wr->local_off + v->head_off, .length = (uint32_t)n,
-                          .lkey = lmr->lkey};
-    struct ibv_send_wr swr = {.wr_id = WRID(TAG_RDMA, i), .sg_list = &sge, .num_sge = 1,
-                              .opcode = wr->op == MLOS_WR_PUT ? IBV_WR_RDMA_WRITE : IBV_WR_RDMA_READ,
-                              .send_flags = IBV_SEND_SIGNALED},
-                       *bad;
-    swr.wr.rdma.remote_addr = wr->remote.addr + wr->remote_off + v->head_off;
-    swr.wr.rdma.rkey = wr->remote.verbs_rkey;
-    if (ibv_post_send(v->qp, &swr, &bad)) {
+    v->rdma_wr[i] = wr;
+    v->r_off[i] = v->head_off;
+    v->r_len[i] = (uint32_t)n;
+    if (verbs_post_rdma_slot(v, i) < 0) {
+        v->rdma_wr[i] = NULL;
         v->rfree[v->nrfree++] = (uint16_t)i;
         return MLOS_ECONNRESET;
     }
-    v->rdma_wr[i] = wr;
+    v->r_busy[i] = 1;
     v->head_off += n;
     v->rdma_last[i] = v->head_off == wr->len;
     if (v->rdma_last[i])
@@ -215,7 +272,7 @@ static void maybe_credit(struct verbs_ep *v)
 
 void verbs_data_flush(struct verbs_ep *v)
 {
-    if (!v->ready || v->failed)
+    if (!v->ready || v->failed) /* not ready: connecting or recovering; requests wait */
         return;
     while (v->q_head) {
         mlos_wr_t *wr = v->q_head;
@@ -302,6 +359,10 @@ static void on_recv(struct verbs_ep *v, unsigned i, size_t len)
     }
     if (v->failed) /* the receive callback closed the endpoint */
         return;
+    if (v->rec == MLOS_VERBS_REC_FLUSH) { /* QP in error: every slot is posted again after the reset */
+        v->consumed++;
+        return;
+    }
     if (post_recv(v, i) < 0) {
         verbs_fail(v, MLOS_ECONNRESET);
         return;
@@ -313,29 +374,63 @@ bad:
     verbs_fail(v, rc == MLOS_ENOMEM ? rc : MLOS_EPROTO);
 }
 
+/* A put/get failed on its own: its other chunks must not complete it again. */
+static void fail_request(struct verbs_ep *v, mlos_wr_t *owner, int rc)
+{
+    for (int k = 0; k < VERBS_RDMA_MAX; k++)
+        if (v->rdma_wr[k] == owner)
+            v->rdma_wr[k] = NULL;
+    if (v->q_head == owner) /* partly posted: nothing more of it goes out */
+        dequeue_head(v);
+    mlos__wr_complete(owner, rc);
+}
+
+/* An error completion: recover from what the target refused, fail on the rest. */
+static void wc_failed(struct verbs_ep *v, unsigned tag, unsigned i, int status)
+{
+    const char *why;
+    int rc = mlos_verbs_wc_error(status, &why);
+    if (status != IBV_WC_WR_FLUSH_ERR) /* flushes come by the dozen */
+        verbs_log("verbs: %s completion failed: %s (%s)", tag == TAG_RDMA ? "RDMA" : tag == TAG_SEND ? "SEND" : "RECV",
+                  ibv_wc_status_str(status), why);
+    if (status == IBV_WC_WR_FLUSH_ERR) {
+        /* Our QP is in error (we were the target of a refused access, or
+         * an earlier completion said why): the WR stays for the replay. */
+        verbs_recover_begin(v);
+        return;
+    }
+    if (tag == TAG_RDMA && mlos_verbs_wc_recoverable(status)) {
+        if (v->rdma_wr[i])
+            fail_request(v, v->rdma_wr[i], rc);
+        v->r_busy[i] = 0;
+        verbs_recover_begin(v);
+        return;
+    }
+    verbs_fail(v, MLOS_ECONNRESET);
+}
+
 static void on_wc(struct verbs_ep *v, const struct ibv_wc *wc)
 {
-    unsigned tag = (unsigned)(wc->wr_id & 3), i = (unsigned)(wc->wr_id >> 2);
+    unsigned tag = (unsigned)(wc->wr_id & 3), i = (unsigned)(wc->wr_id >> 2 & 0x3fffffff);
+    if ((uint32_t)(wc->wr_id >> 32) != v->epoch) {
+        verbs_log("verbs: ignoring a completion of reset epoch %u", (unsigned)(wc->wr_id >> 32));
+        return;
+    }
+    if (tag == TAG_RECV)
+        v->rq_out--;
+    else
+        v->sq_out--;
     if (wc->status != IBV_WC_SUCCESS) {
-        const char *why;
-        int rc = mlos_verbs_wc_error(wc->status, &why);
-        if (tag == TAG_RDMA && wc->status != IBV_WC_WR_FLUSH_ERR && v->rdma_wr[i]) {
-            mlos_wr_t *owner = v->rdma_wr[i];
-            mlos__wr_complete(owner, rc);
-            for (int k = 0; k < VERBS_RDMA_MAX; k++) /* its other chunks must not complete it again */
-                if (v->rdma_wr[k] == owner)
-                    v->rdma_wr[k] = NULL;
-        }
-        verbs_log("verbs: %s completion failed: %s (%s)", tag == TAG_RDMA ? "RDMA" : tag == TAG_SEND ? "SEND" : "RECV",
-                  ibv_wc_status_str(wc->status), why);
-        verbs_fail(v, MLOS_ECONNRESET); /* an RC queue pair does not survive an error */
+        wc_failed(v, tag, i, wc->status);
         return;
     }
     switch (tag) {
     case TAG_SEND:
+        v->s_busy[i] = 0;
         v->sfree[v->nsfree++] = (uint16_t)i;
         break;
     case TAG_RDMA:
+        v->r_busy[i] = 0;
         v->rfree[v->nrfree++] = (uint16_t)i;
         if (v->rdma_wr[i] && v->rdma_last[i]) /* RC: earlier chunks are done too */
             mlos__wr_complete(v->rdma_wr[i], 0);
@@ -359,6 +454,7 @@ void verbs_data_drain(struct verbs_ep *v)
         for (int k = 0; k < n && !v->failed; k++)
             on_wc(v, &wc[k]);
     }
+    verbs_recover_progress(v);
     verbs_data_flush(v);
 }
 

@@ -164,3 +164,16 @@ int mlos_verbs_wc_error(int st, const char **why)
         *why = w;
     return rc;
 }
+
+int mlos_verbs_wc_recoverable(int st)
+{
+    switch (st) {
+    case IBV_WC_REM_ACCESS_ERR:
+    case IBV_WC_REM_INV_REQ_ERR:
+    case IBV_WC_LOC_PROT_ERR:
+    case IBV_WC_LOC_ACCESS_ERR:
+        return 1;
+    default:
+        return 0;
+    }
+}

@@ -44,4 +44,10 @@ int mlos_verbs_find_gid(struct mlos_verbs_dev *d, uint32_t ipv4, int *index, uni
  * sentence for logs. */
 int mlos_verbs_wc_error(int wc_status, const char **why);
 
+/* 1 when an RDMA READ/WRITE that completed with wc_status failed on its own
+ * merits (the target refused the key, rights or range; or our local region
+ * did): the queue pairs are worth recovering. 0 for every other status
+ * (peer unreachable, flushes, fatal errors). */
+int mlos_verbs_wc_recoverable(int wc_status);
+
 #endif

@@ -68,6 +68,13 @@ void mlos_verbs_setup_encode(const struct mlos_verbs_setup *s, uint8_t out[MLOS_
         out[44] = s->rd_atomic;
     } else if (s->kind == MLOS_VERBS_REJECT) {
         be32(out + 40, (uint32_t)s->status);
+    } else if (s->kind == MLOS_VERBS_RESET) {
+        be32(out + 8, s->qpn);
+        be32(out + 12, s->psn);
+        be32(out + 48, s->epoch);
+        be32(out + 52, s->consumed);
+    } else if (s->kind == MLOS_VERBS_RESUME) {
+        be32(out + 48, s->epoch);
     }
 }
 
@@ -97,11 +104,13 @@ int mlos_verbs_setup_decode(const void *buf, size_t len, struct mlos_verbs_setup
         BAD(MLOS_EVERSION, "unsupported verbs setup version");
     memset(s, 0, sizeof(*s));
     s->kind = p[6];
-    if (!zero(p + 45, 19))
+    if (!zero(p + 45, 3) || !zero(p + 56, 8))
         BAD(MLOS_EPROTO, "reserved setup bytes not zero");
     switch (s->kind) {
     case MLOS_VERBS_HELLO:
     case MLOS_VERBS_ACCEPT:
+        if (!zero(p + 48, 8))
+            BAD(MLOS_EPROTO, "reserved setup bytes not zero");
         s->mtu = p[7];
         s->qpn = rd32(p + 8);
         s->psn = rd32(p + 12);
@@ -125,15 +134,51 @@ int mlos_verbs_setup_decode(const void *buf, size_t len, struct mlos_verbs_setup
         return 0;
     case MLOS_VERBS_READY:
     case MLOS_VERBS_REJECT:
-        if (!zero(p + 7, 33) || p[44])
+        if (!zero(p + 7, 33) || p[44] || !zero(p + 48, 8))
             BAD(MLOS_EPROTO, "READY/REJECT with connection fields set");
         s->status = (int32_t)rd32(p + 40);
         if (s->kind == MLOS_VERBS_READY ? s->status != 0 : s->status >= 0)
             BAD(MLOS_EPROTO, "bad status");
         return 0;
+    case MLOS_VERBS_RESET:
+    case MLOS_VERBS_RESUME:
+        s->epoch = rd32(p + 48);
+        if (s->epoch == 0)
+            BAD(MLOS_EPROTO, "recovery record for epoch 0");
+        if (p[7] || !zero(p + 16, 29))
+            BAD(MLOS_EPROTO, "RESET/RESUME with setup fields set");
+        if (s->kind == MLOS_VERBS_RESUME) {
+            if (!zero(p + 8, 8) || !zero(p + 52, 4))
+                BAD(MLOS_EPROTO, "RESUME with RESET fields set");
+            return 0;
+        }
+        s->qpn = rd32(p + 8);
+        s->psn = rd32(p + 12);
+        s->consumed = rd32(p + 52);
+        if (s->qpn == 0 || s->qpn > 0xffffffu)
+            BAD(MLOS_EPROTO, "queue pair number out of range");
+        if (s->psn > 0xffffffu)
+            BAD(MLOS_EPROTO, "packet sequence number over 24 bits");
+        return 0;
     default:
         BAD(MLOS_EBADTYPE, "unknown setup record kind");
     }
+}
+
+int mlos_verbs_rec_action(int st, uint32_t epoch, int kept, const struct mlos_verbs_setup *r)
+{
+    if (r->kind == MLOS_VERBS_RESET) {
+        if (st == MLOS_VERBS_REC_NONE && r->epoch == epoch + 1)
+            return MLOS_VERBS_ACT_BEGIN; /* the peer noticed first */
+        if (st == MLOS_VERBS_REC_FLUSH && r->epoch == epoch + 1 && !kept)
+            return MLOS_VERBS_ACT_KEEP; /* both noticed */
+        if (st == MLOS_VERBS_REC_WAIT_PEER && r->epoch == epoch)
+            return MLOS_VERBS_ACT_CONNECT;
+        return MLOS_EPROTO;
+    }
+    if (r->kind == MLOS_VERBS_RESUME)
+        return st == MLOS_VERBS_REC_WAIT_RESUME && r->epoch == epoch ? MLOS_VERBS_ACT_RESUME : MLOS_EPROTO;
+    return MLOS_EPROTO;
 }
 
 void mlos_verbs_hdr_encode(const struct mlos_verbs_hdr *h, uint8_t out[MLOS_VERBS_HDR_SIZE])
@@ -148,6 +193,12 @@ void mlos_verbs_hdr_encode(const struct mlos_verbs_hdr *h, uint8_t out[MLOS_VERB
     memcpy(out + 8, &v, 4);
     v = mlos_to_le32(h->consumed);
     memcpy(out + 12, &v, 4);
+}
+
+void mlos_verbs_hdr_set_consumed(uint8_t hdr[MLOS_VERBS_HDR_SIZE], uint32_t consumed)
+{
+    uint32_t v = mlos_to_le32(consumed);
+    memcpy(hdr + 12, &v, 4);
 }
 
 static uint32_t le32at(const uint8_t *p)

@@ -1,7 +1,8 @@
 /* Host tests of the verbs transport that need no RDMA device: address
  * parsing, the setup record and data header formats (round trips and
- * malformed input), fragment reassembly rules, the completion error table,
- * and that a host without devices refuses verbs cleanly (MLOS_ENOTSUP). */
+ * malformed input), the recovery records and their state machine,
+ * fragment reassembly rules, the completion error table, and that a host
+ * without devices refuses verbs cleanly (MLOS_ENOTSUP). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +95,8 @@ static void test_setup(void)
         CHECK_EQ(decode(c, sizeof(c)), want);                                                                  \
     } while (0)
     MUTATE(0, 'X', MLOS_EBADMAGIC);
-    MUTATE(5, 2, MLOS_EVERSION);
+    MUTATE(5, 1, MLOS_EVERSION); /* version 1: no recovery */
+    MUTATE(5, 9, MLOS_EVERSION);
     MUTATE(6, 0, MLOS_EBADTYPE);
     MUTATE(6, 9, MLOS_EBADTYPE);
     MUTATE(7, 0, MLOS_EPROTO);    /* mtu */
@@ -133,6 +135,122 @@ static void test_setup(void)
             CHECK(!memcmp(c, e, sizeof(e)));
         }
     }
+}
+
+static void test_recovery_records(void)
+{
+    uint8_t b[MLOS_VERBS_SETUP_SIZE], c[MLOS_VERBS_SETUP_SIZE];
+    struct mlos_verbs_setup r = {.kind = MLOS_VERBS_RESET, .qpn = 0x00abcd, .psn = 0xfffffe, .epoch = 0x01020304,
+                                 .consumed = 0xfffffff0, .mtu = 3, .lid = 9, .rd_atomic = 4},
+                            d;
+    /* RESET: only qpn, psn, epoch, consumed go on the wire */
+    mlos_verbs_setup_encode(&r, b);
+    CHECK_EQ(mlos_verbs_setup_decode(b, sizeof(b), &d, NULL), 0);
+    CHECK(d.kind == MLOS_VERBS_RESET && d.qpn == 0x00abcd && d.psn == 0xfffffe && d.epoch == 0x01020304 &&
+          d.consumed == 0xfffffff0 && d.mtu == 0 && d.lid == 0 && d.rd_atomic == 0);
+    CHECK(b[48] == 1 && b[51] == 4 && b[52] == 0xff && b[55] == 0xf0); /* big-endian, offsets 48 and 52 */
+    MUTATE(7, 1, MLOS_EPROTO);    /* mtu */
+    MUTATE(17, 1, MLOS_EPROTO);   /* lid */
+    MUTATE(30, 1, MLOS_EPROTO);   /* gid */
+    MUTATE(43, 1, MLOS_EPROTO);   /* status */
+    MUTATE(44, 1, MLOS_EPROTO);   /* rd_atomic */
+    MUTATE(46, 1, MLOS_EPROTO);   /* reserved */
+    MUTATE(60, 1, MLOS_EPROTO);
+    MUTATE(8, 1, MLOS_EPROTO);    /* qpn over 24 bits */
+    MUTATE(12, 1, MLOS_EPROTO);   /* psn over 24 bits */
+    memcpy(c, b, sizeof(b));
+    memset(c + 48, 0, 4); /* epoch 0 is the one set up by HELLO/ACCEPT */
+    CHECK_EQ(decode(c, sizeof(c)), MLOS_EPROTO);
+    memcpy(c, b, sizeof(b));
+    memset(c + 8, 0, 4); /* qpn 0 */
+    CHECK_EQ(decode(c, sizeof(c)), MLOS_EPROTO);
+
+    /* RESUME: only the epoch */
+    struct mlos_verbs_setup m = {.kind = MLOS_VERBS_RESUME, .epoch = 7, .qpn = 5, .consumed = 3};
+    mlos_verbs_setup_encode(&m, b);
+    CHECK_EQ(mlos_verbs_setup_decode(b, sizeof(b), &d, NULL), 0);
+    CHECK(d.kind == MLOS_VERBS_RESUME && d.epoch == 7 && d.qpn == 0 && d.consumed == 0);
+    MUTATE(10, 1, MLOS_EPROTO);   /* qpn */
+    MUTATE(14, 1, MLOS_EPROTO);   /* psn */
+    MUTATE(55, 1, MLOS_EPROTO);   /* consumed */
+    MUTATE(51, 0, MLOS_EPROTO);   /* epoch 0 */
+
+    /* setup records must not carry recovery fields */
+    struct mlos_verbs_setup h = hello();
+    h.epoch = 5;
+    h.consumed = 5;
+    mlos_verbs_setup_encode(&h, b);
+    CHECK_EQ(mlos_verbs_setup_decode(b, sizeof(b), &d, NULL), 0);
+    CHECK(d.epoch == 0 && d.consumed == 0);
+    MUTATE(51, 1, MLOS_EPROTO);
+    MUTATE(52, 1, MLOS_EPROTO);
+    struct mlos_verbs_setup rd = {.kind = MLOS_VERBS_READY};
+    mlos_verbs_setup_encode(&rd, b);
+    MUTATE(51, 1, MLOS_EPROTO);
+
+    /* random input around a RESET: never crashes, whatever decodes re-encodes identically */
+    mlos_verbs_setup_encode(&r, b);
+    srand(2);
+    for (int i = 0; i < 200000; i++) {
+        memcpy(c, b, sizeof(b));
+        for (int k = rand() % 4; k >= 0; k--)
+            c[rand() % sizeof(c)] = (uint8_t)rand();
+        if (mlos_verbs_setup_decode(c, sizeof(c), &d, NULL) == 0) {
+            uint8_t e[MLOS_VERBS_SETUP_SIZE];
+            mlos_verbs_setup_encode(&d, e);
+            CHECK(!memcmp(c, e, sizeof(e)));
+        }
+    }
+}
+
+/* The recovery state machine: which record is acted on in which state. */
+static void test_recovery_actions(void)
+{
+    struct mlos_verbs_setup reset = {.kind = MLOS_VERBS_RESET, .qpn = 1}, resume = {.kind = MLOS_VERBS_RESUME};
+    enum { NONE = MLOS_VERBS_REC_NONE, FLUSH = MLOS_VERBS_REC_FLUSH, PEER = MLOS_VERBS_REC_WAIT_PEER,
+           RESUME = MLOS_VERBS_REC_WAIT_RESUME };
+
+    /* the peer noticed first: it is one epoch ahead of our QP */
+    reset.epoch = 4;
+    CHECK_EQ(mlos_verbs_rec_action(NONE, 3, 0, &reset), MLOS_VERBS_ACT_BEGIN);
+    CHECK_EQ(mlos_verbs_rec_action(NONE, 4, 0, &reset), MLOS_EPROTO); /* stale */
+    CHECK_EQ(mlos_verbs_rec_action(NONE, 2, 0, &reset), MLOS_EPROTO); /* from the future */
+    /* both noticed: we are still flushing */
+    CHECK_EQ(mlos_verbs_rec_action(FLUSH, 3, 0, &reset), MLOS_VERBS_ACT_KEEP);
+    CHECK_EQ(mlos_verbs_rec_action(FLUSH, 3, 1, &reset), MLOS_EPROTO); /* a second one */
+    CHECK_EQ(mlos_verbs_rec_action(FLUSH, 4, 0, &reset), MLOS_EPROTO);
+    /* ours is reset (epoch grew): the peer's RESET connects */
+    CHECK_EQ(mlos_verbs_rec_action(PEER, 4, 0, &reset), MLOS_VERBS_ACT_CONNECT);
+    CHECK_EQ(mlos_verbs_rec_action(PEER, 3, 0, &reset), MLOS_EPROTO);
+    CHECK_EQ(mlos_verbs_rec_action(RESUME, 4, 0, &reset), MLOS_EPROTO); /* one RESET per epoch */
+    /* RESUME only once both are in RTS, for the same epoch */
+    resume.epoch = 4;
+    CHECK_EQ(mlos_verbs_rec_action(RESUME, 4, 0, &resume), MLOS_VERBS_ACT_RESUME);
+    CHECK_EQ(mlos_verbs_rec_action(RESUME, 5, 0, &resume), MLOS_EPROTO);
+    CHECK_EQ(mlos_verbs_rec_action(NONE, 4, 0, &resume), MLOS_EPROTO);
+    CHECK_EQ(mlos_verbs_rec_action(FLUSH, 3, 0, &resume), MLOS_EPROTO);
+    CHECK_EQ(mlos_verbs_rec_action(PEER, 4, 0, &resume), MLOS_EPROTO);
+    /* setup records are no recovery records */
+    struct mlos_verbs_setup h = hello();
+    CHECK_EQ(mlos_verbs_rec_action(NONE, 0, 0, &h), MLOS_EPROTO);
+
+    /* a whole recovery, both sides starting at once, epochs 0 -> 1 */
+    int a = NONE, b2 = NONE;
+    uint32_t ea = 0, eb = 0;
+    a = FLUSH, b2 = FLUSH;                 /* each saw an error completion */
+    ea++, a = PEER, eb++, b2 = PEER;       /* each reset and sent RESET{1} */
+    reset.epoch = 1;
+    CHECK_EQ(mlos_verbs_rec_action(a, ea, 0, &reset), MLOS_VERBS_ACT_CONNECT);
+    CHECK_EQ(mlos_verbs_rec_action(b2, eb, 0, &reset), MLOS_VERBS_ACT_CONNECT);
+    a = b2 = RESUME;
+    resume.epoch = 1;
+    CHECK_EQ(mlos_verbs_rec_action(a, ea, 0, &resume), MLOS_VERBS_ACT_RESUME);
+    CHECK_EQ(mlos_verbs_rec_action(b2, eb, 0, &resume), MLOS_VERBS_ACT_RESUME);
+
+    /* wrapping counters */
+    CHECK(mlos_verbs_before(1, 2) && !mlos_verbs_before(2, 1) && !mlos_verbs_before(5, 5));
+    CHECK(mlos_verbs_before(0xfffffff0u, 3)); /* 3 comes after the wrap */
+    CHECK(!mlos_verbs_before(3, 0xfffffff0u));
 }
 
 static int hdr_decode(const void *b, size_t n, struct mlos_verbs_hdr *h)
@@ -187,6 +305,14 @@ static void test_hdr(void)
     cr.type = 1;
     mlos_verbs_hdr_encode(&cr, b);
     CHECK_EQ(hdr_decode(b, MLOS_VERBS_HDR_SIZE, &d), MLOS_EPROTO);
+
+    /* a SEND posted again after a recovery carries the current count */
+    h = (struct mlos_verbs_hdr){.kind = MLOS_VERBS_MSG, .flags = MLOS_VERBS_FIRST, .type = 77, .total = 20000,
+                                .consumed = 5};
+    mlos_verbs_hdr_encode(&h, b);
+    mlos_verbs_hdr_set_consumed(b, 0x80000001u);
+    CHECK_EQ(hdr_decode(b, MLOS_VERBS_SLOT_SIZE, &d), 0);
+    CHECK(d.consumed == 0x80000001u && d.type == 77 && d.total == 20000 && d.flags == MLOS_VERBS_FIRST);
 }
 
 static long step(uint8_t flags, uint32_t total, size_t frag, long have, uint32_t want)
@@ -236,6 +362,17 @@ static void test_wc_table(void)
     why = NULL;
     CHECK_EQ(mlos_verbs_wc_error(12345, &why), MLOS_EIO);
     CHECK(why != NULL);
+    /* what the target (or our NIC) refused is recovered; the rest fails the endpoint */
+    CHECK(mlos_verbs_wc_recoverable(IBV_WC_REM_ACCESS_ERR));
+    CHECK(mlos_verbs_wc_recoverable(IBV_WC_REM_INV_REQ_ERR));
+    CHECK(mlos_verbs_wc_recoverable(IBV_WC_LOC_PROT_ERR));
+    CHECK(mlos_verbs_wc_recoverable(IBV_WC_LOC_ACCESS_ERR));
+    CHECK(!mlos_verbs_wc_recoverable(IBV_WC_SUCCESS));
+    CHECK(!mlos_verbs_wc_recoverable(IBV_WC_WR_FLUSH_ERR));
+    CHECK(!mlos_verbs_wc_recoverable(IBV_WC_RETRY_EXC_ERR));
+    CHECK(!mlos_verbs_wc_recoverable(IBV_WC_RNR_RETRY_EXC_ERR));
+    CHECK(!mlos_verbs_wc_recoverable(IBV_WC_REM_OP_ERR));
+    CHECK(!mlos_verbs_wc_recoverable(IBV_WC_FATAL_ERR));
 #endif
 }
 
@@ -270,6 +407,8 @@ int main(void)
 {
     test_addr();
     test_setup();
+    test_recovery_records();
+    test_recovery_actions();
     test_hdr();
     test_reasm();
     test_wc_table();

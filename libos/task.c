@@ -29,10 +29,16 @@ const struct mlos_task_desc *mlos_task_at(size_t i) { return i < mlos_task_count
  * over, and under QEMU TCG even a short strcmp walk costs ~0.5 us. */
 static const struct mlos_task_desc *last_found;
 
+/* Byte loops, not strlen/memcmp: names are short, and under TCG each
+ * call and return costs more than comparing a dozen bytes. */
 static int name_is(const struct mlos_task_desc *t, const char *name, size_t name_len)
 {
     const char *n = t->name;
-    return n[0] == (name_len ? name[0] : '\0') && strlen(n) == name_len && memcmp(n, name, name_len) == 0;
+    size_t i = 0;
+    for (; i < name_len; i++)
+        if (n[i] != name[i] || !n[i])
+            return 0;
+    return n[i] == '\0';
 }
 
 const struct mlos_task_desc *mlos_task_find(const char *name, size_t name_len)
@@ -71,9 +77,12 @@ int mlos_task_result(struct mlos_task_ctx *ctx, const void *data, size_t len)
     void *p = ctx->small_result;
     if (len > sizeof(ctx->small_result) && !(p = mlos_malloc(len)))
         return MLOS_ENOMEM;
-    if (len)
+    if (len > sizeof(ctx->small_result))
         memmove(p, data, len); /* data may be the current result */
-    if (ctx->result != p)
+    else
+        for (size_t i = 0; i < len; i++) /* inline: cheaper than a call for a few bytes under TCG */
+            ((uint8_t *)p)[i] = ((const uint8_t *)data)[i];
+    if (ctx->result && ctx->result != p)
         mlos_task_ctx_release(ctx);
     ctx->result = p;
     ctx->result_len = len;

@@ -30,7 +30,10 @@
  * rights and bounds: locally before posting (MLOS_ERANGE, MLOS_EACCES) and by
  * the target (shm: when it hands out the mapping; tcp: its progress engine;
  * verbs: the NIC). A bad key completes with MLOS_EKEY. Nothing is ever
- * written outside a registered region.
+ * written outside a registered region. A refused access fails only that
+ * request: the endpoint stays open on every transport (verbs brings both
+ * RC queue pairs back through its side channel and re-posts what the
+ * error flushed, in order; requests made meanwhile wait).
  *
  * Errors: negative MLOS_E* codes. An endpoint whose peer disappears, or
  * whose transport fails, completes every outstanding request with

@@ -4,7 +4,7 @@
  *               bamboo (qemu-system-ppc) vs microvm (qemu-system-x86_64);
  *   cold spawn  mlos_spawn -> HELLO (host clock) and the shard's own clock
  *               at HELLO (guest boot to HELLO);
- *   call RTT    8-byte echo round trip, p50/p99;
+ *   call RTT    8-byte echo round trip, p50/p99, sleeping and polling;
  *   sum_u64     16 MiB put into the window and summed by the shard
  *               (guest compute: 32-bit big-endian TCG vs 64-bit TCG).
  * Usage: bench_ppc [runs] [arch...]    default: 10 x86_64 ppc
@@ -25,6 +25,21 @@
 #include "qemu_boot.h"
 
 static uv_loop_t *loop;
+
+/* n echo round trips after a warm-up; returns how many succeeded. */
+static int echo_rtts(mlos_shard_t *s, uint64_t *rtt, int n)
+{
+    int i;
+    for (i = 0; i < 200; i++) /* warm up */
+        mlos_call_sync(s, "echo", "12345678", 8, NULL, NULL, NULL, 0);
+    for (i = 0; i < n; i++) {
+        uint64_t t0 = uv_hrtime();
+        if (mlos_call_sync(s, "echo", "12345678", 8, NULL, NULL, NULL, 0) < 0)
+            break;
+        rtt[i] = uv_hrtime() - t0;
+    }
+    return i;
+}
 
 /* ---- boot+exit of the slave image without a window ---- */
 static void bench_arch(const char *arch, int runs)
@@ -58,16 +73,21 @@ static void bench_arch(const char *arch, int runs)
            bench_pct(spawn, runs, 0.5) / 1e6, bench_pct(spawn, runs, 0.0) / 1e6, runs);
     printf("%-8s guest clock at HELLO (HAL + libos):   p50 %7.2f ms\n", arch, bench_pct(boot, runs, 0.5) / 1e6);
 
-    for (int i = 0; i < 200; i++) /* warm up */
-        mlos_call_sync(&s, "echo", "12345678", 8, NULL, NULL, NULL, 0);
-    for (nrtt = 0; nrtt < 5000; nrtt++) {
-        uint64_t t0 = uv_hrtime();
-        if (mlos_call_sync(&s, "echo", "12345678", 8, NULL, NULL, NULL, 0) < 0)
-            break;
-        rtt[nrtt] = uv_hrtime() - t0;
-    }
+    nrtt = echo_rtts(&s, rtt, 5000);
     printf("%-8s small call round trip (8-byte echo):  p50 %7.2f us  p99 %7.2f us  (%d calls)\n", arch,
            bench_pct(rtt, nrtt, 0.5) / 1e3, bench_pct(rtt, nrtt, 0.99) / 1e3, nrtt);
+    {
+        /* polling: both sides watch the rings for 200 us after traffic */
+        struct mlos_spawn_opts po = o;
+        mlos_shard_t ps;
+        po.spin_us = 200;
+        if (mlos_spawn_sync(loop, &ps, &po) == 0) {
+            int np = echo_rtts(&ps, rtt, 5000);
+            printf("%-8s small call round trip (polling, spin_us=200): p50 %7.2f us  p99 %7.2f us  (%d calls)\n",
+                   arch, bench_pct(rtt, np, 0.5) / 1e3, bench_pct(rtt, np, 0.99) / 1e3, np);
+        }
+        mlos_shard_stop_sync(&ps);
+    }
 
     size_t n = 16u << 20;
     uint8_t *src = malloc(n), arg[16];

@@ -9,7 +9,8 @@
 # time_total: upload, CGI start, NIfTI decoding, slave start-up, analysis,
 # PNG rendering, report. In the same run it times
 # examples/neuro-cgi/test/reference.py on the same image (process wall time
-# and the script's own analysis time). Prints a table of medians (min-max).
+# and the script's own analysis time). Prints a table of medians (min-max)
+# and each row's speedup: the reference's median wall time over the row's.
 # NEURO_BENCH_ATLAS=aal (or brodmann) asks for that atlas's region table in
 # every request and in the reference run.
 # The server is stopped on exit, whatever happens.
@@ -41,6 +42,11 @@ done
 kinds=process
 [ -f "$build/shards/x86_64/mlos-slave-x86_64.elf" ] && kinds="x86_64 process"
 
+# median FILE: the median of the numbers in FILE
+median() {
+    sort -n "$1" | awk '{v[NR] = $1} END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 # stats FILE: "median (min-max)" of the numbers in FILE, in ms
 stats() {
     sort -n "$1" | awk '{v[NR] = $1} END {
@@ -48,9 +54,20 @@ stats() {
         printf "%8.0f (%.0f-%.0f)", m, v[1], v[NR] }'
 }
 
+# the reference pipeline first: every row's speedup is against its median
+: >"$work/rt" && : >"$work/ra"
+for r in $(seq "$reps"); do
+    s=$(date +%s%N)
+    "$py" "$top/examples/neuro-cgi/test/reference.py" "$image" $aref >"$work/ref.json"
+    e=$(date +%s%N)
+    echo $(((e - s) / 1000000)) >>"$work/rt"
+    "$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["time_ms"]["total"])' "$work/ref.json" >>"$work/ra"
+done
+ref_median=$(median "$work/rt")
+
 echo "neuro-cgi full-request time, $(basename "$image"), atlas $atlas, $reps runs each, $(nproc) CPUs," \
      "load average $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-28s %-22s %s\n' "pipeline" "request ms median" "analysis ms (CGI's own)"
+printf '%-28s %-22s %-24s %s\n' "pipeline" "request ms median" "analysis ms (CGI's own)" "speedup"
 for kind in $kinds; do
     for n in 1 2 4; do
         : >"$work/t" && : >"$work/a"
@@ -61,16 +78,8 @@ for kind in $kinds; do
             echo "${t#* }" | awk '{printf "%.3f\n", $1 * 1000}' >>"$work/t"
             sed -n 's/.*"time_ms":{[^}]*"analysis":\([0-9.]*\).*/\1/p' "$work/out.html" >>"$work/a"
         done
-        printf '%-28s %-22s %s\n' "neuro-cgi $kind x$n" "$(stats "$work/t")" "$(stats "$work/a")"
+        printf '%-28s %-22s %-24s %s\n' "neuro-cgi $kind x$n" "$(stats "$work/t")" "$(stats "$work/a")" \
+            "$(awk -v r="$ref_median" -v m="$(median "$work/t")" 'BEGIN { printf "%.1fx", r / m }')"
     done
 done
-
-: >"$work/t" && : >"$work/a"
-for r in $(seq "$reps"); do
-    s=$(date +%s%N)
-    "$py" "$top/examples/neuro-cgi/test/reference.py" "$image" $aref >"$work/ref.json"
-    e=$(date +%s%N)
-    echo $(((e - s) / 1000000)) >>"$work/t"
-    "$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["time_ms"]["total"])' "$work/ref.json" >>"$work/a"
-done
-printf '%-28s %-22s %s\n' "nibabel+scipy (python3)" "$(stats "$work/t")" "$(stats "$work/a")"
+printf '%-28s %-22s %-24s %s\n' "nibabel+scipy (python3)" "$(stats "$work/rt")" "$(stats "$work/ra")" "1.0x"

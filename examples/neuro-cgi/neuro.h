@@ -57,6 +57,7 @@ struct neuro_opts {
     const char *arch;        /* "x86_64" (default), "ppc" or "process" */
     const struct neuro_labels *atlas; /* NULL: no per-region table */
     int max_iter;            /* default 50 */
+    int kvm;                 /* 1: bare-metal x86_64 slaves under KVM (mlos_spawn_opts.kvm) */
     /* benchmarks and tests only (0: off) */
     int float_kernel;        /* 1: smooth with the float32 kernel instead of fixed point */
     int test_crash_slab;     /* 1-based slab whose shard is made to crash once (builtin "crash" */

@@ -477,7 +477,7 @@ static void on_ready(mlos_shard_t *sh, int status);
 static void slot_spawn(struct slot *s)
 {
     struct job *j = s->job;
-    struct mlos_spawn_opts o = {.arch = j->arch, .bulk_bytes = s->bulk_bytes};
+    struct mlos_spawn_opts o = {.arch = j->arch, .bulk_bytes = s->bulk_bytes, .kvm = j->opts ? j->opts->kvm : 0};
     mlos_shard_t *sh = calloc(1, sizeof(*sh));
     if (!sh) {
         job_fail(j, MLOS_ENOMEM, "out of memory");

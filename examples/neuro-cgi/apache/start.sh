@@ -16,6 +16,7 @@
 #   NEURO_MAX_BYTES   CGI upload limit, default 134217728 (128 MiB)
 #   NEURO_MAX_VOXELS  default 50331648;  NEURO_MAX_SLAVES  default 8
 #   NEURO_ATLAS_DIR   default /usr/share/mricron/templates
+#   NEURO_KVM         1: x86_64 slaves under KVM (real hosts), default 0
 #   NEURO_LIMIT_REQUEST_BODY  Apache's LimitRequestBody, default twice
 #                     NEURO_MAX_BYTES (so the CGI's clearer 413 comes first)
 #   NEURO_HTTPD_USER  when run as root: the user the workers (and so the
@@ -98,6 +99,7 @@ esc() { printf '%s' "$1" | sed -e 's/[|&\\]/\\&/g'; }
         -e "s|@NEURO_MAX_BYTES@|$max_bytes|g" \
         -e "s|@NEURO_MAX_VOXELS@|${NEURO_MAX_VOXELS:-50331648}|g" \
         -e "s|@NEURO_MAX_SLAVES@|${NEURO_MAX_SLAVES:-8}|g" \
+        -e "s|@NEURO_KVM@|$(esc "${NEURO_KVM:-0}")|g" \
         -e "s|@NEURO_ATLAS_DIR@|$(esc "${NEURO_ATLAS_DIR:-/usr/share/mricron/templates}")|g" \
         -e "s|@MLOS_IMAGE_PATH@|$(esc "${MLOS_IMAGE_PATH:-}")|g" \
         -e "/@USER_GROUP@/d" -e "/@EXTRA_ENV@/d" "$here/httpd.conf.in"

@@ -240,7 +240,7 @@ void analyze_post(const struct cgi_config *cfg, int in, double t0_ms, struct res
 
     {
         struct neuro_opts no = {.sigma = opts.sigma, .shards = opts.slaves, .arch = opts.arch,
-                                .atlas = have_atlas ? &atlas.labels : NULL};
+                                .atlas = have_atlas ? &atlas.labels : NULL, .kvm = cfg->kvm};
 
         err[0] = '\0';
         rc = neuro_analyze(uv_default_loop(), &vol, &no, &res, err, sizeof err);

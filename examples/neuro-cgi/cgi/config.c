@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* A positive decimal integer from env var name, or def when unset/empty. */
 static int env_size(const char *name, unsigned long long def, unsigned long long max, unsigned long long *out,
@@ -45,5 +46,14 @@ int config_load(struct cgi_config *c, char *err, size_t errlen)
     if (env_size("NEURO_MAX_SLAVES", 8, 64, &v, err, errlen) < 0)
         return -1;
     c->max_slaves = (int)v;
+    const char *kvm = getenv("NEURO_KVM");
+    if (!kvm || !*kvm || !strcmp(kvm, "0")) {
+        c->kvm = 0;
+    } else if (!strcmp(kvm, "1")) {
+        c->kvm = 1;
+    } else {
+        snprintf(err, errlen, "server misconfigured: NEURO_KVM must be 0 or 1");
+        return -1;
+    }
     return 0;
 }

@@ -8,6 +8,8 @@
  *   NEURO_ATLAS_DIR   where aal.nii.gz / brodmann.nii.gz and their name
  *                     lists live: /usr/share/mricron/templates
  *   NEURO_MAX_SLAVES  upper bound for the "slaves" option: 8
+ *   NEURO_KVM         1: x86_64 slaves run under KVM (hosts where it
+ *                     helps), 0: QEMU TCG: 0
  *
  * MLOS_IMAGE_PATH is read by the mlos master itself.
  */
@@ -22,6 +24,7 @@ struct cgi_config {
     size_t max_voxels;
     const char *atlas_dir;
     int max_slaves;
+    int kvm;
 };
 
 /* Returns 0, or -1 with the offending variable named in err. */

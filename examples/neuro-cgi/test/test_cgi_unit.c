@@ -12,6 +12,7 @@
 
 #include "base64.h"
 #include "body.h"
+#include "config.h"
 #include "escape.h"
 #include "multipart.h"
 #include "options.h"
@@ -626,6 +627,30 @@ static void test_slices(void)
     free(rgb);
 }
 
+/* Server settings from the environment: defaults, values, refusals. */
+static void test_config(void)
+{
+    struct cgi_config c;
+    char err[256];
+    const char *vars[] = {"NEURO_STORAGE", "NEURO_MAX_BYTES", "NEURO_MAX_VOXELS", "NEURO_MAX_SLAVES",
+                          "NEURO_ATLAS_DIR", "NEURO_KVM"};
+
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        unsetenv(vars[i]);
+    CHECK(config_load(&c, err, sizeof err) == 0);
+    CHECK(!strcmp(c.storage, "/var/tmp/neuro-cgi") && c.max_slaves == 8 && c.kvm == 0);
+    setenv("NEURO_MAX_SLAVES", "3", 1);
+    setenv("NEURO_KVM", "1", 1);
+    CHECK(config_load(&c, err, sizeof err) == 0 && c.max_slaves == 3 && c.kvm == 1);
+    setenv("NEURO_KVM", "yes", 1);
+    CHECK(config_load(&c, err, sizeof err) < 0 && strstr(err, "NEURO_KVM must be 0 or 1"));
+    setenv("NEURO_KVM", "0", 1);
+    setenv("NEURO_MAX_SLAVES", "0", 1);
+    CHECK(config_load(&c, err, sizeof err) < 0 && strstr(err, "NEURO_MAX_SLAVES"));
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        unsetenv(vars[i]);
+}
+
 int main(void)
 {
     test_content_type();
@@ -640,6 +665,7 @@ int main(void)
     test_body();
     test_safe_name();
     test_slices();
+    test_config();
     printf("test_cgi_unit: %d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;
 }

@@ -58,6 +58,9 @@ struct neuro_opts {
     const struct neuro_labels *atlas; /* NULL: no per-region table */
     int max_iter;            /* default 50 */
     int kvm;                 /* 1: bare-metal x86_64 slaves under KVM (mlos_spawn_opts.kvm) */
+    int smoothed_volume;     /* 1: fill res->smoothed with the whole smoothed volume. 0: leave it
+                              * NULL, and the shards smooth only the voxels the results need
+                              * (inside the image's mask or an atlas region; same results) */
     /* benchmarks and tests only (0: off) */
     int float_kernel;        /* 1: smooth with the float32 kernel instead of fixed point */
     int test_crash_slab;     /* 1-based slab whose shard is made to crash once (builtin "crash" */
@@ -87,7 +90,7 @@ struct neuro_result {
     double ml[3];            /* tissue volumes, mL */
     int iterations;
     struct neuro_labels seg; /* 0 background, 1 CSF, 2 GM, 3 WM */
-    struct neuro_volume smoothed;
+    struct neuro_volume smoothed;   /* data NULL unless opts->smoothed_volume */
     struct neuro_region *regions;
     size_t nregions;
     struct neuro_shard_timing *timing;

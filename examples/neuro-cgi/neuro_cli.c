@@ -1,13 +1,15 @@
 /* neuro-cli -- run the neuro analysis on a NIfTI file from the command line.
  *
  *   neuro-cli [--shards N] [--arch x86_64|ppc|process] [--atlas FILE] [--sigma S]
- *             [--max-iter N] [--float] [--json] [--test-crash SLAB:ROUND]
+ *             [--max-iter N] [--float] [--whole] [--json] [--test-crash SLAB:ROUND]
  *             image.nii[.gz]
  *
  * Prints tissue volumes, k-means iterations, per-shard timing and (with an
  * atlas) the per-region table; --json prints one JSON object with the keys
  * of test/reference.py instead. --float uses the float32 smoothing kernel
- * (benchmarks); --test-crash crashes one slab's shard once (tests).
+ * (benchmarks); --whole smooths every voxel, not only the mask's and the
+ * atlas regions' boxes (benchmarks: the same results, more work);
+ * --test-crash crashes one slab's shard once (tests).
  * Exit status: 0, 1 on bad input, 2 on analysis failure.
  */
 #include <stdio.h>
@@ -62,7 +64,7 @@ static double now_ms(void)
 static int usage(void)
 {
     fprintf(stderr, "usage: neuro-cli [--shards N] [--arch x86_64|ppc|process] [--atlas FILE] [--sigma S] "
-                    "[--max-iter N] [--float] [--json] [--test-crash SLAB:ROUND] image.nii[.gz]\n");
+                    "[--max-iter N] [--float] [--whole] [--json] [--test-crash SLAB:ROUND] image.nii[.gz]\n");
     return 1;
 }
 
@@ -138,6 +140,8 @@ int main(int argc, char **argv)
             o.float_kernel = 1;
         else if (!strcmp(a, "--json"))
             json = 1;
+        else if (!strcmp(a, "--whole"))
+            o.smoothed_volume = 1; /* smooth every voxel (the whole volume comes back) */
         else if (!strcmp(a, "--test-crash") && more) {
             if (sscanf(argv[++i], "%d:%d", &o.test_crash_slab, &o.test_crash_iter) != 2)
                 return usage();

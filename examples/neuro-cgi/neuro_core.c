@@ -220,8 +220,23 @@ AI void grp_u16(uint32_t *o, size_t n, const uint16_t *c, uint32_t w0, const uin
 TAPS_SWAR(taps_swar_u32, uint32_t, grp_u32)
 TAPS_SWAR(taps_swar_u16, uint16_t, grp_u16)
 
+/* The rows and columns a box needs from the z and y passes: the box grown
+ * by r, clipped to the slice. Returns 0 for an empty box. */
+static int box_span(const struct neuro_box *b, int nx, int ny, int r, int *xa, int *xb, int *ya, int *yb)
+{
+    if (!b) {
+        *xa = 0, *xb = nx, *ya = 0, *yb = ny;
+        return 1;
+    }
+    if (b->x0 >= b->x1 || b->y0 >= b->y1)
+        return 0;
+    *xa = clampi((int)b->x0 - r, 0, nx), *xb = clampi((int)b->x1 + r, 0, nx);
+    *ya = clampi((int)b->y0 - r, 0, ny), *yb = clampi((int)b->y1 + r, 0, ny);
+    return 1;
+}
+
 void neuro_smooth_fixed_swar(const uint16_t *in, int nx, int ny, int nz_in, int z_off, int nz_out,
-                             const uint16_t *w, int r, uint32_t *out, uint32_t *tmp)
+                             const uint16_t *w, int r, uint32_t *out, uint32_t *tmp, const struct neuro_box *boxes)
 {
     size_t nxy = (size_t)nx * ny;
     const uint16_t *zrows[2 * NEURO_MAX_RADIUS + 1];
@@ -229,68 +244,141 @@ void neuro_smooth_fixed_swar(const uint16_t *in, int nx, int ny, int nz_in, int 
     uint32_t *rb = tmp + nxy; /* one row, r replicated voxels each side */
 
     for (int zo = 0; zo < nz_out; zo++) {
-        int zc = z_off + zo;
+        const struct neuro_box *b = boxes ? &boxes[zo] : NULL;
+        int zc = z_off + zo, xa, xb, ya, yb;
+        if (!box_span(b, nx, ny, r, &xa, &xb, &ya, &yb))
+            continue;
+        int x0 = b ? (int)b->x0 : 0, x1 = b ? (int)b->x1 : nx, y0 = b ? (int)b->y0 : 0, y1 = b ? (int)b->y1 : ny;
+        size_t zbase[2 * NEURO_MAX_RADIUS + 1];
         for (int k = -r; k <= r; k++)
-            zrows[k + r] = in + nxy * clampi(zc + k, 0, nz_in - 1);
-        taps_swar_u16(tmp, zrows, w, r, nxy, 8);
-        for (int y = 0; y < ny; y++) {
+            zbase[k + r] = nxy * (size_t)clampi(zc + k, 0, nz_in - 1);
+        if (xa == 0 && xb == nx) { /* whole rows: one long run */
+            for (int k = 0; k <= 2 * r; k++)
+                zrows[k] = in + zbase[k] + (size_t)nx * ya;
+            taps_swar_u16(tmp + (size_t)nx * ya, zrows, w, r, (size_t)nx * (yb - ya), 8);
+        } else {
+            for (int y = ya; y < yb; y++) {
+                for (int k = 0; k <= 2 * r; k++)
+                    zrows[k] = in + zbase[k] + (size_t)nx * y + xa;
+                taps_swar_u16(tmp + (size_t)nx * y + xa, zrows, w, r, (size_t)(xb - xa), 8);
+            }
+        }
+        for (int y = y0; y < y1; y++) {
             for (int k = -r; k <= r; k++)
-                rows[k + r] = tmp + (size_t)nx * clampi(y + k, 0, ny - 1);
-            taps_swar_u32(rb + r, rows, w, r, nx, 8);
-            for (int i = 0; i < r; i++) {
-                rb[i] = rb[r];
-                rb[r + nx + i] = rb[r + nx - 1];
+                rows[k + r] = tmp + (size_t)nx * clampi(y + k, 0, ny - 1) + xa;
+            taps_swar_u32(rb + r + xa, rows, w, r, (size_t)(xb - xa), 8);
+            for (int i = 0; i < r; i++) { /* replicate at the slice's edges only */
+                if (xa == 0)
+                    rb[i] = rb[r];
+                if (xb == nx)
+                    rb[r + nx + i] = rb[r + nx - 1];
             }
             for (int k = 0; k <= 2 * r; k++)
-                rows[k] = rb + k;
-            taps_swar_u32(out + nxy * zo + (size_t)nx * y, rows, w, r, nx, NEURO_W_BITS);
+                rows[k] = rb + k + x0;
+            taps_swar_u32(out + nxy * zo + (size_t)nx * y + x0, rows, w, r, (size_t)(x1 - x0), NEURO_W_BITS);
         }
     }
 }
 
 void neuro_smooth_fixed_scalar(const uint16_t *in, int nx, int ny, int nz_in, int z_off, int nz_out, const uint16_t *w,
-                        int r, uint32_t *out, uint32_t *tmp)
+                               int r, uint32_t *out, uint32_t *tmp, const struct neuro_box *boxes)
 {
     size_t nxy = (size_t)nx * ny;
     const uint16_t *zrows[2 * NEURO_MAX_RADIUS + 1];
     const uint32_t *rows[2 * NEURO_MAX_RADIUS + 1];
 
     for (int zo = 0; zo < nz_out; zo++) {
+        const struct neuro_box *b = boxes ? &boxes[zo] : NULL;
         uint32_t *o = out + nxy * zo;
-        int zc = z_off + zo;
-        /* z: slices of the input (halo included, clamped at its ends) */
-        for (int k = -r; k <= r; k++)
-            zrows[k + r] = in + nxy * clampi(zc + k, 0, nz_in - 1);
-        taps_u16(o, zrows, w, r, nxy, 8);
-        /* y: rows of a copy of this slice */
-        memcpy(tmp, o, nxy * sizeof(uint32_t));
-        for (int y = 0; y < ny; y++) {
+        int zc = z_off + zo, xa, xb, ya, yb;
+        if (!box_span(b, nx, ny, r, &xa, &xb, &ya, &yb))
+            continue;
+        int x0 = b ? (int)b->x0 : 0, x1 = b ? (int)b->x1 : nx, y0 = b ? (int)b->y0 : 0, y1 = b ? (int)b->y1 : ny;
+        size_t span = (size_t)(xb - xa);
+        /* z: rows ya..yb, columns xa..xb of the input slices (halo
+         * included, clamped at its ends); whole rows are one long run */
+        if (span == (size_t)nx) {
             for (int k = -r; k <= r; k++)
-                rows[k + r] = tmp + (size_t)nx * clampi(y + k, 0, ny - 1);
-            taps_u32(o + (size_t)nx * y, rows, w, r, nx, 8);
+                zrows[k + r] = in + nxy * clampi(zc + k, 0, nz_in - 1) + (size_t)nx * ya;
+            taps_u16(o + (size_t)nx * ya, zrows, w, r, (size_t)nx * (yb - ya), 8);
+        } else {
+            for (int y = ya; y < yb; y++) {
+                for (int k = -r; k <= r; k++)
+                    zrows[k + r] = in + nxy * clampi(zc + k, 0, nz_in - 1) + (size_t)nx * y + xa;
+                taps_u16(o + (size_t)nx * y + xa, zrows, w, r, span, 8);
+            }
         }
-        /* x: each row padded with r replicated voxels on both sides */
-        for (int y = 0; y < ny; y++) {
+        /* y: rows of a copy of this slice's z result */
+        memcpy(tmp + (size_t)nx * ya, o + (size_t)nx * ya, (size_t)nx * (yb - ya) * sizeof(uint32_t));
+        for (int y = y0; y < y1; y++) {
+            for (int k = -r; k <= r; k++)
+                rows[k + r] = tmp + (size_t)nx * clampi(y + k, 0, ny - 1) + xa;
+            taps_u32(o + (size_t)nx * y + xa, rows, w, r, span, 8);
+        }
+        /* x: each row padded with r replicated voxels at the slice's edges */
+        for (int y = y0; y < y1; y++) {
             uint32_t *row = o + (size_t)nx * y;
             for (int i = 0; i < r; i++) {
-                tmp[i] = row[0];
-                tmp[r + nx + i] = row[nx - 1];
+                if (xa == 0)
+                    tmp[i] = row[0];
+                if (xb == nx)
+                    tmp[r + nx + i] = row[nx - 1];
             }
-            memcpy(tmp + r, row, nx * sizeof(uint32_t));
+            memcpy(tmp + r + xa, row + xa, span * sizeof(uint32_t));
             for (int k = -r; k <= r; k++)
-                rows[k + r] = tmp + r + k;
-            taps_u32(row, rows, w, r, nx, NEURO_W_BITS);
+                rows[k + r] = tmp + r + k + x0;
+            taps_u32(row + x0, rows, w, r, (size_t)(x1 - x0), NEURO_W_BITS);
         }
     }
 }
 
+/* Any nonzero byte in p[0..n)? Eight at a time: most rows of a head
+ * volume are all background, and this runs on every row. */
+static int any_set(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    uint64_t acc = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        acc |= ld64(b + i);
+    for (; i < n; i++)
+        acc |= b[i];
+    return acc != 0;
+}
+
+void neuro_slice_box(const uint8_t *mask, const uint16_t *idx, int nx, int ny, struct neuro_box *b)
+{
+    int x0 = nx, x1 = 0, y0 = ny, y1 = 0;
+    for (int y = 0; y < ny; y++) {
+        const uint8_t *m = mask + (size_t)nx * y;
+        const uint16_t *ix = idx ? idx + (size_t)nx * y : NULL;
+        int lo = 0, hi = nx - 1;
+        if (!any_set(m, (size_t)nx) && !(ix && any_set(ix, 2 * (size_t)nx)))
+            continue;
+        while (lo < nx && !m[lo] && !(ix && ix[lo]))
+            lo++;
+        if (lo == nx)
+            continue;
+        while (!m[hi] && !(ix && ix[hi]))
+            hi--;
+        x0 = lo < x0 ? lo : x0;
+        x1 = hi + 1 > x1 ? hi + 1 : x1;
+        y0 = y < y0 ? y : y0;
+        y1 = y + 1;
+    }
+    if (y1 == 0)
+        *b = (struct neuro_box){0, 0, 0, 0};
+    else
+        *b = (struct neuro_box){(uint32_t)x0, (uint32_t)x1, (uint32_t)y0, (uint32_t)y1};
+}
+
 void neuro_smooth_fixed(const uint16_t *in, int nx, int ny, int nz_in, int z_off, int nz_out, const uint16_t *w,
-                        int r, uint32_t *out, uint32_t *tmp)
+                        int r, uint32_t *out, uint32_t *tmp, const struct neuro_box *boxes)
 {
 #if defined(MLOS_BAREMETAL) && UINTPTR_MAX > 0xffffffffu /* SWAR needs 64-bit registers */
-    neuro_smooth_fixed_swar(in, nx, ny, nz_in, z_off, nz_out, w, r, out, tmp);
+    neuro_smooth_fixed_swar(in, nx, ny, nz_in, z_off, nz_out, w, r, out, tmp, boxes);
 #else
-    neuro_smooth_fixed_scalar(in, nx, ny, nz_in, z_off, nz_out, w, r, out, tmp);
+    neuro_smooth_fixed_scalar(in, nx, ny, nz_in, z_off, nz_out, w, r, out, tmp, boxes);
 #endif
 }
 
@@ -470,7 +558,20 @@ size_t neuro_hist_compact(const uint32_t *hist, uint32_t nbins, uint32_t *vals, 
 
 void neuro_label(const uint32_t *f, const uint8_t *mask, size_t n, uint32_t t1, uint32_t t2, uint8_t *seg)
 {
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    /* eight background voxels per load and store, as in neuro_hist_masked */
+    for (; i + 8 <= n; i += 8) {
+        if (!ld64(mask + i)) {
+            st64(seg + i, 0);
+            continue;
+        }
+        for (size_t j = i; j < i + 8; j++) {
+            uint32_t x = f[j];
+            uint8_t c = (uint8_t)(x <= t1 ? 1 : x <= t2 ? 2 : 3);
+            seg[j] = mask[j] ? c : 0;
+        }
+    }
+    for (; i < n; i++) {
         uint32_t x = f[i];
         uint8_t c = (uint8_t)(x <= t1 ? 1 : x <= t2 ? 2 : 3);
         seg[i] = mask[i] ? c : 0;
@@ -480,7 +581,21 @@ void neuro_label(const uint32_t *f, const uint8_t *mask, size_t n, uint32_t t1, 
 void neuro_region_stats(const uint32_t *f, const uint8_t *seg, const uint16_t *idx, size_t n, uint32_t nreg,
                         uint64_t *cnt, uint64_t *sum, uint64_t *gm)
 {
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    /* four voxels outside every region per load: most of a volume is */
+    for (; i + 4 <= n; i += 4) {
+        if (!ld64(idx + i))
+            continue;
+        for (size_t k = i; k < i + 4; k++) {
+            uint32_t j = idx[k];
+            if (j == 0 || j > nreg)
+                continue;
+            cnt[j]++;
+            sum[j] += f[k];
+            gm[j] += seg[k] == 2;
+        }
+    }
+    for (; i < n; i++) {
         uint32_t j = idx[i];
         if (j == 0 || j > nreg)
             continue;
@@ -525,7 +640,7 @@ void neuro_smooth_arg_enc(const struct neuro_smooth_arg *a, uint8_t *p)
     ENC32(a->nx), ENC32(a->ny), ENC32(a->nz_in), ENC32(a->z_off), ENC32(a->nz_out), ENC32(a->radius);
     ENC32(a->flags), ENC32(a->m);
     ENC64(a->in_off), ENC64(a->mask_off), ENC64(a->f_off), ENC64(a->sorted_off), ENC64(a->prefix_off);
-    ENC64(a->scratch_off), ENC64(a->scratch_len);
+    ENC64(a->scratch_off), ENC64(a->scratch_len), ENC64(a->box_off);
     for (int i = 0; i <= NEURO_MAX_RADIUS; i++)
         ENC32(a->w[i]);
 }
@@ -534,7 +649,7 @@ void neuro_smooth_arg_dec(const uint8_t *p, struct neuro_smooth_arg *a)
     DEC32(a->nx), DEC32(a->ny), DEC32(a->nz_in), DEC32(a->z_off), DEC32(a->nz_out), DEC32(a->radius);
     DEC32(a->flags), DEC32(a->m);
     DEC64(a->in_off), DEC64(a->mask_off), DEC64(a->f_off), DEC64(a->sorted_off), DEC64(a->prefix_off);
-    DEC64(a->scratch_off), DEC64(a->scratch_len);
+    DEC64(a->scratch_off), DEC64(a->scratch_len), DEC64(a->box_off);
     for (int i = 0; i <= NEURO_MAX_RADIUS; i++)
         DEC32(a->w[i]);
 }

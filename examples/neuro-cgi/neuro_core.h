@@ -50,13 +50,29 @@
 
 /* ---- kernels ---- */
 
+/* A rectangle of one slice, [x0, x1) x [y0, y1); empty when x0 >= x1 or
+ * y0 >= y1. The smoothing kernels take one per output slice (or NULL: the
+ * whole slice) and compute exactly the voxels inside it, bit for bit as
+ * without boxes: the z and y passes run over the box grown by r, so only
+ * the slice's own edges replicate. Outside the boxes out[] is unspecified
+ * (the scalar kernel uses it for intermediate passes). Most of a head
+ * volume is background nobody asks about. */
+struct neuro_box {
+    uint32_t x0, x1, y0, y1;
+};
+
+/* The smallest box of a slice (nx*ny voxels) holding every voxel with
+ * mask != 0 or (idx given) idx != 0; empty (all 0) when there is none. */
+void neuro_slice_box(const uint8_t *mask, const uint16_t *idx, int nx, int ny, struct neuro_box *b);
+
 /* Smooth one slab in fixed point. in: nx*ny*nz_in quantized values
  * (<= NEURO_Q_MAX), slices [z_off, z_off+nz_out) of which are the slab; the
  * rest is halo, and z indexes are clamped to [0, nz_in). w[0..r]: one side
  * of the symmetric kernel (w[0] the center), w[0] + 2*sum(w[1..r]) ==
- * NEURO_W_ONE. out: nx*ny*nz_out values f. tmp: nx*ny + nx + 2r uint32. */
+ * NEURO_W_ONE. out: nx*ny*nz_out values f. tmp: nx*ny + nx + 2r uint32.
+ * boxes: nz_out boxes, or NULL (see struct neuro_box). */
 void neuro_smooth_fixed(const uint16_t *in, int nx, int ny, int nz_in, int z_off, int nz_out, const uint16_t *w,
-                        int r, uint32_t *out, uint32_t *tmp);
+                        int r, uint32_t *out, uint32_t *tmp, const struct neuro_box *boxes);
 
 /* The same in float32, for measuring (weights sum to 1); out receives f
  * rounded from the float result, so both kernels feed the same k-means.
@@ -71,9 +87,9 @@ size_t neuro_gather_masked(const uint32_t *f, const uint8_t *mask, size_t n, uin
  * the scalar tap-major loops (vectorised by the host compiler) and the
  * SWAR one for bare metal under TCG. tmp: nx*ny + nx + 2r uint32. */
 void neuro_smooth_fixed_scalar(const uint16_t *in, int nx, int ny, int nz_in, int z_off, int nz_out,
-                               const uint16_t *w, int r, uint32_t *out, uint32_t *tmp);
+                               const uint16_t *w, int r, uint32_t *out, uint32_t *tmp, const struct neuro_box *boxes);
 void neuro_smooth_fixed_swar(const uint16_t *in, int nx, int ny, int nz_in, int z_off, int nz_out,
-                             const uint16_t *w, int r, uint32_t *out, uint32_t *tmp);
+                             const uint16_t *w, int r, uint32_t *out, uint32_t *tmp, const struct neuro_box *boxes);
 
 /* Exact 1-D k-means statistics without sorting: smoothed values are
  * integers below NEURO_F_BINS, so a histogram of the masked ones orders
@@ -111,6 +127,7 @@ void neuro_region_stats(const uint32_t *f, const uint8_t *seg, const uint16_t *i
 /* ---- wire formats (little-endian, fixed size) ---- */
 
 #define NEURO_FLAG_FLOAT 1u /* smooth with the float kernel (benchmarks) */
+#define NEURO_FLAG_BOXES 2u /* fixed kernel: only inside the boxes at box_off */
 
 /* neuro_smooth: smooth the slab, order its masked values (histogram).
  * Bulk window, all offsets 8-byte aligned; dmax = min(m, NEURO_F_BINS):
@@ -120,14 +137,17 @@ void neuro_region_stats(const uint32_t *f, const uint8_t *seg, const uint16_t *i
  *   sorted_off  uint32, dmax: the d distinct masked values (written, ascending)
  *   prefix_off  uint64, 2*dmax+2: counts and sums below them (written)
  *   scratch_off scratch_len bytes: at least 4*NEURO_F_BINS + 8*(nx*ny + nx + 2r)
+ *   box_off     with NEURO_FLAG_BOXES: nz_out boxes, uint32 x0 x1 y0 y1 each;
+ *               every masked voxel must lie inside its slice's box, and f
+ *               is only written inside the boxes
  * Bulk arrays are little-endian like everything on the wire; a big-endian
  * shard swaps them in place (the input is then consumed). */
 struct neuro_smooth_arg {
     uint32_t nx, ny, nz_in, z_off, nz_out, radius, flags, m;
-    uint64_t in_off, mask_off, f_off, sorted_off, prefix_off, scratch_off, scratch_len;
+    uint64_t in_off, mask_off, f_off, sorted_off, prefix_off, scratch_off, scratch_len, box_off;
     uint32_t w[NEURO_MAX_RADIUS + 1]; /* fixed: integer weights; float: float bits */
 };
-#define NEURO_SMOOTH_ARG_WIRE (8 * 4 + 7 * 8 + (NEURO_MAX_RADIUS + 1) * 4)
+#define NEURO_SMOOTH_ARG_WIRE (8 * 4 + 8 * 8 + (NEURO_MAX_RADIUS + 1) * 4)
 
 /* Result: m, min, max and sum of f over the masked voxels (0 when m == 0),
  * d distinct values, and the time spent smoothing and ordering (shard

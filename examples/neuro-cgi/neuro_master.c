@@ -60,7 +60,7 @@ struct slot {
     size_t nvs;            /* voxels in the slab */
     uint32_t m;            /* masked voxels in the slab */
     uint64_t in_off, mask_off, f_off, sorted_off, prefix_off, scratch_off, scratch_len, seg_off, idx_off,
-        stats_off, bulk_bytes;
+        stats_off, box_off, bulk_bytes;
     struct neuro_smooth_res sres;
     struct neuro_kstep_res kres;
     uint64_t t0;           /* host ns when the current operation began */
@@ -93,6 +93,7 @@ struct job {
     uint64_t *reg_stats;       /* 3*(nreg+1): counts, sums, GM counts */
     double off, qs;            /* intensity = off + f / (256*qs) */
     int radius;
+    int boxes;                 /* shards smooth only each slice's box (no smoothed volume asked for) */
     uint16_t w[NEURO_MAX_RADIUS + 1];
     float wf[NEURO_MAX_RADIUS + 1];
     int rc;
@@ -342,10 +343,13 @@ static void slot_collect(struct slot *s)
     const uint8_t *f = bulk + s->f_off, *seg = bulk + s->seg_off;
     double scale = 1.0 / (256.0 * j->qs);
     prefault_join(j); /* it may still be populating these arrays */
-    float *sm = j->res->smoothed.data + base;
     int32_t *sg = j->res->seg.data + base;
 
-    readback_range(f, seg, s->nvs, j->off, scale, sm, sg);
+    if (j->res->smoothed.data)
+        readback_range(f, seg, s->nvs, j->off, scale, j->res->smoothed.data + base, sg);
+    else
+        for (size_t i = 0; i < s->nvs; i++)
+            sg[i] = seg[i];
     if (j->nreg) {
         const uint8_t *st = bulk + s->stats_off;
         for (size_t i = 0; i < 3 * (j->nreg + 1ull); i++)
@@ -435,6 +439,8 @@ static void slot_smooth(struct slot *s)
     a.m = s->m;
     a.in_off = s->in_off, a.mask_off = s->mask_off, a.f_off = s->f_off, a.sorted_off = s->sorted_off;
     a.prefix_off = s->prefix_off, a.scratch_off = s->scratch_off, a.scratch_len = s->scratch_len;
+    if (j->boxes && !(a.flags & NEURO_FLAG_FLOAT))
+        a.flags |= NEURO_FLAG_BOXES, a.box_off = s->box_off;
     for (int k = 0; k <= j->radius; k++) {
         if (a.flags & NEURO_FLAG_FLOAT)
             memcpy(&a.w[k], &j->wf[k], 4);
@@ -550,6 +556,7 @@ static void slot_layout(struct job *j, struct slot *s)
     s->seg_off = p, p = align8(p + s->nvs);
     s->idx_off = p, p = align8(p + (nreg ? 2ull * s->nvs : 0));
     s->stats_off = p, p = align8(p + (nreg ? 24ull * (nreg + 1) : 0));
+    s->box_off = p, p = align8(p + 16ull * (s->z1 - s->z0));
     s->bulk_bytes = (p + (1u << 20) - 1) & ~(uint64_t)((1u << 20) - 1);
 }
 
@@ -674,9 +681,23 @@ static int slot_fill(struct job *j, struct slot *s)
     if (j->nreg) {
         uint16_t *ix = (uint16_t *)(bulk + s->idx_off);
         index_range(j, nxy * s->z0, s->nvs, ix);
-        if (NEURO_HOST_BE)
-            for (size_t i = 0; i < s->nvs; i++)
-                neuro_put_le16((uint8_t *)&ix[i], ix[i]);
+    }
+    if (j->boxes) {
+        /* per slice: the voxels the k-means (masked) and the region table
+         * (indexed) read back; the rest of the slab is not smoothed */
+        const uint16_t *ix = j->nreg ? (const uint16_t *)(bulk + s->idx_off) : NULL;
+        for (int z = 0; z < s->z1 - s->z0; z++) {
+            struct neuro_box b;
+            neuro_slice_box(bulk + s->mask_off + nxy * z, ix ? ix + nxy * z : NULL, j->vol->nx, j->vol->ny, &b);
+            uint8_t *o = bulk + s->box_off + 16ull * z;
+            neuro_put_le32(o, b.x0), neuro_put_le32(o + 4, b.x1), neuro_put_le32(o + 8, b.y0);
+            neuro_put_le32(o + 12, b.y1);
+        }
+    }
+    if (j->nreg && NEURO_HOST_BE) {
+        uint16_t *ix = (uint16_t *)(bulk + s->idx_off);
+        for (size_t i = 0; i < s->nvs; i++)
+            neuro_put_le16((uint8_t *)&ix[i], ix[i]);
     }
     __atomic_thread_fence(__ATOMIC_RELEASE); /* as mlos_put: visible before the next call */
     s->filled = 1;
@@ -878,10 +899,11 @@ int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct 
     j->nslots = ns;
     j->slots = calloc((size_t)ns, sizeof(struct slot));
     res->timing = calloc((size_t)ns, sizeof(struct neuro_shard_timing));
+    j->boxes = !(opts && opts->smoothed_volume);
     res->smoothed = (struct neuro_volume){vol->nx, vol->ny, vol->nz, vol->dx, vol->dy, vol->dz,
-                                          malloc(n * sizeof(float))};
+                                          j->boxes ? NULL : malloc(n * sizeof(float))};
     res->seg = (struct neuro_labels){vol->nx, vol->ny, vol->nz, malloc(n * sizeof(int32_t))};
-    if (!j->slots || !res->timing || !res->smoothed.data || !res->seg.data) {
+    if (!j->slots || !res->timing || (!j->boxes && !res->smoothed.data) || !res->seg.data) {
         snprintf(err, errlen, "out of memory");
         job_free(j);
         neuro_result_free(res);

@@ -83,6 +83,17 @@ static int neuro_smooth(struct mlos_task_ctx *ctx)
         return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_smooth: scratch of %llu bytes, need %llu",
                               (unsigned long long)a.scratch_len, (unsigned long long)need_scratch);
 
+    struct neuro_box *boxes = NULL;
+    if (a.flags & NEURO_FLAG_BOXES) {
+        NEED_BULK(ctx, "boxes", a.box_off, 16ull * a.nz_out);
+        boxes = (struct neuro_box *)(ctx->bulk + a.box_off);
+        swap32((uint32_t *)boxes, 4ull * a.nz_out);
+        for (uint32_t z = 0; z < a.nz_out; z++)
+            if (boxes[z].x0 > boxes[z].x1 || boxes[z].x1 > a.nx || boxes[z].y0 > boxes[z].y1 || boxes[z].y1 > a.ny)
+                return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_smooth: box of slice %u, [%u,%u) x [%u,%u), is not inside %ux%u",
+                                      z, boxes[z].x0, boxes[z].x1, boxes[z].y0, boxes[z].y1, a.nx, a.ny);
+    }
+
     uint16_t *in = (uint16_t *)(ctx->bulk + a.in_off);
     const uint8_t *mask = ctx->bulk + a.mask_off;
     uint32_t *f = (uint32_t *)(ctx->bulk + a.f_off);
@@ -109,7 +120,7 @@ static int neuro_smooth(struct mlos_task_ctx *ctx)
         if (sum != NEURO_W_ONE)
             return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_smooth: weights sum to %u, not %u", sum, NEURO_W_ONE);
         neuro_smooth_fixed(in, (int)a.nx, (int)a.ny, (int)a.nz_in, (int)a.z_off, (int)a.nz_out, w, (int)a.radius,
-                           f, (uint32_t *)scratch);
+                           f, (uint32_t *)scratch, boxes);
     }
     uint64_t t1 = mlos_hal_now_ns();
 

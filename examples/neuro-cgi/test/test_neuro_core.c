@@ -275,7 +275,7 @@ static void test_smooth_case(int nx, int ny, int nz, double sigma)
                 int z0 = nz * s / slabs, z1 = nz * (s + 1) / slabs;
                 int h0 = z0 - r < 0 ? 0 : z0 - r, h1 = z1 + r > nz ? nz : z1 + r;
                 if (kind == 0)
-                    neuro_smooth_fixed(q + nxy * h0, nx, ny, h1 - h0, z0 - h0, z1 - z0, w, r, f + nxy * z0, tmp);
+                    neuro_smooth_fixed(q + nxy * h0, nx, ny, h1 - h0, z0 - h0, z1 - z0, w, r, f + nxy * z0, tmp, NULL);
                 else
                     neuro_smooth_float(q + nxy * h0, nx, ny, h1 - h0, z0 - h0, z1 - z0, wfl, r, f + nxy * z0, ftmp,
                                        fslab);
@@ -297,6 +297,81 @@ static void test_smooth_case(int nx, int ny, int nz, double sigma)
         }
     }
     free(q), free(ref_q), free(ref_d), free(f), free(tmp), free(ftmp), free(fslab);
+}
+
+/* Boxes: inside each slice's box both kernels give exactly the values of
+ * the whole-slice run (outside it, out[] is theirs). Random boxes,
+ * including empty ones, whole slices, boxes touching the edges and single
+ * voxels; several slab splits. And neuro_slice_box finds the box of a
+ * mask and an index. */
+static void test_smooth_boxes(void)
+{
+    static const int dims[][3] = {{23, 19, 13}, {7, 30, 5}, {40, 3, 4}, {1, 9, 6}};
+    for (size_t di = 0; di < sizeof(dims) / sizeof(dims[0]); di++)
+        for (int r = 0; r <= 7; r += 3) {
+            int nx = dims[di][0], ny = dims[di][1], nz = dims[di][2];
+            uint16_t w[NEURO_MAX_RADIUS + 1];
+            float wfl[NEURO_MAX_RADIUS + 1];
+            r = neuro_weights(r ? r / 3.0 : 0.1, w, wfl);
+            size_t nxy = (size_t)nx * ny, n = nxy * nz;
+            uint16_t *q = malloc(n * 2);
+            for (size_t i = 0; i < n; i++)
+                q[i] = (uint16_t)(rnd() % (NEURO_Q_MAX + 1));
+            uint32_t *full = malloc(n * 4), *got = malloc(n * 4), *tmp = malloc((nxy + nx + 2 * r) * 4);
+            struct neuro_box *box = malloc(nz * sizeof(*box));
+            neuro_smooth_fixed_scalar(q, nx, ny, nz, 0, nz, w, r, full, tmp, NULL);
+            for (int trial = 0; trial < 20; trial++) {
+                for (int z = 0; z < nz; z++) {
+                    uint32_t xa = rnd() % (nx + 1), xb = rnd() % (nx + 1), ya = rnd() % (ny + 1), yb = rnd() % (ny + 1);
+                    int kind = (int)(rnd() % 5);
+                    box[z] = kind == 0   ? (struct neuro_box){0, 0, 0, 0}
+                             : kind == 1 ? (struct neuro_box){0, (uint32_t)nx, 0, (uint32_t)ny}
+                                         : (struct neuro_box){xa < xb ? xa : xb, xa < xb ? xb : xa,
+                                                              ya < yb ? ya : yb, ya < yb ? yb : ya};
+                }
+                for (int kernel = 0; kernel < 2; kernel++) {
+                    int slabs = 1 + (int)(rnd() % 3);
+                    memset(got, 0xab, n * 4);
+                    for (int s = 0; s < slabs && s < nz; s++) {
+                        int z0 = nz * s / slabs, z1 = nz * (s + 1) / slabs;
+                        int h0 = z0 - r < 0 ? 0 : z0 - r, h1 = z1 + r > nz ? nz : z1 + r;
+                        (kernel ? neuro_smooth_fixed_swar : neuro_smooth_fixed_scalar)(
+                            q + nxy * h0, nx, ny, h1 - h0, z0 - h0, z1 - z0, w, r, got + nxy * z0, tmp, box + z0);
+                    }
+                    int bad = 0;
+                    for (int z = 0; z < nz; z++)
+                        for (int y = 0; y < ny; y++)
+                            for (int x = 0; x < nx; x++) {
+                                size_t i = x + nx * (y + ny * (size_t)z);
+                                int in = (uint32_t)x >= box[z].x0 && (uint32_t)x < box[z].x1 &&
+                                         (uint32_t)y >= box[z].y0 && (uint32_t)y < box[z].y1;
+                                bad += in && got[i] != full[i];
+                            }
+                    if (bad) {
+                        fprintf(stderr, "%s smoothing with boxes: %d voxels wrong, %dx%dx%d r %d\n",
+                                kernel ? "swar" : "scalar", bad, nx, ny, nz, r);
+                        check_failures++;
+                    }
+                }
+            }
+            free(q), free(full), free(got), free(tmp), free(box);
+        }
+
+    /* neuro_slice_box */
+    uint8_t mask[6 * 5] = {0};
+    uint16_t idx[6 * 5] = {0};
+    struct neuro_box b;
+    neuro_slice_box(mask, idx, 6, 5, &b);
+    CHECK(b.x0 == 0 && b.x1 == 0 && b.y0 == 0 && b.y1 == 0);
+    mask[2 + 6 * 1] = 1;
+    neuro_slice_box(mask, NULL, 6, 5, &b);
+    CHECK(b.x0 == 2 && b.x1 == 3 && b.y0 == 1 && b.y1 == 2);
+    idx[5 + 6 * 3] = 9;
+    idx[0 + 6 * 2] = 1;
+    neuro_slice_box(mask, idx, 6, 5, &b);
+    CHECK(b.x0 == 0 && b.x1 == 6 && b.y0 == 1 && b.y1 == 4);
+    neuro_slice_box(mask, NULL, 6, 5, &b); /* without the index, the mask alone */
+    CHECK(b.x0 == 2 && b.x1 == 3 && b.y0 == 1 && b.y1 == 2);
 }
 
 /* The SWAR kernel must equal the scalar one bit for bit: random inputs,
@@ -323,9 +398,9 @@ static void test_smooth_swar(void)
                         int z0 = nz * s / slabs, z1 = nz * (s + 1) / slabs;
                         int h0 = z0 - r < 0 ? 0 : z0 - r, h1 = z1 + r > nz ? nz : z1 + r;
                         neuro_smooth_fixed_scalar(q + nxy * h0, nx, ny, h1 - h0, z0 - h0, z1 - z0, w, r,
-                                                  a + nxy * z0, tmp);
+                                                  a + nxy * z0, tmp, NULL);
                         neuro_smooth_fixed_swar(q + nxy * h0, nx, ny, h1 - h0, z0 - h0, z1 - z0, w, r,
-                                                b + nxy * z0, tmp);
+                                                b + nxy * z0, tmp, NULL);
                     }
                     if (memcmp(a, b, n * 4)) {
                         fprintf(stderr, "swar smoothing differs: %dx%dx%d sigma %g, %d slabs\n", nx, ny, nz,
@@ -344,6 +419,7 @@ static void test_smooth_swar(void)
 static void test_smooth(void)
 {
     test_smooth_swar();
+    test_smooth_boxes();
     test_smooth_case(13, 11, 17, 1.5);
     test_smooth_case(9, 7, 12, 1.0);
     test_smooth_case(4, 3, 6, 1.5); /* radius larger than the volume */
@@ -426,7 +502,7 @@ static void test_kernels(void)
     neuro_region_stats(f, seg, idx, 6, 2, cnt, sum, gm); /* index 3 > nreg: ignored */
     CHECK(cnt[1] == 3 && sum[1] == 35 && gm[1] == 0 && cnt[2] == 2 && sum[2] == 51 && gm[2] == 2);
 
-    struct neuro_smooth_arg sa = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, {16, 17}}, sb;
+    struct neuro_smooth_arg sa = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, {17, 18}}, sb;
     uint8_t wire[NEURO_SMOOTH_ARG_WIRE];
     sa.w[NEURO_MAX_RADIUS] = 0xdeadbeef;
     neuro_smooth_arg_enc(&sa, wire);
@@ -505,7 +581,7 @@ static void test_analyze(const char *arch)
     struct neuro_result ref = {0};
     for (int shards = 1; shards <= 3; shards += 2) {
         for (int crash = 0; crash < 2; crash++) {
-            struct neuro_opts o = {.shards = shards, .arch = arch, .atlas = &at};
+            struct neuro_opts o = {.shards = shards, .arch = arch, .atlas = &at, .smoothed_volume = 1};
             struct neuro_result r;
             char err[256];
             if (crash)
@@ -557,6 +633,37 @@ static void test_analyze(const char *arch)
         }
     }
     neuro_result_free(&ref);
+
+    /* Without the smoothed volume the shards smooth only each slice's box
+     * of masked or indexed voxels: the same answer. A partial atlas (a
+     * corner, part of it outside the mask) over the zero background. */
+    for (size_t i = 0; i < n; i++) {
+        int x = (int)(i % nx), y = (int)(i / nx % ny), z = (int)(i / ((size_t)nx * ny));
+        at.data[i] = x < 8 && y < 10 && z > 20 ? 5 : x > 25 && z < 12 ? 6 : 0;
+    }
+    for (int shards = 1; shards <= 3; shards += 2) {
+        struct neuro_result full, boxed;
+        struct neuro_opts o = {.shards = shards, .arch = arch, .atlas = &at, .smoothed_volume = 1};
+        char err[256];
+        int rc1 = neuro_analyze(uv_default_loop(), &v, &o, &full, err, sizeof(err));
+        o.smoothed_volume = 0;
+        o.test_crash_slab = shards, o.test_crash_iter = 1; /* and a replaced shard on the way */
+        int rc2 = neuro_analyze(uv_default_loop(), &v, &o, &boxed, err, sizeof(err));
+        CHECK(rc1 == 0 && rc2 == 0);
+        if (rc1 || rc2)
+            continue;
+        CHECK(boxed.smoothed.data == NULL);
+        CHECK(!memcmp(full.seg.data, boxed.seg.data, n * sizeof(int32_t)));
+        CHECK(full.iterations == boxed.iterations && !memcmp(full.voxels, boxed.voxels, sizeof(full.voxels)));
+        CHECK(!memcmp(full.centers, boxed.centers, sizeof(full.centers)));
+        CHECK(full.nregions == 2 && boxed.nregions == 2);
+        for (size_t k = 0; k < 2 && k < boxed.nregions; k++)
+            CHECK(full.regions[k].voxels == boxed.regions[k].voxels &&
+                  full.regions[k].mean_smoothed == boxed.regions[k].mean_smoothed &&
+                  full.regions[k].gm_ml == boxed.regions[k].gm_ml);
+        neuro_result_free(&full);
+        neuro_result_free(&boxed);
+    }
 
     /* refusals */
     struct neuro_opts o = {.arch = arch, .sigma = 50};

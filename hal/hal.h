@@ -64,6 +64,14 @@ struct mlos_hal_region {
 
 int mlos_hal_mem_regions(struct mlos_hal_region *out, int max);
 
+/* A long computation with a large, scattered working set (a histogram of
+ * megabytes, say) may call this every few milliseconds of work. Under
+ * QEMU TCG a guest's software TLB only resizes when the guest flushes its
+ * TLB; a guest that never does keeps the smallest one and misses on every
+ * other access. Bare-metal x86_64 therefore flushes here (a CR3 reload:
+ * a few refills on real hardware); the other platforms do nothing. */
+void mlos_hal_tlb_refresh(void);
+
 /* ---- boot parameters ------------------------------------------------
  * The NUL-terminated parameter string the master handed this shard
  * ("key=value key=value", space separated), or "" if none. Bare metal: the

@@ -322,6 +322,19 @@ static int case_selfcheck(void)
     CHECK(mlos_hal_cycles_hz() > 0);
     CHECK(mlos_hal_now_ns() >= t0 && mlos_hal_cycles() > c0);
     CHECK(strcmp(mlos_hal_arch(), "x86_64") == 0);
+    /* a TLB refresh (CR3 reload) keeps every mapping: heap, stack, image */
+    static volatile uint64_t in_image = 0x1122334455667788ull;
+    volatile uint64_t on_stack = 0x8877665544332211ull, *heap = mlos_malloc(64 * 4096);
+    CHECK(heap != NULL);
+    if (heap) {
+        for (int i = 0; i < 64; i++)
+            heap[i * 512] = (uint64_t)i * 3;
+        mlos_hal_tlb_refresh();
+        for (int i = 0; i < 64; i++)
+            CHECK(heap[i * 512] == (uint64_t)i * 3);
+        mlos_free((void *)heap);
+    }
+    CHECK(in_image == 0x1122334455667788ull && on_stack == 0x8877665544332211ull);
     say("selftest selfcheck: %d failure(s)\n", failures);
     return failures;
 }

@@ -60,3 +60,7 @@ _Noreturn void mlos_hal_exit(int status)
 }
 
 const char *mlos_hal_arch(void) { return "ppc"; }
+
+/* The 440's TLB is the guest's own (static entries set up at boot); no
+ * flush that would let QEMU grow its soft TLB is cheap here. */
+void mlos_hal_tlb_refresh(void) {}

@@ -46,3 +46,9 @@ _Noreturn void mlos_hal_exit(int status)
 }
 
 const char *mlos_hal_arch(void) { return "x86_64"; }
+
+void mlos_hal_tlb_refresh(void)
+{
+    uint64_t cr3;
+    __asm__ volatile("mov %%cr3, %0; mov %0, %%cr3" : "=r"(cr3)::"memory");
+}

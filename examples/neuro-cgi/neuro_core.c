@@ -674,10 +674,12 @@ void neuro_kstep_res_dec(const uint8_t *p, struct neuro_kstep_res *r) { DEC64(r-
 void neuro_finish_arg_enc(const struct neuro_finish_arg *a, uint8_t *p)
 {
     ENC64(a->n), ENC64(a->f_off), ENC64(a->mask_off), ENC64(a->seg_off), ENC64(a->idx_off), ENC64(a->stats_off);
-    ENC32(a->t1), ENC32(a->t2), ENC32(a->nreg), ENC32(a->pad);
+    ENC64(a->box_off);
+    ENC32(a->t1), ENC32(a->t2), ENC32(a->nreg), ENC32(a->flags), ENC32(a->nx), ENC32(a->ny);
 }
 void neuro_finish_arg_dec(const uint8_t *p, struct neuro_finish_arg *a)
 {
     DEC64(a->n), DEC64(a->f_off), DEC64(a->mask_off), DEC64(a->seg_off), DEC64(a->idx_off), DEC64(a->stats_off);
-    DEC32(a->t1), DEC32(a->t2), DEC32(a->nreg), DEC32(a->pad);
+    DEC64(a->box_off);
+    DEC32(a->t1), DEC32(a->t2), DEC32(a->nreg), DEC32(a->flags), DEC32(a->nx), DEC32(a->ny);
 }

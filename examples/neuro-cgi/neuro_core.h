@@ -171,12 +171,15 @@ struct neuro_kstep_res {
 
 /* neuro_finish: write seg (uint8, n voxels) by the rule above and, if
  * nreg > 0, region statistics from idx (uint16, n) as 3*(nreg+1) uint64 at
- * stats_off: counts, then sums of f, then GM counts, little-endian. */
+ * stats_off: counts, then sums of f, then GM counts, little-endian. With
+ * NEURO_FLAG_BOXES, the slab is n / (nx*ny) slices of nx*ny voxels, and
+ * f, mask and idx are only read inside the boxes at box_off (those of
+ * neuro_smooth): seg is 0 outside them. */
 struct neuro_finish_arg {
-    uint64_t n, f_off, mask_off, seg_off, idx_off, stats_off;
-    uint32_t t1, t2, nreg, pad;
+    uint64_t n, f_off, mask_off, seg_off, idx_off, stats_off, box_off;
+    uint32_t t1, t2, nreg, flags, nx, ny;
 };
-#define NEURO_FINISH_ARG_WIRE (6 * 8 + 4 * 4)
+#define NEURO_FINISH_ARG_WIRE (7 * 8 + 6 * 4)
 
 _Static_assert(sizeof(struct neuro_smooth_arg) == NEURO_SMOOTH_ARG_WIRE, "smooth arg has no padding");
 _Static_assert(sizeof(struct neuro_smooth_res) == NEURO_SMOOTH_RES_WIRE, "smooth res has no padding");

@@ -471,7 +471,9 @@ static void slot_issue(struct slot *s)
         slot_call(s, "neuro_kstep", wire, sizeof(wire));
     } else if (j->phase == PH_FINISH) {
         struct neuro_finish_arg a = {s->nvs, s->f_off, s->mask_off, s->seg_off, s->idx_off, s->stats_off,
-                                     j->t1, j->t2, j->nreg, 0};
+                                     s->box_off, j->t1, j->t2, j->nreg, 0, (uint32_t)j->vol->nx, (uint32_t)j->vol->ny};
+        if (j->boxes && !(j->opts && j->opts->float_kernel))
+            a.flags = NEURO_FLAG_BOXES;
         uint8_t wire[NEURO_FINISH_ARG_WIRE];
         neuro_finish_arg_enc(&a, wire);
         slot_call(s, "neuro_finish", wire, sizeof(wire));

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "hal.h"
+#include "mem.h"
 #include "mlos_task.h"
 #include "neuro_core.h"
 
@@ -53,6 +54,31 @@ static int in_bulk(const struct mlos_task_ctx *ctx, uint64_t off, uint64_t len)
                                   what, (unsigned long long)(off), (unsigned long long)(len), ctx->bulk_len);    \
     } while (0)
 
+/* The nz boxes at off (little-endian uint32 x0 x1 y0 y1 each), checked to
+ * lie inside an nx*ny slice, decoded into *out (mlos_free it). Returns 0 or
+ * a task error. The bulk copy is left as it is: two tasks read it. */
+static int load_boxes(struct mlos_task_ctx *ctx, uint64_t off, uint64_t nz, uint32_t nx, uint32_t ny,
+                      struct neuro_box **out)
+{
+    struct neuro_box *b;
+
+    NEED_BULK(ctx, "boxes", off, 16 * nz);
+    if (!(b = mlos_malloc(nz ? nz * sizeof(*b) : 1)))
+        return mlos_task_fail(ctx, MLOS_ENOMEM, "no memory for %llu boxes", (unsigned long long)nz);
+    for (uint64_t z = 0; z < nz; z++) {
+        const uint8_t *p = ctx->bulk + off + 16 * z;
+        b[z] = (struct neuro_box){neuro_get_le32(p), neuro_get_le32(p + 4), neuro_get_le32(p + 8),
+                                  neuro_get_le32(p + 12)};
+        if (b[z].x0 > b[z].x1 || b[z].x1 > nx || b[z].y0 > b[z].y1 || b[z].y1 > ny) {
+            mlos_free(b);
+            return mlos_task_fail(ctx, MLOS_EINVAL, "box of slice %llu, [%u,%u) x [%u,%u), is not inside %ux%u",
+                                  (unsigned long long)z, b[z].x0, b[z].x1, b[z].y0, b[z].y1, nx, ny);
+        }
+    }
+    *out = b;
+    return 0;
+}
+
 #define HIST_CHUNK 65536 /* voxels between TLB refreshes while building the histogram */
 
 static int neuro_smooth(struct mlos_task_ctx *ctx)
@@ -86,15 +112,9 @@ static int neuro_smooth(struct mlos_task_ctx *ctx)
                               (unsigned long long)a.scratch_len, (unsigned long long)need_scratch);
 
     struct neuro_box *boxes = NULL;
-    if (a.flags & NEURO_FLAG_BOXES) {
-        NEED_BULK(ctx, "boxes", a.box_off, 16ull * a.nz_out);
-        boxes = (struct neuro_box *)(ctx->bulk + a.box_off);
-        swap32((uint32_t *)boxes, 4ull * a.nz_out);
-        for (uint32_t z = 0; z < a.nz_out; z++)
-            if (boxes[z].x0 > boxes[z].x1 || boxes[z].x1 > a.nx || boxes[z].y0 > boxes[z].y1 || boxes[z].y1 > a.ny)
-                return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_smooth: box of slice %u, [%u,%u) x [%u,%u), is not inside %ux%u",
-                                      z, boxes[z].x0, boxes[z].x1, boxes[z].y0, boxes[z].y1, a.nx, a.ny);
-    }
+    int rc;
+    if ((a.flags & NEURO_FLAG_BOXES) && (rc = load_boxes(ctx, a.box_off, a.nz_out, a.nx, a.ny, &boxes)) < 0)
+        return rc;
 
     uint16_t *in = (uint16_t *)(ctx->bulk + a.in_off);
     const uint8_t *mask = ctx->bulk + a.mask_off;
@@ -119,11 +139,14 @@ static int neuro_smooth(struct mlos_task_ctx *ctx)
             w[i] = (uint16_t)a.w[i];
             sum += (i ? 2 : 1) * a.w[i];
         }
-        if (sum != NEURO_W_ONE)
+        if (sum != NEURO_W_ONE) {
+            mlos_free(boxes);
             return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_smooth: weights sum to %u, not %u", sum, NEURO_W_ONE);
+        }
         neuro_smooth_fixed(in, (int)a.nx, (int)a.ny, (int)a.nz_in, (int)a.z_off, (int)a.nz_out, w, (int)a.radius,
                            f, (uint32_t *)scratch, boxes);
     }
+    mlos_free(boxes);
     uint64_t t1 = mlos_hal_now_ns();
 
     memset(hist, 0, 4ull * NEURO_F_BINS);
@@ -198,19 +221,50 @@ static int neuro_finish(struct mlos_task_ctx *ctx)
     const uint8_t *mask = ctx->bulk + a.mask_off;
     uint8_t *seg = ctx->bulk + a.seg_off;
 
-    swap32(f, a.n);
-    neuro_label(f, mask, a.n, a.t1, a.t2, seg);
+    uint64_t nxy = (uint64_t)a.nx * a.ny, sn = 3 * (a.nreg + 1ull);
+    struct neuro_box *boxes = NULL;
+    uint16_t *idx = NULL;
+    uint64_t *st = NULL;
+    int rc;
+    if (a.flags & NEURO_FLAG_BOXES) {
+        if (nxy == 0 || a.n % nxy)
+            return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_finish: %llu voxels are not slices of %ux%u",
+                                  (unsigned long long)a.n, a.nx, a.ny);
+        if ((rc = load_boxes(ctx, a.box_off, a.n / nxy, a.nx, a.ny, &boxes)) < 0)
+            return rc;
+    }
     if (a.nreg) {
-        uint64_t sn = 3 * (a.nreg + 1ull);
-        NEED_BULK(ctx, "region index", a.idx_off, 2 * a.n);
-        NEED_BULK(ctx, "region stats", a.stats_off, 8 * sn);
-        uint16_t *idx = (uint16_t *)(ctx->bulk + a.idx_off);
-        uint64_t *st = (uint64_t *)(ctx->bulk + a.stats_off);
+        if (!in_bulk(ctx, a.idx_off, 2 * a.n) || !in_bulk(ctx, a.stats_off, 8 * sn)) {
+            mlos_free(boxes);
+            return mlos_task_fail(ctx, MLOS_ERANGE, "neuro_finish: region index or stats outside the bulk window");
+        }
+        idx = (uint16_t *)(ctx->bulk + a.idx_off);
+        st = (uint64_t *)(ctx->bulk + a.stats_off);
         memset(st, 0, 8 * sn);
         swap16(idx, a.n);
-        neuro_region_stats(f, seg, idx, a.n, a.nreg, st, st + a.nreg + 1, st + 2 * (a.nreg + 1));
-        swap64(st, sn);
     }
+
+    swap32(f, a.n);
+    if (!boxes) {
+        neuro_label(f, mask, a.n, a.t1, a.t2, seg);
+        if (idx)
+            neuro_region_stats(f, seg, idx, a.n, a.nreg, st, st + a.nreg + 1, st + 2 * (a.nreg + 1));
+    } else {
+        /* only the boxes: seg is 0 elsewhere, where no voxel is masked or
+         * in a region */
+        memset(seg, 0, a.n);
+        for (uint64_t z = 0; z < a.n / nxy; z++)
+            for (uint32_t y = boxes[z].y0; y < boxes[z].y1 && boxes[z].x0 < boxes[z].x1; y++) {
+                uint64_t i = nxy * z + (uint64_t)a.nx * y + boxes[z].x0, w = boxes[z].x1 - boxes[z].x0;
+                neuro_label(f + i, mask + i, w, a.t1, a.t2, seg + i);
+                if (idx)
+                    neuro_region_stats(f + i, seg + i, idx + i, w, a.nreg, st, st + a.nreg + 1,
+                                       st + 2 * (a.nreg + 1));
+            }
+        mlos_free(boxes);
+    }
+    if (st)
+        swap64(st, sn);
     swap32(f, a.n);
     return mlos_task_result(ctx, NULL, 0);
 }

@@ -515,7 +515,7 @@ static void test_kernels(void)
     CHECK(kw[8] == 8 && kw[15] == 1);
     neuro_kstep_res_dec(kw, &kb);
     CHECK(!memcmp(&ka, &kb, sizeof(ka)));
-    struct neuro_finish_arg fa = {1, 2, 3, 4, 5, 6, 7, 8, 9, 0}, fb;
+    struct neuro_finish_arg fa = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}, fb;
     uint8_t fw[NEURO_FINISH_ARG_WIRE];
     neuro_finish_arg_enc(&fa, fw);
     neuro_finish_arg_dec(fw, &fb);

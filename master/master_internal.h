@@ -29,6 +29,7 @@ struct mlos_shard_impl {
     uv_poll_t bell;
     int bell_fd;
     uv_timer_t timer; /* hello timeout, then stop grace period */
+    uv_work_t unmap_req;   /* releases a big window off the loop thread */
     uv_idle_t spin;   /* polling mode: drains to_master while calls are in flight */
     uint64_t spin_ns, spin_until;
     int open_handles;

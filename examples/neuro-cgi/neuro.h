@@ -48,6 +48,11 @@ int neuro_nifti_read(const uint8_t *buf, size_t len, size_t max_voxels, struct n
                      size_t errlen);
 int neuro_nifti_read_labels(const uint8_t *buf, size_t len, size_t max_voxels, struct neuro_labels *out,
                             char *err, size_t errlen);
+/* The grid of a NIfTI-1 buffer from its header alone (inflating only the
+ * first 348 bytes of a .nii.gz), for starting shards early. Returns 0, or
+ * -1 for anything neuro_nifti_read would refuse at the header (which then
+ * says why). */
+int neuro_nifti_peek(const uint8_t *buf, size_t len, size_t max_voxels, int *nx, int *ny, int *nz);
 void neuro_volume_free(struct neuro_volume *v);
 void neuro_labels_free(struct neuro_labels *l);
 
@@ -58,6 +63,7 @@ struct neuro_opts {
     const struct neuro_labels *atlas; /* NULL: no per-region table */
     int max_iter;            /* default 50 */
     int kvm;                 /* 1: bare-metal x86_64 slaves under KVM (mlos_spawn_opts.kvm) */
+    struct neuro_prestart *prestart; /* shards started by neuro_prestart, or NULL */
     int smoothed_volume;     /* 1: fill res->smoothed with the whole smoothed volume. 0: leave it
                               * NULL, and the shards smooth only the voxels the results need
                               * (inside the image's mask or an atlas region; same results) */
@@ -105,6 +111,22 @@ int neuro_plan_shards(size_t nvox, int max_shards);
 /* Run the whole analysis on slave shards driven from loop. Returns 0 or a
  * negative MLOS_E* code with the reason in err. A shard lost mid-run is
  * replaced and its step re-run; the result is unchanged. */
+/* Start an analysis's shards before its volume is decoded: a bare-metal
+ * shard boots in about the time a gzipped head volume takes to inflate.
+ * nx, ny, nz: the volume's grid (its header tells); with_atlas: whether an
+ * atlas will be given (the shards' windows are sized for its index); opts:
+ * as neuro_analyze will get them (copied). Then set opts->prestart for
+ * neuro_analyze, which takes the shards over whatever happens (and starts
+ * afresh if the volume does not fit them), or give them back with
+ * neuro_prestart_cancel, which stops them and waits until they are gone.
+ * Runs the loop only in neuro_analyze / neuro_prestart_cancel. */
+struct neuro_prestart;
+int neuro_prestart(uv_loop_t *loop, int nx, int ny, int nz, int with_atlas, const struct neuro_opts *opts,
+                   struct neuro_prestart **out, char *err, size_t errlen);
+void neuro_prestart_cancel(struct neuro_prestart *p);
+/* Host process of the early shard for slab i (0 when there is none). */
+int neuro_prestart_pid(const struct neuro_prestart *p, int i);
+
 int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct neuro_opts *opts,
                   struct neuro_result *res, char *err, size_t errlen);
 void neuro_result_free(struct neuro_result *res);

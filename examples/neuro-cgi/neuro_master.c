@@ -70,7 +70,10 @@ struct slot {
 struct job {
     uv_loop_t *loop;
     const struct neuro_volume *vol;
-    const struct neuro_opts *opts;
+    const struct neuro_opts *opts; /* &opts_copy */
+    struct neuro_opts opts_copy;
+    int nx, ny, nz;            /* the volume's grid, known before its data (neuro_prestart) */
+    int with_atlas;            /* bulk windows sized for a region index */
     struct neuro_result *res;
     const char *arch;
     int nslots, open_shards, slots_done;
@@ -104,6 +107,12 @@ struct job {
     int pf_running;
     size_t pf_n;
     struct { void *p; size_t len; } pf[2 * 64 + 2];
+};
+
+struct neuro_prestart {
+    struct job job;
+    int rc;          /* the setup's status; err holds the reason */
+    char err[256];
 };
 
 static uint64_t now_ns(void)
@@ -541,7 +550,7 @@ static uint64_t align8(uint64_t v) { return (v + 7) & ~7ull; }
 
 static void slot_layout(struct job *j, struct slot *s)
 {
-    uint64_t nx = (uint64_t)j->vol->nx, nxy = nx * j->vol->ny, p = 0, row = nx + 2ull * j->radius;
+    uint64_t nx = (uint64_t)j->nx, nxy = nx * j->ny, p = 0, row = nx + 2ull * j->radius;
     s->nvs = (size_t)(nxy * (s->z1 - s->z0));
     s->in_off = p, p = align8(p + 2 * nxy * (s->hz1 - s->hz0));
     s->mask_off = p, p = align8(p + s->nvs);
@@ -550,7 +559,7 @@ static void slot_layout(struct job *j, struct slot *s)
      * spawned before the master has looked at it: distinct masked values
      * dmax <= min(voxels, NEURO_F_BINS), regions <= NEURO_MAX_REGIONS */
     uint64_t dmax = s->nvs < NEURO_F_BINS ? s->nvs : NEURO_F_BINS;
-    uint64_t nreg = j->opts && j->opts->atlas ? NEURO_MAX_REGIONS : 0;
+    uint64_t nreg = j->with_atlas ? NEURO_MAX_REGIONS : 0;
     s->sorted_off = p, p = align8(p + 4 * dmax);
     s->prefix_off = p, p = align8(p + 16 * dmax + 16);
     s->scratch_len = 4ull * NEURO_F_BINS + 8 * (nxy + row);
@@ -862,26 +871,28 @@ void neuro_result_free(struct neuro_result *res)
     memset(res, 0, sizeof(*res));
 }
 
-int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct neuro_opts *opts,
-                  struct neuro_result *res, char *err, size_t errlen)
+/* Check the grid and options, lay the slabs out and spawn their shards.
+ * Returns 0 or an error (with err set); the job may then hold shards to
+ * stop (job_abort). */
+static int job_setup(struct job *j, uv_loop_t *loop, int nx, int ny, int nz, int with_atlas,
+                     const struct neuro_opts *opts, char *err, size_t errlen)
 {
-    uint64_t t_start = now_ns();
-    struct job job = {0}, *j = &job;
     double sigma = opts && opts->sigma > 0 ? opts->sigma : 1.5;
-    const struct neuro_labels *atlas = opts ? opts->atlas : NULL;
 
-    memset(res, 0, sizeof(*res));
-    j->loop = loop, j->vol = vol, j->opts = opts, j->res = res, j->err = err, j->errlen = errlen;
+    if (opts)
+        j->opts_copy = *opts;
+    j->opts_copy.prestart = NULL;
+    j->loop = loop, j->opts = &j->opts_copy, j->err = err, j->errlen = errlen;
+    j->nx = nx, j->ny = ny, j->nz = nz, j->with_atlas = with_atlas;
     j->arch = opts && opts->arch ? opts->arch : "x86_64";
     j->max_iter = opts && opts->max_iter > 0 ? opts->max_iter : 50;
-    if (err && errlen)
-        err[0] = 0;
-    if (!vol || !vol->data || vol->nx < 1 || vol->ny < 1 || vol->nz < 1) {
+    j->boxes = !(opts && opts->smoothed_volume);
+    if (nx < 1 || ny < 1 || nz < 1) {
         snprintf(err, errlen, "no image");
         return MLOS_EINVAL;
     }
-    if (vol->nx > 65536 || vol->ny > 65536 || vol->nz > 65536) {
-        snprintf(err, errlen, "image dimensions %dx%dx%d are too large", vol->nx, vol->ny, vol->nz);
+    if (nx > 65536 || ny > 65536 || nz > 65536) {
+        snprintf(err, errlen, "image dimensions %dx%dx%d are too large", nx, ny, nz);
         return MLOS_EINVAL;
     }
     j->radius = neuro_weights(sigma, j->w, j->wf);
@@ -889,44 +900,138 @@ int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct 
         snprintf(err, errlen, "sigma %g is outside (0, %d/3] voxels", sigma, NEURO_MAX_RADIUS);
         return MLOS_EINVAL;
     }
-    if (atlas && (atlas->nx != vol->nx || atlas->ny != vol->ny || atlas->nz != vol->nz)) {
-        snprintf(err, errlen, "atlas grid %dx%dx%d differs from the image's %dx%dx%d", atlas->nx, atlas->ny,
-                 atlas->nz, vol->nx, vol->ny, vol->nz);
-        return MLOS_EINVAL;
-    }
-    size_t nxy = (size_t)vol->nx * vol->ny, n = nxy * vol->nz;
+    size_t n = (size_t)nx * ny * nz;
     int ns = opts && opts->shards > 0 ? opts->shards : neuro_plan_shards(n, default_max_shards());
-    if (ns > vol->nz)
-        ns = vol->nz;
-    j->nslots = ns;
-    j->slots = calloc((size_t)ns, sizeof(struct slot));
-    res->timing = calloc((size_t)ns, sizeof(struct neuro_shard_timing));
-    j->boxes = !(opts && opts->smoothed_volume);
-    res->smoothed = (struct neuro_volume){vol->nx, vol->ny, vol->nz, vol->dx, vol->dy, vol->dz,
-                                          j->boxes ? NULL : malloc(n * sizeof(float))};
-    res->seg = (struct neuro_labels){vol->nx, vol->ny, vol->nz, malloc(n * sizeof(int32_t))};
-    if (!j->slots || !res->timing || (!j->boxes && !res->smoothed.data) || !res->seg.data) {
+    if (ns > nz)
+        ns = nz;
+    if (!(j->slots = calloc((size_t)ns, sizeof(struct slot)))) {
         snprintf(err, errlen, "out of memory");
-        job_free(j);
-        neuro_result_free(res);
         return MLOS_ENOMEM;
     }
-    res->nshards = ns;
-
+    j->nslots = ns;
     /* spawn first: the layout needs no data; shards boot while the
-     * master prepares and writes their slabs */
+     * master prepares and writes their slabs (or, with neuro_prestart,
+     * while the caller is still decoding the volume) */
     for (int i = 0; i < ns; i++) {
         struct slot *s = &j->slots[i];
-        s->job = j, s->index = i, s->tm = &res->timing[i];
-        s->z0 = (int)((int64_t)vol->nz * i / ns), s->z1 = (int)((int64_t)vol->nz * (i + 1) / ns);
+        s->job = j, s->index = i;
+        s->z0 = (int)((int64_t)nz * i / ns), s->z1 = (int)((int64_t)nz * (i + 1) / ns);
         s->hz0 = s->z0 - j->radius < 0 ? 0 : s->z0 - j->radius;
-        s->hz1 = s->z1 + j->radius > vol->nz ? vol->nz : s->z1 + j->radius;
-        s->tm->z0 = s->z0, s->tm->z1 = s->z1;
+        s->hz1 = s->z1 + j->radius > nz ? nz : s->z1 + j->radius;
         slot_layout(j, s);
     }
     j->phase = PH_SMOOTH;
     for (int i = 0; i < ns && j->phase != PH_DONE; i++)
         slot_spawn(&j->slots[i]);
+    return j->rc;
+}
+
+/* Stop whatever shards a job holds and wait until they are gone. */
+static void job_abort(struct job *j)
+{
+    j->phase = PH_DONE;
+    for (int i = 0; i < j->nslots; i++)
+        slot_release(&j->slots[i]);
+    while (j->open_shards > 0 && uv_run(j->loop, UV_RUN_ONCE))
+        ;
+}
+
+int neuro_prestart(uv_loop_t *loop, int nx, int ny, int nz, int with_atlas, const struct neuro_opts *opts,
+                   struct neuro_prestart **out, char *err, size_t errlen)
+{
+    struct neuro_prestart *p = calloc(1, sizeof(*p));
+    int rc;
+
+    *out = NULL;
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return MLOS_ENOMEM;
+    }
+    rc = job_setup(&p->job, loop, nx, ny, nz, with_atlas, opts, p->err, sizeof(p->err));
+    if (rc < 0) {
+        snprintf(err, errlen, "%s", p->err);
+        neuro_prestart_cancel(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+void neuro_prestart_cancel(struct neuro_prestart *p)
+{
+    if (!p)
+        return;
+    job_abort(&p->job);
+    job_free(&p->job);
+    free(p);
+}
+
+int neuro_prestart_pid(const struct neuro_prestart *p, int i)
+{
+    const struct slot *s = p && i >= 0 && i < p->job.nslots ? &p->job.slots[i] : NULL;
+    return s && s->shard ? s->shard->pid : 0;
+}
+
+int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct neuro_opts *opts,
+                  struct neuro_result *res, char *err, size_t errlen)
+{
+    uint64_t t_start = now_ns();
+    struct neuro_prestart *pre = opts ? opts->prestart : NULL;
+    const struct neuro_labels *atlas = opts ? opts->atlas : NULL;
+    struct job *j;
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    if (err && errlen)
+        err[0] = 0;
+    if (pre && (!vol || pre->job.nx != vol->nx || pre->job.ny != vol->ny || pre->job.nz != vol->nz ||
+                (atlas && !pre->job.with_atlas) || pre->job.rc)) {
+        neuro_prestart_cancel(pre); /* sized for another volume, or lost: start afresh */
+        pre = NULL;
+    }
+    if (!(j = pre ? &pre->job : calloc(1, sizeof(*j)))) {
+        snprintf(err, errlen, "out of memory");
+        return MLOS_ENOMEM;
+    }
+    if (pre) {
+        j->err = err, j->errlen = errlen;
+        j->opts_copy.atlas = atlas;
+    } else if (!vol || !vol->data) {
+        snprintf(err, errlen, "no image");
+        rc = MLOS_EINVAL;
+        goto fail;
+    } else if ((rc = job_setup(j, loop, vol->nx, vol->ny, vol->nz, atlas != NULL, opts, err, errlen)) < 0) {
+        goto fail;
+    }
+    if (!vol->data) {
+        snprintf(err, errlen, "no image");
+        rc = MLOS_EINVAL;
+        goto fail;
+    }
+    j->vol = vol, j->res = res;
+    if (atlas && (atlas->nx != vol->nx || atlas->ny != vol->ny || atlas->nz != vol->nz)) {
+        snprintf(err, errlen, "atlas grid %dx%dx%d differs from the image's %dx%dx%d", atlas->nx, atlas->ny,
+                 atlas->nz, vol->nx, vol->ny, vol->nz);
+        rc = MLOS_EINVAL;
+        goto fail;
+    }
+    size_t nxy = (size_t)vol->nx * vol->ny, n = nxy * vol->nz;
+    int ns = j->nslots;
+    res->timing = calloc((size_t)ns, sizeof(struct neuro_shard_timing));
+    res->smoothed = (struct neuro_volume){vol->nx, vol->ny, vol->nz, vol->dx, vol->dy, vol->dz,
+                                          j->boxes ? NULL : malloc(n * sizeof(float))};
+    res->seg = (struct neuro_labels){vol->nx, vol->ny, vol->nz, malloc(n * sizeof(int32_t))};
+    if (!res->timing || (!j->boxes && !res->smoothed.data) || !res->seg.data) {
+        snprintf(err, errlen, "out of memory");
+        rc = MLOS_ENOMEM;
+        goto fail;
+    }
+    res->nshards = ns;
+    for (int i = 0; i < ns; i++) {
+        struct slot *s = &j->slots[i];
+        s->tm = &res->timing[i];
+        s->tm->z0 = s->z0, s->tm->z1 = s->z1;
+    }
 
     /* the helper thread: shards' output regions first, then ours */
     for (int i = 0; i < ns && j->phase != PH_DONE; i++) {
@@ -949,7 +1054,7 @@ int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct 
         j->pf_running = 1;
 
     uint64_t t_prep = now_ns();
-    int rc = 0;
+    rc = 0;
     if (j->phase != PH_DONE) {
         /* the atlas map on a second thread while this one scans the range */
         struct prep_task at = {.j = j, .atlas = atlas};
@@ -1029,9 +1134,17 @@ int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct 
     }
     rc = j->rc;
     job_free(j);
+    free(pre ? (void *)pre : (void *)j);
     if (rc)
         neuro_result_free(res);
     else
         res->total_ms = ms_since(t_start);
+    return rc;
+
+fail:
+    job_abort(j);
+    job_free(j);
+    free(pre ? (void *)pre : (void *)j);
+    neuro_result_free(res);
     return rc;
 }

@@ -382,6 +382,43 @@ int neuro_nifti_read_labels(const uint8_t *buf, size_t len, size_t max_voxels, s
     return 0;
 }
 
+int neuro_nifti_peek(const uint8_t *buf, size_t len, size_t max_voxels, int *nx, int *ny, int *nz)
+{
+    uint8_t h[348];
+    size_t have = 0;
+
+    if (len >= 2 && buf[0] == 0x1f && buf[1] == 0x8b) { /* inflate the header only */
+        z_stream z = {0};
+        if (inflateInit2(&z, 15 + 16) != Z_OK)
+            return -1;
+        z.next_in = (Bytef *)buf;
+        z.avail_in = (uInt)(len > UINT32_MAX ? UINT32_MAX : len);
+        z.next_out = h;
+        z.avail_out = sizeof(h);
+        int rc;
+        do
+            rc = inflate(&z, Z_SYNC_FLUSH);
+        while (rc == Z_OK && z.avail_out > 0);
+        have = sizeof(h) - z.avail_out;
+        inflateEnd(&z);
+    } else {
+        have = len < sizeof(h) ? len : sizeof(h);
+        memcpy(h, buf, have);
+    }
+    if (have < sizeof(h) || memcmp(h + 344, "n+1", 4))
+        return -1;
+    int swap = rd32(h, 0) == 348 ? 0 : rd32(h, 1) == 348 ? 1 : -1;
+    if (swap < 0)
+        return -1;
+    int16_t d0 = rd16(h + 40, swap), d1 = rd16(h + 42, swap), d2 = rd16(h + 44, swap), d3 = rd16(h + 46, swap),
+            d4 = rd16(h + 48, swap);
+    if (!(d0 == 3 || (d0 == 4 && d4 == 1)) || d1 < 1 || d2 < 1 || d3 < 1 ||
+        (size_t)d1 * (size_t)d2 * (size_t)d3 > max_voxels)
+        return -1;
+    *nx = d1, *ny = d2, *nz = d3;
+    return 0;
+}
+
 void neuro_volume_free(struct neuro_volume *v)
 {
     free(v->data);

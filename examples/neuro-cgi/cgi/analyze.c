@@ -161,6 +161,7 @@ void analyze_post(const struct cgi_config *cfg, int in, double t0_ms, struct res
     struct strbuf json = STRBUF_INIT;
     char boundary[MP_MAX_BOUNDARY + 1], err[512], name[128];
     uint8_t *body = NULL;
+    struct neuro_prestart *pre = NULL;
     size_t len = 0;
     int rc, have_atlas = 0;
     double t;
@@ -199,6 +200,16 @@ void analyze_post(const struct cgi_config *cfg, int in, double t0_ms, struct res
     if (spool_write(&resp->spool, name, opts.image->data, opts.image->len) < 0) {
         fail(resp, 500, "cannot save the upload: %s", strerror(errno));
         goto out;
+    }
+
+    /* the slaves boot while the image and the atlas are decoded */
+    {
+        int nx, ny, nz;
+        struct neuro_opts po = {.sigma = opts.sigma, .shards = opts.slaves, .arch = opts.arch, .kvm = cfg->kvm};
+        if (neuro_nifti_peek(opts.image->data, opts.image->len, cfg->max_voxels, &nx, &ny, &nz) == 0 &&
+            opts.slaves <= nz && neuro_prestart(uv_default_loop(), nx, ny, nz, strcmp(opts.atlas, "none") != 0, &po,
+                                                &pre, err, sizeof err) < 0)
+            pre = NULL; /* neuro_analyze will start them and say what went wrong */
     }
 
     t = analyze_now_ms();
@@ -240,8 +251,9 @@ void analyze_post(const struct cgi_config *cfg, int in, double t0_ms, struct res
 
     {
         struct neuro_opts no = {.sigma = opts.sigma, .shards = opts.slaves, .arch = opts.arch,
-                                .atlas = have_atlas ? &atlas.labels : NULL, .kvm = cfg->kvm};
+                                .atlas = have_atlas ? &atlas.labels : NULL, .kvm = cfg->kvm, .prestart = pre};
 
+        pre = NULL; /* neuro_analyze owns it now */
         err[0] = '\0';
         rc = neuro_analyze(uv_default_loop(), &vol, &no, &res, err, sizeof err);
         if (rc < 0) {
@@ -279,6 +291,7 @@ void analyze_post(const struct cgi_config *cfg, int in, double t0_ms, struct res
     snprintf(resp->message, sizeof resp->message, "analysed %s: %d x %d x %d, %d %s slaves, %.0f ms", name, vol.nx,
              vol.ny, vol.nz, res.nshards, opts.arch, r.request_ms);
 out:
+    neuro_prestart_cancel(pre); /* refused before the analysis: stop the early slaves */
     for (int i = 0; i < 3; i++)
         free(r.img[i].png);
     sb_free(&json);

@@ -9,6 +9,7 @@
  *     replaced without changing the result.
  *   test_neuro_core [ARCH]   ARCH of the shards for the last part (process) */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -663,6 +664,40 @@ static void test_analyze(const char *arch)
                   full.regions[k].gm_ml == boxed.regions[k].gm_ml);
         neuro_result_free(&full);
         neuro_result_free(&boxed);
+    }
+
+    /* Shards started before the volume exists (neuro_prestart): the same
+     * answer; a volume of another grid makes neuro_analyze start afresh;
+     * a cancelled prestart leaves no shard behind. */
+    {
+        struct neuro_result plain, early, other;
+        struct neuro_opts o = {.shards = 2, .arch = arch, .atlas = &at};
+        struct neuro_prestart *p = NULL;
+        char err[256];
+        CHECK_EQ(neuro_analyze(uv_default_loop(), &v, &o, &plain, err, sizeof(err)), 0);
+        CHECK_EQ(neuro_prestart(uv_default_loop(), nx, ny, nz, 1, &o, &p, err, sizeof(err)), 0);
+        o.prestart = p;
+        CHECK_EQ(neuro_analyze(uv_default_loop(), &v, &o, &early, err, sizeof(err)), 0);
+        CHECK(early.seg.data && plain.seg.data && !memcmp(plain.seg.data, early.seg.data, n * sizeof(int32_t)));
+        CHECK(early.nregions == plain.nregions && early.iterations == plain.iterations);
+        CHECK_EQ(neuro_prestart(uv_default_loop(), nx, ny, nz + 3, 0, &o, &p, err, sizeof(err)), 0);
+        o.prestart = p; /* sized for another grid, and without room for the atlas */
+        CHECK_EQ(neuro_analyze(uv_default_loop(), &v, &o, &other, err, sizeof(err)), 0);
+        CHECK(other.seg.data && plain.seg.data && !memcmp(plain.seg.data, other.seg.data, n * sizeof(int32_t)));
+        o.prestart = NULL;
+        CHECK_EQ(neuro_prestart(uv_default_loop(), nx, ny, nz, 1, &o, &p, err, sizeof(err)), 0);
+        int pids[2] = {0, 0};
+        for (int i = 0; i < 2 && p; i++)
+            pids[i] = neuro_prestart_pid(p, i);
+        neuro_prestart_cancel(p);
+        for (int i = 0; i < 2; i++)
+            CHECK(pids[i] > 0 && kill(pids[i], 0) != 0); /* gone, not just asked to go */
+        struct neuro_opts bad = {.shards = 2, .arch = arch, .sigma = 50};
+        CHECK_EQ(neuro_prestart(uv_default_loop(), nx, ny, nz, 0, &bad, &p, err, sizeof(err)), MLOS_EINVAL);
+        CHECK(p == NULL && strstr(err, "sigma") != NULL);
+        neuro_result_free(&plain);
+        neuro_result_free(&early);
+        neuro_result_free(&other);
     }
 
     /* refusals */

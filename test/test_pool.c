@@ -21,6 +21,12 @@ static const char *arch;
 static uv_loop_t *loop;
 
 static uint64_t t_start;
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 static void on_event(mlos_pool_t *p, const mlos_shard_t *s, enum mlos_pool_event ev, int status, const char *why)
 {
     static const char *names[] = {"up", "spawn-failed", "failed", "retired"};
@@ -161,19 +167,24 @@ static void case_warm(void)
     RUN_UNTIL(loop, warm.ready == 1, 20000);
     CHECK_EQ(warm.ready, 1);
     reset();
-    double best = 1e9, sum = 0;
+    double best = 1e9, sum = 0, warm_ms[20];
     for (int i = 0; i < 20; i++) {
         int before = done_n;
         t = uv_hrtime();
         CHECK_EQ(echo_call(&warm, i), 0);
         RUN_UNTIL(loop, done_n > before, 10000);
         double ms = ms_since(t);
+        warm_ms[i] = ms;
         sum += ms;
         best = ms < best ? ms : best;
     }
     CHECK_EQ(ok_n, 20);
-    printf("%s: cold first call %.1f ms; warm call mean %.3f ms, best %.3f ms\n", arch, cold_ms, sum / 20, best);
-    CHECK(sum / 20 * 5 < cold_ms);
+    qsort(warm_ms, 20, sizeof(double), cmp_double);
+    printf("%s: cold first call %.1f ms; warm call mean %.3f ms, median %.3f ms, best %.3f ms\n", arch, cold_ms,
+           sum / 20, warm_ms[10], best);
+    /* the median: one call that meets a busy host (the suite runs tests in
+     * parallel) must not decide it */
+    CHECK(warm_ms[10] * 5 < cold_ms);
     CHECK(warm.spawned <= 2);
     /* a long call takes the warm shard: the pool starts another warm one */
     CHECK_EQ(spin_call(&warm, 30, 300 * 1000000ull, 0), 0);

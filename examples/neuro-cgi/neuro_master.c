@@ -97,6 +97,7 @@ struct job {
     double off, qs;            /* intensity = off + f / (256*qs) */
     int radius;
     int boxes;                 /* shards smooth only each slice's box (no smoothed volume asked for) */
+    int zcap;                  /* most slices a slab may get (bulk windows are sized for it) */
     uint16_t w[NEURO_MAX_RADIUS + 1];
     float wf[NEURO_MAX_RADIUS + 1];
     int rc;
@@ -548,26 +549,29 @@ static void on_ready(mlos_shard_t *sh, int status)
 
 static uint64_t align8(uint64_t v) { return (v + 7) & ~7ull; }
 
-static void slot_layout(struct job *j, struct slot *s)
+/* Bulk layout for a slab of up to zcap slices (the split is only chosen
+ * once the data are known: balance_slabs). */
+static void slot_layout(struct job *j, struct slot *s, int zcap)
 {
     uint64_t nx = (uint64_t)j->nx, nxy = nx * j->ny, p = 0, row = nx + 2ull * j->radius;
-    s->nvs = (size_t)(nxy * (s->z1 - s->z0));
-    s->in_off = p, p = align8(p + 2 * nxy * (s->hz1 - s->hz0));
-    s->mask_off = p, p = align8(p + s->nvs);
-    s->f_off = p, p = align8(p + 4ull * s->nvs);
+    uint64_t nv = nxy * (uint64_t)zcap, zin = (uint64_t)zcap + 2ull * j->radius;
+    zin = zin > (uint64_t)j->nz ? (uint64_t)j->nz : zin;
+    s->in_off = p, p = align8(p + 2 * nxy * zin);
+    s->mask_off = p, p = align8(p + nv);
+    s->f_off = p, p = align8(p + 4ull * nv);
     /* bounds that do not depend on the data, so that shards can be
      * spawned before the master has looked at it: distinct masked values
      * dmax <= min(voxels, NEURO_F_BINS), regions <= NEURO_MAX_REGIONS */
-    uint64_t dmax = s->nvs < NEURO_F_BINS ? s->nvs : NEURO_F_BINS;
+    uint64_t dmax = nv < NEURO_F_BINS ? nv : NEURO_F_BINS;
     uint64_t nreg = j->with_atlas ? NEURO_MAX_REGIONS : 0;
     s->sorted_off = p, p = align8(p + 4 * dmax);
     s->prefix_off = p, p = align8(p + 16 * dmax + 16);
     s->scratch_len = 4ull * NEURO_F_BINS + 8 * (nxy + row);
     s->scratch_off = p, p = align8(p + s->scratch_len);
-    s->seg_off = p, p = align8(p + s->nvs);
-    s->idx_off = p, p = align8(p + (nreg ? 2ull * s->nvs : 0));
+    s->seg_off = p, p = align8(p + nv);
+    s->idx_off = p, p = align8(p + (nreg ? 2ull * nv : 0));
     s->stats_off = p, p = align8(p + (nreg ? 24ull * (nreg + 1) : 0));
-    s->box_off = p, p = align8(p + 16ull * (s->z1 - s->z0));
+    s->box_off = p, p = align8(p + 16ull * (uint64_t)zcap);
     s->bulk_bytes = (p + (1u << 20) - 1) & ~(uint64_t)((1u << 20) - 1);
 }
 
@@ -638,6 +642,20 @@ static size_t mask_range(const float *d, size_t n, double lo, uint8_t *mask)
         m += b;
     }
     return m;
+}
+
+/* Per slice, for balance_slabs: finite voxels above zero, plus nxy/16. */
+static void slice_weights(const float *d, size_t nxy, int nz, uint64_t *w)
+{
+    for (int z = 0; z < nz; z++) {
+        const float *p = d + nxy * (size_t)z;
+        uint64_t c = 0;
+        for (size_t i = 0; i < nxy; i++) {
+            float x = p[i];
+            c += (uint64_t)(finite_bits(x) & (x > 0.0f));
+        }
+        w[z] = c + nxy / 16;
+    }
 }
 
 /* Smoothed values (little-endian f) to intensities, labels to int32. */
@@ -871,6 +889,47 @@ void neuro_result_free(struct neuro_result *res)
     memset(res, 0, sizeof(*res));
 }
 
+static void slot_set_slab(struct job *j, struct slot *s, int z0, int z1)
+{
+    s->z0 = z0, s->z1 = z1;
+    s->hz0 = z0 - j->radius < 0 ? 0 : z0 - j->radius;
+    s->hz1 = z1 + j->radius > j->nz ? j->nz : z1 + j->radius;
+    s->nvs = (size_t)j->nx * j->ny * (size_t)(z1 - z0);
+}
+
+/* Split the slices so that every slab gets about the same work: a slice
+ * costs its voxels above zero (what the boxes, the histogram and the
+ * labels see) plus a sixteenth of the slice for what every slice costs.
+ * Slabs stay within 1..zcap slices. Even thickness does not mean even
+ * work: in a head the lower half holds more brain. */
+static void balance_slabs(struct job *j, const uint64_t *w)
+{
+    int ns = j->nslots, nz = j->nz, z = 0;
+    double total = 0, acc = 0;
+    for (int k = 0; k < nz; k++)
+        total += (double)w[k];
+    for (int i = 0; i < ns; i++) {
+        int z0 = z, left = ns - i - 1; /* slabs after this one */
+        if (i == ns - 1) {
+            z = nz;
+        } else {
+            double target = total * (i + 1) / ns;
+            while (z < nz && acc + (double)w[z] / 2 < target)
+                acc += (double)w[z++];
+            /* at least one slice here and for each later slab, at most zcap
+             * here and room for the later ones within their caps */
+            int lo = z0 + 1 > nz - left * j->zcap ? z0 + 1 : nz - left * j->zcap;
+            int hi = z0 + j->zcap < nz - left ? z0 + j->zcap : nz - left;
+            int b = z < lo ? lo : z > hi ? hi : z;
+            while (z < b)
+                acc += (double)w[z++];
+            while (z > b)
+                acc -= (double)w[--z];
+        }
+        slot_set_slab(j, &j->slots[i], z0, z);
+    }
+}
+
 /* Check the grid and options, lay the slabs out and spawn their shards.
  * Returns 0 or an error (with err set); the job may then hold shards to
  * stop (job_abort). */
@@ -912,13 +971,15 @@ static int job_setup(struct job *j, uv_loop_t *loop, int nx, int ny, int nz, int
     /* spawn first: the layout needs no data; shards boot while the
      * master prepares and writes their slabs (or, with neuro_prestart,
      * while the caller is still decoding the volume) */
+    /* room for slabs half again as thick as an even split's, for
+     * balance_slabs to use: a head's slices are not equally full */
+    j->zcap = ns == 1 ? nz : (nz + ns - 1) / ns + (nz + ns - 1) / ns / 2 + 1;
+    j->zcap = j->zcap > nz ? nz : j->zcap;
     for (int i = 0; i < ns; i++) {
         struct slot *s = &j->slots[i];
         s->job = j, s->index = i;
-        s->z0 = (int)((int64_t)nz * i / ns), s->z1 = (int)((int64_t)nz * (i + 1) / ns);
-        s->hz0 = s->z0 - j->radius < 0 ? 0 : s->z0 - j->radius;
-        s->hz1 = s->z1 + j->radius > nz ? nz : s->z1 + j->radius;
-        slot_layout(j, s);
+        slot_set_slab(j, s, (int)((int64_t)nz * i / ns), (int)((int64_t)nz * (i + 1) / ns));
+        slot_layout(j, s, j->zcap);
     }
     j->phase = PH_SMOOTH;
     for (int i = 0; i < ns && j->phase != PH_DONE; i++)
@@ -1030,10 +1091,47 @@ int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct 
     for (int i = 0; i < ns; i++) {
         struct slot *s = &j->slots[i];
         s->tm = &res->timing[i];
-        s->tm->z0 = s->z0, s->tm->z1 = s->z1;
     }
 
-    /* the helper thread: shards' output regions first, then ours */
+    uint64_t t_prep = now_ns();
+    rc = 0;
+    if (j->phase != PH_DONE) {
+        /* the atlas map on a second thread while this one scans the range */
+        struct prep_task at = {.j = j, .atlas = atlas};
+        if (atlas)
+            at.threaded = pthread_create(&at.th, NULL, prep_task_run, &at) == 0;
+        quantize_plan(j);
+        if (ns > 1) {
+            uint64_t *w = malloc((size_t)vol->nz * sizeof(uint64_t));
+            if (w) { /* without memory for it the even split stands */
+                slice_weights(vol->data, nxy, vol->nz, w);
+                balance_slabs(j, w);
+                free(w);
+            }
+        }
+        double t_plan = ms_since(t_prep);
+        if (atlas && at.threaded)
+            pthread_join(at.th, NULL);
+        else if (atlas)
+            prep_task_run(&at);
+        rc = at.rc;
+        if (getenv("NEURO_DEBUG"))
+            fprintf(stderr, "neuro: prep: range and split %.1f ms, atlas index %.1f ms (in parallel)\n", t_plan,
+                    at.ms);
+        if (rc == 0 && j->nreg) {
+            j->reg_stats = calloc(3 * (j->nreg + 1ull), sizeof(uint64_t));
+            if (!j->reg_stats)
+                rc = -1;
+        }
+        if (rc == -2)
+            job_fail(j, MLOS_EINVAL, "atlas has more than %d distinct labels", NEURO_MAX_REGIONS);
+        else if (rc < 0)
+            job_fail(j, MLOS_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < ns; i++)
+        j->slots[i].tm->z0 = j->slots[i].z0, j->slots[i].tm->z1 = j->slots[i].z1;
+    /* the helper thread (the slabs are known now): shards' output regions
+     * first, then ours */
     for (int i = 0; i < ns && j->phase != PH_DONE; i++) {
         struct slot *s = &j->slots[i];
         uint8_t *bulk = s->shard ? mlos_shard_bulk(s->shard, NULL) : NULL;
@@ -1053,32 +1151,6 @@ int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct 
     if (j->phase != PH_DONE && pthread_create(&j->pf_thread, NULL, prefault_main, j) == 0)
         j->pf_running = 1;
 
-    uint64_t t_prep = now_ns();
-    rc = 0;
-    if (j->phase != PH_DONE) {
-        /* the atlas map on a second thread while this one scans the range */
-        struct prep_task at = {.j = j, .atlas = atlas};
-        if (atlas)
-            at.threaded = pthread_create(&at.th, NULL, prep_task_run, &at) == 0;
-        quantize_plan(j);
-        double t_plan = ms_since(t_prep);
-        if (atlas && at.threaded)
-            pthread_join(at.th, NULL);
-        else if (atlas)
-            prep_task_run(&at);
-        rc = at.rc;
-        if (getenv("NEURO_DEBUG"))
-            fprintf(stderr, "neuro: prep: range %.1f ms, atlas index %.1f ms (in parallel)\n", t_plan, at.ms);
-        if (rc == 0 && j->nreg) {
-            j->reg_stats = calloc(3 * (j->nreg + 1ull), sizeof(uint64_t));
-            if (!j->reg_stats)
-                rc = -1;
-        }
-        if (rc == -2)
-            job_fail(j, MLOS_EINVAL, "atlas has more than %d distinct labels", NEURO_MAX_REGIONS);
-        else if (rc < 0)
-            job_fail(j, MLOS_ENOMEM, "out of memory");
-    }
     if (j->phase != PH_DONE) {
         struct prep_task *fill = calloc((size_t)ns, sizeof(*fill));
         if (!fill) {

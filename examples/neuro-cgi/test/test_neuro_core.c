@@ -595,6 +595,10 @@ static void test_analyze(const char *arch)
             }
             CHECK_EQ(r.nshards, shards);
             CHECK_EQ(r.timing[shards - 1].replaced, crash);
+            /* slabs (balanced by work, not thickness) tile the volume */
+            for (int i = 0; i < shards; i++)
+                CHECK(r.timing[i].z0 == (i ? r.timing[i - 1].z1 : 0) && r.timing[i].z1 > r.timing[i].z0);
+            CHECK_EQ(r.timing[shards - 1].z1, nz);
             uint64_t cnt[3];
             int it = lloyd(r.smoothed.data, v.data, n, 50, cnt);
             CHECK_EQ(it, r.iterations);

@@ -37,7 +37,7 @@ struct mlos_qemu_x86_64_cfg {
 int mlos_qemu_x86_64_argv(const struct mlos_qemu_x86_64_cfg *cfg, char **argv, int max_args, char *buf,
                           size_t buflen);
 
-/* The host TSC rate in Hz, measured once (about 2 ms against
+/* The host TSC rate in Hz, measured once (2 ms, 20 ms on a busy host, against
  * CLOCK_MONOTONIC_RAW) and cached. Under TCG the guest TSC is the host TSC,
  * so the master passes this as mlos.tsc_hz= and the shard skips its own
  * calibration. 0 if the host has no usable TSC. Thread-safe. */

@@ -188,6 +188,14 @@ static void kill_one(mlos_shard_t *s)
     kill(s->pid, stop ? SIGSTOP : SIGKILL);
 }
 
+static int already_hit(uint32_t id)
+{
+    for (int k = 0; k < nkills; k++)
+        if (kills[k].id == id)
+            return 1;
+    return 0;
+}
+
 static void killer_cb(uv_timer_t *t)
 {
     mlos_shard_t *sh[16], *cand[16];
@@ -205,6 +213,8 @@ static void killer_cb(uv_timer_t *t)
     for (size_t i = 0; i < n && i < 16; i++) {
         if (sh[i]->id == hang_shard && !hang_done)
             continue; /* the hung one is the heartbeat's job */
+        if (already_hit(sh[i]->id))
+            continue; /* killed or stopped, not yet noticed: once is enough */
         for (int b = 0; b < nbusy; b++)
             if (busy_ids[b] == sh[i]->id) {
                 cand[nc++] = sh[i];

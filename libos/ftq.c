@@ -9,24 +9,11 @@
 #include "ftq.h"
 
 #include "mlos_error.h"
+#include "mlos_endian.h"
 
 #define NS_PER_S 1000000000u
 #define FTQ_MAX_QUANTUM_NS 10000000000ull /* 10 s */
 #define FTQ_MAX_HZ 10000000000ull         /* 10 GHz: keeps the tick conversion in 64 bits */
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    put_le32(p, (uint32_t)v);
-    put_le32(p + 4, (uint32_t)(v >> 32));
-}
 
 static void put_str(uint8_t *p, size_t cap, const char *s)
 {
@@ -102,17 +89,17 @@ int ftq_run(const struct ftq_params *p, const struct ftq_clock *clk, uint8_t *ou
 
     for (int k = 0; k < 4; k++)
         out[FTQ_OFF_MAGIC + k] = (uint8_t)FTQ_MAGIC[k];
-    put_le32(out + FTQ_OFF_HDR_BYTES, FTQ_HEADER_BYTES);
-    put_le32(out + FTQ_OFF_N, n);
-    put_le32(out + FTQ_OFF_COUNT_BYTES, 4);
-    put_le64(out + FTQ_OFF_Q_TICKS, q);
-    put_le64(out + FTQ_OFF_Q_NS, p->quantum_ns);
-    put_le64(out + FTQ_OFF_T0, 0);
-    put_le64(out + FTQ_OFF_TEND, 0);
-    put_le64(out + FTQ_OFF_HZ, clk->hz);
-    put_le64(out + FTQ_OFF_TOTAL, 0);
-    put_le32(out + FTQ_OFF_ITERS, iters);
-    put_le32(out + FTQ_OFF_FLAGS, clk->flags & FTQ_F_CYCLES);
+    mlos_put_le32(out + FTQ_OFF_HDR_BYTES, FTQ_HEADER_BYTES);
+    mlos_put_le32(out + FTQ_OFF_N, n);
+    mlos_put_le32(out + FTQ_OFF_COUNT_BYTES, 4);
+    mlos_put_le64(out + FTQ_OFF_Q_TICKS, q);
+    mlos_put_le64(out + FTQ_OFF_Q_NS, p->quantum_ns);
+    mlos_put_le64(out + FTQ_OFF_T0, 0);
+    mlos_put_le64(out + FTQ_OFF_TEND, 0);
+    mlos_put_le64(out + FTQ_OFF_HZ, clk->hz);
+    mlos_put_le64(out + FTQ_OFF_TOTAL, 0);
+    mlos_put_le32(out + FTQ_OFF_ITERS, iters);
+    mlos_put_le32(out + FTQ_OFF_FLAGS, clk->flags & FTQ_F_CYCLES);
     put_str(out + FTQ_OFF_CLOCK, FTQ_CLOCK_NAME_BYTES, clk->name ? clk->name : "?");
     put_str(out + FTQ_OFF_DESC, FTQ_DESC_BYTES, desc);
 
@@ -135,12 +122,12 @@ int ftq_run(const struct ftq_params *p, const struct ftq_clock *clk, uint8_t *ou
             c = 0xffffffffu;
             flags |= FTQ_F_SATURATED;
         }
-        put_le32(cnt + 4u * i, (uint32_t)c);
+        mlos_put_le32(cnt + 4u * i, (uint32_t)c);
         total += c;
         i++;
         /* Quanta that t lies beyond entirely were swallowed by a detour. */
         while (i < n && t >= t0 + (uint64_t)(i + 1) * q)
-            put_le32(cnt + 4u * i++, 0);
+            mlos_put_le32(cnt + 4u * i++, 0);
         if (i >= n)
             break;
         next = t0 + (uint64_t)(i + 1) * q; /* from t0, never t + q: no drift */
@@ -148,9 +135,9 @@ int ftq_run(const struct ftq_params *p, const struct ftq_clock *clk, uint8_t *ou
     }
     ftq_sink = s;
 
-    put_le64(out + FTQ_OFF_T0, t0);
-    put_le64(out + FTQ_OFF_TEND, t);
-    put_le64(out + FTQ_OFF_TOTAL, total);
-    put_le32(out + FTQ_OFF_FLAGS, flags);
+    mlos_put_le64(out + FTQ_OFF_T0, t0);
+    mlos_put_le64(out + FTQ_OFF_TEND, t);
+    mlos_put_le64(out + FTQ_OFF_TOTAL, total);
+    mlos_put_le32(out + FTQ_OFF_FLAGS, flags);
     return 0;
 }

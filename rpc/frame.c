@@ -6,49 +6,33 @@
 #include "mlos_endian.h"
 #include "mlos_error.h"
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    v = mlos_to_be32(v);
-    memcpy(p, &v, 4);
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return mlos_from_be32(v);
-}
-
 void mlos_frame_hdr_encode(const struct mlos_frame_hdr *hdr, uint8_t out[MLOS_FRAME_HDR_SIZE])
 {
-    uint16_t flags = mlos_to_be16(hdr->flags);
-    put_be32(out, MLOS_FRAME_MAGIC);
+    mlos_put_be32(out, MLOS_FRAME_MAGIC);
     out[4] = hdr->version;
     out[5] = hdr->type;
-    memcpy(out + 6, &flags, 2);
-    put_be32(out + 8, hdr->request_id);
-    put_be32(out + 12, hdr->length);
+    mlos_put_be16(out + 6, hdr->flags);
+    mlos_put_be32(out + 8, hdr->request_id);
+    mlos_put_be32(out + 12, hdr->length);
 }
 
 int mlos_frame_hdr_decode(const void *buf, size_t len, uint32_t max_payload, struct mlos_frame_hdr *hdr)
 {
     const uint8_t *p = buf;
-    uint16_t flags;
 
     if (len < MLOS_FRAME_HDR_SIZE)
         return MLOS_ETRUNC;
-    if (get_be32(p) != MLOS_FRAME_MAGIC)
+    if (mlos_get_be32(p) != MLOS_FRAME_MAGIC)
         return MLOS_EBADMAGIC;
     if (p[4] != MLOS_FRAME_VERSION)
         return MLOS_EVERSION;
-    memcpy(&flags, p + 6, 2);
-    if (p[5] > MLOS_FRAME_TYPE_MAX || flags != 0)
+    if (p[5] > MLOS_FRAME_TYPE_MAX || mlos_get_be16(p + 6) != 0)
         return MLOS_EBADTYPE;
     hdr->version = p[4];
     hdr->type = p[5];
     hdr->flags = 0;
-    hdr->request_id = get_be32(p + 8);
-    hdr->length = get_be32(p + 12);
+    hdr->request_id = mlos_get_be32(p + 8);
+    hdr->length = mlos_get_be32(p + 12);
     if (hdr->length > max_payload || hdr->length > MLOS_FRAME_MAX_PAYLOAD)
         return MLOS_ETOOBIG;
     return 0;

@@ -225,50 +225,27 @@ void mlos_mr_rkey(const mlos_mr_t *mr, struct mlos_rkey *out)
     out->access = mr->access;
 }
 
-static void put64(uint8_t *p, uint64_t v)
-{
-    v = mlos_to_le64(v);
-    memcpy(p, &v, 8);
-}
-static void put32(uint8_t *p, uint32_t v)
-{
-    v = mlos_to_le32(v);
-    memcpy(p, &v, 4);
-}
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return mlos_from_le64(v);
-}
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return mlos_from_le32(v);
-}
-
 void mlos_rkey_encode(const struct mlos_rkey *k, uint8_t out[MLOS_RKEY_WIRE_SIZE])
 {
-    put64(out, k->addr);
-    put64(out + 8, k->len);
-    put32(out + 16, k->rkey);
-    put32(out + 20, k->verbs_rkey);
-    put32(out + 24, k->access);
-    put32(out + 28, 0);
+    mlos_put_le64(out, k->addr);
+    mlos_put_le64(out + 8, k->len);
+    mlos_put_le32(out + 16, k->rkey);
+    mlos_put_le32(out + 20, k->verbs_rkey);
+    mlos_put_le32(out + 24, k->access);
+    mlos_put_le32(out + 28, 0);
 }
 
 int mlos_rkey_decode(const uint8_t *buf, size_t len, struct mlos_rkey *out)
 {
     if (!buf || len < MLOS_RKEY_WIRE_SIZE)
         return MLOS_ETRUNC;
-    out->addr = get64(buf);
-    out->len = get64(buf + 8);
-    out->rkey = get32(buf + 16);
-    out->verbs_rkey = get32(buf + 20);
-    out->access = get32(buf + 24);
+    out->addr = mlos_get_le64(buf);
+    out->len = mlos_get_le64(buf + 8);
+    out->rkey = mlos_get_le32(buf + 16);
+    out->verbs_rkey = mlos_get_le32(buf + 20);
+    out->access = mlos_get_le32(buf + 24);
     out->reserved = 0;
-    if ((out->access & ~3u) || get32(buf + 28) != 0)
+    if ((out->access & ~3u) || mlos_get_le32(buf + 28) != 0)
         return MLOS_EINVAL;
     return 0;
 }

@@ -4,28 +4,7 @@
 #include "msg_tcp_wire.h"
 
 #include "msg.h"
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, (uint16_t)(v >> 16));
-    put16(p + 2, (uint16_t)v);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    put32(p, (uint32_t)(v >> 32));
-    put32(p + 4, (uint32_t)v);
-}
-
-static uint16_t get16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-static uint32_t get32(const uint8_t *p) { return ((uint32_t)get16(p) << 16) | get16(p + 2); }
-static uint64_t get64(const uint8_t *p) { return ((uint64_t)get32(p) << 32) | get32(p + 4); }
+#include "mlos_endian.h"
 
 static int fail(const char **why, const char *reason, int rc)
 {
@@ -36,11 +15,11 @@ static int fail(const char **why, const char *reason, int rc)
 
 void mlos_tcp_hello_encode(uint8_t out[MLOS_TCP_HELLO_SIZE])
 {
-    put32(out, MLOS_TCP_MAGIC);
-    put16(out + 4, MLOS_TCP_VERSION);
-    put16(out + 6, 0);
-    put32(out + 8, MLOS_EP_CREDITS);
-    put32(out + 12, MLOS_EP_MAX_MSG);
+    mlos_put_be32(out, MLOS_TCP_MAGIC);
+    mlos_put_be16(out + 4, MLOS_TCP_VERSION);
+    mlos_put_be16(out + 6, 0);
+    mlos_put_be32(out + 8, MLOS_EP_CREDITS);
+    mlos_put_be32(out + 12, MLOS_EP_MAX_MSG);
 }
 
 int mlos_tcp_hello_decode(const void *buf, size_t len, struct mlos_tcp_hello *h, const char **why)
@@ -49,14 +28,14 @@ int mlos_tcp_hello_decode(const void *buf, size_t len, struct mlos_tcp_hello *h,
 
     if (len < MLOS_TCP_HELLO_SIZE)
         return fail(why, "hello truncated", MLOS_ETRUNC);
-    if (get32(p) != MLOS_TCP_MAGIC)
+    if (mlos_get_be32(p) != MLOS_TCP_MAGIC)
         return fail(why, "hello has a bad magic (not an mlos tcp peer)", MLOS_EBADMAGIC);
-    if (get16(p + 4) != MLOS_TCP_VERSION)
+    if (mlos_get_be16(p + 4) != MLOS_TCP_VERSION)
         return fail(why, "hello has an unsupported protocol version", MLOS_EVERSION);
-    if (get16(p + 6) != 0)
+    if (mlos_get_be16(p + 6) != 0)
         return fail(why, "hello has reserved flags set", MLOS_EPROTO);
-    h->credits = get32(p + 8);
-    h->max_msg = get32(p + 12);
+    h->credits = mlos_get_be32(p + 8);
+    h->max_msg = mlos_get_be32(p + 12);
     if (h->credits != MLOS_EP_CREDITS)
         return fail(why, "hello offers a different credit count (incompatible build)", MLOS_EPROTO);
     if (h->max_msg != MLOS_EP_MAX_MSG)
@@ -68,11 +47,11 @@ void mlos_tcp_hdr_encode(const struct mlos_tcp_hdr *h, uint8_t out[MLOS_TCP_HDR_
 {
     out[0] = h->op;
     out[1] = 0;
-    put16(out + 2, h->credit);
-    put32(out + 4, h->arg);
-    put64(out + 8, h->id);
-    put64(out + 16, h->off);
-    put32(out + 24, h->len);
+    mlos_put_be16(out + 2, h->credit);
+    mlos_put_be32(out + 4, h->arg);
+    mlos_put_be64(out + 8, h->id);
+    mlos_put_be64(out + 16, h->off);
+    mlos_put_be32(out + 24, h->len);
 }
 
 static int status_ok(int32_t s) { return s == 0 || s == MLOS_EKEY || s == MLOS_EACCES || s == MLOS_ERANGE; }
@@ -84,11 +63,11 @@ int mlos_tcp_hdr_decode(const void *buf, size_t len, struct mlos_tcp_hdr *h, con
     if (len < MLOS_TCP_HDR_SIZE)
         return fail(why, "frame header truncated", MLOS_ETRUNC);
     h->op = p[0];
-    h->credit = get16(p + 2);
-    h->arg = get32(p + 4);
-    h->id = get64(p + 8);
-    h->off = get64(p + 16);
-    h->len = get32(p + 24);
+    h->credit = mlos_get_be16(p + 2);
+    h->arg = mlos_get_be32(p + 4);
+    h->id = mlos_get_be64(p + 8);
+    h->off = mlos_get_be64(p + 16);
+    h->len = mlos_get_be32(p + 24);
     if (h->op == 0 || h->op > MLOS_TCP_OP_MAX)
         return fail(why, "frame has an unknown op", MLOS_EBADTYPE);
     if (p[1] != 0)

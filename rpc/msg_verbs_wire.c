@@ -8,21 +8,6 @@
 #include "mlos_endian.h"
 #include "msg.h"
 
-static void be16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-static void be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
-
 int mlos_verbs_parse_addr(const char *where, uint32_t *ipv4, uint16_t *port, int allow_any_port)
 {
     char host[16];
@@ -54,27 +39,27 @@ int mlos_verbs_parse_addr(const char *where, uint32_t *ipv4, uint16_t *port, int
 void mlos_verbs_setup_encode(const struct mlos_verbs_setup *s, uint8_t out[MLOS_VERBS_SETUP_SIZE])
 {
     memset(out, 0, MLOS_VERBS_SETUP_SIZE);
-    be32(out, MLOS_VERBS_MAGIC);
-    be16(out + 4, MLOS_VERBS_VERSION);
+    mlos_put_be32(out, MLOS_VERBS_MAGIC);
+    mlos_put_be16(out + 4, MLOS_VERBS_VERSION);
     out[6] = s->kind;
     if (s->kind == MLOS_VERBS_HELLO || s->kind == MLOS_VERBS_ACCEPT) {
         out[7] = s->mtu;
-        be32(out + 8, s->qpn);
-        be32(out + 12, s->psn);
-        be16(out + 16, s->lid);
-        be16(out + 18, s->slots);
-        be32(out + 20, s->slot_size);
+        mlos_put_be32(out + 8, s->qpn);
+        mlos_put_be32(out + 12, s->psn);
+        mlos_put_be16(out + 16, s->lid);
+        mlos_put_be16(out + 18, s->slots);
+        mlos_put_be32(out + 20, s->slot_size);
         memcpy(out + 24, s->gid, 16);
         out[44] = s->rd_atomic;
     } else if (s->kind == MLOS_VERBS_REJECT) {
-        be32(out + 40, (uint32_t)s->status);
+        mlos_put_be32(out + 40, (uint32_t)s->status);
     } else if (s->kind == MLOS_VERBS_RESET) {
-        be32(out + 8, s->qpn);
-        be32(out + 12, s->psn);
-        be32(out + 48, s->epoch);
-        be32(out + 52, s->consumed);
+        mlos_put_be32(out + 8, s->qpn);
+        mlos_put_be32(out + 12, s->psn);
+        mlos_put_be32(out + 48, s->epoch);
+        mlos_put_be32(out + 52, s->consumed);
     } else if (s->kind == MLOS_VERBS_RESUME) {
-        be32(out + 48, s->epoch);
+        mlos_put_be32(out + 48, s->epoch);
     }
 }
 
@@ -98,9 +83,9 @@ int mlos_verbs_setup_decode(const void *buf, size_t len, struct mlos_verbs_setup
     const uint8_t *p = buf;
     if (!p || len < MLOS_VERBS_SETUP_SIZE)
         BAD(MLOS_ETRUNC, "setup record shorter than 64 bytes");
-    if (rd32(p) != MLOS_VERBS_MAGIC)
+    if (mlos_get_be32(p) != MLOS_VERBS_MAGIC)
         BAD(MLOS_EBADMAGIC, "setup record without MLVB magic");
-    if (rd16(p + 4) != MLOS_VERBS_VERSION)
+    if (mlos_get_be16(p + 4) != MLOS_VERBS_VERSION)
         BAD(MLOS_EVERSION, "unsupported verbs setup version");
     memset(s, 0, sizeof(*s));
     s->kind = p[6];
@@ -112,11 +97,11 @@ int mlos_verbs_setup_decode(const void *buf, size_t len, struct mlos_verbs_setup
         if (!zero(p + 48, 8))
             BAD(MLOS_EPROTO, "reserved setup bytes not zero");
         s->mtu = p[7];
-        s->qpn = rd32(p + 8);
-        s->psn = rd32(p + 12);
-        s->lid = rd16(p + 16);
-        s->slots = rd16(p + 18);
-        s->slot_size = rd32(p + 20);
+        s->qpn = mlos_get_be32(p + 8);
+        s->psn = mlos_get_be32(p + 12);
+        s->lid = mlos_get_be16(p + 16);
+        s->slots = mlos_get_be16(p + 18);
+        s->slot_size = mlos_get_be32(p + 20);
         memcpy(s->gid, p + 24, 16);
         s->rd_atomic = p[44];
         if (s->mtu < 1 || s->mtu > 5)
@@ -129,20 +114,20 @@ int mlos_verbs_setup_decode(const void *buf, size_t len, struct mlos_verbs_setup
             BAD(MLOS_EPROTO, "receive slot geometry differs (incompatible build)");
         if (s->rd_atomic == 0)
             BAD(MLOS_EPROTO, "peer serves no RDMA READ");
-        if (rd32(p + 40) != 0)
+        if (mlos_get_be32(p + 40) != 0)
             BAD(MLOS_EPROTO, "status set outside REJECT");
         return 0;
     case MLOS_VERBS_READY:
     case MLOS_VERBS_REJECT:
         if (!zero(p + 7, 33) || p[44] || !zero(p + 48, 8))
             BAD(MLOS_EPROTO, "READY/REJECT with connection fields set");
-        s->status = (int32_t)rd32(p + 40);
+        s->status = (int32_t)mlos_get_be32(p + 40);
         if (s->kind == MLOS_VERBS_READY ? s->status != 0 : s->status >= 0)
             BAD(MLOS_EPROTO, "bad status");
         return 0;
     case MLOS_VERBS_RESET:
     case MLOS_VERBS_RESUME:
-        s->epoch = rd32(p + 48);
+        s->epoch = mlos_get_be32(p + 48);
         if (s->epoch == 0)
             BAD(MLOS_EPROTO, "recovery record for epoch 0");
         if (p[7] || !zero(p + 16, 29))
@@ -152,9 +137,9 @@ int mlos_verbs_setup_decode(const void *buf, size_t len, struct mlos_verbs_setup
                 BAD(MLOS_EPROTO, "RESUME with RESET fields set");
             return 0;
         }
-        s->qpn = rd32(p + 8);
-        s->psn = rd32(p + 12);
-        s->consumed = rd32(p + 52);
+        s->qpn = mlos_get_be32(p + 8);
+        s->psn = mlos_get_be32(p + 12);
+        s->consumed = mlos_get_be32(p + 52);
         if (s->qpn == 0 || s->qpn > 0xffffffu)
             BAD(MLOS_EPROTO, "queue pair number out of range");
         if (s->psn > 0xffffffu)

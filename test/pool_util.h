@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "mlos_pool.h"
+#include "mlos_endian.h"
 
 /* Processes whose parent is this process (zombies included). */
 static inline int count_children(void)
@@ -38,20 +39,6 @@ static inline int count_children(void)
     if (d)
         closedir(d);
     return n;
-}
-
-static inline void put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint64_t get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
 }
 
 static inline double ms_since(uint64_t t0) { return (double)(uv_hrtime() - t0) / 1e6; }

@@ -18,6 +18,7 @@
 #include "bpf/hooks.h"
 #include "check.h"
 #include "mlos.h"
+#include "mlos_endian.h"
 
 /* Completion order of the scheduling-policy check: result lengths (the
  * spin task answers with its 8-byte argument length, recorded as 8). */
@@ -29,24 +30,6 @@ static void sched_done(mlos_call_t *req, int status)
 
 static uv_loop_t *loop;
 
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint64_t get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* bpf.load; returns the task status, err filled on failure. */
 static int bpf_load(mlos_shard_t *s, int hook, int flags, const struct mlos_bpf_insn *p, size_t n, char *err,
                     size_t elen)
@@ -57,7 +40,7 @@ static int bpf_load(mlos_shard_t *s, int hook, int flags, const struct mlos_bpf_
     int rc;
     arg[0] = (uint8_t)hook;
     arg[1] = (uint8_t)flags;
-    put_le32(arg + 4, (uint32_t)(n * 8));
+    mlos_put_le32(arg + 4, (uint32_t)(n * 8));
     mlos_bpf_encode(p, n, arg + 8);
     rc = mlos_call_sync(s, "bpf.load", arg, 8 + n * 8, &res, &len, err, elen);
     if (rc == 0) {
@@ -86,7 +69,7 @@ static int bpf_run(mlos_shard_t *s, int hook, const void *in, size_t in_len, uin
         return rc;
     }
     CHECK(len >= 8);
-    *r0 = get_le64(res);
+    *r0 = mlos_get_le64(res);
     if (out)
         *out = res;
     else
@@ -120,14 +103,14 @@ static void one_shard(const char *arch)
         check_failures++;
     }
     memset(in, 0, sizeof(in));
-    put_le64(in, 1000);
-    put_le64(in + 8, 0x100000000ull);
+    mlos_put_le64(in, 1000);
+    mlos_put_le64(in + 8, 0x100000000ull);
     for (int i = 0; i < 16; i++)
         in[64 + i] = (uint8_t)(i + 1);
     CHECK_EQ(bpf_run(&s, MLOS_HOOK_TEST, in, sizeof(in), &r0, &out), 0);
     CHECK_EQ(r0, 1000 + 0x100000000ull + 4 + 0x08070605);
     if (out) {
-        CHECK_EQ(get_le64(out + 8 + 16), 0xabc); /* w[2] */
+        CHECK_EQ(mlos_get_le64(out + 8 + 16), 0xabc); /* w[2] */
         CHECK_EQ(out[72], 0x5a);                  /* data[0] */
         CHECK_EQ(out[72 + 15], 16);
         free(out);
@@ -169,9 +152,9 @@ static void one_shard(const char *arch)
     /* bpf.load is never filtered, so the master can always take a filter out */
     CHECK_EQ(bpf_load(&s, MLOS_HOOK_MSG, 0, NULL, 0, err, sizeof(err)), 0);
     uint8_t m[12 + 4 + 5];
-    put_le32(m, 2);
-    put_le32(m + 4, 9);
-    put_le32(m + 8, 4);
+    mlos_put_le32(m, 2);
+    mlos_put_le32(m + 4, 9);
+    mlos_put_le32(m + 8, 4);
     memcpy(m + 12, "echo", 4);
     memcpy(m + 16, "abcde", 5);
 
@@ -180,12 +163,12 @@ static void one_shard(const char *arch)
                                          BPF_ALU64_IMM(BPF_SUB, 0, 1), BPF_EXIT_INSN()};
     CHECK_EQ(bpf_load(&s, MLOS_HOOK_SCHED, 0, prio, 4, err, sizeof(err)), 0);
     uint8_t sc[8 + 4];
-    put_le32(sc, 10);
-    put_le32(sc + 4, 21);
+    mlos_put_le32(sc, 10);
+    mlos_put_le32(sc + 4, 21);
     memcpy(sc + 8, "echo", 4);
     CHECK_EQ(bpf_run(&s, MLOS_HOOK_SCHED, sc, sizeof(sc), &r0, NULL), 0);
     CHECK_EQ(r0, 41);
-    put_le32(sc + 4, 0);
+    mlos_put_le32(sc + 4, 0);
     CHECK_EQ(bpf_run(&s, MLOS_HOOK_SCHED, sc, sizeof(sc), &r0, NULL), 0);
     CHECK_EQ((int64_t)r0, -1);
 
@@ -196,7 +179,7 @@ static void one_shard(const char *arch)
         CHECK_EQ(bpf_load(&s, MLOS_HOOK_SCHED, 0, bylen, 2, err, sizeof(err)), 0);
         static mlos_call_t c[4];
         uint8_t ns[8];
-        put_le64(ns, 50000000); /* 50 ms: the others queue up behind it */
+        mlos_put_le64(ns, 50000000); /* 50 ms: the others queue up behind it */
         sched_order_n = 0;
         CHECK_EQ(mlos_call(&s, &c[0], "spin", ns, 8, sched_done), 0);
         CHECK_EQ(mlos_call(&s, &c[1], "echo", "a", 1, sched_done), 0);

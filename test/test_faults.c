@@ -98,7 +98,7 @@ static void on_reply(mlos_pool_call_t *req, int status)
             uint64_t expect = 0;
             for (int k = 0; k < NVALS; k++)
                 expect += val(i, k);
-            if (req->result_len != 8 || get_le64(req->result) != expect)
+            if (req->result_len != 8 || mlos_get_le64(req->result) != expect)
                 wrong++, fprintf(stderr, "call %d: wrong sum\n", i);
         } else {
             uint8_t b[64];
@@ -127,8 +127,8 @@ static void submit_one(void)
     int rc;
     outstanding++;
     if (kind == 0) {
-        put_le64(arg, 0);
-        put_le64(arg + 8, NVALS * 8);
+        mlos_put_le64(arg, 0);
+        mlos_put_le64(arg + 8, NVALS * 8);
         rc = mlos_pool_call_prep(&pool, r, "sum_u64", arg, 16, MLOS_POOL_IDEMPOTENT, prep_sum, on_reply);
     } else {
         fill_echo(i, arg);
@@ -157,7 +157,7 @@ static int prep_hang(mlos_pool_call_t *req, mlos_shard_t *s)
 static void submit_hang(void)
 {
     uint8_t arg[8];
-    put_le64(arg, 1000ull * 1000000000ull);
+    mlos_put_le64(arg, 1000ull * 1000000000ull);
     CHECK_EQ(mlos_pool_call_prep(&pool, &hang_req, "spin", arg, 8, 0, prep_hang, on_hang), 0);
 }
 

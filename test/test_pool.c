@@ -72,7 +72,7 @@ static void count_cb(mlos_pool_call_t *req, int status)
 static int spin_call(mlos_pool_t *p, int i, uint64_t ns, unsigned flags)
 {
     uint8_t arg[8];
-    put_le64(arg, ns);
+    mlos_put_le64(arg, ns);
     return mlos_pool_call(p, &reqs[i], "spin", arg, 8, flags, count_cb);
 }
 
@@ -331,7 +331,7 @@ static void case_hang(void)
     CHECK(mlos_shard_alive(&s));
     CHECK(mlos_shard_heartbeat_rtt(&s) > 0);
     printf("heartbeat round trip %.1f us\n", mlos_shard_heartbeat_rtt(&s) / 1e3);
-    put_le64(arg, 1000ull * 1000000000ull); /* 1000 s */
+    mlos_put_le64(arg, 1000ull * 1000000000ull); /* 1000 s */
     uint64_t t0 = uv_hrtime();
     CHECK_EQ(mlos_call(&s, &c, "spin", arg, 8, hang_cb), 0);
     RUN_UNTIL(loop, hang_done, 5000);

@@ -12,24 +12,11 @@
 #include "check.h"
 #include "uvwarm.h"
 #include "mlos.h"
+#include "mlos_endian.h"
 
 static const char *arch;
 static uv_loop_t *loop;
 
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
 
 static int spawn(mlos_shard_t *s)
 {
@@ -86,11 +73,11 @@ static void case_basic(void)
     for (size_t i = 0; i < n; i++)
         expect += vals[i] = i * 0x9E3779B97F4A7C15ull;
     CHECK_EQ(mlos_put(&s, 4096, vals, n * 8), 0);
-    put_le64(arg, 4096);
-    put_le64(arg + 8, n * 8);
+    mlos_put_le64(arg, 4096);
+    mlos_put_le64(arg + 8, n * 8);
     rc = mlos_call_sync(&s, "sum_u64", arg, 16, &res, &len, err, sizeof(err));
     CHECK_EQ(rc, 0);
-    CHECK(rc == 0 && len == 8 && get_le64(res) == expect);
+    CHECK(rc == 0 && len == 8 && mlos_get_le64(res) == expect);
     if (rc == 0)
         free(res);
     free(vals);
@@ -105,7 +92,7 @@ static void case_basic(void)
     CHECK(mlos_shard_bulk(&s, &bulk_len) != NULL);
     CHECK_EQ(mlos_put(&s, bulk_len - 4, arg, 8), MLOS_ERANGE);
     CHECK_EQ(mlos_get(&s, SIZE_MAX - 2, &back, 8), MLOS_ERANGE);
-    put_le64(arg + 8, bulk_len);
+    mlos_put_le64(arg + 8, bulk_len);
     rc = mlos_call_sync(&s, "sum_u64", arg, 16, &res, &len, err, sizeof(err));
     CHECK_EQ(rc, MLOS_ERANGE);
     CHECK(strstr(err, "bulk window") != NULL);
@@ -200,7 +187,7 @@ static void many_reply(mlos_call_t *req, int status)
     uint64_t expect = 0;
     for (uint64_t k = 0; k < 1000; k++)
         expect += k * (i + 1);
-    if (status != 0 || req->result_len != 8 || get_le64(req->result) != expect) {
+    if (status != 0 || req->result_len != 8 || mlos_get_le64(req->result) != expect) {
         fprintf(stderr, "shard %zu: status %d (%s)\n", i, status, req->error ? req->error : "");
         many_bad++;
     }
@@ -222,8 +209,8 @@ static void many_spawned(mlos_shard_t *s, int status)
     for (uint64_t k = 0; k < 1000; k++)
         vals[k] = k * (i + 1);
     mlos_put(s, 0, vals, sizeof(vals));
-    put_le64(arg, 0);
-    put_le64(arg + 8, sizeof(vals));
+    mlos_put_le64(arg, 0);
+    mlos_put_le64(arg + 8, sizeof(vals));
     if (mlos_call(s, &many_calls[i], "sum_u64", arg, 16, many_reply) < 0) {
         many_bad++;
         many_answered++;

@@ -9,6 +9,7 @@
 #include "msg.h"
 #include "msg_transport.h"
 #include "uvwarm.h"
+#include "mlos_endian.h"
 
 static uv_loop_t *loop;
 static mlos_domain_t dom;
@@ -51,12 +52,6 @@ static int wait_one(void)
     while (done < want)
         uv_run(loop, UV_RUN_ONCE);
     return last_status;
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 int main(int argc, char **argv)
@@ -110,15 +105,15 @@ int main(int argc, char **argv)
     uint64_t expect = 0;
     for (size_t k = 0; k < L / 8; k++) {
         uint64_t v = k * 0x9E3779B97F4A7C15ull;
-        put_le64((uint8_t *)src.addr + 8 * k, v);
+        mlos_put_le64((uint8_t *)src.addr + 8 * k, v);
         expect += v;
     }
     done = 0;
     CHECK_EQ(mlos_ep_put(&ep, &w, &src, 0, &rk, 4096, L, wr_done), 0);
     CHECK_EQ(wait_one(), 0);
     uint8_t arg[16];
-    put_le64(arg, 4096);
-    put_le64(arg + 8, L);
+    mlos_put_le64(arg, 4096);
+    mlos_put_le64(arg + 8, L);
     CHECK_EQ(mlos_call_sync(&s, "sum_u64", arg, 16, &res, &rlen, err, sizeof(err)), 0);
     uint64_t sum = 0;
     for (int b = 7; b >= 0; b--)

@@ -13,12 +13,7 @@
 #include <uv.h>
 
 #include <mlos.h>
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
+#include "mlos_endian.h"
 
 int main(int argc, char **argv)
 {
@@ -37,7 +32,7 @@ int main(int argc, char **argv)
     if (!(buf = malloc(count * 8)))
         return 1;
     for (size_t i = 0; i < count; i++) {
-        put_le64(buf + 8 * i, i * 2654435761u);
+        mlos_put_le64(buf + 8 * i, i * 2654435761u);
         expect += i * 2654435761u;
     }
 
@@ -53,8 +48,8 @@ int main(int argc, char **argv)
     uint64_t t0 = uv_hrtime();
     rc = mlos_put(&shard, 0, buf, count * 8);
     uint64_t t_put = uv_hrtime() - t0;
-    put_le64(arg, 0);
-    put_le64(arg + 8, count * 8);
+    mlos_put_le64(arg, 0);
+    mlos_put_le64(arg + 8, count * 8);
     t0 = uv_hrtime();
     if (rc == 0)
         rc = mlos_call_sync(&shard, "sum_u64", arg, sizeof(arg), &result, &rlen, err, sizeof(err));

@@ -2,6 +2,7 @@
  * sorting, k-means statistics, labelling, regions; and the wire codecs.
  * Freestanding: built into bare-metal slave images. */
 #include "neuro_core.h"
+#include "mlos_endian.h"
 
 #include <string.h>
 
@@ -607,33 +608,11 @@ void neuro_region_stats(const uint32_t *f, const uint8_t *seg, const uint16_t *i
 
 /* ---- little-endian codecs ---- */
 
-void neuro_put_le16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-void neuro_put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-void neuro_put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-uint16_t neuro_get_le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-uint32_t neuro_get_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-uint64_t neuro_get_le64(const uint8_t *p) { return neuro_get_le32(p) | (uint64_t)neuro_get_le32(p + 4) << 32; }
-
 /* Field-by-field codecs: a cursor walks the wire bytes in struct order. */
-#define ENC32(x) (neuro_put_le32(p, (x)), p += 4)
-#define ENC64(x) (neuro_put_le64(p, (x)), p += 8)
-#define DEC32(x) ((x) = neuro_get_le32(p), p += 4)
-#define DEC64(x) ((x) = neuro_get_le64(p), p += 8)
+#define ENC32(x) (mlos_put_le32(p, (x)), p += 4)
+#define ENC64(x) (mlos_put_le64(p, (x)), p += 8)
+#define DEC32(x) ((x) = mlos_get_le32(p), p += 4)
+#define DEC64(x) ((x) = mlos_get_le64(p), p += 8)
 
 void neuro_smooth_arg_enc(const struct neuro_smooth_arg *a, uint8_t *p)
 {

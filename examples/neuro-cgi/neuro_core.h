@@ -198,13 +198,6 @@ void neuro_kstep_res_dec(const uint8_t *p, struct neuro_kstep_res *r);
 void neuro_finish_arg_enc(const struct neuro_finish_arg *a, uint8_t *p);
 void neuro_finish_arg_dec(const uint8_t *p, struct neuro_finish_arg *a);
 
-void neuro_put_le16(uint8_t *p, uint16_t v);
-void neuro_put_le32(uint8_t *p, uint32_t v);
-void neuro_put_le64(uint8_t *p, uint64_t v);
-uint16_t neuro_get_le16(const uint8_t *p);
-uint32_t neuro_get_le32(const uint8_t *p);
-uint64_t neuro_get_le64(const uint8_t *p);
-
 /* ---- master side (libm; defined in neuro_master.c) ---- */
 
 /* Kernel radius for sigma: (int)(3*sigma + 0.5). */

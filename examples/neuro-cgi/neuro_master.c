@@ -34,6 +34,7 @@
 
 #include "neuro.h"
 #include "neuro_core.h"
+#include "mlos_endian.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define NEURO_HOST_BE 1
@@ -363,7 +364,7 @@ static void slot_collect(struct slot *s)
     if (j->nreg) {
         const uint8_t *st = bulk + s->stats_off;
         for (size_t i = 0; i < 3 * (j->nreg + 1ull); i++)
-            j->reg_stats[i] += neuro_get_le64(st + 8 * i);
+            j->reg_stats[i] += mlos_get_le64(st + 8 * i);
     }
     s->finished = 1;
     slot_release(s);
@@ -627,7 +628,7 @@ static void quantize_range(const float *d, size_t n, double lo, double qs, uint1
     }
     if (NEURO_HOST_BE)
         for (size_t i = 0; i < n; i++)
-            neuro_put_le16((uint8_t *)&q[i], q[i]);
+            mlos_put_le16((uint8_t *)&q[i], q[i]);
 }
 
 /* mask = input > 0 (non-finite input: lo > 0); returns how many are set. */
@@ -666,7 +667,7 @@ static void readback_range(const uint8_t *f, const uint8_t *seg, size_t n, doubl
         uint32_t v;
         memcpy(&v, f + 4 * i, 4);
         if (NEURO_HOST_BE)
-            v = neuro_get_le32(f + 4 * i);
+            v = mlos_get_le32(f + 4 * i);
         sm[i] = (float)(off + (double)(int32_t)v * scale); /* v < 2^20 */
         sg[i] = seg[i];
     }
@@ -719,14 +720,14 @@ static int slot_fill(struct job *j, struct slot *s)
             struct neuro_box b;
             neuro_slice_box(bulk + s->mask_off + nxy * z, ix ? ix + nxy * z : NULL, j->vol->nx, j->vol->ny, &b);
             uint8_t *o = bulk + s->box_off + 16ull * z;
-            neuro_put_le32(o, b.x0), neuro_put_le32(o + 4, b.x1), neuro_put_le32(o + 8, b.y0);
-            neuro_put_le32(o + 12, b.y1);
+            mlos_put_le32(o, b.x0), mlos_put_le32(o + 4, b.x1), mlos_put_le32(o + 8, b.y0);
+            mlos_put_le32(o + 12, b.y1);
         }
     }
     if (j->nreg && NEURO_HOST_BE) {
         uint16_t *ix = (uint16_t *)(bulk + s->idx_off);
         for (size_t i = 0; i < s->nvs; i++)
-            neuro_put_le16((uint8_t *)&ix[i], ix[i]);
+            mlos_put_le16((uint8_t *)&ix[i], ix[i]);
     }
     __atomic_thread_fence(__ATOMIC_RELEASE); /* as mlos_put: visible before the next call */
     s->filled = 1;

@@ -13,6 +13,7 @@
 #include "mem.h"
 #include "mlos_task.h"
 #include "neuro_core.h"
+#include "mlos_endian.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define NEURO_BIG_ENDIAN 1
@@ -26,19 +27,19 @@ static void swap16(uint16_t *a, size_t n)
 {
     if (NEURO_BIG_ENDIAN)
         for (size_t i = 0; i < n; i++)
-            a[i] = neuro_get_le16((const uint8_t *)&a[i]);
+            a[i] = mlos_get_le16((const uint8_t *)&a[i]);
 }
 static void swap32(uint32_t *a, size_t n)
 {
     if (NEURO_BIG_ENDIAN)
         for (size_t i = 0; i < n; i++)
-            a[i] = neuro_get_le32((const uint8_t *)&a[i]);
+            a[i] = mlos_get_le32((const uint8_t *)&a[i]);
 }
 static void swap64(uint64_t *a, size_t n)
 {
     if (NEURO_BIG_ENDIAN)
         for (size_t i = 0; i < n; i++)
-            a[i] = neuro_get_le64((const uint8_t *)&a[i]);
+            a[i] = mlos_get_le64((const uint8_t *)&a[i]);
 }
 
 /* [off, off+len) inside the bulk window and 8-byte aligned? */
@@ -67,8 +68,8 @@ static int load_boxes(struct mlos_task_ctx *ctx, uint64_t off, uint64_t nz, uint
         return mlos_task_fail(ctx, MLOS_ENOMEM, "no memory for %llu boxes", (unsigned long long)nz);
     for (uint64_t z = 0; z < nz; z++) {
         const uint8_t *p = ctx->bulk + off + 16 * z;
-        b[z] = (struct neuro_box){neuro_get_le32(p), neuro_get_le32(p + 4), neuro_get_le32(p + 8),
-                                  neuro_get_le32(p + 12)};
+        b[z] = (struct neuro_box){mlos_get_le32(p), mlos_get_le32(p + 4), mlos_get_le32(p + 8),
+                                  mlos_get_le32(p + 12)};
         if (b[z].x0 > b[z].x1 || b[z].x1 > nx || b[z].y0 > b[z].y1 || b[z].y1 > ny) {
             mlos_free(b);
             return mlos_task_fail(ctx, MLOS_EINVAL, "box of slice %llu, [%u,%u) x [%u,%u), is not inside %ux%u",

@@ -26,14 +26,10 @@
 
 #include "bpf/hooks.h"
 #include "mlos_task.h"
+#include "mlos_endian.h"
 
 static uint32_t le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static int bpf_load_task(struct mlos_task_ctx *ctx)
 {
@@ -89,13 +85,13 @@ static int run_test_hook(struct mlos_task_ctx *ctx, const uint8_t *in, size_t le
     memcpy(c.w, in, 64); /* already little-endian, as the VM wants */
     memset(data, 0, sizeof(data));
     memcpy(data, in + 64, len - 64);
-    put_le64((uint8_t *)&c.data, (uint64_t)(uintptr_t)data);
+    mlos_put_le64((uint8_t *)&c.data, (uint64_t)(uintptr_t)data);
     rc = mlos_hook_run(MLOS_HOOK_TEST, &c, sizeof(c), &r0);
     if (rc == 0)
         return mlos_task_fail(ctx, MLOS_ENOENT, "bpf.run: no extension at hook 'test'");
     if (rc < 0)
         return mlos_task_fail(ctx, rc, "bpf.run: checked run stopped: %s", mlos_strerror(rc));
-    put_le64(out, r0);
+    mlos_put_le64(out, r0);
     memcpy(out + 8, c.w, 64);
     memcpy(out + 72, data, sizeof(data));
     return mlos_task_result(ctx, out, sizeof(out));
@@ -133,7 +129,7 @@ static int bpf_run_task(struct mlos_task_ctx *ctx)
     default:
         return mlos_task_fail(ctx, MLOS_EINVAL, "bpf.run: no hook %u", a[0]);
     }
-    put_le64(out, r0);
+    mlos_put_le64(out, r0);
     return mlos_task_result(ctx, out, sizeof(out));
 }
 MLOS_TASK("bpf.run", bpf_run_task);

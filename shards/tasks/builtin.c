@@ -6,20 +6,7 @@
 #include "hal.h"
 #include "mlos_task.h"
 #include "shard_msg.h"
-
-static uint64_t get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
+#include "mlos_endian.h"
 
 /* Argument: offset and length (two le64) of a byte range in the bulk window
  * holding little-endian u64 values. Result: their wrapping sum (le64). */
@@ -31,14 +18,14 @@ static int sum_u64(struct mlos_task_ctx *ctx)
     if (ctx->arg_len != 16)
         return mlos_task_fail(ctx, MLOS_EINVAL, "sum_u64 wants 16 argument bytes (offset, length), got %zu",
                               ctx->arg_len);
-    off = get_le64(ctx->arg);
-    len = get_le64(ctx->arg + 8);
+    off = mlos_get_le64(ctx->arg);
+    len = mlos_get_le64(ctx->arg + 8);
     if (!ctx->bulk || off > ctx->bulk_len || len > ctx->bulk_len - off || (len & 7))
         return mlos_task_fail(ctx, MLOS_ERANGE, "range [%llu, +%llu) is not u64s inside the %zu-byte bulk window",
                               (unsigned long long)off, (unsigned long long)len, ctx->bulk_len);
     for (uint64_t i = 0; i < len; i += 8)
-        sum += get_le64(ctx->bulk + off + i);
-    put_le64(out, sum);
+        sum += mlos_get_le64(ctx->bulk + off + i);
+    mlos_put_le64(out, sum);
     return mlos_task_result(ctx, out, sizeof(out));
 }
 MLOS_TASK("sum_u64", sum_u64);
@@ -72,7 +59,7 @@ static int spin(struct mlos_task_ctx *ctx)
     uint64_t ns, until;
     if (ctx->arg_len != 8)
         return mlos_task_fail(ctx, MLOS_EINVAL, "spin wants an le64 duration in ns");
-    ns = get_le64(ctx->arg);
+    ns = mlos_get_le64(ctx->arg);
     until = mlos_hal_now_ns() + ns;
     while (mlos_hal_now_ns() < until)
         ;

@@ -13,14 +13,7 @@
 #include "ftq.h"
 #include "hal.h"
 #include "mlos_task.h"
-
-static uint64_t get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
+#include "mlos_endian.h"
 
 static uint64_t clock_cycles(void *ctx) { return mlos_hal_cycles(); }
 static uint64_t clock_ns(void *ctx) { return mlos_hal_now_ns(); }
@@ -36,11 +29,11 @@ static int ftq_run_task(struct mlos_task_ctx *ctx)
         return mlos_task_fail(ctx, MLOS_EINVAL,
                               "ftq.run wants le64 quantum_ns, quanta, bulk offset [, unit iterations]; got %u bytes",
                               (unsigned)ctx->arg_len);
-    p.quantum_ns = get_le64(ctx->arg);
-    nq = get_le64(ctx->arg + 8);
-    off = get_le64(ctx->arg + 16);
+    p.quantum_ns = mlos_get_le64(ctx->arg);
+    nq = mlos_get_le64(ctx->arg + 8);
+    off = mlos_get_le64(ctx->arg + 16);
     if (ctx->arg_len == 32)
-        iters = get_le64(ctx->arg + 24);
+        iters = mlos_get_le64(ctx->arg + 24);
     if (nq == 0 || nq > 0x10000000u || iters > 0xffffffffu || p.quantum_ns < 1000 ||
         p.quantum_ns > 10000000000ull)
         return mlos_task_fail(ctx, MLOS_EINVAL, "ftq.run: need 1 us <= quantum <= 10 s, 1 <= quanta <= 2^28");

@@ -17,6 +17,7 @@
 #include "ftq.h"
 #include "mlos.h"
 #include "plot.h"
+#include "mlos_endian.h"
 
 #define MAX_RUNS 8
 
@@ -244,12 +245,6 @@ static void run_host(const struct noise_opts *o, struct noise_run *r)
     finish_run(r);
 }
 
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static void run_shard(const struct noise_opts *o, const char *arch, struct noise_run *r)
 {
     uv_loop_t *loop = uv_default_loop();
@@ -279,10 +274,10 @@ static void run_shard(const struct noise_opts *o, const char *arch, struct noise
         mlos_shard_stop_sync(&sh);
         return;
     }
-    put_le64(arg, quantum_ns(o));
-    put_le64(arg + 8, o->quanta);
-    put_le64(arg + 16, 0);
-    put_le64(arg + 24, o->work);
+    mlos_put_le64(arg, quantum_ns(o));
+    mlos_put_le64(arg + 8, o->quanta);
+    mlos_put_le64(arg + 16, 0);
+    mlos_put_le64(arg + 24, o->work);
     if (!o->quiet)
         fprintf(stderr, "mlos-noise: %s: spawned in %.1f ms; running %u quanta of %g us\n", arch,
                 sh.spawn_ns / 1e6, o->quanta, o->quantum_us);

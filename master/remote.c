@@ -11,35 +11,6 @@
 
 enum { W_AUTH = 0, W_HELLO, W_READY, W_CLOSING };
 
-/* A message in flight: the wr and the bytes it sends, freed on completion. */
-struct out_msg {
-    mlos_wr_t wr;
-    size_t len;
-    uint8_t buf[];
-};
-
-static void out_done(mlos_wr_t *wr, int status) { free(wr->data); }
-
-static int send_frame(mlos_ep_t *ep, uint8_t type, uint32_t req, const ProtobufCMessage *m)
-{
-    size_t plen = m ? protobuf_c_message_get_packed_size(m) : 0;
-    struct out_msg *o;
-    int rc;
-    if (plen + MLOS_FRAME_HDR_SIZE > MLOS_EP_MAX_MSG)
-        return MLOS_ETOOBIG;
-    if (!(o = malloc(sizeof(*o) + MLOS_FRAME_HDR_SIZE + plen)))
-        return MLOS_ENOMEM;
-    struct mlos_frame_hdr h = {.version = MLOS_FRAME_VERSION, .type = type, .request_id = req, .length = (uint32_t)plen};
-    mlos_frame_hdr_encode(&h, o->buf);
-    if (m)
-        protobuf_c_message_pack(m, o->buf + MLOS_FRAME_HDR_SIZE);
-    o->len = MLOS_FRAME_HDR_SIZE + plen;
-    o->wr.data = o;
-    if ((rc = mlos_send(ep, &o->wr, type, o->buf, o->len, out_done)) < 0)
-        free(o);
-    return rc;
-}
-
 /* ---- calls ---- */
 
 static void finish_call(mlos_remote_call_t *req, int status, const char *error)
@@ -82,7 +53,7 @@ int mlos_remote_call(mlos_remote_worker_t *w, mlos_remote_call_t *req, const cha
     req->result = NULL;
     req->result_len = 0;
     req->run_ns = 0;
-    if ((rc = send_frame(&w->ep, MLOS_FRAME_CALL, req->id, &m.base)) < 0)
+    if ((rc = mlos_send_frame(&w->ep, MLOS_FRAME_CALL, req->id, &m.base)) < 0)
         return rc == MLOS_ECONNRESET ? MLOS_ESHARDDIED : rc;
     req->next = w->pending;
     w->pending = req;
@@ -321,7 +292,7 @@ void mlos_remote_worker_stop(mlos_remote_worker_t *w)
     if (!w || w->state == W_CLOSING)
         return;
     if (w->state == W_READY)
-        (void)send_frame(&w->ep, MLOS_FRAME_STOP, 0, NULL);
+        (void)mlos_send_frame(&w->ep, MLOS_FRAME_STOP, 0, NULL);
     worker_drop(w, 0, "worker stopped", 0);
 }
 

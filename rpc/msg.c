@@ -10,6 +10,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "frame.h"
 #include "mlos_endian.h"
 #include "msg_transport.h"
 #include <protobuf-c/protobuf-c.h>
@@ -423,6 +424,37 @@ int mlos_send_pb(mlos_ep_t *ep, mlos_wr_t *wr, uint32_t type, const struct Proto
     }
     wr->owned = buf; /* freed by the completion, before cb */
     return 0;
+}
+
+struct owned_frame {
+    mlos_wr_t wr;
+    uint8_t buf[];
+};
+
+static void owned_frame_done(mlos_wr_t *wr, int status)
+{
+    (void)status;
+    free(wr->data);
+}
+
+int mlos_send_frame(mlos_ep_t *ep, uint8_t type, uint32_t request_id, const struct ProtobufCMessage *msg)
+{
+    size_t plen = msg ? protobuf_c_message_get_packed_size((const ProtobufCMessage *)msg) : 0;
+    struct owned_frame *o;
+    int rc;
+    if (plen + MLOS_FRAME_HDR_SIZE > MLOS_EP_MAX_MSG)
+        return MLOS_ETOOBIG;
+    if (!(o = malloc(sizeof(*o) + MLOS_FRAME_HDR_SIZE + plen)))
+        return MLOS_ENOMEM;
+    struct mlos_frame_hdr h = {.version = MLOS_FRAME_VERSION, .type = type, .request_id = request_id,
+                               .length = (uint32_t)plen};
+    mlos_frame_hdr_encode(&h, o->buf);
+    if (msg)
+        protobuf_c_message_pack((const ProtobufCMessage *)msg, o->buf + MLOS_FRAME_HDR_SIZE);
+    o->wr.data = o;
+    if ((rc = mlos_send(ep, &o->wr, type, o->buf, MLOS_FRAME_HDR_SIZE + plen, owned_frame_done)) < 0)
+        free(o);
+    return rc;
 }
 
 static int post_rdma(mlos_ep_t *ep, mlos_wr_t *wr, enum mlos_wr_op op, mlos_mr_t *local, size_t local_off,

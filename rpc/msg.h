@@ -220,6 +220,14 @@ int mlos_send(mlos_ep_t *ep, mlos_wr_t *wr, uint32_t type, const void *buf, size
 struct ProtobufCMessage;
 int mlos_send_pb(mlos_ep_t *ep, mlos_wr_t *wr, uint32_t type, const struct ProtobufCMessage *msg, mlos_wr_cb cb);
 
+/* Fire and forget one mlos frame (rpc/frame.h): the header with type and
+ * request_id, then msg packed (nothing when msg is NULL); the message is
+ * tagged with type too. The library owns the request and the bytes and
+ * frees them when the send completes, however it ends (a failed endpoint
+ * reports itself). MLOS_ETOOBIG over MLOS_EP_MAX_MSG, MLOS_ENOMEM, or
+ * mlos_send's errors. */
+int mlos_send_frame(mlos_ep_t *ep, uint8_t type, uint32_t request_id, const struct ProtobufCMessage *msg);
+
 /* One-sided: copy len bytes from local[local_off] to the peer's region
  * remote at remote_off (put), or the other way (get). cb runs when the data
  * is in place at the destination. */

@@ -62,24 +62,6 @@ static int send_raw(uint32_t type, const void *p, size_t n)
     return rc;
 }
 
-static int send_frame(uint8_t type, uint32_t req, const ProtobufCMessage *m)
-{
-    size_t plen = protobuf_c_message_get_packed_size(m);
-    struct out_msg *o;
-    int rc;
-    if (plen + MLOS_FRAME_HDR_SIZE > MLOS_EP_MAX_MSG)
-        return MLOS_ETOOBIG;
-    if (!(o = malloc(sizeof(*o) + MLOS_FRAME_HDR_SIZE + plen)))
-        return MLOS_ENOMEM;
-    struct mlos_frame_hdr h = {.version = MLOS_FRAME_VERSION, .type = type, .request_id = req, .length = (uint32_t)plen};
-    mlos_frame_hdr_encode(&h, o->buf);
-    protobuf_c_message_pack(m, o->buf + MLOS_FRAME_HDR_SIZE);
-    o->wr.data = o;
-    if ((rc = mlos_send(&ep, &o->wr, type, o->buf, MLOS_FRAME_HDR_SIZE + plen, out_done)) < 0)
-        free(o);
-    return rc;
-}
-
 static void quit(int code)
 {
     if (quitting)
@@ -116,12 +98,12 @@ static void run_call(uint32_t id, const uint8_t *p, size_t n)
         } else
             r.error = ctx.error;
     }
-    if ((rc = send_frame(MLOS_FRAME_REPLY, id, &r.base)) < 0) {
+    if ((rc = mlos_send_frame(&ep, MLOS_FRAME_REPLY, id, &r.base)) < 0) {
         /* e.g. a result too big for one message: say so instead */
         Mlos__TaskReply e = MLOS__TASK_REPLY__INIT;
         e.status = rc;
         e.error = "reply does not fit in one message (MLOS_EP_MAX_MSG)";
-        if (send_frame(MLOS_FRAME_REPLY, id, &e.base) < 0)
+        if (mlos_send_frame(&ep, MLOS_FRAME_REPLY, id, &e.base) < 0)
             quit(1);
     }
     calls_done++;
@@ -152,7 +134,7 @@ static void on_recv(mlos_ep_t *e, uint32_t type, const void *data, size_t len)
         po.calls_done = calls_done;
         if (pi)
             mlos__ping__free_unpacked(pi, NULL);
-        (void)send_frame(MLOS_FRAME_PONG, h.request_id, &po.base);
+        (void)mlos_send_frame(&ep, MLOS_FRAME_PONG, h.request_id, &po.base);
     }
 }
 
@@ -186,7 +168,7 @@ static void say_hello(void)
     h.boot_ns = mlos_hal_now_ns();
     h.abi = 1;
     (void)send_raw(MLOS_REMOTE_MSG_AUTH, token, strlen(token));
-    (void)send_frame(MLOS_FRAME_HELLO, 0, &h.base);
+    (void)mlos_send_frame(&ep, MLOS_FRAME_HELLO, 0, &h.base);
     if (have_bulk) {
         struct mlos_rkey k;
         uint8_t wire[MLOS_RKEY_WIRE_SIZE];

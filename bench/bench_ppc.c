@@ -21,25 +21,11 @@
 #include "mlos.h"
 #include "qemu_ppc.h"
 #include "qemu_x86_64.h"
+#include "echo_rtt.h"
 #include "percentile.h"
 #include "qemu_boot.h"
 
 static uv_loop_t *loop;
-
-/* n echo round trips after a warm-up; returns how many succeeded. */
-static int echo_rtts(mlos_shard_t *s, uint64_t *rtt, int n)
-{
-    int i;
-    for (i = 0; i < 200; i++) /* warm up */
-        mlos_call_sync(s, "echo", "12345678", 8, NULL, NULL, NULL, 0);
-    for (i = 0; i < n; i++) {
-        uint64_t t0 = uv_hrtime();
-        if (mlos_call_sync(s, "echo", "12345678", 8, NULL, NULL, NULL, 0) < 0)
-            break;
-        rtt[i] = uv_hrtime() - t0;
-    }
-    return i;
-}
 
 /* ---- boot+exit of the slave image without a window ---- */
 static void bench_arch(const char *arch, int runs)
@@ -73,7 +59,7 @@ static void bench_arch(const char *arch, int runs)
            bench_pct(spawn, runs, 0.5) / 1e6, bench_pct(spawn, runs, 0.0) / 1e6, runs);
     printf("%-8s guest clock at HELLO (HAL + libos):   p50 %7.2f ms\n", arch, bench_pct(boot, runs, 0.5) / 1e6);
 
-    nrtt = echo_rtts(&s, rtt, 5000);
+    nrtt = bench_echo_rtts(&s, rtt, 5000);
     printf("%-8s small call round trip (8-byte echo):  p50 %7.2f us  p99 %7.2f us  (%d calls)\n", arch,
            bench_pct(rtt, nrtt, 0.5) / 1e3, bench_pct(rtt, nrtt, 0.99) / 1e3, nrtt);
     {
@@ -82,7 +68,7 @@ static void bench_arch(const char *arch, int runs)
         mlos_shard_t ps;
         po.spin_us = 200;
         if (mlos_spawn_sync(loop, &ps, &po) == 0) {
-            int np = echo_rtts(&ps, rtt, 5000);
+            int np = bench_echo_rtts(&ps, rtt, 5000);
             printf("%-8s small call round trip (polling, spin_us=200): p50 %7.2f us  p99 %7.2f us  (%d calls)\n",
                    arch, bench_pct(rtt, np, 0.5) / 1e3, bench_pct(rtt, np, 0.99) / 1e3, np);
         }

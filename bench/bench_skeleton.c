@@ -17,6 +17,7 @@
 
 #include "mlos.h"
 #include "qemu_x86_64.h"
+#include "echo_rtt.h"
 #include "percentile.h"
 #include "qemu_boot.h"
 
@@ -26,15 +27,7 @@ static uv_loop_t *loop;
 static void report_rtt(const char *arch, const char *mode, mlos_shard_t *s)
 {
     static uint64_t rtt[5000];
-    int n;
-    for (int i = 0; i < 200; i++)
-        mlos_call_sync(s, "echo", "12345678", 8, NULL, NULL, NULL, 0);
-    for (n = 0; n < 5000; n++) {
-        uint64_t t0 = uv_hrtime();
-        if (mlos_call_sync(s, "echo", "12345678", 8, NULL, NULL, NULL, 0) < 0)
-            break;
-        rtt[n] = uv_hrtime() - t0;
-    }
+    int n = bench_echo_rtts(s, rtt, 5000);
     printf("%-8s small call round trip (8-byte echo, %s): p50 %7.2f us  p99 %7.2f us  (%d calls)\n", arch, mode,
            bench_pct(rtt, n, 0.5) / 1e3, bench_pct(rtt, n, 0.99) / 1e3, n);
 }

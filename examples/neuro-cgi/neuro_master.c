@@ -591,22 +591,31 @@ static inline int finite_bits(float x)
     return (b & 0x7f800000u) != 0x7f800000u;
 }
 
-/* Range of the finite input values, and whether all are integers. */
-static void input_range(const float *d, size_t n, float *plo, float *phi, int *pint)
+/* Range of the finite input values, and whether all are integers; and,
+ * if w is given, each slice's weight for balance_slabs (its finite voxels
+ * above zero, plus nxy/16), from the same pass over the volume. */
+static void input_range(const float *d, size_t nxy, int nz, float *plo, float *phi, int *pint, uint64_t *w)
 {
     float lo = FLT_MAX, hi = -FLT_MAX;
     int frac = 0, any = 0;
-    for (size_t i = 0; i < n; i++) {
-        float x = d[i];
-        int fin = finite_bits(x);
-        float xf = fin ? x : 0.0f;
-        float t = fabsf(xf) < 8388608.0f ? xf : 0.0f; /* from 2^23 on, every float is an integer */
-        float xl = fin ? xf : FLT_MAX, xh = fin ? xf : -FLT_MAX;
-        lo = xl < lo ? xl : lo;
-        hi = xh > hi ? xh : hi;
-        frac |= t != (float)(int32_t)t;
+    for (int z = 0; z < nz; z++) {
+        const float *p = d + nxy * (size_t)z;
+        uint64_t c = 0;
+        for (size_t i = 0; i < nxy; i++) {
+            float x = p[i];
+            int fin = finite_bits(x);
+            float xf = fin ? x : 0.0f;
+            float t = fabsf(xf) < 8388608.0f ? xf : 0.0f; /* from 2^23 on, every float is an integer */
+            float xl = fin ? xf : FLT_MAX, xh = fin ? xf : -FLT_MAX;
+            lo = xl < lo ? xl : lo;
+            hi = xh > hi ? xh : hi;
+            frac |= t != (float)(int32_t)t;
+            c += (uint64_t)(xf > 0.0f);
+        }
+        if (w)
+            w[z] = c + nxy / 16;
     }
-    for (size_t i = 0; i < n && !any; i++)
+    for (size_t i = 0; i < nxy * (size_t)nz && !any; i++)
         any = finite_bits(d[i]);
     if (!any)
         lo = INFINITY, hi = -INFINITY; /* as if no value: the caller's empty case */
@@ -645,20 +654,6 @@ static size_t mask_range(const float *d, size_t n, double lo, uint8_t *mask)
     return m;
 }
 
-/* Per slice, for balance_slabs: finite voxels above zero, plus nxy/16. */
-static void slice_weights(const float *d, size_t nxy, int nz, uint64_t *w)
-{
-    for (int z = 0; z < nz; z++) {
-        const float *p = d + nxy * (size_t)z;
-        uint64_t c = 0;
-        for (size_t i = 0; i < nxy; i++) {
-            float x = p[i];
-            c += (uint64_t)(finite_bits(x) & (x > 0.0f));
-        }
-        w[z] = c + nxy / 16;
-    }
-}
-
 /* Smoothed values (little-endian f) to intensities, labels to int32. */
 static void readback_range(const uint8_t *f, const uint8_t *seg, size_t n, double off, double scale, float *sm,
                            int32_t *sg)
@@ -675,13 +670,13 @@ static void readback_range(const uint8_t *f, const uint8_t *seg, size_t n, doubl
 #pragma GCC pop_options
 
 /* Offset and scale of the 12-bit quantization (exact for integer data
- * with a range up to 4095). */
-static void quantize_plan(struct job *j)
+ * with a range up to 4095); slice weights into w if given (input_range). */
+static void quantize_plan(struct job *j, uint64_t *w)
 {
     const struct neuro_volume *v = j->vol;
     float flo, fhi;
     int integral;
-    input_range(v->data, (size_t)v->nx * v->ny * v->nz, &flo, &fhi, &integral);
+    input_range(v->data, (size_t)v->nx * v->ny, v->nz, &flo, &fhi, &integral, w);
     double lo = flo, hi = fhi;
     if (!(lo <= hi))
         lo = hi = 0;
@@ -1046,7 +1041,12 @@ int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct 
     memset(res, 0, sizeof(*res));
     if (err && errlen)
         err[0] = 0;
-    if (pre && (!vol || pre->job.nx != vol->nx || pre->job.ny != vol->ny || pre->job.nz != vol->nz ||
+    if (!vol || !vol->data) {
+        neuro_prestart_cancel(pre);
+        snprintf(err, errlen, "no image");
+        return MLOS_EINVAL;
+    }
+    if (pre && (pre->job.nx != vol->nx || pre->job.ny != vol->ny || pre->job.nz != vol->nz ||
                 (atlas && !pre->job.with_atlas) || pre->job.rc)) {
         neuro_prestart_cancel(pre); /* sized for another volume, or lost: start afresh */
         pre = NULL;
@@ -1058,16 +1058,7 @@ int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct 
     if (pre) {
         j->err = err, j->errlen = errlen;
         j->opts_copy.atlas = atlas;
-    } else if (!vol || !vol->data) {
-        snprintf(err, errlen, "no image");
-        rc = MLOS_EINVAL;
-        goto fail;
     } else if ((rc = job_setup(j, loop, vol->nx, vol->ny, vol->nz, atlas != NULL, opts, err, errlen)) < 0) {
-        goto fail;
-    }
-    if (!vol->data) {
-        snprintf(err, errlen, "no image");
-        rc = MLOS_EINVAL;
         goto fail;
     }
     j->vol = vol, j->res = res;
@@ -1101,15 +1092,12 @@ int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct 
         struct prep_task at = {.j = j, .atlas = atlas};
         if (atlas)
             at.threaded = pthread_create(&at.th, NULL, prep_task_run, &at) == 0;
-        quantize_plan(j);
-        if (ns > 1) {
-            uint64_t *w = malloc((size_t)vol->nz * sizeof(uint64_t));
-            if (w) { /* without memory for it the even split stands */
-                slice_weights(vol->data, nxy, vol->nz, w);
-                balance_slabs(j, w);
-                free(w);
-            }
-        }
+        /* without memory for the weights the even split stands */
+        uint64_t *w = ns > 1 ? malloc((size_t)vol->nz * sizeof(uint64_t)) : NULL;
+        quantize_plan(j, w);
+        if (w)
+            balance_slabs(j, w);
+        free(w);
         double t_plan = ms_since(t_prep);
         if (atlas && at.threaded)
             pthread_join(at.th, NULL);

@@ -195,7 +195,9 @@ static const char *datatype_name(int dt)
     }
 }
 
-static int parse(const uint8_t *buf, size_t len, size_t max_voxels, struct hdr *h, char *err, size_t errlen)
+/* The header, then (unless header_only) that the data are all there. */
+static int parse(const uint8_t *buf, size_t len, size_t max_voxels, int header_only, struct hdr *h, char *err,
+                 size_t errlen)
 {
     memset(h, 0, sizeof(*h));
     if (len < 4)
@@ -248,6 +250,8 @@ static int parse(const uint8_t *buf, size_t len, size_t max_voxels, struct hdr *
     if (!isfinite(off) || off < 0 || off > 1e9)
         return fail(err, errlen, "not a usable NIfTI-1 file: vox_offset %g", off);
     h->offset = off < 352 ? 352 : (size_t)off;
+    if (header_only)
+        return 0;
     if (h->offset > len || h->nvox * (size_t)h->bytes > len - h->offset)
         return fail(err, errlen, "truncated data: %zu voxels of %d bytes at offset %zu need %zu bytes, file has %zu",
                     h->nvox, h->bytes, h->offset, h->offset + h->nvox * (size_t)h->bytes, len);
@@ -291,7 +295,7 @@ static int open_any(const uint8_t *buf, size_t len, size_t max_voxels, struct hd
             return -1;
         buf = *tofree, len = n;
     }
-    if (parse(buf, len, max_voxels, h, err, errlen) < 0) {
+    if (parse(buf, len, max_voxels, 0, h, err, errlen) < 0) {
         free(*tofree);
         *tofree = NULL;
         return -1;
@@ -405,17 +409,10 @@ int neuro_nifti_peek(const uint8_t *buf, size_t len, size_t max_voxels, int *nx,
         have = len < sizeof(h) ? len : sizeof(h);
         memcpy(h, buf, have);
     }
-    if (have < sizeof(h) || memcmp(h + 344, "n+1", 4))
+    struct hdr hd;
+    if (parse(h, have, max_voxels, 1, &hd, NULL, 0) < 0)
         return -1;
-    int swap = rd32(h, 0) == 348 ? 0 : rd32(h, 1) == 348 ? 1 : -1;
-    if (swap < 0)
-        return -1;
-    int16_t d0 = rd16(h + 40, swap), d1 = rd16(h + 42, swap), d2 = rd16(h + 44, swap), d3 = rd16(h + 46, swap),
-            d4 = rd16(h + 48, swap);
-    if (!(d0 == 3 || (d0 == 4 && d4 == 1)) || d1 < 1 || d2 < 1 || d3 < 1 ||
-        (size_t)d1 * (size_t)d2 * (size_t)d3 > max_voxels)
-        return -1;
-    *nx = d1, *ny = d2, *nz = d3;
+    *nx = hd.nx, *ny = hd.ny, *nz = hd.nz;
     return 0;
 }
 

@@ -204,6 +204,17 @@ static void test_nifti(void)
     b = make_nifti(2, 1, 200, 200, 50, 0, 0, 0, &len);
     z = gzip(b, len, &zlen);
     expect_error(z, zlen, 10, "too large");
+    /* the grid from the header alone: gzip or not, even with the data cut
+     * short; refused like the reader refuses a header */
+    int gx = 0, gy = 0, gz = 0;
+    CHECK(neuro_nifti_peek(z, zlen, 1 << 30, &gx, &gy, &gz) == 0 && gx == 200 && gy == 200 && gz == 50);
+    gx = 0;
+    CHECK(neuro_nifti_peek(z, 200, 1 << 30, &gx, &gy, &gz) == 0 && gx == 200);
+    gx = 0;
+    CHECK(neuro_nifti_peek(b, 400, 1 << 30, &gx, &gy, &gz) == 0 && gx == 200);
+    CHECK(neuro_nifti_peek(z, zlen, 10, &gx, &gy, &gz) < 0);
+    CHECK(neuro_nifti_peek(b, 300, 1 << 30, &gx, &gy, &gz) < 0);
+    CHECK(neuro_nifti_peek((const uint8_t *)"not a nifti file", 16, 1 << 30, &gx, &gy, &gz) < 0);
     free(z);
     free(b);
 }

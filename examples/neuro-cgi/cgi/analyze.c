@@ -162,6 +162,7 @@ void analyze_post(const struct cgi_config *cfg, int in, double t0_ms, struct res
     char boundary[MP_MAX_BOUNDARY + 1], err[512], name[128];
     uint8_t *body = NULL;
     struct neuro_prestart *pre = NULL;
+    struct neuro_opts no;
     size_t len = 0;
     int rc, have_atlas = 0;
     double t;
@@ -203,11 +204,11 @@ void analyze_post(const struct cgi_config *cfg, int in, double t0_ms, struct res
     }
 
     /* the slaves boot while the image and the atlas are decoded */
+    no = (struct neuro_opts){.sigma = opts.sigma, .shards = opts.slaves, .arch = opts.arch, .kvm = cfg->kvm};
     {
         int nx, ny, nz;
-        struct neuro_opts po = {.sigma = opts.sigma, .shards = opts.slaves, .arch = opts.arch, .kvm = cfg->kvm};
         if (neuro_nifti_peek(opts.image->data, opts.image->len, cfg->max_voxels, &nx, &ny, &nz) == 0 &&
-            opts.slaves <= nz && neuro_prestart(uv_default_loop(), nx, ny, nz, strcmp(opts.atlas, "none") != 0, &po,
+            opts.slaves <= nz && neuro_prestart(uv_default_loop(), nx, ny, nz, strcmp(opts.atlas, "none") != 0, &no,
                                                 &pre, err, sizeof err) < 0)
             pre = NULL; /* neuro_analyze will start them and say what went wrong */
     }
@@ -250,9 +251,8 @@ void analyze_post(const struct cgi_config *cfg, int in, double t0_ms, struct res
     }
 
     {
-        struct neuro_opts no = {.sigma = opts.sigma, .shards = opts.slaves, .arch = opts.arch,
-                                .atlas = have_atlas ? &atlas.labels : NULL, .kvm = cfg->kvm, .prestart = pre};
-
+        no.atlas = have_atlas ? &atlas.labels : NULL;
+        no.prestart = pre;
         pre = NULL; /* neuro_analyze owns it now */
         err[0] = '\0';
         rc = neuro_analyze(uv_default_loop(), &vol, &no, &res, err, sizeof err);

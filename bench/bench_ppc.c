@@ -21,7 +21,7 @@
 #include "mlos.h"
 #include "qemu_ppc.h"
 #include "qemu_x86_64.h"
-#include "echo_rtt.h"
+#include "shard_bench.h"
 #include "percentile.h"
 #include "qemu_boot.h"
 
@@ -44,17 +44,8 @@ static void bench_arch(const char *arch, int runs)
         printf("%-8s QEMU start + boot + exit (no window): p50 %7.2f ms  min %7.2f ms\n", arch,
                bench_pct(boot, runs, 0.5) / 1e6, bench_pct(boot, runs, 0.0) / 1e6);
     }
-    for (int r = 0; r < runs; r++) {
-        if (mlos_spawn_sync(loop, &s, &o) < 0) {
-            fprintf(stderr, "spawn %s failed\n%s", arch, mlos_shard_console_tail(&s));
-            mlos_shard_stop_sync(&s);
-            return;
-        }
-        spawn[r] = s.spawn_ns;
-        boot[r] = s.shard_boot_ns;
-        if (r < runs - 1)
-            mlos_shard_stop_sync(&s);
-    }
+    if (bench_cold_spawns(loop, &s, &o, runs, spawn, boot) < 0)
+        return;
     printf("%-8s cold spawn (request -> HELLO):       p50 %7.2f ms  min %7.2f ms  (%d runs)\n", arch,
            bench_pct(spawn, runs, 0.5) / 1e6, bench_pct(spawn, runs, 0.0) / 1e6, runs);
     printf("%-8s guest clock at HELLO (HAL + libos):   p50 %7.2f ms\n", arch, bench_pct(boot, runs, 0.5) / 1e6);

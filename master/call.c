@@ -1,4 +1,5 @@
 /* Calls, replies and one-sided bulk copies between the master and a shard. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -127,13 +128,19 @@ static void flush_backlog(struct mlos_shard_impl *im)
 int mlos_call(mlos_shard_t *shard, mlos_call_t *req, const char *task, const void *arg, size_t arg_len,
               mlos_call_cb cb)
 {
+    return mlos_call_ex(shard, req, task, arg, arg_len, NULL, cb);
+}
+
+int mlos_call_ex(mlos_shard_t *shard, mlos_call_t *req, const char *task, const void *arg, size_t arg_len,
+                 const struct mlos_call_opts *opts, mlos_call_cb cb)
+{
     struct mlos_shard_impl *im = shard ? shard->impl : NULL;
     Mlos__TaskCall msg = MLOS__TASK_CALL__INIT;
     size_t len;
     void *dst;
     int rc;
 
-    if (!im || !req || !task || !cb || (arg_len && !arg))
+    if (!im || !req || !task || !cb || (arg_len && !arg) || (opts && (opts->flags & ~MLOS_CALL_FENCE)))
         return MLOS_EINVAL;
     if (im->state != SHARD_READY)
         return im->state == SHARD_DEAD ? MLOS_ESHARDDIED : MLOS_ESTOPPED;
@@ -152,6 +159,11 @@ int mlos_call(mlos_shard_t *shard, mlos_call_t *req, const char *task, const voi
     req->id = im->next_id++;
     if (im->next_id == 0)
         im->next_id = 1;
+    if (opts && opts->timeout_ms) {
+        req->timeout_ms = opts->timeout_ms;
+        req->call_flags = opts->flags;
+        req->deadline_ms = uv_now(im->loop) + opts->timeout_ms;
+    }
     /* Calls keep their order: only go straight to the ring if nothing waits. */
     rc = im->backlog ? MLOS_EAGAIN : mlos_ring_reserve(&im->to_shard, (uint32_t)len, &dst);
     if (rc == 0) {
@@ -175,6 +187,91 @@ int mlos_call(mlos_shard_t *shard, mlos_call_t *req, const char *task, const voi
     if (rc == 0)
         mlos__ring_shard(im);
     mlos__spin(im);
+    if (req->deadline_ms)
+        mlos__hb_arm(im);
+    return 0;
+}
+
+/* ---- deadlines ---- */
+
+uint64_t mlos__next_deadline(const struct mlos_shard_impl *im)
+{
+    uint64_t first = 0;
+    for (const mlos_call_t *c = im->pending; c; c = c->next)
+        if (c->deadline_ms && (!first || c->deadline_ms < first))
+            first = c->deadline_ms;
+    return first;
+}
+
+/* Take req out of pending (and out of the backlog if it was never sent). */
+static void unlink_call(struct mlos_shard_impl *im, mlos_call_t *req)
+{
+    unlink_pending(im, req);
+    if (req->frame) {
+        free(req->frame);
+        req->frame = NULL;
+        im->backlog = im->backlog_end = NULL;
+        for (mlos_call_t *c = im->pending; c; c = c->next)
+            if (c->frame) {
+                if (!im->backlog)
+                    im->backlog = c;
+                im->backlog_end = c;
+            }
+    }
+}
+
+int mlos__expire_calls(struct mlos_shard_impl *im, uint64_t now)
+{
+    char msg[200];
+    mlos_call_t *c;
+
+again:
+    for (c = im->pending; c; c = c->next)
+        if (c->deadline_ms && c->deadline_ms <= now)
+            break;
+    if (!c)
+        return 0;
+    int sent = !c->frame;
+    unlink_call(im, c);
+    c->timed_out = 1;
+    snprintf(msg, sizeof(msg), "call %u on shard %u overran its %u ms deadline", c->id, im->shard->id,
+             c->timeout_ms);
+    if ((c->call_flags & MLOS_CALL_FENCE) || (sent && im->n_abandoned == MLOS_MAX_ABANDONED)) {
+        if (c->call_flags & MLOS_CALL_FENCE)
+            mlos__shard_fail(im, MLOS_ETIMEDOUT, "shard %u fenced: call %u overran its %u ms deadline",
+                             im->shard->id, c->id, c->timeout_ms);
+        else
+            mlos__shard_fail(im, MLOS_ETIMEDOUT, "shard %u fenced: %u calls overran their deadlines unanswered",
+                             im->shard->id, MLOS_MAX_ABANDONED + 1);
+        /* Dead before the callback runs, so that it (a pool) sees the
+         * shard gone and re-runs elsewhere. */
+        im->state = SHARD_DEAD;
+        uv_idle_stop(&im->spin);
+        uv_timer_stop(&im->hb_timer);
+        complete(c, MLOS_ETIMEDOUT, msg);
+        if (im->state == SHARD_DEAD) /* the callback may have stopped it */
+            mlos__fail_calls(im, im->death_err, im->death_msg);
+        if (im->state == SHARD_DEAD && im->on_dead)
+            im->on_dead(im->shard);
+        return 1;
+    }
+    /* The shard may still run the task: remember the id so that its late
+     * reply is dropped rather than taken for a protocol breach. */
+    if (sent)
+        im->abandoned[im->n_abandoned++] = c->id;
+    complete(c, MLOS_ETIMEDOUT, msg);
+    if (im->state != SHARD_READY || im->fenced)
+        return 1;
+    goto again;
+}
+
+static int drop_abandoned(struct mlos_shard_impl *im, uint32_t id)
+{
+    for (unsigned i = 0; i < im->n_abandoned; i++)
+        if (im->abandoned[i] == id) {
+            im->abandoned[i] = im->abandoned[--im->n_abandoned];
+            return 1;
+        }
     return 0;
 }
 
@@ -209,12 +306,18 @@ static int on_reply(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, u
     mlos_call_t *req = find_pending(im, id);
     Mlos__TaskReply *r;
 
-    if (!req)
+    if (!req) {
+        if (drop_abandoned(im, id)) {
+            mlos__hb_alive(im); /* done with the overrun task: the next call's clock starts */
+            return 0;
+        }
         return im->state == SHARD_READY ? MLOS_EPROTO : 0; /* stale after stop: ignore */
+    }
     r = mlos__task_reply__unpack(NULL, len, p);
     if (!r)
         return MLOS_EDECODE;
     unlink_pending(im, req);
+    mlos__hb_alive(im); /* progress: the next pending call's clock starts now */
     req->result = r->result.data;
     req->result_len = r->result.len;
     req->run_ns = r->run_ns;
@@ -232,13 +335,11 @@ void mlos__drain(struct mlos_shard_impl *im)
 
     if (im->state == SHARD_CLOSING || !im->map || im->fenced) /* issue 6: fenced: accept nothing */
         return;
-    if (!mlos_ring_empty(&im->to_master))
-        mlos__hb_alive(im); /* issue 6: any frame is a sign of life */
     while ((rc = mlos_ring_peek(&im->to_master, &h, &p)) > 0) {
         int bad = 0;
         mlos__spin(im);
         if (h.type == MLOS_FRAME_PONG && im->state != SHARD_STARTING) /* issue 6 */
-            bad = mlos__hb_pong(im, p, h.length);
+            bad = mlos__hb_pong(im, h.request_id, p, h.length);
         else if (h.type == MLOS_FRAME_HELLO && im->state == SHARD_STARTING)
             bad = on_hello(im, p, h.length);
         else if (h.type == MLOS_FRAME_REPLY && im->state != SHARD_STARTING)

@@ -1,15 +1,21 @@
-/* heartbeat.c -- liveness of READY shards: PING/PONG and fencing (issue 6).
+/* heartbeat.c -- liveness of READY shards: PING/PONG, fencing, and the
+ * timer that also enforces call deadlines.
  *
  * Contract (mlos_shard_heartbeat in mlos_pool.h):
  *  - Every interval the master pushes a PING frame (request id = sequence,
  *    payload mlos.Ping) into the shard's ring; the slave runtime answers
  *    with a PONG of the same id between tasks (libos/slave.c).
- *  - Any frame from the shard (PONG, REPLY, LOG) is a sign of life: it
- *    clears the outstanding PING.
+ *  - Only a PONG whose id is that of a PING still outstanding proves the
+ *    shard alive. Other frames do not: a shard that sends LOG or MSG frames
+ *    (or PONGs for ids never sent) but does not answer PINGs is fenced all
+ *    the same, since a broken runtime can keep printing while its request
+ *    path is dead. A REPLY is progress on calls (it restarts the clock of
+ *    the next pending call) but does not answer a PING either: a healthy
+ *    shard handles frames in ring order, so its PONG comes anyway.
  *  - The shard owes an answer from the first PING sent after its last
- *    frame, and from the oldest pending call (sent, or from the last frame
- *    if later). When an answer has been owed for timeout_ms, the shard is
- *    FENCED: SIGKILL to its process (QEMU or the
+ *    matching PONG, and from the oldest pending call (sent, or from the
+ *    last PONG or REPLY if later). When an answer has been owed for
+ *    timeout_ms, the shard is FENCED: SIGKILL to its process (QEMU or the
  *    process shard), no further frame from it is accepted (mlos__drain
  *    returns early), its pending calls fail at once with MLOS_ETIMEDOUT
  *    "shard N stopped answering (no heartbeat for X ms)", it reads as dead
@@ -23,8 +29,11 @@
  *    (200 + 600 ms), plus loop latency. A process that exits is seen at
  *    once (SIGCHLD, shard.c).
  *  - A master loop that was blocked does not fence healthy shards: silence
- *    is measured from the first unanswered PING, and frames already waiting
- *    in the reply ring count as answers.
+ *    is measured from the first unanswered PING, and the reply ring is
+ *    drained before judging, so PONGs that arrived meanwhile count.
+ *  - Call deadlines (mlos_call_ex) share this timer: it wakes at the
+ *    earliest of the next PING, the heartbeat timeout and the earliest
+ *    deadline, whether heartbeats are on or not.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +53,6 @@ void mlos__hb_init(struct mlos_shard_impl *im)
 void mlos__hb_alive(struct mlos_shard_impl *im)
 {
     im->hb_last_ms = uv_now(im->loop);
-    im->hb_wait_ms = 0;
 }
 
 static int hb_active(const struct mlos_shard_impl *im)
@@ -69,12 +77,26 @@ static uint64_t owed_since(const struct mlos_shard_impl *im)
     return due;
 }
 
-/* Sleep until the next PING is due or what is owed times out. */
-static void hb_arm(struct mlos_shard_impl *im)
+/* Sleep until the next PING is due, what is owed times out or a call's
+ * deadline falls; stop the timer when none of them applies. */
+void mlos__hb_arm(struct mlos_shard_impl *im)
 {
-    uint64_t now = uv_now(im->loop), next = im->hb_sent_ms + im->hb_interval_ms, due = owed_since(im);
-    if (due && due + im->hb_timeout_ms < next)
-        next = due + im->hb_timeout_ms;
+    uint64_t now = uv_now(im->loop), next = 0, due, dl;
+    if (im->state == SHARD_CLOSING)
+        return;
+    if (hb_active(im)) {
+        next = im->hb_sent_ms + im->hb_interval_ms;
+        due = owed_since(im);
+        if (due && due + im->hb_timeout_ms < next)
+            next = due + im->hb_timeout_ms;
+    }
+    dl = im->state == SHARD_READY && !im->fenced ? mlos__next_deadline(im) : 0;
+    if (dl && (!next || dl < next))
+        next = dl;
+    if (!next) {
+        uv_timer_stop(&im->hb_timer);
+        return;
+    }
     uv_timer_start(&im->hb_timer, hb_tick, next > now ? next - now : 0, 0);
 }
 
@@ -97,15 +119,23 @@ static void send_ping(struct mlos_shard_impl *im, uint64_t now)
         im->hb_wait_ms = now;
 }
 
-static void fence(struct mlos_shard_impl *im, uint64_t now)
+void mlos__fence(struct mlos_shard_impl *im)
 {
-    mlos__shard_fail(im, MLOS_ETIMEDOUT, "shard %u stopped answering (no heartbeat for %llu ms)", im->shard->id,
-                     (unsigned long long)(now - im->hb_last_ms)); /* fenced, SIGKILL */
+    if (im->state != SHARD_READY)
+        return;
     im->state = SHARD_DEAD;
     uv_idle_stop(&im->spin);
+    uv_timer_stop(&im->hb_timer);
     mlos__fail_calls(im, im->death_err, im->death_msg);
     if (im->state == SHARD_DEAD && im->on_dead) /* a callback may have stopped it */
         im->on_dead(im->shard);
+}
+
+static void fence(struct mlos_shard_impl *im, uint64_t now)
+{
+    mlos__shard_fail(im, MLOS_ETIMEDOUT, "shard %u stopped answering (no heartbeat for %llu ms)", im->shard->id,
+                     (unsigned long long)(now - owed_since(im))); /* fenced, SIGKILL */
+    mlos__fence(im);
 }
 
 static void hb_tick(uv_timer_t *t)
@@ -113,18 +143,25 @@ static void hb_tick(uv_timer_t *t)
     struct mlos_shard_impl *im = t->data;
     uint64_t now = uv_now(im->loop), due;
 
-    if (!hb_active(im))
+    if (im->state != SHARD_READY || im->fenced)
         return;
-    if (!mlos_ring_empty(&im->to_master))
-        mlos__hb_alive(im); /* answered; the doorbell callback drains it */
-    due = owed_since(im);
-    if (due && now - due >= im->hb_timeout_ms) {
-        fence(im, now);
+    /* PONGs and replies that arrived while the loop was busy elsewhere
+     * count before anything is judged. */
+    mlos__drain(im);
+    if (im->state != SHARD_READY || im->fenced)
         return;
+    if (mlos__expire_calls(im, now))
+        return;
+    if (hb_active(im)) {
+        due = owed_since(im);
+        if (due && now - due >= im->hb_timeout_ms) {
+            fence(im, now);
+            return;
+        }
+        if (now - im->hb_sent_ms >= im->hb_interval_ms)
+            send_ping(im, now);
     }
-    if (now - im->hb_sent_ms >= im->hb_interval_ms)
-        send_ping(im, now);
-    hb_arm(im);
+    mlos__hb_arm(im);
 }
 
 void mlos__hb_ready(struct mlos_shard_impl *im)
@@ -133,17 +170,30 @@ void mlos__hb_ready(struct mlos_shard_impl *im)
         return;
     im->hb_last_ms = im->hb_sent_ms = uv_now(im->loop);
     im->hb_wait_ms = 0;
-    hb_arm(im);
+    im->hb_acked = im->hb_seq;
+    mlos__hb_arm(im);
 }
 
-int mlos__hb_pong(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len)
+/* A PONG answers the PING of the same id if that one is outstanding:
+ * ids in (hb_acked, hb_seq], in the wrapping sequence. Anything else (a
+ * duplicate, a PONG for a PING never sent) proves nothing and is dropped;
+ * a late duplicate is not worth killing the shard for. */
+int mlos__hb_pong(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, uint32_t len)
 {
     Mlos__Pong *pong = mlos__pong__unpack(NULL, len, p);
     uint64_t now = uv_hrtime();
+    uint32_t ahead = im->hb_seq - im->hb_acked;
     if (!pong)
         return MLOS_EDECODE;
-    if (pong->master_ns && pong->master_ns <= now)
-        im->hb_rtt_ns = now - pong->master_ns;
+    if (id && ahead && (uint32_t)(id - im->hb_acked) - 1u < ahead) {
+        if (pong->master_ns && pong->master_ns <= now)
+            im->hb_rtt_ns = now - pong->master_ns;
+        im->hb_acked = id;
+        im->hb_last_ms = uv_now(im->loop);
+        /* Later PINGs still outstanding are owed from the last one sent
+         * (the send times of those in between are not kept). */
+        im->hb_wait_ms = id == im->hb_seq ? 0 : im->hb_sent_ms;
+    }
     mlos__pong__free_unpacked(pong, NULL);
     return 0;
 }
@@ -158,10 +208,10 @@ int mlos_shard_heartbeat(mlos_shard_t *shard, unsigned interval_ms, unsigned tim
     im->hb_interval_ms = interval_ms;
     im->hb_timeout_ms = timeout_ms;
     if (!interval_ms) {
-        uv_timer_stop(&im->hb_timer);
+        mlos__hb_arm(im); /* call deadlines may still need the timer */
         return 0;
     }
-    if (im->state == SHARD_READY && !uv_is_active((uv_handle_t *)&im->hb_timer))
+    if (im->state == SHARD_READY)
         mlos__hb_ready(im);
     return 0;
 }

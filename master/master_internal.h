@@ -63,13 +63,19 @@ struct mlos_shard_impl {
     uv_timer_t hb_timer;         /* next PING or deadline check */
     unsigned hb_interval_ms;     /* 0: no heartbeats */
     unsigned hb_timeout_ms;      /* a PING unanswered this long fences the shard */
-    uint64_t hb_last_ms;         /* loop time of the last frame from the shard */
+    uint64_t hb_last_ms;         /* loop time of the last proof of progress (matching PONG or REPLY) */
     uint64_t hb_sent_ms;         /* loop time of the last PING */
-    uint64_t hb_wait_ms;         /* first PING sent after hb_last_ms, 0: none outstanding */
-    uint32_t hb_seq;
+    uint64_t hb_wait_ms;         /* first PING sent after the last matching PONG, 0: none outstanding */
+    uint32_t hb_seq;             /* id of the last PING sent */
+    uint32_t hb_acked;           /* id of the last PING answered; (hb_acked, hb_seq] are outstanding */
     uint64_t hb_rtt_ns;          /* last PING -> PONG round trip */
     int fenced;                  /* no more frames accepted; process killed */
     void (*on_dead)(mlos_shard_t *shard); /* a READY shard died or was fenced (pool.c) */
+
+    /* ---- call deadlines (call.c; the same timer as the heartbeat) ---- */
+#define MLOS_MAX_ABANDONED 64
+    uint32_t abandoned[MLOS_MAX_ABANDONED]; /* ids of sent calls that overran: their late replies are dropped */
+    unsigned n_abandoned;
 };
 
 /* shard.c */
@@ -84,17 +90,27 @@ void mlos__fail_calls(struct mlos_shard_impl *im, int err, const char *msg);
 void mlos__ring_shard(struct mlos_shard_impl *im); /* doorbell if the shard sleeps */
 void mlos__ring_bell(struct mlos_shard_impl *im);  /* doorbell, unconditionally */
 void mlos__spin(struct mlos_shard_impl *im);       /* polling mode: keep watching the ring a while */
+uint64_t mlos__next_deadline(const struct mlos_shard_impl *im); /* earliest call deadline (loop ms), 0: none */
+/* Settle calls whose deadline is <= now; 1 if the shard was fenced or released meanwhile. */
+int mlos__expire_calls(struct mlos_shard_impl *im, uint64_t now);
 
 /* heartbeat.c (issue 6) */
 void mlos__hb_init(struct mlos_shard_impl *im);  /* in mlos_spawn, before any release() */
 void mlos__hb_ready(struct mlos_shard_impl *im); /* shard said HELLO: start pinging if enabled */
-void mlos__hb_alive(struct mlos_shard_impl *im); /* a frame arrived from the shard */
-int mlos__hb_pong(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len);
+void mlos__hb_alive(struct mlos_shard_impl *im); /* a REPLY arrived: progress on calls, not an answer to PING */
+int mlos__hb_pong(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, uint32_t len);
+void mlos__hb_arm(struct mlos_shard_impl *im);   /* re-plan the timer (a call with a deadline was added) */
+/* After mlos__shard_fail: the shard reads as dead, its calls fail, the pool hears of it. */
+void mlos__fence(struct mlos_shard_impl *im);
 
 /* shard_ep.c */
 uint32_t mlos__shard_new_rkey(void);
 void mlos__shard_ep_drain(struct mlos_shard_impl *im); /* ring room: flush queued sends */
 void mlos__shard_ep_gone(struct mlos_shard_impl *im);  /* shard dead or stopping */
+
+/* shard_env.c: the environment of a process shard, shard_args first;
+ * malloc'ed array (free it) pointing into environ, or NULL. */
+char **mlos__shard_env(char *shard_args);
 
 /* master.c */
 uint32_t mlos__next_shard_id(void);

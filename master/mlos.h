@@ -101,6 +101,10 @@ struct mlos_call_s {
     void *frame;              /* packed TaskCall waiting for ring room */
     size_t frame_len;
     void *reply;              /* decoded TaskReply during the callback */
+    unsigned timeout_ms;      /* deadline (mlos_call_ex), 0: none */
+    unsigned call_flags;      /* MLOS_CALL_* */
+    uint64_t deadline_ms;     /* loop time the deadline falls, 0: none */
+    int timed_out;            /* 1 in the callback of a call that overran its deadline */
 };
 
 /* Run `task` on the shard with arg bytes (copied; the caller may reuse arg
@@ -109,6 +113,30 @@ struct mlos_call_s {
  * (cb will not run). */
 int mlos_call(mlos_shard_t *shard, mlos_call_t *req, const char *task, const void *arg, size_t arg_len,
               mlos_call_cb cb);
+
+/* Per-call options for mlos_call_ex. Zero fields mean what mlos_call does. */
+#define MLOS_CALL_FENCE 1u /* a call past its deadline fences its shard (below) */
+struct mlos_call_opts {
+    unsigned timeout_ms; /* deadline, counted from mlos_call_ex (time waiting behind earlier calls
+                          * included); 0: none, the call waits as long as the shard lives */
+    unsigned flags;      /* MLOS_CALL_FENCE or 0 */
+};
+
+/* mlos_call with options (opts may be NULL: same as mlos_call). When a
+ * call's deadline passes before its reply, cb runs with MLOS_ETIMEDOUT
+ * (req->timed_out set, req->error "call N on shard M overran its T ms
+ * deadline"). Then:
+ *  - without MLOS_CALL_FENCE the shard stays up: the task may still be
+ *    running there (a shard runs one task at a time, so later calls wait
+ *    behind it) and its late reply is dropped. A shard with 64 overrun
+ *    calls still unanswered is fenced as with MLOS_CALL_FENCE.
+ *  - with MLOS_CALL_FENCE the shard is fenced at once: SIGKILL, no further
+ *    frame accepted, its other calls fail with MLOS_ETIMEDOUT and the
+ *    reason, it reads as dead (as a heartbeat timeout does, mlos_pool.h).
+ *    Use it when nothing useful can follow a task that overran (pools do).
+ * Returns what mlos_call returns. */
+int mlos_call_ex(mlos_shard_t *shard, mlos_call_t *req, const char *task, const void *arg, size_t arg_len,
+                 const struct mlos_call_opts *opts, mlos_call_cb cb);
 
 /* One-sided copy into / out of the shard's bulk window at offset. Bounds
  * are checked: MLOS_ERANGE if [offset, offset+len) is outside the window.

@@ -27,6 +27,15 @@
  *    queue), else it fails with MLOS_ESHARDDIED and a message saying which
  *    shard failed, why, and that the task was not re-run (it may or may not
  *    have taken effect).
+ *  - Deadlines: with call_timeout_ms, an attempt that has not answered
+ *    in time fails with MLOS_ETIMEDOUT and its shard is fenced (killed and
+ *    replaced, reported as MLOS_POOL_SHARD_FAILED): a shard runs one task
+ *    at a time, so one that overran is of no use to the calls behind it,
+ *    and killing it is the only way to stop a task that may never end. The
+ *    call is then handled as any call that lost its shard: re-run elsewhere
+ *    if MLOS_POOL_IDEMPOTENT (retries permitting), else it fails, with
+ *    MLOS_ETIMEDOUT for the call that overran ("task 'T' overran its N ms
+ *    deadline on shard S") and MLOS_ESHARDDIED for other calls on that shard.
  *  - Spawn failures: retried with backoff; after 3 in a row with no shard
  *    up, queued calls fail with the spawn error.
  *
@@ -87,6 +96,8 @@ struct mlos_pool_opts {
     int heartbeat_ms;             /* PING interval: MLOS_HEARTBEAT_MS; < 0: no heartbeats */
     unsigned heartbeat_timeout_ms; /* MLOS_HEARTBEAT_TIMEOUT_MS */
     mlos_pool_event_cb on_event;  /* shard lifecycle notifications (optional) */
+    unsigned call_timeout_ms;     /* deadline of each attempt of a call, from when it goes to a
+                                   * shard (time queued in the pool not counted); 0: none */
 };
 
 struct mlos_pool_impl; /* private */

@@ -219,7 +219,8 @@ static int send_on(struct mlos_pool_impl *pi, mlos_pool_call_t *req, struct pool
         return 0;
     }
     req->call.data = req;
-    rc = mlos_call(&slot->shard, &req->call, req->task, req->arg, req->arg_len, on_done);
+    struct mlos_call_opts co = {.timeout_ms = pi->o.call_timeout_ms, .flags = MLOS_CALL_FENCE};
+    rc = mlos_call_ex(&slot->shard, &req->call, req->task, req->arg, req->arg_len, &co, on_done);
     if (rc == MLOS_ESHARDDIED || rc == MLOS_ESTOPPED) {
         req->attempts--;
         slot_failed(slot, rc, "shard refused a call (going away)");
@@ -267,13 +268,19 @@ static void on_done(mlos_call_t *c, int status)
             kick(pi);
             return;
         }
+        char what[300];
+        if (c->timed_out) /* this call overran: say so rather than just "shard fenced" */
+            snprintf(what, sizeof(what), "task '%s' overran its %u ms deadline on shard %u", req->task,
+                     pi->o.call_timeout_ms, slot->shard.id);
+        else
+            snprintf(what, sizeof(what), "%s", why);
         if (req->flags & MLOS_POOL_IDEMPOTENT)
             snprintf(req->msg, sizeof(req->msg), "task '%s' lost its shard %u time(s), no re-run left; last: %s",
-                     req->task, req->attempts, why);
+                     req->task, req->attempts, what);
         else
             snprintf(req->msg, sizeof(req->msg), "%s; task '%s' is not idempotent: not re-run (it may or may not have run)",
-                     why, req->task);
-        finish(req, MLOS_ESHARDDIED, req->msg, NULL);
+                     what, req->task);
+        finish(req, c->timed_out ? MLOS_ETIMEDOUT : MLOS_ESHARDDIED, req->msg, NULL);
     } else if (status == MLOS_ESTOPPED && pi->closing) {
         snprintf(req->msg, sizeof(req->msg), "pool closed while task '%s' ran on shard %u", req->task,
                  slot->shard.id);

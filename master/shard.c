@@ -451,21 +451,13 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
 
     uv_stdio_container_t stdio[5];
     uv_process_options_t po;
-    /* Process shards inherit the master's environment plus their args. */
-    extern char **environ;
-    size_t nenv = 0;
-    while (environ[nenv])
-        nenv++;
-    char **env = calloc(nenv + 2, sizeof(char *));
+    /* Process shards get their args and what they need, not the master's whole environment (shard_env.c). */
+    char **env = mlos__shard_env(L->env_args);
     if (!env) {
         free(L);
         free_early(im, fds);
         return MLOS_ENOMEM;
     }
-    env[0] = L->env_args;
-    for (size_t i = 0, j = 1; i < nenv; i++)
-        if (strncmp(environ[i], "MLOS_SHARD_ARGS=", 16))
-            env[j++] = environ[i];
     memset(&po, 0, sizeof(po));
     uv_pipe_init(loop, &im->out, 0);
     uv_pipe_init(loop, &im->err, 0);

@@ -1,0 +1,156 @@
+/* hostile-shard-live: a process shard that looks busy but is not, for the
+ * master's liveness and deadline tests. It attaches to the window like a
+ * real shard, says HELLO (offering "echo"), then does what
+ * MLOS_HOSTILE_MODE says:
+ *   logger  a LOG frame every 100 ms; never reads its ring, so never
+ *           answers a PING or a call (and PONGs for ids never sent)
+ *   ponger  answers every PING with a proper PONG, LOGs every 100 ms, and
+ *           swallows calls without answering: heartbeats cannot catch it,
+ *           only call deadlines can
+ *   once    like ponger in the first shard to start (the one that creates
+ *           the file $MLOS_HOSTILE_MARK), a well-behaved echo shard in the
+ *           others: a pool re-runs an idempotent call that overran there
+ *   env     prints "ENV <variable>" for each variable of its environment
+ *           and "ENV-END" on stdout (the master's console), then says
+ *           HELLO and answers PINGs like ponger
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hal.h"
+#include "hal_linux.h"
+#include "mlos.pb-c.h"
+#include "mlos_endian.h"
+#include "ring.h"
+#include "window.h"
+
+extern char **environ;
+
+static struct mlos_ring out, in;
+static int honest; /* answer calls (once mode, not the first shard) */
+
+static void reply_echo(uint32_t id, const uint8_t *p, uint32_t len)
+{
+    Mlos__TaskCall *c = mlos__task_call__unpack(NULL, len, p);
+    Mlos__TaskReply r = MLOS__TASK_REPLY__INIT;
+    uint8_t buf[4096];
+    if (!c)
+        return;
+    if (c->arg.len <= 1024) {
+        r.result = c->arg;
+        mlos_ring_push(&out, MLOS_FRAME_REPLY, id, buf, (uint32_t)mlos__task_reply__pack(&r, buf));
+    }
+    mlos__task_call__free_unpacked(c, NULL);
+}
+
+static void hello(void)
+{
+    static char *tasks[] = {"echo"};
+    Mlos__Hello h = MLOS__HELLO__INIT;
+    uint8_t buf[128];
+    h.arch = "process";
+    h.n_tasks = 1;
+    h.tasks = tasks;
+    size_t n = mlos__hello__pack(&h, buf);
+    mlos_ring_push(&out, MLOS_FRAME_HELLO, 0, buf, (uint32_t)n);
+    mlos_hal_doorbell_ring();
+}
+
+static void log_line(unsigned k)
+{
+    Mlos__Log l = MLOS__LOG__INIT;
+    char text[64];
+    uint8_t buf[96];
+    snprintf(text, sizeof(text), "still working (%u)", k);
+    l.text = text;
+    mlos_ring_push(&out, MLOS_FRAME_LOG, 0, buf, (uint32_t)mlos__log__pack(&l, buf));
+}
+
+/* A PONG with an id the master never used: must not count as an answer. */
+static void forged_pong(unsigned k)
+{
+    Mlos__Pong p = MLOS__PONG__INIT;
+    uint8_t buf[48];
+    p.shard_ns = mlos_hal_now_ns();
+    mlos_ring_push(&out, MLOS_FRAME_PONG, 0x7fff0000u + k, buf, (uint32_t)mlos__pong__pack(&p, buf));
+}
+
+/* ponger: answer PINGs, drop everything else. */
+static void answer_pings(void)
+{
+    struct mlos_frame_hdr h;
+    const uint8_t *p;
+    while (mlos_ring_peek(&in, &h, &p) > 0) {
+        if (h.type == MLOS_FRAME_PING) {
+            Mlos__Pong pong = MLOS__PONG__INIT;
+            Mlos__Ping *ping = mlos__ping__unpack(NULL, h.length, p);
+            uint8_t buf[48];
+            if (ping) {
+                pong.master_ns = ping->master_ns;
+                mlos__ping__free_unpacked(ping, NULL);
+            }
+            pong.shard_ns = mlos_hal_now_ns();
+            mlos_ring_push(&out, MLOS_FRAME_PONG, h.request_id, buf, (uint32_t)mlos__pong__pack(&pong, buf));
+        } else if (h.type == MLOS_FRAME_CALL && honest) {
+            reply_echo(h.request_id, p, h.length);
+        } else if (h.type == MLOS_FRAME_STOP) {
+            mlos_hal_exit(0);
+        }
+        mlos_ring_release(&in, &h);
+    }
+}
+
+int main(void)
+{
+    uv_loop_t loop;
+    struct mlos_hal_linux_cfg cfg = {.window_fd = 4, .doorbell_fd = 3, .mem_bytes = 1 << 20};
+    const char *mode = getenv("MLOS_HOSTILE_MODE");
+    void *w;
+    size_t len;
+    int logger, ponger, env, once;
+
+    uv_loop_init(&loop);
+    if (!mode || mlos_hal_linux_init(&loop, &cfg) < 0 || mlos_hal_window(&w, &len) < 0)
+        return 2;
+    logger = !strcmp(mode, "logger");
+    ponger = !strcmp(mode, "ponger");
+    env = !strcmp(mode, "env");
+    once = !strcmp(mode, "once");
+    if (!logger && !ponger && !env && !once)
+        return 2;
+    if (once) {
+        const char *mark = getenv("MLOS_HOSTILE_MARK");
+        int fd = mark ? open(mark, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
+        honest = fd < 0;
+        if (fd >= 0)
+            close(fd);
+    }
+    struct mlos_window_hdr *hdr = w;
+    uint64_t off = mlos_from_le64(hdr->to_master_off), ioff = mlos_from_le64(hdr->to_shard_off);
+    mlos_ring_attach(&out, (uint8_t *)w + off, len - off);
+    mlos_ring_attach(&in, (uint8_t *)w + ioff, len - ioff);
+
+    if (env) {
+        for (char **e = environ; *e; e++)
+            printf("ENV %.*s\n", (int)strcspn(*e, "="), *e);
+        printf("ENV-END\n");
+        fflush(stdout);
+    }
+    hello();
+    for (unsigned k = 0;; k++) {
+        uint64_t until = mlos_hal_now_ns() + 100 * 1000000ull;
+        while (mlos_hal_now_ns() < until) {
+            if (!logger)
+                answer_pings();
+            mlos_hal_doorbell_ring();
+            usleep(10000); /* poll: the master rings only consumers that said they wait */
+        }
+        log_line(k);
+        if (logger)
+            forged_pong(k);
+        mlos_hal_doorbell_ring();
+    }
+}

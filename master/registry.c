@@ -24,6 +24,10 @@ void mlos_registry_set_control(const char *path)
     snprintf(control_path, sizeof(control_path), "%s", path ? path : "");
 }
 
+static __thread char dir_why[700];
+
+const char *mlos_registry_why(void) { return dir_why[0] ? dir_why : "no error"; }
+
 static int mkdir_p(char *path)
 {
     for (char *p = path + 1; *p; p++) {
@@ -39,6 +43,48 @@ static int mkdir_p(char *path)
     return mkdir(path, 0700) < 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* The directory holds records other tools trust and sockets that take
+ * stop requests, and /tmp/mlos-<uid> is a name anyone can take first: use
+ * it only if it is a real directory (lstat: not a symlink to somewhere
+ * else), ours, and closed to everybody else. Its parent being /tmp (sticky)
+ * or ours, nobody can swap it for another after this check. Not repaired
+ * automatically: a directory that was open to others may hold their
+ * files already. */
+static int check_dir(const char *path)
+{
+    struct stat st;
+    uid_t me = geteuid();
+    if (lstat(path, &st) < 0) {
+        snprintf(dir_why, sizeof(dir_why), "runtime directory %s: %s", path, strerror(errno));
+        return MLOS_EIO;
+    }
+    if (S_ISLNK(st.st_mode)) {
+        snprintf(dir_why, sizeof(dir_why),
+                 "refusing runtime directory %s: it is a symbolic link (remove it; it may have been planted)", path);
+        return MLOS_EACCES;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(dir_why, sizeof(dir_why), "refusing runtime directory %s: not a directory", path);
+        return MLOS_EACCES;
+    }
+    if (st.st_uid != me) {
+        snprintf(dir_why, sizeof(dir_why),
+                 "refusing runtime directory %s: owned by uid %u, not by you (uid %u); another user may have "
+                 "created it: remove it or set MLOS_RUNTIME_DIR",
+                 path, (unsigned)st.st_uid, (unsigned)me);
+        return MLOS_EACCES;
+    }
+    if ((st.st_mode & 07777) != 0700) {
+        snprintf(dir_why, sizeof(dir_why),
+                 "refusing runtime directory %s: mode %04o, must be 0700 (others could plant or read files in "
+                 "it); remove it, or chmod 0700 it if you know its contents are yours",
+                 path, (unsigned)(st.st_mode & 07777));
+        return MLOS_EACCES;
+    }
+    dir_why[0] = 0;
+    return 0;
+}
+
 int mlos_registry_dir(char *out, size_t cap)
 {
     const char *env = getenv("MLOS_RUNTIME_DIR"), *xdg = getenv("XDG_RUNTIME_DIR");
@@ -49,9 +95,15 @@ int mlos_registry_dir(char *out, size_t cap)
         n = snprintf(out, cap, "%s/mlos", xdg);
     else
         n = snprintf(out, cap, "/tmp/mlos-%u", (unsigned)getuid());
-    if (n < 0 || (size_t)n >= cap || mkdir_p(out) < 0)
+    if (n < 0 || (size_t)n >= cap) {
+        snprintf(dir_why, sizeof(dir_why), "runtime directory path too long");
         return MLOS_EIO;
-    return 0;
+    }
+    if (mkdir_p(out) < 0) {
+        snprintf(dir_why, sizeof(dir_why), "cannot create the runtime directory %s: %s", out, strerror(errno));
+        return MLOS_EIO;
+    }
+    return check_dir(out);
 }
 
 uint64_t mlos_registry_proc_start(int pid)
@@ -161,7 +213,13 @@ int mlos_registry_write(const struct mlos_registry_rec *r)
     if (n < 0 || rec_path(path, sizeof(path), r->master_pid, r->shard_id) < 0)
         return MLOS_EIO;
     snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+    /* A new file of our own, never one that is there already (a link
+     * would make us write into its target). A leftover of a dead writer
+     * with our pid is ours: removed once. */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
         return MLOS_EIO;
     if (write(fd, text, (size_t)n) != n || close(fd) < 0 || rename(tmp, path) < 0) {
         unlink(tmp);
@@ -181,10 +239,16 @@ int mlos_registry_remove(int master_pid, uint32_t shard_id)
 static int read_rec(const char *path, struct mlos_registry_rec *r)
 {
     char text[1024];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    /* no link, no FIFO to block on: a plain file of ours or nothing */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     ssize_t n;
     if (fd < 0)
         return MLOS_ENOENT;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        close(fd);
+        return MLOS_EINVAL;
+    }
     n = read(fd, text, sizeof(text) - 1);
     close(fd);
     if (n < 0)
@@ -256,8 +320,18 @@ int mlos_registry_list(struct mlos_registry_rec **out)
 
 static int enabled(void)
 {
+    static int warned;
     const char *e = getenv("MLOS_REGISTRY");
-    return !e || strcmp(e, "0");
+    char dir[512];
+    if (e && !strcmp(e, "0"))
+        return 0;
+    if (mlos_registry_dir(dir, sizeof(dir)) == MLOS_EACCES) {
+        /* the master runs on; `mlos ps` will not see its shards */
+        if (!warned++ && !getenv("MLOS_QUIET"))
+            fprintf(stderr, "mlos: shard registry off: %s\n", mlos_registry_why());
+        return 0;
+    }
+    return 1;
 }
 
 static uint64_t now_ms(void)

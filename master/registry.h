@@ -5,7 +5,9 @@
  * masters on the host without talking to them:
  *
  *   dir:   $MLOS_RUNTIME_DIR, else $XDG_RUNTIME_DIR/mlos, else /tmp/mlos-$UID
- *          (created 0700 on first use)
+ *          (created 0700 on first use; refused with MLOS_EACCES unless it is
+ *          a real directory, not a symlink, owned by the effective uid and
+ *          mode 0700 -- mlos_registry_why() says which and what to do)
  *   file:  <dir>/<master pid>-<shard id>.shard
  *   text:  `key: value` lines -- master_pid, master_start (the master's
  *          start time in clock ticks since boot, /proc/<pid>/stat field 22,
@@ -14,6 +16,8 @@
  *          control (optional: unix socket where the master takes stop
  *          requests; set by `mlos spawn` masters)
  *
+ * Files are created O_EXCL | O_NOFOLLOW (never through a planted link) and
+ * read O_NOFOLLOW, plain files of the caller only.
  * Writes are atomic (write <file>.tmp.<pid>, then rename), so a reader sees
  * the old or the new record, never a torn one. The file is rewritten on
  * every state change and removed when the shard is released. A master that
@@ -41,8 +45,12 @@ struct mlos_registry_rec {
     char control[108];     /* "" or a unix socket path */
 };
 
-/* The runtime directory (created if missing). Returns 0 or MLOS_EIO. */
+/* The runtime directory (created if missing). Returns 0, MLOS_EIO (cannot
+ * create it) or MLOS_EACCES (exists but unsafe, above). */
 int mlos_registry_dir(char *out, size_t cap);
+
+/* Why the last mlos_registry_dir of this thread failed, for the user. */
+const char *mlos_registry_why(void);
 
 /* Record text <-> struct (exposed for tests). format returns the length,
  * parse 0 or MLOS_EINVAL (missing or malformed key). */

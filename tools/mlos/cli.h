@@ -35,4 +35,9 @@ void mlos_cli_format_size(uint64_t bytes, char *out, size_t cap);
 /* Control socket path of master pid in the runtime dir. */
 int mlos_cli_socket_path(int pid, char *out, size_t cap);
 
+/* The control socket speaks to the same user only, both ways: the uid of
+ * the process at the other end of connected unix socket fd (SO_PEERCRED,
+ * taken by the kernel at connect/listen time). 0 or -1 (errno set). */
+int mlos_cli_peer_uid(int fd, unsigned *uid);
+
 #endif

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -164,6 +165,16 @@ static void on_connection(uv_stream_t *server, int status)
         uv_close((uv_handle_t *)&c->pipe, client_closed);
         return;
     }
+    /* Requests from our own user only; the 0600 socket in a 0700
+     * directory keeps others out already, this holds even if those modes
+     * were changed. */
+    uv_os_fd_t fd;
+    unsigned peer = ~0u; /* ~0u: could not tell */
+    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 || mlos_cli_peer_uid(fd, &peer) < 0 || peer != (unsigned)geteuid()) {
+        fprintf(stderr, "mlos master: refused a control connection from uid %u\n", peer);
+        uv_close((uv_handle_t *)&c->pipe, client_closed);
+        return;
+    }
     M.clients[slot] = c;
     uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
 }
@@ -206,8 +217,11 @@ int mlos_cli_master(const char *arch, uint64_t mem_bytes, int ready_fd)
     }
     unlink(M.sock);
     uv_pipe_init(&M.loop, &M.server, 0);
-    if ((rc = uv_pipe_bind(&M.server, M.sock)) < 0 ||
-        (rc = uv_listen((uv_stream_t *)&M.server, 8, on_connection)) < 0) {
+    /* The socket is born 0600 (bind creates it with ~umask bits). */
+    mode_t old_mask = umask(0177);
+    rc = uv_pipe_bind(&M.server, M.sock);
+    umask(old_mask);
+    if (rc < 0 || (rc = uv_listen((uv_stream_t *)&M.server, 8, on_connection)) < 0) {
         char why[300];
         snprintf(why, sizeof(why), "control socket %s: %s", M.sock, uv_strerror(rc));
         report("err", why);

@@ -57,6 +57,11 @@ int mlos_cli_ps(int argc, char **argv)
         fprintf(stderr, "usage: mlos ps\n");
         return 2;
     }
+    char dir[512];
+    if (mlos_registry_dir(dir, sizeof(dir)) < 0) {
+        fprintf(stderr, "mlos: %s\n", mlos_registry_why());
+        return 1;
+    }
     clean_dead_masters();
     if ((n = mlos_registry_list(&v)) < 0) {
         fprintf(stderr, "mlos: cannot read the registry in the runtime directory\n");

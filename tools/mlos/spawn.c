@@ -40,7 +40,12 @@ static void detach(int ready_fd)
         close(fd);
     if (mlos_registry_dir(dir, sizeof(dir)) == 0) {
         snprintf(log, sizeof(log), "%s/master-%d.log", dir, (int)getpid());
-        fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+        /* A fresh file, never through a link: a leftover with our pid is a
+         * dead master's log (the directory is ours, checked). */
+        unlink(log);
+        fd = open(log, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC, 0600);
+        if (fd < 0)
+            fd = open("/dev/null", O_WRONLY);
     } else {
         fd = open("/dev/null", O_WRONLY);
     }
@@ -79,7 +84,7 @@ int mlos_cli_spawn(int argc, char **argv)
         return 2;
     }
     if (mlos_registry_dir(dir, sizeof(dir)) < 0) {
-        fprintf(stderr, "mlos: cannot create the runtime directory (MLOS_RUNTIME_DIR)\n");
+        fprintf(stderr, "mlos: %s\n", mlos_registry_why());
         return 1;
     }
     if (pipe2(p, O_CLOEXEC) < 0) {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
@@ -56,11 +57,30 @@ static int stop_master(const struct mlos_registry_rec *r, char *why, size_t cap)
     uint64_t deadline = now_ms() + STOP_TIMEOUT_MS;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
+    struct stat st;
+    unsigned peer = ~0u; /* ~0u: could not tell */
+
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", r->control);
+    /* Talk only to a master of ours: the socket file must be ours (a
+     * record may name any path) and so must the process serving it. */
+    if (lstat(r->control, &st) == 0 && (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid())) {
+        snprintf(why, cap, "refusing its control socket %s: %s uid %u, not yours (uid %u)", r->control,
+                 S_ISSOCK(st.st_mode) ? "a socket of" : "not a socket, owned by", (unsigned)st.st_uid,
+                 (unsigned)geteuid());
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         snprintf(why, cap, "cannot reach its master at %s: %s", r->control, strerror(errno));
         if (fd >= 0)
             close(fd);
+        return -1;
+    }
+    if (mlos_cli_peer_uid(fd, &peer) < 0 || peer != (unsigned)geteuid()) {
+        snprintf(why, cap, "refusing its control socket %s: served by uid %u, not by you (uid %u)", r->control,
+                 peer, (unsigned)geteuid());
+        close(fd);
         return -1;
     }
     if (write(fd, "stop\n", 5) != 5) {
@@ -118,6 +138,11 @@ int mlos_cli_stop(int argc, char **argv)
             fprintf(stderr, "mlos: bad shard id '%s' (PID.N, PID or --all)\n", argv[1]);
             return 2;
         }
+    }
+    char dir[512];
+    if (mlos_registry_dir(dir, sizeof(dir)) < 0) {
+        fprintf(stderr, "mlos: %s\n", mlos_registry_why());
+        return 1;
     }
     if ((n = mlos_registry_list(&v)) < 0) {
         fprintf(stderr, "mlos: cannot read the registry in the runtime directory\n");

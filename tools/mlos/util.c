@@ -1,5 +1,7 @@
 /* Helpers shared by the mlos subcommands: sizes and socket paths. */
+#define _GNU_SOURCE
 #include <ctype.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,16 @@ void mlos_cli_format_size(uint64_t b, char *out, size_t cap)
         snprintf(out, cap, "%llu KiB", (unsigned long long)(b >> 10));
     else
         snprintf(out, cap, "%llu B", (unsigned long long)b);
+}
+
+int mlos_cli_peer_uid(int fd, unsigned *uid)
+{
+    struct ucred cr;
+    socklen_t len = sizeof(cr);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || len != sizeof(cr))
+        return -1;
+    *uid = (unsigned)cr.uid;
+    return 0;
 }
 
 int mlos_cli_socket_path(int pid, char *out, size_t cap)

@@ -162,7 +162,10 @@ int mlos_call_ex(mlos_shard_t *shard, mlos_call_t *req, const char *task, const 
     if (opts && opts->timeout_ms) {
         req->timeout_ms = opts->timeout_ms;
         req->call_flags = opts->flags;
-        req->deadline_ms = uv_now(im->loop) + opts->timeout_ms;
+        /* from now, not from the loop's cached time, which lags by the
+         * callback we are in */
+        uint64_t now = uv_hrtime() / 1000000u;
+        req->deadline_ms = (now > uv_now(im->loop) ? now : uv_now(im->loop)) + opts->timeout_ms;
     }
     /* Calls keep their order: only go straight to the ring if nothing waits. */
     rc = im->backlog ? MLOS_EAGAIN : mlos_ring_reserve(&im->to_shard, (uint32_t)len, &dst);

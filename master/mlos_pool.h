@@ -56,6 +56,8 @@
  * unanswered for timeout_ms (0: MLOS_HEARTBEAT_TIMEOUT_MS) the shard is
  * fenced: killed (SIGKILL), no more frames accepted, pending calls fail
  * with MLOS_ETIMEDOUT "shard N stopped answering (no heartbeat for X ms)".
+ * Only a PONG carrying the id of an outstanding PING is an answer: LOG,
+ * MSG or REPLY frames, or PONGs for other ids, do not keep a shard alive.
  * A shard answers between tasks only: a task running longer than
  * timeout_ms is taken for a hang. interval_ms 0 turns heartbeats off (the
  * default for mlos_spawn). May be called any time after mlos_spawn
@@ -97,7 +99,8 @@ struct mlos_pool_opts {
     unsigned heartbeat_timeout_ms; /* MLOS_HEARTBEAT_TIMEOUT_MS */
     mlos_pool_event_cb on_event;  /* shard lifecycle notifications (optional) */
     unsigned call_timeout_ms;     /* deadline of each attempt of a call, from when it goes to a
-                                   * shard (time queued in the pool not counted); 0: none */
+                                   * shard (time queued in the pool not counted; with per_shard > 1,
+                                   * time behind other calls on that shard is); 0: none */
 };
 
 struct mlos_pool_impl; /* private */

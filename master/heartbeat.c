@@ -154,7 +154,9 @@ static void hb_tick(uv_timer_t *t)
         return;
     if (hb_active(im)) {
         due = owed_since(im);
-        if (due && now - due >= im->hb_timeout_ms) {
+        /* due can be a little ahead of the loop's cached clock: a call made
+         * by a callback of the drain above has a fresh uv_hrtime() start */
+        if (due && now >= due && now - due >= im->hb_timeout_ms) {
             fence(im, now);
             return;
         }

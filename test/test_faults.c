@@ -221,9 +221,9 @@ static void killer_cb(uv_timer_t *t)
                 break;
             }
     }
-    if (!nc)
+    if (!nc) /* no busy shard: any, with the same two exceptions */
         for (size_t i = 0; i < n && i < 16; i++)
-            if (!(sh[i]->id == hang_shard && !hang_done))
+            if (!(sh[i]->id == hang_shard && !hang_done) && !already_hit(sh[i]->id))
                 cand[nc++] = sh[i];
     if (nc)
         kill_one(cand[rand() % nc]);

@@ -5,8 +5,9 @@ or its control sockets.
     test_local_users.py MLOS LIBMLOS
 
 MLOS is the mlos command, LIBMLOS the shared library (for the registry
-API). Needs root (to create files owned by another user, "nobody"); exits
-77 (skip) otherwise.
+API). The foreign-user cases need root (files and processes of another
+user, "nobody"); without it only mode, symlink and the socket's own mode
+are checked.
 
   foreign     a runtime directory pre-created by another user, world
               writable, with symlinks planted to a file of the victim and a
@@ -182,6 +183,18 @@ def case_socket(base, nobody):
     sock = os.path.join(rt, "master-%d.sock" % mpid)
     st = os.lstat(sock)
     check(stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600, "control socket is 0600")
+    if nobody is None:
+        print("not root: the master's peer-uid check is not exercised")
+    else:
+        intrude(rt, sock, mpid, nobody)
+    rc, out = run(["ps"], env)
+    check(rc == 0 and "%d.1" % mpid in out and "ready" in out, "its shard still runs")
+    rc, out = run(["stop", "--all"], env)
+    print(out.strip())
+    check(rc == 0 and "stopped %d.1" % mpid in out, "stop --all by the owner works")
+
+
+def intrude(rt, sock, mpid, nobody):
     # loosen the modes on purpose: only the master's own uid check is left
     os.chmod(rt, 0o711)
     os.chmod(sock, 0o666)
@@ -201,11 +214,6 @@ def case_socket(base, nobody):
     check(code == 0, "the master refused a connection from uid %d (child exit %d)" % (nobody, code))
     os.chmod(sock, 0o600)
     os.chmod(rt, 0o700)
-    rc, out = run(["ps"], env)
-    check(rc == 0 and "%d.1" % mpid in out and "ready" in out, "its shard still runs")
-    rc, out = run(["stop", "--all"], env)
-    print(out.strip())
-    check(rc == 0 and "stopped %d.1" % mpid in out, "stop --all by the owner works")
 
 
 def case_peercred(base, nobody):
@@ -270,22 +278,24 @@ def case_peercred(base, nobody):
 
 
 def main():
-    if os.geteuid() != 0:
-        print("needs root (files owned by another user): skipped")
-        return 77
-    try:
-        nobody = pwd.getpwnam("nobody").pw_uid
-    except KeyError:
-        print("no user 'nobody': skipped")
-        return 77
+    nobody = None
+    if os.geteuid() == 0:
+        try:
+            nobody = pwd.getpwnam("nobody").pw_uid
+        except KeyError:
+            pass
+    if nobody is None:
+        print("not root or no user 'nobody': the cases with another user are skipped")
     base = tempfile.mkdtemp(prefix="mlos-local-users-")
     os.chmod(base, 0o755)  # nobody must reach the directories made for it
     try:
-        case_foreign(base, nobody)
+        if nobody is not None:
+            case_foreign(base, nobody)
         case_mode(base)
         case_symlink(base)
         case_socket(base, nobody)
-        case_peercred(base, nobody)
+        if nobody is not None:
+            case_peercred(base, nobody)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     print("%d failure(s)" % failures)

@@ -16,6 +16,9 @@
  * by its full path and the shard runs no program), LANG/LC_* and TZ (a
  * shard formats nothing for people), LD_PRELOAD, and whatever credentials
  * the application's environment holds.
+ * Bare-metal shards are not concerned: their guest cannot read the
+ * environment of the QEMU process that runs it, and QEMU keeps the
+ * master's (it may need it, e.g. for its own diagnostics).
  */
 #include <stdlib.h>
 #include <string.h>

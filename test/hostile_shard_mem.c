@@ -3,7 +3,7 @@
  * protocol itself (doorbell socket on fd 3, window memfd on fd 4, window
  * size in MLOS_SHARD_ARGS) and, unlike a real shard, keeps the memfd open.
  * After HELLO it does what MLOS_HOSTILE_MODE says:
- *   truncate  try to shrink (and grow) its window memfd, print what the
+ *   truncate  try to grow, then shrink its window memfd to nothing, print what the
  *             kernel answered on stderr (the master's console), then serve
  *             "echo" calls like a healthy shard
  *   rewind    after MLOS_HOSTILE_DELAY_MS: fill its reply ring with LOG
@@ -144,8 +144,9 @@ static void say(const char *what, int rc)
 
 static void truncate_mode(void)
 {
-    say("ftruncate shrink", ftruncate(MEM_FD, 0));
+    /* Grow first: the shrink that follows leaves no page behind. */
     say("ftruncate grow", ftruncate(MEM_FD, (off_t)win_len * 2));
+    say("ftruncate shrink", ftruncate(MEM_FD, 0));
     /* Still the size the master mapped? Then touching our own window is safe. */
     off_t end = lseek(MEM_FD, 0, SEEK_END);
     fprintf(stderr, "hostile: window memfd size %s\n", end == (off_t)win_len ? "unchanged" : "changed");

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "msg.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -13,6 +14,10 @@
 #include "frame.h"
 #include "mlos_endian.h"
 #include "msg_transport.h"
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010 /* Linux 5.1; older C libraries lack the name */
+#endif
 #include <protobuf-c/protobuf-c.h>
 
 #define SLOT_BITS 16u
@@ -159,13 +164,24 @@ int mlos_mr_alloc(mlos_domain_t *dom, mlos_mr_t *mr, size_t len, unsigned access
     void *p;
     if (!dom || !dom->mrs || !mr || !len || (access & ~3u))
         return MLOS_EINVAL;
-    fd = memfd_create("mlos-mr", MFD_CLOEXEC);
+    /* The memfd may be handed to peers (the shm transport): sealed, they
+     * cannot resize it under our mapping; without remote write access,
+     * nobody but this mapping can write it, whatever descriptor a peer
+     * manages to open on it. */
+    fd = memfd_create("mlos-mr", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return MLOS_EIO;
     if (ftruncate(fd, (off_t)len) < 0 ||
         (p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
         close(fd);
         return MLOS_ENOMEM;
+    }
+    if (fcntl(fd, F_ADD_SEALS,
+              F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL |
+                  (access & MLOS_ACCESS_REMOTE_WRITE ? 0 : F_SEAL_FUTURE_WRITE)) < 0) {
+        munmap(p, len);
+        close(fd);
+        return MLOS_EIO;
     }
     mr->owned = 1;
     if ((rc = reg_common(dom, mr, p, len, access, fd)) < 0) {

@@ -6,11 +6,12 @@
  *   truncate  try to grow, then shrink its window memfd to nothing, print what the
  *             kernel answered on stderr (the master's console), then serve
  *             "echo" calls like a healthy shard
- *   rewind    after MLOS_HOSTILE_DELAY_MS: fill its reply ring with LOG
- *             frames, rewind the master's tail of that ring for a second
- *             (a master that re-reads it processes the same frames
- *             forever), then rewind and misalign its own head and scribble
- *             on the master's head of the call ring, for up to 5 s
+ *   rewind    after MLOS_HOSTILE_DELAY_MS: send 256 MSG frames (type
+ *             9000) to the master's endpoint, put the master's tail of
+ *             that ring back to before them, again and again (a master
+ *             that re-reads it delivers them again, or forever), then
+ *             rewind and misalign its own head and scribble on the
+ *             master's head of the call ring, for up to 5 s
  *   flood     after MLOS_HOSTILE_DELAY_MS: send LOG frames as fast as the
  *             ring takes them for 1.5 s, then serve "echo" calls
  * Exit code 0 after STOP; the master normally kills it first.
@@ -158,27 +159,38 @@ static void truncate_mode(void)
     }
 }
 
-static void log_frame(uint32_t seq)
+/* Wait up to ms for the master to release everything up to head. */
+static int consumed_to(const struct mlos_ring_ctl *c, uint32_t head, unsigned ms)
 {
-    /* A LOG with an empty payload: the cheapest frame the master accepts. */
-    (void)seq;
-    mlos_ring_push(&out, MLOS_FRAME_LOG, seq, NULL, 0);
+    uint64_t t = now_ms();
+    while (load32(&c->tail) != head)
+        if (now_ms() - t > ms)
+            return 0;
+    return 1;
 }
 
 static void rewind_mode(void)
 {
     struct mlos_ring_ctl *tm = out.ctl, *ts = in.ctl;
-    uint32_t head, n = 0;
+    uint32_t start = load32(&tm->head), head, n = 0;
     uint64_t t;
 
-    for (int i = 0; i < 4096; i++)
-        log_frame((uint32_t)i);
+    /* MSG frames for the master's endpoint: each delivered more than once
+     * tells that the master re-read its tail from shared memory. */
+    for (int i = 0; i < 256; i++)
+        mlos_ring_push(&out, MLOS_FRAME_MSG, 9000, "dup", 3);
     head = load32(&tm->head);
     bell();
-    /* Phase 1: a master that trusts the tail it reads back from shared
-     * memory consumes these frames again and again. */
-    for (t = now_ms(); now_ms() - t < 1000; n++) {
-        store32(&tm->tail, head - 4096 * 16);
+    consumed_to(tm, head, 2000);
+    /* Phase 1: put the master's tail back, again and again; a master that
+     * trusts it consumes the same frames forever. */
+    for (int k = 0; k < 20; k++) {
+        store32(&tm->tail, start);
+        bell();
+        consumed_to(tm, head, 20);
+    }
+    for (t = now_ms(); now_ms() - t < 500; n++) {
+        store32(&tm->tail, start);
         if (!(n & 1023))
             bell();
     }
@@ -187,7 +199,7 @@ static void rewind_mode(void)
     for (t = now_ms(); now_ms() - t < 5000; n++) {
         static const int32_t moves[] = {0, -16, 8, -4096};
         store32(&tm->head, head + (uint32_t)moves[n & 3]);
-        store32(&tm->tail, head - 4096 * 16);
+        store32(&tm->tail, start);
         store32(&ts->head, 0x7ffffff3u);
         if (!(n & 255))
             bell();

@@ -16,6 +16,7 @@
 
 #include "check.h"
 #include "mlos.h"
+#include "msg.h"
 #include "uvwarm.h"
 
 static uv_loop_t *loop;
@@ -182,14 +183,30 @@ static void case_truncate(void)
     CHECK_EQ(count_fds(), fds0);
 }
 
-/* The shard rewinds the master's tail, then its own head: fenced with
- * MLOS_EPROTO, while the timer and the healthy shard carry on. */
+static int dup_msgs;
+static void on_msg(mlos_ep_t *ep, uint32_t type, const void *data, size_t len)
+{
+    if (type == 9000 && len == 3)
+        dup_msgs++;
+}
+static int ep_gone;
+static void ep_closed(mlos_ep_t *ep) { ep_gone = 1; }
+static void ep_fail(mlos_ep_t *ep, int status) { mlos_ep_close(ep, ep_closed); }
+
+/* The shard rewinds the master's tail: its 256 messages arrive once each.
+ * Then it rewinds its own head: fenced with MLOS_EPROTO, while the timer
+ * and the healthy shard carry on. */
 static void case_rewind(void)
 {
     mlos_shard_t healthy, hostile;
+    mlos_domain_t dom;
+    mlos_ep_t ep = {.on_recv = on_msg, .on_fail = ep_fail};
     struct probe p;
     int fds0 = count_fds();
+    CHECK_EQ(mlos_domain_init(&dom, loop, 0), 0);
     spawn_pair(&healthy, &hostile, "rewind", "200");
+    dup_msgs = ep_gone = 0;
+    CHECK_EQ(mlos_shard_ep(&dom, &hostile, &ep), 0);
     struct result r = {0};
     mlos_call_t req = {.data = &r};
     CHECK_EQ(mlos_call(&hostile, &req, "echo", "ping", 4, result_cb), 0); /* never answered */
@@ -204,9 +221,15 @@ static void case_rewind(void)
     CHECK_EQ(r.status, MLOS_EPROTO);
     CHECK(strstr(r.error, "broke the protocol") != NULL);
     CHECK(!mlos_shard_alive(&hostile));
+    fprintf(stderr, "rewind: 256 messages sent, %d delivered\n", dup_msgs);
+    CHECK_EQ(dup_msgs, 256);
     check_healthy(&healthy);
     mlos_shard_stop_sync(&hostile);
     mlos_shard_stop_sync(&healthy);
+    for (int i = 0; i < 1000 && !ep_gone; i++)
+        uv_run(loop, UV_RUN_NOWAIT);
+    CHECK(ep_gone);
+    CHECK_EQ(mlos_domain_close(&dom), 0);
     CHECK_EQ(count_fds(), fds0);
 }
 

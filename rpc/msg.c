@@ -14,11 +14,11 @@
 #include "frame.h"
 #include "mlos_endian.h"
 #include "msg_transport.h"
+#include <protobuf-c/protobuf-c.h>
 
 #ifndef F_SEAL_FUTURE_WRITE
 #define F_SEAL_FUTURE_WRITE 0x0010 /* Linux 5.1; older C libraries lack the name */
 #endif
-#include <protobuf-c/protobuf-c.h>
 
 #define SLOT_BITS 16u
 #define MAX_MRS (1u << SLOT_BITS)

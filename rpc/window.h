@@ -17,6 +17,10 @@
  *
  * Ownership: the master owns the header except `state`, which only the
  * shard writes. Each ring has one producer and one consumer (ring.h).
+ * The master seals the memfd against shrinking and growing before the
+ * shard (or QEMU) gets it, so the window stays mapped whatever the shard
+ * does with its descriptor; and it reads nothing back from the header
+ * once the shard runs.
  */
 #ifndef MLOS_WINDOW_H
 #define MLOS_WINDOW_H

@@ -429,6 +429,10 @@ static void flush_sends(struct shm_ep *s)
             return;
         }
         mlos_ring_producer_done_wait(&s->out);
+        if (rc == MLOS_EPROTO) {
+            fail(s, rc); /* the peer scribbled on its tail: this ring is done */
+            return;
+        }
         s->sendq = next;
         if (!s->sendq)
             s->sendq_end = NULL;

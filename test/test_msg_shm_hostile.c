@@ -3,9 +3,8 @@
  * descriptors, see rpc/msg_shm.c) and offers what a careful endpoint must
  * refuse: an unsealed memfd, one smaller than it claims, a doorbell that
  * is not an eventfd, a grant it could truncate, a ring index out of line.
- * Each is refused with
- * MLOS_EPROTO, nothing crashes, and the listener or endpoint goes on
- * working. A read-only grant arrives as a descriptor that can neither
+ * Each is refused with MLOS_EPROTO, nothing crashes, and the listener or
+ * endpoint goes on working. A read-only grant arrives as a descriptor that can neither
  * write nor resize the region, however the peer reopens it.
  * Usage: test_msg_shm_hostile DIR   (for the socket files) */
 #define _GNU_SOURCE

@@ -176,9 +176,11 @@ int mlos_mr_alloc(mlos_domain_t *dom, mlos_mr_t *mr, size_t len, unsigned access
         close(fd);
         return MLOS_ENOMEM;
     }
-    if (fcntl(fd, F_ADD_SEALS,
-              F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL |
-                  (access & MLOS_ACCESS_REMOTE_WRITE ? 0 : F_SEAL_FUTURE_WRITE)) < 0) {
+    /* Kernels before 5.1 lack the write seal: peers then get a read-only
+     * descriptor only (msg_shm.c), which a reopen through /proc upgrades. */
+    if (!(access & MLOS_ACCESS_REMOTE_WRITE))
+        (void)fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE);
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
         munmap(p, len);
         close(fd);
         return MLOS_EIO;

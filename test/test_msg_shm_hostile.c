@@ -320,6 +320,7 @@ static void test_readonly_grant(void)
     close(to_us);
     close(to_them);
     CHECK_EQ(mlos_mr_dereg(&ro), 0);
+    listener_still_works();
 }
 
 /* ---- a fake target: a real client maps what it offers ---- */

@@ -42,6 +42,7 @@ struct mlos_shard_impl {
     size_t bulk_len;
     uint32_t bulk_rkey;  /* key of the bulk window as a remote region (shard_ep.c) */
     mlos_ep_t *ep;       /* messaging endpoint bound with mlos_shard_ep, or NULL */
+    uint8_t *rx_shadow;  /* private copy of each frame from the shard (ring.h: set_shadow) */
 
     mlos_call_t *pending;               /* sent or queued, awaiting REPLY */
     mlos_call_t *backlog, *backlog_end; /* packed, waiting for ring room (subset of order) */

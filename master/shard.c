@@ -159,6 +159,7 @@ static void finish_release(struct mlos_shard_impl *im)
 
     if (im->bell_fd >= 0)
         close(im->bell_fd);
+    free(im->rx_shadow);
     for (size_t i = 0; i < shard->ntasks; i++)
         free(shard->tasks[i]);
     free(shard->tasks);
@@ -344,8 +345,13 @@ static int setup_memory(struct mlos_shard_impl *im, size_t mem_size, size_t win_
 {
     char name[32];
     snprintf(name, sizeof(name), "mlos-shard-%u", im->shard->id);
-    im->mem_fd = memfd_create(name, MFD_CLOEXEC);
-    if (im->mem_fd < 0 || ftruncate(im->mem_fd, (off_t)mem_size) < 0)
+    /* The shard (QEMU or a process) keeps this descriptor: sealed, it can
+     * no longer shrink the memory under our mapping (a SIGBUS here would
+     * take every shard of this master with it), nor grow it, nor change
+     * the seals. */
+    im->mem_fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (im->mem_fd < 0 || ftruncate(im->mem_fd, (off_t)mem_size) < 0 ||
+        fcntl(im->mem_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
         return MLOS_EIO;
     im->map = mmap(NULL, win_len, PROT_READ | PROT_WRITE, MAP_SHARED, im->mem_fd, (off_t)win_off);
     if (im->map == MAP_FAILED) {
@@ -353,6 +359,9 @@ static int setup_memory(struct mlos_shard_impl *im, size_t mem_size, size_t win_
         return MLOS_ENOMEM;
     }
     im->map_len = win_len;
+    /* Frames from the shard are decoded from a private copy (ring.h). */
+    if (!(im->rx_shadow = malloc(ring / 2)))
+        return MLOS_ENOMEM;
     if (mlos_window_format(im->map, win_len, ring, im->shard->id) < 0)
         return MLOS_EINVAL;
     struct mlos_window_hdr *h = im->map;
@@ -363,6 +372,7 @@ static int setup_memory(struct mlos_shard_impl *im, size_t mem_size, size_t win_
         return MLOS_EINVAL;
     /* The master always wants a doorbell for new frames: it sleeps in libuv. */
     im->to_master.ctl->waiting = mlos_to_le32(1);
+    mlos_ring_set_shadow(&im->to_master, im->rx_shadow);
     im->bulk_rkey = mlos__shard_new_rkey();
     im->bulk = (uint8_t *)im->map + mlos_from_le64(h->bulk_off);
     im->bulk_len = mlos_from_le64(h->bulk_size);
@@ -378,6 +388,7 @@ static void free_early(struct mlos_shard_impl *im, int *fds)
     for (int i = 0; i < 2; i++)
         if (fds[i] >= 0)
             close(fds[i]);
+    free(im->rx_shadow);
     free(im);
 }
 

@@ -18,10 +18,14 @@ void mlos_frame_hdr_encode(const struct mlos_frame_hdr *hdr, uint8_t out[MLOS_FR
 
 int mlos_frame_hdr_decode(const void *buf, size_t len, uint32_t max_payload, struct mlos_frame_hdr *hdr)
 {
-    const uint8_t *p = buf;
+    uint8_t p[MLOS_FRAME_HDR_SIZE];
 
     if (len < MLOS_FRAME_HDR_SIZE)
         return MLOS_ETRUNC;
+    /* buf may be shared memory a peer rewrites while we look: check and
+     * use one private copy, so the value checked is the value kept. */
+    memcpy(p, buf, sizeof(p));
+    __asm__ volatile("" : : "r"(p) : "memory"); /* keep the compiler from re-reading buf instead */
     if (mlos_get_be32(p) != MLOS_FRAME_MAGIC)
         return MLOS_EBADMAGIC;
     if (p[4] != MLOS_FRAME_VERSION)

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "msg.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,6 +15,10 @@
 #include "mlos_endian.h"
 #include "msg_transport.h"
 #include <protobuf-c/protobuf-c.h>
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010 /* Linux 5.1; older C libraries lack the name */
+#endif
 
 #define SLOT_BITS 16u
 #define MAX_MRS (1u << SLOT_BITS)
@@ -159,13 +164,26 @@ int mlos_mr_alloc(mlos_domain_t *dom, mlos_mr_t *mr, size_t len, unsigned access
     void *p;
     if (!dom || !dom->mrs || !mr || !len || (access & ~3u))
         return MLOS_EINVAL;
-    fd = memfd_create("mlos-mr", MFD_CLOEXEC);
+    /* The memfd may be handed to peers (the shm transport): sealed, they
+     * cannot resize it under our mapping; without remote write access,
+     * nobody but this mapping can write it, whatever descriptor a peer
+     * manages to open on it. */
+    fd = memfd_create("mlos-mr", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return MLOS_EIO;
     if (ftruncate(fd, (off_t)len) < 0 ||
         (p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
         close(fd);
         return MLOS_ENOMEM;
+    }
+    /* Kernels before 5.1 lack the write seal: peers then get a read-only
+     * descriptor only (msg_shm.c), which a reopen through /proc upgrades. */
+    if (!(access & MLOS_ACCESS_REMOTE_WRITE))
+        (void)fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE);
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+        munmap(p, len);
+        close(fd);
+        return MLOS_EIO;
     }
     mr->owned = 1;
     if ((rc = reg_common(dom, mr, p, len, access, fd)) < 0) {

@@ -125,7 +125,9 @@ int mlos_domain_close(mlos_domain_t *dom);
  * mlos_mr_alloc (shareable memory): remote access bits on mlos_mr_reg'ed
  * memory are refused for shm peers with MLOS_EACCES. */
 int mlos_mr_reg(mlos_domain_t *dom, mlos_mr_t *mr, void *addr, size_t len, unsigned access);
-/* Allocate shareable, zeroed memory (memfd) and register it. */
+/* Allocate shareable, zeroed memory (memfd) and register it. The memfd is
+ * sealed: peers it is shared with cannot resize it, and without
+ * MLOS_ACCESS_REMOTE_WRITE only the mapping made here can write it. */
 int mlos_mr_alloc(mlos_domain_t *dom, mlos_mr_t *mr, size_t len, unsigned access);
 /* Revoke: the keys stop working at once (peers get MLOS_EKEY); memory from
  * mlos_mr_alloc is freed. */

@@ -20,6 +20,19 @@
  * shared memfd and sends the descriptor. Puts and gets are then plain
  * copies into the mapping, after checking the grant is still listed (the
  * target clears it on mlos_mr_dereg) and the bounds the target gave.
+ *
+ * Neither side trusts the other with what it maps. Every memfd is sealed
+ * against shrinking and growing before it is sent, and a receiver maps one
+ * only if it is a regular file, sealed against shrinking and at least as
+ * large as claimed: otherwise the peer could truncate it under the mapping
+ * and kill us with SIGBUS. A region without remote write access is sent as
+ * a read-only descriptor of memory sealed against new writers
+ * (mlos_mr_alloc), so the peer can neither write nor resize it, even
+ * through a reopened /proc/self/fd. Doorbells are accepted only if they
+ * are eventfds, and made non-blocking. (An eventfd's flags belong to the
+ * open file both sides share: a peer that clears O_NONBLOCK again and fills
+ * the counter can still make one of our doorbell writes wait.) Rings
+ * follow ring.h: private indices, and payloads copied before delivery.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +43,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -83,6 +97,7 @@ struct shm_ep {
     int sock, efd_in, efd_out, memfd;
     struct shm_layout *mem;
     struct mlos_ring in, out;
+    uint8_t *in_shadow;           /* private copy of each incoming payload (ring.h) */
     uv_poll_t sock_poll, bell_poll;
     uv_idle_t spin;
     uv_timer_t timer;
@@ -113,6 +128,43 @@ static uint64_t spin_budget(void)
         spin_ns = (e ? strtoull(e, NULL, 10) : 50) * 1000;
     }
     return spin_ns;
+}
+
+/* ---- descriptors from the peer ---- */
+
+/* A memfd the peer wants us to map for len bytes. Seals first: once the
+ * shrink seal is seen, the size checked next can no longer drop. */
+static int check_memfd(int fd, uint64_t len)
+{
+    struct stat st;
+    int seals = fd < 0 ? -1 : fcntl(fd, F_GET_SEALS);
+    if (seals < 0 || !(seals & F_SEAL_SHRINK))
+        return MLOS_EPROTO; /* unsealed: could shrink under our mapping */
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !len || (uint64_t)st.st_size < len)
+        return MLOS_EPROTO;
+    return 0;
+}
+
+/* A doorbell from the peer: only an eventfd (a pipe or socket could fill
+ * and block our loop, a file would grow), non-blocking from now on. */
+static int check_eventfd(int fd)
+{
+    char path[40], target[64];
+    struct stat st;
+    ssize_t n;
+    int fl;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return MLOS_EPROTO;
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    n = readlink(path, target, sizeof(target) - 1);
+    if (n < 0)
+        return MLOS_EPROTO;
+    target[n] = 0;
+    if (strcmp(target, "anon_inode:[eventfd]") || (fl = fcntl(fd, F_GETFL)) < 0 || (fl & O_ACCMODE) != O_RDWR)
+        return MLOS_EPROTO;
+    if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return MLOS_EIO;
+    return 0;
 }
 
 /* ---- descriptor passing ---- */
@@ -260,6 +312,7 @@ static void handle_closed(uv_handle_t *h)
         munmap(s->maps[i].addr, s->maps[i].len);
     if (s->mem)
         munmap(s->mem, SHM_SIZE);
+    free(s->in_shadow);
     int fds[] = {s->sock, s->efd_in, s->efd_out, s->memfd};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
         if (fds[i] >= 0)
@@ -307,6 +360,9 @@ static int attach_rings(struct shm_ep *s)
     if (mlos_ring_attach(&s->out, s->side == 0 ? c2a : a2c, RING_BYTES) < 0 ||
         mlos_ring_attach(&s->in, s->side == 0 ? a2c : c2a, RING_BYTES) < 0)
         return MLOS_EPROTO;
+    if (!(s->in_shadow = malloc(s->in.max_payload)))
+        return MLOS_ENOMEM;
+    mlos_ring_set_shadow(&s->in, s->in_shadow);
     return 0;
 }
 
@@ -373,6 +429,10 @@ static void flush_sends(struct shm_ep *s)
             return;
         }
         mlos_ring_producer_done_wait(&s->out);
+        if (rc == MLOS_EPROTO) {
+            fail(s, rc); /* the peer scribbled on its tail: this ring is done */
+            return;
+        }
         s->sendq = next;
         if (!s->sendq)
             s->sendq_end = NULL;
@@ -483,26 +543,46 @@ static void serve_map(struct shm_ep *s, const struct ctl_rec *req)
         else
             __atomic_store_n(&g->rkey[slot], req->rkey, __ATOMIC_RELEASE);
     }
+    int fd = rc == 0 ? mr->memfd : -1, ro = -1;
+    if (rc == 0 && !(mr->access & MLOS_ACCESS_REMOTE_WRITE)) {
+        /* Read-only grant: a descriptor that cannot write or truncate. */
+        char path[40];
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", mr->memfd);
+        if ((fd = ro = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+            rc = MLOS_EIO;
+    }
     rep.status = rc;
     if (rc == 0) {
         rep.len = mr->len;
         rep.access = mr->access;
     }
-    if (send_rec(s->sock, &rep, rc == 0 ? &mr->memfd : NULL, rc == 0) < 0)
+    if (send_rec(s->sock, &rep, rc == 0 ? &fd : NULL, rc == 0) < 0)
         fail(s, MLOS_ECONNRESET);
+    if (ro >= 0)
+        close(ro);
 }
 
 /* Initiator side: a mapping arrived (or was refused). */
 static void got_map(struct shm_ep *s, const struct ctl_rec *rep, int fd)
 {
     uint32_t rkey = rep->rkey;
+    struct ctl_rec refused = {.rkey = rkey}; /* rep, replaced when we cannot map */
     s->map_pending = 0;
+    if (rep->status > 0) {
+        refused.status = MLOS_EPROTO; /* not a status we know */
+        rep = &refused;
+    }
+    if (rep->status == 0 && (fd < 0 || check_memfd(fd, rep->len) < 0)) {
+        refused.status = MLOS_EPROTO; /* the target sent memory it could pull from under us */
+        rep = &refused;
+    }
     if (rep->status == 0 && fd >= 0) {
         int prot = PROT_READ | (rep->access & MLOS_ACCESS_REMOTE_WRITE ? PROT_WRITE : 0);
         void *p = mmap(NULL, rep->len, prot, MAP_SHARED, fd, 0);
         struct mapping *m = find_map(s, rkey);
         if (p == MAP_FAILED) {
-            rep = &(struct ctl_rec){.status = MLOS_ENOMEM};
+            refused.status = MLOS_ENOMEM;
+            rep = &refused;
         } else {
             if (m) {
                 munmap(m->addr, m->len);
@@ -592,6 +672,15 @@ static void take_setup(struct shm_ep *s, const struct ctl_rec *r, int *fds, int 
     s->memfd = fds[0];
     s->efd_out = fds[1]; /* connector's "to acceptor" is our input: see connect */
     s->efd_in = fds[2];
+    int rc = check_memfd(s->memfd, SHM_SIZE);
+    if (rc == 0)
+        rc = check_eventfd(s->efd_out);
+    if (rc == 0)
+        rc = check_eventfd(s->efd_in);
+    if (rc < 0) {
+        fail(s, rc);
+        return;
+    }
     s->mem = mmap(NULL, SHM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, s->memfd, 0);
     if (s->mem == MAP_FAILED) {
         s->mem = NULL;
@@ -689,12 +778,14 @@ static int shm_connect(mlos_ep_t *ep, const char *where, unsigned timeout_ms)
         uv_timer_start(&s->timer, timeout_cb, 0, 0);
         return 0;
     }
-    s->memfd = memfd_create("mlos-shm-ep", MFD_CLOEXEC);
+    s->memfd = memfd_create("mlos-shm-ep", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     efd_to_acceptor = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     efd_to_connector = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     s->efd_out = efd_to_acceptor;
     s->efd_in = efd_to_connector;
-    rc = s->memfd < 0 || efd_to_acceptor < 0 || efd_to_connector < 0 || ftruncate(s->memfd, SHM_SIZE) < 0
+    /* Sealed before it is shared: the acceptor refuses it otherwise. */
+    rc = s->memfd < 0 || efd_to_acceptor < 0 || efd_to_connector < 0 || ftruncate(s->memfd, SHM_SIZE) < 0 ||
+                 fcntl(s->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0
              ? MLOS_EIO
              : 0;
     if (rc == 0) {

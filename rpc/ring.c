@@ -26,11 +26,15 @@ int mlos_ring_format(void *mem, uint32_t size)
 int mlos_ring_attach(struct mlos_ring *r, void *mem, size_t avail)
 {
     struct mlos_ring_ctl *ctl = mem;
-    uint32_t size;
+    uint32_t size, head, tail;
     if (!mem || avail < sizeof(*ctl) || ((uintptr_t)mem & (MLOS_CACHELINE - 1)))
         return MLOS_EINVAL;
-    size = mlos_from_le32(ctl->size);
+    size = load_rlx(&ctl->size);
+    head = load_acq(&ctl->head);
+    tail = load_acq(&ctl->tail);
     if (!is_pow2(size) || size < 4096 || size > (1u << 30) || avail - sizeof(*ctl) < size)
+        return MLOS_EPROTO;
+    if (((head | tail) & (MLOS_RING_RECORD_ALIGN - 1)) || head - tail > size)
         return MLOS_EPROTO;
     memset(r, 0, sizeof(*r));
     r->ctl = ctl;
@@ -39,8 +43,12 @@ int mlos_ring_attach(struct mlos_ring *r, void *mem, size_t avail)
     /* Records up to half the ring always fit into an empty ring, PAD
      * included, so EAGAIN always means the consumer holds real frames. */
     r->max_payload = size / 2 - MLOS_FRAME_HDR_SIZE;
+    r->prod_head = head;
+    r->cons_tail = r->cons_head = tail;
     return 0;
 }
+
+void mlos_ring_set_shadow(struct mlos_ring *r, void *buf) { r->shadow = buf; }
 
 static void write_hdr(struct mlos_ring *r, uint32_t pos, uint8_t type, uint32_t id, uint32_t length)
 {
@@ -48,16 +56,24 @@ static void write_hdr(struct mlos_ring *r, uint32_t pos, uint8_t type, uint32_t 
     mlos_frame_hdr_encode(&h, r->data + (pos & (r->size - 1)));
 }
 
+/* Producer: bytes the consumer still holds, from our private head and its
+ * published tail. A tail that is misaligned, or ahead of what we wrote, or
+ * more than a ring behind, is corrupt: MLOS_EPROTO (as a huge count). */
+static uint32_t used_bytes(const struct mlos_ring *r)
+{
+    uint32_t tail = load_acq(&r->ctl->tail), used = r->prod_head - tail;
+    return (tail & (MLOS_RING_RECORD_ALIGN - 1)) ? UINT32_MAX : used;
+}
+
 int mlos_ring_reserve(struct mlos_ring *r, uint32_t length, void **payload)
 {
-    uint32_t rec, head, tail, off, contig, used;
+    uint32_t rec, head, off, contig, used;
 
     if (length > r->max_payload)
         return MLOS_ETOOBIG;
     rec = mlos_ring_record_size(length);
-    head = load_rlx(&r->ctl->head);
-    tail = load_acq(&r->ctl->tail);
-    used = head - tail;
+    head = r->prod_head;
+    used = used_bytes(r);
     if (used > r->size) /* consumer scribbled on its tail */
         return MLOS_EPROTO;
     off = head & (r->size - 1);
@@ -68,6 +84,7 @@ int mlos_ring_reserve(struct mlos_ring *r, uint32_t length, void **payload)
             return MLOS_EAGAIN;
         write_hdr(r, head, MLOS_FRAME_PAD, 0, contig - MLOS_FRAME_HDR_SIZE);
         head += contig;
+        r->prod_head = head;
         store_rel(&r->ctl->head, head);
         used += contig;
     }
@@ -84,7 +101,8 @@ void mlos_ring_commit(struct mlos_ring *r, uint8_t type, uint32_t request_id, ui
     if (length > r->reserved_len)
         length = r->reserved_len; /* never publish past the reservation */
     write_hdr(r, r->reserved_at, type, request_id, length);
-    store_rel(&r->ctl->head, r->reserved_at + mlos_ring_record_size(length));
+    r->prod_head = r->reserved_at + mlos_ring_record_size(length);
+    store_rel(&r->ctl->head, r->prod_head);
     r->reserved_len = 0;
 }
 
@@ -108,20 +126,46 @@ int mlos_ring_consumer_waiting(const struct mlos_ring *r)
     return __atomic_load_n(&r->ctl->waiting, __ATOMIC_RELAXED) != 0;
 }
 
+/* Consumer: read the producer's head once and check it against our own
+ * tail. Returns the bytes now available or MLOS_EPROTO. */
+static int load_head(struct mlos_ring *r)
+{
+    uint32_t head = load_acq(&r->ctl->head), avail = head - r->cons_tail;
+    /* A head behind our tail wraps to a huge count: rewinding is caught here. */
+    if (avail > r->size || (avail & (MLOS_RING_RECORD_ALIGN - 1)))
+        return MLOS_EPROTO;
+    r->cons_head = head;
+    return (int)avail;
+}
+
+static void consumed(struct mlos_ring *r, uint32_t rec)
+{
+    r->cons_tail += rec;
+    r->budget += rec;
+    store_rel(&r->ctl->tail, r->cons_tail);
+}
+
 int mlos_ring_peek(struct mlos_ring *r, struct mlos_frame_hdr *hdr, const uint8_t **payload)
 {
     for (;;) {
-        uint32_t tail = load_rlx(&r->ctl->tail);
-        uint32_t head = load_acq(&r->ctl->head);
-        uint32_t avail = head - tail, off, contig, rec;
+        uint32_t tail = r->cons_tail, avail = r->cons_head - tail, off, contig, rec;
         const uint8_t *p;
 
-        if (avail == 0)
+        if (r->budget >= r->size) {
+            r->budget = 0; /* this drain did its share: let the loop run */
             return 0;
+        }
+        if (avail == 0) {
+            int rc = load_head(r);
+            if (rc <= 0) {
+                if (rc == 0)
+                    r->budget = 0;
+                return rc;
+            }
+            avail = (uint32_t)rc;
+        }
         off = tail & (r->size - 1);
         contig = r->size - off;
-        if (avail > r->size || (avail & (MLOS_RING_RECORD_ALIGN - 1)) || (off & (MLOS_RING_RECORD_ALIGN - 1)))
-            return MLOS_EPROTO;
         p = r->data + off;
         if (mlos_frame_hdr_decode(p, avail < contig ? avail : contig, r->max_payload, hdr) < 0)
             return MLOS_EPROTO;
@@ -129,32 +173,38 @@ int mlos_ring_peek(struct mlos_ring *r, struct mlos_frame_hdr *hdr, const uint8_
         if (hdr->type == MLOS_FRAME_PAD) {
             if (rec != contig || rec > avail)
                 return MLOS_EPROTO;
-            store_rel(&r->ctl->tail, tail + rec);
+            consumed(r, rec);
             continue;
         }
         if (rec > contig || rec > avail)
             return MLOS_EPROTO;
-        *payload = p + MLOS_FRAME_HDR_SIZE;
+        p += MLOS_FRAME_HDR_SIZE;
+        if (r->shadow) {
+            /* One read of the shared bytes: the decoder sees this copy only. */
+            if (hdr->length)
+                memcpy(r->shadow, p, hdr->length);
+            p = r->shadow;
+        }
+        *payload = p;
         return 1;
     }
 }
 
 int mlos_ring_empty(const struct mlos_ring *r)
 {
-    return load_acq(&r->ctl->head) == load_rlx(&r->ctl->tail);
+    return load_acq(&r->ctl->head) == r->cons_tail;
 }
 
 void mlos_ring_release(struct mlos_ring *r, const struct mlos_frame_hdr *hdr)
 {
-    uint32_t tail = load_rlx(&r->ctl->tail);
-    store_rel(&r->ctl->tail, tail + mlos_ring_record_size(hdr->length));
+    consumed(r, mlos_ring_record_size(hdr->length));
 }
 
 int mlos_ring_prepare_wait(struct mlos_ring *r)
 {
     __atomic_store_n(&r->ctl->waiting, mlos_to_le32(1), __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    return load_acq(&r->ctl->head) != load_rlx(&r->ctl->tail);
+    return load_acq(&r->ctl->head) != r->cons_tail;
 }
 
 void mlos_ring_done_wait(struct mlos_ring *r)
@@ -165,7 +215,7 @@ void mlos_ring_done_wait(struct mlos_ring *r)
 /* Would reserve() succeed for a record of rec bytes (PAD included)? */
 static int has_room(const struct mlos_ring *r, uint32_t rec)
 {
-    uint32_t head = load_rlx(&r->ctl->head), used = head - load_acq(&r->ctl->tail);
+    uint32_t head = r->prod_head, used = used_bytes(r);
     uint32_t contig = r->size - (head & (r->size - 1));
     if (used > r->size)
         return 1; /* corrupt: let reserve() report it */

@@ -19,9 +19,29 @@
  * re-checks for room, then sleeps; the consumer rings the producer after
  * releasing frames when producer_waiting is set.
  *
- * The consumer never trusts the producer: a frame header that fails
- * mlos_frame_hdr_decode, or a length that runs past head, is reported as
+ * Neither side trusts the other. Each keeps its own index privately (the
+ * producer its head, the consumer its tail) and only publishes it: an index
+ * read back from shared memory could have been rewritten by the peer. The
+ * peer's index is read once, validated (record aligned, at most one ring
+ * ahead of ours, never behind it) and then used until the frames it covers
+ * are consumed. A frame header that fails mlos_frame_hdr_decode, a length
+ * that runs past head or an index that fails validation is reported as
  * MLOS_EPROTO and the ring must be abandoned.
+ *
+ * Bounded work: one drain (the peeks between two that return 0) consumes
+ * at most one ring's worth of bytes, then peek returns 0 once even if more
+ * frames wait, so a producer that refills the ring as fast as it is drained
+ * cannot keep the consumer's loop busy. That never strands a frame: every
+ * frame present when a drain began is consumed by it (the ring holds no
+ * more), and frames committed later ring the doorbell of a consumer that
+ * announced it waits, or are seen by one that polls (mlos_ring_empty,
+ * mlos_ring_prepare_wait).
+ *
+ * Payloads are decoded in place (zero copy) unless the consumer gave the
+ * ring a private buffer (mlos_ring_set_shadow): then peek copies each
+ * payload there first, so a decoder that reads a byte twice (protobuf-c
+ * scans, then parses) sees the same byte both times. A consumer whose
+ * producer is less trusted than itself should do so.
  */
 #ifndef MLOS_RING_H
 #define MLOS_RING_H
@@ -52,6 +72,12 @@ struct mlos_ring {
     uint32_t max_payload;
     uint32_t reserved_at; /* producer: head position of the open reservation */
     uint32_t reserved_len;
+    /* Private indices: never re-read from shared memory. */
+    uint32_t prod_head; /* producer: bytes written (the published head) */
+    uint32_t cons_tail; /* consumer: bytes released (the published tail) */
+    uint32_t cons_head; /* consumer: the producer's head as last read and validated */
+    uint32_t budget;    /* consumer: bytes released since peek last returned 0 */
+    uint8_t *shadow;    /* consumer: private payload copy (max_payload bytes), or NULL */
 };
 
 /* Master: initialise the control block at mem for a ring of size data
@@ -59,8 +85,15 @@ struct mlos_ring {
 int mlos_ring_format(void *mem, uint32_t size);
 
 /* Attach a local view to a formatted ring at mem, checking that the
- * advertised size is a power of two that fits in avail bytes. */
+ * advertised size is a power of two that fits in avail bytes and that the
+ * indices are record aligned and at most one ring apart (MLOS_EPROTO).
+ * The view takes its private indices from the ring here, once. */
 int mlos_ring_attach(struct mlos_ring *r, void *mem, size_t avail);
+
+/* Consumer: copy every payload to buf (caller-owned, at least
+ * r->max_payload bytes, alive as long as the view) before peek returns it,
+ * instead of pointing into shared memory. NULL restores zero copy. */
+void mlos_ring_set_shadow(struct mlos_ring *r, void *buf);
 
 /* ---- producer ---- */
 
@@ -89,12 +122,13 @@ void mlos_ring_producer_done_wait(struct mlos_ring *r);
 /* ---- consumer ---- */
 
 /* Look at the next frame. Returns 1 and fills *hdr and *payload (pointing
- * into the ring, valid until mlos_ring_release), 0 if the ring is empty,
+ * into the ring or the shadow buffer, valid until mlos_ring_release), 0 if
+ * the ring is empty or this drain spent its budget (see above),
  * MLOS_EPROTO if the producer wrote garbage. PAD frames are skipped. */
 int mlos_ring_peek(struct mlos_ring *r, struct mlos_frame_hdr *hdr, const uint8_t **payload);
 
-/* Nonzero if no frame is waiting (cheap: two loads, no side effects);
- * for consumers that poll before they sleep. */
+/* Nonzero if no frame is waiting (cheap: one shared load, no side
+ * effects); for consumers that poll before they sleep. */
 int mlos_ring_empty(const struct mlos_ring *r);
 
 /* Free the frame returned by the last successful peek. */

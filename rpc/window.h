@@ -17,6 +17,10 @@
  *
  * Ownership: the master owns the header except `state`, which only the
  * shard writes. Each ring has one producer and one consumer (ring.h).
+ * The master seals the memfd against shrinking and growing before the
+ * shard (or QEMU) gets it, so the window stays mapped whatever the shard
+ * does with its descriptor. Of the header it reads back only the
+ * PowerPC exit word, once, into a local copy.
  */
 #ifndef MLOS_WINDOW_H
 #define MLOS_WINDOW_H

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -182,6 +183,12 @@ static int map_window(const char *cmdline, int fd)
         return 0; /* no window: allowed (mlos_hal_window says ENOENT) */
     if (sscanf(v, "%llx,%llx", &off, &len) != 2 || (off & 4095) || !len) {
         fprintf(stderr, "mlos: bad mlos.window=%s\n", v);
+        return MLOS_EINVAL;
+    }
+    /* A window past the end of the memfd would fault on first touch. */
+    struct stat st;
+    if (fstat(fd, &st) < 0 || (unsigned long long)st.st_size < off || (unsigned long long)st.st_size - off < len) {
+        fprintf(stderr, "mlos: window 0x%llx+0x%llx is not inside its memory descriptor\n", off, len);
         return MLOS_EINVAL;
     }
     H.window = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);

@@ -99,7 +99,13 @@ static void flush_backlog(struct mlos_shard_impl *im)
     int sent = 0;
     while (im->backlog) {
         mlos_call_t *req = im->backlog;
-        if (mlos_ring_push(&im->to_shard, MLOS_FRAME_CALL, req->id, req->frame, (uint32_t)req->frame_len) < 0) {
+        int prc = mlos_ring_push(&im->to_shard, MLOS_FRAME_CALL, req->id, req->frame, (uint32_t)req->frame_len);
+        if (prc == MLOS_EPROTO) {
+            mlos__shard_fail(im, MLOS_EPROTO, "shard %u broke the protocol: it corrupted the call ring's index",
+                             im->shard->id);
+            break;
+        }
+        if (prc < 0) {
             /* Ask the shard to ring us when it has consumed; if room
              * appeared meanwhile, go on now. */
             if (mlos_ring_producer_prepare_wait(&im->to_shard, (uint32_t)req->frame_len))
@@ -180,6 +186,9 @@ int mlos_call_ex(mlos_shard_t *shard, mlos_call_t *req, const char *task, const 
             im->backlog = req;
         im->backlog_end = req;
     } else {
+        if (rc == MLOS_EPROTO)
+            mlos__shard_fail(im, MLOS_EPROTO, "shard %u broke the protocol: it corrupted the call ring's index",
+                             im->shard->id);
         return rc;
     }
     /* Append to pending (replies usually come back in order). */

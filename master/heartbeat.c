@@ -112,8 +112,14 @@ static void send_ping(struct mlos_shard_impl *im, uint64_t now)
         im->hb_seq = 1;
     /* A full ring counts as an unanswered PING too: the shard must make
      * progress (consume calls, send replies) within the timeout. */
-    if (mlos_ring_push(&im->to_shard, MLOS_FRAME_PING, im->hb_seq, buf, (uint32_t)n) == 0)
+    int rc = mlos_ring_push(&im->to_shard, MLOS_FRAME_PING, im->hb_seq, buf, (uint32_t)n);
+    if (rc == 0)
         mlos__ring_shard(im);
+    else if (rc == MLOS_EPROTO) {
+        mlos__shard_fail(im, MLOS_EPROTO, "shard %u broke the protocol: it corrupted the call ring's index",
+                         im->shard->id);
+        return;
+    }
     im->hb_sent_ms = now;
     if (!im->hb_wait_ms)
         im->hb_wait_ms = now;

@@ -201,7 +201,7 @@ static void release(struct mlos_shard_impl *im)
 void mlos__shard_fail(struct mlos_shard_impl *im, int err, const char *fmt, ...)
 {
     va_list ap;
-    im->fenced = 1; /* issue 6: once condemned, no more frames are accepted */
+    im->fenced = 1; /* once condemned, no more frames are accepted */
     if (im->death_err)
         return; /* keep the first cause */
     im->death_err = err;

@@ -40,6 +40,12 @@ static void flush(struct shard_ep *se)
     while (se->q && im) {
         mlos_wr_t *wr = se->q, *next = wr->next; /* completing reuses wr->next */
         int rc = mlos_ring_push(&im->to_shard, MLOS_FRAME_MSG, wr->type, wr->buf, (uint32_t)wr->len);
+        if (rc == MLOS_EPROTO) {
+            /* the shard moved our ring's consumer index where it cannot be */
+            mlos__shard_fail(im, MLOS_EPROTO, "shard %u broke the protocol: it corrupted the message ring's index",
+                             im->shard->id);
+            break;
+        }
         if (rc == MLOS_EAGAIN) {
             if (mlos_ring_producer_prepare_wait(&im->to_shard, (uint32_t)wr->len))
                 continue;

@@ -141,7 +141,11 @@ int slice_render(const struct neuro_volume *v, const struct neuro_labels *seg, c
     int cols = n[ja], rows = n[jd], longer, k;
     double pix, mm_a = o->mm[ja], mm_d = o->mm[jd];
     float span = win->hi > win->lo ? win->hi - win->lo : 1;
-    size_t base = stride[jt] * (size_t)(n[jt] / 2);
+    /* the middle slice counted from the world's minus side, so that the
+     * same anatomy is shown however the axis is stored (for an even count
+     * the two middles differ) */
+    int mid = o->toward_plus[through_w[view]] ? n[jt] / 2 : n[jt] - 1 - n[jt] / 2;
+    size_t base = stride[jt] * (size_t)mid;
     uint8_t *img;
     int *src_c, *src_r;
 

@@ -191,8 +191,17 @@ int slice_render(const struct neuro_volume *v, const struct neuro_labels *seg, c
         size_t rowbase = base + stride[jd] * (size_t)src_r[y];
         uint8_t *dst = img + (size_t)y * *w * 3;
 
+        if (y && src_r[y] == src_r[y - 1]) { /* a zoomed row: the same as the one above */
+            memcpy(dst, dst - (size_t)*w * 3, (size_t)*w * 3);
+            continue;
+        }
         for (int x = 0; x < *w; x++) {
             size_t i = rowbase + stride[ja] * (size_t)src_c[x];
+
+            if (x && src_c[x] == src_c[x - 1]) {
+                memcpy(dst + 3 * x, dst + 3 * x - 3, 3);
+                continue;
+            }
             float t = (v->data[i] - win->lo) / span;
             int g = t <= 0 ? 0 : t >= 1 ? 255 : (int)(t * 255 + 0.5f);
             int lab = seg ? seg->data[i] : 0;

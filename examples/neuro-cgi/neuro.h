@@ -36,7 +36,8 @@ struct neuro_volume {
      * NEURO_XFORM_SFORM (sform_code > 0, preferred as the NIfTI standard
      * asks), NEURO_XFORM_QFORM (qform_code > 0: quaternion, offsets and
      * pixdim with qfac), or NEURO_XFORM_NONE (neither: the old ANALYZE
-     * "method 1", diag(dx, dy, dz), whose orientation nobody knows). */
+     * "method 1", diag(dx, dy, dz), whose orientation nobody knows). A
+     * transform that is not finite or is singular is passed over. */
     int xform;
     double affine[3][4];
 };

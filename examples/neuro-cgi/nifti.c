@@ -200,54 +200,61 @@ static const char *datatype_name(int dt)
     }
 }
 
+/* A usable transform: finite, and its 3x3 part not singular. */
+static int usable(const double m[3][4])
+{
+    double det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
+                 m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+    int ok = isfinite(det) && det != 0;
+
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 4; c++)
+            ok &= isfinite(m[r][c]) != 0;
+    return ok;
+}
+
 /* The voxel-to-world transform (see neuro.h): the sform when its code
- * says it is set, else the qform, else the scaling alone. A transform
- * with non-finite entries or a singular 3x3 part is ignored as if unset:
- * it cannot orient anything. */
+ * says it is set, else the qform, else the scaling alone. One with
+ * non-finite entries or a singular 3x3 part cannot orient anything and is
+ * passed over as if unset. */
 static void read_xform(const uint8_t *buf, struct hdr *h)
 {
     int qcode = rd16(buf + 252, h->swap), scode = rd16(buf + 254, h->swap);
-    double m[3][4] = {{h->dx, 0, 0, 0}, {0, h->dy, 0, 0}, {0, 0, h->dz, 0}};
-    int kind = NEURO_XFORM_NONE;
+    double m[3][4];
 
     if (scode > 0) {
         for (int r = 0; r < 3; r++)
             for (int c = 0; c < 4; c++)
                 m[r][c] = rdf(buf + 280 + 16 * r + 4 * c, h->swap);
-        kind = NEURO_XFORM_SFORM;
-    } else if (qcode > 0) {
+        if (usable(m)) {
+            h->xform = NEURO_XFORM_SFORM;
+            memcpy(h->affine, m, sizeof m);
+            return;
+        }
+    }
+    if (qcode > 0) {
         double b = rdf(buf + 256, h->swap), c = rdf(buf + 260, h->swap), d = rdf(buf + 264, h->swap);
         double a2 = 1.0 - (b * b + c * c + d * d), a = a2 > 0 ? sqrt(a2) : 0;
         double qfac = rdf(buf + 76, h->swap) < 0 ? -1 : 1;
         double R[3][3] = {{a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c)},
                           {2 * (b * c + a * d), a * a + c * c - b * b - d * d, 2 * (c * d - a * b)},
                           {2 * (b * d - a * c), 2 * (c * d + a * b), a * a + d * d - c * c - b * b}};
-        double s[3] = {h->dx, h->dy, h->dz * qfac};
+        double sc[3] = {h->dx, h->dy, h->dz * qfac};
 
         for (int r = 0; r < 3; r++) {
             for (int k = 0; k < 3; k++)
-                m[r][k] = R[r][k] * s[k];
+                m[r][k] = R[r][k] * sc[k];
             m[r][3] = rdf(buf + 268 + 4 * r, h->swap);
         }
-        kind = NEURO_XFORM_QFORM;
-    }
-    if (kind != NEURO_XFORM_NONE) {
-        double det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
-                     m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
-                     m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
-        int finite = isfinite(det) && det != 0;
-
-        for (int r = 0; r < 3; r++)
-            for (int c = 0; c < 4; c++)
-                finite &= isfinite(m[r][c]);
-        if (!finite) {
-            memset(m, 0, sizeof m);
-            m[0][0] = h->dx, m[1][1] = h->dy, m[2][2] = h->dz;
-            kind = NEURO_XFORM_NONE;
+        if (usable(m)) {
+            h->xform = NEURO_XFORM_QFORM;
+            memcpy(h->affine, m, sizeof m);
+            return;
         }
     }
-    h->xform = kind;
-    memcpy(h->affine, m, sizeof m);
+    memset(h->affine, 0, sizeof h->affine);
+    h->affine[0][0] = h->dx, h->affine[1][1] = h->dy, h->affine[2][2] = h->dz;
+    h->xform = NEURO_XFORM_NONE;
 }
 
 /* The header, then (unless header_only) that the data are all there. */

@@ -268,10 +268,14 @@ static void test_nifti_xform(void)
             CHECK(v.xform == NEURO_XFORM_SFORM && affine_is(&v, want));
             neuro_volume_free(&v);
         }
-        /* a singular sform orients nothing: as if neither were set */
+        /* a singular sform orients nothing: the qform is used instead, and
+         * without that, neither */
         for (int r = 0; r < 3; r++)
             for (int c = 0; c < 3; c++)
                 wf(b + 280 + 16 * r + 4 * c, 0, swap);
+        CHECK_EQ(neuro_nifti_read(b, len, 1000, &v, err, sizeof(err)), 0);
+        CHECK(v.xform == NEURO_XFORM_QFORM);
+        neuro_volume_free(&v);
         w16(b + 252, 0, swap);
         CHECK_EQ(neuro_nifti_read(b, len, 1000, &v, err, sizeof(err)), 0);
         CHECK(v.xform == NEURO_XFORM_NONE && affine_is(&v, none));

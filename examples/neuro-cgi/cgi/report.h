@@ -50,10 +50,21 @@ struct report {
 };
 
 void report_json(struct strbuf *sb, const struct report *r);
+/* The same JSON for a <script type="application/json"> element: every '<'
+ * written as \u003c, so the text can neither end the element nor change
+ * how the HTML parser reads it. */
+void report_json_script(struct strbuf *sb, const struct report *r);
 /* The numbers as CSV (RFC 4180, CRLF): one row per tissue class, then one
  * per atlas region: section,label,name,hemisphere,voxels,volume_ml,
  * mean_smoothed,gm_ml (tissue rows give the class center as mean_smoothed). */
 void report_csv(struct strbuf *sb, const struct report *r);
 void report_html(struct strbuf *sb, const struct report *r);
+
+/* Shared by the formats: 'L' or 'R' for a name ending in "_L" / "_R"
+ * (AAL's convention), else 0; nibabel-style axis codes ("RAS", "LPI", ...:
+ * the direction each voxel axis grows toward); "sform", "qform", "none". */
+char report_hemisphere(const char *name);
+void report_axcodes(const struct slice_orient *o, char out[4]);
+const char *report_xform_name(int xform);
 
 #endif

@@ -66,6 +66,14 @@ a = np.asarray(img.dataobj)
 small = a[::2, ::2, ::2].astype(np.uint8)
 aff = img.affine.copy(); aff[:3, :3] *= 2
 nib.save(nib.Nifti1Image(small, aff), d + '/small.nii')
+# the same head stored left-right flipped (x index toward the left), the
+# sform saying so; and one with 1 x 1 x 3 mm voxels (every third slice)
+flip = np.ascontiguousarray(a[::-1, :, :])
+faff = img.affine @ np.array([[-1, 0, 0, a.shape[0] - 1], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+nib.save(nib.Nifti1Image(flip, faff), d + '/flipped.nii')
+thick = np.ascontiguousarray(a[:, :, ::3])
+taff = img.affine.copy(); taff[:3, 2] *= 3
+nib.save(nib.Nifti1Image(thick, taff), d + '/thick.nii')
 # uncompressed ch2bet, and truncated copies
 nib.save(nib.Nifti1Image(a, img.affine, img.header), d + '/ch2bet.nii')
 raw = open(d + '/ch2bet.nii', 'rb').read()
@@ -213,6 +221,44 @@ for arch in $arches; do
     kept "aal-$arch" results.csv
     no_slaves "after $arch runs"
 done
+# ---- orientation and aspect, end to end ----
+req flipped 200 -F kind=process -F "image=@$work/in/flipped.nii"
+has flipped 'voxel axes LAS'
+req thick 200 -F kind=process -F "image=@$work/in/thick.nii"
+id_of() { sed -n 's/^X-Neuro-Request: \([^\r]*\).*/\1/p' "$work/out/$1.hdr"; }
+"$py" - "$storage/$(id_of ch2bet-process)" "$storage/$(id_of flipped)" "$storage/$(id_of thick)" <<'PYEOF' &&
+import struct, sys, zlib
+def png(path):
+    d = open(path, 'rb').read(); p, idat = 8, b''
+    while p < len(d):
+        n, t = struct.unpack('>I4s', d[p:p + 8])
+        if t == b'IHDR': w, h = struct.unpack('>II', d[p + 8:p + 16])
+        if t == b'IDAT': idat += d[p + 8:p + 8 + n]
+        p += 12 + n
+    raw, s, rows, prev = zlib.decompress(idat), 3 * w, [], bytearray(3 * w)
+    for y in range(h):
+        f, line = raw[y * (s + 1)], bytearray(raw[y * (s + 1) + 1:(y + 1) * (s + 1)])
+        for i in range(s):
+            a = line[i - 3] if i >= 3 else 0; b = prev[i]; c = prev[i - 3] if i >= 3 else 0
+            pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+            pred = [0, a, b, (a + b) // 2, a if pa <= pb and pa <= pc else b if pb <= pc else c][f]
+            line[i] = (line[i] + pred) & 255
+        rows.append(bytes(line)); prev = line
+    return w, h, b''.join(rows)
+ok = True
+for view in ('axial', 'coronal', 'sagittal'):
+    w1, h1, p1 = png(sys.argv[1] + '/%s.png' % view)
+    w2, h2, p2 = png(sys.argv[2] + '/%s.png' % view)
+    diff = sum(1 for i in range(0, len(p1), 3) if p1[i:i + 3] != p2[i:i + 3]) if (w1, h1) == (w2, h2) else -1
+    print('#  %s: %dx%d vs flipped %dx%d, %d pixels differ' % (view, w1, h1, w2, h2, diff))
+    ok &= 0 <= diff <= w1 * h1 // 1000  # segmentation may differ on a few boundary voxels
+w, h, _ = png(sys.argv[3] + '/coronal.png')
+print('#  1x1x3 mm coronal: %dx%d for 181 x 61 voxels' % (w, h))
+ok &= abs(h / w - (61 * 3) / 181) < 0.02
+sys.exit(0 if ok else 1)
+PYEOF
+    ok "orientation: a flipped copy shows the same pictures, thick slices keep their aspect" ||
+    bad "orientation: pictures differ for a flipped copy, or the aspect is wrong"
 req brodmann 200 -F kind=process -F atlas=brodmann -F "image=@$work/in/ch2bet.nii"
 has brodmann 'Brodmann area'
 req chunked 200 -H 'Transfer-Encoding: chunked' -F kind=process -F slaves=4 -F "image=@$work/in/small.nii"

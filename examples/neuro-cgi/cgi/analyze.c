@@ -191,8 +191,12 @@ void analyze_post(const struct cgi_config *cfg, int in, double t0_ms, struct res
                                       : (unsigned long long)clen > cfg->max_bytes ? 0
                                                                                    : (unsigned long long)clen;
         struct spool_policy keep = {cfg->keep_seconds, cfg->keep_bytes};
+        struct spool_usage u;
 
-        rc = spool_create(cfg->storage, &keep, 2 * body_max, &resp->spool, err, sizeof err);
+        rc = spool_create(cfg->storage, &keep, 2 * body_max, &resp->spool, &u, err, sizeof err);
+        if (u.removed) /* the server's error log: what the retention policy deleted */
+            fprintf(stderr, "neuro-cgi: retention removed %zu request%s (%llu bytes); %zu kept (%llu bytes)\n",
+                    u.removed, u.removed == 1 ? "" : "s", u.removed_bytes, u.kept, u.kept_bytes);
         if (rc < 0) {
             fail(resp, rc == SPOOL_EFULL ? 503 : 500, "%s", err);
             return;

@@ -258,10 +258,12 @@ int spool_prune(const char *storage, const struct spool_policy *keep, unsigned l
 }
 
 int spool_create(const char *storage, const struct spool_policy *keep, unsigned long long reserve, struct spool *sp,
-                 char *err, size_t errlen)
+                 struct spool_usage *usage, char *err, size_t errlen)
 {
     time_t now = time(NULL);
-    struct spool_usage u;
+    struct spool_usage none, *u = usage ? usage : &none;
+
+    memset(u, 0, sizeof *u);
     struct tm tm;
     char stamp[20];
     int fd, rc;
@@ -275,7 +277,7 @@ int spool_create(const char *storage, const struct spool_policy *keep, unsigned 
     /* One CGI at a time prunes and creates, so that two never delete the
      * same directory or both count the same free room. */
     flock(fd, LOCK_EX);
-    if (keep && (rc = prune_fd(fd, keep, reserve, now, &u, err, errlen)) < 0) {
+    if (keep && (rc = prune_fd(fd, keep, reserve, now, u, err, errlen)) < 0) {
         close(fd);
         return rc;
     }

@@ -48,10 +48,10 @@ struct spool {
 
 /* Create the storage directory if needed (0700), apply the retention
  * policy keep (NULL: none) making room for reserve bytes, and create a new
- * request subdirectory (0700). Returns 0, or SPOOL_EIO / SPOOL_EFULL with
- * the reason in err. */
+ * request subdirectory (0700). u (may be NULL) receives what retention
+ * did. Returns 0, or SPOOL_EIO / SPOOL_EFULL with the reason in err. */
 int spool_create(const char *storage, const struct spool_policy *keep, unsigned long long reserve, struct spool *sp,
-                 char *err, size_t errlen);
+                 struct spool_usage *u, char *err, size_t errlen);
 
 /* The retention pass alone, as if at time now (for tests and tools):
  * fills u. Returns 0, SPOOL_EIO or SPOOL_EFULL (err says why). */

@@ -355,6 +355,8 @@ echo "status: 200" >"$storage/$old/request.txt"
 req retention 200 -F kind=process -F "image=@$work/in/small.nii"
 [ ! -e "$storage/$old" ] && ok "retention: a request older than the maximum age was deleted" ||
     bad "retention: $old still there"
+grep -q 'neuro-cgi: retention removed' "$work/logs/error.log" && ok "retention: logged in the server's error log" ||
+    bad "retention: nothing in the error log"
 [ -d "$storage/not-a-request" ] && ok "retention: a foreign directory was left alone" ||
     bad "retention: a foreign directory was deleted"
 rmdir "$storage/not-a-request"

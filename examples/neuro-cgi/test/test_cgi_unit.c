@@ -842,7 +842,7 @@ static void test_spool(void)
     }
     /* created 0700, and so is each request directory */
     snprintf(storage, sizeof storage, "%s/a/storage", stor_root);
-    CHECK(spool_create(storage, &keep, 0, &sp, err, sizeof err) == 0);
+    CHECK(spool_create(storage, &keep, 0, &sp, NULL, err, sizeof err) == 0);
     CHECK(stat(storage, &st) == 0 && (st.st_mode & 0777) == 0700 && st.st_uid == geteuid());
     CHECK(stat(sp.dir, &st) == 0 && (st.st_mode & 0777) == 0700);
     CHECK(spool_parse_id(sp.id, &when) == 0 && labs((long)(when - now)) < 5);
@@ -852,7 +852,7 @@ static void test_spool(void)
     CHECK(spool_parse_id("20260101T000000Z-1-0123abcd.old", &when) == -1);
     /* a looser mode of our own directory is tightened */
     chmod(storage, 0755);
-    CHECK(spool_create(storage, &keep, 0, &sp, err, sizeof err) == 0);
+    CHECK(spool_create(storage, &keep, 0, &sp, NULL, err, sizeof err) == 0);
     CHECK(stat(storage, &st) == 0 && (st.st_mode & 0777) == 0700);
 
     /* retention by age: finished requests older than max_age go; young
@@ -897,12 +897,12 @@ static void test_spool(void)
     keep = (struct spool_policy){3600, 1500};
     CHECK(spool_prune(storage, &keep, 1000, now, &u, err, sizeof err) == SPOOL_EFULL && strstr(err, "full"));
     CHECK(exists(storage, id[1]));
-    CHECK(spool_create(storage, &keep, 1000, &sp, err, sizeof err) == SPOOL_EFULL);
+    CHECK(spool_create(storage, &keep, 1000, &sp, &u, err, sizeof err) == SPOOL_EFULL);
 
     /* a symbolic link, and a directory of someone else, are refused */
     snprintf(path, sizeof path, "%s/link", stor_root);
     CHECK(symlink(storage, path) == 0);
-    CHECK(spool_create(path, &keep, 0, &sp, err, sizeof err) == SPOOL_EIO && strstr(err, "symbolic link"));
+    CHECK(spool_create(path, &keep, 0, &sp, NULL, err, sizeof err) == SPOOL_EIO && strstr(err, "symbolic link"));
     if (geteuid() == 0) {
         snprintf(path, sizeof path, "%s/theirs", stor_root);
         mkdir(path, 0777);
@@ -911,7 +911,7 @@ static void test_spool(void)
         snprintf(path, sizeof path, "/tmp"); /* root's */
     }
     err[0] = '\0';
-    CHECK(spool_create(path, &keep, 0, &sp, err, sizeof err) == SPOOL_EIO && strstr(err, "owned by uid") &&
+    CHECK(spool_create(path, &keep, 0, &sp, NULL, err, sizeof err) == SPOOL_EIO && strstr(err, "owned by uid") &&
           strstr(err, "refusing"));
     {
         char cmd[128];

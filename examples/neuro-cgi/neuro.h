@@ -30,7 +30,21 @@ struct neuro_volume {
     int nx, ny, nz;
     double dx, dy, dz;   /* voxel size, mm (absolute values) */
     float *data;         /* malloc'ed, owned by the struct */
+    /* Where the voxels are in the scanner's world (NIfTI-1 "RAS+": +x to
+     * the subject's right, +y anterior, +z superior), from the header:
+     * world_mm = affine * (i, j, k, 1). xform says which transform it is:
+     * NEURO_XFORM_SFORM (sform_code > 0, preferred as the NIfTI standard
+     * asks), NEURO_XFORM_QFORM (qform_code > 0: quaternion, offsets and
+     * pixdim with qfac), or NEURO_XFORM_NONE (neither: the old ANALYZE
+     * "method 1", diag(dx, dy, dz), whose orientation nobody knows). A
+     * transform that is not finite or is singular is passed over. */
+    int xform;
+    double affine[3][4];
 };
+
+#define NEURO_XFORM_NONE 0
+#define NEURO_XFORM_QFORM 1
+#define NEURO_XFORM_SFORM 2
 
 /* A label volume (atlas or segmentation), same layout. */
 struct neuro_labels {

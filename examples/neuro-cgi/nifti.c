@@ -3,8 +3,11 @@
  * Facts used (NIfTI-1 header, 348 bytes): sizeof_hdr int32 @0 (348, or
  * byte-swapped 348 for the other byte order), dim int16[8] @40, datatype
  * int16 @70, pixdim float[8] @76, vox_offset float @108, scl_slope float
- * @112, scl_inter float @116, magic "n+1\0" @344. Data start at vox_offset
- * (at least 352), x fastest. A zero or non-finite scl_slope means no scaling.
+ * @112, scl_inter float @116, qform_code int16 @252, sform_code int16 @254,
+ * quatern_b/c/d float @256/260/264, qoffset_x/y/z float @268/272/276,
+ * srow_x/y/z float[4] @280/296/312, magic "n+1\0" @344. Data start at
+ * vox_offset (at least 352), x fastest. A zero or non-finite scl_slope
+ * means no scaling. qfac is pixdim[0] (-1 flips k; anything else is +1).
  */
 #include <math.h>
 #include <stdarg.h>
@@ -26,6 +29,8 @@ struct hdr {
     size_t offset, nvox;
     double slope, inter;
     const uint8_t *data;
+    int xform;
+    double affine[3][4];
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -195,6 +200,63 @@ static const char *datatype_name(int dt)
     }
 }
 
+/* A usable transform: finite, and its 3x3 part not singular. */
+static int usable(const double m[3][4])
+{
+    double det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
+                 m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+    int ok = isfinite(det) && det != 0;
+
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 4; c++)
+            ok &= isfinite(m[r][c]) != 0;
+    return ok;
+}
+
+/* The voxel-to-world transform (see neuro.h): the sform when its code
+ * says it is set, else the qform, else the scaling alone. One with
+ * non-finite entries or a singular 3x3 part cannot orient anything and is
+ * passed over as if unset. */
+static void read_xform(const uint8_t *buf, struct hdr *h)
+{
+    int qcode = rd16(buf + 252, h->swap), scode = rd16(buf + 254, h->swap);
+    double m[3][4];
+
+    if (scode > 0) {
+        for (int r = 0; r < 3; r++)
+            for (int c = 0; c < 4; c++)
+                m[r][c] = rdf(buf + 280 + 16 * r + 4 * c, h->swap);
+        if (usable(m)) {
+            h->xform = NEURO_XFORM_SFORM;
+            memcpy(h->affine, m, sizeof m);
+            return;
+        }
+    }
+    if (qcode > 0) {
+        double b = rdf(buf + 256, h->swap), c = rdf(buf + 260, h->swap), d = rdf(buf + 264, h->swap);
+        double a2 = 1.0 - (b * b + c * c + d * d), a = a2 > 0 ? sqrt(a2) : 0;
+        double qfac = rdf(buf + 76, h->swap) < 0 ? -1 : 1;
+        double R[3][3] = {{a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c)},
+                          {2 * (b * c + a * d), a * a + c * c - b * b - d * d, 2 * (c * d - a * b)},
+                          {2 * (b * d - a * c), 2 * (c * d + a * b), a * a + d * d - c * c - b * b}};
+        double sc[3] = {h->dx, h->dy, h->dz * qfac};
+
+        for (int r = 0; r < 3; r++) {
+            for (int k = 0; k < 3; k++)
+                m[r][k] = R[r][k] * sc[k];
+            m[r][3] = rdf(buf + 268 + 4 * r, h->swap);
+        }
+        if (usable(m)) {
+            h->xform = NEURO_XFORM_QFORM;
+            memcpy(h->affine, m, sizeof m);
+            return;
+        }
+    }
+    memset(h->affine, 0, sizeof h->affine);
+    h->affine[0][0] = h->dx, h->affine[1][1] = h->dy, h->affine[2][2] = h->dz;
+    h->xform = NEURO_XFORM_NONE;
+}
+
 /* The header, then (unless header_only) that the data are all there. */
 static int parse(const uint8_t *buf, size_t len, size_t max_voxels, int header_only, struct hdr *h, char *err,
                  size_t errlen)
@@ -250,6 +312,7 @@ static int parse(const uint8_t *buf, size_t len, size_t max_voxels, int header_o
     if (!isfinite(off) || off < 0 || off > 1e9)
         return fail(err, errlen, "not a usable NIfTI-1 file: vox_offset %g", off);
     h->offset = off < 352 ? 352 : (size_t)off;
+    read_xform(buf, h);
     if (header_only)
         return 0;
     if (h->offset > len || h->nvox * (size_t)h->bytes > len - h->offset)
@@ -359,7 +422,8 @@ int neuro_nifti_read(const uint8_t *buf, size_t len, size_t max_voxels, struct n
         for (size_t i = 0; i < h.nvox; i++)
             d[i] = (float)(voxel(&h, i) * h.slope + h.inter);
     free(z);
-    *out = (struct neuro_volume){h.nx, h.ny, h.nz, h.dx, h.dy, h.dz, d};
+    *out = (struct neuro_volume){h.nx, h.ny, h.nz, h.dx, h.dy, h.dz, d, h.xform, {{0}}};
+    memcpy(out->affine, h.affine, sizeof out->affine);
     return 0;
 }
 

@@ -17,6 +17,8 @@
 #   NEURO_MAX_VOXELS  default 50331648;  NEURO_MAX_SLAVES  default 8
 #   NEURO_ATLAS_DIR   default /usr/share/mricron/templates
 #   NEURO_KVM         1: x86_64 slaves under KVM (real hosts), default 0
+#   NEURO_KEEP_SECONDS, NEURO_KEEP_BYTES  storage retention (the CGI's
+#                     defaults when unset: 7 days, 4 GiB)
 #   NEURO_LIMIT_REQUEST_BODY  Apache's LimitRequestBody, default twice
 #                     NEURO_MAX_BYTES (so the CGI's clearer 413 comes first)
 #   NEURO_HTTPD_USER  when run as root: the user the workers (and so the
@@ -57,6 +59,7 @@ max_bytes=${NEURO_MAX_BYTES:-134217728}
 limit=${NEURO_LIMIT_REQUEST_BODY:-$((max_bytes * 2))}
 [ "$limit" -le 2147483647 ] || limit=2147483647 # Apache's maximum
 mkdir -p "$work/run" "$work/logs" "$work/htdocs" "$storage"
+chmod 700 "$storage" # uploads are medical images: the server's user only
 : >"$work/logs/cgi.log"
 
 # Apache drops root for its workers; the CGI then runs as that user and
@@ -81,7 +84,7 @@ fi
 
 # Extra variables the CGI should see, e.g. MLOS_VERBOSE for slave consoles.
 extra=""
-for v in MLOS_VERBOSE MLOS_IMAGE_DIR; do
+for v in MLOS_VERBOSE MLOS_IMAGE_DIR NEURO_KEEP_SECONDS NEURO_KEEP_BYTES; do
     eval "val=\${$v:-}"
     [ -n "$val" ] && extra="$extra
 SetEnv $v \"$val\""

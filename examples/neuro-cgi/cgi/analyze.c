@@ -18,7 +18,8 @@
 #include "neuro.h"
 #include "options.h"
 #include "page.h"
-#include "png.h"
+#include "kinds.h"
+#include "pngenc.h"
 #include "report.h"
 #include "slices.h"
 
@@ -94,6 +95,19 @@ static int analysis_status(int rc)
     }
 }
 
+/* Whether some voxel is above zero: the segmentation works on those
+ * (neuro.h), and an image without any is the client's data, not a fault
+ * of the analysis. */
+static int any_positive(const struct neuro_volume *v)
+{
+    size_t n = (size_t)v->nx * v->ny * v->nz;
+
+    for (size_t i = 0; i < n; i++)
+        if (v->data[i] > 0)
+            return 1;
+    return 0;
+}
+
 /* Receive the body into memory and request.body. 0, or fail()ed. */
 static int receive(const struct cgi_config *cfg, int in, struct response *resp, uint8_t **body, size_t *len)
 {
@@ -136,15 +150,16 @@ static void render(struct response *resp, const struct neuro_volume *vol, const 
     struct slice_window win;
 
     slice_window_auto(vol, &win);
+    slice_orient_of(vol, &r->orient);
     for (int i = 0; i < 3; i++) {
         struct report_image *im = &r->img[i];
         uint8_t *rgb;
 
         im->view = views[i];
         snprintf(im->file, sizeof im->file, "%s.png", slice_view_name(views[i]));
-        if (slice_render(vol, seg, &win, views[i], &rgb, &im->w, &im->h) < 0)
+        if (slice_render(vol, seg, &win, &r->orient, views[i], &rgb, &im->w, &im->h) < 0)
             continue;
-        if (png_encode_rgb(rgb, im->w, im->h, &im->png, &im->len) == 0)
+        if (neuro_png_rgb(rgb, im->w, im->h, &im->png, &im->len) == 0)
             spool_write(&resp->spool, im->file, im->png, im->len); /* the report has it inline anyway */
         free(rgb);
     }
@@ -158,7 +173,7 @@ void analyze_post(const struct cgi_config *cfg, int in, double t0_ms, struct res
     struct atlas atlas = {0};
     struct job_opts opts;
     struct report r = {0};
-    struct strbuf json = STRBUF_INIT;
+    struct strbuf json = STRBUF_INIT, csv = STRBUF_INIT;
     char boundary[MP_MAX_BOUNDARY + 1], err[512], name[128];
     uint8_t *body = NULL;
     struct neuro_prestart *pre = NULL;
@@ -167,9 +182,25 @@ void analyze_post(const struct cgi_config *cfg, int in, double t0_ms, struct res
     int rc, have_atlas = 0;
     double t;
 
-    if (spool_create(cfg->storage, &resp->spool, err, sizeof err) < 0) {
-        fail(resp, 500, "%s", err);
-        return;
+    {
+        /* room for the body and the upload's copy: twice the announced
+         * length, or the most a body may be when none is announced, or
+         * nothing when it is refused unread (413) */
+        long long clen = body_content_length(getenv("CONTENT_LENGTH"));
+        unsigned long long body_max = clen < 0                                       ? cfg->max_bytes
+                                      : (unsigned long long)clen > cfg->max_bytes ? 0
+                                                                                   : (unsigned long long)clen;
+        struct spool_policy keep = {cfg->keep_seconds, cfg->keep_bytes};
+        struct spool_usage u;
+
+        rc = spool_create(cfg->storage, &keep, 2 * body_max, &resp->spool, &u, err, sizeof err);
+        if (u.removed) /* the server's error log: what the retention policy deleted */
+            fprintf(stderr, "neuro-cgi: retention removed %zu request%s (%llu bytes); %zu kept (%llu bytes)\n",
+                    u.removed, u.removed == 1 ? "" : "s", u.removed_bytes, u.kept, u.kept_bytes);
+        if (rc < 0) {
+            fail(resp, rc == SPOOL_EFULL ? 503 : 500, "%s", err);
+            return;
+        }
     }
     resp->have_spool = 1;
     t = analyze_now_ms();
@@ -195,6 +226,10 @@ void analyze_post(const struct cgi_config *cfg, int in, double t0_ms, struct res
     }
     if (options_parse(&form, cfg->max_slaves, &opts, err, sizeof err) < 0) {
         fail(resp, 400, "%s", err);
+        goto out;
+    }
+    if (!kind_usable(opts.arch, err, sizeof err)) {
+        fail(resp, 422, "kind=%s cannot be used: %s", opts.arch, err);
         goto out;
     }
     spool_safe_name(opts.image->filename, name, sizeof name);
@@ -245,6 +280,10 @@ void analyze_post(const struct cgi_config *cfg, int in, double t0_ms, struct res
         }
     }
     r.parse_ms = analyze_now_ms() - t;
+    if (!any_positive(&vol)) {
+        fail(resp, 422, "the image has no voxel above zero: there is no tissue to segment");
+        goto out;
+    }
     if (opts.slaves > vol.nz) {
         fail(resp, 422, "%d slaves asked for, but the image has only %d slices", opts.slaves, vol.nz);
         goto out;
@@ -276,12 +315,14 @@ void analyze_post(const struct cgi_config *cfg, int in, double t0_ms, struct res
     r.request_ms = analyze_now_ms() - t0_ms;
     report_html(&resp->body, &r);
     report_json(&json, &r);
-    if (sb_failed(&resp->body) || sb_failed(&json)) {
+    report_csv(&csv, &r);
+    if (sb_failed(&resp->body) || sb_failed(&json) || sb_failed(&csv)) {
         fail(resp, 503, "out of memory writing the report");
         goto out;
     }
     sb_puts(&json, "\n");
     if (spool_write(&resp->spool, "results.json", json.data, json.len) < 0 ||
+        spool_write(&resp->spool, "results.csv", csv.data, csv.len) < 0 ||
         spool_write(&resp->spool, "report.html", resp->body.data, resp->body.len) < 0) {
         fail(resp, 500, "cannot store the results: %s", strerror(errno));
         goto out;
@@ -295,6 +336,7 @@ out:
     for (int i = 0; i < 3; i++)
         free(r.img[i].png);
     sb_free(&json);
+    sb_free(&csv);
     if (res.nshards || res.seg.data || res.regions)
         neuro_result_free(&res);
     if (have_atlas || atlas.labels.data)

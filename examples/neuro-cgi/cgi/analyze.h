@@ -10,11 +10,15 @@
  *       not NIfTI, truncated NIfTI;
  *   415 not multipart/form-data;
  *   422 wrong dimensions, unsupported datatype, atlas grid mismatch, more
- *       slaves than slices;
- *   500 server-side failures (storage, atlas files, analysis errors);
- *   503 out of memory, or slaves that could not be started or died.
+ *       slaves than slices, no voxel above zero, a slave kind that is not
+ *       installed;
+ *   500 server-side failures (storage unusable or not ours, atlas files,
+ *       analysis errors);
+ *   503 out of memory, slaves that could not be started or died, or no
+ *       storage room left after retention.
  * Everything received is written to the request's storage directory before
- * it is examined, and stays there whatever the outcome.
+ * it is examined, and stays there whatever the outcome until the retention
+ * policy (spool.h) removes it.
  */
 #ifndef NEURO_ANALYZE_H
 #define NEURO_ANALYZE_H

@@ -1,4 +1,5 @@
-/* base64.h -- RFC 4648 base64 (standard alphabet, '=' padding), for
+/* base64.h -- RFC 4648 base64 (standard alphabet, "=" padding, no line
+ * breaks; encoded by OpenSSL's libcrypto), for
  * embedding PNG images in the report as data: URIs (RFC 2397). */
 #ifndef NEURO_BASE64_H
 #define NEURO_BASE64_H

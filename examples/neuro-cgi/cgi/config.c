@@ -46,6 +46,15 @@ int config_load(struct cgi_config *c, char *err, size_t errlen)
     if (env_size("NEURO_MAX_SLAVES", 8, 64, &v, err, errlen) < 0)
         return -1;
     c->max_slaves = (int)v;
+    if (env_size("NEURO_KEEP_SECONDS", 7ull * 24 * 3600, 100ull * 365 * 24 * 3600, &c->keep_seconds, err, errlen) < 0)
+        return -1;
+    if (env_size("NEURO_KEEP_BYTES", 4ull << 30, 1ull << 50, &c->keep_bytes, err, errlen) < 0)
+        return -1;
+    if (c->keep_bytes / 2 < c->max_bytes) {
+        snprintf(err, errlen, "server misconfigured: NEURO_KEEP_BYTES (%llu) must be at least twice NEURO_MAX_BYTES "
+                 "(%zu), or the largest upload could never be kept", c->keep_bytes, c->max_bytes);
+        return -1;
+    }
     const char *kvm = getenv("NEURO_KVM");
     if (!kvm || !*kvm || !strcmp(kvm, "0")) {
         c->kvm = 0;

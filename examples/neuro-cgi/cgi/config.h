@@ -10,6 +10,12 @@
  *   NEURO_MAX_SLAVES  upper bound for the "slaves" option: 8
  *   NEURO_KVM         1: x86_64 slaves run under KVM (hosts where it
  *                     helps), 0: QEMU TCG: 0
+ *   NEURO_KEEP_SECONDS  request directories older than this are deleted
+ *                     as new requests arrive: 604800 (7 days)
+ *   NEURO_KEEP_BYTES  the storage directory's total size: the oldest
+ *                     finished requests are deleted to keep a new one's
+ *                     room (twice its body) below this: 4294967296 (4 GiB);
+ *                     at least twice NEURO_MAX_BYTES
  *
  * MLOS_IMAGE_PATH is read by the mlos master itself.
  */
@@ -25,6 +31,8 @@ struct cgi_config {
     const char *atlas_dir;
     int max_slaves;
     int kvm;
+    unsigned long long keep_seconds;
+    unsigned long long keep_bytes;
 };
 
 /* Returns 0, or -1 with the offending variable named in err. */

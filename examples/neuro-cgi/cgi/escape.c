@@ -1,4 +1,4 @@
-/* escape.c -- HTML and JSON text escaping (see escape.h). */
+/* escape.c -- HTML and CSV text escaping (see escape.h). */
 #include "escape.h"
 
 #include <string.h>
@@ -35,40 +35,23 @@ void html_escape_str(struct strbuf *sb, const char *s)
         html_escape(sb, s, strlen(s));
 }
 
-void json_escape(struct strbuf *sb, const char *s, size_t n)
+void csv_field(struct strbuf *sb, const char *s)
 {
-    size_t run = 0;
+    const char *p;
+    int formula;
 
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char tmp[8];
-
-        if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != 0x7f)
-            continue;
-        sb_append(sb, s + run, i - run);
-        switch (c) {
-        case '"': sb_puts(sb, "\\\""); break;
-        case '\\': sb_puts(sb, "\\\\"); break;
-        case '\n': sb_puts(sb, "\\n"); break;
-        case '\r': sb_puts(sb, "\\r"); break;
-        case '\t': sb_puts(sb, "\\t"); break;
-        default:
-            /* hex by hand: no locale or printf needed for six bytes */
-            tmp[0] = '\\';
-            tmp[1] = 'u';
-            tmp[2] = '0';
-            tmp[3] = '0';
-            tmp[4] = "0123456789abcdef"[c >> 4];
-            tmp[5] = "0123456789abcdef"[c & 15];
-            sb_append(sb, tmp, 6);
-        }
-        run = i + 1;
+    s = s ? s : "";
+    /* a spreadsheet runs a cell that starts like a formula: make it text */
+    formula = s[0] && strchr("=+-@\t\r", s[0]);
+    if (!formula && !strpbrk(s, ",\"\r\n")) {
+        sb_puts(sb, s);
+        return;
     }
-    sb_append(sb, s + run, n - run);
-}
-
-void json_escape_str(struct strbuf *sb, const char *s)
-{
-    if (s)
-        json_escape(sb, s, strlen(s));
+    sb_puts(sb, formula ? "\"'" : "\"");
+    for (; (p = strchr(s, '"')); s = p + 1) {
+        sb_append(sb, s, (size_t)(p - s));
+        sb_puts(sb, "\"\"");
+    }
+    sb_puts(sb, s);
+    sb_puts(sb, "\"");
 }

@@ -1,6 +1,7 @@
 /* form.c -- the upload form page (see form.h). */
 #include "form.h"
 
+#include "kinds.h"
 #include "page.h"
 
 void form_page(struct strbuf *sb, const struct cgi_config *cfg)
@@ -21,8 +22,9 @@ void form_page(struct strbuf *sb, const struct cgi_config *cfg)
     sb_puts(sb,
             "<fieldset><legend>Options</legend>\n"
             "<p><label for=\"sigma\">Smoothing sigma (voxels)</label>\n"
+            /* step="any": the browser then accepts exactly what options_sigma does */
             "<input type=\"number\" id=\"sigma\" name=\"sigma\" value=\"1.5\" min=\"0.1\" max=\"10\" "
-            "step=\"0.1\"></p>\n"
+            "step=\"any\" required></p>\n"
             "<p><label for=\"atlas\">Atlas</label>\n<select id=\"atlas\" name=\"atlas\">\n"
             "<option value=\"none\" selected>none</option>\n"
             "<option value=\"aal\">AAL (116 regions)</option>\n"
@@ -33,10 +35,23 @@ void form_page(struct strbuf *sb, const struct cgi_config *cfg)
         sb_printf(sb, "<option value=\"%d\">%d</option>\n", n, n);
     sb_puts(sb,
             "</select></p>\n"
-            "<p><label for=\"kind\">Slave kind</label>\n<select id=\"kind\" name=\"kind\">\n"
-            "<option value=\"x86_64\" selected>x86_64 (bare metal, QEMU)</option>\n"
-            "<option value=\"ppc\">ppc (bare metal PowerPC 440, QEMU)</option>\n"
-            "<option value=\"process\">process (Linux process)</option>\n</select></p>\n"
+            "<p><label for=\"kind\">Slave kind</label>\n<select id=\"kind\" name=\"kind\">\n");
+    {
+        static const char *const kinds[3][2] = {{"x86_64", "x86_64 (bare metal, QEMU)"},
+                                                {"ppc", "ppc (bare metal PowerPC 440, QEMU)"},
+                                                {"process", "process (Linux process)"}};
+        char why[256];
+
+        /* a kind that is not installed is shown but cannot be chosen */
+        for (int k = 0; k < 3; k++) {
+            int ok = kind_usable(kinds[k][0], why, sizeof why);
+
+            sb_printf(sb, "<option value=\"%s\"%s%s>%s%s</option>\n", kinds[k][0], k == 0 && ok ? " selected" : "",
+                      ok ? "" : " disabled", kinds[k][1], ok ? "" : " &ndash; not installed");
+        }
+    }
+    sb_puts(sb,
+            "</select></p>\n"
             "</fieldset>\n"
             "<p><button type=\"submit\">Analyse</button></p>\n</form>\n"
             "<p>Atlas regions are only available for images on the atlas grid "

@@ -23,20 +23,60 @@ static void shown(const char *p, size_t n, char *out, size_t cap)
     out[o] = '\0';
 }
 
-/* Copy a text field (no NULs, at most cap-1 bytes, spaces trimmed). */
+/* Copy a text field as sent: no NULs, at most cap-1 bytes. Nothing is
+ * trimmed: " 2" is not a value the form can send, so it is refused rather
+ * than guessed at. */
 static int text_value(const struct mp_part *p, char *out, size_t cap)
 {
-    const char *s = (const char *)p->data;
-    size_t n = p->len;
-
-    while (n && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
-        s++, n--;
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        n--;
-    if (n >= cap || memchr(s, '\0', n))
+    if (p->len >= cap || memchr(p->data, '\0', p->len))
         return -1;
-    memcpy(out, s, n);
-    out[n] = '\0';
+    memcpy(out, p->data, p->len);
+    out[p->len] = '\0';
+    return 0;
+}
+
+int options_sigma(const char *s, double *out)
+{
+    const char *p = s;
+    int digits = 0, frac = 0;
+    double v;
+
+    /* HTML's "valid floating-point number" (what <input type=number>
+     * submits): [-] digits [. digits] or [-] . digits, then optionally
+     * e|E [+|-] digits. No spaces, no leading '+', no hexadecimal, no
+     * inf/nan, no "1." -- then strtod, whose C-locale decimal reading of
+     * exactly this grammar is the number. */
+    if (*p == '-')
+        p++;
+    while (*p >= '0' && *p <= '9')
+        p++, digits++;
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9')
+            p++, frac++;
+        if (!frac)
+            return -1;
+    }
+    if (!digits && !frac)
+        return -1;
+    if (*p == 'e' || *p == 'E') {
+        int ed = 0;
+
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        while (*p >= '0' && *p <= '9')
+            p++, ed++;
+        if (!ed)
+            return -1;
+    }
+    if (*p)
+        return -1;
+    errno = 0;
+    v = strtod(s, NULL);
+    if (errno || !isfinite(v) || v < OPTIONS_SIGMA_MIN || v > OPTIONS_SIGMA_MAX)
+        return -1;
+    *out = v;
     return 0;
 }
 
@@ -76,17 +116,12 @@ int options_parse(const struct mp_form *f, int max_slaves, struct job_opts *o, c
             o->image = p;
             continue;
         }
-        if (text_value(p, v, sizeof v) < 0)
-            return bad_value(p, "a short text value", err, errlen);
-        if (!*v)
-            continue; /* empty: keep the default */
+        if (text_value(p, v, sizeof v) < 0 || !*v)
+            return bad_value(p, !*v ? "a value (leave the field out for the default)" : "a short text value",
+                             err, errlen);
         if (!strcmp(p->name, "sigma")) {
-            char *end;
-
-            errno = 0;
-            o->sigma = strtod(v, &end);
-            if (errno || *end || !isfinite(o->sigma) || o->sigma < 0.1 || o->sigma > 10)
-                return bad_value(p, "a number from 0.1 to 10", err, errlen);
+            if (options_sigma(v, &o->sigma) < 0)
+                return bad_value(p, "a decimal number from 0.1 to 10", err, errlen);
         } else if (!strcmp(p->name, "atlas")) {
             if (strcasecmp(v, "none") && strcasecmp(v, "aal") && strcasecmp(v, "brodmann"))
                 return bad_value(p, "none, aal or brodmann", err, errlen);
@@ -104,7 +139,7 @@ int options_parse(const struct mp_form *f, int max_slaves, struct job_opts *o, c
             }
             errno = 0;
             n = strtol(v, &end, 10);
-            if (errno || *end || v[0] == '+' || v[0] == '-' || n < 1 || n > max_slaves)
+            if (errno || *end || v[0] < '0' || v[0] > '9' || n < 1 || n > max_slaves)
                 return bad_value(p, expect, err, errlen);
             o->slaves = (int)n;
         } else if (!strcmp(p->name, "kind")) {

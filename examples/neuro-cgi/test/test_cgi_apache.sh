@@ -22,6 +22,18 @@ src=$2
 shift 2
 arches=${*:-process}
 here=$(cd "$(dirname "$0")" && pwd)
+# "ppc?": ppc if its image is on MLOS_IMAGE_PATH and QEMU for it on PATH
+want=""
+for a in $arches; do
+    if [ "$a" = "ppc?" ]; then
+        a=""
+        for d in $(echo "${MLOS_IMAGE_PATH:-}" | tr ':' ' '); do
+            [ -r "$d/mlos-slave-ppc.elf" ] && command -v qemu-system-ppc >/dev/null && a=ppc
+        done
+    fi
+    want="$want $a"
+done
+arches=$want
 tpl=/usr/share/mricron/templates
 py=/usr/bin/python3
 
@@ -54,6 +66,14 @@ a = np.asarray(img.dataobj)
 small = a[::2, ::2, ::2].astype(np.uint8)
 aff = img.affine.copy(); aff[:3, :3] *= 2
 nib.save(nib.Nifti1Image(small, aff), d + '/small.nii')
+# the same head stored left-right flipped (x index toward the left), the
+# sform saying so; and one with 1 x 1 x 3 mm voxels (every third slice)
+flip = np.ascontiguousarray(a[::-1, :, :])
+faff = img.affine @ np.array([[-1, 0, 0, a.shape[0] - 1], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+nib.save(nib.Nifti1Image(flip, faff), d + '/flipped.nii')
+thick = np.ascontiguousarray(a[:, :, ::3])
+taff = img.affine.copy(); taff[:3, 2] *= 3
+nib.save(nib.Nifti1Image(thick, taff), d + '/thick.nii')
 # uncompressed ch2bet, and truncated copies
 nib.save(nib.Nifti1Image(a, img.affine, img.header), d + '/ch2bet.nii')
 raw = open(d + '/ch2bet.nii', 'rb').read()
@@ -71,7 +91,10 @@ open(d + '/big.bin', 'wb').write(b'\0' * (9 << 20))
 PYEOF
 
 # ---- server ----
-export NEURO_MAX_BYTES=8388608 NEURO_MAX_SLAVES=4 NEURO_LIMIT_REQUEST_BODY=33554432
+# retention: 64 MiB of storage, so the later requests of this test delete
+# the earliest ones (kept checks run right after each request)
+keep_bytes=67108864
+export NEURO_MAX_BYTES=8388608 NEURO_MAX_SLAVES=4 NEURO_LIMIT_REQUEST_BODY=33554432 NEURO_KEEP_BYTES=$keep_bytes
 export NEURO_CGI=$cgi
 url=""
 for try in 1 2 3 4 5; do
@@ -132,6 +155,10 @@ req head 200 -I
 req put 405 -X PUT --data-binary x
 grep -qi '^Allow: GET, HEAD, POST' "$work/out/put.hdr" && ok "put: Allow header" || bad "put: no Allow header"
 req delete 405 -X DELETE
+case " $arches " in
+    *" ppc "*) has get '<option value="ppc">' ;;
+    *) has get '<option value="ppc" disabled>' ;;
+esac
 
 # ---- the real thing, compared with the reference ----
 "$py" "$src/test/reference.py" "$tpl/ch2bet.nii.gz" >"$work/ref.json" || bad "reference.py failed"
@@ -186,9 +213,52 @@ for arch in $arches; do
     kept "ch2bet-$arch" upload-ch2bet.nii.gz
     req "aal-$arch" 200 -F "kind=$arch" -F atlas=aal -F slaves=auto -F sigma=1.5 -F "image=@$tpl/ch2bet.nii.gz"
     compare "aal-$arch" "$work/ref_aal.json"
-    has "aal-$arch" '<td class="l">Precentral_L</td>'
+    has "aal-$arch" '<td class="l" data-v="1" title="labels 1 / 2">Precentral</td>'
+    has "aal-$arch" 'id="regions-lr"'
+    has "aal-$arch" 'Radiological convention'
+    has "aal-$arch" '<span class="mk l">R</span><span class="mk r">L</span><span class="mk t">A</span>'
+    has "aal-$arch" 'href="data:text/csv;charset=utf-8;base64,'
+    kept "aal-$arch" results.csv
     no_slaves "after $arch runs"
 done
+# ---- orientation and aspect, end to end ----
+req flipped 200 -F kind=process -F "image=@$work/in/flipped.nii"
+has flipped 'voxel axes LAS'
+req thick 200 -F kind=process -F "image=@$work/in/thick.nii"
+id_of() { sed -n 's/^X-Neuro-Request: \([^\r]*\).*/\1/p' "$work/out/$1.hdr"; }
+"$py" - "$storage/$(id_of ch2bet-process)" "$storage/$(id_of flipped)" "$storage/$(id_of thick)" <<'PYEOF' &&
+import struct, sys, zlib
+def png(path):
+    d = open(path, 'rb').read(); p, idat = 8, b''
+    while p < len(d):
+        n, t = struct.unpack('>I4s', d[p:p + 8])
+        if t == b'IHDR': w, h = struct.unpack('>II', d[p + 8:p + 16])
+        if t == b'IDAT': idat += d[p + 8:p + 8 + n]
+        p += 12 + n
+    raw, s, rows, prev = zlib.decompress(idat), 3 * w, [], bytearray(3 * w)
+    for y in range(h):
+        f, line = raw[y * (s + 1)], bytearray(raw[y * (s + 1) + 1:(y + 1) * (s + 1)])
+        for i in range(s):
+            a = line[i - 3] if i >= 3 else 0; b = prev[i]; c = prev[i - 3] if i >= 3 else 0
+            pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+            pred = [0, a, b, (a + b) // 2, a if pa <= pb and pa <= pc else b if pb <= pc else c][f]
+            line[i] = (line[i] + pred) & 255
+        rows.append(bytes(line)); prev = line
+    return w, h, b''.join(rows)
+ok = True
+for view in ('axial', 'coronal', 'sagittal'):
+    w1, h1, p1 = png(sys.argv[1] + '/%s.png' % view)
+    w2, h2, p2 = png(sys.argv[2] + '/%s.png' % view)
+    diff = sum(1 for i in range(0, len(p1), 3) if p1[i:i + 3] != p2[i:i + 3]) if (w1, h1) == (w2, h2) else -1
+    print('#  %s: %dx%d vs flipped %dx%d, %d pixels differ' % (view, w1, h1, w2, h2, diff))
+    ok &= 0 <= diff <= w1 * h1 // 1000  # segmentation may differ on a few boundary voxels
+w, h, _ = png(sys.argv[3] + '/coronal.png')
+print('#  1x1x3 mm coronal: %dx%d for 181 x 61 voxels' % (w, h))
+ok &= abs(h / w - (61 * 3) / 181) < 0.02
+sys.exit(0 if ok else 1)
+PYEOF
+    ok "orientation: a flipped copy shows the same pictures, thick slices keep their aspect" ||
+    bad "orientation: pictures differ for a flipped copy, or the aspect is wrong"
 req brodmann 200 -F kind=process -F atlas=brodmann -F "image=@$work/in/ch2bet.nii"
 has brodmann 'Brodmann area'
 req chunked 200 -H 'Transfer-Encoding: chunked' -F kind=process -F slaves=4 -F "image=@$work/in/small.nii"
@@ -208,6 +278,88 @@ for f in files:
         p += 12 + n
     assert len(zlib.decompress(idat)) == h * (3 * w + 1)
 PYEOF
+
+# ---- slave kinds, empty images, options as documented ----
+case " $arches " in
+    *" ppc "*) ;; # ran above, compared with the reference
+    *)
+        req ppc-missing 422 -F kind=ppc -F "image=@$work/in/small.nii"
+        has ppc-missing 'not installed'
+        ;;
+esac
+# kind=ppc refused as a 4xx wherever it cannot run: the CGI run directly
+# with no qemu-system-ppc on PATH and no image on MLOS_IMAGE_PATH
+"$py" - "$cgi" "$work/in/small.nii" "$storage" >"$work/out/ppc-direct" <<'PYEOF'
+import os, subprocess, sys
+cgi, img, storage = sys.argv[1:]
+b = b'PpcBoundary'
+body = (b'--' + b + b'\r\nContent-Disposition: form-data; name="kind"\r\n\r\nppc\r\n--' + b +
+        b'\r\nContent-Disposition: form-data; name="image"; filename="small.nii"\r\n\r\n' +
+        open(img, 'rb').read() + b'\r\n--' + b + b'--\r\n')
+env = {'PATH': '/nonexistent', 'MLOS_IMAGE_PATH': '/nonexistent', 'REQUEST_METHOD': 'POST',
+       'CONTENT_TYPE': 'multipart/form-data; boundary=' + b.decode(), 'CONTENT_LENGTH': str(len(body)),
+       'NEURO_STORAGE': storage + '-direct'}
+r = subprocess.run([cgi], input=body, env=env, capture_output=True)
+print(r.stdout.split(b'\n')[0].decode(), '|', r.stderr.decode().strip())
+PYEOF
+if grep -q '^Status: 422 .*not installed' "$work/out/ppc-direct"; then
+    ok "ppc without its image or QEMU: 422 ($(cut -c1-90 "$work/out/ppc-direct"))"
+else
+    bad "ppc without its image or QEMU: $(cat "$work/out/ppc-direct")"
+fi
+rm -rf "$storage-direct"
+# a storage directory of another user: refused, 500, the reason logged
+if [ "$(id -u)" = 0 ]; then
+    theirs=$work/theirs
+    mkdir -m 777 "$theirs"
+    chown 65534:65534 "$theirs"
+else
+    theirs=/tmp # root's
+fi
+env -i PATH=/usr/bin:/bin REQUEST_METHOD=POST CONTENT_TYPE='multipart/form-data; boundary=XyZ' CONTENT_LENGTH=0 \
+    NEURO_STORAGE="$theirs" "$cgi" </dev/null >"$work/out/theirs" 2>"$work/out/theirs.err"
+if head -n 1 "$work/out/theirs" | grep -q '^Status: 500' && grep -q "owned by uid .*refusing" "$work/out/theirs.err"; then
+    ok "storage of another user: 500 and '$(cut -c1-80 "$work/out/theirs.err")' in the log"
+else
+    bad "storage of another user: $(head -n 1 "$work/out/theirs") / $(cat "$work/out/theirs.err")"
+fi
+"$py" - "$work/in" <<'PYEOF'
+import sys, numpy as np, nibabel as nib
+nib.save(nib.Nifti1Image(np.zeros((20, 20, 20), np.uint8), np.eye(4)), sys.argv[1] + '/zero.nii')
+PYEOF
+req zero 422 -F kind=process -F "image=@$work/in/zero.nii"
+has zero 'no voxel above zero'
+req emptysigma 400 -F sigma= -F "image=@$work/in/small.nii"
+# (curl -F trims values: the padded one is sent as a body of our own)
+{
+    printf -- '--XyZ\r\nContent-Disposition: form-data; name="sigma"\r\n\r\n 1.5\r\n'
+    printf -- '--XyZ\r\nContent-Disposition: form-data; name="image"; filename="small.nii"\r\n\r\n'
+    cat "$work/in/small.nii"
+    printf -- '\r\n--XyZ--\r\n'
+} >"$work/in/paddedbody"
+req paddedsigma 400 -H 'Content-Type: multipart/form-data; boundary=XyZ' --data-binary "@$work/in/paddedbody"
+has paddedsigma 'sigma'
+req hexsigma 400 -F sigma=0x1 -F "image=@$work/in/small.nii"
+req expsigma 200 -F sigma=15e-1 -F kind=process -F "image=@$work/in/small.nii"
+
+# ---- storage: private, and retention as requests arrive ----
+if [ "$(stat -c %a "$storage")" = 700 ]; then ok "storage directory is 0700"; else
+    bad "storage directory mode $(stat -c %a "$storage")"; fi
+# a finished request from 2020 and a foreign directory: the next request
+# deletes the first (older than NEURO_KEEP_SECONDS' default week), never
+# the second
+old=20200101T000000Z-1-0badc0de
+mkdir -p "$storage/$old" "$storage/not-a-request"
+echo "status: 200" >"$storage/$old/request.txt"
+[ "$(id -u)" = 0 ] && chown -R "$(stat -c %u:%g "$storage")" "$storage/$old" "$storage/not-a-request"
+req retention 200 -F kind=process -F "image=@$work/in/small.nii"
+[ ! -e "$storage/$old" ] && ok "retention: a request older than the maximum age was deleted" ||
+    bad "retention: $old still there"
+grep -q 'neuro-cgi: retention removed' "$work/logs/error.log" && ok "retention: logged in the server's error log" ||
+    bad "retention: nothing in the error log"
+[ -d "$storage/not-a-request" ] && ok "retention: a foreign directory was left alone" ||
+    bad "retention: a foreign directory was deleted"
+rmdir "$storage/not-a-request"
 
 # ---- bad input ----
 req urlencoded 415 --data 'image=x'
@@ -290,6 +442,9 @@ fi
 req toolarge-apache 413 -F "image=@$work/in/big.bin" -F "x=@$work/in/big.bin" -F "y=@$work/in/big.bin" -F "z=@$work/in/big.bin"
 
 no_slaves "after all requests"
+used=$(du -sb "$storage" | cut -f1)
+if [ "$used" -le "$keep_bytes" ]; then ok "storage holds $used bytes, within NEURO_KEEP_BYTES=$keep_bytes"; else
+    bad "storage holds $used bytes, more than NEURO_KEEP_BYTES=$keep_bytes"; fi
 
 # ---- shutdown ----
 "$src/apache/stop.sh" "$work"

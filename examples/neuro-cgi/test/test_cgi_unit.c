@@ -1,12 +1,18 @@
 /* test_cgi_unit -- unit tests of the neuro-cgi pieces that need no slaves:
  * multipart/form-data parsing (crafted, truncated and hostile bodies),
- * form options, HTML/JSON escaping, base64, the PNG encoder (decoded again
+ * form options, HTML/CSV escaping, base64, the PNG encoder (decoded again
  * here with zlib, and by Python's zlib when /usr/bin/python3 exists), body
- * reading, storage names and slice rendering.
+ * reading, storage names, retention and ownership, and slice rendering
+ * (orientation from the affine, true aspect).
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -16,7 +22,7 @@
 #include "escape.h"
 #include "multipart.h"
 #include "options.h"
-#include "png.h"
+#include "pngenc.h"
 #include "slices.h"
 #include "spool.h"
 #include "strbuf.h"
@@ -305,8 +311,15 @@ static void test_options(void)
           !strcmp(o.arch, "x86_64") && o.image->len == 4);
     CHECK(opts_of("sigma=2&atlas=AAL&slaves=4&kind=process&image=D", &o, err) == 0 && o.sigma == 2 &&
           !strcmp(o.atlas, "aal") && o.slaves == 4 && !strcmp(o.arch, "process"));
-    CHECK(opts_of("image=D&atlas=Brodmann&slaves=auto&sigma=", &o, err) == 0 && !strcmp(o.atlas, "brodmann") &&
-          o.sigma == 1.5);
+    CHECK(opts_of("image=D&atlas=Brodmann&slaves=auto&kind=ppc", &o, err) == 0 && !strcmp(o.atlas, "brodmann") &&
+          o.sigma == 1.5 && !strcmp(o.arch, "ppc"));
+    /* empty or padded values are refused, not read as the default */
+    CHECK(opts_of("image=D&sigma=", &o, err) == -1 && strstr(err, "sigma"));
+    CHECK(opts_of("image=D&sigma= 2", &o, err) == -1 && strstr(err, "sigma"));
+    CHECK(opts_of("image=D&sigma=2 ", &o, err) == -1);
+    CHECK(opts_of("image=D&atlas=", &o, err) == -1 && strstr(err, "atlas"));
+    CHECK(opts_of("image=D&slaves= 2", &o, err) == -1);
+    CHECK(opts_of("image=D&kind=process ", &o, err) == -1);
     CHECK(opts_of("image=D&sigma=abc", &o, err) == -1 && strstr(err, "sigma"));
     CHECK(opts_of("image=D&sigma=0", &o, err) == -1);
     CHECK(opts_of("image=D&sigma=nan", &o, err) == -1);
@@ -315,12 +328,42 @@ static void test_options(void)
     CHECK(opts_of("image=D&slaves=0", &o, err) == -1);
     CHECK(opts_of("image=D&slaves=9", &o, err) == -1);
     CHECK(opts_of("image=D&slaves=2x", &o, err) == -1);
+    CHECK(opts_of("image=D&slaves=+2", &o, err) == -1);
     CHECK(opts_of("image=D&kind=arm64", &o, err) == -1);
     CHECK(opts_of("image=D&colour=red", &o, err) == -1 && strstr(err, "unknown form field"));
     CHECK(opts_of("image=D&sigma=1&sigma=2", &o, err) == -1 && strstr(err, "2 times"));
     CHECK(opts_of("sigma=1", &o, err) == -1 && strstr(err, "no image"));
     CHECK(opts_of("image=", &o, err) == -1 && strstr(err, "empty"));
     CHECK(opts_of("image=D&atlas=<script>", &o, err) == -1 && strstr(err, "<script>")); /* page escapes it */
+}
+
+/* The sigma grammar, value by value: what <input type=number step=any
+ * min=0.1 max=10> accepts (the browser test checks the same list against
+ * Chromium's own validation). */
+static void test_sigma(void)
+{
+    static const char *const good[] = {"1.5", "0.1", "10", "10.0", "2", "002", ".5", "1e0", "1E0", "5e-1",
+                                       "1e+1", "0.10", "9.999"};
+    static const char *const bad[] = {"", " 1.5", "1.5 ", "+1.5", "0x1", "0x1p0", "1.", "1.5.", "inf", "nan",
+                                      "-1", "0.09", "10.01", "1e2", "1,5", "1e", "e1", ".", "-", "1.5e", "١"};
+    double v;
+
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        int ok = options_sigma(good[i], &v) == 0;
+
+        CHECK(ok);
+        if (!ok)
+            fprintf(stderr, "  sigma \"%s\" refused\n", good[i]);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int refused = options_sigma(bad[i], &v) == -1;
+
+        CHECK(refused);
+        if (!refused)
+            fprintf(stderr, "  sigma \"%s\" accepted\n", bad[i]);
+    }
+    CHECK(options_sigma("5e-1", &v) == 0 && v == 0.5);
+    CHECK(options_sigma(".5", &v) == 0 && v == 0.5);
 }
 
 /* ---- escaping, base64 ---- */
@@ -341,13 +384,21 @@ static void test_escape(void)
     sb_free(&sb);
     html_escape_str(&sb, NULL);
     CHECK(sb.len == 0);
+    /* CSV fields: plain, quoted, quotes doubled, formulas made text */
     {
-        static const char in[] = "a\"b\\c\n\x01</script>";
+        static const char *const in[] = {"Precentral_L", "a,b", "say \"hi\"", "two\nlines", "=1+2", "-3", "@x",
+                                         "", NULL};
+        static const char *const out[] = {"Precentral_L", "\"a,b\"", "\"say \"\"hi\"\"\"", "\"two\nlines\"",
+                                          "\"'=1+2\"", "\"'-3\"", "\"'@x\"", "", ""};
 
-        json_escape(&sb, in, sizeof in - 1);
+        for (size_t i = 0; i < sizeof in / sizeof *in; i++) {
+            csv_field(&sb, in[i]);
+            CHECK(!strcmp(sb.data ? sb.data : "", out[i]));
+            if (strcmp(sb.data ? sb.data : "", out[i]))
+                fprintf(stderr, "  csv_field: got [%s], want [%s]\n", sb.data ? sb.data : "", out[i]);
+            sb_free(&sb);
+        }
     }
-    CHECK(!strcmp(sb.data, "a\\\"b\\\\c\\n\\u0001\\u003c/script\\u003e"));
-    sb_free(&sb);
 }
 
 static void test_base64(void)
@@ -382,7 +433,7 @@ static uint32_t be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* An independent decoder for what png_encode_rgb promises: chunks with
+/* An independent decoder for what neuro_png_rgb promises: chunks with
  * good CRCs, IHDR first, IEND last, zlib data that unfilters to rgb. */
 static int png_check(const uint8_t *png, size_t n, const uint8_t *rgb, int w, int h)
 {
@@ -424,17 +475,25 @@ static int png_check(const uint8_t *png, size_t n, const uint8_t *rgb, int w, in
     }
     if (uncompress(raw, &rawlen, z, zlen) != Z_OK || rawlen != (stride + 1) * (size_t)h)
         ok = 0;
+    /* every filter type of PNG 1.2 section 6, reconstructed in place */
     for (int y = 0; ok && y < h; y++) {
-        uint8_t *row = raw + (stride + 1) * (size_t)y;
+        uint8_t *row = raw + (stride + 1) * (size_t)y, *up = y ? row - (stride + 1) : NULL;
 
-        if (row[0] != 1) {
+        if (row[0] > 4) {
             ok = 0;
             break;
         }
         for (size_t i = 0; i < stride; i++) {
-            uint8_t v = (uint8_t)(row[1 + i] + (i >= 3 ? row[1 + i - 3] : 0));
+            int a = i >= 3 ? row[1 + i - 3] : 0, b = up ? up[1 + i] : 0, c = up && i >= 3 ? up[1 + i - 3] : 0;
+            int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
+            int pred = row[0] == 0 ? 0
+                       : row[0] == 1 ? a
+                       : row[0] == 2 ? b
+                       : row[0] == 3 ? (a + b) / 2
+                                     : (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
+            uint8_t v = (uint8_t)(row[1 + i] + pred);
 
-            row[1 + i] = v; /* reconstructed in place, left to right */
+            row[1 + i] = v;
             if (v != rgb[stride * (size_t)y + i])
                 ok = 0;
         }
@@ -491,7 +550,7 @@ static void test_png(void)
 
         for (size_t i = 0; i < (size_t)w * h * 3; i++)
             rgb[i] = (uint8_t)((i * 2654435761u) >> 13) ^ (uint8_t)(i / 3);
-        CHECK(png_encode_rgb(rgb, w, h, &png, &n) == 0);
+        CHECK(neuro_png_rgb(rgb, w, h, &png, &n) == 0);
         CHECK(png_check(png, n, rgb, w, h));
         if (s == 1)
             CHECK(png_check_python(png, n, w, h));
@@ -502,7 +561,7 @@ static void test_png(void)
         uint8_t px[3] = {0}, *png;
         size_t n;
 
-        CHECK(png_encode_rgb(px, 0, 1, &png, &n) == -1 && !png);
+        CHECK(neuro_png_rgb(px, 0, 1, &png, &n) == -1 && !png);
     }
 }
 
@@ -590,6 +649,14 @@ static void test_safe_name(void)
     }
 }
 
+/* A volume with the identity affine (RAS, 1 mm) unless told otherwise. */
+static void ras(struct neuro_volume *v)
+{
+    memset(v->affine, 0, sizeof v->affine);
+    v->affine[0][0] = v->dx, v->affine[1][1] = v->dy, v->affine[2][2] = v->dz;
+    v->xform = NEURO_XFORM_SFORM;
+}
+
 static void test_slices(void)
 {
     float data[4 * 3 * 2];
@@ -597,34 +664,261 @@ static void test_slices(void)
     struct neuro_volume v = {4, 3, 2, 1, 1, 1, data};
     struct neuro_labels l = {4, 3, 2, seg};
     struct slice_window win;
+    struct slice_orient o;
     uint8_t *rgb;
     int w, h;
 
     for (int i = 0; i < 24; i++)
         data[i] = (float)i;
-    seg[0 + 4 * (2 + 3 * 1)] = 3; /* x=0, y=2, z=1: top-left of the axial view */
+    ras(&v);
+    slice_orient_of(&v, &o);
+    CHECK(o.known && o.axis[0] == 0 && o.axis[1] == 1 && o.axis[2] == 2 && o.toward_plus[0] && o.toward_plus[1] &&
+          o.toward_plus[2] && o.oblique_deg < 1e-9);
+    /* x=0 is the subject's left: in the radiological axial view, the
+     * picture's right; y=2 is the most anterior row: the top */
+    seg[0 + 4 * (2 + 3 * 1)] = 3;
     slice_window_auto(&v, &win);
     CHECK(win.lo == 0 && win.hi == 23);
-    CHECK(slice_render(&v, &l, &win, SLICE_AXIAL, &rgb, &w, &h) == 0);
+    CHECK(slice_render(&v, &l, &win, &o, SLICE_AXIAL, &rgb, &w, &h) == 0);
     CHECK(w == 4 * 4 && h == 3 * 4); /* scaled up 4x (capped) */
-    /* top-left pixel: voxel (0,2,1) = 20, blended toward the WM colour */
+    /* top-right pixel: voxel (0,2,1) = 20, blended toward the WM colour */
     {
         int g = (int)(20.0f / 23 * 255 + 0.5f);
+        const uint8_t *px = rgb + (size_t)(w - 1) * 3;
 
-        CHECK(rgb[0] == (uint8_t)((g * 55 + slice_class_rgb[3][0] * 45 + 50) / 100));
+        CHECK(px[0] == (uint8_t)((g * 55 + slice_class_rgb[3][0] * 45 + 50) / 100));
     }
-    /* bottom-right: voxel (3,0,1) = 15, no label: grey */
+    /* bottom-left: voxel (3,0,1) = 15 (right, posterior), no label: grey */
     {
-        const uint8_t *px = rgb + ((size_t)(h - 1) * w + (w - 1)) * 3;
+        const uint8_t *px = rgb + (size_t)(h - 1) * w * 3;
         int g = (int)(15.0f / 23 * 255 + 0.5f);
 
         CHECK(px[0] == g && px[1] == g && px[2] == g);
     }
     free(rgb);
-    CHECK(slice_render(&v, NULL, &win, SLICE_SAGITTAL, &rgb, &w, &h) == 0 && w == 12 && h == 8);
+    CHECK(slice_render(&v, NULL, &win, &o, SLICE_SAGITTAL, &rgb, &w, &h) == 0 && w == 12 && h == 8);
     free(rgb);
-    CHECK(slice_render(&v, NULL, &win, SLICE_CORONAL, &rgb, &w, &h) == 0 && w == 16 && h == 8);
+    CHECK(slice_render(&v, NULL, &win, &o, SLICE_CORONAL, &rgb, &w, &h) == 0 && w == 16 && h == 8);
     free(rgb);
+    CHECK(!strcmp(slice_marker(SLICE_AXIAL, 0), "R") && !strcmp(slice_marker(SLICE_AXIAL, 1), "L") &&
+          !strcmp(slice_marker(SLICE_AXIAL, 2), "A") && !strcmp(slice_marker(SLICE_CORONAL, 3), "I") &&
+          !strcmp(slice_marker(SLICE_SAGITTAL, 0), "A") && !strcmp(slice_marker(SLICE_SAGITTAL, 1), "P"));
+
+    /* No qform/sform: shown as RAS, and said to be unknown */
+    v.xform = NEURO_XFORM_NONE;
+    slice_orient_of(&v, &o);
+    CHECK(!o.known && o.axis[0] == 0 && o.toward_plus[0]);
+}
+
+/* The same anatomy stored with its voxel axes permuted and flipped (and
+ * the affine saying so) must give the very same pictures; anisotropic
+ * voxels keep their aspect. */
+static void test_orientation(void)
+{
+    enum { NX = 7, NY = 5, NZ = 6 };
+    static float a[NX * NY * NZ], b[NX * NY * NZ];
+    /* b's voxel (i, j, k) = a's (x, y, z) with i = NZ-1-z (toward I),
+     * j = x (toward R), k = NY-1-y (toward P): "IRP" storage */
+    struct neuro_volume va = {NX, NY, NZ, 1, 1, 1, a}, vb = {NZ, NX, NY, 1, 1, 1, b};
+    struct slice_window win;
+    struct slice_orient oa, ob;
+
+    for (int i = 0; i < NX * NY * NZ; i++)
+        a[i] = (float)((i * 37) % 101);
+    for (int z = 0; z < NZ; z++)
+        for (int y = 0; y < NY; y++)
+            for (int x = 0; x < NX; x++)
+                b[(NZ - 1 - z) + NZ * (x + NX * (NY - 1 - y))] = a[x + NX * (y + NY * z)];
+    ras(&va);
+    memset(vb.affine, 0, sizeof vb.affine);
+    vb.affine[2][0] = -1; /* i: toward inferior */
+    vb.affine[0][1] = 1;  /* j: toward right */
+    vb.affine[1][2] = -1; /* k: toward posterior */
+    vb.affine[0][3] = 12, vb.affine[1][3] = -3, vb.affine[2][3] = 40;
+    vb.xform = NEURO_XFORM_QFORM;
+    slice_orient_of(&va, &oa);
+    slice_orient_of(&vb, &ob);
+    CHECK(ob.axis[0] == 1 && ob.axis[1] == 2 && ob.axis[2] == 0 && ob.toward_plus[0] && !ob.toward_plus[1] &&
+          !ob.toward_plus[2]);
+    slice_window_auto(&va, &win);
+    for (int view = 0; view < 3; view++) {
+        uint8_t *ra, *rb;
+        int wa, ha, wb, hb;
+
+        CHECK(slice_render(&va, NULL, &win, &oa, (enum slice_view)view, &ra, &wa, &ha) == 0);
+        CHECK(slice_render(&vb, NULL, &win, &ob, (enum slice_view)view, &rb, &wb, &hb) == 0);
+        CHECK(wa == wb && ha == hb && !memcmp(ra, rb, (size_t)wa * ha * 3));
+        if (wa != wb || ha != hb)
+            fprintf(stderr, "  view %d: %dx%d vs %dx%d\n", view, wa, ha, wb, hb);
+        free(ra);
+        free(rb);
+    }
+    /* a slight tilt is reported, the pairing stays */
+    {
+        double t = 10 * M_PI / 180;
+
+        va.affine[0][0] = cos(t), va.affine[1][0] = sin(t);
+        va.affine[0][1] = -sin(t), va.affine[1][1] = cos(t);
+        slice_orient_of(&va, &oa);
+        CHECK(oa.axis[0] == 0 && oa.axis[1] == 1 && fabs(oa.oblique_deg - 10) < 1e-6);
+    }
+    /* 1 x 1 x 3 mm voxels: the coronal picture is three times as tall per
+     * slice as it is wide per column */
+    {
+        uint8_t *r;
+        int w, h;
+
+        va.dz = 3;
+        ras(&va);
+        slice_orient_of(&va, &oa);
+        CHECK(oa.mm[2] == 3);
+        CHECK(slice_render(&va, NULL, &win, &oa, SLICE_CORONAL, &r, &w, &h) == 0);
+        CHECK(w * 3 * NZ == h * NX);
+        free(r);
+        CHECK(slice_render(&va, NULL, &win, &oa, SLICE_AXIAL, &r, &w, &h) == 0);
+        CHECK(w * NY == h * NX);
+        free(r);
+    }
+}
+
+/* ---- storage: retention, ownership, modes ---- */
+
+static char stor_root[64];
+
+static void make_request(const char *storage, const char *id, size_t bytes, int done)
+{
+    char path[512];
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/%s", storage, id);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/%s/request.body", storage, id);
+    if ((f = fopen(path, "wb"))) {
+        for (size_t i = 0; i < bytes; i++)
+            fputc('x', f);
+        fclose(f);
+    }
+    if (done) {
+        snprintf(path, sizeof path, "%s/%s/request.txt", storage, id);
+        if ((f = fopen(path, "w")))
+            fclose(f);
+    }
+}
+
+static int exists(const char *storage, const char *name)
+{
+    char path[512];
+    struct stat st;
+
+    snprintf(path, sizeof path, "%s/%s", storage, name);
+    return lstat(path, &st) == 0;
+}
+
+/* An id for a time offset from now (negative: past). */
+static void id_at(time_t now, long ago, int n, char *out, size_t cap)
+{
+    time_t t = now - ago;
+    struct tm tm;
+    char stamp[20];
+
+    gmtime_r(&t, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(out, cap, "%s-%d-%08x", stamp, 100 + n, 0xabc00 + n);
+}
+
+static void test_spool(void)
+{
+    char storage[128], err[512], id[8][64], path[256];
+    struct spool_policy keep = {3600, 1000000};
+    struct spool_usage u;
+    struct spool sp;
+    struct stat st;
+    time_t now = time(NULL), when;
+
+    snprintf(stor_root, sizeof stor_root, "/tmp/test_cgi_spool_XXXXXX");
+    if (!mkdtemp(stor_root)) {
+        CHECK(0);
+        return;
+    }
+    /* created 0700, and so is each request directory */
+    snprintf(storage, sizeof storage, "%s/a/storage", stor_root);
+    CHECK(spool_create(storage, &keep, 0, &sp, NULL, err, sizeof err) == 0);
+    CHECK(stat(storage, &st) == 0 && (st.st_mode & 0777) == 0700 && st.st_uid == geteuid());
+    CHECK(stat(sp.dir, &st) == 0 && (st.st_mode & 0777) == 0700);
+    CHECK(spool_parse_id(sp.id, &when) == 0 && labs((long)(when - now)) < 5);
+    CHECK(spool_parse_id("20260101T000000Z-1-0123abcd", &when) == 0);
+    CHECK(spool_parse_id("20260101T000000Z-1-0123abc", &when) == -1);
+    CHECK(spool_parse_id("x0260101T000000Z-1-0123abcd", &when) == -1);
+    CHECK(spool_parse_id("20260101T000000Z-1-0123abcd.old", &when) == -1);
+    /* a looser mode of our own directory is tightened */
+    chmod(storage, 0755);
+    CHECK(spool_create(storage, &keep, 0, &sp, NULL, err, sizeof err) == 0);
+    CHECK(stat(storage, &st) == 0 && (st.st_mode & 0777) == 0700);
+
+    /* retention by age: finished requests older than max_age go; young
+     * ones, running ones and foreign names stay; a running one older
+     * than SPOOL_STALE_SECONDS is a dead CGI's and goes */
+    snprintf(storage, sizeof storage, "%s/b", stor_root);
+    mkdir(storage, 0700);
+    id_at(now, 7200, 0, id[0], sizeof id[0]);                  /* old, done */
+    id_at(now, 60, 1, id[1], sizeof id[1]);                    /* young, done */
+    id_at(now, 1800, 2, id[2], sizeof id[2]);                  /* old, running, not stale */
+    id_at(now, SPOOL_STALE_SECONDS + 7200, 3, id[3], sizeof id[3]); /* stale, running */
+    id_at(now, 30, 4, id[4], sizeof id[4]);                    /* young, running */
+    make_request(storage, id[0], 100, 1);
+    make_request(storage, id[1], 100, 1);
+    make_request(storage, id[2], 100, 0);
+    make_request(storage, id[3], 100, 0);
+    make_request(storage, id[4], 100, 0);
+    snprintf(path, sizeof path, "%s/notes-20200101", storage);
+    mkdir(path, 0700);
+    keep = (struct spool_policy){600, 1000000};
+    CHECK(spool_prune(storage, &keep, 0, now, &u, err, sizeof err) == 0);
+    CHECK(!exists(storage, id[0]) && exists(storage, id[1]) && exists(storage, id[2]) && !exists(storage, id[3]) &&
+          exists(storage, id[4]));
+    CHECK(exists(storage, "notes-20200101"));
+    CHECK(u.removed == 2 && u.kept == 3 && u.kept_bytes == 300);
+
+    /* retention by size: the oldest finished requests go until the new
+     * one's reserve fits; running ones are never deleted */
+    snprintf(storage, sizeof storage, "%s/c", stor_root);
+    mkdir(storage, 0700);
+    for (int i = 0; i < 6; i++) {
+        id_at(now, 600 - i * 60, i, id[i], sizeof id[i]);
+        make_request(storage, id[i], 1000, i != 1); /* id[1] still running */
+    }
+    keep = (struct spool_policy){3600, 4500};
+    CHECK(spool_prune(storage, &keep, 1000, now, &u, err, sizeof err) == 0);
+    /* 6000 + 1000 > 4500: drop id[0], skip running id[1], drop id[2], id[3] -> 3000 + 1000 <= 4500 */
+    CHECK(!exists(storage, id[0]) && exists(storage, id[1]) && !exists(storage, id[2]) && !exists(storage, id[3]) &&
+          exists(storage, id[4]) && exists(storage, id[5]));
+    CHECK(u.removed == 3 && u.kept_bytes == 3000);
+    /* full: only running requests left and still no room: refused */
+    keep = (struct spool_policy){3600, 1500};
+    CHECK(spool_prune(storage, &keep, 1000, now, &u, err, sizeof err) == SPOOL_EFULL && strstr(err, "full"));
+    CHECK(exists(storage, id[1]));
+    CHECK(spool_create(storage, &keep, 1000, &sp, &u, err, sizeof err) == SPOOL_EFULL);
+
+    /* a symbolic link, and a directory of someone else, are refused */
+    snprintf(path, sizeof path, "%s/link", stor_root);
+    CHECK(symlink(storage, path) == 0);
+    CHECK(spool_create(path, &keep, 0, &sp, NULL, err, sizeof err) == SPOOL_EIO && strstr(err, "symbolic link"));
+    if (geteuid() == 0) {
+        snprintf(path, sizeof path, "%s/theirs", stor_root);
+        mkdir(path, 0777);
+        CHECK(chown(path, 65534, 65534) == 0);
+    } else {
+        snprintf(path, sizeof path, "/tmp"); /* root's */
+    }
+    err[0] = '\0';
+    CHECK(spool_create(path, &keep, 0, &sp, NULL, err, sizeof err) == SPOOL_EIO && strstr(err, "owned by uid") &&
+          strstr(err, "refusing"));
+    {
+        char cmd[128];
+
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", stor_root);
+        CHECK(system(cmd) == 0);
+    }
 }
 
 /* Server settings from the environment: defaults, values, refusals. */
@@ -647,6 +941,20 @@ static void test_config(void)
     setenv("NEURO_KVM", "0", 1);
     setenv("NEURO_MAX_SLAVES", "0", 1);
     CHECK(config_load(&c, err, sizeof err) < 0 && strstr(err, "NEURO_MAX_SLAVES"));
+    unsetenv("NEURO_MAX_SLAVES");
+    /* retention: 7 days and 4 GiB unless set; at least two bodies' room */
+    CHECK(config_load(&c, err, sizeof err) == 0 && c.keep_seconds == 604800 && c.keep_bytes == 4ull << 30);
+    setenv("NEURO_KEEP_SECONDS", "60", 1);
+    setenv("NEURO_KEEP_BYTES", "268435456", 1);
+    CHECK(config_load(&c, err, sizeof err) == 0 && c.keep_seconds == 60 && c.keep_bytes == 268435456);
+    setenv("NEURO_KEEP_BYTES", "268435455", 1); /* < 2 x 128 MiB */
+    CHECK(config_load(&c, err, sizeof err) < 0 && strstr(err, "NEURO_KEEP_BYTES"));
+    setenv("NEURO_KEEP_BYTES", "1G", 1);
+    CHECK(config_load(&c, err, sizeof err) < 0 && strstr(err, "NEURO_KEEP_BYTES"));
+    unsetenv("NEURO_KEEP_BYTES");
+    setenv("NEURO_KEEP_SECONDS", "-1", 1);
+    CHECK(config_load(&c, err, sizeof err) < 0 && strstr(err, "NEURO_KEEP_SECONDS"));
+    unsetenv("NEURO_KEEP_SECONDS");
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
 }
@@ -659,12 +967,15 @@ int main(void)
     test_variants();
     test_limits();
     test_options();
+    test_sigma();
     test_escape();
     test_base64();
     test_png();
     test_body();
     test_safe_name();
     test_slices();
+    test_orientation();
+    test_spool();
     test_config();
     printf("test_cgi_unit: %d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;

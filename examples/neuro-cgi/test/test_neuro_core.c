@@ -219,6 +219,71 @@ static void test_nifti(void)
     free(b);
 }
 
+/* The voxel-to-world transform: sform preferred, else qform (quaternion,
+ * offsets, pixdim with qfac), else the scaling alone; a singular one is
+ * treated as absent. */
+static int affine_is(const struct neuro_volume *v, const double want[3][4])
+{
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 4; c++)
+            if (fabs(v->affine[r][c] - want[r][c]) > 1e-5)
+                return 0;
+    return 1;
+}
+
+static void test_nifti_xform(void)
+{
+    for (int swap = 0; swap < 2; swap++) {
+        struct neuro_volume v;
+        size_t len;
+        char err[256];
+        uint8_t *b = make_nifti(2, 1, 5, 4, 3, swap, 0, 0, &len);
+        const double none[3][4] = {{1.5, 0, 0, 0}, {0, 2, 0, 0}, {0, 0, 0.5, 0}};
+
+        CHECK_EQ(neuro_nifti_read(b, len, 1000, &v, err, sizeof(err)), 0);
+        CHECK(v.xform == NEURO_XFORM_NONE && affine_is(&v, none));
+        neuro_volume_free(&v);
+
+        /* qform: 90 degrees about z (b = c = 0, d = sin 45), qfac -1 */
+        {
+            const double want[3][4] = {{0, -2, 0, 10}, {1.5, 0, 0, -20}, {0, 0, -0.5, 30}};
+
+            w16(b + 252, 1, swap);
+            wf(b + 256, 0, swap), wf(b + 260, 0, swap), wf(b + 264, (float)sqrt(0.5), swap);
+            wf(b + 268, 10, swap), wf(b + 272, -20, swap), wf(b + 276, 30, swap);
+            wf(b + 76, -1, swap);
+            CHECK_EQ(neuro_nifti_read(b, len, 1000, &v, err, sizeof(err)), 0);
+            CHECK(v.xform == NEURO_XFORM_QFORM && affine_is(&v, want));
+            neuro_volume_free(&v);
+        }
+        /* sform wins over the qform when both are set */
+        {
+            const double want[3][4] = {{-1.5, 0, 0, 90}, {0, 0, 0.5, -126}, {0, 2, 0, -72}};
+
+            w16(b + 254, 2, swap);
+            for (int r = 0; r < 3; r++)
+                for (int c = 0; c < 4; c++)
+                    wf(b + 280 + 16 * r + 4 * c, (float)want[r][c], swap);
+            CHECK_EQ(neuro_nifti_read(b, len, 1000, &v, err, sizeof(err)), 0);
+            CHECK(v.xform == NEURO_XFORM_SFORM && affine_is(&v, want));
+            neuro_volume_free(&v);
+        }
+        /* a singular sform orients nothing: the qform is used instead, and
+         * without that, neither */
+        for (int r = 0; r < 3; r++)
+            for (int c = 0; c < 3; c++)
+                wf(b + 280 + 16 * r + 4 * c, 0, swap);
+        CHECK_EQ(neuro_nifti_read(b, len, 1000, &v, err, sizeof(err)), 0);
+        CHECK(v.xform == NEURO_XFORM_QFORM);
+        neuro_volume_free(&v);
+        w16(b + 252, 0, swap);
+        CHECK_EQ(neuro_nifti_read(b, len, 1000, &v, err, sizeof(err)), 0);
+        CHECK(v.xform == NEURO_XFORM_NONE && affine_is(&v, none));
+        neuro_volume_free(&v);
+        free(b);
+    }
+}
+
 /* ---- smoothing ---- */
 
 static uint32_t rng = 12345;
@@ -736,6 +801,7 @@ static void test_analyze(const char *arch)
 int main(int argc, char **argv)
 {
     test_nifti();
+    test_nifti_xform();
     test_smooth();
     test_kernels();
     test_analyze(argc > 1 ? argv[1] : "process");

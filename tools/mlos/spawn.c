@@ -1,4 +1,4 @@
-/* mlos spawn [--arch A] [--mem M]: fork a detached master (master.c) that
+/* mlos spawn [--arch A] [--mem M] [--image PATH]: fork a detached master (master.c) that
  * starts one shard and keeps it until `mlos stop`. Prints
  * "<pid>.<id> ready (<arch>, <mem>)" once the shard said HELLO; exit 0.
  * On failure prints the reason; exit 1. The master's own diagnostics go
@@ -15,11 +15,13 @@
 #include "cli.h"
 #include "registry.h"
 
-static int usage(void)
-{
-    fprintf(stderr, "usage: mlos spawn [--arch x86_64|ppc|process] [--mem SIZE]\n");
-    return 2;
-}
+static const char usage_text[] =
+    "usage: mlos spawn [--arch x86_64|ppc|process] [--mem SIZE] [--image PATH]\n"
+    "Start one shard under a detached master; print its ID once it is ready.\n"
+    "  --arch A      x86_64 (bare metal, default), ppc (bare metal) or process\n"
+    "  --mem SIZE    memory for the shard's allocator (default 64M; 1M at least;\n"
+    "                bare-metal guests have at most 3G of RAM in all)\n"
+    "  --image PATH  the shard image (default: found on MLOS_IMAGE_PATH)\n";
 
 /* In the child: a session of its own, stdio away from the terminal or the
  * test harness (so nobody waits on our pipes), no inherited descriptors. */
@@ -53,49 +55,75 @@ static void detach(int ready_fd)
 
 int mlos_cli_spawn(int argc, char **argv)
 {
-    const char *arch = "x86_64";
+    const char *arch = "x86_64", *image = NULL, *memarg = "64M";
     uint64_t mem = 64ull << 20;
-    char dir[512], line[512], memtxt[32];
+    char dir[512], line[512], memtxt[32], image_abs[4096];
     int p[2];
     pid_t pid;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
-        if ((!strcmp(a, "--arch") || !strcmp(a, "--mem")) && i + 1 < argc)
+        if (mlos_cli_is_help(a))
+            return mlos_cli_usage(usage_text, 1);
+        if ((!strcmp(a, "--arch") || !strcmp(a, "--mem") || !strcmp(a, "--image")) && i + 1 < argc)
             v = argv[++i];
-        else if (!strncmp(a, "--arch=", 7) || !strncmp(a, "--mem=", 6))
+        else if (!strncmp(a, "--arch=", 7) || !strncmp(a, "--mem=", 6) || !strncmp(a, "--image=", 8))
             v = strchr(a, '=') + 1;
-        else
-            return usage();
+        else if (!strcmp(a, "--arch") || !strcmp(a, "--mem") || !strcmp(a, "--image")) {
+            mlos_cli_error("spawn", "%s needs a value", a);
+            return mlos_cli_usage(usage_text, 0);
+        } else
+            return mlos_cli_bad_option("spawn", a, usage_text);
         if (!strncmp(a, "--arch", 6))
             arch = v;
+        else if (!strncmp(a, "--image", 7))
+            image = v;
         else if (mlos_cli_parse_size(v, &mem) < 0 || mem < (1ull << 20)) {
-            fprintf(stderr, "mlos: bad memory size '%s' (e.g. 64M, 1G; at least 1M)\n", v);
+            mlos_cli_error("spawn", "bad memory size '%s' (e.g. 64M, 1G; at least 1M)", v);
             return 2;
-        }
+        } else
+            memarg = v;
     }
     if (strcmp(arch, "x86_64") && strcmp(arch, "ppc") && strcmp(arch, "process")) {
-        fprintf(stderr, "mlos: unknown arch '%s' (x86_64, ppc, process)\n", arch);
+        mlos_cli_error("spawn", "unknown arch '%s' (x86_64, ppc, process)", arch);
         return 2;
     }
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && psz > 0 && mem > (uint64_t)pages * (uint64_t)psz) {
+        mlos_cli_format_size((uint64_t)pages * (uint64_t)psz, memtxt, sizeof(memtxt));
+        mlos_cli_error("spawn", "--mem %s is more than this host's memory (%s)", memarg, memtxt);
+        return 2;
+    }
+    if (strcmp(arch, "process") && mem > (3ull << 30) - (64ull << 20)) {
+        /* The guest RAM holds the allocator's memory, the window and the image. */
+        mlos_cli_error("spawn", "--mem %s is too large for a bare-metal %s shard (at most 2G + 960M)", memarg, arch);
+        return 2;
+    }
+    if (image) {
+        if (access(image, R_OK) < 0 || !realpath(image, image_abs)) {
+            mlos_cli_error("spawn", "image '%s': %s", image, strerror(errno));
+            return 1;
+        }
+        image = image_abs; /* the master runs elsewhere in time, not in place */
+    }
     if (mlos_registry_dir(dir, sizeof(dir)) < 0) {
-        fprintf(stderr, "mlos: cannot create the runtime directory (MLOS_RUNTIME_DIR)\n");
+        mlos_cli_error("spawn", "cannot create the runtime directory (MLOS_RUNTIME_DIR, else $XDG_RUNTIME_DIR/mlos, else /tmp/mlos-$UID)");
         return 1;
     }
     if (pipe2(p, O_CLOEXEC) < 0) {
-        perror("mlos: pipe");
+        mlos_cli_error("spawn", "pipe: %s", strerror(errno));
         return 1;
     }
     fflush(stdout);
     fflush(stderr);
     if ((pid = fork()) < 0) {
-        perror("mlos: fork");
+        mlos_cli_error("spawn", "fork: %s", strerror(errno));
         return 1;
     }
     if (pid == 0) {
         close(p[0]);
         detach(p[1]);
-        _exit(mlos_cli_master(arch, mem, 3));
+        _exit(mlos_cli_master(arch, mem, image, 3));
     }
     close(p[1]);
     size_t len = 0;
@@ -120,7 +148,6 @@ int mlos_cli_spawn(int argc, char **argv)
     }
     int status;
     waitpid(pid, &status, 0); /* it exits after a failed start */
-    fprintf(stderr, "mlos: spawn failed: %s\n",
-            !strncmp(line, "err ", 4) ? line + 4 : "the master exited before the shard was ready");
+    mlos_cli_error("spawn", "%s", !strncmp(line, "err ", 4) ? line + 4 : "the master exited before the shard was ready");
     return 1;
 }

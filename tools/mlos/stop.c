@@ -23,6 +23,11 @@
 
 #define STOP_TIMEOUT_MS 10000
 
+static const char usage_text[] =
+    "usage: mlos stop ID | PID | --all\n"
+    "Stop shards started by mlos spawn: ID (PID.N) one shard, PID every shard of\n"
+    "that master, --all every shard that has a control socket.\n";
+
 static uint64_t now_ms(void)
 {
     struct timespec ts;
@@ -103,24 +108,27 @@ int mlos_cli_stop(int argc, char **argv)
     unsigned want_id = 0, has_id = 0;
     char why[300];
 
-    if (argc != 2) {
-        fprintf(stderr, "usage: mlos stop ID|PID|--all\n");
-        return 2;
-    }
+    for (int i = 1; i < argc; i++)
+        if (mlos_cli_is_help(argv[i]))
+            return mlos_cli_usage(usage_text, 1);
+    for (int i = 2; i < argc; i++)
+        return mlos_cli_bad_option("stop", argv[i], usage_text);
+    if (argc != 2)
+        return mlos_cli_usage(usage_text, 0);
     if (!strcmp(argv[1], "--all")) {
         all = 1;
+    } else if (argv[1][0] == '-') {
+        return mlos_cli_bad_option("stop", argv[1], usage_text);
     } else {
-        char extra;
-        int k = sscanf(argv[1], "%d.%u%c", &want_pid, &want_id, &extra);
-        if (k == 2)
-            has_id = 1;
-        else if (!(k == 1 && !strchr(argv[1], '.') && sscanf(argv[1], "%d%c", &want_pid, &extra) == 1)) {
-            fprintf(stderr, "mlos: bad shard id '%s' (PID.N, PID or --all)\n", argv[1]);
+        int h;
+        if (mlos_cli_parse_id(argv[1], &want_pid, &want_id, &h) < 0) {
+            mlos_cli_error("stop", "bad shard id '%s' (PID.N, PID or --all)", argv[1]);
             return 2;
         }
+        has_id = (unsigned)h;
     }
     if ((n = mlos_registry_list(&v)) < 0) {
-        fprintf(stderr, "mlos: cannot read the registry in the runtime directory\n");
+        mlos_cli_error("stop", "cannot read the registry in the runtime directory");
         return 1;
     }
     for (int i = 0; i < n; i++) {
@@ -130,8 +138,8 @@ int mlos_cli_stop(int argc, char **argv)
         matched++;
         if (!r->control[0]) {
             if (!all) {
-                fprintf(stderr, "mlos: shard %d.%u belongs to master %d, not started by 'mlos spawn'; stop it there\n",
-                        r->master_pid, r->shard_id, r->master_pid);
+                mlos_cli_error("stop", "shard %d.%u belongs to master %d, not started by 'mlos spawn'; stop it there",
+                               r->master_pid, r->shard_id, r->master_pid);
                 failed++;
             }
             continue;
@@ -139,7 +147,7 @@ int mlos_cli_stop(int argc, char **argv)
         if (i > 0 && v[i - 1].master_pid == r->master_pid && v[i - 1].control[0] && (all || !has_id))
             continue; /* same master, already asked */
         if (stop_master(r, why, sizeof(why)) < 0) {
-            fprintf(stderr, "mlos: shard %d.%u: %s\n", r->master_pid, r->shard_id, why);
+            mlos_cli_error("stop", "shard %d.%u: %s", r->master_pid, r->shard_id, why);
             failed++;
         } else {
             printf("stopped %d.%u\n", r->master_pid, r->shard_id);
@@ -147,7 +155,7 @@ int mlos_cli_stop(int argc, char **argv)
     }
     free(v);
     if (!matched && !all) {
-        fprintf(stderr, "mlos: no shard '%s'\n", argv[1]);
+        mlos_cli_error("stop", "no shard '%s' (see mlos ps)", argv[1]);
         return 1;
     }
     return failed ? 1 : 0;

@@ -1,9 +1,12 @@
-/* Helpers shared by the mlos subcommands: sizes and socket paths. */
+/* Helpers shared by the mlos subcommands: sizes, socket paths, shard IDs,
+ * usage and error messages. */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "registry.h"
@@ -51,4 +54,54 @@ int mlos_cli_socket_path(int pid, char *out, size_t cap)
         return -1;
     int n = snprintf(out, cap, "%s/master-%d.sock", dir, pid);
     return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+int mlos_cli_is_help(const char *arg) { return arg && (!strcmp(arg, "-h") || !strcmp(arg, "--help")); }
+
+int mlos_cli_usage(const char *usage, int to_stdout)
+{
+    fputs(usage, to_stdout ? stdout : stderr);
+    return to_stdout ? 0 : 2;
+}
+
+void mlos_cli_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "mlos %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int mlos_cli_bad_option(const char *cmd, const char *opt, const char *usage)
+{
+    if (opt[0] == '-')
+        mlos_cli_error(cmd, "unknown option '%s'", opt);
+    else
+        mlos_cli_error(cmd, "unexpected argument '%s'", opt);
+    return mlos_cli_usage(usage, 0);
+}
+
+int mlos_cli_parse_id(const char *s, int *pid, unsigned *id, int *has_id)
+{
+    char extra;
+    int k;
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    k = sscanf(s, "%d.%u%c", pid, id, &extra);
+    if (k == 2 && *pid > 0) {
+        *has_id = 1;
+        return 0;
+    }
+    if (k == 1 && !strchr(s, '.') && *pid > 0) {
+        *has_id = 0;
+        return 0;
+    }
+    return -1;
+}
+
+int mlos_cli_progress_wanted(int flag)
+{
+    return flag || isatty(2);
 }

@@ -296,6 +296,14 @@ struct launch {
     char strbuf[4096];
 };
 
+/* mlos.mem: a bare-metal shard's allocator manages what was asked for,
+ * not the slack of its guest RAM (hal/freestanding/bootmem.c). */
+static void add_mem_arg(char *cmdline, size_t cap, size_t mem_bytes)
+{
+    size_t n = strlen(cmdline);
+    snprintf(cmdline + n, cap - n, " mlos.mem=%zu", mem_bytes);
+}
+
 static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *o, struct launch *L,
                       size_t ram_bytes, size_t win_gpa, size_t win_len, size_t mem_bytes)
 {
@@ -314,6 +322,7 @@ static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *
     if (o->arch && !strcmp(o->arch, "ppc")) { /* PowerPC: bamboo board, timebase rate from its device tree */
         snprintf(L->cmdline, sizeof(L->cmdline), "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.spin_us=%u", win_gpa, win_len,
                  im->shard->id, o->spin_us);
+        add_mem_arg(L->cmdline, sizeof(L->cmdline), mem_bytes);
         struct mlos_qemu_ppc_cfg pcfg = {
             .qemu_path = o->qemu ? o->qemu : "qemu-system-ppc",
             .image = L->image,
@@ -327,6 +336,7 @@ static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *
     }
     snprintf(L->cmdline, sizeof(L->cmdline), "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.tsc_hz=%llu mlos.spin_us=%u", win_gpa,
              win_len, im->shard->id, (unsigned long long)mlos_host_tsc_hz(), o->spin_us);
+    add_mem_arg(L->cmdline, sizeof(L->cmdline), mem_bytes);
     struct mlos_qemu_x86_64_cfg cfg = {
         .qemu_path = o->qemu ? o->qemu : "qemu-system-x86_64",
         .image = L->image,

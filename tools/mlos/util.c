@@ -35,16 +35,20 @@ int mlos_cli_parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+/* Whole units when exact, else one decimal: 64 MiB, 31.9 MiB, 23.5 GiB.
+ * Truncated, not rounded, so a size never reads larger than it is. */
 void mlos_cli_format_size(uint64_t b, char *out, size_t cap)
 {
-    if (b >= (1ull << 30) && b % (1ull << 30) == 0)
-        snprintf(out, cap, "%llu GiB", (unsigned long long)(b >> 30));
-    else if (b >= (1ull << 20))
-        snprintf(out, cap, "%llu MiB", (unsigned long long)(b >> 20));
-    else if (b >= (1ull << 10))
-        snprintf(out, cap, "%llu KiB", (unsigned long long)(b >> 10));
+    static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (u < 4 && b >= (1ull << (10 * (u + 1))))
+        u++;
+    uint64_t whole = b >> (10 * u), rest = b - (whole << (10 * u));
+    if (u == 0 || rest == 0)
+        snprintf(out, cap, "%llu %s", (unsigned long long)whole, unit[u]);
     else
-        snprintf(out, cap, "%llu B", (unsigned long long)b);
+        snprintf(out, cap, "%llu.%llu %s", (unsigned long long)whole,
+                 (unsigned long long)(rest * 10 >> (10 * u)), unit[u]);
 }
 
 int mlos_cli_socket_path(int pid, char *out, size_t cap)

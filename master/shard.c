@@ -404,13 +404,17 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     struct mlos_shard_impl *im;
     struct launch *L;
 
-    if (!loop || !shard || !cb || (ring & (ring - 1)) || ring < 4096)
+    if (!shard)
         return MLOS_EINVAL;
-    if (strcmp(arch, "x86_64") && strcmp(arch, "process") && strcmp(arch, "ppc"))
-        return MLOS_EINVAL;
+    /* Cleared before any check: a refused spawn leaves a struct that
+     * mlos_shard_stop turns away (MLOS_EINVAL), never stale pointers. */
     void *user = shard->data;
     memset(shard, 0, sizeof(*shard));
     shard->data = user;
+    if (!loop || !cb || (ring & (ring - 1)) || ring < 4096)
+        return MLOS_EINVAL;
+    if (strcmp(arch, "x86_64") && strcmp(arch, "process") && strcmp(arch, "ppc"))
+        return MLOS_EINVAL;
     shard->id = mlos__next_shard_id();
     if (!(im = calloc(1, sizeof(*im))) || !(L = calloc(1, sizeof(*L)))) {
         free(im);

@@ -129,6 +129,15 @@ msg=$("$MLOS" spawn --arch process --image "$MLOS_RUNTIME_DIR/none" 2>&1) && fai
 [ "$msg" = "mlos spawn: image '$MLOS_RUNTIME_DIR/none': No such file or directory" ] || fail "spawn --image said: $msg"
 msg=$("$MLOS" spawn --arch vax 2>&1) && fail "spawn --arch vax succeeded"
 [ "$msg" = "mlos spawn: unknown arch 'vax' (x86_64, ppc, process)" ] || fail "spawn --arch vax said: $msg"
+# mlos-shard-process run by hand (no master) explains itself
+sp=""
+for d in $(echo "${MLOS_IMAGE_PATH:-}" | tr ':' ' '); do [ -x "$d/mlos-shard-process" ] && sp=$d/mlos-shard-process && break; done
+if [ -n "$sp" ]; then
+    msg=$(env -u MLOS_SHARD_ARGS "$sp" 2>&1 3<&- 4<&-)
+    rc=$?
+    [ "$rc" -eq 2 ] || fail "mlos-shard-process by hand exited $rc: $msg"
+    case "$msg" in "mlos-shard-process: no master"*) ;; *) fail "mlos-shard-process by hand said: $msg" ;; esac
+fi
 msg=$("$MLOS" spawn --arch process --mem 32M --image /bin/true 2>&1) && fail "spawn --image /bin/true succeeded"
 echo "$msg"
 

@@ -171,6 +171,20 @@ printf 'arch: x86_64\ncomponents: hal-ppc\n' > "$bad"
 msg=$("$MLOS" compose --check "$bad" 2>&1) && fail "compose --check accepted an arch mismatch"
 [ "$msg" = "mlos compose: hal-ppc is for ppc, manifest says x86_64" ] || fail "compose said: $msg"
 
+# ---- noise: 'host' names the baseline alone; plots are PNG files ----
+if "$MLOS" noise --help >/dev/null 2>&1; then
+    nd=$MLOS_RUNTIME_DIR/noise
+    msg=$("$MLOS" noise host --quanta 64 --out "$nd" 2>&1) || fail "noise host: $msg"
+    [ -z "$msg" ] || fail "noise printed progress on a non-terminal without --progress: $msg"
+    for f in host.ftq.txt host.series.png host.spectrum.png summary.json; do [ -s "$nd/$f" ] || fail "noise wrote no $f"; done
+    [ "$(head -c 8 "$nd/host.spectrum.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ] || fail "spectrum is not a PNG"
+    msg=$("$MLOS" noise host --quanta 64 --out "$nd" --progress 2>&1 >/dev/null) || fail "noise --progress"
+    case "$msg" in "mlos noise: host: running 64 quanta"*) ;; *) fail "noise --progress said: $msg" ;; esac
+    msg=$("$MLOS" noise --bogus 2>&1) && fail "noise --bogus succeeded"
+    [ "$(echo "$msg" | head -n 1)" = "mlos noise: unknown argument '--bogus'" ] || fail "noise --bogus said: $msg"
+    rm -rf "$nd"
+fi
+
 masters=""
 cleanup
 echo ok

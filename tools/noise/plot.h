@@ -1,6 +1,6 @@
 /* plot.h -- PNG plots of an FTQ run: the count time series and its
  * amplitude spectrum. Pixels are drawn here (axes, ticks, a 3x5 digit font);
- * the PNG container comes from examples/neuro-cgi/cgi/png.c. */
+ * the PNG file is written by libpng. */
 #ifndef MLOS_NOISE_PLOT_H
 #define MLOS_NOISE_PLOT_H
 

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "kvm_probe.h"
 #include "master_internal.h"
 #include "mlos.pb-c.h"
 #include "mlos_endian.h"
@@ -337,6 +338,14 @@ static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *
     snprintf(L->cmdline, sizeof(L->cmdline), "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.tsc_hz=%llu mlos.spin_us=%u", win_gpa,
              win_len, im->shard->id, (unsigned long long)mlos_host_tsc_hz(), o->spin_us);
     add_mem_arg(L->cmdline, sizeof(L->cmdline), mem_bytes);
+    /* KVM asked for but unable to run a guest: fail now, not at the HELLO
+     * timeout; MLOS_KVM_AUTO: KVM only where the probe ran a guest. */
+    int kvm = o->kvm;
+    if (kvm && (rc = mlos__kvm_probe(NULL, 0)) < 0) {
+        if (kvm > 0)
+            return rc;
+        kvm = 0;
+    }
     struct mlos_qemu_x86_64_cfg cfg = {
         .qemu_path = o->qemu ? o->qemu : "qemu-system-x86_64",
         .image = L->image,
@@ -344,7 +353,7 @@ static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *
         .ram_fd = CHILD_MEM_FD,
         .doorbell_fd = CHILD_BELL_FD,
         .cmdline = L->cmdline,
-        .kvm = o->kvm,
+        .kvm = kvm,
     };
     rc = mlos_qemu_x86_64_argv(&cfg, L->argv + 1, 62, L->strbuf, sizeof(L->strbuf));
     return rc < 0 ? rc : 0;

@@ -129,6 +129,22 @@ msg=$("$MLOS" spawn --arch process --image "$MLOS_RUNTIME_DIR/none" 2>&1) && fai
 [ "$msg" = "mlos spawn: image '$MLOS_RUNTIME_DIR/none': No such file or directory" ] || fail "spawn --image said: $msg"
 msg=$("$MLOS" spawn --arch vax 2>&1) && fail "spawn --arch vax succeeded"
 [ "$msg" = "mlos spawn: unknown arch 'vax' (x86_64, ppc, process)" ] || fail "spawn --arch vax said: $msg"
+# KVM: 'yes' works or fails at once naming KVM; 'auto' starts a shard either way
+if echo " $* " | grep -q " x86_64 "; then
+    t0=$(date +%s%N)
+    if out=$("$MLOS" spawn --kvm yes --mem 32M 2>&1); then
+        "$MLOS" stop "${out%% *}" >/dev/null || fail "stop of the KVM shard"
+    else
+        ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+        case "$out" in "mlos spawn: --kvm yes: "*) ;; *) fail "spawn --kvm yes said: $out" ;; esac
+        [ "$ms" -lt 2000 ] || fail "spawn --kvm yes took $ms ms to fail"
+    fi
+    out=$("$MLOS" spawn --kvm auto --mem 32M 2>&1) || fail "spawn --kvm auto: $out"
+    "$MLOS" stop "${out%% *}" >/dev/null || fail "stop of the --kvm auto shard"
+    msg=$("$MLOS" spawn --kvm maybe 2>&1) && fail "spawn --kvm maybe succeeded"
+    [ "$msg" = "mlos spawn: bad --kvm 'maybe' (yes, no or auto)" ] || fail "spawn --kvm maybe said: $msg"
+fi
+
 # mlos-shard-process run by hand (no master) explains itself
 sp=""
 for d in $(echo "${MLOS_IMAGE_PATH:-}" | tr ':' ' '); do [ -x "$d/mlos-shard-process" ] && sp=$d/mlos-shard-process && break; done

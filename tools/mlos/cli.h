@@ -35,8 +35,8 @@ int mlos_cli_console(int argc, char **argv);
 /* The detached master (master.c): owns one shard until a "stop" request on
  * its control socket or SIGTERM. Reports the spawn result as one line on
  * ready_fd ("ok <pid>.<id> <arch> <mem bytes>" or "err <reason>"), then
- * closes it. Returns the process exit status. */
-int mlos_cli_master(const char *arch, uint64_t mem_bytes, const char *image, int ready_fd);
+ * closes it. kvm as mlos_spawn_opts.kvm. Returns the process exit status. */
+int mlos_cli_master(const char *arch, uint64_t mem_bytes, const char *image, int kvm, int ready_fd);
 
 /* "64M", "1G", "512MiB", "65536" -> bytes. 0 or -1. */
 int mlos_cli_parse_size(const char *s, uint64_t *out);

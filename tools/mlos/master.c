@@ -213,14 +213,17 @@ static void on_spawn(mlos_shard_t *s, int status)
 }
 
 /* Why mlos_spawn refused, in the user's terms. */
-static void spawn_error(char *why, size_t cap, int rc, const char *arch, const char *image, uint64_t mem)
+static void spawn_error(char *why, size_t cap, int rc, const char *arch, const char *image, uint64_t mem, int kvm)
 {
     char size[32];
     const char *name = image ? image : !strcmp(arch, "process") ? "mlos-shard-process"
                                    : !strcmp(arch, "ppc")       ? "mlos-slave-ppc.elf"
                                                                 : "mlos-slave-x86_64.elf";
     mlos_cli_format_size(mem, size, sizeof(size));
-    if (rc == MLOS_ENOENT)
+    char kvm_why[256];
+    if (rc == MLOS_ESPAWN && kvm > 0 && !strcmp(arch, "x86_64") && mlos_kvm_usable(kvm_why, sizeof(kvm_why)) < 0)
+        snprintf(why, cap, "--kvm yes: %s", kvm_why);
+    else if (rc == MLOS_ENOENT)
         snprintf(why, cap, "no %s or no mlos-launch on MLOS_IMAGE_PATH or in %s", name, mlos_image_dir());
     else if (rc == MLOS_EINVAL)
         snprintf(why, cap, "cannot start a %s shard of %s from %s (memory size or image path refused)", arch,
@@ -231,7 +234,7 @@ static void spawn_error(char *why, size_t cap, int rc, const char *arch, const c
         snprintf(why, cap, "%s (%s shard, %s, image %s)", mlos_strerror(rc), arch, size, name);
 }
 
-int mlos_cli_master(const char *arch, uint64_t mem_bytes, const char *image, int ready_fd)
+int mlos_cli_master(const char *arch, uint64_t mem_bytes, const char *image, int kvm, int ready_fd)
 {
     struct mlos_spawn_opts o = {0};
     int rc;
@@ -264,9 +267,10 @@ int mlos_cli_master(const char *arch, uint64_t mem_bytes, const char *image, int
     o.image = image;
     o.mem_bytes = (size_t)mem_bytes;
     o.on_console = mlos_cli_op_console;
+    o.kvm = kvm;
     if ((rc = mlos_spawn(&M.loop, &M.shard, &o, on_spawn)) < 0) {
         char why[600];
-        spawn_error(why, sizeof(why), rc, arch, image, mem_bytes);
+        spawn_error(why, sizeof(why), rc, arch, image, mem_bytes, kvm);
         report("err", why);
         shard_closed(&M.shard); /* nothing to release; closes our handles */
         M.exit_code = 1;

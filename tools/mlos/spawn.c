@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "mlos.h"
 #include "registry.h"
 
 static const char usage_text[] =
@@ -21,7 +22,9 @@ static const char usage_text[] =
     "  --arch A      x86_64 (bare metal, default), ppc (bare metal) or process\n"
     "  --mem SIZE    memory for the shard's allocator (default 64M; 1M at least;\n"
     "                bare-metal guests have at most 3G of RAM in all)\n"
-    "  --image PATH  the shard image (default: found on MLOS_IMAGE_PATH)\n";
+    "  --image PATH  the shard image (default: found on MLOS_IMAGE_PATH)\n"
+    "  --kvm WHEN    x86_64 under KVM: no (default, TCG), yes (fail at once if KVM\n"
+    "                cannot run a guest here), auto (KVM if a quick probe works)\n";
 
 /* In the child: a session of its own, stdio away from the terminal or the
  * test harness (so nobody waits on our pipes), no inherited descriptors. */
@@ -56,6 +59,7 @@ static void detach(int ready_fd)
 int mlos_cli_spawn(int argc, char **argv)
 {
     const char *arch = "x86_64", *image = NULL, *memarg = "64M";
+    int kvm = 0;
     uint64_t mem = 64ull << 20;
     char dir[512], line[512], memtxt[32], image_abs[4096];
     int p[2];
@@ -65,17 +69,31 @@ int mlos_cli_spawn(int argc, char **argv)
         const char *a = argv[i], *v = NULL;
         if (mlos_cli_is_help(a))
             return mlos_cli_usage(usage_text, 1);
-        if ((!strcmp(a, "--arch") || !strcmp(a, "--mem") || !strcmp(a, "--image")) && i + 1 < argc)
+        int named = !strcmp(a, "--arch") || !strcmp(a, "--mem") || !strcmp(a, "--image") || !strcmp(a, "--kvm");
+        if (named && i + 1 < argc)
             v = argv[++i];
-        else if (!strncmp(a, "--arch=", 7) || !strncmp(a, "--mem=", 6) || !strncmp(a, "--image=", 8))
+        else if (!strncmp(a, "--arch=", 7) || !strncmp(a, "--mem=", 6) || !strncmp(a, "--image=", 8) ||
+                 !strncmp(a, "--kvm=", 6))
             v = strchr(a, '=') + 1;
-        else if (!strcmp(a, "--arch") || !strcmp(a, "--mem") || !strcmp(a, "--image")) {
+        else if (named) {
             mlos_cli_error("spawn", "%s needs a value", a);
             return mlos_cli_usage(usage_text, 0);
         } else
             return mlos_cli_bad_option("spawn", a, usage_text);
         if (!strncmp(a, "--arch", 6))
             arch = v;
+        else if (!strncmp(a, "--kvm", 5)) {
+            if (!strcmp(v, "yes"))
+                kvm = 1;
+            else if (!strcmp(v, "no"))
+                kvm = 0;
+            else if (!strcmp(v, "auto"))
+                kvm = MLOS_KVM_AUTO;
+            else {
+                mlos_cli_error("spawn", "bad --kvm '%s' (yes, no or auto)", v);
+                return 2;
+            }
+        }
         else if (!strncmp(a, "--image", 7))
             image = v;
         else if (mlos_cli_parse_size(v, &mem) < 0 || mem < (1ull << 20)) {
@@ -97,6 +115,10 @@ int mlos_cli_spawn(int argc, char **argv)
     if (strcmp(arch, "process") && mem > (3ull << 30) - (64ull << 20)) {
         /* The guest RAM holds the allocator's memory, the window and the image. */
         mlos_cli_error("spawn", "--mem %s is too large for a bare-metal %s shard (at most 2G + 960M)", memarg, arch);
+        return 2;
+    }
+    if (kvm && strcmp(arch, "x86_64")) {
+        mlos_cli_error("spawn", "--kvm is for x86_64 shards, not %s", arch);
         return 2;
     }
     if (image) {
@@ -123,7 +145,7 @@ int mlos_cli_spawn(int argc, char **argv)
     if (pid == 0) {
         close(p[0]);
         detach(p[1]);
-        _exit(mlos_cli_master(arch, mem, image, 3));
+        _exit(mlos_cli_master(arch, mem, image, kvm, 3));
     }
     close(p[1]);
     size_t len = 0;

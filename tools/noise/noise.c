@@ -291,7 +291,12 @@ static void run_shard(const struct noise_opts *o, const char *arch, struct noise
         so.bulk_bytes = (need + (1u << 20) + 4095) & ~(size_t)((1u << 20) - 1);
     int rc = mlos_spawn_sync(loop, &sh, &so);
     if (rc < 0) {
-        snprintf(r->err, sizeof(r->err), "spawn %s: %s %.160s", arch, mlos_strerror(rc), mlos_shard_console_tail(&sh));
+        char why[200] = "";
+        if (o->kvm && !strcmp(arch, "x86_64") && mlos_kvm_usable(why, sizeof(why)) < 0)
+            snprintf(r->err, sizeof(r->err), "spawn %s: --kvm: %s", arch, why);
+        else
+            snprintf(r->err, sizeof(r->err), "spawn %s: %s %.160s", arch, mlos_strerror(rc),
+                     mlos_shard_console_tail(&sh));
         mlos_shard_stop_sync(&sh);
         return;
     }

@@ -113,12 +113,16 @@ msg=$("$MLOS" call 999999.1 echo x 2>&1) && fail "call to an unknown shard succe
 
 # ---- help, version, usage errors ----
 "$MLOS" --version | grep -Eq '^mlos [0-9]+\.[0-9]+' || fail "--version"
-for c in spawn ps stop call put get console; do
+for c in spawn ps stop call put get console compose; do
     out=$("$MLOS" help "$c") || fail "help $c failed"
     case "$out" in "usage: mlos $c"*) ;; *) fail "help $c said: $out" ;; esac
     out=$("$MLOS" "$c" --help 2>/dev/null) || fail "$c --help failed"
     case "$out" in "usage: mlos $c"*) ;; *) fail "$c --help said: $out" ;; esac
 done
+msg=$("$MLOS" compose --bogus 2>&1) && fail "compose --bogus succeeded"
+[ "$(echo "$msg" | head -n 1)" = "mlos compose: unknown option '--bogus'" ] || fail "compose --bogus said: $msg"
+msg=$("$MLOS" help nonesuch 2>&1) && fail "help nonesuch succeeded"
+[ "$(echo "$msg" | head -n 1)" = "mlos: no command 'nonesuch'" ] || fail "help nonesuch said: $msg"
 msg=$("$MLOS" stop --bogus 2>&1) && fail "stop --bogus succeeded"
 [ "$(echo "$msg" | head -n 1)" = "mlos stop: unknown option '--bogus'" ] || fail "stop --bogus said: $msg"
 msg=$("$MLOS" spawn --mem 100000G 2>&1) && fail "spawn --mem 100000G succeeded"
@@ -190,6 +194,8 @@ msg=$("$MLOS" compose --check "$bad" 2>&1) && fail "compose --check accepted an 
 # ---- noise: 'host' names the baseline alone; plots are PNG files ----
 if "$MLOS" noise --help >/dev/null 2>&1; then
     nd=$MLOS_RUNTIME_DIR/noise
+    out=$("$MLOS" help noise) || fail "help noise failed"
+    case "$out" in "usage: mlos noise"*) ;; *) fail "help noise said: $out" ;; esac
     msg=$("$MLOS" noise host --quanta 64 --out "$nd" 2>&1) || fail "noise host: $msg"
     [ -z "$msg" ] || fail "noise printed progress on a non-terminal without --progress: $msg"
     for f in host.ftq.txt host.series.png host.spectrum.png summary.json; do [ -s "$nd/$f" ] || fail "noise wrote no $f"; done

@@ -84,13 +84,14 @@ static int parse_u32(const char *s, uint32_t *out)
 static int parse_args(int argc, char **argv, struct noise_opts *o)
 {
     const char *prog = argc > 0 ? argv[0] : "mlos-noise";
+    P = !strcmp(prog, "noise") ? "mlos noise" : "mlos-noise";
+    prog = P; /* the usage names the command as it was typed */
     memset(o, 0, sizeof(*o));
     o->quantum_us = 100;
     o->quanta = 20000;
     o->work = FTQ_DEFAULT_UNIT_ITERS;
     o->out = "noise-out";
     o->host = 1;
-    P = !strcmp(prog, "noise") ? "mlos noise" : "mlos-noise";
     int progress = -1, named_host = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = NULL;

@@ -149,6 +149,17 @@ if echo " $* " | grep -q " x86_64 "; then
     [ "$msg" = "mlos spawn: bad --kvm 'maybe' (yes, no or auto)" ] || fail "spawn --kvm maybe said: $msg"
 fi
 
+# several shards at once, with progress on stderr
+errf=$MLOS_RUNTIME_DIR/spawn.err
+out=$("$MLOS" spawn --arch process --mem 16M -n 2 --progress 2>"$errf") || fail "spawn -n 2: $out $(cat "$errf")"
+for id in $(echo "$out" | awk '{print $1}'); do masters="$masters ${id%%.*}"; done
+[ "$(echo "$out" | grep -c ' ready (process, ')" -eq 2 ] || fail "spawn -n 2 said: $out"
+[ "$(tail -n 1 "$errf")" = "mlos spawn: 2/2 ready" ] || fail "spawn -n 2 progress: $(cat "$errf")"
+for id in $(echo "$out" | awk '{print $1}'); do "$MLOS" stop "$id" >/dev/null || fail "stop $id"; done
+rm -f "$errf"
+msg=$("$MLOS" spawn -n 0 2>&1) && fail "spawn -n 0 succeeded"
+[ "$msg" = "mlos spawn: bad --count '0' (1 to 256)" ] || fail "spawn -n 0 said: $msg"
+
 # mlos-shard-process run by hand (no master) explains itself
 sp=""
 for d in $(echo "${MLOS_IMAGE_PATH:-}" | tr ':' ' '); do [ -x "$d/mlos-shard-process" ] && sp=$d/mlos-shard-process && break; done

@@ -17,7 +17,7 @@ static const struct {
     int (*fn)(int, char **);
     const char *help;
 } cmds[] = {
-    {"spawn", mlos_cli_spawn, "spawn [--arch A] [--mem SIZE] [--image PATH]   start a shard"},
+    {"spawn", mlos_cli_spawn, "spawn [--arch A] [--mem SIZE] [--image PATH] [-n N]   start shards"},
     {"ps", mlos_cli_ps, "ps [--json | -q]         list shards (all masters)"},
     {"stop", mlos_cli_stop, "stop ID|PID|--all        stop shards started by mlos spawn"},
     {"call", mlos_cli_call, "call [--raw] ID TASK [ARG|@FILE|--hex HEX]   run a task, print its result"},

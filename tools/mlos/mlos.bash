@@ -13,13 +13,14 @@ _mlos()
     fi
     case "$prev" in
         --arch) COMPREPLY=($(compgen -W "x86_64 ppc process" -- "$cur")); return ;;
+        --kvm) COMPREPLY=($(compgen -W "yes no auto" -- "$cur")); return ;;
         --image|-o|--out|--root) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --mem) COMPREPLY=($(compgen -W "32M 64M 256M 1G" -- "$cur")); return ;;
     esac
     local ids
     case "$cmd" in
         help) COMPREPLY=($(compgen -W "$cmds" -- "$cur")) ;;
-        spawn) COMPREPLY=($(compgen -W "--arch --mem --image --help" -- "$cur")) ;;
+        spawn) COMPREPLY=($(compgen -W "--arch --mem --image --kvm --count --progress --help" -- "$cur")) ;;
         ps) COMPREPLY=($(compgen -W "--json -q --help" -- "$cur")) ;;
         stop)
             ids=$(mlos ps -q 2>/dev/null)

@@ -31,9 +31,7 @@ if [ -n "$apt_get" ]; then
     # shellcheck disable=SC2086 # one word per package
     $apt_get install -y -qq --no-install-recommends $pkgs >/dev/null
 fi
-if [ -d "$build" ]; then
-    meson setup --wipe "$build" >/dev/null
-else
-    meson setup "$build" >/dev/null
-fi
+# An existing build directory is set up again from scratch (new options and
+# dependencies are picked up); one that is not a meson build yet is set up.
+meson setup --wipe "$build" >/dev/null 2>&1 || meson setup "$build" >/dev/null
 exec meson test -C "$build" --print-errorlogs "$@"

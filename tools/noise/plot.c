@@ -102,7 +102,7 @@ static double nice_step(double range, int n)
 
 /* Tick labels in plain decimals, never exponent notation ("1e+03"): the
  * ticks are nice_step multiples, so a few decimals say them exactly. */
-static void fmt_num(char *buf, size_t cap, double v)
+void noise_format_tick(char *buf, size_t cap, double v)
 {
     if (fabs(v) < 1e-12)
         v = 0;
@@ -114,7 +114,7 @@ static void fmt_num(char *buf, size_t cap, double v)
 
 /* A peak's frequency with its own unit and three significant digits, in
  * fixed notation: "7.25Hz", "84.5Hz", "999Hz", "1.00kHz", "12.5kHz". */
-static void fmt_hz(char *buf, size_t cap, double hz)
+void noise_format_hz(char *buf, size_t cap, double hz)
 {
     double v = hz >= 999.5 ? hz / 1000 : hz;
     const char *unit = hz >= 999.5 ? "kHz" : "Hz";
@@ -144,7 +144,7 @@ static void axes(struct canvas *c, double xmax, double xscale, const char *xunit
         int x = x0 + (int)lround(v / (xmax * xscale) * (x1 - x0));
         vline(c, x, y1, y0, GRID);
         vline(c, x, y0, y0 + 4, BLACK);
-        fmt_num(buf, sizeof(buf), v);
+        noise_format_tick(buf, sizeof(buf), v);
         text(c, x - text_width(buf) / 2, y0 + 7, buf, BLACK);
     }
     text(c, x1 - text_width(xunit), y0 + 7 + 6 * FS + 2, xunit, BLACK);
@@ -153,7 +153,7 @@ static void axes(struct canvas *c, double xmax, double xscale, const char *xunit
         int y = y0 - (int)lround(v / ymax * (y0 - y1));
         hline(c, x0, x1, y, GRID, 0);
         hline(c, x0 - 4, x0, y, BLACK, 0);
-        fmt_num(buf, sizeof(buf), v);
+        noise_format_tick(buf, sizeof(buf), v);
         text(c, x0 - 6 - text_width(buf), y - 5 * FS / 2, buf, BLACK);
     }
     vline(c, x0, y1, y0, BLACK);
@@ -256,7 +256,7 @@ int noise_plot_spectrum(const char *path, const uint32_t *counts, uint32_t n, do
             pset(&c, x + d, y - 4 + (d < 0 ? -d : d) / 2, RED);
             pset(&c, x, y - 4 - (d + 3), RED);
         }
-        fmt_hz(buf, sizeof(buf), st->peaks[p].hz);
+        noise_format_hz(buf, sizeof(buf), st->peaks[p].hz);
         int tw = text_width(buf), th = 5 * FS, tx = x + 4, ty = y - 14;
         if (tx + tw > c.w - 2)
             tx = c.w - 2 - tw;

@@ -20,4 +20,10 @@ int noise_plot_series(const char *path, const uint32_t *counts, uint32_t n, doub
 int noise_plot_spectrum(const char *path, const uint32_t *counts, uint32_t n, double q_s,
                         const struct noise_stats *st);
 
+/* Label texts, in fixed notation (never "1e+03"): an axis tick ("0",
+ * "2.5", "1000000") and a peak frequency with its unit, three significant
+ * digits ("7.25Hz", "84.5Hz", "999Hz", "1.00kHz", "12.5kHz"). */
+void noise_format_tick(char *buf, size_t cap, double v);
+void noise_format_hz(char *buf, size_t cap, double hz);
+
 #endif

@@ -19,25 +19,45 @@
 #if defined(__x86_64__) && __has_include(<linux/kvm.h>)
 #include <linux/kvm.h>
 
-/* Runs in the child: writes a reason on fd and returns 0 (worked) or 1. */
+/* What the child reports: plain numbers, written with one write(). The
+ * master may have threads (libuv's pool), so between fork and _exit the
+ * child calls nothing that could wait for a lock another thread held
+ * (no stdio, no strerror, no malloc); the parent formats the message. */
+enum probe_step { P_OPEN, P_VERSION, P_VM, P_MEM, P_VCPU, P_STATE, P_RUN, P_EXIT, P_NSTEPS };
+static const char *const step_name[P_NSTEPS] = {"open /dev/kvm", "KVM API version", "KVM_CREATE_VM", "guest memory",
+                                                "KVM_CREATE_VCPU", "vCPU state", "KVM_RUN", "KVM_RUN"};
+struct probe_report {
+    int step, err;
+    uint32_t exit_reason, suberror;
+};
+
+static int report(int out, int step, uint32_t exit_reason, uint32_t suberror)
+{
+    struct probe_report r = {step, errno, exit_reason, suberror};
+    if (write(out, &r, sizeof(r)) != (ssize_t)sizeof(r))
+        return 2; /* no report: the parent says the probe died */
+    return 1;
+}
+
+/* Runs in the child: returns 0 (a guest ran) or 1 after a report. */
 static int probe_child(int out)
 {
-    const char *step = "open /dev/kvm";
+    int step = P_OPEN;
     int kvm = -1, vm = -1, cpu = -1;
     uint8_t *mem = MAP_FAILED;
     struct kvm_run *run = MAP_FAILED;
 
     if ((kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC)) < 0)
         goto fail;
-    step = "KVM API version";
+    step = P_VERSION;
     if (ioctl(kvm, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
         errno = EPROTO;
         goto fail;
     }
-    step = "KVM_CREATE_VM";
+    step = P_VM;
     if ((vm = ioctl(kvm, KVM_CREATE_VM, 0)) < 0)
         goto fail;
-    step = "guest memory";
+    step = P_MEM;
     if ((mem = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED)
         goto fail;
     /* pxor %xmm0,%xmm0; hlt. The SSE instruction is the point: a host whose
@@ -50,11 +70,11 @@ static int probe_child(int out)
         .slot = 0, .guest_phys_addr = 0x1000, .memory_size = 4096, .userspace_addr = (uintptr_t)mem};
     if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region) < 0)
         goto fail;
-    step = "KVM_CREATE_VCPU";
+    step = P_VCPU;
     if ((cpu = ioctl(vm, KVM_CREATE_VCPU, 0)) < 0)
         goto fail;
     int run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
-    step = "vCPU state";
+    step = P_STATE;
     if (run_size <= 0 || (run = mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED, cpu, 0)) == MAP_FAILED)
         goto fail;
     struct kvm_sregs sregs;
@@ -69,23 +89,30 @@ static int probe_child(int out)
     struct kvm_regs regs = {.rip = 0x1000, .rflags = 2};
     if (ioctl(cpu, KVM_SET_REGS, &regs) < 0)
         goto fail;
-    step = "KVM_RUN";
+    step = P_RUN;
     if (ioctl(cpu, KVM_RUN, 0) < 0)
         goto fail;
-    if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR) {
-        dprintf(out, "KVM cannot run a test guest here (internal error %u: its instruction emulator "
-                     "gave up; nested virtualisation without unrestricted guest?)",
-                run->internal.suberror);
-        return 1;
-    }
-    if (run->exit_reason != KVM_EXIT_HLT) {
-        dprintf(out, "a test guest under KVM did not halt (exit reason %u)", run->exit_reason);
-        return 1;
-    }
+    if (run->exit_reason != KVM_EXIT_HLT)
+        return report(out, P_EXIT, run->exit_reason,
+                      run->exit_reason == KVM_EXIT_INTERNAL_ERROR ? run->internal.suberror : 0);
     return 0;
 fail:
-    dprintf(out, "%s: %s", step, strerror(errno));
-    return 1;
+    return report(out, step, 0, 0);
+}
+
+static void describe(const struct probe_report *r, char *why, size_t cap)
+{
+    if (r->step == P_EXIT && r->exit_reason == KVM_EXIT_INTERNAL_ERROR)
+        snprintf(why, cap,
+                 "KVM cannot run a test guest here (internal error %u: its instruction emulator gave up; "
+                 "nested virtualisation without unrestricted guest?)",
+                 r->suberror);
+    else if (r->step == P_EXIT)
+        snprintf(why, cap, "a test guest under KVM did not halt (exit reason %u)", r->exit_reason);
+    else if (r->step >= 0 && r->step < P_NSTEPS)
+        snprintf(why, cap, "%s: %s", step_name[r->step], strerror(r->err));
+    else
+        snprintf(why, cap, "the KVM probe sent a malformed report");
 }
 
 static int probe(char *why, size_t cap)
@@ -124,12 +151,14 @@ static int probe(char *why, size_t cap)
         nanosleep(&(struct timespec){0, 2000000}, NULL);
         waited += 2;
     }
-    ssize_t n = read(p[0], why, cap - 1);
+    struct probe_report r;
+    ssize_t n = read(p[0], &r, sizeof(r));
     close(p[0]);
-    why[n > 0 ? n : 0] = 0;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return 0;
-    if (!why[0])
+    if (n == (ssize_t)sizeof(r))
+        describe(&r, why, cap);
+    else
         snprintf(why, cap, "the KVM probe died (status 0x%x)", status);
     return MLOS_ESPAWN;
 }

@@ -5,8 +5,12 @@
 # `mlos ps` lists every shard "ready"; `mlos stop --all` stops them; then
 # `mlos ps` is empty, the runtime directory holds no records or sockets,
 # and no process of any master's session (mlos-launch, QEMU, process
-# shard) is left. Also: `mlos compose --check` accepts and refuses with the
-# composer's message, and usage errors exit non-zero.
+# shard) is left. On the running shards: ps --json / -q, call (hex, raw,
+# @FILE, --hex), put/get round trip and range errors, console. Also: help
+# and --help on stdout, --version, each error message word for word,
+# spawn -n with progress, --kvm yes/auto, mlos-shard-process run by hand,
+# `mlos compose --check` accepting and refusing with the composer's message,
+# and `mlos noise host`.
 set -u
 MLOS=$1
 SRC=$2

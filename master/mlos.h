@@ -47,11 +47,21 @@ struct mlos_spawn_opts {
     size_t bulk_bytes;         /* bulk window for put/get: 16 MiB */
     uint32_t ring_bytes;       /* each message ring: 1 MiB (power of two) */
     unsigned hello_timeout_ms; /* spawn fails if no HELLO by then: 10000 */
-    int kvm;                   /* 1: -accel kvm (real hosts); default TCG */
+    int kvm;                   /* 1: KVM (spawn fails at once with MLOS_ESPAWN if it cannot run a
+                                * guest here); MLOS_KVM_AUTO: KVM where a quick probe runs a guest,
+                                * else TCG; 0 (default): TCG */
     mlos_console_cb on_console; /* shard console lines; default: stderr if MLOS_VERBOSE is set */
     unsigned spin_us;          /* polling mode: shard and master watch the rings this long after
                                 * traffic before sleeping on a doorbell (latency for CPU); 0: off */
 };
+
+#define MLOS_KVM_AUTO (-1)
+
+/* Can x86_64 shards run under KVM on this host? Runs a one-instruction
+ * guest (in a child process, at most 1 s; the answer is kept). Returns 0,
+ * or MLOS_ESPAWN with the reason in why (if given): "open /dev/kvm:
+ * Permission denied", "KVM_RUN: ...". */
+int mlos_kvm_usable(char *why, size_t cap);
 
 /* Find a shard image or helper program by file name: each directory of
  * $MLOS_IMAGE_PATH (colon separated), then the install location

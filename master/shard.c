@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "kvm_probe.h"
 #include "master_internal.h"
 #include "mlos.pb-c.h"
 #include "mlos_endian.h"
@@ -297,6 +298,14 @@ struct launch {
     char strbuf[4096];
 };
 
+/* mlos.mem: a bare-metal shard's allocator manages what was asked for,
+ * not the slack of its guest RAM (hal/freestanding/bootmem.c). */
+static void add_mem_arg(char *cmdline, size_t cap, size_t mem_bytes)
+{
+    size_t n = strlen(cmdline);
+    snprintf(cmdline + n, cap - n, " mlos.mem=%zu", mem_bytes);
+}
+
 static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *o, struct launch *L,
                       size_t ram_bytes, size_t win_gpa, size_t win_len, size_t mem_bytes)
 {
@@ -315,6 +324,7 @@ static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *
     if (o->arch && !strcmp(o->arch, "ppc")) { /* PowerPC: bamboo board, timebase rate from its device tree */
         snprintf(L->cmdline, sizeof(L->cmdline), "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.spin_us=%u", win_gpa, win_len,
                  im->shard->id, o->spin_us);
+        add_mem_arg(L->cmdline, sizeof(L->cmdline), mem_bytes);
         struct mlos_qemu_ppc_cfg pcfg = {
             .qemu_path = o->qemu ? o->qemu : "qemu-system-ppc",
             .image = L->image,
@@ -328,6 +338,15 @@ static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *
     }
     snprintf(L->cmdline, sizeof(L->cmdline), "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.tsc_hz=%llu mlos.spin_us=%u", win_gpa,
              win_len, im->shard->id, (unsigned long long)mlos_host_tsc_hz(), o->spin_us);
+    add_mem_arg(L->cmdline, sizeof(L->cmdline), mem_bytes);
+    /* KVM asked for but unable to run a guest: fail now, not at the HELLO
+     * timeout; MLOS_KVM_AUTO: KVM only where the probe ran a guest. */
+    int kvm = o->kvm;
+    if (kvm && (rc = mlos__kvm_probe(NULL, 0)) < 0) {
+        if (kvm > 0)
+            return rc;
+        kvm = 0;
+    }
     struct mlos_qemu_x86_64_cfg cfg = {
         .qemu_path = o->qemu ? o->qemu : "qemu-system-x86_64",
         .image = L->image,
@@ -335,7 +354,7 @@ static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *
         .ram_fd = CHILD_MEM_FD,
         .doorbell_fd = CHILD_BELL_FD,
         .cmdline = L->cmdline,
-        .kvm = o->kvm,
+        .kvm = kvm,
     };
     rc = mlos_qemu_x86_64_argv(&cfg, L->argv + 1, 62, L->strbuf, sizeof(L->strbuf));
     return rc < 0 ? rc : 0;
@@ -405,13 +424,17 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     struct mlos_shard_impl *im;
     struct launch *L;
 
-    if (!loop || !shard || !cb || (ring & (ring - 1)) || ring < 4096)
+    if (!shard)
         return MLOS_EINVAL;
-    if (strcmp(arch, "x86_64") && strcmp(arch, "process") && strcmp(arch, "ppc"))
-        return MLOS_EINVAL;
+    /* Cleared before any check: a refused spawn leaves a struct that
+     * mlos_shard_stop turns away (MLOS_EINVAL), never stale pointers. */
     void *user = shard->data;
     memset(shard, 0, sizeof(*shard));
     shard->data = user;
+    if (!loop || !cb || (ring & (ring - 1)) || ring < 4096)
+        return MLOS_EINVAL;
+    if (strcmp(arch, "x86_64") && strcmp(arch, "process") && strcmp(arch, "ppc"))
+        return MLOS_EINVAL;
     shard->id = mlos__next_shard_id();
     if (!(im = calloc(1, sizeof(*im))) || !(L = calloc(1, sizeof(*L)))) {
         free(im);

@@ -1,5 +1,7 @@
 /* Minimal assertion helpers for mlos tests: print the failing expression
- * and location, count failures, exit nonzero at the end. */
+ * and location and exit at the first failure. Later checks usually depend
+ * on earlier ones (a shard that did not start cannot answer), and going on
+ * only turns one clear message into minutes of timeouts. */
 #ifndef MLOS_TEST_CHECK_H
 #define MLOS_TEST_CHECK_H
 
@@ -13,6 +15,7 @@ static int check_failures;
         if (!(cond)) {                                                                                           \
             fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                             \
             check_failures++;                                                                                    \
+            exit(1);                                                                                             \
         }                                                                                                        \
     } while (0)
 
@@ -23,6 +26,7 @@ static int check_failures;
             fprintf(stderr, "%s:%d: check failed: %s == %s (%lld != %lld)\n", __FILE__, __LINE__, #a, #b, va_,   \
                     vb_);                                                                                        \
             check_failures++;                                                                                    \
+            exit(1);                                                                                             \
         }                                                                                                        \
     } while (0)
 

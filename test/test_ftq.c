@@ -16,6 +16,7 @@
 
 #include "analysis.h"
 #include "check.h"
+#include "plot.h"
 #include "ftq.h"
 #include "mlos.h"
 #include "noise.h"
@@ -503,6 +504,33 @@ static void test_e2e(int argc, char **argv)
         fprintf(stderr, "outputs kept in %s\n", dir);
 }
 
+/* Plot labels read as numbers: no exponent notation, units that fit. */
+static void test_labels(void)
+{
+    static const struct {
+        double hz;
+        const char *want;
+    } hz[] = {{7.25, "7.25Hz"}, {84.5, "84.5Hz"}, {999.4, "999Hz"}, {999.6, "1.00kHz"}, {1000, "1.00kHz"},
+              {1499.8, "1.50kHz"}, {12500, "12.5kHz"}, {0.5, "0.50Hz"}};
+    static const struct {
+        double v;
+        const char *want;
+    } tick[] = {{0, "0"}, {2.5, "2.5"}, {1000, "1000"}, {1e6, "1000000"}, {0.25, "0.25"}, {1e-13, "0"}};
+    char buf[32];
+    for (size_t i = 0; i < sizeof(hz) / sizeof(hz[0]); i++) {
+        noise_format_hz(buf, sizeof(buf), hz[i].hz);
+        if (strcmp(buf, hz[i].want))
+            fprintf(stderr, "noise_format_hz(%g) = %s, want %s\n", hz[i].hz, buf, hz[i].want);
+        CHECK(!strcmp(buf, hz[i].want));
+    }
+    for (size_t i = 0; i < sizeof(tick) / sizeof(tick[0]); i++) {
+        noise_format_tick(buf, sizeof(buf), tick[i].v);
+        if (strcmp(buf, tick[i].want))
+            fprintf(stderr, "noise_format_tick(%g) = %s, want %s\n", tick[i].v, buf, tick[i].want);
+        CHECK(!strcmp(buf, tick[i].want));
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "unit")) {
@@ -512,6 +540,7 @@ int main(int argc, char **argv)
         test_fft();
         test_spectrum();
         test_lost();
+        test_labels();
     } else if (argc >= 2 && !strcmp(argv[1], "e2e")) {
         test_e2e(argc - 2, argv + 2);
     } else {

@@ -90,6 +90,22 @@ void mlos_bootmem_finish(void)
         }
         regions[j] = (struct mlos_hal_region){(uintptr_t)ranges[i].lo, (size_t)(ranges[i].hi - ranges[i].lo)};
     }
+    /* mlos.mem=BYTES: the allocator manages what the master asked for, as a
+     * process shard does, not whatever slack the guest RAM has; so every
+     * kind reports the same size for the same request. Lowest regions first. */
+    uint64_t budget;
+    if (mlos_bootarg_u64(cmdline, "mlos.mem", 0, &budget) == 0 && budget >= PAGE) {
+        budget &= ~(PAGE - 1);
+        for (int i = 0; i < nregions; i++) {
+            if (budget == 0) {
+                nregions = i;
+                break;
+            }
+            if (regions[i].len > budget)
+                regions[i].len = (size_t)budget;
+            budget -= regions[i].len;
+        }
+    }
 }
 
 const char *mlos_hal_cmdline(void) { return cmdline; }

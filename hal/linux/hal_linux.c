@@ -228,7 +228,10 @@ int mlos_hal_linux_init(uv_loop_t *loop, const struct mlos_hal_linux_cfg *cfg)
     uv_timer_init(loop, &H.timer);
     if (cfg->doorbell_fd >= 0) {
         H.bell_fd = cfg->doorbell_fd;
-        uv_poll_init_socket(loop, &H.bell, H.bell_fd);
+        if ((rc = uv_poll_init_socket(loop, &H.bell, H.bell_fd)) < 0) {
+            fprintf(stderr, "mlos: doorbell fd %d: %s\n", H.bell_fd, uv_strerror(rc));
+            return MLOS_EIO;
+        }
         uv_poll_start(&H.bell, UV_READABLE, bell_cb);
     }
     return 0;

@@ -5,6 +5,8 @@
  * runs the same libos slave runtime as a bare-metal shard.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <uv.h>
 
 #include "hal.h"
@@ -18,6 +20,14 @@ int main(void)
     struct mlos_hal_linux_cfg cfg = {.cmdline = NULL, .window_fd = 4, .doorbell_fd = 3, .mem_bytes = 0};
     int rc;
 
+    /* Run by hand there is no master: say so rather than fail obscurely. */
+    struct stat st;
+    if (!getenv("MLOS_SHARD_ARGS") || fstat(3, &st) < 0 || !S_ISSOCK(st.st_mode) || fstat(4, &st) < 0) {
+        fprintf(stderr, "mlos-shard-process: no master: this program is started by a master (mlos_spawn, "
+                        "mlos spawn --arch process) with MLOS_SHARD_ARGS set, its doorbell socket on fd 3 "
+                        "and its window on fd 4\n");
+        return 2;
+    }
     uv_loop_init(&loop);
     if ((rc = mlos_hal_linux_init(&loop, &cfg)) < 0) {
         fprintf(stderr, "mlos-shard-process: HAL setup failed: %s\n", mlos_strerror(rc));

@@ -208,9 +208,9 @@ static void try_connect(void)
     }
 }
 
-static void usage(void)
+static void usage(FILE *f)
 {
-    fprintf(stderr, "usage: mlos-remote-shard --master tcp:HOST:PORT|verbs:IP:PORT [--token T] [--connect-timeout MS]\n"
+    fprintf(f, "usage: mlos-remote-shard --master tcp:HOST:PORT|verbs:IP:PORT [--token T] [--connect-timeout MS]\n"
                     "                         [--mem BYTES] [--bulk BYTES] [--verbs]\n"
                     "  token also from $MLOS_REMOTE_TOKEN\n");
 }
@@ -240,11 +240,11 @@ int main(int argc, char **argv)
         case 'M': mem = strtoull(optarg, NULL, 0); break;
         case 'b': bulk = strtoull(optarg, NULL, 0); break;
         case 'v': dflags |= MLOS_DOMAIN_VERBS; break;
-        default: usage(); return c == 'h' ? 0 : 2;
+        default: usage(c == 'h' ? stdout : stderr); return c == 'h' ? 0 : 2;
         }
     }
     if (!master_addr) {
-        usage();
+        usage(stderr);
         return 2;
     }
     if (strncmp(master_addr, "verbs:", 6) == 0)

@@ -19,10 +19,19 @@
 
 #include "compose.h"
 
-static int usage(const char *prog)
+/* On stdout when asked for (--help, exit 0), else on stderr (exit 2). */
+static int usage(const char *prog, int asked)
 {
-    fprintf(stderr, "usage: %s [--root DIR]... [--check] [--sources | --out FILE] APP.mlos\n", prog);
-    return 2;
+    fprintf(asked ? stdout : stderr,
+            "usage: %s [--root DIR]... [--check] [--sources | --out FILE] APP.mlos\n"
+            "Resolve an application manifest against the component manifests.\n"
+            "  --root DIR   load *.component below DIR (repeatable; default $MLOS_COMPONENT_PATH\n"
+            "               or the source tree)\n"
+            "  --check      only say whether it composes\n"
+            "  --sources    print the source list, one path per line\n"
+            "  --out FILE   write the source list to FILE\n",
+            prog);
+    return asked ? 0 : 2;
 }
 
 static void print_list(FILE *f, const struct mlos_strlist *l, const char *indent)
@@ -42,6 +51,10 @@ int mlos_compose_cli(int argc, char **argv, const char *prog)
     char err[1024];
 
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            mlos_strlist_free(&roots);
+            return usage(prog, 1);
+        }
         if (!strcmp(argv[i], "--root") && i + 1 < argc)
             mlos_strlist_add(&roots, argv[++i]);
         else if (!strcmp(argv[i], "--check"))
@@ -50,13 +63,21 @@ int mlos_compose_cli(int argc, char **argv, const char *prog)
             sources_only = 1;
         else if (!strcmp(argv[i], "--out") && i + 1 < argc)
             out_path = argv[++i];
-        else if (argv[i][0] == '-' || file)
-            return usage(prog);
-        else
+        else if (argv[i][0] == '-' || file) {
+            if (!strcmp(argv[i], "--root") || !strcmp(argv[i], "--out"))
+                fprintf(stderr, "%s: %s needs a value\n", prog, argv[i]);
+            else
+                fprintf(stderr, "%s: %s '%s'\n", prog, argv[i][0] == '-' ? "unknown option" : "unexpected argument",
+                        argv[i]);
+            mlos_strlist_free(&roots);
+            return usage(prog, 0);
+        } else
             file = argv[i];
     }
-    if (!file)
-        return usage(prog);
+    if (!file) {
+        mlos_strlist_free(&roots);
+        return usage(prog, 0);
+    }
     if (!roots.n) {
         char *copy = strdup(mlos_compose_default_roots()), *save = NULL;
         for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save))

@@ -4,6 +4,7 @@
  *   stop\n   stop the shard (STOP, then kill after the grace period),
  *            answer "stopped\n" once everything is released, exit 0
  *   ping\n   answer "pong <state>\n" (alive or dead)
+ *   call, put, get, console: data requests, handled by master_ops.c
  *
  * SIGTERM, SIGINT and SIGHUP stop the shard the same way. If the shard dies
  * on its own, the master stays (the registry shows it "dead") until told to
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "master_ops.h"
 #include "mlos.h"
 #include "registry.h"
 
@@ -25,9 +27,10 @@
 
 struct client {
     uv_pipe_t pipe;
-    char buf[64];
+    char buf[MLOS_CLI_LINE_MAX];
     size_t len;
     int wants_stopped;
+    struct mlos_cli_op *op; /* a data request owns the connection */
 };
 
 static struct {
@@ -54,10 +57,18 @@ static void report(const char *kind, const char *text)
 static void client_closed(uv_handle_t *h)
 {
     struct client *c = h->data;
+    if (c->op)
+        mlos_cli_op_detach(c->op);
     for (int i = 0; i < MAX_CLIENTS; i++)
         if (M.clients[i] == c)
             M.clients[i] = NULL;
     free(c);
+}
+
+static void op_done(uv_stream_t *s)
+{
+    if (!uv_is_closing((uv_handle_t *)s))
+        uv_close((uv_handle_t *)s, client_closed);
 }
 
 static void write_done(uv_write_t *w, int status)
@@ -90,8 +101,9 @@ static void answer(struct client *c, const char *text)
 static void shard_closed(mlos_shard_t *s)
 {
     report("err", "stopped before the shard was ready");
+    mlos_cli_op_shard_gone(); /* data requests answer, then close */
     for (int i = 0; i < MAX_CLIENTS; i++)
-        if (M.clients[i] && !uv_is_closing((uv_handle_t *)&M.clients[i]->pipe)) {
+        if (M.clients[i] && !M.clients[i]->op && !uv_is_closing((uv_handle_t *)&M.clients[i]->pipe)) {
             if (M.clients[i]->wants_stopped)
                 answer(M.clients[i], "stopped\n");
             else
@@ -118,6 +130,10 @@ static void on_signal(uv_signal_t *h, int sig) { begin_stop(); }
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     struct client *c = h->data;
+    if (c->op) {
+        mlos_cli_op_alloc(c->op, b);
+        return;
+    }
     b->base = c->buf + c->len;
     b->len = sizeof(c->buf) - 1 - c->len;
 }
@@ -131,6 +147,10 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
             uv_close((uv_handle_t *)s, client_closed);
         return;
     }
+    if (c->op) {
+        mlos_cli_op_read(c->op, n);
+        return;
+    }
     c->len += (size_t)n;
     c->buf[c->len] = 0;
     if (!(nl = strchr(c->buf, '\n'))) {
@@ -139,6 +159,8 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         return;
     }
     *nl = 0;
+    if (mlos_cli_op_start(&M.shard, s, c->buf, nl + 1, c->len - (size_t)(nl + 1 - c->buf), op_done, &c->op) == 0)
+        return;
     uv_read_stop(s);
     if (!strcmp(c->buf, "stop")) {
         c->wants_stopped = 1;
@@ -201,7 +223,29 @@ static void on_spawn(mlos_shard_t *s, int status)
     begin_stop();
 }
 
-int mlos_cli_master(const char *arch, uint64_t mem_bytes, int ready_fd)
+/* Why mlos_spawn refused, in the user's terms. */
+static void spawn_error(char *why, size_t cap, int rc, const char *arch, const char *image, uint64_t mem, int kvm)
+{
+    char size[32];
+    const char *name = image ? image : !strcmp(arch, "process") ? "mlos-shard-process"
+                                   : !strcmp(arch, "ppc")       ? "mlos-slave-ppc.elf"
+                                                                : "mlos-slave-x86_64.elf";
+    mlos_cli_format_size(mem, size, sizeof(size));
+    char kvm_why[256];
+    if (rc == MLOS_ESPAWN && kvm > 0 && !strcmp(arch, "x86_64") && mlos_kvm_usable(kvm_why, sizeof(kvm_why)) < 0)
+        snprintf(why, cap, "--kvm yes: %s", kvm_why);
+    else if (rc == MLOS_ENOENT)
+        snprintf(why, cap, "no %s or no mlos-launch on MLOS_IMAGE_PATH or in %s", name, mlos_image_dir());
+    else if (rc == MLOS_EINVAL)
+        snprintf(why, cap, "cannot start a %s shard of %s from %s (memory size or image path refused)", arch,
+                 size, name);
+    else if (rc == MLOS_ENOMEM || rc == MLOS_EIO)
+        snprintf(why, cap, "cannot set up %s of shard memory: %s", size, mlos_strerror(rc));
+    else
+        snprintf(why, cap, "%s (%s shard, %s, image %s)", mlos_strerror(rc), arch, size, name);
+}
+
+int mlos_cli_master(const char *arch, uint64_t mem_bytes, const char *image, int kvm, int ready_fd)
 {
     struct mlos_spawn_opts o = {0};
     int rc;
@@ -234,10 +278,13 @@ int mlos_cli_master(const char *arch, uint64_t mem_bytes, int ready_fd)
     }
     mlos_registry_set_control(M.sock);
     o.arch = arch;
+    o.image = image;
     o.mem_bytes = (size_t)mem_bytes;
+    o.on_console = mlos_cli_op_console;
+    o.kvm = kvm;
     if ((rc = mlos_spawn(&M.loop, &M.shard, &o, on_spawn)) < 0) {
-        char why[200];
-        snprintf(why, sizeof(why), "%s (is the %s image on MLOS_IMAGE_PATH?)", mlos_strerror(rc), arch);
+        char why[600];
+        spawn_error(why, sizeof(why), rc, arch, image, mem_bytes, kvm);
         report("err", why);
         shard_closed(&M.shard); /* nothing to release; closes our handles */
         M.exit_code = 1;

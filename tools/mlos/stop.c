@@ -24,6 +24,11 @@
 
 #define STOP_TIMEOUT_MS 10000
 
+static const char usage_text[] =
+    "usage: mlos stop ID | PID | --all\n"
+    "Stop shards started by mlos spawn: ID (PID.N) one shard, PID every shard of\n"
+    "that master, --all every shard that has a control socket.\n";
+
 static uint64_t now_ms(void)
 {
     struct timespec ts;
@@ -51,38 +56,13 @@ static int process_gone(int pid)
 /* Returns 0 once the master answered "stopped" and exited. */
 static int stop_master(const struct mlos_registry_rec *r, char *why, size_t cap)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
     char reply[64];
     size_t got = 0;
     uint64_t deadline = now_ms() + STOP_TIMEOUT_MS;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = mlos_cli_connect_own(r->control, why, cap);
 
-    struct stat st;
-    unsigned peer = ~0u; /* ~0u: could not tell */
-
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", r->control);
-    /* Talk only to a master of ours: the socket file must be ours (a
-     * record may name any path) and so must the process serving it. */
-    if (lstat(r->control, &st) == 0 && (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid())) {
-        snprintf(why, cap, "refusing its control socket %s: %s uid %u, not yours (uid %u)", r->control,
-                 S_ISSOCK(st.st_mode) ? "a socket of" : "not a socket, owned by", (unsigned)st.st_uid,
-                 (unsigned)geteuid());
-        if (fd >= 0)
-            close(fd);
+    if (fd < 0)
         return -1;
-    }
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        snprintf(why, cap, "cannot reach its master at %s: %s", r->control, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    if (mlos_cli_peer_uid(fd, &peer) < 0 || peer != (unsigned)geteuid()) {
-        snprintf(why, cap, "refusing its control socket %s: served by uid %u, not by you (uid %u)", r->control,
-                 peer, (unsigned)geteuid());
-        close(fd);
-        return -1;
-    }
     if (write(fd, "stop\n", 5) != 5) {
         snprintf(why, cap, "cannot talk to its master: %s", strerror(errno));
         close(fd);
@@ -123,21 +103,24 @@ int mlos_cli_stop(int argc, char **argv)
     unsigned want_id = 0, has_id = 0;
     char why[300];
 
-    if (argc != 2) {
-        fprintf(stderr, "usage: mlos stop ID|PID|--all\n");
-        return 2;
-    }
+    for (int i = 1; i < argc; i++)
+        if (mlos_cli_is_help(argv[i]))
+            return mlos_cli_usage(usage_text, 1);
+    for (int i = 2; i < argc; i++)
+        return mlos_cli_bad_option("stop", argv[i], usage_text);
+    if (argc != 2)
+        return mlos_cli_usage(usage_text, 0);
     if (!strcmp(argv[1], "--all")) {
         all = 1;
+    } else if (argv[1][0] == '-') {
+        return mlos_cli_bad_option("stop", argv[1], usage_text);
     } else {
-        char extra;
-        int k = sscanf(argv[1], "%d.%u%c", &want_pid, &want_id, &extra);
-        if (k == 2)
-            has_id = 1;
-        else if (!(k == 1 && !strchr(argv[1], '.') && sscanf(argv[1], "%d%c", &want_pid, &extra) == 1)) {
-            fprintf(stderr, "mlos: bad shard id '%s' (PID.N, PID or --all)\n", argv[1]);
+        int h;
+        if (mlos_cli_parse_id(argv[1], &want_pid, &want_id, &h) < 0) {
+            mlos_cli_error("stop", "bad shard id '%s' (PID.N, PID or --all)", argv[1]);
             return 2;
         }
+        has_id = (unsigned)h;
     }
     char dir[512];
     if (mlos_registry_dir(dir, sizeof(dir)) < 0) {
@@ -145,7 +128,7 @@ int mlos_cli_stop(int argc, char **argv)
         return 1;
     }
     if ((n = mlos_registry_list(&v)) < 0) {
-        fprintf(stderr, "mlos: cannot read the registry in the runtime directory\n");
+        mlos_cli_error("stop", "cannot read the registry in the runtime directory");
         return 1;
     }
     for (int i = 0; i < n; i++) {
@@ -155,8 +138,8 @@ int mlos_cli_stop(int argc, char **argv)
         matched++;
         if (!r->control[0]) {
             if (!all) {
-                fprintf(stderr, "mlos: shard %d.%u belongs to master %d, not started by 'mlos spawn'; stop it there\n",
-                        r->master_pid, r->shard_id, r->master_pid);
+                mlos_cli_error("stop", "shard %d.%u belongs to master %d, not started by 'mlos spawn'; stop it there",
+                               r->master_pid, r->shard_id, r->master_pid);
                 failed++;
             }
             continue;
@@ -164,7 +147,7 @@ int mlos_cli_stop(int argc, char **argv)
         if (i > 0 && v[i - 1].master_pid == r->master_pid && v[i - 1].control[0] && (all || !has_id))
             continue; /* same master, already asked */
         if (stop_master(r, why, sizeof(why)) < 0) {
-            fprintf(stderr, "mlos: shard %d.%u: %s\n", r->master_pid, r->shard_id, why);
+            mlos_cli_error("stop", "shard %d.%u: %s", r->master_pid, r->shard_id, why);
             failed++;
         } else {
             printf("stopped %d.%u\n", r->master_pid, r->shard_id);
@@ -172,7 +155,7 @@ int mlos_cli_stop(int argc, char **argv)
     }
     free(v);
     if (!matched && !all) {
-        fprintf(stderr, "mlos: no shard '%s'\n", argv[1]);
+        mlos_cli_error("stop", "no shard '%s' (see mlos ps)", argv[1]);
         return 1;
     }
     return failed ? 1 : 0;

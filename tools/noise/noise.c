@@ -21,6 +21,10 @@
 
 #define MAX_RUNS 8
 
+/* The one prefix of every message: "mlos noise" under the mlos command,
+ * "mlos-noise" on its own. */
+static const char *P = "mlos-noise";
+
 struct noise_opts {
     double quantum_us;
     uint32_t quanta;
@@ -52,14 +56,15 @@ static void usage(FILE *f, const char *prog)
             "usage: %s [options] [SHARD...]\n"
             "Measure OS noise with the fixed-time-quantum benchmark (FTQ) natively in this\n"
             "process (the Linux baseline, \"host\") and on each SHARD, one at a time.\n"
-            "  SHARD             process | x86_64 | ppc\n"
+            "  SHARD             host | process | x86_64 | ppc (host: the baseline alone)\n"
             "  --quantum-us US   quantum length in microseconds (default 100)\n"
             "  --quanta N        number of quanta (default 20000)\n"
             "  --work N          work iterations per unit of work (default %u)\n"
             "  --out DIR         output directory (default noise-out)\n"
             "  --no-host         skip the host-native baseline\n"
             "  --kvm             boot bare-metal x86_64 shards with KVM instead of TCG\n"
-            "  --quiet           no progress on stderr\n"
+            "  --progress        progress on stderr even when it is not a terminal\n"
+            "  --quiet           no progress on stderr (default when it is not a terminal)\n"
             "Writes DIR/<name>.ftq.txt, <name>.series.png, <name>.spectrum.png,\n"
             "summary.txt, summary.json and report.html.\n",
             prog, FTQ_DEFAULT_UNIT_ITERS);
@@ -79,18 +84,21 @@ static int parse_u32(const char *s, uint32_t *out)
 static int parse_args(int argc, char **argv, struct noise_opts *o)
 {
     const char *prog = argc > 0 ? argv[0] : "mlos-noise";
+    P = !strcmp(prog, "noise") ? "mlos noise" : "mlos-noise";
+    prog = P; /* the usage names the command as it was typed */
     memset(o, 0, sizeof(*o));
     o->quantum_us = 100;
     o->quanta = 20000;
     o->work = FTQ_DEFAULT_UNIT_ITERS;
     o->out = "noise-out";
     o->host = 1;
+    int progress = -1, named_host = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = NULL;
         int need = !strcmp(a, "--quantum-us") || !strcmp(a, "--quanta") || !strcmp(a, "--work") || !strcmp(a, "--out");
         if (need) {
             if (i + 1 >= argc) {
-                fprintf(stderr, "%s: %s needs a value\n", prog, a);
+                fprintf(stderr, "%s: %s needs a value\n", P, a);
                 return 2;
             }
             val = argv[++i];
@@ -102,17 +110,17 @@ static int parse_args(int argc, char **argv, struct noise_opts *o)
             char *end;
             o->quantum_us = strtod(val, &end);
             if (end == val || *end || !(o->quantum_us >= 1 && o->quantum_us <= 1e7)) {
-                fprintf(stderr, "%s: --quantum-us wants 1 .. 10000000\n", prog);
+                fprintf(stderr, "%s: --quantum-us wants 1 .. 10000000\n", P);
                 return 2;
             }
         } else if (!strcmp(a, "--quanta")) {
             if (parse_u32(val, &o->quanta) || o->quanta < 16 || o->quanta > (1u << 24)) {
-                fprintf(stderr, "%s: --quanta wants 16 .. 16777216\n", prog);
+                fprintf(stderr, "%s: --quanta wants 16 .. 16777216\n", P);
                 return 2;
             }
         } else if (!strcmp(a, "--work")) {
             if (parse_u32(val, &o->work) || o->work == 0) {
-                fprintf(stderr, "%s: --work wants a positive integer\n", prog);
+                fprintf(stderr, "%s: --work wants a positive integer\n", P);
                 return 2;
             }
         } else if (!strcmp(a, "--out")) {
@@ -123,23 +131,37 @@ static int parse_args(int argc, char **argv, struct noise_opts *o)
             o->kvm = 1;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             o->quiet = 1;
+            progress = 0;
+        } else if (!strcmp(a, "--progress")) {
+            o->quiet = 0;
+            progress = 1;
+        } else if (!strcmp(a, "host")) {
+            named_host = 1;
         } else if (!strcmp(a, "process") || !strcmp(a, "x86_64") || !strcmp(a, "ppc")) {
             for (int k = 0; k < o->nshards; k++)
                 if (!strcmp(o->shards[k], a)) {
-                    fprintf(stderr, "%s: shard %s named twice\n", prog, a);
+                    fprintf(stderr, "%s: shard %s named twice\n", P, a);
                     return 2;
                 }
             if (o->nshards == MAX_RUNS - 1)
                 return 2;
             o->shards[o->nshards++] = a;
         } else {
-            fprintf(stderr, "%s: unknown argument '%s'\n", prog, a);
+            fprintf(stderr, "%s: unknown argument '%s'\n", P, a);
             usage(stderr, prog);
             return 2;
         }
     }
+    if (progress < 0)
+        o->quiet = !isatty(2); /* progress lines are for people watching */
+    if (named_host && o->nshards == 0)
+        o->host = 1; /* `noise host`: the baseline alone */
+    if (named_host && !o->host) {
+        fprintf(stderr, "%s: 'host' and --no-host contradict each other\n", P);
+        return 2;
+    }
     if (!o->host && o->nshards == 0) {
-        fprintf(stderr, "%s: nothing to measure (--no-host and no shard)\n", prog);
+        fprintf(stderr, "%s: nothing to measure (--no-host and no shard)\n", P);
         return 2;
     }
     return 0;
@@ -270,7 +292,12 @@ static void run_shard(const struct noise_opts *o, const char *arch, struct noise
         so.bulk_bytes = (need + (1u << 20) + 4095) & ~(size_t)((1u << 20) - 1);
     int rc = mlos_spawn_sync(loop, &sh, &so);
     if (rc < 0) {
-        snprintf(r->err, sizeof(r->err), "spawn %s: %s %.160s", arch, mlos_strerror(rc), mlos_shard_console_tail(&sh));
+        char why[200] = "";
+        if (o->kvm && !strcmp(arch, "x86_64") && mlos_kvm_usable(why, sizeof(why)) < 0)
+            snprintf(r->err, sizeof(r->err), "spawn %s: --kvm: %s", arch, why);
+        else
+            snprintf(r->err, sizeof(r->err), "spawn %s: %s %.160s", arch, mlos_strerror(rc),
+                     mlos_shard_console_tail(&sh));
         mlos_shard_stop_sync(&sh);
         return;
     }
@@ -279,7 +306,7 @@ static void run_shard(const struct noise_opts *o, const char *arch, struct noise
     mlos_put_le64(arg + 16, 0);
     mlos_put_le64(arg + 24, o->work);
     if (!o->quiet)
-        fprintf(stderr, "mlos-noise: %s: spawned in %.1f ms; running %u quanta of %g us\n", arch,
+        fprintf(stderr, "%s: %s: spawned in %.1f ms; running %u quanta of %g us\n", P, arch,
                 sh.spawn_ns / 1e6, o->quanta, o->quantum_us);
     struct cpu_sample cs = cpu_sample();
     double t = wall_now();
@@ -307,7 +334,7 @@ static FILE *open_out(const struct noise_opts *o, const char *file, char *path, 
     snprintf(path, cap, "%.4000s/%.60s", o->out, file);
     FILE *f = fopen(path, "w");
     if (!f)
-        fprintf(stderr, "mlos-noise: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "%s: %s: %s\n", P, path, strerror(errno));
     return f;
 }
 
@@ -315,7 +342,7 @@ static int close_out(FILE *f, const char *path)
 {
     int bad = ferror(f);
     if (fclose(f) != 0 || bad) {
-        fprintf(stderr, "mlos-noise: writing %s failed\n", path);
+        fprintf(stderr, "%s: writing %s failed\n", P, path);
         return -1;
     }
     return 0;
@@ -519,12 +546,12 @@ static int write_run(const struct noise_opts *o, struct noise_run *r)
     int rc = write_ftq_txt(o, r);
     snprintf(path, sizeof(path), "%.4000s/%.15s.series.png", o->out, r->name);
     if (noise_plot_series(path, r->s.counts, r->s.n, r->st.q_s, &r->st) != 0) {
-        fprintf(stderr, "mlos-noise: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "%s: %s: %s\n", P, path, strerror(errno));
         rc = -1;
     }
     snprintf(path, sizeof(path), "%.4000s/%.15s.spectrum.png", o->out, r->name);
     if (noise_plot_spectrum(path, r->s.counts, r->s.n, r->st.q_s, &r->st) != 0) {
-        fprintf(stderr, "mlos-noise: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "%s: %s: %s\n", P, path, strerror(errno));
         rc = -1;
     }
     return rc;
@@ -545,32 +572,32 @@ int mlos_noise_main(int argc, char **argv)
     for (int i = 0; i < argc && pos < sizeof(cmd); i++)
         pos += (size_t)snprintf(cmd + pos, sizeof(cmd) - pos, "%s%s", i ? " " : "", argv[i]);
     if (mkdir(o.out, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "mlos-noise: mkdir %s: %s\n", o.out, strerror(errno));
+        fprintf(stderr, "%s: mkdir %s: %s\n", P, o.out, strerror(errno));
         return 1;
     }
     memset(runs, 0, sizeof(runs));
     if (o.host) {
         if (!o.quiet)
-            fprintf(stderr, "mlos-noise: host: running %u quanta of %g us\n", o.quanta, o.quantum_us);
+            fprintf(stderr, "%s: host: running %u quanta of %g us\n", P, o.quanta, o.quantum_us);
         run_host(&o, &runs[nruns++]);
     }
     for (int i = 0; i < o.nshards; i++)
         run_shard(&o, o.shards[i], &runs[nruns++]);
     for (int i = 0; i < nruns; i++) {
         if (!runs[i].ok) {
-            fprintf(stderr, "mlos-noise: %s: %s\n", runs[i].name, runs[i].err);
+            fprintf(stderr, "%s: %s: %s\n", P, runs[i].name, runs[i].err);
             failed = 1;
         } else if (write_run(&o, &runs[i]) != 0) {
             failed = 1;
         } else if (!o.quiet) {
-            fprintf(stderr, "mlos-noise: %s: lost %.4f%%, max detour %.1f us, top peak %.1f Hz\n", runs[i].name,
+            fprintf(stderr, "%s: %s: lost %.4f%%, max detour %.1f us, top peak %.1f Hz\n", P, runs[i].name,
                     100 * runs[i].st.lost, runs[i].st.max_detour_us, runs[i].st.npeaks ? runs[i].st.peaks[0].hz : 0.0);
         }
     }
     if (write_summaries(&o, runs, nruns, cmd) != 0)
         failed = 1;
     if (!o.quiet)
-        fprintf(stderr, "mlos-noise: wrote %s/summary.txt, summary.json, report.html\n", o.out);
+        fprintf(stderr, "%s: wrote %s/summary.txt, summary.json, report.html\n", P, o.out);
     for (int i = 0; i < nruns; i++) {
         free(runs[i].raw);
         noise_series_free(&runs[i].s);

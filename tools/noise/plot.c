@@ -7,12 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "png.h"
+#include <png.h>
 
 #define ML 64 /* margins: left, right, top, bottom */
 #define MR 16
 #define MT 14
 #define MB 36
+#define NOISE_MAX_PEAKS_DRAWN 64
 #define FS 2  /* font scale: 3x5 glyphs drawn 6x10 */
 
 struct canvas {
@@ -99,11 +100,26 @@ static double nice_step(double range, int n)
     return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * p;
 }
 
-static void fmt_num(char *buf, size_t cap, double v)
+/* Tick labels in plain decimals, never exponent notation ("1e+03"): the
+ * ticks are nice_step multiples, so a few decimals say them exactly. */
+void noise_format_tick(char *buf, size_t cap, double v)
 {
     if (fabs(v) < 1e-12)
         v = 0;
-    snprintf(buf, cap, "%.6g", v);
+    int dec = 0;
+    while (dec < 6 && fabs(v * pow(10, dec) - round(v * pow(10, dec))) > 1e-6 * pow(10, dec))
+        dec++;
+    snprintf(buf, cap, "%.*f", dec, v);
+}
+
+/* A peak's frequency with its own unit and three significant digits, in
+ * fixed notation: "7.25Hz", "84.5Hz", "999Hz", "1.00kHz", "12.5kHz". */
+void noise_format_hz(char *buf, size_t cap, double hz)
+{
+    double v = hz >= 999.5 ? hz / 1000 : hz;
+    const char *unit = hz >= 999.5 ? "kHz" : "Hz";
+    int dec = v >= 99.95 ? 0 : v >= 9.995 ? 1 : 2;
+    snprintf(buf, cap, "%.*f%s", dec, v, unit);
 }
 
 static int canvas_init(struct canvas *c)
@@ -128,7 +144,7 @@ static void axes(struct canvas *c, double xmax, double xscale, const char *xunit
         int x = x0 + (int)lround(v / (xmax * xscale) * (x1 - x0));
         vline(c, x, y1, y0, GRID);
         vline(c, x, y0, y0 + 4, BLACK);
-        fmt_num(buf, sizeof(buf), v);
+        noise_format_tick(buf, sizeof(buf), v);
         text(c, x - text_width(buf) / 2, y0 + 7, buf, BLACK);
     }
     text(c, x1 - text_width(xunit), y0 + 7 + 6 * FS + 2, xunit, BLACK);
@@ -137,7 +153,7 @@ static void axes(struct canvas *c, double xmax, double xscale, const char *xunit
         int y = y0 - (int)lround(v / ymax * (y0 - y1));
         hline(c, x0, x1, y, GRID, 0);
         hline(c, x0 - 4, x0, y, BLACK, 0);
-        fmt_num(buf, sizeof(buf), v);
+        noise_format_tick(buf, sizeof(buf), v);
         text(c, x0 - 6 - text_width(buf), y - 5 * FS / 2, buf, BLACK);
     }
     vline(c, x0, y1, y0, BLACK);
@@ -146,20 +162,19 @@ static void axes(struct canvas *c, double xmax, double xscale, const char *xunit
 
 static int canvas_save(struct canvas *c, const char *path)
 {
-    uint8_t *png;
-    size_t len;
-    int rc = -1;
-    if (png_encode_rgb(c->px, c->w, c->h, &png, &len) != 0) {
-        errno = ENOMEM;
-    } else {
-        FILE *f = fopen(path, "wb");
-        if (f) {
-            rc = fwrite(png, 1, len, f) == len ? 0 : -1;
-            if (fclose(f) != 0)
-                rc = -1;
-        }
-        free(png);
+    png_image img;
+    int rc = 0;
+    memset(&img, 0, sizeof(img));
+    img.version = PNG_IMAGE_VERSION;
+    img.width = (png_uint_32)c->w;
+    img.height = (png_uint_32)c->h;
+    img.format = PNG_FORMAT_RGB;
+    if (!png_image_write_to_file(&img, path, 0, c->px, 0, NULL)) {
+        if (!errno)
+            errno = EIO;
+        rc = -1;
     }
+    png_image_free(&img);
     free(c->px);
     c->px = NULL;
     return rc;
@@ -233,6 +248,7 @@ int noise_plot_spectrum(const char *path, const uint32_t *counts, uint32_t n, do
             hi = amp[k] > hi ? amp[k] : hi;
         vline(&c, x0 + 1 + px, y0 - 1, YPIX(hi), LINE);
     }
+    int boxes[NOISE_MAX_PEAKS_DRAWN][4], nbox = 0; /* labels placed so far: x0, y0, x1, y1 */
     for (int p = 0; p < st->npeaks; p++) {
         int x = x0 + (int)lround(st->peaks[p].hz / nyq * pw), y = YPIX(st->peaks[p].amp);
         char buf[32];
@@ -240,16 +256,30 @@ int noise_plot_spectrum(const char *path, const uint32_t *counts, uint32_t n, do
             pset(&c, x + d, y - 4 + (d < 0 ? -d : d) / 2, RED);
             pset(&c, x, y - 4 - (d + 3), RED);
         }
-        double hz = st->peaks[p].hz; /* label with its own unit: "84.5Hz", "3.5kHz" */
-        if (hz >= 1000)
-            snprintf(buf, sizeof(buf), "%.4gkHz", hz / 1000);
-        else
-            snprintf(buf, sizeof(buf), "%.3gHz", hz);
-        int tx = x + 4, ty = y - 14 - 12 * p;
-        if (tx + text_width(buf) > c.w - 2)
-            tx = c.w - 2 - text_width(buf);
-        if (ty < 1)
-            ty = 1;
+        noise_format_hz(buf, sizeof(buf), st->peaks[p].hz);
+        int tw = text_width(buf), th = 5 * FS, tx = x + 4, ty = y - 14;
+        if (tx + tw > c.w - 2)
+            tx = c.w - 2 - tw;
+        /* Move up (then, past the top, down from there) until the label
+         * overlaps none placed before it. */
+        int tries = 0, moved_down = 0;
+        for (;;) {
+            if (ty < 1) {
+                ty = y + 6;
+                moved_down = 1;
+            }
+            int clash = 0;
+            for (int b = 0; b < nbox && !clash; b++)
+                clash = tx < boxes[b][2] + 3 && boxes[b][0] < tx + tw + 3 && ty < boxes[b][3] + 2 &&
+                        boxes[b][1] < ty + th + 2;
+            if (!clash || ++tries > 64)
+                break;
+            ty += moved_down ? th + 3 : -(th + 3);
+        }
+        if (nbox < NOISE_MAX_PEAKS_DRAWN) {
+            boxes[nbox][0] = tx, boxes[nbox][1] = ty, boxes[nbox][2] = tx + tw, boxes[nbox][3] = ty + th;
+            nbox++;
+        }
         text(&c, tx, ty, buf, RED);
     }
 #undef YPIX

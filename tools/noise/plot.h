@@ -1,6 +1,6 @@
 /* plot.h -- PNG plots of an FTQ run: the count time series and its
  * amplitude spectrum. Pixels are drawn here (axes, ticks, a 3x5 digit font);
- * the PNG container comes from examples/neuro-cgi/cgi/png.c. */
+ * the PNG file is written by libpng. */
 #ifndef MLOS_NOISE_PLOT_H
 #define MLOS_NOISE_PLOT_H
 
@@ -19,5 +19,11 @@ int noise_plot_series(const char *path, const uint32_t *counts, uint32_t n, doub
 /* Amplitude spectrum up to the Nyquist frequency, peaks marked. */
 int noise_plot_spectrum(const char *path, const uint32_t *counts, uint32_t n, double q_s,
                         const struct noise_stats *st);
+
+/* Label texts, in fixed notation (never "1e+03"): an axis tick ("0",
+ * "2.5", "1000000") and a peak frequency with its unit, three significant
+ * digits ("7.25Hz", "84.5Hz", "999Hz", "1.00kHz", "12.5kHz"). */
+void noise_format_tick(char *buf, size_t cap, double v);
+void noise_format_hz(char *buf, size_t cap, double hz);
 
 #endif

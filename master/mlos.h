@@ -30,6 +30,10 @@
 
 #include "mlos_error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct mlos_shard_s mlos_shard_t;
 typedef struct mlos_call_s mlos_call_t;
 
@@ -153,5 +157,9 @@ int mlos_call_sync(mlos_shard_t *shard, const char *task, const void *arg, size_
                    size_t *result_len, char *err, size_t err_len);
 
 void mlos_shard_stop_sync(mlos_shard_t *shard);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_sdk.h"
 
 static const struct {
     const char *name;
@@ -14,6 +15,8 @@ static const struct {
     {"stop", mlos_cli_stop, "stop ID|PID|--all        stop shards started by mlos spawn"},
     {"compose", mlos_cli_compose, "compose [--check] [--root DIR] FILE.mlos   resolve a manifest"},
     {"noise", mlos_cli_noise, "noise ...                OS-noise measurement (mlos noise --help)"},
+    {"build", mlos_cli_build, "build --arch x86_64|ppc|process -o IMAGE [--manifest APP.mlos] [CFLAGS...] SOURCE...   build a slave image"},
+    {"image", mlos_cli_image, "image info IMAGE [--json]   arch, ABI, components and tasks of an image"},
 };
 
 static int usage(FILE *f)

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "compose.h"
@@ -58,7 +59,8 @@ const char *mlos_compose_default_roots(void)
     if (!slash || (size_t)(slash - installed) + 2 + sizeof(MLOS_COMPONENT_REL) > sizeof(installed))
         return MLOS_COMPONENT_REL; /* no /proc: relative to the working directory */
     memcpy(slash + 1, MLOS_COMPONENT_REL, sizeof(MLOS_COMPONENT_REL));
-    return installed;
+    static char resolved[PATH_MAX];
+    return realpath(installed, resolved) ? resolved : installed; /* source paths without "bin/.." */
 }
 
 static int arch_ok(const struct mlos_component *c, const char *arch)

@@ -12,7 +12,8 @@
  * selects from the installed components, plus the user's sources.
  *
  * Arguments starting with '-' are compiler flags (-I, -D, -O2, ...); .c and
- * .S files are compiled, .o and .a files are linked. Every failure is one
+ * .S files are compiled (-j N at once; default: one per CPU), .o and .a
+ * files are linked. Every failure is one
  * line "mlos build: ..." on stderr (after the compiler's own messages, if
  * it was the compiler that failed) and exit status 1; usage errors exit 2.
  * The image appears at IMAGE only when everything succeeded.
@@ -186,21 +187,31 @@ static void pc_free(struct pc *pc)
 
 /* ---- running the toolchain ---- */
 
-static int run(struct args *a)
+static void show(const struct args *a)
 {
-    pid_t pid;
+    if (!verbose)
+        return;
+    for (size_t i = 0; i < a->n; i++)
+        fprintf(stderr, "%s%s", i ? " " : "+ ", a->v[i]);
+    fputc('\n', stderr);
+}
+
+static int wait_ok(pid_t pid)
+{
     int status;
-    if (verbose) {
-        for (size_t i = 0; i < a->n; i++)
-            fprintf(stderr, "%s%s", i ? " " : "+ ", a->v[i]);
-        fputc('\n', stderr);
-    }
-    if ((errno = posix_spawnp(&pid, a->v[0], NULL, NULL, a->v, environ)) != 0)
-        return -1;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
             return -1;
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static int run(struct args *a)
+{
+    pid_t pid;
+    show(a);
+    if ((errno = posix_spawnp(&pid, a->v[0], NULL, NULL, a->v, environ)) != 0)
+        return -1;
+    return wait_ok(pid);
 }
 
 static int in_path(const char *prog)
@@ -253,7 +264,7 @@ static void remove_tree(const char *dir, const struct args *files)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: mlos build --arch x86_64|ppc|process -o IMAGE [--manifest APP.mlos] [-v] [CFLAGS...] SOURCE...\n");
+    fprintf(stderr, "usage: mlos build --arch x86_64|ppc|process -o IMAGE [--manifest APP.mlos] [-j N] [-v] [CFLAGS...] SOURCE...\n");
     return 2;
 }
 
@@ -272,6 +283,8 @@ static int find_pcdir(char *out, size_t cap)
     return realpath(joined, out) && strlen(out) < cap ? 0 : -1;
 }
 
+#define MAX_JOBS 64
+
 struct build {
     const char *arch, *out, *manifest;
     struct args cflags, sources, inputs; /* user's flags, files to compile, files to link as is */
@@ -279,10 +292,47 @@ struct build {
     char tmp[PATH_MAX];
     struct args temps; /* files to remove */
     char *cc;
+    /* compilers running at once: jobs of them, for sources src[] */
+    unsigned jobs, running;
+    pid_t pid[MAX_JOBS];
+    const char *src[MAX_JOBS];
+    const char *failed; /* first source that did not compile */
 };
 
-/* Compile src to a fresh object in the temporary directory; the user's
- * flags apply to the user's sources only (user), not to the SDK's. */
+/* Wait for one running compiler (or all, with all set); remembers the
+ * first failure. */
+static void reap(struct build *b, int all)
+{
+    while (b->running) {
+        int status;
+        pid_t pid = waitpid(-1, &status, 0);
+        if (pid < 0 && errno == EINTR)
+            continue;
+        for (unsigned i = 0; i < b->running; i++) {
+            if (pid >= 0 && b->pid[i] != pid)
+                continue;
+            if ((pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) && !b->failed)
+                b->failed = b->src[i];
+            b->running--;
+            b->pid[i] = b->pid[b->running];
+            b->src[i] = b->src[b->running];
+            break;
+        }
+        if (!all)
+            return;
+    }
+}
+
+/* All compiles started so far have finished: 0, or the one-line error. */
+static int compiled(struct build *b)
+{
+    reap(b, 1);
+    return b->failed ? die("%s does not compile for %s (see the compiler's messages above)", b->failed, b->arch) : 0;
+}
+
+/* Start compiling src to a fresh object in the temporary directory (up to
+ * b->jobs at once; compiled() waits for them); the user's flags apply to
+ * the user's sources only (user), not to the SDK's. */
 static int compile(struct build *b, const char *src, const struct args *extra, int user, struct args *objs)
 {
     struct args a = {0};
@@ -299,10 +349,22 @@ static int compile(struct build *b, const char *src, const struct args *extra, i
     args_add(&a, src);
     args_add(&a, "-o");
     args_add(&a, obj);
-    int rc = run(&a);
+    if (b->running >= b->jobs)
+        reap(b, 0);
+    if (b->failed) { /* stop starting more after a failure */
+        args_free(&a);
+        return -1;
+    }
+    show(&a);
+    pid_t pid;
+    if ((errno = posix_spawnp(&pid, a.v[0], NULL, NULL, a.v, environ)) != 0) {
+        args_free(&a);
+        b->failed = src;
+        return -1;
+    }
     args_free(&a);
-    if (rc < 0)
-        return die("%s does not compile for %s (see the compiler's messages above)", src, b->arch);
+    b->pid[b->running] = pid;
+    b->src[b->running++] = src;
     args_add(objs, obj);
     return 0;
 }
@@ -368,7 +430,7 @@ static int compile_manifest(struct build *b, struct args *objs)
     free(sdkinc);
     free(cdir);
     free(sdkdir);
-    rc = bad;
+    rc = compiled(b) || bad;
 out:
     args_free(&roots);
     args_free(&inc);
@@ -402,10 +464,9 @@ static int build(struct build *b)
         b->tmp[0] = 0;
         goto out;
     }
-    for (size_t i = 0; i < b->sources.n; i++)
-        if (compile(b, b->sources.v[i], NULL, 1, &objs))
-            goto out;
-    if (b->manifest && compile_manifest(b, &objs))
+    for (size_t i = 0; i < b->sources.n && !b->failed; i++)
+        compile(b, b->sources.v[i], NULL, 1, &objs);
+    if (compiled(b) || (b->manifest && compile_manifest(b, &objs)))
         goto out;
 
     /* Link: objects, then the kit's libraries (a manifest image has its
@@ -480,6 +541,7 @@ static int build(struct build *b)
     mlos_image_info_free(&info);
     rc = 0;
 out:
+    reap(b, 1);
     args_free(&a);
     args_free(&objs);
     if (b->tmp[0])
@@ -501,6 +563,8 @@ int mlos_cli_build(int argc, char **argv)
         } else if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
             usage();
             return 0;
+        } else if (!strcmp(s, "-j") && i + 1 < argc) {
+            b.jobs = (unsigned)strtoul(argv[++i], NULL, 10);
         } else if (!strcmp(s, "-v") || !strcmp(s, "--verbose")) {
             verbose = 1;
         } else if (s[0] == '-') {
@@ -527,6 +591,12 @@ int mlos_cli_build(int argc, char **argv)
         args_free(&b.inputs);
         return usage();
     }
+    if (!b.jobs) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        b.jobs = n > 0 ? (unsigned)n : 1;
+    }
+    if (b.jobs > MAX_JOBS)
+        b.jobs = MAX_JOBS;
     if (strcmp(b.arch, "x86_64") && strcmp(b.arch, "ppc") && strcmp(b.arch, "process"))
         rc = die("unknown arch '%s' (x86_64, ppc or process)", b.arch);
     else if (b.manifest && !strcmp(b.arch, "process"))

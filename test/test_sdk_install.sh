@@ -110,6 +110,34 @@ EOF
     ./offload x86_64 ./small.img 4096 >/dev/null || fail "offload on the manifest image"
 fi
 
+# ---- image info on damaged files: an error or an answer, never a crash ----
+img=$tmp/offload/built-process.img
+python3 - "$img" "$tmp/damaged" <<'EOF'
+import os, random, sys
+data = open(sys.argv[1], "rb").read()
+os.makedirs(sys.argv[2])
+rnd = random.Random(7)
+for i, n in enumerate([0, 4, 16, 52, 63, 64, 200, 4096, len(data) // 2, len(data) - 1]):
+    open(f"{sys.argv[2]}/cut{i}", "wb").write(data[:n])
+for i in range(150):
+    b = bytearray(data)
+    # the ELF header and the section table (at the end) are where a parser can go wrong
+    for _ in range(rnd.randint(1, 8)):
+        r = rnd.random()
+        pos = rnd.randrange(0, 128) if r < 0.4 else rnd.randrange(len(b) - 4096, len(b)) if r < 0.8 else rnd.randrange(len(b))
+        b[pos] = rnd.randrange(256)
+    open(f"{sys.argv[2]}/flip{i}", "wb").write(bytes(b))
+EOF
+for f in "$tmp"/damaged/*; do
+    set +e
+    "$MLOS" image info "$f" >/dev/null 2>&1
+    rc=$?
+    set -e
+    [ "$rc" -le 1 ] || fail "mlos image info on a damaged image exited with $rc ($(basename "$f"))"
+done
+"$MLOS" image info "$tmp/offload/offload.c" >/dev/null 2>"$tmp/err" && fail "image info accepted a C file"
+grep -q "is not" "$tmp/err" || fail "image info on a non-ELF file: $(cat "$tmp/err")"
+
 # ---- mlos build errors: one line, status 1, no image ----
 expect_error() { # WANT-SUBSTRING mlos-build-args...
     want=$1
@@ -124,7 +152,12 @@ expect_error "unknown arch 'sparc'" --arch sparc -o err.img offload_tasks.c
 printf 'int broken = ;\n' >broken.c
 expect_error "broken.c does not compile for process" --arch process -o err.img broken.c
 printf 'name: bad\narch: x86_64\nservices: runtime event-delivery=immediate event-delivery=coalesced\ntasks: builtin\n' >bad.mlos
-expect_error "conflicts with" --arch x86_64 --manifest bad.mlos -o err.img offload_tasks.c
+if [ -f "$pcdir/mlos-slave-x86_64.pc" ]; then
+    expect_error "conflicts with" --arch x86_64 --manifest bad.mlos -o err.img offload_tasks.c
+else
+    expect_error "no x86_64 kit installed" --arch x86_64 -o err.img offload_tasks.c
+fi
+expect_error "manifest composes bare-metal images" --arch process --manifest bad.mlos -o err.img offload_tasks.c
 printf '#include <mlos/task.h>\nstatic int e(struct mlos_task_ctx *c) { return 0; }\nMLOS_TASK("echo", e);\n' >dup.c
 expect_error "task 'echo' is defined twice" --arch process -o err.img dup.c
 if [ -f "$pcdir/mlos-slave-ppc.pc" ]; then # a PATH without the cross compiler

@@ -109,6 +109,12 @@ EOF
     ! "$MLOS" image info small.img | grep -q neuro || fail "manifest image has components it did not ask for"
     ./offload x86_64 ./small.img 4096 >/dev/null || fail "offload on the manifest image"
 fi
+if echo "$arches" | grep -q ppc; then
+    printf 'name: offload-small-ppc\narch: ppc\nservices: runtime event-delivery=coalesced\ntasks: builtin\n' >app-ppc.mlos
+    "$MLOS" build --arch ppc --manifest app-ppc.mlos -o small-ppc.img offload_tasks.c >/dev/null || fail "mlos build --manifest (ppc)"
+    "$MLOS" image info small-ppc.img | grep -q "^components: .*hal-ppc" || fail "ppc manifest image components"
+    ./offload ppc ./small-ppc.img 4096 >/dev/null || fail "offload on the ppc manifest image"
+fi
 
 # ---- image info on damaged files: an error or an answer, never a crash ----
 img=$tmp/offload/built-process.img

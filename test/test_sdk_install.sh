@@ -182,6 +182,11 @@ grep -q "MLOS_TASK only works in slave code" "$tmp/err" || { cat "$tmp/err"; fai
 # ---- C++: every installed header, and the pre-boot refusal ----
 {
     for h in "$inc"/*.h; do echo "#include <mlos/$(basename "$h")>"; done
+    # every exported function, referenced from C++: links only with C linkage
+    echo "static const void *const api[] = {"
+    nm -D --defined-only "$(find "$libdir" -maxdepth 1 -name 'libmlos.so.*.*' | head -1)" |
+        awk '$2 == "T" { printf "    (const void *)&%s,\n", $3 }'
+    echo "};"
     cat <<'EOF'
 #include <cstdio>
 #include <cstring>
@@ -204,7 +209,8 @@ int main(int argc, char **argv)
         mlos_shard_stop_sync(&s);
     char err[1024] = "";
     mlos_image_check(argv[2], argv[1], err, sizeof(err));
-    std::printf("%d %.2f %s\n", rc, ms, err);
+    std::printf("%d %.2f %s (%zu API functions, %s)\n", rc, ms, err, sizeof(api) / sizeof(api[0]),
+                mlos_strerror(MLOS_EINVAL));
     return 0;
 }
 EOF

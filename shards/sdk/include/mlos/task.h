@@ -34,7 +34,7 @@ extern "C" {
 #endif
 #include "mlos_endian.h"
 #include "mlos_error.h"
-#include "mlos_task.h"
+#include "mlos_task_api.h"
 #ifdef __cplusplus
 }
 #endif

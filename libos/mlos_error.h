@@ -35,7 +35,13 @@ enum mlos_error {
     MLOS_ECONNREFUSED = -24, /* nobody listens at that address */
 };
 
+#ifdef __cplusplus
+extern "C" {
+#endif
 /* Short English text for an MLOS_E* code; never NULL. */
 const char *mlos_strerror(int err);
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -13,6 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef void (*mlos_shard_msg_cb)(uint32_t type, const void *data, size_t len, void *user);
 
 /* Set (or with NULL, clear) the handler for messages from the master.
@@ -22,5 +26,9 @@ void mlos_shard_on_msg(mlos_shard_msg_cb cb, void *user);
 /* Send a message to the master's endpoint. Waits (asleep) while the ring
  * is full. 0, MLOS_ETOOBIG (more than half the ring), MLOS_EINVAL. */
 int mlos_shard_send(uint32_t type, const void *data, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -30,6 +30,10 @@
 
 #include "mlos_error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct mlos_shard_s mlos_shard_t;
 typedef struct mlos_call_s mlos_call_t;
 
@@ -90,7 +94,10 @@ struct mlos_shard_s {
 /* Start a shard. cb(shard, 0) runs once it said HELLO; cb(shard, <0) if it
  * could not start (the shard must still be released with mlos_shard_stop).
  * Returns 0 if the start is under way (cb will run), or an error
- * immediately (cb will not run; nothing to release). */
+ * immediately (cb will not run; nothing to release). The image is checked
+ * before anything starts (mlos_image_check, mlos_image.h): one built for
+ * another arch fails at once with MLOS_ESPAWN, one of another ABI version
+ * with MLOS_EVERSION, the reason on stderr unless $MLOS_QUIET is set. */
 int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opts *opts, mlos_spawn_cb cb);
 
 struct mlos_call_s {
@@ -191,5 +198,9 @@ int mlos_call_sync(mlos_shard_t *shard, const char *task, const void *arg, size_
                    size_t *result_len, char *err, size_t err_len);
 
 void mlos_shard_stop_sync(mlos_shard_t *shard);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

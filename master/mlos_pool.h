@@ -47,6 +47,10 @@
 
 #include "mlos.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- heartbeats on one shard (pools turn them on for their shards) ---- */
 
 #define MLOS_HEARTBEAT_MS 200
@@ -187,5 +191,9 @@ int mlos_pool_close(mlos_pool_t *pool, mlos_pool_close_cb cb);
 /* Synchronous helpers: run the loop until done. */
 void mlos_pool_drain_sync(mlos_pool_t *pool);
 void mlos_pool_close_sync(mlos_pool_t *pool);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "kvm_probe.h"
 #include "master_internal.h"
+#include "image_check.h"
 #include "mlos.pb-c.h"
 #include "mlos_endian.h"
 #include "qemu_ppc.h"
@@ -470,6 +471,8 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
                          : is_ppc               ? "mlos-slave-ppc.elf"
                                                 : "mlos-slave-x86_64.elf",
                           L->image, sizeof(L->image));
+    if (rc == 0)
+        rc = mlos__spawn_check_image(L->image, arch); /* image_check.h: wrong arch or ABI fails before anything starts */
     if (rc == 0)
         rc = setup_memory(im, ram, win_off, win_len, ring);
     if (rc == 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)

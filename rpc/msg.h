@@ -50,6 +50,10 @@
 
 #include "mlos_error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define MLOS_EP_CREDITS 64
 #define MLOS_EP_MAX_MSG (1u << 20)       /* largest two-sided message */
 #define MLOS_EP_IDLE_TIMEOUT_MS 10000
@@ -237,5 +241,9 @@ int mlos_ep_put(mlos_ep_t *ep, mlos_wr_t *wr, mlos_mr_t *local, size_t local_off
                 uint64_t remote_off, size_t len, mlos_wr_cb cb);
 int mlos_ep_get(mlos_ep_t *ep, mlos_wr_t *wr, mlos_mr_t *local, size_t local_off, const struct mlos_rkey *remote,
                 uint64_t remote_off, size_t len, mlos_wr_cb cb);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -19,7 +19,7 @@ images=$(dirname "$(find "$tmp/root" -name mlos-launch | head -1)")
 for f in mlos-launch mlos-shard-process; do
     [ -x "$images/$f" ] || { echo "$f not installed in $images"; exit 1; }
 done
-for h in mlos.h mlos_error.h mlos_task.h hal.h; do
+for h in mlos.h mlos_error.h mlos_task.h task.h pool.h msg.h; do
     [ -f "$(dirname "$(find "$tmp/root" -name mlos.h | head -1)")/$h" ] || { echo "header $h not installed"; exit 1; }
 done
 # Run with the installed images only (no build-tree path).

@@ -16,11 +16,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <unistd.h>
 
 #include "compose.h"
 
-#ifndef MLOS_COMPONENT_ROOTS
-#define MLOS_COMPONENT_ROOTS "."
+/* Where the installed components are, relative to the directory of the
+ * running program (<bindir>): so an installed composer finds the installed
+ * components wherever the prefix was moved, and carries no build path. */
+#ifndef MLOS_COMPONENT_REL
+#define MLOS_COMPONENT_REL "../share/mlos/components"
 #endif
 
 struct resolver {
@@ -45,8 +50,17 @@ static int fail(struct resolver *r, const char *fmt, ...)
 
 const char *mlos_compose_default_roots(void)
 {
+    static char installed[4096];
     const char *env = getenv("MLOS_COMPONENT_PATH");
-    return env && *env ? env : MLOS_COMPONENT_ROOTS;
+    if (env && *env)
+        return env;
+    ssize_t n = readlink("/proc/self/exe", installed, sizeof(installed) - 1);
+    char *slash = n > 0 ? memrchr(installed, '/', (size_t)n) : NULL;
+    if (!slash || (size_t)(slash - installed) + 2 + sizeof(MLOS_COMPONENT_REL) > sizeof(installed))
+        return MLOS_COMPONENT_REL; /* no /proc: relative to the working directory */
+    memcpy(slash + 1, MLOS_COMPONENT_REL, sizeof(MLOS_COMPONENT_REL));
+    static char resolved[PATH_MAX];
+    return realpath(installed, resolved) ? resolved : installed; /* source paths without "bin/.." */
 }
 
 static int arch_ok(const struct mlos_component *c, const char *arch)

@@ -90,8 +90,9 @@ void mlos_composition_free(struct mlos_composition *c);
 int mlos_compose_file(const char *const *roots, size_t nroots, const char *path, struct mlos_component_set *set,
                       struct mlos_app *app, struct mlos_composition *out, char *err, size_t cap);
 
-/* Where the components of this source tree are (compiled in), overridden
- * by $MLOS_COMPONENT_PATH (colon separated roots). */
+/* Where the installed components are (<datadir>/mlos/components, found
+ * relative to the running program), overridden by $MLOS_COMPONENT_PATH
+ * (colon separated roots). */
 const char *mlos_compose_default_roots(void);
 
 /* The composer's command line (compose_cli.c), for mlos-compose and

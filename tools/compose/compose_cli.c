@@ -4,8 +4,8 @@
  *   [--root DIR]... [--check] [--sources | --out FILE] APP.mlos
  *
  *   --root DIR   load *.component below DIR (repeatable; default: the
- *                source tree this tool was built from, or the colon-
- *                separated $MLOS_COMPONENT_PATH)
+ *                colon-separated $MLOS_COMPONENT_PATH, else the installed
+ *                components, <bindir>/../share/mlos/components)
  *   --check      only say whether the manifest composes: "ok: ..." on
  *                stdout, exit 0; else the cause on stderr, exit 1
  *   --sources    print the source list only, one path per line

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_sdk.h"
 
 #ifndef MLOS_VERSION
 #define MLOS_VERSION "unknown"
@@ -26,6 +27,8 @@ static const struct {
     {"console", mlos_cli_console, "console [-f] ID          a shard's console output"},
     {"compose", mlos_cli_compose, "compose [--check] [--root DIR] FILE.mlos   resolve a manifest"},
     {"noise", mlos_cli_noise, "noise ...                OS-noise measurement (mlos noise --help)"},
+    {"build", mlos_cli_build, "build --arch x86_64|ppc|process -o IMAGE [--manifest APP.mlos] [CFLAGS...] SOURCE...   build a slave image"},
+    {"image", mlos_cli_image, "image info IMAGE [--json]   arch, ABI, components and tasks of an image"},
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 

@@ -14,8 +14,9 @@
  * the linked tasks (the same task_sources as every shard, through the libos
  * registry and mlos_task_run) for each CALL, answering with REPLY. Without
  * a secret it refuses to start unless --insecure (or MLOS_REMOTE_INSECURE=1)
- * is given. It exits 0 after STOP or when the master disconnects; 2 if it
- * cannot connect, has no secret, or authentication fails either way.
+ * is given. It exits 0 after STOP or when the master disconnects after
+ * sending something; 2 if it cannot connect, has no secret, authentication
+ * fails either way, or the master hangs up before sending anything.
  * Protocol: master/remote.h.
  */
 #define _GNU_SOURCE
@@ -46,6 +47,7 @@ static const char *master_addr, *secret_file;
 static struct mlos_remote_secret secret;
 static uint8_t nonce_w[MLOS_REMOTE_NONCE];
 static int authed; /* the master proved itself (or insecure) */
+static int heard;  /* a frame from the master after that */
 static unsigned connect_timeout_ms = 30000;
 static uint64_t t_start, calls_done;
 static uv_timer_t retry;
@@ -161,6 +163,7 @@ static void on_recv(mlos_ep_t *e, uint32_t type, const void *data, size_t len)
         on_auth(type, data, len);
         return;
     }
+    heard = 1;
     rc = mlos_frame_decode(data, len, MLOS_EP_MAX_MSG, &h, &payload);
     if (rc < 0 || (size_t)rc != len) {
         fprintf(stderr, "mlos-remote-shard: malformed frame from master (%s)\n", mlos_strerror(rc < 0 ? rc : MLOS_ETRUNC));
@@ -188,6 +191,13 @@ static void on_fail(mlos_ep_t *e, int status)
     if (!authed) {
         fprintf(stderr, "mlos-remote-shard: the master at %s closed the connection during authentication "
                         "(refused: wrong or missing shared secret?)\n", master_addr);
+        quit(2);
+        return;
+    }
+    if (!heard) {
+        /* e.g. a master with a secret refusing this insecure worker */
+        fprintf(stderr, "mlos-remote-shard: the master at %s closed the connection before sending anything "
+                        "(refused?)\n", master_addr);
         quit(2);
         return;
     }

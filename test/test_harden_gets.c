@@ -9,7 +9,9 @@
  * where it started (the bound is MLOS_EP_OUT_SOFT plus one chunk), and an
  * honest client must get a 1 MiB GET served. Then the flooder reads: every
  * reply arrives, in order, with the right bytes (backpressure loses
- * nothing).
+ * nothing). With "idle" as argv[2] (slow, not run in CI) the flooder then
+ * stops reading again for good and must be dropped after
+ * MLOS_EP_IDLE_TIMEOUT_MS.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -70,6 +72,7 @@ static void h_got(mlos_wr_t *wr, int status)
 int main(int argc, char **argv)
 {
     unsigned n = argc > 1 ? (unsigned)atoi(argv[1]) : 1000;
+    int idle = argc > 2 && !strcmp(argv[2], "idle");
     char addr[64];
     unsigned port;
     struct mlos_rkey rk;
@@ -195,6 +198,20 @@ int main(int argc, char **argv)
     CHECK_EQ(bad, 0);
     CHECK_EQ(replies, n);
     free(buf);
+    if (idle) {
+        /* the same flood again, never read: the target gives up on the peer */
+        for (size_t off = 0; off < total;) {
+            ssize_t wn = write(fd, reqs + off, total - off);
+            if (wn > 0)
+                off += (size_t)wn;
+            uv_run(loop, UV_RUN_NOWAIT);
+        }
+        uint64_t t3 = uv_hrtime();
+        while (accepted[0].state == MLOS_EP_OPEN && uv_hrtime() - t3 < 3ull * MLOS_EP_IDLE_TIMEOUT_MS * 1000000ull)
+            uv_run(loop, UV_RUN_NOWAIT), usleep(1000);
+        printf("idle flooder dropped after %.1f s\n", (uv_hrtime() - t3) / 1e9);
+        CHECK(accepted[0].state != MLOS_EP_OPEN);
+    }
     free(reqs);
     close(fd);
 

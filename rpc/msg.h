@@ -47,8 +47,10 @@
  * frame; shm: a BYE record with the reason) and both sides' on_fail get
  * MLOS_EKEY. A key naming a live region with the wrong rights or bounds is
  * not a guess and is not counted. Over verbs the NIC checks its own rkey
- * (32 bits, chosen by the driver) and the target never sees the refused
- * access, so nothing is counted: keep verbs regions on trusted fabrics.
+ * (32 bits, chosen by the driver, often partly predictable) and cannot
+ * tell a bad key from bad bounds; the target counts the queue pair
+ * recoveries the peer causes and closes after 16 (msg_verbs_wire.h): keep
+ * verbs regions on fabrics you trust.
  *
  * Outstanding work per peer is bounded: the tcp target stops reading from a
  * peer whose replies (GET data, acknowledgements) queued for writing exceed

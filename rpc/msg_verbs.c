@@ -287,6 +287,9 @@ static void on_record(struct verbs_ep *v)
         return;
     }
     if (s.kind == MLOS_VERBS_REJECT) {
+        verbs_log("verbs: the peer closed the connection: %s",
+                  s.status == MLOS_EKEY ? "its NIC refused too many of this side's accesses"
+                                        : mlos_strerror(s.status));
         verbs_fail(v, s.status);
         return;
     }

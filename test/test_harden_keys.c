@@ -1,16 +1,20 @@
 /* Region keys against a guessing peer, on the transport named by argv[1]
- * ("tcp:127.0.0.1:0" or "shm:PATH"); argv[2]: guesses in the campaign.
+ * ("tcp:127.0.0.1:0", "shm:PATH", or "verbs:IP:0" where an RDMA device
+ * exists); argv[2]: guesses in the campaign. Over verbs the NIC checks its
+ * own rkey: guesses are random NIC keys, and the limit is the queue pair
+ * recoveries a target allows (MLOS_VERBS_MAX_PEER_RECOVERIES).
  *
  *   unrelated  the secret parts of many regions' keys (and of the same slot
  *              registered again) are all different and look uniformly
  *              random bit by bit: one key says nothing about the next.
  *   drop       a client presenting keys that match no region is answered
  *              MLOS_EKEY MLOS_EP_MAX_BAD_KEYS times, then disconnected: both
- *              ends' on_fail get MLOS_EKEY; the target keeps serving others.
+ *              ends' on_fail get MLOS_EKEY; the target keeps serving others;
+ *              real keys with bad bounds are not counted (shm, tcp).
  *   campaign   guesses (the real handle with a random secret, or a random
  *              handle too) over as many reconnections as it takes: none
  *              ever reads the region, and every connection is cut after
- *              MLOS_EP_MAX_BAD_KEYS + 1 guesses.
+ *              the limit + 1 guesses.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -21,8 +25,12 @@
 #include "check.h"
 #include "msg.h"
 #include "msg_transport.h"
+#include "msg_verbs_wire.h"
 
-#define GUESSES_PER_CONN (MLOS_EP_MAX_BAD_KEYS + 1)
+#define MAX_PER_CONN (MLOS_VERBS_MAX_PEER_RECOVERIES + 1)
+
+static int verbs;
+static unsigned limit = MLOS_EP_MAX_BAD_KEYS; /* bad keys a connection survives */
 
 static uv_loop_t *loop;
 static mlos_domain_t dc, dt; /* client, target */
@@ -71,7 +79,7 @@ static void on_conn(mlos_listener_t *l, int status)
 
 static mlos_ep_t ec;
 static int c_connected, c_failed, c_fail_status, c_closed;
-static int wr_done, wr_status[GUESSES_PER_CONN + 8];
+static int wr_done, wr_status[MAX_PER_CONN + 8];
 
 static void c_connect(mlos_ep_t *ep, int status) { c_connected = status == 0 ? 1 : status; }
 static void c_fail(mlos_ep_t *ep, int status)
@@ -172,7 +180,7 @@ static void unrelated(void)
 static uint64_t get_off;
 static void post_gets(const struct mlos_rkey *keys, int n)
 {
-    static mlos_wr_t w[GUESSES_PER_CONN + 8];
+    static mlos_wr_t w[MAX_PER_CONN + 8];
     wr_done = 0;
     for (int i = 0; i < n; i++) {
         w[i].data = (void *)(intptr_t)i;
@@ -183,7 +191,7 @@ static void post_gets(const struct mlos_rkey *keys, int n)
             wr_done++;
         }
     }
-    run_until(&wr_done, n, 5000);
+    run_until(&wr_done, n, verbs ? 60000 : 5000);
 }
 
 static void drop(void)
@@ -197,14 +205,18 @@ static void drop(void)
     CHECK_EQ(wr_status[0], 0);
     CHECK(memcmp(local.addr, region.addr, 64) == 0);
     /* wrong secrets, one at a time: answered while under the limit */
-    for (int i = 0; i < MLOS_EP_MAX_BAD_KEYS; i++) {
+    for (unsigned i = 0; i < limit; i++) {
         bad.secret = real.secret ^ (1ull << (i * 13 % 64));
+        if (verbs)
+            bad.verbs_rkey = real.verbs_rkey ^ (0x100u << (i % 8));
         post_gets(&bad, 1);
         CHECK_EQ(wr_status[0], MLOS_EKEY);
         CHECK_EQ(ec.state, MLOS_EP_OPEN);
     }
     /* one more: refused, and the connection is closed, with the reason on both sides */
     bad.secret = rnd64();
+    if (verbs)
+        bad.verbs_rkey = real.verbs_rkey ^ 0x80000000u;
     post_gets(&bad, 1);
     CHECK(wr_status[0] == MLOS_EKEY || wr_status[0] == MLOS_ECONNRESET);
     run_until(&c_failed, 1, 5000);
@@ -216,7 +228,10 @@ static void drop(void)
     CHECK_EQ(t_failed_ekey, before_ekey + 1);
     client_close();
 
-    /* wrong rights and bounds with a real key are not guesses */
+    /* wrong rights and bounds with a real key are not guesses (the NIC
+     * cannot tell them apart: verbs counts them too) */
+    if (verbs)
+        return;
     CHECK_EQ(client_connect(), 0);
     struct mlos_rkey big = real;
     big.len = 2 * real.len;
@@ -237,7 +252,8 @@ static void campaign(long total)
 {
     long tried = 0, hits = 0, conns = 0, cut = 0, other = 0;
     int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
-    struct mlos_rkey keys[GUESSES_PER_CONN];
+    struct mlos_rkey keys[MAX_PER_CONN];
+    int per = (int)limit + 1;
     uint64_t t0 = uv_hrtime();
 
     /* every dropped peer is logged on both sides: keep the test log readable */
@@ -248,21 +264,24 @@ static void campaign(long total)
             break;
         }
         conns++;
-        for (int i = 0; i < GUESSES_PER_CONN; i++) {
+        for (int i = 0; i < per; i++) {
             keys[i] = real;
             keys[i].secret = rnd64();
             if (i & 1) /* a random handle too */
                 keys[i].rkey = (uint32_t)rnd64();
+            if (verbs) /* what the NIC checks */
+                while ((keys[i].verbs_rkey = (uint32_t)rnd64()) == real.verbs_rkey)
+                    ;
         }
-        post_gets(keys, GUESSES_PER_CONN);
-        tried += GUESSES_PER_CONN;
-        for (int i = 0; i < GUESSES_PER_CONN; i++) {
+        post_gets(keys, per);
+        tried += per;
+        for (int i = 0; i < per; i++) {
             if (wr_status[i] == 0)
                 hits++;
             else if (wr_status[i] != MLOS_EKEY && wr_status[i] != MLOS_ECONNRESET)
                 other++;
         }
-        run_until(&c_failed, 1, 5000);
+        run_until(&c_failed, 1, verbs ? 60000 : 5000);
         cut += c_failed && c_fail_status == MLOS_EKEY;
         client_close();
         for (int i = 0; i < 4; i++)
@@ -283,9 +302,15 @@ int main(int argc, char **argv)
     long total = argc > 2 ? atol(argv[2]) : 100000;
     const char *where = argc > 1 ? argv[1] : "tcp:127.0.0.1:0";
 
+    unsigned flags = 0;
+    if (!strncmp(where, "verbs:", 6)) {
+        verbs = 1;
+        limit = MLOS_VERBS_MAX_PEER_RECOVERIES;
+        flags = MLOS_DOMAIN_VERBS;
+    }
     loop = uv_default_loop();
-    CHECK_EQ(mlos_domain_init(&dc, loop, 0), 0);
-    CHECK_EQ(mlos_domain_init(&dt, loop, 0), 0);
+    CHECK_EQ(mlos_domain_init(&dc, loop, flags), 0);
+    CHECK_EQ(mlos_domain_init(&dt, loop, flags), 0);
     if (!strncmp(where, "shm:", 4))
         unlink(where + 4);
     CHECK_EQ(mlos_listen(&dt, &lis, where, on_conn), 0);

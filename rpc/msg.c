@@ -5,6 +5,7 @@
 #include "msg.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -35,6 +36,23 @@ static const struct mlos_transport *pick(const char *addr, const char **where)
         }
     }
     return NULL;
+}
+
+int mlos__log_allowed(struct mlos_log_limit *l)
+{
+    uint64_t now = uv_hrtime();
+    if (now - l->t0 >= 1000000000ull) {
+        if (l->dropped)
+            fprintf(stderr, "mlos: %u more such messages suppressed in the last second\n", l->dropped);
+        l->t0 = now;
+        l->n = l->dropped = 0;
+    }
+    if (l->n < MLOS_LOG_BURST) {
+        l->n++;
+        return 1;
+    }
+    l->dropped++;
+    return 0;
 }
 
 /* ---- completions: always delivered from the loop ---- */

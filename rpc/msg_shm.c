@@ -504,8 +504,10 @@ static void serve_map(struct shm_ep *s, const struct ctl_rec *req)
     if (rc == MLOS_EKEY && ++s->bad_keys > MLOS_EP_MAX_BAD_KEYS) {
         /* a peer guessing keys, or one too broken to keep */
         struct ctl_rec bye = {.magic = SHM_MAGIC, .op = CTL_BYE, .status = MLOS_EKEY};
-        fprintf(stderr, "mlos shm: closing the connection to a peer: it presented %u region keys that match no "
-                        "region (guessing?)\n", s->bad_keys);
+        static struct mlos_log_limit lim;
+        if (mlos__log_allowed(&lim))
+            fprintf(stderr, "mlos shm: closing the connection to a peer: it presented %u region keys that match "
+                            "no region (guessing?)\n", s->bad_keys);
         (void)send_rec(s->sock, &bye, NULL, 0);
         fail(s, MLOS_EKEY);
     }
@@ -632,6 +634,8 @@ static void take_setup(struct shm_ep *s, const struct ctl_rec *r, int *fds, int 
     became_ready(s);
 }
 
+static struct mlos_log_limit bye_log;
+
 static void sock_cb(uv_poll_t *h, int status, int events)
 {
     struct shm_ep *s = h->data;
@@ -661,7 +665,7 @@ static void sock_cb(uv_poll_t *h, int status, int events)
             nfds = 0;
             break;
         case CTL_BYE:
-            if (r.status == MLOS_EKEY)
+            if (r.status == MLOS_EKEY && mlos__log_allowed(&bye_log))
                 fprintf(stderr, "mlos shm: the peer closed the connection: this side presented too many region "
                                 "keys that match no region there\n");
             fail(s, r.status == MLOS_EKEY ? MLOS_EKEY : MLOS_ECONNRESET);

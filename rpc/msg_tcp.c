@@ -155,7 +155,9 @@ void mlos__tcp_abort(struct tcp_ep *t, int status, const char *why)
     struct frame *f;
     if (t->torn || t->aborting)
         return;
-    fprintf(stderr, "mlos tcp: closing the connection to a peer: %s\n", why);
+    static struct mlos_log_limit lim;
+    if (mlos__log_allowed(&lim))
+        fprintf(stderr, "mlos tcp: closing the connection to a peer: %s\n", why);
     uv_read_stop((uv_stream_t *)&t->tcp);
     t->aborting = 1;
     t->abort_status = status;

@@ -111,6 +111,8 @@ static void count_key(struct tcp_ep *t, int st)
     mlos__tcp_abort(t, MLOS_EKEY, why);
 }
 
+static struct mlos_log_limit abort_log;
+
 static const char *abort_reason(int status)
 {
     return status == MLOS_EKEY ? "this side presented too many region keys that match no region there"
@@ -155,7 +157,8 @@ static void handle_frame(struct tcp_ep *t, const struct mlos_tcp_hdr *h, const u
         return;
     }
     case MLOS_TCP_ABORT:
-        fprintf(stderr, "mlos tcp: the peer closed the connection: %s\n", abort_reason(mlos_tcp_status(h)));
+        if (mlos__log_allowed(&abort_log))
+            fprintf(stderr, "mlos tcp: the peer closed the connection: %s\n", abort_reason(mlos_tcp_status(h)));
         mlos__tcp_fail(t, mlos_tcp_status(h));
         return;
     case MLOS_TCP_PUT_ACK:

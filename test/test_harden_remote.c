@@ -56,12 +56,7 @@ static int write_file(const char *path, const char *text, mode_t mode)
 
 /* ---- launching the real worker ---- */
 
-static int w_exited, w_status;
-static void w_exit(mlos_launch_t *l, int status, const char *err)
-{
-    w_exited = 1;
-    w_status = status;
-}
+static void w_exit(mlos_launch_t *l, int status, const char *err) {}
 
 /* Start the worker at addr; extra: more arguments (NULL-terminated). */
 static void launch(mlos_launch_t *l, const char *addr, const char *secret, const char *secret_file,
@@ -69,16 +64,16 @@ static void launch(mlos_launch_t *l, const char *addr, const char *secret, const
 {
     struct mlos_launch_opts o = {.launcher = "local", .program = program, .master_addr = addr, .secret = secret,
                                  .secret_file = secret_file, .extra_args = extra};
-    w_exited = w_status = 0;
     memset(l, 0, sizeof(*l));
     CHECK_EQ(mlos_launch_start(loop, l, &o, w_exit), 0);
 }
 
+/* The worker's exit status (-1: still running after ms); releases the launch. */
 static int wait_worker_exit(mlos_launch_t *l, unsigned ms)
 {
-    run_for(ms, &w_exited);
-    int st = w_exited ? w_status : -1;
-    if (!w_exited)
+    run_for(ms, &l->exited);
+    int st = l->exited ? l->exit_status : -1;
+    if (!l->exited)
         fprintf(stderr, "worker did not exit: %s\n", l->err);
     mlos_launch_stop(l);
     return st;

@@ -23,8 +23,11 @@
  * the data in flight is neither encrypted nor integrity-protected after
  * the handshake (task arguments, results and bulk data travel in clear over
  * tcp:, and an attacker who can modify traffic on the path can take over an
- * authenticated connection). Use it on a network you trust not to be
- * tampered with, or under a tunnel (WireGuard, IPsec, ssh) when it is not.
+ * authenticated connection). Someone who can make a worker connect to it
+ * (by redirecting its traffic, or through a wrong --master address) can
+ * relay the handshake to the real master and sit in the middle: the same
+ * on-path position. Use it on a network you trust not to be tampered with,
+ * or under a tunnel (WireGuard, IPsec, ssh) when it is not.
  * The messaging layer below (rpc/msg.h) serves one-sided requests only for
  * keys it handed out, which the worker sends after the handshake.
  *

@@ -52,13 +52,17 @@
  * recoveries the peer causes and closes after 16 (msg_verbs_wire.h): keep
  * verbs regions on fabrics you trust.
  *
- * Outstanding work per peer is bounded: the tcp target stops reading from a
+ * Outstanding work per peer is bounded: a tcp target stops reading from a
  * peer whose replies (GET data, acknowledgements) queued for writing exceed
- * MLOS_EP_OUT_SOFT bytes -- backpressure, the peer's own send blocks -- and
- * resumes once they drained below half of it. Nothing a peer does makes
- * one endpoint hold more than MLOS_EP_OUT_SOFT + one read buffer's worth of
- * requests (64 KiB of GET headers, each at most MLOS_TCP_RMA_CHUNK), so
- * MLOS_EP_OUT_HARD is a safety net: past it the endpoint is closed.
+ * MLOS_EP_OUT_SOFT bytes -- backpressure: the request waits unread and the
+ * peer's own writes block -- and resumes once they drained below half of
+ * that. A peer that never reads thus holds at most MLOS_EP_OUT_SOFT plus one
+ * chunk (1 MiB) of the target's memory, and is dropped after
+ * MLOS_EP_IDLE_TIMEOUT_MS without progress. An endpoint that waits for
+ * replies to requests of its own is not paused (two peers paused on each
+ * other would never resume); it is closed once it owes the peer more than
+ * MLOS_EP_OUT_HARD. shm and verbs targets queue nothing for their peers
+ * (one-sided ops are copies or the NIC's business).
  *
  * Errors: negative MLOS_E* codes. An endpoint whose peer disappears, or
  * whose transport fails, completes every outstanding request with
@@ -80,7 +84,7 @@
 #define MLOS_EP_IDLE_TIMEOUT_MS 10000
 #define MLOS_EP_MAX_BAD_KEYS 4           /* unknown keys a peer may present; one more drops it */
 #define MLOS_EP_OUT_SOFT (8u << 20)      /* replies queued per endpoint before reading pauses */
-#define MLOS_EP_OUT_HARD (64u << 20)     /* queued bytes that close the endpoint */
+#define MLOS_EP_OUT_HARD (256u << 20)    /* queued bytes that close an endpoint that cannot pause */
 
 typedef struct mlos_domain_s mlos_domain_t;
 typedef struct mlos_mr_s mlos_mr_t;

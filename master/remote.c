@@ -301,7 +301,8 @@ static void on_sweep(uv_timer_t *t)
     mlos_remote_worker_t *w, *next;
     for (w = r->workers; w; w = next) {
         next = w->next;
-        if ((w->state == W_AUTH || w->state == W_PROOF || w->state == W_HELLO) && now - w->t_accept > r->hello_timeout_ms * 1000000ull)
+        if ((w->state == W_AUTH || w->state == W_PROOF || w->state == W_HELLO) &&
+            now - w->t_accept > r->hello_timeout_ms * 1000000ull)
             worker_drop(w, MLOS_ETIMEDOUT, "no HELLO in time", 1);
     }
 }

@@ -43,9 +43,9 @@
  * and a revoked key never matches a later region. The target compares the
  * secret in constant time. A peer that presents more than
  * MLOS_EP_MAX_BAD_KEYS keys that match no live region (revoked or never
- * issued: a guessing client, or a badly broken one) is disconnected: the target logs why, tells the initiator (tcp: an ABORT
- * frame; shm: a BYE record with the reason) and both sides' on_fail get
- * MLOS_EKEY. A key naming a live region with the wrong rights or bounds is
+ * issued: a guessing client, or a badly broken one) is disconnected: the
+ * target logs why, tells the initiator (tcp: an ABORT frame; shm: a BYE
+ * record with the reason) and both sides' on_fail get MLOS_EKEY. A key naming a live region with the wrong rights or bounds is
  * not a guess and is not counted. Over verbs the NIC checks its own rkey
  * (32 bits, chosen by the driver, often partly predictable) and cannot
  * tell a bad key from bad bounds; the target counts the queue pair

@@ -58,7 +58,8 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"listen", 1, 0, 'l'},   {"secret-file", 1, 0, 't'},   {"program", 1, 0, 'p'},
                                          {"launcher", 1, 0, 'L'}, {"wrapper", 1, 0, 'w'}, {"nodelist", 1, 0, 'n'},
-                                         {"calls", 1, 0, 'c'},    {"bad-secret", 0, 0, 'b'}, {"partition", 1, 0, 'P'}, {0, 0, 0, 0}};
+                                         {"calls", 1, 0, 'c'},    {"bad-secret", 0, 0, 'b'},
+                                         {"partition", 1, 0, 'P'}, {0, 0, 0, 0}};
     const char *listen = "tcp:127.0.0.1:0", *secret_file = NULL, *program = "mlos-remote-shard", *launcher = "local";
     const char *nodelist = NULL, *partition = NULL, *wrapper_argv[16] = {NULL};
     char *wrapper = NULL;

@@ -39,6 +39,7 @@
  * error while recovering, a record out of turn (MLOS_EPROTO) or the peer
  * leaving fails the endpoint as before.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,9 +74,11 @@ void verbs_recover_begin(struct verbs_ep *v)
         return;
     }
     if (!v->rec_own && ++v->peer_recoveries > MLOS_VERBS_MAX_PEER_RECOVERIES) {
+        static struct mlos_log_limit lim;
         struct mlos_verbs_setup rej = {.kind = MLOS_VERBS_REJECT, .status = MLOS_EKEY};
-        verbs_log("verbs: closing the connection to a peer: %u of its accesses were refused by our NIC (guessing "
-                  "keys?)", v->peer_recoveries);
+        if (mlos__log_allowed(&lim)) /* not only when debugging: someone may be guessing keys */
+            fprintf(stderr, "mlos verbs: closing the connection to a peer: %u of its accesses were refused by our "
+                            "NIC (guessing keys?)\n", v->peer_recoveries);
         (void)verbs_send_rec(v, &rej);
         verbs_fail(v, MLOS_EKEY);
         return;

@@ -29,6 +29,7 @@ const char *mlos_strerror(int err)
     case MLOS_ECONNRESET: return "connection reset by peer";
     case MLOS_ENOTSUP: return "not supported here";
     case MLOS_ECONNREFUSED: return "connection refused";
+    case MLOS_EAUTH: return "authentication failed";
     default: return "unknown error";
     }
 }

@@ -33,6 +33,7 @@ enum mlos_error {
     MLOS_ECONNRESET = -22, /* peer went away or the transport failed */
     MLOS_ENOTSUP = -23,    /* not available here (e.g. no RDMA device) */
     MLOS_ECONNREFUSED = -24, /* nobody listens at that address */
+    MLOS_EAUTH = -25,      /* peer failed authentication, or no shared secret to authenticate with */
 };
 
 #ifdef __cplusplus

@@ -76,7 +76,7 @@ int mlos_launch_start(uv_loop_t *loop, mlos_launch_t *l, const struct mlos_launc
                       mlos_launch_exit_cb on_exit)
 {
     const char *argv[MAX_ARGV + 1];
-    char **env = NULL, *tokvar = NULL;
+    char **env = NULL, *secvar = NULL;
     const char *kind;
     void *user = l ? l->data : NULL;
     int n = 0, rc, ne = 0;
@@ -106,6 +106,8 @@ int mlos_launch_start(uv_loop_t *loop, mlos_launch_t *l, const struct mlos_launc
     argv[n++] = o->program ? o->program : "mlos-remote-shard";
     argv[n++] = "--master";
     argv[n++] = o->master_addr;
+    if (o->insecure)
+        argv[n++] = "--insecure";
     for (const char *const *a = o->extra_args; a && *a; a++) {
         if (n >= MAX_ARGV)
             return MLOS_EINVAL;
@@ -113,19 +115,28 @@ int mlos_launch_start(uv_loop_t *loop, mlos_launch_t *l, const struct mlos_launc
     }
     argv[n] = NULL;
 
-    /* environment: ours, with the token added */
-    if (o->token && *o->token) {
+    /* environment: ours, with the secret (or the file holding it) as the
+     * launch options say, instead of whatever we inherited */
+    if ((o->secret && *o->secret) || (o->secret_file && *o->secret_file)) {
+        static const char *const drop[] = {"MLOS_REMOTE_SECRET=", "MLOS_REMOTE_SECRET_FILE=", "MLOS_REMOTE_TOKEN=",
+                                           "MLOS_REMOTE_INSECURE="};
         size_t cnt = 0;
         while (environ[cnt])
             cnt++;
-        if (!(env = calloc(cnt + 2, sizeof(char *))) || asprintf(&tokvar, "MLOS_REMOTE_TOKEN=%s", o->token) < 0) {
+        if (!(env = calloc(cnt + 2, sizeof(char *))) ||
+            (o->secret && *o->secret ? asprintf(&secvar, "MLOS_REMOTE_SECRET=%s", o->secret)
+                                     : asprintf(&secvar, "MLOS_REMOTE_SECRET_FILE=%s", o->secret_file)) < 0) {
             free(env);
             return MLOS_ENOMEM;
         }
-        for (size_t i = 0; i < cnt; i++)
-            if (strncmp(environ[i], "MLOS_REMOTE_TOKEN=", 18) != 0)
+        for (size_t i = 0; i < cnt; i++) {
+            int keep = 1;
+            for (size_t k = 0; k < sizeof(drop) / sizeof(drop[0]); k++)
+                keep &= strncmp(environ[i], drop[k], strlen(drop[k])) != 0;
+            if (keep)
                 env[ne++] = environ[i];
-        env[ne++] = tokvar;
+        }
+        env[ne++] = secvar;
         env[ne] = NULL;
     }
 
@@ -147,7 +158,10 @@ int mlos_launch_start(uv_loop_t *loop, mlos_launch_t *l, const struct mlos_launc
     l->proc.data = l;
     rc = uv_spawn(loop, &l->proc, &po);
     free(env);
-    free(tokvar);
+    if (secvar) {
+        explicit_bzero(secvar, strlen(secvar));
+        free(secvar);
+    }
     if (rc < 0) {
         fprintf(stderr, "mlos launcher (%s): cannot start %s: %s%s\n", l->kind, argv[0], uv_strerror(rc),
                 strcmp(l->kind, "slurm") == 0 && rc == UV_ENOENT ? " (Slurm client not installed: apt-get install slurm-client)" : "");

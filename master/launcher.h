@@ -11,7 +11,8 @@
  *
  *  - this interface, for remote workers (shards/remote/mlos-remote-shard,
  *    master/remote.h): the worker only needs the master's messaging
- *    address and a token, so it can run anywhere the address is reachable.
+ *    address and the shared secret, so it can run anywhere the address is
+ *    reachable.
  *    A launcher starts it:
  *
  *      "local"  uv_spawn of the worker on this host, optionally behind a
@@ -27,9 +28,13 @@
  *               says so); when the allocation fails or times out, srun
  *               exits and on_exit gets the status and srun's own message.
  *
- * The worker's arguments are always: --master ADDR and, when a token is
- * set, the token through $MLOS_REMOTE_TOKEN (not the command line, so it
- * does not show in ps/squeue; srun exports the environment by default).
+ * The worker's arguments are always: --master ADDR (and --insecure when
+ * asked for). The secret goes through the environment, never the command
+ * line (which ps/squeue show to everyone): $MLOS_REMOTE_SECRET when
+ * opts.secret is set, else $MLOS_REMOTE_SECRET_FILE when opts.secret_file
+ * is (the path must hold the secret, mode 0600, on the worker's node); with
+ * neither, the worker inherits ours. srun exports the environment by
+ * default. See remote_auth.h.
  * The launcher does not wait for the worker to connect: use
  * mlos_remote_wait_workers() (remote.h) for that.
  */
@@ -50,7 +55,9 @@ struct mlos_launch_opts {
     const char *launcher;     /* "local" (default) or "slurm"; $MLOS_LAUNCHER if NULL */
     const char *program;      /* worker path as seen on the target node: default "mlos-remote-shard" */
     const char *master_addr;  /* required: what the worker connects to, e.g. "tcp:10.0.0.1:7000" */
-    const char *token;        /* passed as $MLOS_REMOTE_TOKEN */
+    const char *secret;       /* passed as $MLOS_REMOTE_SECRET */
+    const char *secret_file;  /* else passed as $MLOS_REMOTE_SECRET_FILE */
+    int insecure;             /* pass --insecure: the worker runs without a secret */
     const char *const *extra_args; /* more worker arguments, NULL-terminated (may be NULL) */
     /* local */
     const char *const *wrapper; /* argv prefix, NULL-terminated (may be NULL) */

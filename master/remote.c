@@ -9,7 +9,7 @@
 #include "mlos.pb-c.h"
 #include "remote.h"
 
-enum { W_AUTH = 0, W_HELLO, W_READY, W_CLOSING };
+enum { W_AUTH = 0, W_PROOF, W_HELLO, W_READY, W_CLOSING };
 
 /* ---- calls ---- */
 
@@ -150,6 +150,76 @@ static void on_reply(mlos_remote_worker_t *w, uint32_t id, const uint8_t *p, siz
     mlos__task_reply__free_unpacked(m, NULL);
 }
 
+struct owned_msg {
+    mlos_wr_t wr;
+    uint8_t buf[MLOS_REMOTE_AUTH_RESPONSE_SIZE];
+};
+
+static void owned_msg_done(mlos_wr_t *wr, int status) { free(wr->data); }
+
+static void auth_refuse(mlos_remote_worker_t *w, const char *why)
+{
+    fprintf(stderr, "mlos remote: worker %u refused: %s\n", w->id, why);
+    w->r->auth_failed++;
+    worker_drop(w, MLOS_EAUTH, why, 1);
+}
+
+/* The master's half of the handshake (remote_auth.h). */
+static void auth_step(mlos_remote_worker_t *w, uint32_t type, const uint8_t *p, size_t len)
+{
+    mlos_remote_t *r = w->r;
+    struct owned_msg *o;
+
+    if (type != MLOS_REMOTE_MSG_AUTH) {
+        auth_refuse(w, "it did not authenticate (no shared secret, or an older worker)");
+        return;
+    }
+    if (!r->secret.len) {
+        auth_refuse(w, "it wants to authenticate, but this master runs without a secret (insecure)");
+        return;
+    }
+    if (len < 2 || p[1] != MLOS_REMOTE_AUTH_VERSION) {
+        auth_refuse(w, "unsupported authentication version");
+        return;
+    }
+    if (w->state == W_AUTH) {
+        if (p[0] != MLOS_REMOTE_AUTH_CHALLENGE || len != MLOS_REMOTE_AUTH_CHALLENGE_SIZE) {
+            auth_refuse(w, "malformed authentication challenge");
+            return;
+        }
+        memcpy(w->nonce_w, p + 2, MLOS_REMOTE_NONCE);
+        if (!(o = malloc(sizeof(*o))) || mlos_remote_nonce(w->nonce_m) < 0) {
+            free(o);
+            worker_drop(w, MLOS_ENOMEM, "out of memory", 1);
+            return;
+        }
+        o->buf[0] = MLOS_REMOTE_AUTH_RESPONSE;
+        o->buf[1] = MLOS_REMOTE_AUTH_VERSION;
+        memcpy(o->buf + 2, w->nonce_m, MLOS_REMOTE_NONCE);
+        o->wr.data = o;
+        if (mlos_remote_mac(&r->secret, MLOS_REMOTE_ROLE_MASTER, w->nonce_w, w->nonce_m,
+                            o->buf + 2 + MLOS_REMOTE_NONCE) < 0 ||
+            mlos_send(&w->ep, &o->wr, MLOS_REMOTE_MSG_AUTH, o->buf, MLOS_REMOTE_AUTH_RESPONSE_SIZE,
+                      owned_msg_done) < 0) {
+            free(o);
+            worker_drop(w, MLOS_ECONNRESET, "cannot answer the challenge", 1);
+            return;
+        }
+        w->state = W_PROOF;
+        return;
+    }
+    if (p[0] != MLOS_REMOTE_AUTH_PROOF || len != MLOS_REMOTE_AUTH_PROOF_SIZE) {
+        auth_refuse(w, "malformed authentication proof");
+        return;
+    }
+    if (!mlos_remote_mac_ok(&r->secret, MLOS_REMOTE_ROLE_WORKER, w->nonce_w, w->nonce_m, p + 2)) {
+        auth_refuse(w, "wrong proof of the shared secret");
+        return;
+    }
+    w->authed = 1;
+    w->state = W_HELLO;
+}
+
 static void on_recv(mlos_ep_t *ep, uint32_t type, const void *data, size_t len)
 {
     mlos_remote_worker_t *w = ep->data;
@@ -160,26 +230,13 @@ static void on_recv(mlos_ep_t *ep, uint32_t type, const void *data, size_t len)
 
     if (w->state == W_CLOSING)
         return;
-    if (w->state == W_AUTH) {
-        /* constant-time compare; an empty master token accepts anyone */
-        unsigned diff = 0;
-        if (type != MLOS_REMOTE_MSG_AUTH) {
-            worker_drop(w, MLOS_EPROTO, "first message is not AUTH", 1);
+    if (w->state == W_AUTH || w->state == W_PROOF) {
+        if (!r->secret.len && w->state == W_AUTH && type != MLOS_REMOTE_MSG_AUTH) {
+            w->state = W_HELLO; /* insecure master: straight to HELLO */
+        } else {
+            auth_step(w, type, data, len);
             return;
         }
-        if (r->token_len) {
-            diff = len != r->token_len;
-            for (size_t i = 0; i < r->token_len; i++)
-                diff |= (unsigned)(r->token[i] ^ (i < len ? ((const char *)data)[i] : 0));
-        }
-        if (diff) {
-            fprintf(stderr, "mlos remote: worker %u refused: bad token\n", w->id);
-            worker_drop(w, MLOS_EACCES, "bad token", 1);
-            return;
-        }
-        w->authed = 1;
-        w->state = W_HELLO;
-        return;
     }
     if (type == MLOS_REMOTE_MSG_RKEY) {
         if (mlos_rkey_decode(data, len, &w->bulk) == 0) {
@@ -244,7 +301,8 @@ static void on_sweep(uv_timer_t *t)
     mlos_remote_worker_t *w, *next;
     for (w = r->workers; w; w = next) {
         next = w->next;
-        if ((w->state == W_AUTH || w->state == W_HELLO) && now - w->t_accept > r->hello_timeout_ms * 1000000ull)
+        if ((w->state == W_AUTH || w->state == W_PROOF || w->state == W_HELLO) &&
+            now - w->t_accept > r->hello_timeout_ms * 1000000ull)
             worker_drop(w, MLOS_ETIMEDOUT, "no HELLO in time", 1);
     }
 }
@@ -254,6 +312,7 @@ int mlos_remote_listen(mlos_remote_t *r, uv_loop_t *loop, const char *addr, cons
 {
     int rc;
     void *user = r ? r->data : NULL;
+    char why[256];
     if (!r || !loop || !addr)
         return MLOS_EINVAL;
     memset(r, 0, sizeof(*r));
@@ -262,17 +321,22 @@ int mlos_remote_listen(mlos_remote_t *r, uv_loop_t *loop, const char *addr, cons
     r->on_worker = on_worker;
     r->hello_timeout_ms = opts && opts->hello_timeout_ms ? opts->hello_timeout_ms : 10000;
     r->on_gone = opts ? opts->on_gone : NULL;
-    if (opts && opts->token) {
-        r->token_len = strlen(opts->token);
-        if (r->token_len >= sizeof(r->token))
-            return MLOS_EINVAL;
-        memcpy(r->token, opts->token, r->token_len);
-    }
-    if ((rc = mlos_domain_init(&r->dom, loop, 0)) < 0)
+    if ((rc = mlos_remote_secret_load(&r->secret, opts ? opts->secret : NULL, opts ? opts->secret_file : NULL,
+                                      opts && opts->insecure, why, sizeof(why))) < 0) {
+        fprintf(stderr, "mlos remote: %s\n", why);
         return rc;
+    }
+    if (!r->secret.len)
+        fprintf(stderr, "mlos remote: WARNING: accepting workers without authentication (insecure): anyone who "
+                        "can reach %s can act as a worker\n", addr);
+    if ((rc = mlos_domain_init(&r->dom, loop, 0)) < 0) {
+        mlos_remote_secret_clear(&r->secret);
+        return rc;
+    }
     r->lis.data = r;
     if ((rc = mlos_listen(&r->dom, &r->lis, addr, on_connection)) < 0) {
         mlos_domain_close(&r->dom);
+        mlos_remote_secret_clear(&r->secret);
         return rc;
     }
     uv_timer_init(loop, &r->sweep);
@@ -301,6 +365,7 @@ static void maybe_closed(mlos_remote_t *r)
     if (!r->closing || r->handles_open)
         return;
     mlos_domain_close(&r->dom);
+    mlos_remote_secret_clear(&r->secret);
     if (r->on_close)
         r->on_close(r);
     r->closing = 2;

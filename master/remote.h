@@ -9,19 +9,26 @@
  * and calls their tasks.
  *
  *   mlos_remote_t r;
- *   mlos_remote_listen(&r, loop, "tcp:0.0.0.0:7000", &(struct mlos_remote_opts){.token = tok}, on_worker);
+ *   mlos_remote_listen(&r, loop, "tcp:0.0.0.0:7000", &(struct mlos_remote_opts){.secret_file = path}, on_worker);
  *   ... on_worker(r, w): mlos_remote_call(w, &req, "echo", "hi", 2, on_reply);
  *   ... mlos_remote_close(&r, NULL);
  *
  * Wire protocol, one msg.h two-sided message per frame (msg type = frame
  * type), each message a whole rpc/frame.h frame (16-byte header + protobuf):
- *   worker -> master  AUTH  (msg type MLOS_REMOTE_MSG_AUTH, raw token bytes)
+ *   worker <-> master AUTH  (msg type MLOS_REMOTE_MSG_AUTH): mutual
+ *                     challenge-response over a shared secret, see
+ *                     remote_auth.h (what it protects, and what not: data
+ *                     in flight is not encrypted)
  *   worker -> master  HELLO (mlos.Hello: arch, tasks, mem_bytes, boot_ns)
  *   worker -> master  MSG type MLOS_REMOTE_MSG_RKEY: the worker's bulk region
  *   master -> worker  CALL  (mlos.TaskCall, request id)  ... REPLY (mlos.TaskReply)
  *   master -> worker  STOP  (the worker answers what is queued and exits)
- * A worker that sends a bad token, a malformed frame, or nothing within
- * hello_timeout_ms is disconnected (and counted in r->rejected).
+ * A worker that fails authentication, sends a malformed frame, or does not
+ * get through to HELLO within hello_timeout_ms is disconnected (and counted
+ * in r->rejected). Without a secret the master refuses to listen
+ * (MLOS_EAUTH) unless opts.insecure (or MLOS_REMOTE_INSECURE=1) says to
+ * accept unauthenticated workers; such a master also refuses workers that
+ * try to authenticate (they would believe they reached a trusted master).
  *
  * Not merged with mlos_spawn/mlos_call (master/mlos.h) today: a remote
  * worker is an mlos_remote_worker_t, not an mlos_shard_t, so pools,
@@ -39,10 +46,10 @@
 
 #include "msg.h"
 #include "mlos_error.h"
+#include "remote_auth.h"
 
-#define MLOS_REMOTE_MSG_AUTH 0x41555448u /* "AUTH": token bytes, first message of a worker */
+#define MLOS_REMOTE_MSG_AUTH 0x41555448u /* "AUTH": handshake steps (remote_auth.h) */
 #define MLOS_REMOTE_MSG_RKEY 0x524b4559u /* "RKEY": struct mlos_rkey of the worker's bulk region */
-#define MLOS_REMOTE_TOKEN_MAX 256
 /* Largest task argument: one message holds frame header + TaskCall. */
 #define MLOS_REMOTE_MAX_ARG (MLOS_EP_MAX_MSG - 4096)
 
@@ -56,7 +63,9 @@ typedef void (*mlos_remote_call_cb)(mlos_remote_call_t *req, int status);
 typedef void (*mlos_remote_close_cb)(mlos_remote_t *r);
 
 struct mlos_remote_opts {
-    const char *token;         /* workers must present it (AUTH); NULL/"" accepts any worker */
+    const char *secret;        /* shared secret (>= 16 bytes); else secret_file, else the environment */
+    const char *secret_file;   /* file holding it: yours, mode 0600 (remote_auth.h) */
+    int insecure;              /* no secret found: accept every worker instead of failing */
     unsigned hello_timeout_ms; /* connection to HELLO: 10000 */
     mlos_remote_gone_cb on_gone; /* a worker disconnected or broke the protocol (optional) */
 };
@@ -79,6 +88,7 @@ struct mlos_remote_worker_s {
     int state;
     uint8_t authed;
     uint8_t has_rkey;
+    uint8_t nonce_w[MLOS_REMOTE_NONCE], nonce_m[MLOS_REMOTE_NONCE];
     uint64_t t_accept;
     struct mlos_rkey bulk;
     mlos_remote_call_t *pending;
@@ -90,13 +100,13 @@ struct mlos_remote_s {
     void *data;
     uv_loop_t *loop;
     unsigned nworkers;   /* workers that said HELLO and are still connected */
-    unsigned rejected;   /* connections refused (bad token, protocol, timeout) */
+    unsigned rejected;   /* connections refused (authentication, protocol, timeout) */
+    unsigned auth_failed; /* of which failed authentication */
     /* private */
     mlos_domain_t dom;
     mlos_listener_t lis;
     uv_timer_t sweep;
-    char token[MLOS_REMOTE_TOKEN_MAX];
-    size_t token_len;
+    struct mlos_remote_secret secret; /* len 0: insecure */
     unsigned hello_timeout_ms;
     mlos_remote_worker_cb on_worker;
     mlos_remote_gone_cb on_gone;
@@ -125,7 +135,8 @@ struct mlos_remote_call_s {
 };
 
 /* Listen on addr ("tcp:0.0.0.0:0" picks a port: see mlos_remote_addr).
- * on_worker runs for each worker once it authenticated and said HELLO. */
+ * on_worker runs for each worker once it authenticated and said HELLO.
+ * MLOS_EAUTH (reason on stderr) without a usable secret unless insecure. */
 int mlos_remote_listen(mlos_remote_t *r, uv_loop_t *loop, const char *addr, const struct mlos_remote_opts *opts,
                        mlos_remote_worker_cb on_worker);
 /* The address workers connect to, e.g. "tcp:0.0.0.0:41234". */

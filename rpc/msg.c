@@ -5,6 +5,8 @@
 #include "msg.h"
 
 #include <fcntl.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -39,6 +41,23 @@ static const struct mlos_transport *pick(const char *addr, const char **where)
         }
     }
     return NULL;
+}
+
+int mlos__log_allowed(struct mlos_log_limit *l)
+{
+    uint64_t now = uv_hrtime();
+    if (now - l->t0 >= 1000000000ull) {
+        if (l->dropped)
+            fprintf(stderr, "mlos: %u more such messages suppressed in the last second\n", l->dropped);
+        l->t0 = now;
+        l->n = l->dropped = 0;
+    }
+    if (l->n < MLOS_LOG_BURST) {
+        l->n++;
+        return 1;
+    }
+    l->dropped++;
+    return 0;
 }
 
 /* ---- completions: always delivered from the loop ---- */
@@ -82,8 +101,6 @@ int mlos_domain_init(mlos_domain_t *dom, uv_loop_t *loop, unsigned flags)
     memset(dom, 0, sizeof(*dom));
     dom->data = user;
     dom->loop = loop;
-    if (getrandom(&dom->salt, sizeof(dom->salt), 0) != sizeof(dom->salt))
-        dom->salt = (uint32_t)(uintptr_t)dom ^ (uint32_t)uv_hrtime();
     dom->mrs = calloc(MAX_MRS, sizeof(*dom->mrs));
     if (!dom->mrs)
         return MLOS_ENOMEM;
@@ -112,16 +129,37 @@ int mlos_domain_close(mlos_domain_t *dom)
     return 0;
 }
 
-/* Keys: low 16 bits the slot, high 16 bits a tag that changes on every
- * registration, so a revoked key never matches a later region. */
+/* 64 bits from the kernel's generator. Never a fallback to something
+ * weaker: a key that could be guessed is worse than no region. */
+static int key_secret(uint64_t *out)
+{
+    uint8_t *p = (uint8_t *)out;
+    size_t got = 0;
+    while (got < sizeof(*out)) {
+        ssize_t n = getrandom(p + got, sizeof(*out) - got, 0);
+        if (n < 0 && errno != EINTR)
+            return MLOS_EIO;
+        if (n > 0)
+            got += (size_t)n;
+    }
+    return 0;
+}
+
+/* Keys: the handle (low 16 bits the slot, high 16 bits a counter, so a
+ * stale handle rarely even finds the slot's new region) is only an index;
+ * what a peer must know is the secret, fresh random bits per registration. */
 static int add_mr(mlos_domain_t *dom, mlos_mr_t *mr)
 {
+    uint64_t secret;
+    if (key_secret(&secret) < 0)
+        return MLOS_EIO;
     for (uint32_t i = 1; i < MAX_MRS; i++) {
         if (!dom->mrs[i]) {
-            uint32_t tag = ((++dom->generation * 0x9E37u) ^ (dom->salt >> 16)) & 0xffffu;
+            uint32_t tag = ++dom->generation & 0xffffu;
             if (!tag)
                 tag = 1;
             mr->lkey = mr->rkey = tag << SLOT_BITS | i;
+            mr->secret = secret;
             dom->mrs[i] = mr;
             dom->nmrs++;
             return 0;
@@ -220,10 +258,22 @@ int mlos_mr_dereg(mlos_mr_t *mr)
 
 static int range_ok(uint64_t off, uint64_t len, uint64_t size) { return off <= size && len <= size - off; }
 
-int mlos_mr_check(mlos_domain_t *dom, uint32_t rkey, uint64_t off, uint64_t len, unsigned need, mlos_mr_t **out)
+/* 1 if equal, in a time that does not depend on where they differ. */
+static int secret_equal(uint64_t a, uint64_t b)
+{
+    uint64_t x = a ^ b;
+    return (int)(((x | (0 - x)) >> 63) ^ 1);
+}
+
+int mlos_mr_check(mlos_domain_t *dom, uint32_t rkey, uint64_t secret, uint64_t off, uint64_t len, unsigned need,
+                  mlos_mr_t **out)
 {
     mlos_mr_t *mr = dom && dom->mrs ? dom->mrs[rkey & (MAX_MRS - 1)] : NULL;
-    if (!mr || mr->rkey != rkey)
+    /* both parts are always compared: the time taken says nothing about
+     * which one was wrong */
+    uint64_t want = mr ? mr->secret : ~secret;
+    int ok = (mr != NULL) & (mr && mr->rkey == rkey) & secret_equal(want, secret);
+    if (!ok)
         return MLOS_EKEY;
     if ((mr->access & need) != need)
         return MLOS_EACCES;
@@ -242,6 +292,7 @@ void mlos_mr_rkey(const mlos_mr_t *mr, struct mlos_rkey *out)
     out->rkey = mr->rkey;
     out->verbs_rkey = mr->verbs_rkey;
     out->access = mr->access;
+    out->secret = mr->secret;
 }
 
 void mlos_rkey_encode(const struct mlos_rkey *k, uint8_t out[MLOS_RKEY_WIRE_SIZE])
@@ -252,6 +303,7 @@ void mlos_rkey_encode(const struct mlos_rkey *k, uint8_t out[MLOS_RKEY_WIRE_SIZE
     mlos_put_le32(out + 20, k->verbs_rkey);
     mlos_put_le32(out + 24, k->access);
     mlos_put_le32(out + 28, 0);
+    mlos_put_le64(out + 32, k->secret);
 }
 
 int mlos_rkey_decode(const uint8_t *buf, size_t len, struct mlos_rkey *out)
@@ -264,6 +316,7 @@ int mlos_rkey_decode(const uint8_t *buf, size_t len, struct mlos_rkey *out)
     out->verbs_rkey = mlos_get_le32(buf + 20);
     out->access = mlos_get_le32(buf + 24);
     out->reserved = 0;
+    out->secret = mlos_get_le64(buf + 32);
     if ((out->access & ~3u) || mlos_get_le32(buf + 28) != 0)
         return MLOS_EINVAL;
     return 0;
@@ -485,9 +538,10 @@ static int post_rdma(mlos_ep_t *ep, mlos_wr_t *wr, enum mlos_wr_op op, mlos_mr_t
     if (!wr || !cb || !local || !remote || !len)
         return MLOS_EINVAL;
     /* the local region must be a live registration of this domain */
-    if (local->dom != ep->dom || mlos_mr_check(ep->dom, local->lkey, local_off, len, 0, NULL) < 0)
-        return local->dom == ep->dom && mlos_mr_check(ep->dom, local->lkey, 0, 0, 0, NULL) == 0 ? MLOS_ERANGE
-                                                                                            : MLOS_EKEY;
+    if (local->dom != ep->dom || mlos_mr_check(ep->dom, local->lkey, local->secret, local_off, len, 0, NULL) < 0)
+        return local->dom == ep->dom && mlos_mr_check(ep->dom, local->lkey, local->secret, 0, 0, 0, NULL) == 0
+                   ? MLOS_ERANGE
+                   : MLOS_EKEY;
     if (!range_ok(remote_off, len, remote->len))
         return MLOS_ERANGE;
     if ((remote->access & need) != need)

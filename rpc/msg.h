@@ -33,7 +33,36 @@
  * written outside a registered region. A refused access fails only that
  * request: the endpoint stays open on every transport (verbs brings both
  * RC queue pairs back through its side channel and re-posts what the
- * error flushed, in order; requests made meanwhile wait).
+ * error flushed, in order; requests made meanwhile wait) -- unless the peer
+ * has presented too many keys that match no region (below).
+ *
+ * Keys are capabilities. A region's key is a handle (slot and a
+ * registration counter: not secret, it only finds the region fast) plus
+ * 64 bits drawn from the kernel's random generator (getrandom) for every
+ * registration, so knowing one region's key says nothing about another's
+ * and a revoked key never matches a later region. The target compares the
+ * secret in constant time. A peer that presents more than
+ * MLOS_EP_MAX_BAD_KEYS keys that match no live region (revoked or never
+ * issued: a guessing client, or a badly broken one) is disconnected: the
+ * target logs why, tells the initiator (tcp: an ABORT frame; shm: a BYE
+ * record with the reason) and both sides' on_fail get MLOS_EKEY. A key naming a live region with the wrong rights or bounds is
+ * not a guess and is not counted. Over verbs the NIC checks its own rkey
+ * (32 bits, chosen by the driver, often partly predictable) and cannot
+ * tell a bad key from bad bounds; the target counts the queue pair
+ * recoveries the peer causes and closes after 16 (msg_verbs_wire.h): keep
+ * verbs regions on fabrics you trust.
+ *
+ * Outstanding work per peer is bounded: a tcp target stops reading from a
+ * peer whose replies (GET data, acknowledgements) queued for writing exceed
+ * MLOS_EP_OUT_SOFT bytes -- backpressure: the request waits unread and the
+ * peer's own writes block -- and resumes once they drained below half of
+ * that. A peer that never reads thus holds at most MLOS_EP_OUT_SOFT plus one
+ * chunk (1 MiB) of the target's memory, and is dropped after
+ * MLOS_EP_IDLE_TIMEOUT_MS without progress. An endpoint that waits for
+ * replies to requests of its own is not paused (two peers paused on each
+ * other would never resume); it is closed once it owes the peer more than
+ * MLOS_EP_OUT_HARD. shm and verbs targets queue nothing for their peers
+ * (one-sided ops are copies or the NIC's business).
  *
  * Errors: negative MLOS_E* codes. An endpoint whose peer disappears, or
  * whose transport fails, completes every outstanding request with
@@ -57,6 +86,9 @@ extern "C" {
 #define MLOS_EP_CREDITS 64
 #define MLOS_EP_MAX_MSG (1u << 20)       /* largest two-sided message */
 #define MLOS_EP_IDLE_TIMEOUT_MS 10000
+#define MLOS_EP_MAX_BAD_KEYS 4           /* unknown keys a peer may present; one more drops it */
+#define MLOS_EP_OUT_SOFT (8u << 20)      /* replies queued per endpoint before reading pauses */
+#define MLOS_EP_OUT_HARD (256u << 20)    /* queued bytes that close an endpoint that cannot pause */
 
 typedef struct mlos_domain_s mlos_domain_t;
 typedef struct mlos_mr_s mlos_mr_t;
@@ -77,7 +109,8 @@ struct mlos_mr_s {
     size_t len;
     unsigned access; /* enum mlos_access bits */
     uint32_t lkey;
-    uint32_t rkey;
+    uint32_t rkey;   /* handle: slot | counter << 16 (not secret) */
+    uint64_t secret; /* 64 random bits, fresh per registration */
     /* private */
     mlos_domain_t *dom;
     int memfd;        /* >= 0 for regions from mlos_mr_alloc (shareable) */
@@ -87,16 +120,18 @@ struct mlos_mr_s {
 };
 
 /* What a peer needs to address a region: export with mlos_mr_rkey and send
- * it (mlos_rkey_encode gives 32 little-endian bytes). */
+ * it (mlos_rkey_encode gives 40 little-endian bytes). Whoever holds it can
+ * use the region: send it only to peers that should. */
 struct mlos_rkey {
     uint64_t addr;       /* region base in the owner's address space */
     uint64_t len;
-    uint32_t rkey;       /* mlos key (shm, tcp) */
+    uint32_t rkey;       /* mlos key handle (shm, tcp) */
     uint32_t verbs_rkey; /* NIC key (verbs), 0 if none */
     uint32_t access;
     uint32_t reserved;
+    uint64_t secret;     /* mlos key secret (shm, tcp): checked by the target */
 };
-#define MLOS_RKEY_WIRE_SIZE 32u
+#define MLOS_RKEY_WIRE_SIZE 40u
 void mlos_mr_rkey(const mlos_mr_t *mr, struct mlos_rkey *out);
 void mlos_rkey_encode(const struct mlos_rkey *k, uint8_t out[MLOS_RKEY_WIRE_SIZE]);
 int mlos_rkey_decode(const uint8_t *buf, size_t len, struct mlos_rkey *out);
@@ -109,8 +144,7 @@ struct mlos_domain_s {
     /* private */
     mlos_mr_t **mrs;       /* indexed by key & 0xffff */
     uint32_t nmrs;
-    uint32_t generation;   /* upper key bits: stale keys never match */
-    uint32_t salt;
+    uint32_t generation;   /* upper handle bits, request ids */
     void *verbs;           /* opened RDMA device context/PD, if any */
     mlos_wr_t *done_head, *done_tail; /* completions waiting for the loop */
     uv_idle_t completer;
@@ -137,9 +171,12 @@ int mlos_mr_alloc(mlos_domain_t *dom, mlos_mr_t *mr, size_t len, unsigned access
  * mlos_mr_alloc is freed. */
 int mlos_mr_dereg(mlos_mr_t *mr);
 
-/* Target-side check used by transports: the region behind rkey if it grants
- * `need` access to [off, off+len). Errors: MLOS_EKEY, MLOS_EACCES, MLOS_ERANGE. */
-int mlos_mr_check(mlos_domain_t *dom, uint32_t rkey, uint64_t off, uint64_t len, unsigned need, mlos_mr_t **out);
+/* Target-side check used by transports: the region behind (rkey, secret)
+ * if it grants `need` access to [off, off+len). The secret is compared in
+ * constant time. Errors: MLOS_EKEY (no live region has this key: the
+ * caller counts it against the peer), MLOS_EACCES, MLOS_ERANGE. */
+int mlos_mr_check(mlos_domain_t *dom, uint32_t rkey, uint64_t secret, uint64_t off, uint64_t len, unsigned need,
+                  mlos_mr_t **out);
 
 /* ---- endpoints ---- */
 

@@ -33,6 +33,10 @@
  * open file both sides share: a peer that clears O_NONBLOCK again and fills
  * the counter can still make one of our doorbell writes wait.) Rings
  * follow ring.h: private indices, and payloads copied before delivery.
+ * A mapping request carries the key's secret; the target counts requests
+ * naming no live region and, past MLOS_EP_MAX_BAD_KEYS of them, answers, sends
+ * BYE with status MLOS_EKEY and fails the endpoint with MLOS_EKEY (the
+ * initiator, reading that BYE, fails its own with MLOS_EKEY too).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -52,7 +56,7 @@
 #include "ring.h"
 
 #define SHM_MAGIC 0x4D4C534Du /* "MLSM" */
-#define SHM_VERSION 1u
+#define SHM_VERSION 2u /* 2: key secret in mapping requests */
 #define RING_SIZE (4u << 20)  /* > 2 * MLOS_EP_MAX_MSG: the largest message always fits */
 #define GRANTS 256
 #define MAX_MAPS 64
@@ -65,9 +69,10 @@ struct ctl_rec {
     uint32_t op;
     uint32_t rkey;
     uint32_t access; /* REQ: needed; REP: granted */
-    int32_t status;
+    int32_t status;  /* REP: 0 or why not; BYE: 0 or why the sender closes */
     uint32_t pad;
     uint64_t len;
+    uint64_t secret; /* REQ: the key's secret */
 };
 
 struct grant_table {
@@ -86,6 +91,7 @@ struct shm_layout {
 struct mapping {
     uint32_t rkey;
     uint32_t access;
+    uint64_t secret; /* the key it was granted for */
     uint8_t *addr;
     uint64_t len;
 };
@@ -107,6 +113,8 @@ struct shm_ep {
     mlos_wr_t *sendq, *sendq_end; /* sends waiting for ring room or handshake */
     mlos_wr_t *mapq, *mapq_end;   /* one-sided requests waiting for a mapping */
     uint32_t map_pending;         /* rkey asked for, 0 if none */
+    uint64_t map_pending_secret;
+    unsigned bad_keys;            /* mapping requests naming no region */
     struct mapping maps[MAX_MAPS];
     int nmaps;
     int failed;
@@ -453,10 +461,10 @@ static void enqueue(mlos_wr_t **q, mlos_wr_t **end, mlos_wr_t *wr)
 
 /* ---- one-sided ---- */
 
-static struct mapping *find_map(struct shm_ep *s, uint32_t rkey)
+static struct mapping *find_map(struct shm_ep *s, uint32_t rkey, uint64_t secret)
 {
     for (int i = 0; i < s->nmaps; i++)
-        if (s->maps[i].rkey == rkey)
+        if (s->maps[i].rkey == rkey && s->maps[i].secret == secret)
             return &s->maps[i];
     return NULL;
 }
@@ -491,10 +499,11 @@ static int do_rdma(struct shm_ep *s, mlos_wr_t *wr, struct mapping *m)
     return 0;
 }
 
-static void request_map(struct shm_ep *s, uint32_t rkey, unsigned need)
+static void request_map(struct shm_ep *s, uint32_t rkey, uint64_t secret, unsigned need)
 {
-    struct ctl_rec r = {.magic = SHM_MAGIC, .op = CTL_MAP_REQ, .rkey = rkey, .access = need};
+    struct ctl_rec r = {.magic = SHM_MAGIC, .op = CTL_MAP_REQ, .rkey = rkey, .access = need, .secret = secret};
     s->map_pending = rkey;
+    s->map_pending_secret = secret;
     if (send_rec(s->sock, &r, NULL, 0) < 0)
         fail(s, MLOS_ECONNRESET);
 }
@@ -504,10 +513,10 @@ static void run_mapq(struct shm_ep *s)
 {
     while (s->mapq && !s->map_pending && !s->failed) {
         mlos_wr_t *wr = s->mapq;
-        struct mapping *m = find_map(s, wr->remote.rkey);
+        struct mapping *m = find_map(s, wr->remote.rkey, wr->remote.secret);
         unsigned need = wr->op == MLOS_WR_PUT ? MLOS_ACCESS_REMOTE_WRITE : MLOS_ACCESS_REMOTE_READ;
         if (!m || (m->access & need) != need) {
-            request_map(s, wr->remote.rkey, need);
+            request_map(s, wr->remote.rkey, wr->remote.secret, need);
             return;
         }
         s->mapq = wr->next;
@@ -523,7 +532,7 @@ static void serve_map(struct shm_ep *s, const struct ctl_rec *req)
 {
     struct ctl_rec rep = {.magic = SHM_MAGIC, .op = CTL_MAP_REP, .rkey = req->rkey};
     mlos_mr_t *mr = NULL;
-    int rc = mlos_mr_check(s->ep->dom, req->rkey, 0, 0, req->access, &mr);
+    int rc = mlos_mr_check(s->ep->dom, req->rkey, req->secret, 0, 0, req->access, &mr);
     if (rc == 0 && mr->memfd < 0)
         rc = MLOS_EACCES; /* not shareable: register it with mlos_mr_alloc */
     if (rc == 0) {
@@ -556,10 +565,23 @@ static void serve_map(struct shm_ep *s, const struct ctl_rec *req)
         rep.len = mr->len;
         rep.access = mr->access;
     }
-    if (send_rec(s->sock, &rep, rc == 0 ? &fd : NULL, rc == 0) < 0)
-        fail(s, MLOS_ECONNRESET);
+    int sent = send_rec(s->sock, &rep, rc == 0 ? &fd : NULL, rc == 0);
     if (ro >= 0)
         close(ro);
+    if (sent < 0) {
+        fail(s, MLOS_ECONNRESET);
+        return;
+    }
+    if (rc == MLOS_EKEY && ++s->bad_keys > MLOS_EP_MAX_BAD_KEYS) {
+        /* a peer guessing keys, or one too broken to keep */
+        struct ctl_rec bye = {.magic = SHM_MAGIC, .op = CTL_BYE, .status = MLOS_EKEY};
+        static struct mlos_log_limit lim;
+        if (mlos__log_allowed(&lim))
+            fprintf(stderr, "mlos shm: closing the connection to a peer: it presented %u region keys that match "
+                            "no region (guessing?)\n", s->bad_keys);
+        (void)send_rec(s->sock, &bye, NULL, 0);
+        fail(s, MLOS_EKEY);
+    }
 }
 
 /* Initiator side: a mapping arrived (or was refused). */
@@ -567,6 +589,7 @@ static void got_map(struct shm_ep *s, const struct ctl_rec *rep, int fd)
 {
     uint32_t rkey = rep->rkey;
     struct ctl_rec refused = {.rkey = rkey}; /* rep, replaced when we cannot map */
+    uint64_t secret = s->map_pending_secret;
     s->map_pending = 0;
     if (rep->status > 0) {
         refused.status = MLOS_EPROTO; /* not a status we know */
@@ -579,7 +602,7 @@ static void got_map(struct shm_ep *s, const struct ctl_rec *rep, int fd)
     if (rep->status == 0 && fd >= 0) {
         int prot = PROT_READ | (rep->access & MLOS_ACCESS_REMOTE_WRITE ? PROT_WRITE : 0);
         void *p = mmap(NULL, rep->len, prot, MAP_SHARED, fd, 0);
-        struct mapping *m = find_map(s, rkey);
+        struct mapping *m = find_map(s, rkey, secret);
         if (p == MAP_FAILED) {
             refused.status = MLOS_ENOMEM;
             rep = &refused;
@@ -593,7 +616,7 @@ static void got_map(struct shm_ep *s, const struct ctl_rec *rep, int fd)
                 memmove(s->maps, s->maps + 1, sizeof(s->maps[0]) * (MAX_MAPS - 1));
                 m = &s->maps[MAX_MAPS - 1];
             }
-            *m = (struct mapping){rkey, rep->access, p, rep->len};
+            *m = (struct mapping){rkey, rep->access, secret, p, rep->len};
         }
     }
     if (fd >= 0)
@@ -605,7 +628,7 @@ static void got_map(struct shm_ep *s, const struct ctl_rec *rep, int fd)
             mlos_wr_t *wr = s->mapq;
             s->mapq = wr->next;
             wr->next = NULL;
-            if (wr->remote.rkey == rkey)
+            if (wr->remote.rkey == rkey && wr->remote.secret == secret)
                 mlos__wr_complete(wr, rep->status);
             else
                 enqueue(&keep, &keep_end, wr);
@@ -701,6 +724,8 @@ static void take_setup(struct shm_ep *s, const struct ctl_rec *r, int *fds, int 
     became_ready(s);
 }
 
+static struct mlos_log_limit bye_log;
+
 static void sock_cb(uv_poll_t *h, int status, int events)
 {
     struct shm_ep *s = h->data;
@@ -730,7 +755,10 @@ static void sock_cb(uv_poll_t *h, int status, int events)
             nfds = 0;
             break;
         case CTL_BYE:
-            fail(s, MLOS_ECONNRESET);
+            if (r.status == MLOS_EKEY && mlos__log_allowed(&bye_log))
+                fprintf(stderr, "mlos shm: the peer closed the connection: this side presented too many region "
+                                "keys that match no region there\n");
+            fail(s, r.status == MLOS_EKEY ? MLOS_EKEY : MLOS_ECONNRESET);
             break;
         default:
             fail(s, MLOS_EPROTO);

@@ -59,7 +59,7 @@ static int parse_addr(const char *where, int port_zero_ok, struct sockaddr_in *s
 
 static int outstanding(const struct tcp_ep *t)
 {
-    return t->out.head || t->wait.head || t->rma.head || t->inflight_head;
+    return t->out.head || t->wait.head || t->rma.head || t->inflight_head || t->paused || t->aborting;
 }
 
 /* ---- teardown and reporting ---- */
@@ -147,6 +147,31 @@ void mlos__tcp_proto_fail(struct tcp_ep *t, int rc, const char *why)
     mlos__tcp_fail(t, MLOS_ECONNRESET);
 }
 
+/* Tell the peer why before closing: nothing more is read from it, the
+ * ABORT goes out behind what is already queued, and the endpoint fails
+ * once it is written (msg_tcp_out.c) or the idle timer gives up. */
+void mlos__tcp_abort(struct tcp_ep *t, int status, const char *why)
+{
+    struct frame *f;
+    if (t->torn || t->aborting)
+        return;
+    static struct mlos_log_limit lim;
+    if (mlos__log_allowed(&lim))
+        fprintf(stderr, "mlos tcp: closing the connection to a peer: %s\n", why);
+    uv_read_stop((uv_stream_t *)&t->tcp);
+    t->aborting = 1;
+    t->abort_status = status;
+    if (!(f = mlos__tcp_frame_new(t))) {
+        mlos__tcp_fail(t, status);
+        return;
+    }
+    f->h.op = MLOS_TCP_ABORT;
+    f->h.arg = (uint32_t)status;
+    fifo_push(&t->out, f);
+    mlos__tcp_kick(t);
+    mlos__tcp_arm_idle(t);
+}
+
 /* ---- connect and idle timer ---- */
 
 static void on_timer(uv_timer_t *h)
@@ -160,11 +185,15 @@ static void on_timer(uv_timer_t *h)
         uv_timer_stop(h);
         return;
     }
-    if (uv_now(h->loop) - t->last_progress >= MLOS_EP_IDLE_TIMEOUT_MS)
-        mlos__tcp_fail(t, MLOS_ETIMEDOUT);
+    if (uv_now(h->loop) - t->last_progress >= MLOS_EP_IDLE_TIMEOUT_MS) {
+        if (t->paused)
+            fprintf(stderr, "mlos tcp: dropping a peer that has not read its replies for %u ms\n",
+                    (unsigned)MLOS_EP_IDLE_TIMEOUT_MS);
+        mlos__tcp_fail(t, t->aborting ? t->abort_status : MLOS_ETIMEDOUT);
+    }
 }
 
-static void arm_idle(struct tcp_ep *t)
+void mlos__tcp_arm_idle(struct tcp_ep *t)
 {
     if (!t->torn && t->opened && !uv_is_active((uv_handle_t *)&t->timer)) {
         t->last_progress = uv_now(t->tcp.loop);
@@ -311,6 +340,7 @@ static int tcp_post(mlos_ep_t *ep, mlos_wr_t *wr)
             f->wr = wr;
             f->h.op = wr->op == MLOS_WR_PUT ? MLOS_TCP_PUT : MLOS_TCP_GET;
             f->h.arg = wr->remote.rkey;
+            f->h.key = wr->remote.secret;
             f->h.id = ++t->next_id;
             f->h.off = wr->remote_off + done;
             f->h.len = (uint32_t)n;
@@ -322,10 +352,12 @@ static int tcp_post(mlos_ep_t *ep, mlos_wr_t *wr)
             fifo_push(&pieces, f);
         }
     }
-    while ((f = fifo_pop(&pieces)))
+    while ((f = fifo_pop(&pieces))) {
+        t->own_rma += f->h.op == MLOS_TCP_PUT || f->h.op == MLOS_TCP_GET;
         mlos__tcp_enqueue(t, f);
+    }
     mlos__tcp_kick(t);
-    arm_idle(t);
+    mlos__tcp_arm_idle(t);
     return 0;
 }
 

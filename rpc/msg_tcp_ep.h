@@ -27,6 +27,17 @@
  * their destination (a message buffer, the target region, the initiator's
  * local region), read directly there when the read buffer is empty.
  *
+ * Bounds on a peer (msg.h): a target answers MLOS_EKEY for a key that
+ * matches no live region and, past MLOS_EP_MAX_BAD_KEYS of them, queues
+ * ABORT(MLOS_EKEY), stops reading and fails the endpoint with MLOS_EKEY
+ * once ABORT is written (or the idle timer gives up). Replies it owes are
+ * counted in out_bytes; before serving a PUT or GET while out_bytes is over
+ * MLOS_EP_OUT_SOFT it stops reading (the request waits in the read buffer)
+ * and resumes when the writes drained it under half of that. It does not
+ * pause while requests of its own wait for this peer's replies (two peers
+ * paused on each other would never resume): then MLOS_EP_OUT_HARD bytes
+ * owed close the endpoint.
+ *
  * Failure (EOF, reset, write error, malformed frame, idle or connect
  * timeout): every outstanding wr completes with MLOS_ECONNRESET, the
  * handles close, and the core hears mlos__ep_failed (or the connect
@@ -104,6 +115,12 @@ struct tcp_ep {
     uint64_t last_progress;
     struct frame *cache;
     unsigned ncache;
+    size_t out_bytes;    /* reply bytes queued or being written (peer-driven) */
+    unsigned own_rma;    /* our PUT/GET pieces posted, reply not yet in */
+    unsigned bad_keys;   /* keys the peer presented that match no region */
+    int paused;          /* reading stopped: out_bytes over MLOS_EP_OUT_SOFT */
+    int aborting;        /* ABORT queued: fail once it is written */
+    int abort_status;
 
     /* input */
     uint8_t *rbuf;
@@ -139,6 +156,9 @@ static inline struct frame *fifo_pop(struct fifo *q)
 /* msg_tcp.c */
 void mlos__tcp_fail(struct tcp_ep *t, int status);                  /* tear down, tell the core */
 void mlos__tcp_proto_fail(struct tcp_ep *t, int rc, const char *why); /* same, after logging why */
+void mlos__tcp_abort(struct tcp_ep *t, int status, const char *why); /* ABORT(status) out, then fail */
+void mlos__tcp_arm_idle(struct tcp_ep *t);
+
 
 /* msg_tcp_out.c */
 struct frame *mlos__tcp_frame_new(struct tcp_ep *t); /* zeroed; NULL when out of memory */
@@ -152,5 +172,6 @@ void mlos__tcp_out_abort(struct tcp_ep *t);                 /* complete every qu
 /* msg_tcp_in.c: the uv_read_start callbacks */
 void mlos__tcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 void mlos__tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+void mlos__tcp_resume(struct tcp_ep *t); /* out_bytes drained: read again */
 
 #endif

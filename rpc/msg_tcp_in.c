@@ -1,6 +1,7 @@
 /* Input side of the tcp transport: the read buffer, payload sinks for
  * frames bigger than it, serving one-sided requests as their target and
  * matching replies as their initiator (msg_tcp_ep.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 static void finish_reply(struct tcp_ep *t, int status)
 {
     struct frame *f = fifo_pop(&t->rma);
+    t->own_rma--;
     if (status && !t->rma_err)
         t->rma_err = status;
     if (f->last) {
@@ -23,7 +25,7 @@ static void finish_reply(struct tcp_ep *t, int status)
 static uint8_t *get_dest(struct tcp_ep *t, const struct frame *f, size_t done, size_t n)
 {
     mlos_mr_t *mr = f->wr->local;
-    if (mr->dom != t->ep->dom || mlos_mr_check(mr->dom, mr->lkey, f->local_off + done, n, 0, NULL) < 0)
+    if (mr->dom != t->ep->dom || mlos_mr_check(mr->dom, mr->lkey, mr->secret, f->local_off + done, n, 0, NULL) < 0)
         return NULL;
     return (uint8_t *)mr->addr + f->local_off + done;
 }
@@ -43,7 +45,8 @@ static uint8_t *sink_ptr(struct tcp_ep *t, size_t n)
     case SINK_SEND:
         return t->sink.dest + t->sink.done;
     case SINK_PUT:
-        t->sink.status = mlos_mr_check(t->ep->dom, t->sink.h.arg, off, n, MLOS_ACCESS_REMOTE_WRITE, &mr);
+        t->sink.status =
+            mlos_mr_check(t->ep->dom, t->sink.h.arg, t->sink.h.key, off, n, MLOS_ACCESS_REMOTE_WRITE, &mr);
         return t->sink.status ? NULL : (uint8_t *)mr->addr + off;
     case SINK_GET:
         if (!(d = get_dest(t, t->rma.head, t->sink.done, n)))
@@ -97,6 +100,25 @@ static struct frame *match_reply(struct tcp_ep *t, const struct mlos_tcp_hdr *h)
     return f;
 }
 
+/* The peer named a region that does not exist (reply already queued):
+ * a few such keys are a broken or guessing peer, not bad luck. */
+static void count_key(struct tcp_ep *t, int st)
+{
+    char why[128];
+    if (st != MLOS_EKEY || ++t->bad_keys <= MLOS_EP_MAX_BAD_KEYS)
+        return;
+    snprintf(why, sizeof(why), "it presented %u region keys that match no region (guessing?)", t->bad_keys);
+    mlos__tcp_abort(t, MLOS_EKEY, why);
+}
+
+static struct mlos_log_limit abort_log;
+
+static const char *abort_reason(int status)
+{
+    return status == MLOS_EKEY ? "this side presented too many region keys that match no region there"
+                               : "this side broke the protocol";
+}
+
 /* A frame whose payload (if any) is entirely at p. */
 static void handle_frame(struct tcp_ep *t, const struct mlos_tcp_hdr *h, const uint8_t *p)
 {
@@ -113,14 +135,15 @@ static void handle_frame(struct tcp_ep *t, const struct mlos_tcp_hdr *h, const u
     case MLOS_TCP_CREDIT:
         return;
     case MLOS_TCP_PUT:
-        st = mlos_mr_check(t->ep->dom, h->arg, h->off, h->len, MLOS_ACCESS_REMOTE_WRITE, &mr);
+        st = mlos_mr_check(t->ep->dom, h->arg, h->key, h->off, h->len, MLOS_ACCESS_REMOTE_WRITE, &mr);
         if (!st && h->len)
             memcpy((uint8_t *)mr->addr + h->off, p, h->len);
-        mlos__tcp_reply(t, MLOS_TCP_PUT_ACK, h->id, st, NULL, 0);
+        if (mlos__tcp_reply(t, MLOS_TCP_PUT_ACK, h->id, st, NULL, 0) == 0)
+            count_key(t, st);
         return;
     case MLOS_TCP_GET: {
         void *copy = NULL;
-        st = mlos_mr_check(t->ep->dom, h->arg, h->off, h->len, MLOS_ACCESS_REMOTE_READ, &mr);
+        st = mlos_mr_check(t->ep->dom, h->arg, h->key, h->off, h->len, MLOS_ACCESS_REMOTE_READ, &mr);
         if (!st && h->len) {
             /* a copy: the region may be revoked before the write completes */
             if (!(copy = malloc(h->len))) {
@@ -129,9 +152,15 @@ static void handle_frame(struct tcp_ep *t, const struct mlos_tcp_hdr *h, const u
             }
             memcpy(copy, (uint8_t *)mr->addr + h->off, h->len);
         }
-        mlos__tcp_reply(t, MLOS_TCP_GET_DATA, h->id, st, copy, st ? 0 : h->len);
+        if (mlos__tcp_reply(t, MLOS_TCP_GET_DATA, h->id, st, copy, st ? 0 : h->len) == 0)
+            count_key(t, st);
         return;
     }
+    case MLOS_TCP_ABORT:
+        if (mlos__log_allowed(&abort_log))
+            fprintf(stderr, "mlos tcp: the peer closed the connection: %s\n", abort_reason(mlos_tcp_status(h)));
+        mlos__tcp_fail(t, mlos_tcp_status(h));
+        return;
     case MLOS_TCP_PUT_ACK:
         if (match_reply(t, h))
             finish_reply(t, (int32_t)h->arg);
@@ -169,8 +198,9 @@ static void sink_start(struct tcp_ep *t, const struct mlos_tcp_hdr *h)
         return;
     case MLOS_TCP_PUT:
         /* the whole range first: nothing is written if any of it is refused */
-        t->sink.status = mlos_mr_check(t->ep->dom, h->arg, h->off, h->len, MLOS_ACCESS_REMOTE_WRITE, NULL);
+        t->sink.status = mlos_mr_check(t->ep->dom, h->arg, h->key, h->off, h->len, MLOS_ACCESS_REMOTE_WRITE, NULL);
         t->sink.kind = SINK_PUT;
+        count_key(t, t->sink.status);
         return;
     default: /* GET_DATA with data */
         if (!match_reply(t, h))
@@ -200,11 +230,32 @@ static int account(struct tcp_ep *t, const struct mlos_tcp_hdr *h)
     return 0;
 }
 
+/* May a request that makes us owe a reply be served now? 0: yes; else
+ * reading pauses (or, past the hard limit, the endpoint is closed). */
+static int over_bound(struct tcp_ep *t)
+{
+    if (t->out_bytes <= MLOS_EP_OUT_SOFT)
+        return 0;
+    if (t->own_rma) {
+        /* our own requests wait for this peer's replies: pausing could
+         * deadlock two peers that both wait; only the hard limit applies */
+        if (t->out_bytes <= MLOS_EP_OUT_HARD)
+            return 0;
+        fprintf(stderr, "mlos tcp: dropping a peer that owes us reads of %zu reply bytes\n", t->out_bytes);
+        mlos__tcp_fail(t, MLOS_ECONNRESET);
+        return 1;
+    }
+    t->paused = 1;
+    uv_read_stop((uv_stream_t *)&t->tcp);
+    mlos__tcp_arm_idle(t);
+    return 1;
+}
+
 /* Consume whatever the read buffer holds. Stops as soon as the endpoint is
- * torn down (a recv callback may close it). */
+ * torn down (a recv callback may close it), aborting, or paused. */
 static void process(struct tcp_ep *t)
 {
-    while (!t->torn) {
+    while (!t->torn && !t->aborting && !t->paused) {
         size_t avail = t->rlen - t->rpos;
         const uint8_t *p = t->rbuf + t->rpos;
         struct mlos_tcp_hdr h;
@@ -246,6 +297,8 @@ static void process(struct tcp_ep *t)
             mlos__tcp_proto_fail(t, rc, why);
             return;
         }
+        if ((h.op == MLOS_TCP_GET || h.op == MLOS_TCP_PUT) && over_bound(t))
+            return; /* the request stays in the buffer until we resume */
         plen = mlos_tcp_payload_len(&h);
         if (avail - MLOS_TCP_HDR_SIZE >= plen) {
             t->rpos += MLOS_TCP_HDR_SIZE + plen;
@@ -284,6 +337,18 @@ void mlos__tcp_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
         t->rpos = 0;
     }
     *buf = uv_buf_init((char *)t->rbuf + t->rlen, (unsigned)(TCP_RBUF_CAP - t->rlen));
+}
+
+void mlos__tcp_resume(struct tcp_ep *t)
+{
+    if (!t->paused || t->torn || t->aborting || t->out_bytes > MLOS_EP_OUT_SOFT / 2)
+        return;
+    t->paused = 0;
+    if (uv_read_start((uv_stream_t *)&t->tcp, mlos__tcp_alloc, mlos__tcp_read) < 0) {
+        mlos__tcp_fail(t, MLOS_ECONNRESET);
+        return;
+    }
+    process(t); /* what waited in the read buffer */
 }
 
 void mlos__tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)

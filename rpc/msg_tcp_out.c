@@ -106,13 +106,20 @@ static void on_write(uv_write_t *req, int status)
         b->done = f->next;
         if (f->wr && f->last)
             mlos__wr_complete(f->wr, status < 0 ? MLOS_ECONNRESET : 0);
+        if (f->h.op == MLOS_TCP_PUT_ACK || f->h.op == MLOS_TCP_GET_DATA)
+            t->out_bytes -= MLOS_TCP_HDR_SIZE + (size_t)f->h.len;
         mlos__tcp_frame_free(t, f);
     }
     free(b);
-    if (status < 0)
+    if (status < 0) {
         mlos__tcp_fail(t, MLOS_ECONNRESET);
-    else
-        t->last_progress = uv_now(t->tcp.loop);
+        return;
+    }
+    t->last_progress = uv_now(t->tcp.loop);
+    if (t->aborting && !t->out.head && !t->inflight_head)
+        mlos__tcp_fail(t, t->abort_status); /* the peer has been told */
+    else if (t->paused)
+        mlos__tcp_resume(t);
 }
 
 /* Write everything queued this iteration, TCP_BATCH_MAX frames per uv_write. */
@@ -208,6 +215,7 @@ int mlos__tcp_reply(struct tcp_ep *t, uint8_t op, uint64_t id, int status, void 
     f->h.arg = (uint32_t)status;
     f->h.len = len;
     f->payload = f->owned = owned;
+    t->out_bytes += MLOS_TCP_HDR_SIZE + (size_t)len;
     fifo_push(&t->out, f);
     mlos__tcp_kick(t);
     return 0;

@@ -52,9 +52,11 @@ void mlos_tcp_hdr_encode(const struct mlos_tcp_hdr *h, uint8_t out[MLOS_TCP_HDR_
     mlos_put_be64(out + 8, h->id);
     mlos_put_be64(out + 16, h->off);
     mlos_put_be32(out + 24, h->len);
+    mlos_put_be64(out + 28, h->key);
 }
 
 static int status_ok(int32_t s) { return s == 0 || s == MLOS_EKEY || s == MLOS_EACCES || s == MLOS_ERANGE; }
+static int abort_ok(int32_t s) { return s == MLOS_EKEY || s == MLOS_EPROTO; }
 
 int mlos_tcp_hdr_decode(const void *buf, size_t len, struct mlos_tcp_hdr *h, const char **why)
 {
@@ -68,12 +70,15 @@ int mlos_tcp_hdr_decode(const void *buf, size_t len, struct mlos_tcp_hdr *h, con
     h->id = mlos_get_be64(p + 8);
     h->off = mlos_get_be64(p + 16);
     h->len = mlos_get_be32(p + 24);
+    h->key = mlos_get_be64(p + 28);
     if (h->op == 0 || h->op > MLOS_TCP_OP_MAX)
         return fail(why, "frame has an unknown op", MLOS_EBADTYPE);
     if (p[1] != 0)
         return fail(why, "frame has reserved flags set", MLOS_EPROTO);
     if (h->credit > MLOS_EP_CREDITS)
         return fail(why, "frame returns more credits than exist", MLOS_EPROTO);
+    if (h->key && h->op != MLOS_TCP_PUT && h->op != MLOS_TCP_GET)
+        return fail(why, "key set on an op that names no region", MLOS_EPROTO);
 
     switch (h->op) {
     case MLOS_TCP_SEND:
@@ -98,6 +103,12 @@ int mlos_tcp_hdr_decode(const void *buf, size_t len, struct mlos_tcp_hdr *h, con
             return fail(why, "PUT_ACK with nonzero off/len", MLOS_EPROTO);
         if (!status_ok((int32_t)h->arg))
             return fail(why, "PUT_ACK with an invalid status", MLOS_EPROTO);
+        return 0;
+    case MLOS_TCP_ABORT:
+        if (h->id || h->off || h->len)
+            return fail(why, "ABORT with nonzero id/off/len", MLOS_EPROTO);
+        if (!abort_ok((int32_t)h->arg))
+            return fail(why, "ABORT with an invalid reason", MLOS_EPROTO);
         return 0;
     default: /* MLOS_TCP_GET_DATA */
         if (h->off)

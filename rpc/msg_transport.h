@@ -63,6 +63,16 @@ void mlos__ep_closed(mlos_ep_t *ep);
 /* A peer is waiting to be accepted on l. */
 void mlos__listener_incoming(mlos_listener_t *l, int status);
 
+/* Rate limit for log lines a peer can trigger at will (one per connection
+ * it opens): at most MLOS_LOG_BURST a second per limiter, then one line
+ * saying how many were suppressed. 1: print this one. */
+#define MLOS_LOG_BURST 10u
+struct mlos_log_limit {
+    uint64_t t0;
+    unsigned n, dropped;
+};
+int mlos__log_allowed(struct mlos_log_limit *l);
+
 /* Endpoint states (ep->state). */
 enum { MLOS_EP_INIT, MLOS_EP_CONNECTING, MLOS_EP_OPEN, MLOS_EP_FAILED, MLOS_EP_CLOSING, MLOS_EP_CLOSED };
 

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 
 #include "msg_verbs_ep.h"
 
@@ -99,14 +100,28 @@ static void quiesce(struct verbs_ep *v)
     verbs_data_abort(v);
 }
 
+/* Closing a socket that still holds unread bytes makes the kernel send a
+ * reset and drop what we wrote last, e.g. a REJECT saying why: read them
+ * away first, so the peer gets our last record and then end of stream. */
+static void drain_side_channel(struct verbs_ep *v)
+{
+    uv_os_fd_t fd;
+    char sink[4096];
+    if (uv_fileno((uv_handle_t *)&v->tcp, &fd) == 0)
+        for (int i = 0; i < 64 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+            ;
+}
+
 void verbs_fail(struct verbs_ep *v, int status)
 {
     if (v->failed)
         return;
     verbs_log("verbs: endpoint failed: %s", mlos_strerror(status));
     quiesce(v);
-    if (v->tcp_init) /* tell the peer now, not when we are closed */
+    if (v->tcp_init) { /* tell the peer now, not when we are closed */
+        drain_side_channel(v);
         close_handle(v, (uv_handle_t *)&v->tcp);
+    }
     mlos__ep_failed(v->ep, status);
 }
 
@@ -287,6 +302,12 @@ static void on_record(struct verbs_ep *v)
         return;
     }
     if (s.kind == MLOS_VERBS_REJECT) {
+        static struct mlos_log_limit lim;
+        if (s.status == MLOS_EKEY && mlos__log_allowed(&lim))
+            fprintf(stderr, "mlos verbs: the peer closed the connection: its NIC refused too many of this side's "
+                            "accesses\n");
+        else
+            verbs_log("verbs: the peer refused the connection: %s", mlos_strerror(s.status));
         verbs_fail(v, s.status);
         return;
     }

@@ -403,6 +403,7 @@ static void wc_failed(struct verbs_ep *v, unsigned tag, unsigned i, int status)
         if (v->rdma_wr[i])
             fail_request(v, v->rdma_wr[i], rc);
         v->r_busy[i] = 0;
+        v->rec_own = 1;
         verbs_recover_begin(v);
         return;
     }

@@ -52,6 +52,7 @@
  * incarnation next to the current ones */
 #define VERBS_CQ_DEPTH (2 * (VERBS_SQ_DEPTH + MLOS_VERBS_SLOTS))
 
+
 struct verbs_ep {
     mlos_ep_t *ep;
     struct mlos_verbs_dev *dev;
@@ -92,6 +93,8 @@ struct verbs_ep {
     struct mlos_verbs_setup rec_kept; /* the peer's RESET, while we flush */
     int rec_have_kept;
     uint32_t rec_got;    /* our SENDs the peer processed (its RESET) */
+    int rec_own;         /* the recovery about to start is for our own refused request */
+    unsigned peer_recoveries; /* recoveries the peer caused */
 
     /* buffers */
     uint8_t *rbuf, *sbuf;

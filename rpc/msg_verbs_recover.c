@@ -29,11 +29,17 @@
  * than a SEND that arrived (RC executed them first). The request whose
  * error started it all completes with the mapped code (MLOS_EKEY ...).
  *
+ * A peer whose accesses keep making our queue pair fail (a key guesser) is
+ * closed after MLOS_VERBS_MAX_PEER_RECOVERIES of them with REJECT{MLOS_EKEY}; both ends
+ * fail with MLOS_EKEY. Recoveries for our own refused requests are not
+ * counted.
+ *
  * Requests made meanwhile wait in the FIFO. The whole recovery is bounded
  * by the connect timeout (at least RECOVER_MIN_MS), else MLOS_ETIMEDOUT; an
  * error while recovering, a record out of turn (MLOS_EPROTO) or the peer
  * leaving fails the endpoint as before.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,6 +73,17 @@ void verbs_recover_begin(struct verbs_ep *v)
         verbs_fail(v, MLOS_ECONNRESET);
         return;
     }
+    if (!v->rec_own && ++v->peer_recoveries > MLOS_VERBS_MAX_PEER_RECOVERIES) {
+        static struct mlos_log_limit lim;
+        struct mlos_verbs_setup rej = {.kind = MLOS_VERBS_REJECT, .status = MLOS_EKEY};
+        if (mlos__log_allowed(&lim)) /* not only when debugging: someone may be guessing keys */
+            fprintf(stderr, "mlos verbs: closing the connection to a peer: %u of its accesses were refused by our "
+                            "NIC (guessing keys?)\n", v->peer_recoveries);
+        (void)verbs_send_rec(v, &rej);
+        verbs_fail(v, MLOS_EKEY);
+        return;
+    }
+    v->rec_own = 0;
     verbs_log("verbs: recovering the queue pair of epoch %u (%u sends, %u receives outstanding)", v->epoch,
               v->sq_out, v->rq_out);
     v->rec = MLOS_VERBS_REC_FLUSH;

@@ -73,6 +73,13 @@
 #define MLOS_VERBS_SLOT_SIZE 16384u
 #define MLOS_VERBS_FRAG (MLOS_VERBS_SLOT_SIZE - MLOS_VERBS_HDR_SIZE)
 
+/* Recoveries a peer may cause (its accesses refused by our NIC: a bad rkey,
+ * rights or bounds) before we close with REJECT{MLOS_EKEY}. More than
+ * MLOS_EP_MAX_BAD_KEYS: the NIC cannot tell a guessed key from a range
+ * error, so honest mistakes count too; still, a guessing peer gets only
+ * this many tries per connection, each costing it a queue pair reset. */
+#define MLOS_VERBS_MAX_PEER_RECOVERIES 16u
+
 enum mlos_verbs_setup_kind {
     MLOS_VERBS_HELLO = 1,
     MLOS_VERBS_ACCEPT = 2,

@@ -14,7 +14,8 @@
 static void hdr_roundtrip(void)
 {
     uint8_t b[MLOS_TCP_HDR_SIZE];
-    struct mlos_tcp_hdr h = {MLOS_TCP_PUT, 5, 0xA1B2C3D4u, 0x0102030405060708ull, 0x1122334455667788ull, 4096};
+    struct mlos_tcp_hdr h = {MLOS_TCP_PUT, 5, 0xA1B2C3D4u, 0x0102030405060708ull, 0x1122334455667788ull, 4096,
+                             0x99AABBCCDDEEFF00ull};
     struct mlos_tcp_hdr d;
     const char *why = NULL;
 
@@ -24,7 +25,9 @@ static void hdr_roundtrip(void)
     CHECK(b[4] == 0xA1 && b[7] == 0xD4 && b[8] == 0x01 && b[15] == 0x08 && b[16] == 0x11 && b[23] == 0x88);
     CHECK(b[24] == 0 && b[26] == 0x10 && b[27] == 0);
     CHECK_EQ(mlos_tcp_hdr_decode(b, sizeof(b), &d, &why), 0);
+    CHECK(b[28] == 0x99 && b[35] == 0x00 && b[34] == 0xFF);
     CHECK(d.op == h.op && d.credit == 5 && d.arg == h.arg && d.id == h.id && d.off == h.off && d.len == 4096);
+    CHECK(d.key == h.key);
     CHECK_EQ(mlos_tcp_payload_len(&d), 4096);
 
     /* each op with its legal extremes */
@@ -38,12 +41,17 @@ static void hdr_roundtrip(void)
         {MLOS_TCP_PUT_ACK, 0, (uint32_t)MLOS_ERANGE, 9, 0, 0},
         {MLOS_TCP_GET_DATA, 0, 0, 9, 0, MLOS_TCP_RMA_CHUNK},
         {MLOS_TCP_GET_DATA, 0, (uint32_t)MLOS_EACCES, 9, 0, 0},
+        {MLOS_TCP_GET, 0, 1, 7, 0, 8, UINT64_MAX},
+        {MLOS_TCP_ABORT, 0, (uint32_t)MLOS_EKEY, 0, 0, 0},
+        {MLOS_TCP_ABORT, 3, (uint32_t)MLOS_EPROTO, 0, 0, 0},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         mlos_tcp_hdr_encode(&ok[i], b);
         CHECK_EQ(mlos_tcp_hdr_decode(b, sizeof(b), &d, NULL), 0);
         CHECK(d.op == ok[i].op && d.arg == ok[i].arg && d.len == ok[i].len && d.id == ok[i].id);
+        CHECK(d.key == ok[i].key);
     }
+    CHECK_EQ(mlos_tcp_payload_len(&ok[10]), 0); /* ABORT carries nothing */
     CHECK_EQ(mlos_tcp_status(&ok[5]), MLOS_EKEY);
     CHECK_EQ(mlos_tcp_payload_len(&ok[4]), 0); /* GET asks, carries nothing */
     CHECK_EQ(mlos_tcp_payload_len(&ok[7]), MLOS_TCP_RMA_CHUNK);
@@ -112,6 +120,15 @@ static void hdr_malformed(void)
     BAD(((struct mlos_tcp_hdr){MLOS_TCP_PUT_ACK, 0, (uint32_t)MLOS_EIO, 1, 0, 0}), -1, 0, MLOS_EPROTO);
     BAD(((struct mlos_tcp_hdr){MLOS_TCP_GET_DATA, 0, (uint32_t)MLOS_ECONNRESET, 1, 0, 0}), -1, 0, MLOS_EPROTO);
     BAD(((struct mlos_tcp_hdr){MLOS_TCP_GET_DATA, 0, (uint32_t)MLOS_EKEY, 1, 0, 8}), -1, 0, MLOS_EPROTO);
+    /* a key only where a region is named */
+    BAD(((struct mlos_tcp_hdr){MLOS_TCP_SEND, 0, 0, 0, 0, 0, 1}), -1, 0, MLOS_EPROTO);
+    BAD(((struct mlos_tcp_hdr){MLOS_TCP_GET_DATA, 0, 0, 1, 0, 0, 1}), -1, 0, MLOS_EPROTO);
+    BAD(((struct mlos_tcp_hdr){MLOS_TCP_ABORT, 0, (uint32_t)MLOS_EKEY, 0, 0, 0, 1}), -1, 0, MLOS_EPROTO);
+    /* ABORT: a known reason, nothing else */
+    BAD(((struct mlos_tcp_hdr){MLOS_TCP_ABORT, 0, 0, 0, 0, 0}), -1, 0, MLOS_EPROTO);
+    BAD(((struct mlos_tcp_hdr){MLOS_TCP_ABORT, 0, (uint32_t)MLOS_EIO, 0, 0, 0}), -1, 0, MLOS_EPROTO);
+    BAD(((struct mlos_tcp_hdr){MLOS_TCP_ABORT, 0, (uint32_t)MLOS_EKEY, 1, 0, 0}), -1, 0, MLOS_EPROTO);
+    BAD(((struct mlos_tcp_hdr){MLOS_TCP_ABORT, 0, (uint32_t)MLOS_EKEY, 0, 0, 4}), -1, 0, MLOS_EPROTO);
 }
 
 static void hello_cases(void)
@@ -129,7 +146,7 @@ static void hello_cases(void)
 
     struct { int at; uint8_t v; int rc; } cases[] = {
         {0, 'X', MLOS_EBADMAGIC}, {3, 0, MLOS_EBADMAGIC},
-        {4, 1, MLOS_EVERSION},   {5, 2, MLOS_EVERSION}, {5, 0, MLOS_EVERSION},
+        {4, 1, MLOS_EVERSION},   {5, 1, MLOS_EVERSION}, {5, 3, MLOS_EVERSION}, {5, 0, MLOS_EVERSION},
         {6, 1, MLOS_EPROTO},     {7, 1, MLOS_EPROTO},
         {11, MLOS_EP_CREDITS + 1, MLOS_EPROTO}, {8, 1, MLOS_EPROTO},
         {13, 0xFF, MLOS_EPROTO},  {15, 1, MLOS_EPROTO},
@@ -259,10 +276,10 @@ static void live(void)
     CHECK_EQ(raw_read(fd, b, MLOS_TCP_HELLO_SIZE), 0);
     CHECK_EQ(mlos_tcp_hello_decode(b, MLOS_TCP_HELLO_SIZE, &(struct mlos_tcp_hello){0}, NULL), 0);
     /* a GET of a valid range, a forged key, a range overflow: replies in order */
-    send_hdr(fd, (struct mlos_tcp_hdr){MLOS_TCP_GET, 0, mr.rkey, 1, 4000, 16});
-    send_hdr(fd, (struct mlos_tcp_hdr){MLOS_TCP_GET, 0, mr.rkey ^ 0x10000, 2, 0, 16});
-    send_hdr(fd, (struct mlos_tcp_hdr){MLOS_TCP_GET, 0, mr.rkey, 3, UINT64_MAX - 4, 16});
-    send_hdr(fd, (struct mlos_tcp_hdr){MLOS_TCP_PUT, 0, mr.rkey, 4, 0, 0}); /* read-only region */
+    send_hdr(fd, (struct mlos_tcp_hdr){MLOS_TCP_GET, 0, mr.rkey, 1, 4000, 16, mr.secret});
+    send_hdr(fd, (struct mlos_tcp_hdr){MLOS_TCP_GET, 0, mr.rkey, 2, 0, 16, mr.secret ^ 1});
+    send_hdr(fd, (struct mlos_tcp_hdr){MLOS_TCP_GET, 0, mr.rkey, 3, UINT64_MAX - 4, 16, mr.secret});
+    send_hdr(fd, (struct mlos_tcp_hdr){MLOS_TCP_PUT, 0, mr.rkey, 4, 0, 0, mr.secret}); /* read-only region */
     CHECK_EQ(raw_read(fd, b, MLOS_TCP_HDR_SIZE + 16), 0);
     CHECK_EQ(mlos_tcp_hdr_decode(b, MLOS_TCP_HDR_SIZE, &h, NULL), 0);
     CHECK(h.op == MLOS_TCP_GET_DATA && h.id == 1 && h.arg == 0 && h.len == 16 && b[MLOS_TCP_HDR_SIZE] == 0x77);

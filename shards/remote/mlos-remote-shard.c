@@ -1,18 +1,23 @@
 /* mlos-remote-shard: a process shard on another host.
  *
- *   mlos-remote-shard --master tcp:HOST:PORT [--token T] [--connect-timeout MS]
- *                     [--mem BYTES] [--bulk BYTES] [--verbs]
+ *   mlos-remote-shard --master tcp:HOST:PORT [--secret-file PATH | --insecure]
+ *                     [--connect-timeout MS] [--mem BYTES] [--bulk BYTES] [--verbs]
  *
  * Instead of the shared window and doorbell of mlos-shard-process (which
  * need the master's host), it connects to the master through the messaging
- * layer (rpc/msg.h: tcp:, or verbs: with an RDMA device), authenticates
- * with the token (also read from $MLOS_REMOTE_TOKEN, so it need not show in
- * ps), says HELLO (arch "remote-<machine>", its task list), exports a bulk
- * region the master may put into (tasks see it as ctx->bulk), and then runs
+ * layer (rpc/msg.h: tcp:, or verbs: with an RDMA device), and master and
+ * worker prove to each other that they know the shared secret (read from
+ * --secret-file, $MLOS_REMOTE_SECRET_FILE or $MLOS_REMOTE_SECRET; never sent;
+ * master/remote_auth.h says what this protects and what not). Only then
+ * does it say HELLO (arch "remote-<machine>", its task list) and export a
+ * bulk region the master may put into (tasks see it as ctx->bulk); it runs
  * the linked tasks (the same task_sources as every shard, through the libos
- * registry and mlos_task_run) for each CALL, answering with REPLY. It exits
- * 0 after STOP or when the master disconnects; 2 if it cannot connect or
- * is refused. Protocol: master/remote.h.
+ * registry and mlos_task_run) for each CALL, answering with REPLY. Without
+ * a secret it refuses to start unless --insecure (or MLOS_REMOTE_INSECURE=1)
+ * is given. It exits 0 after STOP or when the master disconnects after
+ * sending something; 2 if it cannot connect, has no secret, authentication
+ * fails either way, or the master hangs up before sending anything.
+ * Protocol: master/remote.h.
  */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -31,13 +36,18 @@
 #include "mlos_task.h"
 #include "msg.h"
 #include "remote.h"
+#include "remote_auth.h"
 
 static uv_loop_t loop;
 static mlos_domain_t dom;
 static mlos_ep_t ep;
 static mlos_mr_t bulk_mr;
 static int have_bulk, exit_code, connected, quitting;
-static const char *master_addr, *token = "";
+static const char *master_addr, *secret_file;
+static struct mlos_remote_secret secret;
+static uint8_t nonce_w[MLOS_REMOTE_NONCE];
+static int authed; /* the master proved itself (or insecure) */
+static int heard;  /* a frame from the master after that */
 static unsigned connect_timeout_ms = 30000;
 static uint64_t t_start, calls_done;
 static uv_timer_t retry;
@@ -112,11 +122,49 @@ static void run_call(uint32_t id, const uint8_t *p, size_t n)
         mlos__task_call__free_unpacked(c, NULL);
 }
 
+static void say_hello(void);
+
+/* The worker's half of the handshake: the master's RESPONSE. */
+static void on_auth(uint32_t type, const uint8_t *p, size_t len)
+{
+    uint8_t proof[MLOS_REMOTE_AUTH_PROOF_SIZE];
+    if (type != MLOS_REMOTE_MSG_AUTH || len != MLOS_REMOTE_AUTH_RESPONSE_SIZE || p[0] != MLOS_REMOTE_AUTH_RESPONSE ||
+        p[1] != MLOS_REMOTE_AUTH_VERSION) {
+        fprintf(stderr, "mlos-remote-shard: refusing the master at %s: it did not answer the authentication "
+                        "challenge (not an mlos master, or one without a secret)\n", master_addr);
+        quit(2);
+        return;
+    }
+    if (!mlos_remote_mac_ok(&secret, MLOS_REMOTE_ROLE_MASTER, nonce_w, p + 2, p + 2 + MLOS_REMOTE_NONCE)) {
+        fprintf(stderr, "mlos-remote-shard: refusing the master at %s: wrong proof of the shared secret\n",
+                master_addr);
+        quit(2);
+        return;
+    }
+    proof[0] = MLOS_REMOTE_AUTH_PROOF;
+    proof[1] = MLOS_REMOTE_AUTH_VERSION;
+    if (mlos_remote_mac(&secret, MLOS_REMOTE_ROLE_WORKER, nonce_w, p + 2, proof + 2) < 0 ||
+        send_raw(MLOS_REMOTE_MSG_AUTH, proof, sizeof(proof)) < 0) {
+        quit(2);
+        return;
+    }
+    authed = 1;
+    say_hello(); /* behind the proof, in order */
+}
+
 static void on_recv(mlos_ep_t *e, uint32_t type, const void *data, size_t len)
 {
     struct mlos_frame_hdr h;
     const uint8_t *payload;
-    int rc = mlos_frame_decode(data, len, MLOS_EP_MAX_MSG, &h, &payload);
+    int rc;
+    if (quitting)
+        return;
+    if (!authed) {
+        on_auth(type, data, len);
+        return;
+    }
+    heard = 1;
+    rc = mlos_frame_decode(data, len, MLOS_EP_MAX_MSG, &h, &payload);
     if (rc < 0 || (size_t)rc != len) {
         fprintf(stderr, "mlos-remote-shard: malformed frame from master (%s)\n", mlos_strerror(rc < 0 ? rc : MLOS_ETRUNC));
         quit(1);
@@ -140,6 +188,19 @@ static void on_recv(mlos_ep_t *e, uint32_t type, const void *data, size_t len)
 
 static void on_fail(mlos_ep_t *e, int status)
 {
+    if (!authed) {
+        fprintf(stderr, "mlos-remote-shard: the master at %s closed the connection during authentication "
+                        "(refused: wrong or missing shared secret?)\n", master_addr);
+        quit(2);
+        return;
+    }
+    if (!heard) {
+        /* e.g. a master with a secret refusing this insecure worker */
+        fprintf(stderr, "mlos-remote-shard: the master at %s closed the connection before sending anything "
+                        "(refused?)\n", master_addr);
+        quit(2);
+        return;
+    }
     /* the master left: that is how a remote shard normally ends */
     quit(0);
 }
@@ -167,7 +228,6 @@ static void say_hello(void)
     }
     h.boot_ns = mlos_hal_now_ns();
     h.abi = 1;
-    (void)send_raw(MLOS_REMOTE_MSG_AUTH, token, strlen(token));
     (void)mlos_send_frame(&ep, MLOS_FRAME_HELLO, 0, &h.base);
     if (have_bulk) {
         struct mlos_rkey k;
@@ -185,7 +245,19 @@ static void on_connect(mlos_ep_t *e, int status)
 {
     if (status == 0) {
         connected = 1;
-        say_hello();
+        if (!secret.len) { /* insecure, as asked */
+            authed = 1;
+            say_hello();
+            return;
+        }
+        uint8_t ch[MLOS_REMOTE_AUTH_CHALLENGE_SIZE] = {MLOS_REMOTE_AUTH_CHALLENGE, MLOS_REMOTE_AUTH_VERSION};
+        if (mlos_remote_nonce(nonce_w) < 0) {
+            quit(2);
+            return;
+        }
+        memcpy(ch + 2, nonce_w, MLOS_REMOTE_NONCE);
+        if (send_raw(MLOS_REMOTE_MSG_AUTH, ch, sizeof(ch)) < 0)
+            quit(2);
         return;
     }
     /* the master may not listen yet: retry until the deadline */
@@ -210,15 +282,17 @@ static void try_connect(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: mlos-remote-shard --master tcp:HOST:PORT|verbs:IP:PORT [--token T] [--connect-timeout MS]\n"
-                    "                         [--mem BYTES] [--bulk BYTES] [--verbs]\n"
-                    "  token also from $MLOS_REMOTE_TOKEN\n");
+    fprintf(f, "usage: mlos-remote-shard --master tcp:HOST:PORT|verbs:IP:PORT [--secret-file PATH | --insecure]\n"
+                    "                         [--connect-timeout MS] [--mem BYTES] [--bulk BYTES] [--verbs]\n"
+                    "  the shared secret: --secret-file, else $MLOS_REMOTE_SECRET_FILE (mode 0600), else\n"
+                    "  $MLOS_REMOTE_SECRET; --insecure (or MLOS_REMOTE_INSECURE=1) runs without one\n");
 }
 
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"master", required_argument, 0, 'm'},
-                                         {"token", required_argument, 0, 't'},
+                                         {"secret-file", required_argument, 0, 's'},
+                                         {"insecure", no_argument, 0, 'i'},
                                          {"connect-timeout", required_argument, 0, 'c'},
                                          {"mem", required_argument, 0, 'M'},
                                          {"bulk", required_argument, 0, 'b'},
@@ -228,14 +302,14 @@ int main(int argc, char **argv)
     size_t mem = 64u << 20, bulk = 16u << 20;
     unsigned dflags = 0;
     struct mlos_hal_linux_cfg cfg = {.cmdline = "", .window_fd = -1, .doorbell_fd = -1};
-    int c, rc;
+    int c, rc, insecure = 0;
+    char why[320];
 
-    if (getenv("MLOS_REMOTE_TOKEN"))
-        token = getenv("MLOS_REMOTE_TOKEN");
-    while ((c = getopt_long(argc, argv, "m:t:c:M:b:vh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:s:ic:M:b:vh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': master_addr = optarg; break;
-        case 't': token = optarg; break;
+        case 's': secret_file = optarg; break;
+        case 'i': insecure = 1; break;
         case 'c': connect_timeout_ms = (unsigned)strtoul(optarg, NULL, 0); break;
         case 'M': mem = strtoull(optarg, NULL, 0); break;
         case 'b': bulk = strtoull(optarg, NULL, 0); break;
@@ -247,6 +321,13 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (mlos_remote_secret_load(&secret, NULL, secret_file, insecure, why, sizeof(why)) < 0) {
+        fprintf(stderr, "mlos-remote-shard: %s\n", why);
+        return 2;
+    }
+    if (!secret.len)
+        fprintf(stderr, "mlos-remote-shard: WARNING: running without authentication (insecure): any master that "
+                        "answers at %s can send tasks and write the bulk region\n", master_addr);
     if (strncmp(master_addr, "verbs:", 6) == 0)
         dflags |= MLOS_DOMAIN_VERBS;
     uv_loop_init(&loop);

@@ -1,13 +1,14 @@
 /* mh_master: the master side of the multi-host tests.
  *
- *   mh_master --listen tcp:IP:0 --token T --program PATH [--launcher local|slurm]
- *             [--wrapper "ip netns exec NS"] [--nodelist N] [--calls N] [--bad-token]
+ *   mh_master --listen tcp:IP:0 --secret-file F --program PATH [--launcher local|slurm]
+ *             [--wrapper "ip netns exec NS"] [--nodelist N] [--calls N] [--bad-secret]
  *
  * Listens, launches one remote worker through the launcher, waits for its
  * HELLO and checks: echo of several sizes, a failing task, an unknown task,
  * put into the worker's bulk region + sum_u64, a round-trip measurement
- * (median and p99 of --calls echo calls of 64 bytes); with --bad-token also
- * that a worker with the wrong token is refused. Then stops the worker and
+ * (median and p99 of --calls echo calls of 64 bytes); with --bad-secret also
+ * that a worker with the wrong secret is refused. The worker gets the
+ * secret file's path (same host, or a shared file system). Then stops the worker and
  * the launch. Exit: 0 pass, 1 fail, 77 skip (launcher not usable here). */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -55,14 +56,15 @@ static char *split_words(char *s, const char **out, int cap)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"listen", 1, 0, 'l'},   {"token", 1, 0, 't'},   {"program", 1, 0, 'p'},
+    static const struct option opts[] = {{"listen", 1, 0, 'l'},   {"secret-file", 1, 0, 't'},   {"program", 1, 0, 'p'},
                                          {"launcher", 1, 0, 'L'}, {"wrapper", 1, 0, 'w'}, {"nodelist", 1, 0, 'n'},
-                                         {"calls", 1, 0, 'c'},    {"bad-token", 0, 0, 'b'}, {"partition", 1, 0, 'P'}, {0, 0, 0, 0}};
-    const char *listen = "tcp:127.0.0.1:0", *token = "", *program = "mlos-remote-shard", *launcher = "local";
+                                         {"calls", 1, 0, 'c'},    {"bad-secret", 0, 0, 'b'},
+                                         {"partition", 1, 0, 'P'}, {0, 0, 0, 0}};
+    const char *listen = "tcp:127.0.0.1:0", *secret_file = NULL, *program = "mlos-remote-shard", *launcher = "local";
     const char *nodelist = NULL, *partition = NULL, *wrapper_argv[16] = {NULL};
     char *wrapper = NULL;
     unsigned calls = 1000;
-    int bad_token = 0, c, rc;
+    int bad_secret = 0, c, rc;
     uv_loop_t *loop = uv_default_loop();
     mlos_remote_t r;
     mlos_launch_t la, lb;
@@ -73,13 +75,13 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'l': listen = optarg; break;
-        case 't': token = optarg; break;
+        case 't': secret_file = optarg; break;
         case 'p': program = optarg; break;
         case 'L': launcher = optarg; break;
         case 'w': wrapper = strdup(optarg); split_words(wrapper, wrapper_argv, 16); break;
         case 'n': nodelist = optarg; break;
         case 'c': calls = (unsigned)strtoul(optarg, NULL, 0); break;
-        case 'b': bad_token = 1; break;
+        case 'b': bad_secret = 1; break;
         case 'P': partition = optarg; break;
         default: return 2;
         }
@@ -89,7 +91,7 @@ int main(int argc, char **argv)
         return 77;
     }
     memset(&r, 0, sizeof(r));
-    if ((rc = mlos_remote_listen(&r, loop, listen, &(struct mlos_remote_opts){.token = token}, NULL)) < 0) {
+    if ((rc = mlos_remote_listen(&r, loop, listen, &(struct mlos_remote_opts){.secret_file = secret_file}, NULL)) < 0) {
         fprintf(stderr, "listen %s: %s\n", listen, mlos_strerror(rc));
         return 1;
     }
@@ -100,7 +102,7 @@ int main(int argc, char **argv)
     lo.launcher = launcher;
     lo.program = program;
     lo.master_addr = addr;
-    lo.token = token;
+    lo.secret_file = secret_file;
     lo.wrapper = wrapper_argv[0] ? wrapper_argv : NULL;
     lo.nodelist = nodelist;
     lo.partition = partition;
@@ -197,17 +199,17 @@ int main(int argc, char **argv)
         printf("worker answered %llu calls\n", (unsigned long long)w->calls_done);
     }
 
-    /* a worker with the wrong token must be refused */
-    if (bad_token && !fails) {
+    /* a worker with the wrong secret must be refused */
+    if (bad_secret && !fails) {
         unsigned before = r.rejected;
-        lo.token = "definitely-not-the-token";
+        lo.secret = "definitely-not-the-shared-secret";
         memset(&lb, 0, sizeof(lb));
         if (mlos_launch_start(loop, &lb, &lo, NULL) == 0) {
             uint64_t end = uv_hrtime() + 15000000000ull;
             while (r.rejected == before && uv_hrtime() < end)
                 uv_run(loop, UV_RUN_ONCE);
-            EXPECT(r.rejected > before, "worker with a bad token was not refused");
-            EXPECT(r.nworkers == 1, "bad-token worker counted as connected (%u)", r.nworkers);
+            EXPECT(r.rejected > before, "worker with a bad secret was not refused");
+            EXPECT(r.nworkers == 1, "bad-secret worker counted as connected (%u)", r.nworkers);
             mlos_launch_stop(&lb);
         } else
             EXPECT(0, "second launch failed");

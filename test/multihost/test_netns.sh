@@ -20,6 +20,7 @@ cleanup() {
     ip netns pids "$NS1" 2>/dev/null | xargs -r kill -9 2>/dev/null
     ip netns del "$NS1" 2>/dev/null
     ip netns del "$NS2" 2>/dev/null
+    rm -f "${SECRET:-}"
     true
 }
 trap cleanup EXIT
@@ -43,10 +44,13 @@ for i in $(seq 1 50); do
     sleep 0.1
 done
 
-TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+# The shared secret: a file only we can read, removed on every path.
+SECRET=$(mktemp)
+chmod 600 "$SECRET"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SECRET"
 # The master only sees its own namespace: it must reach the worker through
 # the veth, and the worker can only reach 10.77.0.1 (not 127.0.0.1).
-ip netns exec "$NS1" "$MH" --listen tcp:10.77.0.1:0 --token "$TOKEN" --program "$SHARD" \
-    --launcher local --wrapper "ip netns exec $NS2" --calls "${MLOS_MH_CALLS:-2000}" --bad-token
+ip netns exec "$NS1" "$MH" --listen tcp:10.77.0.1:0 --secret-file "$SECRET" --program "$SHARD" \
+    --launcher local --wrapper "ip netns exec $NS2" --calls "${MLOS_MH_CALLS:-2000}" --bad-secret
 rc=$?
 exit $rc

@@ -22,7 +22,7 @@ if pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null; then
 fi
 
 . "$HERE/slurm_env.sh"
-trap 'slurm_stop' EXIT
+trap 'slurm_stop; rm -f "${SECRET:-}"' EXIT
 trap 'exit 1' INT TERM HUP
 
 if ! slurm_start; then
@@ -30,10 +30,13 @@ if ! slurm_start; then
 fi
 echo "slurm up: $(sinfo -h -N -o '%N %T %c')"
 
-TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-"$MH" --listen tcp:127.0.0.1:0 --token "$TOKEN" --program "$SHARD" --launcher slurm --nodelist localhost \
+SECRET=$(mktemp)
+chmod 600 "$SECRET"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SECRET"
+"$MH" --listen tcp:127.0.0.1:0 --secret-file "$SECRET" --program "$SHARD" --launcher slurm --nodelist localhost \
     --calls "${MLOS_MH_CALLS:-1000}"
 rc=$?
+rm -f "$SECRET"
 # Nothing of ours may stay queued or running.
 left=$(squeue -h -o '%j %T' 2>/dev/null | grep -c '^mlos-' || true)
 if [ "$rc" = 0 ] && [ "$left" != 0 ]; then

@@ -28,6 +28,7 @@
 
 /* ---- the transport's wire, as msg_shm.c defines it ---- */
 #define SHM_MAGIC 0x4D4C534Du
+#define SHM_VERSION 2u
 #define RING_SIZE (4u << 20)
 #define RINGS_OFF 4096u
 #define RING_BYTES (sizeof(struct mlos_ring_ctl) + RING_SIZE)
@@ -38,6 +39,7 @@ struct ctl_rec {
     int32_t status;
     uint32_t pad;
     uint64_t len;
+    uint64_t secret; /* MAP_REQ: the key's secret */
 };
 
 static uv_loop_t *loop;
@@ -144,7 +146,7 @@ static int make_shm(size_t size, int sealed)
     CHECK(fd >= 0 && ftruncate(fd, (off_t)size) == 0);
     uint8_t *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     CHECK(m != MAP_FAILED);
-    uint32_t hdr[4] = {SHM_MAGIC, 1, RING_SIZE, 0};
+    uint32_t hdr[4] = {SHM_MAGIC, SHM_VERSION, RING_SIZE, 0};
     memcpy(m, hdr, sizeof(hdr));
     if (size >= SHM_SIZE) {
         mlos_ring_format(m + RINGS_OFF, RING_SIZE);
@@ -256,6 +258,7 @@ static void test_readonly_grant(void)
     CHECK(rep.op == CTL_SETUP && rep.status == 0 && nfds == 0);
 
     req.rkey = rk.rkey;
+    req.secret = rk.secret;
     CHECK_EQ(send_rec(sock, &req, NULL, 0), 0);
     CHECK_EQ(recv_rec(sock, &rep, fds, &nfds, 3000), 1);
     CHECK(rep.op == CTL_MAP_REP && rep.status == 0 && rep.len == 65536 && nfds == 1);

@@ -25,7 +25,6 @@ are checked.
               ours, then (file chowned to us) because of the peer's uid; the
               foreign server never receives "stop"
 """
-import ctypes
 import os
 import pwd
 import shutil
@@ -36,7 +35,7 @@ import sys
 import tempfile
 import time
 
-MLOS, LIB = sys.argv[1], sys.argv[2]
+MLOS, PROBE = sys.argv[1], sys.argv[2]
 failures = 0
 
 
@@ -61,14 +60,9 @@ def env_with(rtdir):
 
 
 def registry_dir(rtdir):
-    lib = ctypes.CDLL(LIB)
-    os.environ["MLOS_RUNTIME_DIR"] = rtdir
-    buf = ctypes.create_string_buffer(512)
-    rc = lib.mlos_registry_dir(buf, ctypes.c_size_t(512))
-    lib.mlos_registry_why.restype = ctypes.c_char_p
-    why = lib.mlos_registry_why().decode()
-    del os.environ["MLOS_RUNTIME_DIR"]
-    return rc, why
+    out = subprocess.run([PROBE], env=env_with(rtdir), capture_output=True, text=True, check=True).stdout
+    rc, why = out.split("\n", 1)
+    return int(rc), why.rstrip("\n")
 
 
 def proc_start(pid):

@@ -1,4 +1,4 @@
-/* bench_pool: shard pool numbers (issue 6).
+/* bench_pool: shard pool numbers.
  *   bench_pool [ARCH [N [ROUNDS]]]     ARCH: process | x86_64 | all (default); N shards: 4; ROUNDS: 5
  * Prints, per arch:
  *   - spawn rate growing a pool from 0 to N shards: (a) min_shards = N at

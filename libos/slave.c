@@ -30,7 +30,7 @@ struct slave {
     uint32_t id;
     int exit_status;
     uint64_t spin_ns; /* polling budget before sleeping, 0: sleep at once */
-    uint64_t calls_done; /* heartbeat statistic (issue 6) */
+    uint64_t calls_done; /* heartbeat statistic */
 };
 
 static struct slave S;
@@ -253,7 +253,7 @@ static void handle_call(uint32_t id, const uint8_t *p, uint32_t len)
         run_call(id, &c);
 }
 
-/* Heartbeat (issue 6): answer a PING at once with a PONG of the same id.
+/* Heartbeat: answer a PING at once with a PONG of the same id.
  * Run to completion: a PING queued behind a task waits until it returns,
  * so a task that never returns reads as "stopped answering" on the master. */
 static void handle_ping(uint32_t id, const uint8_t *p, uint32_t len)
@@ -299,7 +299,7 @@ static void drain_frames(struct mlos_evloop *loop)
             else
                 mlos_log("no handler for message type %u: dropped", h.request_id);
             break;
-        case MLOS_FRAME_PING: /* issue 6 */
+        case MLOS_FRAME_PING:
             handle_ping(h.request_id, p, h.length);
             break;
         case MLOS_FRAME_STOP: {

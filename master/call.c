@@ -345,12 +345,12 @@ void mlos__drain(struct mlos_shard_impl *im)
     const uint8_t *p;
     int rc;
 
-    if (im->state == SHARD_CLOSING || !im->map || im->fenced) /* issue 6: fenced: accept nothing */
+    if (im->state == SHARD_CLOSING || !im->map || im->fenced) /* fenced: accept nothing */
         return;
     while ((rc = mlos_ring_peek(&im->to_master, &h, &p)) > 0) {
         int bad = 0;
         mlos__spin(im);
-        if (h.type == MLOS_FRAME_PONG && im->state != SHARD_STARTING) /* issue 6 */
+        if (h.type == MLOS_FRAME_PONG && im->state != SHARD_STARTING)
             bad = mlos__hb_pong(im, h.request_id, p, h.length);
         else if (h.type == MLOS_FRAME_HELLO && im->state == SHARD_STARTING)
             bad = on_hello(im, p, h.length);

@@ -60,7 +60,7 @@ struct mlos_shard_impl {
     char line[512]; /* partial console line */
     size_t line_len;
 
-    /* ---- heartbeat and fencing (heartbeat.c, issue 6) ---- */
+    /* ---- heartbeat and fencing (heartbeat.c) ---- */
     uv_timer_t hb_timer;         /* next PING or deadline check */
     unsigned hb_interval_ms;     /* 0: no heartbeats */
     unsigned hb_timeout_ms;      /* a PING unanswered this long fences the shard */
@@ -95,7 +95,7 @@ uint64_t mlos__next_deadline(const struct mlos_shard_impl *im); /* earliest call
 /* Settle calls whose deadline is <= now; 1 if the shard was fenced or released meanwhile. */
 int mlos__expire_calls(struct mlos_shard_impl *im, uint64_t now);
 
-/* heartbeat.c (issue 6) */
+/* heartbeat.c */
 void mlos__hb_init(struct mlos_shard_impl *im);  /* in mlos_spawn, before any release() */
 void mlos__hb_ready(struct mlos_shard_impl *im); /* shard said HELLO: start pinging if enabled */
 void mlos__hb_alive(struct mlos_shard_impl *im); /* a REPLY arrived: progress on calls, not an answer to PING */

@@ -190,7 +190,7 @@ static void release(struct mlos_shard_impl *im)
     im->open_handles = 1; /* guard while queuing the closes */
     close_handle(im, (uv_handle_t *)&im->timer);
     close_handle(im, (uv_handle_t *)&im->spin);
-    close_handle(im, (uv_handle_t *)&im->hb_timer); /* issue 6: heartbeat */
+    close_handle(im, (uv_handle_t *)&im->hb_timer); /* heartbeat */
     close_handle(im, (uv_handle_t *)&im->bell);
     close_handle(im, (uv_handle_t *)&im->out);
     close_handle(im, (uv_handle_t *)&im->err);
@@ -264,7 +264,7 @@ static void exit_cb(uv_process_t *p, int64_t status, int term_signal)
         release(im);
     } else {
         im->state = SHARD_DEAD;
-        if (was == SHARD_READY && im->on_dead) /* issue 6: tell the pool (may stop the shard) */
+        if (was == SHARD_READY && im->on_dead) /* tell the pool (may stop the shard) */
             im->on_dead(im->shard);
     }
 }
@@ -521,7 +521,7 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     im->out.data = im->err.data = im;
     uv_timer_init(loop, &im->timer);
     im->timer.data = im;
-    mlos__hb_init(im); /* issue 6 */
+    mlos__hb_init(im);
     uv_idle_init(loop, &im->spin);
     im->spin.data = im;
     im->spin_ns = (uint64_t)o->spin_us * 1000;
@@ -553,7 +553,7 @@ void mlos__shard_ready(struct mlos_shard_impl *im)
     im->state = SHARD_READY;
     im->shard->spawn_ns = uv_hrtime() - im->t_spawn;
     mlos__registry_state(im->shard, "ready"); /* registry: shard said HELLO */
-    mlos__hb_ready(im); /* issue 6: heartbeats, if enabled */
+    mlos__hb_ready(im); /* heartbeats, if enabled */
     im->spawn_cb(im->shard, 0);
 }
 

@@ -34,7 +34,7 @@ enum mlos_frame_type {
     MLOS_FRAME_STOP = 4,  /* master -> shard: mlos.Stop, shard exits after draining */
     MLOS_FRAME_LOG = 5,   /* shard -> master: mlos.Log, diagnostic text */
     MLOS_FRAME_MSG = 6,   /* messaging layer (msg.h): request id carries the user's message type */
-    MLOS_FRAME_PING = 7,  /* master -> shard: mlos.Ping, heartbeat; request id = sequence (issue 6) */
+    MLOS_FRAME_PING = 7,  /* master -> shard: mlos.Ping, heartbeat; request id = sequence */
     MLOS_FRAME_PONG = 8,  /* shard -> master: mlos.Pong, answers the PING with the same request id */
     MLOS_FRAME_TYPE_MAX = 8
 };

@@ -1,4 +1,4 @@
-/* Fault injection on a shard pool (issue 6).
+/* Fault injection on a shard pool.
  *   test_faults ARCH [NCALLS [SEED]]      ARCH: process | x86_64; NCALLS 500
  *
  * Runs NCALLS verified calls on a pool (min 2, max 4 shards, one warm):

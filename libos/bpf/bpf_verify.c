@@ -23,8 +23,20 @@
  * Conditional jumps refine scalar ranges on each edge (unsigned compares,
  * and signed ones when both sides are non-negative) and prune edges that
  * constants make impossible. Joins take range unions; a register that is
- * a pointer on one path and anything else on another becomes a scalar
- * (never dereferenceable); uninit on any path stays uninit.
+ * a pointer on one path and anything else (or a pointer into another
+ * object) on another becomes "mixed": it may only be overwritten, since as
+ * a number it would carry the address; uninit on any path stays uninit.
+ *
+ * No address leaks. A verified program cannot turn a host address into a
+ * number: pointers are spilled to the stack only as whole aligned 8-byte
+ * slots and read back only as such (a partial, misaligned or overlapping
+ * read of a spilled pointer is refused, a partial overwrite leaves the
+ * rest of its bytes unreadable); helpers that read memory refuse ranges
+ * holding spilled pointers; pointers are never stored into the context or
+ * regions, returned, or combined by ALU operations other than adding a
+ * number or subtracting two pointers into the same object; and
+ * conditional jumps on pointers are limited to outcomes that depend only
+ * on offsets (see check_ptr_jump).
  *
  * Rejected, each with "insn N: ..." : back-edges, unreachable code, falling
  * off the end, reads of uninitialised registers or stack bytes, writes to
@@ -43,7 +55,11 @@
 #include "bpf_impl.h"
 #include "mlos_error.h"
 
-enum vtype { T_UNINIT = 0, T_SCALAR, T_CTX, T_STACK, T_REGION };
+/* T_MIXED: a pointer on some paths into an instruction and a number (or a
+ * pointer into another object) on others. Turning it into a number would
+ * leak the address on the pointer paths, and it is no pointer on the
+ * others: it can only be overwritten. */
+enum vtype { T_UNINIT = 0, T_SCALAR, T_CTX, T_STACK, T_REGION, T_MIXED };
 
 struct vreg {
     uint8_t type;
@@ -73,10 +89,12 @@ struct verifier {
     size_t el;
 };
 
-static const char *const tname[] = {"uninitialised", "a scalar", "a context pointer", "a stack pointer",
-                                    "a region pointer"};
+static const char *const tname[] = {"uninitialised",    "a scalar",         "a context pointer",
+                                    "a stack pointer",  "a region pointer", "a pointer on some paths"};
 
-static int is_ptr(const struct vreg *r) { return r->type >= T_CTX; }
+static int is_ptr(const struct vreg *r) { return r->type >= T_CTX && r->type <= T_REGION; }
+/* Holds address bits on at least one path. */
+static int ptrish(const struct vreg *r) { return r->type >= T_CTX; }
 static int is_const(const struct vreg *r) { return r->type == T_SCALAR && r->umin == r->umax; }
 static struct vreg scalar(uint64_t lo, uint64_t hi) { return (struct vreg){T_SCALAR, 0, 0, lo, hi, 0, 0}; }
 static struct vreg konst(uint64_t v) { return scalar(v, v); }
@@ -96,12 +114,12 @@ static void join_reg(struct vreg *a, const struct vreg *b)
     } else if (a->type == T_SCALAR && b->type == T_SCALAR) {
         a->umin = a->umin < b->umin ? a->umin : b->umin;
         a->umax = a->umax > b->umax ? a->umax : b->umax;
-    } else if (a->type == b->type && a->region == b->region) {
+    } else if (a->type == b->type && a->type != T_MIXED && a->region == b->region) {
         a->omin = a->omin < b->omin ? a->omin : b->omin;
         a->omax = a->omax > b->omax ? a->omax : b->omax;
         a->unbounded |= b->unbounded;
     } else {
-        *a = unknown(); /* mixed kinds: a value, never an address */
+        *a = (struct vreg){T_MIXED, 0, 0, 0, 0, 0, 0}; /* never a number, never dereferenced */
     }
 }
 
@@ -115,6 +133,11 @@ static void join_state(struct vstate *a, const struct vstate *b)
         if (a->spilled[i] && b->spilled[i]) {
             join_reg(&a->slot[i], &b->slot[i]);
             a->spilled[i] = a->slot[i].type != T_UNINIT;
+        } else if ((a->spilled[i] && ptrish(&a->slot[i])) || (b->spilled[i] && ptrish(&b->slot[i]))) {
+            /* A pointer on one path, plain bytes on the other: the slot
+             * keeps its spill record so partial reads stay refused. */
+            a->spilled[i] = 1;
+            a->slot[i] = (struct vreg){T_MIXED, 0, 0, 0, 0, 0, 0};
         } else {
             a->spilled[i] = 0;
         }
@@ -140,6 +163,9 @@ static int need_init(struct verifier *v, uint32_t pc, const struct vstate *st, u
 {
     if (st->r[r].type == T_UNINIT)
         return bpf_fail(v->err, v->el, pc, "r%u is read before it is initialised", r);
+    if (st->r[r].type == T_MIXED)
+        return bpf_fail(v->err, v->el, pc,
+                        "r%u holds a pointer on some paths into here and a number or another pointer on others", r);
     return 0;
 }
 
@@ -338,6 +364,8 @@ static int check_access(struct verifier *v, uint32_t pc, const struct vstate *st
 
     if (p->type == T_UNINIT)
         return bpf_fail(v->err, v->el, pc, "r%u is not initialised: cannot %s", regno, what);
+    if (p->type == T_MIXED)
+        return bpf_fail(v->err, v->el, pc, "r%u is not a pointer on every path into here: cannot %s", regno, what);
     if (!is_ptr(p))
         return bpf_fail(v->err, v->el, pc, "r%u is not a pointer: cannot %s", regno, what);
     if (p->unbounded)
@@ -396,6 +424,11 @@ static int check_access(struct verifier *v, uint32_t pc, const struct vstate *st
 static void stack_write(struct vstate *st, int64_t lo, int size, const struct vreg *val)
 {
     int64_t b0 = lo + MLOS_BPF_STACK_SIZE;
+    /* A store over part of a spilled pointer leaves the rest of its bytes
+     * in memory: they become unreadable rather than plain numbers. */
+    for (int64_t s = b0 >> 3; size > 0 && s <= (b0 + size - 1) >> 3; s++)
+        if (st->spilled[s] && ptrish(&st->slot[s]) && !(b0 <= s * 8 && b0 + size >= s * 8 + 8))
+            st->init[s] = 0;
     for (int64_t b = b0; b < b0 + size; b++) {
         st->init[b >> 3] |= (uint8_t)(1u << (b & 7));
         st->spilled[b >> 3] = 0;
@@ -404,6 +437,16 @@ static void stack_write(struct vstate *st, int64_t lo, int size, const struct vr
         st->spilled[b0 >> 3] = 1;
         st->slot[b0 >> 3] = *val;
     }
+}
+
+/* The first slot in stack bytes [b0, b0 + size) (frame-relative, 0 = the
+ * bottom) that holds a spilled pointer, or -1. */
+static int64_t ptr_slot_in(const struct vstate *st, int64_t b0, uint64_t size)
+{
+    for (int64_t s = b0 >> 3; size > 0 && s <= (b0 + (int64_t)size - 1) >> 3; s++)
+        if (s >= 0 && s < NSLOTS && st->spilled[s] && ptrish(&st->slot[s]))
+            return s;
+    return -1;
 }
 
 static int do_load(struct verifier *v, uint32_t pc, struct vstate *st)
@@ -424,9 +467,14 @@ static int do_load(struct verifier *v, uint32_t pc, struct vstate *st)
         for (int i = 0; i < v->hook->nregions; i++)
             if (lo == v->hook->regions[i].ctx_off)
                 res = (struct vreg){T_REGION, (uint8_t)i, 0, 0, 0, 0, 0};
-    } else if (p->type == T_STACK && size == 8) {
-        int64_t b0 = p->omin + in->off + MLOS_BPF_STACK_SIZE;
-        if ((b0 & 7) == 0 && st->spilled[b0 >> 3])
+    } else if (p->type == T_STACK) {
+        int64_t b0 = p->omin + in->off + MLOS_BPF_STACK_SIZE, s = ptr_slot_in(st, b0, (uint64_t)size);
+        /* A spilled pointer comes back only whole: any other read would
+         * make some of its bytes a number. */
+        if (s >= 0 && !(size == 8 && b0 == s * 8))
+            return bpf_fail(v->err, v->el, pc, "%d-byte read of part of the pointer spilled at r10%+lld", size,
+                            (long long)(s * 8 - MLOS_BPF_STACK_SIZE));
+        if (size == 8 && (b0 & 7) == 0 && st->spilled[b0 >> 3])
             res = st->slot[b0 >> 3]; /* fill: the spilled register comes back */
     }
     st->r[in->dst] = res;
@@ -449,6 +497,9 @@ static int do_store(struct verifier *v, uint32_t pc, struct vstate *st)
     if (is_ptr(&val) && p->type != T_STACK)
         return bpf_fail(v->err, v->el, pc, "storing pointer r%u into %s memory would leak it", in->src,
                         p->type == T_CTX ? "context" : "region");
+    if (is_ptr(&val) && (size != 8 || ((p->omin + in->off) & 7) != 0))
+        return bpf_fail(v->err, v->el, pc, "a pointer (r%u) may only be spilled as a whole aligned 8-byte slot",
+                        in->src);
     if (p->type == T_STACK)
         stack_write(st, p->omin + in->off, size, &val);
     return 0;
@@ -472,6 +523,9 @@ static int do_call(struct verifier *v, uint32_t pc, struct vstate *st)
             continue;
         if (a->type == T_UNINIT)
             return bpf_fail(v->err, v->el, pc, "helper %s: argument r%u is not initialised", h->name, i + 1);
+        if (a->type == T_MIXED)
+            return bpf_fail(v->err, v->el, pc, "helper %s: argument r%u holds a pointer on some paths only", h->name,
+                            i + 1);
         if ((h->args[i] == MLOS_BPF_ARG_SCALAR || h->args[i] == MLOS_BPF_ARG_SIZE) && a->type != T_SCALAR)
             return bpf_fail(v->err, v->el, pc, "helper %s: argument r%u must be a scalar, not %s", h->name, i + 1,
                             tname[a->type]);
@@ -491,6 +545,12 @@ static int do_call(struct verifier *v, uint32_t pc, struct vstate *st)
                             tname[st->r[i + 1].type]);
         if (size && (rc = check_access(v, pc, st, i + 1, 0, size, w, w ? "pass writable memory" : "pass memory")) < 0)
             return rc;
+        if (size && !w && st->r[i + 1].type == T_STACK) {
+            int64_t s = ptr_slot_in(st, st->r[i + 1].omin + MLOS_BPF_STACK_SIZE, size);
+            if (s >= 0) /* its bytes would reach the result (hash, equality) or the console */
+                return bpf_fail(v->err, v->el, pc, "helper %s would read the pointer spilled at r10%+lld", h->name,
+                                (long long)(s * 8 - MLOS_BPF_STACK_SIZE));
+        }
         if (w && st->r[i + 1].type == T_STACK)
             stack_write(st, st->r[i + 1].omin, (int)size, NULL);
     }
@@ -607,6 +667,81 @@ static int branch(const struct mlos_bpf_insn *in, struct vstate *st, int taken)
     return 1;
 }
 
+/* Is pointer p inside its object, one past the end allowed? Such a
+ * pointer cannot have wrapped around the address space. */
+static int in_object(const struct verifier *v, const struct vreg *p)
+{
+    int64_t lo = 0, hi = 0;
+    if (p->unbounded)
+        return 0;
+    switch (p->type) {
+    case T_CTX: hi = v->hook->ctx_size; break;
+    case T_STACK: lo = -MLOS_BPF_STACK_SIZE; break;
+    case T_REGION: hi = v->hook->regions[p->region].size; break;
+    }
+    return p->omin >= lo && p->omax <= hi;
+}
+
+static const char *jmp_name(uint8_t op)
+{
+    static const char *const names[16] = {"ja",  "jeq", "jgt", "jge", "jset", "jne",  "jsgt", "jsge",
+                                          "call", "exit", "jlt", "jle", "jslt", "jsle", "?", "?"};
+    return names[op >> 4];
+}
+
+/* Conditional jumps on pointers, so that no outcome depends on where an
+ * object lies in memory:
+ *   - a pointer may be tested against the constant 0 (jeq/jne): hook
+ *     pointers are never null, so the outcome is known;
+ *   - two pointers into the same object (the context, the stack or one
+ *     region), both with offsets proven inside it (one past the end
+ *     allowed), may be compared with 64-bit jeq/jne/jgt/jge/jlt/jle: an
+ *     object never wraps around the address space, so the outcome is the
+ *     comparison of their offsets;
+ *   - anything else (jset, signed or 32-bit compares, a pointer against a
+ *     number, pointers into different objects) is refused.
+ * Returns 1 (normal), 0 for "never taken", 2 for "always taken", or a
+ * negative error. */
+static int check_ptr_jump(struct verifier *v, uint32_t pc, const struct vstate *st)
+{
+    const struct mlos_bpf_insn *in = &v->insns[pc];
+    int x = BPF_SRC(in->code) == BPF_X;
+    uint8_t op = BPF_OP(in->code);
+    const struct vreg *d = &st->r[in->dst], *s = x ? &st->r[in->src] : NULL;
+    const struct vreg *p = is_ptr(d) ? d : s;
+    unsigned pr = is_ptr(d) ? in->dst : in->src;
+
+    if (!is_ptr(d) && !(s && is_ptr(s)))
+        return 1;
+    if (op == BPF_JSET || op == BPF_JSGT || op == BPF_JSGE || op == BPF_JSLT || op == BPF_JSLE)
+        if (op == BPF_JSET || (s && is_ptr(d) && is_ptr(s)))
+            return bpf_fail(v->err, v->el, pc, "%s on %s (r%u) would reveal address bits", jmp_name(op),
+                            tname[p->type], pr);
+    if (!(s && is_ptr(d) && is_ptr(s))) { /* a pointer and a number */
+        const struct vreg *n = is_ptr(d) ? s : d;
+        int zero = n ? is_const(n) && n->umin == 0 : in->imm == 0;
+        if (zero && (op == BPF_JEQ || op == BPF_JNE) && BPF_CLASS(in->code) == BPF_JMP)
+            return op == BPF_JNE ? 2 : 0;
+        if (BPF_CLASS(in->code) == BPF_JMP32)
+            return bpf_fail(v->err, v->el, pc, "32-bit compare of %s (r%u) would reveal address bits",
+                            tname[p->type], pr);
+        return bpf_fail(v->err, v->el, pc, "comparing %s (r%u) with a number would reveal address bits",
+                        tname[p->type], pr);
+    }
+    if (BPF_CLASS(in->code) == BPF_JMP32)
+        return bpf_fail(v->err, v->el, pc, "32-bit compare of %s (r%u) would reveal address bits", tname[d->type],
+                        in->dst);
+    if (d->type != s->type || d->region != s->region)
+        return bpf_fail(v->err, v->el, pc, "comparing %s (r%u) with %s (r%u) would reveal address bits",
+                        tname[d->type], in->dst, tname[s->type], in->src);
+    if (!in_object(v, d) || !in_object(v, s))
+        return bpf_fail(v->err, v->el, pc,
+                        "comparing %s (r%u) outside its object (or with an unbounded offset) would reveal address "
+                        "bits",
+                        tname[d->type], in_object(v, d) ? in->src : in->dst);
+    return 1;
+}
+
 static int do_cond_jump(struct verifier *v, uint32_t pc, struct vstate *st, int *live)
 {
     const struct mlos_bpf_insn *in = &v->insns[pc];
@@ -616,6 +751,14 @@ static int do_cond_jump(struct verifier *v, uint32_t pc, struct vstate *st, int 
 
     if ((rc = need_init(v, pc, st, in->dst)) < 0 || (x && (rc = need_init(v, pc, st, in->src)) < 0))
         return rc;
+    if ((rc = check_ptr_jump(v, pc, st)) < 0)
+        return rc;
+    if (rc == 0) /* decided: never taken */
+        return 0;
+    if (rc == 2) {
+        *live = 0;
+        return push(v, target, st);
+    }
     t = bpf_alloc(sizeof(*t));
     if (!t)
         return MLOS_ENOMEM;
@@ -631,56 +774,78 @@ static int do_cond_jump(struct verifier *v, uint32_t pc, struct vstate *st, int 
 
 /* ---- passes ---- */
 
+/* Jump target of the slot at pc (classified as op), or -1 if none. */
+static int64_t jump_target(const struct mlos_bpf_insn *in, uint32_t pc, int op)
+{
+    if (op == BPF_OPI_ja || op == BPF_OPI_ja32)
+        return (int64_t)pc + 1 + (op == BPF_OPI_ja ? in->off : in->imm);
+    if (op >= BPF_OPI_jeq64k && op <= BPF_OPI_jsle32x)
+        return (int64_t)pc + 1 + in->off;
+    return -1;
+}
+
+static int falls_through(int op) { return op != BPF_OPI_exit && op != BPF_OPI_ja && op != BPF_OPI_ja32; }
+
+/* Decode every slot, then find what is reachable from insn 0 along every
+ * edge (back-edges included, so code reached only through a loop is
+ * reported as the loop it is, not as dead code). */
 static int structure(struct verifier *v)
 {
-    uint8_t *reach = bpf_alloc(v->n + 1);
+    uint8_t *reach = bpf_alloc(v->n);
+    uint32_t *work = bpf_alloc(v->n * sizeof(*work)), nw = 0;
     int rc = 0;
 
-    if (!reach)
-        return MLOS_ENOMEM;
-    memset(reach, 0, v->n + 1);
-    reach[0] = 1;
-    for (uint32_t pc = 0; pc < v->n && rc == 0; pc++) {
-        const struct mlos_bpf_insn *in = &v->insns[pc];
+    if (!reach || !work) {
+        rc = MLOS_ENOMEM;
+        goto out;
+    }
+    for (uint32_t pc = 0; pc < v->n; pc++) {
         int op = bpf_classify(v->insns, pc, v->n, v->err, v->el);
-        int64_t target = -1;
-        int falls = 1;
-
         if (op < 0) {
             rc = op;
-            break;
+            goto out;
         }
         v->opi[pc] = (uint8_t)op;
-        if (op == BPF_OPI_lddw_hi)
-            continue;
-        if (!reach[pc]) {
-            rc = bpf_fail(v->err, v->el, pc, "unreachable instruction");
-            break;
+    }
+    memset(reach, 0, v->n);
+    reach[0] = 1;
+    work[nw++] = 0;
+    while (nw) {
+        uint32_t pc = work[--nw];
+        int op = v->opi[pc];
+        int64_t t = jump_target(&v->insns[pc], pc, op);
+        uint32_t next = pc + (op == BPF_OPI_lddw ? 2 : 1);
+        if (t >= 0 && !reach[t]) {
+            reach[t] = 1;
+            work[nw++] = (uint32_t)t;
         }
-        if (op == BPF_OPI_exit) {
-            falls = 0;
-        } else if (op == BPF_OPI_ja || op == BPF_OPI_ja32) {
-            target = (int64_t)pc + 1 + (op == BPF_OPI_ja ? in->off : in->imm);
-            falls = 0;
-        } else if (op >= BPF_OPI_jeq64k && op <= BPF_OPI_jsle32x) {
-            target = (int64_t)pc + 1 + in->off;
-        }
-        if (target >= 0 && target <= (int64_t)pc) {
-            rc = bpf_fail(v->err, v->el, pc, "jump back to insn %lld: loops are not allowed", (long long)target);
-            break;
-        }
-        if (target >= 0)
-            reach[target] = 1;
-        if (falls) {
-            uint32_t next = pc + (op == BPF_OPI_lddw ? 2 : 1);
-            if (next >= v->n) {
-                rc = bpf_fail(v->err, v->el, pc, "execution falls off the end of the program");
-                break;
-            }
+        if (falls_through(op) && next < v->n && !reach[next]) {
             reach[next] = 1;
+            work[nw++] = next;
         }
     }
+    for (uint32_t pc = 0; pc < v->n; pc++) {
+        int op = v->opi[pc];
+        int64_t t = jump_target(&v->insns[pc], pc, op);
+        if (!reach[pc] || op == BPF_OPI_lddw_hi)
+            continue;
+        if (t >= 0 && t <= (int64_t)pc) {
+            rc = bpf_fail(v->err, v->el, pc, "jump back to insn %lld: loops are not allowed", (long long)t);
+            goto out;
+        }
+        if (falls_through(op) && pc + (op == BPF_OPI_lddw ? 2 : 1) >= v->n) {
+            rc = bpf_fail(v->err, v->el, pc, "execution falls off the end of the program");
+            goto out;
+        }
+    }
+    for (uint32_t pc = 0; pc < v->n; pc++)
+        if (!reach[pc] && v->opi[pc] != BPF_OPI_lddw_hi) {
+            rc = bpf_fail(v->err, v->el, pc, "unreachable instruction (no path from insn 0 leads here)");
+            goto out;
+        }
+out:
     bpf_release(reach);
+    bpf_release(work);
     return rc;
 }
 
@@ -709,6 +874,8 @@ static int step(struct verifier *v, uint32_t pc, struct vstate *st, int *live)
     if (op == BPF_OPI_exit) {
         if (st->r[0].type == T_UNINIT)
             return bpf_fail(v->err, v->el, pc, "exit with r0 not initialised");
+        if (st->r[0].type == T_MIXED)
+            return need_init(v, pc, st, 0);
         if (is_ptr(&st->r[0]))
             return bpf_fail(v->err, v->el, pc, "exit with r0 holding %s (would leak an address)", tname[st->r[0].type]);
         *live = 0;

@@ -401,8 +401,8 @@ static void rejects(void)
     REJECT(t, "unknown ALU opcode 0xe7", MLOS_BPF_INSN(0xe7, R0, 0, 0, 0), EXIT);
     REJECT(t, "byte swap needs imm 16, 32 or 64", BPF_MOV64_IMM(R0, 0), BPF_BE(R0, 8), EXIT);
     REJECT(t, "reserved opcode", BPF_MOV64_IMM(R0, 0), MLOS_BPF_INSN(BPF_ALU64 | BPF_END | BPF_X, R0, 0, 0, 16), EXIT);
-    REJECT(t, "atomic operations are not supported", BPF_ST_MEM(BPF_DW, R10, -8, 0), BPF_MOV64_IMM(R0, 1),
-           MLOS_BPF_INSN(BPF_STX | BPF_ATOMIC | BPF_DW, R10, R0, -8, 0), EXIT);
+    REJECT(t, "atomic operations are 4 or 8 bytes wide, not 1", BPF_ST_MEM(BPF_DW, R10, -8, 0), BPF_MOV64_IMM(R0, 1),
+           MLOS_BPF_INSN(BPF_STX | BPF_ATOMIC | BPF_B, R10, R0, -8, 0), EXIT);
     REJECT(t, "legacy packet access", MLOS_BPF_INSN(BPF_LD | BPF_ABS | BPF_W, 0, 0, 0, 0), EXIT);
     REJECT(t, "middle of the lddw", BPF_JA_INSN(1), BPF_LD_IMM64(R0, 1), EXIT);
     REJECT(t, "variable stack offset", BPF_ST_MEM(BPF_DW, R10, -16, 0), BPF_ST_MEM(BPF_DW, R10, -8, 0),
@@ -416,7 +416,8 @@ static void rejects(void)
            BPF_ALU64_IMM(BPF_ADD, R1, -8), BPF_MOV64_IMM(R2, 16), BPF_CALL_HELPER(MLOS_BPF_HELPER_HASH32), EXIT);
     REJECT(t, "r1 is read before it is initialised", BPF_CALL_HELPER(MLOS_BPF_HELPER_NOW_NS),
            BPF_MOV64_REG(R0, R1), EXIT);
-    REJECT(t, "bpf-to-bpf calls", MLOS_BPF_INSN(BPF_JMP | BPF_CALL, 0, 1, 0, 1), EXIT);
+    REJECT(t, "callx (a call through register r2) is not supported", MLOS_BPF_INSN(BPF_JMP | BPF_CALL | BPF_X, 2, 0, 0, 0),
+           EXIT);
     REJECT(t, "pseudo source 1", MLOS_BPF_INSN(BPF_LD | BPF_DW | BPF_IMM, R0, 1, 0, 3), MLOS_BPF_INSN(0, 0, 0, 0, 0),
            EXIT);
     REJECT(t, "malformed exit", MLOS_BPF_INSN(BPF_JMP | BPF_EXIT, R0, 0, 0, 1));

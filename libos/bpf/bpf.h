@@ -46,6 +46,11 @@
 
 #define MLOS_BPF_MAX_INSNS 4096 /* slots, lddw counting two */
 #define MLOS_BPF_MAX_REGIONS 4
+/* bpf-to-bpf calls: each function runs in its own MLOS_BPF_STACK_SIZE-byte
+ * frame (its R10), at most this many frames deep counting the program's
+ * entry function, so a run never uses more than MLOS_BPF_MAX_FRAMES *
+ * MLOS_BPF_STACK_SIZE bytes of VM stack. */
+#define MLOS_BPF_MAX_FRAMES 8
 #define MLOS_BPF_ERR_MAX 160    /* a verifier message always fits */
 
 /* ---- helpers: numbered functions programs may call (BPF_CALL imm) ---- */
@@ -129,7 +134,9 @@ uint64_t mlos_bpf_run(struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len);
 /* Run in an explicit mode. Checked mode allows max_back_jumps backward
  * jumps (0: none, so at most ninsns instructions run). Returns 0 and *r0,
  * MLOS_EACCES for an access outside ctx (ctx_len bytes), stack and the
- * regions named by ctx, MLOS_ETIMEDOUT when the budget is exhausted. */
+ * regions named by ctx, MLOS_ETIMEDOUT when the budget is exhausted,
+ * MLOS_ETOOBIG for (trusted) local calls nested deeper than
+ * MLOS_BPF_MAX_FRAMES (in either mode). */
 int mlos_bpf_run_ex(struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len, enum mlos_bpf_mode mode,
                     uint64_t max_back_jumps, uint64_t *r0);
 

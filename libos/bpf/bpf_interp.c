@@ -25,7 +25,10 @@ static int bpf_ranges(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_le
 
     if (ctx && ctx_len)
         out[n++] = (struct bpf_range){c, c + ctx_len, prog->hook.ctx_writable};
-    out[n++] = (struct bpf_range){(uint64_t)(uintptr_t)stack, (uint64_t)(uintptr_t)stack + MLOS_BPF_STACK_SIZE, 1};
+    /* Only the current frame: the entry function's at first (calls move
+     * the range, so no function reads another's or unwritten frames). */
+    out[n++] = (struct bpf_range){(uint64_t)(uintptr_t)stack + (MLOS_BPF_MAX_FRAMES - 1) * MLOS_BPF_STACK_SIZE,
+                                  (uint64_t)(uintptr_t)stack + MLOS_BPF_MAX_FRAMES * MLOS_BPF_STACK_SIZE, 1};
     for (int i = 0; i < prog->hook.nregions && ctx; i++) {
         const struct mlos_bpf_region_desc *r = &prog->hook.regions[i];
         uint64_t base;

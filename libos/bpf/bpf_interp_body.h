@@ -14,11 +14,16 @@ int BPF_INTERP_NAME(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len,
     static const void *const table[BPF_OPI_COUNT] = {BPF_OP_LIST(BPF_LABEL_ADDR)};
 #undef BPF_LABEL_ADDR
     uint64_t R[MLOS_BPF_NREGS];
-    uint64_t stack[MLOS_BPF_STACK_SIZE / 8];
+    uint64_t stack[MLOS_BPF_MAX_FRAMES * MLOS_BPF_STACK_SIZE / 8];
+    struct {
+        const struct bpf_dinsn *ret;
+        uint64_t saved[5]; /* R6..R9 (callee-saved) and R10 */
+    } frames[MLOS_BPF_MAX_FRAMES - 1];
+    int depth = 0;
     const struct bpf_dinsn *ip;
 #if BPF_CHECKED
     struct bpf_range mem[2 + MLOS_BPF_MAX_REGIONS];
-    int nmem;
+    int nmem, smem = ctx && ctx_len ? 1 : 0; /* index of the stack range */
 #endif
 
     if (!prog) {
@@ -27,13 +32,13 @@ int BPF_INTERP_NAME(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len,
     }
     memset(R, 0, sizeof(R));
     R[1] = (uint64_t)(uintptr_t)ctx;
-    R[10] = (uint64_t)(uintptr_t)(stack + MLOS_BPF_STACK_SIZE / 8);
+    R[10] = (uint64_t)(uintptr_t)(stack + MLOS_BPF_MAX_FRAMES * MLOS_BPF_STACK_SIZE / 8);
 #if BPF_CHECKED
     /* Unverified code may read the stack before writing it: never show it
      * the host's old stack contents (the verifier rules that out for the
      * rest, so they skip the cost). */
     if (prog->flags & MLOS_BPF_TRUSTED)
-        memset(stack, 0, sizeof(stack));
+        memset(stack + (MLOS_BPF_MAX_FRAMES - 1) * MLOS_BPF_STACK_SIZE / 8, 0, MLOS_BPF_STACK_SIZE);
     nmem = bpf_ranges(prog, ctx, ctx_len, stack, mem);
 #define MEMCHECK(a, sz, w)                                                                                       \
     do {                                                                                                         \
@@ -217,8 +222,35 @@ op_call: {
     NEXT;
 }
 op_exit:
+    if (depth) { /* return from a local function */
+        depth--;
+        memcpy(&R[6], frames[depth].saved, sizeof(frames[depth].saved));
+#if BPF_CHECKED
+        mem[smem].lo += MLOS_BPF_STACK_SIZE;
+        mem[smem].hi += MLOS_BPF_STACK_SIZE;
+#endif
+        ip = frames[depth].ret;
+        goto *ip->op;
+    }
     *r0 = R[0];
     return 0;
+op_call_local:
+    /* The verifier bounds the depth; trusted code meets the same limit
+     * here, in both modes, since a deeper frame would leave the stack. */
+    if (depth == MLOS_BPF_MAX_FRAMES - 1)
+        return MLOS_ETOOBIG;
+    frames[depth].ret = ip + 1;
+    memcpy(frames[depth].saved, &R[6], sizeof(frames[depth].saved));
+    depth++;
+    R[10] -= MLOS_BPF_STACK_SIZE;
+#if BPF_CHECKED
+    mem[smem].lo -= MLOS_BPF_STACK_SIZE;
+    mem[smem].hi -= MLOS_BPF_STACK_SIZE;
+    if (prog->flags & MLOS_BPF_TRUSTED)
+        memset((void *)(uintptr_t)mem[smem].lo, 0, MLOS_BPF_STACK_SIZE);
+#endif
+    ip += ip->imm;
+    NEXT;
 
 #define LDX(nm, sz, E)                                                                                           \
     op_##nm : {                                                                                                  \
@@ -252,6 +284,21 @@ op_exit:
     ST(stxw, 4, SRC)
     ST(stxdw, 8, SRC)
 #undef ST
+#define ATOMIC(nm, sz)                                                                                           \
+    op_##nm : {                                                                                                  \
+        uint64_t a = DST + OFF, old;                                                                             \
+        MEMCHECK(a, sz, 1);                                                                                      \
+        old = bpf_atomic((uintptr_t)a, sz, ip->imm, SRC, R[0]);                                                  \
+        if (ip->imm == BPF_CMPXCHG)                                                                              \
+            R[0] = old;                                                                                          \
+        else if (ip->imm & BPF_FETCH)                                                                            \
+            SRC = old;                                                                                           \
+        NEXT;                                                                                                    \
+    }
+    ATOMIC(atomicw, 4)
+    ATOMIC(atomicdw, 8)
+#undef ATOMIC
+
 #undef MEMCHECK
 #undef TAKE
 #undef DST

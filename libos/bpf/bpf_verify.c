@@ -87,7 +87,15 @@ struct verifier {
     struct vstate **pending; /* joined state waiting at each jump target */
     char *err;
     size_t el;
+    uint8_t *fstart;         /* 1 where a function starts: insn 0 and every local call target */
+    struct vreg *ret;        /* the walk in progress: R0 joined over its exits */
+    int *returns;            /* ... and whether any exit was reached */
+    uint32_t steps;          /* instructions visited, against MAX_STEPS */
 };
+
+/* Each local call verifies its callee again with the caller's arguments,
+ * so nested calls multiply the work: bound it. */
+#define MAX_STEPS (1u << 20)
 
 static const char *const tname[] = {"uninitialised",    "a scalar",         "a context pointer",
                                     "a stack pointer",  "a region pointer", "a pointer on some paths"};
@@ -505,6 +513,41 @@ static int do_store(struct verifier *v, uint32_t pc, struct vstate *st)
     return 0;
 }
 
+/* An atomic read-modify-write: a load and a store of the same bytes.
+ * Memory must be readable and writable, the operand a number (a pointer
+ * would be stored, and with FETCH the old bytes come back as a number, so
+ * spilled pointers are off limits too). */
+static int do_atomic(struct verifier *v, uint32_t pc, struct vstate *st)
+{
+    const struct mlos_bpf_insn *in = &v->insns[pc];
+    int size = BPF_SIZE(in->code) == BPF_W ? 4 : 8;
+    const struct vreg *p = &st->r[in->dst];
+    int cmpx = in->imm == BPF_CMPXCHG, rc;
+
+    if ((rc = need_init(v, pc, st, in->src)) < 0 || (cmpx && (rc = need_init(v, pc, st, 0)) < 0))
+        return rc;
+    if (is_ptr(&st->r[in->src]) || (cmpx && is_ptr(&st->r[0])))
+        return bpf_fail(v->err, v->el, pc, "atomic operation with pointer r%u as operand would leak it",
+                        is_ptr(&st->r[in->src]) ? in->src : 0);
+    if ((in->imm & BPF_FETCH) && !cmpx && (rc = writable_reg(v, pc, in->src)) < 0)
+        return rc;
+    if ((rc = check_access(v, pc, st, in->dst, in->off, (uint64_t)size, 0, "load")) < 0 ||
+        (rc = check_access(v, pc, st, in->dst, in->off, (uint64_t)size, 1, "store")) < 0)
+        return rc;
+    if (p->type == T_STACK) {
+        int64_t lo = p->omin + in->off, s = ptr_slot_in(st, lo + MLOS_BPF_STACK_SIZE, (uint64_t)size);
+        if (s >= 0)
+            return bpf_fail(v->err, v->el, pc, "atomic operation on the pointer spilled at r10%+lld",
+                            (long long)(s * 8 - MLOS_BPF_STACK_SIZE));
+        stack_write(st, lo, size, NULL);
+    }
+    if (cmpx)
+        st->r[0] = scalar(0, size_max(size));
+    else if (in->imm & BPF_FETCH)
+        st->r[in->src] = scalar(0, size_max(size));
+    return 0;
+}
+
 /* ---- calls ---- */
 
 static int do_call(struct verifier *v, uint32_t pc, struct vstate *st)
@@ -786,19 +829,88 @@ static int64_t jump_target(const struct mlos_bpf_insn *in, uint32_t pc, int op)
 
 static int falls_through(int op) { return op != BPF_OPI_exit && op != BPF_OPI_ja && op != BPF_OPI_ja32; }
 
+static uint32_t func_end(const struct verifier *v, uint32_t start)
+{
+    uint32_t e = start + 1;
+    while (e < v->n && !v->fstart[e])
+        e++;
+    return e;
+}
+
+/* Frames the call graph can stack, from function 0: no recursion, at most
+ * MLOS_BPF_MAX_FRAMES deep. Iterative depth-first search with the height
+ * (frames a function needs, itself included) memoised per function. */
+static int call_depth(struct verifier *v, const uint8_t *reach)
+{
+    struct { uint32_t f, pc; } stk[MLOS_BPF_MAX_FRAMES];
+    uint8_t *h = bpf_alloc(v->n); /* by start insn: 0 unknown, else height */
+    uint8_t *on = bpf_alloc(v->n);
+    int sp = 0, rc = 0;
+
+    if (!h || !on) {
+        rc = MLOS_ENOMEM;
+        goto out;
+    }
+    memset(h, 0, v->n);
+    memset(on, 0, v->n);
+    stk[0].f = 0, stk[0].pc = 0, on[0] = 1, h[0] = 1;
+    sp = 1;
+    while (sp) {
+        uint32_t f = stk[sp - 1].f, e = func_end(v, f), pc = stk[sp - 1].pc;
+        while (pc < e && !(reach[pc] && v->opi[pc] == BPF_OPI_call_local))
+            pc++;
+        if (pc >= e) { /* done: hand the height up */
+            on[f] = 0;
+            sp--;
+            if (sp && h[stk[sp - 1].f] < h[f] + 1)
+                h[stk[sp - 1].f] = (uint8_t)(h[f] + 1);
+            continue;
+        }
+        stk[sp - 1].pc = pc + 1;
+        uint32_t g = pc + 1 + (uint32_t)v->insns[pc].imm;
+        if (on[g]) {
+            rc = bpf_fail(v->err, v->el, pc, "recursive call to the function at insn %u", (unsigned)g);
+            goto out;
+        }
+        if (h[g]) {
+            if (sp + h[g] > MLOS_BPF_MAX_FRAMES) {
+                rc = bpf_fail(v->err, v->el, pc, "calls nest deeper than %d frames", MLOS_BPF_MAX_FRAMES);
+                goto out;
+            }
+            if (h[f] < h[g] + 1)
+                h[f] = (uint8_t)(h[g] + 1);
+            continue;
+        }
+        if (sp == MLOS_BPF_MAX_FRAMES) {
+            rc = bpf_fail(v->err, v->el, pc, "calls nest deeper than %d frames", MLOS_BPF_MAX_FRAMES);
+            goto out;
+        }
+        stk[sp].f = g, stk[sp].pc = g, on[g] = 1, h[g] = 1;
+        sp++;
+    }
+out:
+    bpf_release(h);
+    bpf_release(on);
+    return rc;
+}
+
 /* Decode every slot, then find what is reachable from insn 0 along every
  * edge (back-edges included, so code reached only through a loop is
- * reported as the loop it is, not as dead code). */
+ * reported as the loop it is, not as dead code). Functions are the ranges
+ * from one function start to the next; jumps stay inside their function,
+ * which ends in an exit or a jump. */
 static int structure(struct verifier *v)
 {
     uint8_t *reach = bpf_alloc(v->n);
-    uint32_t *work = bpf_alloc(v->n * sizeof(*work)), nw = 0;
+    uint32_t *work = bpf_alloc(v->n * sizeof(*work)), nw = 0, f = 0;
     int rc = 0;
 
     if (!reach || !work) {
         rc = MLOS_ENOMEM;
         goto out;
     }
+    memset(v->fstart, 0, v->n);
+    v->fstart[0] = 1;
     for (uint32_t pc = 0; pc < v->n; pc++) {
         int op = bpf_classify(v->insns, pc, v->n, v->err, v->el);
         if (op < 0) {
@@ -806,6 +918,8 @@ static int structure(struct verifier *v)
             goto out;
         }
         v->opi[pc] = (uint8_t)op;
+        if (op == BPF_OPI_call_local)
+            v->fstart[pc + 1 + v->insns[pc].imm] = 1;
     }
     memset(reach, 0, v->n);
     reach[0] = 1;
@@ -815,6 +929,8 @@ static int structure(struct verifier *v)
         int op = v->opi[pc];
         int64_t t = jump_target(&v->insns[pc], pc, op);
         uint32_t next = pc + (op == BPF_OPI_lddw ? 2 : 1);
+        if (op == BPF_OPI_call_local)
+            t = (int64_t)pc + 1 + v->insns[pc].imm;
         if (t >= 0 && !reach[t]) {
             reach[t] = 1;
             work[nw++] = (uint32_t)t;
@@ -827,14 +943,27 @@ static int structure(struct verifier *v)
     for (uint32_t pc = 0; pc < v->n; pc++) {
         int op = v->opi[pc];
         int64_t t = jump_target(&v->insns[pc], pc, op);
+        uint32_t next = pc + (op == BPF_OPI_lddw ? 2 : 1);
+        if (v->fstart[pc])
+            f = pc;
         if (!reach[pc] || op == BPF_OPI_lddw_hi)
             continue;
+        if (t >= 0 && (t < (int64_t)f || t >= (int64_t)func_end(v, f))) {
+            rc = bpf_fail(v->err, v->el, pc, "jump to insn %lld leaves the function at insn %u", (long long)t,
+                          (unsigned)f);
+            goto out;
+        }
         if (t >= 0 && t <= (int64_t)pc) {
             rc = bpf_fail(v->err, v->el, pc, "jump back to insn %lld: loops are not allowed", (long long)t);
             goto out;
         }
-        if (falls_through(op) && pc + (op == BPF_OPI_lddw ? 2 : 1) >= v->n) {
+        if (falls_through(op) && next >= v->n) {
             rc = bpf_fail(v->err, v->el, pc, "execution falls off the end of the program");
+            goto out;
+        }
+        if (falls_through(op) && v->fstart[next]) {
+            rc = bpf_fail(v->err, v->el, pc, "execution falls off the end of the function at insn %u into the one "
+                          "at insn %u", (unsigned)f, (unsigned)next);
             goto out;
         }
     }
@@ -843,10 +972,53 @@ static int structure(struct verifier *v)
             rc = bpf_fail(v->err, v->el, pc, "unreachable instruction (no path from insn 0 leads here)");
             goto out;
         }
+    rc = call_depth(v, reach);
 out:
     bpf_release(reach);
     bpf_release(work);
     return rc;
+}
+
+static int walk(struct verifier *v, uint32_t start, uint32_t end, struct vstate *st, struct vreg *ret,
+                int *returns);
+
+/* A local call: the callee is verified for this call site, with the
+ * caller's R1..R5, a fresh frame and R6..R9 unreadable (they are the
+ * caller's, saved and restored by the VM). A stack pointer cannot be
+ * passed: it would point into the caller's frame, which the callee's
+ * state does not describe. Afterwards R0 is the join of the callee's
+ * exits, R1..R5 are clobbered, R6..R10 and the caller's stack unchanged. */
+static int do_local_call(struct verifier *v, uint32_t pc, struct vstate *st, int *live)
+{
+    uint32_t target = pc + 1 + (uint32_t)v->insns[pc].imm;
+    struct vstate *cs;
+    struct vreg ret = {0};
+    int returns = 0, rc;
+
+    for (unsigned i = 1; i <= 5; i++)
+        if (st->r[i].type == T_STACK)
+            return bpf_fail(v->err, v->el, pc,
+                            "passing stack pointer r%u to the function at insn %u is not supported", i,
+                            (unsigned)target);
+    cs = bpf_alloc(sizeof(*cs));
+    if (!cs)
+        return MLOS_ENOMEM;
+    memset(cs, 0, sizeof(*cs));
+    for (unsigned i = 1; i <= 5; i++)
+        cs->r[i] = st->r[i];
+    cs->r[10] = (struct vreg){T_STACK, 0, 0, 0, 0, 0, 0};
+    rc = walk(v, target, func_end(v, target), cs, &ret, &returns);
+    bpf_release(cs);
+    if (rc < 0)
+        return rc;
+    if (!returns) {
+        *live = 0; /* no path through the callee comes back */
+        return 0;
+    }
+    for (int i = 1; i <= 5; i++)
+        st->r[i] = (struct vreg){0};
+    st->r[0] = ret;
+    return 0;
 }
 
 static int step(struct verifier *v, uint32_t pc, struct vstate *st, int *live)
@@ -867,10 +1039,14 @@ static int step(struct verifier *v, uint32_t pc, struct vstate *st, int *live)
         return do_load(v, pc, st);
     case BPF_ST:
     case BPF_STX:
+        if (op == BPF_OPI_atomicw || op == BPF_OPI_atomicdw)
+            return do_atomic(v, pc, st);
         return do_store(v, pc, st);
     }
     if (op == BPF_OPI_call)
         return do_call(v, pc, st);
+    if (op == BPF_OPI_call_local)
+        return do_local_call(v, pc, st, live);
     if (op == BPF_OPI_exit) {
         if (st->r[0].type == T_UNINIT)
             return bpf_fail(v->err, v->el, pc, "exit with r0 not initialised");
@@ -878,6 +1054,11 @@ static int step(struct verifier *v, uint32_t pc, struct vstate *st, int *live)
             return need_init(v, pc, st, 0);
         if (is_ptr(&st->r[0]))
             return bpf_fail(v->err, v->el, pc, "exit with r0 holding %s (would leak an address)", tname[st->r[0].type]);
+        if (*v->returns)
+            join_reg(v->ret, &st->r[0]);
+        else
+            *v->ret = st->r[0];
+        *v->returns = 1;
         *live = 0;
         return 0;
     }
@@ -888,57 +1069,81 @@ static int step(struct verifier *v, uint32_t pc, struct vstate *st, int *live)
     return do_cond_jump(v, pc, st, live);
 }
 
+/* Walk the function [start, end) in program order from state st (which
+ * it consumes), joining R0 at its exits into *ret. */
+static int walk(struct verifier *v, uint32_t start, uint32_t end, struct vstate *st, struct vreg *ret, int *returns)
+{
+    struct vreg *oret = v->ret;
+    int *oreturns = v->returns, live = 1, rc = 0;
+
+    v->ret = ret;
+    v->returns = returns;
+    for (uint32_t pc = start; pc < end; pc++) {
+        if (v->opi[pc] == BPF_OPI_lddw_hi)
+            continue;
+        if (v->pending[pc]) {
+            if (live)
+                join_state(st, v->pending[pc]);
+            else
+                *st = *v->pending[pc];
+            bpf_release(v->pending[pc]);
+            v->pending[pc] = NULL;
+            live = 1;
+        }
+        if (!live)
+            continue; /* no feasible path reaches it (constants decided) */
+        if (++v->steps > MAX_STEPS) {
+            rc = bpf_fail(v->err, v->el, pc, "program too complex to verify (over %u instruction visits)",
+                          MAX_STEPS);
+            break;
+        }
+        if ((rc = step(v, pc, st, &live)) < 0) {
+            if (rc == MLOS_ENOMEM)
+                bpf_fail(v->err, v->el, pc, "out of memory in the verifier");
+            break;
+        }
+    }
+    v->ret = oret;
+    v->returns = oreturns;
+    return rc;
+}
+
 int mlos_bpf_verify(const struct mlos_bpf_insn *insns, uint32_t n, const struct mlos_bpf_hook_desc *hook,
                     char *err, size_t err_len)
 {
-    struct verifier v = {insns, n, hook, NULL, NULL, err, err_len};
+    struct verifier v = {insns, n, hook, NULL, NULL, err, err_len, NULL, NULL, NULL, 0};
     struct vstate *st = NULL;
-    int rc, live = 1;
+    struct vreg ret;
+    int rc, returns = 0;
 
     if (n == 0 || n > MLOS_BPF_MAX_INSNS)
         return bpf_fail(err, err_len, 0, "program must have 1..%u instructions", (unsigned)MLOS_BPF_MAX_INSNS);
     v.opi = bpf_alloc(n);
+    v.fstart = bpf_alloc(n);
     v.pending = bpf_alloc(n * sizeof(*v.pending));
     st = bpf_alloc(sizeof(*st));
-    if (!v.opi || !v.pending || !st) {
+    if (!v.opi || !v.fstart || !v.pending || !st) {
         rc = MLOS_ENOMEM;
         bpf_fail(err, err_len, 0, "out of memory in the verifier");
         goto out;
     }
     memset(v.pending, 0, n * sizeof(*v.pending));
-    if ((rc = structure(&v)) < 0)
+    if ((rc = structure(&v)) < 0) {
+        if (rc == MLOS_ENOMEM)
+            bpf_fail(err, err_len, 0, "out of memory in the verifier");
         goto out;
-
+    }
     memset(st, 0, sizeof(*st));
     st->r[1] = (struct vreg){T_CTX, 0, 0, 0, 0, 0, 0};
     st->r[10] = (struct vreg){T_STACK, 0, 0, 0, 0, 0, 0};
-    for (uint32_t pc = 0; pc < n; pc++) {
-        if (v.opi[pc] == BPF_OPI_lddw_hi)
-            continue;
-        if (v.pending[pc]) {
-            if (live)
-                join_state(st, v.pending[pc]);
-            else
-                *st = *v.pending[pc];
-            bpf_release(v.pending[pc]);
-            v.pending[pc] = NULL;
-            live = 1;
-        }
-        if (!live)
-            continue; /* no feasible path reaches it (constants decided) */
-        if ((rc = step(&v, pc, st, &live)) < 0) {
-            if (rc == MLOS_ENOMEM)
-                bpf_fail(err, err_len, pc, "out of memory in the verifier");
-            goto out;
-        }
-    }
-    rc = 0;
+    rc = walk(&v, 0, func_end(&v, 0), st, &ret, &returns);
 out:
     if (v.pending)
         for (uint32_t i = 0; i < n; i++)
             bpf_release(v.pending[i]);
     bpf_release(v.pending);
     bpf_release(v.opi);
+    bpf_release(v.fstart);
     bpf_release(st);
     return rc;
 }

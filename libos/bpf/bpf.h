@@ -51,6 +51,8 @@
  * entry function, so a run never uses more than MLOS_BPF_MAX_FRAMES *
  * MLOS_BPF_STACK_SIZE bytes of VM stack. */
 #define MLOS_BPF_MAX_FRAMES 8
+/* A verified loop must be proven to run at most this many times per entry. */
+#define MLOS_BPF_MAX_TRIPS (1u << 24)
 #define MLOS_BPF_ERR_MAX 160    /* a verifier message always fits */
 
 /* ---- helpers: numbered functions programs may call (BPF_CALL imm) ---- */

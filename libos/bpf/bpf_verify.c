@@ -91,6 +91,11 @@ struct verifier {
     struct vreg *ret;        /* the walk in progress: R0 joined over its exits */
     int *returns;            /* ... and whether any exit was reached */
     uint32_t steps;          /* instructions visited, against MAX_STEPS */
+    uint32_t *loop_end;      /* at a loop header: 1 + the insn of its back-edge, else 0 */
+    struct vstate *back;     /* the loop being analysed: its back-edge's taken state, joined */
+    int back_seen;
+    struct vreg back_ctr;    /* ... and the counter just before that jump, joined */
+    struct vreg back_bound;  /* ... and the bound (a register compared with), joined */
 };
 
 /* Each local call verifies its callee again with the caller's arguments,
@@ -674,6 +679,41 @@ static int refine(struct vreg *x, uint8_t op, uint64_t c)
     return 1; /* not refinable: both edges stay possible */
 }
 
+/* Narrow two ranges to the values where "a op b" holds; 0 if none. */
+static int refine_both(struct vreg *a, uint8_t op, struct vreg *b)
+{
+    switch (op) {
+    case BPF_JGT:
+    case BPF_JGE:
+        return refine_both(b, op == BPF_JGT ? BPF_JLT : BPF_JLE, a);
+    case BPF_JLT: /* a < b: a <= b.umax - 1, b >= a.umin + 1 */
+        if (a->umin >= b->umax)
+            return 0;
+        if (a->umax > b->umax - 1)
+            a->umax = b->umax - 1;
+        if (b->umin < a->umin + 1)
+            b->umin = a->umin + 1;
+        return 1;
+    case BPF_JLE:
+        if (a->umin > b->umax)
+            return 0;
+        if (a->umax > b->umax)
+            a->umax = b->umax;
+        if (b->umin < a->umin)
+            b->umin = a->umin;
+        return 1;
+    case BPF_JEQ: {
+        uint64_t lo = a->umin > b->umin ? a->umin : b->umin, hi = a->umax < b->umax ? a->umax : b->umax;
+        if (lo > hi)
+            return 0;
+        a->umin = b->umin = lo;
+        a->umax = b->umax = hi;
+        return 1;
+    }
+    }
+    return 1;
+}
+
 /* Apply the outcome (taken or not) of the jump at pc to st; 0 if that
  * outcome is impossible. */
 static int branch(const struct mlos_bpf_insn *in, struct vstate *st, int taken)
@@ -707,7 +747,9 @@ static int branch(const struct mlos_bpf_insn *in, struct vstate *st, int taken)
         return refine(d, op, s->umin);
     if (is_const(d) && s != &k)
         return refine(s, swap_sides(op), d->umin);
-    return 1;
+    if (s == d) /* one register on both sides: nothing to learn */
+        return 1;
+    return refine_both(d, op, s) && d->umin <= d->umax && s->umin <= s->umax;
 }
 
 /* Is pointer p inside its object, one past the end allowed? Such a
@@ -807,8 +849,25 @@ static int do_cond_jump(struct verifier *v, uint32_t pc, struct vstate *st, int 
         return MLOS_ENOMEM;
     *t = *st;
     rc = 0;
-    if (branch(in, t, 1))
+    if (target <= pc) { /* the back-edge of the loop being analysed (do_loop) */
+        struct vreg bound = x ? st->r[in->src] : konst(0);
+        if (v->back_seen) {
+            join_reg(&v->back_ctr, &st->r[in->dst]);
+            join_reg(&v->back_bound, &bound);
+        } else {
+            v->back_ctr = st->r[in->dst];
+            v->back_bound = bound;
+        }
+        if (branch(in, t, 1)) {
+            if (v->back_seen)
+                join_state(v->back, t);
+            else
+                *v->back = *t;
+            v->back_seen = 1;
+        }
+    } else if (branch(in, t, 1)) {
         rc = push(v, target, t);
+    }
     bpf_release(t);
     if (!branch(in, st, 0))
         *live = 0;
@@ -894,6 +953,43 @@ out:
     return rc;
 }
 
+/* A back-edge at insn b to insn h: a loop [h, b] with a conditional jump
+ * at its bottom, the only way back to h, and nested in or apart from the
+ * loops found so far (which all end before b). */
+static int note_loop(struct verifier *v, uint32_t h, uint32_t b, int op)
+{
+    if (op == BPF_OPI_ja || op == BPF_OPI_ja32)
+        return bpf_fail(v->err, v->el, b, "loop at insn %u: cannot prove it ends: its back-edge is unconditional",
+                        (unsigned)h);
+    if (v->loop_end[h])
+        return bpf_fail(v->err, v->el, b, "loop at insn %u has a second back-edge (the first is at insn %u)",
+                        (unsigned)h, (unsigned)(v->loop_end[h] - 1));
+    for (uint32_t l = 0; l < h; l++)
+        if (v->loop_end[l] && v->loop_end[l] - 1 >= h)
+            return bpf_fail(v->err, v->el, b, "loop at insn %u overlaps the loop at insn %u without nesting in it",
+                            (unsigned)h, (unsigned)l);
+    v->loop_end[h] = b + 1;
+    return 0;
+}
+
+/* A loop is entered only at its first instruction: no jump from outside
+ * lands inside it (the analysis walks the body from the header). */
+static int loop_entries(struct verifier *v)
+{
+    for (uint32_t pc = 0; pc < v->n; pc++) {
+        int64_t t = jump_target(&v->insns[pc], pc, v->opi[pc]);
+        if (t <= (int64_t)pc)
+            continue;
+        for (uint32_t l = 0; l < (uint32_t)t; l++)
+            if (v->loop_end[l] && (int64_t)(v->loop_end[l] - 1) >= t && pc < l)
+                return bpf_fail(v->err, v->el, pc,
+                                "jump to insn %lld enters the loop at insn %u in the middle (only its first "
+                                "instruction may be jumped to)",
+                                (long long)t, (unsigned)l);
+    }
+    return 0;
+}
+
 /* Decode every slot, then find what is reachable from insn 0 along every
  * edge (back-edges included, so code reached only through a loop is
  * reported as the loop it is, not as dead code). Functions are the ranges
@@ -953,10 +1049,8 @@ static int structure(struct verifier *v)
                           (unsigned)f);
             goto out;
         }
-        if (t >= 0 && t <= (int64_t)pc) {
-            rc = bpf_fail(v->err, v->el, pc, "jump back to insn %lld: loops are not allowed", (long long)t);
+        if (t >= 0 && t <= (int64_t)pc && (rc = note_loop(v, (uint32_t)t, pc, op)) < 0)
             goto out;
-        }
         if (falls_through(op) && next >= v->n) {
             rc = bpf_fail(v->err, v->el, pc, "execution falls off the end of the program");
             goto out;
@@ -972,6 +1066,8 @@ static int structure(struct verifier *v)
             rc = bpf_fail(v->err, v->el, pc, "unreachable instruction (no path from insn 0 leads here)");
             goto out;
         }
+    if ((rc = loop_entries(v)) < 0)
+        goto out;
     rc = call_depth(v, reach);
 out:
     bpf_release(reach);
@@ -1069,49 +1165,271 @@ static int step(struct verifier *v, uint32_t pc, struct vstate *st, int *live)
     return do_cond_jump(v, pc, st, live);
 }
 
-/* Walk the function [start, end) in program order from state st (which
- * it consumes), joining R0 at its exits into *ret. */
-static int walk(struct verifier *v, uint32_t start, uint32_t end, struct vstate *st, struct vreg *ret, int *returns)
-{
-    struct vreg *oret = v->ret;
-    int *oreturns = v->returns, live = 1, rc = 0;
+static int do_loop(struct verifier *v, uint32_t h, struct vstate *st, int *live);
 
-    v->ret = ret;
-    v->returns = returns;
+/* Walk [start, end) in program order from state st, which ends as the
+ * state after the last instruction (*live: whether it is reachable). A
+ * loop header is handed to do_loop, except start when hdr says the walk is
+ * that loop's body. */
+static int walk_range(struct verifier *v, uint32_t start, uint32_t end, struct vstate *st, int *live, int64_t hdr)
+{
+    int rc = 0;
     for (uint32_t pc = start; pc < end; pc++) {
         if (v->opi[pc] == BPF_OPI_lddw_hi)
             continue;
         if (v->pending[pc]) {
-            if (live)
+            if (*live)
                 join_state(st, v->pending[pc]);
             else
                 *st = *v->pending[pc];
             bpf_release(v->pending[pc]);
             v->pending[pc] = NULL;
-            live = 1;
+            *live = 1;
         }
-        if (!live)
+        if (!*live)
             continue; /* no feasible path reaches it (constants decided) */
-        if (++v->steps > MAX_STEPS) {
-            rc = bpf_fail(v->err, v->el, pc, "program too complex to verify (over %u instruction visits)",
-                          MAX_STEPS);
-            break;
+        if (++v->steps > MAX_STEPS)
+            return bpf_fail(v->err, v->el, pc, "program too complex to verify (over %u instruction visits)",
+                            MAX_STEPS);
+        if (v->loop_end[pc] && (int64_t)pc != hdr) {
+            if ((rc = do_loop(v, pc, st, live)) < 0)
+                return rc;
+            pc = v->loop_end[pc] - 1; /* continue after the back-edge */
+            continue;
         }
-        if ((rc = step(v, pc, st, &live)) < 0) {
+        if ((rc = step(v, pc, st, live)) < 0) {
             if (rc == MLOS_ENOMEM)
                 bpf_fail(v->err, v->el, pc, "out of memory in the verifier");
-            break;
+            return rc;
         }
     }
+    return 0;
+}
+
+/* Walk the function [start, end) from state st, joining R0 at its exits
+ * into *ret. */
+static int walk(struct verifier *v, uint32_t start, uint32_t end, struct vstate *st, struct vreg *ret, int *returns)
+{
+    struct vreg *oret = v->ret;
+    int *oreturns = v->returns, live = 1, rc;
+
+    v->ret = ret;
+    v->returns = returns;
+    rc = walk_range(v, start, end, st, &live, -1);
     v->ret = oret;
     v->returns = oreturns;
+    return rc;
+}
+
+/* ---- bounded loops ---- */
+
+static int reg_eq(const struct vreg *a, const struct vreg *b)
+{
+    if (a->type != b->type)
+        return 0;
+    if (a->type == T_SCALAR)
+        return a->umin == b->umin && a->umax == b->umax;
+    if (is_ptr(a))
+        return a->region == b->region && a->unbounded == b->unbounded && a->omin == b->omin && a->omax == b->omax;
+    return 1;
+}
+
+static int state_eq(const struct vstate *a, const struct vstate *b)
+{
+    for (int i = 0; i < MLOS_BPF_NREGS; i++)
+        if (!reg_eq(&a->r[i], &b->r[i]))
+            return 0;
+    if (memcmp(a->init, b->init, sizeof(a->init)) || memcmp(a->spilled, b->spilled, sizeof(a->spilled)))
+        return 0;
+    for (int i = 0; i < NSLOTS; i++)
+        if (a->spilled[i] && !reg_eq(&a->slot[i], &b->slot[i]))
+            return 0;
+    return 1;
+}
+
+/* j = old joined with a new pass: push every bound that moved to its
+ * limit, except the counter's upper bound, which goes to the loop bound
+ * (cap) first, so that "i in [i0, N-1]" is tried as the invariant. */
+static void widen_reg(struct vreg *j, const struct vreg *old, uint64_t cap)
+{
+    if (j->type == T_SCALAR && old->type == T_SCALAR) {
+        if (j->umin < old->umin)
+            j->umin = 0;
+        if (j->umax > old->umax)
+            j->umax = j->umax <= cap ? cap : UINT64_MAX;
+    } else if (is_ptr(j) && is_ptr(old) && (j->omin != old->omin || j->omax != old->omax)) {
+        j->unbounded = 1;
+        clamp_ptr(j);
+    }
+}
+
+/* The loop's bound K of "if c op K goto header": *k and 1, or 0 if the
+ * bound is not known. */
+static int loop_bound(const struct mlos_bpf_insn *in, const struct vstate *st, uint64_t *k)
+{
+    if (BPF_SRC(in->code) == BPF_K) {
+        *k = BPF_CLASS(in->code) == BPF_JMP32 ? (uint32_t)in->imm : (uint64_t)(int64_t)in->imm;
+        return 1;
+    }
+    if (st->r[in->src].type != T_SCALAR)
+        return 0;
+    *k = st->r[in->src].umax;
+    return 1;
+}
+
+static int writes_reg(const struct verifier *v, uint32_t pc, unsigned r)
+{
+    const struct mlos_bpf_insn *in = &v->insns[pc];
+    int op = v->opi[pc];
+    switch (BPF_CLASS(in->code)) {
+    case BPF_ALU:
+    case BPF_ALU64:
+    case BPF_LD:
+    case BPF_LDX:
+        return op != BPF_OPI_lddw_hi && in->dst == r;
+    case BPF_STX:
+        if (op == BPF_OPI_atomicw || op == BPF_OPI_atomicdw)
+            return in->imm == BPF_CMPXCHG ? r == 0 : (in->imm & BPF_FETCH) && in->src == r;
+        return 0;
+    }
+    return (op == BPF_OPI_call || op == BPF_OPI_call_local) && r <= 5;
+}
+
+/* Does the loop [h, b] end? It must count: "if c op K goto h" at b with
+ * op jlt, jle or jne, c written in the loop by exactly one "c += k" (k > 0
+ * constant) that runs once on every pass (not inside an inner loop, not
+ * jumped over), K constant or a number the loop does not change, c + k
+ * unable to wrap, and for jne a step of 1 with c never above K. Then it
+ * runs at most (K - c0) / k + 1 times, c0 being c's least value on entry. */
+static int loop_ends(struct verifier *v, uint32_t h, uint32_t b, const struct vstate *entry, const struct vstate *fin)
+{
+    const struct mlos_bpf_insn *in = &v->insns[b];
+    int is32 = BPF_CLASS(in->code) == BPF_JMP32;
+    uint8_t op = BPF_OP(in->code);
+    unsigned c = in->dst;
+    uint64_t lim = is32 ? UINT32_MAX : UINT64_MAX, K, c0, trips, step;
+    int64_t w = -1;
+
+#define NOT_PROVEN(fmt, ...) bpf_fail(v->err, v->el, b, "loop at insn %u: cannot prove it ends: " fmt, (unsigned)h, ##__VA_ARGS__)
+    if (op != BPF_JLT && op != BPF_JLE && op != BPF_JNE)
+        return NOT_PROVEN("its back-edge is a %s, not jlt/jle/jne of a counter against its bound", jmp_name(op));
+    for (uint32_t pc = h; pc < b; pc++) {
+        if (BPF_SRC(in->code) == BPF_X && writes_reg(v, pc, in->src))
+            return NOT_PROVEN("its bound r%u changes in the loop (insn %u)", in->src, (unsigned)pc);
+        if (!writes_reg(v, pc, c))
+            continue;
+        if (w >= 0)
+            return NOT_PROVEN("its counter r%u is written at insns %lld and %u (want one add of a constant)", c,
+                              (long long)w, (unsigned)pc);
+        w = pc;
+    }
+    if (w < 0)
+        return NOT_PROVEN("its counter r%u does not change in the loop", c);
+    if (BPF_SRC(in->code) == BPF_X && v->back_bound.type != T_SCALAR)
+        return NOT_PROVEN("its bound r%u is not a number", in->src);
+    if (BPF_SRC(in->code) == BPF_X) /* the largest value it has at the back-edge; the low half for jmp32 */
+        K = v->back_bound.umax > lim ? lim : v->back_bound.umax;
+    else
+        (void)loop_bound(in, fin, &K);
+    const struct mlos_bpf_insn *inc = &v->insns[w];
+    if (inc->code != ((is32 ? BPF_ALU : BPF_ALU64) | BPF_K | BPF_ADD) || inc->imm <= 0)
+        return NOT_PROVEN("its counter r%u changes at insn %lld by other than a %d-bit add of a positive constant",
+                          c, (long long)w, is32 ? 32 : 64);
+    step = (uint64_t)inc->imm;
+    for (uint32_t pc = h; pc < (uint32_t)w; pc++) {
+        int64_t t = jump_target(&v->insns[pc], pc, v->opi[pc]);
+        if (t > w && t <= (int64_t)b)
+            return NOT_PROVEN("the step of r%u at insn %lld is jumped over from insn %u", c, (long long)w,
+                              (unsigned)pc);
+    }
+    for (uint32_t l = h + 1; l < b; l++)
+        if (v->loop_end[l] && l <= w && (int64_t)(v->loop_end[l] - 1) >= w)
+            return NOT_PROVEN("the step of r%u at insn %lld is inside the inner loop at insn %u", c, (long long)w,
+                              (unsigned)l);
+    if (op == BPF_JLE ? K > lim - step : K > lim - (step - 1))
+        return NOT_PROVEN("r%u + %llu may wrap around before reaching %llu", c, (unsigned long long)step,
+                          (unsigned long long)K);
+    if (op == BPF_JNE && (step != 1 || v->back_ctr.type != T_SCALAR || v->back_ctr.umax > K))
+        return NOT_PROVEN("jne needs a counter that steps by 1 and never passes its bound (r%u may reach %llu)", c,
+                          (unsigned long long)v->back_ctr.umax);
+    if (entry->r[c].type != T_SCALAR)
+        return NOT_PROVEN("its counter r%u is not a number on entry", c);
+    c0 = entry->r[c].umax > lim ? 0 : entry->r[c].umin;
+    trips = K > c0 ? (K - c0) / step : 0; /* no overflow: the +1 (+2 for jle) below is checked first */
+    if (trips >= MLOS_BPF_MAX_TRIPS - 1 || (trips += 1 + (op == BPF_JLE)) > MLOS_BPF_MAX_TRIPS)
+        return NOT_PROVEN("it may run %llu times, more than %u", (unsigned long long)trips, MLOS_BPF_MAX_TRIPS);
+#undef NOT_PROVEN
+    return 0;
+}
+
+/* Analyse the loop at h: iterate its body from the entry state until the
+ * state at the header stops growing (widening after two passes), then
+ * prove that it ends. Exits from any pass are pushed to their targets (a
+ * later pass only adds to them). st ends as the state after the back-edge
+ * not taken. */
+#define LOOP_PASSES 8
+static int do_loop(struct verifier *v, uint32_t h, struct vstate *st, int *live)
+{
+    uint32_t b = v->loop_end[h] - 1;
+    struct vstate *entry = bpf_alloc(sizeof(*entry)), *hs = bpf_alloc(sizeof(*hs)), *back = bpf_alloc(sizeof(*back));
+    struct vstate *obk = v->back;
+    struct vreg octr = v->back_ctr;
+    int oseen = v->back_seen, rc = 0, pass;
+    uint64_t cap = UINT64_MAX, K;
+    const struct mlos_bpf_insn *bin = &v->insns[b];
+
+    if (!entry || !hs || !back) {
+        rc = MLOS_ENOMEM;
+        goto out;
+    }
+    *entry = *st;
+    *hs = *st;
+    if (loop_bound(bin, st, &K) && K > 0)
+        cap = BPF_OP(bin->code) == BPF_JLE ? K : K - 1;
+    for (pass = 0; pass < LOOP_PASSES; pass++) {
+        int lv = 1;
+        *st = *hs;
+        v->back = back;
+        v->back_seen = 0;
+        if ((rc = walk_range(v, h, b + 1, st, &lv, h)) < 0)
+            goto out;
+        *live = lv;
+        if (!v->back_seen)
+            break; /* never goes round: a straight line */
+        join_state(back, hs); /* back = hs joined with the back-edge state */
+        if (state_eq(back, hs))
+            break;
+        if (pass >= 1) {
+            for (int i = 0; i < MLOS_BPF_NREGS; i++)
+                widen_reg(&back->r[i], &hs->r[i], i == bin->dst ? cap : UINT64_MAX);
+            for (int i = 0; i < NSLOTS; i++)
+                if (back->spilled[i] && hs->spilled[i])
+                    widen_reg(&back->slot[i], &hs->slot[i], UINT64_MAX);
+        }
+        *hs = *back;
+    }
+    if (pass == LOOP_PASSES) {
+        rc = bpf_fail(v->err, v->el, h, "loop at insn %u: no invariant found in %d passes", (unsigned)h, LOOP_PASSES);
+        goto out;
+    }
+    if (v->back_seen)
+        rc = loop_ends(v, h, b, entry, hs);
+out:
+    if (rc == MLOS_ENOMEM)
+        bpf_fail(v->err, v->el, h, "out of memory in the verifier");
+    v->back = obk;
+    v->back_ctr = octr;
+    v->back_seen = oseen;
+    bpf_release(entry);
+    bpf_release(hs);
+    bpf_release(back);
     return rc;
 }
 
 int mlos_bpf_verify(const struct mlos_bpf_insn *insns, uint32_t n, const struct mlos_bpf_hook_desc *hook,
                     char *err, size_t err_len)
 {
-    struct verifier v = {insns, n, hook, NULL, NULL, err, err_len, NULL, NULL, NULL, 0};
+    struct verifier v = {insns, n, hook, NULL, NULL, err, err_len};
     struct vstate *st = NULL;
     struct vreg ret;
     int rc, returns = 0;
@@ -1120,14 +1438,16 @@ int mlos_bpf_verify(const struct mlos_bpf_insn *insns, uint32_t n, const struct 
         return bpf_fail(err, err_len, 0, "program must have 1..%u instructions", (unsigned)MLOS_BPF_MAX_INSNS);
     v.opi = bpf_alloc(n);
     v.fstart = bpf_alloc(n);
+    v.loop_end = bpf_alloc(n * sizeof(*v.loop_end));
     v.pending = bpf_alloc(n * sizeof(*v.pending));
     st = bpf_alloc(sizeof(*st));
-    if (!v.opi || !v.fstart || !v.pending || !st) {
+    if (!v.opi || !v.fstart || !v.loop_end || !v.pending || !st) {
         rc = MLOS_ENOMEM;
         bpf_fail(err, err_len, 0, "out of memory in the verifier");
         goto out;
     }
     memset(v.pending, 0, n * sizeof(*v.pending));
+    memset(v.loop_end, 0, n * sizeof(*v.loop_end));
     if ((rc = structure(&v)) < 0) {
         if (rc == MLOS_ENOMEM)
             bpf_fail(err, err_len, 0, "out of memory in the verifier");
@@ -1144,6 +1464,7 @@ out:
     bpf_release(v.pending);
     bpf_release(v.opi);
     bpf_release(v.fstart);
+    bpf_release(v.loop_end);
     bpf_release(st);
     return rc;
 }

@@ -17,6 +17,11 @@ static void accepted(void)
            BPF_ALU64_IMM(BPF_ADD, R2, 1), BPF_JMP_IMM(BPF_JLE, R2, 9, -3), EXIT);
     EXPECT(45, BPF_MOV64_IMM(R0, 0), BPF_MOV64_IMM(R2, 0), BPF_ALU64_REG(BPF_ADD, R0, R2),
            BPF_ALU64_IMM(BPF_ADD, R2, 1), BPF_JMP_IMM(BPF_JNE, R2, 10, -3), EXIT);
+    /* "if K > i" (jgt/jge with the counter on the right, as older targets emit) */
+    EXPECT(45, BPF_MOV64_IMM(R0, 0), BPF_MOV64_IMM(R2, 0), BPF_MOV64_IMM(R3, 10), BPF_ALU64_REG(BPF_ADD, R0, R2),
+           BPF_ALU64_IMM(BPF_ADD, R2, 1), BPF_JMP_REG(BPF_JGT, R3, R2, -3), EXIT);
+    EXPECT(45, BPF_MOV64_IMM(R0, 0), BPF_MOV64_IMM(R2, 0), BPF_MOV64_IMM(R3, 9), BPF_ALU64_REG(BPF_ADD, R0, R2),
+           BPF_ALU64_IMM(BPF_ADD, R2, 1), BPF_JMP_REG(BPF_JGE, R3, R2, -3), EXIT);
     /* 32-bit counter and compare (clang's w registers) */
     EXPECT(100, BPF_MOV32_IMM(R0, 0), BPF_ALU32_IMM(BPF_ADD, R0, 1), BPF_JMP32_IMM(BPF_JLT, R0, 100, -2), EXIT);
     EXPECT(100, BPF_MOV32_IMM(R0, 0), BPF_ALU32_IMM(BPF_ADD, R0, 1), BPF_JMP32_IMM(BPF_JNE, R0, 100, -2), EXIT);

@@ -774,6 +774,23 @@ static const char *jmp_name(uint8_t op)
     return names[op >> 4];
 }
 
+/* The roles in a loop's back-edge "if c op K goto header": *ctr = c, *bnd =
+ * the register holding K or -1 for an immediate; "if K > c" (jgt/jge, as
+ * compilers emit for older targets) reads as "if c < K" (jlt/jle). */
+static uint8_t loop_shape(const struct mlos_bpf_insn *in, unsigned *ctr, int *bnd)
+{
+    uint8_t op = BPF_OP(in->code);
+    int x = BPF_SRC(in->code) == BPF_X;
+    if (x && (op == BPF_JGT || op == BPF_JGE)) {
+        *ctr = in->src;
+        *bnd = in->dst;
+        return op == BPF_JGT ? BPF_JLT : BPF_JLE;
+    }
+    *ctr = in->dst;
+    *bnd = x ? in->src : -1;
+    return op;
+}
+
 /* Conditional jumps on pointers, so that no outcome depends on where an
  * object lies in memory:
  *   - a pointer may be tested against the constant 0 (jeq/jne): hook
@@ -850,12 +867,15 @@ static int do_cond_jump(struct verifier *v, uint32_t pc, struct vstate *st, int 
     *t = *st;
     rc = 0;
     if (target <= pc) { /* the back-edge of the loop being analysed (do_loop) */
-        struct vreg bound = x ? st->r[in->src] : konst(0);
+        unsigned ctr;
+        int bnd;
+        (void)loop_shape(in, &ctr, &bnd);
+        struct vreg bound = bnd >= 0 ? st->r[bnd] : konst(0);
         if (v->back_seen) {
-            join_reg(&v->back_ctr, &st->r[in->dst]);
+            join_reg(&v->back_ctr, &st->r[ctr]);
             join_reg(&v->back_bound, &bound);
         } else {
-            v->back_ctr = st->r[in->dst];
+            v->back_ctr = st->r[ctr];
             v->back_bound = bound;
         }
         if (branch(in, t, 1)) {
@@ -1267,13 +1287,16 @@ static void widen_reg(struct vreg *j, const struct vreg *old, uint64_t cap)
  * bound is not known. */
 static int loop_bound(const struct mlos_bpf_insn *in, const struct vstate *st, uint64_t *k)
 {
-    if (BPF_SRC(in->code) == BPF_K) {
+    unsigned ctr;
+    int bnd;
+    (void)loop_shape(in, &ctr, &bnd);
+    if (bnd < 0) {
         *k = BPF_CLASS(in->code) == BPF_JMP32 ? (uint32_t)in->imm : (uint64_t)(int64_t)in->imm;
         return 1;
     }
-    if (st->r[in->src].type != T_SCALAR)
+    if (st->r[bnd].type != T_SCALAR)
         return 0;
-    *k = st->r[in->src].umax;
+    *k = st->r[bnd].umax;
     return 1;
 }
 
@@ -1304,18 +1327,18 @@ static int writes_reg(const struct verifier *v, uint32_t pc, unsigned r)
 static int loop_ends(struct verifier *v, uint32_t h, uint32_t b, const struct vstate *entry, const struct vstate *fin)
 {
     const struct mlos_bpf_insn *in = &v->insns[b];
-    int is32 = BPF_CLASS(in->code) == BPF_JMP32;
-    uint8_t op = BPF_OP(in->code);
-    unsigned c = in->dst;
-    uint64_t lim = is32 ? UINT32_MAX : UINT64_MAX, K, c0, trips, step;
+    int is32 = BPF_CLASS(in->code) == BPF_JMP32, bnd;
+    unsigned c;
+    uint8_t op = loop_shape(in, &c, &bnd);
+    uint64_t lim = is32 ? UINT32_MAX : UINT64_MAX, K = 0, c0, trips, step;
     int64_t w = -1;
 
 #define NOT_PROVEN(fmt, ...) bpf_fail(v->err, v->el, b, "loop at insn %u: cannot prove it ends: " fmt, (unsigned)h, ##__VA_ARGS__)
     if (op != BPF_JLT && op != BPF_JLE && op != BPF_JNE)
         return NOT_PROVEN("its back-edge is a %s, not jlt/jle/jne of a counter against its bound", jmp_name(op));
     for (uint32_t pc = h; pc < b; pc++) {
-        if (BPF_SRC(in->code) == BPF_X && writes_reg(v, pc, in->src))
-            return NOT_PROVEN("its bound r%u changes in the loop (insn %u)", in->src, (unsigned)pc);
+        if (bnd >= 0 && writes_reg(v, pc, (unsigned)bnd))
+            return NOT_PROVEN("its bound r%d changes in the loop (insn %u)", bnd, (unsigned)pc);
         if (!writes_reg(v, pc, c))
             continue;
         if (w >= 0)
@@ -1325,9 +1348,9 @@ static int loop_ends(struct verifier *v, uint32_t h, uint32_t b, const struct vs
     }
     if (w < 0)
         return NOT_PROVEN("its counter r%u does not change in the loop", c);
-    if (BPF_SRC(in->code) == BPF_X && v->back_bound.type != T_SCALAR)
-        return NOT_PROVEN("its bound r%u is not a number", in->src);
-    if (BPF_SRC(in->code) == BPF_X) /* the largest value it has at the back-edge; the low half for jmp32 */
+    if (bnd >= 0 && v->back_bound.type != T_SCALAR)
+        return NOT_PROVEN("its bound r%d is not a number", bnd);
+    if (bnd >= 0) /* the largest value it has at the back-edge; the low half for jmp32 */
         K = v->back_bound.umax > lim ? lim : v->back_bound.umax;
     else
         (void)loop_bound(in, fin, &K);
@@ -1384,8 +1407,11 @@ static int do_loop(struct verifier *v, uint32_t h, struct vstate *st, int *live)
     }
     *entry = *st;
     *hs = *st;
+    unsigned ctr;
+    int bnd;
+    uint8_t lop = loop_shape(bin, &ctr, &bnd);
     if (loop_bound(bin, st, &K) && K > 0)
-        cap = BPF_OP(bin->code) == BPF_JLE ? K : K - 1;
+        cap = lop == BPF_JLE ? K : K - 1;
     for (pass = 0; pass < LOOP_PASSES; pass++) {
         int lv = 1;
         *st = *hs;
@@ -1401,7 +1427,7 @@ static int do_loop(struct verifier *v, uint32_t h, struct vstate *st, int *live)
             break;
         if (pass >= 1) {
             for (int i = 0; i < MLOS_BPF_NREGS; i++)
-                widen_reg(&back->r[i], &hs->r[i], i == bin->dst ? cap : UINT64_MAX);
+                widen_reg(&back->r[i], &hs->r[i], i == (int)ctr ? cap : UINT64_MAX);
             for (int i = 0; i < NSLOTS; i++)
                 if (back->spilled[i] && hs->spilled[i])
                     widen_reg(&back->slot[i], &hs->slot[i], UINT64_MAX);

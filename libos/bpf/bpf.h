@@ -90,8 +90,20 @@ const struct mlos_bpf_helper *mlos_bpf_helper_get(int32_t id);
 /* ---- what a hook grants: context layout, regions, helpers ---- */
 struct mlos_bpf_region_desc {
     uint32_t ctx_off; /* le64 host address of the region, in the context */
-    uint32_t size;    /* the region is exactly this many bytes */
+    uint32_t size;    /* fixed: the region is exactly this many bytes; variable: at most */
     uint8_t writable;
+    /* Variable length: the region's length is the le64 at ctx + len_off
+     * (capped at size), known only when the program runs. The verifier
+     * proves accesses lie inside size and marks them; those are then
+     * checked against the real length at run time, in both modes (as is
+     * writability, so a run can grant a writable region read-only). */
+    uint8_t variable;
+    uint32_t len_off;
+    /* Variable regions with grant set: a writable region is writable in a
+     * run only if bit 0 of the le32 at ctx + grant_off is set (the run
+     * grants read-only or read-write access). */
+    uint8_t grant;
+    uint32_t grant_off;
 };
 
 struct mlos_bpf_hook_desc {
@@ -101,6 +113,13 @@ struct mlos_bpf_hook_desc {
     uint8_t nregions;
     struct mlos_bpf_region_desc regions[MLOS_BPF_MAX_REGIONS];
     uint32_t helpers;     /* MLOS_BPF_HELPER_BIT(id) mask */
+    /* Instructions a checked run may execute here, counted as the
+     * program's length per backward jump and twice that per local call
+     * (between those, execution only moves forward, so this is an upper
+     * bound). 0: loop-free runs only; UINT64_MAX: no limit. Hooks run
+     * trusted programs that can loop in checked mode unless the budget
+     * is UINT64_MAX, so they cannot spin forever either. */
+    uint64_t insn_budget;
 };
 
 /* ---- programs ---- */
@@ -125,6 +144,9 @@ void mlos_bpf_free(struct mlos_bpf_prog *prog);
 
 /* Instruction slots, flags and hook of a loaded program. */
 uint32_t mlos_bpf_ninsns(const struct mlos_bpf_prog *prog);
+/* 1 if the program has a backward jump or a local call (so its run time is
+ * not bounded by its length). */
+int mlos_bpf_may_loop(const struct mlos_bpf_prog *prog);
 unsigned mlos_bpf_flags(const struct mlos_bpf_prog *prog);
 const struct mlos_bpf_hook_desc *mlos_bpf_hook(const struct mlos_bpf_prog *prog);
 

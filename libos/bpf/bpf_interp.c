@@ -14,6 +14,37 @@ struct bpf_range {
     int writable;
 };
 
+/* The regions the hook declares (only the variable-length ones if
+ * only_var) whose fields lie inside ctx, read once at the start of a run:
+ * a program that rewrites them later cannot widen its own access. A
+ * variable region's length is its length field capped at the declared
+ * size, and its grant field can take write access away. */
+static int bpf_region_ranges(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len, int only_var,
+                             struct bpf_range *out)
+{
+    int n = 0;
+    for (int i = 0; i < prog->hook.nregions && ctx; i++) {
+        const struct mlos_bpf_region_desc *r = &prog->hook.regions[i];
+        uint64_t base, size = r->size;
+        if ((only_var && !r->variable) || (uint64_t)r->ctx_off + 8 > ctx_len)
+            continue;
+        int w = r->writable;
+        if (r->variable) {
+            uint64_t l;
+            if ((uint64_t)r->len_off + 8 > ctx_len || (r->grant && (uint64_t)r->grant_off + 4 > ctx_len))
+                continue;
+            l = bpf_load_le((uintptr_t)ctx + r->len_off, 8);
+            size = l < size ? l : size;
+            if (r->grant && !(bpf_load_le((uintptr_t)ctx + r->grant_off, 4) & 1))
+                w = 0;
+        }
+        base = bpf_load_le((uintptr_t)ctx + r->ctx_off, 8);
+        if (base && base + size > base)
+            out[n++] = (struct bpf_range){base, base + size, w};
+    }
+    return n;
+}
+
 /* Ranges for one run: ctx, stack, and each region the hook declares whose
  * pointer field lies inside ctx (read once, at the start: a program that
  * rewrites the field later cannot widen its own access). */
@@ -29,16 +60,12 @@ static int bpf_ranges(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_le
      * the range, so no function reads another's or unwritten frames). */
     out[n++] = (struct bpf_range){(uint64_t)(uintptr_t)stack + (MLOS_BPF_MAX_FRAMES - 1) * MLOS_BPF_STACK_SIZE,
                                   (uint64_t)(uintptr_t)stack + MLOS_BPF_MAX_FRAMES * MLOS_BPF_STACK_SIZE, 1};
-    for (int i = 0; i < prog->hook.nregions && ctx; i++) {
-        const struct mlos_bpf_region_desc *r = &prog->hook.regions[i];
-        uint64_t base;
-        if ((uint64_t)r->ctx_off + 8 > ctx_len)
-            continue;
-        base = bpf_load_le((uintptr_t)ctx + r->ctx_off, 8);
-        if (base && base + r->size > base)
-            out[n++] = (struct bpf_range){base, base + r->size, r->writable};
-    }
-    return n;
+    return n + bpf_region_ranges(prog, ctx, ctx_len, 0, out + n);
+}
+
+static int bpf_var_ranges(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len, struct bpf_range *out)
+{
+    return bpf_region_ranges(prog, ctx, ctx_len, 1, out);
 }
 
 static inline int bpf_range_ok(const struct bpf_range *m, int n, uint64_t a, uint64_t size, int write)

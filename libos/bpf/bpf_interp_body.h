@@ -24,6 +24,9 @@ int BPF_INTERP_NAME(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len,
 #if BPF_CHECKED
     struct bpf_range mem[2 + MLOS_BPF_MAX_REGIONS];
     int nmem, smem = ctx && ctx_len ? 1 : 0; /* index of the stack range */
+#else
+    struct bpf_range var[MLOS_BPF_MAX_REGIONS]; /* variable-length regions, for _v accesses */
+    int nvar = 0;
 #endif
 
     if (!prog) {
@@ -51,8 +54,16 @@ int BPF_INTERP_NAME(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len,
             return MLOS_ETIMEDOUT;                                                                               \
         ip += (rel);                                                                                             \
     } while (0)
+#define VCHECK(a, sz, w) MEMCHECK(a, sz, w)
 #else
+    if (prog->varlen)
+        nvar = bpf_var_ranges(prog, ctx, ctx_len, var);
 #define MEMCHECK(a, sz, w) ((void)0)
+#define VCHECK(a, sz, w)                                                                                         \
+    do {                                                                                                         \
+        if (!bpf_range_ok(var, nvar, (a), (sz), (w)))                                                            \
+            return MLOS_EACCES;                                                                                  \
+    } while (0)
 #define TAKE(rel) (ip += (rel))
 #endif
 #define DST R[ip->dst]
@@ -252,14 +263,15 @@ op_call_local:
     ip += ip->imm;
     NEXT;
 
-#define LDX(nm, sz, E)                                                                                           \
-    op_##nm : {                                                                                                  \
+#define LDX1(nm, sz, E, CHK)                                                                                     \
+    nm : {                                                                                                       \
         uint64_t a = SRC + OFF, v;                                                                               \
-        MEMCHECK(a, sz, 0);                                                                                      \
+        CHK(a, sz, 0);                                                                                           \
         v = bpf_load_le((uintptr_t)a, sz);                                                                       \
         DST = (E);                                                                                               \
         NEXT;                                                                                                    \
     }
+#define LDX(nm, sz, E) LDX1(op_##nm, sz, E, MEMCHECK) LDX1(op_##nm##_v, sz, E, VCHECK)
     LDX(ldxb, 1, v)
     LDX(ldxh, 2, v)
     LDX(ldxw, 4, v)
@@ -268,13 +280,15 @@ op_call_local:
     LDX(ldxsh, 2, bpf_sext(v, 16))
     LDX(ldxsw, 4, bpf_sext(v, 32))
 #undef LDX
-#define ST(nm, sz, V)                                                                                            \
-    op_##nm : {                                                                                                  \
+#undef LDX1
+#define ST1(nm, sz, V, CHK)                                                                                      \
+    nm : {                                                                                                       \
         uint64_t a = DST + OFF;                                                                                  \
-        MEMCHECK(a, sz, 1);                                                                                      \
+        CHK(a, sz, 1);                                                                                           \
         bpf_store_le((uintptr_t)a, sz, (V));                                                                     \
         NEXT;                                                                                                    \
     }
+#define ST(nm, sz, V) ST1(op_##nm, sz, V, MEMCHECK) ST1(op_##nm##_v, sz, V, VCHECK)
     ST(stb, 1, IMM)
     ST(sth, 2, IMM)
     ST(stw, 4, IMM)
@@ -284,10 +298,11 @@ op_call_local:
     ST(stxw, 4, SRC)
     ST(stxdw, 8, SRC)
 #undef ST
-#define ATOMIC(nm, sz)                                                                                           \
-    op_##nm : {                                                                                                  \
+#undef ST1
+#define ATOMIC1(nm, sz, CHK)                                                                                     \
+    nm : {                                                                                                       \
         uint64_t a = DST + OFF, old;                                                                             \
-        MEMCHECK(a, sz, 1);                                                                                      \
+        CHK(a, sz, 1);                                                                                           \
         old = bpf_atomic((uintptr_t)a, sz, ip->imm, SRC, R[0]);                                                  \
         if (ip->imm == BPF_CMPXCHG)                                                                              \
             R[0] = old;                                                                                          \
@@ -295,11 +310,14 @@ op_call_local:
             SRC = old;                                                                                           \
         NEXT;                                                                                                    \
     }
+#define ATOMIC(nm, sz) ATOMIC1(op_##nm, sz, MEMCHECK) ATOMIC1(op_##nm##_v, sz, VCHECK)
     ATOMIC(atomicw, 4)
     ATOMIC(atomicdw, 8)
 #undef ATOMIC
+#undef ATOMIC1
 
 #undef MEMCHECK
+#undef VCHECK
 #undef TAKE
 #undef DST
 #undef SRC

@@ -92,6 +92,7 @@ struct verifier {
     int *returns;            /* ... and whether any exit was reached */
     uint32_t steps;          /* instructions visited, against MAX_STEPS */
     uint32_t *loop_end;      /* at a loop header: 1 + the insn of its back-edge, else 0 */
+    uint8_t *rtcheck;        /* accesses to variable-length regions, or NULL */
     struct vstate *back;     /* the loop being analysed: its back-edge's taken state, joined */
     int back_seen;
     struct vreg back_ctr;    /* ... and the counter just before that jump, joined */
@@ -396,7 +397,14 @@ static int check_access(struct verifier *v, uint32_t pc, const struct vstate *st
         if (write && !h->ctx_writable)
             return bpf_fail(v->err, v->el, pc, "cannot %s: the context of hook '%s' is read-only", what, h->name);
         for (int i = 0; i < h->nregions; i++) {
-            int64_t f = h->regions[i].ctx_off;
+            int64_t f = h->regions[i].ctx_off, lf = h->regions[i].len_off;
+            int64_t gf = h->regions[i].grant_off;
+            if (write && h->regions[i].variable && lo < lf + 8 && hi > lf)
+                return bpf_fail(v->err, v->el, pc, "cannot %s over the length of region %d at ctx+%lld", what, i,
+                                (long long)lf);
+            if (write && h->regions[i].variable && h->regions[i].grant && lo < gf + 4 && hi > gf)
+                return bpf_fail(v->err, v->el, pc, "cannot %s over the access grant of region %d at ctx+%lld", what,
+                                i, (long long)gf);
             if (lo >= f + 8 || hi <= f)
                 continue;
             if (write)
@@ -426,6 +434,15 @@ static int check_access(struct verifier *v, uint32_t pc, const struct vstate *st
                             p->region, (long long)lo, (long long)hi, (unsigned)r->size);
         if (write && !r->writable)
             return bpf_fail(v->err, v->el, pc, "cannot %s: region %u is read-only", what, p->region);
+        if (r->variable) {
+            if (what[0] == 'p') /* a helper would need the length now */
+                return bpf_fail(v->err, v->el, pc,
+                                "cannot %s of variable-length region %u to a helper (its length is known only "
+                                "at run time)",
+                                what, p->region);
+            if (v->rtcheck)
+                v->rtcheck[pc] = 1;
+        }
         return 0;
     }
     }
@@ -1455,6 +1472,12 @@ out:
 int mlos_bpf_verify(const struct mlos_bpf_insn *insns, uint32_t n, const struct mlos_bpf_hook_desc *hook,
                     char *err, size_t err_len)
 {
+    return bpf_verify_ex(insns, n, hook, NULL, err, err_len);
+}
+
+int bpf_verify_ex(const struct mlos_bpf_insn *insns, uint32_t n, const struct mlos_bpf_hook_desc *hook,
+                  uint8_t *rtcheck, char *err, size_t err_len)
+{
     struct verifier v = {insns, n, hook, NULL, NULL, err, err_len};
     struct vstate *st = NULL;
     struct vreg ret;
@@ -1474,6 +1497,9 @@ int mlos_bpf_verify(const struct mlos_bpf_insn *insns, uint32_t n, const struct 
     }
     memset(v.pending, 0, n * sizeof(*v.pending));
     memset(v.loop_end, 0, n * sizeof(*v.loop_end));
+    v.rtcheck = rtcheck;
+    if (rtcheck)
+        memset(rtcheck, 0, n);
     if ((rc = structure(&v)) < 0) {
         if (rc == MLOS_ENOMEM)
             bpf_fail(err, err_len, 0, "out of memory in the verifier");

@@ -613,6 +613,10 @@ static void sample(const char *path)
     uint8_t *code = elf_text(path, &len);
     int is_filter = strstr(path, "filter_call") != NULL;
     int hook = is_filter ? MLOS_HOOK_MSG : MLOS_HOOK_SCHED;
+    if (strstr(path, "kernel_sum"))
+        hook = MLOS_HOOK_KERNEL;
+    if (strstr(path, "reduce_satadd"))
+        hook = MLOS_HOOK_REDUCE;
 
     CHECK(code != NULL);
     if (!code)
@@ -626,7 +630,47 @@ static void sample(const char *path)
         return;
     printf("%s: %u insns verified\n", path, mlos_bpf_ninsns(p));
     CHECK_EQ(mlos_hook_set(hook, p), 0);
-    if (is_filter) {
+    if (hook == MLOS_HOOK_KERNEL) {
+        /* kernel_sum.c: arg[0] FNV-1a, arg[1] count of arg[2], R0 the byte sum; arg[3] inverts */
+        static uint8_t buf[5000];
+        uint64_t arg[4] = {0, 0, 7, 0}, r0 = 0, sum = 0, same = 0;
+        uint32_t h = 2166136261u;
+        for (size_t i = 0; i < sizeof(buf); i++) {
+            buf[i] = (uint8_t)(i * i + 3);
+            sum += buf[i], same += buf[i] == 7, h = (h ^ buf[i]) * 16777619u;
+        }
+        CHECK_EQ(mlos_hook_kernel(buf, sizeof(buf), 0, arg, &r0), 0);
+        CHECK_EQ(r0, sum);
+        CHECK_EQ(arg[0], h);
+        CHECK_EQ(arg[1], same);
+        arg[3] = 1;
+        CHECK_EQ(mlos_hook_kernel(buf, sizeof(buf), 0, arg, &r0), MLOS_EACCES); /* read-only grant */
+        CHECK_EQ(buf[0], 3);
+        CHECK_EQ(mlos_hook_kernel(buf, sizeof(buf), 1, arg, &r0), 0);
+        CHECK_EQ(buf[0], (uint8_t)~3);
+    } else if (hook == MLOS_HOOK_REDUCE) {
+        /* reduce_satadd.c over 4 vectors of 1000 u32 */
+        static uint32_t v[4][1000], out[1000];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 1000; j++)
+                v[i][j] = j % 3 ? (uint32_t)(j * 1000003u + i) : 0xc0000000u;
+        CHECK_EQ(mlos_hook_reduce_local(out, v, 4, 1000, 4, 0), 0);
+        int bad = 0;
+        for (int j = 0; j < 1000; j++) {
+            uint64_t s = 0;
+            for (int i = 0; i < 4; i++)
+                s += v[i][j];
+            bad += out[j] != (s > 0xffffffffu ? 0xffffffffu : s);
+        }
+        CHECK_EQ(bad, 0);
+        CHECK_EQ(mlos_hook_reduce(out, v[1], 10, 8, 0), MLOS_EINVAL); /* elem_size 8: refused */
+    } else if (strstr(path, "sched_deadline")) {
+        CHECK_EQ(mlos_hook_sched("job.5", 5, 0, 0), 995);
+        CHECK_EQ(mlos_hook_sched("a.b.120", 7, 0, 40), 880);
+        CHECK_EQ(mlos_hook_sched("job.1234", 8, 0, 40), -2);
+        CHECK_EQ(mlos_hook_sched("job.", 4, 0, 0), 0);
+        CHECK_EQ(mlos_hook_sched("echo", 4, 0, 33), -2);
+    } else if (is_filter) {
         CHECK_EQ(mlos_hook_msg(2, 1, "", 0, "crash", 5, NULL, 0), MLOS_HOOK_MSG_DROP); /* 2: CALL */
         CHECK_EQ(mlos_hook_msg(2, 1, "", 0, "echo", 4, NULL, 0), MLOS_HOOK_MSG_ACCEPT);
         CHECK_EQ(mlos_hook_msg(2, 1, "", 0, "crash2", 6, NULL, 0), MLOS_HOOK_MSG_ACCEPT);

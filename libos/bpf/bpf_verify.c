@@ -93,6 +93,7 @@ struct verifier {
     uint32_t steps;          /* instructions visited, against MAX_STEPS */
     uint32_t *loop_end;      /* at a loop header: 1 + the insn of its back-edge, else 0 */
     uint8_t *rtcheck;        /* accesses to variable-length regions, or NULL */
+    int acyclic_back;        /* some backward jump closes no cycle: walk in topological order */
     struct vstate *back;     /* the loop being analysed: its back-edge's taken state, joined */
     int back_seen;
     struct vreg back_ctr;    /* ... and the counter just before that jump, joined */
@@ -883,7 +884,7 @@ static int do_cond_jump(struct verifier *v, uint32_t pc, struct vstate *st, int 
         return MLOS_ENOMEM;
     *t = *st;
     rc = 0;
-    if (target <= pc) { /* the back-edge of the loop being analysed (do_loop) */
+    if (target <= pc && v->loop_end[target] == pc + 1) { /* the back-edge of the loop being analysed (do_loop) */
         unsigned ctr;
         int bnd;
         (void)loop_shape(in, &ctr, &bnd);
@@ -990,6 +991,41 @@ out:
     return rc;
 }
 
+/* Does the backward jump at b to t close a cycle (t reaches b)? Compilers
+ * also jump backward to shared tail code placed earlier; such a jump is
+ * no loop. Depth-first search inside the function starting at f; work has
+ * room for n entries. Returns 1, 0, or MLOS_ENOMEM. */
+static int cycles(struct verifier *v, uint32_t t, uint32_t b, uint32_t f, uint32_t *work)
+{
+    uint32_t end = func_end(v, f), nw = 0;
+    uint8_t *seen = bpf_alloc(v->n);
+    int found = 0;
+
+    if (!seen)
+        return MLOS_ENOMEM;
+    memset(seen, 0, v->n);
+    seen[t] = 1;
+    work[nw++] = t;
+    while (nw && !found) {
+        uint32_t pc = work[--nw], next = pc + (v->opi[pc] == BPF_OPI_lddw ? 2 : 1);
+        int64_t j = jump_target(&v->insns[pc], pc, v->opi[pc]);
+        if (pc == b) {
+            found = 1;
+            break;
+        }
+        if (j >= (int64_t)f && j < (int64_t)end && !seen[j]) {
+            seen[j] = 1;
+            work[nw++] = (uint32_t)j;
+        }
+        if (falls_through(v->opi[pc]) && next < end && !seen[next]) {
+            seen[next] = 1;
+            work[nw++] = next;
+        }
+    }
+    bpf_release(seen);
+    return found;
+}
+
 /* A back-edge at insn b to insn h: a loop [h, b] with a conditional jump
  * at its bottom, the only way back to h, and nested in or apart from the
  * loops found so far (which all end before b). */
@@ -1086,8 +1122,13 @@ static int structure(struct verifier *v)
                           (unsigned)f);
             goto out;
         }
-        if (t >= 0 && t <= (int64_t)pc && (rc = note_loop(v, (uint32_t)t, pc, op)) < 0)
+        if (t >= 0 && t <= (int64_t)pc && (rc = cycles(v, (uint32_t)t, pc, f, work)) < 0)
             goto out;
+        if (rc == 1 && (rc = note_loop(v, (uint32_t)t, pc, op)) < 0)
+            goto out;
+        if (rc == 0 && t >= 0 && t <= (int64_t)pc)
+            v->acyclic_back = 1;
+        rc = 0;
         if (falls_through(op) && next >= v->n) {
             rc = bpf_fail(v->err, v->el, pc, "execution falls off the end of the program");
             goto out;
@@ -1105,6 +1146,17 @@ static int structure(struct verifier *v)
         }
     if ((rc = loop_entries(v)) < 0)
         goto out;
+    for (uint32_t pc = 0; pc < v->n && v->acyclic_back; pc++) {
+        int64_t t = jump_target(&v->insns[pc], pc, v->opi[pc]);
+        if (!reach[pc] || t < 0 || t > (int64_t)pc || v->loop_end[t] == pc + 1)
+            continue;
+        for (uint32_t l = 0; l <= pc; l++)
+            if (v->loop_end[l] && l <= t && v->loop_end[l] - 1 >= pc) {
+                rc = bpf_fail(v->err, v->el, pc, "backward jump to insn %lld inside the loop at insn %u is not its "
+                              "back-edge", (long long)t, (unsigned)l);
+                goto out;
+            }
+    }
     rc = call_depth(v, reach);
 out:
     bpf_release(reach);
@@ -1203,6 +1255,7 @@ static int step(struct verifier *v, uint32_t pc, struct vstate *st, int *live)
 }
 
 static int do_loop(struct verifier *v, uint32_t h, struct vstate *st, int *live);
+static int walk_rpo(struct verifier *v, uint32_t start, uint32_t end, struct vstate *st, int *live);
 
 /* Walk [start, end) in program order from state st, which ends as the
  * state after the last instruction (*live: whether it is reachable). A
@@ -1243,6 +1296,95 @@ static int walk_range(struct verifier *v, uint32_t start, uint32_t end, struct v
     return 0;
 }
 
+/* Walk the function [start, end) in a topological order of its acyclic
+ * part (reverse postorder without the loops' back-edges), for code where
+ * some backward jumps are no loops, so program order is not one. A loop
+ * is analysed whole at its header (do_loop walks its body, which holds no
+ * such jumps) and its body skipped afterwards. */
+static int walk_rpo(struct verifier *v, uint32_t start, uint32_t end, struct vstate *st, int *live)
+{
+    uint32_t *order = bpf_alloc(v->n * sizeof(*order)), *stk = bpf_alloc(v->n * sizeof(*stk)), no = 0, ns = 0;
+    uint8_t *seen = bpf_alloc(v->n), *nsucc = bpf_alloc(v->n);
+    int rc = 0;
+
+    if (!order || !stk || !seen || !nsucc) {
+        rc = MLOS_ENOMEM;
+        goto out;
+    }
+    memset(seen, 0, v->n);
+    memset(nsucc, 0, v->n);
+    seen[start] = 1;
+    stk[ns++] = start;
+    while (ns) { /* iterative depth-first search; nsucc: successors tried so far */
+        uint32_t pc = stk[ns - 1], next = pc + (v->opi[pc] == BPF_OPI_lddw ? 2 : 1), succ = UINT32_MAX;
+        int64_t t = jump_target(&v->insns[pc], pc, v->opi[pc]);
+        if (t >= 0 && t <= (int64_t)pc && v->loop_end[t] == pc + 1)
+            t = -1; /* a loop's back-edge: not part of the order */
+        while (nsucc[pc] < 2 && succ == UINT32_MAX) {
+            int k = nsucc[pc]++;
+            if (k == 0 && falls_through(v->opi[pc]) && next < end)
+                succ = next;
+            else if (k == 1 && t >= 0)
+                succ = (uint32_t)t;
+            if (succ != UINT32_MAX && seen[succ])
+                succ = UINT32_MAX;
+        }
+        if (succ == UINT32_MAX) {
+            order[no++] = pc;
+            ns--;
+        } else {
+            seen[succ] = 1;
+            stk[ns++] = succ;
+        }
+    }
+    memset(seen, 0, v->n); /* now: inside a loop already analysed */
+    for (uint32_t i = no; i-- > 0;) {
+        uint32_t pc = order[i], next = pc + (v->opi[pc] == BPF_OPI_lddw ? 2 : 1);
+        if (seen[pc])
+            continue;
+        if (v->pending[pc]) {
+            if (*live)
+                join_state(st, v->pending[pc]);
+            else
+                *st = *v->pending[pc];
+            bpf_release(v->pending[pc]);
+            v->pending[pc] = NULL;
+            *live = 1;
+        }
+        if (!*live)
+            continue;
+        if (++v->steps > MAX_STEPS) {
+            rc = bpf_fail(v->err, v->el, pc, "program too complex to verify (over %u instruction visits)", MAX_STEPS);
+            goto out;
+        }
+        if (v->loop_end[pc]) {
+            uint32_t b = v->loop_end[pc] - 1;
+            if ((rc = do_loop(v, pc, st, live)) < 0)
+                goto out;
+            memset(seen + pc + 1, 1, b - pc);
+            next = b + 1;
+        } else if ((rc = step(v, pc, st, live)) < 0) {
+            if (rc == MLOS_ENOMEM)
+                bpf_fail(v->err, v->el, pc, "out of memory in the verifier");
+            goto out;
+        }
+        /* fall through to next: keep going if it comes next in the order */
+        if (*live && !(i > 0 && order[i - 1] == next)) {
+            if (next < end && (rc = push(v, next, st)) < 0)
+                goto out;
+            *live = 0;
+        }
+    }
+out:
+    if (rc == MLOS_ENOMEM)
+        bpf_fail(v->err, v->el, start, "out of memory in the verifier");
+    bpf_release(order);
+    bpf_release(stk);
+    bpf_release(seen);
+    bpf_release(nsucc);
+    return rc;
+}
+
 /* Walk the function [start, end) from state st, joining R0 at its exits
  * into *ret. */
 static int walk(struct verifier *v, uint32_t start, uint32_t end, struct vstate *st, struct vreg *ret, int *returns)
@@ -1252,7 +1394,7 @@ static int walk(struct verifier *v, uint32_t start, uint32_t end, struct vstate 
 
     v->ret = ret;
     v->returns = returns;
-    rc = walk_range(v, start, end, st, &live, -1);
+    rc = v->acyclic_back ? walk_rpo(v, start, end, st, &live) : walk_range(v, start, end, st, &live, -1);
     v->ret = oret;
     v->returns = oreturns;
     return rc;
@@ -1395,8 +1537,16 @@ static int loop_ends(struct verifier *v, uint32_t h, uint32_t b, const struct vs
     if (entry->r[c].type != T_SCALAR)
         return NOT_PROVEN("its counter r%u is not a number on entry", c);
     c0 = entry->r[c].umax > lim ? 0 : entry->r[c].umin;
-    trips = K > c0 ? (K - c0) / step : 0; /* no overflow: the +1 (+2 for jle) below is checked first */
-    if (trips >= MLOS_BPF_MAX_TRIPS - 1 || (trips += 1 + (op == BPF_JLE)) > MLOS_BPF_MAX_TRIPS)
+    /* passes: jlt/jne ceil((K - c0) / k), jle floor((K - c0) / k) + 1, at
+     * least one (the test is at the bottom); the wrap check above keeps
+     * K + k - 1 from overflowing */
+    if (K <= c0)
+        trips = 1;
+    else if (op == BPF_JLE)
+        trips = (K - c0) / step + 1;
+    else
+        trips = (K - c0 + step - 1) / step;
+    if (trips > MLOS_BPF_MAX_TRIPS)
         return NOT_PROVEN("it may run %llu times, more than %u", (unsigned long long)trips, MLOS_BPF_MAX_TRIPS);
 #undef NOT_PROVEN
     return 0;

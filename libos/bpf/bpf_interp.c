@@ -49,23 +49,37 @@ static int bpf_region_ranges(const struct mlos_bpf_prog *prog, void *ctx, size_t
  * pointer field lies inside ctx (read once, at the start: a program that
  * rewrites the field later cannot widen its own access). */
 static int bpf_ranges(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len, uint64_t *stack,
-                      struct bpf_range *out)
+                      struct bpf_range *out, int *stack_index)
 {
-    int n = 0;
+    /* Regions first: loops over data make most accesses there. */
+    int n = bpf_region_ranges(prog, ctx, ctx_len, 0, out);
     uint64_t c = (uint64_t)(uintptr_t)ctx;
 
-    if (ctx && ctx_len)
-        out[n++] = (struct bpf_range){c, c + ctx_len, prog->hook.ctx_writable};
     /* Only the current frame: the entry function's at first (calls move
      * the range, so no function reads another's or unwritten frames). */
+    *stack_index = n;
     out[n++] = (struct bpf_range){(uint64_t)(uintptr_t)stack + (MLOS_BPF_MAX_FRAMES - 1) * MLOS_BPF_STACK_SIZE,
                                   (uint64_t)(uintptr_t)stack + MLOS_BPF_MAX_FRAMES * MLOS_BPF_STACK_SIZE, 1};
-    return n + bpf_region_ranges(prog, ctx, ctx_len, 0, out + n);
+    if (ctx && ctx_len)
+        out[n++] = (struct bpf_range){c, c + ctx_len, prog->hook.ctx_writable};
+    return n;
 }
 
 static int bpf_var_ranges(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len, struct bpf_range *out)
 {
     return bpf_region_ranges(prog, ctx, ctx_len, 1, out);
+}
+
+/* The fast path's check of a _v access: the verifier proved the pointer
+ * is into a variable region, so only those ranges are tried, usually one. */
+static inline int bpf_var_ok(const struct bpf_range *m, int n, uint64_t a, uint64_t size, int write)
+{
+    for (int i = 0; i < n; i++) {
+        uint64_t o = a - m[i].lo, len = m[i].hi - m[i].lo;
+        if (o < len && len - o >= size)
+            return !write || m[i].writable;
+    }
+    return 0;
 }
 
 static inline int bpf_range_ok(const struct bpf_range *m, int n, uint64_t a, uint64_t size, int write)

@@ -23,7 +23,7 @@ int BPF_INTERP_NAME(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len,
     const struct bpf_dinsn *ip;
 #if BPF_CHECKED
     struct bpf_range mem[2 + MLOS_BPF_MAX_REGIONS];
-    int nmem, smem = ctx && ctx_len ? 1 : 0; /* index of the stack range */
+    int nmem, smem; /* smem: index of the stack range */
 #else
     struct bpf_range var[MLOS_BPF_MAX_REGIONS]; /* variable-length regions, for _v accesses */
     int nvar = 0;
@@ -42,7 +42,7 @@ int BPF_INTERP_NAME(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len,
      * rest, so they skip the cost). */
     if (prog->flags & MLOS_BPF_TRUSTED)
         memset(stack + (MLOS_BPF_MAX_FRAMES - 1) * MLOS_BPF_STACK_SIZE / 8, 0, MLOS_BPF_STACK_SIZE);
-    nmem = bpf_ranges(prog, ctx, ctx_len, stack, mem);
+    nmem = bpf_ranges(prog, ctx, ctx_len, stack, mem, &smem);
 #define MEMCHECK(a, sz, w)                                                                                       \
     do {                                                                                                         \
         if (!bpf_range_ok(mem, nmem, (a), (sz), (w)))                                                            \
@@ -61,7 +61,7 @@ int BPF_INTERP_NAME(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len,
 #define MEMCHECK(a, sz, w) ((void)0)
 #define VCHECK(a, sz, w)                                                                                         \
     do {                                                                                                         \
-        if (!bpf_range_ok(var, nvar, (a), (sz), (w)))                                                            \
+        if (!bpf_var_ok(var, nvar, (a), (sz), (w)))                                                              \
             return MLOS_EACCES;                                                                                  \
     } while (0)
 #define TAKE(rel) (ip += (rel))

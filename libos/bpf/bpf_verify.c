@@ -1049,11 +1049,15 @@ static int note_loop(struct verifier *v, uint32_t h, uint32_t b, int op)
  * lands inside it (the analysis walks the body from the header). */
 static int loop_entries(struct verifier *v)
 {
-    for (uint32_t pc = 0; pc < v->n; pc++) {
+    uint32_t first = v->n; /* the first loop header: jumps below it enter no loop */
+    for (uint32_t l = 0; l < v->n && first == v->n; l++)
+        if (v->loop_end[l])
+            first = l;
+    for (uint32_t pc = 0; pc < v->n && first < v->n; pc++) {
         int64_t t = jump_target(&v->insns[pc], pc, v->opi[pc]);
         if (t <= (int64_t)pc)
             continue;
-        for (uint32_t l = 0; l < (uint32_t)t; l++)
+        for (uint32_t l = first; l < (uint32_t)t; l++)
             if (v->loop_end[l] && (int64_t)(v->loop_end[l] - 1) >= t && pc < l)
                 return bpf_fail(v->err, v->el, pc,
                                 "jump to insn %lld enters the loop at insn %u in the middle (only its first "

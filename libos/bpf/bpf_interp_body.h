@@ -21,12 +21,14 @@ int BPF_INTERP_NAME(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len,
     } frames[MLOS_BPF_MAX_FRAMES - 1];
     int depth = 0;
     const struct bpf_dinsn *ip;
+    /* Variable-length regions, for _v accesses: both modes check those
+     * against these ranges only (the verifier proved the pointer is into
+     * one), so that no mode lets such an access land in another object. */
+    struct bpf_range var[MLOS_BPF_MAX_REGIONS];
+    int nvar = 0;
 #if BPF_CHECKED
     struct bpf_range mem[2 + MLOS_BPF_MAX_REGIONS];
     int nmem, smem; /* smem: index of the stack range */
-#else
-    struct bpf_range var[MLOS_BPF_MAX_REGIONS]; /* variable-length regions, for _v accesses */
-    int nvar = 0;
 #endif
 
     if (!prog) {
@@ -54,18 +56,17 @@ int BPF_INTERP_NAME(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len,
             return MLOS_ETIMEDOUT;                                                                               \
         ip += (rel);                                                                                             \
     } while (0)
-#define VCHECK(a, sz, w) MEMCHECK(a, sz, w)
 #else
+#define MEMCHECK(a, sz, w) ((void)0)
+#define TAKE(rel) (ip += (rel))
+#endif
     if (prog->varlen)
         nvar = bpf_var_ranges(prog, ctx, ctx_len, var);
-#define MEMCHECK(a, sz, w) ((void)0)
 #define VCHECK(a, sz, w)                                                                                         \
     do {                                                                                                         \
         if (!bpf_var_ok(var, nvar, (a), (sz), (w)))                                                              \
             return MLOS_EACCES;                                                                                  \
     } while (0)
-#define TAKE(rel) (ip += (rel))
-#endif
 #define DST R[ip->dst]
 #define SRC R[ip->src]
 #define IMM ((uint64_t)(int64_t)ip->imm)

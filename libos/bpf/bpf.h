@@ -4,27 +4,37 @@
  * Programs are raw little-endian eBPF instruction bytes (the .text of
  * `clang -target bpfel -O2 -c`). Each program is loaded for one hook
  * (hooks.h), which fixes its context layout, the memory regions it may
- * reach and the helpers it may call.
+ * reach, the helpers it may call and its instruction budget.
  *
  * Trust levels
  *   untrusted  The verifier (bpf_verify.c) must prove the program safe:
- *              every instruction fully decoded, no back-edges (loops are
- *              rejected, so a run executes at most ninsns instructions),
- *              no uninitialised reads, memory access only to the context,
- *              the 512-byte stack and the hook's regions, whitelisted
- *              helpers with checked arguments, R0 a scalar at exit.
+ *              every instruction fully decoded, every loop proven to end
+ *              (a counter stepped by a constant up to a bound: the shape
+ *              of `for (i = 0; i < n; i++)`; anything else is refused
+ *              with a message naming the loop), local calls without
+ *              recursion at most MLOS_BPF_MAX_FRAMES deep, no
+ *              uninitialised reads, memory access only to the context, the
+ *              stack frame and the hook's regions (variable-length regions
+ *              checked against their real length at run time), whitelisted
+ *              helpers with checked arguments, R0 a scalar at exit, and no
+ *              address leaks: no verified program can return, store or
+ *              pass to a helper a value derived from a host address (see
+ *              bpf_verify.c for the rules).
  *   trusted    The application's own code: only decoded (valid opcodes,
  *              jumps in range, lddw pairs, known helpers), then run as is.
  *              Loops are allowed. Memory is not checked unless the program
- *              is run in checked mode.
+ *              is run in checked mode; a hook runs trusted code that can
+ *              loop in checked mode, under its instruction budget.
  *
  * Run modes
- *   MLOS_BPF_RUN_FAST     no run-time checks (the verifier's proof, or trust)
+ *   MLOS_BPF_RUN_FAST     no run-time checks beyond the variable-length
+ *                         regions' (the verifier's proof, or trust)
  *   MLOS_BPF_RUN_CHECKED  every load, store and helper pointer argument is
  *                         bounds-checked against ctx/stack/regions at run
  *                         time, helpers must be on the hook's whitelist,
- *                         and backward jumps are counted against a
- *                         budget: a defensive mode for either trust level.
+ *                         and backward jumps and local calls are counted
+ *                         against a budget: a defensive mode for either
+ *                         trust level.
  *
  * The VM is a little-endian machine on every host: loads and stores are
  * little-endian (byte-swapped on big-endian PowerPC), so bpfel programs
@@ -32,9 +42,10 @@
  * fields little-endian. Pointers are host addresses zero-extended to 64
  * bits. Arithmetic follows RFC 9669, including division by zero (quotient
  * 0, remainder = dividend) and signed overflow (INT_MIN / -1 = INT_MIN,
- * INT_MIN % -1 = 0). Not implemented (rejected at load): atomics, legacy
- * packet loads (ABS/IND), lddw pseudo sources (maps, BTF), bpf-to-bpf
- * calls. The library is single-threaded, like the rest of libos.
+ * INT_MIN % -1 = 0). The atomic class and local calls are implemented;
+ * not implemented (rejected at load with a message saying so): legacy
+ * packet loads (ABS/IND), lddw pseudo sources (maps, BTF), callx and
+ * calls by BTF id. The library is single-threaded, like the rest of libos.
  */
 #ifndef MLOS_BPF_H
 #define MLOS_BPF_H

@@ -1632,7 +1632,7 @@ int mlos_bpf_verify(const struct mlos_bpf_insn *insns, uint32_t n, const struct 
 int bpf_verify_ex(const struct mlos_bpf_insn *insns, uint32_t n, const struct mlos_bpf_hook_desc *hook,
                   uint8_t *rtcheck, char *err, size_t err_len)
 {
-    struct verifier v = {insns, n, hook, NULL, NULL, err, err_len};
+    struct verifier v = {.insns = insns, .n = n, .hook = hook, .err = err, .el = err_len};
     struct vstate *st = NULL;
     struct vreg ret;
     int rc, returns = 0;

@@ -1,16 +1,26 @@
 /* libos/bpf/bpf_verify.c -- the verifier for untrusted eBPF programs.
  *
- * Pass 1 (structure): every slot decodes (bpf_classify); every jump goes
- * forward -- a back-edge is rejected, so there are no loops of any kind and
- * a run executes at most n instructions; no instruction is unreachable; no
- * path falls off the end.
+ * Pass 1 (structure): every slot decodes (bpf_classify); functions are the
+ * ranges from insn 0 and each local call target to the next; jumps stay in
+ * their function; the call graph has no cycle and nests at most
+ * MLOS_BPF_MAX_FRAMES deep; nothing is unreachable and no path falls off
+ * the end. A backward jump that closes a cycle is a loop [header, jump]:
+ * entered only at its header, nested in or apart from other loops, with a
+ * conditional jump at its bottom as its only back-edge. Other backward
+ * jumps (tails compilers place earlier) are plain edges.
  *
- * Pass 2 (abstract interpretation): because all edges go forward, program
- * order is a topological order of the control-flow graph. The verifier
- * walks it once with a current state, pushes the state of each taken jump
- * to its target and joins the states that meet there (sound: the joined
- * state over-approximates every path into the instruction). Within a path
- * the state is exact up to these domains:
+ * Pass 2 (abstract interpretation): without the loops' back-edges the
+ * control-flow graph is acyclic; the verifier walks it in a topological
+ * order (program order when every backward jump is a loop's) with a
+ * current state, pushes the state of each taken jump to its target and
+ * joins the states that meet there (sound: the joined state over-
+ * approximates every path into the instruction). A loop is analysed at its
+ * header: its body is walked from the entry state, the back-edge's state
+ * joined in, again, widening bounds that keep moving (the counter's up to
+ * the loop bound first), until the header's state holds; then the loop
+ * must be shown to end (loop_ends). A local call walks the callee with the
+ * caller's arguments, once per call site. Within a path the state is exact
+ * up to these domains:
  *
  *   register   uninit | scalar [umin, umax] (unsigned range; constants
  *              are umin == umax) | ptr_to_ctx + [omin, omax] |

@@ -148,6 +148,8 @@ static void measure(const char *name, const struct mlos_bpf_insn *p, size_t n, s
         exit(1);
     }
     for (int mode = 0; mode < 3; mode++) {
+      rate[mode] = 0;
+      for (int w = 0; w < 10; w++) { /* the best of ten windows: the machine may be shared */
         long iters = 0, batch = 1000;
         double t0 = now(), t;
         volatile uint64_t sink = 0;
@@ -161,14 +163,16 @@ static void measure(const char *name, const struct mlos_bpf_insn *p, size_t n, s
             }
             iters += batch;
             t = now() - t0;
-        } while (t < secs);
+        } while (t < secs / 10);
         if (r0 != want) {
             fprintf(stderr, "%s: mode %d gave 0x%llx, native 0x%llx\n", name, mode, (unsigned long long)r0,
                     (unsigned long long)want);
             exit(1);
         }
-        rate[mode] = (double)iters * (double)executed / t / 1e6;
+        double r = (double)iters * (double)executed / t / 1e6;
+        rate[mode] = r > rate[mode] ? r : rate[mode];
         (void)sink;
+      }
     }
     printf("%-7s %3zu insns (%3zu run)  fast %7.1f Minsn/s  checked %7.1f Minsn/s  native %8.1f Minsn/s  "
            "(fast %.1fx, checked %.1fx slower than native; %.1f ns/run fast)\n",

@@ -91,6 +91,11 @@ static void refused(void)
            BPF_JMP_IMM(BPF_JLT, R0, 9, -3), EXIT);
     REJECT(t, "insn 1: jump to insn 3 enters the loop at insn 2 in the middle", BPF_MOV64_IMM(R2, 0),
            BPF_JA_INSN(1), BPF_ALU64_IMM(BPF_ADD, R2, 1), BPF_JMP_IMM(BPF_JLT, R2, 5, -2), BPF_MOV64_IMM(R0, 0), EXIT);
+    /* ... and not backward from after it either (found by fuzzing: the state
+     * arriving there was never checked) */
+    REJECT(t, "insn 6: jump to insn 4 enters the loop at insn 2 in the middle", BPF_MOV64_IMM(R0, 0),
+           BPF_MOV64_IMM(R2, 0), BPF_ALU64_IMM(BPF_ADD, R2, 1), BPF_JMP_IMM(BPF_JEQ, R2, 3, 1), BPF_JA_INSN(2),
+           BPF_JMP_IMM(BPF_JLT, R2, 5, -4), BPF_JA_INSN(-3), BPF_MOV64_IMM(R0, 0), EXIT);
     /* the loop is fine, the body is not: i reaches 256 */
     REJECT(t, "outside its 256 bytes", LDX_DATA(R4), BPF_MOV64_IMM(R0, 0), BPF_MOV64_IMM(R2, 0),
            BPF_MOV64_REG(R5, R4), BPF_ALU64_REG(BPF_ADD, R5, R2), BPF_LDX_MEM(BPF_B, R5, R5, 0),

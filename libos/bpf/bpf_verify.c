@@ -1065,10 +1065,11 @@ static int loop_entries(struct verifier *v)
             first = l;
     for (uint32_t pc = 0; pc < v->n && first < v->n; pc++) {
         int64_t t = jump_target(&v->insns[pc], pc, v->opi[pc]);
-        if (t <= (int64_t)pc)
+        if (t < 0)
             continue;
+        /* forward from before the loop, or backward from after it */
         for (uint32_t l = first; l < (uint32_t)t; l++)
-            if (v->loop_end[l] && (int64_t)(v->loop_end[l] - 1) >= t && pc < l)
+            if (v->loop_end[l] && (int64_t)(v->loop_end[l] - 1) >= t && (pc < l || pc > v->loop_end[l] - 1))
                 return bpf_fail(v->err, v->el, pc,
                                 "jump to insn %lld enters the loop at insn %u in the middle (only its first "
                                 "instruction may be jumped to)",
@@ -1354,8 +1355,15 @@ static int walk_rpo(struct verifier *v, uint32_t start, uint32_t end, struct vst
     memset(seen, 0, v->n); /* now: inside a loop already analysed */
     for (uint32_t i = no; i-- > 0;) {
         uint32_t pc = order[i], next = pc + (v->opi[pc] == BPF_OPI_lddw ? 2 : 1);
-        if (seen[pc])
+        if (seen[pc]) {
+            /* inside a loop analysed whole: nothing from outside may enter
+             * it here (structure() refuses such jumps) */
+            if (v->pending[pc]) {
+                rc = bpf_fail(v->err, v->el, pc, "internal: a path enters the middle of a loop");
+                goto out;
+            }
             continue;
+        }
         if (v->pending[pc]) {
             if (*live)
                 join_state(st, v->pending[pc]);

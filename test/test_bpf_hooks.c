@@ -128,6 +128,16 @@ static void reduce(void)
     /* the input vector is read-only to the operator */
     REJECT(mlos_hook_desc(MLOS_HOOK_REDUCE), "region 1 is read-only", BPF_LDX_MEM(BPF_DW, R4, R1, 24),
            BPF_ST_MEM(BPF_W, R4, 0, 0), BPF_MOV64_IMM(R0, 0), EXIT);
+    /* a pointer into one variable region cannot reach another, even when
+     * they lie side by side (found by fuzzing: the check tried every
+     * variable region) */
+    {
+        static uint32_t two[32];
+        p = MUST(MLOS_HOOK_REDUCE, 0, BPF_LDX_MEM(BPF_DW, R2, R1, 24), BPF_LDX_MEM(BPF_W, R0, R2, 64), EXIT);
+        CHECK_EQ(mlos_hook_set(MLOS_HOOK_REDUCE, p), 0);
+        CHECK_EQ(mlos_hook_reduce(two + 16, two, 16, 4, 0), MLOS_EACCES); /* in + 64 is inout[0] */
+        CHECK_EQ(mlos_hook_reduce(two, two + 8, 24, 4, 0), 0);           /* in + 64 inside in's 96 bytes */
+    }
     /* a native operator through the same API */
     int64_t a[3][4] = {{1, 2, 3, 4}, {10, 20, 30, 40}, {-5, -5, -5, -5}}, sum[4];
     CHECK_EQ(mlos_hook_set_native(MLOS_HOOK_REDUCE, native_sum, NULL), 0);

@@ -82,6 +82,7 @@ int bpf_classify(const struct mlos_bpf_insn *insns, uint32_t pc, uint32_t n, cha
 
 /* mlos_bpf_verify, also marking in rtcheck[pc] (n bytes, or NULL) the
  * accesses to variable-length regions, which need a run-time check. */
+/* (rtcheck[pc] = 1 + the region's index.) */
 int bpf_verify_ex(const struct mlos_bpf_insn *insns, uint32_t n, const struct mlos_bpf_hook_desc *hook,
                   uint8_t *rtcheck, char *err, size_t err_len);
 

@@ -65,21 +65,27 @@ static int bpf_ranges(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_le
     return n;
 }
 
-static int bpf_var_ranges(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len, struct bpf_range *out)
+/* Per region index: the variable region's range for this run, empty for
+ * the others. */
+static void bpf_var_ranges(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len, struct bpf_range *out)
 {
-    return bpf_region_ranges(prog, ctx, ctx_len, 1, out);
+    memset(out, 0, MLOS_BPF_MAX_REGIONS * sizeof(*out));
+    for (int i = 0; i < prog->hook.nregions; i++) {
+        struct mlos_bpf_prog one = *prog; /* the one region, through the common reader */
+        if (!prog->hook.regions[i].variable)
+            continue;
+        one.hook.nregions = 1;
+        one.hook.regions[0] = prog->hook.regions[i];
+        (void)bpf_region_ranges(&one, ctx, ctx_len, 1, &out[i]);
+    }
 }
 
-/* The fast path's check of a _v access: the verifier proved the pointer
- * is into a variable region, so only those ranges are tried, usually one. */
-static inline int bpf_var_ok(const struct bpf_range *m, int n, uint64_t a, uint64_t size, int write)
+/* The check of a _v access: the verifier proved the pointer is into that
+ * variable region, so only its range is tried. */
+static inline int bpf_var_ok(const struct bpf_range *m, uint64_t a, uint64_t size, int write)
 {
-    for (int i = 0; i < n; i++) {
-        uint64_t o = a - m[i].lo, len = m[i].hi - m[i].lo;
-        if (o < len && len - o >= size)
-            return !write || m[i].writable;
-    }
-    return 0;
+    uint64_t o = a - m->lo, len = m->hi - m->lo;
+    return o < len && len - o >= size && (!write || m->writable);
 }
 
 static inline int bpf_range_ok(const struct bpf_range *m, int n, uint64_t a, uint64_t size, int write)

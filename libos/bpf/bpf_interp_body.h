@@ -25,7 +25,6 @@ int BPF_INTERP_NAME(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len,
      * against these ranges only (the verifier proved the pointer is into
      * one), so that no mode lets such an access land in another object. */
     struct bpf_range var[MLOS_BPF_MAX_REGIONS];
-    int nvar = 0;
 #if BPF_CHECKED
     struct bpf_range mem[2 + MLOS_BPF_MAX_REGIONS];
     int nmem, smem; /* smem: index of the stack range */
@@ -61,10 +60,10 @@ int BPF_INTERP_NAME(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len,
 #define TAKE(rel) (ip += (rel))
 #endif
     if (prog->varlen)
-        nvar = bpf_var_ranges(prog, ctx, ctx_len, var);
+        bpf_var_ranges(prog, ctx, ctx_len, var);
 #define VCHECK(a, sz, w)                                                                                         \
     do {                                                                                                         \
-        if (!bpf_var_ok(var, nvar, (a), (sz), (w)))                                                              \
+        if (!bpf_var_ok(&var[ip->dst >> 4], (a), (sz), (w)))                                                     \
             return MLOS_EACCES;                                                                                  \
     } while (0)
 #define DST R[ip->dst]
@@ -264,15 +263,18 @@ op_call_local:
     ip += ip->imm;
     NEXT;
 
-#define LDX1(nm, sz, E, CHK)                                                                                     \
+/* _v handlers: dst's upper nibble is the region's index (VCHECK), the
+ * register is the lower nibble (VDST). */
+#define VDST R[ip->dst & 15]
+#define LDX1(nm, sz, E, CHK, D)                                                                                  \
     nm : {                                                                                                       \
         uint64_t a = SRC + OFF, v;                                                                               \
         CHK(a, sz, 0);                                                                                           \
         v = bpf_load_le((uintptr_t)a, sz);                                                                       \
-        DST = (E);                                                                                               \
+        D = (E);                                                                                                 \
         NEXT;                                                                                                    \
     }
-#define LDX(nm, sz, E) LDX1(op_##nm, sz, E, MEMCHECK) LDX1(op_##nm##_v, sz, E, VCHECK)
+#define LDX(nm, sz, E) LDX1(op_##nm, sz, E, MEMCHECK, DST) LDX1(op_##nm##_v, sz, E, VCHECK, VDST)
     LDX(ldxb, 1, v)
     LDX(ldxh, 2, v)
     LDX(ldxw, 4, v)
@@ -282,14 +284,14 @@ op_call_local:
     LDX(ldxsw, 4, bpf_sext(v, 32))
 #undef LDX
 #undef LDX1
-#define ST1(nm, sz, V, CHK)                                                                                      \
+#define ST1(nm, sz, V, CHK, D)                                                                                   \
     nm : {                                                                                                       \
-        uint64_t a = DST + OFF;                                                                                  \
+        uint64_t a = D + OFF;                                                                                    \
         CHK(a, sz, 1);                                                                                           \
         bpf_store_le((uintptr_t)a, sz, (V));                                                                     \
         NEXT;                                                                                                    \
     }
-#define ST(nm, sz, V) ST1(op_##nm, sz, V, MEMCHECK) ST1(op_##nm##_v, sz, V, VCHECK)
+#define ST(nm, sz, V) ST1(op_##nm, sz, V, MEMCHECK, DST) ST1(op_##nm##_v, sz, V, VCHECK, VDST)
     ST(stb, 1, IMM)
     ST(sth, 2, IMM)
     ST(stw, 4, IMM)
@@ -300,9 +302,9 @@ op_call_local:
     ST(stxdw, 8, SRC)
 #undef ST
 #undef ST1
-#define ATOMIC1(nm, sz, CHK)                                                                                     \
+#define ATOMIC1(nm, sz, CHK, D)                                                                                  \
     nm : {                                                                                                       \
-        uint64_t a = DST + OFF, old;                                                                             \
+        uint64_t a = D + OFF, old;                                                                               \
         CHK(a, sz, 1);                                                                                           \
         old = bpf_atomic((uintptr_t)a, sz, ip->imm, SRC, R[0]);                                                  \
         if (ip->imm == BPF_CMPXCHG)                                                                              \
@@ -311,7 +313,7 @@ op_call_local:
             SRC = old;                                                                                           \
         NEXT;                                                                                                    \
     }
-#define ATOMIC(nm, sz) ATOMIC1(op_##nm, sz, MEMCHECK) ATOMIC1(op_##nm##_v, sz, VCHECK)
+#define ATOMIC(nm, sz) ATOMIC1(op_##nm, sz, MEMCHECK, DST) ATOMIC1(op_##nm##_v, sz, VCHECK, VDST)
     ATOMIC(atomicw, 4)
     ATOMIC(atomicdw, 8)
 #undef ATOMIC
@@ -319,6 +321,7 @@ op_call_local:
 
 #undef MEMCHECK
 #undef VCHECK
+#undef VDST
 #undef TAKE
 #undef DST
 #undef SRC

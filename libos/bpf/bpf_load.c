@@ -118,7 +118,8 @@ int mlos_bpf_load(const void *code, size_t len, const struct mlos_bpf_hook_desc 
             p->may_loop = 1;
         p->opi[i] = (uint8_t)op;
         p->code[i].op = NULL;
-        p->code[i].dst = insns[i].dst;
+        /* _v accesses carry their region's index in dst's upper nibble */
+        p->code[i].dst = (uint8_t)(insns[i].dst | (rtcheck && rtcheck[i] && op >= BPF_OPI_ldxb_v ? (rtcheck[i] - 1) << 4 : 0));
         p->code[i].src = insns[i].src;
         p->code[i].off = insns[i].off;
         p->code[i].imm = insns[i].imm;

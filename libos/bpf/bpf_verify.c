@@ -452,7 +452,7 @@ static int check_access(struct verifier *v, uint32_t pc, const struct vstate *st
                                 "at run time)",
                                 what, p->region);
             if (v->rtcheck)
-                v->rtcheck[pc] = 1;
+                v->rtcheck[pc] = (uint8_t)(1 + p->region); /* which region to check against */
         }
         return 0;
     }

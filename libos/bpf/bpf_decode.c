@@ -126,10 +126,17 @@ static int classify_jmp(const struct mlos_bpf_insn *insns, uint32_t pc, uint32_t
         return rc < 0 ? rc : is32 ? BPF_OPI_ja32 : BPF_OPI_ja;
     }
     if (op == BPF_CALL) {
+        if (!is32 && x)
+            return bpf_fail(err, el, pc, "callx (a call through register r%u) is not supported: call helpers by id "
+                            "or local functions by offset", in->dst);
         if (is32 || x || in->dst || in->off)
             return bpf_fail(err, el, pc, "malformed call");
-        if (in->src == 1)
-            return bpf_fail(err, el, pc, "bpf-to-bpf calls are not supported");
+        if (in->src == BPF_PSEUDO_CALL) {
+            rc = check_target(insns, pc, n, in->imm, err, el);
+            return rc < 0 ? rc : BPF_OPI_call_local;
+        }
+        if (in->src == 2)
+            return bpf_fail(err, el, pc, "calls to kernel functions by BTF id (src 2) are not supported");
         if (in->src != 0)
             return bpf_fail(err, el, pc, "call with unsupported src %u", in->src);
         if (!mlos_bpf_helper_get(in->imm))
@@ -194,8 +201,20 @@ int bpf_classify(const struct mlos_bpf_insn *insns, uint32_t pc, uint32_t n, cha
             return bpf_fail(err, el, pc, "immediate store with nonzero src");
         return BPF_OPI_stb + size_index(in->code);
     case BPF_STX:
-        if (BPF_MODE(in->code) == BPF_ATOMIC)
-            return bpf_fail(err, el, pc, "atomic operations are not supported");
+        if (BPF_MODE(in->code) == BPF_ATOMIC) {
+            if (BPF_SIZE(in->code) != BPF_W && BPF_SIZE(in->code) != BPF_DW)
+                return bpf_fail(err, el, pc, "atomic operations are 4 or 8 bytes wide, not %d",
+                                BPF_SIZE(in->code) == BPF_B ? 1 : 2);
+            switch (in->imm) {
+            case BPF_ADD: case BPF_ADD | BPF_FETCH: case BPF_OR: case BPF_OR | BPF_FETCH:
+            case BPF_AND: case BPF_AND | BPF_FETCH: case BPF_XOR: case BPF_XOR | BPF_FETCH:
+            case BPF_XCHG: case BPF_CMPXCHG:
+                break;
+            default:
+                return bpf_fail(err, el, pc, "unknown atomic operation imm 0x%x", (unsigned)in->imm);
+            }
+            return BPF_SIZE(in->code) == BPF_W ? BPF_OPI_atomicw : BPF_OPI_atomicdw;
+        }
         if (BPF_MODE(in->code) != BPF_MEM)
             return bpf_fail(err, el, pc, "unsupported store opcode 0x%02x", in->code);
         if (in->imm)

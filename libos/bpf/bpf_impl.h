@@ -30,7 +30,14 @@
     BPF_ALU_OPS(X, 32) X(neg32) X(movsx32_8) X(movsx32_16) X(le16) X(le32) X(le64) X(be16) X(be32) X(be64)       \
     BPF_JMP_OPS(X, 64) BPF_JMP_OPS(X, 32) X(ja) X(ja32) X(call) X(exit) X(lddw) X(lddw_hi)                       \
     X(ldxb) X(ldxh) X(ldxw) X(ldxdw) X(ldxsb) X(ldxsh) X(ldxsw)                                                   \
-    X(stb) X(sth) X(stw) X(stdw) X(stxb) X(stxh) X(stxw) X(stxdw)
+    X(stb) X(sth) X(stw) X(stdw) X(stxb) X(stxh) X(stxw) X(stxdw) X(atomicw) X(atomicdw) X(call_local)             \
+    BPF_MEM_OPS_V(X)
+/* The same memory operations on a variable-length region: the access is
+ * checked against the region's real length at run time (in order: ldx*,
+ * st*, stx*, atomic*, matching the plain ones from ldxb). */
+#define BPF_MEM_OPS_V(X)                                                                                         \
+    X(ldxb_v) X(ldxh_v) X(ldxw_v) X(ldxdw_v) X(ldxsb_v) X(ldxsh_v) X(ldxsw_v) X(stb_v) X(sth_v) X(stw_v)          \
+    X(stdw_v) X(stxb_v) X(stxh_v) X(stxw_v) X(stxdw_v) X(atomicw_v) X(atomicdw_v)
 
 #define BPF_ENUM_ITEM(n) BPF_OPI_##n,
 enum bpf_opi { BPF_OP_LIST(BPF_ENUM_ITEM) BPF_OPI_COUNT };
@@ -52,6 +59,8 @@ struct bpf_dinsn {
 struct mlos_bpf_prog {
     uint32_t n;
     unsigned flags;
+    uint8_t may_loop;               /* a backward jump or a local call */
+    uint8_t varlen;                 /* uses run-time checked (_v) accesses */
     struct mlos_bpf_hook_desc hook; /* a copy: callers may reuse theirs */
     int threaded;                   /* instance whose labels code[].op holds, -1 none */
     uint8_t *opi;                   /* enum bpf_opi per slot */
@@ -70,6 +79,12 @@ int bpf_fail(char *err, size_t err_len, uint32_t pc, const char *fmt, ...) __att
  * helper id known. Returns the handler (enum bpf_opi) or MLOS_EINVAL with
  * err. The second slot of an lddw is BPF_OPI_lddw_hi. */
 int bpf_classify(const struct mlos_bpf_insn *insns, uint32_t pc, uint32_t n, char *err, size_t err_len);
+
+/* mlos_bpf_verify, also marking in rtcheck[pc] (n bytes, or NULL) the
+ * accesses to variable-length regions, which need a run-time check. */
+/* (rtcheck[pc] = 1 + the region's index.) */
+int bpf_verify_ex(const struct mlos_bpf_insn *insns, uint32_t n, const struct mlos_bpf_hook_desc *hook,
+                  uint8_t *rtcheck, char *err, size_t err_len);
 
 /* Point code[].op at the labels of interpreter instance mode. */
 void bpf_thread(struct mlos_bpf_prog *prog, int mode);
@@ -127,6 +142,60 @@ static inline void bpf_store_le(uintptr_t a, int size, uint64_t v)
         break;
     }
     }
+}
+
+/* ---- atomic operations ----
+ * The VM is single-threaded, but the memory a program reaches (a hook's
+ * regions, a shard's bulk window) may be shared with other processors, so
+ * naturally aligned operations are real atomic read-modify-writes where
+ * the compiler has a lock-free compare-and-swap of that width. The value
+ * in memory stays little-endian: the loop swaps around the computation. A
+ * misaligned operand, or a host without such a CAS (32-bit PowerPC for
+ * 8 bytes), gets a plain load and store, which is atomic only with
+ * respect to the program itself. Returns the old value (zero-extended). */
+static inline uint64_t bpf_atomic_new(int32_t op, uint64_t old, uint64_t src, uint64_t r0, int size)
+{
+    uint64_t m = size == 4 ? UINT32_MAX : UINT64_MAX;
+    switch (op & ~BPF_FETCH) {
+    case BPF_ADD: return (old + src) & m;
+    case BPF_OR: return (old | src) & m;
+    case BPF_AND: return old & src & m;
+    case BPF_XOR: return (old ^ src) & m;
+    case BPF_XCHG & ~BPF_FETCH: return src & m;
+    default: return old == (r0 & m) ? src & m : old; /* CMPXCHG */
+    }
+}
+
+static inline uint64_t bpf_atomic(uintptr_t a, int size, int32_t op, uint64_t src, uint64_t r0)
+{
+    uint64_t old, nv;
+#if defined(__GCC_HAVE_SYNC_COMPARE_AND_SWAP_4)
+    if (size == 4 && (a & 3) == 0) {
+        uint32_t raw = __atomic_load_n((uint32_t *)a, __ATOMIC_RELAXED);
+        do {
+            old = mlos_from_le32(raw);
+            nv = bpf_atomic_new(op, old, src, r0, 4);
+        } while (!__atomic_compare_exchange_n((uint32_t *)a, &raw, mlos_to_le32((uint32_t)nv), 0, __ATOMIC_SEQ_CST,
+                                              __ATOMIC_RELAXED));
+        return old;
+    }
+#endif
+#if defined(__GCC_HAVE_SYNC_COMPARE_AND_SWAP_8)
+    if (size == 8 && (a & 7) == 0) {
+        uint64_t raw = __atomic_load_n((uint64_t *)a, __ATOMIC_RELAXED);
+        do {
+            old = mlos_from_le64(raw);
+            nv = bpf_atomic_new(op, old, src, r0, 8);
+        } while (!__atomic_compare_exchange_n((uint64_t *)a, &raw, mlos_to_le64(nv), 0, __ATOMIC_SEQ_CST,
+                                              __ATOMIC_RELAXED));
+        return old;
+    }
+#endif
+    old = bpf_load_le(a, size);
+    nv = bpf_atomic_new(op, old, src, r0, size);
+    if (nv != old || (op & ~BPF_FETCH) != (BPF_CMPXCHG & ~BPF_FETCH))
+        bpf_store_le(a, size, nv);
+    return old;
 }
 
 /* ---- RFC 9669 arithmetic corner cases ---- */

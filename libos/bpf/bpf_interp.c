@@ -14,28 +14,78 @@ struct bpf_range {
     int writable;
 };
 
+/* The regions the hook declares (only the variable-length ones if
+ * only_var) whose fields lie inside ctx, read once at the start of a run:
+ * a program that rewrites them later cannot widen its own access. A
+ * variable region's length is its length field capped at the declared
+ * size, and its grant field can take write access away. */
+static int bpf_region_ranges(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len, int only_var,
+                             struct bpf_range *out)
+{
+    int n = 0;
+    for (int i = 0; i < prog->hook.nregions && ctx; i++) {
+        const struct mlos_bpf_region_desc *r = &prog->hook.regions[i];
+        uint64_t base, size = r->size;
+        if ((only_var && !r->variable) || (uint64_t)r->ctx_off + 8 > ctx_len)
+            continue;
+        int w = r->writable;
+        if (r->variable) {
+            uint64_t l;
+            if ((uint64_t)r->len_off + 8 > ctx_len || (r->grant && (uint64_t)r->grant_off + 4 > ctx_len))
+                continue;
+            l = bpf_load_le((uintptr_t)ctx + r->len_off, 8);
+            size = l < size ? l : size;
+            if (r->grant && !(bpf_load_le((uintptr_t)ctx + r->grant_off, 4) & 1))
+                w = 0;
+        }
+        base = bpf_load_le((uintptr_t)ctx + r->ctx_off, 8);
+        if (base && base + size > base)
+            out[n++] = (struct bpf_range){base, base + size, w};
+    }
+    return n;
+}
+
 /* Ranges for one run: ctx, stack, and each region the hook declares whose
  * pointer field lies inside ctx (read once, at the start: a program that
  * rewrites the field later cannot widen its own access). */
 static int bpf_ranges(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len, uint64_t *stack,
-                      struct bpf_range *out)
+                      struct bpf_range *out, int *stack_index)
 {
-    int n = 0;
+    /* Regions first: loops over data make most accesses there. */
+    int n = bpf_region_ranges(prog, ctx, ctx_len, 0, out);
     uint64_t c = (uint64_t)(uintptr_t)ctx;
 
+    /* Only the current frame: the entry function's at first (calls move
+     * the range, so no function reads another's or unwritten frames). */
+    *stack_index = n;
+    out[n++] = (struct bpf_range){(uint64_t)(uintptr_t)stack + (MLOS_BPF_MAX_FRAMES - 1) * MLOS_BPF_STACK_SIZE,
+                                  (uint64_t)(uintptr_t)stack + MLOS_BPF_MAX_FRAMES * MLOS_BPF_STACK_SIZE, 1};
     if (ctx && ctx_len)
         out[n++] = (struct bpf_range){c, c + ctx_len, prog->hook.ctx_writable};
-    out[n++] = (struct bpf_range){(uint64_t)(uintptr_t)stack, (uint64_t)(uintptr_t)stack + MLOS_BPF_STACK_SIZE, 1};
-    for (int i = 0; i < prog->hook.nregions && ctx; i++) {
-        const struct mlos_bpf_region_desc *r = &prog->hook.regions[i];
-        uint64_t base;
-        if ((uint64_t)r->ctx_off + 8 > ctx_len)
-            continue;
-        base = bpf_load_le((uintptr_t)ctx + r->ctx_off, 8);
-        if (base && base + r->size > base)
-            out[n++] = (struct bpf_range){base, base + r->size, r->writable};
-    }
     return n;
+}
+
+/* Per region index: the variable region's range for this run, empty for
+ * the others. */
+static void bpf_var_ranges(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len, struct bpf_range *out)
+{
+    memset(out, 0, MLOS_BPF_MAX_REGIONS * sizeof(*out));
+    for (int i = 0; i < prog->hook.nregions; i++) {
+        struct mlos_bpf_prog one = *prog; /* the one region, through the common reader */
+        if (!prog->hook.regions[i].variable)
+            continue;
+        one.hook.nregions = 1;
+        one.hook.regions[0] = prog->hook.regions[i];
+        (void)bpf_region_ranges(&one, ctx, ctx_len, 1, &out[i]);
+    }
+}
+
+/* The check of a _v access: the verifier proved the pointer is into that
+ * variable region, so only its range is tried. */
+static inline int bpf_var_ok(const struct bpf_range *m, uint64_t a, uint64_t size, int write)
+{
+    uint64_t o = a - m->lo, len = m->hi - m->lo;
+    return o < len && len - o >= size && (!write || m->writable);
 }
 
 static inline int bpf_range_ok(const struct bpf_range *m, int n, uint64_t a, uint64_t size, int write)

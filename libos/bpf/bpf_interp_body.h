@@ -14,11 +14,20 @@ int BPF_INTERP_NAME(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len,
     static const void *const table[BPF_OPI_COUNT] = {BPF_OP_LIST(BPF_LABEL_ADDR)};
 #undef BPF_LABEL_ADDR
     uint64_t R[MLOS_BPF_NREGS];
-    uint64_t stack[MLOS_BPF_STACK_SIZE / 8];
+    uint64_t stack[MLOS_BPF_MAX_FRAMES * MLOS_BPF_STACK_SIZE / 8];
+    struct {
+        const struct bpf_dinsn *ret;
+        uint64_t saved[5]; /* R6..R9 (callee-saved) and R10 */
+    } frames[MLOS_BPF_MAX_FRAMES - 1];
+    int depth = 0;
     const struct bpf_dinsn *ip;
+    /* Variable-length regions, for _v accesses: both modes check those
+     * against these ranges only (the verifier proved the pointer is into
+     * one), so that no mode lets such an access land in another object. */
+    struct bpf_range var[MLOS_BPF_MAX_REGIONS];
 #if BPF_CHECKED
     struct bpf_range mem[2 + MLOS_BPF_MAX_REGIONS];
-    int nmem;
+    int nmem, smem; /* smem: index of the stack range */
 #endif
 
     if (!prog) {
@@ -27,14 +36,14 @@ int BPF_INTERP_NAME(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len,
     }
     memset(R, 0, sizeof(R));
     R[1] = (uint64_t)(uintptr_t)ctx;
-    R[10] = (uint64_t)(uintptr_t)(stack + MLOS_BPF_STACK_SIZE / 8);
+    R[10] = (uint64_t)(uintptr_t)(stack + MLOS_BPF_MAX_FRAMES * MLOS_BPF_STACK_SIZE / 8);
 #if BPF_CHECKED
     /* Unverified code may read the stack before writing it: never show it
      * the host's old stack contents (the verifier rules that out for the
      * rest, so they skip the cost). */
     if (prog->flags & MLOS_BPF_TRUSTED)
-        memset(stack, 0, sizeof(stack));
-    nmem = bpf_ranges(prog, ctx, ctx_len, stack, mem);
+        memset(stack + (MLOS_BPF_MAX_FRAMES - 1) * MLOS_BPF_STACK_SIZE / 8, 0, MLOS_BPF_STACK_SIZE);
+    nmem = bpf_ranges(prog, ctx, ctx_len, stack, mem, &smem);
 #define MEMCHECK(a, sz, w)                                                                                       \
     do {                                                                                                         \
         if (!bpf_range_ok(mem, nmem, (a), (sz), (w)))                                                            \
@@ -50,6 +59,13 @@ int BPF_INTERP_NAME(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len,
 #define MEMCHECK(a, sz, w) ((void)0)
 #define TAKE(rel) (ip += (rel))
 #endif
+    if (prog->varlen)
+        bpf_var_ranges(prog, ctx, ctx_len, var);
+#define VCHECK(a, sz, w)                                                                                         \
+    do {                                                                                                         \
+        if (!bpf_var_ok(&var[ip->dst >> 4], (a), (sz), (w)))                                                     \
+            return MLOS_EACCES;                                                                                  \
+    } while (0)
 #define DST R[ip->dst]
 #define SRC R[ip->src]
 #define IMM ((uint64_t)(int64_t)ip->imm)
@@ -217,17 +233,48 @@ op_call: {
     NEXT;
 }
 op_exit:
+    if (depth) { /* return from a local function */
+        depth--;
+        memcpy(&R[6], frames[depth].saved, sizeof(frames[depth].saved));
+#if BPF_CHECKED
+        mem[smem].lo += MLOS_BPF_STACK_SIZE;
+        mem[smem].hi += MLOS_BPF_STACK_SIZE;
+#endif
+        ip = frames[depth].ret;
+        goto *ip->op;
+    }
     *r0 = R[0];
     return 0;
+op_call_local:
+    /* The verifier bounds the depth; trusted code meets the same limit
+     * here, in both modes, since a deeper frame would leave the stack. */
+    if (depth == MLOS_BPF_MAX_FRAMES - 1)
+        return MLOS_ETOOBIG;
+    frames[depth].ret = ip + 1;
+    memcpy(frames[depth].saved, &R[6], sizeof(frames[depth].saved));
+    depth++;
+    R[10] -= MLOS_BPF_STACK_SIZE;
+#if BPF_CHECKED
+    mem[smem].lo -= MLOS_BPF_STACK_SIZE;
+    mem[smem].hi -= MLOS_BPF_STACK_SIZE;
+    if (prog->flags & MLOS_BPF_TRUSTED)
+        memset((void *)(uintptr_t)mem[smem].lo, 0, MLOS_BPF_STACK_SIZE);
+#endif
+    ip += ip->imm;
+    NEXT;
 
-#define LDX(nm, sz, E)                                                                                           \
-    op_##nm : {                                                                                                  \
+/* _v handlers: dst's upper nibble is the region's index (VCHECK), the
+ * register is the lower nibble (VDST). */
+#define VDST R[ip->dst & 15]
+#define LDX1(nm, sz, E, CHK, D)                                                                                  \
+    nm : {                                                                                                       \
         uint64_t a = SRC + OFF, v;                                                                               \
-        MEMCHECK(a, sz, 0);                                                                                      \
+        CHK(a, sz, 0);                                                                                           \
         v = bpf_load_le((uintptr_t)a, sz);                                                                       \
-        DST = (E);                                                                                               \
+        D = (E);                                                                                                 \
         NEXT;                                                                                                    \
     }
+#define LDX(nm, sz, E) LDX1(op_##nm, sz, E, MEMCHECK, DST) LDX1(op_##nm##_v, sz, E, VCHECK, VDST)
     LDX(ldxb, 1, v)
     LDX(ldxh, 2, v)
     LDX(ldxw, 4, v)
@@ -236,13 +283,15 @@ op_exit:
     LDX(ldxsh, 2, bpf_sext(v, 16))
     LDX(ldxsw, 4, bpf_sext(v, 32))
 #undef LDX
-#define ST(nm, sz, V)                                                                                            \
-    op_##nm : {                                                                                                  \
-        uint64_t a = DST + OFF;                                                                                  \
-        MEMCHECK(a, sz, 1);                                                                                      \
+#undef LDX1
+#define ST1(nm, sz, V, CHK, D)                                                                                   \
+    nm : {                                                                                                       \
+        uint64_t a = D + OFF;                                                                                    \
+        CHK(a, sz, 1);                                                                                           \
         bpf_store_le((uintptr_t)a, sz, (V));                                                                     \
         NEXT;                                                                                                    \
     }
+#define ST(nm, sz, V) ST1(op_##nm, sz, V, MEMCHECK, DST) ST1(op_##nm##_v, sz, V, VCHECK, VDST)
     ST(stb, 1, IMM)
     ST(sth, 2, IMM)
     ST(stw, 4, IMM)
@@ -252,7 +301,27 @@ op_exit:
     ST(stxw, 4, SRC)
     ST(stxdw, 8, SRC)
 #undef ST
+#undef ST1
+#define ATOMIC1(nm, sz, CHK, D)                                                                                  \
+    nm : {                                                                                                       \
+        uint64_t a = D + OFF, old;                                                                               \
+        CHK(a, sz, 1);                                                                                           \
+        old = bpf_atomic((uintptr_t)a, sz, ip->imm, SRC, R[0]);                                                  \
+        if (ip->imm == BPF_CMPXCHG)                                                                              \
+            R[0] = old;                                                                                          \
+        else if (ip->imm & BPF_FETCH)                                                                            \
+            SRC = old;                                                                                           \
+        NEXT;                                                                                                    \
+    }
+#define ATOMIC(nm, sz) ATOMIC1(op_##nm, sz, MEMCHECK, DST) ATOMIC1(op_##nm##_v, sz, VCHECK, VDST)
+    ATOMIC(atomicw, 4)
+    ATOMIC(atomicdw, 8)
+#undef ATOMIC
+#undef ATOMIC1
+
 #undef MEMCHECK
+#undef VCHECK
+#undef VDST
 #undef TAKE
 #undef DST
 #undef SRC

@@ -87,6 +87,20 @@
 #define BPF_ATOMIC 0xc0
 #define BPF_MODE(code) ((code)&0xe0)
 
+/* Atomic operations (class STX, mode ATOMIC, size W or DW): imm selects
+ * the operation; FETCH also returns the old value in src (zero-extended
+ * for W). XCHG stores src and returns the old value in src; CMPXCHG
+ * compares R0 with memory, stores src if equal, and always returns the
+ * old value in R0. */
+#define BPF_FETCH 0x01
+#define BPF_XCHG (0xe0 | BPF_FETCH)
+#define BPF_CMPXCHG (0xf0 | BPF_FETCH)
+
+/* Calls: src 0 = helper (imm = id), src 1 = local bpf-to-bpf call
+ * (imm = relative target, like a jump), src 2 = helper by BTF id (not
+ * supported). */
+#define BPF_PSEUDO_CALL 1
+
 #define MLOS_BPF_NREGS 11       /* r0..r10 */
 #define MLOS_BPF_STACK_SIZE 512 /* bytes below r10 */
 
@@ -141,6 +155,9 @@ struct mlos_bpf_insn {
 #define BPF_JA_INSN(o) MLOS_BPF_INSN(BPF_JMP | BPF_JA, 0, 0, o, 0)
 #define BPF_JA32_INSN(i) MLOS_BPF_INSN(BPF_JMP32 | BPF_JA, 0, 0, 0, i)
 #define BPF_CALL_HELPER(id) MLOS_BPF_INSN(BPF_JMP | BPF_CALL, 0, 0, 0, id)
+#define BPF_CALL_LOCAL(rel) MLOS_BPF_INSN(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_CALL, 0, rel)
+/* atomic op (BPF_ADD, BPF_OR, ... | BPF_FETCH, BPF_XCHG, BPF_CMPXCHG) on size sz at [d + o] with s */
+#define BPF_ATOMIC_OP(sz, op, d, s, o) MLOS_BPF_INSN(BPF_STX | BPF_ATOMIC | (sz), d, s, o, op)
 #define BPF_EXIT_INSN() MLOS_BPF_INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
 
 /* Encode n slots into 8*n wire bytes (little-endian). */

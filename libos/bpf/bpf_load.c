@@ -46,6 +46,7 @@ int mlos_bpf_load(const void *code, size_t len, const struct mlos_bpf_hook_desc 
 {
     struct mlos_bpf_insn *insns = NULL;
     struct mlos_bpf_prog *p = NULL;
+    uint8_t *rtcheck = NULL;
     uint32_t n;
     int rc;
 
@@ -93,8 +94,11 @@ int mlos_bpf_load(const void *code, size_t len, const struct mlos_bpf_hook_desc 
             rc = bpf_fail(err, err_len, n - 1, "last instruction falls off the end of the program");
             goto fail;
         }
-    } else if ((rc = mlos_bpf_verify(insns, n, hook, err, err_len)) < 0) {
-        goto fail;
+    } else {
+        if (!(rtcheck = bpf_alloc(n)))
+            goto nomem;
+        if ((rc = bpf_verify_ex(insns, n, hook, rtcheck, err, err_len)) < 0)
+            goto fail;
     }
 
     p->n = n;
@@ -102,14 +106,26 @@ int mlos_bpf_load(const void *code, size_t len, const struct mlos_bpf_hook_desc 
     p->hook = *hook;
     p->threaded = -1;
     for (uint32_t i = 0; i < n; i++) {
-        p->opi[i] = (uint8_t)bpf_classify(insns, i, n, NULL, 0);
+        int op = bpf_classify(insns, i, n, NULL, 0);
+        if (rtcheck && rtcheck[i] && op >= BPF_OPI_ldxb && op <= BPF_OPI_atomicdw && op != BPF_OPI_call_local) {
+            op = BPF_OPI_ldxb_v + (op - BPF_OPI_ldxb) - (op > BPF_OPI_call_local);
+            p->varlen = 1;
+        }
+        if (op == BPF_OPI_call_local)
+            p->may_loop = 1;
+        if (op >= BPF_OPI_jeq64k && op <= BPF_OPI_ja32 &&
+            (op == BPF_OPI_ja32 ? insns[i].imm : insns[i].off) < 0)
+            p->may_loop = 1;
+        p->opi[i] = (uint8_t)op;
         p->code[i].op = NULL;
-        p->code[i].dst = insns[i].dst;
+        /* _v accesses carry their region's index in dst's upper nibble */
+        p->code[i].dst = (uint8_t)(insns[i].dst | (rtcheck && rtcheck[i] && op >= BPF_OPI_ldxb_v ? (rtcheck[i] - 1) << 4 : 0));
         p->code[i].src = insns[i].src;
         p->code[i].off = insns[i].off;
         p->code[i].imm = insns[i].imm;
     }
     bpf_release(insns);
+    bpf_release(rtcheck);
     *out = p;
     return 0;
 
@@ -118,11 +134,13 @@ nomem:
     rc = MLOS_ENOMEM;
 fail:
     bpf_release(insns);
+    bpf_release(rtcheck);
     mlos_bpf_free(p);
     return rc;
 }
 
 uint32_t mlos_bpf_ninsns(const struct mlos_bpf_prog *prog) { return prog->n; }
+int mlos_bpf_may_loop(const struct mlos_bpf_prog *prog) { return prog->may_loop; }
 unsigned mlos_bpf_flags(const struct mlos_bpf_prog *prog) { return prog->flags; }
 const struct mlos_bpf_hook_desc *mlos_bpf_hook(const struct mlos_bpf_prog *prog) { return &prog->hook; }
 

@@ -1,16 +1,26 @@
 /* libos/bpf/bpf_verify.c -- the verifier for untrusted eBPF programs.
  *
- * Pass 1 (structure): every slot decodes (bpf_classify); every jump goes
- * forward -- a back-edge is rejected, so there are no loops of any kind and
- * a run executes at most n instructions; no instruction is unreachable; no
- * path falls off the end.
+ * Pass 1 (structure): every slot decodes (bpf_classify); functions are the
+ * ranges from insn 0 and each local call target to the next; jumps stay in
+ * their function; the call graph has no cycle and nests at most
+ * MLOS_BPF_MAX_FRAMES deep; nothing is unreachable and no path falls off
+ * the end. A backward jump that closes a cycle is a loop [header, jump]:
+ * entered only at its header, nested in or apart from other loops, with a
+ * conditional jump at its bottom as its only back-edge. Other backward
+ * jumps (tails compilers place earlier) are plain edges.
  *
- * Pass 2 (abstract interpretation): because all edges go forward, program
- * order is a topological order of the control-flow graph. The verifier
- * walks it once with a current state, pushes the state of each taken jump
- * to its target and joins the states that meet there (sound: the joined
- * state over-approximates every path into the instruction). Within a path
- * the state is exact up to these domains:
+ * Pass 2 (abstract interpretation): without the loops' back-edges the
+ * control-flow graph is acyclic; the verifier walks it in a topological
+ * order (program order when every backward jump is a loop's) with a
+ * current state, pushes the state of each taken jump to its target and
+ * joins the states that meet there (sound: the joined state over-
+ * approximates every path into the instruction). A loop is analysed at its
+ * header: its body is walked from the entry state, the back-edge's state
+ * joined in, again, widening bounds that keep moving (the counter's up to
+ * the loop bound first), until the header's state holds; then the loop
+ * must be shown to end (loop_ends). A local call walks the callee with the
+ * caller's arguments, once per call site. Within a path the state is exact
+ * up to these domains:
  *
  *   register   uninit | scalar [umin, umax] (unsigned range; constants
  *              are umin == umax) | ptr_to_ctx + [omin, omax] |
@@ -23,8 +33,20 @@
  * Conditional jumps refine scalar ranges on each edge (unsigned compares,
  * and signed ones when both sides are non-negative) and prune edges that
  * constants make impossible. Joins take range unions; a register that is
- * a pointer on one path and anything else on another becomes a scalar
- * (never dereferenceable); uninit on any path stays uninit.
+ * a pointer on one path and anything else (or a pointer into another
+ * object) on another becomes "mixed": it may only be overwritten, since as
+ * a number it would carry the address; uninit on any path stays uninit.
+ *
+ * No address leaks. A verified program cannot turn a host address into a
+ * number: pointers are spilled to the stack only as whole aligned 8-byte
+ * slots and read back only as such (a partial, misaligned or overlapping
+ * read of a spilled pointer is refused, a partial overwrite leaves the
+ * rest of its bytes unreadable); helpers that read memory refuse ranges
+ * holding spilled pointers; pointers are never stored into the context or
+ * regions, returned, or combined by ALU operations other than adding a
+ * number or subtracting two pointers into the same object; and
+ * conditional jumps on pointers are limited to outcomes that depend only
+ * on offsets (see check_ptr_jump).
  *
  * Rejected, each with "insn N: ..." : back-edges, unreachable code, falling
  * off the end, reads of uninitialised registers or stack bytes, writes to
@@ -43,7 +65,11 @@
 #include "bpf_impl.h"
 #include "mlos_error.h"
 
-enum vtype { T_UNINIT = 0, T_SCALAR, T_CTX, T_STACK, T_REGION };
+/* T_MIXED: a pointer on some paths into an instruction and a number (or a
+ * pointer into another object) on others. Turning it into a number would
+ * leak the address on the pointer paths, and it is no pointer on the
+ * others: it can only be overwritten. */
+enum vtype { T_UNINIT = 0, T_SCALAR, T_CTX, T_STACK, T_REGION, T_MIXED };
 
 struct vreg {
     uint8_t type;
@@ -71,12 +97,29 @@ struct verifier {
     struct vstate **pending; /* joined state waiting at each jump target */
     char *err;
     size_t el;
+    uint8_t *fstart;         /* 1 where a function starts: insn 0 and every local call target */
+    struct vreg *ret;        /* the walk in progress: R0 joined over its exits */
+    int *returns;            /* ... and whether any exit was reached */
+    uint32_t steps;          /* instructions visited, against MAX_STEPS */
+    uint32_t *loop_end;      /* at a loop header: 1 + the insn of its back-edge, else 0 */
+    uint8_t *rtcheck;        /* accesses to variable-length regions, or NULL */
+    int acyclic_back;        /* some backward jump closes no cycle: walk in topological order */
+    struct vstate *back;     /* the loop being analysed: its back-edge's taken state, joined */
+    int back_seen;
+    struct vreg back_ctr;    /* ... and the counter just before that jump, joined */
+    struct vreg back_bound;  /* ... and the bound (a register compared with), joined */
 };
 
-static const char *const tname[] = {"uninitialised", "a scalar", "a context pointer", "a stack pointer",
-                                    "a region pointer"};
+/* Each local call verifies its callee again with the caller's arguments,
+ * so nested calls multiply the work: bound it. */
+#define MAX_STEPS (1u << 20)
 
-static int is_ptr(const struct vreg *r) { return r->type >= T_CTX; }
+static const char *const tname[] = {"uninitialised",    "a scalar",         "a context pointer",
+                                    "a stack pointer",  "a region pointer", "a pointer on some paths"};
+
+static int is_ptr(const struct vreg *r) { return r->type >= T_CTX && r->type <= T_REGION; }
+/* Holds address bits on at least one path. */
+static int ptrish(const struct vreg *r) { return r->type >= T_CTX; }
 static int is_const(const struct vreg *r) { return r->type == T_SCALAR && r->umin == r->umax; }
 static struct vreg scalar(uint64_t lo, uint64_t hi) { return (struct vreg){T_SCALAR, 0, 0, lo, hi, 0, 0}; }
 static struct vreg konst(uint64_t v) { return scalar(v, v); }
@@ -96,12 +139,12 @@ static void join_reg(struct vreg *a, const struct vreg *b)
     } else if (a->type == T_SCALAR && b->type == T_SCALAR) {
         a->umin = a->umin < b->umin ? a->umin : b->umin;
         a->umax = a->umax > b->umax ? a->umax : b->umax;
-    } else if (a->type == b->type && a->region == b->region) {
+    } else if (a->type == b->type && a->type != T_MIXED && a->region == b->region) {
         a->omin = a->omin < b->omin ? a->omin : b->omin;
         a->omax = a->omax > b->omax ? a->omax : b->omax;
         a->unbounded |= b->unbounded;
     } else {
-        *a = unknown(); /* mixed kinds: a value, never an address */
+        *a = (struct vreg){T_MIXED, 0, 0, 0, 0, 0, 0}; /* never a number, never dereferenced */
     }
 }
 
@@ -115,6 +158,11 @@ static void join_state(struct vstate *a, const struct vstate *b)
         if (a->spilled[i] && b->spilled[i]) {
             join_reg(&a->slot[i], &b->slot[i]);
             a->spilled[i] = a->slot[i].type != T_UNINIT;
+        } else if ((a->spilled[i] && ptrish(&a->slot[i])) || (b->spilled[i] && ptrish(&b->slot[i]))) {
+            /* A pointer on one path, plain bytes on the other: the slot
+             * keeps its spill record so partial reads stay refused. */
+            a->spilled[i] = 1;
+            a->slot[i] = (struct vreg){T_MIXED, 0, 0, 0, 0, 0, 0};
         } else {
             a->spilled[i] = 0;
         }
@@ -140,6 +188,9 @@ static int need_init(struct verifier *v, uint32_t pc, const struct vstate *st, u
 {
     if (st->r[r].type == T_UNINIT)
         return bpf_fail(v->err, v->el, pc, "r%u is read before it is initialised", r);
+    if (st->r[r].type == T_MIXED)
+        return bpf_fail(v->err, v->el, pc,
+                        "r%u holds a pointer on some paths into here and a number or another pointer on others", r);
     return 0;
 }
 
@@ -338,6 +389,8 @@ static int check_access(struct verifier *v, uint32_t pc, const struct vstate *st
 
     if (p->type == T_UNINIT)
         return bpf_fail(v->err, v->el, pc, "r%u is not initialised: cannot %s", regno, what);
+    if (p->type == T_MIXED)
+        return bpf_fail(v->err, v->el, pc, "r%u is not a pointer on every path into here: cannot %s", regno, what);
     if (!is_ptr(p))
         return bpf_fail(v->err, v->el, pc, "r%u is not a pointer: cannot %s", regno, what);
     if (p->unbounded)
@@ -355,7 +408,14 @@ static int check_access(struct verifier *v, uint32_t pc, const struct vstate *st
         if (write && !h->ctx_writable)
             return bpf_fail(v->err, v->el, pc, "cannot %s: the context of hook '%s' is read-only", what, h->name);
         for (int i = 0; i < h->nregions; i++) {
-            int64_t f = h->regions[i].ctx_off;
+            int64_t f = h->regions[i].ctx_off, lf = h->regions[i].len_off;
+            int64_t gf = h->regions[i].grant_off;
+            if (write && h->regions[i].variable && lo < lf + 8 && hi > lf)
+                return bpf_fail(v->err, v->el, pc, "cannot %s over the length of region %d at ctx+%lld", what, i,
+                                (long long)lf);
+            if (write && h->regions[i].variable && h->regions[i].grant && lo < gf + 4 && hi > gf)
+                return bpf_fail(v->err, v->el, pc, "cannot %s over the access grant of region %d at ctx+%lld", what,
+                                i, (long long)gf);
             if (lo >= f + 8 || hi <= f)
                 continue;
             if (write)
@@ -385,6 +445,15 @@ static int check_access(struct verifier *v, uint32_t pc, const struct vstate *st
                             p->region, (long long)lo, (long long)hi, (unsigned)r->size);
         if (write && !r->writable)
             return bpf_fail(v->err, v->el, pc, "cannot %s: region %u is read-only", what, p->region);
+        if (r->variable) {
+            if (what[0] == 'p') /* a helper would need the length now */
+                return bpf_fail(v->err, v->el, pc,
+                                "cannot %s of variable-length region %u to a helper (its length is known only "
+                                "at run time)",
+                                what, p->region);
+            if (v->rtcheck)
+                v->rtcheck[pc] = (uint8_t)(1 + p->region); /* which region to check against */
+        }
         return 0;
     }
     }
@@ -396,6 +465,11 @@ static int check_access(struct verifier *v, uint32_t pc, const struct vstate *st
 static void stack_write(struct vstate *st, int64_t lo, int size, const struct vreg *val)
 {
     int64_t b0 = lo + MLOS_BPF_STACK_SIZE;
+    /* A store over part of a spilled pointer leaves the rest of its bytes
+     * in memory: they become unreadable rather than plain numbers. */
+    for (int64_t s = b0 >> 3; size > 0 && s <= (b0 + size - 1) >> 3; s++)
+        if (st->spilled[s] && ptrish(&st->slot[s]) && !(b0 <= s * 8 && b0 + size >= s * 8 + 8))
+            st->init[s] = 0;
     for (int64_t b = b0; b < b0 + size; b++) {
         st->init[b >> 3] |= (uint8_t)(1u << (b & 7));
         st->spilled[b >> 3] = 0;
@@ -404,6 +478,16 @@ static void stack_write(struct vstate *st, int64_t lo, int size, const struct vr
         st->spilled[b0 >> 3] = 1;
         st->slot[b0 >> 3] = *val;
     }
+}
+
+/* The first slot in stack bytes [b0, b0 + size) (frame-relative, 0 = the
+ * bottom) that holds a spilled pointer, or -1. */
+static int64_t ptr_slot_in(const struct vstate *st, int64_t b0, uint64_t size)
+{
+    for (int64_t s = b0 >> 3; size > 0 && s <= (b0 + (int64_t)size - 1) >> 3; s++)
+        if (s >= 0 && s < NSLOTS && st->spilled[s] && ptrish(&st->slot[s]))
+            return s;
+    return -1;
 }
 
 static int do_load(struct verifier *v, uint32_t pc, struct vstate *st)
@@ -424,9 +508,14 @@ static int do_load(struct verifier *v, uint32_t pc, struct vstate *st)
         for (int i = 0; i < v->hook->nregions; i++)
             if (lo == v->hook->regions[i].ctx_off)
                 res = (struct vreg){T_REGION, (uint8_t)i, 0, 0, 0, 0, 0};
-    } else if (p->type == T_STACK && size == 8) {
-        int64_t b0 = p->omin + in->off + MLOS_BPF_STACK_SIZE;
-        if ((b0 & 7) == 0 && st->spilled[b0 >> 3])
+    } else if (p->type == T_STACK) {
+        int64_t b0 = p->omin + in->off + MLOS_BPF_STACK_SIZE, s = ptr_slot_in(st, b0, (uint64_t)size);
+        /* A spilled pointer comes back only whole: any other read would
+         * make some of its bytes a number. */
+        if (s >= 0 && !(size == 8 && b0 == s * 8))
+            return bpf_fail(v->err, v->el, pc, "%d-byte read of part of the pointer spilled at r10%+lld", size,
+                            (long long)(s * 8 - MLOS_BPF_STACK_SIZE));
+        if (size == 8 && (b0 & 7) == 0 && st->spilled[b0 >> 3])
             res = st->slot[b0 >> 3]; /* fill: the spilled register comes back */
     }
     st->r[in->dst] = res;
@@ -449,8 +538,46 @@ static int do_store(struct verifier *v, uint32_t pc, struct vstate *st)
     if (is_ptr(&val) && p->type != T_STACK)
         return bpf_fail(v->err, v->el, pc, "storing pointer r%u into %s memory would leak it", in->src,
                         p->type == T_CTX ? "context" : "region");
+    if (is_ptr(&val) && (size != 8 || ((p->omin + in->off) & 7) != 0))
+        return bpf_fail(v->err, v->el, pc, "a pointer (r%u) may only be spilled as a whole aligned 8-byte slot",
+                        in->src);
     if (p->type == T_STACK)
         stack_write(st, p->omin + in->off, size, &val);
+    return 0;
+}
+
+/* An atomic read-modify-write: a load and a store of the same bytes.
+ * Memory must be readable and writable, the operand a number (a pointer
+ * would be stored, and with FETCH the old bytes come back as a number, so
+ * spilled pointers are off limits too). */
+static int do_atomic(struct verifier *v, uint32_t pc, struct vstate *st)
+{
+    const struct mlos_bpf_insn *in = &v->insns[pc];
+    int size = BPF_SIZE(in->code) == BPF_W ? 4 : 8;
+    const struct vreg *p = &st->r[in->dst];
+    int cmpx = in->imm == BPF_CMPXCHG, rc;
+
+    if ((rc = need_init(v, pc, st, in->src)) < 0 || (cmpx && (rc = need_init(v, pc, st, 0)) < 0))
+        return rc;
+    if (is_ptr(&st->r[in->src]) || (cmpx && is_ptr(&st->r[0])))
+        return bpf_fail(v->err, v->el, pc, "atomic operation with pointer r%u as operand would leak it",
+                        is_ptr(&st->r[in->src]) ? in->src : 0);
+    if ((in->imm & BPF_FETCH) && !cmpx && (rc = writable_reg(v, pc, in->src)) < 0)
+        return rc;
+    if ((rc = check_access(v, pc, st, in->dst, in->off, (uint64_t)size, 0, "load")) < 0 ||
+        (rc = check_access(v, pc, st, in->dst, in->off, (uint64_t)size, 1, "store")) < 0)
+        return rc;
+    if (p->type == T_STACK) {
+        int64_t lo = p->omin + in->off, s = ptr_slot_in(st, lo + MLOS_BPF_STACK_SIZE, (uint64_t)size);
+        if (s >= 0)
+            return bpf_fail(v->err, v->el, pc, "atomic operation on the pointer spilled at r10%+lld",
+                            (long long)(s * 8 - MLOS_BPF_STACK_SIZE));
+        stack_write(st, lo, size, NULL);
+    }
+    if (cmpx)
+        st->r[0] = scalar(0, size_max(size));
+    else if (in->imm & BPF_FETCH)
+        st->r[in->src] = scalar(0, size_max(size));
     return 0;
 }
 
@@ -472,6 +599,9 @@ static int do_call(struct verifier *v, uint32_t pc, struct vstate *st)
             continue;
         if (a->type == T_UNINIT)
             return bpf_fail(v->err, v->el, pc, "helper %s: argument r%u is not initialised", h->name, i + 1);
+        if (a->type == T_MIXED)
+            return bpf_fail(v->err, v->el, pc, "helper %s: argument r%u holds a pointer on some paths only", h->name,
+                            i + 1);
         if ((h->args[i] == MLOS_BPF_ARG_SCALAR || h->args[i] == MLOS_BPF_ARG_SIZE) && a->type != T_SCALAR)
             return bpf_fail(v->err, v->el, pc, "helper %s: argument r%u must be a scalar, not %s", h->name, i + 1,
                             tname[a->type]);
@@ -491,6 +621,12 @@ static int do_call(struct verifier *v, uint32_t pc, struct vstate *st)
                             tname[st->r[i + 1].type]);
         if (size && (rc = check_access(v, pc, st, i + 1, 0, size, w, w ? "pass writable memory" : "pass memory")) < 0)
             return rc;
+        if (size && !w && st->r[i + 1].type == T_STACK) {
+            int64_t s = ptr_slot_in(st, st->r[i + 1].omin + MLOS_BPF_STACK_SIZE, size);
+            if (s >= 0) /* its bytes would reach the result (hash, equality) or the console */
+                return bpf_fail(v->err, v->el, pc, "helper %s would read the pointer spilled at r10%+lld", h->name,
+                                (long long)(s * 8 - MLOS_BPF_STACK_SIZE));
+        }
         if (w && st->r[i + 1].type == T_STACK)
             stack_write(st, st->r[i + 1].omin, (int)size, NULL);
     }
@@ -571,6 +707,41 @@ static int refine(struct vreg *x, uint8_t op, uint64_t c)
     return 1; /* not refinable: both edges stay possible */
 }
 
+/* Narrow two ranges to the values where "a op b" holds; 0 if none. */
+static int refine_both(struct vreg *a, uint8_t op, struct vreg *b)
+{
+    switch (op) {
+    case BPF_JGT:
+    case BPF_JGE:
+        return refine_both(b, op == BPF_JGT ? BPF_JLT : BPF_JLE, a);
+    case BPF_JLT: /* a < b: a <= b.umax - 1, b >= a.umin + 1 */
+        if (a->umin >= b->umax)
+            return 0;
+        if (a->umax > b->umax - 1)
+            a->umax = b->umax - 1;
+        if (b->umin < a->umin + 1)
+            b->umin = a->umin + 1;
+        return 1;
+    case BPF_JLE:
+        if (a->umin > b->umax)
+            return 0;
+        if (a->umax > b->umax)
+            a->umax = b->umax;
+        if (b->umin < a->umin)
+            b->umin = a->umin;
+        return 1;
+    case BPF_JEQ: {
+        uint64_t lo = a->umin > b->umin ? a->umin : b->umin, hi = a->umax < b->umax ? a->umax : b->umax;
+        if (lo > hi)
+            return 0;
+        a->umin = b->umin = lo;
+        a->umax = b->umax = hi;
+        return 1;
+    }
+    }
+    return 1;
+}
+
 /* Apply the outcome (taken or not) of the jump at pc to st; 0 if that
  * outcome is impossible. */
 static int branch(const struct mlos_bpf_insn *in, struct vstate *st, int taken)
@@ -604,6 +775,100 @@ static int branch(const struct mlos_bpf_insn *in, struct vstate *st, int taken)
         return refine(d, op, s->umin);
     if (is_const(d) && s != &k)
         return refine(s, swap_sides(op), d->umin);
+    if (s == d) /* one register on both sides: nothing to learn */
+        return 1;
+    return refine_both(d, op, s) && d->umin <= d->umax && s->umin <= s->umax;
+}
+
+/* Is pointer p inside its object, one past the end allowed? Such a
+ * pointer cannot have wrapped around the address space. */
+static int in_object(const struct verifier *v, const struct vreg *p)
+{
+    int64_t lo = 0, hi = 0;
+    if (p->unbounded)
+        return 0;
+    switch (p->type) {
+    case T_CTX: hi = v->hook->ctx_size; break;
+    case T_STACK: lo = -MLOS_BPF_STACK_SIZE; break;
+    case T_REGION: hi = v->hook->regions[p->region].size; break;
+    }
+    return p->omin >= lo && p->omax <= hi;
+}
+
+static const char *jmp_name(uint8_t op)
+{
+    static const char *const names[16] = {"ja",  "jeq", "jgt", "jge", "jset", "jne",  "jsgt", "jsge",
+                                          "call", "exit", "jlt", "jle", "jslt", "jsle", "?", "?"};
+    return names[op >> 4];
+}
+
+/* The roles in a loop's back-edge "if c op K goto header": *ctr = c, *bnd =
+ * the register holding K or -1 for an immediate; "if K > c" (jgt/jge, as
+ * compilers emit for older targets) reads as "if c < K" (jlt/jle). */
+static uint8_t loop_shape(const struct mlos_bpf_insn *in, unsigned *ctr, int *bnd)
+{
+    uint8_t op = BPF_OP(in->code);
+    int x = BPF_SRC(in->code) == BPF_X;
+    if (x && (op == BPF_JGT || op == BPF_JGE)) {
+        *ctr = in->src;
+        *bnd = in->dst;
+        return op == BPF_JGT ? BPF_JLT : BPF_JLE;
+    }
+    *ctr = in->dst;
+    *bnd = x ? in->src : -1;
+    return op;
+}
+
+/* Conditional jumps on pointers, so that no outcome depends on where an
+ * object lies in memory:
+ *   - a pointer may be tested against the constant 0 (jeq/jne): hook
+ *     pointers are never null, so the outcome is known;
+ *   - two pointers into the same object (the context, the stack or one
+ *     region), both with offsets proven inside it (one past the end
+ *     allowed), may be compared with 64-bit jeq/jne/jgt/jge/jlt/jle: an
+ *     object never wraps around the address space, so the outcome is the
+ *     comparison of their offsets;
+ *   - anything else (jset, signed or 32-bit compares, a pointer against a
+ *     number, pointers into different objects) is refused.
+ * Returns 1 (normal), 0 for "never taken", 2 for "always taken", or a
+ * negative error. */
+static int check_ptr_jump(struct verifier *v, uint32_t pc, const struct vstate *st)
+{
+    const struct mlos_bpf_insn *in = &v->insns[pc];
+    int x = BPF_SRC(in->code) == BPF_X;
+    uint8_t op = BPF_OP(in->code);
+    const struct vreg *d = &st->r[in->dst], *s = x ? &st->r[in->src] : NULL;
+    const struct vreg *p = is_ptr(d) ? d : s;
+    unsigned pr = is_ptr(d) ? in->dst : in->src;
+
+    if (!is_ptr(d) && !(s && is_ptr(s)))
+        return 1;
+    if (op == BPF_JSET || op == BPF_JSGT || op == BPF_JSGE || op == BPF_JSLT || op == BPF_JSLE)
+        if (op == BPF_JSET || (s && is_ptr(d) && is_ptr(s)))
+            return bpf_fail(v->err, v->el, pc, "%s on %s (r%u) would reveal address bits", jmp_name(op),
+                            tname[p->type], pr);
+    if (!(s && is_ptr(d) && is_ptr(s))) { /* a pointer and a number */
+        const struct vreg *n = is_ptr(d) ? s : d;
+        int zero = n ? is_const(n) && n->umin == 0 : in->imm == 0;
+        if (zero && (op == BPF_JEQ || op == BPF_JNE) && BPF_CLASS(in->code) == BPF_JMP)
+            return op == BPF_JNE ? 2 : 0;
+        if (BPF_CLASS(in->code) == BPF_JMP32)
+            return bpf_fail(v->err, v->el, pc, "32-bit compare of %s (r%u) would reveal address bits",
+                            tname[p->type], pr);
+        return bpf_fail(v->err, v->el, pc, "comparing %s (r%u) with a number would reveal address bits",
+                        tname[p->type], pr);
+    }
+    if (BPF_CLASS(in->code) == BPF_JMP32)
+        return bpf_fail(v->err, v->el, pc, "32-bit compare of %s (r%u) would reveal address bits", tname[d->type],
+                        in->dst);
+    if (d->type != s->type || d->region != s->region)
+        return bpf_fail(v->err, v->el, pc, "comparing %s (r%u) with %s (r%u) would reveal address bits",
+                        tname[d->type], in->dst, tname[s->type], in->src);
+    if (!in_object(v, d) || !in_object(v, s))
+        return bpf_fail(v->err, v->el, pc,
+                        "comparing %s (r%u) outside its object (or with an unbounded offset) would reveal address "
+                        "bits",
+                        tname[d->type], in_object(v, d) ? in->src : in->dst);
     return 1;
 }
 
@@ -616,13 +881,41 @@ static int do_cond_jump(struct verifier *v, uint32_t pc, struct vstate *st, int 
 
     if ((rc = need_init(v, pc, st, in->dst)) < 0 || (x && (rc = need_init(v, pc, st, in->src)) < 0))
         return rc;
+    if ((rc = check_ptr_jump(v, pc, st)) < 0)
+        return rc;
+    if (rc == 0) /* decided: never taken */
+        return 0;
+    if (rc == 2) {
+        *live = 0;
+        return push(v, target, st);
+    }
     t = bpf_alloc(sizeof(*t));
     if (!t)
         return MLOS_ENOMEM;
     *t = *st;
     rc = 0;
-    if (branch(in, t, 1))
+    if (target <= pc && v->loop_end[target] == pc + 1) { /* the back-edge of the loop being analysed (do_loop) */
+        unsigned ctr;
+        int bnd;
+        (void)loop_shape(in, &ctr, &bnd);
+        struct vreg bound = bnd >= 0 ? st->r[bnd] : konst(0);
+        if (v->back_seen) {
+            join_reg(&v->back_ctr, &st->r[ctr]);
+            join_reg(&v->back_bound, &bound);
+        } else {
+            v->back_ctr = st->r[ctr];
+            v->back_bound = bound;
+        }
+        if (branch(in, t, 1)) {
+            if (v->back_seen)
+                join_state(v->back, t);
+            else
+                *v->back = *t;
+            v->back_seen = 1;
+        }
+    } else if (branch(in, t, 1)) {
         rc = push(v, target, t);
+    }
     bpf_release(t);
     if (!branch(in, st, 0))
         *live = 0;
@@ -631,57 +924,301 @@ static int do_cond_jump(struct verifier *v, uint32_t pc, struct vstate *st, int 
 
 /* ---- passes ---- */
 
-static int structure(struct verifier *v)
+/* Jump target of the slot at pc (classified as op), or -1 if none. */
+static int64_t jump_target(const struct mlos_bpf_insn *in, uint32_t pc, int op)
 {
-    uint8_t *reach = bpf_alloc(v->n + 1);
-    int rc = 0;
+    if (op == BPF_OPI_ja || op == BPF_OPI_ja32)
+        return (int64_t)pc + 1 + (op == BPF_OPI_ja ? in->off : in->imm);
+    if (op >= BPF_OPI_jeq64k && op <= BPF_OPI_jsle32x)
+        return (int64_t)pc + 1 + in->off;
+    return -1;
+}
 
-    if (!reach)
-        return MLOS_ENOMEM;
-    memset(reach, 0, v->n + 1);
-    reach[0] = 1;
-    for (uint32_t pc = 0; pc < v->n && rc == 0; pc++) {
-        const struct mlos_bpf_insn *in = &v->insns[pc];
-        int op = bpf_classify(v->insns, pc, v->n, v->err, v->el);
-        int64_t target = -1;
-        int falls = 1;
+static int falls_through(int op) { return op != BPF_OPI_exit && op != BPF_OPI_ja && op != BPF_OPI_ja32; }
 
-        if (op < 0) {
-            rc = op;
-            break;
-        }
-        v->opi[pc] = (uint8_t)op;
-        if (op == BPF_OPI_lddw_hi)
+static uint32_t func_end(const struct verifier *v, uint32_t start)
+{
+    uint32_t e = start + 1;
+    while (e < v->n && !v->fstart[e])
+        e++;
+    return e;
+}
+
+/* Frames the call graph can stack, from function 0: no recursion, at most
+ * MLOS_BPF_MAX_FRAMES deep. Iterative depth-first search with the height
+ * (frames a function needs, itself included) memoised per function. */
+static int call_depth(struct verifier *v, const uint8_t *reach)
+{
+    struct { uint32_t f, pc; } stk[MLOS_BPF_MAX_FRAMES];
+    uint8_t *h = bpf_alloc(v->n); /* by start insn: 0 unknown, else height */
+    uint8_t *on = bpf_alloc(v->n);
+    int sp = 0, rc = 0;
+
+    if (!h || !on) {
+        rc = MLOS_ENOMEM;
+        goto out;
+    }
+    memset(h, 0, v->n);
+    memset(on, 0, v->n);
+    stk[0].f = 0, stk[0].pc = 0, on[0] = 1, h[0] = 1;
+    sp = 1;
+    while (sp) {
+        uint32_t f = stk[sp - 1].f, e = func_end(v, f), pc = stk[sp - 1].pc;
+        while (pc < e && !(reach[pc] && v->opi[pc] == BPF_OPI_call_local))
+            pc++;
+        if (pc >= e) { /* done: hand the height up */
+            on[f] = 0;
+            sp--;
+            if (sp && h[stk[sp - 1].f] < h[f] + 1)
+                h[stk[sp - 1].f] = (uint8_t)(h[f] + 1);
             continue;
-        if (!reach[pc]) {
-            rc = bpf_fail(v->err, v->el, pc, "unreachable instruction");
-            break;
         }
-        if (op == BPF_OPI_exit) {
-            falls = 0;
-        } else if (op == BPF_OPI_ja || op == BPF_OPI_ja32) {
-            target = (int64_t)pc + 1 + (op == BPF_OPI_ja ? in->off : in->imm);
-            falls = 0;
-        } else if (op >= BPF_OPI_jeq64k && op <= BPF_OPI_jsle32x) {
-            target = (int64_t)pc + 1 + in->off;
+        stk[sp - 1].pc = pc + 1;
+        uint32_t g = pc + 1 + (uint32_t)v->insns[pc].imm;
+        if (on[g]) {
+            rc = bpf_fail(v->err, v->el, pc, "recursive call to the function at insn %u", (unsigned)g);
+            goto out;
         }
-        if (target >= 0 && target <= (int64_t)pc) {
-            rc = bpf_fail(v->err, v->el, pc, "jump back to insn %lld: loops are not allowed", (long long)target);
-            break;
-        }
-        if (target >= 0)
-            reach[target] = 1;
-        if (falls) {
-            uint32_t next = pc + (op == BPF_OPI_lddw ? 2 : 1);
-            if (next >= v->n) {
-                rc = bpf_fail(v->err, v->el, pc, "execution falls off the end of the program");
-                break;
+        if (h[g]) {
+            if (sp + h[g] > MLOS_BPF_MAX_FRAMES) {
+                rc = bpf_fail(v->err, v->el, pc, "calls nest deeper than %d frames", MLOS_BPF_MAX_FRAMES);
+                goto out;
             }
-            reach[next] = 1;
+            if (h[f] < h[g] + 1)
+                h[f] = (uint8_t)(h[g] + 1);
+            continue;
+        }
+        if (sp == MLOS_BPF_MAX_FRAMES) {
+            rc = bpf_fail(v->err, v->el, pc, "calls nest deeper than %d frames", MLOS_BPF_MAX_FRAMES);
+            goto out;
+        }
+        stk[sp].f = g, stk[sp].pc = g, on[g] = 1, h[g] = 1;
+        sp++;
+    }
+out:
+    bpf_release(h);
+    bpf_release(on);
+    return rc;
+}
+
+/* Does the backward jump at b to t close a cycle (t reaches b)? Compilers
+ * also jump backward to shared tail code placed earlier; such a jump is
+ * no loop. Depth-first search inside the function starting at f; work has
+ * room for n entries. Returns 1, 0, or MLOS_ENOMEM. */
+static int cycles(struct verifier *v, uint32_t t, uint32_t b, uint32_t f, uint32_t *work)
+{
+    uint32_t end = func_end(v, f), nw = 0;
+    uint8_t *seen = bpf_alloc(v->n);
+    int found = 0;
+
+    if (!seen)
+        return MLOS_ENOMEM;
+    memset(seen, 0, v->n);
+    seen[t] = 1;
+    work[nw++] = t;
+    while (nw && !found) {
+        uint32_t pc = work[--nw], next = pc + (v->opi[pc] == BPF_OPI_lddw ? 2 : 1);
+        int64_t j = jump_target(&v->insns[pc], pc, v->opi[pc]);
+        if (pc == b) {
+            found = 1;
+            break;
+        }
+        if (j >= (int64_t)f && j < (int64_t)end && !seen[j]) {
+            seen[j] = 1;
+            work[nw++] = (uint32_t)j;
+        }
+        if (falls_through(v->opi[pc]) && next < end && !seen[next]) {
+            seen[next] = 1;
+            work[nw++] = next;
         }
     }
+    bpf_release(seen);
+    return found;
+}
+
+/* A back-edge at insn b to insn h: a loop [h, b] with a conditional jump
+ * at its bottom, the only way back to h, and nested in or apart from the
+ * loops found so far (which all end before b). */
+static int note_loop(struct verifier *v, uint32_t h, uint32_t b, int op)
+{
+    if (op == BPF_OPI_ja || op == BPF_OPI_ja32)
+        return bpf_fail(v->err, v->el, b, "loop at insn %u: cannot prove it ends: its back-edge is unconditional",
+                        (unsigned)h);
+    if (v->loop_end[h])
+        return bpf_fail(v->err, v->el, b, "loop at insn %u has a second back-edge (the first is at insn %u)",
+                        (unsigned)h, (unsigned)(v->loop_end[h] - 1));
+    for (uint32_t l = 0; l < h; l++)
+        if (v->loop_end[l] && v->loop_end[l] - 1 >= h)
+            return bpf_fail(v->err, v->el, b, "loop at insn %u overlaps the loop at insn %u without nesting in it",
+                            (unsigned)h, (unsigned)l);
+    v->loop_end[h] = b + 1;
+    return 0;
+}
+
+/* A loop is entered only at its first instruction: no jump from outside
+ * lands inside it (the analysis walks the body from the header). */
+static int loop_entries(struct verifier *v)
+{
+    uint32_t first = v->n; /* the first loop header: jumps below it enter no loop */
+    for (uint32_t l = 0; l < v->n && first == v->n; l++)
+        if (v->loop_end[l])
+            first = l;
+    for (uint32_t pc = 0; pc < v->n && first < v->n; pc++) {
+        int64_t t = jump_target(&v->insns[pc], pc, v->opi[pc]);
+        if (t < 0)
+            continue;
+        /* forward from before the loop, or backward from after it */
+        for (uint32_t l = first; l < (uint32_t)t; l++)
+            if (v->loop_end[l] && (int64_t)(v->loop_end[l] - 1) >= t && (pc < l || pc > v->loop_end[l] - 1))
+                return bpf_fail(v->err, v->el, pc,
+                                "jump to insn %lld enters the loop at insn %u in the middle (only its first "
+                                "instruction may be jumped to)",
+                                (long long)t, (unsigned)l);
+    }
+    return 0;
+}
+
+/* Decode every slot, then find what is reachable from insn 0 along every
+ * edge (back-edges included, so code reached only through a loop is
+ * reported as the loop it is, not as dead code). Functions are the ranges
+ * from one function start to the next; jumps stay inside their function,
+ * which ends in an exit or a jump. */
+static int structure(struct verifier *v)
+{
+    uint8_t *reach = bpf_alloc(v->n);
+    uint32_t *work = bpf_alloc(v->n * sizeof(*work)), nw = 0, f = 0;
+    int rc = 0;
+
+    if (!reach || !work) {
+        rc = MLOS_ENOMEM;
+        goto out;
+    }
+    memset(v->fstart, 0, v->n);
+    v->fstart[0] = 1;
+    for (uint32_t pc = 0; pc < v->n; pc++) {
+        int op = bpf_classify(v->insns, pc, v->n, v->err, v->el);
+        if (op < 0) {
+            rc = op;
+            goto out;
+        }
+        v->opi[pc] = (uint8_t)op;
+        if (op == BPF_OPI_call_local)
+            v->fstart[pc + 1 + v->insns[pc].imm] = 1;
+    }
+    memset(reach, 0, v->n);
+    reach[0] = 1;
+    work[nw++] = 0;
+    while (nw) {
+        uint32_t pc = work[--nw];
+        int op = v->opi[pc];
+        int64_t t = jump_target(&v->insns[pc], pc, op);
+        uint32_t next = pc + (op == BPF_OPI_lddw ? 2 : 1);
+        if (op == BPF_OPI_call_local)
+            t = (int64_t)pc + 1 + v->insns[pc].imm;
+        if (t >= 0 && !reach[t]) {
+            reach[t] = 1;
+            work[nw++] = (uint32_t)t;
+        }
+        if (falls_through(op) && next < v->n && !reach[next]) {
+            reach[next] = 1;
+            work[nw++] = next;
+        }
+    }
+    for (uint32_t pc = 0; pc < v->n; pc++) {
+        int op = v->opi[pc];
+        int64_t t = jump_target(&v->insns[pc], pc, op);
+        uint32_t next = pc + (op == BPF_OPI_lddw ? 2 : 1);
+        if (v->fstart[pc])
+            f = pc;
+        if (!reach[pc] || op == BPF_OPI_lddw_hi)
+            continue;
+        if (t >= 0 && (t < (int64_t)f || t >= (int64_t)func_end(v, f))) {
+            rc = bpf_fail(v->err, v->el, pc, "jump to insn %lld leaves the function at insn %u", (long long)t,
+                          (unsigned)f);
+            goto out;
+        }
+        if (t >= 0 && t <= (int64_t)pc && (rc = cycles(v, (uint32_t)t, pc, f, work)) < 0)
+            goto out;
+        if (rc == 1 && (rc = note_loop(v, (uint32_t)t, pc, op)) < 0)
+            goto out;
+        if (rc == 0 && t >= 0 && t <= (int64_t)pc)
+            v->acyclic_back = 1;
+        rc = 0;
+        if (falls_through(op) && next >= v->n) {
+            rc = bpf_fail(v->err, v->el, pc, "execution falls off the end of the program");
+            goto out;
+        }
+        if (falls_through(op) && v->fstart[next]) {
+            rc = bpf_fail(v->err, v->el, pc, "execution falls off the end of the function at insn %u into the one "
+                          "at insn %u", (unsigned)f, (unsigned)next);
+            goto out;
+        }
+    }
+    for (uint32_t pc = 0; pc < v->n; pc++)
+        if (!reach[pc] && v->opi[pc] != BPF_OPI_lddw_hi) {
+            rc = bpf_fail(v->err, v->el, pc, "unreachable instruction (no path from insn 0 leads here)");
+            goto out;
+        }
+    if ((rc = loop_entries(v)) < 0)
+        goto out;
+    for (uint32_t pc = 0; pc < v->n && v->acyclic_back; pc++) {
+        int64_t t = jump_target(&v->insns[pc], pc, v->opi[pc]);
+        if (!reach[pc] || t < 0 || t > (int64_t)pc || v->loop_end[t] == pc + 1)
+            continue;
+        for (uint32_t l = 0; l <= pc; l++)
+            if (v->loop_end[l] && l <= t && v->loop_end[l] - 1 >= pc) {
+                rc = bpf_fail(v->err, v->el, pc, "backward jump to insn %lld inside the loop at insn %u is not its "
+                              "back-edge", (long long)t, (unsigned)l);
+                goto out;
+            }
+    }
+    rc = call_depth(v, reach);
+out:
     bpf_release(reach);
+    bpf_release(work);
     return rc;
+}
+
+static int walk(struct verifier *v, uint32_t start, uint32_t end, struct vstate *st, struct vreg *ret,
+                int *returns);
+
+/* A local call: the callee is verified for this call site, with the
+ * caller's R1..R5, a fresh frame and R6..R9 unreadable (they are the
+ * caller's, saved and restored by the VM). A stack pointer cannot be
+ * passed: it would point into the caller's frame, which the callee's
+ * state does not describe. Afterwards R0 is the join of the callee's
+ * exits, R1..R5 are clobbered, R6..R10 and the caller's stack unchanged. */
+static int do_local_call(struct verifier *v, uint32_t pc, struct vstate *st, int *live)
+{
+    uint32_t target = pc + 1 + (uint32_t)v->insns[pc].imm;
+    struct vstate *cs;
+    struct vreg ret = {0};
+    int returns = 0, rc;
+
+    for (unsigned i = 1; i <= 5; i++)
+        if (st->r[i].type == T_STACK)
+            return bpf_fail(v->err, v->el, pc,
+                            "passing stack pointer r%u to the function at insn %u is not supported", i,
+                            (unsigned)target);
+    cs = bpf_alloc(sizeof(*cs));
+    if (!cs)
+        return MLOS_ENOMEM;
+    memset(cs, 0, sizeof(*cs));
+    for (unsigned i = 1; i <= 5; i++)
+        cs->r[i] = st->r[i];
+    cs->r[10] = (struct vreg){T_STACK, 0, 0, 0, 0, 0, 0};
+    rc = walk(v, target, func_end(v, target), cs, &ret, &returns);
+    bpf_release(cs);
+    if (rc < 0)
+        return rc;
+    if (!returns) {
+        *live = 0; /* no path through the callee comes back */
+        return 0;
+    }
+    for (int i = 1; i <= 5; i++)
+        st->r[i] = (struct vreg){0};
+    st->r[0] = ret;
+    return 0;
 }
 
 static int step(struct verifier *v, uint32_t pc, struct vstate *st, int *live)
@@ -702,15 +1239,26 @@ static int step(struct verifier *v, uint32_t pc, struct vstate *st, int *live)
         return do_load(v, pc, st);
     case BPF_ST:
     case BPF_STX:
+        if (op == BPF_OPI_atomicw || op == BPF_OPI_atomicdw)
+            return do_atomic(v, pc, st);
         return do_store(v, pc, st);
     }
     if (op == BPF_OPI_call)
         return do_call(v, pc, st);
+    if (op == BPF_OPI_call_local)
+        return do_local_call(v, pc, st, live);
     if (op == BPF_OPI_exit) {
         if (st->r[0].type == T_UNINIT)
             return bpf_fail(v->err, v->el, pc, "exit with r0 not initialised");
+        if (st->r[0].type == T_MIXED)
+            return need_init(v, pc, st, 0);
         if (is_ptr(&st->r[0]))
             return bpf_fail(v->err, v->el, pc, "exit with r0 holding %s (would leak an address)", tname[st->r[0].type]);
+        if (*v->returns)
+            join_reg(v->ret, &st->r[0]);
+        else
+            *v->ret = st->r[0];
+        *v->returns = 1;
         *live = 0;
         return 0;
     }
@@ -721,57 +1269,426 @@ static int step(struct verifier *v, uint32_t pc, struct vstate *st, int *live)
     return do_cond_jump(v, pc, st, live);
 }
 
+static int do_loop(struct verifier *v, uint32_t h, struct vstate *st, int *live);
+static int walk_rpo(struct verifier *v, uint32_t start, uint32_t end, struct vstate *st, int *live);
+
+/* Walk [start, end) in program order from state st, which ends as the
+ * state after the last instruction (*live: whether it is reachable). A
+ * loop header is handed to do_loop, except start when hdr says the walk is
+ * that loop's body. */
+static int walk_range(struct verifier *v, uint32_t start, uint32_t end, struct vstate *st, int *live, int64_t hdr)
+{
+    int rc = 0;
+    for (uint32_t pc = start; pc < end; pc++) {
+        if (v->opi[pc] == BPF_OPI_lddw_hi)
+            continue;
+        if (v->pending[pc]) {
+            if (*live)
+                join_state(st, v->pending[pc]);
+            else
+                *st = *v->pending[pc];
+            bpf_release(v->pending[pc]);
+            v->pending[pc] = NULL;
+            *live = 1;
+        }
+        if (!*live)
+            continue; /* no feasible path reaches it (constants decided) */
+        if (++v->steps > MAX_STEPS)
+            return bpf_fail(v->err, v->el, pc, "program too complex to verify (over %u instruction visits)",
+                            MAX_STEPS);
+        if (v->loop_end[pc] && (int64_t)pc != hdr) {
+            if ((rc = do_loop(v, pc, st, live)) < 0)
+                return rc;
+            pc = v->loop_end[pc] - 1; /* continue after the back-edge */
+            continue;
+        }
+        if ((rc = step(v, pc, st, live)) < 0) {
+            if (rc == MLOS_ENOMEM)
+                bpf_fail(v->err, v->el, pc, "out of memory in the verifier");
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Walk the function [start, end) in a topological order of its acyclic
+ * part (reverse postorder without the loops' back-edges), for code where
+ * some backward jumps are no loops, so program order is not one. A loop
+ * is analysed whole at its header (do_loop walks its body, which holds no
+ * such jumps) and its body skipped afterwards. */
+static int walk_rpo(struct verifier *v, uint32_t start, uint32_t end, struct vstate *st, int *live)
+{
+    uint32_t *order = bpf_alloc(v->n * sizeof(*order)), *stk = bpf_alloc(v->n * sizeof(*stk)), no = 0, ns = 0;
+    uint8_t *seen = bpf_alloc(v->n), *nsucc = bpf_alloc(v->n);
+    int rc = 0;
+
+    if (!order || !stk || !seen || !nsucc) {
+        rc = MLOS_ENOMEM;
+        goto out;
+    }
+    memset(seen, 0, v->n);
+    memset(nsucc, 0, v->n);
+    seen[start] = 1;
+    stk[ns++] = start;
+    while (ns) { /* iterative depth-first search; nsucc: successors tried so far */
+        uint32_t pc = stk[ns - 1], next = pc + (v->opi[pc] == BPF_OPI_lddw ? 2 : 1), succ = UINT32_MAX;
+        int64_t t = jump_target(&v->insns[pc], pc, v->opi[pc]);
+        if (t >= 0 && t <= (int64_t)pc && v->loop_end[t] == pc + 1)
+            t = -1; /* a loop's back-edge: not part of the order */
+        while (nsucc[pc] < 2 && succ == UINT32_MAX) {
+            int k = nsucc[pc]++;
+            if (k == 0 && falls_through(v->opi[pc]) && next < end)
+                succ = next;
+            else if (k == 1 && t >= 0)
+                succ = (uint32_t)t;
+            if (succ != UINT32_MAX && seen[succ])
+                succ = UINT32_MAX;
+        }
+        if (succ == UINT32_MAX) {
+            order[no++] = pc;
+            ns--;
+        } else {
+            seen[succ] = 1;
+            stk[ns++] = succ;
+        }
+    }
+    memset(seen, 0, v->n); /* now: inside a loop already analysed */
+    for (uint32_t i = no; i-- > 0;) {
+        uint32_t pc = order[i], next = pc + (v->opi[pc] == BPF_OPI_lddw ? 2 : 1);
+        if (seen[pc]) {
+            /* inside a loop analysed whole: nothing from outside may enter
+             * it here (structure() refuses such jumps) */
+            if (v->pending[pc]) {
+                rc = bpf_fail(v->err, v->el, pc, "internal: a path enters the middle of a loop");
+                goto out;
+            }
+            continue;
+        }
+        if (v->pending[pc]) {
+            if (*live)
+                join_state(st, v->pending[pc]);
+            else
+                *st = *v->pending[pc];
+            bpf_release(v->pending[pc]);
+            v->pending[pc] = NULL;
+            *live = 1;
+        }
+        if (!*live)
+            continue;
+        if (++v->steps > MAX_STEPS) {
+            rc = bpf_fail(v->err, v->el, pc, "program too complex to verify (over %u instruction visits)", MAX_STEPS);
+            goto out;
+        }
+        if (v->loop_end[pc]) {
+            uint32_t b = v->loop_end[pc] - 1;
+            if ((rc = do_loop(v, pc, st, live)) < 0)
+                goto out;
+            memset(seen + pc + 1, 1, b - pc);
+            next = b + 1;
+        } else if ((rc = step(v, pc, st, live)) < 0) {
+            if (rc == MLOS_ENOMEM)
+                bpf_fail(v->err, v->el, pc, "out of memory in the verifier");
+            goto out;
+        }
+        /* fall through to next: keep going if it comes next in the order */
+        if (*live && !(i > 0 && order[i - 1] == next)) {
+            if (next < end && (rc = push(v, next, st)) < 0)
+                goto out;
+            *live = 0;
+        }
+    }
+out:
+    if (rc == MLOS_ENOMEM)
+        bpf_fail(v->err, v->el, start, "out of memory in the verifier");
+    bpf_release(order);
+    bpf_release(stk);
+    bpf_release(seen);
+    bpf_release(nsucc);
+    return rc;
+}
+
+/* Walk the function [start, end) from state st, joining R0 at its exits
+ * into *ret. */
+static int walk(struct verifier *v, uint32_t start, uint32_t end, struct vstate *st, struct vreg *ret, int *returns)
+{
+    struct vreg *oret = v->ret;
+    int *oreturns = v->returns, live = 1, rc;
+
+    v->ret = ret;
+    v->returns = returns;
+    rc = v->acyclic_back ? walk_rpo(v, start, end, st, &live) : walk_range(v, start, end, st, &live, -1);
+    v->ret = oret;
+    v->returns = oreturns;
+    return rc;
+}
+
+/* ---- bounded loops ---- */
+
+static int reg_eq(const struct vreg *a, const struct vreg *b)
+{
+    if (a->type != b->type)
+        return 0;
+    if (a->type == T_SCALAR)
+        return a->umin == b->umin && a->umax == b->umax;
+    if (is_ptr(a))
+        return a->region == b->region && a->unbounded == b->unbounded && a->omin == b->omin && a->omax == b->omax;
+    return 1;
+}
+
+static int state_eq(const struct vstate *a, const struct vstate *b)
+{
+    for (int i = 0; i < MLOS_BPF_NREGS; i++)
+        if (!reg_eq(&a->r[i], &b->r[i]))
+            return 0;
+    if (memcmp(a->init, b->init, sizeof(a->init)) || memcmp(a->spilled, b->spilled, sizeof(a->spilled)))
+        return 0;
+    for (int i = 0; i < NSLOTS; i++)
+        if (a->spilled[i] && !reg_eq(&a->slot[i], &b->slot[i]))
+            return 0;
+    return 1;
+}
+
+/* j = old joined with a new pass: push every bound that moved to its
+ * limit, except the counter's upper bound, which goes to the loop bound
+ * (cap) first, so that "i in [i0, N-1]" is tried as the invariant. */
+static void widen_reg(struct vreg *j, const struct vreg *old, uint64_t cap)
+{
+    if (j->type == T_SCALAR && old->type == T_SCALAR) {
+        if (j->umin < old->umin)
+            j->umin = 0;
+        if (j->umax > old->umax)
+            j->umax = j->umax <= cap ? cap : UINT64_MAX;
+    } else if (is_ptr(j) && is_ptr(old) && (j->omin != old->omin || j->omax != old->omax)) {
+        j->unbounded = 1;
+        clamp_ptr(j);
+    }
+}
+
+/* The loop's bound K of "if c op K goto header": *k and 1, or 0 if the
+ * bound is not known. */
+static int loop_bound(const struct mlos_bpf_insn *in, const struct vstate *st, uint64_t *k)
+{
+    unsigned ctr;
+    int bnd;
+    (void)loop_shape(in, &ctr, &bnd);
+    if (bnd < 0) {
+        *k = BPF_CLASS(in->code) == BPF_JMP32 ? (uint32_t)in->imm : (uint64_t)(int64_t)in->imm;
+        return 1;
+    }
+    if (st->r[bnd].type != T_SCALAR)
+        return 0;
+    *k = st->r[bnd].umax;
+    return 1;
+}
+
+static int writes_reg(const struct verifier *v, uint32_t pc, unsigned r)
+{
+    const struct mlos_bpf_insn *in = &v->insns[pc];
+    int op = v->opi[pc];
+    switch (BPF_CLASS(in->code)) {
+    case BPF_ALU:
+    case BPF_ALU64:
+    case BPF_LD:
+    case BPF_LDX:
+        return op != BPF_OPI_lddw_hi && in->dst == r;
+    case BPF_STX:
+        if (op == BPF_OPI_atomicw || op == BPF_OPI_atomicdw)
+            return in->imm == BPF_CMPXCHG ? r == 0 : (in->imm & BPF_FETCH) && in->src == r;
+        return 0;
+    }
+    return (op == BPF_OPI_call || op == BPF_OPI_call_local) && r <= 5;
+}
+
+/* Does the loop [h, b] end? It must count: "if c op K goto h" at b with
+ * op jlt, jle or jne, c written in the loop by exactly one "c += k" (k > 0
+ * constant) that runs once on every pass (not inside an inner loop, not
+ * jumped over), K constant or a number the loop does not change, c + k
+ * unable to wrap, and for jne a step of 1 with c never above K. Then it
+ * runs at most (K - c0) / k + 1 times, c0 being c's least value on entry. */
+static int loop_ends(struct verifier *v, uint32_t h, uint32_t b, const struct vstate *entry, const struct vstate *fin)
+{
+    const struct mlos_bpf_insn *in = &v->insns[b];
+    int is32 = BPF_CLASS(in->code) == BPF_JMP32, bnd;
+    unsigned c;
+    uint8_t op = loop_shape(in, &c, &bnd);
+    uint64_t lim = is32 ? UINT32_MAX : UINT64_MAX, K = 0, c0, trips, step;
+    int64_t w = -1;
+
+#define NOT_PROVEN(fmt, ...) bpf_fail(v->err, v->el, b, "loop at insn %u: cannot prove it ends: " fmt, (unsigned)h, ##__VA_ARGS__)
+    if (op != BPF_JLT && op != BPF_JLE && op != BPF_JNE)
+        return NOT_PROVEN("its back-edge is a %s, not jlt/jle/jne of a counter against its bound", jmp_name(op));
+    for (uint32_t pc = h; pc < b; pc++) {
+        if (bnd >= 0 && writes_reg(v, pc, (unsigned)bnd))
+            return NOT_PROVEN("its bound r%d changes in the loop (insn %u)", bnd, (unsigned)pc);
+        if (!writes_reg(v, pc, c))
+            continue;
+        if (w >= 0)
+            return NOT_PROVEN("its counter r%u is written at insns %lld and %u (want one add of a constant)", c,
+                              (long long)w, (unsigned)pc);
+        w = pc;
+    }
+    if (w < 0)
+        return NOT_PROVEN("its counter r%u does not change in the loop", c);
+    if (bnd >= 0 && v->back_bound.type != T_SCALAR)
+        return NOT_PROVEN("its bound r%d is not a number", bnd);
+    if (bnd >= 0) /* the largest value it has at the back-edge; the low half for jmp32 */
+        K = v->back_bound.umax > lim ? lim : v->back_bound.umax;
+    else
+        (void)loop_bound(in, fin, &K);
+    const struct mlos_bpf_insn *inc = &v->insns[w];
+    if (inc->code != ((is32 ? BPF_ALU : BPF_ALU64) | BPF_K | BPF_ADD) || inc->imm <= 0)
+        return NOT_PROVEN("its counter r%u changes at insn %lld by other than a %d-bit add of a positive constant",
+                          c, (long long)w, is32 ? 32 : 64);
+    step = (uint64_t)inc->imm;
+    for (uint32_t pc = h; pc < (uint32_t)w; pc++) {
+        int64_t t = jump_target(&v->insns[pc], pc, v->opi[pc]);
+        if (t > w && t <= (int64_t)b)
+            return NOT_PROVEN("the step of r%u at insn %lld is jumped over from insn %u", c, (long long)w,
+                              (unsigned)pc);
+    }
+    for (uint32_t l = h + 1; l < b; l++)
+        if (v->loop_end[l] && l <= w && (int64_t)(v->loop_end[l] - 1) >= w)
+            return NOT_PROVEN("the step of r%u at insn %lld is inside the inner loop at insn %u", c, (long long)w,
+                              (unsigned)l);
+    if (op == BPF_JLE ? K > lim - step : K > lim - (step - 1))
+        return NOT_PROVEN("r%u + %llu may wrap around before reaching %llu", c, (unsigned long long)step,
+                          (unsigned long long)K);
+    if (op == BPF_JNE && (step != 1 || v->back_ctr.type != T_SCALAR || v->back_ctr.umax > K))
+        return NOT_PROVEN("jne needs a counter that steps by 1 and never passes its bound (r%u may reach %llu)", c,
+                          (unsigned long long)v->back_ctr.umax);
+    if (entry->r[c].type != T_SCALAR)
+        return NOT_PROVEN("its counter r%u is not a number on entry", c);
+    c0 = entry->r[c].umax > lim ? 0 : entry->r[c].umin;
+    /* passes: jlt/jne ceil((K - c0) / k), jle floor((K - c0) / k) + 1, at
+     * least one (the test is at the bottom); the wrap check above keeps
+     * K + k - 1 from overflowing */
+    if (K <= c0)
+        trips = 1;
+    else if (op == BPF_JLE)
+        trips = (K - c0) / step + 1;
+    else
+        trips = (K - c0 + step - 1) / step;
+    if (trips > MLOS_BPF_MAX_TRIPS)
+        return NOT_PROVEN("it may run %llu times, more than %u", (unsigned long long)trips, MLOS_BPF_MAX_TRIPS);
+#undef NOT_PROVEN
+    return 0;
+}
+
+/* Analyse the loop at h: iterate its body from the entry state until the
+ * state at the header stops growing (widening after two passes), then
+ * prove that it ends. Exits from any pass are pushed to their targets (a
+ * later pass only adds to them). st ends as the state after the back-edge
+ * not taken. */
+#define LOOP_PASSES 8
+static int do_loop(struct verifier *v, uint32_t h, struct vstate *st, int *live)
+{
+    uint32_t b = v->loop_end[h] - 1;
+    struct vstate *entry = bpf_alloc(sizeof(*entry)), *hs = bpf_alloc(sizeof(*hs)), *back = bpf_alloc(sizeof(*back));
+    struct vstate *obk = v->back;
+    struct vreg octr = v->back_ctr;
+    int oseen = v->back_seen, rc = 0, pass;
+    uint64_t cap = UINT64_MAX, K;
+    const struct mlos_bpf_insn *bin = &v->insns[b];
+
+    if (!entry || !hs || !back) {
+        rc = MLOS_ENOMEM;
+        goto out;
+    }
+    *entry = *st;
+    *hs = *st;
+    unsigned ctr;
+    int bnd;
+    uint8_t lop = loop_shape(bin, &ctr, &bnd);
+    if (loop_bound(bin, st, &K) && K > 0)
+        cap = lop == BPF_JLE ? K : K - 1;
+    for (pass = 0; pass < LOOP_PASSES; pass++) {
+        int lv = 1;
+        *st = *hs;
+        v->back = back;
+        v->back_seen = 0;
+        if ((rc = walk_range(v, h, b + 1, st, &lv, h)) < 0)
+            goto out;
+        *live = lv;
+        if (!v->back_seen)
+            break; /* never goes round: a straight line */
+        join_state(back, hs); /* back = hs joined with the back-edge state */
+        if (state_eq(back, hs))
+            break;
+        if (pass >= 1) {
+            for (int i = 0; i < MLOS_BPF_NREGS; i++)
+                widen_reg(&back->r[i], &hs->r[i], i == (int)ctr ? cap : UINT64_MAX);
+            for (int i = 0; i < NSLOTS; i++)
+                if (back->spilled[i] && hs->spilled[i])
+                    widen_reg(&back->slot[i], &hs->slot[i], UINT64_MAX);
+        }
+        *hs = *back;
+    }
+    if (pass == LOOP_PASSES) {
+        rc = bpf_fail(v->err, v->el, h, "loop at insn %u: no invariant found in %d passes", (unsigned)h, LOOP_PASSES);
+        goto out;
+    }
+    if (v->back_seen)
+        rc = loop_ends(v, h, b, entry, hs);
+out:
+    if (rc == MLOS_ENOMEM)
+        bpf_fail(v->err, v->el, h, "out of memory in the verifier");
+    v->back = obk;
+    v->back_ctr = octr;
+    v->back_seen = oseen;
+    bpf_release(entry);
+    bpf_release(hs);
+    bpf_release(back);
+    return rc;
+}
+
 int mlos_bpf_verify(const struct mlos_bpf_insn *insns, uint32_t n, const struct mlos_bpf_hook_desc *hook,
                     char *err, size_t err_len)
 {
-    struct verifier v = {insns, n, hook, NULL, NULL, err, err_len};
+    return bpf_verify_ex(insns, n, hook, NULL, err, err_len);
+}
+
+int bpf_verify_ex(const struct mlos_bpf_insn *insns, uint32_t n, const struct mlos_bpf_hook_desc *hook,
+                  uint8_t *rtcheck, char *err, size_t err_len)
+{
+    struct verifier v = {.insns = insns, .n = n, .hook = hook, .err = err, .el = err_len};
     struct vstate *st = NULL;
-    int rc, live = 1;
+    struct vreg ret;
+    int rc, returns = 0;
 
     if (n == 0 || n > MLOS_BPF_MAX_INSNS)
         return bpf_fail(err, err_len, 0, "program must have 1..%u instructions", (unsigned)MLOS_BPF_MAX_INSNS);
     v.opi = bpf_alloc(n);
+    v.fstart = bpf_alloc(n);
+    v.loop_end = bpf_alloc(n * sizeof(*v.loop_end));
     v.pending = bpf_alloc(n * sizeof(*v.pending));
     st = bpf_alloc(sizeof(*st));
-    if (!v.opi || !v.pending || !st) {
+    if (!v.opi || !v.fstart || !v.loop_end || !v.pending || !st) {
         rc = MLOS_ENOMEM;
         bpf_fail(err, err_len, 0, "out of memory in the verifier");
         goto out;
     }
     memset(v.pending, 0, n * sizeof(*v.pending));
-    if ((rc = structure(&v)) < 0)
+    memset(v.loop_end, 0, n * sizeof(*v.loop_end));
+    v.rtcheck = rtcheck;
+    if (rtcheck)
+        memset(rtcheck, 0, n);
+    if ((rc = structure(&v)) < 0) {
+        if (rc == MLOS_ENOMEM)
+            bpf_fail(err, err_len, 0, "out of memory in the verifier");
         goto out;
-
+    }
     memset(st, 0, sizeof(*st));
     st->r[1] = (struct vreg){T_CTX, 0, 0, 0, 0, 0, 0};
     st->r[10] = (struct vreg){T_STACK, 0, 0, 0, 0, 0, 0};
-    for (uint32_t pc = 0; pc < n; pc++) {
-        if (v.opi[pc] == BPF_OPI_lddw_hi)
-            continue;
-        if (v.pending[pc]) {
-            if (live)
-                join_state(st, v.pending[pc]);
-            else
-                *st = *v.pending[pc];
-            bpf_release(v.pending[pc]);
-            v.pending[pc] = NULL;
-            live = 1;
-        }
-        if (!live)
-            continue; /* no feasible path reaches it (constants decided) */
-        if ((rc = step(&v, pc, st, &live)) < 0) {
-            if (rc == MLOS_ENOMEM)
-                bpf_fail(err, err_len, pc, "out of memory in the verifier");
-            goto out;
-        }
-    }
-    rc = 0;
+    rc = walk(&v, 0, func_end(&v, 0), st, &ret, &returns);
 out:
     if (v.pending)
         for (uint32_t i = 0; i < n; i++)
             bpf_release(v.pending[i]);
     bpf_release(v.pending);
     bpf_release(v.opi);
+    bpf_release(v.fstart);
+    bpf_release(v.loop_end);
     bpf_release(st);
     return rc;
 }

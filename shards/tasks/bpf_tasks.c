@@ -1,30 +1,13 @@
 /* Builtin tasks that let the master insert eBPF extensions into a running
- * slave (libos/bpf). Every integer is little-endian.
- *
- * "bpf.load"  install (or remove) the extension at a hook
- *   arg:    u8 hook (enum mlos_hook), u8 flags (bit 0 trusted: skip the
- *           verifier; bit 1 checked: bounds-check at run time), u16 0,
- *           le32 code_len, code_len bytes of eBPF code (clang -target bpfel).
- *           code_len 0 empties the hook.
- *   result: le32 number of instruction slots installed.
- *   errors: MLOS_EINVAL with the verifier's message ("insn 3: ..."),
- *           MLOS_ETOOBIG, MLOS_ENOMEM.
- *
- * "bpf.run"   run the extension at a hook on a context the caller supplies
- *   arg:    u8 hook, u8[3] 0, then per hook
- *             TEST:  le64 w[8], then up to 256 data bytes (zero padded)
- *             MSG:   le32 type, le32 request_id, le32 name_len, name, arg (rest)
- *             SCHED: le32 arg_len, le32 queue_len, name (rest)
- *             EVENT: le32 kind, le32 arg, le64 data
- *   result: le64 R0 (the hook's default if the hook is empty, except TEST);
- *           for TEST followed by w[8] and the 256 data bytes after the run.
- *   errors: MLOS_ENOENT (TEST hook empty), MLOS_EACCES / MLOS_ETIMEDOUT
- *           (a checked run faulted).
+ * slave (libos/bpf) and run them: "bpf.load" and "bpf.run". Their argument
+ * and result layouts are in libos/bpf/mlos_bpf_abi.h (installed), so a
+ * master can build them without this file.
  */
 #include <stdint.h>
 #include <string.h>
 
 #include "bpf/hooks.h"
+#include "bpf/mlos_bpf_abi.h"
 #include "mlos_task.h"
 #include "mlos_endian.h"
 
@@ -48,13 +31,13 @@ static int bpf_load_task(struct mlos_task_ctx *ctx)
     len = le32(a + 4);
     if (!desc)
         return mlos_task_fail(ctx, MLOS_EINVAL, "bpf.load: no hook %u", a[0]);
-    if ((a[1] & ~3u) || a[2] || a[3])
+    if ((a[1] & ~(unsigned)(MLOS_BPF_LOAD_TRUSTED | MLOS_BPF_LOAD_CHECKED)) || a[2] || a[3])
         return mlos_task_fail(ctx, MLOS_EINVAL, "bpf.load: unknown flags 0x%x or nonzero reserved bytes", a[1]);
     if (len != ctx->arg_len - 8)
         return mlos_task_fail(ctx, MLOS_EINVAL, "bpf.load: length %u but %zu code bytes", len, ctx->arg_len - 8);
-    if (a[1] & 1)
+    if (a[1] & MLOS_BPF_LOAD_TRUSTED)
         flags |= MLOS_BPF_TRUSTED;
-    if (a[1] & 2)
+    if (a[1] & MLOS_BPF_LOAD_CHECKED)
         flags |= MLOS_BPF_CHECKED;
     if (len == 0) {
         mlos_hook_set(a[0], NULL);
@@ -97,6 +80,37 @@ static int run_test_hook(struct mlos_task_ctx *ctx, const uint8_t *in, size_t le
     return mlos_task_result(ctx, out, sizeof(out));
 }
 
+/* A kernel over [offset, offset + length) of the bulk window. */
+static int run_kernel_hook(struct mlos_task_ctx *ctx, int writable, const uint8_t *in, size_t len)
+{
+    uint8_t out[MLOS_BPF_RUN_KERNEL_OUT];
+    uint64_t off, n, arg[4], r0 = 0;
+    int rc;
+
+    if (len != MLOS_BPF_RUN_KERNEL_ARGS)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "bpf.run kernel: want le64 offset, le64 length, le64 arg[4]");
+    off = le64(in);
+    n = le64(in + 8);
+    for (int i = 0; i < 4; i++)
+        arg[i] = le64(in + 16 + 8 * i);
+    if (!ctx->bulk)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "bpf.run kernel: this shard has no bulk window");
+    if (off > ctx->bulk_len || n > ctx->bulk_len - off)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "bpf.run kernel: range [%llu, +%llu) outside the %zu-byte bulk window",
+                              (unsigned long long)off, (unsigned long long)n, ctx->bulk_len);
+    rc = mlos_hook_kernel(ctx->bulk + off, (size_t)n, writable, arg, &r0);
+    if (rc == MLOS_ENOENT)
+        return mlos_task_fail(ctx, rc, "bpf.run: no extension at hook 'kernel'");
+    if (rc == MLOS_EINVAL)
+        return mlos_task_fail(ctx, rc, "bpf.run kernel: range longer than %u bytes", (unsigned)MLOS_HOOK_KERNEL_MAX);
+    if (rc < 0)
+        return mlos_task_fail(ctx, rc, "bpf.run: checked run stopped: %s", mlos_strerror(rc));
+    mlos_put_le64(out, r0);
+    for (int i = 0; i < 4; i++)
+        mlos_put_le64(out + 8 + 8 * i, arg[i]);
+    return mlos_task_result(ctx, out, sizeof(out));
+}
+
 static int bpf_run_task(struct mlos_task_ctx *ctx)
 {
     const uint8_t *a = ctx->arg, *in = a + 4;
@@ -104,9 +118,12 @@ static int bpf_run_task(struct mlos_task_ctx *ctx)
     uint8_t out[8];
     uint64_t r0;
 
-    if (ctx->arg_len < 4 || a[1] || a[2] || a[3])
-        return mlos_task_fail(ctx, MLOS_EINVAL, "bpf.run wants hook, 0, 0, 0, then the hook's input");
+    if (ctx->arg_len < MLOS_BPF_RUN_HDR || a[2] || a[3] ||
+        (a[1] && !(a[0] == MLOS_HOOK_KERNEL && a[1] == MLOS_BPF_RUN_WRITE)))
+        return mlos_task_fail(ctx, MLOS_EINVAL, "bpf.run wants hook, access, 0, 0, then the hook's input");
     switch (a[0]) {
+    case MLOS_HOOK_KERNEL:
+        return run_kernel_hook(ctx, a[1] & MLOS_BPF_RUN_WRITE, in, len);
     case MLOS_HOOK_TEST:
         return run_test_hook(ctx, in, len);
     case MLOS_HOOK_MSG: {
@@ -133,3 +150,8 @@ static int bpf_run_task(struct mlos_task_ctx *ctx)
     return mlos_task_result(ctx, out, sizeof(out));
 }
 MLOS_TASK("bpf.run", bpf_run_task);
+
+_Static_assert((int)MLOS_BPF_ABI_HOOK_KERNEL == (int)MLOS_HOOK_KERNEL &&
+                   (int)MLOS_BPF_ABI_HOOK_TEST == (int)MLOS_HOOK_TEST &&
+                   (int)MLOS_BPF_ABI_HOOK_MEM == (int)MLOS_HOOK_MEM && (int)MLOS_BPF_ABI_HOOK_MSG == (int)MLOS_HOOK_MSG,
+               "mlos_bpf_abi.h hook ids follow enum mlos_hook");

@@ -119,4 +119,13 @@ void *mlos_realloc(void *p, size_t n);
 void mlos_free(void *p);
 void mlos_mem_stats(struct mlos_mem_stats *out);
 
+/* An allocation policy for the default heap: asked before each allocation
+ * (and each realloc that grows a block) with the request, the bytes in use
+ * and the bytes the allocator manages; nonzero grants it. The allocator
+ * does not know who decides: the extension layer installs its memory hook
+ * here, so the allocator stays below it. NULL (the default) grants all. */
+typedef int (*mlos_mem_policy_fn)(size_t size, size_t align, size_t in_use, size_t limit);
+void mlos_mem_set_policy(mlos_mem_policy_fn fn);
+mlos_mem_policy_fn mlos__mem_policy(void); /* the allocator's side */
+
 #endif

@@ -11,6 +11,11 @@
 static struct mlos_pagealloc g_pa;
 static struct mlos_heap g_heap;
 static int g_ready;
+static int granted(size_t n)
+{
+    mlos_mem_policy_fn policy = mlos__mem_policy();
+    return !policy || policy(n, 16, g_heap.bytes_in_use, g_pa.total_pages * (size_t)MLOS_HAL_PAGE_SIZE);
+}
 
 int mlos_mem_init_from_hal(void)
 {
@@ -33,7 +38,7 @@ int mlos_mem_init_from_hal(void)
 
 void *mlos_malloc(size_t n)
 {
-    return g_ready ? mlos_heap_alloc(&g_heap, n) : NULL;
+    return g_ready && granted(n) ? mlos_heap_alloc(&g_heap, n) : NULL;
 }
 
 void *mlos_calloc(size_t n, size_t m)
@@ -50,7 +55,9 @@ void *mlos_calloc(size_t n, size_t m)
 
 void *mlos_realloc(void *p, size_t n)
 {
-    return g_ready ? mlos_heap_realloc(&g_heap, p, n) : NULL;
+    if (!g_ready || (n > mlos_heap_usable_size(&g_heap, p) && !granted(n)))
+        return NULL; /* a refused growth leaves p as it was */
+    return mlos_heap_realloc(&g_heap, p, n);
 }
 
 void mlos_free(void *p)

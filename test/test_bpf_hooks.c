@@ -4,6 +4,8 @@
  * an array), the memory policy, and per-hook instruction budgets.
  */
 #include "bpf_check.h"
+#include "hal_linux.h"
+#include "mem.h"
 
 static struct mlos_bpf_prog *must_load(int line, const struct mlos_bpf_insn *p, size_t n, int hook, unsigned flags)
 {
@@ -162,6 +164,35 @@ static void mem_policy(void)
     CHECK_EQ(mlos_hook_mem_grant(1 << 20, 16, 12 << 20, 16 << 20), 0);
     CHECK_EQ(mlos_hook_mem_grant(1 << 20, 16, 11 << 20, 16 << 20), 1);
     CHECK_EQ(mlos_hook_mem_grant(1 << 30, 16, 0, 0), 1); /* limit unknown */
+    /* and the shard's allocator asks it: the default heap stops granting
+     * at 3/4 of what it manages, and grants again once the policy is gone */
+    struct mlos_hal_linux_cfg hc = {.cmdline = "", .window_fd = -1, .doorbell_fd = -1, .mem_bytes = 32u << 20};
+    if (mlos_hal_linux_init(uv_default_loop(), &hc) == 0 && mlos_mem_init_from_hal() == 0) {
+        struct mlos_mem_stats st;
+        void *blk[256];
+        int n = 0;
+        mlos_mem_stats(&st);
+        size_t total = st.total_bytes;
+        while (n < 256 && (blk[n] = mlos_malloc(1 << 20)))
+            n++;
+        mlos_mem_stats(&st);
+        CHECK(n > 0 && n < 256);
+        CHECK(st.heap_bytes <= total / 4 * 3);
+        CHECK(st.heap_bytes + (2u << 20) > total / 4 * 3); /* it stopped at the line, not before */
+        void *g = mlos_malloc(64);
+        CHECK(g != NULL); /* a small request still fits under the line */
+        void *r = mlos_realloc(g, 4u << 20);
+        CHECK(r == NULL); /* growth refused, g kept */
+        mlos_hook_set(MLOS_HOOK_MEM, NULL);
+        void *more = mlos_malloc(1 << 20);
+        CHECK(more != NULL);
+        mlos_free(more);
+        mlos_free(g);
+        while (n > 0)
+            mlos_free(blk[--n]); /* (the hook freed p when it was removed) */
+    } else {
+        printf("skip: the default heap (no memory regions from the HAL)\n");
+    }
     REJECT(mlos_hook_desc(MLOS_HOOK_MEM), "read-only", BPF_ST_MEM(BPF_DW, R1, 0, 0), BPF_MOV64_IMM(R0, 1), EXIT);
     mlos_hook_set(MLOS_HOOK_MEM, NULL);
 }

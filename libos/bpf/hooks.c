@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "hooks.h"
+#include "mem.h"
 #include "mlos_endian.h"
 #include "mlos_error.h"
 
@@ -53,6 +54,12 @@ static void clear(struct slot *s)
     *s = (struct slot){0};
 }
 
+/* The allocator asks this while a memory policy is installed. */
+static int mem_policy(size_t size, size_t align, size_t in_use, size_t limit)
+{
+    return mlos_hook_mem_grant(size, align, in_use, limit);
+}
+
 int mlos_hook_set(int hook, struct mlos_bpf_prog *prog)
 {
     if (!mlos_hook_desc(hook))
@@ -62,6 +69,8 @@ int mlos_hook_set(int hook, struct mlos_bpf_prog *prog)
         return MLOS_EINVAL;
     clear(&slots[hook]);
     slots[hook].prog = prog;
+    if (hook == MLOS_HOOK_MEM)
+        mlos_mem_set_policy(prog ? mem_policy : NULL);
     return 0;
 }
 
@@ -72,6 +81,8 @@ int mlos_hook_set_native(int hook, mlos_hook_native_fn fn, void *user)
     clear(&slots[hook]);
     slots[hook].native = fn;
     slots[hook].user = user;
+    if (hook == MLOS_HOOK_MEM)
+        mlos_mem_set_policy(fn ? mem_policy : NULL);
     return 0;
 }
 

@@ -125,22 +125,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     memcpy(buf, data, size);
     int gz = size >= 2 && buf[0] == 0x1f && buf[1] == 0x8b;
-    if (read_checked(buf, size, &v) == 0) {
+    /* the plain/gzip comparison costs a deflate or inflate and three more
+     * reads: done for one accepted input in four (by its last byte), so a
+     * campaign spends most of its time in the reader itself */
+    if (read_checked(buf, size, &v) == 0 && (buf[size - 1] & 3) == 0) {
         size_t n2;
         uint8_t *other = gz ? gunzip(buf, size, MAX_VOXELS * 8 + 65536, &n2) : gzip(buf, size, &n2);
         if (!gz && !other)
             FAIL("cannot gzip the input");
         if (other) {
-            /* an accepted .nii.gz may be a multi-member or padded file that
-             * one inflate call does not cover: compare only when it does */
+            /* one inflate call reads the first gzip member, as the reader
+             * does; an inflated size over our limit is not compared */
             if (read_checked(other, n2, &w) != 0)
                 FAIL("accepted %s, refused its %s", gz ? "gzip" : "plain", gz ? "inflated bytes" : "gzip");
             same_volume(&v, &w, gz ? "gzip vs inflated" : "plain vs gzip");
             neuro_volume_free(&w);
             free(other);
         }
-        neuro_volume_free(&v);
     }
+    neuro_volume_free(&v);
     free(buf);
     return 0;
 }

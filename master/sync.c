@@ -54,7 +54,8 @@ static void called(mlos_call_t *req, int status)
             st->status = MLOS_ENOMEM;
             return;
         }
-        memcpy(st->result, req->result, req->result_len);
+        if (req->result_len) /* an empty result may come without a buffer: memcpy(dst, NULL, 0) is UB */
+            memcpy(st->result, req->result, req->result_len);
         st->result_len = req->result_len;
     } else if (st->err && st->err_len) {
         snprintf(st->err, st->err_len, "%s", req->error);

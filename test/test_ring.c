@@ -14,9 +14,12 @@
 
 #define RING 4096
 
+/* aligned_alloc wants a size that is a multiple of the alignment */
+static void *page_alloc(size_t size) { return aligned_alloc(4096, (size + 4095) & ~(size_t)4095); }
+
 static void *ring_mem(uint32_t size)
 {
-    void *m = aligned_alloc(4096, sizeof(struct mlos_ring_ctl) + size);
+    void *m = page_alloc(sizeof(struct mlos_ring_ctl) + size);
     memset(m, 0xEE, sizeof(struct mlos_ring_ctl) + size);
     return m;
 }
@@ -137,7 +140,7 @@ static void test_wait_flag(void)
 static void test_window(void)
 {
     size_t size = mlos_window_size(8192, 100000);
-    uint8_t *w = aligned_alloc(4096, size);
+    uint8_t *w = page_alloc(size);
     struct mlos_window_hdr *h = (struct mlos_window_hdr *)w;
 
     CHECK(size >= 4096 + 2 * (8192 + 192) + 100000);

@@ -78,19 +78,21 @@ write("taskmsg", "unknown-fields", ld(1, b"a") + varint(3 << 3) + varint(150) + 
       varint(5 << 3 | 5) + bytes(4) + ld(6, b"zz") + ld(2, b"X") + ld(1, b"ok") + varint(16 << 3) + b"\x00")
 write("taskmsg", "reply-fields", struct.pack("<iQB", -5, 123456789, 3) + b"abcdef error text")
 
-# ---- tcp wire ----
-HELLO = struct.pack(">IHHII", 0x4D4C5450, 1, 0, 64, 1 << 20)
+# ---- tcp wire (version 2: 36-byte frame headers with a key secret) ----
+HELLO = struct.pack(">IHHII", 0x4D4C5450, 2, 0, 64, 1 << 20)
 
 
-def tcp(op, credit=0, arg=0, rid=0, off=0, length=0):
-    return struct.pack(">BBHIQQI", op, 0, credit, arg & 0xFFFFFFFF, rid, off, length)
+def tcp(op, credit=0, arg=0, rid=0, off=0, length=0, key=0):
+    return struct.pack(">BBHIQQIQ", op, 0, credit, arg & 0xFFFFFFFF, rid, off, length, key)
 
 
 write("tcp_wire", "hello", HELLO)
 write("tcp_wire", "send", HELLO + tcp(1, 0, 42, 0, 0, 5) + b"hello" + tcp(2, 3))
-write("tcp_wire", "put-get", HELLO + tcp(3, 1, 0xABCD, 1, 4096, 4) + b"data" + tcp(5, 0, 0xABCD, 2, 0, 100))
+write("tcp_wire", "put-get", HELLO + tcp(3, 1, 0xABCD, 1, 4096, 4, 0x0123456789ABCDEF) + b"data" +
+      tcp(5, 0, 0xABCD, 2, 0, 100, 0xFEDCBA9876543210))
 write("tcp_wire", "replies", HELLO + tcp(4, 0, 0, 1) + tcp(6, 2, 0, 2, 0, 3) + b"xyz" + tcp(6, 0, -7 & 0xFFFFFFFF, 3))
 write("tcp_wire", "credit", HELLO + tcp(2, 64))
+write("tcp_wire", "abort", HELLO + tcp(7, 0, -20 & 0xFFFFFFFF))  # ABORT(MLOS_EKEY)
 
 # ---- verbs wire ----
 def setup(kind, mtu=0, qpn=0, psn=0, lid=0, slots=0, slot_size=0, gid=bytes(16), status=0, rd=0, epoch=0, consumed=0):

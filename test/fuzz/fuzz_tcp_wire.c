@@ -6,9 +6,10 @@
  * walks it the way the receive path does (hello first, then header,
  * payload, header...) and checks the rules msg_tcp_wire.h promises for
  * every header it accepts: known op, credit within MLOS_EP_CREDITS, the
- * op's length limit, unused fields zero, a valid status, a payload length
+ * op's length limit, unused fields zero (the key secret only on PUT and
+ * GET), a valid status or ABORT reason, a payload length
  * that is the header's len for SEND/PUT/GET_DATA and 0 otherwise, and
- * that re-encoding the decoded header gives back the same 28 bytes. A
+ * that re-encoding the decoded header gives back the same 36 bytes. A
  * refused header must come with a reason and a documented error code.
  * Independently, every offset of the input is also tried as a header
  * (a peer can make any bytes look like the next header).
@@ -53,6 +54,8 @@ static size_t check_hdr(const uint8_t *p, size_t len)
     if (len < MLOS_TCP_HDR_SIZE || h.op < 1 || h.op > MLOS_TCP_OP_MAX || p[1] || h.credit > MLOS_EP_CREDITS)
         fail("accepted a header outside the basic rules", p, len);
     uint32_t pl = mlos_tcp_payload_len(&h);
+    if (h.key && h.op != MLOS_TCP_PUT && h.op != MLOS_TCP_GET)
+        fail("a key secret accepted on an op that names no region", p, len);
     switch (h.op) {
     case MLOS_TCP_SEND:
         if (h.id || h.off || h.len > MLOS_EP_MAX_MSG || pl != h.len)
@@ -70,6 +73,11 @@ static size_t check_hdr(const uint8_t *p, size_t len)
     case MLOS_TCP_PUT_ACK:
         if (h.off || h.len || !status_ok(mlos_tcp_status(&h)) || pl)
             fail("bad PUT_ACK accepted", p, len);
+        break;
+    case MLOS_TCP_ABORT:
+        if (h.id || h.off || h.len || pl ||
+            ((int32_t)h.arg != MLOS_EKEY && (int32_t)h.arg != MLOS_EPROTO))
+            fail("bad ABORT accepted", p, len);
         break;
     default:
         if (h.off || !status_ok(mlos_tcp_status(&h)) || (h.arg && h.len) || h.len > MLOS_TCP_RMA_CHUNK ||

@@ -210,7 +210,8 @@ static int prune_fd(int fd, const struct spool_policy *keep, unsigned long long 
         v[n++] = e;
     }
     closedir(d);
-    qsort(v, n, sizeof *v, by_age);
+    if (n) /* v is NULL when the directory holds no request */
+        qsort(v, n, sizeof *v, by_age);
     /* A directory without request.txt is a request still running,
      * unless it is older than any request can take: then its CGI died. */
     for (size_t i = 0; i < n; i++)

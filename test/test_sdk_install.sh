@@ -144,6 +144,14 @@ done
 "$MLOS" image info "$tmp/offload/offload.c" >/dev/null 2>"$tmp/err" && fail "image info accepted a C file"
 grep -q "is not" "$tmp/err" || fail "image info on a non-ELF file: $(cat "$tmp/err")"
 
+# ---- progress: a line per step with --progress (or on a terminal), none otherwise ----
+"$MLOS" build --arch process --progress -o progress.img offload_tasks.c 2>"$tmp/err" >/dev/null || fail "mlos build --progress"
+grep -q "^mlos build: \[1\] compiling offload_tasks.c$" "$tmp/err" || { cat "$tmp/err"; fail "no compile progress line"; }
+grep -q "^mlos build: linking the process image progress.img$" "$tmp/err" || { cat "$tmp/err"; fail "no link progress line"; }
+"$MLOS" build --arch process -o progress.img offload_tasks.c 2>"$tmp/err" >/dev/null || fail "mlos build (quiet)"
+[ ! -s "$tmp/err" ] || { cat "$tmp/err"; fail "progress lines without --progress and without a terminal"; }
+rm -f progress.img
+
 # ---- mlos build errors: one line, status 1, no image ----
 expect_error() { # WANT-SUBSTRING mlos-build-args...
     want=$1

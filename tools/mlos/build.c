@@ -47,6 +47,7 @@ struct args { /* a growable argv */
 };
 
 static int verbose;
+static int progress; /* a line per step on stderr: --progress, or stderr is a terminal */
 
 static void args_add(struct args *a, const char *s)
 {
@@ -264,7 +265,7 @@ static void remove_tree(const char *dir, const struct args *files)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: mlos build --arch x86_64|ppc|process -o IMAGE [--manifest APP.mlos] [-j N] [-v] [CFLAGS...] SOURCE...\n");
+    fprintf(stderr, "usage: mlos build --arch x86_64|ppc|process -o IMAGE [--manifest APP.mlos] [-j N] [-v] [--progress] [CFLAGS...] SOURCE...\n");
     return 2;
 }
 
@@ -297,6 +298,7 @@ struct build {
     pid_t pid[MAX_JOBS];
     const char *src[MAX_JOBS];
     const char *failed; /* first source that did not compile */
+    size_t started;     /* compiles started, for the progress lines */
 };
 
 /* Wait for one running compiler (or all, with all set); remembers the
@@ -356,6 +358,10 @@ static int compile(struct build *b, const char *src, const struct args *extra, i
         return -1;
     }
     show(&a);
+    if (progress && !verbose) {
+        const char *slash = strrchr(src, '/');
+        fprintf(stderr, "mlos build: [%zu] compiling %s\n", ++b->started, slash ? slash + 1 : src);
+    }
     pid_t pid;
     if ((errno = posix_spawnp(&pid, a.v[0], NULL, NULL, a.v, environ)) != 0) {
         args_free(&a);
@@ -488,6 +494,8 @@ static int build(struct build *b)
     free(tl);
     args_add(&a, "-o");
     args_add(&a, linked);
+    if (progress && !verbose)
+        fprintf(stderr, "mlos build: linking the %s image %s\n", b->arch, b->out);
     if (run(&a) < 0) {
         rc = die("linking the %s image failed (see the linker's messages above)", b->arch);
         goto out;
@@ -567,6 +575,8 @@ int mlos_cli_build(int argc, char **argv)
             b.jobs = (unsigned)strtoul(argv[++i], NULL, 10);
         } else if (!strcmp(s, "-v") || !strcmp(s, "--verbose")) {
             verbose = 1;
+        } else if (!strcmp(s, "--progress")) {
+            progress = 1;
         } else if (s[0] == '-') {
             args_add(&b.cflags, s);
             /* flags whose value is the next word */
@@ -585,6 +595,7 @@ int mlos_cli_build(int argc, char **argv)
             return 2;
         }
     }
+    progress = mlos_cli_progress_wanted(progress);
     if (!b.arch || !b.out || (!b.sources.n && !b.inputs.n && !b.manifest)) {
         args_free(&b.cflags);
         args_free(&b.sources);

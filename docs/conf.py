@@ -38,6 +38,8 @@ man_pages = [
     ('man/mlos-put', 'mlos-put', 'copy a file into a shard\'s bulk window', [author], 1),
     ('man/mlos-get', 'mlos-get', 'copy bytes out of a shard\'s bulk window', [author], 1),
     ('man/mlos-console', 'mlos-console', 'show a shard\'s console output', [author], 1),
+    ('man/mlos-build', 'mlos-build', 'build a slave image with your own tasks', [author], 1),
+    ('man/mlos-image', 'mlos-image', 'say what a slave image is without booting it', [author], 1),
     ('man/mlos-compose', 'mlos-compose', 'resolve an application manifest into an image\'s sources', [author], 1),
     ('man/mlos-noise', 'mlos-noise', 'measure OS noise on the host and on shards', [author], 1),
     ('man/mlos-shard-process', 'mlos-shard-process', 'a slave shard that is a Linux process', [author], 1),

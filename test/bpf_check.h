@@ -1,7 +1,7 @@
 /* test/bpf_check.h -- assertion helpers for eBPF VM tests: hand-assembled
  * programs (bpf_isa.h macros) loaded at a hook and checked for a result or
- * a rejection message. Every accepted program runs three ways -- verified
- * and fast, verified and checked, trusted and fast -- and all must agree.
+ * a rejection message. Every accepted program runs four ways -- verified
+ * or trusted, fast or checked -- and all must agree.
  */
 #ifndef MLOS_TEST_BPF_CHECK_H
 #define MLOS_TEST_BPF_CHECK_H
@@ -55,7 +55,7 @@ static int load(const struct mlos_bpf_insn *p, size_t n, const struct mlos_bpf_h
     return rc;
 }
 
-/* Run p three ways on a fresh test context and check R0. */
+/* Run p four ways on a fresh test context and check R0. */
 __attribute__((unused)) static void expect_r0(int line, uint64_t want, const struct mlos_bpf_insn *p, size_t n)
 {
     char err[MLOS_BPF_ERR_MAX];

@@ -1272,6 +1272,29 @@ static int step(struct verifier *v, uint32_t pc, struct vstate *st, int *live)
 static int do_loop(struct verifier *v, uint32_t h, struct vstate *st, int *live);
 static int walk_rpo(struct verifier *v, uint32_t start, uint32_t end, struct vstate *st, int *live);
 
+/* The states waiting at pc (jumps to it) merge into the walk's state, or
+ * become it when the walk itself cannot reach pc. */
+static void take_pending(struct verifier *v, uint32_t pc, struct vstate *st, int *live)
+{
+    if (!v->pending[pc])
+        return;
+    if (*live)
+        join_state(st, v->pending[pc]);
+    else
+        *st = *v->pending[pc];
+    bpf_release(v->pending[pc]);
+    v->pending[pc] = NULL;
+    *live = 1;
+}
+
+/* One more instruction visit, within the verifier's total budget. */
+static int count_step(struct verifier *v, uint32_t pc)
+{
+    if (++v->steps > MAX_STEPS)
+        return bpf_fail(v->err, v->el, pc, "program too complex to verify (over %u instruction visits)", MAX_STEPS);
+    return 0;
+}
+
 /* Walk [start, end) in program order from state st, which ends as the
  * state after the last instruction (*live: whether it is reachable). A
  * loop header is handed to do_loop, except start when hdr says the walk is
@@ -1282,20 +1305,11 @@ static int walk_range(struct verifier *v, uint32_t start, uint32_t end, struct v
     for (uint32_t pc = start; pc < end; pc++) {
         if (v->opi[pc] == BPF_OPI_lddw_hi)
             continue;
-        if (v->pending[pc]) {
-            if (*live)
-                join_state(st, v->pending[pc]);
-            else
-                *st = *v->pending[pc];
-            bpf_release(v->pending[pc]);
-            v->pending[pc] = NULL;
-            *live = 1;
-        }
+        take_pending(v, pc, st, live);
         if (!*live)
             continue; /* no feasible path reaches it (constants decided) */
-        if (++v->steps > MAX_STEPS)
-            return bpf_fail(v->err, v->el, pc, "program too complex to verify (over %u instruction visits)",
-                            MAX_STEPS);
+        if ((rc = count_step(v, pc)) < 0)
+            return rc;
         if (v->loop_end[pc] && (int64_t)pc != hdr) {
             if ((rc = do_loop(v, pc, st, live)) < 0)
                 return rc;
@@ -1364,19 +1378,10 @@ static int walk_rpo(struct verifier *v, uint32_t start, uint32_t end, struct vst
             }
             continue;
         }
-        if (v->pending[pc]) {
-            if (*live)
-                join_state(st, v->pending[pc]);
-            else
-                *st = *v->pending[pc];
-            bpf_release(v->pending[pc]);
-            v->pending[pc] = NULL;
-            *live = 1;
-        }
+        take_pending(v, pc, st, live);
         if (!*live)
             continue;
-        if (++v->steps > MAX_STEPS) {
-            rc = bpf_fail(v->err, v->el, pc, "program too complex to verify (over %u instruction visits)", MAX_STEPS);
+        if ((rc = count_step(v, pc)) < 0) {
             goto out;
         }
         if (v->loop_end[pc]) {

@@ -22,12 +22,6 @@
  *   - while the peer has not written, the ring is a FIFO: the consumer
  *     sees exactly the frames the producer committed, bytes included.
  * Also decodes the raw input as one frame (mlos_frame_decode).
- *
- * MLOS_RING_TRUSTS_OWN_INDEX: a ring that re-reads its own index from
- * shared memory (before private indices) writes where a peer-rewritten
- * head points; the build defines this for such a ring and the target then
- * stops using the producer once the peer has touched its head word, so
- * the campaign covers the rest instead of rediscovering that one flaw.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -94,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct mlos_ring prod, cons;
     struct sent q[512];
     size_t qh = 0, qn = 0;
-    int prod_ok, cons_ok, clean = 1, head_touched = 0;
+    int prod_ok, cons_ok, clean = 1;
 
     if (!pattern[1])
         for (size_t i = 0; i < sizeof(pattern); i++)
@@ -114,22 +108,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             memcpy(&ctl->head, &h, 4);
             memcpy(&ctl->tail, &t, 4);
             clean = (h == t && !((h | t) & 15));
-            head_touched = 1;
         }
     }
     prod_ok = mlos_ring_attach(&prod, mem, total) == 0;
     cons_ok = mlos_ring_attach(&cons, mem, total) == 0;
     if (!prod_ok || !cons_ok)
         clean = 0;
-#ifndef MLOS_RING_TRUSTS_OWN_INDEX
     if (cons_ok && (cfg & 2)) {
         shadow = malloc(cons.max_payload ? cons.max_payload : 1);
         mlos_ring_set_shadow(&cons, shadow);
     }
-#else
-    if (head_touched)
-        prod_ok = 0;
-#endif
 
     for (int steps = 0; in.p < in.end && steps < 128; steps++) {
         unsigned op = get8(&in);
@@ -139,10 +127,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (uint32_t i = 0; i < n && off + i < total; i++)
                 mem[off + i] = (uint8_t)get8(&in);
             clean = 0;
-#ifdef MLOS_RING_TRUSTS_OWN_INDEX
-            if (off < offsetof(struct mlos_ring_ctl, head) + 4)
-                prod_ok = 0;
-#endif
             break;
         }
         case 1:
@@ -258,13 +242,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 6: /* re-attach over whatever the region holds now */
             prod_ok = mlos_ring_attach(&prod, mem, total) == 0;
             cons_ok = mlos_ring_attach(&cons, mem, total) == 0;
-#ifndef MLOS_RING_TRUSTS_OWN_INDEX
             if (cons_ok && shadow)
                 mlos_ring_set_shadow(&cons, shadow);
-#else
-            if (!clean)
-                prod_ok = 0;
-#endif
             if (clean && (!prod_ok || !cons_ok))
                 FAIL("re-attach refused a ring only we wrote");
             break;
@@ -275,10 +254,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             cons_ok = mlos_ring_attach(&cons, mem, total) == 0;
             if (!prod_ok || !cons_ok)
                 FAIL("attach refused a fresh ring");
-#ifndef MLOS_RING_TRUSTS_OWN_INDEX
             if (shadow)
                 mlos_ring_set_shadow(&cons, shadow);
-#endif
             clean = 1, qh = qn = 0;
             break;
         }

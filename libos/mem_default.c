@@ -11,10 +11,16 @@
 static struct mlos_pagealloc g_pa;
 static struct mlos_heap g_heap;
 static int g_ready;
-static int granted(size_t n)
+
+/* Whether the installed policy, if any, lets the heap grow to a block of n
+ * bytes (at p: a realloc; only growth beyond p's block is asked about).
+ * Without a policy nothing is looked up: this is on every allocation. */
+static int granted(const void *p, size_t n)
 {
     mlos_mem_policy_fn policy = mlos__mem_policy();
-    return !policy || policy(n, 16, g_heap.bytes_in_use, g_pa.total_pages * (size_t)MLOS_HAL_PAGE_SIZE);
+    if (!policy || (p && n <= mlos_heap_usable_size(&g_heap, p)))
+        return 1;
+    return policy(n, 16, g_heap.bytes_in_use, g_pa.total_pages * (size_t)MLOS_HAL_PAGE_SIZE);
 }
 
 int mlos_mem_init_from_hal(void)
@@ -38,7 +44,7 @@ int mlos_mem_init_from_hal(void)
 
 void *mlos_malloc(size_t n)
 {
-    return g_ready && granted(n) ? mlos_heap_alloc(&g_heap, n) : NULL;
+    return g_ready && granted(NULL, n) ? mlos_heap_alloc(&g_heap, n) : NULL;
 }
 
 void *mlos_calloc(size_t n, size_t m)
@@ -55,7 +61,7 @@ void *mlos_calloc(size_t n, size_t m)
 
 void *mlos_realloc(void *p, size_t n)
 {
-    if (!g_ready || (n > mlos_heap_usable_size(&g_heap, p) && !granted(n)))
+    if (!g_ready || !granted(p, n))
         return NULL; /* a refused growth leaves p as it was */
     return mlos_heap_realloc(&g_heap, p, n);
 }

@@ -21,7 +21,7 @@ struct mlos_shard_impl {
     uv_loop_t *loop;
     mlos_shard_t *shard;
     enum shard_state state;
-    int is_process;
+    const struct mlos_kind *kind; /* x86_64, ppc, process: what differs (kinds/kind.h) */
 
     uv_process_t proc;
     int proc_running;

@@ -97,7 +97,9 @@ struct mlos_shard_s {
  * immediately (cb will not run; nothing to release). The image is checked
  * before anything starts (mlos_image_check, mlos_image.h): one built for
  * another arch fails at once with MLOS_ESPAWN, one of another ABI version
- * with MLOS_EVERSION, the reason on stderr unless $MLOS_QUIET is set. */
+ * with MLOS_EVERSION, the reason on stderr unless $MLOS_QUIET is set. An
+ * arch that is none of "x86_64", "ppc", "process" is MLOS_EINVAL, said on
+ * stderr the same way. */
 int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opts *opts, mlos_spawn_cb cb);
 
 struct mlos_call_s {

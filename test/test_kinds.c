@@ -14,7 +14,7 @@
 #include "kinds/qemu_ppc.h"
 #include "mlos.h"
 #include "mlos_endian.h"
-#include "ppc/window_exit_ppc.h"
+#include "mlos_exit.h"
 #include "window.h"
 
 #define MiB ((size_t)1024 * 1024)

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "slave.h" /* MLOS_SHARD_EXIT_CRASH */
+#include "mlos_exit.h" /* MLOS_SHARD_EXIT_CRASH */
 
 static const struct mlos_kind *const kinds[] = {&mlos__kind_x86_64, &mlos__kind_ppc, &mlos__kind_process};
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))

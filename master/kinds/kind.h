@@ -32,7 +32,8 @@ struct mlos_kind_spawn {
     const char *image;                  /* resolved image path */
     size_t ram_bytes;                   /* the memfd: guest RAM, or just the window */
     size_t win_off, win_len;            /* the window inside it (guest physical address == offset) */
-    size_t mem_bytes;                   /* what the shard's allocator is to manage */
+    size_t mem_bytes;                   /* what the shard's allocator is to manage (mlos.mem=): what was asked
+                                         * for, not the slack of its guest RAM (hal/libc/bootmem.c) */
     int ram_fd, doorbell_fd;
 };
 

@@ -64,6 +64,15 @@ struct mlos_hal_region {
 
 int mlos_hal_mem_regions(struct mlos_hal_region *out, int max);
 
+/* Where the memory at addr lives in the memory the master holds for this
+ * shard, as a byte offset: bare metal, the guest-physical address (guest
+ * RAM is the master's memory file); a process shard, its place in the
+ * master's memory file, when its arena is mapped from it. Lets the shard
+ * name pages it gives back so that the master can release them to the
+ * host. Returns 0, MLOS_ERANGE if addr is outside that memory, or
+ * MLOS_ENOTSUP if this shard's memory is not the master's. */
+int mlos_hal_mem_offset(uintptr_t addr, uint64_t *off);
+
 /* A long computation with a large, scattered working set (a histogram of
  * megabytes, say) may call this every few milliseconds of work. Under
  * QEMU TCG a guest's software TLB only resizes when the guest flushes its

@@ -20,7 +20,9 @@ static int granted(const void *p, size_t n)
     mlos_mem_policy_fn policy = mlos__mem_policy();
     if (!policy || (p && n <= mlos_heap_usable_size(&g_heap, p)))
         return 1;
-    return policy(n, 16, g_heap.bytes_in_use, g_pa.total_pages * (size_t)MLOS_HAL_PAGE_SIZE);
+    /* The limit, not the RAM behind it: a policy decides within what the
+     * master granted (elastic memory). */
+    return policy(n, 16, g_heap.bytes_in_use, g_pa.limit_pages * (size_t)MLOS_HAL_PAGE_SIZE);
 }
 
 int mlos_mem_init_from_hal(void)
@@ -75,4 +77,31 @@ void mlos_free(void *p)
 void mlos_mem_stats(struct mlos_mem_stats *out)
 {
     mlos_heap_stats(g_ready ? &g_heap : NULL, out);
+}
+
+size_t mlos_mem_set_limit(size_t bytes)
+{
+    if (!g_ready)
+        return 0;
+    if (bytes / MLOS_PAGE_SIZE < g_pa.limit_pages)
+        mlos_heap_trim(&g_heap); /* cached empty slabs count as in use: let them go first */
+    return mlos_pagealloc_set_limit(&g_pa, bytes / MLOS_PAGE_SIZE) * MLOS_PAGE_SIZE;
+}
+
+size_t mlos_mem_reclaim(size_t keep_bytes, struct mlos_page_run *runs, size_t max_runs, size_t *held_bytes)
+{
+    size_t held = 0, n = 0;
+
+    if (g_ready) {
+        mlos_heap_trim(&g_heap);
+        n = mlos_page_reclaim(&g_pa, keep_bytes / MLOS_PAGE_SIZE, runs, max_runs, &held);
+    }
+    if (held_bytes)
+        *held_bytes = held * MLOS_PAGE_SIZE;
+    return n;
+}
+
+int mlos_mem_return(const struct mlos_page_run *run)
+{
+    return g_ready ? mlos_page_return(&g_pa, run) : MLOS_EINVAL;
 }

@@ -127,6 +127,7 @@ int mlos_pagealloc_init(struct mlos_pagealloc *pa, const struct mlos_hal_region 
         pa->total_pages += r->npages;
         pa->free_pages += r->npages;
     }
+    pa->limit_pages = pa->total_pages;
     return pa->nregions ? 0 : MLOS_EINVAL;
 }
 
@@ -228,7 +229,8 @@ static size_t find_run(struct mlos_page_region *r, size_t n)
 
 void *mlos_page_alloc(struct mlos_pagealloc *pa, size_t npages)
 {
-    if (!pa || npages == 0 || npages > pa->free_pages)
+    if (!pa || npages == 0 || npages > pa->free_pages || mlos_page_in_use(pa) > pa->limit_pages ||
+        npages > pa->limit_pages - mlos_page_in_use(pa))
         return NULL;
     for (int k = 0; k < pa->nregions; k++) {
         struct mlos_page_region *r = pa->regions[k];
@@ -263,33 +265,118 @@ static struct mlos_page_region *region_of(const struct mlos_pagealloc *pa, uintp
     return NULL;
 }
 
-int mlos_page_free(struct mlos_pagealloc *pa, void *p, size_t npages)
+/* The region and first page of exactly one allocation [p, p+npages), or
+ * NULL: starts at a head bit, all used, no other start inside, and the
+ * page after it is free or starts another allocation. */
+static struct mlos_page_region *one_allocation(struct mlos_pagealloc *pa, const void *p, size_t npages, size_t *idx)
 {
     uintptr_t a = (uintptr_t)p;
     struct mlos_page_region *r;
     size_t i, end;
 
     if (!pa || !p || npages == 0 || (a & (PAGE - 1)))
-        return MLOS_EINVAL;
+        return NULL;
     r = region_of(pa, a, &i);
     if (!r || npages > r->npages - i)
-        return MLOS_EINVAL;
-    /* Exactly one allocation: starts at i, all used, no other start inside,
-     * and the page after it is free or starts another allocation. */
+        return NULL;
     if (!bit_get(r->head, i) || !range_is(r->used, i, npages, true))
-        return MLOS_EINVAL;
+        return NULL;
     if (npages > 1 && !range_is(r->head, i + 1, npages - 1, false))
-        return MLOS_EINVAL;
+        return NULL;
     end = i + npages;
     if (end < r->npages && bit_get(r->used, end) && !bit_get(r->head, end))
-        return MLOS_EINVAL;
+        return NULL;
+    *idx = i;
+    return r;
+}
 
+static void release_run(struct mlos_pagealloc *pa, struct mlos_page_region *r, size_t i, size_t npages)
+{
     used_fill(r, i, npages, false);
     r->head[i / WBITS] &= ~((word_t)1 << (i % WBITS));
     r->nfree += npages;
     pa->free_pages += npages;
     if (i < r->hint)
         r->hint = i;
+}
+
+int mlos_page_free(struct mlos_pagealloc *pa, void *p, size_t npages)
+{
+    size_t i;
+    struct mlos_page_region *r = one_allocation(pa, p, npages, &i);
+
+    if (!r)
+        return MLOS_EINVAL;
+    release_run(pa, r, i, npages);
+    return 0;
+}
+
+size_t mlos_page_in_use(const struct mlos_pagealloc *pa)
+{
+    return pa ? pa->total_pages - pa->free_pages - pa->held_pages : 0;
+}
+
+size_t mlos_pagealloc_set_limit(struct mlos_pagealloc *pa, size_t pages)
+{
+    size_t used;
+
+    if (!pa)
+        return 0;
+    used = mlos_page_in_use(pa);
+    if (pages < used)
+        pages = used;
+    if (pages > pa->total_pages)
+        pages = pa->total_pages;
+    pa->limit_pages = pages;
+    return pages;
+}
+
+size_t mlos_page_reclaim(struct mlos_pagealloc *pa, size_t keep_pages, struct mlos_page_run *runs, size_t max_runs,
+                         size_t *held_out)
+{
+    size_t n = 0, held = 0;
+
+    for (int k = 0; pa && k < pa->nregions && n < max_runs; k++) {
+        struct mlos_page_region *r = pa->regions[k];
+        size_t i = next_free(r, 0);
+
+        while (i != NONE && n < max_runs) {
+            size_t j = next_used(r->used, i, r->npages);
+            if (keep_pages >= j - i) { /* the whole run stays free */
+                keep_pages -= j - i;
+            } else {
+                i += keep_pages;
+                keep_pages = 0;
+                /* One allocation as far as the bitmaps go, so that a
+                 * double return or a forged run is caught like a bad free. */
+                used_fill(r, i, j - i, true);
+                r->head[i / WBITS] |= (word_t)1 << (i % WBITS);
+                r->nfree -= j - i;
+                pa->free_pages -= j - i;
+                pa->held_pages += j - i;
+                held += j - i;
+                runs[n++] = (struct mlos_page_run){r->base + i * PAGE, j - i};
+            }
+            i = next_free(r, j);
+        }
+    }
+    if (held_out)
+        *held_out = held;
+    return n;
+}
+
+int mlos_page_return(struct mlos_pagealloc *pa, const struct mlos_page_run *run)
+{
+    size_t i;
+    struct mlos_page_region *r;
+
+    if (!run || !pa || run->npages > pa->held_pages)
+        return MLOS_EINVAL;
+    r = one_allocation(pa, (const void *)run->base, run->npages, &i);
+    if (!r)
+        return MLOS_EINVAL;
+    pa->held_pages -= run->npages;
+    release_run(pa, r, i, run->npages);
     return 0;
 }
 

@@ -31,6 +31,9 @@ struct slave {
     int exit_status;
     uint64_t spin_ns; /* polling budget before sleeping, 0: sleep at once */
     uint64_t calls_done; /* heartbeat statistic */
+    int elastic;         /* started with mlos.mem_max: the master may resize its memory */
+    uint64_t mem_max;    /* mlos.mem_max: the most it may be granted (its allocator manages a
+                          * little less: the bookkeeping comes out of the same RAM) */
 };
 
 static struct slave S;
@@ -125,9 +128,10 @@ static void send_hello(void)
     hello.shard_id = S.id;
     hello.n_tasks = names ? n : 0;
     hello.tasks = names;
-    hello.mem_bytes = st.total_bytes;
+    hello.mem_bytes = st.limit_bytes;
     hello.boot_ns = mlos_hal_now_ns();
     hello.abi = MLOS_ABI;
+    hello.mem_max_bytes = S.mem_max;
     send_msg(MLOS_FRAME_HELLO, 0, &hello.base);
     mlos_free(names);
 }
@@ -269,6 +273,100 @@ static void handle_ping(uint32_t id, const uint8_t *p, uint32_t len)
     send_msg(MLOS_FRAME_PONG, id, &pong.base);
 }
 
+/* ---- elastic memory (mlos.Resize / RESIZED / RELEASED) ----
+ * A shrink holds the free runs it gives back (libos/mem.h) until the
+ * master says they have left host memory: the master punches them out of
+ * the memory file after the reply, so a page reused before that would
+ * lose its new contents. Everything here is static: a shrink runs when
+ * memory is scarce, and its limit may leave nothing to allocate from. */
+#define MAX_HELD 512
+static struct held_run {
+    struct mlos_page_run run;
+    uint32_t id; /* of the RESIZE that gave it back */
+} held[MAX_HELD];
+static size_t nheld;
+static struct mlos_page_run reclaimed[MAX_HELD];
+static uint64_t range_words[2 * MAX_HELD];
+
+static void send_resized(uint32_t id, int status, size_t nranges)
+{
+    Mlos__Resized r = MLOS__RESIZED__INIT;
+    struct mlos_mem_stats st;
+
+    mlos_mem_stats(&st);
+    r.status = status;
+    r.limit_bytes = st.limit_bytes;
+    r.in_use_bytes = st.in_use_bytes;
+    r.max_bytes = S.mem_max;
+    r.n_ranges = 2 * nranges;
+    r.ranges = range_words;
+    send_msg(MLOS_FRAME_RESIZED, id, &r.base);
+}
+
+static void handle_resize(uint32_t id, const uint8_t *p, uint32_t len)
+{
+    Mlos__Resize *rq = mlos__resize__unpack(NULL, len, p);
+    struct mlos_mem_stats st;
+    uint64_t target;
+    size_t max_runs, n, nranges = 0, in_use;
+
+    if (!rq) {
+        send_resized(id, MLOS_EDECODE, 0);
+        return;
+    }
+    target = rq->limit_bytes;
+    max_runs = rq->max_ranges;
+    mlos__resize__free_unpacked(rq, NULL);
+    mlos_mem_stats(&st);
+    if (!S.elastic) {
+        send_resized(id, MLOS_ENOTSUP, 0);
+        return;
+    }
+    if (target < MLOS_PAGE_SIZE || target > S.mem_max) {
+        send_resized(id, MLOS_ERANGE, 0);
+        return;
+    }
+    mlos_mem_set_limit((size_t)target);
+    if (target > st.limit_bytes) { /* growth: nothing to give back */
+        send_resized(id, 0, 0);
+        return;
+    }
+    /* Shrink (or trim at the same limit): keep free what the new limit
+     * still grants, give back the rest of the free memory. */
+    mlos_mem_stats(&st);
+    in_use = st.in_use_bytes;
+    if (max_runs > MAX_HELD - nheld)
+        max_runs = MAX_HELD - nheld;
+    /* a pair takes at most 20 bytes packed; stay well inside a frame */
+    if (max_runs > (S.out.max_payload - 64) / 20)
+        max_runs = (S.out.max_payload - 64) / 20;
+    n = mlos_mem_reclaim(st.limit_bytes - in_use, reclaimed, max_runs, NULL);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t off;
+        if (mlos_hal_mem_offset(reclaimed[i].base, &off) < 0) {
+            mlos_mem_return(&reclaimed[i]); /* not the master's memory: nothing to give back */
+            continue;
+        }
+        range_words[2 * nranges] = off;
+        range_words[2 * nranges + 1] = (uint64_t)reclaimed[i].npages * MLOS_PAGE_SIZE;
+        held[nheld++] = (struct held_run){reclaimed[i], id};
+        nranges++;
+    }
+    send_resized(id, st.limit_bytes > target ? MLOS_EBUSY : 0, nranges);
+}
+
+static void handle_released(uint32_t id)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < nheld; i++) {
+        if (held[i].id == id)
+            mlos_mem_return(&held[i].run);
+        else
+            held[k++] = held[i];
+    }
+    nheld = k;
+}
+
 static void set_state(uint32_t state) { __atomic_store_n(&S.win->state, mlos_to_le32(state), __ATOMIC_RELEASE); }
 
 /* Drain every frame the master queued. */
@@ -301,6 +399,12 @@ static void drain_frames(struct mlos_evloop *loop)
             break;
         case MLOS_FRAME_PING:
             handle_ping(h.request_id, p, h.length);
+            break;
+        case MLOS_FRAME_RESIZE:
+            handle_resize(h.request_id, p, h.length);
+            break;
+        case MLOS_FRAME_RELEASED:
+            handle_released(h.request_id);
             break;
         case MLOS_FRAME_STOP: {
             Mlos__Stop *stop = mlos__stop__unpack(NULL, h.length, p);
@@ -397,6 +501,11 @@ int mlos_shard_main(void)
     }
     if (attach() < 0)
         return MLOS_SHARD_EXIT_PROTO;
+    /* Elastic: RAM for mlos.mem_max, of which mlos.mem is granted now. */
+    if ((S.mem_max = param_u64("mlos.mem_max", 0))) {
+        S.elastic = 1;
+        mlos_mem_set_limit((size_t)param_u64("mlos.mem", param_u64("mlos.mem_max", 0)));
+    }
     S.spin_ns = param_u64("mlos.spin_us", 0) * 1000;
     mlos_evloop_init(&S.loop);
     S.loop.on_doorbell = drain;

@@ -48,6 +48,10 @@ struct mlos_spawn_opts {
     const char *image;         /* default: <image dir>/mlos-slave-<arch>.elf or mlos-shard-process */
     const char *qemu;          /* default: qemu-system-x86_64 / qemu-system-ppc from PATH */
     size_t mem_bytes;          /* memory for the shard's allocator: 64 MiB */
+    size_t mem_max_bytes;      /* elastic memory: guest RAM (or arena) for this much, of which
+                                * mem_bytes is granted at start; mlos_shard_resize moves the grant
+                                * up to here. 0 (default): fixed at mem_bytes. Untouched RAM costs
+                                * the host nothing (the memory file is sparse) */
     size_t bulk_bytes;         /* bulk window for put/get: 16 MiB */
     uint32_t ring_bytes;       /* each message ring: 1 MiB (power of two) */
     unsigned hello_timeout_ms; /* spawn fails if no HELLO by then: 10000 */
@@ -84,7 +88,8 @@ struct mlos_shard_s {
     char arch[16];            /* as reported by the shard's HELLO */
     uint64_t spawn_ns;        /* mlos_spawn() to HELLO, host clock */
     uint64_t shard_boot_ns;   /* shard's own clock at HELLO */
-    uint64_t mem_bytes;       /* memory the shard's allocator manages */
+    uint64_t mem_bytes;       /* memory the shard's allocator may have in use (its grant) */
+    uint64_t mem_max_bytes;   /* most mlos_shard_resize can grant; 0: fixed size */
     size_t ntasks;
     char **tasks;             /* task names the shard offers */
     /* private */
@@ -122,6 +127,7 @@ struct mlos_call_s {
     unsigned call_flags;      /* MLOS_CALL_* */
     uint64_t deadline_ms;     /* loop time the deadline falls, 0: none */
     int timed_out;            /* 1 in the callback of a call that overran its deadline */
+    uint8_t frame_type;       /* CALL; another for protocol requests carried like a call */
 };
 
 /* Run `task` on the shard with arg bytes (copied; the caller may reuse arg
@@ -176,6 +182,54 @@ struct mlos_rkey;
 int mlos_shard_ep(struct mlos_domain_s *dom, mlos_shard_t *shard, struct mlos_ep_s *ep);
 int mlos_shard_rkey(mlos_shard_t *shard, struct mlos_rkey *out);
 
+/* ---- elastic memory ----
+ * A shard spawned with mem_max_bytes can be granted more or less memory
+ * while it runs. Growing raises the limit of what its allocator may have
+ * in use at once, effective before any call made after the resize.
+ * Shrinking lowers the limit as far as memory in use allows and makes the
+ * shard give its free pages back: the shard reports them, the master
+ * checks every range (page aligned, inside the shard's memory, clear of
+ * the window and rings) and punches them out of the shard's memory file,
+ * so the host process's resident memory falls. Data in use is never
+ * touched. Memory given back is unusable by the shard until the resize's
+ * callback has run (calls queued behind a shrink see only what the new
+ * limit leaves free). */
+typedef struct mlos_resize_s mlos_resize_t;
+typedef void (*mlos_resize_cb)(mlos_resize_t *req, int status);
+
+#define MLOS_RESIZE_MIN_BYTES (1u << 20)
+
+struct mlos_resize_s {
+    void *data;               /* free for the caller */
+    /* results, valid inside the callback (error also after a refused call) */
+    int status;               /* 0: met in full; MLOS_EBUSY: a shrink stopped at the memory in use
+                               * (mem_bytes says where); else an MLOS_E* error */
+    const char *error;        /* explanation when status != 0, never NULL then */
+    uint64_t target_bytes;    /* as asked */
+    uint64_t mem_bytes;       /* the shard's limit now (also in shard->mem_bytes) */
+    uint64_t in_use_bytes;    /* memory in use on the shard when it answered */
+    uint64_t released_bytes;  /* given back to the host (punched out of its memory file) */
+    uint32_t ranges;          /* in how many ranges */
+    uint64_t rtt_ns;          /* mlos_shard_resize() to callback, host clock */
+    uint64_t punch_ns;        /* of which punching the ranges out */
+    /* private */
+    mlos_shard_t *shard;
+    mlos_resize_cb cb;
+    mlos_call_t call;         /* carries the request in call order */
+    char msg[256];
+};
+
+/* Grant the shard `bytes` of memory (a multiple of 4 KiB, from
+ * MLOS_RESIZE_MIN_BYTES to shard->mem_max_bytes). cb runs exactly once.
+ * Returns 0, or at once (cb will not run; req->error says why):
+ * MLOS_EINVAL (NULL arguments, bytes not a multiple of 4 KiB), MLOS_ERANGE
+ * (bytes outside that range), MLOS_ENOTSUP (the shard was not spawned with
+ * mem_max_bytes), MLOS_ESTOPPED / MLOS_ESHARDDIED. In cb: MLOS_EBUSY for a
+ * shrink met in part, MLOS_EPROTO if the shard answered with ranges
+ * outside its memory (it is fenced), MLOS_ESHARDDIED / MLOS_ESTOPPED if it
+ * went away first. */
+int mlos_shard_resize(mlos_shard_t *shard, mlos_resize_t *req, size_t bytes, mlos_resize_cb cb);
+
 /* 1 while the shard is up and answering, else 0. */
 int mlos_shard_alive(const mlos_shard_t *shard);
 
@@ -198,6 +252,10 @@ int mlos_call_sync(mlos_shard_t *shard, const char *task, const void *arg, size_
                    size_t *result_len, char *err, size_t err_len);
 
 void mlos_shard_stop_sync(mlos_shard_t *shard);
+
+/* mlos_shard_resize, run to completion; *req holds the results. Returns
+ * the status (immediate refusals included). */
+int mlos_shard_resize_sync(mlos_shard_t *shard, mlos_resize_t *req, size_t bytes);
 
 #ifdef __cplusplus
 }

@@ -301,23 +301,30 @@ struct launch {
 
 /* mlos.mem: a bare-metal shard's allocator manages what was asked for,
  * not the slack of its guest RAM (hal/freestanding/bootmem.c). */
-static void add_mem_arg(char *cmdline, size_t cap, size_t mem_bytes)
+static void add_mem_arg(char *cmdline, size_t cap, size_t mem_bytes, size_t mem_max)
 {
     size_t n = strlen(cmdline);
     snprintf(cmdline + n, cap - n, " mlos.mem=%zu", mem_bytes);
+    n = strlen(cmdline);
+    if (mem_max) /* elastic: RAM for mem_max, mem_bytes of it granted now */
+        snprintf(cmdline + n, cap - n, " mlos.mem_max=%zu", mem_max);
 }
 
 static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *o, struct launch *L,
                       size_t ram_bytes, size_t win_gpa, size_t win_len, size_t mem_bytes)
 {
+    size_t mem_max = (size_t)im->mem_max;
     int rc;
     if (mlos_image_find("mlos-launch", L->launcher, sizeof(L->launcher)) < 0)
         return MLOS_ENOENT;
     L->argv[0] = L->launcher;
     if (im->is_process) {
+        /* The arena follows the window in the same memory file, so that
+         * what the shard gives back can be punched out here. */
         snprintf(L->env_args, sizeof(L->env_args),
-                 "MLOS_SHARD_ARGS=mlos.window=0x0,0x%zx mlos.id=%u mlos.mem=%zu mlos.spin_us=%u", win_len,
-                 im->shard->id, mem_bytes, o->spin_us);
+                 "MLOS_SHARD_ARGS=mlos.window=0x0,0x%zx mlos.arena=0x%zx,0x%zx mlos.id=%u mlos.spin_us=%u", win_len,
+                 win_len, ram_bytes - win_len, im->shard->id, o->spin_us);
+        add_mem_arg(L->env_args, sizeof(L->env_args), mem_bytes, mem_max);
         L->argv[1] = L->image;
         L->argv[2] = NULL;
         return 0;
@@ -325,7 +332,7 @@ static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *
     if (o->arch && !strcmp(o->arch, "ppc")) { /* PowerPC: bamboo board, timebase rate from its device tree */
         snprintf(L->cmdline, sizeof(L->cmdline), "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.spin_us=%u", win_gpa, win_len,
                  im->shard->id, o->spin_us);
-        add_mem_arg(L->cmdline, sizeof(L->cmdline), mem_bytes);
+        add_mem_arg(L->cmdline, sizeof(L->cmdline), mem_bytes, mem_max);
         struct mlos_qemu_ppc_cfg pcfg = {
             .qemu_path = o->qemu ? o->qemu : "qemu-system-ppc",
             .image = L->image,
@@ -339,7 +346,7 @@ static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *
     }
     snprintf(L->cmdline, sizeof(L->cmdline), "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.tsc_hz=%llu mlos.spin_us=%u", win_gpa,
              win_len, im->shard->id, (unsigned long long)mlos_host_tsc_hz(), o->spin_us);
-    add_mem_arg(L->cmdline, sizeof(L->cmdline), mem_bytes);
+    add_mem_arg(L->cmdline, sizeof(L->cmdline), mem_bytes, mem_max);
     /* KVM asked for but unable to run a guest: fail now, not at the HELLO
      * timeout; MLOS_KVM_AUTO: KVM only where the probe ran a guest. */
     int kvm = o->kvm;
@@ -418,6 +425,7 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     const struct mlos_spawn_opts *o = opts ? opts : &defaults;
     const char *arch = o->arch ? o->arch : "x86_64";
     size_t mem = o->mem_bytes ? o->mem_bytes : 64 * MiB;
+    size_t mem_max = o->mem_max_bytes, mem_ram; /* mem_ram: what the RAM is sized for */
     size_t bulk = o->bulk_bytes ? o->bulk_bytes : 16 * MiB;
     uint32_t ring = o->ring_bytes ? o->ring_bytes : 1 * MiB;
     size_t win_len, ram, win_off;
@@ -436,6 +444,9 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
         return MLOS_EINVAL;
     if (strcmp(arch, "x86_64") && strcmp(arch, "process") && strcmp(arch, "ppc"))
         return MLOS_EINVAL;
+    if (mem_max && (mem_max < mem || mem_max % 4096 || mem % 4096))
+        return MLOS_EINVAL; /* an elastic range must hold the start size, in whole pages */
+    mem_ram = mem_max ? mem_max : mem;
     shard->id = mlos__next_shard_id();
     if (!(im = calloc(1, sizeof(*im))) || !(L = calloc(1, sizeof(*L)))) {
         free(im);
@@ -449,13 +460,16 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     im->on_console = o->on_console;
     im->next_id = 1;
     im->t_spawn = uv_hrtime();
+    im->mem_max = mem_max;
 
     win_len = mlos_window_size(ring, bulk);
-    if (im->is_process) {
-        ram = win_len;
+    if (im->is_process) { /* window, then the arena */
+        ram = win_len + round_up(mem_ram, 4096);
         win_off = 0;
+        im->give_lo = win_len;
+        im->give_hi = ram;
     } else if (is_ppc) { /* a size the bamboo board accepts; >= 32 MiB below the window */
-        ram = mlos_qemu_ppc_ram_size(win_len + (mem + 8 * MiB > 32 * MiB ? mem + 8 * MiB : 32 * MiB));
+        ram = mlos_qemu_ppc_ram_size(win_len + (mem_ram + 8 * MiB > 32 * MiB ? mem_ram + 8 * MiB : 32 * MiB));
         if (!ram) {
             free(L);
             free(im);
@@ -463,8 +477,12 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
         }
         win_off = ram - win_len;
     } else {
-        ram = round_up(mem + win_len + 8 * MiB, 2 * MiB); /* 8 MiB: low memory and the image */
+        ram = round_up(mem_ram + win_len + 8 * MiB, 2 * MiB); /* 8 MiB: low memory and the image */
         win_off = ram - win_len;
+    }
+    if (!im->is_process) { /* guest RAM above the first MiB, below the window */
+        im->give_lo = 1 * MiB;
+        im->give_hi = win_off;
     }
     rc = mlos_image_find(o->image                ? o->image
                          : im->is_process       ? "mlos-shard-process"

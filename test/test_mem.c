@@ -802,6 +802,52 @@ static void test_default(void)
     CHECK(st.heap_bytes == 0 && st.free_bytes == st0.free_bytes);
 }
 
+/* Elastic limit: allocations stop at the limit, a limit below what is in
+ * use stops there, reclaim holds free runs (keeping the asked-for free
+ * pages), held pages are never handed out, and returning them is checked
+ * like a free. */
+static void test_limit_reclaim(void)
+{
+    size_t len = 512 * PAGE;
+    void *mem = map(len);
+    struct mlos_pagealloc pa;
+    struct mlos_hal_region r = reg(mem, len);
+    struct mlos_page_run runs[8];
+    void *a, *b, *c;
+    size_t held = 0, total, n;
+
+    REQUIRE(mem && mlos_pagealloc_init(&pa, &r, 1) == 0);
+    total = total_pages(&pa);
+    CHECK(mlos_pagealloc_set_limit(&pa, 100) == 100);
+    a = mlos_page_alloc(&pa, 60);
+    CHECK(a && !mlos_page_alloc(&pa, 41)); /* 60 + 41 > 100 */
+    b = mlos_page_alloc(&pa, 40);
+    CHECK(b && mlos_page_in_use(&pa) == 100 && !mlos_page_alloc(&pa, 1));
+    CHECK(mlos_pagealloc_set_limit(&pa, 10) == 100); /* never below what is in use */
+    CHECK(mlos_pagealloc_set_limit(&pa, total + 5) == total);
+    CHECK(mlos_page_free(&pa, b, 40) == 0);
+    CHECK(mlos_pagealloc_set_limit(&pa, 70) == 70);
+    /* keep 10 free pages (limit 70 - 60 in use), hold the rest */
+    n = mlos_page_reclaim(&pa, 10, runs, 8, &held);
+    CHECK(n == 1 && held == total - 70 && runs[0].npages == held);
+    CHECK(runs[0].base == (uintptr_t)a + 70 * PAGE); /* lowest free pages stay */
+    CHECK(mlos_page_in_use(&pa) == 60 && free_pages(&pa) == 10);
+    c = mlos_page_alloc(&pa, 10);
+    CHECK(c == (char *)a + 60 * PAGE);
+    CHECK(!mlos_page_alloc(&pa, 1)); /* limit, and the rest is held */
+    CHECK(mlos_pagealloc_set_limit(&pa, total) == total);
+    CHECK(!mlos_page_alloc(&pa, 1)); /* held pages are not handed out */
+    struct mlos_page_run bad = runs[0];
+    bad.npages--;
+    CHECK(mlos_page_return(&pa, &bad) == MLOS_EINVAL);
+    CHECK(mlos_page_return(&pa, &runs[0]) == 0);
+    CHECK(mlos_page_return(&pa, &runs[0]) == MLOS_EINVAL); /* twice */
+    CHECK(free_pages(&pa) == total - 70 && mlos_page_alloc(&pa, total - 70));
+    /* nothing free: nothing to reclaim; a full max_runs stops early */
+    CHECK(mlos_page_reclaim(&pa, 0, runs, 8, &held) == 0 && held == 0);
+    unmap(mem, len);
+}
+
 int main(void)
 {
     test_init();
@@ -816,6 +862,7 @@ int main(void)
     test_heap_realloc();
     test_heap_stress();
     test_default();
+    test_limit_reclaim();
     if (failures) {
         fprintf(stderr, "test_mem: %d failure(s)\n", failures);
         return 1;

@@ -7,6 +7,8 @@
  *                 says how far, and loses nothing
  *         bad     sizes and shards that cannot be resized are refused
  *                 with clear errors
+ *         pool    the pool's memory policy: an idle shard is shrunk (the
+ *                 host gets its memory back) and grown back for a call
  * Every case checks that its shards and descriptors are gone after. */
 #include <dirent.h>
 #include <stdint.h>
@@ -173,7 +175,9 @@ static void case_grow(void)
     CHECK_EQ(r.mem_bytes, 64 * MiB);
     CHECK_EQ(s.mem_bytes, 64 * MiB);
     CHECK(r.in_use_bytes >= 40 * MiB && r.in_use_bytes < 64 * MiB);
-    CHECK(r.released_bytes >= 400 * MiB);
+    /* 400 MiB were freed; what the 64 MiB limit still leaves free (24
+     * MiB, the lowest free pages) stays with the shard */
+    CHECK(r.released_bytes >= 350 * MiB);
     CHECK(r.ranges >= 1);
     size_t rss2 = rss_bytes(s.pid);
     printf("%s: rss after shrink to 64 MiB: %zu MiB (%llu MiB released in %u ranges, %.2f ms, punch %.2f ms)\n",
@@ -229,7 +233,7 @@ static void case_partial(void)
     drop(&s, 0);
     CHECK_EQ(mlos_shard_resize_sync(&s, &r, 64 * MiB), 0);
     CHECK_EQ(r.mem_bytes, 64 * MiB);
-    CHECK(r.released_bytes >= 190 * MiB);
+    CHECK(r.released_bytes >= 130 * MiB); /* the 200 MiB block, less the 64 MiB kept free */
     mlos_shard_stop_sync(&s);
     CHECK_EQ(count_fds(), fds0);
 }
@@ -278,6 +282,77 @@ static void case_bad(void)
     CHECK_EQ(count_fds(), fds0);
 }
 
+static int pcall_done, pcall_status;
+static char pcall_err[300];
+static void on_pcall(mlos_pool_call_t *req, int status)
+{
+    pcall_done = 1;
+    pcall_status = status;
+    snprintf(pcall_err, sizeof(pcall_err), "%s", status ? req->error : "");
+}
+
+static int pool_call(mlos_pool_t *p, const char *task, const void *arg, size_t len)
+{
+    mlos_pool_call_t req;
+    pcall_done = 0;
+    CHECK_EQ(mlos_pool_call(p, &req, task, arg, len, 0, on_pcall), 0);
+    RUN_UNTIL(loop, pcall_done, 60000);
+    CHECK(pcall_done);
+    if (pcall_status)
+        fprintf(stderr, "%s: %s\n", task, pcall_err);
+    return pcall_status;
+}
+
+static void case_pool(void)
+{
+    int fds0 = count_fds();
+    mlos_pool_t pool;
+    mlos_shard_t *sh;
+    uint8_t a[20];
+    struct mlos_pool_opts o = {.spawn = {.arch = arch, .mem_bytes = 64 * MiB, .mem_max_bytes = 256 * MiB,
+                                         .bulk_bytes = 1 * MiB},
+                               .min_shards = 1, .max_shards = 1, .idle_timeout_ms = 60000,
+                               .mem_idle_bytes = 8 * MiB, .mem_idle_ms = 100};
+
+    /* the policy needs elastic shards and a size within the grant */
+    o.spawn.mem_max_bytes = 0;
+    CHECK_EQ(mlos_pool_init(loop, &pool, &o), MLOS_EINVAL);
+    o.spawn.mem_max_bytes = 256 * MiB;
+    o.mem_idle_bytes = 100 * MiB;
+    CHECK_EQ(mlos_pool_init(loop, &pool, &o), MLOS_EINVAL);
+    o.mem_idle_bytes = 8 * MiB;
+    CHECK_EQ(mlos_pool_init(loop, &pool, &o), 0);
+    RUN_UNTIL(loop, pool.ready == 1, 30000);
+    CHECK_EQ(pool.ready, 1);
+
+    mlos_put_le32(a, 0);
+    mlos_put_le64(a + 4, 48 * MiB);
+    mlos_put_le64(a + 12, 21);
+    CHECK_EQ(pool_call(&pool, "mem.hold", a, sizeof(a)), 0);
+    CHECK_EQ(pool_call(&pool, "mem.drop", a, 4), 0);
+    CHECK_EQ(mlos_pool_shards(&pool, &sh, 1), 1);
+    size_t rss0 = rss_bytes(sh->pid);
+    RUN_UNTIL(loop, pool.mem_shrinks == 1, 10000);
+    CHECK_EQ(pool.mem_shrinks, 1);
+    CHECK(pool.mem_released >= 40 * MiB);
+    CHECK_EQ(mlos_pool_shards(&pool, &sh, 1), 1);
+    CHECK_EQ(sh->mem_bytes, 8 * MiB);
+    size_t rss1 = rss_bytes(sh->pid);
+    printf("%s: pool shard idle: rss %zu -> %zu MiB, %llu MiB given back\n", arch, rss0 / MiB, rss1 / MiB,
+           (unsigned long long)(pool.mem_released / MiB));
+    CHECK(rss1 + 40 * MiB < rss0);
+
+    /* the next call gets the shard's full memory again */
+    mlos_put_le64(a + 12, 22);
+    CHECK_EQ(pool_call(&pool, "mem.hold", a, sizeof(a)), 0);
+    CHECK_EQ(pool.mem_grows, 1);
+    CHECK_EQ(pool_call(&pool, "mem.check", a, 4), 0);
+    CHECK_EQ(mlos_pool_shards(&pool, &sh, 1), 1);
+    CHECK_EQ(sh->mem_bytes, 64 * MiB);
+    mlos_pool_close_sync(&pool);
+    CHECK_EQ(count_fds(), fds0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -295,6 +370,8 @@ int main(int argc, char **argv)
             case_partial();
         else if (!strcmp(argv[i], "bad"))
             case_bad();
+        else if (!strcmp(argv[i], "pool"))
+            case_pool();
         else {
             fprintf(stderr, "unknown case %s\n", argv[i]);
             return 2;

@@ -827,6 +827,13 @@ static void test_limit_reclaim(void)
     CHECK(mlos_pagealloc_set_limit(&pa, total + 5) == total);
     CHECK(mlos_page_free(&pa, b, 40) == 0);
     CHECK(mlos_pagealloc_set_limit(&pa, 70) == 70);
+    /* touch every page once, so that all of it may hold host memory */
+    CHECK(mlos_page_free(&pa, a, 60) == 0);
+    CHECK(mlos_pagealloc_set_limit(&pa, total) == total);
+    c = mlos_page_alloc(&pa, total);
+    CHECK(c && mlos_page_free(&pa, c, total) == 0);
+    a = mlos_page_alloc(&pa, 60);
+    CHECK(mlos_pagealloc_set_limit(&pa, 70) == 70);
     /* keep 10 free pages (limit 70 - 60 in use), hold the rest */
     n = mlos_page_reclaim(&pa, 10, runs, 8, &held);
     CHECK(n == 1 && held == total - 70 && runs[0].npages == held);
@@ -842,9 +849,18 @@ static void test_limit_reclaim(void)
     CHECK(mlos_page_return(&pa, &bad) == MLOS_EINVAL);
     CHECK(mlos_page_return(&pa, &runs[0]) == 0);
     CHECK(mlos_page_return(&pa, &runs[0]) == MLOS_EINVAL); /* twice */
-    CHECK(free_pages(&pa) == total - 70 && mlos_page_alloc(&pa, total - 70));
-    /* nothing free: nothing to reclaim; a full max_runs stops early */
+    CHECK(free_pages(&pa) == total - 70);
+    /* given back means clean: reclaiming again finds nothing to give */
     CHECK(mlos_page_reclaim(&pa, 0, runs, 8, &held) == 0 && held == 0);
+    /* only what was handed out since is given back, stretch by stretch */
+    c = mlos_page_alloc(&pa, 5);
+    b = mlos_page_alloc(&pa, 5);
+    CHECK(c && b && mlos_page_free(&pa, c, 5) == 0);
+    n = mlos_page_reclaim(&pa, 0, runs, 8, &held);
+    CHECK(n == 1 && held == 5 && runs[0].base == (uintptr_t)c);
+    CHECK(mlos_page_return(&pa, &runs[0]) == 0);
+    CHECK(mlos_page_free(&pa, b, 5) == 0);
+    CHECK(mlos_page_alloc(&pa, total - 70));
     unmap(mem, len);
 }
 

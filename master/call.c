@@ -477,6 +477,8 @@ void mlos__drain(struct mlos_shard_impl *im)
         if (im->state == SHARD_CLOSING)
             return; /* a callback released the shard */
         mlos_ring_release(&im->to_master, &h);
+        if (im->fenced && bad >= 0)
+            return; /* a handler condemned the shard: accept nothing more from it */
         if (bad < 0) {
             mlos__shard_fail(im, MLOS_EPROTO, "shard %u broke the protocol: frame type %u id %u: %s",
                              im->shard->id, h.type, h.request_id, mlos_strerror(bad));

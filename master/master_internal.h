@@ -79,6 +79,8 @@ struct mlos_shard_impl {
 #define MLOS_MAX_RELEASED 64
     uint32_t released[MLOS_MAX_RELEASED]; /* RELEASED acknowledgements waiting for ring room */
     unsigned n_released;
+    unsigned punching;           /* punches running on the thread pool: they use mem_fd */
+    int release_waits;           /* the release waits for them (mlos__release_memory) */
 
     /* ---- call deadlines (call.c; the same timer as the heartbeat) ---- */
 #define MLOS_MAX_ABANDONED 64
@@ -91,6 +93,8 @@ void mlos__shard_fail(struct mlos_shard_impl *im, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 void mlos__shard_ready(struct mlos_shard_impl *im);
+/* Last step of a release: unmap, close, free; deferred while punching. */
+void mlos__release_memory(struct mlos_shard_impl *im);
 
 /* call.c */
 /* Queue frame (malloc'ed; owned from now on, also on failure) as request

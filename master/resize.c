@@ -138,14 +138,75 @@ static int check_ranges(const struct mlos_shard_impl *im, const Mlos__Resized *r
     return 0;
 }
 
+/* Punching frees the file's pages: about a millisecond per MiB on a busy
+ * host. Past this much it runs on the libuv thread pool, so that the loop
+ * (other shards' calls and heartbeats) goes on meanwhile. */
+#define PUNCH_OFF_LOOP_BYTES (8u << 20)
+
+struct punch {
+    uv_work_t work;
+    struct mlos_shard_impl *im;
+    mlos_resize_t *req;
+    uint32_t id;
+    int fd, err, shard_status;
+    uint64_t t0;
+    size_t n;        /* range words */
+    uint64_t words[]; /* (offset, length) pairs, checked */
+};
+
+static void punch_ranges(struct punch *pu)
+{
+    for (size_t i = 0; i < pu->n; i += 2)
+        if (fallocate(pu->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)pu->words[i],
+                      (off_t)pu->words[i + 1]) < 0 && !pu->err)
+            pu->err = errno;
+}
+
+/* The ranges are out of the file: let the shard have them again and
+ * report. */
+static void punched(struct punch *pu)
+{
+    struct mlos_shard_impl *im = pu->im;
+    mlos_resize_t *req = pu->req;
+    int status = pu->shard_status;
+
+    req->punch_ns = uv_hrtime() - pu->t0;
+    if (pu->n && im->state == SHARD_READY && !im->fenced)
+        mlos__queue_released(im, pu->id);
+    if (pu->err) {
+        req->released_bytes = 0;
+        if (status == 0 || status == MLOS_EBUSY) {
+            status = MLOS_EIO;
+            snprintf(req->msg, sizeof(req->msg), "shard %u resized, but its memory could not be given back: %s",
+                     req->shard->id, strerror(pu->err));
+        }
+    }
+    free(pu);
+    finish(req, status, req->msg);
+}
+
+static void punch_work(uv_work_t *w) { punch_ranges(w->data); }
+
+static void punch_done(uv_work_t *w, int status)
+{
+    struct punch *pu = w->data;
+    struct mlos_shard_impl *im = pu->im;
+    (void)status; /* queued work cannot be cancelled by us */
+    punched(pu);
+    if (--im->punching == 0 && im->release_waits) {
+        im->release_waits = 0;
+        mlos__release_memory(im);
+    }
+}
+
 int mlos__on_resized(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, uint32_t len)
 {
     mlos_call_t *c = mlos__take_pending(im, id, MLOS_FRAME_RESIZE);
     mlos_resize_t *req;
     Mlos__Resized *r;
+    struct punch *pu;
     char why[200];
-    uint64_t total = 0, t0;
-    int status, punch_err = 0;
+    uint64_t total = 0;
 
     if (!c)
         return MLOS_EPROTO; /* an answer to nothing we asked */
@@ -159,8 +220,7 @@ int mlos__on_resized(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, 
         return 0;
     }
     why[0] = 0;
-    if (r->status > 0 || (r->status == 0 && r->limit_bytes != req->target_bytes &&
-                          r->limit_bytes > req->target_bytes))
+    if (r->status > 0 || (r->status == 0 && r->limit_bytes > req->target_bytes))
         snprintf(why, sizeof(why), "status %d with limit %llu for a target of %llu", (int)r->status,
                  (unsigned long long)r->limit_bytes, (unsigned long long)req->target_bytes);
     else if (r->limit_bytes > im->mem_max || r->in_use_bytes > r->limit_bytes)
@@ -169,45 +229,46 @@ int mlos__on_resized(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, 
                  (unsigned long long)im->mem_max);
     else
         check_ranges(im, r, &total, why, sizeof(why));
-    if (why[0]) {
-        mlos__shard_fail(im, MLOS_EPROTO, "shard %u broke the protocol: RESIZED %s", im->shard->id, why);
+    if (why[0] || !(pu = malloc(sizeof(*pu) + r->n_ranges * sizeof(uint64_t)))) {
+        if (why[0])
+            mlos__shard_fail(im, MLOS_EPROTO, "shard %u broke the protocol: RESIZED %s", im->shard->id, why);
+        else /* the shard keeps the pages held: it loses their use, nothing is lost */
+            mlos__shard_fail(im, MLOS_ENOMEM, "shard %u: no memory to handle its resize", im->shard->id);
         mlos__resized__free_unpacked(r, NULL);
         snprintf(req->msg, sizeof(req->msg), "%.200s", im->death_msg);
-        finish(req, MLOS_EPROTO, req->msg);
+        finish(req, why[0] ? MLOS_EPROTO : MLOS_ENOMEM, req->msg);
         return 0;
     }
-    /* Punch: the pages leave the memory file, and with it the resident
-     * memory of the shard's process (QEMU maps the file as guest RAM). */
-    t0 = uv_hrtime();
-    for (size_t i = 0; i < r->n_ranges; i += 2)
-        if (fallocate(im->mem_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)r->ranges[i],
-                      (off_t)r->ranges[i + 1]) < 0 && !punch_err)
-            punch_err = errno;
-    req->punch_ns = uv_hrtime() - t0;
-    if (r->n_ranges)
-        mlos__queue_released(im, id); /* the shard may use them again */
+    /* Checked: copy what the punch needs, the shard's bytes stay behind. */
+    *pu = (struct punch){.im = im, .req = req, .id = id, .fd = im->mem_fd, .shard_status = r->status,
+                         .t0 = uv_hrtime(), .n = r->n_ranges};
+    memcpy(pu->words, r->ranges, r->n_ranges * sizeof(uint64_t));
     req->mem_bytes = r->limit_bytes;
     req->in_use_bytes = r->in_use_bytes;
     req->ranges = (uint32_t)(r->n_ranges / 2);
-    req->released_bytes = punch_err ? 0 : total;
+    req->released_bytes = total;
     if (r->status == 0 || r->status == MLOS_EBUSY)
         im->shard->mem_bytes = r->limit_bytes;
-    status = r->status;
-    if (status == MLOS_EBUSY)
+    if (r->status == MLOS_EBUSY)
         snprintf(req->msg, sizeof(req->msg),
                  "shrink of shard %u to %llu bytes went part of the way: limit %llu bytes, %llu bytes in use",
                  im->shard->id, (unsigned long long)req->target_bytes, (unsigned long long)r->limit_bytes,
                  (unsigned long long)r->in_use_bytes);
-    else if (status < 0)
+    else if (r->status < 0)
         snprintf(req->msg, sizeof(req->msg), "shard %u refused the resize to %llu bytes: %s", im->shard->id,
-                 (unsigned long long)req->target_bytes, mlos_strerror(status));
-    else if (punch_err) {
-        status = MLOS_EIO;
-        snprintf(req->msg, sizeof(req->msg), "shard %u resized, but its memory could not be given back: %s",
-                 im->shard->id, strerror(punch_err));
-    }
+                 (unsigned long long)req->target_bytes, mlos_strerror(r->status));
     mlos__resized__free_unpacked(r, NULL);
-    finish(req, status, req->msg);
+    /* Punch: the pages leave the memory file, and with it the resident
+     * memory of the shard's process (QEMU maps the file as guest RAM). */
+    if (total >= PUNCH_OFF_LOOP_BYTES) {
+        pu->work.data = pu;
+        if (uv_queue_work(im->loop, &pu->work, punch_work, punch_done) == 0) {
+            im->punching++;
+            return 0;
+        }
+    }
+    punch_ranges(pu);
+    punched(pu);
     return 0;
 }
 

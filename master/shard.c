@@ -145,6 +145,15 @@ static void handle_closed(uv_handle_t *h)
 
     if (--im->open_handles > 0)
         return;
+    mlos__release_memory(im);
+}
+
+void mlos__release_memory(struct mlos_shard_impl *im)
+{
+    if (im->punching) { /* the memory file is in use off the loop (resize.c): it calls back */
+        im->release_waits = 1;
+        return;
+    }
     if (im->map && im->map_len >= RELEASE_OFF_LOOP_BYTES) {
         im->unmap_req.data = im;
         if (uv_queue_work(im->loop, &im->unmap_req, unmap_work, unmap_done) == 0)

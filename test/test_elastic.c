@@ -7,6 +7,9 @@
  *                 says how far, and loses nothing
  *         bad     sizes and shards that cannot be resized are refused
  *                 with clear errors
+ *         hostile (process only) a shard that names ranges not its own --
+ *                 its window, unaligned, outside, wrapping, overlapping,
+ *                 too many -- is fenced and nothing is punched
  *         pool    the pool's memory policy: an idle shard is shrunk (the
  *                 host gets its memory back) and grown back for a call
  * Every case checks that its shards and descriptors are gone after. */
@@ -111,10 +114,11 @@ static void stats(mlos_shard_t *s, uint64_t *limit, uint64_t *in_use)
 }
 
 /* ---- async pieces: a resize and a call queued behind it ---- */
-static int resize_done, resize_status, hold_done, hold_status;
+static int resize_done, resize_status, resize_count, hold_done, hold_status;
 static void on_resize(mlos_resize_t *r, int status)
 {
     resize_done = 1;
+    resize_count++;
     resize_status = status;
 }
 static void on_hold(mlos_call_t *c, int status)
@@ -201,7 +205,15 @@ static void case_grow(void)
     check_slot(&s, 0, 40 * MiB);
     check_slot(&s, 1, 16 * MiB);
     check_slot(&s, 2, 180 * MiB);
+    /* stop while a big shrink is answered and punched: its callback runs
+     * once, and the release waits for the punch */
+    drop(&s, 2);
+    resize_done = 0;
+    resize_count = 0;
+    CHECK_EQ(mlos_shard_resize(&s, &r, 64 * MiB, on_resize), 0);
+    RUN_UNTIL(loop, 0, 20);
     mlos_shard_stop_sync(&s);
+    CHECK_EQ(resize_count, 1);
     CHECK_EQ(count_fds(), fds0);
 }
 
@@ -279,6 +291,43 @@ static void case_bad(void)
     mlos_shard_stop_sync(&s);
     CHECK(resize_done);
     CHECK(resize_status == MLOS_ESTOPPED || resize_status == 0);
+    CHECK_EQ(count_fds(), fds0);
+}
+
+static void case_hostile(void)
+{
+    static const char *modes[] = {"window", "unaligned", "outside", "overflow", "overlap", "many"};
+    int fds0 = count_fds();
+    uint8_t pat[4096], back[4096];
+
+    for (size_t i = 0; i < sizeof(pat); i++)
+        pat[i] = (uint8_t)(i * 7 + 1);
+    for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+        char mode[64];
+        mlos_shard_t s;
+        mlos_resize_t r;
+        struct mlos_spawn_opts o = {.arch = "process", .image = "hostile-shard-live", .mem_bytes = 16 * MiB,
+                                    .mem_max_bytes = 64 * MiB, .bulk_bytes = 1 * MiB, .hello_timeout_ms = 5000};
+        snprintf(mode, sizeof(mode), "resize-%s", modes[m]);
+        setenv("MLOS_HOSTILE_MODE", mode, 1);
+        CHECK_EQ(mlos_spawn_sync(loop, &s, &o), 0);
+        CHECK_EQ(s.mem_max_bytes, 64 * MiB);
+        CHECK_EQ(mlos_put(&s, 0, pat, sizeof(pat)), 0);
+        CHECK_EQ(mlos_put(&s, 1 * MiB - sizeof(pat), pat, sizeof(pat)), 0);
+        CHECK_EQ(mlos_shard_resize_sync(&s, &r, 8 * MiB), MLOS_EPROTO);
+        printf("%s: %s\n", mode, r.error);
+        CHECK(strstr(r.error, "broke the protocol: RESIZED"));
+        CHECK_EQ(r.released_bytes, 0);
+        RUN_UNTIL(loop, !mlos_shard_alive(&s), 5000); /* killed: its exit follows */
+        CHECK(!mlos_shard_alive(&s));
+        /* the window was not punched: the master's mapping still holds the data */
+        CHECK_EQ(mlos_get(&s, 0, back, sizeof(back)), 0);
+        CHECK(!memcmp(back, pat, sizeof(pat)));
+        CHECK_EQ(mlos_get(&s, 1 * MiB - sizeof(pat), back, sizeof(back)), 0);
+        CHECK(!memcmp(back, pat, sizeof(pat)));
+        mlos_shard_stop_sync(&s);
+    }
+    unsetenv("MLOS_HOSTILE_MODE");
     CHECK_EQ(count_fds(), fds0);
 }
 
@@ -372,6 +421,8 @@ int main(int argc, char **argv)
             case_bad();
         else if (!strcmp(argv[i], "pool"))
             case_pool();
+        else if (!strcmp(argv[i], "hostile"))
+            case_hostile();
         else {
             fprintf(stderr, "unknown case %s\n", argv[i]);
             return 2;

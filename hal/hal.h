@@ -111,6 +111,27 @@ void mlos_hal_doorbell_ring(void);
  */
 int mlos_hal_wait(uint64_t deadline_ns);
 
+/* ---- cores ------------------------------------------------------------
+ * A HAL may run more CPUs ("cores") than the boot one. Core 0 runs the
+ * library OS's event loop and is the only core that uses the rest of this
+ * contract's waiting and doorbell-receiving side; the others run only
+ * functions handed to them with mlos_hal_core_run, one at a time, each to
+ * completion, and sleep (HLT) when they have nothing, costing no host CPU.
+ * Memory is shared and coherent; callers synchronise with atomics.
+ *
+ * mlos_hal_core_count: cores started (>= 1; 1 on HALs without more).
+ * mlos_hal_core_self:  the calling core, 0 .. count - 1.
+ * mlos_hal_core_run:   hand fn(arg) to core (1 .. count - 1), which starts
+ *   it at once (waking if it sleeps). Returns 0; MLOS_EAGAIN if the core
+ *   has not yet taken the previous function; MLOS_EINVAL for core 0, the
+ *   caller itself or a core that does not exist; MLOS_ENOTSUP on a
+ *   one-core HAL. fn runs on the core's own stack with interrupts off and
+ *   must return.
+ */
+unsigned mlos_hal_core_count(void);
+unsigned mlos_hal_core_self(void);
+int mlos_hal_core_run(unsigned core, void (*fn)(void *), void *arg);
+
 /* ---- exit ------------------------------------------------------------
  * End the shard with status (0 = success). x86_64: isa-debug-exit, so
  * QEMU's exit code is (status << 1) | 1. PowerPC: the status is left in the

@@ -184,6 +184,11 @@ _Noreturn void mlos_hal_exit(int status)
 
 const char *mlos_hal_arch(void) { return "process"; }
 
+/* One core: the library OS of a process shard is single-threaded. */
+unsigned mlos_hal_core_count(void) { return 1; }
+unsigned mlos_hal_core_self(void) { return 0; }
+int mlos_hal_core_run(unsigned core, void (*fn)(void *), void *arg) { return MLOS_ENOTSUP; }
+
 void mlos_hal_tlb_refresh(void) {} /* the host kernel's business */
 
 /* mlos.arena=OFF,LEN: the allocator's memory is that part of the master's

@@ -7,7 +7,8 @@
  *
  * Instances are caller-owned structs so that tests can run several side by
  * side; a shard uses the one default instance behind mlos_malloc & co.
- * Not thread-safe: a shard's libos is single-threaded.
+ * The instances are not thread-safe; the default one takes a lock once
+ * several cores share it (mlos_mem_share).
  */
 #ifndef MLOS_MEM_H
 #define MLOS_MEM_H
@@ -167,6 +168,9 @@ void mlos_mem_stats(struct mlos_mem_stats *out);
  * limit set in bytes. Both trim the heap's caches first when they lower
  * the limit or reclaim. */
 size_t mlos_mem_set_limit(size_t bytes);
+/* From now on several cores use the default instance: it takes a lock.
+ * (Until then it takes none: one core pays nothing for it.) */
+void mlos_mem_share(void);
 size_t mlos_mem_reclaim(size_t keep_bytes, struct mlos_page_run *runs, size_t max_runs, size_t *held_bytes);
 int mlos_mem_return(const struct mlos_page_run *run);
 

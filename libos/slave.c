@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bpf/hooks.h"
+#include "cores.h"
 #include "evloop.h"
 #include "hal.h"
 #include "mem.h"
@@ -16,6 +17,7 @@
 #include "mlos_error.h"
 #include "mlos_task.h"
 #include "ring.h"
+#include "spin.h"
 #include "taskmsg.h"
 #include "window.h"
 
@@ -38,6 +40,23 @@ struct slave {
 
 static struct slave S;
 
+/* With several cores, calls run on other cores send their replies
+ * themselves: the ring to the master has one producer at a time. */
+static int smp;
+static volatile int out_lock;
+
+static void out_take(void)
+{
+    if (smp)
+        mlos_spin_lock(&out_lock);
+}
+
+static void out_drop(void)
+{
+    if (smp)
+        mlos_spin_unlock(&out_lock);
+}
+
 void mlos_log(const char *fmt, ...)
 {
     char buf[256];
@@ -58,8 +77,13 @@ static int reserve_out(size_t len, void **dst)
 {
     int rc;
     while ((rc = mlos_ring_reserve(&S.out, (uint32_t)len, dst)) == MLOS_EAGAIN) {
-        /* Ring full: sleep until the master frees room and rings us. */
+        /* Ring full: sleep until the master frees room and rings us. Only
+         * core 0 gets doorbells: another core polls. */
         mlos_hal_doorbell_ring();
+        if (mlos_hal_core_self() != 0) {
+            mlos_cpu_relax();
+            continue;
+        }
         if (!mlos_ring_producer_prepare_wait(&S.out, (uint32_t)len))
             mlos_hal_wait(UINT64_MAX);
         mlos_ring_producer_done_wait(&S.out);
@@ -79,12 +103,14 @@ static int send_msg(uint8_t type, uint32_t id, const ProtobufCMessage *msg)
 {
     size_t len = protobuf_c_message_get_packed_size(msg);
     void *dst;
+    out_take();
     int rc = reserve_out(len, &dst);
-    if (rc < 0)
-        return rc;
-    protobuf_c_message_pack(msg, dst);
-    commit_out(type, id, len);
-    return 0;
+    if (rc == 0) {
+        protobuf_c_message_pack(msg, dst);
+        commit_out(type, id, len);
+    }
+    out_drop();
+    return rc;
 }
 
 /* ---- messages with the master's endpoint (libos/shard_msg.h) ---- */
@@ -106,12 +132,14 @@ int mlos_shard_send(uint32_t type, const void *data, size_t len)
         return MLOS_EINVAL;
     if (len > S.out.max_payload)
         return MLOS_ETOOBIG;
-    if ((rc = reserve_out(len, &dst)) < 0)
-        return rc;
-    if (len)
-        memcpy(dst, data, len);
-    commit_out(MLOS_FRAME_MSG, type, len);
-    return 0;
+    out_take();
+    if ((rc = reserve_out(len, &dst)) == 0) {
+        if (len)
+            memcpy(dst, data, len);
+        commit_out(MLOS_FRAME_MSG, type, len);
+    }
+    out_drop();
+    return rc;
 }
 
 static void send_hello(void)
@@ -132,6 +160,8 @@ static void send_hello(void)
     hello.boot_ns = mlos_hal_now_ns();
     hello.abi = MLOS_ABI;
     hello.mem_max_bytes = S.mem_max;
+    hello.cores = mlos_cores_total();
+    hello.active_cores = mlos_core_count();
     send_msg(MLOS_FRAME_HELLO, 0, &hello.base);
     mlos_free(names);
 }
@@ -142,12 +172,14 @@ static int send_reply(uint32_t id, const struct mlos_taskreply_fields *r)
 {
     size_t len = mlos_taskreply_size(r);
     void *dst;
+    out_take();
     int rc = reserve_out(len, &dst);
-    if (rc < 0)
-        return rc;
-    mlos_taskreply_encode(r, dst);
-    commit_out(MLOS_FRAME_REPLY, id, len);
-    return 0;
+    if (rc == 0) {
+        mlos_taskreply_encode(r, dst);
+        commit_out(MLOS_FRAME_REPLY, id, len);
+    }
+    out_drop();
+    return rc;
 }
 
 static void reply_error(uint32_t id, int status, const char *why)
@@ -196,7 +228,11 @@ static void run_call(uint32_t id, const struct mlos_taskcall_view *c)
     if (send_reply(id, &r) < 0) /* result too big for the ring: answer with the reason instead */
         reply_error(id, MLOS_ETOOBIG, "task result larger than the ring; write it to the bulk window");
     mlos_task_ctx_release(&ctx);
-    S.calls_done++;
+#if UINTPTR_MAX > 0xffffffffu
+    __atomic_fetch_add(&S.calls_done, 1, __ATOMIC_RELAXED); /* several cores answer calls */
+#else
+    S.calls_done++; /* 32-bit targets have one core (and no 64-bit atomics without libatomic) */
+#endif
 }
 
 /* Scheduling policy (libos/bpf/hooks.h, MLOS_HOOK_SCHED): with a policy
@@ -225,7 +261,7 @@ static void queue_call(uint32_t id, const struct mlos_taskcall_view *c)
     memcpy(copy, c->task, c->task_len);
     if (c->arg_len)
         memcpy(copy + c->task_len, c->arg, c->arg_len);
-    q->c = (struct mlos_taskcall_view){(const char *)copy, c->task_len, copy + c->task_len, c->arg_len};
+    q->c = (struct mlos_taskcall_view){(const char *)copy, c->task_len, copy + c->task_len, c->arg_len, c->flags};
     q->prio = mlos_hook_sched(c->task, c->task_len, c->arg_len, runq_len);
     q->id = id;
     while (*pp && (*pp)->prio >= q->prio)
@@ -246,10 +282,43 @@ static void run_queue(void)
     }
 }
 
+/* A call the master marked concurrent, on another core: it owns a copy
+ * of its task name and argument (the ring slot is released meanwhile). */
+static void concurrent_entry(void *p)
+{
+    struct queued_call *q = p;
+    run_call(q->id, &q->c);
+    mlos_free(q);
+}
+
+/* Hand a concurrent call to a free core; 0 if it went, else the caller
+ * runs it here (no free core, or no memory for the copy). */
+static int spawn_call(uint32_t id, const struct mlos_taskcall_view *c)
+{
+    struct queued_call *q = mlos_malloc(sizeof(*q) + c->task_len + c->arg_len);
+    if (!q)
+        return -1;
+    uint8_t *copy = (uint8_t *)(q + 1);
+    memcpy(copy, c->task, c->task_len);
+    if (c->arg_len)
+        memcpy(copy + c->task_len, c->arg, c->arg_len);
+    q->c = (struct mlos_taskcall_view){(const char *)copy, c->task_len, copy + c->task_len, c->arg_len, c->flags};
+    q->id = id;
+    if (mlos_cores_spawn(concurrent_entry, q))
+        return 0;
+    run_call(id, &q->c);
+    mlos_free(q);
+    return 0;
+}
+
 static void handle_call(uint32_t id, const uint8_t *p, uint32_t len)
 {
     struct mlos_taskcall_view c;
     if (accept_call(id, p, len, &c) < 0)
+        return;
+    /* bpf.load changes what every call sees: never beside other calls. */
+    if (smp && (c.flags & MLOS_TASKCALL_CONCURRENT) && !mlos_hook_installed(MLOS_HOOK_SCHED) &&
+        !(c.task_len == 8 && !memcmp(c.task, "bpf.load", 8)) && spawn_call(id, &c) == 0)
         return;
     if (mlos_hook_installed(MLOS_HOOK_SCHED) && !(c.task_len == 8 && !memcmp(c.task, "bpf.load", 8)))
         queue_call(id, &c);
@@ -355,6 +424,24 @@ static void handle_resize(uint32_t id, const uint8_t *p, uint32_t len)
     send_resized(id, st.limit_bytes > target ? MLOS_EBUSY : 0, nranges);
 }
 
+/* ---- cores (mlos.Cores / CORES_SET) ---- */
+static void handle_cores(uint32_t id, const uint8_t *p, uint32_t len)
+{
+    Mlos__CoresSet r = MLOS__CORES_SET__INIT;
+    Mlos__Cores *rq = mlos__cores__unpack(NULL, len, p);
+
+    if (!rq) {
+        r.status = MLOS_EDECODE;
+    } else {
+        int rc = mlos_cores_set_active(rq->active);
+        r.status = rc < 0 ? rc : 0;
+        mlos__cores__free_unpacked(rq, NULL);
+    }
+    r.active = mlos_core_count();
+    r.cores = mlos_cores_total();
+    send_msg(MLOS_FRAME_CORES_SET, id, &r.base);
+}
+
 static void handle_released(uint32_t id)
 {
     size_t k = 0;
@@ -406,9 +493,14 @@ static void drain_frames(struct mlos_evloop *loop)
         case MLOS_FRAME_RELEASED:
             handle_released(h.request_id);
             break;
+        case MLOS_FRAME_CORES:
+            handle_cores(h.request_id, p, h.length);
+            break;
         case MLOS_FRAME_STOP: {
             Mlos__Stop *stop = mlos__stop__unpack(NULL, h.length, p);
             run_queue(); /* answer what is queued before leaving */
+            while (mlos_cores_busy()) /* and what runs on other cores */
+                mlos_cpu_relax();
             S.exit_status = stop ? stop->exit_status : 0;
             if (stop)
                 mlos__stop__free_unpacked(stop, NULL);
@@ -495,6 +587,11 @@ static int attach(void)
 
 int mlos_shard_main(void)
 {
+    mlos_cores_init();
+    if (mlos_cores_total() > 1) { /* from here on other cores may allocate and reply */
+        smp = 1;
+        mlos_mem_share();
+    }
     if (mlos_mem_init_from_hal() < 0) {
         mlos_log("memory service could not start");
         return MLOS_SHARD_EXIT_NOMEM;

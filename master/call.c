@@ -253,13 +253,16 @@ int mlos_call_ex(mlos_shard_t *shard, mlos_call_t *req, const char *task, const 
     void *dst;
     int rc;
 
-    if (!im || !req || !task || !cb || (arg_len && !arg) || (opts && (opts->flags & ~MLOS_CALL_FENCE)))
+    if (!im || !req || !task || !cb || (arg_len && !arg) ||
+        (opts && (opts->flags & ~(MLOS_CALL_FENCE | MLOS_CALL_CONCURRENT))))
         return MLOS_EINVAL;
     if (im->state != SHARD_READY)
         return im->state == SHARD_DEAD ? MLOS_ESHARDDIED : MLOS_ESTOPPED;
     msg.task = (char *)task;
     msg.arg.data = (uint8_t *)arg;
     msg.arg.len = arg_len;
+    if (opts && (opts->flags & MLOS_CALL_CONCURRENT))
+        msg.flags = 1; /* rpc/taskmsg.h: MLOS_TASKCALL_CONCURRENT */
     len = mlos__task_call__get_packed_size(&msg);
     if (len > im->to_shard.max_payload)
         return MLOS_ETOOBIG;
@@ -408,6 +411,11 @@ static int on_hello(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len)
     snprintf(s->arch, sizeof(s->arch), "%s", h->arch);
     s->shard_boot_ns = h->boot_ns;
     s->mem_bytes = h->mem_bytes;
+    /* cores: 0 from shards that predate them; never more than asked for */
+    s->cores = h->cores ? h->cores : 1;
+    if (s->cores > im->cores_asked)
+        s->cores = im->cores_asked;
+    s->active_cores = h->active_cores && h->active_cores <= s->cores ? h->active_cores : s->cores;
     /* Elastic only if spawned so and the shard agrees; never more than asked for. */
     s->mem_max_bytes = im->mem_max && h->mem_max_bytes ? (h->mem_max_bytes < im->mem_max ? h->mem_max_bytes : im->mem_max) : 0;
     s->tasks = calloc(h->n_tasks ? h->n_tasks : 1, sizeof(char *));
@@ -466,6 +474,8 @@ void mlos__drain(struct mlos_shard_impl *im)
             bad = on_reply(im, h.request_id, p, h.length);
         else if (h.type == MLOS_FRAME_RESIZED && im->state != SHARD_STARTING)
             bad = mlos__on_resized(im, h.request_id, p, h.length); /* resize.c */
+        else if (h.type == MLOS_FRAME_CORES_SET && im->state != SHARD_STARTING)
+            bad = mlos__on_cores_set(im, h.request_id, p, h.length); /* cores.c */
         else if (h.type == MLOS_FRAME_LOG)
             bad = 0; /* text also goes to the console */
         else if (h.type == MLOS_FRAME_MSG && im->state != SHARD_STARTING) {

@@ -73,6 +73,8 @@ struct mlos_shard_impl {
     int fenced;                  /* no more frames accepted; process killed */
     void (*on_dead)(mlos_shard_t *shard); /* a READY shard died or was fenced (pool.c) */
 
+    unsigned cores_asked;        /* mlos_spawn_opts.cores (at least 1) */
+
     /* ---- elastic memory (resize.c) ---- */
     uint64_t mem_max;            /* as spawned (mem_max_bytes), 0: fixed size */
     uint64_t give_lo, give_hi;   /* memory-file offsets a shard may give back: its allocator's memory */
@@ -112,6 +114,9 @@ void mlos__spin(struct mlos_shard_impl *im);       /* polling mode: keep watchin
 uint64_t mlos__next_deadline(const struct mlos_shard_impl *im); /* earliest call deadline (loop ms), 0: none */
 /* Settle calls whose deadline is <= now; 1 if the shard was fenced or released meanwhile. */
 int mlos__expire_calls(struct mlos_shard_impl *im, uint64_t now);
+
+/* cores.c: a CORES_SET frame (untrusted) */
+int mlos__on_cores_set(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, uint32_t len);
 
 /* resize.c: a RESIZED frame (untrusted) */
 int mlos__on_resized(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, uint32_t len);

@@ -61,7 +61,12 @@ struct mlos_spawn_opts {
     mlos_console_cb on_console; /* shard console lines; default: stderr if MLOS_VERBOSE is set */
     unsigned spin_us;          /* polling mode: shard and master watch the rings this long after
                                 * traffic before sleeping on a doorbell (latency for CPU); 0: off */
+    unsigned cores;            /* CPU cores of an x86_64 shard (at most MLOS_MAX_CORES; under TCG
+                                * one host thread each): 1 (default). Other kinds have one core:
+                                * more is refused with MLOS_ENOTSUP */
 };
+
+#define MLOS_MAX_CORES 8
 
 #define MLOS_KVM_AUTO (-1)
 
@@ -90,6 +95,8 @@ struct mlos_shard_s {
     uint64_t shard_boot_ns;   /* shard's own clock at HELLO */
     uint64_t mem_bytes;       /* memory the shard's allocator may have in use (its grant) */
     uint64_t mem_max_bytes;   /* most mlos_shard_resize can grant; 0: fixed size */
+    unsigned cores;           /* cores the shard runs on (started; mlos_shard_cores parks some) */
+    unsigned active_cores;    /* of which in use: not parked */
     size_t ntasks;
     char **tasks;             /* task names the shard offers */
     /* private */
@@ -139,10 +146,13 @@ int mlos_call(mlos_shard_t *shard, mlos_call_t *req, const char *task, const voi
 
 /* Per-call options for mlos_call_ex. Zero fields mean what mlos_call does. */
 #define MLOS_CALL_FENCE 1u /* a call past its deadline fences its shard (below) */
+#define MLOS_CALL_CONCURRENT 2u /* on a multi-core shard: may run on any free core, beside other such
+                                 * calls (its reply may overtake earlier ones); on one core, or with
+                                 * every core busy, it runs in order as usual */
 struct mlos_call_opts {
     unsigned timeout_ms; /* deadline, counted from mlos_call_ex (time waiting behind earlier calls
                           * included); 0: none, the call waits as long as the shard lives */
-    unsigned flags;      /* MLOS_CALL_FENCE or 0 */
+    unsigned flags;      /* MLOS_CALL_FENCE, MLOS_CALL_CONCURRENT, or 0 */
 };
 
 /* mlos_call with options (opts may be NULL: same as mlos_call). When a
@@ -229,6 +239,39 @@ struct mlos_resize_s {
  * outside its memory (it is fenced), MLOS_ESHARDDIED / MLOS_ESTOPPED if it
  * went away first. */
 int mlos_shard_resize(mlos_shard_t *shard, mlos_resize_t *req, size_t bytes, mlos_resize_cb cb);
+
+/* ---- cores ----
+ * A shard spawned with cores > 1 runs tasks on all of them: calls with
+ * MLOS_CALL_CONCURRENT on free cores, and each task's mlos_parallel_for on
+ * the cores free at the time. Parking takes cores out of use while the
+ * shard runs: a parked core finishes what it runs and takes nothing new
+ * (under QEMU it sleeps in HLT and costs no host CPU); unparking puts it
+ * back. Core 0 runs the shard's event loop and is never parked. */
+typedef struct mlos_cores_s mlos_cores_t;
+typedef void (*mlos_cores_cb)(mlos_cores_t *req, int status);
+
+struct mlos_cores_s {
+    void *data;            /* free for the caller */
+    /* results, valid inside the callback (error also after a refused call) */
+    int status;            /* 0 or MLOS_E* */
+    const char *error;     /* explanation when status != 0, never NULL then */
+    unsigned active;       /* cores in use now (also in shard->active_cores) */
+    unsigned cores;        /* cores the shard has */
+    uint64_t rtt_ns;
+    /* private */
+    mlos_shard_t *shard;
+    mlos_cores_cb cb;
+    unsigned want;
+    mlos_call_t call;
+    char msg[200];
+};
+
+/* Use `active` of the shard's cores (1 .. shard->cores), in call order.
+ * cb runs exactly once. Returns 0, or at once (cb will not run;
+ * req->error says why): MLOS_EINVAL (NULL arguments), MLOS_ERANGE (active
+ * 0 or above shard->cores), MLOS_ESTOPPED / MLOS_ESHARDDIED. */
+int mlos_shard_cores(mlos_shard_t *shard, mlos_cores_t *req, unsigned active, mlos_cores_cb cb);
+int mlos_shard_cores_sync(mlos_shard_t *shard, mlos_cores_t *req, unsigned active);
 
 /* 1 while the shard is up and answering, else 0. */
 int mlos_shard_alive(const mlos_shard_t *shard);

@@ -355,6 +355,10 @@ static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *
     }
     snprintf(L->cmdline, sizeof(L->cmdline), "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.tsc_hz=%llu mlos.spin_us=%u", win_gpa,
              win_len, im->shard->id, (unsigned long long)mlos_host_tsc_hz(), o->spin_us);
+    if (o->cores > 1) {
+        size_t n = strlen(L->cmdline);
+        snprintf(L->cmdline + n, sizeof(L->cmdline) - n, " mlos.cores=%u", o->cores);
+    }
     add_mem_arg(L->cmdline, sizeof(L->cmdline), mem_bytes, mem_max);
     /* KVM asked for but unable to run a guest: fail now, not at the HELLO
      * timeout; MLOS_KVM_AUTO: KVM only where the probe ran a guest. */
@@ -372,6 +376,7 @@ static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *
         .doorbell_fd = CHILD_BELL_FD,
         .cmdline = L->cmdline,
         .kvm = kvm,
+        .cores = o->cores,
     };
     rc = mlos_qemu_x86_64_argv(&cfg, L->argv + 1, 62, L->strbuf, sizeof(L->strbuf));
     return rc < 0 ? rc : 0;
@@ -455,6 +460,15 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
         return MLOS_EINVAL;
     if (mem_max && (mem_max < mem || mem_max % 4096 || mem % 4096))
         return MLOS_EINVAL; /* an elastic range must hold the start size, in whole pages */
+    if (o->cores > 1 && strcmp(arch, "x86_64")) {
+        if (!getenv("MLOS_QUIET"))
+            fprintf(stderr, "mlos: a %s shard has one core (%s); %u cores need an x86_64 shard\n", arch,
+                    is_ppc ? "QEMU's bamboo board is a single PowerPC 440" : "the process HAL is single-threaded",
+                    o->cores);
+        return MLOS_ENOTSUP;
+    }
+    if (o->cores > MLOS_MAX_CORES)
+        return MLOS_EINVAL;
     mem_ram = mem_max ? mem_max : mem;
     shard->id = mlos__next_shard_id();
     if (!(im = calloc(1, sizeof(*im))) || !(L = calloc(1, sizeof(*L)))) {
@@ -470,6 +484,7 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     im->next_id = 1;
     im->t_spawn = uv_hrtime();
     im->mem_max = mem_max;
+    im->cores_asked = o->cores > 1 ? o->cores : 1;
 
     win_len = mlos_window_size(ring, bulk);
     if (im->is_process) { /* window, then the arena */

@@ -20,6 +20,8 @@
  *           bulk area), an unaligned page, a page past its arena, a
  *           length that wraps around, its arena twenty times over, more
  *           ranges than asked for; answers PINGs like ponger
+ *   cores-lie  says HELLO with 4 cores (the master believes at most what
+ *           it asked for) and answers every CORES with 6 of 9 cores
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -39,6 +41,7 @@ extern char **environ;
 static struct mlos_ring out, in;
 static int honest; /* answer calls (once mode, not the first shard) */
 static const char *resize_mode; /* after "resize-", or NULL */
+static int cores_lie;
 static void *win;
 static size_t win_len;
 
@@ -118,6 +121,8 @@ static void hello(void)
     h.tasks = tasks;
     if (resize_mode)
         h.mem_max_bytes = arg_u64("mlos.mem_max", 0);
+    if (cores_lie)
+        h.cores = h.active_cores = 4;
     size_t n = mlos__hello__pack(&h, buf);
     mlos_ring_push(&out, MLOS_FRAME_HELLO, 0, buf, (uint32_t)n);
     mlos_hal_doorbell_ring();
@@ -162,6 +167,12 @@ static void answer_pings(void)
             reply_echo(h.request_id, p, h.length);
         } else if (h.type == MLOS_FRAME_RESIZE && resize_mode) {
             forged_resized(h.request_id, p, h.length);
+        } else if (h.type == MLOS_FRAME_CORES && cores_lie) {
+            Mlos__CoresSet r = MLOS__CORES_SET__INIT;
+            uint8_t buf[32];
+            r.active = 6;
+            r.cores = 9;
+            mlos_ring_push(&out, MLOS_FRAME_CORES_SET, h.request_id, buf, (uint32_t)mlos__cores_set__pack(&r, buf));
         } else if (h.type == MLOS_FRAME_STOP) {
             mlos_hal_exit(0);
         }
@@ -187,7 +198,8 @@ int main(void)
     once = !strcmp(mode, "once");
     if (!strncmp(mode, "resize-", 7))
         resize_mode = mode + 7;
-    if (!logger && !ponger && !env && !once && !resize_mode)
+    cores_lie = !strcmp(mode, "cores-lie");
+    if (!logger && !ponger && !env && !once && !resize_mode && !cores_lie)
         return 2;
     win = w;
     win_len = len;

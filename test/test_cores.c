@@ -9,6 +9,9 @@
  *                             parallel-fors keep running: every result right
  *                 bad         core counts refused with clear errors
  *   ARCH ppc | process: refused  more than one core is refused (MLOS_ENOTSUP)
+ *   ARCH process:       hostile  a shard that claims cores it was not given is
+ *                                believed no further, and fenced when it answers
+ *                                with counts it does not have
  * Every case checks that its shards and descriptors are gone after. */
 #include <stdint.h>
 #include <stdio.h>
@@ -302,6 +305,28 @@ static void case_refused(void)
     mlos_shard_stop_sync(&s);
 }
 
+static void case_hostile(void)
+{
+    int fds0 = count_fds();
+    mlos_shard_t s;
+    mlos_cores_t c;
+    struct mlos_spawn_opts o = {.arch = "process", .image = "hostile-shard-live", .hello_timeout_ms = 5000};
+
+    setenv("MLOS_HOSTILE_MODE", "cores-lie", 1);
+    CHECK_EQ(mlos_spawn_sync(loop, &s, &o), 0);
+    CHECK_EQ(s.cores, 1); /* it said 4 */
+    CHECK_EQ(s.active_cores, 1);
+    CHECK_EQ(mlos_shard_cores_sync(&s, &c, 1), MLOS_EPROTO);
+    printf("%s\n", c.error);
+    CHECK(strstr(c.error, "broke the protocol: CORES_SET"));
+    CHECK_EQ(s.active_cores, 1);
+    RUN_UNTIL(loop, !mlos_shard_alive(&s), 5000);
+    CHECK(!mlos_shard_alive(&s));
+    mlos_shard_stop_sync(&s);
+    unsetenv("MLOS_HOSTILE_MODE");
+    CHECK_EQ(count_fds(), fds0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -323,6 +348,8 @@ int main(int argc, char **argv)
             case_bad();
         else if (!strcmp(argv[i], "refused"))
             case_refused();
+        else if (!strcmp(argv[i], "hostile"))
+            case_hostile();
         else {
             fprintf(stderr, "unknown case %s\n", argv[i]);
             return 2;

@@ -213,6 +213,7 @@ static void on_resized(mlos_resize_t *r, int status)
     char why[300];
 
     slot->resizing = 0;
+    slot->growing = 0;
     if (slot->state != SLOT_READY)
         return; /* failed or stopping meanwhile: nothing to track */
     if (was_shrink) {
@@ -237,7 +238,7 @@ static void shrink_idle(struct mlos_pool_impl *pi, uint64_t now)
     if (!pi->o.mem_idle_bytes)
         return;
     for (struct pool_slot *s = pi->slots; s; s = s->next) {
-        if (s->state != SLOT_READY || s->inflight || s->resizing || s->shrunk ||
+        if (s->state != SLOT_READY || s->inflight || s->resizing || s->growing || s->shrunk ||
             now - s->idle_since_ms < pi->o.mem_idle_ms || !mlos_shard_alive(&s->shard))
             continue;
         s->resize.data = s;
@@ -258,8 +259,10 @@ static void grow_for_call(struct mlos_pool_impl *pi, struct pool_slot *slot)
     if (slot->shard.mem_bytes >= pi->o.spawn.mem_bytes || !slot->shard.mem_max_bytes)
         return;
     slot->resize.data = slot;
-    if (mlos_shard_resize(&slot->shard, &slot->resize, pi->o.spawn.mem_bytes, on_resized) == 0)
+    if (mlos_shard_resize(&slot->shard, &slot->resize, pi->o.spawn.mem_bytes, on_resized) == 0) {
+        slot->growing = 1;
         pi->pool->mem_grows++;
+    }
 }
 
 /* Send req to slot. Returns -1 if the shard refused (req goes back to the

@@ -361,6 +361,8 @@ static void case_pool(void)
     struct mlos_pool_opts o = {.spawn = {.arch = arch, .mem_bytes = 64 * MiB, .mem_max_bytes = 256 * MiB,
                                          .bulk_bytes = 1 * MiB},
                                .min_shards = 1, .max_shards = 1, .idle_timeout_ms = 60000,
+                               /* filling 48 MiB under TCG on a busy host can outlast the default 600 ms */
+                               .heartbeat_timeout_ms = 20000,
                                .mem_idle_bytes = 8 * MiB, .mem_idle_ms = 100};
 
     /* the policy needs elastic shards and a size within the grant */

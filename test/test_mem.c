@@ -761,6 +761,13 @@ __attribute__((weak)) int mlos_hal_mem_regions(struct mlos_hal_region *out, int 
     return 1;
 }
 
+static size_t seen_limit;
+static int note_limit(size_t size, size_t align, size_t in_use, size_t limit)
+{
+    seen_limit = limit;
+    return 1;
+}
+
 static void test_default(void)
 {
     struct mlos_mem_stats st0, st;
@@ -800,6 +807,22 @@ static void test_default(void)
     mlos_free(NULL);
     mlos_mem_stats(&st);
     CHECK(st.heap_bytes == 0 && st.free_bytes == st0.free_bytes);
+
+    /* An elastic limit is what the memory policy is told the heap has,
+     * and allocations past it fail even though the RAM is there. */
+    size_t lim = mlos_mem_set_limit(8 * PAGE);
+    CHECK(lim == 8 * PAGE);
+    mlos_mem_set_policy(note_limit);
+    seen_limit = 0;
+    p = mlos_malloc(100);
+    CHECK(p && seen_limit == 8 * PAGE);
+    CHECK(mlos_malloc(16 * PAGE) == NULL);
+    mlos_mem_set_policy(NULL);
+    mlos_free(p);
+    CHECK(mlos_mem_set_limit(st0.total_bytes) == st0.total_bytes);
+    p = mlos_malloc(16 * PAGE);
+    CHECK(p != NULL);
+    mlos_free(p);
 }
 
 /* Elastic limit: allocations stop at the limit, a limit below what is in

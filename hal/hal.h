@@ -13,9 +13,11 @@
  *     MLOS_E* code (libos/mlos_error.h) on failure.
  *   - The HAL owns every resource it hands out (regions, the window); the
  *     caller never frees them.
- *   - The HAL is single-threaded: libos calls it from one thread only. The
- *     only asynchronous input is the doorbell, observed through
- *     mlos_hal_wait().
+ *   - The HAL is single-threaded on core 0, which runs the library OS's
+ *     loop; other cores (see "cores" below) call only the console, the
+ *     clock, the memory-offset and doorbell-ring functions and the cores
+ *     functions. The only asynchronous input is the doorbell, observed
+ *     through mlos_hal_wait() on core 0.
  *
  * Lifecycle
  *   The platform entry (boot code or process main) initialises the HAL, then

@@ -262,7 +262,7 @@ int mlos_call_ex(mlos_shard_t *shard, mlos_call_t *req, const char *task, const 
     msg.arg.data = (uint8_t *)arg;
     msg.arg.len = arg_len;
     if (opts && (opts->flags & MLOS_CALL_CONCURRENT))
-        msg.flags = 1; /* rpc/taskmsg.h: MLOS_TASKCALL_CONCURRENT */
+        msg.flags = 1; /* rpc/wire/taskmsg.h: MLOS_TASKCALL_CONCURRENT */
     len = mlos__task_call__get_packed_size(&msg);
     if (len > im->to_shard.max_payload)
         return MLOS_ETOOBIG;

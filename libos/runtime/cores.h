@@ -1,4 +1,4 @@
-/* libos/cores.h -- the library OS on several cores: which cores may take
+/* libos/runtime/cores.h -- the library OS on several cores: which cores may take
  * work, handing work to them, and parking (runtime side; tasks use
  * mlos_parallel_for and friends from mlos_task_api.h).
  *

@@ -9,7 +9,7 @@
 #include "mlos_endian.h"
 #include "mlos_task.h"
 
-#define MAX_PARTS 8 /* one partial sum per core: libos/cores.h MLOS_CORES_MAX */
+#define MAX_PARTS 8 /* one partial sum per core: libos/runtime/cores.h MLOS_CORES_MAX */
 
 /* Argument: le64 nanoseconds. Busy-waits that long. Result: le32 core,
  * le32 cores active, le64 start and le64 end on the shard clock (one

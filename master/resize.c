@@ -20,6 +20,7 @@
 
 #include "master_internal.h"
 #include "mlos.pb-c.h"
+#include "registry.h"
 
 #define PAGE 4096u
 #define MAX_RANGES 512 /* asked per shrink: bounds the answer we accept */
@@ -247,8 +248,10 @@ int mlos__on_resized(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, 
     req->in_use_bytes = r->in_use_bytes;
     req->ranges = (uint32_t)(r->n_ranges / 2);
     req->released_bytes = total;
-    if (r->status == 0 || r->status == MLOS_EBUSY)
+    if ((r->status == 0 || r->status == MLOS_EBUSY) && im->shard->mem_bytes != r->limit_bytes) {
         im->shard->mem_bytes = r->limit_bytes;
+        mlos__registry_state(im->shard, "ready"); /* mlos ps shows the grant */
+    }
     if (r->status == MLOS_EBUSY)
         snprintf(req->msg, sizeof(req->msg),
                  "shrink of shard %u to %llu bytes went part of the way: limit %llu bytes, %llu bytes in use",

@@ -81,7 +81,10 @@ static int reserve_out(size_t len, void **dst)
          * core 0 gets doorbells: another core polls. */
         mlos_hal_doorbell_ring();
         if (mlos_hal_core_self() != 0) {
-            mlos_cpu_relax();
+            /* a doorbell per 10 us at most: each is an I/O exit */
+            uint64_t until = mlos_hal_now_ns() + 10000;
+            while (mlos_hal_now_ns() < until)
+                mlos_cpu_relax();
             continue;
         }
         if (!mlos_ring_producer_prepare_wait(&S.out, (uint32_t)len))

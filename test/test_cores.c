@@ -8,7 +8,8 @@
  *                 park        park and unpark while concurrent calls and
  *                             parallel-fors keep running: every result right
  *                 bad         core counts refused with clear errors
- *   ARCH ppc | process: refused  more than one core is refused (MLOS_ENOTSUP)
+ *   ARCH ppc | process: refused  more than one core is refused (MLOS_ENOTSUP);
+ *                                with one, a parallel-for runs whole on it
  *   ARCH process:       hostile  a shard that claims cores it was not given is
  *                                believed no further, and fenced when it answers
  *                                with counts it does not have
@@ -300,8 +301,14 @@ static void case_refused(void)
     struct mlos_spawn_opts o = {.arch = arch, .cores = 2};
     CHECK_EQ(mlos_spawn_sync(loop, &s, &o), MLOS_ENOTSUP);
     o.cores = 1;
+    o.bulk_bytes = 1u << 20;
     CHECK_EQ(mlos_spawn_sync(loop, &s, &o), 0);
     CHECK_EQ(s.cores, 1);
+    /* the task-side API works on one core: the whole range, same result */
+    uint32_t used = 0;
+    put_values(&s);
+    CHECK_EQ(par_mix(&s, &used), host_mix());
+    CHECK_EQ(used, 1);
     mlos_shard_stop_sync(&s);
 }
 

@@ -73,6 +73,17 @@ struct mlos_shard_impl {
     int fenced;                  /* no more frames accepted; process killed */
     void (*on_dead)(mlos_shard_t *shard); /* a READY shard died or was fenced (pool.c) */
 
+    unsigned cores_asked;        /* mlos_spawn_opts.cores (at least 1) */
+
+    /* ---- elastic memory (resize.c) ---- */
+    uint64_t mem_max;            /* as spawned (mem_max_bytes), 0: fixed size */
+    uint64_t give_lo, give_hi;   /* memory-file offsets a shard may give back: its allocator's memory */
+#define MLOS_MAX_RELEASED 64
+    uint32_t released[MLOS_MAX_RELEASED]; /* RELEASED acknowledgements waiting for ring room */
+    unsigned n_released;
+    unsigned punching;           /* punches running on the thread pool: they use mem_fd */
+    int release_waits;           /* the release waits for them (mlos__release_memory) */
+
     /* ---- call deadlines (call.c; the same timer as the heartbeat) ---- */
 #define MLOS_MAX_ABANDONED 64
     uint32_t abandoned[MLOS_MAX_ABANDONED]; /* ids of sent calls that overran: their late replies are dropped */
@@ -84,8 +95,17 @@ void mlos__shard_fail(struct mlos_shard_impl *im, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 void mlos__shard_ready(struct mlos_shard_impl *im);
+/* Last step of a release: unmap, close, free; deferred while punching. */
+void mlos__release_memory(struct mlos_shard_impl *im);
 
 /* call.c */
+/* Queue frame (malloc'ed; owned from now on, also on failure) as request
+ * type, in call order behind queued calls, answered by the same id. */
+int mlos__submit(struct mlos_shard_impl *im, mlos_call_t *req, uint8_t type, void *frame, size_t len, mlos_call_cb cb);
+/* The sent request with this id if it is of this type, taken out of pending; else NULL. */
+mlos_call_t *mlos__take_pending(struct mlos_shard_impl *im, uint32_t id, uint8_t type);
+void mlos__complete(mlos_call_t *req, int status, const char *error);
+void mlos__queue_released(struct mlos_shard_impl *im, uint32_t id); /* RELEASED frame, ahead of queued calls */
 void mlos__drain(struct mlos_shard_impl *im);
 void mlos__fail_calls(struct mlos_shard_impl *im, int err, const char *msg);
 void mlos__ring_shard(struct mlos_shard_impl *im); /* doorbell if the shard sleeps */
@@ -94,6 +114,12 @@ void mlos__spin(struct mlos_shard_impl *im);       /* polling mode: keep watchin
 uint64_t mlos__next_deadline(const struct mlos_shard_impl *im); /* earliest call deadline (loop ms), 0: none */
 /* Settle calls whose deadline is <= now; 1 if the shard was fenced or released meanwhile. */
 int mlos__expire_calls(struct mlos_shard_impl *im, uint64_t now);
+
+/* cores.c: a CORES_SET frame (untrusted) */
+int mlos__on_cores_set(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, uint32_t len);
+
+/* resize.c: a RESIZED frame (untrusted) */
+int mlos__on_resized(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, uint32_t len);
 
 /* heartbeat.c */
 void mlos__hb_init(struct mlos_shard_impl *im);  /* in mlos_spawn, before any release() */

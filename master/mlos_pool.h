@@ -38,6 +38,12 @@
  *    deadline on shard S") and MLOS_ESHARDDIED for other calls on that shard.
  *  - Spawn failures: retried with backoff; after 3 in a row with no shard
  *    up, queued calls fail with the spawn error.
+ *  - Memory (mem_idle_bytes, for elastic shards: spawn.mem_max_bytes): a
+ *    shard idle for mem_idle_ms is shrunk to mem_idle_bytes, so that the
+ *    host gets back what its calls used and freed (mlos_shard_resize); no
+ *    call goes to it while the shrink runs, and before its next call it is
+ *    grown back to spawn.mem_bytes (in call order: the call sees the
+ *    memory). Reported as MLOS_POOL_SHARD_RESIZED.
  *
  * Callbacks run from the loop, never inside mlos_pool_call/close/drain,
  * except the optional prep hook (mlos_pool_call_prep).
@@ -85,6 +91,8 @@ enum mlos_pool_event {
     MLOS_POOL_SHARD_SPAWN_FAILED, /* a shard could not start (status, why) */
     MLOS_POOL_SHARD_FAILED,       /* a READY shard died or was fenced (status, why) */
     MLOS_POOL_SHARD_RETIRED,      /* an idle shard is being stopped (shrink) */
+    MLOS_POOL_SHARD_RESIZED,      /* a shard's memory was shrunk when idle or grown for a call
+                                   * (status: the resize's, why: what happened) */
 };
 /* shard is NULL for SPAWN_FAILED when mlos_spawn refused at once (e.g. no image). */
 typedef void (*mlos_pool_event_cb)(mlos_pool_t *pool, const mlos_shard_t *shard, enum mlos_pool_event ev,
@@ -105,6 +113,9 @@ struct mlos_pool_opts {
     unsigned call_timeout_ms;     /* deadline of each attempt of a call, from when it goes to a
                                    * shard (time queued in the pool not counted; with per_shard > 1,
                                    * time behind other calls on that shard is); 0: none */
+    size_t mem_idle_bytes;        /* shrink idle shards to this (needs spawn.mem_max_bytes; at most
+                                   * spawn.mem_bytes, a multiple of 4 KiB >= 1 MiB); 0: off */
+    unsigned mem_idle_ms;         /* idle this long before the shrink: idle_timeout_ms / 2 */
 };
 
 struct mlos_pool_impl; /* private */
@@ -121,6 +132,8 @@ struct mlos_pool_s {
     /* read-only, totals since init */
     unsigned peak_shards;
     uint64_t spawned, spawn_failed, failed, retired, retries, calls_done;
+    uint64_t mem_shrinks, mem_grows; /* idle shrinks done, grows before a call */
+    uint64_t mem_released;           /* bytes those shrinks gave back to the host */
     /* private */
     struct mlos_pool_impl *impl;
     int *sync_done;

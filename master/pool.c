@@ -23,6 +23,7 @@
 
 static void service(struct mlos_pool_impl *pi);
 static void on_done(mlos_call_t *c, int status);
+static void dispatch(struct mlos_pool_impl *pi);
 
 /* ---- small helpers ---- */
 
@@ -194,12 +195,74 @@ static struct pool_slot *pick(struct mlos_pool_impl *pi)
 {
     struct pool_slot *best = NULL;
     for (struct pool_slot *s = pi->slots; s; s = s->next) {
-        if (s->state != SLOT_READY || s->inflight >= pi->o.per_shard || !mlos_shard_alive(&s->shard))
+        if (s->state != SLOT_READY || s->inflight >= pi->o.per_shard || s->resizing || !mlos_shard_alive(&s->shard))
             continue;
         if (!best || s->inflight < best->inflight || (s->inflight == best->inflight && s->last_use > best->last_use))
             best = s;
     }
     return best;
+}
+
+/* ---- memory policy (mem_idle_bytes) ---- */
+
+static void on_resized(mlos_resize_t *r, int status)
+{
+    struct pool_slot *slot = r->data;
+    struct mlos_pool_impl *pi = slot->pi;
+    int was_shrink = slot->resizing;
+    char why[300];
+
+    slot->resizing = 0;
+    slot->growing = 0;
+    if (slot->state != SLOT_READY)
+        return; /* failed or stopping meanwhile: nothing to track */
+    if (was_shrink) {
+        slot->shrunk = status == 0 || status == MLOS_EBUSY;
+        if (slot->shrunk) {
+            pi->pool->mem_shrinks++;
+            pi->pool->mem_released += r->released_bytes;
+        }
+        snprintf(why, sizeof(why), "idle: memory %s to %llu bytes, %llu bytes given back%s%.200s",
+                 status == 0 || status == MLOS_EBUSY ? "shrunk" : "not shrunk", (unsigned long long)r->mem_bytes,
+                 (unsigned long long)r->released_bytes, status ? ": " : "", status ? r->error : "");
+    } else {
+        snprintf(why, sizeof(why), "memory grown to %llu bytes for a call%s%.200s", (unsigned long long)r->mem_bytes,
+                 status ? ": " : "", status ? r->error : "");
+    }
+    emit(pi, &slot->shard, MLOS_POOL_SHARD_RESIZED, status, why);
+    dispatch(pi); /* calls may have waited for the shrink to finish */
+}
+
+static void shrink_idle(struct mlos_pool_impl *pi, uint64_t now)
+{
+    if (!pi->o.mem_idle_bytes)
+        return;
+    for (struct pool_slot *s = pi->slots; s; s = s->next) {
+        if (s->state != SLOT_READY || s->inflight || s->resizing || s->growing || s->shrunk ||
+            now - s->idle_since_ms < pi->o.mem_idle_ms || !mlos_shard_alive(&s->shard))
+            continue;
+        s->resize.data = s;
+        if (mlos_shard_resize(&s->shard, &s->resize, pi->o.mem_idle_bytes, on_resized) == 0)
+            s->resizing = 1;
+        else
+            s->shrunk = 1; /* cannot shrink (e.g. an image without elastic memory): do not retry every tick */
+    }
+}
+
+/* A shrunk shard gets its memory back before the call: the resize goes
+ * first in the shard's order, so the call sees it. */
+static void grow_for_call(struct mlos_pool_impl *pi, struct pool_slot *slot)
+{
+    if (!slot->shrunk)
+        return;
+    slot->shrunk = 0;
+    if (slot->shard.mem_bytes >= pi->o.spawn.mem_bytes || !slot->shard.mem_max_bytes)
+        return;
+    slot->resize.data = slot;
+    if (mlos_shard_resize(&slot->shard, &slot->resize, pi->o.spawn.mem_bytes, on_resized) == 0) {
+        slot->growing = 1;
+        pi->pool->mem_grows++;
+    }
 }
 
 /* Send req to slot. Returns -1 if the shard refused (req goes back to the
@@ -218,6 +281,7 @@ static int send_on(struct mlos_pool_impl *pi, mlos_pool_call_t *req, struct pool
         finish_later(pi, req, rc);
         return 0;
     }
+    grow_for_call(pi, slot);
     req->call.data = req;
     struct mlos_call_opts co = {.timeout_ms = pi->o.call_timeout_ms, .flags = MLOS_CALL_FENCE};
     rc = mlos_call_ex(&slot->shard, &req->call, req->task, req->arg, req->arg_len, &co, on_done);
@@ -424,6 +488,7 @@ static void tick_cb(uv_timer_t *t)
         retire(old);
         recount(pi);
     }
+    shrink_idle(pi, now);
     service(pi); /* spawn backoff expiry */
 }
 
@@ -541,6 +606,13 @@ int mlos_pool_init(uv_loop_t *loop, mlos_pool_t *pool, const struct mlos_pool_op
         o.heartbeat_timeout_ms = MLOS_HEARTBEAT_TIMEOUT_MS;
     if (o.min_shards > o.max_shards || o.min_warm > o.max_shards)
         return MLOS_EINVAL;
+    if (!o.spawn.mem_bytes)
+        o.spawn.mem_bytes = 64u << 20; /* mlos_spawn's default, needed to grow back to */
+    if (o.mem_idle_bytes && (!o.spawn.mem_max_bytes || o.mem_idle_bytes > o.spawn.mem_bytes ||
+                             o.mem_idle_bytes % 4096 || o.mem_idle_bytes < MLOS_RESIZE_MIN_BYTES))
+        return MLOS_EINVAL;
+    if (!o.mem_idle_ms)
+        o.mem_idle_ms = o.idle_timeout_ms / 2;
     if (!(pi = calloc(1, sizeof(*pi))))
         return MLOS_ENOMEM;
     if ((o.spawn.arch && !(pi->arch = strdup(o.spawn.arch))) || (o.spawn.image && !(pi->image = strdup(o.spawn.image))) ||

@@ -21,6 +21,10 @@ struct pool_slot {
     unsigned inflight;
     uint64_t idle_since_ms; /* loop time it last became idle */
     uint64_t last_use;      /* pool use sequence: most recent wins placement */
+    int resizing;           /* an idle shrink is under way: no calls until it is done */
+    int shrunk;             /* below spawn.mem_bytes: grow before the next call */
+    int growing;            /* that grow is under way (resize below is in use) */
+    mlos_resize_t resize;
 };
 
 struct mlos_pool_impl {

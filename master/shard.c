@@ -141,6 +141,15 @@ static void handle_closed(uv_handle_t *h)
 
     if (--im->open_handles > 0)
         return;
+    mlos__release_memory(im);
+}
+
+void mlos__release_memory(struct mlos_shard_impl *im)
+{
+    if (im->punching) { /* the memory file is in use off the loop (resize.c): it calls back */
+        im->release_waits = 1;
+        return;
+    }
     if (im->map && im->map_len >= RELEASE_OFF_LOOP_BYTES) {
         im->unmap_req.data = im;
         if (uv_queue_work(im->loop, &im->unmap_req, unmap_work, unmap_done) == 0)
@@ -304,6 +313,8 @@ static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *
         .mem_bytes = mem_bytes,
         .ram_fd = CHILD_MEM_FD,
         .doorbell_fd = CHILD_BELL_FD,
+        .mem_max_bytes = (size_t)im->mem_max,
+        .cores = o->cores,
     };
     struct mlos_kind_cmd cmd = {
         .argv = L->argv + 1,
@@ -374,6 +385,7 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     const char *arch = o->arch ? o->arch : "x86_64";
     const struct mlos_kind *kind;
     size_t mem = o->mem_bytes ? o->mem_bytes : 64 * MiB;
+    size_t mem_max = o->mem_max_bytes, mem_ram; /* mem_ram: what the RAM is sized for */
     size_t bulk = o->bulk_bytes ? o->bulk_bytes : 16 * MiB;
     uint32_t ring = o->ring_bytes ? o->ring_bytes : 1 * MiB;
     size_t win_len, ram, win_off;
@@ -396,6 +408,18 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
             fprintf(stderr, "mlos: spawn refused: %s\n", why);
         return MLOS_EINVAL;
     }
+    if (mem_max && (mem_max < mem || mem_max % 4096 || mem % 4096))
+        return MLOS_EINVAL; /* an elastic range must hold the start size, in whole pages */
+    if (o->cores > kind->max_cores) {
+        if (kind->max_cores == 1) {
+            if (!getenv("MLOS_QUIET"))
+                fprintf(stderr, "mlos: a %s shard has one core (%s); %u cores need an x86_64 shard\n", kind->name,
+                        kind->one_core_why, o->cores);
+            return MLOS_ENOTSUP;
+        }
+        return MLOS_EINVAL;
+    }
+    mem_ram = mem_max ? mem_max : mem;
     shard->id = mlos__next_shard_id();
     if (!(im = calloc(1, sizeof(*im))) || !(L = calloc(1, sizeof(*L)))) {
         free(im);
@@ -409,13 +433,18 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     im->on_console = o->on_console;
     im->next_id = 1;
     im->t_spawn = uv_hrtime();
+    im->mem_max = mem_max;
+    im->cores_asked = o->cores > 1 ? o->cores : 1;
 
     win_len = mlos_window_size(ring, bulk);
-    if (kind->layout(mem, win_len, &ram, &win_off) < 0) {
+    if (kind->layout(mem_ram, win_len, &ram, &win_off) < 0) {
         free(L);
         free(im);
         return MLOS_EINVAL;
     }
+    /* what a shrink may punch: the allocator's part, never the window (kind.h) */
+    im->give_lo = win_off ? kind->low_reserved : win_len;
+    im->give_hi = win_off ? win_off : ram;
     rc = mlos_image_find(o->image ? o->image : kind->default_image, L->image, sizeof(L->image));
     if (rc == 0)
         rc = mlos__spawn_check_image(L->image, kind->name); /* image_check.h: wrong arch or ABI fails before anything starts */

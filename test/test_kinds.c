@@ -94,8 +94,12 @@ static void test_layout(void)
     CHECK_EQ(p->layout(2048 * MiB, win, &ram, &off), MLOS_EINVAL); /* more than the board holds */
     CHECK_EQ(x->layout(SIZE_MAX - MiB, win, &ram, &off), MLOS_EINVAL);
 
-    CHECK_EQ(pr->layout(64 * MiB, win, &ram, &off), 0);
-    CHECK(ram == win && off == 0);
+    CHECK_EQ(pr->layout(64 * MiB, win, &ram, &off), 0); /* the window, then the arena */
+    CHECK(ram == win + 64 * MiB && off == 0);
+    CHECK_EQ(pr->layout(SIZE_MAX - 100, win, &ram, &off), MLOS_EINVAL);
+    CHECK(x->low_reserved == MiB && p->low_reserved == MiB && pr->low_reserved == 0);
+    CHECK(x->max_cores == MLOS_MAX_CORES && p->max_cores == 1 && pr->max_cores == 1);
+    CHECK(p->one_core_why && pr->one_core_why);
 }
 
 static int has(char **argv, const char *s)
@@ -129,10 +133,18 @@ static void test_command(void)
     CHECK(!strcmp(after(argv, "-kernel"), "/img/shard.elf") && !strcmp(after(argv, "-accel"), "tcg"));
     CHECK(has(argv, "isa-debug-exit,iobase=0xf4,iosize=4") && env[0] == 0);
     const char *line = after(argv, "-append");
-    char want[128];
+    char want[256];
     snprintf(want, sizeof(want), "mlos.window=0x%zx,0x%zx mlos.id=42 mlos.tsc_hz=", ks.win_off, ks.win_len);
     CHECK(line && !strncmp(line, want, strlen(want)));
     CHECK(strstr(line, " mlos.spin_us=5 mlos.mem=67108864") && line[strlen(line) - 1] == '4');
+    ks.mem_max_bytes = 512 * MiB;
+    ks.cores = 2;
+    CHECK_EQ(x->command(&ks, &cmd), 0);
+    line = after(argv, "-append");
+    CHECK(strstr(line, " mlos.mem_max=536870912") && strstr(line, " mlos.cores=2"));
+    CHECK(!strcmp(after(argv, "-accel"), "tcg,thread=multi") && !strcmp(after(argv, "-smp"), "2"));
+    ks.mem_max_bytes = 0;
+    ks.cores = 0;
     o.qemu = "/opt/qemu";
     CHECK_EQ(x->command(&ks, &cmd), 0);
     CHECK(!strcmp(argv[0], "/opt/qemu"));
@@ -153,9 +165,14 @@ static void test_command(void)
     CHECK_EQ(pr->layout(ks.mem_bytes, ks.win_len, &ks.ram_bytes, &ks.win_off), 0);
     CHECK_EQ(pr->command(&ks, &cmd), 0);
     CHECK(!strcmp(argv[0], "/img/shard.elf") && argv[1] == NULL);
-    snprintf(want, sizeof(want), "MLOS_SHARD_ARGS=mlos.window=0x0,0x%zx mlos.id=42 mlos.mem=67108864 mlos.spin_us=5",
-             ks.win_len);
+    snprintf(want, sizeof(want),
+             "MLOS_SHARD_ARGS=mlos.window=0x0,0x%zx mlos.arena=0x%zx,0x%zx mlos.id=42 mlos.spin_us=5 mlos.mem=67108864",
+             ks.win_len, ks.win_len, ks.ram_bytes - ks.win_len);
     CHECK(!strcmp(env, want));
+    ks.mem_max_bytes = 512 * MiB;
+    CHECK_EQ(pr->command(&ks, &cmd), 0);
+    CHECK(strstr(env, " mlos.mem=67108864 mlos.mem_max=536870912"));
+    ks.mem_max_bytes = 0;
     struct mlos_kind_cmd noenv = {argv, 64, buf, sizeof(buf), env, 20};
     CHECK_EQ(pr->command(&ks, &noenv), MLOS_ETOOBIG);
 }

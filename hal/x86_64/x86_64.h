@@ -88,6 +88,10 @@ void x86_bootinfo_init(uint32_t magic, uint32_t mbi_phys);
 /* ---- waiting (wait_x86_64.c) ---- */
 void x86_wait_init(int use_interrupts);
 
+/* ---- application processors (smp_x86_64.c) ---- */
+/* Start the cores mlos.cores=N asks for (needs the LAPIC: interrupts_ok). */
+void x86_smp_init(const char *cmdline, int interrupts_ok);
+
 /* ---- linker symbols (link_multiboot_x86_64.ld) ---- */
 extern char __image_start[], __image_end[];
 

@@ -34,6 +34,9 @@ struct mlos_kind_spawn {
     size_t win_off, win_len;            /* the window inside it (guest physical address == offset) */
     size_t mem_bytes;                   /* what the shard's allocator is to manage (mlos.mem=): what was asked
                                          * for, not the slack of its guest RAM (hal/libc/bootmem.c) */
+    size_t mem_max_bytes;               /* elastic: the RAM is sized for this much, mem_bytes of it granted
+                                         * now (mlos.mem_max=); 0: fixed at mem_bytes */
+    unsigned cores;                     /* vCPUs asked for (mlos.cores=); 0/1: one */
     int ram_fd, doorbell_fd;
 };
 
@@ -59,8 +62,17 @@ struct mlos_kind {
     int own_env;
     /* Size of the memfd and the window's offset in it for mem_bytes of
      * allocator memory and a window of win_len. 0, or MLOS_EINVAL if the
-     * kind cannot hold that much. */
+     * kind cannot hold that much. The allocator's memory is the rest of
+     * the memfd: below a window at the top (above low_reserved) or above a
+     * window at offset 0; a shrink may punch only there (resize.c). */
     int (*layout)(size_t mem_bytes, size_t win_len, size_t *ram_bytes, size_t *win_off);
+    /* Bytes at the start of guest RAM the boot keeps (low memory, the
+     * image): never the allocator's. */
+    size_t low_reserved;
+    /* Cores a shard of this kind can have, and if that is one, why (the
+     * refusal of cores > 1 says it). */
+    unsigned max_cores;
+    const char *one_core_why;
     /* Fill cmd (argv NULL-terminated). 0, or MLOS_ETOOBIG / MLOS_EINVAL
      * from the command-line builder, or MLOS_ESPAWN (x86_64: KVM asked
      * for and unusable). */

@@ -28,6 +28,8 @@ static int command(const struct mlos_kind_spawn *s, struct mlos_kind_cmd *cmd)
     /* no mlos.tsc_hz: the timebase rate comes from the board's device tree */
     int n = snprintf(cmd->buf, cmd->buflen, "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.spin_us=%u mlos.mem=%zu", s->win_off,
                      s->win_len, s->shard_id, o->spin_us, s->mem_bytes);
+    if (n >= 0 && (size_t)n < cmd->buflen && s->mem_max_bytes)
+        n += snprintf(cmd->buf + n, cmd->buflen - (size_t)n, " mlos.mem_max=%zu", s->mem_max_bytes);
     if (n < 0 || (size_t)n >= cmd->buflen)
         return MLOS_ETOOBIG;
     struct mlos_qemu_ppc_cfg cfg = {
@@ -60,6 +62,9 @@ const struct mlos_kind mlos__kind_ppc = {
     .default_image = "mlos-slave-ppc.elf",
     .own_env = 0,
     .layout = layout,
+    .low_reserved = 1 * MiB,
+    .max_cores = 1,
+    .one_core_why = "QEMU's bamboo board is a single PowerPC 440",
     .command = command,
     .describe_exit = describe_exit,
     .plain_image_ok = plain_image_ok,

@@ -9,16 +9,24 @@
 
 static int layout(size_t mem, size_t win_len, size_t *ram, size_t *win_off)
 {
-    (void)mem; /* the shard's allocator takes its memory from its own process */
-    *ram = win_len;
+    /* the window, then the allocator's arena in the same memory file, so
+     * that what the shard gives back can be punched out by the master */
+    size_t arena = (mem + 4095) / 4096 * 4096;
+    if (arena < mem || win_len + arena < arena)
+        return MLOS_EINVAL;
+    *ram = win_len + arena;
     *win_off = 0;
     return 0;
 }
 
 static int command(const struct mlos_kind_spawn *s, struct mlos_kind_cmd *cmd)
 {
-    int n = snprintf(cmd->env, cmd->envlen, "MLOS_SHARD_ARGS=mlos.window=0x0,0x%zx mlos.id=%u mlos.mem=%zu mlos.spin_us=%u",
-                     s->win_len, s->shard_id, s->mem_bytes, s->opts->spin_us);
+    int n = snprintf(cmd->env, cmd->envlen,
+                     "MLOS_SHARD_ARGS=mlos.window=0x0,0x%zx mlos.arena=0x%zx,0x%zx mlos.id=%u mlos.spin_us=%u "
+                     "mlos.mem=%zu",
+                     s->win_len, s->win_len, s->ram_bytes - s->win_len, s->shard_id, s->opts->spin_us, s->mem_bytes);
+    if (n >= 0 && (size_t)n < cmd->envlen && s->mem_max_bytes)
+        n += snprintf(cmd->env + n, cmd->envlen - (size_t)n, " mlos.mem_max=%zu", s->mem_max_bytes);
     if (n < 0 || (size_t)n >= cmd->envlen || cmd->max_args < 2)
         return MLOS_ETOOBIG;
     cmd->argv[0] = (char *)s->image;
@@ -50,6 +58,8 @@ const struct mlos_kind mlos__kind_process = {
     .default_image = "mlos-shard-process",
     .own_env = 1,
     .layout = layout,
+    .max_cores = 1,
+    .one_core_why = "the process HAL is single-threaded",
     .command = command,
     .describe_exit = describe_exit,
     .plain_image_ok = plain_image_ok,

@@ -28,6 +28,10 @@ static int command(const struct mlos_kind_spawn *s, struct mlos_kind_cmd *cmd)
     int rc, n = snprintf(cmd->buf, cmd->buflen, "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.tsc_hz=%llu mlos.spin_us=%u mlos.mem=%zu",
                          s->win_off, s->win_len, s->shard_id, (unsigned long long)mlos_host_tsc_hz(), o->spin_us,
                          s->mem_bytes);
+    if (n >= 0 && (size_t)n < cmd->buflen && s->mem_max_bytes)
+        n += snprintf(cmd->buf + n, cmd->buflen - (size_t)n, " mlos.mem_max=%zu", s->mem_max_bytes);
+    if (n >= 0 && (size_t)n < cmd->buflen && s->cores > 1)
+        n += snprintf(cmd->buf + n, cmd->buflen - (size_t)n, " mlos.cores=%u", s->cores);
     if (n < 0 || (size_t)n >= cmd->buflen)
         return MLOS_ETOOBIG;
     /* KVM asked for but unable to run a guest: fail now, not at the HELLO
@@ -46,6 +50,7 @@ static int command(const struct mlos_kind_spawn *s, struct mlos_kind_cmd *cmd)
         .doorbell_fd = s->doorbell_fd,
         .cmdline = cmd->buf,
         .kvm = kvm,
+        .cores = s->cores,
     };
     cmd->env[0] = 0;
     rc = mlos_qemu_x86_64_argv(&cfg, cmd->argv, cmd->max_args, cmd->buf + n + 1, cmd->buflen - (size_t)n - 1);
@@ -70,6 +75,8 @@ const struct mlos_kind mlos__kind_x86_64 = {
     .default_image = "mlos-slave-x86_64.elf",
     .own_env = 0,
     .layout = layout,
+    .low_reserved = 1 * MiB,
+    .max_cores = MLOS_MAX_CORES,
     .command = command,
     .describe_exit = describe_exit,
     .plain_image_ok = plain_image_ok,

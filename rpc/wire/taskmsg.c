@@ -26,7 +26,7 @@ int mlos_taskcall_decode(const uint8_t *p, size_t len, struct mlos_taskcall_view
 {
     const uint8_t *end = p + len;
 
-    v->task = "", v->task_len = 0, v->arg = NULL, v->arg_len = 0;
+    v->task = "", v->task_len = 0, v->arg = NULL, v->arg_len = 0, v->flags = 0;
     while (p < end) {
         uint64_t tag, n;
         if (get_varint(&p, end, 5, &tag) < 0 || tag >> 32 || tag >> 3 == 0)
@@ -35,18 +35,20 @@ int mlos_taskcall_decode(const uint8_t *p, size_t len, struct mlos_taskcall_view
         case WT_VARINT:
             if ((tag >> 3) <= 2 || get_varint(&p, end, 10, &n) < 0)
                 return MLOS_EDECODE; /* fields 1 and 2 are length-delimited */
+            if (tag >> 3 == 3)
+                v->flags = (uint32_t)n; /* uint32: protobuf-c keeps the low 32 bits too */
             break;
         case WT_I64:
         case WT_I32:
             n = (tag & 7) == WT_I64 ? 8 : 4;
-            if ((tag >> 3) <= 2 || (size_t)(end - p) < n)
+            if ((tag >> 3) <= 3 || (size_t)(end - p) < n)
                 return MLOS_EDECODE;
             p += n;
             break;
         case WT_LEN:
             /* a 32-bit length: five bytes at most, nothing above bit 31 */
-            if (get_varint(&p, end, 5, &n) < 0 || n >> 32 || n > (size_t)(end - p))
-                return MLOS_EDECODE;
+            if (get_varint(&p, end, 5, &n) < 0 || n >> 32 || n > (size_t)(end - p) || tag >> 3 == 3)
+                return MLOS_EDECODE; /* field 3 (flags) is a varint */
             if (tag >> 3 == 1) {
                 /* task names are C strings on both ends: a NUL inside
                  * would name another task (protobuf-c would cut there) */

@@ -131,6 +131,33 @@ static void flush_backlog(struct mlos_shard_impl *im)
         mlos__ring_shard(im);
 }
 
+static void append_pending(struct mlos_shard_impl *im, mlos_call_t *req)
+{
+    mlos_call_t **pp = &im->pending;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = req;
+}
+
+/* The agent copies the frame at once (ordered behind earlier puts), so
+ * the packed bytes live only for the send. */
+static int remote_call(struct mlos_shard_impl *im, mlos_call_t *req, const Mlos__TaskCall *msg, size_t len)
+{
+    uint8_t *buf = malloc(len ? len : 1);
+    int rc;
+    if (!buf)
+        return MLOS_ENOMEM;
+    mlos__task_call__pack(msg, buf);
+    rc = im->rops->call(im, req->id, buf, len);
+    free(buf);
+    if (rc < 0)
+        return rc == MLOS_ECONNRESET ? MLOS_ESHARDDIED : rc;
+    append_pending(im, req);
+    if (req->deadline_ms)
+        mlos__hb_arm(im);
+    return 0;
+}
+
 int mlos_call(mlos_shard_t *shard, mlos_call_t *req, const char *task, const void *arg, size_t arg_len,
               mlos_call_cb cb)
 {
@@ -154,7 +181,7 @@ int mlos_call_ex(mlos_shard_t *shard, mlos_call_t *req, const char *task, const 
     msg.arg.data = (uint8_t *)arg;
     msg.arg.len = arg_len;
     len = mlos__task_call__get_packed_size(&msg);
-    if (len > im->to_shard.max_payload)
+    if (len > (im->rops ? MLOS__REMOTE_MAX_CALL : im->to_shard.max_payload))
         return MLOS_ETOOBIG;
     void *user = req->data;
     memset(req, 0, sizeof(*req));
@@ -173,6 +200,8 @@ int mlos_call_ex(mlos_shard_t *shard, mlos_call_t *req, const char *task, const 
         uint64_t now = uv_hrtime() / 1000000u;
         req->deadline_ms = (now > uv_now(im->loop) ? now : uv_now(im->loop)) + opts->timeout_ms;
     }
+    if (im->rops) /* a shard on another node: through its agent (shard_remote.c) */
+        return remote_call(im, req, &msg, len);
     /* Calls keep their order: only go straight to the ring if nothing waits. */
     rc = im->backlog ? MLOS_EAGAIN : mlos_ring_reserve(&im->to_shard, (uint32_t)len, &dst);
     if (rc == 0) {
@@ -192,10 +221,7 @@ int mlos_call_ex(mlos_shard_t *shard, mlos_call_t *req, const char *task, const 
         return rc;
     }
     /* Append to pending (replies usually come back in order). */
-    mlos_call_t **pp = &im->pending;
-    while (*pp)
-        pp = &(*pp)->next;
-    *pp = req;
+    append_pending(im, req);
     if (rc == 0)
         mlos__ring_shard(im);
     mlos__spin(im);
@@ -295,7 +321,7 @@ static mlos_call_t *find_pending(struct mlos_shard_impl *im, uint32_t id)
     return NULL;
 }
 
-static int on_hello(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len)
+int mlos__on_hello(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len)
 {
     mlos_shard_t *s = im->shard;
     Mlos__Hello *h = mlos__hello__unpack(NULL, len, p);
@@ -313,7 +339,7 @@ static int on_hello(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len)
     return 0;
 }
 
-static int on_reply(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, uint32_t len)
+int mlos__on_reply(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, uint32_t len)
 {
     mlos_call_t *req = find_pending(im, id);
     Mlos__TaskReply *r;
@@ -353,9 +379,9 @@ void mlos__drain(struct mlos_shard_impl *im)
         if (h.type == MLOS_FRAME_PONG && im->state != SHARD_STARTING)
             bad = mlos__hb_pong(im, h.request_id, p, h.length);
         else if (h.type == MLOS_FRAME_HELLO && im->state == SHARD_STARTING)
-            bad = on_hello(im, p, h.length);
+            bad = mlos__on_hello(im, p, h.length);
         else if (h.type == MLOS_FRAME_REPLY && im->state != SHARD_STARTING)
-            bad = on_reply(im, h.request_id, p, h.length);
+            bad = mlos__on_reply(im, h.request_id, p, h.length);
         else if (h.type == MLOS_FRAME_LOG)
             bad = 0; /* text also goes to the console */
         else if (h.type == MLOS_FRAME_MSG && im->state != SHARD_STARTING) {
@@ -399,6 +425,16 @@ static int bulk_range(mlos_shard_t *shard, size_t off, size_t len)
 
 int mlos_put(mlos_shard_t *shard, size_t offset, const void *src, size_t len)
 {
+    struct mlos_shard_impl *im = shard ? shard->impl : NULL;
+    if (im && im->rops) { /* through the agent, ordered before later calls */
+        if (im->state != SHARD_READY)
+            return im->state == SHARD_DEAD ? MLOS_ESHARDDIED : MLOS_ESTOPPED;
+        if (offset > im->bulk_len || len > im->bulk_len - offset)
+            return MLOS_ERANGE;
+        if (len && !src)
+            return MLOS_EINVAL;
+        return len ? im->rops->put(im, offset, src, len) : 0;
+    }
     int rc = bulk_range(shard, offset, len);
     if (rc == 0 && len)
         memcpy(shard->impl->bulk + offset, src, len);
@@ -408,6 +444,8 @@ int mlos_put(mlos_shard_t *shard, size_t offset, const void *src, size_t len)
 
 int mlos_get(mlos_shard_t *shard, size_t offset, void *dst, size_t len)
 {
+    if (shard && shard->impl && shard->impl->rops)
+        return MLOS_ENOTSUP; /* results of remote shards come back in replies */
     int rc = bulk_range(shard, offset, len);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     if (rc == 0 && len)

@@ -57,7 +57,8 @@ void mlos__hb_alive(struct mlos_shard_impl *im)
 
 static int hb_active(const struct mlos_shard_impl *im)
 {
-    return im->hb_interval_ms && im->state == SHARD_READY && im->proc_running && !im->fenced;
+    /* shards behind an agent: the agent pings them, the cluster pings the agent */
+    return im->hb_interval_ms && im->state == SHARD_READY && im->proc_running && !im->fenced && !im->rops;
 }
 
 /* Since when (loop ms) the shard owes the master a frame, 0: it owes

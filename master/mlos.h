@@ -87,6 +87,7 @@ struct mlos_shard_s {
     uint64_t mem_bytes;       /* memory the shard's allocator manages */
     size_t ntasks;
     char **tasks;             /* task names the shard offers */
+    char node[64];            /* "" on this host; else the node whose agent runs it (pid is there) */
     /* private */
     struct mlos_shard_impl *impl;
 };

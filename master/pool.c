@@ -331,15 +331,80 @@ static void on_closed(mlos_shard_t *shard)
         kick(pi);
 }
 
+/* ---- nodes ---- */
+
+#define MAX_NODES 4096
+
+/* Live shards (starting or ready) of this pool on node id. */
+static unsigned on_node(struct mlos_pool_impl *pi, uint32_t id)
+{
+    unsigned n = 0;
+    for (struct pool_slot *s = pi->slots; s; s = s->next)
+        n += s->node == id && (s->state == SLOT_STARTING || s->state == SLOT_READY);
+    return n;
+}
+
+/* The node for the next shard: one below node_min first, then by the
+ * spread policy among those below node_max. 0 and *id set, or -1: no room. */
+static int choose_node(struct mlos_pool_impl *pi, uint32_t *id)
+{
+    static uint32_t ids[MAX_NODES];
+    size_t n = pi->o.placement->nodes(pi->o.placement->ctx, ids, MAX_NODES);
+    int best = -1, best_under_min = 0;
+    unsigned best_cnt = 0;
+    if (n > MAX_NODES)
+        n = MAX_NODES;
+    for (size_t i = 0; i < n; i++) {
+        unsigned cnt = on_node(pi, ids[i]);
+        int under_min = cnt < pi->o.node_min;
+        if (pi->o.node_max && cnt >= pi->o.node_max)
+            continue;
+        int better = best < 0 || (under_min && !best_under_min) ||
+                     (under_min == best_under_min &&
+                      (pi->o.spread == MLOS_POOL_PACK ? cnt > best_cnt : cnt < best_cnt));
+        if (better) {
+            best = (int)i;
+            best_cnt = cnt;
+            best_under_min = under_min;
+        }
+    }
+    if (best < 0)
+        return -1;
+    *id = ids[best];
+    return 0;
+}
+
+/* Totals the nodes allow: max over node_max, min over node_min. */
+static void node_limits(struct mlos_pool_impl *pi, unsigned *max, unsigned *min)
+{
+    *max = pi->o.max_shards;
+    *min = pi->o.min_shards;
+    if (!pi->o.placement)
+        return;
+    size_t n = pi->o.placement->nodes(pi->o.placement->ctx, NULL, 0);
+    if (pi->o.node_max && pi->o.node_max * n < *max)
+        *max = (unsigned)(pi->o.node_max * n);
+    if (pi->o.node_min * n > *min)
+        *min = (unsigned)(pi->o.node_min * n);
+    if (*min > *max)
+        *min = *max;
+}
+
 static int spawn_one(struct mlos_pool_impl *pi)
 {
-    struct pool_slot *slot = calloc(1, sizeof(*slot));
+    struct pool_slot *slot;
+    uint32_t node = 0;
     int rc;
-    if (!slot)
+    if (pi->o.placement && choose_node(pi, &node) < 0)
+        return MLOS_ESPAWN; /* no node has room: wait for one */
+    if (!(slot = calloc(1, sizeof(*slot))))
         return MLOS_ENOMEM;
     slot->pi = pi;
     slot->state = SLOT_STARTING;
-    rc = mlos_spawn(pi->loop, &slot->shard, &pi->o.spawn, on_spawned);
+    slot->node = node;
+    rc = pi->o.placement ? pi->o.placement->spawn(pi->o.placement->ctx, node, pi->loop, &slot->shard, &pi->o.spawn,
+                                                  on_spawned)
+                         : mlos_spawn(pi->loop, &slot->shard, &pi->o.spawn, on_spawned);
     if (rc < 0) {
         free(slot);
         pi->pool->spawn_failed++;
@@ -366,10 +431,11 @@ static int spawn_one(struct mlos_pool_impl *pi)
 static void scale(struct mlos_pool_impl *pi)
 {
     unsigned starting = 0, idle = 0, live = 0, per = pi->o.per_shard;
-    unsigned need_q, deficit_q, spare, deficit_w, deficit_m, n;
+    unsigned need_q, deficit_q, spare, deficit_w, deficit_m, n, max, min;
 
     if (pi->closing)
         return;
+    node_limits(pi, &max, &min);
     for (struct pool_slot *s = pi->slots; s; s = s->next) {
         starting += s->state == SLOT_STARTING;
         idle += s->state == SLOT_READY && s->inflight == 0;
@@ -379,10 +445,10 @@ static void scale(struct mlos_pool_impl *pi)
     deficit_q = need_q > starting ? need_q - starting : 0;
     spare = starting > need_q ? starting - need_q : 0;
     deficit_w = pi->o.min_warm > idle + spare ? pi->o.min_warm - (idle + spare) : 0;
-    deficit_m = pi->o.min_shards > live ? pi->o.min_shards - live : 0;
+    deficit_m = min > live ? min - live : 0;
     n = deficit_q + deficit_w > deficit_m ? deficit_q + deficit_w : deficit_m;
-    if (n > pi->o.max_shards - live)
-        n = live < pi->o.max_shards ? pi->o.max_shards - live : 0;
+    if (n > max - live)
+        n = live < max ? max - live : 0;
     if (n && pi->spawn_streak && now_ms(pi) < pi->spawn_not_before_ms)
         return; /* backing off; the tick retries */
     while (n-- && spawn_one(pi) == 0)
@@ -411,15 +477,18 @@ static void tick_cb(uv_timer_t *t)
     recount(pi);
     for (;;) {
         struct pool_slot *old = NULL;
-        unsigned idle = 0, live = pi->pool->shards;
+        unsigned idle = 0, live = pi->pool->shards, max, min;
+        node_limits(pi, &max, &min);
         for (struct pool_slot *s = pi->slots; s; s = s->next) {
             if (s->state != SLOT_READY || s->inflight)
                 continue;
             idle++;
+            if (pi->o.placement && on_node(pi, s->node) <= pi->o.node_min)
+                continue; /* its node keeps its minimum */
             if (now - s->idle_since_ms >= pi->o.idle_timeout_ms && (!old || s->idle_since_ms < old->idle_since_ms))
                 old = s;
         }
-        if (!old || pi->pool->queued || live <= pi->o.min_shards || idle <= pi->o.min_warm)
+        if (!old || pi->pool->queued || live <= min || idle <= pi->o.min_warm)
             break;
         retire(old);
         recount(pi);
@@ -540,6 +609,11 @@ int mlos_pool_init(uv_loop_t *loop, mlos_pool_t *pool, const struct mlos_pool_op
     if (!o.heartbeat_timeout_ms)
         o.heartbeat_timeout_ms = MLOS_HEARTBEAT_TIMEOUT_MS;
     if (o.min_shards > o.max_shards || o.min_warm > o.max_shards)
+        return MLOS_EINVAL;
+    if (o.placement && (!o.placement->nodes || !o.placement->spawn))
+        return MLOS_EINVAL;
+    if ((o.node_max && o.node_min > o.node_max) || (unsigned)o.spread > MLOS_POOL_PACK ||
+        (!o.placement && (o.node_max || o.node_min)))
         return MLOS_EINVAL;
     if (!(pi = calloc(1, sizeof(*pi))))
         return MLOS_ENOMEM;

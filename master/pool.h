@@ -21,6 +21,7 @@ struct pool_slot {
     unsigned inflight;
     uint64_t idle_since_ms; /* loop time it last became idle */
     uint64_t last_use;      /* pool use sequence: most recent wins placement */
+    uint32_t node;          /* placement node id (0 with no placement) */
 };
 
 struct mlos_pool_impl {

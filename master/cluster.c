@@ -24,6 +24,9 @@ struct mlos_node_shard {
     struct mlos_node_shard *next;
 };
 
+static void maybe_closed(mlos_cluster_t *c);
+static void on_ep_closed(mlos_ep_t *ep);
+
 /* ---- sending ---- */
 
 struct nmsg {
@@ -58,6 +61,36 @@ static int node_send(mlos_node_t *n, uint32_t type, uint32_t shard, uint32_t req
         memcpy(m->buf + MLOS_NODE_HDR + l1, p2, l2);
     m->wr.data = m;
     if ((rc = mlos_send(&n->ep, &m->wr, type, m->buf, len, nmsg_done)) < 0)
+        free(m);
+    return rc;
+}
+
+static void bye_done(mlos_wr_t *wr, int status)
+{
+    struct nmsg *m = wr->data;
+    mlos_node_t *n = *(mlos_node_t **)(m->buf + MLOS_NODE_HDR);
+    (void)status;
+    free(m);
+    n->bye_pending = 0;
+    if (n->ep_open && mlos_ep_close(&n->ep, on_ep_closed) < 0) {
+        n->ep_open = 0;
+        n->c->handles_open--;
+    }
+}
+
+/* BYE; the message carries nothing for the agent beyond its header (the
+ * pointer after it is ours, to find the node at completion). */
+static int send_bye(mlos_node_t *n)
+{
+    struct mlos_node_hdr h = {n->epoch, 0, 0, 0};
+    struct nmsg *m = malloc(sizeof(*m) + MLOS_NODE_HDR + sizeof(n));
+    int rc;
+    if (!m)
+        return MLOS_ENOMEM;
+    mlos_node_hdr_put(m->buf, &h);
+    memcpy(m->buf + MLOS_NODE_HDR, &n, sizeof(n));
+    m->wr.data = m;
+    if ((rc = mlos_send(&n->ep, &m->wr, MLOS_NODE_BYE, m->buf, MLOS_NODE_HDR, bye_done)) < 0)
         free(m);
     return rc;
 }
@@ -176,8 +209,6 @@ int mlos_node_ps(mlos_node_t *n, void (*cb)(mlos_node_t *, int, const char *, si
 
 /* ---- node life ---- */
 
-static void maybe_closed(mlos_cluster_t *c);
-
 static void on_ep_closed(mlos_ep_t *ep)
 {
     mlos_node_t *n = ep->data;
@@ -208,7 +239,7 @@ static void node_lost(mlos_node_t *n, int err, const char *why)
             c->lost++;
     } else
         c->rejected++;
-    if (n->ep_open && mlos_ep_close(&n->ep, on_ep_closed) < 0) {
+    if (n->ep_open && !n->bye_pending && mlos_ep_close(&n->ep, on_ep_closed) < 0) {
         n->ep_open = 0;
         c->handles_open--;
     }
@@ -666,8 +697,10 @@ void mlos_cluster_close(mlos_cluster_t *c, void (*cb)(mlos_cluster_t *c))
     c->on_close = cb;
     mlos_listener_close(&c->lis);
     for (mlos_node_t *n = c->nodes; n; n = n->next) {
-        if (n->state == N_READY)
-            (void)node_send(n, MLOS_NODE_BYE, 0, 0, 0, NULL, 0, NULL, 0);
+        /* the connection closes once BYE is out, so that the agent reads
+         * it rather than a broken connection */
+        if (n->state == N_READY && send_bye(n) == 0)
+            n->bye_pending = 1;
         node_lost(n, MLOS_ESTOPPED, "the cluster closed");
     }
     uv_close((uv_handle_t *)&c->tick, handle_closed);

@@ -91,7 +91,7 @@ struct mlos_node_s {
     /* private */
     mlos_cluster_t *c;
     mlos_ep_t ep;
-    int state, ep_open;
+    int state, ep_open, bye_pending;
     uint8_t nonce_w[MLOS_REMOTE_NONCE], nonce_m[MLOS_REMOTE_NONCE];
     uint64_t t_accept, last_rx_ms;
     uint32_t ping_seq;

@@ -334,9 +334,18 @@ static void call_done(mlos_call_t *req, int status)
     struct acall *ac = req->data;
     struct ashard *s = ac->s;
     if (status && is_death(status) && !mlos_shard_alive(&s->sh)) {
-        /* the slave is gone: the scan reports it once, with this reason */
+        /* the slave is gone: the scan reports it once, with this reason,
+         * told with the master's id for it rather than our local one */
+        const char *e = req->error ? req->error : mlos_strerror(status), *rest = e;
+        if (!strncmp(e, "shard ", 6)) {
+            rest = e + 6;
+            while (*rest >= '0' && *rest <= '9')
+                rest++;
+            rest = *rest == ' ' && rest > e + 6 ? rest + 1 : e;
+        }
         if (!s->why[0])
-            snprintf(s->why, sizeof(s->why), "%s", req->error ? req->error : mlos_strerror(status));
+            snprintf(s->why, sizeof(s->why), "shard %u on node %s%s%s", s->id, node_name, rest == e ? ": " : " ",
+                     rest);
     } else
         send_reply(s->id, ac->mid, status, req->error, req->result, req->result_len, req->run_ns);
     free(ac);

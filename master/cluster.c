@@ -31,13 +31,41 @@ static void on_ep_closed(mlos_ep_t *ep);
 
 struct nmsg {
     mlos_wr_t wr;
+    mlos_node_t *n; /* counted in n->out_bytes until sent */
+    size_t len;
     uint8_t buf[];
 };
 
+/* Put pieces are the big messages: a few of their buffers are kept for
+ * reuse, so that a stream of puts does not map and fault in fresh pages
+ * for each piece. */
+#define PUT_BUF (sizeof(struct nmsg) + MLOS_NODE_HDR + 8 + MLOS_NODE_PUT_CHUNK)
+#define PUT_CACHE 8
+static void *put_cache[PUT_CACHE]; /* the loop's thread only, as everything here */
+static unsigned put_cached;
+
+static struct nmsg *nmsg_alloc(size_t len)
+{
+    if (sizeof(struct nmsg) + len > PUT_BUF / 2 && sizeof(struct nmsg) + len <= PUT_BUF)
+        return put_cached ? put_cache[--put_cached] : malloc(PUT_BUF);
+    return malloc(sizeof(struct nmsg) + len);
+}
+
+static void nmsg_free(struct nmsg *m)
+{
+    if (sizeof(*m) + m->len > PUT_BUF / 2 && sizeof(*m) + m->len <= PUT_BUF && put_cached < PUT_CACHE)
+        put_cache[put_cached++] = m;
+    else
+        free(m);
+}
+
 static void nmsg_done(mlos_wr_t *wr, int status)
 {
+    struct nmsg *m = wr->data;
     (void)status; /* a failed endpoint reports itself through on_fail */
-    free(wr->data);
+    if (m->n)
+        m->n->out_bytes -= m->len;
+    nmsg_free(m);
 }
 
 /* One message: header, then up to two payload pieces, copied. */
@@ -52,7 +80,7 @@ static int node_send(mlos_node_t *n, uint32_t type, uint32_t shard, uint32_t req
         return MLOS_ECONNRESET;
     if (len > MLOS_EP_MAX_MSG)
         return MLOS_ETOOBIG;
-    if (!(m = malloc(sizeof(*m) + len)))
+    if (!(m = nmsg_alloc(len)))
         return MLOS_ENOMEM;
     mlos_node_hdr_put(m->buf, &h);
     if (l1)
@@ -60,8 +88,13 @@ static int node_send(mlos_node_t *n, uint32_t type, uint32_t shard, uint32_t req
     if (l2)
         memcpy(m->buf + MLOS_NODE_HDR + l1, p2, l2);
     m->wr.data = m;
-    if ((rc = mlos_send(&n->ep, &m->wr, type, m->buf, len, nmsg_done)) < 0)
-        free(m);
+    m->n = n;
+    m->len = len;
+    n->out_bytes += len;
+    if ((rc = mlos_send(&n->ep, &m->wr, type, m->buf, len, nmsg_done)) < 0) {
+        n->out_bytes -= len;
+        nmsg_free(m);
+    }
     return rc;
 }
 
@@ -87,6 +120,7 @@ static int send_bye(mlos_node_t *n)
     int rc;
     if (!m)
         return MLOS_ENOMEM;
+    m->n = NULL;
     mlos_node_hdr_put(m->buf, &h);
     memcpy(m->buf + MLOS_NODE_HDR, &n, sizeof(n));
     m->wr.data = m;
@@ -296,6 +330,8 @@ static void auth_step(mlos_node_t *n, uint32_t type, const uint8_t *p, size_t le
             refuse(n, "out of memory or no randomness");
             return;
         }
+        m->n = NULL;
+        m->len = MLOS_REMOTE_AUTH_RESPONSE_SIZE;
         m->buf[0] = MLOS_REMOTE_AUTH_RESPONSE;
         m->buf[1] = MLOS_REMOTE_AUTH_VERSION;
         memcpy(m->buf + 2, n->nonce_m, MLOS_REMOTE_NONCE);
@@ -414,6 +450,7 @@ static void on_recv(mlos_ep_t *ep, uint32_t type, const void *data, size_t len)
         return;
     }
     n->last_rx_ms = uv_now(c->loop);
+    n->ping_wait_ms = 0;
     switch (type) {
     case MLOS_NODE_PONG:
         if (len >= 8) {
@@ -509,7 +546,9 @@ static void on_tick(uv_timer_t *t)
             if (++n->tick * TICK_MS >= c->o.heartbeat_ms) {
                 uint64_t t0 = mlos_to_le64(uv_hrtime());
                 n->tick = 0;
-                (void)node_send(n, MLOS_NODE_PING, 0, ++n->ping_seq, 0, &t0, sizeof(t0), NULL, 0);
+                if (node_send(n, MLOS_NODE_PING, 0, ++n->ping_seq, 0, &t0, sizeof(t0), NULL, 0) == 0 &&
+                    !n->ping_wait_ms)
+                    n->ping_wait_ms = now; /* the node owes an answer from now */
             }
         } else if (n->state != N_LOST && now - n->t_accept > c->o.hello_timeout_ms)
             node_lost(n, MLOS_ETIMEDOUT, "no NODE_HELLO in time");
@@ -517,7 +556,11 @@ static void on_tick(uv_timer_t *t)
 }
 
 /* Judged after the loop's poll phase (a check handle), so that PONGs that
- * arrived while the loop was busy are read before silence is counted. */
+ * arrived while the loop was busy are read before silence is counted; and
+ * silence counts from the first PING sent after the node's last message,
+ * so that a master whose loop was blocked (no PINGs went out) does not
+ * fence healthy nodes. Bound: a node that falls silent gets a PING within
+ * heartbeat_ms and is fenced heartbeat_timeout_ms after it. */
 static void on_check(uv_check_t *h)
 {
     mlos_cluster_t *c = h->data;
@@ -527,7 +570,7 @@ static void on_check(uv_check_t *h)
     c->last_judge_ms = now;
 again:
     for (mlos_node_t *n = c->nodes; n; n = n->next)
-        if (n->state == N_READY && now > n->last_rx_ms && now - n->last_rx_ms >= c->o.heartbeat_timeout_ms) {
+        if (n->state == N_READY && n->ping_wait_ms && now - n->ping_wait_ms >= c->o.heartbeat_timeout_ms) {
             char why[96];
             snprintf(why, sizeof(why), "no heartbeat for %" PRIu64 " ms", now - n->last_rx_ms);
             n->lost_ns = (now - n->last_rx_ms) * 1000000ull;
@@ -678,6 +721,8 @@ static void maybe_closed(mlos_cluster_t *c)
     }
     mlos_domain_close(&c->dom);
     mlos_remote_secret_clear(&c->secret);
+    while (put_cached)
+        free(put_cache[--put_cached]);
     if (c->on_close)
         c->on_close(c);
 }

@@ -30,9 +30,11 @@
  * node that sends nothing for heartbeat_timeout_ms, or whose connection
  * breaks, is LOST: its connection is closed and every shard on it fails
  * with MLOS_ESHARDDIED "node N lost: ...", so pools re-run idempotent calls
- * on other nodes. Bound with the defaults (200 ms pings, 900 ms timeout,
- * checked every 100 ms): a silent node is fenced within 1.0 s plus loop
- * latency; a broken connection at once. Each connection carries a fencing
+ * on other nodes. Silence counts from the first PING the node leaves
+ * unanswered (a master whose loop was blocked does not fence healthy
+ * nodes). Bound with the defaults (a PING every 200 ms, 800 ms to answer
+ * it): a node that falls silent is fenced within 1.0 s plus loop latency;
+ * a broken connection at once. Each connection carries a fencing
  * token (node_proto.h): nothing a lost node sends afterwards reaches a call,
  * and a node that comes back is a new node with no shards.
  *
@@ -60,13 +62,13 @@ struct mlos_cluster_opts {
     const char *secret_file;
     int insecure;              /* no secret: accept agents without authentication */
     unsigned heartbeat_ms;     /* PING to every agent: 200 */
-    unsigned heartbeat_timeout_ms; /* a node silent this long is lost: 900 */
+    unsigned heartbeat_timeout_ms; /* a PING unanswered this long loses the node: 800 */
     unsigned hello_timeout_ms; /* connection to NODE_HELLO: 10000 */
     mlos_node_cb on_node;      /* optional */
 };
 
 #define MLOS_CLUSTER_HEARTBEAT_MS 200
-#define MLOS_CLUSTER_HEARTBEAT_TIMEOUT_MS 900
+#define MLOS_CLUSTER_HEARTBEAT_TIMEOUT_MS 800
 
 struct mlos_node_shard; /* private */
 
@@ -88,12 +90,14 @@ struct mlos_node_s {
     int lost;                /* 1 once lost or gone */
     uint64_t hb_rtt_ns;      /* last PING -> PONG */
     uint64_t lost_ns;        /* silence or failure -> fenced (0 before) */
+    uint64_t out_bytes;      /* queued for the agent, not yet sent (puts queue in memory: a producer
+                              * that outruns the network waits while this is high) */
     /* private */
     mlos_cluster_t *c;
     mlos_ep_t ep;
     int state, ep_open, bye_pending;
     uint8_t nonce_w[MLOS_REMOTE_NONCE], nonce_m[MLOS_REMOTE_NONCE];
-    uint64_t t_accept, last_rx_ms;
+    uint64_t t_accept, last_rx_ms, ping_wait_ms;
     uint32_t ping_seq;
     unsigned tick;
     struct mlos_node_shard *list;

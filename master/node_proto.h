@@ -76,7 +76,7 @@ enum mlos_node_msg {
 #define MLOS_NODE_VERSION 1u
 #define MLOS_NODE_HDR 16u
 /* Puts travel in pieces of at most this many bytes (one message each). */
-#define MLOS_NODE_PUT_CHUNK (512u * 1024u)
+#define MLOS_NODE_PUT_CHUNK ((1u << 20) - 4096u)
 
 struct mlos_node_hdr {
     uint32_t epoch;

@@ -18,7 +18,9 @@
  *
  * It dies with its allocation and leaves nothing behind: when the master
  * says BYE, the connection breaks, the master has been silent for
- * --link-timeout (default 2000 ms: a partition), or it gets SIGTERM /
+ * --link-timeout (default 5000 ms: a partition; the master pings every
+ * 200 ms, so only a master loop blocked that long looks the same), or it
+ * gets SIGTERM /
  * SIGINT / SIGHUP (srun ending, scancel), it stops every slave (STOP, then
  * SIGKILL after 2 s) and exits; if it is killed outright, its slaves die
  * with it (mlos-launch sets their parent-death signal) and their memory
@@ -33,6 +35,7 @@
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -83,7 +86,7 @@ static struct mlos_remote_secret secret;
 static uint8_t nonce_w[MLOS_REMOTE_NONCE];
 static const char *master_addr, *secret_file;
 static char node_name[64];
-static unsigned max_shards, link_timeout_ms = 2000, connect_timeout_ms = 30000;
+static unsigned max_shards, link_timeout_ms = 5000, connect_timeout_ms = 30000;
 static int connected, authed, welcomed, quitting, exit_code;
 static uint32_t epoch;
 static uint64_t t_start, last_rx_ms;
@@ -729,6 +732,10 @@ int main(int argc, char **argv)
     /* a launcher that dies (local launcher, ssh) takes us along; srun's
      * step end comes as SIGTERM */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
+    /* Put pieces arrive as 512 KiB messages: keep such buffers in the heap
+     * rather than mapping and faulting in fresh pages for every one. */
+    mallopt(M_MMAP_THRESHOLD, 8 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
     signal(SIGPIPE, SIG_IGN);
     loop = uv_default_loop();
     if ((rc = mlos_domain_init(&dom, loop, strncmp(master_addr, "verbs:", 6) ? 0 : MLOS_DOMAIN_VERBS)) < 0) {

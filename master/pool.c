@@ -335,43 +335,63 @@ static void on_closed(mlos_shard_t *shard)
 
 #define MAX_NODES 4096
 
-/* Live shards (starting or ready) of this pool on node id. */
-static unsigned on_node(struct mlos_pool_impl *pi, uint32_t id)
+struct node_count {
+    uint32_t id;
+    unsigned cnt; /* live shards (starting or ready) of this pool on it */
+};
+
+static int by_id(const void *a, const void *b)
 {
-    unsigned n = 0;
-    for (struct pool_slot *s = pi->slots; s; s = s->next)
-        n += s->node == id && (s->state == SLOT_STARTING || s->state == SLOT_READY);
+    const struct node_count *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static struct node_count *find_count(struct node_count *tab, size_t n, uint32_t id)
+{
+    struct node_count key = {id, 0};
+    return bsearch(&key, tab, n, sizeof(*tab), by_id);
+}
+
+/* The placement's live nodes with this pool's shards on each, sorted by
+ * id: one pass over the slots, so that placing or shrinking many shards
+ * stays linear in the pool's size. Returns the count; tab is static. */
+static size_t node_table(struct mlos_pool_impl *pi, struct node_count **out)
+{
+    static uint32_t ids[MAX_NODES];
+    static struct node_count tab[MAX_NODES];
+    size_t n = pi->o.placement->nodes(pi->o.placement->ctx, ids, MAX_NODES);
+    if (n > MAX_NODES)
+        n = MAX_NODES;
+    for (size_t i = 0; i < n; i++)
+        tab[i] = (struct node_count){ids[i], 0};
+    qsort(tab, n, sizeof(*tab), by_id);
+    for (struct pool_slot *s = pi->slots; s; s = s->next) {
+        struct node_count *c;
+        if ((s->state == SLOT_STARTING || s->state == SLOT_READY) && (c = find_count(tab, n, s->node)))
+            c->cnt++;
+    }
+    *out = tab;
     return n;
 }
 
 /* The node for the next shard: one below node_min first, then by the
- * spread policy among those below node_max. 0 and *id set, or -1: no room. */
-static int choose_node(struct mlos_pool_impl *pi, uint32_t *id)
+ * spread policy among those below node_max. The entry, or NULL: no room. */
+static struct node_count *choose_node(struct mlos_pool_impl *pi, struct node_count *tab, size_t n)
 {
-    static uint32_t ids[MAX_NODES];
-    size_t n = pi->o.placement->nodes(pi->o.placement->ctx, ids, MAX_NODES);
-    int best = -1, best_under_min = 0;
-    unsigned best_cnt = 0;
-    if (n > MAX_NODES)
-        n = MAX_NODES;
+    struct node_count *best = NULL;
+    int best_under_min = 0;
     for (size_t i = 0; i < n; i++) {
-        unsigned cnt = on_node(pi, ids[i]);
+        unsigned cnt = tab[i].cnt;
         int under_min = cnt < pi->o.node_min;
         if (pi->o.node_max && cnt >= pi->o.node_max)
             continue;
-        int better = best < 0 || (under_min && !best_under_min) ||
-                     (under_min == best_under_min &&
-                      (pi->o.spread == MLOS_POOL_PACK ? cnt > best_cnt : cnt < best_cnt));
-        if (better) {
-            best = (int)i;
-            best_cnt = cnt;
+        if (!best || (under_min && !best_under_min) ||
+            (under_min == best_under_min && (pi->o.spread == MLOS_POOL_PACK ? cnt > best->cnt : cnt < best->cnt))) {
+            best = &tab[i];
             best_under_min = under_min;
         }
     }
-    if (best < 0)
-        return -1;
-    *id = ids[best];
-    return 0;
+    return best;
 }
 
 /* Totals the nodes allow: max over node_max, min over node_min. */
@@ -390,13 +410,19 @@ static void node_limits(struct mlos_pool_impl *pi, unsigned *max, unsigned *min)
         *min = *max;
 }
 
-static int spawn_one(struct mlos_pool_impl *pi)
+/* Start one shard: on this host, or on the chosen node of tab (whose count
+ * goes up with it). */
+static int spawn_one(struct mlos_pool_impl *pi, struct node_count *tab, size_t ntab)
 {
     struct pool_slot *slot;
+    struct node_count *nc = NULL;
     uint32_t node = 0;
     int rc;
-    if (pi->o.placement && choose_node(pi, &node) < 0)
-        return MLOS_ESPAWN; /* no node has room: wait for one */
+    if (pi->o.placement) {
+        if (!(nc = choose_node(pi, tab, ntab)))
+            return MLOS_ESPAWN; /* no node has room: wait for one */
+        node = nc->id;
+    }
     if (!(slot = calloc(1, sizeof(*slot))))
         return MLOS_ENOMEM;
     slot->pi = pi;
@@ -419,6 +445,8 @@ static int spawn_one(struct mlos_pool_impl *pi)
     if (pi->o.heartbeat_ms > 0)
         mlos_shard_heartbeat(&slot->shard, (unsigned)pi->o.heartbeat_ms, pi->o.heartbeat_timeout_ms);
     slot->shard.impl->on_dead = on_dead;
+    if (nc)
+        nc->cnt++;
     slot->next = pi->slots;
     if (pi->slots)
         pi->slots->prev = slot;
@@ -451,7 +479,9 @@ static void scale(struct mlos_pool_impl *pi)
         n = live < max ? max - live : 0;
     if (n && pi->spawn_streak && now_ms(pi) < pi->spawn_not_before_ms)
         return; /* backing off; the tick retries */
-    while (n-- && spawn_one(pi) == 0)
+    struct node_count *tab = NULL;
+    size_t ntab = n && pi->o.placement ? node_table(pi, &tab) : 0;
+    while (n-- && spawn_one(pi, tab, ntab) == 0)
         ;
 }
 
@@ -478,12 +508,14 @@ static void tick_cb(uv_timer_t *t)
     for (;;) {
         struct pool_slot *old = NULL;
         unsigned idle = 0, live = pi->pool->shards, max, min;
+        struct node_count *tab = NULL, *nc;
+        size_t ntab = pi->o.placement && pi->o.node_min ? node_table(pi, &tab) : 0;
         node_limits(pi, &max, &min);
         for (struct pool_slot *s = pi->slots; s; s = s->next) {
             if (s->state != SLOT_READY || s->inflight)
                 continue;
             idle++;
-            if (pi->o.placement && on_node(pi, s->node) <= pi->o.node_min)
+            if (ntab && (nc = find_count(tab, ntab, s->node)) && nc->cnt <= pi->o.node_min)
                 continue; /* its node keeps its minimum */
             if (now - s->idle_since_ms >= pi->o.idle_timeout_ms && (!old || s->idle_since_ms < old->idle_since_ms))
                 old = s;

@@ -4,7 +4,7 @@
  *   bench_scale [SHARDS] [NODES] [ROUNDS]     (default 1000 10 5)
  *
  * NODES stand-in agents (forked processes, one libuv loop each) speak the
- * node protocol (master/node_proto.h) over tcp on 127.0.0.1, with the real
+ * node protocol (rpc/abi/node_proto.h) over tcp on 127.0.0.1, with the real
  * handshake; their shards cost nothing (SPAWN is answered at once, a CALL of
  * "echo" with its argument, no slave behind). What is measured is the
  * master's side, the real library code:
@@ -29,7 +29,7 @@
 
 #include "cluster.h"
 #include "mlos.pb-c.h"
-#include "node_proto.h"
+#include "abi/node_proto.h"
 #include "remote.h"
 
 static const char secret_text[] = "bench-scale-secret-0123456789abcdef";

@@ -1,6 +1,6 @@
 /* master/cluster.c -- the master's side of node agents: accept and
  * authenticate them, keep them alive, carry their shards' traffic, fence
- * lost nodes (cluster.h; wire protocol node_proto.h). */
+ * lost nodes (cluster.h; wire protocol rpc/abi/node_proto.h). */
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 
 #include "cluster.h"
 #include "master_internal.h"
-#include "node_proto.h"
+#include "abi/node_proto.h"
 #include "remote.h"
 
 enum { N_AUTH = 0, N_PROOF, N_HELLO, N_READY, N_LOST };

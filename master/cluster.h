@@ -8,7 +8,7 @@
  * and the agent reports its node: name, cores, memory, whether KVM runs a
  * guest there. On request it boots slaves on its node exactly as a local
  * master does (mlos_spawn) and relays their calls, replies and bulk data
- * (protocol: node_proto.h).
+ * (protocol: rpc/abi/node_proto.h).
  *
  *   mlos_cluster_t c;
  *   mlos_cluster_listen(&c, loop, "tcp:0.0.0.0:0", &(struct mlos_cluster_opts){.secret_file = f});
@@ -35,7 +35,7 @@
  * nodes). Bound with the defaults (a PING every 200 ms, 800 ms to answer
  * it): a node that falls silent is fenced within 1.0 s plus loop latency;
  * a broken connection at once. Each connection carries a fencing
- * token (node_proto.h): nothing a lost node sends afterwards reaches a call,
+ * token (rpc/abi/node_proto.h): nothing a lost node sends afterwards reaches a call,
  * and a node that comes back is a new node with no shards.
  *
  * Errors are negative MLOS_E*; callbacks run on the loop.

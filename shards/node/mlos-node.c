@@ -14,7 +14,7 @@
  * usable, failing at once where asked and not), pings them (the local
  * heartbeat), relays their calls and replies, copies put data into their
  * bulk windows (the one copy between the wire and the slave) in order with
- * calls, and answers ps queries. Protocol: master/node_proto.h.
+ * calls, and answers ps queries. Protocol: rpc/abi/node_proto.h.
  *
  * It dies with its allocation and leaves nothing behind: when the master
  * says BYE, the connection breaks, the master has been silent for
@@ -50,7 +50,7 @@
 #include "mlos.pb-c.h"
 #include "mlos_pool.h"
 #include "msg.h"
-#include "node_proto.h"
+#include "abi/node_proto.h"
 #include "remote.h"
 #include "remote_auth.h"
 

@@ -1,4 +1,4 @@
-/* master/node_proto.h -- the wire protocol between a master and a node
+/* rpc/abi/node_proto.h -- the wire protocol between a master and a node
  * agent (mlos-node), shared by master/cluster.c and shards/node/.
  *
  * Transport: one rpc/msg.h connection (tcp: or verbs:) per agent, opened by

@@ -4,7 +4,7 @@
  *             --node NAME,IP[,WRAPPER...]   (repeat: one agent per node; WRAPPER words joined by ',')
  *             [--tasks N] [--arch x86_64] [--node-max N] [--interval-ms MS]
  *             [--window N] [--kill NAME@K] [--cut NAME@K] [--cut-cmd CMD] [--heal-cmd CMD] [--nodelist N]
- *             [--agent-args NAME,ARGS...]
+ *             [--agent-args NAME,ARGS...] [--mlos PATH]
  *
  * Starts one mlos-node per --node through the launcher (its master address
  * is tcp:IP:<our port>), waits for all of them, and runs a pool spread over
@@ -15,7 +15,8 @@
  * echo of 3 KiB; all idempotent. --kill NAME@K SIGKILLs that node's agent
  * when K tasks have been answered; --cut NAME@K runs --cut-cmd then (a link
  * cut, by the script). Checked: every task answered exactly once with the
- * right bytes; the registry lists shards with their node; a killed or cut
+ * right bytes; the registry (and `mlos ps` with --mlos) lists shards with
+ * their node; a killed or cut
  * node is fenced (on_node down) within 2.5 s (the default bound is 1 s; the
  * margin is for a loaded machine) and counted lost; after --heal-cmd, the cut
  * node's agent exits on its own (its connection is dead: it cannot deliver
@@ -77,6 +78,7 @@ static unsigned ntasks = 200, submitted, answered, interval_ms = 1, window = 12;
 static const char *kill_name, *cut_name, *cut_cmd, *heal_cmd;
 static unsigned kill_at, cut_at;
 static int killed, cut;
+static const char *mlos_tool;
 
 static struct node_cfg *cfg_by_name(const char *name)
 {
@@ -259,7 +261,7 @@ int main(int argc, char **argv)
         {"node", 1, 0, 'n'},        {"tasks", 1, 0, 't'},    {"arch", 1, 0, 'A'},      {"node-max", 1, 0, 'm'},
         {"interval-ms", 1, 0, 'i'}, {"kill", 1, 0, 'k'},     {"cut", 1, 0, 'c'},       {"cut-cmd", 1, 0, 'C'},
         {"heal-cmd", 1, 0, 'H'},    {"nodelist", 1, 0, 'N'}, {"agent-args", 1, 0, 'x'}, {"window", 1, 0, 'w'},
-        {0, 0, 0, 0}};
+        {"mlos", 1, 0, 'M'},        {0, 0, 0, 0}};
     const char *secret_file = NULL, *agent = "mlos-node", *launcher = "local", *listen = "tcp:0.0.0.0:0";
     const char *arch = "x86_64", *nodelist = NULL;
     unsigned node_max = 2;
@@ -314,6 +316,7 @@ int main(int argc, char **argv)
         case 'H': heal_cmd = optarg; break;
         case 'N': nodelist = optarg; break;
         case 'w': window = (unsigned)atoi(optarg); break;
+        case 'M': mlos_tool = optarg; break;
         default: return 2;
         }
     }
@@ -406,6 +409,24 @@ int main(int argc, char **argv)
         EXPECT(named == (int)k, "%d registry records name a node, %zu shards", named, k);
         if (nr > 0)
             free(v);
+        if (mlos_tool) { /* `mlos ps`: our shards, each with its node in the NODE column */
+            char cmd[600], line[512];
+            int listed = 0;
+            snprintf(cmd, sizeof(cmd), "%s ps", mlos_tool);
+            FILE *ps = popen(cmd, "r");
+            EXPECT(ps, "cannot run %s", cmd);
+            while (ps && fgets(line, sizeof(line), ps)) {
+                char id[32], node[64];
+                int master = 0;
+                const char *lastcol = strrchr(line, ' ');
+                if (sscanf(line, "%31s %d", id, &master) == 2 && master == getpid() && lastcol &&
+                    sscanf(lastcol, "%63s", node) == 1 && cfg_by_name(node))
+                    listed++;
+            }
+            EXPECT(ps && pclose(ps) == 0, "%s failed", cmd);
+            EXPECT(listed == (int)k, "mlos ps lists %d of our %zu shards with their node", listed, k);
+            printf("mlos ps lists our %d shards with their nodes\n", listed);
+        }
         char text[4096];
         int lines = ps_lines(mlos_cluster_node_at(&cl, 0), text, sizeof(text));
         EXPECT(lines == (int)node_max, "agent ps shows %d shards, expected %u: %s", lines, node_max, text);

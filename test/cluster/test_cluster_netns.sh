@@ -10,13 +10,14 @@
 # correctly. Then B's link comes back, and B's agent must find its
 # connection dead and exit. Afterwards nothing may be left: no process in
 # any namespace, no registry record, no agent.
-#   test_cluster_netns.sh CL_MASTER MLOS_NODE [ARCH] [TASKS]
+#   test_cluster_netns.sh CL_MASTER MLOS_NODE [ARCH] [TASKS] [MLOS_TOOL]
 # Exit 77 (skip) without root, iproute2, netns/veth support or QEMU.
 set -u
 CL=${1:?cl_master path}
 AGENT=${2:?mlos-node path}
 ARCH=${3:-x86_64}
 TASKS=${4:-200}
+MLOS_TOOL=${5:-}
 skip() { echo "SKIP: $*"; exit 77; }
 
 [ "$(id -u)" = 0 ] || skip "needs root (ip netns)"
@@ -84,7 +85,7 @@ ip netns exec "$M" "$CL" --secret-file "$SECRET" --agent "$AGENT" --listen tcp:0
     --agent-args "hostb,--link-timeout,600000" \
     --kill "hosta@$((TASKS / 4))" \
     --cut "hostb@$((TASKS / 2))" --cut-cmd "ip -n ${TAG}b link set dev ${TAG}b1 down" \
-    --heal-cmd "ip -n ${TAG}b link set dev ${TAG}b1 up"
+    --heal-cmd "ip -n ${TAG}b link set dev ${TAG}b1 up" ${MLOS_TOOL:+--mlos "$MLOS_TOOL"}
 rc=$?
 
 # Nothing left behind: no process in any "host" (agents, QEMU, shards),

@@ -300,8 +300,8 @@ int main(int argc, char **argv)
     printf("%zu shards behind %u stand-in agents (loopback tcp, one master loop):\n", k, nnode);
     printf("  pool growth      %.0f shards/s (%.2f s from init to all ready)\n", nsh / grow_s, grow_s);
     printf("  master memory    %.1f KiB per shard (RSS %ld -> %ld KiB)\n", (double)(rss1 - rss0) / nsh, rss0, rss1);
-    printf("  idle supervision %.2f%% of a core in all, %.4f%% per shard (node pings every %u ms)\n", 100 * idle_cpu,
-           100 * idle_cpu / nsh, MLOS_CLUSTER_HEARTBEAT_MS);
+    printf("  idle supervision %.2f%% of a core in all: %.4f%% per shard, %.3f%% per node (node pings every %u ms)\n",
+           100 * idle_cpu, 100 * idle_cpu / nsh, 100 * idle_cpu / nnode, MLOS_CLUSTER_HEARTBEAT_MS);
     printf("  fan-out to all   p50 %.0f us, p99 %.0f us per call; last reply after %.1f ms (median of %u rounds)\n",
            lat[k * rounds / 2] / 1e3, lat[k * rounds * 99 / 100] / 1e3, last[rounds / 2] / 1e6, rounds);
     printf("  one call alone   p50 %.0f us, p99 %.0f us (baseline: the same calls one after another)\n",

@@ -186,8 +186,15 @@ static void op_release(struct mlos_shard_impl *im)
     free(rs);
 }
 
+static void op_heartbeat(struct mlos_shard_impl *im, unsigned interval_ms, unsigned timeout_ms)
+{
+    struct mlos_node_shard *rs = im->rctx;
+    (void)node_send(rs->node, MLOS_NODE_HEARTBEAT, rs->id, timeout_ms, interval_ms, NULL, 0, NULL, 0);
+}
+
 static const struct mlos__remote_ops node_ops = {
     .call = op_call, .put = op_put, .stop = op_stop, .fence = op_fence, .release = op_release,
+    .heartbeat = op_heartbeat,
 };
 
 int mlos_node_spawn(mlos_node_t *n, mlos_shard_t *shard, const struct mlos_spawn_opts *opts, mlos_spawn_cb cb)

@@ -24,9 +24,9 @@
  * (results come back in replies), mlos_shard_bulk returns NULL (the window
  * is on the other node; its size is still reported).
  *
- * Liveness, end to end: the agent pings each of its slaves (the local
- * heartbeat of mlos_pool.h) and reports a slave that dies or stops
- * answering at once; the master pings every agent each heartbeat_ms and a
+ * Liveness, end to end: the agent pings each of its slaves with the
+ * heartbeat set on its handle (mlos_shard_heartbeat; pools set theirs) and
+ * reports a slave that dies or stops answering at once; the master pings every agent each heartbeat_ms and a
  * node that sends nothing for heartbeat_timeout_ms, or whose connection
  * breaks, is LOST: its connection is closed and every shard on it fails
  * with MLOS_ESHARDDIED "node N lost: ...", so pools re-run idempotent calls

@@ -216,6 +216,12 @@ int mlos_shard_heartbeat(mlos_shard_t *shard, unsigned interval_ms, unsigned tim
         timeout_ms = MLOS_HEARTBEAT_TIMEOUT_MS;
     im->hb_interval_ms = interval_ms;
     im->hb_timeout_ms = timeout_ms;
+    if (im->rops) { /* its agent pings it, where it runs */
+        if (im->rops->heartbeat)
+            im->rops->heartbeat(im, interval_ms, timeout_ms);
+        mlos__hb_arm(im); /* call deadlines */
+        return 0;
+    }
     if (!interval_ms) {
         mlos__hb_arm(im); /* call deadlines may still need the timer */
         return 0;

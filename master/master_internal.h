@@ -101,6 +101,8 @@ struct mlos__remote_ops {
     void (*fence)(struct mlos_shard_impl *im);
     /* the shard's resources are released on the master: forget it */
     void (*release)(struct mlos_shard_impl *im);
+    /* watch the slave with these heartbeats on its node (0: off) */
+    void (*heartbeat)(struct mlos_shard_impl *im, unsigned interval_ms, unsigned timeout_ms);
 };
 
 /* shard.c */

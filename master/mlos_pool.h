@@ -69,7 +69,9 @@ extern "C" {
  * MSG or REPLY frames, or PONGs for other ids, do not keep a shard alive.
  * A shard answers between tasks only: a task running longer than
  * timeout_ms is taken for a hang. interval_ms 0 turns heartbeats off (the
- * default for mlos_spawn). May be called any time after mlos_spawn
+ * default for mlos_spawn). For a shard on another node (master/cluster.h)
+ * its agent pings it with these settings, where it runs, and reports a
+ * fenced slave to the master. May be called any time after mlos_spawn
  * returned 0. Returns 0 or MLOS_EINVAL. */
 int mlos_shard_heartbeat(mlos_shard_t *shard, unsigned interval_ms, unsigned timeout_ms);
 

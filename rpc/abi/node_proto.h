@@ -34,6 +34,10 @@
  *   master -> agent   PS          req; agent -> master PS_REPLY req, text:
  *                                 one line per shard "id arch state pid mem"
  *   master -> agent   BYE         stop every shard and exit
+ *   master -> agent   HEARTBEAT   shard; aux = PING interval (ms, 0: off),
+ *                                 req = timeout (ms): how the agent watches
+ *                                 that slave (mlos_shard_heartbeat); a slave
+ *                                 it fences is reported by GONE
  *
  * Fencing: epoch is drawn by the master per connection; every message
  * after WELCOME carries it both ways, and a message with another epoch is
@@ -71,6 +75,7 @@ enum mlos_node_msg {
     MLOS_NODE_PS,
     MLOS_NODE_PS_REPLY,
     MLOS_NODE_BYE,
+    MLOS_NODE_HEARTBEAT,
 };
 
 #define MLOS_NODE_VERSION 1u

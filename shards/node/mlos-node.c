@@ -55,7 +55,6 @@
 #include "remote_auth.h"
 
 #define SCAN_MS 20
-#define SHARD_HB_MS 200
 #define MAX_SHARD_MEM (16ull << 30)
 #define QUIT_GRACE_MS 3000 /* slaves get STOP, then SIGKILL after 2 s (mlos_shard_stop) */
 
@@ -67,6 +66,8 @@ struct ashard {
     int state;
     int silent;        /* fenced by the master: no GONE for it */
     int stop_asked;    /* STOP arrived while it was starting */
+    unsigned hb_interval_ms, hb_timeout_ms; /* as the master asked (0: off) */
+    int why_err;       /* status of the call failure in why */
     char why[300];     /* last failure seen on a call */
     struct ashard *next;
 };
@@ -213,8 +214,10 @@ static void on_spawned(mlos_shard_t *sh, int status)
         shard_stop(s);
         return;
     }
-    /* the slave's liveness is ours to watch; the master watches us */
-    mlos_shard_heartbeat(sh, SHARD_HB_MS, MLOS_HEARTBEAT_TIMEOUT_MS);
+    /* the slave's liveness is ours to watch, as the master asked; the
+     * master watches us */
+    if (s->hb_interval_ms)
+        mlos_shard_heartbeat(sh, s->hb_interval_ms, s->hb_timeout_ms);
     Mlos__Hello h = MLOS__HELLO__INIT;
     size_t bulk_len = 0, n;
     uint8_t *buf;
@@ -346,9 +349,11 @@ static void call_done(mlos_call_t *req, int status)
                 rest++;
             rest = *rest == ' ' && rest > e + 6 ? rest + 1 : e;
         }
-        if (!s->why[0])
+        if (!s->why[0]) {
             snprintf(s->why, sizeof(s->why), "shard %u on node %s%s%s", s->id, node_name, rest == e ? ": " : " ",
                      rest);
+            s->why_err = status == MLOS_ETIMEDOUT || status == MLOS_EPROTO ? status : MLOS_ESHARDDIED;
+        }
     } else
         send_reply(s->id, ac->mid, status, req->error, req->result, req->result_len, req->run_ns);
     free(ac);
@@ -483,6 +488,7 @@ static void on_recv(mlos_ep_t *e, uint32_t type, const void *data, size_t len)
     case MLOS_NODE_PUT:
     case MLOS_NODE_STOP:
     case MLOS_NODE_KILL:
+    case MLOS_NODE_HEARTBEAT:
         break;
     default:
         quit(3, "unexpected message from the master");
@@ -490,7 +496,13 @@ static void on_recv(mlos_ep_t *e, uint32_t type, const void *data, size_t len)
     }
     if (!(s = find(h.shard)))
         return; /* gone here already; the master heard or will hear GONE */
-    if (type == MLOS_NODE_CALL) {
+    if (type == MLOS_NODE_HEARTBEAT) {
+        /* bounded like mlos_shard_heartbeat's own use: at least 10 ms */
+        s->hb_interval_ms = h.aux ? (h.aux < 10 ? 10 : h.aux) : 0;
+        s->hb_timeout_ms = h.req < 10 ? 10 : h.req;
+        if (s->state == S_READY)
+            mlos_shard_heartbeat(&s->sh, s->hb_interval_ms, s->hb_timeout_ms);
+    } else if (type == MLOS_NODE_CALL) {
         if (s->state == S_READY)
             do_call(s, h.req, p, len);
     } else if (type == MLOS_NODE_PUT) {
@@ -546,7 +558,7 @@ static void on_scan(uv_timer_t *t)
             snprintf(s->why, sizeof(s->why), "shard %u died on node %s%s%s", s->id, node_name,
                      line[0] ? "; console: " : "", line);
         }
-        send_gone(s, MLOS_ESHARDDIED, s->why);
+        send_gone(s, s->why_err ? s->why_err : MLOS_ESHARDDIED, s->why);
         shard_stop(s);
     }
 }

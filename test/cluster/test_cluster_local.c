@@ -16,6 +16,9 @@
  *             node, the shard reads dead, the agent runs nothing afterwards
  *   deadline  a fenced call deadline: MLOS_ETIMEDOUT, the agent kills it
  *   stop      mlos_shard_stop reaches the slave on its node
+ *   heartbeat the agent watches a slave with the heartbeat the master set:
+ *             a task past its timeout fences the slave (MLOS_ETIMEDOUT, "stopped
+ *             answering"); a longer timeout lets a long task finish
  *   hang      SIGSTOP the agent: its node is lost within 1.5 s, its shards'
  *             calls fail; after SIGCONT the agent finds its connection
  *             dead and exits 3
@@ -360,6 +363,34 @@ static void case_stop(void)
     finish(&c, &a, 0);
 }
 
+static void case_heartbeat(void)
+{
+    mlos_cluster_t c;
+    struct agent a;
+    mlos_shard_t s, t;
+    char err[300];
+    uint64_t ns = 3000000000ull, ok_ns = 900000000ull;
+    mlos_node_t *n = one_node(&c, &a, "n-hb");
+    CHECK_EQ(node_spawn_sync(n, &s, MLOS_KVM_AUTO), 0);
+    CHECK_EQ(mlos_shard_heartbeat(&s, 100, 400), 0);
+    run_ms(100); /* the setting travels behind the spawn */
+    uint64_t t0 = uv_hrtime();
+    int rc = mlos_call_sync(&s, "spin", &ns, sizeof(ns), NULL, NULL, err, sizeof(err));
+    uint64_t ms = (uv_hrtime() - t0) / 1000000u;
+    printf("3 s task under a 400 ms heartbeat: %s after %llu ms: %s\n", mlos_strerror(rc), (unsigned long long)ms, err);
+    CHECK_EQ(rc, MLOS_ETIMEDOUT);
+    CHECK(strstr(err, "n-hb") && strstr(err, "stopped answering"));
+    CHECK(ms < 2000);
+    mlos_shard_stop_sync(&s);
+    CHECK_EQ(node_spawn_sync(n, &t, MLOS_KVM_AUTO), 0);
+    CHECK_EQ(mlos_shard_heartbeat(&t, 100, 3000), 0);
+    run_ms(100);
+    CHECK_EQ(mlos_call_sync(&t, "spin", &ok_ns, sizeof(ok_ns), NULL, NULL, err, sizeof(err)), 0);
+    mlos_shard_stop_sync(&t);
+    CHECK_EQ(agent_shards_settle(n, 0), 0);
+    finish(&c, &a, 0);
+}
+
 static void case_hang(void)
 {
     mlos_cluster_t c;
@@ -462,6 +493,8 @@ int main(int argc, char **argv)
             case_deadline();
         else if (!strcmp(argv[i], "stop"))
             case_stop();
+        else if (!strcmp(argv[i], "heartbeat"))
+            case_heartbeat();
         else if (!strcmp(argv[i], "hang"))
             case_hang();
         else if (!strcmp(argv[i], "term"))

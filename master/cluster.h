@@ -26,17 +26,18 @@
  *
  * Liveness, end to end: the agent pings each of its slaves with the
  * heartbeat set on its handle (mlos_shard_heartbeat; pools set theirs) and
- * reports a slave that dies or stops answering at once; the master pings every agent each heartbeat_ms and a
- * node that sends nothing for heartbeat_timeout_ms, or whose connection
- * breaks, is LOST: its connection is closed and every shard on it fails
- * with MLOS_ESHARDDIED "node N lost: ...", so pools re-run idempotent calls
- * on other nodes. Silence counts from the first PING the node leaves
- * unanswered (a master whose loop was blocked does not fence healthy
- * nodes). Bound with the defaults (a PING every 200 ms, 800 ms to answer
- * it): a node that falls silent is fenced within 1.0 s plus loop latency;
- * a broken connection at once. Each connection carries a fencing
- * token (rpc/abi/node_proto.h): nothing a lost node sends afterwards reaches a call,
- * and a node that comes back is a new node with no shards.
+ * reports a slave that dies or stops answering at once; the master pings
+ * every agent each heartbeat_ms, and a node that leaves a PING unanswered
+ * for heartbeat_timeout_ms, or whose connection breaks, is LOST: its
+ * connection is closed and every shard on it fails with MLOS_ESHARDDIED
+ * "node N lost: ...", so pools re-run idempotent calls on other nodes.
+ * Silence counts from the first PING the node leaves unanswered (a master
+ * whose loop was blocked does not fence healthy nodes). Bound with the
+ * defaults (a PING every 200 ms, 800 ms to answer it): a node that falls
+ * silent is fenced within 1.0 s plus loop latency; a broken connection at
+ * once. Each connection carries a fencing token (rpc/abi/node_proto.h):
+ * nothing a lost node sends afterwards reaches a call, and a node that
+ * comes back is a new node with no shards.
  *
  * Errors are negative MLOS_E*; callbacks run on the loop.
  */

@@ -6,7 +6,7 @@
  *       stream of N bytes (announced in an 8-byte header) answers one byte
  *   bench_cluster master --secret-file F --agent PATH --node-ip IP --raw IP:PORT
  *                        [--wrapper W1,W2,...] [--arch process|x86_64]
- *                        [--trips N] [--mib M]
+ *                        [--trips N] [--mib M] [--spin-us US]
  *
  * The master starts one mlos-node (local launcher, behind the wrapper: e.g.
  * ip,netns,exec,NS), one shard on it, and measures in one run:
@@ -20,7 +20,9 @@
  *     wrapping), then one echo call, which the agent runs only after the
  *     puts before it are in the window: MiB/s from the first put to its
  *     reply.
- * Prints each beside its baseline and the ratios.
+ * --spin-us is the shard's polling mode (mlos_spawn_opts.spin_us), set by
+ * the agent for its hop to the slave. Prints each beside its baseline and
+ * the ratios.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -172,10 +174,11 @@ int main(int argc, char **argv)
     }
     static const struct option opts[] = {{"secret-file", 1, 0, 's'}, {"agent", 1, 0, 'a'}, {"node-ip", 1, 0, 'n'},
                                          {"raw", 1, 0, 'r'},         {"wrapper", 1, 0, 'w'}, {"arch", 1, 0, 'A'},
-                                         {"trips", 1, 0, 't'},       {"mib", 1, 0, 'm'},   {0, 0, 0, 0}};
+                                         {"trips", 1, 0, 't'},       {"mib", 1, 0, 'm'},   {"spin-us", 1, 0, 'S'},
+                                         {0, 0, 0, 0}};
     const char *secret = NULL, *agent = "mlos-node", *node_ip = "127.0.0.1", *raw = NULL, *arch = "process";
     const char *wrapper[16] = {NULL};
-    unsigned trips = 5000, mib = 512;
+    unsigned trips = 5000, mib = 512, spin_us = 0;
     int c;
     optind = 2;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -193,6 +196,7 @@ int main(int argc, char **argv)
         case 'A': arch = optarg; break;
         case 't': trips = (unsigned)atoi(optarg); break;
         case 'm': mib = (unsigned)atoi(optarg); break;
+        case 'S': spin_us = (unsigned)atoi(optarg); break;
         default: return 2;
         }
     }
@@ -215,7 +219,7 @@ int main(int argc, char **argv)
     }
     mlos_shard_t s;
     struct sp st = {0};
-    struct mlos_spawn_opts so = {.arch = arch, .kvm = MLOS_KVM_AUTO, .bulk_bytes = 16u << 20};
+    struct mlos_spawn_opts so = {.arch = arch, .kvm = MLOS_KVM_AUTO, .bulk_bytes = 16u << 20, .spin_us = spin_us};
     s.data = &st;
     if (mlos_node_spawn(mlos_cluster_node_at(&cl, 0), &s, &so, spawned) < 0)
         return 1;
@@ -293,7 +297,7 @@ int main(int argc, char **argv)
     double m_cpu = cpu_s(0) - m_cpu0, a_cpu = cpu_s(apid) - a_cpu0;
     close(fd);
 
-    printf("through an agent over tcp (%s shard on node %s, %s):\n", arch, s.node, maddr);
+    printf("through an agent over tcp (%s shard on node %s, %s, spin_us %u):\n", arch, s.node, maddr, spin_us);
     printf("  round trip, 8 bytes   raw TCP p50 %.1f us p99 %.1f us | remote call p50 %.1f us p99 %.1f us  "
            "(%.2fx at p50; %u trips each, interleaved)\n",
            r50, r99, c50, c99, c50 / r50, trips);

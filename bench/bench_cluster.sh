@@ -2,13 +2,14 @@
 # Two "hosts" (network namespaces joined by a veth pair): the master in one,
 # mlos-node and the raw TCP server in the other. Runs bench_cluster: raw TCP
 # ping-pong and stream beside remote calls and puts through the agent.
-#   bench/bench_cluster.sh BUILD_DIR [ARCH] [TRIPS] [MIB]
+#   bench/bench_cluster.sh BUILD_DIR [ARCH] [TRIPS] [MIB] [SPIN_US]
 # Needs root. Prints what bench_cluster prints.
 set -eu
 B=$(cd "${1:?build dir}" && pwd)
 ARCH=${2:-process}
 TRIPS=${3:-5000}
 MIB=${4:-512}
+SPIN=${5:-0}
 TAG=bc$$
 T=$(mktemp -d)
 cleanup() {
@@ -35,4 +36,4 @@ export MLOS_REGISTRY=0 MLOS_QUIET=1
 ip netns exec ${TAG}n "$B/bench/bench_cluster" serve 10.80.0.2 7111 &
 ip netns exec ${TAG}m "$B/bench/bench_cluster" master --secret-file "$T/secret" --agent "$B/shards/node/mlos-node" \
     --node-ip 10.80.0.1 --wrapper "ip,netns,exec,${TAG}n" --raw 10.80.0.2:7111 --arch "$ARCH" \
-    --trips "$TRIPS" --mib "$MIB"
+    --trips "$TRIPS" --mib "$MIB" --spin-us "$SPIN"

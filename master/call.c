@@ -359,8 +359,9 @@ int mlos__on_reply(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, ui
     req->result = r->result.data;
     req->result_len = r->result.len;
     req->run_ns = r->run_ns;
+    /* req is the caller's again once its callback ran (it may be freed
+     * there): not touched afterwards; result is valid inside it only */
     complete(req, r->status > 0 ? MLOS_EPROTO : r->status, r->error);
-    req->result = NULL;
     mlos__task_reply__free_unpacked(r, NULL);
     return 0;
 }

@@ -4,7 +4,7 @@
  *             --node NAME,IP[,WRAPPER...]   (repeat: one agent per node; WRAPPER words joined by ',')
  *             [--tasks N] [--arch x86_64] [--node-max N] [--interval-ms MS]
  *             [--window N] [--kill NAME@K] [--cut NAME@K] [--cut-cmd CMD] [--heal-cmd CMD] [--nodelist N]
- *             [--agent-args NAME,ARGS...] [--mlos PATH]
+ *             [--agent-args NAME,ARGS...] [--mlos PATH] [--slurm-nodes N]
  *
  * Starts one mlos-node per --node through the launcher (its master address
  * is tcp:IP:<our port>), waits for all of them, and runs a pool spread over
@@ -261,10 +261,10 @@ int main(int argc, char **argv)
         {"node", 1, 0, 'n'},        {"tasks", 1, 0, 't'},    {"arch", 1, 0, 'A'},      {"node-max", 1, 0, 'm'},
         {"interval-ms", 1, 0, 'i'}, {"kill", 1, 0, 'k'},     {"cut", 1, 0, 'c'},       {"cut-cmd", 1, 0, 'C'},
         {"heal-cmd", 1, 0, 'H'},    {"nodelist", 1, 0, 'N'}, {"agent-args", 1, 0, 'x'}, {"window", 1, 0, 'w'},
-        {"mlos", 1, 0, 'M'},        {0, 0, 0, 0}};
+        {"mlos", 1, 0, 'M'},        {"slurm-nodes", 1, 0, 'S'}, {0, 0, 0, 0}};
     const char *secret_file = NULL, *agent = "mlos-node", *launcher = "local", *listen = "tcp:0.0.0.0:0";
     const char *arch = "x86_64", *nodelist = NULL;
-    unsigned node_max = 2;
+    unsigned node_max = 2, slurm_nodes = 0;
     char addr[128], *colon;
     int c, rc;
 
@@ -317,6 +317,7 @@ int main(int argc, char **argv)
         case 'N': nodelist = optarg; break;
         case 'w': window = (unsigned)atoi(optarg); break;
         case 'M': mlos_tool = optarg; break;
+        case 'S': slurm_nodes = (unsigned)atoi(optarg); break;
         default: return 2;
         }
     }
@@ -353,7 +354,7 @@ int main(int argc, char **argv)
         struct mlos_launch_opts lo = {.launcher = launcher, .program = agent, .master_addr = maddr,
                                       .secret_file = secret_file, .extra_args = extra,
                                       .wrapper = n->wrapper[0] ? n->wrapper : NULL, .nodelist = nodelist,
-                                      .alloc_timeout_s = 30, .time_limit_min = 5};
+                                      .alloc_timeout_s = 30, .time_limit_min = 5, .nodes = slurm_nodes};
         n->la.data = n;
         rc = mlos_launch_start(loop, &n->la, &lo, on_launch_exit);
         EXPECT(rc == 0, "launch the agent of %s: %s", n->name, mlos_strerror(rc));

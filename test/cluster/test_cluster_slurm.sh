@@ -1,7 +1,7 @@
 #!/bin/bash
 # A real single-node Slurm started by the test (test/multihost/slurm_env.sh):
-# the master starts mlos-node through the slurm launcher (srun on the
-# allocated node) and runs a pool of QEMU slaves through it. Every task must
+# the master starts mlos-node through the slurm launcher (srun -N1
+# --ntasks-per-node=1: one agent per allocated node) and runs a pool of QEMU slaves through it. Every task must
 # be answered correctly; afterwards no mlos job may be queued or running and
 # no slave process may be left.
 #   test_cluster_slurm.sh CL_MASTER MLOS_NODE [ARCH] [TASKS]
@@ -41,7 +41,8 @@ export MLOS_RUNTIME_DIR=$RT/run
 export MLOS_QUIET=1
 export MLOS_TEST_TAG=cl$$
 "$CL" --secret-file "$RT/secret" --agent "$AGENT" --launcher slurm --nodelist localhost \
-    --listen tcp:127.0.0.1:0 --node "slurmnode,127.0.0.1" --arch "$ARCH" --tasks "$TASKS" --node-max 3 --window 6
+    --listen tcp:127.0.0.1:0 --node "slurmnode,127.0.0.1" --arch "$ARCH" --tasks "$TASKS" --node-max 3 --window 6 \
+    --slurm-nodes 1
 rc=$?
 left=$(squeue -h -o '%j %T' 2>/dev/null | grep -c '^mlos-' || true)
 if [ "$left" != 0 ]; then

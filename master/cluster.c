@@ -139,9 +139,13 @@ static struct mlos_node_shard *find_shard(mlos_node_t *n, uint32_t id)
     return NULL;
 }
 
+/* rctx is NULL for a shard whose cluster was closed before it was
+ * stopped: it is dead, and nothing goes anywhere. */
 static int op_call(struct mlos_shard_impl *im, uint32_t id, const void *packed, size_t len)
 {
     struct mlos_node_shard *rs = im->rctx;
+    if (!rs)
+        return MLOS_ESHARDDIED;
     return node_send(rs->node, MLOS_NODE_CALL, rs->id, id, 0, packed, len, NULL, 0);
 }
 
@@ -149,6 +153,8 @@ static int op_put(struct mlos_shard_impl *im, size_t off, const void *src, size_
 {
     struct mlos_node_shard *rs = im->rctx;
     int rc = 0;
+    if (!rs)
+        return MLOS_ESHARDDIED;
     /* pieces in order on one connection: the agent applies them before
      * any later CALL, which is all mlos_put promises */
     for (size_t done = 0; done < len && rc == 0;) {
@@ -163,19 +169,24 @@ static int op_put(struct mlos_shard_impl *im, size_t off, const void *src, size_
 static void op_stop(struct mlos_shard_impl *im)
 {
     struct mlos_node_shard *rs = im->rctx;
-    (void)node_send(rs->node, MLOS_NODE_STOP, rs->id, 0, 0, NULL, 0, NULL, 0);
+    if (rs)
+        (void)node_send(rs->node, MLOS_NODE_STOP, rs->id, 0, 0, NULL, 0, NULL, 0);
 }
 
 static void op_fence(struct mlos_shard_impl *im)
 {
     struct mlos_node_shard *rs = im->rctx;
-    (void)node_send(rs->node, MLOS_NODE_KILL, rs->id, 0, 0, NULL, 0, NULL, 0);
+    if (rs)
+        (void)node_send(rs->node, MLOS_NODE_KILL, rs->id, 0, 0, NULL, 0, NULL, 0);
 }
 
 static void op_release(struct mlos_shard_impl *im)
 {
     struct mlos_node_shard *rs = im->rctx, **pp;
-    mlos_node_t *n = rs->node;
+    mlos_node_t *n;
+    if (!rs)
+        return;
+    n = rs->node;
     for (pp = &n->list; *pp; pp = &(*pp)->next)
         if (*pp == rs) {
             *pp = rs->next;
@@ -189,7 +200,8 @@ static void op_release(struct mlos_shard_impl *im)
 static void op_heartbeat(struct mlos_shard_impl *im, unsigned interval_ms, unsigned timeout_ms)
 {
     struct mlos_node_shard *rs = im->rctx;
-    (void)node_send(rs->node, MLOS_NODE_HEARTBEAT, rs->id, timeout_ms, interval_ms, NULL, 0, NULL, 0);
+    if (rs)
+        (void)node_send(rs->node, MLOS_NODE_HEARTBEAT, rs->id, timeout_ms, interval_ms, NULL, 0, NULL, 0);
 }
 
 static const struct mlos__remote_ops node_ops = {

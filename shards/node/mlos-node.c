@@ -388,6 +388,8 @@ static void do_call(struct ashard *s, uint32_t mid, const uint8_t *p, size_t len
 static void do_ps(uint32_t req)
 {
     size_t cap = 64 + (size_t)nshards * 96, n = 0;
+    if (cap > MLOS_EP_MAX_MSG - MLOS_NODE_HDR)
+        cap = MLOS_EP_MAX_MSG - MLOS_NODE_HDR; /* one message: the first shards only */
     char *text = malloc(cap);
     if (!text)
         return;

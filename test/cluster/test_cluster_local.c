@@ -23,6 +23,8 @@
  *             calls fail; after SIGCONT the agent finds its connection
  *             dead and exits 3
  *   term      SIGTERM the agent: it stops its slaves and exits 0
+ *   close     the cluster closed under an open shard: the agent stops it and
+ *             exits 0; the handle reads dead and can still be stopped
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -457,6 +459,29 @@ static void remove_tmp(void)
     }
 }
 
+static void case_close(void)
+{
+    mlos_cluster_t c;
+    struct agent a;
+    mlos_shard_t s;
+    char err[200];
+    uint64_t v = 1;
+    mlos_node_t *n = one_node(&c, &a, "n-close");
+    CHECK_EQ(node_spawn_sync(n, &s, MLOS_KVM_AUTO), 0);
+    int pid = s.pid;
+    mlos_cluster_close_sync(&c);
+    CHECK(!mlos_shard_alive(&s));
+    CHECK(mlos_call_sync(&s, "echo", "x", 1, NULL, NULL, err, sizeof(err)) < 0);
+    CHECK(mlos_put(&s, 0, &v, sizeof(v)) < 0);
+    CHECK_EQ(mlos_shard_heartbeat(&s, 100, 500), 0);
+    mlos_shard_stop_sync(&s);
+    wait_exit(&a, 8000);
+    CHECK(a.exited);
+    CHECK_EQ(a.status, 0);
+    CHECK(pid_gone(pid));
+    mlos_launch_stop(&a.la);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4) {
@@ -499,6 +524,8 @@ int main(int argc, char **argv)
             case_hang();
         else if (!strcmp(argv[i], "term"))
             case_term();
+        else if (!strcmp(argv[i], "close"))
+            case_close();
         else {
             fprintf(stderr, "unknown case %s\n", argv[i]);
             return 2;

@@ -354,14 +354,27 @@ static struct node_count *find_count(struct node_count *tab, size_t n, uint32_t 
 
 /* The placement's live nodes with this pool's shards on each, sorted by
  * id: one pass over the slots, so that placing or shrinking many shards
- * stays linear in the pool's size. Returns the count; tab is static. */
+ * stays linear in the pool's size. Returns the count (0 if out of
+ * memory); *out is the pool's table, valid until the next call. */
 static size_t node_table(struct mlos_pool_impl *pi, struct node_count **out)
 {
-    static uint32_t ids[MAX_NODES];
-    static struct node_count tab[MAX_NODES];
-    size_t n = pi->o.placement->nodes(pi->o.placement->ctx, ids, MAX_NODES);
+    size_t n = pi->o.placement->nodes(pi->o.placement->ctx, NULL, 0);
     if (n > MAX_NODES)
         n = MAX_NODES;
+    if (n > pi->node_cap) {
+        uint32_t *ids = realloc(pi->node_ids, n * sizeof(*ids));
+        struct node_count *tab = ids ? realloc(pi->node_tab, n * sizeof(*tab)) : NULL;
+        if (ids)
+            pi->node_ids = ids;
+        if (!tab)
+            return 0;
+        pi->node_tab = tab;
+        pi->node_cap = n;
+    }
+    uint32_t *ids = pi->node_ids;
+    struct node_count *tab = pi->node_tab;
+    size_t got = n ? pi->o.placement->nodes(pi->o.placement->ctx, ids, n) : 0;
+    n = got < n ? got : n;
     for (size_t i = 0; i < n; i++)
         tab[i] = (struct node_count){ids[i], 0};
     qsort(tab, n, sizeof(*tab), by_id);
@@ -431,6 +444,10 @@ static int spawn_one(struct mlos_pool_impl *pi, struct node_count *tab, size_t n
     rc = pi->o.placement ? pi->o.placement->spawn(pi->o.placement->ctx, node, pi->loop, &slot->shard, &pi->o.spawn,
                                                   on_spawned)
                          : mlos_spawn(pi->loop, &slot->shard, &pi->o.spawn, on_spawned);
+    if (rc < 0 && pi->o.placement && rc == MLOS_ESHARDDIED) {
+        free(slot); /* the node just left: another is chosen next time */
+        return rc;
+    }
     if (rc < 0) {
         free(slot);
         pi->pool->spawn_failed++;
@@ -475,8 +492,10 @@ static void scale(struct mlos_pool_impl *pi)
     deficit_w = pi->o.min_warm > idle + spare ? pi->o.min_warm - (idle + spare) : 0;
     deficit_m = min > live ? min - live : 0;
     n = deficit_q + deficit_w > deficit_m ? deficit_q + deficit_w : deficit_m;
-    if (n > max - live)
-        n = live < max ? max - live : 0;
+    if (live >= max) /* nodes left: the limit fell below what runs */
+        n = 0;
+    else if (n > max - live)
+        n = max - live;
     if (n && pi->spawn_streak && now_ms(pi) < pi->spawn_not_before_ms)
         return; /* backing off; the tick retries */
     struct node_count *tab = NULL;
@@ -550,6 +569,8 @@ static void timer_closed(uv_handle_t *h)
     free(pi->arch);
     free(pi->image);
     free(pi->qemu);
+    free(pi->node_ids);
+    free(pi->node_tab);
     free(pi);
     pool->impl = NULL;
     pool->shards = pool->starting = pool->ready = pool->busy = pool->queued = pool->inflight = 0;

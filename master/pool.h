@@ -24,6 +24,8 @@ struct pool_slot {
     uint32_t node;          /* placement node id (0 with no placement) */
 };
 
+struct node_count; /* pool.c */
+
 struct mlos_pool_impl {
     uv_loop_t *loop;
     mlos_pool_t *pool;
@@ -43,6 +45,9 @@ struct mlos_pool_impl {
     int spawn_err;            /* last one */
     char spawn_msg[256];
     uint64_t spawn_not_before_ms;
+    uint32_t *node_ids;          /* placement: scratch for node_table (pool.c) */
+    struct node_count *node_tab;
+    size_t node_cap;
 };
 
 #endif

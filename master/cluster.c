@@ -636,7 +636,9 @@ int mlos_cluster_listen(mlos_cluster_t *c, uv_loop_t *loop, const char *addr, co
     }
     memcpy(&c->epoch_base, rnd, sizeof(c->epoch_base));
     c->epoch_base &= 0xfff00000u;
-    if ((rc = mlos_domain_init(&c->dom, loop, 0)) < 0) {
+    /* "verbs:IP:PORT": agents over RC queue pairs (their messages are
+     * two-sided sends there too) */
+    if ((rc = mlos_domain_init(&c->dom, loop, strncmp(addr, "verbs:", 6) ? 0 : MLOS_DOMAIN_VERBS)) < 0) {
         mlos_remote_secret_clear(&c->secret);
         return rc;
     }

@@ -131,8 +131,9 @@ struct mlos_cluster_s {
     void (*on_close)(mlos_cluster_t *);
 };
 
-/* Listen on addr ("tcp:0.0.0.0:0" picks a port). MLOS_EAUTH without a
- * secret unless insecure. */
+/* Listen on addr ("tcp:0.0.0.0:0" picks a port; "verbs:IP:PORT" opens the
+ * RDMA device, MLOS_ENOTSUP without one). MLOS_EAUTH without a secret
+ * unless insecure. */
 int mlos_cluster_listen(mlos_cluster_t *c, uv_loop_t *loop, const char *addr, const struct mlos_cluster_opts *o);
 int mlos_cluster_addr(const mlos_cluster_t *c, char *out, size_t cap);
 

@@ -29,7 +29,7 @@
 
 #include "cluster.h"
 #include "mlos.pb-c.h"
-#include "abi/node_proto.h"
+#include "node_proto.h"
 #include "remote.h"
 
 static const char secret_text[] = "bench-scale-secret-0123456789abcdef";

@@ -9,7 +9,7 @@
 
 #include "cluster.h"
 #include "master_internal.h"
-#include "abi/node_proto.h"
+#include "node_proto.h"
 #include "remote.h"
 
 enum { N_AUTH = 0, N_PROOF, N_HELLO, N_READY, N_LOST };

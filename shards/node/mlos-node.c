@@ -50,7 +50,7 @@
 #include "mlos.pb-c.h"
 #include "mlos_pool.h"
 #include "msg.h"
-#include "abi/node_proto.h"
+#include "node_proto.h"
 #include "remote.h"
 #include "remote_auth.h"
 

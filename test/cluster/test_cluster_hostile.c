@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "../check.h"
-#include "abi/node_proto.h"
+#include "node_proto.h"
 #include "cluster.h"
 #include "mlos.pb-c.h"
 #include "remote.h"

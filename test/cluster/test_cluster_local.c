@@ -25,6 +25,9 @@
  *   term      SIGTERM the agent: it stops its slaves and exits 0
  *   close     the cluster closed under an open shard: the agent stops it and
  *             exits 0; the handle reads dead and can still be stopped
+ *   faults    a pool of 3 slaves behind one agent runs 150 idempotent
+ *             put+sum_u64 tasks while 20 random slaves are SIGKILLed on the
+ *             node: every task answered once and correctly, the node stays
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -482,6 +485,99 @@ static void case_close(void)
     mlos_launch_stop(&a.la);
 }
 
+struct ftask {
+    mlos_pool_call_t req;
+    unsigned i, answers;
+    int status;
+};
+static unsigned f_done;
+
+static int f_prep(mlos_pool_call_t *req, mlos_shard_t *shard)
+{
+    struct ftask *t = req->data;
+    uint64_t v[64];
+    for (unsigned j = 0; j < 64; j++)
+        v[j] = t->i * 7919u + j;
+    return mlos_put(shard, 0, v, sizeof(v));
+}
+
+static void f_reply(mlos_pool_call_t *req, int status)
+{
+    struct ftask *t = req->data;
+    uint64_t want = 0, got = 0;
+    for (unsigned j = 0; j < 64; j++)
+        want += t->i * 7919u + j;
+    if (status == 0 && req->result_len == 8)
+        memcpy(&got, req->result, 8);
+    t->status = status ? status : got == want ? 0 : -1000;
+    t->answers++;
+    f_done++;
+}
+
+static void f_event(mlos_pool_t *pool, const mlos_shard_t *shard, enum mlos_pool_event ev, int status, const char *why)
+{
+    (void)pool;
+    (void)shard;
+    if (ev == MLOS_POOL_SHARD_SPAWN_FAILED) /* says why if the pool never comes up */
+        fprintf(stderr, "spawn failed: %s: %s\n", mlos_strerror(status), why);
+}
+
+static void case_faults(void)
+{
+    mlos_cluster_t c;
+    struct agent a;
+    mlos_pool_t p;
+    const unsigned n = 150;
+    struct ftask *t = calloc(n, sizeof(*t));
+    uint64_t arg[2] = {0, 64 * 8};
+    unsigned kills = 0;
+    mlos_node_t *node = one_node(&c, &a, "n-faults");
+    struct mlos_pool_opts po = {.spawn = {.arch = arch, .mem_bytes = 16u << 20, .bulk_bytes = 1u << 20,
+                                          .kvm = MLOS_KVM_AUTO, .hello_timeout_ms = 30000},
+                                .min_shards = 3, .max_shards = 3, .max_retries = 50,
+                                .placement = mlos_cluster_placement(&c), .idle_timeout_ms = 60000, .on_event = f_event};
+    CHECK_EQ(mlos_pool_init(loop, &p, &po), 0);
+    uint64_t end = uv_hrtime() + 60000000000ull;
+    while (p.ready < 3 && uv_hrtime() < end)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK_EQ(p.ready, 3);
+    for (unsigned i = 0; i < n; i++) {
+        t[i].i = i;
+        t[i].req.data = &t[i];
+        CHECK_EQ(mlos_pool_call_prep(&p, &t[i].req, "sum_u64", arg, sizeof(arg), MLOS_POOL_IDEMPOTENT, f_prep,
+                                     f_reply),
+                 0);
+    }
+    srand(1234);
+    end = uv_hrtime() + 60000000000ull;
+    while (f_done < n && uv_hrtime() < end) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        if (kills < 20 && f_done >= kills * (n / 25)) {
+            mlos_shard_t *sh[3];
+            size_t k = mlos_pool_shards(&p, sh, 3);
+            if (k) {
+                int pid = sh[(size_t)rand() % k]->pid;
+                if (pid > 0 && kill(pid, SIGKILL) == 0)
+                    kills++;
+            }
+        }
+        usleep(500);
+    }
+    unsigned good = 0;
+    for (unsigned i = 0; i < n; i++)
+        good += t[i].answers == 1 && t[i].status == 0;
+    printf("faults: %u of %u tasks right with %u slaves killed on the node; pool shards failed %llu, re-runs %llu\n",
+           good, n, kills, (unsigned long long)p.failed, (unsigned long long)p.retries);
+    CHECK_EQ(good, n);
+    CHECK(kills >= 10);
+    CHECK(!node->lost);
+    CHECK_EQ(c.lost, 0);
+    mlos_pool_close_sync(&p);
+    CHECK_EQ(agent_shards_settle(node, 0), 0);
+    free(t);
+    finish(&c, &a, 0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4) {
@@ -526,6 +622,8 @@ int main(int argc, char **argv)
             case_term();
         else if (!strcmp(argv[i], "close"))
             case_close();
+        else if (!strcmp(argv[i], "faults"))
+            case_faults();
         else {
             fprintf(stderr, "unknown case %s\n", argv[i]);
             return 2;

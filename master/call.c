@@ -183,6 +183,10 @@ int mlos__submit(struct mlos_shard_impl *im, mlos_call_t *req, uint8_t type, voi
 {
     int rc;
 
+    if (im->rops) { /* resize and cores act on this host's memory file and QEMU: not through an agent */
+        free(frame);
+        return MLOS_ENOTSUP;
+    }
     if (len > im->to_shard.max_payload) {
         free(frame);
         return MLOS_ETOOBIG;
@@ -238,6 +242,25 @@ void mlos__complete(mlos_call_t *req, int status, const char *error)
     complete(req, status, error);
 }
 
+/* The agent copies the frame at once (ordered behind earlier puts), so
+ * the packed bytes live only for the send. */
+static int remote_call(struct mlos_shard_impl *im, mlos_call_t *req, const Mlos__TaskCall *msg, size_t len)
+{
+    uint8_t *buf = malloc(len ? len : 1);
+    int rc;
+    if (!buf)
+        return MLOS_ENOMEM;
+    mlos__task_call__pack(msg, buf);
+    rc = im->rops->call(im, req->id, buf, len);
+    free(buf);
+    if (rc < 0)
+        return rc == MLOS_ECONNRESET ? MLOS_ESHARDDIED : rc;
+    append_pending(im, req);
+    if (req->deadline_ms)
+        mlos__hb_arm(im);
+    return 0;
+}
+
 int mlos_call(mlos_shard_t *shard, mlos_call_t *req, const char *task, const void *arg, size_t arg_len,
               mlos_call_cb cb)
 {
@@ -264,7 +287,7 @@ int mlos_call_ex(mlos_shard_t *shard, mlos_call_t *req, const char *task, const 
     if (opts && (opts->flags & MLOS_CALL_CONCURRENT))
         msg.flags = 1; /* rpc/wire/taskmsg.h: MLOS_TASKCALL_CONCURRENT */
     len = mlos__task_call__get_packed_size(&msg);
-    if (len > im->to_shard.max_payload)
+    if (len > (im->rops ? MLOS__REMOTE_MAX_CALL : im->to_shard.max_payload))
         return MLOS_ETOOBIG;
     void *user = req->data;
     memset(req, 0, sizeof(*req));
@@ -283,6 +306,8 @@ int mlos_call_ex(mlos_shard_t *shard, mlos_call_t *req, const char *task, const 
         uint64_t now = uv_hrtime() / 1000000u;
         req->deadline_ms = (now > uv_now(im->loop) ? now : uv_now(im->loop)) + opts->timeout_ms;
     }
+    if (im->rops) /* a shard on another node: through its agent (shard_remote.c) */
+        return remote_call(im, req, &msg, len);
     /* Calls keep their order: only go straight to the ring if nothing waits. */
     rc = im->backlog || im->n_released ? MLOS_EAGAIN : mlos_ring_reserve(&im->to_shard, (uint32_t)len, &dst);
     if (rc == 0) {
@@ -402,7 +427,7 @@ static mlos_call_t *find_pending(struct mlos_shard_impl *im, uint32_t id)
     return NULL;
 }
 
-static int on_hello(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len)
+int mlos__on_hello(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len)
 {
     mlos_shard_t *s = im->shard;
     Mlos__Hello *h = mlos__hello__unpack(NULL, len, p);
@@ -427,7 +452,7 @@ static int on_hello(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len)
     return 0;
 }
 
-static int on_reply(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, uint32_t len)
+int mlos__on_reply(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, uint32_t len)
 {
     mlos_call_t *req = find_pending(im, id);
     Mlos__TaskReply *r;
@@ -449,8 +474,9 @@ static int on_reply(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, u
     req->result = r->result.data;
     req->result_len = r->result.len;
     req->run_ns = r->run_ns;
+    /* req is the caller's again once its callback ran (it may be freed
+     * there): not touched afterwards; result is valid inside it only */
     complete(req, r->status > 0 ? MLOS_EPROTO : r->status, r->error);
-    req->result = NULL;
     mlos__task_reply__free_unpacked(r, NULL);
     return 0;
 }
@@ -469,9 +495,9 @@ void mlos__drain(struct mlos_shard_impl *im)
         if (h.type == MLOS_FRAME_PONG && im->state != SHARD_STARTING)
             bad = mlos__hb_pong(im, h.request_id, p, h.length);
         else if (h.type == MLOS_FRAME_HELLO && im->state == SHARD_STARTING)
-            bad = on_hello(im, p, h.length);
+            bad = mlos__on_hello(im, p, h.length);
         else if (h.type == MLOS_FRAME_REPLY && im->state != SHARD_STARTING)
-            bad = on_reply(im, h.request_id, p, h.length);
+            bad = mlos__on_reply(im, h.request_id, p, h.length);
         else if (h.type == MLOS_FRAME_RESIZED && im->state != SHARD_STARTING)
             bad = mlos__on_resized(im, h.request_id, p, h.length); /* resize.c */
         else if (h.type == MLOS_FRAME_CORES_SET && im->state != SHARD_STARTING)
@@ -521,6 +547,16 @@ static int bulk_range(mlos_shard_t *shard, size_t off, size_t len)
 
 int mlos_put(mlos_shard_t *shard, size_t offset, const void *src, size_t len)
 {
+    struct mlos_shard_impl *im = shard ? shard->impl : NULL;
+    if (im && im->rops) { /* through the agent, ordered before later calls */
+        if (im->state != SHARD_READY)
+            return im->state == SHARD_DEAD ? MLOS_ESHARDDIED : MLOS_ESTOPPED;
+        if (offset > im->bulk_len || len > im->bulk_len - offset)
+            return MLOS_ERANGE;
+        if (len && !src)
+            return MLOS_EINVAL;
+        return len ? im->rops->put(im, offset, src, len) : 0;
+    }
     int rc = bulk_range(shard, offset, len);
     if (rc == 0 && len)
         memcpy(shard->impl->bulk + offset, src, len);
@@ -530,6 +566,8 @@ int mlos_put(mlos_shard_t *shard, size_t offset, const void *src, size_t len)
 
 int mlos_get(mlos_shard_t *shard, size_t offset, void *dst, size_t len)
 {
+    if (shard && shard->impl && shard->impl->rops)
+        return MLOS_ENOTSUP; /* results of remote shards come back in replies */
     int rc = bulk_range(shard, offset, len);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     if (rc == 0 && len)

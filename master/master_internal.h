@@ -8,6 +8,9 @@
 
 #define MLOS_CONSOLE_TAIL 4096
 #define MLOS_STOP_GRACE_MS 2000
+/* Largest packed TaskCall for a shard behind an agent: one message (rpc/msg.h)
+ * holds it with the node header. */
+#define MLOS__REMOTE_MAX_CALL ((1u << 20) - 4096)
 
 enum shard_state {
     SHARD_STARTING, /* process launched, waiting for HELLO */
@@ -88,6 +91,29 @@ struct mlos_shard_impl {
 #define MLOS_MAX_ABANDONED 64
     uint32_t abandoned[MLOS_MAX_ABANDONED]; /* ids of sent calls that overran: their late replies are dropped */
     unsigned n_abandoned;
+
+    /* ---- a shard on another node, behind its agent (shard_remote.c) ---- */
+    const struct mlos__remote_ops *rops; /* NULL: a shard of this host */
+    void *rctx;                          /* the node's own state for this shard */
+};
+
+/* How the master reaches a shard that runs on another node: the node layer
+ * (master/cluster.c, outside this library) implements these; shard.c and
+ * call.c use them instead of the ring and the process. Each returns 0 or a
+ * negative MLOS_E*; none calls back into the shard synchronously. */
+struct mlos__remote_ops {
+    /* send a packed TaskCall with request id (ordered after earlier puts) */
+    int (*call)(struct mlos_shard_impl *im, uint32_t id, const void *packed, size_t len);
+    /* copy into the shard's bulk window at off (bounds checked already) */
+    int (*put)(struct mlos_shard_impl *im, size_t off, const void *src, size_t len);
+    /* ask the agent to stop the shard; it answers with mlos__remote_gone(im, 0, ..) */
+    void (*stop)(struct mlos_shard_impl *im);
+    /* the master gave up on the shard (deadline, protocol): the agent kills it */
+    void (*fence)(struct mlos_shard_impl *im);
+    /* the shard's resources are released on the master: forget it */
+    void (*release)(struct mlos_shard_impl *im);
+    /* watch the slave with these heartbeats on its node (0: off) */
+    void (*heartbeat)(struct mlos_shard_impl *im, unsigned interval_ms, unsigned timeout_ms);
 };
 
 /* shard.c */
@@ -138,6 +164,24 @@ void mlos__shard_ep_gone(struct mlos_shard_impl *im);  /* shard dead or stopping
 /* shard_env.c: the environment of a process shard, shard_args first;
  * malloc'ed array (free it) pointing into environ, or NULL. */
 char **mlos__shard_env(char *shard_args);
+
+/* shard_remote.c: the master side of a shard behind a node agent */
+/* Create the handle (state STARTING, hello timer armed); 0 or MLOS_ENOMEM. */
+int mlos__remote_shard_new(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opts *o,
+                           const struct mlos__remote_ops *ops, void *rctx, const char *node, mlos_spawn_cb cb);
+/* The agent's answer to the spawn: the shard's HELLO (mlos.Hello bytes), its
+ * bulk window size and host pid on the node. MLOS_EDECODE for a bad HELLO. */
+int mlos__remote_hello(struct mlos_shard_impl *im, const uint8_t *hello, size_t len, uint64_t bulk_len, int pid);
+/* A REPLY (mlos.TaskReply bytes) for request id; < 0: protocol breach. */
+int mlos__remote_reply(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, size_t len);
+/* The shard is gone on its node (err 0: stopped as asked), or its node is
+ * lost (err < 0, msg says why): calls fail, the pool hears of it. */
+void mlos__remote_gone(struct mlos_shard_impl *im, int err, const char *msg);
+int mlos__remote_stop(struct mlos_shard_impl *im);
+
+/* call.c, for shard_remote.c */
+int mlos__on_hello(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len);
+int mlos__on_reply(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, uint32_t len);
 
 /* master.c */
 uint32_t mlos__next_shard_id(void);

@@ -99,6 +99,7 @@ struct mlos_shard_s {
     unsigned active_cores;    /* of which in use: not parked */
     size_t ntasks;
     char **tasks;             /* task names the shard offers */
+    char node[64];            /* "" on this host; else the node whose agent runs it (pid is there) */
     /* private */
     struct mlos_shard_impl *impl;
 };

@@ -10,6 +10,11 @@
  *   ... mlos_pool_close(&pool, on_closed);
  *
  * Policy:
+ *  - Nodes: shards start on this host, or over the nodes of a placement
+ *    (opts.placement: a cluster of node agents, master/cluster.h), spread
+ *    or packed, at most node_max and at least node_min per live node. A
+ *    shard on another node takes calls and puts exactly like a local one;
+ *    a node that is lost takes its shards with it (they fail as below).
  *  - Placement: a call goes to a READY shard with room (fewer than
  *    per_shard calls in flight; the most recently used first, so the rest
  *    stay idle and can be retired), else it waits in one FIFO queue.
@@ -70,7 +75,9 @@ extern "C" {
  * MSG or REPLY frames, or PONGs for other ids, do not keep a shard alive.
  * A shard answers between tasks only: a task running longer than
  * timeout_ms is taken for a hang. interval_ms 0 turns heartbeats off (the
- * default for mlos_spawn). May be called any time after mlos_spawn
+ * default for mlos_spawn). For a shard on another node (master/cluster.h)
+ * its agent pings it with these settings, where it runs, and reports a
+ * fenced slave to the master. May be called any time after mlos_spawn
  * returned 0. Returns 0 or MLOS_EINVAL. */
 int mlos_shard_heartbeat(mlos_shard_t *shard, unsigned interval_ms, unsigned timeout_ms);
 
@@ -98,6 +105,26 @@ enum mlos_pool_event {
 typedef void (*mlos_pool_event_cb)(mlos_pool_t *pool, const mlos_shard_t *shard, enum mlos_pool_event ev,
                                    int status, const char *why);
 
+/* Placement over nodes: where a pool starts its shards when they are not
+ * all on this host. A cluster of node agents provides one
+ * (mlos_cluster_placement, master/cluster.h); any other source of nodes
+ * can. Node ids are the provider's, stable while the node lives; a node
+ * that leaves the list takes its shards with it (they die and are handled
+ * as any failed shard). Both functions run on the pool's loop. */
+struct mlos_pool_placement {
+    void *ctx;
+    /* the live nodes: fills up to cap ids, returns how many there are */
+    size_t (*nodes)(void *ctx, uint32_t *ids, size_t cap);
+    /* start a shard on node `node` with mlos_spawn's contract */
+    int (*spawn)(void *ctx, uint32_t node, uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opts *o,
+                 mlos_spawn_cb cb);
+};
+
+enum mlos_pool_spread {
+    MLOS_POOL_SPREAD = 0, /* a new shard goes to the node with the fewest shards of this pool */
+    MLOS_POOL_PACK = 1,   /* to the fullest node still below node_max (then the next node) */
+};
+
 /* Pool options. Zero fields take the defaults shown. */
 struct mlos_pool_opts {
     struct mlos_spawn_opts spawn; /* for every shard (arch, image, memory...); copied at init */
@@ -116,6 +143,13 @@ struct mlos_pool_opts {
     size_t mem_idle_bytes;        /* shrink idle shards to this (needs spawn.mem_max_bytes; at most
                                    * spawn.mem_bytes, a multiple of 4 KiB >= 1 MiB); 0: off */
     unsigned mem_idle_ms;         /* idle this long before the shrink: idle_timeout_ms / 2 */
+    /* placement: NULL (default) starts every shard on this host with
+     * mlos_spawn; else over the provider's nodes, within the limits below
+     * on top of the totals above */
+    const struct mlos_pool_placement *placement;
+    unsigned node_max;            /* shards on one node at most: 0, no limit */
+    unsigned node_min;            /* shards kept on every live node: 0 */
+    enum mlos_pool_spread spread; /* which node gets a new shard: MLOS_POOL_SPREAD */
 };
 
 struct mlos_pool_impl; /* private */

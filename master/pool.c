@@ -395,15 +395,123 @@ static void on_closed(mlos_shard_t *shard)
         kick(pi);
 }
 
-static int spawn_one(struct mlos_pool_impl *pi)
+/* ---- nodes ---- */
+
+#define MAX_NODES 4096
+
+struct node_count {
+    uint32_t id;
+    unsigned cnt; /* live shards (starting or ready) of this pool on it */
+};
+
+static int by_id(const void *a, const void *b)
 {
-    struct pool_slot *slot = calloc(1, sizeof(*slot));
+    const struct node_count *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static struct node_count *find_count(struct node_count *tab, size_t n, uint32_t id)
+{
+    struct node_count key = {id, 0};
+    return bsearch(&key, tab, n, sizeof(*tab), by_id);
+}
+
+/* The placement's live nodes with this pool's shards on each, sorted by
+ * id: one pass over the slots, so that placing or shrinking many shards
+ * stays linear in the pool's size. Returns the count (0 if out of
+ * memory); *out is the pool's table, valid until the next call. */
+static size_t node_table(struct mlos_pool_impl *pi, struct node_count **out)
+{
+    size_t n = pi->o.placement->nodes(pi->o.placement->ctx, NULL, 0);
+    if (n > MAX_NODES)
+        n = MAX_NODES;
+    if (n > pi->node_cap) {
+        uint32_t *ids = realloc(pi->node_ids, n * sizeof(*ids));
+        struct node_count *tab = ids ? realloc(pi->node_tab, n * sizeof(*tab)) : NULL;
+        if (ids)
+            pi->node_ids = ids;
+        if (!tab)
+            return 0;
+        pi->node_tab = tab;
+        pi->node_cap = n;
+    }
+    uint32_t *ids = pi->node_ids;
+    struct node_count *tab = pi->node_tab;
+    size_t got = n ? pi->o.placement->nodes(pi->o.placement->ctx, ids, n) : 0;
+    n = got < n ? got : n;
+    for (size_t i = 0; i < n; i++)
+        tab[i] = (struct node_count){ids[i], 0};
+    qsort(tab, n, sizeof(*tab), by_id);
+    for (struct pool_slot *s = pi->slots; s; s = s->next) {
+        struct node_count *c;
+        if ((s->state == SLOT_STARTING || s->state == SLOT_READY) && (c = find_count(tab, n, s->node)))
+            c->cnt++;
+    }
+    *out = tab;
+    return n;
+}
+
+/* The node for the next shard: one below node_min first, then by the
+ * spread policy among those below node_max. The entry, or NULL: no room. */
+static struct node_count *choose_node(struct mlos_pool_impl *pi, struct node_count *tab, size_t n)
+{
+    struct node_count *best = NULL;
+    int best_under_min = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned cnt = tab[i].cnt;
+        int under_min = cnt < pi->o.node_min;
+        if (pi->o.node_max && cnt >= pi->o.node_max)
+            continue;
+        if (!best || (under_min && !best_under_min) ||
+            (under_min == best_under_min && (pi->o.spread == MLOS_POOL_PACK ? cnt > best->cnt : cnt < best->cnt))) {
+            best = &tab[i];
+            best_under_min = under_min;
+        }
+    }
+    return best;
+}
+
+/* Totals the nodes allow: max over node_max, min over node_min. */
+static void node_limits(struct mlos_pool_impl *pi, unsigned *max, unsigned *min)
+{
+    *max = pi->o.max_shards;
+    *min = pi->o.min_shards;
+    if (!pi->o.placement)
+        return;
+    size_t n = pi->o.placement->nodes(pi->o.placement->ctx, NULL, 0);
+    if (pi->o.node_max && pi->o.node_max * n < *max)
+        *max = (unsigned)(pi->o.node_max * n);
+    if (pi->o.node_min * n > *min)
+        *min = (unsigned)(pi->o.node_min * n);
+    if (*min > *max)
+        *min = *max;
+}
+
+/* Start one shard: on this host, or on the chosen node of tab (whose count
+ * goes up with it). */
+static int spawn_one(struct mlos_pool_impl *pi, struct node_count *tab, size_t ntab)
+{
+    struct pool_slot *slot;
+    struct node_count *nc = NULL;
+    uint32_t node = 0;
     int rc;
-    if (!slot)
+    if (pi->o.placement) {
+        if (!(nc = choose_node(pi, tab, ntab)))
+            return MLOS_ESPAWN; /* no node has room: wait for one */
+        node = nc->id;
+    }
+    if (!(slot = calloc(1, sizeof(*slot))))
         return MLOS_ENOMEM;
     slot->pi = pi;
     slot->state = SLOT_STARTING;
-    rc = mlos_spawn(pi->loop, &slot->shard, &pi->o.spawn, on_spawned);
+    slot->node = node;
+    rc = pi->o.placement ? pi->o.placement->spawn(pi->o.placement->ctx, node, pi->loop, &slot->shard, &pi->o.spawn,
+                                                  on_spawned)
+                         : mlos_spawn(pi->loop, &slot->shard, &pi->o.spawn, on_spawned);
+    if (rc < 0 && pi->o.placement && rc == MLOS_ESHARDDIED) {
+        free(slot); /* the node just left: another is chosen next time */
+        return rc;
+    }
     if (rc < 0) {
         free(slot);
         pi->pool->spawn_failed++;
@@ -418,6 +526,8 @@ static int spawn_one(struct mlos_pool_impl *pi)
     if (pi->o.heartbeat_ms > 0)
         mlos_shard_heartbeat(&slot->shard, (unsigned)pi->o.heartbeat_ms, pi->o.heartbeat_timeout_ms);
     slot->shard.impl->on_dead = on_dead;
+    if (nc)
+        nc->cnt++;
     slot->next = pi->slots;
     if (pi->slots)
         pi->slots->prev = slot;
@@ -430,10 +540,11 @@ static int spawn_one(struct mlos_pool_impl *pi)
 static void scale(struct mlos_pool_impl *pi)
 {
     unsigned starting = 0, idle = 0, live = 0, per = pi->o.per_shard;
-    unsigned need_q, deficit_q, spare, deficit_w, deficit_m, n;
+    unsigned need_q, deficit_q, spare, deficit_w, deficit_m, n, max, min;
 
     if (pi->closing)
         return;
+    node_limits(pi, &max, &min);
     for (struct pool_slot *s = pi->slots; s; s = s->next) {
         starting += s->state == SLOT_STARTING;
         idle += s->state == SLOT_READY && s->inflight == 0;
@@ -443,13 +554,17 @@ static void scale(struct mlos_pool_impl *pi)
     deficit_q = need_q > starting ? need_q - starting : 0;
     spare = starting > need_q ? starting - need_q : 0;
     deficit_w = pi->o.min_warm > idle + spare ? pi->o.min_warm - (idle + spare) : 0;
-    deficit_m = pi->o.min_shards > live ? pi->o.min_shards - live : 0;
+    deficit_m = min > live ? min - live : 0;
     n = deficit_q + deficit_w > deficit_m ? deficit_q + deficit_w : deficit_m;
-    if (n > pi->o.max_shards - live)
-        n = live < pi->o.max_shards ? pi->o.max_shards - live : 0;
+    if (live >= max) /* nodes left: the limit fell below what runs */
+        n = 0;
+    else if (n > max - live)
+        n = max - live;
     if (n && pi->spawn_streak && now_ms(pi) < pi->spawn_not_before_ms)
         return; /* backing off; the tick retries */
-    while (n-- && spawn_one(pi) == 0)
+    struct node_count *tab = NULL;
+    size_t ntab = n && pi->o.placement ? node_table(pi, &tab) : 0;
+    while (n-- && spawn_one(pi, tab, ntab) == 0)
         ;
 }
 
@@ -475,15 +590,20 @@ static void tick_cb(uv_timer_t *t)
     recount(pi);
     for (;;) {
         struct pool_slot *old = NULL;
-        unsigned idle = 0, live = pi->pool->shards;
+        unsigned idle = 0, live = pi->pool->shards, max, min;
+        struct node_count *tab = NULL, *nc;
+        size_t ntab = pi->o.placement && pi->o.node_min ? node_table(pi, &tab) : 0;
+        node_limits(pi, &max, &min);
         for (struct pool_slot *s = pi->slots; s; s = s->next) {
             if (s->state != SLOT_READY || s->inflight)
                 continue;
             idle++;
+            if (ntab && (nc = find_count(tab, ntab, s->node)) && nc->cnt <= pi->o.node_min)
+                continue; /* its node keeps its minimum */
             if (now - s->idle_since_ms >= pi->o.idle_timeout_ms && (!old || s->idle_since_ms < old->idle_since_ms))
                 old = s;
         }
-        if (!old || pi->pool->queued || live <= pi->o.min_shards || idle <= pi->o.min_warm)
+        if (!old || pi->pool->queued || live <= min || idle <= pi->o.min_warm)
             break;
         retire(old);
         recount(pi);
@@ -514,6 +634,8 @@ static void timer_closed(uv_handle_t *h)
     free(pi->arch);
     free(pi->image);
     free(pi->qemu);
+    free(pi->node_ids);
+    free(pi->node_tab);
     free(pi);
     pool->impl = NULL;
     pool->shards = pool->starting = pool->ready = pool->busy = pool->queued = pool->inflight = 0;
@@ -613,6 +735,11 @@ int mlos_pool_init(uv_loop_t *loop, mlos_pool_t *pool, const struct mlos_pool_op
         return MLOS_EINVAL;
     if (!o.mem_idle_ms)
         o.mem_idle_ms = o.idle_timeout_ms / 2;
+    if (o.placement && (!o.placement->nodes || !o.placement->spawn))
+        return MLOS_EINVAL;
+    if ((o.node_max && o.node_min > o.node_max) || (unsigned)o.spread > MLOS_POOL_PACK ||
+        (!o.placement && (o.node_max || o.node_min)))
+        return MLOS_EINVAL;
     if (!(pi = calloc(1, sizeof(*pi))))
         return MLOS_ENOMEM;
     if ((o.spawn.arch && !(pi->arch = strdup(o.spawn.arch))) || (o.spawn.image && !(pi->image = strdup(o.spawn.image))) ||

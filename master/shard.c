@@ -215,7 +215,9 @@ void mlos__shard_fail(struct mlos_shard_impl *im, int err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(im->death_msg, sizeof(im->death_msg), fmt, ap);
     va_end(ap);
-    if (im->proc_running)
+    if (im->rops && im->rops->fence)
+        im->rops->fence(im); /* the agent kills it on its node */
+    else if (im->proc_running)
         uv_process_kill(&im->proc, SIGKILL);
 }
 
@@ -538,6 +540,8 @@ int mlos_shard_stop(mlos_shard_t *shard, mlos_close_cb cb)
     if (!im || im->state == SHARD_STOPPING || im->state == SHARD_CLOSING)
         return MLOS_EINVAL;
     im->close_cb = cb;
+    if (im->rops)
+        return mlos__remote_stop(im);
     mlos__fail_calls(im, MLOS_ESTOPPED, "shard is stopping");
     mlos__shard_ep_gone(im);
     if (!im->proc_running) {
@@ -562,7 +566,8 @@ int mlos_shard_stop(mlos_shard_t *shard, mlos_close_cb cb)
 
 int mlos_shard_alive(const mlos_shard_t *shard)
 {
-    return shard && shard->impl && shard->impl->state == SHARD_READY && shard->impl->proc_running;
+    return shard && shard->impl && shard->impl->state == SHARD_READY &&
+           (shard->impl->proc_running || (shard->impl->rops && !shard->impl->fenced));
 }
 
 const char *mlos_shard_console_tail(const mlos_shard_t *shard)

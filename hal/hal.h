@@ -87,6 +87,16 @@ const char *mlos_hal_cmdline(void);
  */
 int mlos_hal_window(void **base, size_t *len);
 
+/* ---- group memory ----------------------------------------------------
+ * Memory shared with the other members of this shard's groups (the master
+ * creates it; rpc/group_wire.h lays groups out in it), or MLOS_ENOENT if
+ * the shard was started without one. Bare metal: a second RAM range given
+ * as mlos.group=0x<gpa>,0x<size>. Linux: a memfd on fd 5, mlos.group=0x0,
+ * 0x<size>. The libos runtime has a weak default returning MLOS_ENOENT, so
+ * a HAL without group memory may leave it out.
+ */
+int mlos_hal_group_mem(void **base, size_t *len);
+
 /* Tell the master that there is new data in the window (one doorbell
  * "ring"). Doorbells may be coalesced: one ring can stand for many
  * messages, so the receiver always drains. */

@@ -77,6 +77,10 @@ struct mlos_shard_impl {
 #define MLOS_MAX_ABANDONED 64
     uint32_t abandoned[MLOS_MAX_ABANDONED]; /* ids of sent calls that overran: their late replies are dropped */
     unsigned n_abandoned;
+
+    /* ---- groups (group.c) ---- */
+    const struct mlos_group_mem_s *group_mem; /* spawned with this group memory, or NULL */
+    struct mlos__group_link *groups;          /* memberships */
 };
 
 /* shard.c */

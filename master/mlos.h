@@ -57,6 +57,9 @@ struct mlos_spawn_opts {
     mlos_console_cb on_console; /* shard console lines; default: stderr if MLOS_VERBOSE is set */
     unsigned spin_us;          /* polling mode: shard and master watch the rings this long after
                                 * traffic before sleeping on a doorbell (latency for CPU); 0: off */
+    struct mlos_group_mem_s *group_mem; /* memory shared with group peers (mlos_group.h): a shard
+                                * spawned with it can become a member of groups made in it;
+                                * x86_64 and process shards; NULL: none */
 };
 
 #define MLOS_KVM_AUTO (-1)

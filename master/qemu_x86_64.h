@@ -27,6 +27,9 @@ struct mlos_qemu_x86_64_cfg {
     int doorbell_fd;       /* connected stream socket, as numbered in the QEMU process */
     const char *cmdline;   /* shard parameters ("key=value ..."); NULL or "" for none */
     int kvm;               /* nonzero: -accel kvm -cpu host (real hosts); else TCG */
+    size_t group_bytes;    /* group memory mapped right above RAM (guest physical ram_bytes), 0: none;
+                            * a multiple of 1 MiB, RAM + group <= 3 GiB */
+    int group_fd;          /* its memfd, as numbered in the QEMU process */
 };
 
 /* Fill argv with a NULL-terminated QEMU command line for cfg, formatting the

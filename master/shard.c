@@ -18,11 +18,14 @@
 #include "mlos_endian.h"
 #include "qemu_ppc.h"
 #include "qemu_x86_64.h"
+#include "group.h"
+#include "group_wire.h"
 #include "registry.h"
 #include "window.h"
 
 #define CHILD_BELL_FD 3
 #define CHILD_MEM_FD 4
+#define CHILD_GROUP_FD 5
 #define MiB (1024u * 1024u)
 
 static size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
@@ -253,6 +256,8 @@ static void exit_cb(uv_process_t *p, int64_t status, int term_signal)
             fprintf(stderr, "mlos: %s\n--- console of shard %u ---\n%s--- end ---\n", im->death_msg,
                     im->shard->id, im->console);
     }
+    if (was == SHARD_READY) /* its group peers must stop waiting for it */
+        mlos__group_shard_down(im, im->fenced ? MLOS_GROUP_DOWN_FENCED : MLOS_GROUP_DOWN_DIED);
     mlos__fail_calls(im, im->death_err, im->death_msg);
     mlos__shard_ep_gone(im);
     if (im->state == SHARD_CLOSING)
@@ -314,14 +319,21 @@ static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *
     if (mlos_image_find("mlos-launch", L->launcher, sizeof(L->launcher)) < 0)
         return MLOS_ENOENT;
     L->argv[0] = L->launcher;
+    size_t gbytes = o->group_mem ? mlos__group_mem_bytes(o->group_mem) : 0;
     if (im->is_process) {
         snprintf(L->env_args, sizeof(L->env_args),
                  "MLOS_SHARD_ARGS=mlos.window=0x0,0x%zx mlos.id=%u mlos.mem=%zu mlos.spin_us=%u", win_len,
                  im->shard->id, mem_bytes, o->spin_us);
+        if (gbytes) {
+            size_t n = strlen(L->env_args);
+            snprintf(L->env_args + n, sizeof(L->env_args) - n, " mlos.group=0x0,0x%zx", gbytes);
+        }
         L->argv[1] = L->image;
         L->argv[2] = NULL;
         return 0;
     }
+    if (o->arch && !strcmp(o->arch, "ppc") && gbytes)
+        return MLOS_ENOTSUP; /* the bamboo board has no second RAM range for group memory */
     if (o->arch && !strcmp(o->arch, "ppc")) { /* PowerPC: bamboo board, timebase rate from its device tree */
         snprintf(L->cmdline, sizeof(L->cmdline), "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.spin_us=%u", win_gpa, win_len,
                  im->shard->id, o->spin_us);
@@ -340,6 +352,10 @@ static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *
     snprintf(L->cmdline, sizeof(L->cmdline), "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.tsc_hz=%llu mlos.spin_us=%u", win_gpa,
              win_len, im->shard->id, (unsigned long long)mlos_host_tsc_hz(), o->spin_us);
     add_mem_arg(L->cmdline, sizeof(L->cmdline), mem_bytes);
+    if (gbytes) { /* right above the shard's own RAM (qemu_common.h) */
+        size_t n = strlen(L->cmdline);
+        snprintf(L->cmdline + n, sizeof(L->cmdline) - n, " mlos.group=0x%zx,0x%zx", ram_bytes, gbytes);
+    }
     /* KVM asked for but unable to run a guest: fail now, not at the HELLO
      * timeout; MLOS_KVM_AUTO: KVM only where the probe ran a guest. */
     int kvm = o->kvm;
@@ -356,6 +372,8 @@ static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *
         .doorbell_fd = CHILD_BELL_FD,
         .cmdline = L->cmdline,
         .kvm = kvm,
+        .group_bytes = gbytes,
+        .group_fd = CHILD_GROUP_FD,
     };
     rc = mlos_qemu_x86_64_argv(&cfg, L->argv + 1, 62, L->strbuf, sizeof(L->strbuf));
     return rc < 0 ? rc : 0;
@@ -436,6 +454,8 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
         return MLOS_EINVAL;
     if (strcmp(arch, "x86_64") && strcmp(arch, "process") && strcmp(arch, "ppc"))
         return MLOS_EINVAL;
+    if (o->group_mem && mlos__group_mem_fd(o->group_mem) < 0)
+        return MLOS_EINVAL; /* not initialised, or closed */
     shard->id = mlos__next_shard_id();
     if (!(im = calloc(1, sizeof(*im))) || !(L = calloc(1, sizeof(*L)))) {
         free(im);
@@ -447,6 +467,7 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     im->is_process = !strcmp(arch, "process");
     im->spawn_cb = cb;
     im->on_console = o->on_console;
+    im->group_mem = o->group_mem;
     im->next_id = 1;
     im->t_spawn = uv_hrtime();
 
@@ -486,7 +507,7 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     }
     im->bell_fd = fds[0];
 
-    uv_stdio_container_t stdio[5];
+    uv_stdio_container_t stdio[6];
     uv_process_options_t po;
     /* Process shards get their args and what they need, not the master's whole environment (shard_env.c). */
     char **env = mlos__shard_env(L->env_args);
@@ -507,11 +528,13 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     stdio[3].data.fd = fds[1];
     stdio[4].flags = UV_INHERIT_FD;
     stdio[4].data.fd = im->mem_fd;
+    stdio[5].flags = UV_INHERIT_FD;
+    stdio[5].data.fd = o->group_mem ? mlos__group_mem_fd(o->group_mem) : -1;
     po.file = L->argv[0];
     po.args = L->argv;
     po.env = im->is_process ? env : NULL;
     po.stdio = stdio;
-    po.stdio_count = 5;
+    po.stdio_count = o->group_mem ? 6 : 5;
     po.exit_cb = exit_cb;
     im->proc.data = im;
     rc = uv_spawn(loop, &im->proc, &po);
@@ -563,6 +586,7 @@ int mlos_shard_stop(mlos_shard_t *shard, mlos_close_cb cb)
     if (!im || im->state == SHARD_STOPPING || im->state == SHARD_CLOSING)
         return MLOS_EINVAL;
     im->close_cb = cb;
+    mlos__group_shard_down(im, MLOS_GROUP_DOWN_LEFT);
     mlos__fail_calls(im, MLOS_ESTOPPED, "shard is stopping");
     mlos__shard_ep_gone(im);
     if (!im->proc_running) {

@@ -36,7 +36,8 @@ enum mlos_frame_type {
     MLOS_FRAME_MSG = 6,   /* messaging layer (msg.h): request id carries the user's message type */
     MLOS_FRAME_PING = 7,  /* master -> shard: mlos.Ping, heartbeat; request id = sequence */
     MLOS_FRAME_PONG = 8,  /* shard -> master: mlos.Pong, answers the PING with the same request id */
-    MLOS_FRAME_TYPE_MAX = 8
+    MLOS_FRAME_WAKE = 9,  /* shard -> master: ring the doorbells of these group peers (group_wire.h) */
+    MLOS_FRAME_TYPE_MAX = 9
 };
 
 struct mlos_frame_hdr {

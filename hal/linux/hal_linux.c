@@ -28,6 +28,8 @@ static struct {
     size_t window_len;
     void *arena;
     size_t arena_len;
+    void *group;
+    size_t group_len;
     const char *cmdline;
     uint64_t t0;
 } H = {.bell_fd = -1};
@@ -175,29 +177,40 @@ const char *mlos_hal_arch(void) { return "process"; }
 
 void mlos_hal_tlb_refresh(void) {} /* the host kernel's business */
 
-static int map_window(const char *cmdline, int fd)
+/* Map key=OFFSET,SIZE of the memory file fd (the window, or the group
+ * memory) into *out. No key: nothing mapped, not an error. */
+static int map_shared(const char *cmdline, const char *key, int fd, void **out, size_t *out_len)
 {
     char v[64];
     unsigned long long off, len;
-    if (mlos_cmdline_get(cmdline, "mlos.window", v, sizeof(v)) < 0 || fd < 0)
-        return 0; /* no window: allowed (mlos_hal_window says ENOENT) */
+    if (mlos_cmdline_get(cmdline, key, v, sizeof(v)) < 0 || fd < 0)
+        return 0; /* none: allowed (mlos_hal_window / mlos_hal_group_mem say ENOENT) */
     if (sscanf(v, "%llx,%llx", &off, &len) != 2 || (off & 4095) || !len) {
-        fprintf(stderr, "mlos: bad mlos.window=%s\n", v);
+        fprintf(stderr, "mlos: bad %s=%s\n", key, v);
         return MLOS_EINVAL;
     }
-    /* A window past the end of the memfd would fault on first touch. */
+    /* A mapping past the end of the memfd would fault on first touch. */
     struct stat st;
     if (fstat(fd, &st) < 0 || (unsigned long long)st.st_size < off || (unsigned long long)st.st_size - off < len) {
-        fprintf(stderr, "mlos: window 0x%llx+0x%llx is not inside its memory descriptor\n", off, len);
+        fprintf(stderr, "mlos: %s 0x%llx+0x%llx is not inside its memory descriptor\n", key, off, len);
         return MLOS_EINVAL;
     }
-    H.window = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);
-    if (H.window == MAP_FAILED) {
-        H.window = NULL;
-        fprintf(stderr, "mlos: cannot map window: %s\n", strerror(errno));
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);
+    if (m == MAP_FAILED) {
+        fprintf(stderr, "mlos: cannot map %s: %s\n", key, strerror(errno));
         return MLOS_EIO;
     }
-    H.window_len = len;
+    *out = m;
+    *out_len = len;
+    return 0;
+}
+
+int mlos_hal_group_mem(void **base, size_t *len)
+{
+    if (!H.group)
+        return MLOS_ENOENT;
+    *base = H.group;
+    *len = H.group_len;
     return 0;
 }
 
@@ -221,10 +234,14 @@ int mlos_hal_linux_init(uv_loop_t *loop, const struct mlos_hal_linux_cfg *cfg)
         H.arena = NULL;
         return MLOS_ENOMEM;
     }
-    if ((rc = map_window(H.cmdline, cfg->window_fd)) < 0)
+    if ((rc = map_shared(H.cmdline, "mlos.window", cfg->window_fd, &H.window, &H.window_len)) < 0)
         return rc;
     if (cfg->window_fd >= 0)
         close(cfg->window_fd); /* the mapping keeps the memory */
+    if ((rc = map_shared(H.cmdline, "mlos.group", cfg->group_fd > 0 ? cfg->group_fd : -1, &H.group, &H.group_len)) < 0)
+        return rc;
+    if (cfg->group_fd > 0)
+        close(cfg->group_fd);
     uv_timer_init(loop, &H.timer);
     if (cfg->doorbell_fd >= 0) {
         H.bell_fd = cfg->doorbell_fd;

@@ -121,6 +121,18 @@ static size_t expected(int which, int type, int op, unsigned root, uint64_t coun
     case GC_ALLREDUCE:
         if (which == GC_REDUCE && r != root)
             return 0;
+        if (op == 3) { /* the saturating u32 sum of examples/bpf/reduce_satadd.c */
+            for (uint64_t i = 0; i < count; i++) {
+                uint64_t acc = mlos_gg_u32(seed, 0, i);
+                for (unsigned q = 1; q < n; q++) {
+                    acc += mlos_gg_u32(seed, q, i);
+                    if (acc > 0xffffffffu)
+                        acc = 0xffffffffu;
+                }
+                mlos_put_le32(exp + 4 * i, (uint32_t)acc);
+            }
+            return count * 4;
+        }
         for (uint64_t i = 0; i < count; i++) {
             uint8_t acc[8], x[8];
             mlos_gg_elem(type, seed, 0, i, acc);
@@ -483,6 +495,55 @@ static void case_many(void)
     stop_all(s, 8);
 }
 
+/* The application's reduction operator (an eBPF program at the reduction
+ * hook, inserted with bpf.load) used by reduce/allreduce_user. */
+static void case_user(const char *bin)
+{
+    FILE *f = fopen(bin, "rb");
+    CHECK(f);
+    static uint8_t code[8192 + 8];
+    size_t n = fread(code, 1, sizeof(code), f);
+    fclose(f);
+    CHECK(n > 8 && code[0] == 5); /* header: hook 5 = reduce */
+    uint8_t *arg = calloc(1, n);
+    mlos_put_le32(arg + 4, (uint32_t)(n - 8));
+    arg[0] = 5;
+    memcpy(arg + 8, code + 8, n - 8);
+    mlos_shard_t s[3];
+    mlos_shard_t *m[3];
+    mlos_group_t g;
+    for (unsigned i = 0; i < 3; i++) {
+        spawn(&s[i], "process");
+        m[i] = &s[i];
+    }
+    make_group(&g, m, 3, 0, 0);
+    /* Without an operator: MLOS_ENOENT, said by every rank. */
+    uint8_t a[32] = {0};
+    struct gcall c;
+    mlos_put_le32(a, GC_ALLREDUCE);
+    mlos_put_le32(a + 8, 3);
+    mlos_put_le64(a + 16, 10);
+    CHECK_EQ(gcall(&g, &c, "group.check", a, 32, 10000), MLOS_ENOENT);
+    for (unsigned i = 0; i < 3; i++) {
+        char err[300];
+        void *res;
+        size_t rl;
+        int rc = mlos_call_sync(&s[i], "bpf.load", arg, n, &res, &rl, err, sizeof(err));
+        if (rc)
+            fprintf(stderr, "bpf.load: %s\n", err);
+        CHECK_EQ(rc, 0);
+        free(res);
+    }
+    check_one(&g, m, GC_ALLREDUCE, 0, 3, 0, 5, 11, NULL, NULL);
+    check_one(&g, m, GC_ALLREDUCE, 0, 3, 0, 30000, 12, NULL, NULL);
+    check_one(&g, m, GC_REDUCE, 0, 3, 2, 700, 13, NULL, NULL);
+    check_one(&g, m, GC_REDUCE, 0, 3, 1, 30000, 14, NULL, NULL);
+    printf("reduce/allreduce with the application's eBPF operator match\n");
+    mlos_group_close_sync(&g);
+    stop_all(s, 3);
+    free(arg);
+}
+
 static void noop_group(mlos_group_t *g, int st) {}
 
 static void case_errors(void)
@@ -551,6 +612,8 @@ int main(int argc, char **argv)
             case_many();
         else if (!strcmp(argv[i], "errors"))
             case_errors();
+        else if (!strcmp(argv[i], "user") && i + 1 < argc)
+            case_user(argv[++i]);
         else {
             fprintf(stderr, "unknown case %s\n", argv[i]);
             return 2;

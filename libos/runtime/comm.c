@@ -262,7 +262,9 @@ static void disarm(struct mlos_comm *c)
 
 int mlos__comm_wait(struct mlos_comm *c, int (*step)(struct mlos_comm *c, void *arg), void *arg)
 {
-    uint64_t spin_until = 0;
+    /* Polling starts at once: a peer a few hundred ns behind should not
+     * cost a sleep and a wake-up through the master. */
+    uint64_t spin_until = c->spin_ns ? mlos_hal_now_ns() + c->spin_ns : 0;
     int rc;
     for (;;) {
         c->progressed = 0;

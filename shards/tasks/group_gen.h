@@ -46,6 +46,14 @@ static inline void mlos_gg_elem(int type, uint64_t seed, uint32_t rank, uint64_t
     }
 }
 
+/* A u32 for a user-operator reduction: large half the time, so that a
+ * saturating sum saturates. */
+static inline uint32_t mlos_gg_u32(uint64_t seed, uint32_t rank, uint64_t i)
+{
+    uint64_t w = mlos_gg_word(seed, rank, i);
+    return (uint32_t)(w >> 32) >> (w & 1 ? 0 : 4);
+}
+
 static inline uint8_t mlos_gg_byte(uint64_t seed, uint32_t rank, uint64_t i)
 {
     return (uint8_t)(mlos_gg_word(seed, rank, i / 8) >> (8 * (i % 8)));

@@ -37,7 +37,9 @@ static int run_one(struct mlos_task_ctx *ctx, struct mlos_comm *c, uint32_t whic
                    uint32_t root, uint64_t count, uint64_t seed, size_t *out_len)
 {
     uint32_t me = (uint32_t)mlos_comm_rank(c), n = (uint32_t)mlos_comm_size(c);
-    size_t in_len = which == GC_REDUCE || which == GC_ALLREDUCE ? count * 8 : count;
+    int user = (which == GC_REDUCE || which == GC_ALLREDUCE) && op == MLOS_COLL_USER; /* le32 elements */
+    size_t esize = user ? 4 : 8;
+    size_t in_len = which == GC_REDUCE || which == GC_ALLREDUCE ? count * esize : count;
     size_t olen = which == GC_GATHER || which == GC_ALLGATHER ? in_len * n : which == GC_BARRIER ? 0 : in_len;
     if ((which == GC_GATHER && me != root) || (which == GC_REDUCE && me != root))
         olen = 0;
@@ -47,7 +49,9 @@ static int run_one(struct mlos_task_ctx *ctx, struct mlos_comm *c, uint32_t whic
     if (!in)
         return mlos_task_fail(ctx, MLOS_ENOMEM, "no memory for %zu input bytes", in_len);
     for (size_t i = 0; which == GC_REDUCE || which == GC_ALLREDUCE ? i < count : i < in_len; i++) {
-        if (which == GC_REDUCE || which == GC_ALLREDUCE)
+        if (user)
+            mlos_put_le32(in + 4 * i, mlos_gg_u32(seed, me, i));
+        else if (which == GC_REDUCE || which == GC_ALLREDUCE)
             mlos_gg_elem((int)type, seed, me, i, in + 8 * i);
         else
             in[i] = mlos_gg_byte(seed, which == GC_BCAST ? root : me, i);
@@ -60,8 +64,13 @@ static int run_one(struct mlos_task_ctx *ctx, struct mlos_comm *c, uint32_t whic
             memcpy(out, in, in_len);
         rc = mlos_bcast(c, out, in_len, (int)root);
         break;
-    case GC_REDUCE: rc = mlos_reduce(c, in, me == root ? out : NULL, count, type, op, (int)root); break;
-    case GC_ALLREDUCE: rc = mlos_allreduce(c, in, out, count, type, op); break;
+    case GC_REDUCE:
+        rc = user ? mlos_reduce_user(c, in, me == root ? out : NULL, count, 4, seed, (int)root)
+                  : mlos_reduce(c, in, me == root ? out : NULL, count, type, op, (int)root);
+        break;
+    case GC_ALLREDUCE:
+        rc = user ? mlos_allreduce_user(c, in, out, count, 4, seed) : mlos_allreduce(c, in, out, count, type, op);
+        break;
     case GC_GATHER: rc = mlos_gather(c, in, in_len, me == root ? out : NULL, (int)root); break;
     case GC_ALLGATHER: rc = mlos_allgather(c, in, in_len, out); break;
     default: rc = MLOS_EINVAL;
@@ -88,7 +97,7 @@ static int group_check(struct mlos_task_ctx *ctx)
         return rc;
     /* Typed results leave in the wire order (little-endian) for the master. */
     uint32_t which = mlos_get_le32(a);
-    if ((which == GC_REDUCE || which == GC_ALLREDUCE) && MLOS_HOST_BIG_ENDIAN)
+    if ((which == GC_REDUCE || which == GC_ALLREDUCE) && mlos_get_le32(a + 8) != MLOS_COLL_USER && MLOS_HOST_BIG_ENDIAN)
         for (size_t i = 0; i + 8 <= olen; i += 8) {
             uint64_t v;
             memcpy(&v, ctx->bulk + i, 8);

@@ -554,7 +554,7 @@ static void call_done(struct mlos_group_impl *g)
 {
     mlos_group_call_t *req = g->call;
     mlos_group_t *group = g->group;
-    static char msg[700];
+    static char msg[sizeof(((struct mlos_group_impl *)0)->error)];
     req->ranks = g->results;
     req->rtt_ns = uv_hrtime() - g->t0;
     req->status = 0;
@@ -569,14 +569,20 @@ static void call_done(struct mlos_group_impl *g)
             if (g->results[r].status) {
                 req->status = g->results[r].status;
                 req->failed_rank = (int)r;
-                snprintf(msg, sizeof(msg), "rank %u: %s", r, g->results[r].error);
+                snprintf(msg, sizeof(msg), "rank %u: %.500s", r, g->results[r].error);
                 req->error = msg;
                 break;
             }
     }
-    /* A deadline abort is over with the call: the next one starts clean. */
-    if (g->state != G_CLOSING && hdr(g)->abort == mlos_to_le32(MLOS_GROUP_ABORT_TIMEOUT))
-        __atomic_store_n(&hdr(g)->abort, 0, __ATOMIC_RELEASE);
+    /* A collective cut short by a deadline may leave frames in the rings:
+     * the group is broken until re-formed (fresh rings), as after a death;
+     * the rank that overran may be re-formed in place once it answers. */
+    for (unsigned r = 0; r < g->n && group->failed_rank < 0; r++)
+        if (g->results[r].status == MLOS_ETIMEDOUT) {
+            snprintf(msg, sizeof(msg), "rank %u (shard %u) overran the group call's deadline: %.400s", r,
+                     g->members[r]->id, g->results[r].error);
+            set_broken(g, (int)r, msg);
+        }
     g->call = NULL;
     req->cb(req, req->status);
     for (unsigned r = 0; r < g->n; r++) {

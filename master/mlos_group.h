@@ -144,7 +144,10 @@ struct mlos_group_call_s {
  * task reaches its group with mlos_comm_self() (<mlos/coll.h>). One group
  * call at a time per group. timeout_ms > 0: a rank not done by then fails
  * with MLOS_ETIMEDOUT and the others' pending collectives are aborted
- * (MLOS_ETIMEDOUT) so the call completes. Returns 0 (cb will run) or at
+ * (MLOS_ETIMEDOUT) so the call completes; the group is then broken
+ * (failed_rank: the rank that overran) until re-formed, since cut-short
+ * collectives may leave data in the rings (the same shard may be put back
+ * at its rank). Returns 0 (cb will run) or at
  * once MLOS_EINVAL (a call is running, closing), MLOS_ESHARDDIED (the
  * group is broken: mlos_group_reform it), MLOS_ETOOBIG, MLOS_ENOMEM. */
 int mlos_group_call(mlos_group_t *group, mlos_group_call_t *req, const char *task, const void *arg, size_t arg_len,

@@ -544,6 +544,42 @@ static void case_user(const char *bin)
     free(arg);
 }
 
+/* A group of pool shards (the pool spawns them with the group memory),
+ * and a deadline: a rank that overruns fails the call with
+ * MLOS_ETIMEDOUT, the others are released, the group must be re-formed. */
+static void case_pool(void)
+{
+    mlos_pool_t pool;
+    struct mlos_pool_opts po = {.spawn = {.arch = "process", .group_mem = &gm, .mem_bytes = 16u << 20,
+                                          .bulk_bytes = 2u << 20},
+                                .min_shards = 3, .max_shards = 3};
+    CHECK_EQ(mlos_pool_init(loop, &pool, &po), 0);
+    uint64_t t0 = now_ms();
+    while (pool.ready < 3 && now_ms() - t0 < 10000)
+        uv_run(loop, UV_RUN_ONCE);
+    mlos_shard_t *m[3];
+    CHECK_EQ(mlos_pool_shards(&pool, m, 3), 3);
+    mlos_group_t g;
+    make_group(&g, m, 3, 0, 0);
+    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 20000, 21, NULL, NULL);
+    check_one(&g, m, GC_BCAST, 0, 0, 2, 5000, 22, NULL, NULL);
+    printf("a group of pool shards: collectives match\n");
+    /* every rank loops on barriers: the deadline passes, the master aborts them */
+    struct gcall c;
+    int rc = gcall(&g, &c, "group.barriers", "\0\0\0\0", 4, 300);
+    CHECK_EQ(rc, MLOS_ETIMEDOUT);
+    for (unsigned r = 0; r < 3; r++)
+        CHECK_EQ(c.rank_status[r], MLOS_ETIMEDOUT);
+    CHECK(g.failed_rank >= 0);
+    struct gcall c2;
+    memset(&c2, 0, sizeof(c2));
+    c2.req.data = &c2;
+    CHECK_EQ(mlos_group_call(&g, &c2.req, "group.check", "", 0, 0, on_call), MLOS_ESHARDDIED);
+    mlos_group_close_sync(&g);
+    printf("a group call past its deadline: every rank released, the group broken\n");
+    mlos_pool_close_sync(&pool);
+}
+
 static void noop_group(mlos_group_t *g, int st) {}
 
 static void case_errors(void)
@@ -612,6 +648,8 @@ int main(int argc, char **argv)
             case_many();
         else if (!strcmp(argv[i], "errors"))
             case_errors();
+        else if (!strcmp(argv[i], "pool"))
+            case_pool();
         else if (!strcmp(argv[i], "user") && i + 1 < argc)
             case_user(argv[++i]);
         else {

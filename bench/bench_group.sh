@@ -19,6 +19,7 @@ if command -v mpicc >/dev/null && command -v mpirun >/dev/null; then
     mpicc -O2 -o "$tmp/bench_group_mpi" "$here/bench_group_mpi.c"
     for n in 2 4 8; do
         # --oversubscribe is Open MPI's; MPICH's hydra runs N > cores as is.
+        # (the header line is bench_group's)
         mpirun -np "$n" "$tmp/bench_group_mpi" "$iters" </dev/null
     done
 else

@@ -6,6 +6,15 @@
  * down marks the master writes, sleeping on the doorbell), two-sided
  * messages and one-sided put/get. coll.c builds the collectives on the
  * wait loop with a small engine of send / receive / ordered-fold steps.
+ *
+ * Transport per pair. Everything above the rings sees a peer as three ring
+ * pairs (tx[k][peer], rx[k][peer]) with the ring.h protocol: reserve /
+ * commit / peek / release plus the two wait flags. Local peers share
+ * those rings in the group memory. A peer on another node plugs in the
+ * same way: its rings are local memory that a forwarder (the master, or a
+ * per-node relay) fills from and drains to the network, and it rings this
+ * member's doorbell as a WAKE would; the engine, the fold order and the
+ * failure marks do not change. Only the local transport exists today.
  */
 #ifndef MLOS_RUNTIME_COMM_H
 #define MLOS_RUNTIME_COMM_H

@@ -678,3 +678,13 @@ void mlos_group_close_sync(mlos_group_t *group)
             uv_run(loop, UV_RUN_ONCE);
     group->data = user;
 }
+
+uint8_t *mlos__group_slice(const struct mlos_group_s *group, size_t *len, uint32_t *ring_bytes)
+{
+    struct mlos_group_impl *g = group ? group->impl : NULL;
+    if (!g)
+        return NULL;
+    *len = g->len;
+    *ring_bytes = g->ring_bytes;
+    return g->gm->impl->map + g->off;
+}

@@ -29,4 +29,7 @@ void mlos__group_shard_down(struct mlos_shard_impl *im, int reason);
  * belongs to. 0, or MLOS_EDECODE for a malformed payload. */
 int mlos__group_wake(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len);
 
+/* The master's view of a group's slice (tests play a hostile member with it). */
+uint8_t *mlos__group_slice(const struct mlos_group_s *g, size_t *len, uint32_t *ring_bytes);
+
 #endif

@@ -19,6 +19,9 @@
 #include "mlos_endian.h"
 #include "mlos_group.h"
 #include "mlos_pool.h"
+#include "group.h"
+#include "group_wire.h"
+#include "ring.h"
 
 enum { GC_BARRIER, GC_BCAST, GC_REDUCE, GC_ALLREDUCE, GC_GATHER, GC_ALLGATHER };
 static const char *which_name[] = {"barrier", "bcast", "reduce", "allreduce", "gather", "allgather"};
@@ -580,6 +583,55 @@ static void case_pool(void)
     mlos_pool_close_sync(&pool);
 }
 
+/* A hostile member: the bytes a peer shares are not trusted. With rank
+ * 1's one-sided ring to rank 0 rewritten (an index that is not a record
+ * boundary, then a frame with a bad header) -- a ring rank 1 itself does
+ * not touch during an allreduce, so the damage stays -- rank 0's
+ * collective fails with MLOS_EPROTO instead of reading outside the ring,
+ * the call ends at its deadline, and a new group works again. */
+static void case_hostile(void)
+{
+    mlos_shard_t s[2];
+    mlos_shard_t *m[2] = {&s[0], &s[1]};
+    mlos_group_t g;
+    struct gcall c;
+    uint8_t a[32] = {0};
+    spawn(&s[0], "process");
+    spawn(&s[1], "process");
+    mlos_put_le32(a, GC_ALLREDUCE);
+    mlos_put_le32(a + 4, 2);
+    mlos_put_le64(a + 16, 50000);
+    for (int how = 0; how < 2; how++) {
+        make_group(&g, m, 2, 0, 0);
+        check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 50000, 1, NULL, NULL);
+        size_t len;
+        uint32_t ring;
+        uint8_t *slice = mlos__group_slice(&g, &len, &ring);
+        CHECK(slice);
+        struct mlos_ring_ctl *ctl = (struct mlos_ring_ctl *)(slice + mlos_group_ring_off(2, ring, 1, 0, MLOS_GROUP_RING_RMA));
+        if (how == 0) {
+            __atomic_store_n(&ctl->head, ctl->head + 8, __ATOMIC_RELEASE); /* not a record boundary */
+        } else {
+            uint8_t *data = (uint8_t *)(ctl + 1);
+            uint32_t at = mlos_from_le32(ctl->head) & (MLOS_GROUP_SMALL_RING - 1);
+            memset(data + at, 0xA5, 64); /* a "frame" that is not one */
+            __atomic_store_n(&ctl->head, mlos_to_le32(mlos_from_le32(ctl->head) + 64), __ATOMIC_RELEASE);
+        }
+        int rc = gcall(&g, &c, "group.check", a, 32, 1500);
+        printf("hostile ring (%s): %s; rank 0: %s\n", how ? "garbage frame" : "bad index", mlos_strerror(rc),
+               c.rank_error[0]);
+        CHECK(rc == MLOS_EPROTO || rc == MLOS_ETIMEDOUT);
+        CHECK_EQ(c.rank_status[0], MLOS_EPROTO);
+        CHECK(mlos_shard_alive(&s[0]) && mlos_shard_alive(&s[1]));
+        mlos_group_close_sync(&g);
+    }
+    make_group(&g, m, 2, 0, 0);
+    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 50000, 2, NULL, NULL);
+    mlos_group_close_sync(&g);
+    printf("after a hostile peer: a new group works\n");
+    stop_all(s, 2);
+}
+
 static void noop_group(mlos_group_t *g, int st) {}
 
 static void case_errors(void)
@@ -650,6 +702,8 @@ int main(int argc, char **argv)
             case_errors();
         else if (!strcmp(argv[i], "pool"))
             case_pool();
+        else if (!strcmp(argv[i], "hostile"))
+            case_hostile();
         else if (!strcmp(argv[i], "user") && i + 1 < argc)
             case_user(argv[++i]);
         else {

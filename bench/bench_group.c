@@ -3,7 +3,7 @@
  * and x86_64 slaves, sleeping and polling. bench/bench_group.sh runs it
  * beside the same operations under MPICH (bench_group_mpi.c) in one run.
  *
- *   bench_group [-k process,x86_64] [-n 2,4,8] [-m sleep,poll] [-i ITERS]
+ *   bench_group [-k process,x86_64] [-n 2,4,8] [-m sleep,poll] [-i ITERS] [-r RING_KIB]
  *
  * Each rank times every iteration on its own clock (group.bench, a
  * built-in task); an iteration's time is the slowest rank's, and the line
@@ -95,6 +95,7 @@ int main(int argc, char **argv)
 {
     const char *kinds = "process,x86_64", *sizes = "2,4,8", *modes = "sleep,poll";
     unsigned iters = 2000;
+    uint32_t ring = 1u << 20; /* collective ring per pair: 256 KiB frames, a 1 MiB operation in 4 hand-offs */
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "-k"))
             kinds = argv[i + 1];
@@ -104,12 +105,15 @@ int main(int argc, char **argv)
             modes = argv[i + 1];
         else if (!strcmp(argv[i], "-i"))
             iters = (unsigned)atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "-r"))
+            ring = (uint32_t)atoi(argv[i + 1]) << 10;
     }
     if (iters < 10 || iters > 4096) {
         fprintf(stderr, "iterations: 10..4096\n");
         return 2;
     }
     loop = uv_default_loop();
+    printf("group rings: %u KiB per pair\n", ring >> 10);
     printf("%-8s %-5s %2s  %-14s %10s %10s %10s\n", "kind", "mode", "N", "operation", "p50 us", "p99 us", "min us");
     static const char *kind_names[] = {"process", "x86_64"};
     static const unsigned ns[] = {2, 4, 8};
@@ -128,11 +132,12 @@ int main(int argc, char **argv)
                 mlos_group_mem_t gm;
                 mlos_shard_t s[MAXN], *m[MAXN];
                 mlos_group_t g;
-                uint32_t ring = 256u << 10;
                 if (mlos_group_mem_init(&gm, mlos_group_mem_needed(n, ring) + (1u << 20)) < 0)
                     return 1;
+                /* Polling is the members' (group spin_us); the master only relays
+                 * wake-ups, which polling members do not need, so it sleeps. */
                 struct mlos_spawn_opts so = {.arch = kind_names[ki], .group_mem = &gm, .mem_bytes = 16u << 20,
-                                             .bulk_bytes = 4u << 20, .spin_us = mi ? 1000 : 0};
+                                             .bulk_bytes = 4u << 20};
                 unsigned up = 0;
                 for (; up < n; up++) {
                     m[up] = &s[up];

@@ -4,7 +4,7 @@
  * a member killed and a member frozen during a collective, re-forming with
  * a replacement, many groups at once, and bad options.
  *
- *   test_groups process | x86_64 | failure | many | errors
+ *   test_groups process | x86_64 | failure | many | errors | pool | hostile | poll | user BIN
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -634,6 +634,27 @@ static void case_hostile(void)
     stop_all(s, 2);
 }
 
+/* Polling members (spin before sleeping): the same results. */
+static void case_poll(void)
+{
+    mlos_shard_t s[3];
+    mlos_shard_t *m[3] = {&s[0], &s[1], &s[2]};
+    mlos_group_t g;
+    for (unsigned i = 0; i < 3; i++)
+        spawn(&s[i], "process");
+    struct mlos_group_opts o = {.mem = &gm, .members = m, .n = 3, .spin_us = 200, .ring_bytes = 1u << 20};
+    CHECK_EQ(mlos_group_create_sync(loop, &g, &o), 0);
+    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 3, 41, NULL, NULL);
+    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 100000, 42, NULL, NULL);
+    check_one(&g, m, GC_REDUCE, 0, 2, 1, 100000, 43, NULL, NULL);
+    check_one(&g, m, GC_BCAST, 0, 0, 2, 300000, 44, NULL, NULL);
+    check_one(&g, m, GC_ALLGATHER, 0, 0, 0, 200000, 45, NULL, NULL);
+    check_one(&g, m, GC_BARRIER, 0, 0, 0, 0, 46, NULL, NULL);
+    printf("polling members, 1 MiB rings: collectives match\n");
+    mlos_group_close_sync(&g);
+    stop_all(s, 3);
+}
+
 static void noop_group(mlos_group_t *g, int st) {}
 
 static void case_errors(void)
@@ -706,6 +727,8 @@ int main(int argc, char **argv)
             case_pool();
         else if (!strcmp(argv[i], "hostile"))
             case_hostile();
+        else if (!strcmp(argv[i], "poll"))
+            case_poll();
         else if (!strcmp(argv[i], "user") && i + 1 < argc)
             case_user(argv[++i]);
         else {

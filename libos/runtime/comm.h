@@ -1,10 +1,10 @@
 /* libos/runtime/comm.h -- a shard's group memberships, private to the runtime.
  *
  * comm.c keeps the memberships (joined with the "mlos.group.join" task),
- * the rings to each peer, the wait loop every blocking comm call runs
+ * the rings to each peer and the wait loop every blocking comm call runs
  * (progress, the master's heartbeats, one-sided requests from peers, the
- * down marks the master writes, sleeping on the doorbell), two-sided
- * messages and one-sided put/get. coll.c builds the collectives on the
+ * down marks the master writes, sleeping on the doorbell); comm_peer.c
+ * two-sided messages and one-sided put/get. coll.c builds the collectives on the
  * wait loop with a small engine of send / receive / ordered-fold steps.
  *
  * Transport per pair. Everything above the rings sees a peer as three ring
@@ -74,6 +74,13 @@ int mlos__comm_wait(struct mlos_comm *c, int (*step)(struct mlos_comm *c, void *
  * next flush if it sleeps on that. */
 void mlos__comm_note_tx(struct mlos_comm *c, int kind, int peer);
 void mlos__comm_note_rx(struct mlos_comm *c, int kind, int peer);
+/* Send the wake-ups noted so far (one WAKE frame to the master). */
+void mlos__comm_flush_wakes(struct mlos_comm *c);
+
+/* comm_peer.c: serve what peers sent on their one-sided rings (requests,
+ * and the replies to this member's own); an error only for a peer that
+ * broke the protocol. */
+int mlos__comm_serve(struct mlos_comm *c);
 
 /* ---- hooks for the slave loop (slave.c) ---- */
 /* Serve one-sided requests of every membership (between tasks). */

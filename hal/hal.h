@@ -117,6 +117,15 @@ void mlos_hal_doorbell_ring(void);
  */
 int mlos_hal_wait(uint64_t deadline_ns);
 
+/* ---- relaxing while polling ----------------------------------------
+ * Called between empty passes of a polling loop: give a peer that shares
+ * this CPU the chance to run and produce what is polled for. Linux:
+ * sched_yield (two polling processes on one core otherwise alternate at
+ * the scheduler's time slice, a millisecond). Bare metal: nothing (the
+ * guest has its CPU). The libos runtime has a weak no-op default.
+ */
+void mlos_hal_relax(void);
+
 /* ---- exit ------------------------------------------------------------
  * End the shard with status (0 = success). x86_64: isa-debug-exit, so
  * QEMU's exit code is (status << 1) | 1. PowerPC: the status is left in the

@@ -3,6 +3,7 @@
 #include "hal_linux.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +177,8 @@ _Noreturn void mlos_hal_exit(int status)
 const char *mlos_hal_arch(void) { return "process"; }
 
 void mlos_hal_tlb_refresh(void) {} /* the host kernel's business */
+
+void mlos_hal_relax(void) { sched_yield(); }
 
 /* Map key=OFFSET,SIZE of the memory file fd (the window, or the group
  * memory) into *out. No key: nothing mapped, not an error. */

@@ -21,6 +21,11 @@ __attribute__((weak)) int mlos_hal_group_mem(void **base, size_t *len)
     return MLOS_ENOENT;
 }
 
+#define RELAX_AFTER_NS 1000u /* polling this long in vain, start yielding the CPU (hal.h) */
+
+/* Bare metal has its CPU to itself: nothing to give up while polling. */
+__attribute__((weak)) void mlos_hal_relax(void) {}
+
 static struct mlos_comm *comms[MLOS_COMM_MAX_GROUPS];
 static struct mlos_comm *current; /* group of the running group call */
 
@@ -124,7 +129,7 @@ int mlos__comm_wait(struct mlos_comm *c, int (*step)(struct mlos_comm *c, void *
 {
     /* Polling starts at once: a peer a few hundred ns behind should not
      * cost a sleep and a wake-up through the master. */
-    uint64_t spin_until = c->spin_ns ? mlos_hal_now_ns() + c->spin_ns : 0;
+    uint64_t spin_until = c->spin_ns ? mlos_hal_now_ns() + c->spin_ns : 0, empty_since = 0;
     int rc;
     for (;;) {
         c->progressed = 0;
@@ -144,16 +149,26 @@ int mlos__comm_wait(struct mlos_comm *c, int (*step)(struct mlos_comm *c, void *
         uint64_t now = mlos_hal_now_ns();
         if (c->progressed) {
             spin_until = now + c->spin_ns;
+            empty_since = 0;
             continue;
         }
-        if (now < spin_until)
+        if (now < spin_until) {
+            /* Polled in vain for a while: the peer may be waiting for this
+             * very CPU; let it run now rather than at the next time slice.
+             * Not at once: a peer on another core answers within a few us. */
+            if (!empty_since)
+                empty_since = now;
+            else if (now - empty_since > RELAX_AFTER_NS)
+                mlos_hal_relax();
             continue;
+        }
         int ready = arm(c) | mlos__slave_prepare_wait();
         if (!ready && check_down(c) == 0)
             mlos_hal_wait(now + 200000000ull); /* doorbell; the timeout only bounds a lost one */
         mlos__slave_done_wait();
         disarm(c);
         spin_until = mlos_hal_now_ns() + c->spin_ns; /* woken: poll a while for what follows */
+        empty_since = 0;
     }
 }
 

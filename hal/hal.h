@@ -103,6 +103,16 @@ const char *mlos_hal_cmdline(void);
  */
 int mlos_hal_window(void **base, size_t *len);
 
+/* ---- group memory ----------------------------------------------------
+ * Memory shared with the other members of this shard's groups (the master
+ * creates it; rpc/group_wire.h lays groups out in it), or MLOS_ENOENT if
+ * the shard was started without one. Bare metal: a second RAM range given
+ * as mlos.group=0x<gpa>,0x<size>. Linux: a memfd on fd 5, mlos.group=0x0,
+ * 0x<size>. The libos runtime has a weak default returning MLOS_ENOENT, so
+ * a HAL without group memory may leave it out.
+ */
+int mlos_hal_group_mem(void **base, size_t *len);
+
 /* Tell the master that there is new data in the window (one doorbell
  * "ring"). Doorbells may be coalesced: one ring can stand for many
  * messages, so the receiver always drains. */
@@ -138,6 +148,14 @@ int mlos_hal_wait(uint64_t deadline_ns);
 unsigned mlos_hal_core_count(void);
 unsigned mlos_hal_core_self(void);
 int mlos_hal_core_run(unsigned core, void (*fn)(void *), void *arg);
+/* ---- relaxing while polling ----------------------------------------
+ * Called between empty passes of a polling loop: give a peer that shares
+ * this CPU the chance to run and produce what is polled for. Linux:
+ * sched_yield (two polling processes on one core otherwise alternate at
+ * the scheduler's time slice, a millisecond). Bare metal: nothing (the
+ * guest has its CPU). The libos runtime has a weak no-op default.
+ */
+void mlos_hal_relax(void);
 
 /* ---- exit ------------------------------------------------------------
  * End the shard with status (0 = success). x86_64: isa-debug-exit, so

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "group.h"
+#include "group_wire.h"
 #include "master_internal.h"
 #include "mlos.pb-c.h"
 #include "msg_transport.h"
@@ -392,6 +394,7 @@ again:
         im->state = SHARD_DEAD;
         uv_idle_stop(&im->spin);
         uv_timer_stop(&im->hb_timer);
+        mlos__group_shard_down(im, MLOS_GROUP_DOWN_FENCED);
         complete(c, MLOS_ETIMEDOUT, msg);
         if (im->state == SHARD_DEAD) /* the callback may have stopped it */
             mlos__fail_calls(im, im->death_err, im->death_msg);
@@ -504,6 +507,8 @@ void mlos__drain(struct mlos_shard_impl *im)
             bad = mlos__on_cores_set(im, h.request_id, p, h.length); /* cores.c */
         else if (h.type == MLOS_FRAME_LOG)
             bad = 0; /* text also goes to the console */
+        else if (h.type == MLOS_FRAME_WAKE && im->state == SHARD_READY)
+            bad = mlos__group_wake(im, p, h.length); /* a group member wakes its peers */
         else if (h.type == MLOS_FRAME_MSG && im->state != SHARD_STARTING) {
             if (im->ep) /* a message for the bound endpoint (shard_ep.c) */
                 mlos__ep_deliver(im->ep, h.request_id, p, h.length);

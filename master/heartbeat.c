@@ -38,6 +38,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "group.h"
+#include "group_wire.h"
 #include "master_internal.h"
 #include "mlos.pb-c.h"
 #include "mlos_pool.h"
@@ -133,6 +135,7 @@ void mlos__fence(struct mlos_shard_impl *im)
     im->state = SHARD_DEAD;
     uv_idle_stop(&im->spin);
     uv_timer_stop(&im->hb_timer);
+    mlos__group_shard_down(im, MLOS_GROUP_DOWN_FENCED); /* its group peers stop waiting for it */
     mlos__fail_calls(im, im->death_err, im->death_msg);
     if (im->state == SHARD_DEAD && im->on_dead) /* a callback may have stopped it */
         im->on_dead(im->shard);

@@ -95,6 +95,9 @@ struct mlos_shard_impl {
     /* ---- a shard on another node, behind its agent (shard_remote.c) ---- */
     const struct mlos__remote_ops *rops; /* NULL: a shard of this host */
     void *rctx;                          /* the node's own state for this shard */
+    /* ---- groups (group.c) ---- */
+    const struct mlos_group_mem_s *group_mem; /* spawned with this group memory, or NULL */
+    struct mlos__group_link *groups;          /* memberships */
 };
 
 /* How the master reaches a shard that runs on another node: the node layer

@@ -64,6 +64,9 @@ struct mlos_spawn_opts {
     unsigned cores;            /* CPU cores of an x86_64 shard (at most MLOS_MAX_CORES; under TCG
                                 * one host thread each): 1 (default). Other kinds have one core:
                                 * more is refused with MLOS_ENOTSUP */
+    struct mlos_group_mem_s *group_mem; /* memory shared with group peers (mlos_group.h): a shard
+                                * spawned with it can become a member of groups made in it;
+                                * x86_64 and process shards; NULL: none */
 };
 
 #define MLOS_MAX_CORES 8

@@ -16,11 +16,14 @@
 #include "master_internal.h"
 #include "mlos.pb-c.h"
 #include "mlos_endian.h"
+#include "group.h"
+#include "group_wire.h"
 #include "registry.h"
 #include "window.h"
 
 #define CHILD_BELL_FD 3
 #define CHILD_MEM_FD 4
+#define CHILD_GROUP_FD 5
 #define MiB (1024u * 1024u)
 
 /* ---- console ---- */
@@ -252,6 +255,8 @@ static void exit_cb(uv_process_t *p, int64_t status, int term_signal)
             fprintf(stderr, "mlos: %s\n--- console of shard %u ---\n%s--- end ---\n", im->death_msg,
                     im->shard->id, im->console);
     }
+    if (was == SHARD_READY) /* its group peers must stop waiting for it */
+        mlos__group_shard_down(im, im->fenced ? MLOS_GROUP_DOWN_FENCED : MLOS_GROUP_DOWN_DIED);
     mlos__fail_calls(im, im->death_err, im->death_msg);
     mlos__shard_ep_gone(im);
     if (im->state == SHARD_CLOSING)
@@ -317,6 +322,8 @@ static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *
         .doorbell_fd = CHILD_BELL_FD,
         .mem_max_bytes = (size_t)im->mem_max,
         .cores = o->cores,
+        .group_bytes = o->group_mem ? mlos__group_mem_bytes(o->group_mem) : 0,
+        .group_fd = CHILD_GROUP_FD,
     };
     struct mlos_kind_cmd cmd = {
         .argv = L->argv + 1,
@@ -422,6 +429,8 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
         return MLOS_EINVAL;
     }
     mem_ram = mem_max ? mem_max : mem;
+    if (o->group_mem && mlos__group_mem_fd(o->group_mem) < 0)
+        return MLOS_EINVAL; /* not initialised, or closed */
     shard->id = mlos__next_shard_id();
     if (!(im = calloc(1, sizeof(*im))) || !(L = calloc(1, sizeof(*L)))) {
         free(im);
@@ -433,6 +442,7 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     im->kind = kind;
     im->spawn_cb = cb;
     im->on_console = o->on_console;
+    im->group_mem = o->group_mem;
     im->next_id = 1;
     im->t_spawn = uv_hrtime();
     im->mem_max = mem_max;
@@ -463,7 +473,7 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     }
     im->bell_fd = fds[0];
 
-    uv_stdio_container_t stdio[5];
+    uv_stdio_container_t stdio[6];
     uv_process_options_t po;
     /* Process shards get their args and what they need, not the master's whole environment (shard_env.c). */
     char **env = mlos__shard_env(L->env_args);
@@ -484,11 +494,13 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     stdio[3].data.fd = fds[1];
     stdio[4].flags = UV_INHERIT_FD;
     stdio[4].data.fd = im->mem_fd;
+    stdio[5].flags = UV_INHERIT_FD;
+    stdio[5].data.fd = o->group_mem ? mlos__group_mem_fd(o->group_mem) : -1;
     po.file = L->argv[0];
     po.args = L->argv;
     po.env = kind->own_env ? env : NULL;
     po.stdio = stdio;
-    po.stdio_count = 5;
+    po.stdio_count = o->group_mem ? 6 : 5;
     po.exit_cb = exit_cb;
     im->proc.data = im;
     rc = uv_spawn(loop, &im->proc, &po);
@@ -540,6 +552,7 @@ int mlos_shard_stop(mlos_shard_t *shard, mlos_close_cb cb)
     if (!im || im->state == SHARD_STOPPING || im->state == SHARD_CLOSING)
         return MLOS_EINVAL;
     im->close_cb = cb;
+    mlos__group_shard_down(im, MLOS_GROUP_DOWN_LEFT);
     if (im->rops)
         return mlos__remote_stop(im);
     mlos__fail_calls(im, MLOS_ESTOPPED, "shard is stopping");

@@ -21,6 +21,8 @@ static struct mlos_hal_region regions[MLOS_BOOTMEM_MAX_RANGES];
 static int nregions;
 static void *window_base;
 static size_t window_len;
+static void *group_base;
+static size_t group_len;
 
 void mlos_bootmem_set_cmdline(const char *s, size_t len)
 {
@@ -29,20 +31,31 @@ void mlos_bootmem_set_cmdline(const char *s, size_t len)
     cmdline[n] = '\0';
 }
 
-void mlos_bootmem_parse_window(uint64_t lo, uint64_t hi)
+/* key=BASE,SIZE inside [lo, hi), page aligned: 1 and the range, else 0
+ * (a console line if the key is there but unusable). */
+static int parse_range(const char *key, uint64_t lo, uint64_t hi, void **out_base, size_t *out_len)
 {
-    static const char bad[] = "mlos: ignoring malformed or unmapped mlos.window\n";
+    static const char bad[] = "mlos: ignoring malformed or unmapped ";
     uint64_t base, len;
 
-    if (mlos_bootarg_u64(cmdline, "mlos.window", 0, &base) != 0)
-        return;
-    if (mlos_bootarg_u64(cmdline, "mlos.window", 1, &len) != 0 || len == 0 || base % PAGE != 0 || base < lo ||
+    if (mlos_bootarg_u64(cmdline, key, 0, &base) != 0)
+        return 0;
+    if (mlos_bootarg_u64(cmdline, key, 1, &len) != 0 || len == 0 || base % PAGE != 0 || base < lo ||
         base >= hi || len > hi - base) {
         mlos_hal_console_write(bad, sizeof(bad) - 1);
-        return;
+        mlos_hal_console_write(key, strlen(key));
+        mlos_hal_console_write("\n", 1);
+        return 0;
     }
-    window_base = (void *)(uintptr_t)base;
-    window_len = (size_t)len;
+    *out_base = (void *)(uintptr_t)base;
+    *out_len = (size_t)len;
+    return 1;
+}
+
+void mlos_bootmem_parse_window(uint64_t lo, uint64_t hi)
+{
+    parse_range("mlos.window", lo, hi, &window_base, &window_len);
+    parse_range("mlos.group", lo, hi, &group_base, &group_len);
 }
 
 void mlos_bootmem_add_ram(uint64_t lo, uint64_t hi)
@@ -78,6 +91,8 @@ void mlos_bootmem_finish(void)
 {
     if (window_base)
         mlos_bootmem_reserve((uintptr_t)window_base, window_len);
+    if (group_base) /* shared with other guests: never the allocator's */
+        mlos_bootmem_reserve((uintptr_t)group_base, group_len);
     /* Keep non-empty ranges, sorted by address (a handful: insertion sort). */
     nregions = 0;
     for (int i = 0; i < nranges; i++) {
@@ -141,5 +156,14 @@ int mlos_hal_window(void **base, size_t *len)
         return MLOS_ENOENT;
     *base = window_base;
     *len = window_len;
+    return 0;
+}
+
+int mlos_hal_group_mem(void **base, size_t *len)
+{
+    if (!group_base)
+        return MLOS_ENOENT;
+    *base = group_base;
+    *len = group_len;
     return 0;
 }

@@ -3,8 +3,8 @@
  * A boot-info parser (Multiboot, device tree) feeds: the shard parameter
  * string, the RAM it found, and the ranges in use (image, loader data, the
  * window). bootmem turns that into the page-aligned free regions and the
- * window, and implements mlos_hal_cmdline, mlos_hal_mem_regions and
- * mlos_hal_window from hal.h for every bare-metal HAL.
+ * window, and implements mlos_hal_cmdline, mlos_hal_mem_regions,
+ * mlos_hal_window and mlos_hal_group_mem from hal.h for every bare-metal HAL.
  * Single-threaded, boot time only; no allocation.
  */
 #ifndef MLOS_BOOTMEM_H
@@ -19,9 +19,9 @@
 /* Copy the shard parameter string (at most len bytes, stops at NUL). */
 void mlos_bootmem_set_cmdline(const char *s, size_t len);
 
-/* Take mlos.window=BASE,SIZE from the parameters if it lies page aligned
- * inside [lo, hi) (memory the HAL maps); otherwise say so on the console
- * and run without a window. */
+/* Take mlos.window=BASE,SIZE (and the group memory, mlos.group=BASE,SIZE)
+ * from the parameters if it lies page aligned inside [lo, hi) (memory the
+ * HAL maps); otherwise say so on the console and run without it. */
 void mlos_bootmem_parse_window(uint64_t lo, uint64_t hi);
 
 /* RAM [lo, hi): shrunk inward to whole pages. */

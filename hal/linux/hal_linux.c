@@ -3,6 +3,7 @@
 #include "hal_linux.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,8 @@ static struct {
     void *arena;
     size_t arena_len;
     int64_t arena_off; /* in the master's memory file, -1: private memory */
+    void *group;
+    size_t group_len;
     const char *cmdline;
     uint64_t t0;
 } H = {.bell_fd = -1, .arena_off = -1};
@@ -191,59 +194,47 @@ int mlos_hal_core_run(unsigned core, void (*fn)(void *), void *arg) { return MLO
 
 void mlos_hal_tlb_refresh(void) {} /* the host kernel's business */
 
-/* mlos.arena=OFF,LEN: the allocator's memory is that part of the master's
- * memory file (so that the master can punch out what the shard gives
- * back and the host really gets it); checked to lie inside the file. */
-static int map_arena(const char *cmdline, int fd)
+void mlos_hal_relax(void) { sched_yield(); }
+
+/* Map key=OFFSET,SIZE of the memory file fd (the window, the group memory
+ * or the allocator's arena) into *out, checked to lie inside the file;
+ * *out_off (if given) gets OFFSET. Returns 1 if mapped, 0 if the key is
+ * absent (not an error), else a negative MLOS_E*. */
+static int map_shared(const char *cmdline, const char *key, int fd, void **out, size_t *out_len, uint64_t *out_off)
 {
     char v[64];
     unsigned long long off, len;
-    struct stat st;
-
-    if (mlos_cmdline_get(cmdline, "mlos.arena", v, sizeof(v)) < 0 || fd < 0)
-        return 0;
+    if (mlos_cmdline_get(cmdline, key, v, sizeof(v)) < 0 || fd < 0)
+        return 0; /* none: allowed (mlos_hal_window / mlos_hal_group_mem say ENOENT) */
     if (sscanf(v, "%llx,%llx", &off, &len) != 2 || (off & 4095) || (len & 4095) || !len) {
-        fprintf(stderr, "mlos: bad mlos.arena=%s\n", v);
+        fprintf(stderr, "mlos: bad %s=%s\n", key, v);
         return MLOS_EINVAL;
     }
+    /* A mapping past the end of the memfd would fault on first touch. */
+    struct stat st;
     if (fstat(fd, &st) < 0 || (unsigned long long)st.st_size < off || (unsigned long long)st.st_size - off < len) {
-        fprintf(stderr, "mlos: arena 0x%llx+0x%llx is not inside its memory descriptor\n", off, len);
+        fprintf(stderr, "mlos: %s 0x%llx+0x%llx is not inside its memory descriptor\n", key, off, len);
         return MLOS_EINVAL;
     }
-    H.arena = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, (off_t)off);
-    if (H.arena == MAP_FAILED) {
-        H.arena = NULL;
-        fprintf(stderr, "mlos: cannot map arena: %s\n", strerror(errno));
+    /* NORESERVE: an elastic arena is mostly holes until its pages are used */
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, (off_t)off);
+    if (m == MAP_FAILED) {
+        fprintf(stderr, "mlos: cannot map %s: %s\n", key, strerror(errno));
         return MLOS_EIO;
     }
-    H.arena_len = len;
-    H.arena_off = (int64_t)off;
+    *out = m;
+    *out_len = len;
+    if (out_off)
+        *out_off = off;
     return 1;
 }
 
-static int map_window(const char *cmdline, int fd)
+int mlos_hal_group_mem(void **base, size_t *len)
 {
-    char v[64];
-    unsigned long long off, len;
-    if (mlos_cmdline_get(cmdline, "mlos.window", v, sizeof(v)) < 0 || fd < 0)
-        return 0; /* no window: allowed (mlos_hal_window says ENOENT) */
-    if (sscanf(v, "%llx,%llx", &off, &len) != 2 || (off & 4095) || !len) {
-        fprintf(stderr, "mlos: bad mlos.window=%s\n", v);
-        return MLOS_EINVAL;
-    }
-    /* A window past the end of the memfd would fault on first touch. */
-    struct stat st;
-    if (fstat(fd, &st) < 0 || (unsigned long long)st.st_size < off || (unsigned long long)st.st_size - off < len) {
-        fprintf(stderr, "mlos: window 0x%llx+0x%llx is not inside its memory descriptor\n", off, len);
-        return MLOS_EINVAL;
-    }
-    H.window = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);
-    if (H.window == MAP_FAILED) {
-        H.window = NULL;
-        fprintf(stderr, "mlos: cannot map window: %s\n", strerror(errno));
-        return MLOS_EIO;
-    }
-    H.window_len = len;
+    if (!H.group)
+        return MLOS_ENOENT;
+    *base = H.group;
+    *len = H.group_len;
     return 0;
 }
 
@@ -257,9 +248,15 @@ int mlos_hal_linux_init(uv_loop_t *loop, const struct mlos_hal_linux_cfg *cfg)
     H.cmdline = cfg->cmdline ? cfg->cmdline : getenv("MLOS_SHARD_ARGS");
     if (!H.cmdline)
         H.cmdline = "";
-    if ((rc = map_arena(H.cmdline, cfg->window_fd)) < 0)
+    /* mlos.arena=OFF,LEN: the allocator's memory is that part of the
+     * master's memory file, so that the master can punch out what the
+     * shard gives back and the host really gets it */
+    uint64_t arena_off;
+    if ((rc = map_shared(H.cmdline, "mlos.arena", cfg->window_fd, &H.arena, &H.arena_len, &arena_off)) < 0)
         return rc;
-    if (rc == 0) { /* private memory: mlos.mem_max (elastic), else mlos.mem */
+    if (rc)
+        H.arena_off = (int64_t)arena_off;
+    else { /* private memory: mlos.mem_max (elastic), else mlos.mem */
         H.arena_len = cfg->mem_bytes;
         if (!H.arena_len && mlos_cmdline_get(H.cmdline, "mlos.mem_max", v, sizeof(v)) > 0)
             H.arena_len = strtoull(v, NULL, 0);
@@ -273,10 +270,14 @@ int mlos_hal_linux_init(uv_loop_t *loop, const struct mlos_hal_linux_cfg *cfg)
             return MLOS_ENOMEM;
         }
     }
-    if ((rc = map_window(H.cmdline, cfg->window_fd)) < 0)
+    if ((rc = map_shared(H.cmdline, "mlos.window", cfg->window_fd, &H.window, &H.window_len, NULL)) < 0)
         return rc;
     if (cfg->window_fd >= 0)
         close(cfg->window_fd); /* the mapping keeps the memory */
+    if ((rc = map_shared(H.cmdline, "mlos.group", cfg->group_fd > 0 ? cfg->group_fd : -1, &H.group, &H.group_len, NULL)) < 0)
+        return rc;
+    if (cfg->group_fd > 0)
+        close(cfg->group_fd);
     uv_timer_init(loop, &H.timer);
     if (cfg->doorbell_fd >= 0) {
         H.bell_fd = cfg->doorbell_fd;

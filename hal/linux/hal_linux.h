@@ -15,6 +15,7 @@ struct mlos_hal_linux_cfg {
     const char *cmdline; /* shard parameters; NULL: $MLOS_SHARD_ARGS */
     int window_fd;       /* file holding the window, -1: none */
     int doorbell_fd;     /* socket to the master, -1: none */
+    int group_fd;        /* file holding the group memory (mlos.group=0x0,SIZE), -1 or 0: none */
     size_t mem_bytes;    /* arena for the memory service; 0: mlos.mem= or 64 MiB */
 };
 

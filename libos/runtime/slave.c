@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bpf/hooks.h"
+#include "comm.h"
 #include "cores.h"
 #include "evloop.h"
 #include "hal.h"
@@ -314,19 +315,45 @@ static int spawn_call(uint32_t id, const struct mlos_taskcall_view *c)
     return 0;
 }
 
-static void handle_call(uint32_t id, const uint8_t *p, uint32_t len)
+/* A group run (libos/runtime/comm.c) may wait a long time for its peers
+ * and answers heartbeats meanwhile: its CALL frame leaves the ring first
+ * (the task runs on a private copy), so the PINGs behind it can be taken.
+ * Returns 1 if the frame was released here. */
+static int run_released(uint32_t id, const struct mlos_taskcall_view *c, const struct mlos_frame_hdr *h)
+{
+    static const char name[] = "mlos.group.run";
+    if (c->task_len != sizeof(name) - 1 || memcmp(c->task, name, sizeof(name) - 1))
+        return 0;
+    uint8_t *copy = mlos_malloc(c->task_len + c->arg_len + 1);
+    if (!copy)
+        return 0; /* run it in place: heartbeats then wait for it, as for any task */
+    memcpy(copy, c->task, c->task_len);
+    if (c->arg_len)
+        memcpy(copy + c->task_len, c->arg, c->arg_len);
+    struct mlos_taskcall_view v = {(const char *)copy, c->task_len, copy + c->task_len, c->arg_len};
+    mlos_ring_release(&S.in, h);
+    run_call(id, &v);
+    mlos_free(copy);
+    return 1;
+}
+
+static int handle_call(const struct mlos_frame_hdr *h, const uint8_t *p)
 {
     struct mlos_taskcall_view c;
-    if (accept_call(id, p, len, &c) < 0)
-        return;
+    uint32_t id = h->request_id;
+    if (accept_call(id, p, h->length, &c) < 0)
+        return 0;
     /* bpf.load changes what every call sees: never beside other calls. */
     if (smp && (c.flags & MLOS_TASKCALL_CONCURRENT) && !mlos_hook_installed(MLOS_HOOK_SCHED) &&
         !(c.task_len == 8 && !memcmp(c.task, "bpf.load", 8)) && spawn_call(id, &c) == 0)
-        return;
+        return 0;
     if (mlos_hook_installed(MLOS_HOOK_SCHED) && !(c.task_len == 8 && !memcmp(c.task, "bpf.load", 8)))
         queue_call(id, &c);
-    else
+    else if (!run_released(id, &c, h))
         run_call(id, &c);
+    else
+        return 1;
+    return 0;
 }
 
 /* Heartbeat: answer a PING at once with a PONG of the same id.
@@ -465,6 +492,7 @@ static void drain_frames(struct mlos_evloop *loop);
 static void drain(struct mlos_evloop *loop)
 {
     drain_frames(loop);
+    mlos__comm_idle(); /* group peers' one-sided requests (libos/runtime/comm.h) */
     /* The master may be waiting for room to send more calls. */
     if (mlos_ring_producer_waiting(&S.in))
         mlos_hal_doorbell_ring();
@@ -479,7 +507,8 @@ static void drain_frames(struct mlos_evloop *loop)
     while ((rc = mlos_ring_peek(&S.in, &h, &p)) > 0) {
         switch (h.type) {
         case MLOS_FRAME_CALL:
-            handle_call(h.request_id, p, h.length);
+            if (handle_call(&h, p))
+                continue; /* released already */
             break;
         case MLOS_FRAME_MSG: /* from the master's endpoint (mlos_shard_ep) */
             if (msg_cb)
@@ -536,7 +565,8 @@ static int before_sleep(struct mlos_evloop *loop)
                 return 1;
         } while (mlos_hal_now_ns() < until);
     }
-    return mlos_ring_prepare_wait(&S.in);
+    /* Group peers ring us (through the master) for their requests too. */
+    return mlos__comm_idle_arm() | mlos_ring_prepare_wait(&S.in);
 }
 
 /* Decimal value of key=N in the HAL's parameter string, or dflt. */
@@ -558,7 +588,43 @@ static uint64_t param_u64(const char *key, uint64_t dflt)
     }
     return dflt;
 }
-static void after_sleep(struct mlos_evloop *loop) { mlos_ring_done_wait(&S.in); }
+static void after_sleep(struct mlos_evloop *loop)
+{
+    mlos_ring_done_wait(&S.in);
+    mlos__comm_idle_disarm();
+}
+
+/* ---- for the group wait loop (libos/runtime/comm.h) ---- */
+
+/* A member blocked in a collective still answers heartbeats, or a healthy
+ * member waiting for a slow peer would be taken for a hung one. Only PINGs
+ * at the head are taken: anything else waits for the task to end, in order. */
+void mlos__slave_service(void)
+{
+    struct mlos_frame_hdr h;
+    const uint8_t *p;
+    while (mlos_ring_peek(&S.in, &h, &p) > 0 && h.type == MLOS_FRAME_PING) {
+        handle_ping(h.request_id, p, h.length);
+        mlos_ring_release(&S.in, &h);
+    }
+    if (mlos_ring_producer_waiting(&S.in))
+        mlos_hal_doorbell_ring();
+}
+
+int mlos__slave_prepare_wait(void) { return mlos_ring_prepare_wait(&S.in); }
+void mlos__slave_done_wait(void) { mlos_ring_done_wait(&S.in); }
+
+int mlos__slave_frame(uint8_t type, const void *data, size_t len)
+{
+    void *dst;
+    int rc = reserve_out(len, &dst);
+    if (rc < 0)
+        return rc;
+    if (len)
+        memcpy(dst, data, len);
+    commit_out(type, 0, len);
+    return 0;
+}
 
 static int attach(void)
 {

@@ -38,6 +38,8 @@ struct mlos_kind_spawn {
                                          * now (mlos.mem_max=); 0: fixed at mem_bytes */
     unsigned cores;                     /* vCPUs asked for (mlos.cores=); 0/1: one */
     int ram_fd, doorbell_fd;
+    size_t group_bytes;                 /* group memory (mlos_group.h) to map beside RAM, 0: none */
+    int group_fd;                       /* its memfd, as numbered in the launched process */
 };
 
 /* The command line mlos-launch runs, and for a kind that gets an explicit

@@ -25,6 +25,8 @@ static int layout(size_t mem, size_t win_len, size_t *ram, size_t *win_off)
 static int command(const struct mlos_kind_spawn *s, struct mlos_kind_cmd *cmd)
 {
     const struct mlos_spawn_opts *o = s->opts;
+    if (s->group_bytes)
+        return MLOS_ENOTSUP; /* the bamboo board has no second RAM range for group memory */
     /* no mlos.tsc_hz: the timebase rate comes from the board's device tree */
     int n = snprintf(cmd->buf, cmd->buflen, "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.spin_us=%u mlos.mem=%zu", s->win_off,
                      s->win_len, s->shard_id, o->spin_us, s->mem_bytes);

@@ -25,6 +25,8 @@ static int command(const struct mlos_kind_spawn *s, struct mlos_kind_cmd *cmd)
                      "MLOS_SHARD_ARGS=mlos.window=0x0,0x%zx mlos.arena=0x%zx,0x%zx mlos.id=%u mlos.spin_us=%u "
                      "mlos.mem=%zu",
                      s->win_len, s->win_len, s->ram_bytes - s->win_len, s->shard_id, s->opts->spin_us, s->mem_bytes);
+    if (n >= 0 && (size_t)n < cmd->envlen && s->group_bytes) /* from its own descriptor (group_fd) */
+        n += snprintf(cmd->env + n, cmd->envlen - (size_t)n, " mlos.group=0x0,0x%zx", s->group_bytes);
     if (n >= 0 && (size_t)n < cmd->envlen && s->mem_max_bytes)
         n += snprintf(cmd->env + n, cmd->envlen - (size_t)n, " mlos.mem_max=%zu", s->mem_max_bytes);
     if (n < 0 || (size_t)n >= cmd->envlen || cmd->max_args < 2)

@@ -28,6 +28,8 @@ static int command(const struct mlos_kind_spawn *s, struct mlos_kind_cmd *cmd)
     int rc, n = snprintf(cmd->buf, cmd->buflen, "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.tsc_hz=%llu mlos.spin_us=%u mlos.mem=%zu",
                          s->win_off, s->win_len, s->shard_id, (unsigned long long)mlos_host_tsc_hz(), o->spin_us,
                          s->mem_bytes);
+    if (n >= 0 && (size_t)n < cmd->buflen && s->group_bytes) /* right above its own RAM (qemu_x86_64.h) */
+        n += snprintf(cmd->buf + n, cmd->buflen - (size_t)n, " mlos.group=0x%zx,0x%zx", s->ram_bytes, s->group_bytes);
     if (n >= 0 && (size_t)n < cmd->buflen && s->mem_max_bytes)
         n += snprintf(cmd->buf + n, cmd->buflen - (size_t)n, " mlos.mem_max=%zu", s->mem_max_bytes);
     if (n >= 0 && (size_t)n < cmd->buflen && s->cores > 1)
@@ -51,6 +53,8 @@ static int command(const struct mlos_kind_spawn *s, struct mlos_kind_cmd *cmd)
         .cmdline = cmd->buf,
         .kvm = kvm,
         .cores = s->cores,
+        .group_bytes = s->group_bytes,
+        .group_fd = s->group_fd,
     };
     cmd->env[0] = 0;
     rc = mlos_qemu_x86_64_argv(&cfg, cmd->argv, cmd->max_args, cmd->buf + n + 1, cmd->buflen - (size_t)n - 1);

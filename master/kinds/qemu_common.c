@@ -13,6 +13,22 @@ void mlos_qemu_add_ram(struct argv_builder *b, size_t ram_bytes, int ram_fd)
     mlos_argv_add(b, "memory-backend=mem");
 }
 
+void mlos_qemu_add_ram_and_group(struct argv_builder *b, size_t ram_bytes, int ram_fd, size_t group_bytes,
+                                 int group_fd)
+{
+    mlos_argv_add(b, "-m");
+    mlos_argv_addf(b, "%zuM", (ram_bytes + group_bytes) / MIB);
+    mlos_argv_add(b, "-object");
+    mlos_argv_addf(b, "memory-backend-file,id=mem,size=%zu,mem-path=/proc/self/fd/%d,share=on", ram_bytes, ram_fd);
+    mlos_argv_add(b, "-object");
+    mlos_argv_addf(b, "memory-backend-file,id=grp,size=%zu,mem-path=/proc/self/fd/%d,share=on", group_bytes,
+                   group_fd);
+    mlos_argv_add(b, "-numa");
+    mlos_argv_add(b, "node,memdev=mem");
+    mlos_argv_add(b, "-numa");
+    mlos_argv_add(b, "node,memdev=grp");
+}
+
 void mlos_qemu_add_console_and_doorbell(struct argv_builder *b, int doorbell_fd)
 {
     /* signal=off: a ^C meant for the master must not kill the guest. */

@@ -12,6 +12,14 @@
 
 /* -m, and RAM = memory-backend-file on /proc/self/fd/ram_fd, shared. */
 void mlos_qemu_add_ram(struct argv_builder *b, size_t ram_bytes, int ram_fd);
+
+/* Guest RAM from ram_fd followed, at guest physical ram_bytes, by the group
+ * memory from group_fd (both shared files). Two NUMA nodes are how QEMU
+ * lays several backends out as one contiguous RAM on a board without
+ * memory hotplug (microvm): node 0 is the shard's own memory, node 1 the
+ * memory it shares with its group peers. */
+void mlos_qemu_add_ram_and_group(struct argv_builder *b, size_t ram_bytes, int ram_fd, size_t group_bytes,
+                                 int group_fd);
 /* chardev "con" (stdio, ^C-proof) as the first serial port, and chardev
  * "db" on doorbell_fd; the caller attaches "db" to its second UART. */
 void mlos_qemu_add_console_and_doorbell(struct argv_builder *b, int doorbell_fd);

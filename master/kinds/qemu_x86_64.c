@@ -24,6 +24,8 @@ int mlos_qemu_x86_64_argv(const struct mlos_qemu_x86_64_cfg *cfg, char **argv, i
     if (!cfg || !argv || !buf || max_args < 1 || !cfg->qemu_path || !cfg->image || cfg->ram_fd < 0 ||
         cfg->doorbell_fd < 0 || cfg->ram_bytes == 0 || cfg->ram_bytes % MIB || cfg->ram_bytes > MAX_RAM)
         return MLOS_EINVAL;
+    if (cfg->group_bytes && (cfg->group_bytes % MIB || cfg->group_fd < 0 || cfg->group_bytes > MAX_RAM - cfg->ram_bytes))
+        return MLOS_EINVAL;
     /* QEMU hands the guest "<image> <append>" as the Multiboot command line
      * and the shard drops the first word; a comma would also need escaping
      * in QEMU option syntax. */
@@ -54,7 +56,10 @@ int mlos_qemu_x86_64_argv(const struct mlos_qemu_x86_64_cfg *cfg, char **argv, i
         mlos_argv_add(&b, "-cpu");
         mlos_argv_add(&b, "host");
     }
-    mlos_qemu_add_ram(&b, cfg->ram_bytes, cfg->ram_fd);
+    if (cfg->group_bytes)
+        mlos_qemu_add_ram_and_group(&b, cfg->ram_bytes, cfg->ram_fd, cfg->group_bytes, cfg->group_fd);
+    else
+        mlos_qemu_add_ram(&b, cfg->ram_bytes, cfg->ram_fd);
     mlos_qemu_add_console_and_doorbell(&b, cfg->doorbell_fd);
     mlos_argv_add(&b, "-device");
     mlos_argv_add(&b, "isa-serial,chardev=db,iobase=0x2f8,irq=3");

@@ -28,6 +28,9 @@ struct mlos_qemu_x86_64_cfg {
     const char *cmdline;   /* shard parameters ("key=value ..."); NULL or "" for none */
     int kvm;               /* nonzero: -accel kvm -cpu host (real hosts); else TCG */
     unsigned cores;        /* vCPUs: -smp N, under TCG multi-threaded (one host thread each); 0/1: one */
+    size_t group_bytes;    /* group memory mapped right above RAM (guest physical ram_bytes), 0: none;
+                            * a multiple of 1 MiB, RAM + group <= 3 GiB */
+    int group_fd;          /* its memfd, as numbered in the QEMU process */
 };
 
 /* Fill argv with a NULL-terminated QEMU command line for cfg, formatting the

@@ -41,7 +41,8 @@ enum mlos_frame_type {
     MLOS_FRAME_RELEASED = 11, /* master -> shard: the ranges of RESIZED (same id) left host memory; no payload */
     MLOS_FRAME_CORES = 12,    /* master -> shard: mlos.Cores, how many cores to use */
     MLOS_FRAME_CORES_SET = 13, /* shard -> master: mlos.CoresSet for the CORES with the same request id */
-    MLOS_FRAME_TYPE_MAX = 13
+    MLOS_FRAME_WAKE = 14,      /* shard -> master: ring the doorbells of these group peers (group_wire.h) */
+    MLOS_FRAME_TYPE_MAX = 14
 };
 
 struct mlos_frame_hdr {

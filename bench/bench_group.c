@@ -1,0 +1,185 @@
+/* bench_group: shard-group collectives -- allreduce of 8 B and of 1 MiB
+ * (f64 sum), barrier, broadcast of 1 MiB -- for groups of process shards
+ * and x86_64 slaves, sleeping and polling. bench/bench_group.sh runs it
+ * beside the same operations under MPICH (bench_group_mpi.c) in one run.
+ *
+ *   bench_group [-k process,x86_64] [-n 2,4,8] [-m sleep,poll] [-i ITERS] [-r RING_KIB]
+ *
+ * Each rank times every iteration on its own clock (group.bench, a
+ * built-in task); an iteration's time is the slowest rank's, and the line
+ * shows the p50, p99 and minimum of those over the iterations (1 MiB
+ * operations: a tenth of ITERS); on a shared machine the minimum says
+ * what the operation costs when its members get the cores. Same rule as
+ * bench_group_mpi. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "mlos.h"
+#include "mlos_endian.h"
+#include "mlos_group.h"
+#include "percentile.h"
+
+#define MAXN 8
+
+static uv_loop_t *loop;
+
+struct run {
+    mlos_group_call_t req;
+    int done, status;
+    uint64_t *t[MAXN];
+    unsigned iters;
+};
+
+static void on_done(mlos_group_call_t *req, int status)
+{
+    struct run *r = req->data;
+    r->done = 1;
+    r->status = status;
+    if (status) {
+        fprintf(stderr, "group call: %s\n", req->error);
+        return;
+    }
+    for (unsigned k = 0; k < req->group->n; k++) {
+        if (req->ranks[k].result_len != r->iters * 8u) {
+            r->status = MLOS_EPROTO;
+            return;
+        }
+        for (unsigned i = 0; i < r->iters; i++)
+            r->t[k][i] = mlos_get_le64(req->ranks[k].result + 8 * i);
+    }
+}
+
+/* min/p50/p99 in us of the slowest rank per iteration. */
+static int measure(mlos_group_t *g, uint32_t which, uint64_t bytes, unsigned iters, double *mn, double *p50,
+                   double *p99)
+{
+    struct run r = {.iters = iters};
+    uint8_t arg[16];
+    uint64_t *worst = calloc(iters, 8);
+    for (unsigned k = 0; k < g->n; k++)
+        r.t[k] = calloc(iters, 8);
+    mlos_put_le32(arg, which);
+    mlos_put_le32(arg + 4, iters);
+    mlos_put_le64(arg + 8, bytes);
+    r.req.data = &r;
+    int rc = mlos_group_call(g, &r.req, "group.bench", arg, sizeof(arg), 600000, on_done);
+    while (rc == 0 && !r.done)
+        uv_run(loop, UV_RUN_ONCE);
+    if (rc == 0 && r.status == 0) {
+        for (unsigned i = 0; i < iters; i++)
+            for (unsigned k = 0; k < g->n; k++)
+                if (r.t[k][i] > worst[i])
+                    worst[i] = r.t[k][i];
+        *p50 = bench_pct(worst, (int)iters, 0.5) / 1000.0;
+        *p99 = bench_pct(worst, (int)iters, 0.99) / 1000.0;
+        *mn = worst[0] / 1000.0; /* sorted by bench_pct */
+    }
+    for (unsigned k = 0; k < g->n; k++)
+        free(r.t[k]);
+    free(worst);
+    return rc ? rc : r.status;
+}
+
+static int in_list(const char *list, const char *item)
+{
+    size_t n = strlen(item);
+    for (const char *p = list; (p = strstr(p, item)); p += n)
+        if ((p == list || p[-1] == ',') && (p[n] == 0 || p[n] == ','))
+            return 1;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *kinds = "process,x86_64", *sizes = "2,4,8", *modes = "sleep,poll";
+    unsigned iters = 2000;
+    uint32_t ring = 1u << 20; /* collective ring per pair: 256 KiB frames, a 1 MiB operation in 4 hand-offs */
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "-k"))
+            kinds = argv[i + 1];
+        else if (!strcmp(argv[i], "-n"))
+            sizes = argv[i + 1];
+        else if (!strcmp(argv[i], "-m"))
+            modes = argv[i + 1];
+        else if (!strcmp(argv[i], "-i"))
+            iters = (unsigned)atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "-r"))
+            ring = (uint32_t)atoi(argv[i + 1]) << 10;
+    }
+    if (iters < 10 || iters > 4096) {
+        fprintf(stderr, "iterations: 10..4096\n");
+        return 2;
+    }
+    loop = uv_default_loop();
+    printf("group rings: %u KiB per pair\n", ring >> 10);
+    printf("%-8s %-5s %2s  %-14s %10s %10s %10s\n", "kind", "mode", "N", "operation", "p50 us", "p99 us", "min us");
+    static const char *kind_names[] = {"process", "x86_64"};
+    static const unsigned ns[] = {2, 4, 8};
+    for (int ki = 0; ki < 2; ki++) {
+        if (!in_list(kinds, kind_names[ki]))
+            continue;
+        for (int mi = 0; mi < 2; mi++) {
+            if (!in_list(modes, mi ? "poll" : "sleep"))
+                continue;
+            for (int ni = 0; ni < 3; ni++) {
+                char nb[8];
+                snprintf(nb, sizeof(nb), "%u", ns[ni]);
+                if (!in_list(sizes, nb))
+                    continue;
+                unsigned n = ns[ni];
+                mlos_group_mem_t gm;
+                mlos_shard_t s[MAXN], *m[MAXN];
+                mlos_group_t g;
+                if (mlos_group_mem_init(&gm, mlos_group_mem_needed(n, ring) + (1u << 20)) < 0)
+                    return 1;
+                /* Polling is the members' (group spin_us); the master only relays
+                 * wake-ups, which polling members do not need, so it sleeps. */
+                struct mlos_spawn_opts so = {.arch = kind_names[ki], .group_mem = &gm, .mem_bytes = 16u << 20,
+                                             .bulk_bytes = 4u << 20};
+                unsigned up = 0;
+                for (; up < n; up++) {
+                    m[up] = &s[up];
+                    if (mlos_spawn_sync(loop, &s[up], &so) < 0) {
+                        fprintf(stderr, "spawn %s failed\n", kind_names[ki]);
+                        break;
+                    }
+                }
+                struct mlos_group_opts go = {.mem = &gm, .members = m, .n = n, .ring_bytes = ring,
+                                             .spin_us = mi ? 1000 : 0};
+                if (up == n && mlos_group_create_sync(loop, &g, &go) == 0) {
+                    static const struct {
+                        const char *name;
+                        uint32_t which;
+                        uint64_t bytes;
+                        int big;
+                    } ops[] = {{"allreduce 8B", 3, 8, 0},
+                               {"allreduce 1MiB", 3, 1u << 20, 1},
+                               {"barrier", 0, 0, 0},
+                               {"bcast 1MiB", 1, 1u << 20, 1}};
+                    for (int oi = 0; oi < 4; oi++) {
+                        double mn = 0, p50 = 0, p99 = 0;
+                        unsigned it = ops[oi].big ? iters / 10 : iters;
+                        /* A short warm-up first: the first touches of rings and windows fault pages in. */
+                        int rc = measure(&g, ops[oi].which, ops[oi].bytes, 10, &mn, &p50, &p99);
+                        if (rc == 0)
+                            rc = measure(&g, ops[oi].which, ops[oi].bytes, it, &mn, &p50, &p99);
+                        if (rc)
+                            printf("%-8s %-5s %2u  %-14s failed: %s\n", kind_names[ki], mi ? "poll" : "sleep", n,
+                                   ops[oi].name, mlos_strerror(rc));
+                        else
+                            printf("%-8s %-5s %2u  %-14s %10.2f %10.2f %10.2f\n", kind_names[ki],
+                                   mi ? "poll" : "sleep", n, ops[oi].name, p50, p99, mn);
+                        fflush(stdout);
+                    }
+                    mlos_group_close_sync(&g);
+                }
+                for (unsigned i = 0; i < up; i++)
+                    mlos_shard_stop_sync(&s[i]);
+                mlos_group_mem_close(&gm);
+            }
+        }
+    }
+    return 0;
+}

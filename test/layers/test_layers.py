@@ -25,6 +25,7 @@ their commands are read from BUILD_DIR/build.ninja.
 Exit 0: all as expected; 1: a layer sees what it must not, or misses what
 it needs (each line names the layer, the header and the command's target).
 """
+import concurrent.futures
 import json
 import os
 import re
@@ -150,7 +151,8 @@ def probe_args(entry, probe):
 
 
 def compiles(entry, header, tmp):
-    probe = os.path.join(tmp, "probe.c")
+    d = tempfile.mkdtemp(dir=tmp)  # one per probe: they run in parallel
+    probe = os.path.join(d, "probe.c")
     with open(probe, "w", encoding="utf-8") as f:
         f.write('#include "%s"\nint mlos_layer_probe;\n' % header)
     r = subprocess.run(probe_args(entry, probe), cwd=entry["directory"], capture_output=True, text=True)
@@ -255,23 +257,26 @@ def main():
         print("PowerPC image not built: not checking its layers")
     problems, checked = [], 0
     seen_ok = set()
-    with tempfile.TemporaryDirectory(prefix="mlos-layers-%d-" % os.getpid()) as tmp:
+    with tempfile.TemporaryDirectory(prefix="mlos-layers-%d-" % os.getpid()) as tmp, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        jobs = []
         for layer, (fragment, ok, bad) in cases.items():
             entry = find_command(entries, fragment)
             if entry is None:
                 problems.append("%s: no compile command with output %s* (was the layer's library renamed?)" %
                                 (layer, fragment))
                 continue
-            for h in ok:
-                good, _, err = compiles(entry, h, tmp)
-                checked += 1
+            jobs += [(layer, entry, h, True, pool.submit(compiles, entry, h, tmp)) for h in ok]
+            jobs += [(layer, entry, h, False, pool.submit(compiles, entry, h, tmp)) for h in bad]
+        for layer, entry, h, must_see, job in jobs:
+            good, missing, err = job.result()
+            checked += 1
+            if must_see:
                 if good:
                     seen_ok.add(h)
                 else:
                     problems.append("%s must see \"%s\" but does not (%s):\n%s" % (layer, h, entry["output"], err))
-            for h in bad:
-                good, missing, err = compiles(entry, h, tmp)
-                checked += 1
+            else:
                 if good:
                     problems.append("%s sees \"%s\" of a layer above it (%s)" % (layer, h, entry["output"]))
                 elif not missing:

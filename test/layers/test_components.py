@@ -62,12 +62,22 @@ def manifests(src):
     return sorted(out)
 
 
-def symbols(obj):
-    r = subprocess.run(["nm", "--defined-only", "-g", obj], capture_output=True, text=True, check=True)
-    defined = {ln.split()[-1] for ln in r.stdout.splitlines() if len(ln.split()) >= 3}
-    r = subprocess.run(["nm", "-u", obj], capture_output=True, text=True, check=True)
-    undefined = {ln.split()[-1] for ln in r.stdout.splitlines() if ln.split()}
-    return defined, undefined
+def symbols(objs):
+    """{object: (defined global symbols, undefined symbols)}, from one nm run."""
+    out = {o: (set(), set()) for o in objs}
+    if not objs:
+        return out
+    # -A: every line "OBJECT:[VALUE] TYPE NAME" (object paths have no blanks)
+    r = subprocess.run(["nm", "-g", "-A"] + sorted(objs), capture_output=True, text=True, check=True)
+    for ln in r.stdout.splitlines():
+        f = ln.split()
+        if len(f) < 2:
+            continue
+        obj = f[0].rsplit(":", 1)[0] if len(f) == 3 else f[0].rstrip(":")
+        if obj not in out:
+            continue
+        (out[obj][1] if f[-2] in ("U", "w", "v") else out[obj][0]).add(f[-1])
+    return out
 
 
 def main():
@@ -123,6 +133,8 @@ def main():
     # flavour (host or x86_64, told by the object's path) -> symbol -> components defining it
     defs = {"host": {}, "x86_64": {}}
     uses = []  # (component, flavour, undefined symbols)
+    syms = symbols({o for c in comps for s in c["sources"]
+                    for o in objects.get(os.path.relpath(os.path.join(src, c["dir"], s), src), [])})
     for c in comps:
         for s in c["sources"]:
             rel = os.path.relpath(os.path.join(src, c["dir"], s), src)
@@ -133,7 +145,7 @@ def main():
                 continue
             for o in objs:
                 flavour = "x86_64" if "/shards/x86_64/" in o or "/shards/composed/" in o else "host"
-                d, u = symbols(o)
+                d, u = syms[o]
                 for sym in d:
                     defs[flavour].setdefault(sym, set()).add(c["name"])
                 uses.append((c["name"], flavour, u))

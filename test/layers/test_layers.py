@@ -19,9 +19,13 @@ layer's include_directories in meson.build and this test fails.
    must lie in a directory the layer may use (its -I directories, or a plain
    subdirectory of them such as libos/bpf that is no layer of its own).
 
+The PowerPC objects are made by generators, not in compile_commands.json:
+their commands are read from BUILD_DIR/build.ninja.
+
 Exit 0: all as expected; 1: a layer sees what it must not, or misses what
 it needs (each line names the layer, the header and the command's target).
 """
+import concurrent.futures
 import json
 import os
 import re
@@ -32,7 +36,7 @@ import tempfile
 
 # layer -> (output path fragment of one of its objects, headers it must
 # see, headers of upper layers it must not see). Bare-metal layers are
-# checked when the x86_64 kit is built.
+# checked when the x86_64 kit / the PowerPC image is built.
 HOST = {
     "rpc/abi": ("libmlos-abi.a.p/", ["mlos_error.h", "mlos_exit.h", "mlos_abi.h", "mlos_window_hdr.h"],
                 ["hal.h", "frame.h", "ring.h", "mem.h", "slave.h", "msg.h", "mlos.h"]),
@@ -61,6 +65,21 @@ BAREMETAL = {
     "libos/runtime (x86_64)": ("libmlos-x86_64-runtime.a.p/", ["slave.h", "mlos.pb-c.h", "string.h"],
                                ["bootmem.h", "x86_64.h", "msg.h"]),
 }
+# PowerPC: objects made by hal/ppc's per-layer generators, which are not in
+# compile_commands.json; their commands are read from build.ninja and
+# found by source file ("ppc:" + path).
+PPC = {
+    "hal/libc (ppc)": ("ppc:hal/libc/string.c", ["hal.h", "string.h", "mlos_bootargs.h", "mlos_exit.h"],
+                       ["mem.h", "evloop.h", "slave.h", "window.h", "ring.h", "ppc440.h"]),
+    "hal/ppc": ("ppc:hal/ppc/start_bamboo_ppc440.c", ["hal.h", "ppc440.h", "fdt.h", "bootmem.h", "mlos_window_hdr.h"],
+                ["window.h", "ring.h", "mem.h", "evloop.h", "slave.h", "mlos_task.h"]),
+    "rpc/wire (ppc)": ("ppc:rpc/wire/ring.c", ["ring.h", "mlos.pb-c.h", "string.h"],
+                       ["mem.h", "slave.h", "bootmem.h", "ppc440.h", "mlos_bootargs.h"]),
+    "libos (ppc)": ("ppc:libos/evloop.c", ["mem.h", "ring.h", "string.h"],
+                    ["slave.h", "mlos_task.h", "bootmem.h", "ppc440.h", "fdt.h"]),
+    "libos/runtime (ppc)": ("ppc:libos/runtime/slave.c", ["slave.h", "mlos.pb-c.h", "string.h"],
+                            ["bootmem.h", "ppc440.h", "msg.h"]),
+}
 # Directories that are layers of their own (a subdirectory of a layer that
 # is one of these is not part of the layer above it).
 LAYER_DIRS = ["rpc/abi", "rpc/wire", "rpc/msg", "hal", "hal/libc", "hal/libc/include", "hal/linux",
@@ -68,17 +87,47 @@ LAYER_DIRS = ["rpc/abi", "rpc/wire", "rpc/msg", "hal", "hal/libc", "hal/libc/inc
 # Which compile command stands for the files of a directory in check 2.
 PATH_CHECK = {"rpc/abi": "rpc/abi", "rpc/wire": "rpc/wire", "rpc/msg": "rpc/msg", "hal/linux": "hal/linux",
               "libos": "libos", "libos/bpf": "libos", "libos/runtime": "libos/runtime", "master": "master",
-              "hal/libc": "hal/libc", "hal/x86_64": "hal/x86_64"}
+              "hal/libc": "hal/libc", "hal/x86_64": "hal/x86_64", "hal/ppc": "hal/ppc"}
 
 BUILD_ROOT = ""
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
 def find_command(entries, fragment):
+    if fragment.startswith("ppc:"):
+        for e in entries:
+            if e.get("ppc") and e["file"] == fragment[4:]:
+                return e
+        return None
     for e in entries:
-        if fragment in e["output"]:
+        if not e.get("ppc") and fragment in e["output"]:
             return e
     return None
+
+
+def ninja_unescape(text):
+    return re.sub(r"\$(.)", lambda m: m.group(1), text)
+
+
+def ppc_commands(build, src_root):
+    """Compile commands of the PowerPC objects, from build.ninja."""
+    out = []
+    try:
+        with open(os.path.join(build, "build.ninja"), encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except OSError:
+        return out
+    for i, ln in enumerate(lines):
+        m = re.match(r"build (shards/ppc/\S+\.o): CUSTOM_COMMAND_DEP (\S+\.[cS]) ", ln)
+        if not m:
+            continue
+        for cmd in lines[i + 1:i + 8]:
+            if cmd.startswith(" COMMAND = ") and "-c" in cmd:
+                source = os.path.relpath(os.path.realpath(os.path.join(build, ninja_unescape(m.group(2)))), src_root)
+                out.append({"directory": build, "command": ninja_unescape(cmd[len(" COMMAND = "):]),
+                            "file": source, "output": m.group(1), "ppc": True})
+                break
+    return out
 
 
 def probe_args(entry, probe):
@@ -102,7 +151,8 @@ def probe_args(entry, probe):
 
 
 def compiles(entry, header, tmp):
-    probe = os.path.join(tmp, "probe.c")
+    d = tempfile.mkdtemp(dir=tmp)  # one per probe: they run in parallel
+    probe = os.path.join(d, "probe.c")
     with open(probe, "w", encoding="utf-8") as f:
         f.write('#include "%s"\nint mlos_layer_probe;\n' % header)
     r = subprocess.run(probe_args(entry, probe), cwd=entry["directory"], capture_output=True, text=True)
@@ -195,30 +245,38 @@ def main():
     BUILD_ROOT = os.path.realpath(build)
     with open(os.path.join(build, "compile_commands.json"), encoding="utf-8") as f:
         entries = json.load(f)
+    entries += ppc_commands(os.path.realpath(build), src_root)
     cases = dict(HOST)
     if find_command(entries, BAREMETAL["hal/libc"][0]):
         cases.update(BAREMETAL)
     else:
-        print("bare-metal x86_64 kit not built: checking the host layers only")
+        print("bare-metal x86_64 kit not built: not checking its layers")
+    if find_command(entries, PPC["hal/ppc"][0]):
+        cases.update(PPC)
+    else:
+        print("PowerPC image not built: not checking its layers")
     problems, checked = [], 0
     seen_ok = set()
-    with tempfile.TemporaryDirectory(prefix="mlos-layers-%d-" % os.getpid()) as tmp:
+    with tempfile.TemporaryDirectory(prefix="mlos-layers-%d-" % os.getpid()) as tmp, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        jobs = []
         for layer, (fragment, ok, bad) in cases.items():
             entry = find_command(entries, fragment)
             if entry is None:
                 problems.append("%s: no compile command with output %s* (was the layer's library renamed?)" %
                                 (layer, fragment))
                 continue
-            for h in ok:
-                good, _, err = compiles(entry, h, tmp)
-                checked += 1
+            jobs += [(layer, entry, h, True, pool.submit(compiles, entry, h, tmp)) for h in ok]
+            jobs += [(layer, entry, h, False, pool.submit(compiles, entry, h, tmp)) for h in bad]
+        for layer, entry, h, must_see, job in jobs:
+            good, missing, err = job.result()
+            checked += 1
+            if must_see:
                 if good:
                     seen_ok.add(h)
                 else:
                     problems.append("%s must see \"%s\" but does not (%s):\n%s" % (layer, h, entry["output"], err))
-            for h in bad:
-                good, missing, err = compiles(entry, h, tmp)
-                checked += 1
+            else:
                 if good:
                     problems.append("%s sees \"%s\" of a layer above it (%s)" % (layer, h, entry["output"]))
                 elif not missing:

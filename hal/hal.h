@@ -64,12 +64,10 @@ struct mlos_hal_region {
 
 int mlos_hal_mem_regions(struct mlos_hal_region *out, int max);
 
-/* A long computation with a large, scattered working set (a histogram of
- * megabytes, say) may call this every few milliseconds of work. Under
- * QEMU TCG a guest's software TLB only resizes when the guest flushes its
- * TLB; a guest that never does keeps the smallest one and misses on every
- * other access. Bare-metal x86_64 therefore flushes here (a CR3 reload:
- * a few refills on real hardware); the other platforms do nothing. */
+/* Flush the TLB (bare-metal x86_64: a CR3 reload; the other platforms do
+ * nothing). Tasks need not call it: under QEMU TCG, whose software TLB
+ * only resizes on a flush, the x86_64 HAL grows it once at boot for large
+ * scattered working sets (hal/x86_64/tlb_x86_64.c). */
 void mlos_hal_tlb_refresh(void);
 
 /* ---- boot parameters ------------------------------------------------

@@ -50,6 +50,11 @@ int mlos_task_result(struct mlos_task_ctx *ctx, const void *data, size_t len);
  * mlos_task_fail(ctx, MLOS_EINVAL, "need %d bytes", 8);`. */
 int mlos_task_fail(struct mlos_task_ctx *ctx, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* The shard's monotonic clock in nanoseconds (its HAL's: the TSC on x86_64,
+ * the time base on PowerPC, CLOCK_MONOTONIC in a process shard), for a task
+ * that reports how long its own phases took. Not comparable across shards. */
+uint64_t mlos_task_now_ns(void);
+
 #ifdef __cplusplus
 }
 #endif

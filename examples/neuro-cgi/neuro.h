@@ -119,6 +119,11 @@ struct neuro_result {
     double prep_ms;          /* master: quantize input, masks, atlas index */
 };
 
+/* File name of neuro's own slave image for a shard kind ("x86_64", "ppc",
+ * "process"), looked up with mlos_image_find ($MLOS_IMAGE_PATH), or NULL
+ * for another kind. The stock images lack neuro's tasks. */
+const char *neuro_image_name(const char *arch);
+
 /* How many shards to use for a volume of nvox voxels (1..max_shards). */
 int neuro_plan_shards(size_t nvox, int max_shards);
 

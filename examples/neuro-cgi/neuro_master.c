@@ -77,6 +77,7 @@ struct job {
     int with_atlas;            /* bulk windows sized for a region index */
     struct neuro_result *res;
     const char *arch;
+    char image[4096];          /* neuro's own image for arch (neuro_image_name) */
     int nslots, open_shards, slots_done;
     struct slot *slots;
     enum phase phase;
@@ -197,6 +198,17 @@ int neuro_weights(double sigma, uint16_t *w, float *wf)
     w[0] = (uint16_t)(NEURO_W_ONE - 2 * side); /* the center absorbs the rounding: exact sum */
     wf[0] = (float)(g[0] / total);
     return r;
+}
+
+const char *neuro_image_name(const char *arch)
+{
+    if (!arch || !strcmp(arch, "x86_64"))
+        return "neuro-slave-x86_64.elf";
+    if (!strcmp(arch, "ppc"))
+        return "neuro-slave-ppc.elf";
+    if (!strcmp(arch, "process"))
+        return "neuro-shard-process";
+    return NULL;
 }
 
 int neuro_plan_shards(size_t nvox, int max_shards)
@@ -496,7 +508,8 @@ static void on_ready(mlos_shard_t *sh, int status);
 static void slot_spawn(struct slot *s)
 {
     struct job *j = s->job;
-    struct mlos_spawn_opts o = {.arch = j->arch, .bulk_bytes = s->bulk_bytes, .kvm = j->opts ? j->opts->kvm : 0};
+    struct mlos_spawn_opts o = {.arch = j->arch, .image = j->image, .bulk_bytes = s->bulk_bytes,
+                                .kvm = j->opts ? j->opts->kvm : 0};
     mlos_shard_t *sh = calloc(1, sizeof(*sh));
     if (!sh) {
         job_fail(j, MLOS_ENOMEM, "out of memory");
@@ -942,6 +955,15 @@ static int job_setup(struct job *j, uv_loop_t *loop, int nx, int ny, int nz, int
     j->arch = opts && opts->arch ? opts->arch : "x86_64";
     j->max_iter = opts && opts->max_iter > 0 ? opts->max_iter : 50;
     j->boxes = !(opts && opts->smoothed_volume);
+    const char *iname = neuro_image_name(j->arch);
+    if (!iname) {
+        snprintf(err, errlen, "unknown slave kind %s", j->arch);
+        return MLOS_EINVAL;
+    }
+    if (mlos_image_find(iname, j->image, sizeof(j->image)) < 0) {
+        snprintf(err, errlen, "neuro's %s slave image %s is not on MLOS_IMAGE_PATH or installed", j->arch, iname);
+        return MLOS_ENOENT;
+    }
     if (nx < 1 || ny < 1 || nz < 1) {
         snprintf(err, errlen, "no image");
         return MLOS_EINVAL;

@@ -87,6 +87,7 @@ void x86_bootinfo_init(uint32_t magic, uint32_t mbi_phys);
 
 /* ---- waiting (wait_x86_64.c) ---- */
 void x86_wait_init(int use_interrupts);
+void x86_tlb_grow(void); /* emulator only: grow the software TLB once (tlb_x86_64.c) */
 
 /* ---- linker symbols (link_multiboot_x86_64.ld) ---- */
 extern char __image_start[], __image_end[];

@@ -28,7 +28,7 @@ for a in $arches; do
     if [ "$a" = "ppc?" ]; then
         a=""
         for d in $(echo "${MLOS_IMAGE_PATH:-}" | tr ':' ' '); do
-            [ -r "$d/mlos-slave-ppc.elf" ] && command -v qemu-system-ppc >/dev/null && a=ppc
+            [ -r "$d/neuro-slave-ppc.elf" ] && command -v qemu-system-ppc >/dev/null && a=ppc
         done
     fi
     want="$want $a"

@@ -57,6 +57,9 @@ struct mlos_spawn_opts {
     mlos_console_cb on_console; /* shard console lines; default: stderr if MLOS_VERBOSE is set */
     unsigned spin_us;          /* polling mode: shard and master watch the rings this long after
                                 * traffic before sleeping on a doorbell (latency for CPU); 0: off */
+    int prefault_bulk;         /* 1: fault the bulk window's memory in on a background thread while
+                                * the shard boots, so that neither the master's writes into it nor
+                                * the shard's first use pay the first-touch faults; 0: on first use */
 };
 
 #define MLOS_KVM_AUTO (-1)

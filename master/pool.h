@@ -1,7 +1,9 @@
 /* pool.h -- private state of a shard pool (pool.c; public API in mlos_pool.h).
  *
- * Slot life:  STARTING --HELLO--> READY --died/fenced--> FAILED --stop--> STOPPING --closed--> freed
+ * Slot life:  STARTING --HELLO--> [PREPARING --prepared-->] READY --died/fenced--> FAILED --stop--> STOPPING --closed--> freed
  *                 \--spawn failed--> FAILED           \--idle/close--> STOPPING
+ * A slot whose prepare hook has not answered yet (prep_owed) is kept,
+ * stopped, until mlos_pool_prepared: the hook holds its shard pointer.
  * A slot owns its mlos_shard_t (shard.data points back at the slot); it is
  * freed in the shard's close callback, never earlier.
  */
@@ -11,7 +13,7 @@
 #include "master_internal.h"
 #include "mlos_pool.h"
 
-enum slot_state { SLOT_STARTING, SLOT_READY, SLOT_FAILED, SLOT_STOPPING };
+enum slot_state { SLOT_STARTING, SLOT_PREPARING, SLOT_READY, SLOT_FAILED, SLOT_STOPPING };
 
 struct pool_slot {
     mlos_shard_t shard;
@@ -21,6 +23,9 @@ struct pool_slot {
     unsigned inflight;
     uint64_t idle_since_ms; /* loop time it last became idle */
     uint64_t last_use;      /* pool use sequence: most recent wins placement */
+    unsigned rank;          /* member rank (fixed membership), else 0 */
+    int prep_owed;          /* the prepare hook has not called mlos_pool_prepared yet */
+    int closed;             /* its shard is released; freed once prep_owed is 0 */
 };
 
 struct mlos_pool_impl {
@@ -42,6 +47,8 @@ struct mlos_pool_impl {
     int spawn_err;            /* last one */
     char spawn_msg[256];
     uint64_t spawn_not_before_ms;
+    unsigned *rank_streak;    /* fixed membership: failed starts in a row, per rank */
+    int *rank_err;            /* and the last one's status */
 };
 
 #endif

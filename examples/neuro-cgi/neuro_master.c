@@ -191,12 +191,14 @@ static void on_pool_closed(mlos_pool_t *pool)
     j->pool_open = 0;
 }
 
-/* No more work: settle preparations still owed, then stop the members. */
+/* No more work: stop the members (closing first, so that the
+ * preparations still owed, settled next, start no replacements). */
 static void job_end(struct job *j)
 {
     j->phase = PH_DONE;
     if (!j->pool_open)
         return;
+    mlos_pool_close(&j->pool, on_pool_closed); /* MLOS_EINVAL if closing already: fine */
     for (int i = 0; i < j->nslabs; i++) {
         struct slab *s = &j->slabs[i];
         if (s->waiting) {
@@ -205,7 +207,6 @@ static void job_end(struct job *j)
             mlos_pool_prepared(&j->pool, w, MLOS_ESTOPPED);
         }
     }
-    mlos_pool_close(&j->pool, on_pool_closed); /* MLOS_EINVAL if closing already: fine */
 }
 
 static void job_fail(struct job *j, int rc, const char *fmt, ...)

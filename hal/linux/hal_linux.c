@@ -174,6 +174,8 @@ _Noreturn void mlos_hal_exit(int status)
 const char *mlos_hal_arch(void) { return "process"; }
 
 void mlos_hal_tlb_refresh(void) {} /* the host kernel's business */
+void mlos_hal_task_begin(void) {}
+void mlos_hal_task_end(void) {}
 
 static int map_window(const char *cmdline, int fd)
 {

@@ -230,16 +230,23 @@ done
 # and the frozen process must be gone.
 freeze_kind=process
 case " $arches " in *" x86_64 "*) freeze_kind=x86_64 ;; esac
-# slave_pid: a slave (not the CGI) of this server's requests, if one runs
+# slave_pid: a slave (QEMU or a process shard) of this server's requests,
+# if one runs: a descendant of a process carrying this server's
+# NEURO_STORAGE (the CGI; slaves get an environment of their own)
+ours_env() { tr '\0' '\n' 2>/dev/null <"/proc/$1/environ" | grep -qxF "NEURO_STORAGE=$storage"; }
 slave_pid() {
-    for env in /proc/[0-9]*/environ; do
-        p=${env#/proc/}
-        p=${p%/environ}
-        case $(cat "/proc/$p/comm" 2>/dev/null) in
+    for d in /proc/[0-9]*; do
+        p=${d#/proc/}
+        case $(cat "$d/comm" 2>/dev/null) in
             qemu-system-*|neuro-shard-*) ;;
             *) continue ;;
         esac
-        tr '\0' '\n' 2>/dev/null <"$env" | grep -qxF "NEURO_STORAGE=$storage" && { echo "$p"; return; }
+        a=$p
+        for up in 1 2 3 4; do
+            a=$(awk '{print $4}' "/proc/$a/stat" 2>/dev/null) || break
+            [ -n "$a" ] && [ "$a" -gt 1 ] || break
+            ours_env "$a" && { echo "$p"; return; }
+        done
     done
 }
 curl -s -o "$work/out/frozen" -D "$work/out/frozen.hdr" -w '%{http_code}' --max-time 120 \

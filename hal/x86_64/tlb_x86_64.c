@@ -11,16 +11,20 @@
  * know any of that, so while a task runs (mlos_hal_task_begin/end, called
  * by the runtime) the LAPIC timer interrupts every TICK_NS and its handler
  * (vectors_x86_64.S) reloads CR3: QEMU then keeps the table sized to the
- * task's working set. The period is short so that the table follows a
- * task's phases; but growing it is slow when the host is loaded (a doubling
- * needs 70% of it filled within one period, which a thrashing guest that
- * gets little CPU does not reach), so the table is also grown once at boot
- * to 8192 entries (32 MiB of working set): fill it with consecutive pages
- * (one read each: they land in consecutive entries) and flush, five times.
- * From there the ticks only shrink it to what tasks use. Measured on
- * neuro-cgi's kernels on a loaded 2-core host: smoothing and histogram 3-5x
- * faster than without, and faster than the flush every 65536 voxels the
- * histogram task used to do itself.
+ * task's working set. Growing it is slow when the host is loaded (a
+ * doubling needs 70% of it filled within one period, which a thrashing
+ * guest that gets little CPU does not reach), so the table is also grown
+ * once at boot to 8192 entries (32 MiB of working set): fill it with
+ * consecutive pages (one read each: they land in consecutive entries) and
+ * flush, five times. From there the ticks shrink it to what tasks use.
+ *
+ * Measured on neuro-cgi's kernels (2-core host shared with other builds):
+ * several times faster than with no flush at all, but on a lightly loaded
+ * host still slower than the flush every 65536 voxels the histogram task
+ * used to do itself (x86_64 analysis of ch2bet on 2 slaves ~1.3-2.2 s
+ * against ~0.7-0.9 s): a timer cannot know where a task's phases begin.
+ * Periods of 0.25, 1, 2 and 4 ms were tried; 2 ms did best on the lightly
+ * loaded host, 0.25 ms on a heavily loaded one.
  *
  * Interrupts are enabled for that time only; their handlers run on their
  * own stack (IST2, cpu_x86_64.c), so code built with a red zone is never
@@ -33,7 +37,7 @@
 #include "hal.h"
 #include "x86_64.h"
 
-#define TICK_NS 250000u /* TLB refresh period while a task runs */
+#define TICK_NS 2000000u /* TLB refresh period while a task runs */
 #define TLB_FIRST 256u   /* QEMU's initial table */
 #define TLB_ROUNDS 5     /* 256 -> 8192 entries */
 

@@ -19,7 +19,8 @@ aopt=
 kernels="fixed float"
 [ "${NEURO_BENCH_FLOAT:-1}" = 0 ] && kernels=fixed
 py=/usr/bin/python3
-export MLOS_IMAGE_PATH=$build/shards/x86_64:$build/shards/process:$build/master MLOS_QUIET=1
+# neuro's own images first (examples/neuro-cgi builds them), then the stock ones
+export MLOS_IMAGE_PATH=$build/examples/neuro-cgi:$build/shards/x86_64:$build/shards/process:$build/master MLOS_QUIET=1
 [ -x "$cli" ] || { echo "build neuro-cli first ($cli)"; exit 1; }
 [ -r "$img" ] || { echo "needs mricron-data ($img)"; exit 1; }
 tmp=$(mktemp -d)

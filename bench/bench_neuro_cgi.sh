@@ -25,7 +25,8 @@ atlas=${NEURO_BENCH_ATLAS:-none}
 aref=
 [ "$atlas" = none ] || aref="--atlas /usr/share/mricron/templates/$atlas.nii.gz"
 export NEURO_CGI=$build/examples/neuro-cgi/cgi/neuro-cgi
-export MLOS_IMAGE_PATH=$build/shards/x86_64:$build/shards/process:$build/master
+# neuro's own images first (examples/neuro-cgi builds them), then the stock ones
+export MLOS_IMAGE_PATH=$build/examples/neuro-cgi:$build/shards/x86_64:$build/shards/process:$build/master
 [ -x "$NEURO_CGI" ] || { echo "build first: $NEURO_CGI missing" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/bench-neuro-cgi.XXXXXX)

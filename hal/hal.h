@@ -80,13 +80,18 @@ int mlos_hal_mem_regions(struct mlos_hal_region *out, int max);
  * MLOS_ENOTSUP if this shard's memory is not the master's. */
 int mlos_hal_mem_offset(uintptr_t addr, uint64_t *off);
 
-/* A long computation with a large, scattered working set (a histogram of
- * megabytes, say) may call this every few milliseconds of work. Under
- * QEMU TCG a guest's software TLB only resizes when the guest flushes its
- * TLB; a guest that never does keeps the smallest one and misses on every
- * other access. Bare-metal x86_64 therefore flushes here (a CR3 reload:
- * a few refills on real hardware); the other platforms do nothing. */
+/* Flush the TLB (bare-metal x86_64: a CR3 reload; the other platforms do
+ * nothing). Tasks need not call it: under QEMU TCG, whose software TLB
+ * only resizes on a flush, the x86_64 HAL sizes it for large scattered
+ * working sets by itself (hal/x86_64/tlb_x86_64.c). */
 void mlos_hal_tlb_refresh(void);
+
+/* The runtime brackets every task with these: a HAL may do housekeeping a
+ * long computation needs while it runs (bare-metal x86_64 under QEMU TCG:
+ * refresh the software TLB every millisecond from a timer interrupt, so
+ * that it grows to the task's working set). Nothing elsewhere. */
+void mlos_hal_task_begin(void);
+void mlos_hal_task_end(void);
 
 /* ---- boot parameters ------------------------------------------------
  * The NUL-terminated parameter string the master handed this shard

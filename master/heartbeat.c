@@ -28,6 +28,11 @@
  *    in a call (default 600 ms), interval + timeout when it hangs idle
  *    (200 + 600 ms), plus loop latency. A process that exits is seen at
  *    once (SIGCHLD, shard.c).
+ *  - A local shard whose host process is stopped (SIGSTOP, a debugger:
+ *    state T or t in /proc/PID/stat) cannot answer however long the
+ *    timeout: once it owes an answer for MLOS_HEARTBEAT_STOPPED_MS it is
+ *    fenced at once, so that a timeout chosen above the longest task does
+ *    not also delay noticing a frozen shard.
  *  - A master loop that was blocked does not fence healthy shards: silence
  *    is measured from the first unanswered PING, and the reply ring is
  *    drained before judging, so PONGs that arrived meanwhile count.
@@ -35,8 +40,11 @@
  *    earliest of the next PING, the heartbeat timeout and the earliest
  *    deadline, whether heartbeats are on or not.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "group.h"
 #include "group_wire.h"
@@ -148,6 +156,27 @@ static void fence(struct mlos_shard_impl *im, uint64_t now)
     mlos__fence(im);
 }
 
+/* Is host process pid stopped (job control or tracing)? Reads the state
+ * field of /proc/PID/stat: after the last ')' (the command name may hold
+ * any byte), a space and one letter. */
+int mlos__proc_stopped(int pid)
+{
+    char path[32], buf[512];
+    if (pid <= 0)
+        return 0;
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    const char *paren = strrchr(buf, ')');
+    return paren && paren[1] == ' ' && (paren[2] == 'T' || paren[2] == 't');
+}
+
 static void hb_tick(uv_timer_t *t)
 {
     struct mlos_shard_impl *im = t->data;
@@ -168,6 +197,12 @@ static void hb_tick(uv_timer_t *t)
          * by a callback of the drain above has a fresh uv_hrtime() start */
         if (due && now >= due && now - due >= im->hb_timeout_ms) {
             fence(im, now);
+            return;
+        }
+        if (due && now >= due && now - due >= MLOS_HEARTBEAT_STOPPED_MS && mlos__proc_stopped(im->shard->pid)) {
+            mlos__shard_fail(im, MLOS_ETIMEDOUT, "shard %u stopped answering: its process %d is stopped (no heartbeat "
+                             "for %llu ms)", im->shard->id, im->shard->pid, (unsigned long long)(now - due));
+            mlos__fence(im);
             return;
         }
         if (now - im->hb_sent_ms >= im->hb_interval_ms)

@@ -33,6 +33,12 @@ struct mlos_shard_impl {
     int bell_fd;
     uv_timer_t timer; /* hello timeout, then stop grace period */
     uv_work_t unmap_req;   /* releases a big window off the loop thread */
+    uv_work_t populate_req; /* prefault_bulk: faults the bulk window in off the loop */
+    int populating;        /* populate_req queued and not done yet */
+    int populate_stop;     /* release began: the populate work stops at its next chunk */
+    int release_waiting;   /* the handles are closed, the window waits for populate_req */
+    uint64_t hello_deadline_ms; /* loop time the HELLO timeout falls */
+    unsigned stopped_ticks; /* startup checks in a row that found the process stopped */
     uv_idle_t spin;   /* polling mode: drains to_master while calls are in flight */
     uint64_t spin_ns, spin_until;
     int open_handles;
@@ -156,6 +162,9 @@ void mlos__hb_ready(struct mlos_shard_impl *im); /* shard said HELLO: start ping
 void mlos__hb_alive(struct mlos_shard_impl *im); /* a REPLY arrived: progress on calls, not an answer to PING */
 int mlos__hb_pong(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, uint32_t len);
 void mlos__hb_arm(struct mlos_shard_impl *im);   /* re-plan the timer (a call with a deadline was added) */
+/* Is local host process pid stopped (SIGSTOP, tracing: state T/t)? (heartbeat.c) */
+int mlos__proc_stopped(int pid);
+
 /* After mlos__shard_fail: the shard reads as dead, its calls fail, the pool hears of it. */
 void mlos__fence(struct mlos_shard_impl *im);
 

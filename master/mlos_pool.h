@@ -49,6 +49,15 @@
  *    call goes to it while the shrink runs, and before its next call it is
  *    grown back to spawn.mem_bytes (in call order: the call sees the
  *    memory). Reported as MLOS_POOL_SHARD_RESIZED.
+ *  - Fixed membership (members > 0): exactly that many shards, ranks 0 ..
+ *    members-1, started at init, never retired; a member that fails is
+ *    replaced by a new shard of the same rank. Calls go to a given member
+ *    (mlos_pool_call_member) or to any. For work split across shards that
+ *    each hold their part of the data in their bulk window.
+ *  - Prepare: with a prepare hook, a new shard (the first of its rank, or
+ *    a replacement) takes calls only once the hook has brought it to the
+ *    state the calls expect (its slab put, say) and said so with
+ *    mlos_pool_prepared.
  *
  * Callbacks run from the loop, never inside mlos_pool_call/close/drain,
  * except the optional prep hook (mlos_pool_call_prep).
@@ -66,6 +75,7 @@ extern "C" {
 
 #define MLOS_HEARTBEAT_MS 200
 #define MLOS_HEARTBEAT_TIMEOUT_MS 600
+#define MLOS_HEARTBEAT_STOPPED_MS 400 /* owed this long by a stopped host process: fenced */
 
 /* Ping the shard every interval_ms while it is READY; if a PING stays
  * unanswered for timeout_ms (0: MLOS_HEARTBEAT_TIMEOUT_MS) the shard is
@@ -74,8 +84,10 @@ extern "C" {
  * Only a PONG carrying the id of an outstanding PING is an answer: LOG,
  * MSG or REPLY frames, or PONGs for other ids, do not keep a shard alive.
  * A shard answers between tasks only: a task running longer than
- * timeout_ms is taken for a hang. interval_ms 0 turns heartbeats off (the
- * default for mlos_spawn). For a shard on another node (master/cluster.h)
+ * timeout_ms is taken for a hang. A local shard whose host process is
+ * stopped (SIGSTOP, state T/t) is fenced as soon as it owes an answer for
+ * MLOS_HEARTBEAT_STOPPED_MS, whatever timeout_ms. interval_ms 0 turns heartbeats
+ * off (the default for mlos_spawn). For a shard on another node (master/cluster.h)
  * its agent pings it with these settings, where it runs, and reports a
  * fenced slave to the master. May be called any time after mlos_spawn
  * returned 0. Returns 0 or MLOS_EINVAL. */
@@ -92,6 +104,11 @@ typedef struct mlos_pool_call_s mlos_pool_call_t;
 typedef void (*mlos_pool_call_cb)(mlos_pool_call_t *req, int status);
 typedef int (*mlos_pool_prep_cb)(mlos_pool_call_t *req, mlos_shard_t *shard);
 typedef void (*mlos_pool_close_cb)(mlos_pool_t *pool);
+/* A new shard said HELLO (rank: its member rank, 0 in an elastic pool).
+ * Bring it to the state calls expect -- mlos_put, mlos_call on the shard
+ * directly -- then call mlos_pool_prepared exactly once, at once or later
+ * (from a callback of those calls, say), also when they failed. */
+typedef void (*mlos_pool_prepare_cb)(mlos_pool_t *pool, mlos_shard_t *shard, unsigned rank);
 
 enum mlos_pool_event {
     MLOS_POOL_SHARD_UP,           /* a shard said HELLO and takes calls */
@@ -150,6 +167,9 @@ struct mlos_pool_opts {
     unsigned node_max;            /* shards on one node at most: 0, no limit */
     unsigned node_min;            /* shards kept on every live node: 0 */
     enum mlos_pool_spread spread; /* which node gets a new shard: MLOS_POOL_SPREAD */
+    unsigned members;             /* > 0: fixed membership of this many ranks (min_shards,
+                                   * max_shards, min_warm, idle_timeout_ms are then ignored) */
+    mlos_pool_prepare_cb prepare; /* run on every new shard before it takes calls (optional) */
 };
 
 struct mlos_pool_impl; /* private */
@@ -195,6 +215,7 @@ struct mlos_pool_call_s {
     void *arg;
     size_t arg_len;
     unsigned flags;
+    int rank;               /* member the call must run on, -1: any */
     mlos_pool_call_t *next;
     void *slot;
     uint64_t t0, t_queued;
@@ -220,6 +241,27 @@ int mlos_pool_call(mlos_pool_t *pool, mlos_pool_call_t *req, const char *task, c
  * with that status (MLOS_EINVAL if positive). */
 int mlos_pool_call_prep(mlos_pool_t *pool, mlos_pool_call_t *req, const char *task, const void *arg, size_t arg_len,
                         unsigned flags, mlos_pool_prep_cb prep, mlos_pool_call_cb cb);
+
+/* The same for a pool with fixed membership, on member `rank` only (its
+ * current shard: a re-run after the member failed goes to its replacement,
+ * once prepared). prep may be NULL. MLOS_EINVAL for a rank outside
+ * 0..members-1 or a pool without members. If the member's replacements
+ * keep failing to start or prepare (3 in a row), its calls fail with that
+ * error. */
+int mlos_pool_call_member(mlos_pool_t *pool, mlos_pool_call_t *req, unsigned rank, const char *task, const void *arg,
+                          size_t arg_len, unsigned flags, mlos_pool_prep_cb prep, mlos_pool_call_cb cb);
+
+/* The prepare hook's verdict on shard: 0, it takes calls from now on; a
+ * negative MLOS_E*, it is released and replaced (counted as a failed
+ * start: after 3 in a row, calls waiting for it fail). Returns 0,
+ * MLOS_ESTOPPED if the shard failed or the pool closed meanwhile (nothing
+ * to do: a replacement gets prepared in its turn), or MLOS_EINVAL if no
+ * preparation of that shard was pending. */
+int mlos_pool_prepared(mlos_pool_t *pool, mlos_shard_t *shard, int status);
+
+/* The current, prepared shard of member rank, or NULL (starting,
+ * preparing, being replaced). Valid until the loop runs again. */
+mlos_shard_t *mlos_pool_member(mlos_pool_t *pool, unsigned rank);
 
 /* READY shards of the pool (e.g. to mlos_put shared data or inspect pids):
  * fills up to cap pointers, returns how many there are. Valid until the

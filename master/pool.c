@@ -56,7 +56,7 @@ static void recount(struct mlos_pool_impl *pi)
     mlos_pool_t *p = pi->pool;
     unsigned starting = 0, ready = 0, busy = 0, inflight = 0;
     for (struct pool_slot *s = pi->slots; s; s = s->next) {
-        if (s->state == SLOT_STARTING)
+        if (s->state == SLOT_STARTING || s->state == SLOT_PREPARING)
             starting++;
         else if (s->state == SLOT_READY) {
             ready++;
@@ -155,15 +155,21 @@ static void flush_done(struct mlos_pool_impl *pi)
 static void slot_failed(struct pool_slot *slot, int status, const char *why)
 {
     struct mlos_pool_impl *pi = slot->pi;
-    int was_ready = slot->state == SLOT_READY;
-    if (slot->state != SLOT_READY && slot->state != SLOT_STARTING)
+    int was_ready = slot->state == SLOT_READY, was_up = was_ready || slot->state == SLOT_PREPARING;
+    if (slot->state != SLOT_READY && slot->state != SLOT_STARTING && slot->state != SLOT_PREPARING)
         return;
     slot->state = SLOT_FAILED;
-    if (was_ready) {
+    if (!was_ready && pi->rank_streak) { /* a member that never got to take calls */
+        pi->rank_streak[slot->rank]++;
+        pi->rank_err[slot->rank] = status < 0 ? status : MLOS_ESPAWN;
+    }
+    if (was_up)
         pi->pool->failed++;
+    if (was_ready) {
         emit(pi, &slot->shard, MLOS_POOL_SHARD_FAILED, status, why);
     } else {
-        pi->pool->spawn_failed++;
+        if (!was_up)
+            pi->pool->spawn_failed++;
         pi->spawn_streak++;
         pi->spawn_refused = 0;
         pi->spawn_err = status;
@@ -171,7 +177,7 @@ static void slot_failed(struct pool_slot *slot, int status, const char *why)
         /* back off: 50 ms, 100 ms, ... up to 2 s */
         unsigned shift = pi->spawn_streak < 6 ? pi->spawn_streak : 6;
         pi->spawn_not_before_ms = now_ms(pi) + (50u << shift) / 2;
-        emit(pi, &slot->shard, MLOS_POOL_SHARD_SPAWN_FAILED, status, why);
+        emit(pi, &slot->shard, was_up ? MLOS_POOL_SHARD_FAILED : MLOS_POOL_SHARD_SPAWN_FAILED, status, why);
     }
     recount(pi);
     kick(pi); /* service() releases it, re-runs, and replaces it */
@@ -302,13 +308,38 @@ static int send_on(struct mlos_pool_impl *pi, mlos_pool_call_t *req, struct pool
     return 0;
 }
 
+/* The prepared shard of member rank, if it has room for a call. */
+static struct pool_slot *member_slot(struct mlos_pool_impl *pi, unsigned rank)
+{
+    for (struct pool_slot *s = pi->slots; s; s = s->next)
+        if (s->rank == rank && s->state == SLOT_READY && mlos_shard_alive(&s->shard))
+            return s->inflight < pi->o.per_shard ? s : NULL;
+    return NULL;
+}
+
+/* Send every queued call that has a shard now, in queue order; a call for
+ * a member that is busy or being replaced does not hold up the others. */
 static void dispatch(struct mlos_pool_impl *pi)
 {
-    struct pool_slot *slot;
-    while (pi->head && !pi->closing && (slot = pick(pi))) {
-        mlos_pool_call_t *req = q_pop(pi);
-        if (send_on(pi, req, slot) < 0)
-            q_push(pi, req, 1);
+    mlos_pool_call_t **pp = &pi->head, *prev = NULL;
+    while (*pp && !pi->closing) {
+        mlos_pool_call_t *req = *pp;
+        struct pool_slot *slot = req->rank >= 0 ? member_slot(pi, (unsigned)req->rank) : pick(pi);
+        if (!slot) {
+            prev = req;
+            pp = &req->next;
+            continue;
+        }
+        *pp = req->next;
+        if (pi->tail == req)
+            pi->tail = prev;
+        req->next = NULL;
+        pi->pool->queued--;
+        if (send_on(pi, req, slot) < 0) {
+            q_push(pi, req, 1); /* that shard is failed now: look again from the head */
+            pp = &pi->head;
+            prev = NULL;
+        }
     }
     recount(pi);
 }
@@ -359,6 +390,8 @@ static void on_done(mlos_call_t *c, int status)
 
 /* ---- growth ---- */
 
+static void slot_up(struct pool_slot *slot);
+
 static void on_spawned(mlos_shard_t *shard, int status)
 {
     struct pool_slot *slot = SLOT_OF(shard);
@@ -369,19 +402,34 @@ static void on_spawned(mlos_shard_t *shard, int status)
         slot_failed(slot, status, im && im->death_msg[0] ? im->death_msg : mlos_strerror(status));
         return;
     }
+    pi->pool->spawned++;
+    if (pi->o.prepare) {
+        slot->state = SLOT_PREPARING;
+        slot->prep_owed = 1;
+        recount(pi);
+        pi->o.prepare(pi->pool, shard, slot->rank); /* it answers with mlos_pool_prepared */
+        return;
+    }
+    slot_up(slot);
+}
+
+/* slot takes calls from now on. */
+static void slot_up(struct pool_slot *slot)
+{
+    struct mlos_pool_impl *pi = slot->pi;
     pi->spawn_streak = 0;
+    if (pi->rank_streak)
+        pi->rank_streak[slot->rank] = 0;
     slot->state = SLOT_READY;
     slot->idle_since_ms = now_ms(pi);
-    pi->pool->spawned++;
     recount(pi);
-    emit(pi, shard, MLOS_POOL_SHARD_UP, 0, NULL);
+    emit(pi, &slot->shard, MLOS_POOL_SHARD_UP, 0, NULL);
     dispatch(pi);
     kick(pi); /* close, warm reserve */
 }
 
-static void on_closed(mlos_shard_t *shard)
+static void slot_free(struct pool_slot *slot)
 {
-    struct pool_slot *slot = SLOT_OF(shard);
     struct mlos_pool_impl *pi = slot->pi;
     if (slot->prev)
         slot->prev->next = slot->next;
@@ -393,6 +441,14 @@ static void on_closed(mlos_shard_t *shard)
     recount(pi);
     if (pi->closing)
         kick(pi);
+}
+
+static void on_closed(mlos_shard_t *shard)
+{
+    struct pool_slot *slot = SLOT_OF(shard);
+    slot->closed = 1;
+    if (!slot->prep_owed) /* else the prepare hook still holds the shard */
+        slot_free(slot);
 }
 
 /* ---- nodes ---- */
@@ -444,7 +500,8 @@ static size_t node_table(struct mlos_pool_impl *pi, struct node_count **out)
     qsort(tab, n, sizeof(*tab), by_id);
     for (struct pool_slot *s = pi->slots; s; s = s->next) {
         struct node_count *c;
-        if ((s->state == SLOT_STARTING || s->state == SLOT_READY) && (c = find_count(tab, n, s->node)))
+        if ((s->state == SLOT_STARTING || s->state == SLOT_PREPARING || s->state == SLOT_READY) &&
+            (c = find_count(tab, n, s->node)))
             c->cnt++;
     }
     *out = tab;
@@ -489,7 +546,7 @@ static void node_limits(struct mlos_pool_impl *pi, unsigned *max, unsigned *min)
 
 /* Start one shard: on this host, or on the chosen node of tab (whose count
  * goes up with it). */
-static int spawn_one(struct mlos_pool_impl *pi, struct node_count *tab, size_t ntab)
+static int spawn_one(struct mlos_pool_impl *pi, unsigned rank, struct node_count *tab, size_t ntab)
 {
     struct pool_slot *slot;
     struct node_count *nc = NULL;
@@ -503,6 +560,7 @@ static int spawn_one(struct mlos_pool_impl *pi, struct node_count *tab, size_t n
     if (!(slot = calloc(1, sizeof(*slot))))
         return MLOS_ENOMEM;
     slot->pi = pi;
+    slot->rank = rank;
     slot->state = SLOT_STARTING;
     slot->node = node;
     rc = pi->o.placement ? pi->o.placement->spawn(pi->o.placement->ctx, node, pi->loop, &slot->shard, &pi->o.spawn,
@@ -518,6 +576,10 @@ static int spawn_one(struct mlos_pool_impl *pi, struct node_count *tab, size_t n
         pi->spawn_err = rc;
         pi->spawn_streak = SPAWN_GIVE_UP; /* refused at once: a configuration error, no point waiting */
         pi->spawn_refused = 1;
+        if (pi->rank_streak) {
+            pi->rank_streak[rank] = SPAWN_GIVE_UP;
+            pi->rank_err[rank] = rc;
+        }
         snprintf(pi->spawn_msg, sizeof(pi->spawn_msg), "cannot start a %s shard: %s",
                  pi->o.spawn.arch ? pi->o.spawn.arch : "x86_64", mlos_strerror(rc));
         emit(pi, NULL, MLOS_POOL_SHARD_SPAWN_FAILED, rc, pi->spawn_msg);
@@ -544,6 +606,21 @@ static void scale(struct mlos_pool_impl *pi)
 
     if (pi->closing)
         return;
+    if (pi->o.members) { /* every rank without a live shard gets one */
+        if (pi->spawn_streak && now_ms(pi) < pi->spawn_not_before_ms)
+            return; /* backing off; the tick retries */
+        struct node_count *tab = NULL;
+        size_t ntab = pi->o.placement ? node_table(pi, &tab) : 0;
+        for (unsigned r = 0; r < pi->o.members; r++) {
+            int live = 0;
+            for (struct pool_slot *s = pi->slots; s && !live; s = s->next)
+                live = s->rank == r && (s->state == SLOT_STARTING || s->state == SLOT_PREPARING ||
+                                        s->state == SLOT_READY);
+            if (!live && spawn_one(pi, r, tab, ntab) < 0)
+                return;
+        }
+        return;
+    }
     node_limits(pi, &max, &min);
     for (struct pool_slot *s = pi->slots; s; s = s->next) {
         starting += s->state == SLOT_STARTING;
@@ -564,7 +641,7 @@ static void scale(struct mlos_pool_impl *pi)
         return; /* backing off; the tick retries */
     struct node_count *tab = NULL;
     size_t ntab = n && pi->o.placement ? node_table(pi, &tab) : 0;
-    while (n-- && spawn_one(pi, tab, ntab) == 0)
+    while (n-- && spawn_one(pi, 0, tab, ntab) == 0)
         ;
 }
 
@@ -588,7 +665,7 @@ static void tick_cb(uv_timer_t *t)
     if (pi->closing)
         return;
     recount(pi);
-    for (;;) {
+    for (; !pi->o.members;) { /* members are never retired */
         struct pool_slot *old = NULL;
         unsigned idle = 0, live = pi->pool->shards, max, min;
         struct node_count *tab = NULL, *nc;
@@ -624,6 +701,31 @@ static void fail_queue(struct mlos_pool_impl *pi, int status, const char *fmt, c
     }
 }
 
+/* Calls waiting for a member whose last SPAWN_GIVE_UP starts or
+ * preparations all failed: fail them with that error rather than wait. */
+static void fail_dead_members(struct mlos_pool_impl *pi)
+{
+    mlos_pool_call_t **pp = &pi->head, *prev = NULL;
+    while (*pp) {
+        mlos_pool_call_t *req = *pp;
+        if (req->rank < 0 || pi->rank_streak[req->rank] < SPAWN_GIVE_UP) {
+            prev = req;
+            pp = &req->next;
+            continue;
+        }
+        *pp = req->next;
+        if (pi->tail == req)
+            pi->tail = prev;
+        req->next = NULL;
+        pi->pool->queued--;
+        req->queue_ns += uv_hrtime() - req->t_queued;
+        snprintf(req->msg, sizeof(req->msg), "task '%s' not run: member %d could not be started or prepared "
+                 "(%u failures in a row); last: %.200s", req->task, req->rank, pi->rank_streak[req->rank],
+                 pi->spawn_msg[0] ? pi->spawn_msg : mlos_strerror(pi->rank_err[req->rank]));
+        finish(req, pi->rank_err[req->rank] < 0 ? pi->rank_err[req->rank] : MLOS_ESPAWN, req->msg, NULL);
+    }
+}
+
 static void timer_closed(uv_handle_t *h)
 {
     struct mlos_pool_impl *pi = h->data;
@@ -636,6 +738,8 @@ static void timer_closed(uv_handle_t *h)
     free(pi->qemu);
     free(pi->node_ids);
     free(pi->node_tab);
+    free(pi->rank_streak);
+    free(pi->rank_err);
     free(pi);
     pool->impl = NULL;
     pool->shards = pool->starting = pool->ready = pool->busy = pool->queued = pool->inflight = 0;
@@ -696,6 +800,8 @@ static void service(struct mlos_pool_impl *pi)
         pi->spawn_streak = 0;
         fail_queue(pi, pi->spawn_err < 0 ? pi->spawn_err : MLOS_ESPAWN, "task '%s' not run%s", detail);
     }
+    if (pi->rank_streak)
+        fail_dead_members(pi);
     if (pi->draining && pi->drain_cb && !pi->pool->queued && !pi->pool->inflight && !pi->done) {
         mlos_pool_close_cb cb = pi->drain_cb;
         pi->drain_cb = NULL;
@@ -726,6 +832,12 @@ int mlos_pool_init(uv_loop_t *loop, mlos_pool_t *pool, const struct mlos_pool_op
         o.heartbeat_ms = MLOS_HEARTBEAT_MS;
     if (!o.heartbeat_timeout_ms)
         o.heartbeat_timeout_ms = MLOS_HEARTBEAT_TIMEOUT_MS;
+    if (o.members) { /* fixed: exactly the members, none idle in reserve */
+        if (o.members > 4096)
+            return MLOS_EINVAL;
+        o.min_shards = o.max_shards = o.members;
+        o.min_warm = 0;
+    }
     if (o.min_shards > o.max_shards || o.min_warm > o.max_shards)
         return MLOS_EINVAL;
     if (!o.spawn.mem_bytes)
@@ -742,10 +854,18 @@ int mlos_pool_init(uv_loop_t *loop, mlos_pool_t *pool, const struct mlos_pool_op
         return MLOS_EINVAL;
     if (!(pi = calloc(1, sizeof(*pi))))
         return MLOS_ENOMEM;
+    if (o.members && (!(pi->rank_streak = calloc(o.members, sizeof(unsigned))) ||
+                      !(pi->rank_err = calloc(o.members, sizeof(int))))) {
+        free(pi->rank_streak);
+        free(pi);
+        return MLOS_ENOMEM;
+    }
     if ((o.spawn.arch && !(pi->arch = strdup(o.spawn.arch))) || (o.spawn.image && !(pi->image = strdup(o.spawn.image))) ||
         (o.spawn.qemu && !(pi->qemu = strdup(o.spawn.qemu)))) {
         free(pi->arch);
         free(pi->image);
+        free(pi->rank_streak);
+        free(pi->rank_err);
         free(pi);
         return MLOS_ENOMEM;
     }
@@ -772,17 +892,21 @@ int mlos_pool_init(uv_loop_t *loop, mlos_pool_t *pool, const struct mlos_pool_op
     return 0;
 }
 
+static int submit(mlos_pool_t *pool, mlos_pool_call_t *req, int rank, const char *task, const void *arg,
+                  size_t arg_len, unsigned flags, mlos_pool_prep_cb prep, mlos_pool_call_cb cb);
+
 int mlos_pool_call(mlos_pool_t *pool, mlos_pool_call_t *req, const char *task, const void *arg, size_t arg_len,
                    unsigned flags, mlos_pool_call_cb cb)
 {
-    return mlos_pool_call_prep(pool, req, task, arg, arg_len, flags, NULL, cb);
+    return submit(pool, req, -1, task, arg, arg_len, flags, NULL, cb);
 }
 
-int mlos_pool_call_prep(mlos_pool_t *pool, mlos_pool_call_t *req, const char *task, const void *arg, size_t arg_len,
-                        unsigned flags, mlos_pool_prep_cb prep, mlos_pool_call_cb cb)
+static int submit(mlos_pool_t *pool, mlos_pool_call_t *req, int rank, const char *task, const void *arg,
+                  size_t arg_len, unsigned flags, mlos_pool_prep_cb prep, mlos_pool_call_cb cb)
 {
     struct mlos_pool_impl *pi = pool ? pool->impl : NULL;
-    if (!pi || !req || !task || !cb || (arg_len && !arg) || (flags & ~MLOS_POOL_IDEMPOTENT))
+    if (!pi || !req || !task || !cb || (arg_len && !arg) || (flags & ~MLOS_POOL_IDEMPOTENT) ||
+        (rank >= 0 && (unsigned)rank >= pi->o.members))
         return MLOS_EINVAL;
     if (pi->closing || pi->draining)
         return MLOS_ESTOPPED;
@@ -790,6 +914,7 @@ int mlos_pool_call_prep(mlos_pool_t *pool, mlos_pool_call_t *req, const char *ta
     memset(req, 0, sizeof(*req));
     req->data = user;
     req->prep = prep;
+    req->rank = rank;
     req->task = strdup(task);
     req->arg = malloc(arg_len ? arg_len : 1);
     if (!req->task || !req->arg) {
@@ -808,6 +933,52 @@ int mlos_pool_call_prep(mlos_pool_t *pool, mlos_pool_call_t *req, const char *ta
     dispatch(pi);
     kick(pi); /* growth, warm reserve: spawning (a fork) stays off the caller's path */
     return 0;
+}
+
+int mlos_pool_call_prep(mlos_pool_t *pool, mlos_pool_call_t *req, const char *task, const void *arg, size_t arg_len,
+                        unsigned flags, mlos_pool_prep_cb prep, mlos_pool_call_cb cb)
+{
+    return submit(pool, req, -1, task, arg, arg_len, flags, prep, cb);
+}
+
+int mlos_pool_call_member(mlos_pool_t *pool, mlos_pool_call_t *req, unsigned rank, const char *task, const void *arg,
+                          size_t arg_len, unsigned flags, mlos_pool_prep_cb prep, mlos_pool_call_cb cb)
+{
+    if (rank > 4096)
+        return MLOS_EINVAL;
+    return submit(pool, req, (int)rank, task, arg, arg_len, flags, prep, cb);
+}
+
+int mlos_pool_prepared(mlos_pool_t *pool, mlos_shard_t *shard, int status)
+{
+    struct pool_slot *slot = shard ? SLOT_OF(shard) : NULL;
+    if (!pool || !pool->impl || !slot || slot->pi != pool->impl || !slot->prep_owed)
+        return MLOS_EINVAL;
+    slot->prep_owed = 0;
+    if (slot->closed) { /* released meanwhile: it was only kept for this call */
+        slot_free(slot);
+        return MLOS_ESTOPPED;
+    }
+    if (slot->state != SLOT_PREPARING || slot->pi->closing)
+        return MLOS_ESTOPPED; /* failed or closing meanwhile; service() releases it */
+    if (status < 0) {
+        char why[200];
+        snprintf(why, sizeof(why), "preparing shard %u failed: %s", shard->id, mlos_strerror(status));
+        slot_failed(slot, status, why);
+        return 0;
+    }
+    slot_up(slot);
+    return 0;
+}
+
+mlos_shard_t *mlos_pool_member(mlos_pool_t *pool, unsigned rank)
+{
+    if (!pool || !pool->impl)
+        return NULL;
+    for (struct pool_slot *s = pool->impl->slots; s; s = s->next)
+        if (s->rank == rank && s->state == SLOT_READY && mlos_shard_alive(&s->shard))
+            return &s->shard;
+    return NULL;
 }
 
 size_t mlos_pool_shards(mlos_pool_t *pool, mlos_shard_t **out, size_t cap)

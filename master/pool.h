@@ -1,7 +1,9 @@
 /* pool.h -- private state of a shard pool (pool.c; public API in mlos_pool.h).
  *
- * Slot life:  STARTING --HELLO--> READY --died/fenced--> FAILED --stop--> STOPPING --closed--> freed
+ * Slot life:  STARTING --HELLO--> [PREPARING --prepared-->] READY --died/fenced--> FAILED --stop--> STOPPING --closed--> freed
  *                 \--spawn failed--> FAILED           \--idle/close--> STOPPING
+ * A slot whose prepare hook has not answered yet (prep_owed) is kept,
+ * stopped, until mlos_pool_prepared: the hook holds its shard pointer.
  * A slot owns its mlos_shard_t (shard.data points back at the slot); it is
  * freed in the shard's close callback, never earlier.
  */
@@ -11,7 +13,7 @@
 #include "master_internal.h"
 #include "mlos_pool.h"
 
-enum slot_state { SLOT_STARTING, SLOT_READY, SLOT_FAILED, SLOT_STOPPING };
+enum slot_state { SLOT_STARTING, SLOT_PREPARING, SLOT_READY, SLOT_FAILED, SLOT_STOPPING };
 
 struct pool_slot {
     mlos_shard_t shard;
@@ -26,6 +28,9 @@ struct pool_slot {
     int growing;            /* that grow is under way (resize below is in use) */
     mlos_resize_t resize;
     uint32_t node;          /* placement node id (0 with no placement) */
+    unsigned rank;          /* member rank (fixed membership), else 0 */
+    int prep_owed;          /* the prepare hook has not called mlos_pool_prepared yet */
+    int closed;             /* its shard is released; freed once prep_owed is 0 */
 };
 
 struct node_count; /* pool.c */
@@ -52,6 +57,8 @@ struct mlos_pool_impl {
     uint32_t *node_ids;          /* placement: scratch for node_table (pool.c) */
     struct node_count *node_tab;
     size_t node_cap;
+    unsigned *rank_streak;    /* fixed membership: failed starts in a row, per rank */
+    int *rank_err;            /* and the last one's status */
 };
 
 #endif

@@ -7,8 +7,10 @@
  *         drain    drain lets queued calls finish, refuses new ones
  *         errors   bad options, an image that does not exist
  *         hang     a task that never returns: the shard is fenced within 1 s, heartbeats on a plain shard
+ *         members  fixed membership: a call per rank, a deferred prepare, a killed and a frozen member replaced
  * Every case checks that descriptors and child processes are back to where
  * they were when it started. */
+#include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -368,10 +370,118 @@ static void case_hang(void)
     unsetenv("MLOS_QUIET");
 }
 
+/* ---- members: fixed membership, prepare, replacement of a dead and of a
+ * frozen member ---- */
+
+#define MEMBERS 3
+static int prepares[MEMBERS], prepare_async;
+static mlos_shard_t *deferred;
+
+/* rank r's data: 8 u64 of value r + 1 in the bulk window, so that
+ * sum_u64 over them says which rank's data the member holds */
+static void fill_rank(mlos_shard_t *sh, unsigned r)
+{
+    uint8_t *bulk = mlos_shard_bulk(sh, NULL);
+    for (int i = 0; i < 8; i++)
+        mlos_put_le64(bulk + 8 * i, r + 1);
+}
+
+static void on_member_prepare(mlos_pool_t *p, mlos_shard_t *sh, unsigned rank)
+{
+    CHECK(rank < MEMBERS);
+    CHECK(mlos_pool_member(p, rank) == NULL); /* not a member until prepared */
+    prepares[rank]++;
+    fill_rank(sh, rank);
+    if (prepare_async && rank == 1 && !deferred) {
+        deferred = sh; /* answered later, from the test */
+        return;
+    }
+    CHECK_EQ(mlos_pool_prepared(p, sh, 0), 0);
+    CHECK_EQ(mlos_pool_prepared(p, sh, 0), MLOS_EINVAL); /* exactly once */
+}
+
+static void sum_cb(mlos_pool_call_t *req, int status)
+{
+    int i = (int)(req - reqs);
+    if (status == 0 && (req->result_len != 8 || mlos_get_le64(req->result) != 8ull * (uint64_t)(i % MEMBERS + 1))) {
+        fprintf(stderr, "member call %d: data of another rank\n", i);
+        status = MLOS_EPROTO;
+    }
+    count_cb(req, status);
+}
+
+static int member_call(mlos_pool_t *p, int i)
+{
+    uint8_t arg[16];
+    mlos_put_le64(arg, 0);
+    mlos_put_le64(arg + 8, 64);
+    return mlos_pool_call_member(p, &reqs[i], (unsigned)(i % MEMBERS), "sum_u64", arg, 16, MLOS_POOL_IDEMPOTENT,
+                                 NULL, sum_cb);
+}
+
+static void case_members(void)
+{
+    struct mlos_pool_opts o = base_opts();
+    mlos_pool_t p;
+    o.members = MEMBERS;
+    o.prepare = on_member_prepare;
+    o.heartbeat_timeout_ms = 20000; /* long: a frozen member must be noticed anyway */
+    o.max_shards = 1;               /* ignored with members */
+    memset(prepares, 0, sizeof(prepares));
+    prepare_async = 1;
+    deferred = NULL;
+    reset();
+    CHECK_EQ(mlos_pool_init(loop, &p, &o), 0);
+    CHECK_EQ(p.shards, MEMBERS); /* all started at init */
+    for (int i = 0; i < 2 * MEMBERS; i++)
+        CHECK_EQ(member_call(&p, i), 0);
+    CHECK_EQ(mlos_pool_call_member(&p, &reqs[MAXC - 1], MEMBERS, "echo", NULL, 0, 0, NULL, count_cb), MLOS_EINVAL);
+    /* ranks 0 and 2 answer; rank 1's calls wait for its preparation */
+    RUN_UNTIL(loop, done_n == 4, 20000);
+    CHECK_EQ(done_n, 4);
+    CHECK(deferred != NULL && status_of[1] == 1 && status_of[4] == 1);
+    CHECK_EQ(mlos_pool_prepared(&p, deferred, 0), 0);
+    RUN_UNTIL(loop, done_n == 2 * MEMBERS, 5000);
+    CHECK_EQ(ok_n, 2 * MEMBERS);
+    for (int r = 0; r < MEMBERS; r++)
+        CHECK_EQ(prepares[r], 1);
+
+    /* a member killed: replaced under its rank, prepared again, calls go on */
+    mlos_shard_t *m2 = mlos_pool_member(&p, 2);
+    CHECK(m2 != NULL);
+    if (m2)
+        kill(m2->pid, SIGKILL);
+    RUN_UNTIL(loop, prepares[2] == 2 && mlos_pool_member(&p, 2), 20000);
+    CHECK_EQ(prepares[2], 2);
+    reset();
+    for (int i = 0; i < MEMBERS; i++)
+        CHECK_EQ(member_call(&p, i), 0);
+    RUN_UNTIL(loop, done_n == MEMBERS, 20000);
+    CHECK_EQ(ok_n, MEMBERS);
+
+    /* a member frozen (SIGSTOP) with a call on it: fenced far sooner than
+     * the 20 s heartbeat timeout, the call re-run on its replacement */
+    mlos_shard_t *m0 = mlos_pool_member(&p, 0);
+    CHECK(m0 != NULL);
+    reset();
+    uint64_t t0 = uv_hrtime();
+    if (m0)
+        kill(m0->pid, SIGSTOP);
+    CHECK_EQ(member_call(&p, 0), 0);
+    RUN_UNTIL(loop, done_n == 1, 15000);
+    CHECK_EQ(ok_n, 1);
+    printf("pool: call on a frozen member answered by its replacement after %.0f ms\n", ms_since(t0));
+    CHECK(ms_since(t0) < 5000);
+    CHECK_EQ(prepares[0], 2);
+    CHECK(p.failed >= 2);
+    mlos_pool_close_sync(&p);
+    prepare_async = 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: test_pool process|x86_64 elastic|warm|order|close|drain|errors|hang...\n");
+        fprintf(stderr, "usage: test_pool process|x86_64 elastic|warm|order|close|drain|errors|hang|members...\n");
         return 2;
     }
     arch = argv[1];
@@ -396,6 +506,8 @@ int main(int argc, char **argv)
             case_errors();
         else if (!strcmp(argv[i], "hang"))
             case_hang();
+        else if (!strcmp(argv[i], "members"))
+            case_members();
         else {
             fprintf(stderr, "unknown case %s\n", argv[i]);
             return 2;

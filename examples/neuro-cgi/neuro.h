@@ -119,12 +119,19 @@ struct neuro_result {
     double prep_ms;          /* master: quantize input, masks, atlas index */
 };
 
+/* File name of neuro's own slave image for a shard kind ("x86_64", "ppc",
+ * "process"), looked up with mlos_image_find ($MLOS_IMAGE_PATH), or NULL
+ * for another kind. The stock images lack neuro's tasks. */
+const char *neuro_image_name(const char *arch);
+
 /* How many shards to use for a volume of nvox voxels (1..max_shards). */
 int neuro_plan_shards(size_t nvox, int max_shards);
 
 /* Run the whole analysis on slave shards driven from loop. Returns 0 or a
- * negative MLOS_E* code with the reason in err. A shard lost mid-run is
- * replaced and its step re-run; the result is unchanged. */
+ * negative MLOS_E* code with the reason in err. The shards are a pool of
+ * fixed membership (mlos_pool.h): one lost mid-run -- dead, crashed, or
+ * frozen and fenced by the heartbeats -- is replaced, its slab put again
+ * and its step re-run; the result is unchanged. */
 /* Start an analysis's shards before its volume is decoded: a bare-metal
  * shard boots in about the time a gzipped head volume takes to inflate.
  * nx, ny, nz: the volume's grid (its header tells); with_atlas: whether an
@@ -138,8 +145,6 @@ struct neuro_prestart;
 int neuro_prestart(uv_loop_t *loop, int nx, int ny, int nz, int with_atlas, const struct neuro_opts *opts,
                    struct neuro_prestart **out, char *err, size_t errlen);
 void neuro_prestart_cancel(struct neuro_prestart *p);
-/* Host process of the early shard for slab i (0 when there is none). */
-int neuro_prestart_pid(const struct neuro_prestart *p, int i);
 
 int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct neuro_opts *opts,
                   struct neuro_result *res, char *err, size_t errlen);

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "neuro.h"
 
 #define MAX_VOXELS (512u * 512u * 512u)
@@ -68,26 +70,42 @@ static int usage(void)
     return 1;
 }
 
-static void print_json(const struct neuro_result *r, double load_ms)
+/* The keys of test/reference.py's output, written by jansson (full
+ * double precision: the JSON carries what the analysis computed). */
+static int print_json(const struct neuro_result *r, double load_ms)
 {
-    printf("{\"dims\": [%d, %d, %d], \"centers\": [%.6f, %.6f, %.6f], \"voxels\": [%llu, %llu, %llu], "
-           "\"ml\": [%.3f, %.3f, %.3f], \"iterations\": %d, \"shards\": %d, \"replaced\": [",
-           r->seg.nx, r->seg.ny, r->seg.nz, r->centers[0], r->centers[1], r->centers[2],
-           (unsigned long long)r->voxels[0], (unsigned long long)r->voxels[1], (unsigned long long)r->voxels[2],
-           r->ml[0], r->ml[1], r->ml[2], r->iterations, r->nshards);
+    json_t *o = json_object(), *replaced = json_array(), *regions = NULL;
+    int rc = -1;
+
     for (int i = 0; i < r->nshards; i++)
-        printf("%s%d", i ? ", " : "", r->timing[i].replaced);
-    printf("], \"time_ms\": {\"load\": %.3f, \"analysis\": %.3f, \"prep\": %.3f}", load_ms, r->total_ms, r->prep_ms);
+        json_array_append_new(replaced, json_integer(r->timing[i].replaced));
+    json_object_set_new(o, "dims", json_pack("[iii]", r->seg.nx, r->seg.ny, r->seg.nz));
+    json_object_set_new(o, "centers", json_pack("[fff]", r->centers[0], r->centers[1], r->centers[2]));
+    json_object_set_new(o, "voxels", json_pack("[III]", (json_int_t)r->voxels[0], (json_int_t)r->voxels[1],
+                                               (json_int_t)r->voxels[2]));
+    json_object_set_new(o, "ml", json_pack("[fff]", r->ml[0], r->ml[1], r->ml[2]));
+    json_object_set_new(o, "iterations", json_integer(r->iterations));
+    json_object_set_new(o, "shards", json_integer(r->nshards));
+    json_object_set_new(o, "replaced", replaced);
+    json_object_set_new(o, "time_ms", json_pack("{sfsfsf}", "load", load_ms, "analysis", r->total_ms, "prep",
+                                                r->prep_ms));
     if (r->regions) {
-        printf(", \"regions\": [");
+        regions = json_array();
         for (size_t i = 0; i < r->nregions; i++) {
             const struct neuro_region *g = &r->regions[i];
-            printf("%s{\"label\": %d, \"voxels\": %llu, \"mean_smoothed\": %.6f, \"gm_ml\": %.3f}", i ? ", " : "",
-                   g->label, (unsigned long long)g->voxels, g->mean_smoothed, g->gm_ml);
+            json_array_append_new(regions, json_pack("{sisIsfsf}", "label", (int)g->label, "voxels",
+                                                     (json_int_t)g->voxels, "mean_smoothed", g->mean_smoothed,
+                                                     "gm_ml", g->gm_ml));
         }
-        printf("]");
+        json_object_set_new(o, "regions", regions);
     }
-    printf("}\n");
+    char *text = json_dumps(o, JSON_COMPACT);
+    if (text) {
+        rc = puts(text) < 0 ? -1 : 0;
+        free(text);
+    }
+    json_decref(o);
+    return rc;
 }
 
 static void print_text(const struct neuro_result *r, double load_ms)
@@ -195,11 +213,14 @@ int main(int argc, char **argv)
         uv_loop_close(uv_default_loop());
         return 2;
     }
-    if (json)
-        print_json(&res, load_ms);
-    else
+    int out = 0;
+    if (json && print_json(&res, load_ms) < 0) {
+        fprintf(stderr, "neuro-cli: cannot write the JSON result\n");
+        out = 2;
+    } else if (!json) {
         print_text(&res, load_ms);
+    }
     neuro_result_free(&res);
     uv_loop_close(uv_default_loop());
-    return 0;
+    return out;
 }

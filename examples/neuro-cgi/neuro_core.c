@@ -2,7 +2,7 @@
  * sorting, k-means statistics, labelling, regions; and the wire codecs.
  * Freestanding: built into bare-metal slave images. */
 #include "neuro_core.h"
-#include "mlos_endian.h"
+#include <mlos/endian.h>
 
 #include <string.h>
 

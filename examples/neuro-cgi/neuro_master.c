@@ -1,21 +1,24 @@
 /* neuro_master.c -- neuro_analyze: the analysis spread over slave shards.
  *
- * One slot per z slab. Every slot runs the same small state machine,
- * driven by callbacks on the caller's uv loop:
+ * The shards are a pool with fixed membership (mlos_pool.h): member i
+ * holds z slab i in its bulk window. The pool starts them, watches them
+ * with heartbeats, and replaces one that dies, crashes or freezes; its
+ * prepare hook (slab_prepare) brings every new member -- the first of each
+ * rank or a replacement -- to the state the calls expect: the slab copied
+ * into its bulk window and neuro_smooth run (deterministic, so a
+ * replacement reports the same sorted values). The analysis then runs in
+ * phases driven by callbacks on the caller's uv loop:
  *
- *   spawn -> put slab -> neuro_smooth -> [barrier] -> neuro_kstep(round j)
- *   -> [barrier, master updates centers] -> ... -> neuro_finish -> read
- *   back -> stop
+ *   [prepare: put slab, neuro_smooth] -> neuro_kstep(round j) on every
+ *   member -> [barrier, the master reduces and updates the centers] -> ...
+ *   -> neuro_finish -> read back -> close the pool
  *
- * All shards are spawned at once, before any master work: bulk sizes do
- * not depend on the data (upper bounds). While they boot, the master
- * quantizes the input straight into each shard's bulk window (no put, no
- * full-volume copy); a replacement shard gets its slab the same way when
- * it is ready. Each barrier waits for every slot's reply to the current
- * phase. A slot whose shard dies (MLOS_ESHARDDIED / MLOS_EPROTO) gets a new
- * shard, its slab is put again, neuro_smooth re-run (deterministic, so the
- * same sorted values come back) and then the current phase's call is
- * issued again; the other slots simply wait at the barrier.
+ * Every call is idempotent, so a call that lost its member is re-run by the
+ * pool on the replacement once prepared; the other members simply wait at
+ * the barrier. The pool is started before the volume is decoded (bulk
+ * sizes are upper bounds that do not depend on the data), and the master
+ * writes each slab once, on every core, into a buffer of its own that every
+ * member of that rank gets a copy of.
  *
  * NEURO_DEBUG=1 in the environment prints the master's preparation times
  * and each slab's smoothing and ordering (histogram) time on the shard's
@@ -28,10 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "mlos_pool.h"
 #include "neuro.h"
 #include "neuro_core.h"
 #include "mlos_endian.h"
@@ -42,43 +45,50 @@
 #define NEURO_HOST_BE 0
 #endif
 
-#define MAX_REPLACE 3 /* per slot: a shard that keeps dying is a real fault */
-
 enum phase { PH_SMOOTH, PH_KSTEP, PH_FINISH, PH_DONE };
 
 struct job;
 
-struct slot {
+/* One z slab: member `index` of the pool. */
+struct slab {
     struct job *job;
     int index;
-    mlos_shard_t *shard;   /* heap: freed by its close callback */
-    mlos_call_t call;
-    int busy;              /* a call or spawn of this slot is in flight */
-    int done;              /* finished the current phase */
-    int finished;          /* results read back and shard stopped */
-    int filled;            /* the current shard's bulk holds the slab */
     int z0, z1, hz0, hz1;  /* slab, and input slices put (halo included) */
     size_t nvs;            /* voxels in the slab */
     uint32_t m;            /* masked voxels in the slab */
     uint64_t in_off, mask_off, f_off, sorted_off, prefix_off, scratch_off, scratch_len, seg_off, idx_off,
         stats_off, box_off, bulk_bytes;
+    /* the slab's input as the bulk window holds it (written once by
+     * slab_fill; slab_prepare copies it into every member of this rank):
+     * [0, mask_off + nvs) = quantized input and mask, then the region
+     * index and the boxes */
+    uint8_t *stage, *stage_idx, *stage_box;
+    int staged;            /* stage written */
+    mlos_shard_t *waiting; /* a new member whose preparation waits for the stage */
+    mlos_shard_t *preparing; /* a member whose neuro_smooth runs */
+    mlos_call_t smooth_call;
+    int hellos;            /* members of this rank that said HELLO */
+    int smoothed;          /* sres holds the slab's smoothing result */
+    int crashing;          /* test: the "crash" call is out */
     struct neuro_smooth_res sres;
     struct neuro_kstep_res kres;
-    uint64_t t0;           /* host ns when the current operation began */
-    struct neuro_shard_timing *tm;
+    mlos_pool_call_t call; /* this phase's call */
+    struct neuro_shard_timing tm;
 };
 
 struct job {
     uv_loop_t *loop;
     const struct neuro_volume *vol;
-    const struct neuro_opts *opts; /* &opts_copy */
-    struct neuro_opts opts_copy;
+    struct neuro_opts opts;    /* copied */
     int nx, ny, nz;            /* the volume's grid, known before its data (neuro_prestart) */
     int with_atlas;            /* bulk windows sized for a region index */
     struct neuro_result *res;
     const char *arch;
-    int nslots, open_shards, slots_done;
-    struct slot *slots;
+    char image[4096];          /* neuro's own image for arch (neuro_image_name) */
+    mlos_pool_t pool;
+    int pool_open;             /* until its close callback */
+    int nslabs, slabs_done, nsmoothed;
+    struct slab *slabs;
     enum phase phase;
     int round;                 /* k-means round being run (0: initial centers) */
     int iterations, max_iter, crash_done;
@@ -102,19 +112,11 @@ struct job {
     uint16_t w[NEURO_MAX_RADIUS + 1];
     float wf[NEURO_MAX_RADIUS + 1];
     int rc;
-    char *err;
-    size_t errlen;
-    /* page-fault helper thread (see prefault_start) */
-    pthread_t pf_thread;
-    int pf_running;
-    size_t pf_n;
-    struct { void *p; size_t len; } pf[2 * 64 + 2];
+    char errbuf[256];          /* the first failure's reason, copied out at the end */
 };
 
 struct neuro_prestart {
     struct job job;
-    int rc;          /* the setup's status; err holds the reason */
-    char err[256];
 };
 
 static uint64_t now_ns(void)
@@ -127,52 +129,11 @@ static uint64_t now_ns(void)
 static double ms_since(uint64_t t0) { return (double)(now_ns() - t0) / 1e6; }
 
 static void job_fail(struct job *j, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void slot_spawn(struct slot *s);
-static void slot_issue(struct slot *s);
-static void slot_release(struct slot *s);
+static void slab_issue(struct slab *s);
 static void readback_range(const uint8_t *f, const uint8_t *seg, size_t n, double off, double scale, float *sm,
                            int32_t *sg);
-static int slot_fill(struct job *j, struct slot *s);
+static int slab_fill(struct job *j, struct slab *s);
 static void index_range(const struct job *j, size_t start, size_t n, uint16_t *ix);
-
-/* ---- first-touch page faults off the critical path ----
- *
- * Fresh memory costs about 1 ms per MiB here to fault in (allocation and
- * zeroing), which is as much as the arithmetic done on it. While the shards
- * boot and smooth, a helper thread populates the bulk regions the shards
- * will write (smoothed values, histogram and smoothing scratch, labels) and
- * the master's result arrays, so the shards and the read-back find them
- * mapped. Purely an optimisation: if the kernel lacks MADV_POPULATE_WRITE
- * (Linux < 5.14), or a shard's mapping is gone meanwhile, madvise fails and
- * nothing else happens. */
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-
-static void *prefault_main(void *arg)
-{
-    struct job *j = arg;
-    for (size_t i = 0; i < j->pf_n; i++) {
-        uintptr_t a = ((uintptr_t)j->pf[i].p + 4095) & ~(uintptr_t)4095;
-        uintptr_t e = ((uintptr_t)j->pf[i].p + j->pf[i].len) & ~(uintptr_t)4095;
-        if (e > a)
-            (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
-    }
-    return NULL;
-}
-
-static void prefault_add(struct job *j, void *p, size_t len)
-{
-    if (p && len && j->pf_n < sizeof(j->pf) / sizeof(j->pf[0]))
-        j->pf[j->pf_n].p = p, j->pf[j->pf_n++].len = len;
-}
-
-static void prefault_join(struct job *j)
-{
-    if (j->pf_running)
-        pthread_join(j->pf_thread, NULL);
-    j->pf_running = 0;
-}
 
 /* ---- weights (master side of neuro_core.h) ---- */
 
@@ -199,6 +160,17 @@ int neuro_weights(double sigma, uint16_t *w, float *wf)
     return r;
 }
 
+const char *neuro_image_name(const char *arch)
+{
+    if (!arch || !strcmp(arch, "x86_64"))
+        return "neuro-slave-x86_64.elf";
+    if (!strcmp(arch, "ppc"))
+        return "neuro-slave-ppc.elf";
+    if (!strcmp(arch, "process"))
+        return "neuro-shard-process";
+    return NULL;
+}
+
 int neuro_plan_shards(size_t nvox, int max_shards)
 {
     /* ~2 M voxels per shard keeps a slab's smoothing well above the cost
@@ -213,6 +185,30 @@ int neuro_plan_shards(size_t nvox, int max_shards)
 
 /* ---- job control ---- */
 
+static void on_pool_closed(mlos_pool_t *pool)
+{
+    struct job *j = pool->data;
+    j->pool_open = 0;
+}
+
+/* No more work: stop the members (closing first, so that the
+ * preparations still owed, settled next, start no replacements). */
+static void job_end(struct job *j)
+{
+    j->phase = PH_DONE;
+    if (!j->pool_open)
+        return;
+    mlos_pool_close(&j->pool, on_pool_closed); /* MLOS_EINVAL if closing already: fine */
+    for (int i = 0; i < j->nslabs; i++) {
+        struct slab *s = &j->slabs[i];
+        if (s->waiting) {
+            mlos_shard_t *w = s->waiting;
+            s->waiting = NULL;
+            mlos_pool_prepared(&j->pool, w, MLOS_ESTOPPED);
+        }
+    }
+}
+
 static void job_fail(struct job *j, int rc, const char *fmt, ...)
 {
     if (j->rc)
@@ -220,47 +216,148 @@ static void job_fail(struct job *j, int rc, const char *fmt, ...)
     j->rc = rc ? rc : MLOS_EINVAL;
     va_list ap;
     va_start(ap, fmt);
-    if (j->err && j->errlen)
-        vsnprintf(j->err, j->errlen, fmt, ap);
+    vsnprintf(j->errbuf, sizeof(j->errbuf), fmt, ap);
     va_end(ap);
-    j->phase = PH_DONE;
-    for (int i = 0; i < j->nslots; i++)
-        slot_release(&j->slots[i]);
+    job_end(j);
 }
 
-/* Shards keep data = their slot, which outlives them. */
-static void on_closed(mlos_shard_t *sh)
+static int shard_lost(int status)
 {
-    struct slot *s = sh->data;
-    s->job->open_shards--;
-    free(sh);
+    return status == MLOS_ESHARDDIED || status == MLOS_EPROTO || status == MLOS_ETIMEDOUT ||
+           status == MLOS_ESTOPPED;
 }
 
-/* Stop a slot's shard; the struct is freed once released. */
-static void slot_release(struct slot *s)
+/* ---- members: the prepare step ---- */
+
+static void on_smooth(mlos_call_t *req, int status);
+
+static void smooth_arg(struct job *j, struct slab *s, uint8_t *wire)
 {
-    mlos_shard_t *sh = s->shard;
-    s->shard = NULL;
-    if (sh)
-        mlos_shard_stop(sh, on_closed);
+    struct neuro_smooth_arg a = {0};
+    a.nx = (uint32_t)j->nx, a.ny = (uint32_t)j->ny;
+    a.nz_in = (uint32_t)(s->hz1 - s->hz0), a.z_off = (uint32_t)(s->z0 - s->hz0), a.nz_out = (uint32_t)(s->z1 - s->z0);
+    a.radius = (uint32_t)j->radius;
+    a.flags = j->opts.float_kernel ? NEURO_FLAG_FLOAT : 0;
+    a.m = s->m;
+    a.in_off = s->in_off, a.mask_off = s->mask_off, a.f_off = s->f_off, a.sorted_off = s->sorted_off;
+    a.prefix_off = s->prefix_off, a.scratch_off = s->scratch_off, a.scratch_len = s->scratch_len;
+    if (j->boxes && !(a.flags & NEURO_FLAG_FLOAT))
+        a.flags |= NEURO_FLAG_BOXES, a.box_off = s->box_off;
+    for (int k = 0; k <= j->radius; k++) {
+        if (a.flags & NEURO_FLAG_FLOAT)
+            memcpy(&a.w[k], &j->wf[k], 4);
+        else
+            a.w[k] = j->w[k];
+    }
+    neuro_smooth_arg_enc(&a, wire);
 }
 
-static int shard_lost(int status) { return status == MLOS_ESHARDDIED || status == MLOS_EPROTO; }
-
-/* The shard of s died: replace it, unless it happened too often. */
-static void slot_replace(struct slot *s, const char *why)
+/* Copy the staged slab into a new member's bulk window and smooth it
+ * there; on_smooth tells the pool the member is ready. */
+static void slab_put_and_smooth(struct slab *s, mlos_shard_t *sh)
 {
     struct job *j = s->job;
-    if (s->tm->replaced >= MAX_REPLACE) {
-        job_fail(j, MLOS_ESHARDDIED, "slab %d lost its shard %d times; last: %s", s->index + 1, s->tm->replaced + 1,
-                 why);
+    size_t bulk_len, nxy = (size_t)j->nx * j->ny;
+    uint8_t *bulk = mlos_shard_alive(sh) ? mlos_shard_bulk(sh, &bulk_len) : NULL;
+    uint8_t wire[NEURO_SMOOTH_ARG_WIRE];
+    uint64_t t0 = now_ns();
+    int rc;
+
+    if (!bulk || s->bulk_bytes > bulk_len) {
+        mlos_pool_prepared(&j->pool, sh, bulk ? MLOS_ERANGE : MLOS_ESHARDDIED);
         return;
     }
-    s->tm->replaced++;
-    s->filled = 0;
-    slot_release(s);
-    slot_spawn(s);
+    memcpy(bulk, s->stage, s->mask_off + s->nvs);
+    if (j->nreg)
+        memcpy(bulk + s->idx_off, s->stage_idx, 2 * s->nvs);
+    if (j->boxes)
+        memcpy(bulk + s->box_off, s->stage_box, 16ull * (s->z1 - s->z0));
+    (void)nxy;
+    __atomic_thread_fence(__ATOMIC_RELEASE); /* as mlos_put: visible before the call */
+    s->tm.put_ms += ms_since(t0);
+    smooth_arg(j, s, wire);
+    s->preparing = sh;
+    s->smooth_call.data = s;
+    if ((rc = mlos_call(sh, &s->smooth_call, "neuro_smooth", wire, sizeof(wire), on_smooth)) < 0) {
+        s->preparing = NULL;
+        mlos_pool_prepared(&j->pool, sh, rc);
+    }
 }
+
+/* The pool's prepare hook: a new member for slab `rank` said HELLO. */
+static void on_prepare(mlos_pool_t *pool, mlos_shard_t *sh, unsigned rank)
+{
+    struct job *j = pool->data;
+    struct slab *s = &j->slabs[rank];
+
+    if (j->phase == PH_DONE) {
+        mlos_pool_prepared(pool, sh, MLOS_ESTOPPED);
+        return;
+    }
+    if (s->hellos++)
+        s->tm.replaced++;
+    s->tm.spawn_ms += (double)sh->spawn_ns / 1e6;
+    snprintf(s->tm.arch, sizeof(s->tm.arch), "%s", sh->arch);
+    s->tm.shard_id = sh->id;
+    if (!s->staged) {
+        s->waiting = sh; /* the master is still writing the slabs: neuro_analyze goes on */
+        return;
+    }
+    slab_put_and_smooth(s, sh);
+}
+
+static void barrier(struct job *j);
+
+static void on_smooth(mlos_call_t *req, int status)
+{
+    struct slab *s = req->data;
+    struct job *j = s->job;
+    mlos_shard_t *sh = s->preparing;
+    struct neuro_smooth_res r;
+
+    s->preparing = NULL;
+    if (j->phase == PH_DONE) {
+        mlos_pool_prepared(&j->pool, sh, MLOS_ESTOPPED);
+        return;
+    }
+    if (status < 0) {
+        if (!shard_lost(status))
+            job_fail(j, status, "slab %d: %s", s->index + 1, req->error);
+        mlos_pool_prepared(&j->pool, sh, status); /* lost: the pool starts another */
+        return;
+    }
+    if (req->result_len != NEURO_SMOOTH_RES_WIRE) {
+        job_fail(j, MLOS_EPROTO, "slab %d: neuro_smooth answered %zu bytes", s->index + 1, req->result_len);
+        mlos_pool_prepared(&j->pool, sh, MLOS_EPROTO);
+        return;
+    }
+    neuro_smooth_res_dec(req->result, &r);
+    if (getenv("NEURO_DEBUG"))
+        fprintf(stderr, "neuro: slab %d smooth %.1f ms, order %.1f ms (shard clock)\n", s->index + 1,
+                r.smooth_ns / 1e6, r.sort_ns / 1e6);
+    s->tm.smooth_ms += (double)req->rtt_ns / 1e6;
+    if (r.m != s->m) {
+        job_fail(j, MLOS_EPROTO, "slab %d: shard counted %llu masked voxels, master %u", s->index + 1,
+                 (unsigned long long)r.m, s->m);
+        mlos_pool_prepared(&j->pool, sh, MLOS_EPROTO);
+        return;
+    }
+    if (s->smoothed && (r.d != s->sres.d || r.fmin != s->sres.fmin || r.fmax != s->sres.fmax || r.sum != s->sres.sum)) {
+        /* the kernels are deterministic: a replacement that disagrees is broken */
+        job_fail(j, MLOS_EPROTO, "slab %d: a replacement shard smoothed it differently", s->index + 1);
+        mlos_pool_prepared(&j->pool, sh, MLOS_EPROTO);
+        return;
+    }
+    s->sres = r;
+    mlos_pool_prepared(&j->pool, sh, 0); /* calls waiting for this member go now */
+    if (!s->smoothed) {
+        s->smoothed = 1;
+        if (++j->nsmoothed == j->nslabs && j->phase == PH_SMOOTH)
+            barrier(j);
+    }
+}
+
+/* ---- phases ---- */
 
 static void kstep_thresholds(struct job *j)
 {
@@ -272,21 +369,33 @@ static void kstep_thresholds(struct job *j)
 static void phase_start(struct job *j, enum phase ph)
 {
     j->phase = ph;
-    j->slots_done = 0;
-    for (int i = 0; i < j->nslots; i++)
-        j->slots[i].done = 0;
-    for (int i = 0; i < j->nslots && j->phase == ph; i++)
-        slot_issue(&j->slots[i]);
+    j->slabs_done = 0;
+    for (int i = 0; i < j->nslabs && j->phase == ph; i++)
+        slab_issue(&j->slabs[i]);
 }
 
-/* All slots answered the current phase. */
+/* One Lloyd step's reduction over the slabs: the counts and sums of the
+ * values at or below each threshold, {n1, s1, n2, s2}, summed over every
+ * slab's neuro_kstep answer. The only place the slabs' k-means statistics
+ * meet; in slab order, though the sums are of integers and exact in any
+ * order. */
+static void kstep_reduce(const struct job *j, uint64_t out[4])
+{
+    out[0] = out[1] = out[2] = out[3] = 0;
+    for (int i = 0; i < j->nslabs; i++) {
+        const struct neuro_kstep_res *k = &j->slabs[i].kres;
+        out[0] += k->n1, out[1] += k->s1, out[2] += k->n2, out[3] += k->s2;
+    }
+}
+
+/* Every slab answered the current phase. */
 static void barrier(struct job *j)
 {
     if (j->phase == PH_SMOOTH) {
         uint64_t lo = UINT64_MAX, hi = 0;
         j->mtot = j->stot = 0;
-        for (int i = 0; i < j->nslots; i++) {
-            struct neuro_smooth_res *r = &j->slots[i].sres;
+        for (int i = 0; i < j->nslabs; i++) {
+            struct neuro_smooth_res *r = &j->slabs[i].sres;
             if (r->m) {
                 lo = r->fmin < lo ? r->fmin : lo;
                 hi = r->fmax > hi ? r->fmax : hi;
@@ -306,11 +415,9 @@ static void barrier(struct job *j)
         return;
     }
     if (j->phase == PH_KSTEP) {
-        uint64_t n1 = 0, s1 = 0, n2 = 0, s2 = 0;
-        for (int i = 0; i < j->nslots; i++) {
-            n1 += j->slots[i].kres.n1, s1 += j->slots[i].kres.s1;
-            n2 += j->slots[i].kres.n2, s2 += j->slots[i].kres.s2;
-        }
+        uint64_t t[4];
+        kstep_reduce(j, t);
+        uint64_t n1 = t[0], s1 = t[1], n2 = t[2], s2 = t[3];
         uint64_t n[3] = {n1, n2 - n1, j->mtot - n2}, sum[3] = {s1, s2 - s1, j->stot - s2};
         /* Per shard, each count is a prefix of its sorted values, and all
          * prefixes move the same way with a threshold: equal global
@@ -333,27 +440,25 @@ static void barrier(struct job *j)
         return;
     }
     if (j->phase == PH_FINISH)
-        j->phase = PH_DONE;
+        job_end(j);
 }
 
-static void slot_done(struct slot *s)
+static void slab_done(struct slab *s)
 {
     struct job *j = s->job;
-    s->done = 1;
-    if (++j->slots_done == j->nslots)
+    if (++j->slabs_done == j->nslabs)
         barrier(j);
 }
 
-/* Copy a slot's results out of its bulk window, then stop its shard. */
-static void slot_collect(struct slot *s)
+/* Copy a slab's results out of its member's bulk window. */
+static void slab_collect(struct slab *s, mlos_shard_t *sh)
 {
     struct job *j = s->job;
     const struct neuro_volume *v = j->vol;
     size_t bulk_len, nxy = (size_t)v->nx * v->ny, base = nxy * s->z0;
-    const uint8_t *bulk = mlos_shard_bulk(s->shard, &bulk_len);
+    const uint8_t *bulk = mlos_shard_bulk(sh, &bulk_len);
     const uint8_t *f = bulk + s->f_off, *seg = bulk + s->seg_off;
     double scale = 1.0 / (256.0 * j->qs);
-    prefault_join(j); /* it may still be populating these arrays */
     int32_t *sg = j->res->seg.data + base;
 
     if (j->res->smoothed.data)
@@ -366,45 +471,23 @@ static void slot_collect(struct slot *s)
         for (size_t i = 0; i < 3 * (j->nreg + 1ull); i++)
             j->reg_stats[i] += mlos_get_le64(st + 8 * i);
     }
-    s->finished = 1;
-    slot_release(s);
 }
 
-static void on_call(mlos_call_t *req, int status)
+static void on_phase(mlos_pool_call_t *req, int status)
 {
-    struct slot *s = req->data;
+    struct slab *s = req->data;
     struct job *j = s->job;
     double rtt = (double)req->rtt_ns / 1e6;
 
-    s->busy = 0;
     if (j->phase == PH_DONE)
-        return; /* failed meanwhile; the shard is being stopped */
-    if (status < 0) {
-        if (shard_lost(status))
-            slot_replace(s, req->error);
-        else
-            job_fail(j, status, "slab %d: %s", s->index + 1, req->error);
+        return; /* failed meanwhile; the pool is closing */
+    if (s->crashing) { /* test: the member is gone (or the crash did not take) */
+        s->crashing = 0;
+        slab_issue(s); /* the real call, on the replacement */
         return;
     }
-    if (s->sres.m == UINT64_MAX) { /* reply to neuro_smooth */
-        if (req->result_len != NEURO_SMOOTH_RES_WIRE) {
-            job_fail(j, MLOS_EPROTO, "slab %d: neuro_smooth answered %zu bytes", s->index + 1, req->result_len);
-            return;
-        }
-        neuro_smooth_res_dec(req->result, &s->sres);
-        if (getenv("NEURO_DEBUG"))
-            fprintf(stderr, "neuro: slab %d smooth %.1f ms, order %.1f ms (shard clock)\n", s->index + 1,
-                    s->sres.smooth_ns / 1e6, s->sres.sort_ns / 1e6);
-        s->tm->smooth_ms += rtt;
-        if (s->sres.m != s->m) {
-            job_fail(j, MLOS_EPROTO, "slab %d: shard counted %llu masked voxels, master %u", s->index + 1,
-                     (unsigned long long)s->sres.m, s->m);
-            return;
-        }
-        if (j->phase == PH_SMOOTH)
-            slot_done(s);
-        else
-            slot_issue(s); /* a replacement catching up with the others */
+    if (status < 0) {
+        job_fail(j, status, "slab %d: %s", s->index + 1, req->error);
         return;
     }
     if (j->phase == PH_KSTEP) {
@@ -413,137 +496,57 @@ static void on_call(mlos_call_t *req, int status)
             return;
         }
         neuro_kstep_res_dec(req->result, &s->kres);
-        s->tm->kmeans_ms += rtt;
-        slot_done(s);
+        s->tm.kmeans_ms += rtt;
+        slab_done(s);
     } else if (j->phase == PH_FINISH) {
+        mlos_shard_t *sh = mlos_pool_member(&j->pool, (unsigned)s->index); /* the one that answered */
         uint64_t t0 = now_ns();
-        slot_collect(s);
-        s->tm->regions_ms += rtt + ms_since(t0);
-        slot_done(s);
+        if (!sh) {
+            job_fail(j, MLOS_EPROTO, "slab %d: its shard is gone after neuro_finish", s->index + 1);
+            return;
+        }
+        slab_collect(s, sh);
+        s->tm.regions_ms += rtt + ms_since(t0);
+        slab_done(s);
     }
 }
 
-static void slot_call(struct slot *s, const char *task, const void *arg, size_t len)
+static void slab_call(struct slab *s, const char *task, const void *arg, size_t len, unsigned flags)
 {
+    struct job *j = s->job;
     s->call.data = s;
-    s->busy = 1;
-    int rc = mlos_call(s->shard, &s->call, task, arg, len, on_call);
-    if (rc < 0) {
-        s->busy = 0;
-        if (shard_lost(rc) || rc == MLOS_ESTOPPED)
-            slot_replace(s, mlos_strerror(rc));
-        else
-            job_fail(s->job, rc, "slab %d: cannot call %s: %s", s->index + 1, task, mlos_strerror(rc));
-    }
+    int rc = mlos_pool_call_member(&j->pool, &s->call, (unsigned)s->index, task, arg, len, flags, NULL, on_phase);
+    if (rc < 0)
+        job_fail(j, rc, "slab %d: cannot call %s: %s", s->index + 1, task, mlos_strerror(rc));
 }
 
-static void slot_smooth(struct slot *s)
+/* Issue the current phase's call for s. Every one is idempotent: it reads
+ * what the prepare step left in the bulk window and writes only its own
+ * outputs, so the pool may re-run it on a replacement. */
+static void slab_issue(struct slab *s)
 {
     struct job *j = s->job;
-    struct neuro_smooth_arg a = {0};
-    uint8_t wire[NEURO_SMOOTH_ARG_WIRE];
-
-    a.nx = (uint32_t)j->vol->nx, a.ny = (uint32_t)j->vol->ny;
-    a.nz_in = (uint32_t)(s->hz1 - s->hz0), a.z_off = (uint32_t)(s->z0 - s->hz0), a.nz_out = (uint32_t)(s->z1 - s->z0);
-    a.radius = (uint32_t)j->radius;
-    a.flags = j->opts && j->opts->float_kernel ? NEURO_FLAG_FLOAT : 0;
-    a.m = s->m;
-    a.in_off = s->in_off, a.mask_off = s->mask_off, a.f_off = s->f_off, a.sorted_off = s->sorted_off;
-    a.prefix_off = s->prefix_off, a.scratch_off = s->scratch_off, a.scratch_len = s->scratch_len;
-    if (j->boxes && !(a.flags & NEURO_FLAG_FLOAT))
-        a.flags |= NEURO_FLAG_BOXES, a.box_off = s->box_off;
-    for (int k = 0; k <= j->radius; k++) {
-        if (a.flags & NEURO_FLAG_FLOAT)
-            memcpy(&a.w[k], &j->wf[k], 4);
-        else
-            a.w[k] = j->w[k];
-    }
-    neuro_smooth_arg_enc(&a, wire);
-    s->sres.m = UINT64_MAX; /* marks "waiting for neuro_smooth" */
-    slot_call(s, "neuro_smooth", wire, sizeof(wire));
-}
-
-/* Issue the current phase's call for s (its shard is up and smoothed). */
-static void slot_issue(struct slot *s)
-{
-    struct job *j = s->job;
-    if (j->phase == PH_SMOOTH) {
-        slot_smooth(s);
-    } else if (j->phase == PH_KSTEP) {
-        const struct neuro_opts *o = j->opts;
-        if (o && o->test_crash_slab == s->index + 1 && o->test_crash_iter == j->round && !j->crash_done) {
+    if (j->phase == PH_KSTEP) {
+        const struct neuro_opts *o = &j->opts;
+        if (o->test_crash_slab == s->index + 1 && o->test_crash_iter == j->round && !j->crash_done) {
             j->crash_done = 1;
-            slot_call(s, "crash", NULL, 0); /* test only: lose this shard mid-run */
+            s->crashing = 1;
+            slab_call(s, "crash", NULL, 0, 0); /* test only: lose this member mid-run */
             return;
         }
         struct neuro_kstep_arg a = {s->sorted_off, s->prefix_off, s->sres.d, j->t1, j->t2};
         uint8_t wire[NEURO_KSTEP_ARG_WIRE];
         neuro_kstep_arg_enc(&a, wire);
-        slot_call(s, "neuro_kstep", wire, sizeof(wire));
+        slab_call(s, "neuro_kstep", wire, sizeof(wire), MLOS_POOL_IDEMPOTENT);
     } else if (j->phase == PH_FINISH) {
         struct neuro_finish_arg a = {s->nvs, s->f_off, s->mask_off, s->seg_off, s->idx_off, s->stats_off,
-                                     s->box_off, j->t1, j->t2, j->nreg, 0, (uint32_t)j->vol->nx, (uint32_t)j->vol->ny};
-        if (j->boxes && !(j->opts && j->opts->float_kernel))
+                                     s->box_off, j->t1, j->t2, j->nreg, 0, (uint32_t)j->nx, (uint32_t)j->ny};
+        if (j->boxes && !j->opts.float_kernel)
             a.flags = NEURO_FLAG_BOXES;
         uint8_t wire[NEURO_FINISH_ARG_WIRE];
         neuro_finish_arg_enc(&a, wire);
-        slot_call(s, "neuro_finish", wire, sizeof(wire));
+        slab_call(s, "neuro_finish", wire, sizeof(wire), MLOS_POOL_IDEMPOTENT);
     }
-}
-
-static void on_ready(mlos_shard_t *sh, int status);
-
-static void slot_spawn(struct slot *s)
-{
-    struct job *j = s->job;
-    struct mlos_spawn_opts o = {.arch = j->arch, .bulk_bytes = s->bulk_bytes, .kvm = j->opts ? j->opts->kvm : 0};
-    mlos_shard_t *sh = calloc(1, sizeof(*sh));
-    if (!sh) {
-        job_fail(j, MLOS_ENOMEM, "out of memory");
-        return;
-    }
-    /* mem_bytes: the slave's own heap stays small; data live in bulk */
-    sh->data = s;
-    s->t0 = now_ns();
-    s->busy = 1;
-    int rc = mlos_spawn(j->loop, sh, &o, on_ready);
-    if (rc < 0) {
-        s->busy = 0;
-        free(sh);
-        job_fail(j, rc, "cannot start a %s shard: %s", j->arch, mlos_strerror(rc));
-        return;
-    }
-    s->shard = sh;
-    j->open_shards++;
-}
-
-static void on_ready(mlos_shard_t *sh, int status)
-{
-    struct slot *s = sh->data;
-    struct job *j = s->job;
-    s->busy = 0;
-    if (j->phase == PH_DONE)
-        return;
-    if (status < 0) {
-        job_fail(j, status, "%s shard for slab %d did not start: %s%s%s", j->arch, s->index + 1,
-                 mlos_strerror(status), *mlos_shard_console_tail(sh) ? "; console: " : "",
-                 mlos_shard_console_tail(sh));
-        return;
-    }
-    s->tm->spawn_ms += ms_since(s->t0);
-    snprintf(s->tm->arch, sizeof(s->tm->arch), "%s", sh->arch);
-    s->tm->shard_id = sh->id;
-
-    if (!s->filled) { /* a replacement: its slab was not written during the boot */
-        uint64_t t0 = now_ns();
-        int rc = slot_fill(j, s);
-        if (rc < 0) {
-            job_fail(j, rc, "slab %d: cannot put the slab: %s", s->index + 1, mlos_strerror(rc));
-            return;
-        }
-        s->tm->put_ms += ms_since(t0);
-    }
-    slot_smooth(s);
 }
 
 /* ---- preparation on the master ---- */
@@ -552,7 +555,7 @@ static uint64_t align8(uint64_t v) { return (v + 7) & ~7ull; }
 
 /* Bulk layout for a slab of up to zcap slices (the split is only chosen
  * once the data are known: balance_slabs). */
-static void slot_layout(struct job *j, struct slot *s, int zcap)
+static void slab_layout(struct job *j, struct slab *s, int zcap)
 {
     uint64_t nx = (uint64_t)j->nx, nxy = nx * j->ny, p = 0, row = nx + 2ull * j->radius;
     uint64_t nv = nxy * (uint64_t)zcap, zin = (uint64_t)zcap + 2ull * j->radius;
@@ -692,40 +695,41 @@ static void quantize_plan(struct job *j, uint64_t *w)
 
 /* Write s's slab (quantized input with halo, mask, region index) into its
  * shard's bulk window and count its masked voxels. */
-static int slot_fill(struct job *j, struct slot *s)
+/* Write s's slab (quantized input with halo, mask, region index, boxes)
+ * into its stage, laid out as in the bulk window, and count its masked
+ * voxels. */
+static int slab_fill(struct job *j, struct slab *s)
 {
-    size_t bulk_len, nxy = (size_t)j->vol->nx * j->vol->ny;
-    uint8_t *bulk = s->shard ? mlos_shard_bulk(s->shard, &bulk_len) : NULL;
-    if (!bulk)
-        return MLOS_EINVAL;
-    if (s->bulk_bytes > bulk_len)
-        return MLOS_ERANGE;
+    size_t nxy = (size_t)j->vol->nx * j->vol->ny;
+    if (!s->stage)
+        return MLOS_ENOMEM;
     quantize_range(j->vol->data + nxy * s->hz0, nxy * (s->hz1 - s->hz0), j->off, j->qs,
-                   (uint16_t *)(bulk + s->in_off));
-    s->m = (uint32_t)mask_range(j->vol->data + nxy * s->z0, s->nvs, j->off, bulk + s->mask_off);
+                   (uint16_t *)(s->stage + s->in_off));
+    s->m = (uint32_t)mask_range(j->vol->data + nxy * s->z0, s->nvs, j->off, s->stage + s->mask_off);
     if (j->nreg) {
-        uint16_t *ix = (uint16_t *)(bulk + s->idx_off);
-        index_range(j, nxy * s->z0, s->nvs, ix);
+        if (!(s->stage_idx = malloc(2 * s->nvs)))
+            return MLOS_ENOMEM;
+        index_range(j, nxy * s->z0, s->nvs, (uint16_t *)s->stage_idx);
     }
     if (j->boxes) {
         /* per slice: the voxels the k-means (masked) and the region table
          * (indexed) read back; the rest of the slab is not smoothed */
-        const uint16_t *ix = j->nreg ? (const uint16_t *)(bulk + s->idx_off) : NULL;
+        const uint16_t *ix = j->nreg ? (const uint16_t *)s->stage_idx : NULL;
+        if (!(s->stage_box = malloc(16ull * (s->z1 - s->z0) + 1)))
+            return MLOS_ENOMEM;
         for (int z = 0; z < s->z1 - s->z0; z++) {
             struct neuro_box b;
-            neuro_slice_box(bulk + s->mask_off + nxy * z, ix ? ix + nxy * z : NULL, j->vol->nx, j->vol->ny, &b);
-            uint8_t *o = bulk + s->box_off + 16ull * z;
+            neuro_slice_box(s->stage + s->mask_off + nxy * z, ix ? ix + nxy * z : NULL, j->vol->nx, j->vol->ny, &b);
+            uint8_t *o = s->stage_box + 16ull * z;
             mlos_put_le32(o, b.x0), mlos_put_le32(o + 4, b.x1), mlos_put_le32(o + 8, b.y0);
             mlos_put_le32(o + 12, b.y1);
         }
     }
     if (j->nreg && NEURO_HOST_BE) {
-        uint16_t *ix = (uint16_t *)(bulk + s->idx_off);
+        uint16_t *ix = (uint16_t *)s->stage_idx;
         for (size_t i = 0; i < s->nvs; i++)
             mlos_put_le16((uint8_t *)&ix[i], ix[i]);
     }
-    __atomic_thread_fence(__ATOMIC_RELEASE); /* as mlos_put: visible before the next call */
-    s->filled = 1;
     return 0;
 }
 
@@ -828,7 +832,7 @@ static void index_range(const struct job *j, size_t start, size_t n, uint16_t *i
  * loop thread takes a share itself. */
 struct prep_task {
     struct job *j;
-    struct slot *s;    /* slab to write, or NULL: the atlas index */
+    struct slab *s;    /* slab to write, or NULL: the atlas index */
     const struct neuro_labels *atlas;
     int rc;
     double ms;
@@ -840,7 +844,7 @@ static void *prep_task_run(void *arg)
 {
     struct prep_task *t = arg;
     uint64_t t0 = now_ns();
-    t->rc = t->s ? slot_fill(t->j, t->s) : atlas_index(t->j, t->atlas);
+    t->rc = t->s ? slab_fill(t->j, t->s) : atlas_index(t->j, t->atlas);
     t->ms = ms_since(t0);
     return NULL;
 }
@@ -867,15 +871,6 @@ static int default_max_shards(void)
     return n < 1 ? 1 : n > 8 ? 8 : (int)n;
 }
 
-static void job_free(struct job *j)
-{
-    free(j->map);
-    free(j->uniq);
-    free(j->reg_label);
-    free(j->reg_stats);
-    free(j->slots);
-}
-
 void neuro_result_free(struct neuro_result *res)
 {
     neuro_labels_free(&res->seg);
@@ -885,7 +880,7 @@ void neuro_result_free(struct neuro_result *res)
     memset(res, 0, sizeof(*res));
 }
 
-static void slot_set_slab(struct job *j, struct slot *s, int z0, int z1)
+static void slab_set(struct job *j, struct slab *s, int z0, int z1)
 {
     s->z0 = z0, s->z1 = z1;
     s->hz0 = z0 - j->radius < 0 ? 0 : z0 - j->radius;
@@ -900,7 +895,7 @@ static void slot_set_slab(struct job *j, struct slot *s, int z0, int z1)
  * work: in a head the lower half holds more brain. */
 static void balance_slabs(struct job *j, const uint64_t *w)
 {
-    int ns = j->nslots, nz = j->nz, z = 0;
+    int ns = j->nslabs, nz = j->nz, z = 0;
     double total = 0, acc = 0;
     for (int k = 0; k < nz; k++)
         total += (double)w[k];
@@ -922,74 +917,121 @@ static void balance_slabs(struct job *j, const uint64_t *w)
             while (z > b)
                 acc -= (double)w[--z];
         }
-        slot_set_slab(j, &j->slots[i], z0, z);
+        slab_set(j, &j->slabs[i], z0, z);
     }
 }
 
 /* Check the grid and options, lay the slabs out and spawn their shards.
  * Returns 0 or an error (with err set); the job may then hold shards to
  * stop (job_abort). */
+static void job_free(struct job *j)
+{
+    free(j->map);
+    free(j->uniq);
+    free(j->reg_label);
+    free(j->reg_stats);
+    for (int i = 0; j->slabs && i < j->nslabs; i++) {
+        free(j->slabs[i].stage);
+        free(j->slabs[i].stage_idx);
+        free(j->slabs[i].stage_box);
+    }
+    free(j->slabs);
+}
+
+/* How long a member may owe a heartbeat: longer than the longest task (a
+ * slab's neuro_smooth under QEMU TCG on a loaded host takes up to a few
+ * seconds; a member answers between tasks only). A member whose process is
+ * stopped is fenced long before this (MLOS_HEARTBEAT_STOPPED_MS). */
+static unsigned hang_timeout_ms(const char *arch)
+{
+    return !strcmp(arch, "process") ? 5000 : !strcmp(arch, "ppc") ? 30000 : 10000;
+}
+
+/* Check the grid and options, lay the slabs out and start the pool. Returns
+ * 0 or an error (with errbuf set); the job may then hold a pool to close
+ * (job_abort). */
 static int job_setup(struct job *j, uv_loop_t *loop, int nx, int ny, int nz, int with_atlas,
-                     const struct neuro_opts *opts, char *err, size_t errlen)
+                     const struct neuro_opts *opts)
 {
     double sigma = opts && opts->sigma > 0 ? opts->sigma : 1.5;
 
     if (opts)
-        j->opts_copy = *opts;
-    j->opts_copy.prestart = NULL;
-    j->loop = loop, j->opts = &j->opts_copy, j->err = err, j->errlen = errlen;
+        j->opts = *opts;
+    j->opts.prestart = NULL;
+    j->loop = loop;
     j->nx = nx, j->ny = ny, j->nz = nz, j->with_atlas = with_atlas;
-    j->arch = opts && opts->arch ? opts->arch : "x86_64";
-    j->max_iter = opts && opts->max_iter > 0 ? opts->max_iter : 50;
-    j->boxes = !(opts && opts->smoothed_volume);
+    j->arch = j->opts.arch ? j->opts.arch : "x86_64";
+    j->max_iter = j->opts.max_iter > 0 ? j->opts.max_iter : 50;
+    j->boxes = !j->opts.smoothed_volume;
+    j->phase = PH_SMOOTH;
+    const char *iname = neuro_image_name(j->arch);
+    if (!iname) {
+        snprintf(j->errbuf, sizeof(j->errbuf), "unknown slave kind %s", j->arch);
+        return MLOS_EINVAL;
+    }
+    if (mlos_image_find(iname, j->image, sizeof(j->image)) < 0) {
+        snprintf(j->errbuf, sizeof(j->errbuf), "neuro's %s slave image %s is not on MLOS_IMAGE_PATH or installed",
+                 j->arch, iname);
+        return MLOS_ENOENT;
+    }
     if (nx < 1 || ny < 1 || nz < 1) {
-        snprintf(err, errlen, "no image");
+        snprintf(j->errbuf, sizeof(j->errbuf), "no image");
         return MLOS_EINVAL;
     }
     if (nx > 65536 || ny > 65536 || nz > 65536) {
-        snprintf(err, errlen, "image dimensions %dx%dx%d are too large", nx, ny, nz);
+        snprintf(j->errbuf, sizeof(j->errbuf), "image dimensions %dx%dx%d are too large", nx, ny, nz);
         return MLOS_EINVAL;
     }
     j->radius = neuro_weights(sigma, j->w, j->wf);
     if (j->radius < 0) {
-        snprintf(err, errlen, "sigma %g is outside (0, %d/3] voxels", sigma, NEURO_MAX_RADIUS);
+        snprintf(j->errbuf, sizeof(j->errbuf), "sigma %g is outside (0, %d/3] voxels", sigma, NEURO_MAX_RADIUS);
         return MLOS_EINVAL;
     }
     size_t n = (size_t)nx * ny * nz;
-    int ns = opts && opts->shards > 0 ? opts->shards : neuro_plan_shards(n, default_max_shards());
+    int ns = j->opts.shards > 0 ? j->opts.shards : neuro_plan_shards(n, default_max_shards());
     if (ns > nz)
         ns = nz;
-    if (!(j->slots = calloc((size_t)ns, sizeof(struct slot)))) {
-        snprintf(err, errlen, "out of memory");
+    if (!(j->slabs = calloc((size_t)ns, sizeof(struct slab)))) {
+        snprintf(j->errbuf, sizeof(j->errbuf), "out of memory");
         return MLOS_ENOMEM;
     }
-    j->nslots = ns;
-    /* spawn first: the layout needs no data; shards boot while the
-     * master prepares and writes their slabs (or, with neuro_prestart,
-     * while the caller is still decoding the volume) */
+    j->nslabs = ns;
     /* room for slabs half again as thick as an even split's, for
      * balance_slabs to use: a head's slices are not equally full */
     j->zcap = ns == 1 ? nz : (nz + ns - 1) / ns + (nz + ns - 1) / ns / 2 + 1;
     j->zcap = j->zcap > nz ? nz : j->zcap;
     for (int i = 0; i < ns; i++) {
-        struct slot *s = &j->slots[i];
+        struct slab *s = &j->slabs[i];
         s->job = j, s->index = i;
-        slot_set_slab(j, s, (int)((int64_t)nz * i / ns), (int)((int64_t)nz * (i + 1) / ns));
-        slot_layout(j, s, j->zcap);
+        slab_set(j, s, (int)((int64_t)nz * i / ns), (int)((int64_t)nz * (i + 1) / ns));
+        slab_layout(j, s, j->zcap);
     }
-    j->phase = PH_SMOOTH;
-    for (int i = 0; i < ns && j->phase != PH_DONE; i++)
-        slot_spawn(&j->slots[i]);
-    return j->rc;
+    /* the members start now: the layout needs no data; they boot while the
+     * master decodes the volume (neuro_prestart) and writes the slabs */
+    struct mlos_pool_opts po = {
+        /* no prefault_bulk: faulting whole windows in beside the boot and
+         * the master's own writes cost more than it saved on a 2-core host
+         * (measured: master prep 650-700 ms with it, 180-310 ms without) */
+        .spawn = {.arch = j->arch, .image = j->image, .bulk_bytes = j->slabs[0].bulk_bytes, .kvm = j->opts.kvm},
+        .members = (unsigned)ns,
+        .prepare = on_prepare,
+        .heartbeat_timeout_ms = hang_timeout_ms(j->arch),
+    };
+    j->pool.data = j;
+    int rc = mlos_pool_init(loop, &j->pool, &po);
+    if (rc < 0) {
+        snprintf(j->errbuf, sizeof(j->errbuf), "cannot start %d %s shards: %s", ns, j->arch, mlos_strerror(rc));
+        return rc;
+    }
+    j->pool_open = 1;
+    return 0;
 }
 
 /* Stop whatever shards a job holds and wait until they are gone. */
 static void job_abort(struct job *j)
 {
-    j->phase = PH_DONE;
-    for (int i = 0; i < j->nslots; i++)
-        slot_release(&j->slots[i]);
-    while (j->open_shards > 0 && uv_run(j->loop, UV_RUN_ONCE))
+    job_end(j);
+    while (j->pool_open && uv_run(j->loop, UV_RUN_ONCE))
         ;
 }
 
@@ -1004,9 +1046,9 @@ int neuro_prestart(uv_loop_t *loop, int nx, int ny, int nz, int with_atlas, cons
         snprintf(err, errlen, "out of memory");
         return MLOS_ENOMEM;
     }
-    rc = job_setup(&p->job, loop, nx, ny, nz, with_atlas, opts, p->err, sizeof(p->err));
+    rc = job_setup(&p->job, loop, nx, ny, nz, with_atlas, opts);
     if (rc < 0) {
-        snprintf(err, errlen, "%s", p->err);
+        snprintf(err, errlen, "%s", p->job.errbuf);
         neuro_prestart_cancel(p);
         return rc;
     }
@@ -1021,12 +1063,6 @@ void neuro_prestart_cancel(struct neuro_prestart *p)
     job_abort(&p->job);
     job_free(&p->job);
     free(p);
-}
-
-int neuro_prestart_pid(const struct neuro_prestart *p, int i)
-{
-    const struct slot *s = p && i >= 0 && i < p->job.nslots ? &p->job.slots[i] : NULL;
-    return s && s->shard ? s->shard->pid : 0;
 }
 
 int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct neuro_opts *opts,
@@ -1055,38 +1091,31 @@ int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct 
         snprintf(err, errlen, "out of memory");
         return MLOS_ENOMEM;
     }
-    if (pre) {
-        j->err = err, j->errlen = errlen;
-        j->opts_copy.atlas = atlas;
-    } else if ((rc = job_setup(j, loop, vol->nx, vol->ny, vol->nz, atlas != NULL, opts, err, errlen)) < 0) {
+    if (pre)
+        j->opts.atlas = atlas;
+    else if ((rc = job_setup(j, loop, vol->nx, vol->ny, vol->nz, atlas != NULL, opts)) < 0)
         goto fail;
-    }
     j->vol = vol, j->res = res;
     if (atlas && (atlas->nx != vol->nx || atlas->ny != vol->ny || atlas->nz != vol->nz)) {
-        snprintf(err, errlen, "atlas grid %dx%dx%d differs from the image's %dx%dx%d", atlas->nx, atlas->ny,
-                 atlas->nz, vol->nx, vol->ny, vol->nz);
+        snprintf(j->errbuf, sizeof(j->errbuf), "atlas grid %dx%dx%d differs from the image's %dx%dx%d", atlas->nx,
+                 atlas->ny, atlas->nz, vol->nx, vol->ny, vol->nz);
         rc = MLOS_EINVAL;
         goto fail;
     }
     size_t nxy = (size_t)vol->nx * vol->ny, n = nxy * vol->nz;
-    int ns = j->nslots;
+    int ns = j->nslabs;
     res->timing = calloc((size_t)ns, sizeof(struct neuro_shard_timing));
     res->smoothed = (struct neuro_volume){vol->nx, vol->ny, vol->nz, vol->dx, vol->dy, vol->dz,
                                           j->boxes ? NULL : malloc(n * sizeof(float))};
     res->seg = (struct neuro_labels){vol->nx, vol->ny, vol->nz, malloc(n * sizeof(int32_t))};
     if (!res->timing || (!j->boxes && !res->smoothed.data) || !res->seg.data) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(j->errbuf, sizeof(j->errbuf), "out of memory");
         rc = MLOS_ENOMEM;
         goto fail;
     }
     res->nshards = ns;
-    for (int i = 0; i < ns; i++) {
-        struct slot *s = &j->slots[i];
-        s->tm = &res->timing[i];
-    }
 
     uint64_t t_prep = now_ns();
-    rc = 0;
     if (j->phase != PH_DONE) {
         /* the atlas map on a second thread while this one scans the range */
         struct prep_task at = {.j = j, .atlas = atlas};
@@ -1118,40 +1147,23 @@ int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct 
             job_fail(j, MLOS_ENOMEM, "out of memory");
     }
     for (int i = 0; i < ns; i++)
-        j->slots[i].tm->z0 = j->slots[i].z0, j->slots[i].tm->z1 = j->slots[i].z1;
-    /* the helper thread (the slabs are known now): shards' output regions
-     * first, then ours */
-    for (int i = 0; i < ns && j->phase != PH_DONE; i++) {
-        struct slot *s = &j->slots[i];
-        uint8_t *bulk = s->shard ? mlos_shard_bulk(s->shard, NULL) : NULL;
-        if (bulk) {
-            prefault_add(j, bulk + s->f_off, 4 * s->nvs);
-            prefault_add(j, bulk + s->scratch_off, s->scratch_len);
-        }
-    }
-    for (int i = 0; i < ns && j->phase != PH_DONE; i++) {
-        struct slot *s = &j->slots[i];
-        uint8_t *bulk = s->shard ? mlos_shard_bulk(s->shard, NULL) : NULL;
-        if (bulk)
-            prefault_add(j, bulk + s->seg_off, s->nvs);
-    }
-    prefault_add(j, res->smoothed.data, n * sizeof(float));
-    prefault_add(j, res->seg.data, n * sizeof(int32_t));
-    if (j->phase != PH_DONE && pthread_create(&j->pf_thread, NULL, prefault_main, j) == 0)
-        j->pf_running = 1;
+        j->slabs[i].tm.z0 = j->slabs[i].z0, j->slabs[i].tm.z1 = j->slabs[i].z1;
 
     if (j->phase != PH_DONE) {
         struct prep_task *fill = calloc((size_t)ns, sizeof(*fill));
+        for (int i = 0; i < ns && fill; i++) {
+            struct slab *s = &j->slabs[i];
+            s->stage = malloc(s->mask_off + s->nvs);
+            fill[i] = (struct prep_task){.j = j, .s = s};
+        }
         if (!fill) {
             job_fail(j, MLOS_ENOMEM, "out of memory");
         } else {
-            for (int i = 0; i < ns; i++)
-                fill[i] = (struct prep_task){.j = j, .s = &j->slots[i]};
             prep_run_all(fill, ns);
             for (int i = 0; i < ns && j->phase != PH_DONE; i++) {
-                j->slots[i].tm->put_ms += fill[i].ms;
+                j->slabs[i].tm.put_ms += fill[i].ms;
                 if (fill[i].rc < 0)
-                    job_fail(j, fill[i].rc, "slab %d: cannot put the slab: %s", i + 1, mlos_strerror(fill[i].rc));
+                    job_fail(j, fill[i].rc, "slab %d: cannot write the slab: %s", i + 1, mlos_strerror(fill[i].rc));
                 if (getenv("NEURO_DEBUG"))
                     fprintf(stderr, "neuro: prep: slab %d written in %.1f ms\n", i + 1, fill[i].ms);
             }
@@ -1159,15 +1171,22 @@ int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct 
         }
     }
     res->prep_ms = ms_since(t_prep);
-
-    while (j->phase != PH_DONE || j->open_shards > 0) {
-        if (!uv_run(loop, UV_RUN_ONCE) && j->phase != PH_DONE && j->open_shards == 0) {
-            job_fail(j, MLOS_EINVAL, "internal error: the analysis stalled");
-            break;
+    /* members that said HELLO meanwhile get their slab now */
+    for (int i = 0; i < ns && j->phase != PH_DONE; i++) {
+        struct slab *s = &j->slabs[i];
+        s->staged = 1;
+        if (s->waiting) {
+            mlos_shard_t *w = s->waiting;
+            s->waiting = NULL;
+            slab_put_and_smooth(s, w);
         }
     }
 
-    prefault_join(j);
+    while (j->phase != PH_DONE || j->pool_open)
+        uv_run(loop, UV_RUN_ONCE);
+
+    for (int i = 0; i < ns; i++)
+        res->timing[i] = j->slabs[i].tm;
     if (!j->rc) {
         double vml = fabs(vol->dx * vol->dy * vol->dz) / 1000.0, scale = 1.0 / (256.0 * j->qs);
         for (int k = 0; k < 3; k++) {
@@ -1179,7 +1198,7 @@ int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct 
             res->regions = calloc(j->nreg, sizeof(struct neuro_region));
             if (!res->regions) {
                 j->rc = MLOS_ENOMEM;
-                snprintf(err, errlen, "out of memory");
+                snprintf(j->errbuf, sizeof(j->errbuf), "out of memory");
             } else {
                 const uint64_t *cnt = j->reg_stats, *sum = cnt + j->nreg + 1, *gm = sum + j->nreg + 1;
                 for (uint32_t r = 1; r <= j->nreg; r++) {
@@ -1194,6 +1213,8 @@ int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct 
         }
     }
     rc = j->rc;
+    if (rc)
+        snprintf(err, errlen, "%s", j->errbuf);
     job_free(j);
     free(pre ? (void *)pre : (void *)j);
     if (rc)
@@ -1203,6 +1224,7 @@ int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct 
     return rc;
 
 fail:
+    snprintf(err, errlen, "%s", j->errbuf);
     job_abort(j);
     job_free(j);
     free(pre ? (void *)pre : (void *)j);

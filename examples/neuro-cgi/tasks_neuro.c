@@ -5,15 +5,16 @@
  *   neuro_kstep   counts and sums below two thresholds (one Lloyd step)
  *   neuro_finish  label the slab, per-region statistics
  * Stateless: every argument names the bulk regions it uses, so a replaced
- * shard only needs its slab put again and neuro_smooth re-run. */
+ * shard only needs its slab put again and neuro_smooth re-run.
+ * Built into neuro's own slave images with the SDK (`mlos build`, see
+ * meson.build): only <mlos/task.h> and the SDK's libc subset. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "hal.h"
-#include "mem.h"
-#include "mlos_task.h"
+#include <mlos/task.h>
+
 #include "neuro_core.h"
-#include "mlos_endian.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define NEURO_BIG_ENDIAN 1
@@ -56,7 +57,7 @@ static int in_bulk(const struct mlos_task_ctx *ctx, uint64_t off, uint64_t len)
     } while (0)
 
 /* The nz boxes at off (little-endian uint32 x0 x1 y0 y1 each), checked to
- * lie inside an nx*ny slice, decoded into *out (mlos_free it). Returns 0 or
+ * lie inside an nx*ny slice, decoded into *out (free it). Returns 0 or
  * a task error. The bulk copy is left as it is: two tasks read it. */
 static int load_boxes(struct mlos_task_ctx *ctx, uint64_t off, uint64_t nz, uint32_t nx, uint32_t ny,
                       struct neuro_box **out)
@@ -64,14 +65,14 @@ static int load_boxes(struct mlos_task_ctx *ctx, uint64_t off, uint64_t nz, uint
     struct neuro_box *b;
 
     NEED_BULK(ctx, "boxes", off, 16 * nz);
-    if (!(b = mlos_malloc(nz ? nz * sizeof(*b) : 1)))
+    if (!(b = malloc(nz ? nz * sizeof(*b) : 1)))
         return mlos_task_fail(ctx, MLOS_ENOMEM, "no memory for %llu boxes", (unsigned long long)nz);
     for (uint64_t z = 0; z < nz; z++) {
         const uint8_t *p = ctx->bulk + off + 16 * z;
         b[z] = (struct neuro_box){mlos_get_le32(p), mlos_get_le32(p + 4), mlos_get_le32(p + 8),
                                   mlos_get_le32(p + 12)};
         if (b[z].x0 > b[z].x1 || b[z].x1 > nx || b[z].y0 > b[z].y1 || b[z].y1 > ny) {
-            mlos_free(b);
+            free(b);
             return mlos_task_fail(ctx, MLOS_EINVAL, "box of slice %llu, [%u,%u) x [%u,%u), is not inside %ux%u",
                                   (unsigned long long)z, b[z].x0, b[z].x1, b[z].y0, b[z].y1, nx, ny);
         }
@@ -79,8 +80,6 @@ static int load_boxes(struct mlos_task_ctx *ctx, uint64_t off, uint64_t nz, uint
     *out = b;
     return 0;
 }
-
-#define HIST_CHUNK 65536 /* voxels between TLB refreshes while building the histogram */
 
 static int neuro_smooth(struct mlos_task_ctx *ctx)
 {
@@ -125,7 +124,7 @@ static int neuro_smooth(struct mlos_task_ctx *ctx)
     uint32_t *hist = (uint32_t *)(ctx->bulk + a.scratch_off);
     uint8_t *scratch = ctx->bulk + a.scratch_off + 4ull * NEURO_F_BINS;
 
-    uint64_t t0 = mlos_hal_now_ns();
+    uint64_t t0 = mlos_task_now_ns();
     swap16(in, nxy * a.nz_in);
     if (a.flags & NEURO_FLAG_FLOAT) {
         float w[NEURO_MAX_RADIUS + 1];
@@ -141,25 +140,17 @@ static int neuro_smooth(struct mlos_task_ctx *ctx)
             sum += (i ? 2 : 1) * a.w[i];
         }
         if (sum != NEURO_W_ONE) {
-            mlos_free(boxes);
+            free(boxes);
             return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_smooth: weights sum to %u, not %u", sum, NEURO_W_ONE);
         }
         neuro_smooth_fixed(in, (int)a.nx, (int)a.ny, (int)a.nz_in, (int)a.z_off, (int)a.nz_out, w, (int)a.radius,
                            f, (uint32_t *)scratch, boxes);
     }
-    mlos_free(boxes);
-    uint64_t t1 = mlos_hal_now_ns();
+    free(boxes);
+    uint64_t t1 = mlos_task_now_ns();
 
     memset(hist, 0, 4ull * NEURO_F_BINS);
-    /* the histogram is 4 MiB hit at random: chunks with a TLB refresh
-     * between them (mlos_hal_tlb_refresh: 2-3x under QEMU TCG) */
-    size_t m = 0;
-    for (size_t c0 = 0; c0 < n && m != (size_t)-1; c0 += HIST_CHUNK) {
-        size_t cn = n - c0 < HIST_CHUNK ? n - c0 : HIST_CHUNK;
-        size_t got = neuro_hist_masked(f + c0, mask + c0, cn, hist, NEURO_F_BINS);
-        m = got == (size_t)-1 ? got : m + got;
-        mlos_hal_tlb_refresh();
-    }
+    size_t m = neuro_hist_masked(f, mask, n, hist, NEURO_F_BINS);
     if (m == (size_t)-1)
         return mlos_task_fail(ctx, MLOS_ERANGE, "neuro_smooth: a smoothed value is >= %u", NEURO_F_BINS);
     if (m != a.m)
@@ -172,7 +163,7 @@ static int neuro_smooth(struct mlos_task_ctx *ctx)
     r.fmax = d ? sorted[d - 1] : 0;
     r.sum = prefix[2 * d + 1];
     r.smooth_ns = t1 - t0;
-    r.sort_ns = mlos_hal_now_ns() - t1;
+    r.sort_ns = mlos_task_now_ns() - t1;
     neuro_smooth_res_enc(&r, out);
     return mlos_task_result(ctx, out, sizeof(out));
 }
@@ -236,7 +227,7 @@ static int neuro_finish(struct mlos_task_ctx *ctx)
     }
     if (a.nreg) {
         if (!in_bulk(ctx, a.idx_off, 2 * a.n) || !in_bulk(ctx, a.stats_off, 8 * sn)) {
-            mlos_free(boxes);
+            free(boxes);
             return mlos_task_fail(ctx, MLOS_ERANGE, "neuro_finish: region index or stats outside the bulk window");
         }
         idx = (uint16_t *)(ctx->bulk + a.idx_off);
@@ -262,7 +253,7 @@ static int neuro_finish(struct mlos_task_ctx *ctx)
                     neuro_region_stats(f + i, seg + i, idx + i, w, a.nreg, st, st + a.nreg + 1,
                                        st + 2 * (a.nreg + 1));
             }
-        mlos_free(boxes);
+        free(boxes);
     }
     if (st)
         swap64(st, sn);

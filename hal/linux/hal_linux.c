@@ -193,6 +193,8 @@ unsigned mlos_hal_core_self(void) { return 0; }
 int mlos_hal_core_run(unsigned core, void (*fn)(void *), void *arg) { return MLOS_ENOTSUP; }
 
 void mlos_hal_tlb_refresh(void) {} /* the host kernel's business */
+void mlos_hal_task_begin(void) {}
+void mlos_hal_task_end(void) {}
 
 void mlos_hal_relax(void) { sched_yield(); }
 

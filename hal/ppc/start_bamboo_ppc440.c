@@ -62,3 +62,5 @@ const char *mlos_hal_arch(void) { return "ppc"; }
 /* The 440's TLB is the guest's own (static entries set up at boot); no
  * flush that would let QEMU grow its soft TLB is cheap here. */
 void mlos_hal_tlb_refresh(void) {}
+void mlos_hal_task_begin(void) {} /* its TLB is the guest's own (software-loaded) */
+void mlos_hal_task_end(void) {}

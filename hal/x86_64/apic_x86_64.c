@@ -28,6 +28,7 @@
 #define LAPIC_TIMER_CUR 0x390
 #define LAPIC_TIMER_DIV 0x3E0
 #define LVT_MASKED (1u << 16)
+#define LVT_PERIODIC (1u << 17)
 #define SVR_ENABLE (1u << 8)
 #define TIMER_DIV_1 0xB
 
@@ -110,6 +111,15 @@ int x86_apic_init(void)
 }
 
 uint64_t x86_apic_timer_hz(void) { return timer_hz; }
+
+void x86_apic_timer_periodic_ns(uint64_t ns)
+{
+    uint64_t ticks = ns * timer_hz / 1000000000u; /* ns is small: no overflow */
+    if (!ticks)
+        ticks = 1;
+    lapic_write(LAPIC_LVT_TIMER, X86_VEC_TIMER | LVT_PERIODIC);
+    lapic_write(LAPIC_TIMER_INIT, ticks > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)ticks);
+}
 
 void x86_apic_timer_oneshot_ns(uint64_t ns)
 {

@@ -1,9 +1,13 @@
 /* cpu_x86_64.c -- GDT/TSS, IDT and the fatal exception report.
  *
- * The TSS exists only to give #DF, #NMI and #MC a known-good stack (IST1):
- * a double fault caused by a boot-stack overflow would otherwise
- * triple-fault with no report. Every exception is fatal: x86_exception()
- * prints a register dump on COM1 and exits with status 99 (MLOS_SHARD_EXIT_CRASH, QEMU exit code
+ * The TSS gives #DF, #NMI and #MC a known-good stack (IST1): a double
+ * fault caused by a boot-stack overflow would otherwise triple-fault with
+ * no report. The interrupts (doorbell, timer, spurious) get another
+ * (IST2): they may arrive while a task runs (its TLB tick, tlb_x86_64.c),
+ * and the CPU pushing its frame onto the task's stack would overwrite
+ * what code built with a red zone keeps below %rsp. Every exception is
+ * fatal: x86_exception() prints a register dump on COM1 and exits with
+ * status 99 (MLOS_SHARD_EXIT_CRASH, QEMU exit code
  * 199). The dump avoids snprintf and the heap so it works even when those
  * are what broke.
  */
@@ -52,6 +56,7 @@ extern char x86_irq_doorbell[], x86_irq_timer[], x86_irq_spurious[];
 static struct tss64 tss;
 static struct idt_gate idt[256] __attribute__((aligned(16)));
 static uint8_t ist_stack[IST_STACK_SIZE] __attribute__((aligned(16)));
+static uint8_t irq_stack[IST_STACK_SIZE] __attribute__((aligned(16)));
 
 static void set_gate(int vec, uint64_t handler, int ist)
 {
@@ -70,6 +75,7 @@ static void load_tss(void)
     uint64_t base = (uint64_t)&tss, limit = sizeof(tss) - 1;
 
     tss.ist[0] = (uint64_t)(ist_stack + IST_STACK_SIZE);
+    tss.ist[1] = (uint64_t)(irq_stack + IST_STACK_SIZE);
     tss.iomap_base = sizeof(tss); /* no I/O bitmap */
     /* 16-byte system descriptor: type 9 (available 64-bit TSS), present. */
     x86_gdt[SEL_TSS / 8] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ULL << 40) |
@@ -88,9 +94,9 @@ void x86_cpu_init(void)
     load_tss();
     for (int v = 0; v < 32; v++)
         set_gate(v, x86_exc_stubs[v], (v == 2 || v == 8 || v == 18) ? 1 : 0);
-    set_gate(X86_VEC_DOORBELL, (uint64_t)x86_irq_doorbell, 0);
-    set_gate(X86_VEC_TIMER, (uint64_t)x86_irq_timer, 0);
-    set_gate(X86_VEC_SPURIOUS, (uint64_t)x86_irq_spurious, 0);
+    set_gate(X86_VEC_DOORBELL, (uint64_t)x86_irq_doorbell, 2);
+    set_gate(X86_VEC_TIMER, (uint64_t)x86_irq_timer, 2);
+    set_gate(X86_VEC_SPURIOUS, (uint64_t)x86_irq_spurious, 2);
     __asm__ volatile("lidt %0" ::"m"(idtr));
 
     /* A legacy 8259 may exist (microvm pic=on): mask all its lines so that

@@ -25,6 +25,7 @@ _Noreturn void x86_start(uint32_t magic, uint32_t mbi_phys)
     int irq_ok = x86_apic_init() == 0;
     x86_wait_init(irq_ok);
     x86_smp_init(mlos_hal_cmdline(), irq_ok); /* mlos.cores=N: the other cores */
+    x86_tlb_init(irq_ok); /* under QEMU TCG: a TLB refresh tick while tasks run */
 
     snprintf(line, sizeof(line), "mlos: x86_64 HAL up: tsc %llu Hz, lapic timer %llu Hz%s\n",
              (unsigned long long)x86_tsc_hz(), (unsigned long long)x86_apic_timer_hz(),

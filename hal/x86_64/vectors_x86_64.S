@@ -7,9 +7,11 @@
  * rflags, rsp, ss. Exceptions are fatal: the handler dumps and exits.
  *
  * Interrupts: interrupts are enabled only while mlos_hal_wait() halts, and
- * their only job is to end the HLT. The handlers therefore just count (for
- * diagnostics), acknowledge the LAPIC and return; no C, no saved state
- * beyond the one scratch register.
+ * while a task runs with its TLB tick (tlb_x86_64.c). Their job is to end
+ * the HLT, and for the timer during a task to reload CR3 (the flush QEMU
+ * TCG resizes its software TLB at). The handlers therefore just count (for
+ * diagnostics), maybe reload CR3, acknowledge the LAPIC and return; no C,
+ * no saved state beyond the one scratch register. They run on IST2.
  */
 
 #define LAPIC_EOI 0xFEE000B0
@@ -64,6 +66,12 @@ x86_irq_doorbell:
     .balign 16
 x86_irq_timer:
     lock incq x86_irq_count+8(%rip)
+    cmpl $0, x86_tlb_ticking(%rip)
+    je irq_eoi
+    pushq %rax
+    movq %cr3, %rax
+    movq %rax, %cr3
+    popq %rax
 irq_eoi:
     pushq %rax
     movabsq $LAPIC_EOI, %rax

@@ -8,9 +8,10 @@
  * that became pending after the FIFO check still ends the HLT instead of
  * being taken just before it (the classic lost wake-up).
  *
- * Interrupts are enabled only between that STI and the CLI after HLT. All
- * other code runs with IF=0, so code built with a red zone (prebuilt
- * libraries) is never interrupted.
+ * Interrupts are enabled only between that STI and the CLI after HLT, and
+ * while a task runs with its TLB tick (tlb_x86_64.c); their handlers run on
+ * a stack of their own (IST2), so code built with a red zone (prebuilt
+ * libraries) is never overwritten.
  */
 #include <stdint.h>
 
@@ -33,16 +34,22 @@ void mlos_hal_doorbell_ring(void)
 
 int mlos_hal_wait(uint64_t deadline_ns)
 {
+    /* A task running with its TLB tick (tlb_x86_64.c) has interrupts on:
+     * off again, or one taken between the FIFO check and the HLT would be
+     * a lost wake-up. */
+    __asm__ volatile("cli" ::: "memory");
     for (;;) {
         if (x86_uart_drain_rx(X86_COM2)) {
             if (use_interrupts)
                 x86_apic_timer_oneshot_ns(0);
+            x86_tlb_tick_resume();
             return 1;
         }
         uint64_t now = mlos_hal_now_ns();
         if (now >= deadline_ns) {
             if (use_interrupts)
                 x86_apic_timer_oneshot_ns(0);
+            x86_tlb_tick_resume();
             return 0;
         }
         if (!use_interrupts) {

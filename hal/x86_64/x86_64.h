@@ -78,6 +78,7 @@ uint64_t x86_tsc_hz(void);
 int x86_apic_init(void);
 uint64_t x86_apic_timer_hz(void);
 void x86_apic_timer_oneshot_ns(uint64_t ns); /* 0 cancels */
+void x86_apic_timer_periodic_ns(uint64_t ns); /* every ns until cancelled (oneshot 0) */
 extern volatile uint64_t x86_irq_count[3]; /* doorbell, timer, spurious (vectors_x86_64.S) */
 
 /* ---- boot information (bootinfo_multiboot.c) ---- */
@@ -87,6 +88,8 @@ void x86_bootinfo_init(uint32_t magic, uint32_t mbi_phys);
 
 /* ---- waiting (wait_x86_64.c) ---- */
 void x86_wait_init(int use_interrupts);
+void x86_tlb_init(int irq_ok); /* whether tasks get a TLB refresh tick (tlb_x86_64.c) */
+void x86_tlb_tick_resume(void); /* after mlos_hal_wait: the task's TLB tick again, if one runs */
 
 /* ---- application processors (smp_x86_64.c) ---- */
 /* Start the cores mlos.cores=N asks for (needs the LAPIC: interrupts_ok). */

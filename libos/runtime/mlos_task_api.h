@@ -68,6 +68,10 @@ int mlos_parallel_for(size_t n, mlos_for_fn body, void *arg);
 /* Cores the shard may use now (not parked), and the calling core (0 ..). */
 unsigned mlos_core_count(void);
 unsigned mlos_core_self(void);
+/* The shard's monotonic clock in nanoseconds (its HAL's: the TSC on x86_64,
+ * the time base on PowerPC, CLOCK_MONOTONIC in a process shard), for a task
+ * that reports how long its own phases took. Not comparable across shards. */
+uint64_t mlos_task_now_ns(void);
 
 #ifdef __cplusplus
 }

@@ -219,7 +219,9 @@ static void run_call(uint32_t id, const struct mlos_taskcall_view *c)
 
     mlos_task_ctx_init(&ctx, c->arg, c->arg_len, S.bulk, S.bulk_len);
     t0 = mlos_hal_now_ns();
+    mlos_hal_task_begin();
     r.status = mlos_task_run(c->task, c->task_len, &ctx);
+    mlos_hal_task_end();
     r.run_ns = mlos_hal_now_ns() - t0;
     if (r.status >= 0) {
         r.status = 0;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hal.h"
 #include "mem.h"
 
 #if !__STDC_HOSTED__
@@ -97,6 +98,8 @@ int mlos_task_fail(struct mlos_task_ctx *ctx, int err, const char *fmt, ...)
     va_end(ap);
     return err < 0 ? err : MLOS_ETASK;
 }
+
+uint64_t mlos_task_now_ns(void) { return mlos_hal_now_ns(); }
 
 int mlos_task_run(const char *name, size_t name_len, struct mlos_task_ctx *ctx)
 {

@@ -1,12 +1,14 @@
-/* mlos build --arch x86_64|ppc|process -o IMAGE [--manifest APP.mlos] [-v]
- *            [CFLAGS...] SOURCE...
+/* mlos build --arch x86_64|ppc|process -o IMAGE [--manifest APP.mlos]
+ *            [--sdk PCDIR] [-v] [CFLAGS...] SOURCE...
  *
  * Builds a bootable slave image from the user's task sources with the
  * installed SDK only: the compiler, flags, libraries, linker script and
  * post-link step all come from the kit's pkg-config file
  * (<libdir>/pkgconfig/mlos-slave-<arch>.pc, found relative to this
  * program), so `mlos build` and a Makefile using pkg-config produce the
- * same image. Without --manifest the user's tasks are linked beside the
+ * same image. --sdk names another directory of kits (a second
+ * installation, or the SDK a build tree stages for its own examples before
+ * anything is installed). Without --manifest the user's tasks are linked beside the
  * built-in ones (the kit's runtime library, linked whole). With a manifest
  * (bare metal only) the image holds exactly the components the composer
  * selects from the installed components, plus the user's sources.
@@ -266,7 +268,7 @@ static void remove_tree(const char *dir, const struct args *files)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: mlos build --arch x86_64|ppc|process -o IMAGE [--manifest APP.mlos] [-j N] [-v] [--progress] [CFLAGS...] SOURCE...\n");
+    fprintf(stderr, "usage: mlos build --arch x86_64|ppc|process -o IMAGE [--manifest APP.mlos] [--sdk PCDIR] [-j N] [-v] [--progress] [CFLAGS...] SOURCE...\n");
     return 2;
 }
 
@@ -288,7 +290,7 @@ static int find_pcdir(char *out, size_t cap)
 #define MAX_JOBS 64
 
 struct build {
-    const char *arch, *out, *manifest;
+    const char *arch, *out, *manifest, *sdk;
     struct args cflags, sources, inputs; /* user's flags, files to compile, files to link as is */
     struct pc pc;
     char tmp[PATH_MAX];
@@ -455,8 +457,12 @@ static int build(struct build *b)
     struct args objs = {0}, a = {0};
     int rc = 1;
 
-    if (find_pcdir(pcdir, sizeof(pcdir)) < 0)
+    if (b->sdk) {
+        if (!realpath(b->sdk, pcdir))
+            return die("--sdk %s: %s", b->sdk, strerror(errno));
+    } else if (find_pcdir(pcdir, sizeof(pcdir)) < 0) {
         return die("cannot find the SDK (no %s beside this mlos program: is mlos installed?)", MLOS_PKGCONFIG_REL);
+    }
     snprintf(pcpath, sizeof(pcpath), "%s/mlos-slave-%s.pc", pcdir, b->arch);
     if (pc_load(&b->pc, pcpath, pcdir) < 0)
         return die("no %s kit installed (%s: %s)", b->arch, pcpath, strerror(errno));
@@ -566,10 +572,11 @@ int mlos_cli_build(int argc, char **argv)
 
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
-        if (!strcmp(s, "--arch") || !strcmp(s, "-o") || !strcmp(s, "--manifest")) {
+        if (!strcmp(s, "--arch") || !strcmp(s, "-o") || !strcmp(s, "--manifest") || !strcmp(s, "--sdk")) {
             if (i + 1 >= argc)
                 return usage();
-            *(!strcmp(s, "--arch") ? &b.arch : !strcmp(s, "-o") ? &b.out : &b.manifest) = argv[++i];
+            *(!strcmp(s, "--arch") ? &b.arch : !strcmp(s, "-o") ? &b.out : !strcmp(s, "--sdk") ? &b.sdk : &b.manifest) =
+                argv[++i];
         } else if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
             usage();
             return 0;

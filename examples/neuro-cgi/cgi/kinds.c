@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "mlos.h"
+#include "neuro.h"
 
 /* An executable file called name in a directory of $PATH. */
 static int on_path(const char *name)
@@ -27,15 +28,16 @@ int kind_usable(const char *arch, char *why, size_t whylen)
     char path[4096];
 
     if (!strcmp(arch, "process"))
-        image = "mlos-shard-process", qemu = NULL;
+        qemu = NULL;
     else if (!strcmp(arch, "ppc"))
-        image = "mlos-slave-ppc.elf", qemu = "qemu-system-ppc";
+        qemu = "qemu-system-ppc";
     else if (!strcmp(arch, "x86_64"))
-        image = "mlos-slave-x86_64.elf", qemu = "qemu-system-x86_64";
+        qemu = "qemu-system-x86_64";
     else {
         snprintf(why, whylen, "unknown slave kind %s", arch);
         return 0;
     }
+    image = neuro_image_name(arch);
     if (mlos_image_find(image, path, sizeof path) < 0) {
         snprintf(why, whylen, "the %s slave image (%s) is not installed on this server", arch, image);
         return 0;

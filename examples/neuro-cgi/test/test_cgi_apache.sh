@@ -10,7 +10,8 @@
 # missing boundary, not NIfTI, truncated NIfTI, truncated upload (both a
 # short body with a consistent length and a connection closed early), bad
 # and unknown option values (400), too large by bytes, by chunked bytes and
-# by voxels (413), wrong dimensions and atlas grid mismatch (422). Every
+# by voxels (413), wrong dimensions and atlas grid mismatch (422); a slave
+# frozen (SIGSTOP) mid-request, answered right within 5 s. Every
 # request that reached the CGI must have left its data in the storage
 # directory. Finally the server is stopped (also on failure, by trap) and
 # no httpd, CGI or QEMU process of this test may remain.
@@ -28,7 +29,7 @@ for a in $arches; do
     if [ "$a" = "ppc?" ]; then
         a=""
         for d in $(echo "${MLOS_IMAGE_PATH:-}" | tr ':' ' '); do
-            [ -r "$d/mlos-slave-ppc.elf" ] && command -v qemu-system-ppc >/dev/null && a=ppc
+            [ -r "$d/neuro-slave-ppc.elf" ] && command -v qemu-system-ppc >/dev/null && a=ppc
         done
     fi
     want="$want $a"
@@ -221,6 +222,73 @@ for arch in $arches; do
     kept "aal-$arch" results.csv
     no_slaves "after $arch runs"
 done
+# ---- a slave frozen mid-request ----
+# As soon as a slave of a running analysis exists it is stopped (SIGSTOP)
+# and left so: the pool notices (its process is stopped, no heartbeat),
+# kills it and gives its slab to a replacement. The answer must still be
+# the reference's, within 5 s of the freeze, with the slab marked replaced,
+# and the frozen process must be gone.
+freeze_kind=process
+case " $arches " in *" x86_64 "*) freeze_kind=x86_64 ;; esac
+# slave_pid: a slave (QEMU or a process shard) of this server's requests,
+# if one runs: a descendant of a process carrying this server's
+# NEURO_STORAGE (the CGI; slaves get an environment of their own)
+ours_env() { tr '\0' '\n' 2>/dev/null <"/proc/$1/environ" | grep -qxF "NEURO_STORAGE=$storage"; }
+slave_pid() {
+    for d in /proc/[0-9]*; do
+        p=${d#/proc/}
+        case $(cat "$d/comm" 2>/dev/null) in
+            qemu-system-*|neuro-shard-*) ;;
+            *) continue ;;
+        esac
+        a=$p
+        for up in 1 2 3 4; do
+            a=$(awk '{print $4}' "/proc/$a/stat" 2>/dev/null) || break
+            [ -n "$a" ] && [ "$a" -gt 1 ] || break
+            ours_env "$a" && { echo "$p"; return; }
+        done
+    done
+}
+curl -s -o "$work/out/frozen" -D "$work/out/frozen.hdr" -w '%{http_code}' --max-time 120 \
+    -F "image=@$tpl/ch2bet.nii.gz" -F "kind=$freeze_kind" -F atlas=aal -F slaves=2 "$url" >"$work/out/frozen.code" &
+curl_pid=$!
+frozen=""
+for i in $(seq 1 500); do
+    frozen=$(slave_pid)
+    [ -n "$frozen" ] && break
+    sleep 0.02
+done
+if [ -n "$frozen" ]; then
+    # bare metal: let it boot into the analysis first
+    [ "$freeze_kind" = x86_64 ] && sleep 0.3
+    kill -STOP "$frozen" 2>/dev/null
+    t_freeze=$(date +%s%N)
+fi
+wait "$curl_pid"
+t_answer=$(date +%s%N)
+if [ -z "$frozen" ]; then
+    bad "frozen: no slave process appeared"
+elif [ "$(cat "$work/out/frozen.code")" != 200 ]; then
+    bad "frozen: HTTP $(cat "$work/out/frozen.code") with slave $frozen frozen: $(grep -o 'id="error">[^<]*' "$work/out/frozen")"
+else
+    ms=$(( (t_answer - t_freeze) / 1000000 ))
+    if [ "$ms" -lt 5000 ]; then ok "frozen: $freeze_kind slave $frozen frozen, answered $ms ms later"; else
+        bad "frozen: answered $ms ms after slave $frozen was frozen (limit 5000)"; fi
+    compare frozen "$work/ref_aal.json"
+    if "$py" - "$work/out/frozen" <<'PYEOF'; then ok "frozen: a slab was given to a replacement"; else bad "frozen: no slab was replaced"; fi
+import json, re, sys
+html = open(sys.argv[1], encoding='utf-8').read()
+got = json.loads(re.search(r'<script type="application/json" id="results">(.*?)</script>', html, re.S).group(1))
+print('#  replaced per slab:', [s['replaced'] for s in got['shards']])
+sys.exit(0 if sum(s['replaced'] for s in got['shards']) >= 1 else 1)
+PYEOF
+fi
+if [ -n "$frozen" ] && [ -e "/proc/$frozen" ] && ! grep -q '^State:.*Z' "/proc/$frozen/status" 2>/dev/null; then
+    kill -KILL "$frozen" 2>/dev/null
+    bad "frozen: slave $frozen is still there"
+fi
+no_slaves "after the frozen slave"
+
 # ---- orientation and aspect, end to end ----
 req flipped 200 -F kind=process -F "image=@$work/in/flipped.nii"
 has flipped 'voxel axes LAS'

@@ -12,12 +12,15 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <zlib.h>
 
 #include "../../../test/check.h"
 #include "neuro.h"
 #include "neuro_core.h"
+#include "mlos_task.h"
 
 /* ---- NIfTI crafting ---- */
 
@@ -766,12 +769,11 @@ static void test_analyze(const char *arch)
         CHECK(other.seg.data && plain.seg.data && !memcmp(plain.seg.data, other.seg.data, n * sizeof(int32_t)));
         o.prestart = NULL;
         CHECK_EQ(neuro_prestart(uv_default_loop(), nx, ny, nz, 1, &o, &p, err, sizeof(err)), 0);
-        int pids[2] = {0, 0};
-        for (int i = 0; i < 2 && p; i++)
-            pids[i] = neuro_prestart_pid(p, i);
         neuro_prestart_cancel(p);
-        for (int i = 0; i < 2; i++)
-            CHECK(pids[i] > 0 && kill(pids[i], 0) != 0); /* gone, not just asked to go */
+        /* gone, not just asked to go: this process has no child left (the
+         * shards are its children; libuv has reaped every one) */
+        errno = 0;
+        CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD);
         struct neuro_opts bad = {.shards = 2, .arch = arch, .sigma = 50};
         CHECK_EQ(neuro_prestart(uv_default_loop(), nx, ny, nz, 0, &bad, &p, err, sizeof(err)), MLOS_EINVAL);
         CHECK(p == NULL && strstr(err, "sigma") != NULL);
@@ -798,12 +800,50 @@ static void test_analyze(const char *arch)
     neuro_labels_free(&at);
 }
 
+/* The slave tasks themselves, linked into this program (as into a process
+ * shard) and run through the runtime's registry: what they refuse. */
+static int run_task(const char *name, const uint8_t *arg, size_t len, uint8_t *bulk, size_t bulk_len, char *err)
+{
+    struct mlos_task_ctx ctx;
+    mlos_task_ctx_init(&ctx, arg, len, bulk, bulk_len);
+    int rc = mlos_task_run(name, strlen(name), &ctx);
+    snprintf(err, 200, "%s", ctx.error);
+    mlos_task_ctx_release(&ctx);
+    return rc;
+}
+
+static void test_tasks(void)
+{
+    static uint8_t bulk[1 << 16];
+    uint8_t wire[NEURO_SMOOTH_ARG_WIRE] = {0};
+    char err[200];
+    MLOS_TASKS_USE_LINKED(); /* this program's own tasks, as a process shard's */
+    CHECK(mlos_task_find("neuro_smooth", 12) && mlos_task_find("neuro_finish", 12));
+    CHECK_EQ(run_task("neuro_kstep", wire, 3, bulk, sizeof(bulk), err), MLOS_EINVAL);
+    CHECK(strstr(err, "argument bytes") != NULL);
+    struct neuro_kstep_arg k = {.sorted_off = 4, .prefix_off = 64, .d = 1}; /* misaligned */
+    neuro_kstep_arg_enc(&k, wire);
+    CHECK_EQ(run_task("neuro_kstep", wire, NEURO_KSTEP_ARG_WIRE, bulk, sizeof(bulk), err), MLOS_ERANGE);
+    k = (struct neuro_kstep_arg){.sorted_off = 0, .prefix_off = 1024, .d = 1u << 30}; /* cannot fit */
+    neuro_kstep_arg_enc(&k, wire);
+    CHECK_EQ(run_task("neuro_kstep", wire, NEURO_KSTEP_ARG_WIRE, bulk, sizeof(bulk), err), MLOS_EINVAL);
+    struct neuro_smooth_arg a = {.nx = 8, .ny = 8, .nz_in = 2, .z_off = 1, .nz_out = 2, .radius = 1};
+    neuro_smooth_arg_enc(&a, wire); /* slices 1..3 of 2 */
+    CHECK_EQ(run_task("neuro_smooth", wire, NEURO_SMOOTH_ARG_WIRE, bulk, sizeof(bulk), err), MLOS_EINVAL);
+    CHECK(strstr(err, "bad geometry") != NULL);
+    a = (struct neuro_smooth_arg){.nx = 8, .ny = 8, .nz_in = 1, .nz_out = 1, .radius = 1, .in_off = 1u << 20};
+    neuro_smooth_arg_enc(&a, wire); /* input outside the window */
+    CHECK_EQ(run_task("neuro_smooth", wire, NEURO_SMOOTH_ARG_WIRE, bulk, sizeof(bulk), err), MLOS_ERANGE);
+    CHECK(strstr(err, "input") != NULL);
+}
+
 int main(int argc, char **argv)
 {
     test_nifti();
     test_nifti_xform();
     test_smooth();
     test_kernels();
+    test_tasks();
     test_analyze(argc > 1 ? argv[1] : "process");
     CHECK_EQ(neuro_plan_shards(100, 4), 1);
     CHECK_EQ(neuro_plan_shards(7000000, 4), 4);

@@ -82,9 +82,12 @@ void x86_tlb_init(int irq_ok)
     }
 }
 
+/* Core 0 only: the tick flag is one for the shard, and the other cores'
+ * task-state segments give interrupts no stack of their own (IST2), so a
+ * task on another core runs without the tick (its TLB keeps QEMU's size). */
 void mlos_hal_task_begin(void)
 {
-    if (!can_tick)
+    if (!can_tick || mlos_hal_core_self() != 0)
         return;
     x86_tlb_ticking = 1;
     x86_apic_timer_periodic_ns(TICK_NS);
@@ -93,7 +96,7 @@ void mlos_hal_task_begin(void)
 
 void mlos_hal_task_end(void)
 {
-    if (!x86_tlb_ticking)
+    if (!x86_tlb_ticking || mlos_hal_core_self() != 0)
         return;
     __asm__ volatile("cli" ::: "memory");
     x86_tlb_ticking = 0;

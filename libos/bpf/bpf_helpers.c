@@ -1,6 +1,7 @@
 /* libos/bpf/bpf_helpers.c -- the helper functions programs may call.
  *
- * Ids are part of the program ABI (examples/bpf/mlos_bpf_helpers.h) and
+ * Ids are part of the program ABI (MLOS_BPF_HELPER_* in bpf.h, which
+ * programs reach through examples/bpf/mlos_bpf_prog.h) and
  * never change meaning. Pointer arguments arrive as 64-bit host addresses
  * the verifier (or checked mode) has bounds-checked for `size` bytes.
  */

@@ -16,6 +16,7 @@
 #include "image_check.h"
 #include "mlos.pb-c.h"
 #include "mlos_endian.h"
+#include "mlos_exit.h"
 #include "qemu_ppc.h"
 #include "qemu_x86_64.h"
 #include "registry.h"
@@ -238,7 +239,7 @@ static void exit_cb(uv_process_t *p, int64_t status, int term_signal)
             status = (int64_t)reported << 1 | 1; /* same encoding as isa-debug-exit */
         if (term_signal)
             snprintf(how, sizeof(how), "was killed by signal %d", term_signal);
-        else if (!im->is_process && (status & 1) && status >> 1 == 99)
+        else if (!im->is_process && (status & 1) && status >> 1 == MLOS_SHARD_EXIT_CRASH)
             snprintf(how, sizeof(how), "crashed (fatal exception)");
         else if (!im->is_process && (status & 1))
             snprintf(how, sizeof(how), "exited with status %d", (int)(status >> 1));
@@ -300,7 +301,7 @@ struct launch {
 };
 
 /* mlos.mem: a bare-metal shard's allocator manages what was asked for,
- * not the slack of its guest RAM (hal/freestanding/bootmem.c). */
+ * not the slack of its guest RAM (hal/libc/bootmem.c). */
 static void add_mem_arg(char *cmdline, size_t cap, size_t mem_bytes)
 {
     size_t n = strlen(cmdline);

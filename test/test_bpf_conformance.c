@@ -182,6 +182,84 @@ static void jumps(void)
     CHECK(n == 11 * 2 * 81);
 }
 
+/* Adjacent pairs the interpreter runs with one handler ("r3 = r2; r3 op=
+ * K", "r3 = r2; r3 op= r4", "i += 1; if i cmp n goto"): the same results
+ * as one by one, also when the second reads or writes the first's
+ * registers, and a jump that lands on the second of a pair runs it alone. */
+static void fused(void)
+{
+#define A 0x8123456789abcdefull
+#define B 0x0fedcba987654321ull
+#define P2 BPF_LD_IMM64(R2, A), BPF_LD_IMM64(R4, B)
+    static const struct { uint8_t op; uint64_t k, x; uint32_t k32; } alu[] = {
+        {BPF_ADD, A + 77, A + B, (uint32_t)A + 77},
+        {BPF_SUB, A - 77, A - B, 0},
+        {BPF_MUL, A * 77, A * B, 0},
+        {BPF_AND, A & 77, A & B, (uint32_t)A & 77},
+        {BPF_OR, A | 77, A | B, (uint32_t)A | 77},
+        {BPF_XOR, A ^ 77, A ^ B, (uint32_t)A ^ 77},
+        {BPF_LSH, A << (77 & 63), 0, (uint32_t)A << (77 & 31)},
+        {BPF_RSH, A >> (77 & 63), 0, (uint32_t)A >> (77 & 31)},
+        {BPF_ARSH, (A >> 13) | ~(UINT64_MAX >> 13), 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(alu) / sizeof(alu[0]); i++) {
+        uint8_t op = alu[i].op;
+        EXPECT(alu[i].k, P2, BPF_MOV64_REG(R3, R2), BPF_ALU64_IMM(op, R3, 77), BPF_MOV64_REG(R0, R3), EXIT);
+        if (alu[i].x)
+            EXPECT(alu[i].x, P2, BPF_MOV64_REG(R3, R2), BPF_ALU64_REG(op, R3, R4), BPF_MOV64_REG(R0, R3), EXIT);
+        if (alu[i].k32)
+            EXPECT(alu[i].k32, P2, BPF_MOV32_REG(R3, R2), BPF_ALU32_IMM(op, R3, 77), BPF_MOV64_REG(R0, R3), EXIT);
+    }
+    /* the second reads the first's destination as its source, or writes another register */
+    EXPECT(2 * A, P2, BPF_MOV64_REG(R3, R2), BPF_ALU64_REG(BPF_ADD, R3, R3), BPF_MOV64_REG(R0, R3), EXIT);
+    EXPECT(A + B, P2, BPF_MOV64_REG(R3, R2), BPF_ALU64_REG(BPF_ADD, R4, R3), BPF_MOV64_REG(R0, R4), EXIT);
+    EXPECT(A - 5, P2, BPF_MOV64_REG(R3, R2), BPF_ALU64_IMM(BPF_SUB, R2, 5), BPF_MOV64_REG(R0, R2), EXIT);
+    EXPECT((A << 2) + B, P2, BPF_ALU64_IMM(BPF_LSH, R2, 2), BPF_ALU64_REG(BPF_ADD, R2, R4), BPF_MOV64_REG(R0, R2),
+           EXIT);
+    EXPECT((A << 2) * 2, P2, BPF_ALU64_IMM(BPF_LSH, R2, 2), BPF_ALU64_REG(BPF_ADD, R2, R2), BPF_MOV64_REG(R0, R2),
+           EXIT);
+    /* a spill and a reload: of the same slot, of another, and through the reloaded register */
+    EXPECT(A, P2, BPF_STX_MEM(BPF_DW, R10, R2, -8), BPF_LDX_MEM(BPF_DW, R0, R10, -8), EXIT);
+    EXPECT(B, P2, BPF_STX_MEM(BPF_DW, R10, R4, -16), BPF_STX_MEM(BPF_DW, R10, R2, -8), BPF_LDX_MEM(BPF_DW, R0, R10, -16),
+           EXIT);
+    EXPECT(A, P2, BPF_MOV64_REG(R3, R10), BPF_STX_MEM(BPF_DW, R10, R2, -8), BPF_LDX_MEM(BPF_DW, R3, R3, -8),
+           BPF_MOV64_REG(R0, R3), EXIT);
+    /* counted loops closing with each fused compare: r0 = passes */
+    EXPECT(10, BPF_MOV64_IMM(R0, 0), BPF_ALU64_IMM(BPF_ADD, R0, 1), BPF_JMP_IMM(BPF_JLT, R0, 10, -2), EXIT);
+    EXPECT(11, BPF_MOV64_IMM(R0, 0), BPF_ALU64_IMM(BPF_ADD, R0, 1), BPF_JMP_IMM(BPF_JLE, R0, 10, -2), EXIT);
+    EXPECT(10, BPF_MOV64_IMM(R0, 0), BPF_ALU64_IMM(BPF_ADD, R0, 1), BPF_JMP_IMM(BPF_JNE, R0, 10, -2), EXIT);
+    EXPECT(10, BPF_MOV64_IMM(R0, 0), BPF_MOV64_IMM(R3, 10), BPF_ALU64_IMM(BPF_ADD, R0, 1),
+           BPF_JMP_REG(BPF_JLT, R0, R3, -2), EXIT);
+    EXPECT(11, BPF_MOV64_IMM(R0, 0), BPF_MOV64_IMM(R3, 10), BPF_ALU64_IMM(BPF_ADD, R0, 1),
+           BPF_JMP_REG(BPF_JLE, R0, R3, -2), EXIT);
+    EXPECT(10, BPF_MOV64_IMM(R0, 0), BPF_MOV64_IMM(R3, 10), BPF_ALU64_IMM(BPF_ADD, R0, 1),
+           BPF_JMP_REG(BPF_JNE, R0, R3, -2), EXIT);
+    EXPECT(10, BPF_MOV64_IMM(R0, 0), BPF_MOV64_IMM(R3, 10), BPF_ALU64_IMM(BPF_ADD, R0, 1),
+           BPF_JMP_REG(BPF_JGT, R3, R0, -2), EXIT);
+    EXPECT(11, BPF_MOV64_IMM(R0, 0), BPF_MOV64_IMM(R3, 10), BPF_ALU64_IMM(BPF_ADD, R0, 1),
+           BPF_JMP_REG(BPF_JGE, R3, R0, -2), EXIT);
+    EXPECT(10, BPF_MOV32_IMM(R0, 0), BPF_ALU32_IMM(BPF_ADD, R0, 1), BPF_JMP32_IMM(BPF_JLT, R0, 10, -2), EXIT);
+    EXPECT(11, BPF_MOV32_IMM(R0, 0), BPF_ALU32_IMM(BPF_ADD, R0, 1), BPF_JMP32_IMM(BPF_JLE, R0, 10, -2), EXIT);
+    EXPECT(10, BPF_MOV32_IMM(R0, 0), BPF_ALU32_IMM(BPF_ADD, R0, 1), BPF_JMP32_IMM(BPF_JNE, R0, 10, -2), EXIT);
+    EXPECT(10, BPF_MOV32_IMM(R0, 0), BPF_MOV32_IMM(R3, 10), BPF_ALU32_IMM(BPF_ADD, R0, 1),
+           BPF_JMP32_REG(BPF_JLT, R0, R3, -2), EXIT);
+    EXPECT(10, BPF_MOV32_IMM(R0, 0), BPF_MOV32_IMM(R3, 10), BPF_ALU32_IMM(BPF_ADD, R0, 1),
+           BPF_JMP32_REG(BPF_JNE, R0, R3, -2), EXIT);
+    /* a 32-bit add wraps and clears the upper half before the compare */
+    EXPECT(0, BPF_LD_IMM64(R0, 0x1ffffffffull), BPF_ALU32_IMM(BPF_ADD, R0, 1), BPF_JMP_IMM(BPF_JNE, R0, 0, 1), EXIT,
+           BPF_MOV64_IMM(R0, 9), EXIT);
+    /* a jump to the compare of a pair skips the add: r3 = w[0] & 1 = 1 */
+    EXPECT(7, BPF_LDX_MEM(BPF_DW, R3, R1, 0), BPF_ALU64_IMM(BPF_AND, R3, 1), BPF_MOV64_IMM(R0, 7),
+           BPF_JMP_IMM(BPF_JNE, R3, 0, 1), BPF_ALU64_IMM(BPF_ADD, R0, 5), BPF_JMP_IMM(BPF_JLT, R0, 100, 1),
+           BPF_MOV64_IMM(R0, 99), EXIT);
+    /* ... and to the operation of a "mov; op" pair skips the move */
+    EXPECT(A + 1, P2, BPF_LDX_MEM(BPF_DW, R3, R1, 0), BPF_ALU64_IMM(BPF_AND, R3, 1), BPF_MOV64_REG(R0, R2),
+           BPF_JMP_IMM(BPF_JNE, R3, 0, 1), BPF_MOV64_REG(R0, R4), BPF_ALU64_IMM(BPF_ADD, R0, 1), EXIT);
+#undef A
+#undef B
+#undef P2
+}
+
 static void memory(void)
 {
     /* stack: little-endian layout, all sizes, sign-extending loads */
@@ -388,6 +466,9 @@ static void trusted_and_checked(void)
         {BPF_LDX_MEM(BPF_DW, R0, R10, -520), EXIT, EXIT},
         {BPF_MOV64_IMM(R2, 4096), BPF_LDX_MEM(BPF_B, R0, R2, 0), EXIT},
         {BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_LDX_MEM(BPF_B, R0, R2, 256), EXIT},
+        /* a spill and a reload run by one handler: each access is checked */
+        {BPF_STX_MEM(BPF_DW, R10, R1, 0), BPF_LDX_MEM(BPF_DW, R0, R10, -8), EXIT},
+        {BPF_STX_MEM(BPF_DW, R10, R1, -8), BPF_LDX_MEM(BPF_DW, R0, R10, 0), EXIT},
     };
     /* the region inside a bigger block: +256 is mapped but not granted */
     uint8_t *big = calloc(1, 4096);
@@ -595,6 +676,7 @@ int main(int argc, char **argv)
     alu32();
     byteswap();
     jumps();
+    fused();
     memory();
     helpers();
     rejects();

@@ -1,8 +1,11 @@
 /* Bounded loops in verified programs: the counted shapes compilers emit
  * for `for (i = 0; i < N; i++)` (jlt/jle/jne at the bottom, 64- and 32-bit,
  * constant or loop-invariant bounds, nested, with breaks, in local
- * functions) are accepted and run the same verified and trusted; loops the
- * verifier cannot prove finite are refused with a message naming them.
+ * functions), count-down loops (`for (i = n; i != 0; i--)`, `i > 0`,
+ * `i >= K`) and pointer walks (`for (p = base; p < end; p += k)`) are
+ * accepted and run the same verified and trusted; loops the verifier
+ * cannot prove finite, and walks that would leave their object, are
+ * refused with a message naming them.
  */
 #include "bpf_check.h"
 
@@ -54,6 +57,48 @@ static void accepted(void)
            /* f(n) = sum of i < n, n <= 16 */ BPF_ALU64_IMM(BPF_AND, R1, 15), BPF_MOV64_IMM(R0, 0),
            BPF_MOV64_IMM(R2, 0), BPF_JMP_IMM(BPF_JEQ, R1, 0, 3), BPF_ALU64_REG(BPF_ADD, R0, R2),
            BPF_ALU64_IMM(BPF_ADD, R2, 1), BPF_JMP_REG(BPF_JLT, R2, R1, -3), EXIT);
+    /* count-down: i = 10; do r0 += i while (--i != 0), with "i -= 1" or "i += -1", jne/jgt/jsgt/jge */
+    EXPECT(55, BPF_MOV64_IMM(R0, 0), BPF_MOV64_IMM(R2, 10), BPF_ALU64_REG(BPF_ADD, R0, R2),
+           BPF_ALU64_IMM(BPF_SUB, R2, 1), BPF_JMP_IMM(BPF_JNE, R2, 0, -3), EXIT);
+    EXPECT(55, BPF_MOV64_IMM(R0, 0), BPF_MOV64_IMM(R2, 10), BPF_ALU64_REG(BPF_ADD, R0, R2),
+           BPF_ALU64_IMM(BPF_ADD, R2, -1), BPF_JMP_IMM(BPF_JGT, R2, 0, -3), EXIT);
+    EXPECT(55, BPF_MOV64_IMM(R0, 0), BPF_MOV64_IMM(R2, 10), BPF_ALU64_REG(BPF_ADD, R0, R2),
+           BPF_ALU64_IMM(BPF_ADD, R2, -1), BPF_JMP_IMM(BPF_JSGT, R2, 0, -3), EXIT);
+    EXPECT(30, BPF_MOV64_IMM(R0, 0), BPF_MOV64_IMM(R2, 10), BPF_ALU64_REG(BPF_ADD, R0, R2),
+           BPF_ALU64_IMM(BPF_SUB, R2, 2), BPF_JMP_IMM(BPF_JGE, R2, 2, -3), EXIT);
+    EXPECT(100, BPF_MOV32_IMM(R0, 0), BPF_MOV32_IMM(R2, 100), BPF_ALU32_IMM(BPF_ADD, R0, 1),
+           BPF_ALU32_IMM(BPF_ADD, R2, -1), BPF_JMP32_IMM(BPF_JNE, R2, 0, -3), EXIT);
+    /* ... from n = w[0] & 0xff = 0x11, guarded by n != 0, indexing the region
+     * from the end: data[n - 1] + ... + data[0] (the counter stays in [1, n]) */
+    EXPECT(136, BPF_LDX_MEM(BPF_DW, R3, R1, 0), BPF_ALU64_IMM(BPF_AND, R3, 0xff), LDX_DATA(R4), BPF_MOV64_IMM(R0, 0),
+           BPF_JMP_IMM(BPF_JEQ, R3, 0, 6), /* loop: */ BPF_MOV64_REG(R5, R4), BPF_ALU64_REG(BPF_ADD, R5, R3),
+           BPF_LDX_MEM(BPF_B, R5, R5, -1), BPF_ALU64_REG(BPF_ADD, R0, R5), BPF_ALU64_IMM(BPF_SUB, R3, 1),
+           BPF_JMP_IMM(BPF_JNE, R3, 0, -6), EXIT);
+    /* pointer walks over the region: bytes to its end (jlt, and "end > p"), words by 8, and jne by 1 */
+    EXPECT(32640, LDX_DATA(R4), BPF_MOV64_REG(R5, R4), BPF_ALU64_IMM(BPF_ADD, R5, 256), BPF_MOV64_IMM(R0, 0),
+           /* loop: */ BPF_LDX_MEM(BPF_B, R2, R4, 0), BPF_ALU64_REG(BPF_ADD, R0, R2), BPF_ALU64_IMM(BPF_ADD, R4, 1),
+           BPF_JMP_REG(BPF_JLT, R4, R5, -4), EXIT);
+    EXPECT(32640, LDX_DATA(R4), BPF_MOV64_REG(R5, R4), BPF_ALU64_IMM(BPF_ADD, R5, 256), BPF_MOV64_IMM(R0, 0),
+           /* loop: */ BPF_LDX_MEM(BPF_B, R2, R4, 0), BPF_ALU64_REG(BPF_ADD, R0, R2), BPF_ALU64_IMM(BPF_ADD, R4, 1),
+           BPF_JMP_REG(BPF_JGT, R5, R4, -4), EXIT);
+    uint64_t x = 0;
+    for (int i = 0; i < 256; i += 8) {
+        uint64_t w = 0;
+        for (int b = 0; b < 8; b++)
+            w |= (uint64_t)(i + b) << (8 * b);
+        x ^= w;
+    }
+    EXPECT(x, LDX_DATA(R4), BPF_MOV64_REG(R5, R4), BPF_ALU64_IMM(BPF_ADD, R5, 256), BPF_MOV64_IMM(R0, 0),
+           /* loop: */ BPF_LDX_MEM(BPF_DW, R2, R4, 0), BPF_ALU64_REG(BPF_XOR, R0, R2), BPF_ALU64_IMM(BPF_ADD, R4, 8),
+           BPF_JMP_REG(BPF_JLT, R4, R5, -4), EXIT);
+    EXPECT(120, LDX_DATA(R4), BPF_MOV64_REG(R5, R4), BPF_ALU64_IMM(BPF_ADD, R5, 16), BPF_MOV64_IMM(R0, 0),
+           /* loop: */ BPF_LDX_MEM(BPF_B, R2, R4, 0), BPF_ALU64_REG(BPF_ADD, R0, R2), BPF_ALU64_IMM(BPF_ADD, R4, 1),
+           BPF_JMP_REG(BPF_JNE, R4, R5, -4), EXIT);
+    /* ... up to a variable end: base + (w[0] & 0xff) = 17 bytes */
+    EXPECT(136, BPF_LDX_MEM(BPF_DW, R3, R1, 0), BPF_ALU64_IMM(BPF_AND, R3, 0xff), LDX_DATA(R4), BPF_MOV64_REG(R5, R4),
+           BPF_ALU64_REG(BPF_ADD, R5, R3), BPF_MOV64_IMM(R0, 0), BPF_JMP_IMM(BPF_JEQ, R3, 0, 4),
+           /* loop: */ BPF_LDX_MEM(BPF_B, R2, R4, 0), BPF_ALU64_REG(BPF_ADD, R0, R2), BPF_ALU64_IMM(BPF_ADD, R4, 1),
+           BPF_JMP_REG(BPF_JLT, R4, R5, -4), EXIT);
     /* after the loop the counter is known: i == 16 here, so it indexes the region */
     EXPECT(16, LDX_DATA(R4), BPF_MOV64_IMM(R2, 0), BPF_ALU64_IMM(BPF_ADD, R2, 1), BPF_JMP_IMM(BPF_JLT, R2, 16, -2),
            BPF_ALU64_REG(BPF_ADD, R4, R2), BPF_LDX_MEM(BPF_B, R0, R4, 0), EXIT);
@@ -71,8 +116,37 @@ static void refused(void)
     REJECT(t, "insn 3: loop at insn 2: cannot prove it ends: jne needs a counter that steps by 1",
            BPF_MOV64_IMM(R0, 0), BPF_MOV64_IMM(R2, 0), BPF_ALU64_IMM(BPF_ADD, R2, 2), BPF_JMP_IMM(BPF_JNE, R2, 9, -2),
            EXIT);
+    /* counting up against "i > 0": never ends (until it wraps) */
     REJECT(t, "insn 3: loop at insn 2: cannot prove it ends: its back-edge is a jgt", BPF_MOV64_IMM(R0, 0),
-           BPF_MOV64_IMM(R2, 10), BPF_ALU64_IMM(BPF_ADD, R2, -1), BPF_JMP_IMM(BPF_JGT, R2, 0, -2), EXIT);
+           BPF_MOV64_IMM(R2, 10), BPF_ALU64_IMM(BPF_ADD, R2, 1), BPF_JMP_IMM(BPF_JGT, R2, 0, -2), EXIT);
+    /* count-down loops that do not end: a step of 2 from 11 skips 0 (jne), steps past 0 and wraps (jgt),
+     * an entry value that may be 0 wraps on the first pass, and "i < K" while counting down */
+    REJECT(t, "insn 3: loop at insn 2: cannot prove it ends: jne needs a counter that steps by 1", BPF_MOV64_IMM(R0, 0),
+           BPF_MOV64_IMM(R2, 11), BPF_ALU64_IMM(BPF_SUB, R2, 2), BPF_JMP_IMM(BPF_JNE, R2, 0, -2), EXIT);
+    REJECT(t, "insn 3: loop at insn 2: cannot prove it ends: r2 - 2 may wrap around below 0", BPF_MOV64_IMM(R0, 0),
+           BPF_MOV64_IMM(R2, 11), BPF_ALU64_IMM(BPF_SUB, R2, 2), BPF_JMP_IMM(BPF_JGT, R2, 0, -2), EXIT);
+    REJECT(t, "insn 4: loop at insn 3: cannot prove it ends: r2 may be 0 on entry", BPF_LDX_MEM(BPF_DW, R2, R1, 0),
+           BPF_ALU64_IMM(BPF_AND, R2, 0xff), BPF_MOV64_IMM(R0, 0), BPF_ALU64_IMM(BPF_SUB, R2, 1),
+           BPF_JMP_IMM(BPF_JNE, R2, 0, -2), EXIT);
+    REJECT(t, "insn 3: loop at insn 2: cannot prove it ends: its counter r2 counts down, but its back-edge is a jlt",
+           BPF_MOV64_IMM(R0, 0), BPF_MOV64_IMM(R2, 5), BPF_ALU64_IMM(BPF_SUB, R2, 1), BPF_JMP_IMM(BPF_JLT, R2, 10, -2),
+           EXIT);
+    REJECT(t, "insn 4: loop at insn 3: cannot prove it ends: its counter r2 counts down to a register",
+           BPF_MOV64_IMM(R0, 0), BPF_MOV64_IMM(R2, 5), BPF_MOV64_IMM(R3, 0), BPF_ALU64_IMM(BPF_SUB, R2, 1),
+           BPF_JMP_REG(BPF_JNE, R2, R3, -2), EXIT);
+    /* pointer walks that leave the region: an end past it, a word read at the last byte, jne by 2 (it skips
+     * its odd end, so the pointer is unbounded), and a walk against a pointer into another object */
+    REJECT(t, "outside its object", LDX_DATA(R4), BPF_MOV64_REG(R5, R4), BPF_ALU64_IMM(BPF_ADD, R5, 257),
+           BPF_MOV64_IMM(R0, 0), BPF_LDX_MEM(BPF_B, R2, R4, 0), BPF_ALU64_IMM(BPF_ADD, R4, 1),
+           BPF_JMP_REG(BPF_JLT, R4, R5, -3), EXIT);
+    REJECT(t, "outside its 256 bytes", LDX_DATA(R4), BPF_MOV64_REG(R5, R4), BPF_ALU64_IMM(BPF_ADD, R5, 256),
+           BPF_MOV64_IMM(R0, 0), BPF_LDX_MEM(BPF_H, R2, R4, 0), BPF_ALU64_IMM(BPF_ADD, R4, 1),
+           BPF_JMP_REG(BPF_JLT, R4, R5, -3), EXIT);
+    REJECT(t, "unbounded offset", LDX_DATA(R4), BPF_MOV64_REG(R5, R4), BPF_ALU64_IMM(BPF_ADD, R5, 15),
+           BPF_MOV64_IMM(R0, 0), BPF_LDX_MEM(BPF_B, R2, R4, 0), BPF_ALU64_IMM(BPF_ADD, R4, 2),
+           BPF_JMP_REG(BPF_JNE, R4, R5, -3), EXIT);
+    REJECT(t, "would reveal address bits", LDX_DATA(R4), BPF_MOV64_REG(R5, R10), BPF_MOV64_IMM(R0, 0),
+           BPF_LDX_MEM(BPF_B, R2, R4, 0), BPF_ALU64_IMM(BPF_ADD, R4, 1), BPF_JMP_REG(BPF_JLT, R4, R5, -3), EXIT);
     REJECT(t, "insn 5: loop at insn 2: cannot prove it ends: the step of r2 at insn 4 is jumped over from insn 3",
            BPF_LDX_MEM(BPF_DW, R3, R1, 0), BPF_MOV64_IMM(R2, 0), BPF_MOV64_IMM(R0, 0),
            BPF_JMP_IMM(BPF_JEQ, R3, 0, 1), BPF_ALU64_IMM(BPF_ADD, R2, 1), BPF_JMP_IMM(BPF_JLT, R2, 10, -4), EXIT);

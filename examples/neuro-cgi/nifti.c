@@ -68,6 +68,23 @@ static float rdf(const uint8_t *p, int swap)
     return v;
 }
 
+/* Deflate expands at most 1032:1 (a 258-byte match coded in two bits), so
+ * a gzip member of len bytes inflates to no more than this: a larger
+ * buffer is never needed, whatever size the file claims. */
+static size_t inflated_bound(size_t len)
+{
+    return len > SIZE_MAX / 1032 ? SIZE_MAX : len * 1032;
+}
+
+/* The gzip trailer's ISIZE (the inflated size mod 2^32, as the file
+ * claims it), or 0 if there is no room for a header and a trailer. */
+static size_t gzip_isize(const uint8_t *buf, size_t len)
+{
+    if (len < 18)
+        return 0;
+    return (size_t)buf[len - 4] | (size_t)buf[len - 3] << 8 | (size_t)buf[len - 2] << 16 | (size_t)buf[len - 1] << 24;
+}
+
 #ifdef NEURO_HAVE_LIBDEFLATE
 /* The fast path: libdeflate inflates a whole buffer about three times
  * faster than zlib's streaming inflate (ch2bet: ~6 ms against ~24 ms).
@@ -79,14 +96,10 @@ static float rdf(const uint8_t *p, int swap)
 static int gunzip_whole(const uint8_t *buf, size_t len, size_t cap, uint8_t **out, size_t *outlen)
 {
     struct libdeflate_decompressor *d;
-    size_t isize, in_used = 0, got = 0;
+    size_t isize = gzip_isize(buf, len), in_used = 0, got = 0;
     uint8_t *o;
     enum libdeflate_result rc;
 
-    if (len < 18)
-        return 1;
-    isize = (size_t)buf[len - 4] | (size_t)buf[len - 3] << 8 | (size_t)buf[len - 2] << 16 |
-            (size_t)buf[len - 1] << 24;
     if (isize > cap || isize == 0)
         return 1;
     if (!(o = malloc(isize)))
@@ -112,18 +125,23 @@ static int gunzip(const uint8_t *buf, size_t len, size_t cap, uint8_t **out, siz
                   size_t errlen)
 {
     z_stream z = {0};
-    size_t have = 0, size = len * 4 < (1u << 20) ? (1u << 20) : len * 4;
-    /* the gzip trailer's ISIZE (size mod 2^32) is a good first guess: one
-     * allocation instead of a chain of reallocs and copies (a wrong or
-     * wrapped value only costs the growth below) */
-    if (len >= 18) {
-        size_t isize = (size_t)buf[len - 4] | (size_t)buf[len - 3] << 8 | (size_t)buf[len - 2] << 16 |
-                       (size_t)buf[len - 1] << 24;
-        if (isize >= len && isize + 1 > size)
-            size = isize + 1; /* +1: room to see Z_STREAM_END without growing */
-    }
+    size_t have = 0, size, isize = gzip_isize(buf, len), asked = cap;
     uint8_t *o = NULL;
     int rc;
+
+    /* Nothing this input can inflate to exceeds the deflate bound, so
+     * neither does any buffer: junk that claims gigabytes (or merely
+     * starts like gzip) costs a small allocation, not the whole cap. */
+    if (cap > inflated_bound(len))
+        cap = inflated_bound(len);
+    /* ISIZE is a good first guess for a real file: one allocation
+     * instead of a chain of reallocs and copies (+1: room to see
+     * Z_STREAM_END without growing). A wrong or wrapped value only costs
+     * the growth below, which doubles up to cap + 1. */
+    if (isize >= 4096 && isize <= cap)
+        size = isize + 1;
+    else
+        size = len * 4 < 65536 ? 65536 : len * 4;
 
 #ifdef NEURO_HAVE_LIBDEFLATE
     if ((rc = gunzip_whole(buf, len, cap, out, outlen)) <= 0)
@@ -152,7 +170,7 @@ static int gunzip(const uint8_t *buf, size_t len, size_t cap, uint8_t **out, siz
         if (have > cap) {
             inflateEnd(&z);
             free(o);
-            return fail(err, errlen, "image too large: more than %zu bytes once decompressed", cap);
+            return fail(err, errlen, "image too large: more than %zu bytes once decompressed", asked);
         }
         if (rc == Z_BUF_ERROR && z.avail_in == 0) {
             inflateEnd(&z);

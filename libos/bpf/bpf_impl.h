@@ -31,13 +31,28 @@
     BPF_JMP_OPS(X, 64) BPF_JMP_OPS(X, 32) X(ja) X(ja32) X(call) X(exit) X(lddw) X(lddw_hi)                       \
     X(ldxb) X(ldxh) X(ldxw) X(ldxdw) X(ldxsb) X(ldxsh) X(ldxsw)                                                   \
     X(stb) X(sth) X(stw) X(stdw) X(stxb) X(stxh) X(stxw) X(stxdw) X(atomicw) X(atomicdw) X(call_local)             \
-    BPF_MEM_OPS_V(X)
+    BPF_MEM_OPS_V(X) BPF_FUSED_OPS(X)
 /* The same memory operations on a variable-length region: the access is
  * checked against the region's real length at run time (in order: ldx*,
  * st*, stx*, atomic*, matching the plain ones from ldxb). */
 #define BPF_MEM_OPS_V(X)                                                                                         \
     X(ldxb_v) X(ldxh_v) X(ldxw_v) X(ldxdw_v) X(ldxsb_v) X(ldxsh_v) X(ldxsw_v) X(stb_v) X(sth_v) X(stw_v)          \
     X(stdw_v) X(stxb_v) X(stxh_v) X(stxw_v) X(stxdw_v) X(atomicw_v) X(atomicdw_v)
+
+/* Fused pairs: one handler runs two adjacent instructions, the one in its
+ * slot and the next (bpf_fused_op, bpf_load.c, picks them; names are
+ * first_second). eBPF is two-address, so compilers emit "r5 = r2; r5 >>=
+ * 7" for a three-address operation, and every counted loop closes with
+ * "i += 1; if i < n goto"; a fused pair pays one dispatch for both. The
+ * next slot keeps its own handler, so a jump that lands on it runs it
+ * alone: fusing never changes which instructions run. */
+#define BPF_FUSED_OPS(X)                                                                                         \
+    X(mov_add64k) X(mov_sub64k) X(mov_mul64k) X(mov_and64k) X(mov_or64k) X(mov_xor64k) X(mov_lsh64k)             \
+    X(mov_rsh64k) X(mov_arsh64k) X(mov_add64x) X(mov_sub64x) X(mov_mul64x) X(mov_and64x) X(mov_or64x)            \
+    X(mov_xor64x) X(mov_add32k) X(mov_and32k) X(mov_or32k) X(mov_xor32k) X(mov_lsh32k) X(mov_rsh32k)             \
+    X(lsh_add64x) X(add_jlt64k) X(add_jlt64x) X(add_jle64k) X(add_jle64x) X(add_jne64k) X(add_jne64x)            \
+    X(add_jgt64x) X(add_jge64x) X(add_jlt32k) X(add_jlt32x) X(add_jle32k) X(add_jne32k) X(add_jne32x)            \
+    X(stxdw_ldxdw)
 
 #define BPF_ENUM_ITEM(n) BPF_OPI_##n,
 enum bpf_opi { BPF_OP_LIST(BPF_ENUM_ITEM) BPF_OPI_COUNT };

@@ -61,15 +61,17 @@ int BPF_INTERP_NAME(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len,
 #endif
     if (prog->varlen)
         bpf_var_ranges(prog, ctx, ctx_len, var);
-#define VCHECK(a, sz, w)                                                                                         \
+#define VCHECK(a, sz, wr)                                                                                        \
     do {                                                                                                         \
-        if (!bpf_var_ok(&var[ip->dst >> 4], (a), (sz), (w)))                                                     \
+        if (!bpf_var_ok(&var[ip->dst >> 4], (a), (sz), (wr)))                                                     \
             return MLOS_EACCES;                                                                                  \
     } while (0)
 #define DST R[ip->dst]
 #define SRC R[ip->src]
-#define IMM ((uint64_t)(int64_t)ip->imm)
-#define OFF ((uint64_t)(int64_t)ip->off)
+#define IMM32 (ip->imm)
+#define IMM ((uint64_t)(int64_t)IMM32)
+#define OFF16 (ip->off)
+#define OFF ((uint64_t)(int64_t)OFF16)
 #define NEXT                                                                                                     \
     do {                                                                                                         \
         ip++;                                                                                                    \
@@ -94,7 +96,7 @@ int BPF_INTERP_NAME(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len,
     }
 #define ALU32(nm, E)                                                                                             \
     op_##nm##32k : {                                                                                             \
-        uint32_t a = (uint32_t)DST, b = (uint32_t)ip->imm;                                                       \
+        uint32_t a = (uint32_t)DST, b = (uint32_t)IMM32;                                                       \
         (void)a;                                                                                                 \
         DST = (uint32_t)(E);                                                                                     \
         NEXT;                                                                                                    \
@@ -181,13 +183,13 @@ op_le64:
     op_##nm##k : {                                                                                               \
         T a = (T)DST, b = (T)IMM;                                                                                \
         if (CMP)                                                                                                 \
-            TAKE(ip->off);                                                                                       \
+            TAKE(OFF16);                                                                                       \
         NEXT;                                                                                                    \
     }                                                                                                            \
     op_##nm##x : {                                                                                               \
         T a = (T)DST, b = (T)SRC;                                                                                \
         if (CMP)                                                                                                 \
-            TAKE(ip->off);                                                                                       \
+            TAKE(OFF16);                                                                                       \
         NEXT;                                                                                                    \
     }
 #define JMPW(nm, cmp, scmp)                                                                                      \
@@ -212,21 +214,21 @@ op_le64:
 #undef JMP
 #undef JMPW
 op_ja:
-    TAKE(ip->off);
+    TAKE(OFF16);
     NEXT;
 op_ja32:
-    TAKE(ip->imm);
+    TAKE(IMM32);
     NEXT;
 op_lddw:
-    DST = (uint64_t)(uint32_t)ip->imm | (uint64_t)(uint32_t)ip[1].imm << 32;
+    DST = (uint64_t)(uint32_t)IMM32 | (uint64_t)(uint32_t)ip[1].imm << 32;
     ip += 2;
     goto *ip->op;
 op_lddw_hi: /* never reached: jumps into an lddw are rejected at load */
     return MLOS_EINVAL;
 op_call: {
-    const struct mlos_bpf_helper *h = mlos_bpf_helper_get(ip->imm);
+    const struct mlos_bpf_helper *h = mlos_bpf_helper_get(IMM32);
 #if BPF_CHECKED
-    if (!bpf_helper_args_ok(prog, ip->imm, R, mem, nmem))
+    if (!bpf_helper_args_ok(prog, IMM32, R, mem, nmem))
         return MLOS_EACCES;
 #endif
     R[0] = h->fn(R[1], R[2], R[3], R[4], R[5]);
@@ -260,7 +262,7 @@ op_call_local:
     if (prog->flags & MLOS_BPF_TRUSTED)
         memset((void *)(uintptr_t)mem[smem].lo, 0, MLOS_BPF_STACK_SIZE);
 #endif
-    ip += ip->imm;
+    ip += IMM32;
     NEXT;
 
 /* _v handlers: dst's upper nibble is the region's index (VCHECK), the
@@ -306,10 +308,10 @@ op_call_local:
     nm : {                                                                                                       \
         uint64_t a = D + OFF, old;                                                                               \
         CHK(a, sz, 1);                                                                                           \
-        old = bpf_atomic((uintptr_t)a, sz, ip->imm, SRC, R[0]);                                                  \
-        if (ip->imm == BPF_CMPXCHG)                                                                              \
+        old = bpf_atomic((uintptr_t)a, sz, IMM32, SRC, R[0]);                                                  \
+        if (IMM32 == BPF_CMPXCHG)                                                                              \
             R[0] = old;                                                                                          \
-        else if (ip->imm & BPF_FETCH)                                                                            \
+        else if (IMM32 & BPF_FETCH)                                                                            \
             SRC = old;                                                                                           \
         NEXT;                                                                                                    \
     }
@@ -319,6 +321,81 @@ op_call_local:
 #undef ATOMIC
 #undef ATOMIC1
 
+/* Fused pairs (BPF_FUSED_OPS): the two instructions' statements in order
+ * on the register file, so any registers (even the same ones) mean what
+ * they mean run one by one; then the second's jump, if any, relative to
+ * its own slot. */
+#define D_(i) R[ip[i].dst]
+#define S_(i) R[ip[i].src]
+#define K_(i) ((uint64_t)(int64_t)ip[i].imm)
+#define FUSED(nm, FIRST, SECOND)                                                                                 \
+    op_##nm : {                                                                                                  \
+        FIRST;                                                                                                   \
+        SECOND;                                                                                                  \
+        ip += 2;                                                                                                 \
+        goto *ip->op;                                                                                            \
+    }
+#define FUSED_J(nm, FIRST, T, CMP, B)                                                                            \
+    op_##nm : {                                                                                                  \
+        FIRST;                                                                                                   \
+        ip++;                                                                                                    \
+        if ((T)D_(0) CMP (T)(B))                                                                                 \
+            TAKE(ip->off);                                                                                       \
+        NEXT;                                                                                                    \
+    }
+#define MOV64 D_(0) = S_(0)
+#define MOV32 D_(0) = (uint32_t)S_(0)
+    FUSED(mov_add64k, MOV64, D_(1) += K_(1))
+    FUSED(mov_sub64k, MOV64, D_(1) -= K_(1))
+    FUSED(mov_mul64k, MOV64, D_(1) *= K_(1))
+    FUSED(mov_and64k, MOV64, D_(1) &= K_(1))
+    FUSED(mov_or64k, MOV64, D_(1) |= K_(1))
+    FUSED(mov_xor64k, MOV64, D_(1) ^= K_(1))
+    FUSED(mov_lsh64k, MOV64, D_(1) <<= (K_(1) & 63))
+    FUSED(mov_rsh64k, MOV64, D_(1) >>= (K_(1) & 63))
+    FUSED(mov_arsh64k, MOV64, D_(1) = bpf_arsh64(D_(1), (unsigned)K_(1)))
+    FUSED(mov_add64x, MOV64, D_(1) += S_(1))
+    FUSED(mov_sub64x, MOV64, D_(1) -= S_(1))
+    FUSED(mov_mul64x, MOV64, D_(1) *= S_(1))
+    FUSED(mov_and64x, MOV64, D_(1) &= S_(1))
+    FUSED(mov_or64x, MOV64, D_(1) |= S_(1))
+    FUSED(mov_xor64x, MOV64, D_(1) ^= S_(1))
+    FUSED(mov_add32k, MOV32, D_(1) = (uint32_t)((uint32_t)D_(1) + (uint32_t)K_(1)))
+    FUSED(mov_and32k, MOV32, D_(1) = (uint32_t)D_(1) & (uint32_t)K_(1))
+    FUSED(mov_or32k, MOV32, D_(1) = (uint32_t)D_(1) | (uint32_t)K_(1))
+    FUSED(mov_xor32k, MOV32, D_(1) = (uint32_t)D_(1) ^ (uint32_t)K_(1))
+    FUSED(mov_lsh32k, MOV32, D_(1) = (uint32_t)((uint32_t)D_(1) << (K_(1) & 31)))
+    FUSED(mov_rsh32k, MOV32, D_(1) = (uint32_t)D_(1) >> (K_(1) & 31))
+    FUSED(lsh_add64x, D_(0) <<= (K_(0) & 63), D_(1) += S_(1))
+    /* a spill and a reload, as compilers emit under register pressure */
+    FUSED(stxdw_ldxdw,
+          { uint64_t a = D_(0) + (uint64_t)(int64_t)ip[0].off; MEMCHECK(a, 8, 1); bpf_store_le((uintptr_t)a, 8, S_(0)); },
+          { uint64_t a = S_(1) + (uint64_t)(int64_t)ip[1].off; MEMCHECK(a, 8, 0); D_(1) = bpf_load_le((uintptr_t)a, 8); })
+#define ADD64 D_(0) += K_(0)
+#define ADD32 D_(0) = (uint32_t)((uint32_t)D_(0) + (uint32_t)K_(0))
+    FUSED_J(add_jlt64k, ADD64, uint64_t, <, K_(0))
+    FUSED_J(add_jlt64x, ADD64, uint64_t, <, S_(0))
+    FUSED_J(add_jle64k, ADD64, uint64_t, <=, K_(0))
+    FUSED_J(add_jle64x, ADD64, uint64_t, <=, S_(0))
+    FUSED_J(add_jne64k, ADD64, uint64_t, !=, K_(0))
+    FUSED_J(add_jne64x, ADD64, uint64_t, !=, S_(0))
+    FUSED_J(add_jgt64x, ADD64, uint64_t, >, S_(0))
+    FUSED_J(add_jge64x, ADD64, uint64_t, >=, S_(0))
+    FUSED_J(add_jlt32k, ADD32, uint32_t, <, K_(0))
+    FUSED_J(add_jlt32x, ADD32, uint32_t, <, S_(0))
+    FUSED_J(add_jle32k, ADD32, uint32_t, <=, K_(0))
+    FUSED_J(add_jne32k, ADD32, uint32_t, !=, K_(0))
+    FUSED_J(add_jne32x, ADD32, uint32_t, !=, S_(0))
+#undef MOV64
+#undef MOV32
+#undef ADD64
+#undef ADD32
+#undef FUSED
+#undef FUSED_J
+#undef D_
+#undef S_
+#undef K_
+
 #undef MEMCHECK
 #undef VCHECK
 #undef VDST
@@ -326,6 +403,8 @@ op_call_local:
 #undef DST
 #undef SRC
 #undef IMM
+#undef IMM32
+#undef OFF16
 #undef OFF
 #undef NEXT
 }

@@ -7,6 +7,8 @@
 #include "mem.h"
 #include "mlos_error.h"
 
+_Static_assert(BPF_OPI_COUNT <= 256, "handler indexes are stored in a byte per slot");
+
 static void *(*g_alloc)(size_t) = mlos_malloc;
 static void (*g_release)(void *) = mlos_free;
 
@@ -144,6 +146,80 @@ int mlos_bpf_may_loop(const struct mlos_bpf_prog *prog) { return prog->may_loop;
 unsigned mlos_bpf_flags(const struct mlos_bpf_prog *prog) { return prog->flags; }
 const struct mlos_bpf_hook_desc *mlos_bpf_hook(const struct mlos_bpf_prog *prog) { return &prog->hook; }
 
+/* The handler for slot i: a fused pair (BPF_FUSED_OPS) when slots i and
+ * i + 1 make one, else the slot's own. The first of a pair never jumps,
+ * so whoever runs slot i runs slot i + 1 next anyway; the pair's handler
+ * only saves the dispatch between them. */
+static int bpf_fused_op(const struct mlos_bpf_prog *p, uint32_t i)
+{
+    int a = p->opi[i], b = i + 1 < p->n ? p->opi[i + 1] : -1;
+    switch (a) {
+    case BPF_OPI_mov64x:
+        switch (b) {
+        case BPF_OPI_add64k: return BPF_OPI_mov_add64k;
+        case BPF_OPI_sub64k: return BPF_OPI_mov_sub64k;
+        case BPF_OPI_mul64k: return BPF_OPI_mov_mul64k;
+        case BPF_OPI_and64k: return BPF_OPI_mov_and64k;
+        case BPF_OPI_or64k: return BPF_OPI_mov_or64k;
+        case BPF_OPI_xor64k: return BPF_OPI_mov_xor64k;
+        case BPF_OPI_stxdw:
+        if (b == BPF_OPI_ldxdw)
+            return BPF_OPI_stxdw_ldxdw;
+        break;
+    case BPF_OPI_lsh64k: return BPF_OPI_mov_lsh64k;
+        case BPF_OPI_rsh64k: return BPF_OPI_mov_rsh64k;
+        case BPF_OPI_arsh64k: return BPF_OPI_mov_arsh64k;
+        case BPF_OPI_add64x: return BPF_OPI_mov_add64x;
+        case BPF_OPI_sub64x: return BPF_OPI_mov_sub64x;
+        case BPF_OPI_mul64x: return BPF_OPI_mov_mul64x;
+        case BPF_OPI_and64x: return BPF_OPI_mov_and64x;
+        case BPF_OPI_or64x: return BPF_OPI_mov_or64x;
+        case BPF_OPI_xor64x: return BPF_OPI_mov_xor64x;
+        }
+        break;
+    case BPF_OPI_mov32x:
+        switch (b) {
+        case BPF_OPI_add32k: return BPF_OPI_mov_add32k;
+        case BPF_OPI_and32k: return BPF_OPI_mov_and32k;
+        case BPF_OPI_or32k: return BPF_OPI_mov_or32k;
+        case BPF_OPI_xor32k: return BPF_OPI_mov_xor32k;
+        case BPF_OPI_lsh32k: return BPF_OPI_mov_lsh32k;
+        case BPF_OPI_rsh32k: return BPF_OPI_mov_rsh32k;
+        }
+        break;
+    case BPF_OPI_stxdw:
+        if (b == BPF_OPI_ldxdw)
+            return BPF_OPI_stxdw_ldxdw;
+        break;
+    case BPF_OPI_lsh64k:
+        if (b == BPF_OPI_add64x)
+            return BPF_OPI_lsh_add64x;
+        break;
+    case BPF_OPI_add64k:
+        switch (b) {
+        case BPF_OPI_jlt64k: return BPF_OPI_add_jlt64k;
+        case BPF_OPI_jlt64x: return BPF_OPI_add_jlt64x;
+        case BPF_OPI_jle64k: return BPF_OPI_add_jle64k;
+        case BPF_OPI_jle64x: return BPF_OPI_add_jle64x;
+        case BPF_OPI_jne64k: return BPF_OPI_add_jne64k;
+        case BPF_OPI_jne64x: return BPF_OPI_add_jne64x;
+        case BPF_OPI_jgt64x: return BPF_OPI_add_jgt64x;
+        case BPF_OPI_jge64x: return BPF_OPI_add_jge64x;
+        }
+        break;
+    case BPF_OPI_add32k:
+        switch (b) {
+        case BPF_OPI_jlt32k: return BPF_OPI_add_jlt32k;
+        case BPF_OPI_jlt32x: return BPF_OPI_add_jlt32x;
+        case BPF_OPI_jle32k: return BPF_OPI_add_jle32k;
+        case BPF_OPI_jne32k: return BPF_OPI_add_jne32k;
+        case BPF_OPI_jne32x: return BPF_OPI_add_jne32x;
+        }
+        break;
+    }
+    return a;
+}
+
 void bpf_thread(struct mlos_bpf_prog *prog, int mode)
 {
     const void *const *labels = NULL;
@@ -153,7 +229,7 @@ void bpf_thread(struct mlos_bpf_prog *prog, int mode)
     else
         bpf_interp_fast(NULL, NULL, 0, 0, NULL, &labels);
     for (uint32_t i = 0; i < prog->n; i++)
-        prog->code[i].op = labels[prog->opi[i]];
+        prog->code[i].op = labels[bpf_fused_op(prog, i)];
     prog->threaded = mode;
 }
 

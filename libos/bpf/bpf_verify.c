@@ -214,6 +214,8 @@ static void clamp_ptr(struct vreg *p)
 
 static struct vreg clip32(struct vreg r)
 {
+    if (r.umin == r.umax) /* a 32-bit operation sees a constant's low half */
+        return konst((uint32_t)r.umin);
     if (r.umax > UINT32_MAX)
         return scalar(0, UINT32_MAX);
     return r;
@@ -242,7 +244,12 @@ static struct vreg scalar_alu(const struct mlos_bpf_insn *in, struct vreg a, str
         r = in->off ? unknown() : b; /* MOVSX: only constants are tracked */
         break;
     case BPF_ADD:
-        r = a.umax <= UINT64_MAX - b.umax ? scalar(a.umin + b.umin, a.umax + b.umax) : unknown();
+        if (is_const(&b) && b.umin > (lim >> 1)) { /* a negative constant: "i += -1" is "i -= 1" */
+            uint64_t nb = lim - b.umin + 1;
+            r = a.umin >= nb ? scalar(a.umin - nb, a.umax - nb) : unknown();
+        } else {
+            r = a.umax <= UINT64_MAX - b.umax ? scalar(a.umin + b.umin, a.umax + b.umax) : unknown();
+        }
         break;
     case BPF_SUB:
         r = a.umin >= b.umax ? scalar(a.umin - b.umax, a.umax - b.umin) : unknown();
@@ -742,6 +749,57 @@ static int refine_both(struct vreg *a, uint8_t op, struct vreg *b)
     return 1;
 }
 
+/* The same for the offsets of two pointers into one object: check_ptr_jump
+ * let the compare through only if both lie inside it, where addresses
+ * compare as their offsets do (so a pointer walk's bound is learnt). */
+static int refine_ptr(struct vreg *a, uint8_t op, struct vreg *b)
+{
+    switch (op) {
+    case BPF_JGT:
+    case BPF_JGE:
+        return refine_ptr(b, op == BPF_JGT ? BPF_JLT : BPF_JLE, a);
+    case BPF_JLT:
+        if (a->omin >= b->omax)
+            return 0;
+        if (a->omax > b->omax - 1)
+            a->omax = b->omax - 1;
+        if (b->omin < a->omin + 1)
+            b->omin = a->omin + 1;
+        return 1;
+    case BPF_JLE:
+        if (a->omin > b->omax)
+            return 0;
+        if (a->omax > b->omax)
+            a->omax = b->omax;
+        if (b->omin < a->omin)
+            b->omin = a->omin;
+        return 1;
+    case BPF_JEQ: {
+        int64_t lo = a->omin > b->omin ? a->omin : b->omin, hi = a->omax < b->omax ? a->omax : b->omax;
+        if (lo > hi)
+            return 0;
+        a->omin = b->omin = lo;
+        a->omax = b->omax = hi;
+        return 1;
+    }
+    case BPF_JNE:
+        if (b->omin != b->omax) {
+            struct vreg *t = a;
+            a = b, b = t;
+        }
+        if (b->omin != b->omax)
+            return 1;
+        if (a->omin == b->omin && a->omax == b->omin)
+            return 0;
+        if (a->omin == b->omin)
+            a->omin++;
+        else if (a->omax == b->omin)
+            a->omax--;
+        return 1;
+    }
+    return 1;
+}
+
 /* Apply the outcome (taken or not) of the jump at pc to st; 0 if that
  * outcome is impossible. */
 static int branch(const struct mlos_bpf_insn *in, struct vstate *st, int taken)
@@ -754,8 +812,15 @@ static int branch(const struct mlos_bpf_insn *in, struct vstate *st, int taken)
 
     if (!s)
         s = &k;
-    if (d->type != T_SCALAR || s->type != T_SCALAR)
-        return 1; /* pointers: no refinement */
+    if (d->type != T_SCALAR || s->type != T_SCALAR) {
+        /* pointers: only two into one object, 64-bit, teach anything */
+        if (is32 || s == &k || s == d || !is_ptr(d) || !is_ptr(s) || d->type != s->type || d->region != s->region ||
+            d->unbounded || s->unbounded)
+            return 1;
+        if (!taken)
+            op = negate(op);
+        return op == 0xff ? 1 : refine_ptr(d, op, s);
+    }
     if (is_const(d) && is_const(s))
         return bpf_jmp_eval(in->code, d->umin, s->umin) == taken;
     if (d->umax > lim || s->umax > lim)
@@ -1453,17 +1518,30 @@ static int state_eq(const struct vstate *a, const struct vstate *b)
     return 1;
 }
 
+/* Where widening may stop for a loop's counter before its limit: hi/lo
+ * for a number counting up/down (the loop bound, so that "i in [i0, N-1]"
+ * or "i in [1, n0]" is tried as the invariant first), phi for a pointer
+ * walked up to a bound pointer (its offset). */
+struct wcap {
+    uint64_t hi, lo;
+    int64_t phi;
+};
+#define NO_CAP ((struct wcap){UINT64_MAX, 0, INT64_MAX})
+
 /* j = old joined with a new pass: push every bound that moved to its
- * limit, except the counter's upper bound, which goes to the loop bound
- * (cap) first, so that "i in [i0, N-1]" is tried as the invariant. */
-static void widen_reg(struct vreg *j, const struct vreg *old, uint64_t cap)
+ * limit, or to the counter's cap first. */
+static void widen_reg(struct vreg *j, const struct vreg *old, struct wcap cap)
 {
     if (j->type == T_SCALAR && old->type == T_SCALAR) {
         if (j->umin < old->umin)
-            j->umin = 0;
+            j->umin = j->umin >= cap.lo ? cap.lo : 0;
         if (j->umax > old->umax)
-            j->umax = j->umax <= cap ? cap : UINT64_MAX;
+            j->umax = j->umax <= cap.hi ? cap.hi : UINT64_MAX;
     } else if (is_ptr(j) && is_ptr(old) && (j->omin != old->omin || j->omax != old->omax)) {
+        if (cap.phi != INT64_MAX && !j->unbounded && j->omin >= old->omin && j->omax <= cap.phi) {
+            j->omax = cap.phi;
+            return;
+        }
         j->unbounded = 1;
         clamp_ptr(j);
     }
@@ -1504,12 +1582,48 @@ static int writes_reg(const struct verifier *v, uint32_t pc, unsigned r)
     return (op == BPF_OPI_call || op == BPF_OPI_call_local) && r <= 5;
 }
 
-/* Does the loop [h, b] end? It must count: "if c op K goto h" at b with
- * op jlt, jle or jne, c written in the loop by exactly one "c += k" (k > 0
- * constant) that runs once on every pass (not inside an inner loop, not
- * jumped over), K constant or a number the loop does not change, c + k
- * unable to wrap, and for jne a step of 1 with c never above K. Then it
- * runs at most (K - c0) / k + 1 times, c0 being c's least value on entry. */
+/* The step of counter c in the loop [h, b): its one write, an add or sub
+ * of a constant, at *w; 0 if it has no such single write. */
+static int64_t counter_step(const struct verifier *v, uint32_t h, uint32_t b, unsigned c, int64_t *w)
+{
+    *w = -1;
+    for (uint32_t pc = h; pc < b; pc++) {
+        if (!writes_reg(v, pc, c))
+            continue;
+        if (*w >= 0)
+            return 0;
+        *w = pc;
+    }
+    if (*w < 0)
+        return 0;
+    const struct mlos_bpf_insn *in = &v->insns[*w];
+    uint8_t cls = BPF_CLASS(in->code);
+    if ((cls != BPF_ALU && cls != BPF_ALU64) || BPF_SRC(in->code) != BPF_K)
+        return 0;
+    if (BPF_OP(in->code) == BPF_ADD)
+        return in->imm;
+    if (BPF_OP(in->code) == BPF_SUB)
+        return -(int64_t)in->imm;
+    return 0;
+}
+
+/* Does the loop [h, b] end? It must count with "if c op K goto h" at b,
+ * c written in the loop by exactly one add or sub of a constant k that
+ * runs once on every pass (not inside an inner loop, not jumped over), K
+ * constant or a number (or pointer) the loop does not change. Three
+ * shapes, each bounded by a count of passes:
+ *   up:     a number, c += k (k > 0), jlt/jle/jne K; c + k unable to wrap,
+ *           for jne a step of 1 with c never above K: at most
+ *           (K - c0) / k + 1 passes, c0 being c's least value on entry;
+ *   down:   a number, c -= k (k > 0), jgt/jge/jne (or jsgt/jsge of
+ *           non-negative values) against a constant K, c unable to wrap
+ *           below 0: c0 >= k on entry and K >= k - 1 (jgt) or K >= k
+ *           (jge), for jne a step of 1 with c0 > K; at most (c0 - K) / k
+ *           + 1 passes, c0 being c's largest value on entry;
+ *   walk:   a pointer, c += k (k > 0), jlt/jle/jne of a pointer into the
+ *           same object that the loop does not change (both proven
+ *           inside it, so neither wraps), for jne a step of 1 with c never
+ *           past the bound: at most (end - c0) / k + 1 passes. */
 static int loop_ends(struct verifier *v, uint32_t h, uint32_t b, const struct vstate *entry, const struct vstate *fin)
 {
     const struct mlos_bpf_insn *in = &v->insns[b];
@@ -1517,11 +1631,9 @@ static int loop_ends(struct verifier *v, uint32_t h, uint32_t b, const struct vs
     unsigned c;
     uint8_t op = loop_shape(in, &c, &bnd);
     uint64_t lim = is32 ? UINT32_MAX : UINT64_MAX, K = 0, c0, trips, step;
-    int64_t w = -1;
+    int64_t w = -1, sstep;
 
 #define NOT_PROVEN(fmt, ...) bpf_fail(v->err, v->el, b, "loop at insn %u: cannot prove it ends: " fmt, (unsigned)h, ##__VA_ARGS__)
-    if (op != BPF_JLT && op != BPF_JLE && op != BPF_JNE)
-        return NOT_PROVEN("its back-edge is a %s, not jlt/jle/jne of a counter against its bound", jmp_name(op));
     for (uint32_t pc = h; pc < b; pc++) {
         if (bnd >= 0 && writes_reg(v, pc, (unsigned)bnd))
             return NOT_PROVEN("its bound r%d changes in the loop (insn %u)", bnd, (unsigned)pc);
@@ -1534,17 +1646,13 @@ static int loop_ends(struct verifier *v, uint32_t h, uint32_t b, const struct vs
     }
     if (w < 0)
         return NOT_PROVEN("its counter r%u does not change in the loop", c);
-    if (bnd >= 0 && v->back_bound.type != T_SCALAR)
-        return NOT_PROVEN("its bound r%d is not a number", bnd);
-    if (bnd >= 0) /* the largest value it has at the back-edge; the low half for jmp32 */
-        K = v->back_bound.umax > lim ? lim : v->back_bound.umax;
-    else
-        (void)loop_bound(in, fin, &K);
     const struct mlos_bpf_insn *inc = &v->insns[w];
-    if (inc->code != ((is32 ? BPF_ALU : BPF_ALU64) | BPF_K | BPF_ADD) || inc->imm <= 0)
-        return NOT_PROVEN("its counter r%u changes at insn %lld by other than a %d-bit add of a positive constant",
+    sstep = counter_step(v, h, b, c, &w);
+    if (BPF_CLASS(inc->code) != (is32 ? BPF_ALU : BPF_ALU64) || sstep == 0)
+        return NOT_PROVEN("its counter r%u changes at insn %lld by other than a %d-bit add or subtract of a nonzero "
+                          "constant",
                           c, (long long)w, is32 ? 32 : 64);
-    step = (uint64_t)inc->imm;
+    step = sstep > 0 ? (uint64_t)sstep : (uint64_t)-sstep;
     for (uint32_t pc = h; pc < (uint32_t)w; pc++) {
         int64_t t = jump_target(&v->insns[pc], pc, v->opi[pc]);
         if (t > w && t <= (int64_t)b)
@@ -1555,24 +1663,76 @@ static int loop_ends(struct verifier *v, uint32_t h, uint32_t b, const struct vs
         if (v->loop_end[l] && l <= w && (int64_t)(v->loop_end[l] - 1) >= w)
             return NOT_PROVEN("the step of r%u at insn %lld is inside the inner loop at insn %u", c, (long long)w,
                               (unsigned)l);
-    if (op == BPF_JLE ? K > lim - step : K > lim - (step - 1))
-        return NOT_PROVEN("r%u + %llu may wrap around before reaching %llu", c, (unsigned long long)step,
-                          (unsigned long long)K);
-    if (op == BPF_JNE && (step != 1 || v->back_ctr.type != T_SCALAR || v->back_ctr.umax > K))
-        return NOT_PROVEN("jne needs a counter that steps by 1 and never passes its bound (r%u may reach %llu)", c,
-                          (unsigned long long)v->back_ctr.umax);
-    if (entry->r[c].type != T_SCALAR)
+
+    if (is_ptr(&entry->r[c])) { /* a pointer walk */
+        const struct vreg *p0 = &entry->r[c], *e = &v->back_bound;
+        if (sstep < 0)
+            return NOT_PROVEN("its pointer r%u walks down (only walks up to a bound are proven)", c);
+        if (op != BPF_JLT && op != BPF_JLE && op != BPF_JNE)
+            return NOT_PROVEN("its back-edge is a %s, not jlt/jle/jne of a pointer against its bound", jmp_name(op));
+        if (bnd < 0 || !is_ptr(e) || e->type != p0->type || e->region != p0->region || e->unbounded || p0->unbounded)
+            return NOT_PROVEN("its pointer r%u is not compared with a bounded pointer into the same object", c);
+        if (op == BPF_JNE && (step != 1 || !is_ptr(&v->back_ctr) || v->back_ctr.unbounded ||
+                              v->back_ctr.omax > e->omin))
+            return NOT_PROVEN("jne needs a pointer that steps by 1 and never passes its bound");
+        int64_t span = e->omax - p0->omin; /* offsets are within 2^29: no overflow */
+        trips = span <= 0 ? 1 : op == BPF_JLE ? (uint64_t)span / step + 1 : ((uint64_t)span + step - 1) / step;
+    } else if (entry->r[c].type != T_SCALAR) {
         return NOT_PROVEN("its counter r%u is not a number on entry", c);
-    c0 = entry->r[c].umax > lim ? 0 : entry->r[c].umin;
-    /* passes: jlt/jne ceil((K - c0) / k), jle floor((K - c0) / k) + 1, at
-     * least one (the test is at the bottom); the wrap check above keeps
-     * K + k - 1 from overflowing */
-    if (K <= c0)
-        trips = 1;
-    else if (op == BPF_JLE)
-        trips = (K - c0) / step + 1;
-    else
-        trips = (K - c0 + step - 1) / step;
+    } else if (sstep < 0) { /* counting down */
+        if (bnd >= 0)
+            return NOT_PROVEN("its counter r%u counts down to a register (want a constant bound)", c);
+        K = is32 ? (uint32_t)in->imm : (uint64_t)(int64_t)in->imm;
+        if ((op == BPF_JSGT || op == BPF_JSGE) && K <= (lim >> 1) && entry->r[c].umax <= (lim >> 1))
+            op = op == BPF_JSGT ? BPF_JGT : BPF_JGE; /* non-negative on both sides: unsigned */
+        if (op != BPF_JGT && op != BPF_JGE && op != BPF_JNE)
+            return NOT_PROVEN("its counter r%u counts down, but its back-edge is a %s, not jgt/jge/jne against a "
+                              "constant (or jsgt/jsge of non-negative values)",
+                              c, jmp_name(op));
+        if (op == BPF_JNE && step != 1)
+            return NOT_PROVEN("jne needs a counter that steps by 1 and never passes its bound (r%u steps by %llu)", c,
+                              (unsigned long long)step);
+        if (entry->r[c].umax > lim)
+            return NOT_PROVEN("its counter r%u is wider than the %d-bit compare", c, is32 ? 32 : 64);
+        c0 = entry->r[c].umax;
+        if (op == BPF_JGT ? K < step - 1 : op == BPF_JGE ? K < step : 0)
+            return NOT_PROVEN("r%u - %llu may wrap around below 0 before the loop stops at %llu", c,
+                              (unsigned long long)step, (unsigned long long)K);
+        if (op == BPF_JNE ? entry->r[c].umin <= K : entry->r[c].umin < step)
+            return NOT_PROVEN("r%u may be %llu on entry, and counting down from there passes its bound", c,
+                              (unsigned long long)entry->r[c].umin);
+        if (c0 <= K)
+            trips = 1;
+        else if (op == BPF_JGE)
+            trips = (c0 - K) / step + 1;
+        else
+            trips = (c0 - K + step - 1) / step;
+    } else { /* counting up */
+        if (op != BPF_JLT && op != BPF_JLE && op != BPF_JNE)
+            return NOT_PROVEN("its back-edge is a %s, not jlt/jle/jne of a counter against its bound", jmp_name(op));
+        if (bnd >= 0 && v->back_bound.type != T_SCALAR)
+            return NOT_PROVEN("its bound r%d is not a number", bnd);
+        if (bnd >= 0) /* the largest value it has at the back-edge; the low half for jmp32 */
+            K = v->back_bound.umax > lim ? lim : v->back_bound.umax;
+        else
+            (void)loop_bound(in, fin, &K);
+        if (op == BPF_JLE ? K > lim - step : K > lim - (step - 1))
+            return NOT_PROVEN("r%u + %llu may wrap around before reaching %llu", c, (unsigned long long)step,
+                              (unsigned long long)K);
+        if (op == BPF_JNE && (step != 1 || v->back_ctr.type != T_SCALAR || v->back_ctr.umax > K))
+            return NOT_PROVEN("jne needs a counter that steps by 1 and never passes its bound (r%u may reach %llu)", c,
+                              (unsigned long long)v->back_ctr.umax);
+        c0 = entry->r[c].umax > lim ? 0 : entry->r[c].umin;
+        /* passes: jlt/jne ceil((K - c0) / k), jle floor((K - c0) / k) + 1, at
+         * least one (the test is at the bottom); the wrap check above keeps
+         * K + k - 1 from overflowing */
+        if (K <= c0)
+            trips = 1;
+        else if (op == BPF_JLE)
+            trips = (K - c0) / step + 1;
+        else
+            trips = (K - c0 + step - 1) / step;
+    }
     if (trips > MLOS_BPF_MAX_TRIPS)
         return NOT_PROVEN("it may run %llu times, more than %u", (unsigned long long)trips, MLOS_BPF_MAX_TRIPS);
 #undef NOT_PROVEN
@@ -1592,7 +1752,7 @@ static int do_loop(struct verifier *v, uint32_t h, struct vstate *st, int *live)
     struct vstate *obk = v->back;
     struct vreg octr = v->back_ctr;
     int oseen = v->back_seen, rc = 0, pass;
-    uint64_t cap = UINT64_MAX, K;
+    uint64_t K;
     const struct mlos_bpf_insn *bin = &v->insns[b];
 
     if (!entry || !hs || !back) {
@@ -1603,9 +1763,28 @@ static int do_loop(struct verifier *v, uint32_t h, struct vstate *st, int *live)
     *hs = *st;
     unsigned ctr;
     int bnd;
+    int64_t w;
     uint8_t lop = loop_shape(bin, &ctr, &bnd);
-    if (loop_bound(bin, st, &K) && K > 0)
-        cap = lop == BPF_JLE ? K : K - 1;
+    int64_t dir = counter_step(v, h, b, ctr, &w);
+    struct wcap cap = NO_CAP;
+    int walk = 0;          /* a walked pointer with one offset on entry: */
+    int64_t walk_from = 0; /* ... that offset */
+    if (is_ptr(&st->r[ctr]) && bnd >= 0 && is_ptr(&st->r[bnd]) && !st->r[bnd].unbounded && dir > 0) {
+        /* a pointer walked up to a bound pointer; from an exact start it
+         * steps on a lattice, so its offsets at the header round down to
+         * it (a word walk to the end of a region then stays inside) */
+        const struct vreg *p0 = &st->r[ctr];
+        cap.phi = st->r[bnd].omax - (lop == BPF_JLE ? 0 : 1);
+        if (!p0->unbounded && p0->omin == p0->omax && cap.phi > p0->omin) {
+            walk = 1;
+            walk_from = p0->omin;
+            cap.phi -= (cap.phi - walk_from) % dir;
+        }
+    }
+    else if (dir < 0 && bnd < 0 && loop_bound(bin, st, &K))
+        cap.lo = K + (lop == BPF_JGE || lop == BPF_JSGE ? 0 : 1); /* counting down: stays above the bound */
+    else if (loop_bound(bin, st, &K) && K > 0)
+        cap.hi = lop == BPF_JLE ? K : K - 1;
     for (pass = 0; pass < LOOP_PASSES; pass++) {
         int lv = 1;
         *st = *hs;
@@ -1617,14 +1796,19 @@ static int do_loop(struct verifier *v, uint32_t h, struct vstate *st, int *live)
         if (!v->back_seen)
             break; /* never goes round: a straight line */
         join_state(back, hs); /* back = hs joined with the back-edge state */
+        if (walk) { /* a walked pointer is p0 + j * k at the header */
+            struct vreg *p = &back->r[ctr];
+            if (is_ptr(p) && !p->unbounded && p->omin == walk_from && p->omax > walk_from)
+                p->omax -= (p->omax - walk_from) % dir;
+        }
         if (state_eq(back, hs))
             break;
         if (pass >= 1) {
             for (int i = 0; i < MLOS_BPF_NREGS; i++)
-                widen_reg(&back->r[i], &hs->r[i], i == (int)ctr ? cap : UINT64_MAX);
+                widen_reg(&back->r[i], &hs->r[i], i == (int)ctr ? cap : NO_CAP);
             for (int i = 0; i < NSLOTS; i++)
                 if (back->spilled[i] && hs->spilled[i])
-                    widen_reg(&back->slot[i], &hs->slot[i], UINT64_MAX);
+                    widen_reg(&back->slot[i], &hs->slot[i], NO_CAP);
         }
         *hs = *back;
     }

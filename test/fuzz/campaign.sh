@@ -11,7 +11,9 @@
 #   -t  seconds per target instead (-max_total_time)
 #   -j  targets fuzzed at once (default 1)
 #   -N  nice level (default 19: campaigns yield to everything else)
-#   TARGET  ring taskmsg tcp_wire verbs_wire cgi_form nifti (default: all built)
+#   TARGET  ring taskmsg tcp_wire verbs_wire cgi_form nifti bpf (default: all built;
+#           bpf is the eBPF verifier+interpreter target, test/fuzz_bpf_verify,
+#           seeded from corpus/bpf)
 #
 # Prints, per target: executions, seconds, executions per second, edges
 # covered (libFuzzer's "cov"), features ("ft"), corpus size and crashes.
@@ -34,11 +36,13 @@ done
 shift $((OPTIND - 1))
 
 # input size limits, as in test/fuzz/meson.build
-declare -A maxlen=([ring]=2048 [taskmsg]=1024 [tcp_wire]=512 [verbs_wire]=1024 [cgi_form]=4096 [nifti]=4096)
+declare -A maxlen=([ring]=2048 [taskmsg]=1024 [tcp_wire]=512 [verbs_wire]=1024 [cgi_form]=4096 [nifti]=4096 [bpf]=1024)
+# the eBPF target lives in test/ (it shares the VM's build with the bpf suite)
+binary() { if [ "$1" = bpf ]; then echo "$build/test/fuzz_bpf_verify"; else echo "$build/test/fuzz/fuzz_${1}_libfuzzer"; fi; }
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    for t in ring taskmsg tcp_wire verbs_wire cgi_form nifti; do
-        [ -x "$build/test/fuzz/fuzz_${t}_libfuzzer" ] && targets+=("$t")
+    for t in ring taskmsg tcp_wire verbs_wire cgi_form nifti bpf; do
+        [ -x "$(binary "$t")" ] && targets+=("$t")
     done
 fi
 if [ ${#targets[@]} -eq 0 ]; then
@@ -47,7 +51,8 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 
 run_one() {
-    local t=$1 bin="$build/test/fuzz/fuzz_${t}_libfuzzer" dir="$out/$t"
+    local t=$1 bin dir="$out/$t"
+    bin=$(binary "$t")
     local limit=(-runs="$runs")
     [ -n "$secs" ] && limit=(-max_total_time="$secs")
     mkdir -p "$dir/corpus"
@@ -60,7 +65,7 @@ run_one() {
 
 mkdir -p "$out"
 for t in "${targets[@]}"; do
-    [ -x "$build/test/fuzz/fuzz_${t}_libfuzzer" ] || { echo "campaign.sh: no target $t in $build" >&2; exit 2; }
+    [ -x "$(binary "$t")" ] || { echo "campaign.sh: no target $t in $build" >&2; exit 2; }
     while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
         wait -n
     done

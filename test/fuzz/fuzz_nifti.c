@@ -55,10 +55,14 @@ static uint8_t *gzip(const uint8_t *p, size_t len, size_t *out)
     return o;
 }
 
-/* gunzip for the check (zlib, independent of the reader's paths). */
+/* gunzip for the check (zlib, independent of the reader's paths). No
+ * more than max bytes, and no buffer beyond what len bytes of deflate can
+ * produce (1032:1), so an input costs what it can inflate to. */
 static uint8_t *gunzip(const uint8_t *p, size_t len, size_t max, size_t *out)
 {
     z_stream z = {0};
+    if (max > len * 1032)
+        max = len * 1032;
     uint8_t *o = malloc(max + 1);
     if (!o || inflateInit2(&z, 15 + 16) != Z_OK) {
         free(o);

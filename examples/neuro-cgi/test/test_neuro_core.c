@@ -207,6 +207,24 @@ static void test_nifti(void)
     b = make_nifti(2, 1, 200, 200, 50, 0, 0, 0, &len);
     z = gzip(b, len, &zlen);
     expect_error(z, zlen, 10, "too large");
+    /* the decompression buffer grows as needed: a 2 MB volume (about 50x
+     * its gzip size) followed by a second member whose tiny ISIZE gives no
+     * usable size hint reads whole from the first member; an ISIZE that
+     * claims 4 GiB is no hint either, and the length check refuses it */
+    {
+        size_t tlen;
+        uint8_t *tail = gzip((const uint8_t *)"x", 1, &tlen);
+        uint8_t *two = malloc(zlen + tlen);
+        memcpy(two, z, zlen);
+        memcpy(two + zlen, tail, tlen);
+        CHECK_EQ(neuro_nifti_read(two, zlen + tlen, 1 << 22, &v, err, sizeof(err)), 0);
+        CHECK(v.nx == 200 && v.ny == 200 && v.nz == 50 && v.data[199] == 199 && v.data[200 * 200 * 50 - 1] == 199);
+        neuro_volume_free(&v);
+        memset(two + zlen - 4, 0xff, 4);
+        expect_error(two, zlen, 1 << 22, "corrupt gzip");
+        free(two);
+        free(tail);
+    }
     /* the grid from the header alone: gzip or not, even with the data cut
      * short; refused like the reader refuses a header */
     int gx = 0, gy = 0, gz = 0;

@@ -395,8 +395,10 @@ int mlos_shard_main(void)
         mlos_log("memory service could not start");
         return MLOS_SHARD_EXIT_NOMEM;
     }
+    mlos_hal_boot_mark("mem");
     if (attach() < 0)
         return MLOS_SHARD_EXIT_PROTO;
+    mlos_hal_boot_mark("attach");
     S.spin_ns = param_u64("mlos.spin_us", 0) * 1000;
     mlos_evloop_init(&S.loop);
     S.loop.on_doorbell = drain;
@@ -404,6 +406,8 @@ int mlos_shard_main(void)
     S.loop.after_sleep = after_sleep;
     set_state(MLOS_WINDOW_READY);
     send_hello();
+    mlos_hal_boot_mark("hello");
+    mlos_hal_boot_report(); /* after HELLO: printing is not part of the boot */
     drain(&S.loop);
     mlos_evloop_run(&S.loop);
     set_state(MLOS_WINDOW_EXITED);

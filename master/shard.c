@@ -299,12 +299,20 @@ struct launch {
     char strbuf[4096];
 };
 
+/* MLOS_BOOT_TRACE=1: shards print where their boot time went (hal.h,
+ * mlos_hal_boot_report) as a console line after HELLO. */
+static int boot_trace_wanted(void)
+{
+    const char *v = getenv("MLOS_BOOT_TRACE");
+    return v && *v && strcmp(v, "0");
+}
+
 /* mlos.mem: a bare-metal shard's allocator manages what was asked for,
  * not the slack of its guest RAM (hal/freestanding/bootmem.c). */
 static void add_mem_arg(char *cmdline, size_t cap, size_t mem_bytes)
 {
     size_t n = strlen(cmdline);
-    snprintf(cmdline + n, cap - n, " mlos.mem=%zu", mem_bytes);
+    snprintf(cmdline + n, cap - n, " mlos.mem=%zu%s", mem_bytes, boot_trace_wanted() ? " mlos.boot_trace=1" : "");
 }
 
 static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *o, struct launch *L,
@@ -316,8 +324,8 @@ static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *
     L->argv[0] = L->launcher;
     if (im->is_process) {
         snprintf(L->env_args, sizeof(L->env_args),
-                 "MLOS_SHARD_ARGS=mlos.window=0x0,0x%zx mlos.id=%u mlos.mem=%zu mlos.spin_us=%u", win_len,
-                 im->shard->id, mem_bytes, o->spin_us);
+                 "MLOS_SHARD_ARGS=mlos.window=0x0,0x%zx mlos.id=%u mlos.mem=%zu mlos.spin_us=%u%s", win_len,
+                 im->shard->id, mem_bytes, o->spin_us, boot_trace_wanted() ? " mlos.boot_trace=1" : "");
         L->argv[1] = L->image;
         L->argv[2] = NULL;
         return 0;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "boottrace.h"
 #include "hal.h"
 #include "mlos_endian.h"
 #include "ppc440.h"
@@ -29,17 +30,24 @@ _Noreturn void ppc_start(const void *fdt)
     uint64_t tb0 = ppc_timebase(); /* clock origin: as early as C allows */
     char line[160];
 
+    mlos_boottrace_mark_at("entry", tb0);
     ppc440_vectors_init(); /* from here on faults are reported */
+    mlos_hal_boot_mark("vectors");
     ppc_uart_init(BAMBOO_UART0, 0);
+    mlos_hal_boot_mark("uart0");
     ppc_bootinfo_init(fdt); /* copies the tree's data, maps RAM */
+    mlos_hal_boot_mark("bootinfo");
     ppc_clock_init(tb0, ppc_bootinfo_tb_hz());
     ppc_uart_init(BAMBOO_UART1, 1);
+    mlos_hal_boot_mark("uart1");
     int irq_ok = ppc440_uic_init(BAMBOO_UIC_DOORBELL_IRQ) == 0;
     ppc_wait_init(irq_ok);
+    mlos_hal_boot_mark("uic");
 
     snprintf(line, sizeof(line), "mlos: ppc440 HAL up: pvr %08x msr %08x, timebase %u Hz%s\n", (unsigned)mfspr(SPR_PVR), (unsigned)mfmsr(),
              (unsigned)ppc_bootinfo_tb_hz(), irq_ok ? "" : ", NO interrupts: waits poll the doorbell UART");
     ppc_console_puts(line);
+    mlos_hal_boot_mark("banner");
 
     mlos_hal_exit(mlos_shard_main());
 }

@@ -10,7 +10,8 @@
  *   3. enable SSE (gcc and libprotobuf-c.a may use it) and point FS at a
  *      small TLS block whose word at %fs:0x28 is the stack-protector canary
  *      (libprotobuf-c.a was built with -fstack-protector);
- *   4. call x86_start(magic, mbi) on the 64 KiB boot stack; it never returns.
+ *   4. call x86_start(magic, mbi, tsc at entry) on the 64 KiB boot stack; it
+ *      never returns.
  * Everything that can be done in C is done in C: this file only does what
  * must happen before C code can run.
  */
@@ -57,6 +58,9 @@ _start:
     cld
     movl %eax, %edi /* Multiboot magic, checked in C */
     movl %ebx, %esi /* Multiboot info, physical == virtual */
+    rdtsc           /* entry time for the boot trace: EBX:EBP survive until C */
+    movl %eax, %ebp
+    movl %edx, %ebx
 
     movl $boot_pml4, %eax
     movl %eax, %cr3
@@ -86,6 +90,10 @@ long_entry:
      * 32-bit moves zero-extend. */
     movl %edi, %r12d
     movl %esi, %r13d
+    movl %ebp, %r14d
+    movl %ebx, %ebx
+    shlq $32, %rbx
+    orq %rbx, %r14
 
     leaq __bss_start(%rip), %rdi
     leaq __bss_end(%rip), %rcx
@@ -125,6 +133,7 @@ long_entry:
     xorl %ebp, %ebp
     movl %r12d, %edi
     movl %r13d, %esi
+    movq %r14, %rdx
     call x86_start
 1:  cli
     hlt

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "boottrace.h"
 #include "hal.h"
 #include "x86_64.h"
 
@@ -15,24 +16,33 @@
  * memory service itself. */
 int mlos_shard_main(void);
 
-_Noreturn void x86_start(uint32_t magic, uint32_t mbi_phys);
-_Noreturn void x86_start(uint32_t magic, uint32_t mbi_phys)
+_Noreturn void x86_start(uint32_t magic, uint32_t mbi_phys, uint64_t tsc_entry);
+_Noreturn void x86_start(uint32_t magic, uint32_t mbi_phys, uint64_t tsc_entry)
 {
     uint64_t tsc0 = rdtsc(); /* clock origin: as early as C allows */
     char line[160];
 
+    mlos_boottrace_mark_at("entry", tsc_entry);
+    mlos_boottrace_mark_at("long mode+bss", tsc0);
     x86_uart_init(X86_COM1, 0);
+    mlos_hal_boot_mark("com1");
     x86_cpu_init();                      /* from here on faults are reported */
+    mlos_hal_boot_mark("cpu");
     x86_bootinfo_init(magic, mbi_phys); /* copies the command line first */
+    mlos_hal_boot_mark("bootinfo");
     x86_clock_init(mlos_hal_cmdline(), tsc0);
+    mlos_hal_boot_mark("clock");
     x86_uart_init(X86_COM2, 1);
+    mlos_hal_boot_mark("com2");
     int irq_ok = x86_apic_init() == 0;
     x86_wait_init(irq_ok);
+    mlos_hal_boot_mark("apic");
 
     snprintf(line, sizeof(line), "mlos: x86_64 HAL up: tsc %llu Hz, lapic timer %llu Hz%s\n",
              (unsigned long long)x86_tsc_hz(), (unsigned long long)x86_apic_timer_hz(),
              irq_ok ? "" : ", NO interrupts: waits poll COM2");
     x86_console_puts(line);
+    mlos_hal_boot_mark("banner");
 
     mlos_hal_exit(mlos_shard_main());
 }

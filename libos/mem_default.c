@@ -11,6 +11,18 @@
 static struct mlos_pagealloc g_pa;
 static struct mlos_heap g_heap;
 static int g_ready;
+static int g_lazy; /* mlos_mem_init_lazy: initialise at first use */
+
+/* Whether the default instance can be used, initialising it first if that
+ * was deferred. */
+static int ready(void)
+{
+    if (!g_ready && g_lazy) {
+        g_lazy = 0;
+        (void)mlos_mem_init_from_hal(); /* a failure leaves g_ready 0: allocations fail */
+    }
+    return g_ready;
+}
 
 /* Whether the installed policy, if any, lets the heap grow to a block of n
  * bytes (at p: a realloc; only growth beyond p's block is asked about).
@@ -28,7 +40,7 @@ int mlos_mem_init_from_hal(void)
     struct mlos_hal_region regs[MLOS_MEM_MAX_REGIONS];
     int n, rc;
 
-    g_ready = 0;
+    g_ready = g_lazy = 0;
     n = mlos_hal_mem_regions(regs, MLOS_MEM_MAX_REGIONS);
     if (n < 0)
         return n;
@@ -42,9 +54,27 @@ int mlos_mem_init_from_hal(void)
     return 0;
 }
 
+int mlos_mem_init_lazy(size_t *capacity)
+{
+    struct mlos_hal_region regs[MLOS_MEM_MAX_REGIONS];
+    int n = mlos_hal_mem_regions(regs, MLOS_MEM_MAX_REGIONS);
+    size_t cap;
+
+    if (n < 0)
+        return n;
+    if (n > MLOS_MEM_MAX_REGIONS)
+        n = MLOS_MEM_MAX_REGIONS;
+    if (!(cap = mlos_pagealloc_capacity(regs, n)))
+        return MLOS_EINVAL;
+    g_ready = 0;
+    g_lazy = 1;
+    *capacity = cap;
+    return 0;
+}
+
 void *mlos_malloc(size_t n)
 {
-    return g_ready && granted(NULL, n) ? mlos_heap_alloc(&g_heap, n) : NULL;
+    return ready() && granted(NULL, n) ? mlos_heap_alloc(&g_heap, n) : NULL;
 }
 
 void *mlos_calloc(size_t n, size_t m)
@@ -61,18 +91,18 @@ void *mlos_calloc(size_t n, size_t m)
 
 void *mlos_realloc(void *p, size_t n)
 {
-    if (!g_ready || !granted(p, n))
+    if (!ready() || !granted(p, n))
         return NULL; /* a refused growth leaves p as it was */
     return mlos_heap_realloc(&g_heap, p, n);
 }
 
 void mlos_free(void *p)
 {
-    if (g_ready)
+    if (ready())
         mlos_heap_free(&g_heap, p);
 }
 
 void mlos_mem_stats(struct mlos_mem_stats *out)
 {
-    mlos_heap_stats(g_ready ? &g_heap : NULL, out);
+    mlos_heap_stats(ready() ? &g_heap : NULL, out);
 }

@@ -31,6 +31,7 @@ struct slave {
     int exit_status;
     uint64_t spin_ns; /* polling budget before sleeping, 0: sleep at once */
     uint64_t calls_done; /* heartbeat statistic */
+    size_t mem_bytes;    /* the allocator's, for HELLO */
 };
 
 static struct slave S;
@@ -111,25 +112,35 @@ int mlos_shard_send(uint32_t type, const void *data, size_t len)
     return 0;
 }
 
+static const char *hello_task_name(size_t i, void *user)
+{
+    (void)user;
+    return mlos_task_at(i)->name;
+}
+
+/* HELLO coded by hand straight into the ring (rpc/taskmsg.h): no heap and
+ * no protobuf-c, which nothing before HELLO needs otherwise. */
 static void send_hello(void)
 {
-    Mlos__Hello hello = MLOS__HELLO__INIT;
-    struct mlos_mem_stats st;
-    size_t n = mlos_task_count();
-    char **names = mlos_calloc(n ? n : 1, sizeof(char *));
+    struct mlos_hello_fields h = {
+        .arch = mlos_hal_arch(),
+        .shard_id = S.id,
+        .n_tasks = mlos_task_count(),
+        .task_name = hello_task_name,
+        .mem_bytes = S.mem_bytes,
+        .boot_ns = mlos_hal_now_ns(),
+        .abi = MLOS_ABI,
+    };
+    size_t len = mlos_hello_size(&h);
+    void *dst;
 
-    for (size_t i = 0; names && i < n; i++)
-        names[i] = (char *)mlos_task_at(i)->name;
-    mlos_mem_stats(&st);
-    hello.arch = (char *)mlos_hal_arch();
-    hello.shard_id = S.id;
-    hello.n_tasks = names ? n : 0;
-    hello.tasks = names;
-    hello.mem_bytes = st.total_bytes;
-    hello.boot_ns = mlos_hal_now_ns();
-    hello.abi = MLOS_ABI;
-    send_msg(MLOS_FRAME_HELLO, 0, &hello.base);
-    mlos_free(names);
+    if (reserve_out(len, &dst) < 0)
+        return; /* bigger than the ring: the master times out waiting, with the console */
+    mlos_hello_encode(&h, dst);
+    mlos_ring_commit(&S.out, MLOS_FRAME_HELLO, 0, (uint32_t)len);
+    mlos_hal_boot_mark("hello");
+    if (mlos_ring_consumer_waiting(&S.out))
+        mlos_hal_doorbell_ring();
 }
 
 /* Answer call id with a TaskReply encoded straight into the ring
@@ -391,7 +402,8 @@ static int attach(void)
 
 int mlos_shard_main(void)
 {
-    if (mlos_mem_init_from_hal() < 0) {
+    /* The allocator sets itself up on first use (after HELLO, as a rule). */
+    if (mlos_mem_init_lazy(&S.mem_bytes) < 0) {
         mlos_log("memory service could not start");
         return MLOS_SHARD_EXIT_NOMEM;
     }
@@ -406,7 +418,6 @@ int mlos_shard_main(void)
     S.loop.after_sleep = after_sleep;
     set_state(MLOS_WINDOW_READY);
     send_hello();
-    mlos_hal_boot_mark("hello");
     mlos_hal_boot_report(); /* after HELLO: printing is not part of the boot */
     drain(&S.loop);
     mlos_evloop_run(&S.loop);

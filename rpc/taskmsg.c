@@ -141,3 +141,55 @@ size_t mlos_taskcall_encode(const char *task, size_t task_len, const void *arg, 
         o = put_len_field(o, 2 << 3 | WT_LEN, arg, arg_len);
     return (size_t)(o - out);
 }
+
+static size_t str_len(const char *s) { return s ? strlen(s) : 0; }
+
+static size_t len_field_size(size_t len) { return len ? 1 + varint_size(len) + len : 0; }
+
+size_t mlos_hello_size(const struct mlos_hello_fields *h)
+{
+    size_t n = len_field_size(str_len(h->arch));
+    if (h->shard_id)
+        n += 1 + varint_size(h->shard_id);
+    /* repeated string: every element is written, empty ones too */
+    for (size_t i = 0; i < h->n_tasks; i++) {
+        size_t l = str_len(h->task_name(i, h->user));
+        n += 1 + varint_size(l) + l;
+    }
+    if (h->mem_bytes)
+        n += 1 + varint_size(h->mem_bytes);
+    if (h->boot_ns)
+        n += 1 + varint_size(h->boot_ns);
+    if (h->abi)
+        n += 1 + varint_size(h->abi);
+    return n;
+}
+
+size_t mlos_hello_encode(const struct mlos_hello_fields *h, uint8_t *out)
+{
+    uint8_t *o = out;
+    size_t l = str_len(h->arch);
+    if (l)
+        o = put_len_field(o, 1 << 3 | WT_LEN, h->arch, l);
+    if (h->shard_id) {
+        *o++ = 2 << 3 | WT_VARINT;
+        o = put_varint(o, h->shard_id);
+    }
+    for (size_t i = 0; i < h->n_tasks; i++) {
+        const char *name = h->task_name(i, h->user);
+        o = put_len_field(o, 3 << 3 | WT_LEN, name, str_len(name));
+    }
+    if (h->mem_bytes) {
+        *o++ = 4 << 3 | WT_VARINT;
+        o = put_varint(o, h->mem_bytes);
+    }
+    if (h->boot_ns) {
+        *o++ = 5 << 3 | WT_VARINT;
+        o = put_varint(o, h->boot_ns);
+    }
+    if (h->abi) {
+        *o++ = 6 << 3 | WT_VARINT;
+        o = put_varint(o, h->abi);
+    }
+    return (size_t)(o - out);
+}

@@ -1,4 +1,4 @@
-/* rpc/taskmsg.h -- TaskCall and TaskReply (mlos.proto) coded by hand.
+/* rpc/taskmsg.h -- TaskCall, TaskReply and Hello (mlos.proto) coded by hand.
  *
  * Why: every call a slave runs decodes one TaskCall and encodes one
  * TaskReply. protobuf-c's generic, descriptor-driven code allocates the
@@ -59,5 +59,25 @@ size_t mlos_taskreply_encode(const struct mlos_taskreply_fields *r, uint8_t *out
  * also the test's reference for the decoder). */
 size_t mlos_taskcall_size(const char *task, size_t task_len, size_t arg_len);
 size_t mlos_taskcall_encode(const char *task, size_t task_len, const void *arg, size_t arg_len, uint8_t *out);
+
+/* A shard's Hello, coded the same way (same bytes as protobuf-c packs),
+ * for the same reason at boot: under QEMU TCG a slave pays the translation
+ * of every instruction it runs for the first time, and protobuf-c's
+ * generic packer plus the allocation of the names array were about 1 ms of
+ * a bare-metal slave's boot. The task names come from task_name(i, user)
+ * for i < n_tasks (NUL-terminated; NULL counts as empty). */
+struct mlos_hello_fields {
+    const char *arch;
+    uint32_t shard_id;
+    size_t n_tasks;
+    const char *(*task_name)(size_t i, void *user);
+    void *user;
+    uint64_t mem_bytes;
+    uint64_t boot_ns;
+    uint32_t abi;
+};
+
+size_t mlos_hello_size(const struct mlos_hello_fields *h);
+size_t mlos_hello_encode(const struct mlos_hello_fields *h, uint8_t *out);
 
 #endif

@@ -6,7 +6,8 @@
  *   1. load CR3 with static page tables identity-mapping the first 4 GiB in
  *      2 MiB pages (IOAPIC and LAPIC pages uncached), enable PAE, EFER.LME
  *      and paging, and far-jump into a 64-bit code segment;
- *   2. zero .bss (the boot stack, TSS and IDT live there);
+ *   2. zero .bss (TSS and IDT live there; the stacks are in .noinit, which
+ *      needs no zeroing);
  *   3. enable SSE (gcc and libprotobuf-c.a may use it) and point FS at a
  *      small TLS block whose word at %fs:0x28 is the stack-protector canary
  *      (libprotobuf-c.a was built with -fstack-protector);
@@ -186,6 +187,8 @@ boot_pd:
     .balign 64
 boot_tls:
     .skip 64
+
+    .section .noinit, "aw", @nobits /* not zeroed: see the linker script */
     .balign 16
 boot_stack:
     .skip BOOT_STACK_SIZE

@@ -51,7 +51,7 @@ extern char x86_irq_doorbell[], x86_irq_timer[], x86_irq_spurious[];
 
 static struct tss64 tss;
 static struct idt_gate idt[256] __attribute__((aligned(16)));
-static uint8_t ist_stack[IST_STACK_SIZE] __attribute__((aligned(16)));
+static uint8_t ist_stack[IST_STACK_SIZE] __attribute__((aligned(16), section(".noinit")));
 
 static void set_gate(int vec, uint64_t handler, int ist)
 {

@@ -17,6 +17,15 @@
  *    them, the pool starts more, up to max_shards.
  *  - Warm shards: the pool keeps min_warm idle READY (or starting) shards
  *    beyond current demand, so that a call does not pay a cold boot.
+ *  - Paused spares (x86_64 and ppc shards): the pool keeps paused_spares
+ *    QEMU processes started but paused before their guest runs a single
+ *    instruction (QEMU -S). Growth takes a spare when there is one and lets
+ *    its guest run (QMP "cont"), so a new shard costs its guest's boot, not
+ *    QEMU's start (see docs/guide/performance.rst for the numbers); a
+ *    replacement spare starts in the background. A spare is not a shard: it
+ *    counts neither in shards nor against max_shards, takes no CPU and no
+ *    calls, and costs the host a QEMU process (its guest RAM untouched).
+ *    The shard id and spawn options are fixed when the spare starts.
  *  - Shrink: a READY shard idle for idle_timeout_ms is stopped, as long as
  *    at least min_shards shards and min_warm idle shards remain.
  *  - Failure: every pool shard has heartbeats (below). When a shard dies,
@@ -105,6 +114,8 @@ struct mlos_pool_opts {
     unsigned call_timeout_ms;     /* deadline of each attempt of a call, from when it goes to a
                                    * shard (time queued in the pool not counted; with per_shard > 1,
                                    * time behind other calls on that shard is); 0: none */
+    unsigned paused_spares;       /* QEMUs kept started and paused, taken first when the pool grows:
+                                   * 0 (ignored for process shards) */
 };
 
 struct mlos_pool_impl; /* private */
@@ -118,9 +129,11 @@ struct mlos_pool_s {
     unsigned busy;     /* ready shards with at least one call in flight */
     unsigned queued;   /* calls waiting for a shard */
     unsigned inflight; /* calls on shards */
+    unsigned paused;   /* paused spares (paused_spares), not counted in shards */
     /* read-only, totals since init */
     unsigned peak_shards;
     uint64_t spawned, spawn_failed, failed, retired, retries, calls_done;
+    uint64_t resumed;  /* shards started from a paused spare (included in spawned once UP) */
     /* private */
     struct mlos_pool_impl *impl;
     int *sync_done;

@@ -53,9 +53,11 @@ static void emit(struct mlos_pool_impl *pi, const mlos_shard_t *s, enum mlos_poo
 static void recount(struct mlos_pool_impl *pi)
 {
     mlos_pool_t *p = pi->pool;
-    unsigned starting = 0, ready = 0, busy = 0, inflight = 0;
+    unsigned starting = 0, ready = 0, busy = 0, inflight = 0, paused = 0;
     for (struct pool_slot *s = pi->slots; s; s = s->next) {
-        if (s->state == SLOT_STARTING)
+        if (s->state == SLOT_PAUSED)
+            paused++;
+        else if (s->state == SLOT_STARTING)
             starting++;
         else if (s->state == SLOT_READY) {
             ready++;
@@ -67,6 +69,7 @@ static void recount(struct mlos_pool_impl *pi)
     p->ready = ready;
     p->busy = busy;
     p->inflight = inflight;
+    p->paused = paused;
     p->shards = starting + ready;
     if (p->shards > p->peak_shards)
         p->peak_shards = p->shards;
@@ -155,7 +158,7 @@ static void slot_failed(struct pool_slot *slot, int status, const char *why)
 {
     struct mlos_pool_impl *pi = slot->pi;
     int was_ready = slot->state == SLOT_READY;
-    if (slot->state != SLOT_READY && slot->state != SLOT_STARTING)
+    if (slot->state != SLOT_READY && slot->state != SLOT_STARTING && slot->state != SLOT_PAUSED)
         return;
     slot->state = SLOT_FAILED;
     if (was_ready) {
@@ -331,15 +334,16 @@ static void on_closed(mlos_shard_t *shard)
         kick(pi);
 }
 
-static int spawn_one(struct mlos_pool_impl *pi)
+/* Start a slot's shard (paused: as a spare whose guest waits for resume). */
+static int start_slot(struct mlos_pool_impl *pi, int paused)
 {
     struct pool_slot *slot = calloc(1, sizeof(*slot));
     int rc;
     if (!slot)
         return MLOS_ENOMEM;
     slot->pi = pi;
-    slot->state = SLOT_STARTING;
-    rc = mlos_spawn(pi->loop, &slot->shard, &pi->o.spawn, on_spawned);
+    slot->state = paused ? SLOT_PAUSED : SLOT_STARTING;
+    rc = mlos__spawn(pi->loop, &slot->shard, &pi->o.spawn, on_spawned, paused);
     if (rc < 0) {
         free(slot);
         pi->pool->spawn_failed++;
@@ -360,6 +364,38 @@ static int spawn_one(struct mlos_pool_impl *pi)
     pi->slots = slot;
     recount(pi);
     return 0;
+}
+
+/* One more shard: a paused spare's guest is let run if there is one (its
+ * QEMU is up already), else a cold start. */
+static int spawn_one(struct mlos_pool_impl *pi)
+{
+    for (struct pool_slot *s = pi->slots; s; s = s->next) {
+        if (s->state != SLOT_PAUSED)
+            continue;
+        s->state = SLOT_STARTING;
+        pi->pool->resumed++;
+        mlos__shard_resume(&s->shard); /* a failure reaches on_spawned as a failed spawn */
+        recount(pi);
+        return 0;
+    }
+    return start_slot(pi, 0);
+}
+
+/* Keep paused_spares QEMUs started and paused (QEMU kinds only). */
+static void top_up_paused(struct mlos_pool_impl *pi)
+{
+    const char *arch = pi->o.spawn.arch ? pi->o.spawn.arch : "x86_64";
+    unsigned paused = 0;
+
+    if (pi->closing || pi->draining || !strcmp(arch, "process"))
+        return;
+    if (pi->spawn_streak && now_ms(pi) < pi->spawn_not_before_ms)
+        return; /* backing off; the tick retries */
+    for (struct pool_slot *s = pi->slots; s; s = s->next)
+        paused += s->state == SLOT_PAUSED;
+    while (paused++ < pi->o.paused_spares && start_slot(pi, 1) == 0)
+        ;
 }
 
 /* Start shards for waiting calls, the warm reserve and the minimum. */
@@ -387,6 +423,7 @@ static void scale(struct mlos_pool_impl *pi)
         return; /* backing off; the tick retries */
     while (n-- && spawn_one(pi) == 0)
         ;
+    top_up_paused(pi);
 }
 
 /* ---- shrink ---- */

@@ -2,6 +2,8 @@
  *
  * Slot life:  STARTING --HELLO--> READY --died/fenced--> FAILED --stop--> STOPPING --closed--> freed
  *                 \--spawn failed--> FAILED           \--idle/close--> STOPPING
+ * A paused spare (paused_spares) starts as PAUSED --resumed--> STARTING;
+ * one whose QEMU dies while paused goes to FAILED like a failed spawn.
  * A slot owns its mlos_shard_t (shard.data points back at the slot); it is
  * freed in the shard's close callback, never earlier.
  */
@@ -11,7 +13,7 @@
 #include "master_internal.h"
 #include "mlos_pool.h"
 
-enum slot_state { SLOT_STARTING, SLOT_READY, SLOT_FAILED, SLOT_STOPPING };
+enum slot_state { SLOT_STARTING, SLOT_READY, SLOT_FAILED, SLOT_STOPPING, SLOT_PAUSED };
 
 struct pool_slot {
     mlos_shard_t shard;

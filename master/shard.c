@@ -23,6 +23,7 @@
 
 #define CHILD_BELL_FD 3
 #define CHILD_MEM_FD 4
+#define CHILD_QMP_FD 5 /* paused spawns: QEMU's QMP monitor */
 #define MiB (1024u * 1024u)
 
 static size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
@@ -161,6 +162,8 @@ static void finish_release(struct mlos_shard_impl *im)
 
     if (im->bell_fd >= 0)
         close(im->bell_fd);
+    if (im->qmp_fd >= 0)
+        close(im->qmp_fd);
     free(im->rx_shadow);
     for (size_t i = 0; i < shard->ntasks; i++)
         free(shard->tasks[i]);
@@ -192,6 +195,8 @@ static void release(struct mlos_shard_impl *im)
     close_handle(im, (uv_handle_t *)&im->spin);
     close_handle(im, (uv_handle_t *)&im->hb_timer); /* heartbeat */
     close_handle(im, (uv_handle_t *)&im->bell);
+    if (im->qmp_fd >= 0)
+        close_handle(im, (uv_handle_t *)&im->qmp);
     close_handle(im, (uv_handle_t *)&im->out);
     close_handle(im, (uv_handle_t *)&im->err);
     close_handle(im, (uv_handle_t *)&im->proc);
@@ -420,7 +425,43 @@ static void free_early(struct mlos_shard_impl *im, int *fds)
     free(im);
 }
 
+/* QMP output (greeting, replies, events) is read and dropped: the HELLO
+ * timeout, started at resume, is what judges whether the guest runs. */
+static void qmp_cb(uv_poll_t *h, int status, int events)
+{
+    struct mlos_shard_impl *im = h->data;
+    char buf[512];
+    ssize_t n;
+
+    while ((n = recv(im->qmp_fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+        ;
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || status < 0)
+        uv_poll_stop(h);
+}
+
+/* QEMU's own options for a paused start: no vCPU runs (-S) until QMP
+ * says "cont" on the socket at CHILD_QMP_FD. */
+static int add_paused_args(char **argv, int cap)
+{
+    static char *const extra[] = {"-S", "-chardev", "socket,id=qmp,fd=5", "-mon", "chardev=qmp,mode=control"};
+    int argc = 0;
+
+    while (argv[argc])
+        argc++;
+    if (argc + (int)(sizeof(extra) / sizeof(extra[0])) >= cap)
+        return MLOS_EINVAL;
+    for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
+        argv[argc++] = extra[i];
+    argv[argc] = NULL;
+    return 0;
+}
+
 int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opts *opts, mlos_spawn_cb cb)
+{
+    return mlos__spawn(loop, shard, opts, cb, 0);
+}
+
+int mlos__spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opts *opts, mlos_spawn_cb cb, int paused)
 {
     static const struct mlos_spawn_opts defaults;
     const struct mlos_spawn_opts *o = opts ? opts : &defaults;
@@ -429,7 +470,7 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     size_t bulk = o->bulk_bytes ? o->bulk_bytes : 16 * MiB;
     uint32_t ring = o->ring_bytes ? o->ring_bytes : 1 * MiB;
     size_t win_len, ram, win_off;
-    int fds[2] = {-1, -1}, rc, is_ppc = !strcmp(arch, "ppc");
+    int fds[2] = {-1, -1}, qfds[2] = {-1, -1}, rc, is_ppc = !strcmp(arch, "ppc");
     struct mlos_shard_impl *im;
     struct launch *L;
 
@@ -451,8 +492,13 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     }
     im->loop = loop;
     im->shard = shard;
-    im->mem_fd = im->bell_fd = -1;
+    im->mem_fd = im->bell_fd = im->qmp_fd = -1;
     im->is_process = !strcmp(arch, "process");
+    if (paused && im->is_process) {
+        free(L);
+        free(im);
+        return MLOS_EINVAL; /* a process shard has no QEMU to hold */
+    }
     im->spawn_cb = cb;
     im->on_console = o->on_console;
     im->next_id = 1;
@@ -487,14 +533,23 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
         rc = MLOS_EIO;
     if (rc == 0)
         rc = build_argv(im, o, L, ram, win_off, win_len, mem);
+    if (rc == 0 && paused && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qfds) < 0)
+        rc = MLOS_EIO;
+    if (rc == 0 && paused)
+        rc = add_paused_args(L->argv, 64);
     if (rc < 0) {
         free(L);
+        for (int i = 0; i < 2; i++)
+            if (qfds[i] >= 0)
+                close(qfds[i]);
         free_early(im, fds);
         return rc;
     }
     im->bell_fd = fds[0];
+    im->qmp_fd = qfds[0];
+    im->paused = paused;
 
-    uv_stdio_container_t stdio[5];
+    uv_stdio_container_t stdio[6];
     uv_process_options_t po;
     /* Process shards get their args and what they need, not the master's whole environment (shard_env.c). */
     char **env = mlos__shard_env(L->env_args);
@@ -515,15 +570,19 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     stdio[3].data.fd = fds[1];
     stdio[4].flags = UV_INHERIT_FD;
     stdio[4].data.fd = im->mem_fd;
+    stdio[5].flags = UV_INHERIT_FD;
+    stdio[5].data.fd = qfds[1];
     po.file = L->argv[0];
     po.args = L->argv;
     po.env = im->is_process ? env : NULL;
     po.stdio = stdio;
-    po.stdio_count = 5;
+    po.stdio_count = paused ? 6 : 5;
     po.exit_cb = exit_cb;
     im->proc.data = im;
     rc = uv_spawn(loop, &im->proc, &po);
     close(fds[1]);
+    if (qfds[1] >= 0)
+        close(qfds[1]);
     free(env);
     free(L);
     im->out.data = im->err.data = im;
@@ -535,6 +594,11 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     im->spin_ns = (uint64_t)o->spin_us * 1000;
     uv_poll_init_socket(loop, &im->bell, im->bell_fd);
     im->bell.data = im;
+    if (im->qmp_fd >= 0) {
+        uv_poll_init_socket(loop, &im->qmp, im->qmp_fd);
+        im->qmp.data = im;
+    }
+    im->hello_timeout_ms = o->hello_timeout_ms ? o->hello_timeout_ms : 10000;
     shard->impl = im;
     if (rc < 0) {
         /* Nothing runs: close the handles we opened, then report. */
@@ -550,7 +614,29 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     uv_read_start((uv_stream_t *)&im->out, alloc_cb, read_cb);
     uv_read_start((uv_stream_t *)&im->err, alloc_cb, read_cb);
     uv_poll_start(&im->bell, UV_READABLE, bell_cb);
-    uv_timer_start(&im->timer, timer_cb, o->hello_timeout_ms ? o->hello_timeout_ms : 10000, 0);
+    if (im->qmp_fd >= 0)
+        uv_poll_start(&im->qmp, UV_READABLE, qmp_cb);
+    if (!paused) /* a paused shard's HELLO clock starts at resume */
+        uv_timer_start(&im->timer, timer_cb, im->hello_timeout_ms, 0);
+    return 0;
+}
+
+int mlos__shard_resume(mlos_shard_t *shard)
+{
+    static const char cmds[] = "{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"cont\"}\n";
+    struct mlos_shard_impl *im = shard ? shard->impl : NULL;
+
+    if (!im || !im->paused || im->state != SHARD_STARTING || !im->proc_running)
+        return MLOS_EINVAL;
+    im->paused = 0;
+    im->t_spawn = uv_hrtime(); /* spawn_ns: resume -> HELLO */
+    uv_timer_start(&im->timer, timer_cb, im->hello_timeout_ms, 0);
+    /* A fresh socket has room for these few bytes; QEMU reads them once its
+     * main loop runs (at once if it is up, else when it gets there). */
+    if (send(im->qmp_fd, cmds, sizeof(cmds) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(cmds) - 1) {
+        mlos__shard_fail(im, MLOS_ESPAWN, "shard %u: cannot resume its paused QEMU: %s", shard->id, strerror(errno));
+        return MLOS_ESPAWN;
+    }
     return 0;
 }
 

@@ -382,7 +382,9 @@ static int spawn_one(struct mlos_pool_impl *pi)
     return start_slot(pi, 0);
 }
 
-/* Keep paused_spares QEMUs started and paused (QEMU kinds only). */
+/* Keep paused_spares QEMUs started and paused (QEMU kinds only). Not
+ * while shards are starting: a QEMU starting beside them would take the
+ * CPU their boots need; on_spawned's service() comes back here. */
 static void top_up_paused(struct mlos_pool_impl *pi)
 {
     const char *arch = pi->o.spawn.arch ? pi->o.spawn.arch : "x86_64";
@@ -392,8 +394,11 @@ static void top_up_paused(struct mlos_pool_impl *pi)
         return;
     if (pi->spawn_streak && now_ms(pi) < pi->spawn_not_before_ms)
         return; /* backing off; the tick retries */
-    for (struct pool_slot *s = pi->slots; s; s = s->next)
+    for (struct pool_slot *s = pi->slots; s; s = s->next) {
+        if (s->state == SLOT_STARTING)
+            return;
         paused += s->state == SLOT_PAUSED;
+    }
     while (paused++ < pi->o.paused_spares && start_slot(pi, 1) == 0)
         ;
 }

@@ -614,8 +614,15 @@ int mlos__spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_op
     uv_read_start((uv_stream_t *)&im->out, alloc_cb, read_cb);
     uv_read_start((uv_stream_t *)&im->err, alloc_cb, read_cb);
     uv_poll_start(&im->bell, UV_READABLE, bell_cb);
-    if (im->qmp_fd >= 0)
+    if (im->qmp_fd >= 0) {
+        /* Negotiate now, so that the resume is one command QEMU runs at
+         * once. A fresh socket has room for these few bytes; QEMU reads
+         * them when its main loop runs. */
+        static const char caps[] = "{\"execute\":\"qmp_capabilities\"}\n";
+        if (send(im->qmp_fd, caps, sizeof(caps) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(caps) - 1)
+            mlos__shard_fail(im, MLOS_ESPAWN, "shard %u: cannot reach its paused QEMU: %s", shard->id, strerror(errno));
         uv_poll_start(&im->qmp, UV_READABLE, qmp_cb);
+    }
     if (!paused) /* a paused shard's HELLO clock starts at resume */
         uv_timer_start(&im->timer, timer_cb, im->hello_timeout_ms, 0);
     return 0;
@@ -623,7 +630,7 @@ int mlos__spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_op
 
 int mlos__shard_resume(mlos_shard_t *shard)
 {
-    static const char cmds[] = "{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"cont\"}\n";
+    static const char cmds[] = "{\"execute\":\"cont\"}\n";
     struct mlos_shard_impl *im = shard ? shard->impl : NULL;
 
     if (!im || !im->paused || im->state != SHARD_STARTING || !im->proc_running)
@@ -631,8 +638,6 @@ int mlos__shard_resume(mlos_shard_t *shard)
     im->paused = 0;
     im->t_spawn = uv_hrtime(); /* spawn_ns: resume -> HELLO */
     uv_timer_start(&im->timer, timer_cb, im->hello_timeout_ms, 0);
-    /* A fresh socket has room for these few bytes; QEMU reads them once its
-     * main loop runs (at once if it is up, else when it gets there). */
     if (send(im->qmp_fd, cmds, sizeof(cmds) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(cmds) - 1) {
         mlos__shard_fail(im, MLOS_ESPAWN, "shard %u: cannot resume its paused QEMU: %s", shard->id, strerror(errno));
         return MLOS_ESPAWN;

@@ -396,6 +396,7 @@ static void case_paused(void)
     CHECK_EQ(ok_n, 1);
     CHECK_EQ(p.spawned, 1u);
     CHECK_EQ(p.resumed, qemu);
+    RUN_UNTIL(loop, p.paused == qemu, 5000); /* the replacement starts once no shard is starting */
     CHECK_EQ(p.paused, qemu);
     CHECK_EQ(p.shards, 1u);
 

@@ -131,12 +131,15 @@ static void send_hello(void)
         .boot_ns = mlos_hal_now_ns(),
         .abi = MLOS_ABI,
     };
-    size_t len = mlos_hello_size(&h);
     void *dst;
+    size_t len;
 
-    if (reserve_out(len, &dst) < 0)
-        return; /* bigger than the ring: the master times out waiting, with the console */
-    mlos_hello_encode(&h, dst);
+    /* The ring is empty at boot: take all a frame may hold and commit what
+     * the encoder wrote. */
+    if (reserve_out(S.out.max_payload, &dst) < 0 || !(len = mlos_hello_encode(&h, dst, S.out.max_payload))) {
+        mlos_log("HELLO does not fit in the ring (%zu tasks)", h.n_tasks);
+        return; /* the master's HELLO timeout reports it, with this line */
+    }
     mlos_ring_commit(&S.out, MLOS_FRAME_HELLO, 0, (uint32_t)len);
     mlos_hal_boot_mark("hello");
     if (mlos_ring_consumer_waiting(&S.out))

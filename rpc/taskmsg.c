@@ -142,54 +142,48 @@ size_t mlos_taskcall_encode(const char *task, size_t task_len, const void *arg, 
     return (size_t)(o - out);
 }
 
-static size_t str_len(const char *s) { return s ? strlen(s) : 0; }
-
-static size_t len_field_size(size_t len) { return len ? 1 + varint_size(len) + len : 0; }
-
-size_t mlos_hello_size(const struct mlos_hello_fields *h)
+/* The Hello writers are out of line on purpose: Hello is coded once per
+ * boot, where each distinct instruction costs its TCG translation, so one
+ * copy of each loop beats an inlined copy per field. */
+static __attribute__((noinline)) uint8_t *hello_varint(uint8_t *o, uint8_t tag, uint64_t v)
 {
-    size_t n = len_field_size(str_len(h->arch));
-    if (h->shard_id)
-        n += 1 + varint_size(h->shard_id);
-    /* repeated string: every element is written, empty ones too */
-    for (size_t i = 0; i < h->n_tasks; i++) {
-        size_t l = str_len(h->task_name(i, h->user));
-        n += 1 + varint_size(l) + l;
-    }
-    if (h->mem_bytes)
-        n += 1 + varint_size(h->mem_bytes);
-    if (h->boot_ns)
-        n += 1 + varint_size(h->boot_ns);
-    if (h->abi)
-        n += 1 + varint_size(h->abi);
-    return n;
+    if (!v)
+        return o; /* proto3: zero scalars are not written */
+    *o++ = tag;
+    return put_varint(o, v);
 }
 
-size_t mlos_hello_encode(const struct mlos_hello_fields *h, uint8_t *out)
+static __attribute__((noinline)) uint8_t *hello_string(uint8_t *o, uint8_t tag, const char *s, size_t *room)
+{
+    size_t len = 0;
+    while (s && s[len])
+        len++;
+    if (len + 11 > *room) /* tag, a length varint of at most 10 bytes, the bytes */
+        return NULL;
+    *o++ = tag;
+    o = put_varint(o, len);
+    memcpy(o, s, len);
+    *room -= len + 11;
+    return o + len;
+}
+
+size_t mlos_hello_encode(const struct mlos_hello_fields *h, uint8_t *out, size_t cap)
 {
     uint8_t *o = out;
-    size_t l = str_len(h->arch);
-    if (l)
-        o = put_len_field(o, 1 << 3 | WT_LEN, h->arch, l);
-    if (h->shard_id) {
-        *o++ = 2 << 3 | WT_VARINT;
-        o = put_varint(o, h->shard_id);
-    }
-    for (size_t i = 0; i < h->n_tasks; i++) {
-        const char *name = h->task_name(i, h->user);
-        o = put_len_field(o, 3 << 3 | WT_LEN, name, str_len(name));
-    }
-    if (h->mem_bytes) {
-        *o++ = 4 << 3 | WT_VARINT;
-        o = put_varint(o, h->mem_bytes);
-    }
-    if (h->boot_ns) {
-        *o++ = 5 << 3 | WT_VARINT;
-        o = put_varint(o, h->boot_ns);
-    }
-    if (h->abi) {
-        *o++ = 6 << 3 | WT_VARINT;
-        o = put_varint(o, h->abi);
-    }
+    size_t room = cap;
+
+    /* every scalar field: tag + at most 10 varint bytes */
+    if (room < 4 * 11)
+        return 0;
+    room -= 4 * 11;
+    if (h->arch && h->arch[0] && !(o = hello_string(o, 1 << 3 | WT_LEN, h->arch, &room)))
+        return 0;
+    o = hello_varint(o, 2 << 3 | WT_VARINT, h->shard_id);
+    for (size_t i = 0; i < h->n_tasks; i++) /* repeated: every element, empty ones too */
+        if (!(o = hello_string(o, 3 << 3 | WT_LEN, h->task_name(i, h->user), &room)))
+            return 0;
+    o = hello_varint(o, 4 << 3 | WT_VARINT, h->mem_bytes);
+    o = hello_varint(o, 5 << 3 | WT_VARINT, h->boot_ns);
+    o = hello_varint(o, 6 << 3 | WT_VARINT, h->abi);
     return (size_t)(o - out);
 }

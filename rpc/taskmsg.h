@@ -65,7 +65,9 @@ size_t mlos_taskcall_encode(const char *task, size_t task_len, const void *arg, 
  * of every instruction it runs for the first time, and protobuf-c's
  * generic packer plus the allocation of the names array were about 1 ms of
  * a bare-metal slave's boot. The task names come from task_name(i, user)
- * for i < n_tasks (NUL-terminated; NULL counts as empty). */
+ * for i < n_tasks (NUL-terminated; NULL counts as empty). The encoder
+ * writes at most cap bytes; the caller reserves room without knowing the
+ * exact size (a ring frame may be committed shorter than reserved). */
 struct mlos_hello_fields {
     const char *arch;
     uint32_t shard_id;
@@ -77,7 +79,8 @@ struct mlos_hello_fields {
     uint32_t abi;
 };
 
-size_t mlos_hello_size(const struct mlos_hello_fields *h);
-size_t mlos_hello_encode(const struct mlos_hello_fields *h, uint8_t *out);
+/* Encode h at out; returns the bytes written (> 0), or 0 if they would
+ * not fit in cap (nothing usable written then). */
+size_t mlos_hello_encode(const struct mlos_hello_fields *h, uint8_t *out, size_t cap);
 
 #endif

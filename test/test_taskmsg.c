@@ -89,9 +89,11 @@ static void hello_matches(const char *arch, uint32_t id, size_t n, uint64_t mem,
     h.boot_ns = boot;
     h.abi = abi;
     struct mlos_hello_fields f = {arch, id, n, hello_name, (void *)names, mem, boot, abi};
-    size_t len = mlos_hello_size(&f), m = mlos__hello__get_packed_size(&h);
+    size_t m = mlos__hello__get_packed_size(&h), len = mlos_hello_encode(&f, ours, sizeof(ours));
     CHECK_EQ(len, m);
-    CHECK_EQ(mlos_hello_encode(&f, ours), len);
+    /* too little room is refused, not overrun (the room asked for is a bound, not exact) */
+    CHECK_EQ(mlos_hello_encode(&f, ours, m / 2), 0);
+    mlos_hello_encode(&f, ours, sizeof(ours));
     mlos__hello__pack(&h, theirs);
     CHECK(len == m && memcmp(ours, theirs, len) == 0);
     Mlos__Hello *u = mlos__hello__unpack(NULL, len, ours);

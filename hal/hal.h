@@ -10,7 +10,7 @@
  *
  * Conventions
  *   - Functions returning int return >= 0 on success and a negative
- *     MLOS_E* code (libos/mlos_error.h) on failure.
+ *     MLOS_E* code (rpc/abi/mlos_error.h) on failure.
  *   - The HAL owns every resource it hands out (regions, the window); the
  *     caller never frees them.
  *   - The HAL is single-threaded: libos calls it from one thread only. The
@@ -19,8 +19,13 @@
  *
  * Lifecycle
  *   The platform entry (boot code or process main) initialises the HAL, then
- *   calls the portable entry point mlos_shard_main() (libos/slave.h). When
- *   that returns, the platform calls mlos_hal_exit() with its result.
+ *   calls the portable entry point mlos_shard_main() (declared at the end of
+ *   this file, implemented by the shard runtime, libos/runtime/slave.c).
+ *   When that returns, the platform calls mlos_hal_exit() with its result.
+ *
+ * Both directions of the contract are here, so a HAL needs no header of
+ * the layers above it: the mlos_hal_* functions a HAL implements, and the
+ * few functions of the library OS a HAL (or hal/libc) calls.
  */
 #ifndef MLOS_HAL_H
 #define MLOS_HAL_H
@@ -97,7 +102,7 @@ const char *mlos_hal_cmdline(void);
 
 /* ---- channel to the master -------------------------------------------
  * A window of memory shared with the master. Its layout (rings, bulk area)
- * is defined by rpc/window.h; the master initialises the header before the
+ * is defined by rpc/wire/window.h; the master initialises the header before the
  * shard starts. Returns 0 and fills *base and *len, or MLOS_ENOENT if this shard
  * was started without a window.
  */
@@ -130,5 +135,22 @@ _Noreturn void mlos_hal_exit(int status);
  * Short architecture name reported in the hello message: "x86_64",
  * "ppc", "process". */
 const char *mlos_hal_arch(void);
+
+/* ---- upcalls: the library OS functions a HAL calls -------------------
+ * mlos_shard_main: the portable shard, called once the HAL is up; starts
+ * the memory service from mlos_hal_mem_regions(), serves the master over
+ * the window and returns the exit status for mlos_hal_exit() (the STOP
+ * status, or an MLOS_SHARD_EXIT_* code of rpc/abi/mlos_exit.h).
+ *
+ * mlos_malloc & co: the library OS heap (libos/mem.h), behind the bare-
+ * metal libc's malloc/calloc/realloc/free (hal/libc/stdlib.c), so that
+ * prebuilt libraries such as libprotobuf-c.a allocate from it. NULL until
+ * mlos_shard_main has started the memory service.
+ */
+int mlos_shard_main(void);
+void *mlos_malloc(size_t n);
+void *mlos_calloc(size_t n, size_t m);
+void *mlos_realloc(void *p, size_t n);
+void mlos_free(void *p);
 
 #endif

@@ -1,7 +1,7 @@
 /* Event delivery, mode "message" (component ed_message.component): each
  * occurrence becomes an mlos frame -- type MLOS_FRAME_MSG, request id
  * MLOS_ED_MSG_TYPE, payload be32 source id, be32 sequence number, be64
- * value -- pushed into a private frame ring (rpc/ring.h). The loop hands
+ * value -- pushed into a private frame ring (rpc/wire/ring.h). The loop hands
  * each frame to ed->on_msg, so events reach the application through the
  * same path and format as messages from other shards. A full ring refuses
  * with MLOS_EAGAIN. */

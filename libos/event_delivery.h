@@ -24,7 +24,7 @@
  *                                ed->on_msg, like any received message
  *
  * Requires: evloop (libos/evloop.h); the message mode also needs the frame
- * ring (rpc/ring.h). No HAL calls, no allocation: every struct is
+ * ring (rpc/wire/ring.h). No HAL calls, no allocation: every struct is
  * caller-owned and must outlive its use.
  *
  * Concurrency: single-threaded like the evloop; post from loop callbacks or

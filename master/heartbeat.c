@@ -4,7 +4,7 @@
  * Contract (mlos_shard_heartbeat in mlos_pool.h):
  *  - Every interval the master pushes a PING frame (request id = sequence,
  *    payload mlos.Ping) into the shard's ring; the slave runtime answers
- *    with a PONG of the same id between tasks (libos/slave.c).
+ *    with a PONG of the same id between tasks (libos/runtime/slave.c).
  *  - Only a PONG whose id is that of a PING still outstanding proves the
  *    shard alive. Other frames do not: a shard that sends LOG or MSG frames
  *    (or PONGs for ids never sent) but does not answer PINGs is fenced all

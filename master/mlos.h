@@ -164,9 +164,9 @@ int mlos_get(mlos_shard_t *shard, size_t offset, void *dst, size_t len);
 /* Direct pointer to the bulk window (zero-copy producers), and its size. */
 void *mlos_shard_bulk(mlos_shard_t *shard, size_t *len);
 
-/* Messaging with a shard (rpc/msg.h): bind ep (caller-owned) to a READY
+/* Messaging with a shard (rpc/msg/msg.h): bind ep (caller-owned) to a READY
  * shard. Sends become messages the shard's runtime delivers to the handler
- * set with mlos_shard_on_msg (libos/shard_msg.h) from its event loop; its
+ * set with mlos_shard_on_msg (libos/runtime/shard_msg.h) from its event loop; its
  * messages arrive in ep->on_recv. One-sided put/get reach the shard's bulk
  * window, exported as a region by mlos_shard_rkey. One endpoint per shard;
  * it fails with MLOS_ECONNRESET when the shard dies or stops. */

@@ -8,7 +8,7 @@
 #include "mlos_endian.h"
 #include "qemu_common.h"
 #include "mlos_error.h"
-#include "ppc/window_exit_ppc.h"
+#include "mlos_exit.h"
 #include "window.h"
 
 #define MIB ((size_t)1024 * 1024)

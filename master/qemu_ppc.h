@@ -9,7 +9,7 @@
  *   - the second UART is the doorbell, one byte per ring in each
  *     direction, carried by an inherited socket (one end of a socketpair);
  *   - the shard passes its exit status through the window header
- *     (hal/ppc/window_exit_ppc.h) and then resets the board, which ends
+ *     (rpc/abi/mlos_exit.h) and then resets the board, which ends
  *     QEMU because of -no-reboot: QEMU's own exit code is 0 then, and
  *     mlos_qemu_ppc_exit_status() reads the real status.
  * The shard parameters reach the guest as the device tree's

@@ -2,7 +2,7 @@
  *
  * A remote worker is a process shard (shards/remote/mlos-remote-shard) that
  * runs on another machine and reaches the master through the messaging layer
- * (rpc/msg.h: "tcp:HOST:PORT", or "verbs:IPV4:PORT" with an RDMA NIC)
+ * (rpc/msg/msg.h: "tcp:HOST:PORT", or "verbs:IPV4:PORT" with an RDMA NIC)
  * instead of the shared window and doorbell that mlos_spawn() uses on the
  * master's own host. How the worker gets started (by hand, ssh, Slurm) is the
  * launcher's business (master/launcher.h); this API only accepts workers
@@ -14,7 +14,7 @@
  *   ... mlos_remote_close(&r, NULL);
  *
  * Wire protocol, one msg.h two-sided message per frame (msg type = frame
- * type), each message a whole rpc/frame.h frame (16-byte header + protobuf):
+ * type), each message a whole rpc/wire/frame.h frame (16-byte header + protobuf):
  *   worker <-> master AUTH  (msg type MLOS_REMOTE_MSG_AUTH): mutual
  *                     challenge-response over a shared secret, see
  *                     remote_auth.h (what it protects, and what not: data

@@ -28,7 +28,7 @@
  * relay the handshake to the real master and sit in the middle: the same
  * on-path position. Use it on a network you trust not to be tampered with,
  * or under a tunnel (WireGuard, IPsec, ssh) when it is not.
- * The messaging layer below (rpc/msg.h) serves one-sided requests only for
+ * The messaging layer below (rpc/msg/msg.h) serves one-sided requests only for
  * keys it handed out, which the worker sends after the handshake.
  *
  * Message layout: byte 0 step (1 CHALLENGE, 2 RESPONSE, 3 PROOF), byte 1

@@ -16,6 +16,7 @@
 #include "image_check.h"
 #include "mlos.pb-c.h"
 #include "mlos_endian.h"
+#include "mlos_exit.h"
 #include "qemu_ppc.h"
 #include "qemu_x86_64.h"
 #include "registry.h"
@@ -243,7 +244,7 @@ static void exit_cb(uv_process_t *p, int64_t status, int term_signal)
             status = (int64_t)reported << 1 | 1; /* same encoding as isa-debug-exit */
         if (term_signal)
             snprintf(how, sizeof(how), "was killed by signal %d", term_signal);
-        else if (!im->is_process && (status & 1) && status >> 1 == 99)
+        else if (!im->is_process && (status & 1) && status >> 1 == MLOS_SHARD_EXIT_CRASH)
             snprintf(how, sizeof(how), "crashed (fatal exception)");
         else if (!im->is_process && (status & 1))
             snprintf(how, sizeof(how), "exited with status %d", (int)(status >> 1));
@@ -313,7 +314,7 @@ static int boot_trace_wanted(void)
 }
 
 /* mlos.mem: a bare-metal shard's allocator manages what was asked for,
- * not the slack of its guest RAM (hal/freestanding/bootmem.c). */
+ * not the slack of its guest RAM (hal/libc/bootmem.c). */
 static void add_mem_arg(char *cmdline, size_t cap, size_t mem_bytes)
 {
     size_t n = strlen(cmdline);
@@ -443,7 +444,10 @@ static void qmp_cb(uv_poll_t *h, int status, int events)
  * says "cont" on the socket at CHILD_QMP_FD. */
 static int add_paused_args(char **argv, int cap)
 {
-    static char *const extra[] = {"-S", "-chardev", "socket,id=qmp,fd=5", "-mon", "chardev=qmp,mode=control"};
+#define FD_STR_(n) #n
+#define FD_STR(n) FD_STR_(n)
+    static char *const extra[] = {"-S", "-chardev", "socket,id=qmp,fd=" FD_STR(CHILD_QMP_FD), "-mon",
+                                  "chardev=qmp,mode=control"};
     int argc = 0;
 
     while (argv[argc])

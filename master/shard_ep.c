@@ -1,10 +1,10 @@
 /* Messaging endpoints bound to spawned shards (mlos_shard_ep, in mlos.h):
- * the shm transport of rpc/msg.h for shards whose memory the master shares
+ * the shm transport of rpc/msg/msg.h for shards whose memory the master shares
  * through their window -- bare-metal guests and process shards alike.
  *
  * Two-sided: a send is one MLOS_FRAME_MSG frame (request id = the user's
  * type) in the shard's to_shard ring; the shard's libos runtime hands it to
- * the handler set with mlos_shard_on_msg (libos/shard_msg.h) from its event
+ * the handler set with mlos_shard_on_msg (libos/runtime/shard_msg.h) from its event
  * loop, and its answers come back the same way into ep->on_recv. A full
  * ring queues sends in order until the shard frees room.
  * One-sided: the shard's bulk window is the one remote region, named by the

@@ -16,7 +16,7 @@
 
 #include "bpf/bpf_isa.h"
 #include "bpf/hooks.h"
-#include "bpf/mlos_bpf_abi.h"
+#include "mlos_bpf_abi.h"
 #include "check.h"
 #include "mlos.h"
 #include "mlos_endian.h"

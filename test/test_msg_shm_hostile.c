@@ -1,6 +1,6 @@
 /* The shm transport against a hostile peer on the same host. A fake peer
  * speaks the transport's setup protocol by hand (unix socket records with
- * descriptors, see rpc/msg_shm.c) and offers what a careful endpoint must
+ * descriptors, see rpc/msg/msg_shm.c) and offers what a careful endpoint must
  * refuse: an unsealed memfd, one smaller than it claims, a doorbell that
  * is not an eventfd, a grant it could truncate, a ring index out of line.
  * Each is refused with MLOS_EPROTO, nothing crashes, and the listener or

@@ -1,4 +1,4 @@
-/* test_taskmsg.c -- the hand codec of TaskCall/TaskReply (rpc/taskmsg.h)
+/* test_taskmsg.c -- the hand codec of TaskCall/TaskReply (rpc/wire/taskmsg.h)
  * against protobuf-c, which the master uses on the other end:
  *   - replies: byte-identical encodings over edge values;
  *   - calls: whatever protobuf-c packs decodes to the same fields;

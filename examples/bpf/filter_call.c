@@ -3,7 +3,7 @@
  * R0: MLOS_HOOK_MSG_DROP or MLOS_HOOK_MSG_ACCEPT. */
 #include "mlos_bpf_prog.h"
 
-#define FRAME_CALL 2 /* rpc/frame.h MLOS_FRAME_CALL */
+#define FRAME_CALL 2 /* rpc/wire/frame.h MLOS_FRAME_CALL */
 
 uint64_t filter_call(const struct mlos_hook_msg_ctx *c)
 {

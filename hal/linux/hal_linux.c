@@ -16,7 +16,7 @@
 
 #include "hal.h"
 #include "mlos_error.h"
-#include "slave.h"
+#include "mlos_exit.h"
 
 static struct {
     uv_loop_t *loop;

@@ -21,6 +21,7 @@
 #include "bootmem.h"
 #include "fdt.h"
 #include "hal.h"
+#include "mlos_exit.h"
 #include "ppc440.h"
 
 #define DEFAULT_TB_HZ 400000000u
@@ -42,7 +43,7 @@ void ppc_bootinfo_init(const void *fdt)
 
     if (!fdt_size) {
         ppc_console_puts("mlos: no device tree in r3: not booted by QEMU's bamboo loader?\n");
-        mlos_hal_exit(94); /* 95-99 are taken by libos/slave.h */
+        mlos_hal_exit(MLOS_SHARD_EXIT_BOOT);
     }
     if ((p = fdt_getprop(fdt, "/chosen", "bootargs", &len)) != NULL)
         mlos_bootmem_set_cmdline(p, len);
@@ -60,7 +61,7 @@ void ppc_bootinfo_init(const void *fdt)
     }
     if (ram_lo != 0 || ram_hi <= PPC440_LOW_UNMAPPED) {
         ppc_console_puts("mlos: no usable /memory in the device tree\n");
-        mlos_hal_exit(94);
+        mlos_hal_exit(MLOS_SHARD_EXIT_BOOT);
     }
 
     if (ppc440_tlb_init(ram_hi, &mapped_top) < 0)

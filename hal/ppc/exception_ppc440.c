@@ -11,7 +11,7 @@
 
 #include "hal.h"
 #include "ppc440.h"
-#include "slave.h"
+#include "mlos_exit.h"
 
 /* Layout stored by vectors_ppc440.S (offsets are hard-coded there). */
 struct ppc_exc_frame {

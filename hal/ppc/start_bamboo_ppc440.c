@@ -4,7 +4,7 @@
  * guard seeded, the device tree and the timebase at entry. Brings the HAL up in dependency
  * order, runs the portable shard, and exits with its status.
  *
- * Exit (see window_exit_ppc.h): the status goes into the window header,
+ * Exit (see mlos_exit.h): the status goes into the window header,
  * then a system reset is requested through DBCR0; the master runs QEMU
  * with -no-reboot, so the reset ends QEMU and the master reads the status
  * from the window.
@@ -16,13 +16,11 @@
 #include "hal.h"
 #include "mlos_endian.h"
 #include "ppc440.h"
-#include "window.h"
-#include "window_exit_ppc.h"
+#include "mlos_exit.h"
+#include "mlos_window_hdr.h"
 
 /* -mstack-protector-guard=global: the canary; seeded by the boot code. */
 uintptr_t __stack_chk_guard;
-
-int mlos_shard_main(void);
 
 _Noreturn void ppc_start(const void *fdt, uint32_t tbu_entry, uint32_t tbl_entry);
 _Noreturn void ppc_start(const void *fdt, uint32_t tbu_entry, uint32_t tbl_entry)

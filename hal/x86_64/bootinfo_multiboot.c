@@ -17,6 +17,7 @@
 
 #include "hal.h"
 #include "bootmem.h"
+#include "mlos_exit.h"
 #include "x86_64.h"
 
 #define MB_BOOT_MAGIC 0x2BADB002u
@@ -68,7 +69,7 @@ void x86_bootinfo_init(uint32_t magic, uint32_t mbi_phys)
 
     if (magic != MB_BOOT_MAGIC) {
         x86_console_puts("mlos: not booted by a Multiboot loader\n");
-        mlos_hal_exit(94); /* 95-99 are taken by libos/slave.h */
+        mlos_hal_exit(MLOS_SHARD_EXIT_BOOT);
     }
 
     if (mbi->flags & MBI_CMDLINE)

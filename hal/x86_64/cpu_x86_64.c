@@ -3,19 +3,19 @@
  * The TSS exists only to give #DF, #NMI and #MC a known-good stack (IST1):
  * a double fault caused by a boot-stack overflow would otherwise
  * triple-fault with no report. Every exception is fatal: x86_exception()
- * prints a register dump on COM1 and exits with status 99 (QEMU exit code
+ * prints a register dump on COM1 and exits with status 99 (MLOS_SHARD_EXIT_CRASH, QEMU exit code
  * 199). The dump avoids snprintf and the heap so it works even when those
  * are what broke.
  */
 #include <stdint.h>
 
 #include "hal.h"
+#include "mlos_exit.h"
 #include "x86_64.h"
 
 #define SEL_CODE64 0x08
 #define SEL_TSS 0x18
 #define IST_STACK_SIZE 16384
-#define EXC_EXIT_STATUS 99
 
 struct __attribute__((packed)) tss64 {
     uint32_t reserved0;
@@ -151,5 +151,5 @@ _Noreturn void x86_exception(struct x86_exc_frame *f)
     reg("r13", f->r13, 0);
     reg("r14", f->r14, 0);
     reg("r15", f->r15, 1);
-    mlos_hal_exit(EXC_EXIT_STATUS);
+    mlos_hal_exit(MLOS_SHARD_EXIT_CRASH);
 }

@@ -13,12 +13,8 @@
 #include <stdio.h>
 
 #include "boottrace.h"
-#include "hal.h"
+#include "hal.h" /* mlos_shard_main: the library OS entry (it starts the memory service itself) */
 #include "x86_64.h"
-
-/* The portable shard entry (libos/slave.h); it initialises the libos
- * memory service itself. */
-int mlos_shard_main(void);
 
 _Noreturn void x86_start(uint32_t magic, uint32_t mbi_phys, uint64_t tsc_entry);
 _Noreturn void x86_start(uint32_t magic, uint32_t mbi_phys, uint64_t tsc_entry)

@@ -5,7 +5,7 @@
  *
  * Instead of the shared window and doorbell of mlos-shard-process (which
  * need the master's host), it connects to the master through the messaging
- * layer (rpc/msg.h: tcp:, or verbs: with an RDMA device), and master and
+ * layer (rpc/msg/msg.h: tcp:, or verbs: with an RDMA device), and master and
  * worker prove to each other that they know the shared secret (read from
  * --secret-file, $MLOS_REMOTE_SECRET_FILE or $MLOS_REMOTE_SECRET; never sent;
  * master/remote_auth.h says what this protects and what not). Only then

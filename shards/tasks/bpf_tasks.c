@@ -1,13 +1,13 @@
 /* Builtin tasks that let the master insert eBPF extensions into a running
  * slave (libos/bpf) and run them: "bpf.load" and "bpf.run". Their argument
- * and result layouts are in libos/bpf/mlos_bpf_abi.h (installed), so a
+ * and result layouts are in rpc/abi/mlos_bpf_abi.h (installed), so a
  * master can build them without this file.
  */
 #include <stdint.h>
 #include <string.h>
 
 #include "bpf/hooks.h"
-#include "bpf/mlos_bpf_abi.h"
+#include "mlos_bpf_abi.h"
 #include "mlos_task.h"
 #include "mlos_endian.h"
 

@@ -67,7 +67,7 @@ static int spin(struct mlos_task_ctx *ctx)
 }
 MLOS_TASK("spin", spin);
 
-/* Messages from the master's endpoint (libos/shard_msg.h): after this task,
+/* Messages from the master's endpoint (libos/runtime/shard_msg.h): after this task,
  * every message is answered with the same bytes and type + 1, from the
  * shard's event loop. Argument "off" removes the handler. */
 static void echo_msg(uint32_t type, const void *data, size_t len, void *user)

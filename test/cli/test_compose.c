@@ -193,7 +193,7 @@ static void test_tree(const char *root)
         CHECK(mlos_strlist_has(&c.sources, want));
         snprintf(want, sizeof(want), "%s/libos/ed_immediate.c", root);
         CHECK(!mlos_strlist_has(&c.sources, want));
-        snprintf(want, sizeof(want), "%s/hal/freestanding/string.c", root);
+        snprintf(want, sizeof(want), "%s/hal/libc/string.c", root);
         CHECK(mlos_strlist_has(&c.sources, want));
     }
     mlos_composition_free(&c);

@@ -1,5 +1,5 @@
-/* fuzz_ring.c -- frame headers (rpc/frame.c) and the shared-memory ring
- * (rpc/ring.c) with a hostile peer.
+/* fuzz_ring.c -- frame headers (rpc/wire/frame.c) and the shared-memory ring
+ * (rpc/wire/ring.c) with a hostile peer.
  *
  * The input is a small program run against one ring region (control
  * block + data, exactly sized so a sanitizer sees any access outside it):

@@ -1,4 +1,4 @@
-/* fuzz_taskmsg.c -- the in-place TaskCall/TaskReply codec (rpc/taskmsg.c)
+/* fuzz_taskmsg.c -- the in-place TaskCall/TaskReply codec (rpc/wire/taskmsg.c)
  * against protobuf-c, which the master uses on the other end.
  *
  * For every input:

@@ -1,5 +1,5 @@
 /* fuzz_tcp_wire.c -- the tcp transport's hello and frame-header decoder
- * (rpc/msg_tcp_wire.c) on a byte stream from a hostile peer.
+ * (rpc/msg/msg_tcp_wire.c) on a byte stream from a hostile peer.
  *
  * The input is what a peer sends on one connection: a hello, then frame
  * headers each followed by the payload its header announces. The target

@@ -1,4 +1,4 @@
-/* fuzz_verbs_wire.c -- the verbs transport's records (rpc/msg_verbs_wire.c):
+/* fuzz_verbs_wire.c -- the verbs transport's records (rpc/msg/msg_verbs_wire.c):
  * SETUP records from the TCP side channel, DATA headers of received SENDs
  * with fragment reassembly, recovery decisions, and "IPV4:PORT" addresses.
  *

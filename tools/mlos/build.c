@@ -404,7 +404,8 @@ static int compile_manifest(struct build *b, struct args *objs)
     char path[PATH_MAX + 64];
     snprintf(path, sizeof(path), "-I%s", sdkinc);
     args_add(&inc, path);
-    static const char *const top[] = {"", "/hal", "/libos", "/rpc", "/hal/freestanding/include", "/hal/freestanding"};
+    static const char *const top[] = {"", "/rpc/abi", "/hal", "/hal/libc/include", "/hal/libc",
+                                      "/rpc/wire", "/libos", "/libos/runtime"};
     for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++) {
         snprintf(path, sizeof(path), "-I%s%s", cdir, top[i]);
         args_add(&inc, path);

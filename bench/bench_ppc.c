@@ -5,6 +5,7 @@
  *   cold spawn  mlos_spawn -> HELLO (host clock) and the shard's own clock
  *               at HELLO (guest boot to HELLO), with the boot trace's
  *               phases (boot_trace.h: median and minimum per phase);
+ *   paused      a shard from a paused spare (mlos_pool.h): resume -> HELLO;
  *   call RTT    8-byte echo round trip, p50/p99, sleeping and polling;
  *   sum_u64     16 MiB put into the window and summed by the shard
  *               (guest compute: 32-bit big-endian TCG vs 64-bit TCG).
@@ -55,6 +56,14 @@ static void bench_arch(const char *arch, int runs)
     printf("%-8s guest clock at HELLO (HAL + libos):   p50 %7.3f ms  min %7.3f ms\n", arch, bench_pct(boot, runs, 0.5) / 1e6,
            bench_pct(boot, runs, 0.0) / 1e6);
     bench_trace_print(arch);
+    if (strcmp(arch, "process")) {
+        uint64_t *ps = calloc((size_t)runs, 8);
+        int np = bench_paused_spawns(loop, &o, runs, 1000, ps, NULL);
+        if (np > 0)
+            printf("%-8s from a paused spare (resume -> HELLO): p50 %7.2f ms  min %7.2f ms  (%d runs)\n", arch,
+                   bench_pct(ps, np, 0.5) / 1e6, bench_pct(ps, np, 0.0) / 1e6, np);
+        free(ps);
+    }
 
     nrtt = bench_echo_rtts(&s, rtt, 5000);
     printf("%-8s small call round trip (8-byte echo):  p50 %7.2f us  p99 %7.2f us  (%d calls)\n", arch,

@@ -21,7 +21,7 @@
  *    QEMU processes started but paused before their guest runs a single
  *    instruction (QEMU -S). Growth takes a spare when there is one and lets
  *    its guest run (QMP "cont"), so a new shard costs its guest's boot, not
- *    QEMU's start (see docs/guide/performance.rst for the numbers); a
+ *    QEMU's start (docs/guide/performance.rst, "Boot time"); a
  *    replacement spare starts in the background. A spare is not a shard: it
  *    counts neither in shards nor against max_shards, takes no CPU and no
  *    calls, and costs the host a QEMU process (its guest RAM untouched).

@@ -73,21 +73,32 @@ static void calibration_start(void)
 }
 
 /* Ticks of the LAPIC timer per second over at least CAL_NS of TSC time
- * since calibration_start (waiting out the rest if called earlier). */
+ * since calibration_start (waiting out the rest if called earlier). A count
+ * that ran out (2^32 ticks: over 4 s at QEMU's 1 GHz) is started again and
+ * timed over CAL_NS, once. */
 static uint64_t calibration_finish(void)
 {
-    uint64_t span = x86_tsc_hz() / (1000000000u / CAL_NS), t0 = cal_tsc0;
+    uint64_t span = x86_tsc_hz() / (1000000000u / CAL_NS);
 
-    cal_tsc0 = 0;
-    while (rdtsc() - t0 < span)
-        cpu_relax();
-    uint32_t cur = lapic_read(LAPIC_TIMER_CUR);
-    uint64_t t1 = rdtsc();
-    lapic_write(LAPIC_TIMER_INIT, 0);
-    /* 0: it ran out (2^32 ticks: over 4 s at 1 GHz); all ones: it never ran */
-    if (cur == 0 || cur == 0xFFFFFFFFu || t1 == t0)
-        return 0;
-    return (uint64_t)(0xFFFFFFFFu - cur) * x86_tsc_hz() / (t1 - t0);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        uint64_t t0 = cal_tsc0;
+        while (rdtsc() - t0 < span)
+            cpu_relax();
+        uint32_t cur = lapic_read(LAPIC_TIMER_CUR);
+        uint64_t t1 = rdtsc();
+        if (cur == 0 && attempt == 0) {
+            calibration_start();
+            continue;
+        }
+        cal_tsc0 = 0;
+        lapic_write(LAPIC_TIMER_INIT, 0);
+        /* all ones: it never ran */
+        if (cur == 0 || cur == 0xFFFFFFFFu || t1 == t0)
+            return 0;
+        /* 128-bit: over seconds, ticks times the TSC rate passes 2^64 */
+        return (uint64_t)((unsigned __int128)(0xFFFFFFFFu - cur) * x86_tsc_hz() / (t1 - t0));
+    }
+    return 0;
 }
 
 int x86_apic_init(void)

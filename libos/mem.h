@@ -122,7 +122,8 @@ int mlos_mem_init_from_hal(void);
  * mlos_mem_stats): a shard's boot then does not pay for setting up its
  * allocator before HELLO. Stores the bytes the allocator will manage
  * (mlos_pagealloc_capacity of the HAL's regions) in *capacity and returns
- * 0, or a negative MLOS_E* if no region is usable (nothing deferred then). */
+ * 0, or a negative MLOS_E* if no region is usable (nothing deferred then).
+ * An instance already set up is kept as it is (its capacity reported). */
 int mlos_mem_init_lazy(size_t *capacity);
 void *mlos_malloc(size_t n);
 void *mlos_calloc(size_t n, size_t m); /* zeroed; checks n*m overflow */

@@ -57,9 +57,14 @@ int mlos_mem_init_from_hal(void)
 int mlos_mem_init_lazy(size_t *capacity)
 {
     struct mlos_hal_region regs[MLOS_MEM_MAX_REGIONS];
-    int n = mlos_hal_mem_regions(regs, MLOS_MEM_MAX_REGIONS);
+    int n;
     size_t cap;
 
+    if (g_ready) { /* already set up (and maybe in use): keep it */
+        *capacity = g_pa.total_pages * (size_t)MLOS_HAL_PAGE_SIZE;
+        return 0;
+    }
+    n = mlos_hal_mem_regions(regs, MLOS_MEM_MAX_REGIONS);
     if (n < 0)
         return n;
     if (n > MLOS_MEM_MAX_REGIONS)

@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "mlos.h"
-#include "qemu_ppc.h"
-#include "qemu_x86_64.h"
+#include "kinds/qemu_ppc.h"
+#include "kinds/qemu_x86_64.h"
 #include "shard_bench.h"
 #include "percentile.h"
 #include "qemu_boot.h"

@@ -12,8 +12,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "qemu_ppc.h"
-#include "qemu_x86_64.h"
+#include "kinds/qemu_ppc.h"
+#include "kinds/qemu_x86_64.h"
 
 static int bench_qemu_done;
 static void bench_qemu_exit(uv_process_t *p, int64_t status, int sig)

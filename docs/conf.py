@@ -44,6 +44,7 @@ man_pages = [
     ('man/mlos-noise', 'mlos-noise', 'measure OS noise on the host and on shards', [author], 1),
     ('man/mlos-shard-process', 'mlos-shard-process', 'a slave shard that is a Linux process', [author], 1),
     ('man/mlos-remote-shard', 'mlos-remote-shard', 'a process shard on another host', [author], 1),
+    ('man/mlos-node', 'mlos-node', 'the agent of one node of an mlos cluster', [author], 1),
     ('man/mlos-launch', 'mlos-launch', 'start a shard process that dies with its master', [author], 1),
     ('guide/environment', 'mlos-environment', 'environment variables read by mlos', [author], 7),
 ]

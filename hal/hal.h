@@ -13,9 +13,11 @@
  *     MLOS_E* code (rpc/abi/mlos_error.h) on failure.
  *   - The HAL owns every resource it hands out (regions, the window); the
  *     caller never frees them.
- *   - The HAL is single-threaded: libos calls it from one thread only. The
- *     only asynchronous input is the doorbell, observed through
- *     mlos_hal_wait().
+ *   - The HAL is single-threaded on core 0, which runs the library OS's
+ *     loop; other cores (see "cores" below) call only the console, the
+ *     clock, the memory-offset and doorbell-ring functions and the cores
+ *     functions. The only asynchronous input is the doorbell, observed
+ *     through mlos_hal_wait() on core 0.
  *
  * Lifecycle
  *   The platform entry (boot code or process main) initialises the HAL, then
@@ -85,6 +87,15 @@ struct mlos_hal_region {
 
 int mlos_hal_mem_regions(struct mlos_hal_region *out, int max);
 
+/* Where the memory at addr lives in the memory the master holds for this
+ * shard, as a byte offset: bare metal, the guest-physical address (guest
+ * RAM is the master's memory file); a process shard, its place in the
+ * master's memory file, when its arena is mapped from it. Lets the shard
+ * name pages it gives back so that the master can release them to the
+ * host. Returns 0, MLOS_ERANGE if addr is outside that memory, or
+ * MLOS_ENOTSUP if this shard's memory is not the master's. */
+int mlos_hal_mem_offset(uintptr_t addr, uint64_t *off);
+
 /* A long computation with a large, scattered working set (a histogram of
  * megabytes, say) may call this every few milliseconds of work. Under
  * QEMU TCG a guest's software TLB only resizes when the guest flushes its
@@ -122,6 +133,27 @@ void mlos_hal_doorbell_ring(void);
  * caller's libuv loop once.
  */
 int mlos_hal_wait(uint64_t deadline_ns);
+
+/* ---- cores ------------------------------------------------------------
+ * A HAL may run more CPUs ("cores") than the boot one. Core 0 runs the
+ * library OS's event loop and is the only core that uses the rest of this
+ * contract's waiting and doorbell-receiving side; the others run only
+ * functions handed to them with mlos_hal_core_run, one at a time, each to
+ * completion, and sleep (HLT) when they have nothing, costing no host CPU.
+ * Memory is shared and coherent; callers synchronise with atomics.
+ *
+ * mlos_hal_core_count: cores started (>= 1; 1 on HALs without more).
+ * mlos_hal_core_self:  the calling core, 0 .. count - 1.
+ * mlos_hal_core_run:   hand fn(arg) to core (1 .. count - 1), which starts
+ *   it at once (waking if it sleeps). Returns 0; MLOS_EAGAIN if the core
+ *   has not yet taken the previous function; MLOS_EINVAL for core 0, the
+ *   caller itself or a core that does not exist; MLOS_ENOTSUP on a
+ *   one-core HAL. fn runs on the core's own stack with interrupts off and
+ *   must return.
+ */
+unsigned mlos_hal_core_count(void);
+unsigned mlos_hal_core_self(void);
+int mlos_hal_core_run(unsigned core, void (*fn)(void *), void *arg);
 
 /* ---- exit ------------------------------------------------------------
  * End the shard with status (0 = success). x86_64: isa-debug-exit, so

@@ -7,7 +7,8 @@
  *
  * Instances are caller-owned structs so that tests can run several side by
  * side; a shard uses the one default instance behind mlos_malloc & co.
- * Not thread-safe: a shard's libos is single-threaded.
+ * The instances are not thread-safe; the default one takes a lock once
+ * several cores share it (mlos_mem_share).
  */
 #ifndef MLOS_MEM_H
 #define MLOS_MEM_H
@@ -37,6 +38,8 @@ struct mlos_pagealloc {
     int nregions;
     size_t total_pages;
     size_t free_pages;
+    size_t limit_pages; /* at most this many in use at once (elastic limit) */
+    size_t held_pages;  /* reclaimed: neither free nor in use until returned */
 };
 
 /* Take ownership of the given regions (page-aligned inward; bookkeeping is
@@ -65,6 +68,41 @@ int mlos_page_free(struct mlos_pagealloc *pa, void *p, size_t npages);
  * p is not inside memory currently allocated from pa. Never dereferences p;
  * lets callers validate pointers before reading headers. */
 void *mlos_page_base(const struct mlos_pagealloc *pa, const void *p);
+
+/* ---- elastic memory ----
+ * A shard's RAM may be sized for the most it can ever get while it is
+ * granted less: the limit caps the pages in use at once (allocations past
+ * it fail as if memory ran out). Raising it grows the shard at once.
+ * Lowering it makes free pages give-back-able: mlos_page_reclaim takes
+ * free runs out of circulation ("held": neither free nor in use) so that
+ * their memory can be handed back to the host, and mlos_page_return puts
+ * them back once that is done. Held pages are never handed out, so the
+ * host may discard their contents in between.
+ */
+
+/* Pages in use now (allocated, not counting held ones). */
+size_t mlos_page_in_use(const struct mlos_pagealloc *pa);
+
+/* Cap the pages in use at once. The limit set is min(total, max(pages,
+ * in use)): memory in use is never taken away, so a limit below it stops
+ * at what is in use. Returns the limit set, in pages. */
+size_t mlos_pagealloc_set_limit(struct mlos_pagealloc *pa, size_t pages);
+
+struct mlos_page_run {
+    uintptr_t base; /* page aligned */
+    size_t npages;
+};
+
+/* Hold free runs, lowest address first, skipping the lowest keep_pages
+ * free pages (they stay free, for the allocations the limit still
+ * grants), at most max_runs of them. Fills runs and returns how many;
+ * *held_out (optional) gets the pages held. */
+size_t mlos_page_reclaim(struct mlos_pagealloc *pa, size_t keep_pages, struct mlos_page_run *runs, size_t max_runs,
+                         size_t *held_out);
+
+/* Make a run from mlos_page_reclaim free again. MLOS_EINVAL (nothing
+ * changed) if it is not exactly one held run. */
+int mlos_page_return(struct mlos_pagealloc *pa, const struct mlos_page_run *run);
 
 /* ---- heap ----
  * Design: requests up to MLOS_HEAP_SMALL_MAX bytes are served from one-page
@@ -107,7 +145,13 @@ struct mlos_mem_stats {
     size_t free_bytes;  /* free pages */
     size_t heap_bytes;  /* live heap blocks, counted by their usable size
                          * (request rounded up to its size class / pages) */
+    size_t limit_bytes; /* pages that may be in use at once (<= total) */
+    size_t in_use_bytes; /* pages in use (heap blocks, slabs, page runs) */
 };
+
+/* Give the heap's cached empty slabs back to the page allocator (before
+ * a shrink: only whole free pages can go back to the host). */
+void mlos_heap_trim(struct mlos_heap *h);
 
 /* Statistics of h and of its page allocator. */
 void mlos_heap_stats(const struct mlos_heap *h, struct mlos_mem_stats *out);
@@ -123,13 +167,28 @@ int mlos_mem_init_from_hal(void);
  * allocator before HELLO. Stores the bytes the allocator will manage
  * (mlos_pagealloc_capacity of the HAL's regions) in *capacity and returns
  * 0, or a negative MLOS_E* if no region is usable (nothing deferred then).
- * An instance already set up is kept as it is (its capacity reported). */
+ * An instance already set up is kept as it is (its capacity reported).
+ * mlos_mem_set_limit before the deferred set-up is remembered and applied
+ * by it (reclaim/return do the set-up first). With several cores the
+ * set-up runs under the shared heap's lock; a multi-core slave sets up
+ * eagerly anyway (libos/runtime/slave.c). */
 int mlos_mem_init_lazy(size_t *capacity);
 void *mlos_malloc(size_t n);
 void *mlos_calloc(size_t n, size_t m); /* zeroed; checks n*m overflow */
 void *mlos_realloc(void *p, size_t n);
 void mlos_free(void *p);
 void mlos_mem_stats(struct mlos_mem_stats *out);
+
+/* Elastic memory of the default instance (see the page allocator above).
+ * mlos_mem_set_limit: limit in bytes (rounded down to pages), returns the
+ * limit set in bytes. Both trim the heap's caches first when they lower
+ * the limit or reclaim. */
+size_t mlos_mem_set_limit(size_t bytes);
+/* From now on several cores use the default instance: it takes a lock.
+ * (Until then it takes none: one core pays nothing for it.) */
+void mlos_mem_share(void);
+size_t mlos_mem_reclaim(size_t keep_bytes, struct mlos_page_run *runs, size_t max_runs, size_t *held_bytes);
+int mlos_mem_return(const struct mlos_page_run *run);
 
 /* An allocation policy for the default heap: asked before each allocation
  * (and each realloc that grows a block) with the request, the bytes in use

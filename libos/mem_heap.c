@@ -326,6 +326,12 @@ void *mlos_heap_realloc(struct mlos_heap *h, void *p, size_t n)
     return q;
 }
 
+void mlos_heap_trim(struct mlos_heap *h)
+{
+    if (h)
+        release_spares(h);
+}
+
 void mlos_heap_stats(const struct mlos_heap *h, struct mlos_mem_stats *out)
 {
     memset(out, 0, sizeof(*out));
@@ -334,6 +340,8 @@ void mlos_heap_stats(const struct mlos_heap *h, struct mlos_mem_stats *out)
     if (h->pa) {
         out->total_bytes = h->pa->total_pages * MLOS_PAGE_SIZE;
         out->free_bytes = h->pa->free_pages * MLOS_PAGE_SIZE;
+        out->limit_bytes = h->pa->limit_pages * MLOS_PAGE_SIZE;
+        out->in_use_bytes = mlos_page_in_use(h->pa) * MLOS_PAGE_SIZE;
     }
     out->heap_bytes = h->bytes_in_use;
 }

@@ -24,6 +24,7 @@ struct mlos_page_region {
     word_t *used;   /* 1 = allocated; bits past npages stay 1 */
     word_t *head;   /* 1 = first page of an allocation */
     word_t *full;   /* 1 = used[w] is all ones; bits past nwords stay 1 */
+    word_t *dirty;  /* 1 = handed out since it was last given back: it may hold host memory */
 };
 
 static size_t div_up(size_t a, size_t b)
@@ -51,7 +52,7 @@ static size_t meta_bytes(size_t pages)
 {
     size_t nwords = div_up(pages, WBITS);
     size_t nsum = div_up(nwords, WBITS);
-    return sizeof(struct mlos_page_region) + (2 * nwords + nsum) * sizeof(word_t);
+    return sizeof(struct mlos_page_region) + (3 * nwords + nsum) * sizeof(word_t);
 }
 
 /* True if [lo, hi) meets a region already taken (header included): writing
@@ -116,7 +117,10 @@ static struct mlos_page_region *region_init(const struct mlos_pagealloc *pa, uin
     r->used = (word_t *)(r + 1);
     r->head = r->used + nwords;
     r->full = r->head + nwords;
-    memset(r->used, 0, (2 * nwords + nsum) * sizeof(word_t));
+    r->dirty = r->full + nsum;
+    /* Fresh RAM is clean: nothing has touched it (the master's memory
+     * file is sparse), so there is nothing to give back yet. */
+    memset(r->used, 0, (3 * nwords + nsum) * sizeof(word_t));
     /* Phantom pages past the end look allocated, so no search returns them
      * and runs stop there; same for phantom words in the summary. */
     if (npages % WBITS)
@@ -157,6 +161,7 @@ int mlos_pagealloc_init(struct mlos_pagealloc *pa, const struct mlos_hal_region 
         pa->total_pages += r->npages;
         pa->free_pages += r->npages;
     }
+    pa->limit_pages = pa->total_pages;
     return pa->nregions ? 0 : MLOS_EINVAL;
 }
 
@@ -177,6 +182,19 @@ static void used_fill(struct mlos_page_region *r, size_t i, size_t n, bool set)
             r->full[w / WBITS] |= fm;
         else
             r->full[w / WBITS] &= ~fm;
+        i += k;
+        n -= k;
+    }
+}
+
+/* Set or clear bits [i, i+n) of a plain bitmap. */
+static void bits_fill(word_t *b, size_t i, size_t n, bool set)
+{
+    while (n) {
+        size_t w = i / WBITS, off = i % WBITS;
+        size_t k = WBITS - off < n ? WBITS - off : n;
+        word_t m = span_mask(off, k);
+        b[w] = set ? b[w] | m : b[w] & ~m;
         i += k;
         n -= k;
     }
@@ -241,6 +259,21 @@ static size_t next_used(const word_t *b, size_t i, size_t end)
     return end;
 }
 
+/* First clear bit of b in [i, end), or end. */
+static size_t next_clear(const word_t *b, size_t i, size_t end)
+{
+    while (i < end) {
+        size_t w = i / WBITS;
+        word_t x = ~b[w] & (ONES << (i % WBITS));
+        if (x) {
+            size_t j = w * WBITS + ctz(x);
+            return j < end ? j : end;
+        }
+        i = (w + 1) * WBITS;
+    }
+    return end;
+}
+
 /* First fit of n pages; also advances the hint to the first free page. */
 static size_t find_run(struct mlos_page_region *r, size_t n)
 {
@@ -258,7 +291,8 @@ static size_t find_run(struct mlos_page_region *r, size_t n)
 
 void *mlos_page_alloc(struct mlos_pagealloc *pa, size_t npages)
 {
-    if (!pa || npages == 0 || npages > pa->free_pages)
+    if (!pa || npages == 0 || npages > pa->free_pages || mlos_page_in_use(pa) > pa->limit_pages ||
+        npages > pa->limit_pages - mlos_page_in_use(pa))
         return NULL;
     for (int k = 0; k < pa->nregions; k++) {
         struct mlos_page_region *r = pa->regions[k];
@@ -270,6 +304,7 @@ void *mlos_page_alloc(struct mlos_pagealloc *pa, size_t npages)
         if (i == NONE)
             continue;
         used_fill(r, i, npages, true);
+        bits_fill(r->dirty, i, npages, true);
         r->head[i / WBITS] |= (word_t)1 << (i % WBITS);
         if (i == r->hint)
             r->hint = i + npages;
@@ -293,33 +328,134 @@ static struct mlos_page_region *region_of(const struct mlos_pagealloc *pa, uintp
     return NULL;
 }
 
-int mlos_page_free(struct mlos_pagealloc *pa, void *p, size_t npages)
+/* The region and first page of exactly one allocation [p, p+npages), or
+ * NULL: starts at a head bit, all used, no other start inside, and the
+ * page after it is free or starts another allocation. */
+static struct mlos_page_region *one_allocation(struct mlos_pagealloc *pa, const void *p, size_t npages, size_t *idx)
 {
     uintptr_t a = (uintptr_t)p;
     struct mlos_page_region *r;
     size_t i, end;
 
     if (!pa || !p || npages == 0 || (a & (PAGE - 1)))
-        return MLOS_EINVAL;
+        return NULL;
     r = region_of(pa, a, &i);
     if (!r || npages > r->npages - i)
-        return MLOS_EINVAL;
-    /* Exactly one allocation: starts at i, all used, no other start inside,
-     * and the page after it is free or starts another allocation. */
+        return NULL;
     if (!bit_get(r->head, i) || !range_is(r->used, i, npages, true))
-        return MLOS_EINVAL;
+        return NULL;
     if (npages > 1 && !range_is(r->head, i + 1, npages - 1, false))
-        return MLOS_EINVAL;
+        return NULL;
     end = i + npages;
     if (end < r->npages && bit_get(r->used, end) && !bit_get(r->head, end))
-        return MLOS_EINVAL;
+        return NULL;
+    *idx = i;
+    return r;
+}
 
+static void release_run(struct mlos_pagealloc *pa, struct mlos_page_region *r, size_t i, size_t npages)
+{
     used_fill(r, i, npages, false);
     r->head[i / WBITS] &= ~((word_t)1 << (i % WBITS));
     r->nfree += npages;
     pa->free_pages += npages;
     if (i < r->hint)
         r->hint = i;
+}
+
+int mlos_page_free(struct mlos_pagealloc *pa, void *p, size_t npages)
+{
+    size_t i;
+    struct mlos_page_region *r = one_allocation(pa, p, npages, &i);
+
+    if (!r)
+        return MLOS_EINVAL;
+    release_run(pa, r, i, npages);
+    return 0;
+}
+
+size_t mlos_page_in_use(const struct mlos_pagealloc *pa)
+{
+    return pa ? pa->total_pages - pa->free_pages - pa->held_pages : 0;
+}
+
+size_t mlos_pagealloc_set_limit(struct mlos_pagealloc *pa, size_t pages)
+{
+    size_t used;
+
+    if (!pa)
+        return 0;
+    used = mlos_page_in_use(pa);
+    if (pages < used)
+        pages = used;
+    if (pages > pa->total_pages)
+        pages = pa->total_pages;
+    pa->limit_pages = pages;
+    return pages;
+}
+
+/* Hold [i, j) of r (free pages) as one allocation, so that a double
+ * return or a forged run is caught like a bad free. */
+static void hold_run(struct mlos_pagealloc *pa, struct mlos_page_region *r, size_t i, size_t j)
+{
+    used_fill(r, i, j - i, true);
+    r->head[i / WBITS] |= (word_t)1 << (i % WBITS);
+    r->nfree -= j - i;
+    pa->free_pages -= j - i;
+    pa->held_pages += j - i;
+}
+
+size_t mlos_page_reclaim(struct mlos_pagealloc *pa, size_t keep_pages, struct mlos_page_run *runs, size_t max_runs,
+                         size_t *held_out)
+{
+    size_t n = 0, held = 0;
+
+    for (int k = 0; pa && k < pa->nregions && n < max_runs; k++) {
+        struct mlos_page_region *r = pa->regions[k];
+        size_t i = next_free(r, 0);
+
+        while (i != NONE && n < max_runs) {
+            size_t j = next_used(r->used, i, r->npages);
+            if (keep_pages >= j - i) { /* the whole run stays free */
+                keep_pages -= j - i;
+                i = next_free(r, j);
+                continue;
+            }
+            i += keep_pages;
+            keep_pages = 0;
+            /* Only pages that were handed out can hold host memory: the
+             * dirty stretches of the free run. */
+            while (i < j && n < max_runs) {
+                size_t d = next_used(r->dirty, i, j), e;
+                if (d == j)
+                    break;
+                e = next_clear(r->dirty, d, j);
+                hold_run(pa, r, d, e);
+                held += e - d;
+                runs[n++] = (struct mlos_page_run){r->base + d * PAGE, e - d};
+                i = e;
+            }
+            i = next_free(r, j);
+        }
+    }
+    if (held_out)
+        *held_out = held;
+    return n;
+}
+
+int mlos_page_return(struct mlos_pagealloc *pa, const struct mlos_page_run *run)
+{
+    size_t i;
+    struct mlos_page_region *r;
+
+    if (!run || !pa || run->npages > pa->held_pages)
+        return MLOS_EINVAL;
+    r = one_allocation(pa, (const void *)run->base, run->npages, &i);
+    if (!r)
+        return MLOS_EINVAL;
+    pa->held_pages -= run->npages;
+    release_run(pa, r, i, run->npages);
+    bits_fill(r->dirty, i, run->npages, false); /* given back: clean until handed out again */
     return 0;
 }
 

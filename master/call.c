@@ -93,13 +93,35 @@ void mlos__fail_calls(struct mlos_shard_impl *im, int err, const char *msg)
     }
 }
 
+static uint8_t frame_type_of(const mlos_call_t *req)
+{
+    return req->frame_type ? req->frame_type : MLOS_FRAME_CALL;
+}
+
+/* RELEASED acknowledgements that found the ring full (resize.c): they
+ * jump the call backlog, since the shard cannot use those pages until it
+ * has them. */
+static int flush_released(struct mlos_shard_impl *im)
+{
+    int sent = 0;
+    while (im->n_released) {
+        int prc = mlos_ring_push(&im->to_shard, MLOS_FRAME_RELEASED, im->released[0], NULL, 0);
+        if (prc < 0)
+            break;
+        memmove(im->released, im->released + 1, (im->n_released - 1) * sizeof(im->released[0]));
+        im->n_released--;
+        sent = 1;
+    }
+    return sent;
+}
+
 /* Move packed calls from the backlog into the ring while there is room. */
 static void flush_backlog(struct mlos_shard_impl *im)
 {
-    int sent = 0;
-    while (im->backlog) {
+    int sent = flush_released(im);
+    while (im->backlog && !im->n_released) {
         mlos_call_t *req = im->backlog;
-        int prc = mlos_ring_push(&im->to_shard, MLOS_FRAME_CALL, req->id, req->frame, (uint32_t)req->frame_len);
+        int prc = mlos_ring_push(&im->to_shard, frame_type_of(req), req->id, req->frame, (uint32_t)req->frame_len);
         if (prc == MLOS_EPROTO) {
             mlos__shard_fail(im, MLOS_EPROTO, "shard %u broke the protocol: it corrupted the call ring's index",
                              im->shard->id);
@@ -131,6 +153,114 @@ static void flush_backlog(struct mlos_shard_impl *im)
         mlos__ring_shard(im);
 }
 
+void mlos__queue_released(struct mlos_shard_impl *im, uint32_t id)
+{
+    if (!im->n_released && mlos_ring_push(&im->to_shard, MLOS_FRAME_RELEASED, id, NULL, 0) == 0) {
+        mlos__ring_shard(im);
+        return;
+    }
+    if (im->n_released == MLOS_MAX_RELEASED) {
+        /* The shard has not drained its ring for this many shrinks: it
+         * keeps the pages held (it loses their use), nothing is lost. */
+        mlos__shard_fail(im, MLOS_EPROTO, "shard %u does not drain its ring: %u resize acknowledgements waiting",
+                         im->shard->id, MLOS_MAX_RELEASED);
+        return;
+    }
+    im->released[im->n_released++] = id;
+    if (mlos_ring_producer_prepare_wait(&im->to_shard, 0))
+        flush_backlog(im);
+}
+
+static void append_pending(struct mlos_shard_impl *im, mlos_call_t *req)
+{
+    mlos_call_t **pp = &im->pending;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = req;
+}
+
+int mlos__submit(struct mlos_shard_impl *im, mlos_call_t *req, uint8_t type, void *frame, size_t len, mlos_call_cb cb)
+{
+    int rc;
+
+    if (im->rops) { /* resize and cores act on this host's memory file and QEMU: not through an agent */
+        free(frame);
+        return MLOS_ENOTSUP;
+    }
+    if (len > im->to_shard.max_payload) {
+        free(frame);
+        return MLOS_ETOOBIG;
+    }
+    void *user = req->data;
+    memset(req, 0, sizeof(*req));
+    req->data = user;
+    req->shard = im->shard;
+    req->cb = cb;
+    req->frame_type = type;
+    req->t0 = uv_hrtime();
+    req->id = im->next_id++;
+    if (im->next_id == 0)
+        im->next_id = 1;
+    rc = im->backlog || im->n_released ? MLOS_EAGAIN
+                                       : mlos_ring_push(&im->to_shard, type, req->id, frame, (uint32_t)len);
+    if (rc == 0) {
+        free(frame);
+    } else if (rc == MLOS_EAGAIN) {
+        req->frame = frame;
+        req->frame_len = len;
+        if (!im->backlog)
+            im->backlog = req;
+        im->backlog_end = req;
+    } else {
+        free(frame);
+        if (rc == MLOS_EPROTO)
+            mlos__shard_fail(im, MLOS_EPROTO, "shard %u broke the protocol: it corrupted the call ring's index",
+                             im->shard->id);
+        return rc;
+    }
+    append_pending(im, req);
+    if (rc == 0)
+        mlos__ring_shard(im);
+    mlos__spin(im);
+    return 0;
+}
+
+mlos_call_t *mlos__take_pending(struct mlos_shard_impl *im, uint32_t id, uint8_t type)
+{
+    for (mlos_call_t *c = im->pending; c; c = c->next)
+        if (c->id == id && !c->frame) {
+            if (frame_type_of(c) != type)
+                return NULL;
+            unlink_pending(im, c);
+            return c;
+        }
+    return NULL;
+}
+
+void mlos__complete(mlos_call_t *req, int status, const char *error)
+{
+    complete(req, status, error);
+}
+
+/* The agent copies the frame at once (ordered behind earlier puts), so
+ * the packed bytes live only for the send. */
+static int remote_call(struct mlos_shard_impl *im, mlos_call_t *req, const Mlos__TaskCall *msg, size_t len)
+{
+    uint8_t *buf = malloc(len ? len : 1);
+    int rc;
+    if (!buf)
+        return MLOS_ENOMEM;
+    mlos__task_call__pack(msg, buf);
+    rc = im->rops->call(im, req->id, buf, len);
+    free(buf);
+    if (rc < 0)
+        return rc == MLOS_ECONNRESET ? MLOS_ESHARDDIED : rc;
+    append_pending(im, req);
+    if (req->deadline_ms)
+        mlos__hb_arm(im);
+    return 0;
+}
+
 int mlos_call(mlos_shard_t *shard, mlos_call_t *req, const char *task, const void *arg, size_t arg_len,
               mlos_call_cb cb)
 {
@@ -146,15 +276,18 @@ int mlos_call_ex(mlos_shard_t *shard, mlos_call_t *req, const char *task, const 
     void *dst;
     int rc;
 
-    if (!im || !req || !task || !cb || (arg_len && !arg) || (opts && (opts->flags & ~MLOS_CALL_FENCE)))
+    if (!im || !req || !task || !cb || (arg_len && !arg) ||
+        (opts && (opts->flags & ~(MLOS_CALL_FENCE | MLOS_CALL_CONCURRENT))))
         return MLOS_EINVAL;
     if (im->state != SHARD_READY)
         return im->state == SHARD_DEAD ? MLOS_ESHARDDIED : MLOS_ESTOPPED;
     msg.task = (char *)task;
     msg.arg.data = (uint8_t *)arg;
     msg.arg.len = arg_len;
+    if (opts && (opts->flags & MLOS_CALL_CONCURRENT))
+        msg.flags = 1; /* rpc/wire/taskmsg.h: MLOS_TASKCALL_CONCURRENT */
     len = mlos__task_call__get_packed_size(&msg);
-    if (len > im->to_shard.max_payload)
+    if (len > (im->rops ? MLOS__REMOTE_MAX_CALL : im->to_shard.max_payload))
         return MLOS_ETOOBIG;
     void *user = req->data;
     memset(req, 0, sizeof(*req));
@@ -173,8 +306,10 @@ int mlos_call_ex(mlos_shard_t *shard, mlos_call_t *req, const char *task, const 
         uint64_t now = uv_hrtime() / 1000000u;
         req->deadline_ms = (now > uv_now(im->loop) ? now : uv_now(im->loop)) + opts->timeout_ms;
     }
+    if (im->rops) /* a shard on another node: through its agent (shard_remote.c) */
+        return remote_call(im, req, &msg, len);
     /* Calls keep their order: only go straight to the ring if nothing waits. */
-    rc = im->backlog ? MLOS_EAGAIN : mlos_ring_reserve(&im->to_shard, (uint32_t)len, &dst);
+    rc = im->backlog || im->n_released ? MLOS_EAGAIN : mlos_ring_reserve(&im->to_shard, (uint32_t)len, &dst);
     if (rc == 0) {
         mlos__task_call__pack(&msg, dst);
         mlos_ring_commit(&im->to_shard, MLOS_FRAME_CALL, req->id, (uint32_t)len);
@@ -192,10 +327,7 @@ int mlos_call_ex(mlos_shard_t *shard, mlos_call_t *req, const char *task, const 
         return rc;
     }
     /* Append to pending (replies usually come back in order). */
-    mlos_call_t **pp = &im->pending;
-    while (*pp)
-        pp = &(*pp)->next;
-    *pp = req;
+    append_pending(im, req);
     if (rc == 0)
         mlos__ring_shard(im);
     mlos__spin(im);
@@ -295,7 +427,7 @@ static mlos_call_t *find_pending(struct mlos_shard_impl *im, uint32_t id)
     return NULL;
 }
 
-static int on_hello(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len)
+int mlos__on_hello(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len)
 {
     mlos_shard_t *s = im->shard;
     Mlos__Hello *h = mlos__hello__unpack(NULL, len, p);
@@ -304,6 +436,13 @@ static int on_hello(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len)
     snprintf(s->arch, sizeof(s->arch), "%s", h->arch);
     s->shard_boot_ns = h->boot_ns;
     s->mem_bytes = h->mem_bytes;
+    /* cores: 0 from shards that predate them; never more than asked for */
+    s->cores = h->cores ? h->cores : 1;
+    if (s->cores > im->cores_asked)
+        s->cores = im->cores_asked;
+    s->active_cores = h->active_cores && h->active_cores <= s->cores ? h->active_cores : s->cores;
+    /* Elastic only if spawned so and the shard agrees; never more than asked for. */
+    s->mem_max_bytes = im->mem_max && h->mem_max_bytes ? (h->mem_max_bytes < im->mem_max ? h->mem_max_bytes : im->mem_max) : 0;
     s->tasks = calloc(h->n_tasks ? h->n_tasks : 1, sizeof(char *));
     for (size_t i = 0; s->tasks && i < h->n_tasks; i++)
         if ((s->tasks[i] = strdup(h->tasks[i])))
@@ -313,11 +452,13 @@ static int on_hello(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len)
     return 0;
 }
 
-static int on_reply(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, uint32_t len)
+int mlos__on_reply(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, uint32_t len)
 {
     mlos_call_t *req = find_pending(im, id);
     Mlos__TaskReply *r;
 
+    if (req && frame_type_of(req) != MLOS_FRAME_CALL)
+        return MLOS_EPROTO; /* a REPLY to something that was not a call */
     if (!req) {
         if (drop_abandoned(im, id)) {
             mlos__hb_alive(im); /* done with the overrun task: the next call's clock starts */
@@ -333,8 +474,9 @@ static int on_reply(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, u
     req->result = r->result.data;
     req->result_len = r->result.len;
     req->run_ns = r->run_ns;
+    /* req is the caller's again once its callback ran (it may be freed
+     * there): not touched afterwards; result is valid inside it only */
     complete(req, r->status > 0 ? MLOS_EPROTO : r->status, r->error);
-    req->result = NULL;
     mlos__task_reply__free_unpacked(r, NULL);
     return 0;
 }
@@ -353,9 +495,13 @@ void mlos__drain(struct mlos_shard_impl *im)
         if (h.type == MLOS_FRAME_PONG && im->state != SHARD_STARTING)
             bad = mlos__hb_pong(im, h.request_id, p, h.length);
         else if (h.type == MLOS_FRAME_HELLO && im->state == SHARD_STARTING)
-            bad = on_hello(im, p, h.length);
+            bad = mlos__on_hello(im, p, h.length);
         else if (h.type == MLOS_FRAME_REPLY && im->state != SHARD_STARTING)
-            bad = on_reply(im, h.request_id, p, h.length);
+            bad = mlos__on_reply(im, h.request_id, p, h.length);
+        else if (h.type == MLOS_FRAME_RESIZED && im->state != SHARD_STARTING)
+            bad = mlos__on_resized(im, h.request_id, p, h.length); /* resize.c */
+        else if (h.type == MLOS_FRAME_CORES_SET && im->state != SHARD_STARTING)
+            bad = mlos__on_cores_set(im, h.request_id, p, h.length); /* cores.c */
         else if (h.type == MLOS_FRAME_LOG)
             bad = 0; /* text also goes to the console */
         else if (h.type == MLOS_FRAME_MSG && im->state != SHARD_STARTING) {
@@ -367,6 +513,8 @@ void mlos__drain(struct mlos_shard_impl *im)
         if (im->state == SHARD_CLOSING)
             return; /* a callback released the shard */
         mlos_ring_release(&im->to_master, &h);
+        if (im->fenced && bad >= 0)
+            return; /* a handler condemned the shard: accept nothing more from it */
         if (bad < 0) {
             mlos__shard_fail(im, MLOS_EPROTO, "shard %u broke the protocol: frame type %u id %u: %s",
                              im->shard->id, h.type, h.request_id, mlos_strerror(bad));
@@ -399,6 +547,16 @@ static int bulk_range(mlos_shard_t *shard, size_t off, size_t len)
 
 int mlos_put(mlos_shard_t *shard, size_t offset, const void *src, size_t len)
 {
+    struct mlos_shard_impl *im = shard ? shard->impl : NULL;
+    if (im && im->rops) { /* through the agent, ordered before later calls */
+        if (im->state != SHARD_READY)
+            return im->state == SHARD_DEAD ? MLOS_ESHARDDIED : MLOS_ESTOPPED;
+        if (offset > im->bulk_len || len > im->bulk_len - offset)
+            return MLOS_ERANGE;
+        if (len && !src)
+            return MLOS_EINVAL;
+        return len ? im->rops->put(im, offset, src, len) : 0;
+    }
     int rc = bulk_range(shard, offset, len);
     if (rc == 0 && len)
         memcpy(shard->impl->bulk + offset, src, len);
@@ -408,6 +566,8 @@ int mlos_put(mlos_shard_t *shard, size_t offset, const void *src, size_t len)
 
 int mlos_get(mlos_shard_t *shard, size_t offset, void *dst, size_t len)
 {
+    if (shard && shard->impl && shard->impl->rops)
+        return MLOS_ENOTSUP; /* results of remote shards come back in replies */
     int rc = bulk_range(shard, offset, len);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     if (rc == 0 && len)

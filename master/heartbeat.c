@@ -57,7 +57,8 @@ void mlos__hb_alive(struct mlos_shard_impl *im)
 
 static int hb_active(const struct mlos_shard_impl *im)
 {
-    return im->hb_interval_ms && im->state == SHARD_READY && im->proc_running && !im->fenced;
+    /* shards behind an agent: the agent pings them, the cluster pings the agent */
+    return im->hb_interval_ms && im->state == SHARD_READY && im->proc_running && !im->fenced && !im->rops;
 }
 
 /* Since when (loop ms) the shard owes the master a frame, 0: it owes
@@ -215,6 +216,12 @@ int mlos_shard_heartbeat(mlos_shard_t *shard, unsigned interval_ms, unsigned tim
         timeout_ms = MLOS_HEARTBEAT_TIMEOUT_MS;
     im->hb_interval_ms = interval_ms;
     im->hb_timeout_ms = timeout_ms;
+    if (im->rops) { /* its agent pings it, where it runs */
+        if (im->rops->heartbeat)
+            im->rops->heartbeat(im, interval_ms, timeout_ms);
+        mlos__hb_arm(im); /* call deadlines */
+        return 0;
+    }
     if (!interval_ms) {
         mlos__hb_arm(im); /* call deadlines may still need the timer */
         return 0;

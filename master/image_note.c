@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kinds/kind.h"
 #include "mlos.h"
 #include "mlos_abi.h"
 #include "mlos_image.h"
@@ -209,9 +210,9 @@ static int parse_note(const struct elf *e, const struct sect *s, struct mlos_ima
 
 static int parse_tasks(const struct elf *e, const struct sect *s, struct mlos_image_info *info)
 {
-    /* Pointer width of the code, not of the file: the x86_64 Multiboot
-     * image is ELF32 around 64-bit code. */
-    unsigned w = !strcmp(info->arch, "ppc") ? 4 : 8;
+    /* Pointer width of the code, not of the file (kinds/kind.h). */
+    const struct mlos_kind *k = mlos__kind_find(info->arch);
+    unsigned w = k ? k->code_ptr_bytes : 8;
     if (s->type == SHT_NOBITS_ || s->size % (2 * w) || s->size / (2 * w) > TASKS_MAX)
         return MLOS_EINVAL;
     size_t n = (size_t)(s->size / (2 * w));
@@ -288,34 +289,19 @@ void mlos_image_info_free(struct mlos_image_info *info)
     memset(info, 0, sizeof(*info));
 }
 
-/* ELF machine of this master's own programs (what a process shard must be). */
-static unsigned host_machine(void)
-{
-#if defined(__x86_64__)
-    return EM_X86_64_;
-#elif defined(__aarch64__)
-    return EM_AARCH64_;
-#elif defined(__powerpc64__)
-    return EM_PPC64_;
-#else
-    return 0;
-#endif
-}
-
 int mlos_image_check(const char *path, const char *arch, char *err, size_t err_len)
 {
     struct mlos_image_info info;
     char why[256];
+    const struct mlos_kind *kind = mlos__kind_lookup(arch, why, sizeof(why));
+    if (!kind)
+        return fail(err, err_len, MLOS_EINVAL, "%s", why);
     int rc = mlos_image_inspect(path, &info, why, sizeof(why));
     if (rc < 0)
         return fail(err, err_len, rc, "%s", why);
-    int same = !strcmp(info.arch, arch);
-    if (!info.has_note && !same) {
-        /* Judged by the ELF machine alone: a static x86-64 program could
-         * be either kind of x86_64 shard, so only clear mismatches count. */
-        same = !strcmp(info.arch, "x86_64") && !strcmp(arch, "process") && host_machine() == EM_X86_64_ &&
-               !strncmp(info.machine, "x86-64/", 7);
-    }
+    /* Without a note only the ELF machine speaks, and each kind judges it:
+     * only clear mismatches count. */
+    int same = info.has_note ? !strcmp(info.arch, kind->name) : kind->plain_image_ok(&info);
     char abi[48];
     if (info.has_note)
         snprintf(abi, sizeof(abi), "ABI %u", info.abi);

@@ -19,7 +19,7 @@
  *               wrapper command (e.g. {"ip","netns","exec","ns2"} to put it
  *               in another network namespace, or {"ssh","host"}). Stop:
  *               SIGTERM, then SIGKILL after 2 s.
- *      "slurm"  srun -N1 -n1 [--nodelist=..] [--partition=..]
+ *      "slurm"  srun -N1 -n1 (or -N<nodes> --ntasks-per-node=1) [--nodelist=..] [--partition=..]
  *               --job-name=mlos-<pid>-<n> --immediate=<alloc timeout>
  *               --time=<limit> --kill-on-bad-exit=1 <worker> <args>:
  *               Slurm allocates a node and runs the worker there. Stop:
@@ -64,6 +64,9 @@ struct mlos_launch_opts {
     /* slurm */
     const char *nodelist;     /* --nodelist */
     const char *partition;    /* --partition */
+    unsigned nodes;           /* 0: one process on one node (srun -N1 -n1, a remote worker); N: one process
+                               * on each of N nodes (srun -N N --ntasks-per-node=1: node agents over an
+                               * allocation, one job step for all of them) */
     unsigned alloc_timeout_s; /* --immediate: give up if no node within this: 30 */
     unsigned time_limit_min;  /* --time: 60 */
     const char *srun;         /* default "srun" from PATH */

@@ -15,7 +15,7 @@ int mlos__launch_slurm_argv(mlos_launch_t *l, const struct mlos_launch_opts *o, 
 {
     /* the strings only have to live until uv_spawn, which
      * mlos_launch_start calls right after this returns */
-    static __thread char b_node[300], b_part[300], b_name[100], b_imm[40], b_time[40];
+    static __thread char b_node[300], b_part[300], b_name[100], b_imm[40], b_time[40], b_nodes[40];
     int n = 0;
     const char *srun = o->srun ? o->srun : "srun";
 
@@ -27,8 +27,14 @@ int mlos__launch_slurm_argv(mlos_launch_t *l, const struct mlos_launch_opts *o, 
     if (cap < 12)
         return MLOS_EINVAL;
     argv[n++] = srun;
-    argv[n++] = "-N1";
-    argv[n++] = "-n1";
+    if (o->nodes) { /* one per node of the allocation: node agents */
+        snprintf(b_nodes, sizeof(b_nodes), "-N%u", o->nodes);
+        argv[n++] = b_nodes;
+        argv[n++] = "--ntasks-per-node=1";
+    } else {
+        argv[n++] = "-N1";
+        argv[n++] = "-n1";
+    }
     argv[n++] = b_name;
     argv[n++] = b_imm;
     argv[n++] = b_time;

@@ -8,6 +8,9 @@
 
 #define MLOS_CONSOLE_TAIL 4096
 #define MLOS_STOP_GRACE_MS 2000
+/* Largest packed TaskCall for a shard behind an agent: one message (rpc/msg.h)
+ * holds it with the node header. */
+#define MLOS__REMOTE_MAX_CALL ((1u << 20) - 4096)
 
 enum shard_state {
     SHARD_STARTING, /* process launched, waiting for HELLO */
@@ -21,7 +24,7 @@ struct mlos_shard_impl {
     uv_loop_t *loop;
     mlos_shard_t *shard;
     enum shard_state state;
-    int is_process;
+    const struct mlos_kind *kind; /* x86_64, ppc, process: what differs (kinds/kind.h) */
 
     uv_process_t proc;
     int proc_running;
@@ -77,10 +80,44 @@ struct mlos_shard_impl {
     int fenced;                  /* no more frames accepted; process killed */
     void (*on_dead)(mlos_shard_t *shard); /* a READY shard died or was fenced (pool.c) */
 
+    unsigned cores_asked;        /* mlos_spawn_opts.cores (at least 1) */
+
+    /* ---- elastic memory (resize.c) ---- */
+    uint64_t mem_max;            /* as spawned (mem_max_bytes), 0: fixed size */
+    uint64_t give_lo, give_hi;   /* memory-file offsets a shard may give back: its allocator's memory */
+#define MLOS_MAX_RELEASED 64
+    uint32_t released[MLOS_MAX_RELEASED]; /* RELEASED acknowledgements waiting for ring room */
+    unsigned n_released;
+    unsigned punching;           /* punches running on the thread pool: they use mem_fd */
+    int release_waits;           /* the release waits for them (mlos__release_memory) */
+
     /* ---- call deadlines (call.c; the same timer as the heartbeat) ---- */
 #define MLOS_MAX_ABANDONED 64
     uint32_t abandoned[MLOS_MAX_ABANDONED]; /* ids of sent calls that overran: their late replies are dropped */
     unsigned n_abandoned;
+
+    /* ---- a shard on another node, behind its agent (shard_remote.c) ---- */
+    const struct mlos__remote_ops *rops; /* NULL: a shard of this host */
+    void *rctx;                          /* the node's own state for this shard */
+};
+
+/* How the master reaches a shard that runs on another node: the node layer
+ * (master/cluster.c, outside this library) implements these; shard.c and
+ * call.c use them instead of the ring and the process. Each returns 0 or a
+ * negative MLOS_E*; none calls back into the shard synchronously. */
+struct mlos__remote_ops {
+    /* send a packed TaskCall with request id (ordered after earlier puts) */
+    int (*call)(struct mlos_shard_impl *im, uint32_t id, const void *packed, size_t len);
+    /* copy into the shard's bulk window at off (bounds checked already) */
+    int (*put)(struct mlos_shard_impl *im, size_t off, const void *src, size_t len);
+    /* ask the agent to stop the shard; it answers with mlos__remote_gone(im, 0, ..) */
+    void (*stop)(struct mlos_shard_impl *im);
+    /* the master gave up on the shard (deadline, protocol): the agent kills it */
+    void (*fence)(struct mlos_shard_impl *im);
+    /* the shard's resources are released on the master: forget it */
+    void (*release)(struct mlos_shard_impl *im);
+    /* watch the slave with these heartbeats on its node (0: off) */
+    void (*heartbeat)(struct mlos_shard_impl *im, unsigned interval_ms, unsigned timeout_ms);
 };
 
 /* shard.c */
@@ -88,6 +125,8 @@ void mlos__shard_fail(struct mlos_shard_impl *im, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 void mlos__shard_ready(struct mlos_shard_impl *im);
+/* Last step of a release: unmap, close, free; deferred while punching. */
+void mlos__release_memory(struct mlos_shard_impl *im);
 
 /* mlos_spawn, optionally paused (QEMU kinds only, else MLOS_EINVAL): QEMU
  * starts with -S and a QMP monitor; no guest code runs and no HELLO timeout
@@ -101,6 +140,13 @@ int mlos__spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_op
 int mlos__shard_resume(mlos_shard_t *shard);
 
 /* call.c */
+/* Queue frame (malloc'ed; owned from now on, also on failure) as request
+ * type, in call order behind queued calls, answered by the same id. */
+int mlos__submit(struct mlos_shard_impl *im, mlos_call_t *req, uint8_t type, void *frame, size_t len, mlos_call_cb cb);
+/* The sent request with this id if it is of this type, taken out of pending; else NULL. */
+mlos_call_t *mlos__take_pending(struct mlos_shard_impl *im, uint32_t id, uint8_t type);
+void mlos__complete(mlos_call_t *req, int status, const char *error);
+void mlos__queue_released(struct mlos_shard_impl *im, uint32_t id); /* RELEASED frame, ahead of queued calls */
 void mlos__drain(struct mlos_shard_impl *im);
 void mlos__fail_calls(struct mlos_shard_impl *im, int err, const char *msg);
 void mlos__ring_shard(struct mlos_shard_impl *im); /* doorbell if the shard sleeps */
@@ -109,6 +155,12 @@ void mlos__spin(struct mlos_shard_impl *im);       /* polling mode: keep watchin
 uint64_t mlos__next_deadline(const struct mlos_shard_impl *im); /* earliest call deadline (loop ms), 0: none */
 /* Settle calls whose deadline is <= now; 1 if the shard was fenced or released meanwhile. */
 int mlos__expire_calls(struct mlos_shard_impl *im, uint64_t now);
+
+/* cores.c: a CORES_SET frame (untrusted) */
+int mlos__on_cores_set(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, uint32_t len);
+
+/* resize.c: a RESIZED frame (untrusted) */
+int mlos__on_resized(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, uint32_t len);
 
 /* heartbeat.c */
 void mlos__hb_init(struct mlos_shard_impl *im);  /* in mlos_spawn, before any release() */
@@ -127,6 +179,24 @@ void mlos__shard_ep_gone(struct mlos_shard_impl *im);  /* shard dead or stopping
 /* shard_env.c: the environment of a process shard, shard_args first;
  * malloc'ed array (free it) pointing into environ, or NULL. */
 char **mlos__shard_env(char *shard_args);
+
+/* shard_remote.c: the master side of a shard behind a node agent */
+/* Create the handle (state STARTING, hello timer armed); 0 or MLOS_ENOMEM. */
+int mlos__remote_shard_new(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opts *o,
+                           const struct mlos__remote_ops *ops, void *rctx, const char *node, mlos_spawn_cb cb);
+/* The agent's answer to the spawn: the shard's HELLO (mlos.Hello bytes), its
+ * bulk window size and host pid on the node. MLOS_EDECODE for a bad HELLO. */
+int mlos__remote_hello(struct mlos_shard_impl *im, const uint8_t *hello, size_t len, uint64_t bulk_len, int pid);
+/* A REPLY (mlos.TaskReply bytes) for request id; < 0: protocol breach. */
+int mlos__remote_reply(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, size_t len);
+/* The shard is gone on its node (err 0: stopped as asked), or its node is
+ * lost (err < 0, msg says why): calls fail, the pool hears of it. */
+void mlos__remote_gone(struct mlos_shard_impl *im, int err, const char *msg);
+int mlos__remote_stop(struct mlos_shard_impl *im);
+
+/* call.c, for shard_remote.c */
+int mlos__on_hello(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len);
+int mlos__on_reply(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, uint32_t len);
 
 /* master.c */
 uint32_t mlos__next_shard_id(void);

@@ -38,7 +38,8 @@ void mlos_image_info_free(struct mlos_image_info *info);
 /* Can a master of this library boot path as a shard of arch ("x86_64",
  * "ppc", "process")? Returns 0 if so; MLOS_ESPAWN if the image is for
  * another architecture, MLOS_EVERSION if it speaks another ABI version,
- * or an mlos_image_inspect error. err names both sides, e.g. "image X is
+ * MLOS_EINVAL if arch is none of those (err lists the known ones), or an
+ * mlos_image_inspect error. err names both sides, e.g. "image X is
  * built for ppc (ABI 1), not for x86_64 (ABI 1)". Images without a note
  * are judged by their ELF machine alone. mlos_spawn runs this check before
  * it starts anything. */

@@ -10,6 +10,11 @@
  *   ... mlos_pool_close(&pool, on_closed);
  *
  * Policy:
+ *  - Nodes: shards start on this host, or over the nodes of a placement
+ *    (opts.placement: a cluster of node agents, master/cluster.h), spread
+ *    or packed, at most node_max and at least node_min per live node. A
+ *    shard on another node takes calls and puts exactly like a local one;
+ *    a node that is lost takes its shards with it (they fail as below).
  *  - Placement: a call goes to a READY shard with room (fewer than
  *    per_shard calls in flight; the most recently used first, so the rest
  *    stay idle and can be retired), else it waits in one FIFO queue.
@@ -26,6 +31,7 @@
  *    counts neither in shards nor against max_shards, takes no CPU and no
  *    calls, and costs the host a QEMU process (its guest RAM untouched).
  *    The shard id and spawn options are fixed when the spare starts.
+ *    Spares are local only: a pool with a placement keeps none.
  *  - Shrink: a READY shard idle for idle_timeout_ms is stopped, as long as
  *    at least min_shards shards and min_warm idle shards remain.
  *  - Failure: every pool shard has heartbeats (below). When a shard dies,
@@ -47,6 +53,12 @@
  *    deadline on shard S") and MLOS_ESHARDDIED for other calls on that shard.
  *  - Spawn failures: retried with backoff; after 3 in a row with no shard
  *    up, queued calls fail with the spawn error.
+ *  - Memory (mem_idle_bytes, for elastic shards: spawn.mem_max_bytes): a
+ *    shard idle for mem_idle_ms is shrunk to mem_idle_bytes, so that the
+ *    host gets back what its calls used and freed (mlos_shard_resize); no
+ *    call goes to it while the shrink runs, and before its next call it is
+ *    grown back to spawn.mem_bytes (in call order: the call sees the
+ *    memory). Reported as MLOS_POOL_SHARD_RESIZED.
  *
  * Callbacks run from the loop, never inside mlos_pool_call/close/drain,
  * except the optional prep hook (mlos_pool_call_prep).
@@ -73,7 +85,9 @@ extern "C" {
  * MSG or REPLY frames, or PONGs for other ids, do not keep a shard alive.
  * A shard answers between tasks only: a task running longer than
  * timeout_ms is taken for a hang. interval_ms 0 turns heartbeats off (the
- * default for mlos_spawn). May be called any time after mlos_spawn
+ * default for mlos_spawn). For a shard on another node (master/cluster.h)
+ * its agent pings it with these settings, where it runs, and reports a
+ * fenced slave to the master. May be called any time after mlos_spawn
  * returned 0. Returns 0 or MLOS_EINVAL. */
 int mlos_shard_heartbeat(mlos_shard_t *shard, unsigned interval_ms, unsigned timeout_ms);
 
@@ -94,10 +108,32 @@ enum mlos_pool_event {
     MLOS_POOL_SHARD_SPAWN_FAILED, /* a shard could not start (status, why) */
     MLOS_POOL_SHARD_FAILED,       /* a READY shard died or was fenced (status, why) */
     MLOS_POOL_SHARD_RETIRED,      /* an idle shard is being stopped (shrink) */
+    MLOS_POOL_SHARD_RESIZED,      /* a shard's memory was shrunk when idle or grown for a call
+                                   * (status: the resize's, why: what happened) */
 };
 /* shard is NULL for SPAWN_FAILED when mlos_spawn refused at once (e.g. no image). */
 typedef void (*mlos_pool_event_cb)(mlos_pool_t *pool, const mlos_shard_t *shard, enum mlos_pool_event ev,
                                    int status, const char *why);
+
+/* Placement over nodes: where a pool starts its shards when they are not
+ * all on this host. A cluster of node agents provides one
+ * (mlos_cluster_placement, master/cluster.h); any other source of nodes
+ * can. Node ids are the provider's, stable while the node lives; a node
+ * that leaves the list takes its shards with it (they die and are handled
+ * as any failed shard). Both functions run on the pool's loop. */
+struct mlos_pool_placement {
+    void *ctx;
+    /* the live nodes: fills up to cap ids, returns how many there are */
+    size_t (*nodes)(void *ctx, uint32_t *ids, size_t cap);
+    /* start a shard on node `node` with mlos_spawn's contract */
+    int (*spawn)(void *ctx, uint32_t node, uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opts *o,
+                 mlos_spawn_cb cb);
+};
+
+enum mlos_pool_spread {
+    MLOS_POOL_SPREAD = 0, /* a new shard goes to the node with the fewest shards of this pool */
+    MLOS_POOL_PACK = 1,   /* to the fullest node still below node_max (then the next node) */
+};
 
 /* Pool options. Zero fields take the defaults shown. */
 struct mlos_pool_opts {
@@ -115,7 +151,18 @@ struct mlos_pool_opts {
                                    * shard (time queued in the pool not counted; with per_shard > 1,
                                    * time behind other calls on that shard is); 0: none */
     unsigned paused_spares;       /* QEMUs kept started and paused, taken first when the pool grows:
-                                   * 0 (ignored for process shards) */
+                                   * 0 (ignored for process shards and with a
+                                   * placement: spares are QEMUs on this host) */
+    size_t mem_idle_bytes;        /* shrink idle shards to this (needs spawn.mem_max_bytes; at most
+                                   * spawn.mem_bytes, a multiple of 4 KiB >= 1 MiB); 0: off */
+    unsigned mem_idle_ms;         /* idle this long before the shrink: idle_timeout_ms / 2 */
+    /* placement: NULL (default) starts every shard on this host with
+     * mlos_spawn; else over the provider's nodes, within the limits below
+     * on top of the totals above */
+    const struct mlos_pool_placement *placement;
+    unsigned node_max;            /* shards on one node at most: 0, no limit */
+    unsigned node_min;            /* shards kept on every live node: 0 */
+    enum mlos_pool_spread spread; /* which node gets a new shard: MLOS_POOL_SPREAD */
 };
 
 struct mlos_pool_impl; /* private */
@@ -134,6 +181,8 @@ struct mlos_pool_s {
     unsigned peak_shards;
     uint64_t spawned, spawn_failed, failed, retired, retries, calls_done;
     uint64_t resumed;  /* shards started from a paused spare (included in spawned once UP) */
+    uint64_t mem_shrinks, mem_grows; /* idle shrinks done, grows before a call */
+    uint64_t mem_released;           /* bytes those shrinks gave back to the host */
     /* private */
     struct mlos_pool_impl *impl;
     int *sync_done;

@@ -23,6 +23,7 @@
 
 static void service(struct mlos_pool_impl *pi);
 static void on_done(mlos_call_t *c, int status);
+static void dispatch(struct mlos_pool_impl *pi);
 
 /* ---- small helpers ---- */
 
@@ -197,12 +198,74 @@ static struct pool_slot *pick(struct mlos_pool_impl *pi)
 {
     struct pool_slot *best = NULL;
     for (struct pool_slot *s = pi->slots; s; s = s->next) {
-        if (s->state != SLOT_READY || s->inflight >= pi->o.per_shard || !mlos_shard_alive(&s->shard))
+        if (s->state != SLOT_READY || s->inflight >= pi->o.per_shard || s->resizing || !mlos_shard_alive(&s->shard))
             continue;
         if (!best || s->inflight < best->inflight || (s->inflight == best->inflight && s->last_use > best->last_use))
             best = s;
     }
     return best;
+}
+
+/* ---- memory policy (mem_idle_bytes) ---- */
+
+static void on_resized(mlos_resize_t *r, int status)
+{
+    struct pool_slot *slot = r->data;
+    struct mlos_pool_impl *pi = slot->pi;
+    int was_shrink = slot->resizing;
+    char why[300];
+
+    slot->resizing = 0;
+    slot->growing = 0;
+    if (slot->state != SLOT_READY)
+        return; /* failed or stopping meanwhile: nothing to track */
+    if (was_shrink) {
+        slot->shrunk = status == 0 || status == MLOS_EBUSY;
+        if (slot->shrunk) {
+            pi->pool->mem_shrinks++;
+            pi->pool->mem_released += r->released_bytes;
+        }
+        snprintf(why, sizeof(why), "idle: memory %s to %llu bytes, %llu bytes given back%s%.200s",
+                 status == 0 || status == MLOS_EBUSY ? "shrunk" : "not shrunk", (unsigned long long)r->mem_bytes,
+                 (unsigned long long)r->released_bytes, status ? ": " : "", status ? r->error : "");
+    } else {
+        snprintf(why, sizeof(why), "memory grown to %llu bytes for a call%s%.200s", (unsigned long long)r->mem_bytes,
+                 status ? ": " : "", status ? r->error : "");
+    }
+    emit(pi, &slot->shard, MLOS_POOL_SHARD_RESIZED, status, why);
+    dispatch(pi); /* calls may have waited for the shrink to finish */
+}
+
+static void shrink_idle(struct mlos_pool_impl *pi, uint64_t now)
+{
+    if (!pi->o.mem_idle_bytes)
+        return;
+    for (struct pool_slot *s = pi->slots; s; s = s->next) {
+        if (s->state != SLOT_READY || s->inflight || s->resizing || s->growing || s->shrunk ||
+            now - s->idle_since_ms < pi->o.mem_idle_ms || !mlos_shard_alive(&s->shard))
+            continue;
+        s->resize.data = s;
+        if (mlos_shard_resize(&s->shard, &s->resize, pi->o.mem_idle_bytes, on_resized) == 0)
+            s->resizing = 1;
+        else
+            s->shrunk = 1; /* cannot shrink (e.g. an image without elastic memory): do not retry every tick */
+    }
+}
+
+/* A shrunk shard gets its memory back before the call: the resize goes
+ * first in the shard's order, so the call sees it. */
+static void grow_for_call(struct mlos_pool_impl *pi, struct pool_slot *slot)
+{
+    if (!slot->shrunk)
+        return;
+    slot->shrunk = 0;
+    if (slot->shard.mem_bytes >= pi->o.spawn.mem_bytes || !slot->shard.mem_max_bytes)
+        return;
+    slot->resize.data = slot;
+    if (mlos_shard_resize(&slot->shard, &slot->resize, pi->o.spawn.mem_bytes, on_resized) == 0) {
+        slot->growing = 1;
+        pi->pool->mem_grows++;
+    }
 }
 
 /* Send req to slot. Returns -1 if the shard refused (req goes back to the
@@ -221,6 +284,7 @@ static int send_on(struct mlos_pool_impl *pi, mlos_pool_call_t *req, struct pool
         finish_later(pi, req, rc);
         return 0;
     }
+    grow_for_call(pi, slot);
     req->call.data = req;
     struct mlos_call_opts co = {.timeout_ms = pi->o.call_timeout_ms, .flags = MLOS_CALL_FENCE};
     rc = mlos_call_ex(&slot->shard, &req->call, req->task, req->arg, req->arg_len, &co, on_done);
@@ -334,16 +398,124 @@ static void on_closed(mlos_shard_t *shard)
         kick(pi);
 }
 
-/* Start a slot's shard (paused: as a spare whose guest waits for resume). */
-static int start_slot(struct mlos_pool_impl *pi, int paused)
+/* ---- nodes ---- */
+
+#define MAX_NODES 4096
+
+struct node_count {
+    uint32_t id;
+    unsigned cnt; /* live shards (starting or ready) of this pool on it */
+};
+
+static int by_id(const void *a, const void *b)
 {
-    struct pool_slot *slot = calloc(1, sizeof(*slot));
+    const struct node_count *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static struct node_count *find_count(struct node_count *tab, size_t n, uint32_t id)
+{
+    struct node_count key = {id, 0};
+    return bsearch(&key, tab, n, sizeof(*tab), by_id);
+}
+
+/* The placement's live nodes with this pool's shards on each, sorted by
+ * id: one pass over the slots, so that placing or shrinking many shards
+ * stays linear in the pool's size. Returns the count (0 if out of
+ * memory); *out is the pool's table, valid until the next call. */
+static size_t node_table(struct mlos_pool_impl *pi, struct node_count **out)
+{
+    size_t n = pi->o.placement->nodes(pi->o.placement->ctx, NULL, 0);
+    if (n > MAX_NODES)
+        n = MAX_NODES;
+    if (n > pi->node_cap) {
+        uint32_t *ids = realloc(pi->node_ids, n * sizeof(*ids));
+        struct node_count *tab = ids ? realloc(pi->node_tab, n * sizeof(*tab)) : NULL;
+        if (ids)
+            pi->node_ids = ids;
+        if (!tab)
+            return 0;
+        pi->node_tab = tab;
+        pi->node_cap = n;
+    }
+    uint32_t *ids = pi->node_ids;
+    struct node_count *tab = pi->node_tab;
+    size_t got = n ? pi->o.placement->nodes(pi->o.placement->ctx, ids, n) : 0;
+    n = got < n ? got : n;
+    for (size_t i = 0; i < n; i++)
+        tab[i] = (struct node_count){ids[i], 0};
+    qsort(tab, n, sizeof(*tab), by_id);
+    for (struct pool_slot *s = pi->slots; s; s = s->next) {
+        struct node_count *c;
+        if ((s->state == SLOT_STARTING || s->state == SLOT_READY) && (c = find_count(tab, n, s->node)))
+            c->cnt++;
+    }
+    *out = tab;
+    return n;
+}
+
+/* The node for the next shard: one below node_min first, then by the
+ * spread policy among those below node_max. The entry, or NULL: no room. */
+static struct node_count *choose_node(struct mlos_pool_impl *pi, struct node_count *tab, size_t n)
+{
+    struct node_count *best = NULL;
+    int best_under_min = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned cnt = tab[i].cnt;
+        int under_min = cnt < pi->o.node_min;
+        if (pi->o.node_max && cnt >= pi->o.node_max)
+            continue;
+        if (!best || (under_min && !best_under_min) ||
+            (under_min == best_under_min && (pi->o.spread == MLOS_POOL_PACK ? cnt > best->cnt : cnt < best->cnt))) {
+            best = &tab[i];
+            best_under_min = under_min;
+        }
+    }
+    return best;
+}
+
+/* Totals the nodes allow: max over node_max, min over node_min. */
+static void node_limits(struct mlos_pool_impl *pi, unsigned *max, unsigned *min)
+{
+    *max = pi->o.max_shards;
+    *min = pi->o.min_shards;
+    if (!pi->o.placement)
+        return;
+    size_t n = pi->o.placement->nodes(pi->o.placement->ctx, NULL, 0);
+    if (pi->o.node_max && pi->o.node_max * n < *max)
+        *max = (unsigned)(pi->o.node_max * n);
+    if (pi->o.node_min * n > *min)
+        *min = (unsigned)(pi->o.node_min * n);
+    if (*min > *max)
+        *min = *max;
+}
+
+/* Start one shard: on this host (paused: as a spare whose guest waits for
+ * resume; local only), or on the chosen node of tab (whose count goes up
+ * with it). */
+static int start_slot(struct mlos_pool_impl *pi, struct node_count *tab, size_t ntab, int paused)
+{
+    struct pool_slot *slot;
+    struct node_count *nc = NULL;
+    uint32_t node = 0;
     int rc;
-    if (!slot)
+    if (pi->o.placement) {
+        if (!(nc = choose_node(pi, tab, ntab)))
+            return MLOS_ESPAWN; /* no node has room: wait for one */
+        node = nc->id;
+    }
+    if (!(slot = calloc(1, sizeof(*slot))))
         return MLOS_ENOMEM;
     slot->pi = pi;
     slot->state = paused ? SLOT_PAUSED : SLOT_STARTING;
-    rc = mlos__spawn(pi->loop, &slot->shard, &pi->o.spawn, on_spawned, paused);
+    slot->node = node;
+    rc = pi->o.placement ? pi->o.placement->spawn(pi->o.placement->ctx, node, pi->loop, &slot->shard, &pi->o.spawn,
+                                                  on_spawned)
+                         : mlos__spawn(pi->loop, &slot->shard, &pi->o.spawn, on_spawned, paused);
+    if (rc < 0 && pi->o.placement && rc == MLOS_ESHARDDIED) {
+        free(slot); /* the node just left: another is chosen next time */
+        return rc;
+    }
     if (rc < 0) {
         free(slot);
         pi->pool->spawn_failed++;
@@ -358,6 +530,8 @@ static int start_slot(struct mlos_pool_impl *pi, int paused)
     if (pi->o.heartbeat_ms > 0)
         mlos_shard_heartbeat(&slot->shard, (unsigned)pi->o.heartbeat_ms, pi->o.heartbeat_timeout_ms);
     slot->shard.impl->on_dead = on_dead;
+    if (nc)
+        nc->cnt++;
     slot->next = pi->slots;
     if (pi->slots)
         pi->slots->prev = slot;
@@ -367,8 +541,8 @@ static int start_slot(struct mlos_pool_impl *pi, int paused)
 }
 
 /* One more shard: a paused spare's guest is let run if there is one (its
- * QEMU is up already), else a cold start. */
-static int spawn_one(struct mlos_pool_impl *pi)
+ * QEMU is up already), else a cold start (on a node with a placement). */
+static int spawn_one(struct mlos_pool_impl *pi, struct node_count *tab, size_t ntab)
 {
     for (struct pool_slot *s = pi->slots; s; s = s->next) {
         if (s->state != SLOT_PAUSED)
@@ -379,18 +553,20 @@ static int spawn_one(struct mlos_pool_impl *pi)
         recount(pi);
         return 0;
     }
-    return start_slot(pi, 0);
+    return start_slot(pi, tab, ntab, 0);
 }
 
-/* Keep paused_spares QEMUs started and paused (QEMU kinds only). Not
- * while shards are starting: a QEMU starting beside them would take the
- * CPU their boots need; on_spawned's service() comes back here. */
+/* Keep paused_spares QEMUs started and paused (QEMU kinds on this host
+ * only: with a placement the shards are started by the nodes' agents, and a
+ * spare here would be on no node). Not while shards are starting: a QEMU
+ * starting beside them would take the CPU their boots need; on_spawned's
+ * service() comes back here. */
 static void top_up_paused(struct mlos_pool_impl *pi)
 {
     const char *arch = pi->o.spawn.arch ? pi->o.spawn.arch : "x86_64";
     unsigned paused = 0;
 
-    if (pi->closing || pi->draining || !strcmp(arch, "process"))
+    if (pi->closing || pi->draining || pi->o.placement || !strcmp(arch, "process"))
         return;
     if (pi->spawn_streak && now_ms(pi) < pi->spawn_not_before_ms)
         return; /* backing off; the tick retries */
@@ -399,7 +575,7 @@ static void top_up_paused(struct mlos_pool_impl *pi)
             return;
         paused += s->state == SLOT_PAUSED;
     }
-    while (paused++ < pi->o.paused_spares && start_slot(pi, 1) == 0)
+    while (paused++ < pi->o.paused_spares && start_slot(pi, NULL, 0, 1) == 0)
         ;
 }
 
@@ -407,10 +583,11 @@ static void top_up_paused(struct mlos_pool_impl *pi)
 static void scale(struct mlos_pool_impl *pi)
 {
     unsigned starting = 0, idle = 0, live = 0, per = pi->o.per_shard;
-    unsigned need_q, deficit_q, spare, deficit_w, deficit_m, n;
+    unsigned need_q, deficit_q, spare, deficit_w, deficit_m, n, max, min;
 
     if (pi->closing)
         return;
+    node_limits(pi, &max, &min);
     for (struct pool_slot *s = pi->slots; s; s = s->next) {
         starting += s->state == SLOT_STARTING;
         idle += s->state == SLOT_READY && s->inflight == 0;
@@ -420,13 +597,17 @@ static void scale(struct mlos_pool_impl *pi)
     deficit_q = need_q > starting ? need_q - starting : 0;
     spare = starting > need_q ? starting - need_q : 0;
     deficit_w = pi->o.min_warm > idle + spare ? pi->o.min_warm - (idle + spare) : 0;
-    deficit_m = pi->o.min_shards > live ? pi->o.min_shards - live : 0;
+    deficit_m = min > live ? min - live : 0;
     n = deficit_q + deficit_w > deficit_m ? deficit_q + deficit_w : deficit_m;
-    if (n > pi->o.max_shards - live)
-        n = live < pi->o.max_shards ? pi->o.max_shards - live : 0;
+    if (live >= max) /* nodes left: the limit fell below what runs */
+        n = 0;
+    else if (n > max - live)
+        n = max - live;
     if (n && pi->spawn_streak && now_ms(pi) < pi->spawn_not_before_ms)
         return; /* backing off; the tick retries */
-    while (n-- && spawn_one(pi) == 0)
+    struct node_count *tab = NULL;
+    size_t ntab = n && pi->o.placement ? node_table(pi, &tab) : 0;
+    while (n-- && spawn_one(pi, tab, ntab) == 0)
         ;
     top_up_paused(pi);
 }
@@ -453,19 +634,25 @@ static void tick_cb(uv_timer_t *t)
     recount(pi);
     for (;;) {
         struct pool_slot *old = NULL;
-        unsigned idle = 0, live = pi->pool->shards;
+        unsigned idle = 0, live = pi->pool->shards, max, min;
+        struct node_count *tab = NULL, *nc;
+        size_t ntab = pi->o.placement && pi->o.node_min ? node_table(pi, &tab) : 0;
+        node_limits(pi, &max, &min);
         for (struct pool_slot *s = pi->slots; s; s = s->next) {
             if (s->state != SLOT_READY || s->inflight)
                 continue;
             idle++;
+            if (ntab && (nc = find_count(tab, ntab, s->node)) && nc->cnt <= pi->o.node_min)
+                continue; /* its node keeps its minimum */
             if (now - s->idle_since_ms >= pi->o.idle_timeout_ms && (!old || s->idle_since_ms < old->idle_since_ms))
                 old = s;
         }
-        if (!old || pi->pool->queued || live <= pi->o.min_shards || idle <= pi->o.min_warm)
+        if (!old || pi->pool->queued || live <= min || idle <= pi->o.min_warm)
             break;
         retire(old);
         recount(pi);
     }
+    shrink_idle(pi, now);
     service(pi); /* spawn backoff expiry */
 }
 
@@ -491,6 +678,8 @@ static void timer_closed(uv_handle_t *h)
     free(pi->arch);
     free(pi->image);
     free(pi->qemu);
+    free(pi->node_ids);
+    free(pi->node_tab);
     free(pi);
     pool->impl = NULL;
     pool->shards = pool->starting = pool->ready = pool->busy = pool->queued = pool->inflight = 0;
@@ -582,6 +771,18 @@ int mlos_pool_init(uv_loop_t *loop, mlos_pool_t *pool, const struct mlos_pool_op
     if (!o.heartbeat_timeout_ms)
         o.heartbeat_timeout_ms = MLOS_HEARTBEAT_TIMEOUT_MS;
     if (o.min_shards > o.max_shards || o.min_warm > o.max_shards)
+        return MLOS_EINVAL;
+    if (!o.spawn.mem_bytes)
+        o.spawn.mem_bytes = 64u << 20; /* mlos_spawn's default, needed to grow back to */
+    if (o.mem_idle_bytes && (!o.spawn.mem_max_bytes || o.mem_idle_bytes > o.spawn.mem_bytes ||
+                             o.mem_idle_bytes % 4096 || o.mem_idle_bytes < MLOS_RESIZE_MIN_BYTES))
+        return MLOS_EINVAL;
+    if (!o.mem_idle_ms)
+        o.mem_idle_ms = o.idle_timeout_ms / 2;
+    if (o.placement && (!o.placement->nodes || !o.placement->spawn))
+        return MLOS_EINVAL;
+    if ((o.node_max && o.node_min > o.node_max) || (unsigned)o.spread > MLOS_POOL_PACK ||
+        (!o.placement && (o.node_max || o.node_min)))
         return MLOS_EINVAL;
     if (!(pi = calloc(1, sizeof(*pi))))
         return MLOS_ENOMEM;

@@ -23,7 +23,14 @@ struct pool_slot {
     unsigned inflight;
     uint64_t idle_since_ms; /* loop time it last became idle */
     uint64_t last_use;      /* pool use sequence: most recent wins placement */
+    int resizing;           /* an idle shrink is under way: no calls until it is done */
+    int shrunk;             /* below spawn.mem_bytes: grow before the next call */
+    int growing;            /* that grow is under way (resize below is in use) */
+    mlos_resize_t resize;
+    uint32_t node;          /* placement node id (0 with no placement) */
 };
+
+struct node_count; /* pool.c */
 
 struct mlos_pool_impl {
     uv_loop_t *loop;
@@ -44,6 +51,9 @@ struct mlos_pool_impl {
     int spawn_err;            /* last one */
     char spawn_msg[256];
     uint64_t spawn_not_before_ms;
+    uint32_t *node_ids;          /* placement: scratch for node_table (pool.c) */
+    struct node_count *node_tab;
+    size_t node_cap;
 };
 
 #endif

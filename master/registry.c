@@ -144,10 +144,11 @@ int mlos_registry_format(const struct mlos_registry_rec *r, char *out, size_t ca
 {
     int n = snprintf(out, cap,
                      "master_pid: %d\nmaster_start: %" PRIu64 "\nshard_id: %" PRIu32 "\narch: %s\nhost_pid: %d\n"
-                     "state: %s\nmem_bytes: %" PRIu64 "\nstart_time: %" PRIu64 "\n%s%s%s",
+                     "state: %s\nmem_bytes: %" PRIu64 "\nstart_time: %" PRIu64 "\n%s%s%s%s%s%s",
                      r->master_pid, r->master_start, r->shard_id, r->arch[0] ? r->arch : "-", r->host_pid,
                      r->state[0] ? r->state : "-", r->mem_bytes, r->start_time_ms, r->control[0] ? "control: " : "",
-                     r->control, r->control[0] ? "\n" : "");
+                     r->control, r->control[0] ? "\n" : "", r->node[0] ? "node: " : "", r->node,
+                     r->node[0] ? "\n" : "");
     return n < 0 || (size_t)n >= cap ? MLOS_ETOOBIG : n;
 }
 
@@ -190,6 +191,8 @@ int mlos_registry_parse(const char *text, struct mlos_registry_rec *r)
             snprintf(r->state, sizeof(r->state), "%s", v), seen |= 8;
         else if (!strcmp(line, "control"))
             snprintf(r->control, sizeof(r->control), "%s", v);
+        else if (!strcmp(line, "node"))
+            snprintf(r->node, sizeof(r->node), "%s", v);
         /* unknown keys: written by a newer mlos; ignored */
         if (end && (*end || errno))
             return MLOS_EINVAL;
@@ -359,6 +362,7 @@ void mlos__registry_started(const struct mlos_shard_s *shard, const char *arch, 
     r.mem_bytes = mem_bytes;
     r.start_time_ms = now_ms();
     snprintf(r.control, sizeof(r.control), "%s", control_path);
+    snprintf(r.node, sizeof(r.node), "%s", shard->node);
     mlos_registry_write(&r);
 }
 

@@ -14,7 +14,9 @@
  *          to tell a reused pid apart), shard_id, arch, host_pid, state
  *          (starting, ready, dead), mem_bytes, start_time (Unix ms),
  *          control (optional: unix socket where the master takes stop
- *          requests; set by `mlos spawn` masters)
+ *          requests; set by `mlos spawn` masters), node (optional: the
+ *          node whose agent runs the shard, for shards of a cluster;
+ *          host_pid is then a pid on that node)
  *
  * Files are created O_EXCL | O_NOFOLLOW (never through a planted link) and
  * read O_NOFOLLOW, plain files of the caller only.
@@ -43,6 +45,7 @@ struct mlos_registry_rec {
     uint64_t mem_bytes;
     uint64_t start_time_ms; /* Unix time the spawn began */
     char control[108];     /* "" or a unix socket path */
+    char node[64];         /* "" on this host, else the node the shard runs on (host_pid is there) */
 };
 
 /* The runtime directory (created if missing). Returns 0, MLOS_EIO (cannot

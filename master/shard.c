@@ -11,14 +11,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "kvm_probe.h"
-#include "master_internal.h"
 #include "image_check.h"
+#include "kinds/kind.h"
+#include "master_internal.h"
 #include "mlos.pb-c.h"
 #include "mlos_endian.h"
-#include "mlos_exit.h"
-#include "qemu_ppc.h"
-#include "qemu_x86_64.h"
 #include "registry.h"
 #include "window.h"
 
@@ -26,8 +23,6 @@
 #define CHILD_MEM_FD 4
 #define CHILD_QMP_FD 5 /* paused spawns: QEMU's QMP monitor */
 #define MiB (1024u * 1024u)
-
-static size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
 /* ---- console ---- */
 
@@ -147,6 +142,15 @@ static void handle_closed(uv_handle_t *h)
 
     if (--im->open_handles > 0)
         return;
+    mlos__release_memory(im);
+}
+
+void mlos__release_memory(struct mlos_shard_impl *im)
+{
+    if (im->punching) { /* the memory file is in use off the loop (resize.c): it calls back */
+        im->release_waits = 1;
+        return;
+    }
     if (im->map && im->map_len >= RELEASE_OFF_LOOP_BYTES) {
         im->unmap_req.data = im;
         if (uv_queue_work(im->loop, &im->unmap_req, unmap_work, unmap_done) == 0)
@@ -216,7 +220,9 @@ void mlos__shard_fail(struct mlos_shard_impl *im, int err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(im->death_msg, sizeof(im->death_msg), fmt, ap);
     va_end(ap);
-    if (im->proc_running)
+    if (im->rops && im->rops->fence)
+        im->rops->fence(im); /* the agent kills it on its node */
+    else if (im->proc_running)
         uv_process_kill(&im->proc, SIGKILL);
 }
 
@@ -238,18 +244,10 @@ static void exit_cb(uv_process_t *p, int64_t status, int term_signal)
     last_line(im, last, sizeof(last));
     if (!im->death_err) {
         char how[96];
-        int reported; /* ppc: the status the shard left in its window (qemu_ppc.h) */
-        if (!term_signal && status == 0 && !im->is_process &&
-            mlos_qemu_ppc_exit_status(im->map, im->map_len, &reported))
-            status = (int64_t)reported << 1 | 1; /* same encoding as isa-debug-exit */
         if (term_signal)
             snprintf(how, sizeof(how), "was killed by signal %d", term_signal);
-        else if (!im->is_process && (status & 1) && status >> 1 == MLOS_SHARD_EXIT_CRASH)
-            snprintf(how, sizeof(how), "crashed (fatal exception)");
-        else if (!im->is_process && (status & 1))
-            snprintf(how, sizeof(how), "exited with status %d", (int)(status >> 1));
         else
-            snprintf(how, sizeof(how), "exited with code %d", (int)status);
+            im->kind->describe_exit(status, im->map, im->map_len, how, sizeof(how));
         im->death_err = was == SHARD_STARTING ? MLOS_ESPAWN : MLOS_ESHARDDIED;
         snprintf(im->death_msg, sizeof(im->death_msg), "shard %u %s%s%s", im->shard->id, how,
                  last[0] ? "; console: " : "", last);
@@ -300,7 +298,7 @@ static void bell_cb(uv_poll_t *h, int status, int events)
 /* ---- spawn ---- */
 
 struct launch {
-    char image[1024], launcher[1024], cmdline[512], env_args[600];
+    char image[1024], launcher[1024], env_args[600];
     char *argv[64];
     char strbuf[4096];
 };
@@ -313,66 +311,36 @@ static int boot_trace_wanted(void)
     return v && *v && strcmp(v, "0");
 }
 
-/* mlos.mem: a bare-metal shard's allocator manages what was asked for,
- * not the slack of its guest RAM (hal/libc/bootmem.c). */
-static void add_mem_arg(char *cmdline, size_t cap, size_t mem_bytes)
-{
-    size_t n = strlen(cmdline);
-    snprintf(cmdline + n, cap - n, " mlos.mem=%zu%s", mem_bytes, boot_trace_wanted() ? " mlos.boot_trace=1" : "");
-}
-
+/* mlos-launch, then the kind's command line (kinds/kind.h). */
 static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *o, struct launch *L,
-                      size_t ram_bytes, size_t win_gpa, size_t win_len, size_t mem_bytes)
+                      size_t ram_bytes, size_t win_off, size_t win_len, size_t mem_bytes)
 {
-    int rc;
     if (mlos_image_find("mlos-launch", L->launcher, sizeof(L->launcher)) < 0)
         return MLOS_ENOENT;
     L->argv[0] = L->launcher;
-    if (im->is_process) {
-        snprintf(L->env_args, sizeof(L->env_args),
-                 "MLOS_SHARD_ARGS=mlos.window=0x0,0x%zx mlos.id=%u mlos.mem=%zu mlos.spin_us=%u%s", win_len,
-                 im->shard->id, mem_bytes, o->spin_us, boot_trace_wanted() ? " mlos.boot_trace=1" : "");
-        L->argv[1] = L->image;
-        L->argv[2] = NULL;
-        return 0;
-    }
-    if (o->arch && !strcmp(o->arch, "ppc")) { /* PowerPC: bamboo board, timebase rate from its device tree */
-        snprintf(L->cmdline, sizeof(L->cmdline), "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.spin_us=%u", win_gpa, win_len,
-                 im->shard->id, o->spin_us);
-        add_mem_arg(L->cmdline, sizeof(L->cmdline), mem_bytes);
-        struct mlos_qemu_ppc_cfg pcfg = {
-            .qemu_path = o->qemu ? o->qemu : "qemu-system-ppc",
-            .image = L->image,
-            .ram_bytes = ram_bytes,
-            .ram_fd = CHILD_MEM_FD,
-            .doorbell_fd = CHILD_BELL_FD,
-            .cmdline = L->cmdline,
-        };
-        rc = mlos_qemu_ppc_argv(&pcfg, L->argv + 1, 62, L->strbuf, sizeof(L->strbuf));
-        return rc < 0 ? rc : 0;
-    }
-    snprintf(L->cmdline, sizeof(L->cmdline), "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.tsc_hz=%llu mlos.spin_us=%u", win_gpa,
-             win_len, im->shard->id, (unsigned long long)mlos_host_tsc_hz(), o->spin_us);
-    add_mem_arg(L->cmdline, sizeof(L->cmdline), mem_bytes);
-    /* KVM asked for but unable to run a guest: fail now, not at the HELLO
-     * timeout; MLOS_KVM_AUTO: KVM only where the probe ran a guest. */
-    int kvm = o->kvm;
-    if (kvm && (rc = mlos__kvm_probe(NULL, 0)) < 0) {
-        if (kvm > 0)
-            return rc;
-        kvm = 0;
-    }
-    struct mlos_qemu_x86_64_cfg cfg = {
-        .qemu_path = o->qemu ? o->qemu : "qemu-system-x86_64",
+    struct mlos_kind_spawn ks = {
+        .opts = o,
+        .shard_id = im->shard->id,
         .image = L->image,
         .ram_bytes = ram_bytes,
+        .win_off = win_off,
+        .win_len = win_len,
+        .mem_bytes = mem_bytes,
         .ram_fd = CHILD_MEM_FD,
         .doorbell_fd = CHILD_BELL_FD,
-        .cmdline = L->cmdline,
-        .kvm = kvm,
+        .mem_max_bytes = (size_t)im->mem_max,
+        .cores = o->cores,
+        .boot_trace = boot_trace_wanted(),
     };
-    rc = mlos_qemu_x86_64_argv(&cfg, L->argv + 1, 62, L->strbuf, sizeof(L->strbuf));
-    return rc < 0 ? rc : 0;
+    struct mlos_kind_cmd cmd = {
+        .argv = L->argv + 1,
+        .max_args = (int)(sizeof(L->argv) / sizeof(L->argv[0])) - 2,
+        .buf = L->strbuf,
+        .buflen = sizeof(L->strbuf),
+        .env = L->env_args,
+        .envlen = sizeof(L->env_args),
+    };
+    return im->kind->command(&ks, &cmd);
 }
 
 static int setup_memory(struct mlos_shard_impl *im, size_t mem_size, size_t win_off, size_t win_len, uint32_t ring)
@@ -470,11 +438,14 @@ int mlos__spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_op
     static const struct mlos_spawn_opts defaults;
     const struct mlos_spawn_opts *o = opts ? opts : &defaults;
     const char *arch = o->arch ? o->arch : "x86_64";
+    const struct mlos_kind *kind;
     size_t mem = o->mem_bytes ? o->mem_bytes : 64 * MiB;
+    size_t mem_max = o->mem_max_bytes, mem_ram; /* mem_ram: what the RAM is sized for */
     size_t bulk = o->bulk_bytes ? o->bulk_bytes : 16 * MiB;
     uint32_t ring = o->ring_bytes ? o->ring_bytes : 1 * MiB;
     size_t win_len, ram, win_off;
-    int fds[2] = {-1, -1}, qfds[2] = {-1, -1}, rc, is_ppc = !strcmp(arch, "ppc");
+    int fds[2] = {-1, -1}, qfds[2] = {-1, -1}, rc;
+    char why[128];
     struct mlos_shard_impl *im;
     struct launch *L;
 
@@ -487,8 +458,25 @@ int mlos__spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_op
     shard->data = user;
     if (!loop || !cb || (ring & (ring - 1)) || ring < 4096)
         return MLOS_EINVAL;
-    if (strcmp(arch, "x86_64") && strcmp(arch, "process") && strcmp(arch, "ppc"))
+    if (!(kind = mlos__kind_lookup(arch, why, sizeof(why)))) {
+        if (!getenv("MLOS_QUIET"))
+            fprintf(stderr, "mlos: spawn refused: %s\n", why);
         return MLOS_EINVAL;
+    }
+    if (mem_max && (mem_max < mem || mem_max % 4096 || mem % 4096))
+        return MLOS_EINVAL; /* an elastic range must hold the start size, in whole pages */
+    if (o->cores > kind->max_cores) {
+        if (kind->max_cores == 1) {
+            if (!getenv("MLOS_QUIET"))
+                fprintf(stderr, "mlos: a %s shard has one core (%s); %u cores need an x86_64 shard\n", kind->name,
+                        kind->one_core_why, o->cores);
+            return MLOS_ENOTSUP;
+        }
+        return MLOS_EINVAL;
+    }
+    if (paused && !kind->can_pause)
+        return MLOS_EINVAL; /* e.g. a process shard: no QEMU to hold */
+    mem_ram = mem_max ? mem_max : mem;
     shard->id = mlos__next_shard_id();
     if (!(im = calloc(1, sizeof(*im))) || !(L = calloc(1, sizeof(*L)))) {
         free(im);
@@ -496,41 +484,27 @@ int mlos__spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_op
     }
     im->loop = loop;
     im->shard = shard;
-    im->mem_fd = im->bell_fd = im->qmp_fd = -1;
-    im->is_process = !strcmp(arch, "process");
-    if (paused && im->is_process) {
-        free(L);
-        free(im);
-        return MLOS_EINVAL; /* a process shard has no QEMU to hold */
-    }
+    im->mem_fd = im->bell_fd = -1;
+    im->kind = kind;
     im->spawn_cb = cb;
     im->on_console = o->on_console;
     im->next_id = 1;
     im->t_spawn = uv_hrtime();
+    im->mem_max = mem_max;
+    im->cores_asked = o->cores > 1 ? o->cores : 1;
 
     win_len = mlos_window_size(ring, bulk);
-    if (im->is_process) {
-        ram = win_len;
-        win_off = 0;
-    } else if (is_ppc) { /* a size the bamboo board accepts; >= 32 MiB below the window */
-        ram = mlos_qemu_ppc_ram_size(win_len + (mem + 8 * MiB > 32 * MiB ? mem + 8 * MiB : 32 * MiB));
-        if (!ram) {
-            free(L);
-            free(im);
-            return MLOS_EINVAL;
-        }
-        win_off = ram - win_len;
-    } else {
-        ram = round_up(mem + win_len + 8 * MiB, 2 * MiB); /* 8 MiB: low memory and the image */
-        win_off = ram - win_len;
+    if (kind->layout(mem_ram, win_len, &ram, &win_off) < 0) {
+        free(L);
+        free(im);
+        return MLOS_EINVAL;
     }
-    rc = mlos_image_find(o->image                ? o->image
-                         : im->is_process       ? "mlos-shard-process"
-                         : is_ppc               ? "mlos-slave-ppc.elf"
-                                                : "mlos-slave-x86_64.elf",
-                          L->image, sizeof(L->image));
+    /* what a shrink may punch: the allocator's part, never the window (kind.h) */
+    im->give_lo = win_off ? kind->low_reserved : win_len;
+    im->give_hi = win_off ? win_off : ram;
+    rc = mlos_image_find(o->image ? o->image : kind->default_image, L->image, sizeof(L->image));
     if (rc == 0)
-        rc = mlos__spawn_check_image(L->image, arch); /* image_check.h: wrong arch or ABI fails before anything starts */
+        rc = mlos__spawn_check_image(L->image, kind->name); /* image_check.h: wrong arch or ABI fails before anything starts */
     if (rc == 0)
         rc = setup_memory(im, ram, win_off, win_len, ring);
     if (rc == 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
@@ -540,7 +514,7 @@ int mlos__spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_op
     if (rc == 0 && paused && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qfds) < 0)
         rc = MLOS_EIO;
     if (rc == 0 && paused)
-        rc = add_paused_args(L->argv, 64);
+        rc = add_paused_args(L->argv, (int)(sizeof(L->argv) / sizeof(L->argv[0])));
     if (rc < 0) {
         free(L);
         for (int i = 0; i < 2; i++)
@@ -578,7 +552,7 @@ int mlos__spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_op
     stdio[5].data.fd = qfds[1];
     po.file = L->argv[0];
     po.args = L->argv;
-    po.env = im->is_process ? env : NULL;
+    po.env = kind->own_env ? env : NULL;
     po.stdio = stdio;
     po.stdio_count = paused ? 6 : 5;
     po.exit_cb = exit_cb;
@@ -614,7 +588,7 @@ int mlos__spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_op
     im->proc_running = 1;
     shard->pid = im->proc.pid;
     im->state = SHARD_STARTING;
-    mlos__registry_started(shard, arch, mem); /* registry: spawn started */
+    mlos__registry_started(shard, kind->name, mem); /* registry: spawn started */
     uv_read_start((uv_stream_t *)&im->out, alloc_cb, read_cb);
     uv_read_start((uv_stream_t *)&im->err, alloc_cb, read_cb);
     uv_poll_start(&im->bell, UV_READABLE, bell_cb);
@@ -666,6 +640,8 @@ int mlos_shard_stop(mlos_shard_t *shard, mlos_close_cb cb)
     if (!im || im->state == SHARD_STOPPING || im->state == SHARD_CLOSING)
         return MLOS_EINVAL;
     im->close_cb = cb;
+    if (im->rops)
+        return mlos__remote_stop(im);
     mlos__fail_calls(im, MLOS_ESTOPPED, "shard is stopping");
     mlos__shard_ep_gone(im);
     if (!im->proc_running) {
@@ -690,7 +666,8 @@ int mlos_shard_stop(mlos_shard_t *shard, mlos_close_cb cb)
 
 int mlos_shard_alive(const mlos_shard_t *shard)
 {
-    return shard && shard->impl && shard->impl->state == SHARD_READY && shard->impl->proc_running;
+    return shard && shard->impl && shard->impl->state == SHARD_READY &&
+           (shard->impl->proc_running || (shard->impl->rops && !shard->impl->fenced));
 }
 
 const char *mlos_shard_console_tail(const mlos_shard_t *shard)

@@ -162,6 +162,8 @@ int mlos_shard_ep(mlos_domain_t *dom, mlos_shard_t *shard, mlos_ep_t *ep)
         return MLOS_EINVAL;
     if (im->state != SHARD_READY)
         return MLOS_ESTOPPED;
+    if (im->rops)
+        return MLOS_ENOTSUP; /* no window of ours: messaging goes to the node's agent */
     if (im->ep)
         return MLOS_EINVAL; /* one endpoint per shard */
     if (!(se = calloc(1, sizeof(*se))))

@@ -13,6 +13,15 @@
  *   env     prints "ENV <variable>" for each variable of its environment
  *           and "ENV-END" on stdout (the master's console), then says
  *           HELLO and answers PINGs like ponger
+ *   resize-window, resize-unaligned, resize-outside, resize-overflow,
+ *   resize-overlap, resize-many
+ *           says it is elastic and answers every RESIZE by "giving back"
+ *           ranges the master must refuse: its whole window (rings and
+ *           bulk area), an unaligned page, a page past its arena, a
+ *           length that wraps around, its arena twenty times over, more
+ *           ranges than asked for; answers PINGs like ponger
+ *   cores-lie  says HELLO with 4 cores (the master believes at most what
+ *           it asked for) and answers every CORES with 6 of 9 cores
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -31,6 +40,62 @@ extern char **environ;
 
 static struct mlos_ring out, in;
 static int honest; /* answer calls (once mode, not the first shard) */
+static const char *resize_mode; /* after "resize-", or NULL */
+static int cores_lie;
+static void *win;
+static size_t win_len;
+
+static unsigned long long arg_u64(const char *key, int field)
+{
+    char v[64];
+    unsigned long long a = 0, b = 0;
+    if (mlos_cmdline_get(mlos_hal_cmdline(), key, v, sizeof(v)) < 0)
+        return 0;
+    if (sscanf(v, "%llx,%llx", &a, &b) == 2)
+        return field ? b : a;
+    return strtoull(v, NULL, 0);
+}
+
+/* A RESIZED with ranges that are not the shard's to give. */
+static void forged_resized(uint32_t id, const uint8_t *p, uint32_t len)
+{
+    static uint64_t words[2 * 600];
+    static uint8_t buf[sizeof(words) * 2 + 128];
+    Mlos__Resize *rq = mlos__resize__unpack(NULL, len, p);
+    Mlos__Resized r = MLOS__RESIZED__INIT;
+    uint64_t lo = arg_u64("mlos.arena", 0), n = arg_u64("mlos.arena", 1);
+    size_t k = 1;
+
+    r.limit_bytes = rq ? rq->limit_bytes : 0;
+    r.max_bytes = arg_u64("mlos.mem_max", 0);
+    if (rq)
+        mlos__resize__free_unpacked(rq, NULL);
+    words[0] = lo;
+    words[1] = 4096;
+    if (!strcmp(resize_mode, "window")) {
+        words[0] = 0;
+        words[1] = win_len;
+    } else if (!strcmp(resize_mode, "unaligned")) {
+        words[0] = lo + 100;
+    } else if (!strcmp(resize_mode, "outside")) {
+        words[0] = lo + n;
+    } else if (!strcmp(resize_mode, "overflow")) {
+        words[1] = UINT64_MAX - 4095;
+    } else if (!strcmp(resize_mode, "overlap")) {
+        for (k = 0; k < 20; k++) {
+            words[2 * k] = lo;
+            words[2 * k + 1] = n;
+        }
+    } else { /* many */
+        for (k = 0; k < 600; k++) {
+            words[2 * k] = lo + 4096 * k;
+            words[2 * k + 1] = 4096;
+        }
+    }
+    r.n_ranges = 2 * k;
+    r.ranges = words;
+    mlos_ring_push(&out, MLOS_FRAME_RESIZED, id, buf, (uint32_t)mlos__resized__pack(&r, buf));
+}
 
 static void reply_echo(uint32_t id, const uint8_t *p, uint32_t len)
 {
@@ -54,6 +119,10 @@ static void hello(void)
     h.arch = "process";
     h.n_tasks = 1;
     h.tasks = tasks;
+    if (resize_mode)
+        h.mem_max_bytes = arg_u64("mlos.mem_max", 0);
+    if (cores_lie)
+        h.cores = h.active_cores = 4;
     size_t n = mlos__hello__pack(&h, buf);
     mlos_ring_push(&out, MLOS_FRAME_HELLO, 0, buf, (uint32_t)n);
     mlos_hal_doorbell_ring();
@@ -96,6 +165,14 @@ static void answer_pings(void)
             mlos_ring_push(&out, MLOS_FRAME_PONG, h.request_id, buf, (uint32_t)mlos__pong__pack(&pong, buf));
         } else if (h.type == MLOS_FRAME_CALL && honest) {
             reply_echo(h.request_id, p, h.length);
+        } else if (h.type == MLOS_FRAME_RESIZE && resize_mode) {
+            forged_resized(h.request_id, p, h.length);
+        } else if (h.type == MLOS_FRAME_CORES && cores_lie) {
+            Mlos__CoresSet r = MLOS__CORES_SET__INIT;
+            uint8_t buf[32];
+            r.active = 6;
+            r.cores = 9;
+            mlos_ring_push(&out, MLOS_FRAME_CORES_SET, h.request_id, buf, (uint32_t)mlos__cores_set__pack(&r, buf));
         } else if (h.type == MLOS_FRAME_STOP) {
             mlos_hal_exit(0);
         }
@@ -119,8 +196,13 @@ int main(void)
     ponger = !strcmp(mode, "ponger");
     env = !strcmp(mode, "env");
     once = !strcmp(mode, "once");
-    if (!logger && !ponger && !env && !once)
+    if (!strncmp(mode, "resize-", 7))
+        resize_mode = mode + 7;
+    cores_lie = !strcmp(mode, "cores-lie");
+    if (!logger && !ponger && !env && !once && !resize_mode && !cores_lie)
         return 2;
+    win = w;
+    win_len = len;
     if (once) {
         const char *mark = getenv("MLOS_HOSTILE_MARK");
         int fd = mark ? open(mark, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;

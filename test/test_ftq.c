@@ -21,6 +21,8 @@
 #include "mlos.h"
 #include "noise.h"
 
+#include <png.h>
+
 /* ---- fake clock ----
  * Reads return r0, r0 + step, r0 + 2*step, ...; once, when the next read
  * would pass detour_at, detour_len ticks are added: the unit of work in
@@ -280,23 +282,6 @@ static void test_lost(void)
 
 /* ---- end to end ---- */
 
-static uint32_t crc_table[256];
-
-static uint32_t crc32_png(const uint8_t *p, size_t n)
-{
-    if (!crc_table[1])
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++)
-                c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-            crc_table[i] = c;
-        }
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++)
-        c = crc_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
-    return c ^ 0xffffffffu;
-}
-
 static uint8_t *slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -318,40 +303,45 @@ static uint8_t *slurp(const char *path, size_t *len)
     return b;
 }
 
-static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
-
-/* Signature, IHDR first (13 bytes, sane size, 8-bit RGB), every chunk's
- * CRC, IDAT present, IEND last. */
+/* Decoded by libpng (which checks the signature, every chunk's CRC and
+ * the compressed data): the plot's size, and a picture, not one colour. */
 static int png_valid(const char *path)
 {
-    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    size_t len = 0, pos = 8;
-    int ok = 0, idat = 0, first = 1;
-    uint8_t *b = slurp(path, &len);
-    if (!b || len < 8 + 25 + 12 || memcmp(b, sig, 8) != 0)
-        goto out;
-    while (pos + 12 <= len) {
-        uint32_t n = be32(b + pos);
-        if (n > len - pos - 12)
-            goto out;
-        const uint8_t *type = b + pos + 4;
-        if (crc32_png(type, 4 + n) != be32(b + pos + 8 + n))
-            goto out;
-        if (first && (memcmp(type, "IHDR", 4) || n != 13 || be32(b + pos + 8) == 0 || be32(b + pos + 12) == 0 ||
-                      b[pos + 16] != 8 || b[pos + 17] != 2))
-            goto out;
-        first = 0;
-        if (!memcmp(type, "IDAT", 4))
-            idat = 1;
-        pos += 12 + n;
-        if (!memcmp(type, "IEND", 4)) {
-            ok = idat && pos == len;
-            break;
-        }
+    png_image img;
+    memset(&img, 0, sizeof(img));
+    img.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_file(&img, path)) {
+        fprintf(stderr, "%s: %s\n", path, img.message);
+        return 0;
     }
-out:
-    free(b);
-    return ok;
+    if (img.width != NOISE_PLOT_W || img.height != NOISE_PLOT_H) {
+        fprintf(stderr, "%s: %ux%u, not %ux%u\n", path, img.width, img.height, NOISE_PLOT_W, NOISE_PLOT_H);
+        png_image_free(&img);
+        return 0;
+    }
+    img.format = PNG_FORMAT_RGB;
+    size_t n = PNG_IMAGE_SIZE(img);
+    uint8_t *px = malloc(n);
+    if (!px || !png_image_finish_read(&img, NULL, px, 0, NULL)) {
+        fprintf(stderr, "%s: %s\n", path, px ? img.message : "out of memory");
+        free(px);
+        png_image_free(&img);
+        return 0;
+    }
+    /* background, axes and the data at least */
+    uint32_t colours[8];
+    size_t ncol = 0;
+    for (size_t i = 0; i + 3 <= n && ncol < 8; i += 3) {
+        uint32_t c = (uint32_t)px[i] << 16 | (uint32_t)px[i + 1] << 8 | px[i + 2], k = 0;
+        while (k < ncol && colours[k] != c)
+            k++;
+        if (k == ncol)
+            colours[ncol++] = c;
+    }
+    free(px);
+    if (ncol < 3)
+        fprintf(stderr, "%s: only %zu colours\n", path, ncol);
+    return ncol >= 3;
 }
 
 static int have_prog(const char *name)
@@ -504,6 +494,48 @@ static void test_e2e(int argc, char **argv)
         fprintf(stderr, "outputs kept in %s\n", dir);
 }
 
+/* Both plots of a synthetic run decode with libpng; a damaged or cut copy
+ * does not (so the e2e check would notice a broken writer). */
+static void test_plots(void)
+{
+    enum { N = 4096 };
+    static uint32_t counts[N];
+    for (uint32_t i = 0; i < N; i++)
+        counts[i] = 1000 - (i % 100 == 0 ? 400 : 0) - (i * 7u) % 13;
+    struct noise_stats st;
+    CHECK_EQ(noise_analyze(counts, N, 1e-3, &st), 0);
+    char dir[] = "/tmp/mlos-ftq-plot-XXXXXX", path[128], bad[160];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof(path), "%s/series.png", dir);
+    CHECK_EQ(noise_plot_series(path, counts, N, 1e-3, &st), 0);
+    CHECK(png_valid(path));
+    snprintf(path, sizeof(path), "%s/spectrum.png", dir);
+    CHECK_EQ(noise_plot_spectrum(path, counts, N, 1e-3, &st), 0);
+    CHECK(png_valid(path));
+
+    size_t len;
+    uint8_t *b = slurp(path, &len);
+    CHECK(b && len > 200);
+    snprintf(bad, sizeof(bad), "%s/bad.png", dir);
+    FILE *f = fopen(bad, "wb");
+    CHECK(f && fwrite(b, 1, len / 2, f) == len / 2); /* cut */
+    fclose(f);
+    fprintf(stderr, "(a cut and a damaged PNG follow: libpng's complaints are expected)\n");
+    CHECK(!png_valid(bad));
+    b[len / 2] ^= 0x40; /* one bit inside the compressed data (and its chunk CRC no longer matches) */
+    f = fopen(bad, "wb");
+    CHECK(f && fwrite(b, 1, len, f) == len);
+    fclose(f);
+    CHECK(!png_valid(bad));
+    free(b);
+    unlink(bad);
+    snprintf(path, sizeof(path), "%s/series.png", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/spectrum.png", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* Plot labels read as numbers: no exponent notation, units that fit. */
 static void test_labels(void)
 {
@@ -541,6 +573,7 @@ int main(int argc, char **argv)
         test_spectrum();
         test_lost();
         test_labels();
+        test_plots();
     } else if (argc >= 2 && !strcmp(argv[1], "e2e")) {
         test_e2e(argc - 2, argv + 2);
     } else {

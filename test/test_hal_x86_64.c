@@ -3,7 +3,7 @@
  * Usage: test_hal_x86_64 QEMU IMAGE CASE   (CASE: basic | fault | smash | selfcheck)
  *
  * Boots hal-selftest-x86_64.elf (test/hal_selftest.c) in QEMU the way the
- * master does (master/qemu_x86_64.c): guest RAM is a memfd, the window is
+ * master does (master/kinds/qemu_x86_64.c): guest RAM is a memfd, the window is
  * its last MiB, the doorbell is a socketpair on COM2, the console is
  * QEMU's stdout. Checks what the guest reports through the console, the
  * window and the doorbell, and QEMU's exit code. Every path kills QEMU and
@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "mlos.pb-c.h"
-#include "qemu_x86_64.h"
+#include "kinds/qemu_x86_64.h"
 
 #define RAM_BYTES (64u << 20)
 #define WIN_BYTES (1u << 20)

@@ -761,11 +761,38 @@ __attribute__((weak)) int mlos_hal_mem_regions(struct mlos_hal_region *out, int 
     return 1;
 }
 
+static size_t seen_limit;
+static int note_limit(size_t size, size_t align, size_t in_use, size_t limit)
+{
+    seen_limit = limit;
+    return 1;
+}
+
 static void test_default(void)
 {
     struct mlos_mem_stats st0, st;
 
     CHECK(mlos_malloc(10) == NULL); /* before init */
+
+    /* Deferred set-up with an elastic limit asked for before it (a slave
+     * booted with mlos.mem_max): the limit is reported at once and holds
+     * from the first allocation, which does the set-up. */
+    size_t cap = 0;
+    if (mlos_mem_init_lazy(&cap) == 0) {
+        CHECK(cap > 16 * PAGE);
+        CHECK(mlos_mem_set_limit(8 * PAGE) == 8 * PAGE);
+        CHECK(mlos_mem_set_limit(cap + 64 * PAGE) == cap); /* the later request wins, capped at capacity */
+        CHECK(mlos_mem_set_limit(8 * PAGE) == 8 * PAGE);
+        mlos_mem_set_policy(note_limit);
+        seen_limit = 0;
+        void *q = mlos_malloc(100); /* sets the allocator up */
+        CHECK(q && seen_limit == 8 * PAGE);
+        CHECK(mlos_malloc(16 * PAGE) == NULL);
+        mlos_mem_set_policy(NULL);
+        mlos_mem_stats(&st);
+        CHECK(st.total_bytes == cap && st.limit_bytes == 8 * PAGE);
+        mlos_free(q);
+    }
     int rc = mlos_mem_init_from_hal();
     if (rc < 0) {
         printf("skip: default instance (mlos_mem_init_from_hal: %s)\n", mlos_strerror(rc));
@@ -800,6 +827,84 @@ static void test_default(void)
     mlos_free(NULL);
     mlos_mem_stats(&st);
     CHECK(st.heap_bytes == 0 && st.free_bytes == st0.free_bytes);
+
+    /* An elastic limit is what the memory policy is told the heap has,
+     * and allocations past it fail even though the RAM is there. */
+    size_t lim = mlos_mem_set_limit(8 * PAGE);
+    CHECK(lim == 8 * PAGE);
+    mlos_mem_set_policy(note_limit);
+    seen_limit = 0;
+    p = mlos_malloc(100);
+    CHECK(p && seen_limit == 8 * PAGE);
+    CHECK(mlos_malloc(16 * PAGE) == NULL);
+    mlos_mem_set_policy(NULL);
+    mlos_free(p);
+    CHECK(mlos_mem_set_limit(st0.total_bytes) == st0.total_bytes);
+    p = mlos_malloc(16 * PAGE);
+    CHECK(p != NULL);
+    mlos_free(p);
+}
+
+/* Elastic limit: allocations stop at the limit, a limit below what is in
+ * use stops there, reclaim holds free runs (keeping the asked-for free
+ * pages), held pages are never handed out, and returning them is checked
+ * like a free. */
+static void test_limit_reclaim(void)
+{
+    size_t len = 512 * PAGE;
+    void *mem = map(len);
+    struct mlos_pagealloc pa;
+    struct mlos_hal_region r = reg(mem, len);
+    struct mlos_page_run runs[8];
+    void *a, *b, *c;
+    size_t held = 0, total, n;
+
+    REQUIRE(mem && mlos_pagealloc_init(&pa, &r, 1) == 0);
+    total = total_pages(&pa);
+    CHECK(mlos_pagealloc_set_limit(&pa, 100) == 100);
+    a = mlos_page_alloc(&pa, 60);
+    CHECK(a && !mlos_page_alloc(&pa, 41)); /* 60 + 41 > 100 */
+    b = mlos_page_alloc(&pa, 40);
+    CHECK(b && mlos_page_in_use(&pa) == 100 && !mlos_page_alloc(&pa, 1));
+    CHECK(mlos_pagealloc_set_limit(&pa, 10) == 100); /* never below what is in use */
+    CHECK(mlos_pagealloc_set_limit(&pa, total + 5) == total);
+    CHECK(mlos_page_free(&pa, b, 40) == 0);
+    CHECK(mlos_pagealloc_set_limit(&pa, 70) == 70);
+    /* touch every page once, so that all of it may hold host memory */
+    CHECK(mlos_page_free(&pa, a, 60) == 0);
+    CHECK(mlos_pagealloc_set_limit(&pa, total) == total);
+    c = mlos_page_alloc(&pa, total);
+    CHECK(c && mlos_page_free(&pa, c, total) == 0);
+    a = mlos_page_alloc(&pa, 60);
+    CHECK(mlos_pagealloc_set_limit(&pa, 70) == 70);
+    /* keep 10 free pages (limit 70 - 60 in use), hold the rest */
+    n = mlos_page_reclaim(&pa, 10, runs, 8, &held);
+    CHECK(n == 1 && held == total - 70 && runs[0].npages == held);
+    CHECK(runs[0].base == (uintptr_t)a + 70 * PAGE); /* lowest free pages stay */
+    CHECK(mlos_page_in_use(&pa) == 60 && free_pages(&pa) == 10);
+    c = mlos_page_alloc(&pa, 10);
+    CHECK(c == (char *)a + 60 * PAGE);
+    CHECK(!mlos_page_alloc(&pa, 1)); /* limit, and the rest is held */
+    CHECK(mlos_pagealloc_set_limit(&pa, total) == total);
+    CHECK(!mlos_page_alloc(&pa, 1)); /* held pages are not handed out */
+    struct mlos_page_run bad = runs[0];
+    bad.npages--;
+    CHECK(mlos_page_return(&pa, &bad) == MLOS_EINVAL);
+    CHECK(mlos_page_return(&pa, &runs[0]) == 0);
+    CHECK(mlos_page_return(&pa, &runs[0]) == MLOS_EINVAL); /* twice */
+    CHECK(free_pages(&pa) == total - 70);
+    /* given back means clean: reclaiming again finds nothing to give */
+    CHECK(mlos_page_reclaim(&pa, 0, runs, 8, &held) == 0 && held == 0);
+    /* only what was handed out since is given back, stretch by stretch */
+    c = mlos_page_alloc(&pa, 5);
+    b = mlos_page_alloc(&pa, 5);
+    CHECK(c && b && mlos_page_free(&pa, c, 5) == 0);
+    n = mlos_page_reclaim(&pa, 0, runs, 8, &held);
+    CHECK(n == 1 && held == 5 && runs[0].base == (uintptr_t)c);
+    CHECK(mlos_page_return(&pa, &runs[0]) == 0);
+    CHECK(mlos_page_free(&pa, b, 5) == 0);
+    CHECK(mlos_page_alloc(&pa, total - 70));
+    unmap(mem, len);
 }
 
 int main(void)
@@ -816,6 +921,7 @@ int main(void)
     test_heap_realloc();
     test_heap_stress();
     test_default();
+    test_limit_reclaim();
     if (failures) {
         fprintf(stderr, "test_mem: %d failure(s)\n", failures);
         return 1;

@@ -31,7 +31,7 @@ static int cmp_double(const void *a, const void *b)
 
 static void on_event(mlos_pool_t *p, const mlos_shard_t *s, enum mlos_pool_event ev, int status, const char *why)
 {
-    static const char *names[] = {"up", "spawn-failed", "failed", "retired"};
+    static const char *names[] = {"up", "spawn-failed", "failed", "retired", "resized"};
     if (getenv("POOL_EVENTS"))
         fprintf(stderr, "  [%8.1f ms] shard %u %s %s\n", ms_since(t_start), s ? s->id : 0, names[ev], why);
 }

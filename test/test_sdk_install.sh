@@ -5,7 +5,8 @@
 # run it and check its answers; build images with `mlos build` (also from a
 # manifest); read them with `mlos image info`; check that a wrong-arch and
 # an ABI-mismatched image are refused before boot with a message naming
-# both; the error cases of `mlos build`; MLOS_TASK in a master program; a
+# both; the prefix moved elsewhere still composes and builds with the source
+# and build trees hidden; the error cases of `mlos build`; MLOS_TASK in a master program; a
 # C++ program including every installed header; no internal header
 # installed; libmlos exporting only what the installed headers declare.
 # Usage: test_sdk_install.sh BUILD_DIR SOURCE_DIR
@@ -39,9 +40,13 @@ MLOS=$bin/mlos
 for f in "$pcdir"/mlos*.pc; do
     ! grep -q -e "$src" -e "$build" "$f" || fail "$f refers to the source or build tree"
 done
-for f in "$bin/mlos" "$bin/mlos-compose"; do
-    objcopy --strip-debug "$f" "$tmp/stripped"
-    ! grep -q -a -e "$src" -e "$build" "$tmp/stripped" || fail "$f carries a source or build path"
+# The programs and libraries as installed, debug info included (the build
+# maps its paths relative to the build directory).
+for f in "$bin"/mlos* "$libdir"/libmlos.so.*.* "$imagedir"/mlos-launch "$imagedir"/mlos-shard-process \
+    "$imagedir"/mlos-remote-shard "$imagedir"/mlos-slave-x86_64.elf; do
+    [ -f "$f" ] || continue
+    ! grep -q -a -F -e "$src" -e "$build" "$f" ||
+        fail "$f carries a source or build path: $(strings -a "$f" | grep -F -e "$src" -e "$build" | head -1)"
 done
 
 # ---- headers: the public set, no internals ----
@@ -115,6 +120,59 @@ if echo "$arches" | grep -q ppc; then
     "$MLOS" image info small-ppc.img | grep -q "^components: .*hal-ppc" || fail "ppc manifest image components"
     ./offload ppc ./small-ppc.img 4096 >/dev/null || fail "offload on the ppc manifest image"
 fi
+
+# ---- relocatable, and nothing read from the source or build tree ----
+# The prefix copied elsewhere and used with the source and build trees
+# hidden (empty tmpfs over them in a private mount namespace): the composer
+# and mlos build find the components and kits beside themselves.
+moved=$tmp/moved
+cp -a "$prefix" "$moved"
+mlibdir=$moved${libdir#"$prefix"}
+cat >"$tmp/reloc.sh" <<'RELOC'
+set -eu
+src=$1 build=$2 moved=$3 mlibdir=$4 arches=$5 hidden=$6
+fail() { echo "FAIL (relocated prefix): $*" >&2; exit 1; }
+if [ "$hidden" = yes ]; then
+    mount -t tmpfs -o size=64k mlos-hidden "$src"
+    if [ -e "$build/build.ninja" ]; then mount -t tmpfs -o size=64k mlos-hidden "$build"; fi
+    [ ! -e "$src/meson.build" ] && [ ! -e "$build/build.ninja" ] || fail "the trees are not hidden"
+fi
+export PATH="$moved/bin:/usr/local/bin:/usr/bin:/bin" PKG_CONFIG_PATH="$mlibdir/pkgconfig" \
+    LD_LIBRARY_PATH="$mlibdir" MLOS_IMAGE_PATH="$mlibdir/mlos"
+M=$moved/bin/mlos
+printf 'name: reloc\narch: x86_64\nservices: runtime event-delivery=coalesced\ntasks: builtin\n' >reloc.mlos
+"$M" compose --sources reloc.mlos >reloc.txt || fail "mlos compose"
+"$moved/bin/mlos-compose" --sources reloc.mlos >reloc2.txt || fail "mlos-compose"
+cmp -s reloc.txt reloc2.txt || fail "mlos compose and mlos-compose disagree"
+grep -q "^$moved/share/mlos/components/libos/ed_coalesced.c$" reloc.txt || fail "composed sources: $(head -3 reloc.txt)"
+! grep -v "^$moved/share/mlos/components/" reloc.txt | grep -q . || fail "composer used components outside the moved prefix"
+"$M" build --arch process -o reloc-process.img offload_tasks.c >/dev/null || fail "mlos build --arch process"
+./offload process ./reloc-process.img 4096 >/dev/null || fail "offload on the relocated process image"
+for a in x86_64 ppc; do
+    case " $arches " in *" $a "*) ;; *) continue ;; esac
+    sed "s/^arch: .*/arch: $a/" reloc.mlos >"reloc-$a.mlos"
+    "$M" build --arch "$a" --manifest "reloc-$a.mlos" -o "reloc-$a.img" offload_tasks.c >/dev/null ||
+        fail "mlos build --manifest for $a"
+    "$M" image info "reloc-$a.img" | grep -q "^components: .*coalesced" || fail "$a manifest image components"
+    ./offload "$a" "./reloc-$a.img" 4096 >/dev/null || fail "offload on the relocated $a manifest image"
+done
+echo "relocated prefix: compose and build ok for $arches (source and build trees hidden: $hidden)"
+RELOC
+case "$tmp/" in
+"$src"/* | "$build"/*) ns="" ;; # the temporary tree would be hidden with them
+*)
+    if [ "$(id -u)" = 0 ]; then ns="unshare -m"; else ns="unshare -Urm"; fi
+    $ns true 2>/dev/null || ns=""
+    ;;
+esac
+if [ -n "$ns" ]; then
+    $ns sh "$tmp/reloc.sh" "$src" "$build" "$moved" "$mlibdir" "$arches" yes ||
+        fail "the relocated prefix with the source and build trees hidden"
+else
+    echo "no private mount namespace here: the relocated prefix is checked with the trees in place"
+    sh "$tmp/reloc.sh" "$src" "$build" "$moved" "$mlibdir" "$arches" no || fail "the relocated prefix"
+fi
+rm -rf "$moved" reloc*.mlos reloc*.txt reloc-*.img
 
 # ---- image info on damaged files: an error or an answer, never a crash ----
 img=$tmp/offload/built-process.img

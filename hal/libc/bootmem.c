@@ -93,8 +93,12 @@ void mlos_bootmem_finish(void)
     /* mlos.mem=BYTES: the allocator manages what the master asked for, as a
      * process shard does, not whatever slack the guest RAM has; so every
      * kind reports the same size for the same request. Lowest regions first. */
+    /* mlos.mem_max=BYTES: an elastic shard's allocator manages that much
+     * and is granted mlos.mem of it at a time (libos/mem.h: the limit). */
     uint64_t budget;
-    if (mlos_bootarg_u64(cmdline, "mlos.mem", 0, &budget) == 0 && budget >= PAGE) {
+    if ((mlos_bootarg_u64(cmdline, "mlos.mem_max", 0, &budget) == 0 ||
+         mlos_bootarg_u64(cmdline, "mlos.mem", 0, &budget) == 0) &&
+        budget >= PAGE) {
         budget &= ~(PAGE - 1);
         for (int i = 0; i < nregions; i++) {
             if (budget == 0) {
@@ -117,6 +121,18 @@ int mlos_hal_mem_regions(struct mlos_hal_region *out, int max)
     for (int i = 0; i < nregions && i < max; i++)
         out[i] = regions[i];
     return nregions;
+}
+
+int mlos_hal_mem_offset(uintptr_t addr, uint64_t *off)
+{
+    /* Identity-mapped: the physical address is the offset in guest RAM,
+     * which is the master's memory file from 0. */
+    for (int i = 0; i < nregions; i++)
+        if (addr >= regions[i].base && addr - regions[i].base < regions[i].len) {
+            *off = addr;
+            return 0;
+        }
+    return MLOS_ERANGE;
 }
 
 int mlos_hal_window(void **base, size_t *len)

@@ -28,9 +28,10 @@ static struct {
     size_t window_len;
     void *arena;
     size_t arena_len;
+    int64_t arena_off; /* in the master's memory file, -1: private memory */
     const char *cmdline;
     uint64_t t0;
-} H = {.bell_fd = -1};
+} H = {.bell_fd = -1, .arena_off = -1};
 
 int mlos_cmdline_get(const char *cmdline, const char *key, char *out, size_t cap)
 {
@@ -145,6 +146,16 @@ int mlos_hal_mem_regions(struct mlos_hal_region *out, int max)
     return 1;
 }
 
+int mlos_hal_mem_offset(uintptr_t addr, uint64_t *off)
+{
+    if (H.arena_off < 0)
+        return MLOS_ENOTSUP;
+    if (!H.arena || addr < (uintptr_t)H.arena || addr - (uintptr_t)H.arena >= H.arena_len)
+        return MLOS_ERANGE;
+    *off = (uint64_t)H.arena_off + (addr - (uintptr_t)H.arena);
+    return 0;
+}
+
 const char *mlos_hal_cmdline(void) { return H.cmdline ? H.cmdline : ""; }
 
 int mlos_hal_window(void **base, size_t *len)
@@ -214,7 +225,42 @@ _Noreturn void mlos_hal_exit(int status)
 
 const char *mlos_hal_arch(void) { return "process"; }
 
+/* One core: the library OS of a process shard is single-threaded. */
+unsigned mlos_hal_core_count(void) { return 1; }
+unsigned mlos_hal_core_self(void) { return 0; }
+int mlos_hal_core_run(unsigned core, void (*fn)(void *), void *arg) { return MLOS_ENOTSUP; }
+
 void mlos_hal_tlb_refresh(void) {} /* the host kernel's business */
+
+/* mlos.arena=OFF,LEN: the allocator's memory is that part of the master's
+ * memory file (so that the master can punch out what the shard gives
+ * back and the host really gets it); checked to lie inside the file. */
+static int map_arena(const char *cmdline, int fd)
+{
+    char v[64];
+    unsigned long long off, len;
+    struct stat st;
+
+    if (mlos_cmdline_get(cmdline, "mlos.arena", v, sizeof(v)) < 0 || fd < 0)
+        return 0;
+    if (sscanf(v, "%llx,%llx", &off, &len) != 2 || (off & 4095) || (len & 4095) || !len) {
+        fprintf(stderr, "mlos: bad mlos.arena=%s\n", v);
+        return MLOS_EINVAL;
+    }
+    if (fstat(fd, &st) < 0 || (unsigned long long)st.st_size < off || (unsigned long long)st.st_size - off < len) {
+        fprintf(stderr, "mlos: arena 0x%llx+0x%llx is not inside its memory descriptor\n", off, len);
+        return MLOS_EINVAL;
+    }
+    H.arena = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, (off_t)off);
+    if (H.arena == MAP_FAILED) {
+        H.arena = NULL;
+        fprintf(stderr, "mlos: cannot map arena: %s\n", strerror(errno));
+        return MLOS_EIO;
+    }
+    H.arena_len = len;
+    H.arena_off = (int64_t)off;
+    return 1;
+}
 
 static int map_window(const char *cmdline, int fd)
 {
@@ -253,15 +299,21 @@ int mlos_hal_linux_init(uv_loop_t *loop, const struct mlos_hal_linux_cfg *cfg)
     H.cmdline = cfg->cmdline ? cfg->cmdline : getenv("MLOS_SHARD_ARGS");
     if (!H.cmdline)
         H.cmdline = "";
-    H.arena_len = cfg->mem_bytes;
-    if (!H.arena_len)
-        H.arena_len = mlos_cmdline_get(H.cmdline, "mlos.mem", v, sizeof(v)) > 0 ? strtoull(v, NULL, 0)
-                                                                                 : 64u << 20;
-    H.arena_len = (H.arena_len + MLOS_HAL_PAGE_SIZE - 1) & ~(size_t)(MLOS_HAL_PAGE_SIZE - 1);
-    H.arena = mmap(NULL, H.arena_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (H.arena == MAP_FAILED) {
-        H.arena = NULL;
-        return MLOS_ENOMEM;
+    if ((rc = map_arena(H.cmdline, cfg->window_fd)) < 0)
+        return rc;
+    if (rc == 0) { /* private memory: mlos.mem_max (elastic), else mlos.mem */
+        H.arena_len = cfg->mem_bytes;
+        if (!H.arena_len && mlos_cmdline_get(H.cmdline, "mlos.mem_max", v, sizeof(v)) > 0)
+            H.arena_len = strtoull(v, NULL, 0);
+        if (!H.arena_len)
+            H.arena_len = mlos_cmdline_get(H.cmdline, "mlos.mem", v, sizeof(v)) > 0 ? strtoull(v, NULL, 0)
+                                                                                     : 64u << 20;
+        H.arena_len = (H.arena_len + MLOS_HAL_PAGE_SIZE - 1) & ~(size_t)(MLOS_HAL_PAGE_SIZE - 1);
+        H.arena = mmap(NULL, H.arena_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (H.arena == MAP_FAILED) {
+            H.arena = NULL;
+            return MLOS_ENOMEM;
+        }
     }
     if ((rc = map_window(H.cmdline, cfg->window_fd)) < 0)
         return rc;

@@ -7,12 +7,14 @@
  * every instruction run for the first time costs its translation (about
  * half a microsecond here), so what can wait does: the interrupt
  * controllers and the banner until the first sleep (x86_late_init), COM1
- * until the first console output.
+ * until the first console output. A shard with several cores sets up the
+ * interrupt controllers at boot: its other cores are started with IPIs.
  */
 #include <stdint.h>
 #include <stdio.h>
 
 #include "boottrace.h"
+#include "mlos_bootargs.h"
 #include "hal.h" /* mlos_shard_main: the library OS entry (it starts the memory service itself) */
 #include "x86_64.h"
 
@@ -34,6 +36,14 @@ _Noreturn void x86_start(uint32_t magic, uint32_t mbi_phys, uint64_t tsc_entry)
      * controllers and the banner come later (x86_late_init, first output). */
     x86_uart_init(X86_COM2, 1);
     mlos_hal_boot_mark("com2");
+    /* mlos.cores=N>1: the other cores are started now, by IPIs from the
+     * LAPIC, so the interrupt controllers cannot wait for the first sleep
+     * on such a shard; a one-core shard keeps them deferred. */
+    uint64_t cores = 1;
+    if (mlos_bootarg_u64(mlos_hal_cmdline(), "mlos.cores", 0, &cores) == 0 && cores > 1) {
+        x86_smp_init(mlos_hal_cmdline(), x86_irq_init());
+        mlos_hal_boot_mark("cores");
+    }
 
     mlos_hal_exit(mlos_shard_main());
 }

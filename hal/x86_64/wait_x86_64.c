@@ -18,7 +18,16 @@
 #include "hal.h"
 #include "x86_64.h"
 
-static int use_interrupts, late_done;
+static int use_interrupts, irq_done, late_done;
+
+int x86_irq_init(void)
+{
+    if (!irq_done) {
+        irq_done = 1;
+        use_interrupts = x86_apic_init() == 0;
+    }
+    return use_interrupts;
+}
 
 /* The interrupt controllers and the boot banner wait until the shard first
  * sleeps (after its HELLO): each costs translation time under TCG that
@@ -30,7 +39,7 @@ void x86_late_init(void)
     if (late_done)
         return;
     late_done = 1;
-    use_interrupts = x86_apic_init() == 0;
+    (void)x86_irq_init(); /* done already at boot for a multi-core shard */
     x86_banner();
 }
 
@@ -43,7 +52,7 @@ void x86_banner(void)
         return;
     done = 1;
     snprintf(line, sizeof(line), "mlos: x86_64 HAL up: tsc %llu Hz%s\n", (unsigned long long)x86_tsc_hz(),
-             !late_done ? "" : use_interrupts ? ", interrupts on" : ", NO interrupts: waits poll COM2");
+             !irq_done ? "" : use_interrupts ? ", interrupts on" : ", NO interrupts: waits poll COM2");
     x86_console_puts(line);
 }
 

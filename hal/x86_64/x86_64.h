@@ -92,9 +92,17 @@ void x86_bootinfo_init(uint32_t magic, uint32_t mbi_phys);
 /* What the HAL sets up on the first mlos_hal_wait rather than at boot:
  * nothing before the first HELLO needs interrupts (start_x86_64.c). */
 void x86_late_init(void);
+/* The interrupt controllers alone (x86_apic_init), once; x86_late_init's
+ * first step, called at boot instead when other cores are started (their
+ * start IPIs need the LAPIC). Returns 1 if interrupts can be used. */
+int x86_irq_init(void);
 /* The boot banner (HAL up, TSC rate), once: from x86_late_init, or at exit
  * for a shard that never slept. */
 void x86_banner(void);
+
+/* ---- application processors (smp_x86_64.c) ---- */
+/* Start the cores mlos.cores=N asks for (needs the LAPIC: interrupts_ok). */
+void x86_smp_init(const char *cmdline, int interrupts_ok);
 
 /* ---- linker symbols (link_multiboot_x86_64.ld) ---- */
 extern char __image_start[], __image_end[];

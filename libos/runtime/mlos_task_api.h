@@ -50,6 +50,25 @@ int mlos_task_result(struct mlos_task_ctx *ctx, const void *data, size_t len);
  * mlos_task_fail(ctx, MLOS_EINVAL, "need %d bytes", 8);`. */
 int mlos_task_fail(struct mlos_task_ctx *ctx, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* ---- cores ----
+ * A shard may have several cores (x86_64, mlos_spawn_opts.cores). Core 0
+ * runs the event loop; a task runs on core 0, or on another core when the
+ * master called it with MLOS_CALL_CONCURRENT. */
+
+/* body(begin, end, arg) over [0, n): the range is cut into contiguous
+ * chunks, one per core that is free and active (the calling core takes
+ * the first), and the call returns when every chunk is done. On one core
+ * (or when all others are busy or parked) it is body(0, n, arg). body runs
+ * on several cores at once: it must only write what its own chunk owns
+ * (or use atomics). Returns the number of cores used (>= 1), or
+ * MLOS_EINVAL (body NULL). */
+typedef void (*mlos_for_fn)(size_t begin, size_t end, void *arg);
+int mlos_parallel_for(size_t n, mlos_for_fn body, void *arg);
+
+/* Cores the shard may use now (not parked), and the calling core (0 ..). */
+unsigned mlos_core_count(void);
+unsigned mlos_core_self(void);
+
 #ifdef __cplusplus
 }
 #endif

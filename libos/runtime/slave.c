@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bpf/hooks.h"
+#include "cores.h"
 #include "evloop.h"
 #include "hal.h"
 #include "mem.h"
@@ -16,6 +17,7 @@
 #include "mlos_error.h"
 #include "mlos_task.h"
 #include "ring.h"
+#include "spin.h"
 #include "taskmsg.h"
 #include "window.h"
 
@@ -31,10 +33,30 @@ struct slave {
     int exit_status;
     uint64_t spin_ns; /* polling budget before sleeping, 0: sleep at once */
     uint64_t calls_done; /* heartbeat statistic */
-    size_t mem_bytes;    /* the allocator's, for HELLO */
+    size_t mem_bytes;    /* the allocator's (its limit when elastic), for HELLO */
+    int elastic;         /* started with mlos.mem_max: the master may resize its memory */
+    uint64_t mem_max;    /* mlos.mem_max: the most it may be granted (its allocator manages a
+                          * little less: the bookkeeping comes out of the same RAM) */
 };
 
 static struct slave S;
+
+/* With several cores, calls run on other cores send their replies
+ * themselves: the ring to the master has one producer at a time. */
+static int smp;
+static volatile int out_lock;
+
+static void out_take(void)
+{
+    if (smp)
+        mlos_spin_lock(&out_lock);
+}
+
+static void out_drop(void)
+{
+    if (smp)
+        mlos_spin_unlock(&out_lock);
+}
 
 void mlos_log(const char *fmt, ...)
 {
@@ -56,8 +78,16 @@ static int reserve_out(size_t len, void **dst)
 {
     int rc;
     while ((rc = mlos_ring_reserve(&S.out, (uint32_t)len, dst)) == MLOS_EAGAIN) {
-        /* Ring full: sleep until the master frees room and rings us. */
+        /* Ring full: sleep until the master frees room and rings us. Only
+         * core 0 gets doorbells: another core polls. */
         mlos_hal_doorbell_ring();
+        if (mlos_hal_core_self() != 0) {
+            /* a doorbell per 10 us at most: each is an I/O exit */
+            uint64_t until = mlos_hal_now_ns() + 10000;
+            while (mlos_hal_now_ns() < until)
+                mlos_cpu_relax();
+            continue;
+        }
         if (!mlos_ring_producer_prepare_wait(&S.out, (uint32_t)len))
             mlos_hal_wait(UINT64_MAX);
         mlos_ring_producer_done_wait(&S.out);
@@ -77,12 +107,14 @@ static int send_msg(uint8_t type, uint32_t id, const ProtobufCMessage *msg)
 {
     size_t len = protobuf_c_message_get_packed_size(msg);
     void *dst;
+    out_take();
     int rc = reserve_out(len, &dst);
-    if (rc < 0)
-        return rc;
-    protobuf_c_message_pack(msg, dst);
-    commit_out(type, id, len);
-    return 0;
+    if (rc == 0) {
+        protobuf_c_message_pack(msg, dst);
+        commit_out(type, id, len);
+    }
+    out_drop();
+    return rc;
 }
 
 /* ---- messages with the master's endpoint (libos/runtime/shard_msg.h) ---- */
@@ -104,12 +136,14 @@ int mlos_shard_send(uint32_t type, const void *data, size_t len)
         return MLOS_EINVAL;
     if (len > S.out.max_payload)
         return MLOS_ETOOBIG;
-    if ((rc = reserve_out(len, &dst)) < 0)
-        return rc;
-    if (len)
-        memcpy(dst, data, len);
-    commit_out(MLOS_FRAME_MSG, type, len);
-    return 0;
+    out_take();
+    if ((rc = reserve_out(len, &dst)) == 0) {
+        if (len)
+            memcpy(dst, data, len);
+        commit_out(MLOS_FRAME_MSG, type, len);
+    }
+    out_drop();
+    return rc;
 }
 
 static const char *hello_task_name(size_t i, void *user)
@@ -130,17 +164,24 @@ static void send_hello(void)
         .mem_bytes = S.mem_bytes,
         .boot_ns = mlos_hal_now_ns(),
         .abi = MLOS_ABI,
+        .mem_max_bytes = S.mem_max,
+        .cores = mlos_cores_total(),
+        .active_cores = mlos_core_count(),
     };
     void *dst;
     size_t len;
 
     /* The ring is empty at boot: take all a frame may hold and commit what
-     * the encoder wrote. */
+     * the encoder wrote. Other cores may be up (idle): the ring still has
+     * one producer at a time. */
+    out_take();
     if (reserve_out(S.out.max_payload, &dst) < 0 || !(len = mlos_hello_encode(&h, dst, S.out.max_payload))) {
+        out_drop();
         mlos_log("HELLO does not fit in the ring (%zu tasks)", h.n_tasks);
         return; /* the master's HELLO timeout reports it, with this line */
     }
     mlos_ring_commit(&S.out, MLOS_FRAME_HELLO, 0, (uint32_t)len);
+    out_drop();
     mlos_hal_boot_mark("hello");
     if (mlos_ring_consumer_waiting(&S.out))
         mlos_hal_doorbell_ring();
@@ -152,12 +193,14 @@ static int send_reply(uint32_t id, const struct mlos_taskreply_fields *r)
 {
     size_t len = mlos_taskreply_size(r);
     void *dst;
+    out_take();
     int rc = reserve_out(len, &dst);
-    if (rc < 0)
-        return rc;
-    mlos_taskreply_encode(r, dst);
-    commit_out(MLOS_FRAME_REPLY, id, len);
-    return 0;
+    if (rc == 0) {
+        mlos_taskreply_encode(r, dst);
+        commit_out(MLOS_FRAME_REPLY, id, len);
+    }
+    out_drop();
+    return rc;
 }
 
 static void reply_error(uint32_t id, int status, const char *why)
@@ -206,7 +249,11 @@ static void run_call(uint32_t id, const struct mlos_taskcall_view *c)
     if (send_reply(id, &r) < 0) /* result too big for the ring: answer with the reason instead */
         reply_error(id, MLOS_ETOOBIG, "task result larger than the ring; write it to the bulk window");
     mlos_task_ctx_release(&ctx);
-    S.calls_done++;
+#if UINTPTR_MAX > 0xffffffffu
+    __atomic_fetch_add(&S.calls_done, 1, __ATOMIC_RELAXED); /* several cores answer calls */
+#else
+    S.calls_done++; /* 32-bit targets have one core (and no 64-bit atomics without libatomic) */
+#endif
 }
 
 /* Scheduling policy (libos/bpf/hooks.h, MLOS_HOOK_SCHED): with a policy
@@ -235,7 +282,7 @@ static void queue_call(uint32_t id, const struct mlos_taskcall_view *c)
     memcpy(copy, c->task, c->task_len);
     if (c->arg_len)
         memcpy(copy + c->task_len, c->arg, c->arg_len);
-    q->c = (struct mlos_taskcall_view){(const char *)copy, c->task_len, copy + c->task_len, c->arg_len};
+    q->c = (struct mlos_taskcall_view){(const char *)copy, c->task_len, copy + c->task_len, c->arg_len, c->flags};
     q->prio = mlos_hook_sched(c->task, c->task_len, c->arg_len, runq_len);
     q->id = id;
     while (*pp && (*pp)->prio >= q->prio)
@@ -256,10 +303,43 @@ static void run_queue(void)
     }
 }
 
+/* A call the master marked concurrent, on another core: it owns a copy
+ * of its task name and argument (the ring slot is released meanwhile). */
+static void concurrent_entry(void *p)
+{
+    struct queued_call *q = p;
+    run_call(q->id, &q->c);
+    mlos_free(q);
+}
+
+/* Hand a concurrent call to a free core; 0 if it went, else the caller
+ * runs it here (no free core, or no memory for the copy). */
+static int spawn_call(uint32_t id, const struct mlos_taskcall_view *c)
+{
+    struct queued_call *q = mlos_malloc(sizeof(*q) + c->task_len + c->arg_len);
+    if (!q)
+        return -1;
+    uint8_t *copy = (uint8_t *)(q + 1);
+    memcpy(copy, c->task, c->task_len);
+    if (c->arg_len)
+        memcpy(copy + c->task_len, c->arg, c->arg_len);
+    q->c = (struct mlos_taskcall_view){(const char *)copy, c->task_len, copy + c->task_len, c->arg_len, c->flags};
+    q->id = id;
+    if (mlos_cores_spawn(concurrent_entry, q))
+        return 0;
+    run_call(id, &q->c);
+    mlos_free(q);
+    return 0;
+}
+
 static void handle_call(uint32_t id, const uint8_t *p, uint32_t len)
 {
     struct mlos_taskcall_view c;
     if (accept_call(id, p, len, &c) < 0)
+        return;
+    /* bpf.load changes what every call sees: never beside other calls. */
+    if (smp && (c.flags & MLOS_TASKCALL_CONCURRENT) && !mlos_hook_installed(MLOS_HOOK_SCHED) &&
+        !(c.task_len == 8 && !memcmp(c.task, "bpf.load", 8)) && spawn_call(id, &c) == 0)
         return;
     if (mlos_hook_installed(MLOS_HOOK_SCHED) && !(c.task_len == 8 && !memcmp(c.task, "bpf.load", 8)))
         queue_call(id, &c);
@@ -281,6 +361,118 @@ static void handle_ping(uint32_t id, const uint8_t *p, uint32_t len)
     pong.shard_ns = mlos_hal_now_ns();
     pong.calls_done = S.calls_done;
     send_msg(MLOS_FRAME_PONG, id, &pong.base);
+}
+
+/* ---- elastic memory (mlos.Resize / RESIZED / RELEASED) ----
+ * A shrink holds the free runs it gives back (libos/mem.h) until the
+ * master says they have left host memory: the master punches them out of
+ * the memory file after the reply, so a page reused before that would
+ * lose its new contents. Everything here is static: a shrink runs when
+ * memory is scarce, and its limit may leave nothing to allocate from. */
+#define MAX_HELD 512
+static struct held_run {
+    struct mlos_page_run run;
+    uint32_t id; /* of the RESIZE that gave it back */
+} held[MAX_HELD];
+static size_t nheld;
+static struct mlos_page_run reclaimed[MAX_HELD];
+static uint64_t range_words[2 * MAX_HELD];
+
+static void send_resized(uint32_t id, int status, size_t nranges)
+{
+    Mlos__Resized r = MLOS__RESIZED__INIT;
+    struct mlos_mem_stats st;
+
+    mlos_mem_stats(&st);
+    r.status = status;
+    r.limit_bytes = st.limit_bytes;
+    r.in_use_bytes = st.in_use_bytes;
+    r.max_bytes = S.mem_max;
+    r.n_ranges = 2 * nranges;
+    r.ranges = range_words;
+    send_msg(MLOS_FRAME_RESIZED, id, &r.base);
+}
+
+static void handle_resize(uint32_t id, const uint8_t *p, uint32_t len)
+{
+    Mlos__Resize *rq = mlos__resize__unpack(NULL, len, p);
+    struct mlos_mem_stats st;
+    uint64_t target;
+    size_t max_runs, n, nranges = 0, in_use;
+
+    if (!rq) {
+        send_resized(id, MLOS_EDECODE, 0);
+        return;
+    }
+    target = rq->limit_bytes;
+    max_runs = rq->max_ranges;
+    mlos__resize__free_unpacked(rq, NULL);
+    mlos_mem_stats(&st);
+    if (!S.elastic) {
+        send_resized(id, MLOS_ENOTSUP, 0);
+        return;
+    }
+    if (target < MLOS_PAGE_SIZE || target > S.mem_max) {
+        send_resized(id, MLOS_ERANGE, 0);
+        return;
+    }
+    mlos_mem_set_limit((size_t)target);
+    if (target > st.limit_bytes) { /* growth: nothing to give back */
+        send_resized(id, 0, 0);
+        return;
+    }
+    /* Shrink (or trim at the same limit): keep free what the new limit
+     * still grants, give back the rest of the free memory. */
+    mlos_mem_stats(&st);
+    in_use = st.in_use_bytes;
+    if (max_runs > MAX_HELD - nheld)
+        max_runs = MAX_HELD - nheld;
+    /* a pair takes at most 20 bytes packed; stay well inside a frame */
+    if (max_runs > (S.out.max_payload - 64) / 20)
+        max_runs = (S.out.max_payload - 64) / 20;
+    n = mlos_mem_reclaim(st.limit_bytes - in_use, reclaimed, max_runs, NULL);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t off;
+        if (mlos_hal_mem_offset(reclaimed[i].base, &off) < 0) {
+            mlos_mem_return(&reclaimed[i]); /* not the master's memory: nothing to give back */
+            continue;
+        }
+        range_words[2 * nranges] = off;
+        range_words[2 * nranges + 1] = (uint64_t)reclaimed[i].npages * MLOS_PAGE_SIZE;
+        held[nheld++] = (struct held_run){reclaimed[i], id};
+        nranges++;
+    }
+    send_resized(id, st.limit_bytes > target ? MLOS_EBUSY : 0, nranges);
+}
+
+/* ---- cores (mlos.Cores / CORES_SET) ---- */
+static void handle_cores(uint32_t id, const uint8_t *p, uint32_t len)
+{
+    Mlos__CoresSet r = MLOS__CORES_SET__INIT;
+    Mlos__Cores *rq = mlos__cores__unpack(NULL, len, p);
+
+    if (!rq) {
+        r.status = MLOS_EDECODE;
+    } else {
+        int rc = mlos_cores_set_active(rq->active);
+        r.status = rc < 0 ? rc : 0;
+        mlos__cores__free_unpacked(rq, NULL);
+    }
+    r.active = mlos_core_count();
+    r.cores = mlos_cores_total();
+    send_msg(MLOS_FRAME_CORES_SET, id, &r.base);
+}
+
+static void handle_released(uint32_t id)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < nheld; i++) {
+        if (held[i].id == id)
+            mlos_mem_return(&held[i].run);
+        else
+            held[k++] = held[i];
+    }
+    nheld = k;
 }
 
 static void set_state(uint32_t state) { __atomic_store_n(&S.win->state, mlos_to_le32(state), __ATOMIC_RELEASE); }
@@ -316,9 +508,20 @@ static void drain_frames(struct mlos_evloop *loop)
         case MLOS_FRAME_PING:
             handle_ping(h.request_id, p, h.length);
             break;
+        case MLOS_FRAME_RESIZE:
+            handle_resize(h.request_id, p, h.length);
+            break;
+        case MLOS_FRAME_RELEASED:
+            handle_released(h.request_id);
+            break;
+        case MLOS_FRAME_CORES:
+            handle_cores(h.request_id, p, h.length);
+            break;
         case MLOS_FRAME_STOP: {
             Mlos__Stop *stop = mlos__stop__unpack(NULL, h.length, p);
             run_queue(); /* answer what is queued before leaving */
+            while (mlos_cores_busy()) /* and what runs on other cores */
+                mlos_cpu_relax();
             S.exit_status = stop ? stop->exit_status : 0;
             if (stop)
                 mlos__stop__free_unpacked(stop, NULL);
@@ -405,8 +608,16 @@ static int attach(void)
 
 int mlos_shard_main(void)
 {
-    /* The allocator sets itself up on first use (after HELLO, as a rule). */
-    if (mlos_mem_init_lazy(&S.mem_bytes) < 0) {
+    mlos_cores_init();
+    if (mlos_cores_total() > 1) { /* from here on other cores may allocate and reply */
+        smp = 1;
+        mlos_mem_share();
+    }
+    /* One core: the allocator sets itself up on first use (after HELLO, as
+     * a rule). Several: set it up now, so that no call on another core
+     * waits on the shared heap's lock behind a whole allocator set-up (the
+     * other cores' start-up already made this boot the slow kind). */
+    if ((smp ? mlos_mem_init_from_hal() : 0) < 0 || mlos_mem_init_lazy(&S.mem_bytes) < 0) {
         mlos_log("memory service could not start");
         return MLOS_SHARD_EXIT_NOMEM;
     }
@@ -414,6 +625,12 @@ int mlos_shard_main(void)
     if (attach() < 0)
         return MLOS_SHARD_EXIT_PROTO;
     mlos_hal_boot_mark("attach");
+    /* Elastic: RAM for mlos.mem_max, of which mlos.mem is granted now (with
+     * a deferred set-up the limit waits for it; HELLO reports it either way). */
+    if ((S.mem_max = param_u64("mlos.mem_max", 0))) {
+        S.elastic = 1;
+        S.mem_bytes = mlos_mem_set_limit((size_t)param_u64("mlos.mem", param_u64("mlos.mem_max", 0)));
+    }
     S.spin_ns = param_u64("mlos.spin_us", 0) * 1000;
     mlos_evloop_init(&S.loop);
     S.loop.on_doorbell = drain;

@@ -30,6 +30,7 @@ const char *mlos_strerror(int err)
     case MLOS_ENOTSUP: return "not supported here";
     case MLOS_ECONNREFUSED: return "connection refused";
     case MLOS_EAUTH: return "authentication failed";
+    case MLOS_EBUSY: return "resource in use";
     default: return "unknown error";
     }
 }

@@ -34,6 +34,7 @@ enum mlos_error {
     MLOS_ENOTSUP = -23,    /* not available here (e.g. no RDMA device) */
     MLOS_ECONNREFUSED = -24, /* nobody listens at that address */
     MLOS_EAUTH = -25,      /* peer failed authentication, or no shared secret to authenticate with */
+    MLOS_EBUSY = -26,      /* in use: e.g. a shrink went only part of the way, memory is in use */
 };
 
 #ifdef __cplusplus

@@ -32,7 +32,7 @@
  *   2. then requests a system reset (DBCR0[RST] = 0b11);
  *   3. QEMU, started with -no-reboot, exits;
  *   4. the master, seeing QEMU exit, reads the word from its mapping of the
- *      same memfd (master/qemu_ppc.h: mlos_qemu_ppc_exit_status).
+ *      same memfd (master/kinds/qemu_ppc.h: mlos_qemu_ppc_exit_status).
  *
  * The slot is written only by the shard, only once, at exit. A shard that
  * never found its window cannot report: the master then sees QEMU's code

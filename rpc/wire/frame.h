@@ -36,7 +36,12 @@ enum mlos_frame_type {
     MLOS_FRAME_MSG = 6,   /* messaging layer (msg.h): request id carries the user's message type */
     MLOS_FRAME_PING = 7,  /* master -> shard: mlos.Ping, heartbeat; request id = sequence */
     MLOS_FRAME_PONG = 8,  /* shard -> master: mlos.Pong, answers the PING with the same request id */
-    MLOS_FRAME_TYPE_MAX = 8
+    MLOS_FRAME_RESIZE = 9,   /* master -> shard: mlos.Resize, a new memory limit */
+    MLOS_FRAME_RESIZED = 10, /* shard -> master: mlos.Resized for the RESIZE with the same request id */
+    MLOS_FRAME_RELEASED = 11, /* master -> shard: the ranges of RESIZED (same id) left host memory; no payload */
+    MLOS_FRAME_CORES = 12,    /* master -> shard: mlos.Cores, how many cores to use */
+    MLOS_FRAME_CORES_SET = 13, /* shard -> master: mlos.CoresSet for the CORES with the same request id */
+    MLOS_FRAME_TYPE_MAX = 13
 };
 
 struct mlos_frame_hdr {

@@ -26,7 +26,7 @@ int mlos_taskcall_decode(const uint8_t *p, size_t len, struct mlos_taskcall_view
 {
     const uint8_t *end = p + len;
 
-    v->task = "", v->task_len = 0, v->arg = NULL, v->arg_len = 0;
+    v->task = "", v->task_len = 0, v->arg = NULL, v->arg_len = 0, v->flags = 0;
     while (p < end) {
         uint64_t tag, n;
         if (get_varint(&p, end, 5, &tag) < 0 || tag >> 32 || tag >> 3 == 0)
@@ -35,18 +35,20 @@ int mlos_taskcall_decode(const uint8_t *p, size_t len, struct mlos_taskcall_view
         case WT_VARINT:
             if ((tag >> 3) <= 2 || get_varint(&p, end, 10, &n) < 0)
                 return MLOS_EDECODE; /* fields 1 and 2 are length-delimited */
+            if (tag >> 3 == 3)
+                v->flags = (uint32_t)n; /* uint32: protobuf-c keeps the low 32 bits too */
             break;
         case WT_I64:
         case WT_I32:
             n = (tag & 7) == WT_I64 ? 8 : 4;
-            if ((tag >> 3) <= 2 || (size_t)(end - p) < n)
+            if ((tag >> 3) <= 3 || (size_t)(end - p) < n)
                 return MLOS_EDECODE;
             p += n;
             break;
         case WT_LEN:
             /* a 32-bit length: five bytes at most, nothing above bit 31 */
-            if (get_varint(&p, end, 5, &n) < 0 || n >> 32 || n > (size_t)(end - p))
-                return MLOS_EDECODE;
+            if (get_varint(&p, end, 5, &n) < 0 || n >> 32 || n > (size_t)(end - p) || tag >> 3 == 3)
+                return MLOS_EDECODE; /* field 3 (flags) is a varint */
             if (tag >> 3 == 1) {
                 /* task names are C strings on both ends: a NUL inside
                  * would name another task (protobuf-c would cut there) */
@@ -173,9 +175,9 @@ size_t mlos_hello_encode(const struct mlos_hello_fields *h, uint8_t *out, size_t
     size_t room = cap;
 
     /* every scalar field: tag + at most 10 varint bytes */
-    if (room < 4 * 11)
+    if (room < 7 * 11)
         return 0;
-    room -= 4 * 11;
+    room -= 7 * 11;
     if (h->arch && h->arch[0] && !(o = hello_string(o, 1 << 3 | WT_LEN, h->arch, &room)))
         return 0;
     o = hello_varint(o, 2 << 3 | WT_VARINT, h->shard_id);
@@ -185,5 +187,8 @@ size_t mlos_hello_encode(const struct mlos_hello_fields *h, uint8_t *out, size_t
     o = hello_varint(o, 4 << 3 | WT_VARINT, h->mem_bytes);
     o = hello_varint(o, 5 << 3 | WT_VARINT, h->boot_ns);
     o = hello_varint(o, 6 << 3 | WT_VARINT, h->abi);
+    o = hello_varint(o, 7 << 3 | WT_VARINT, h->mem_max_bytes);
+    o = hello_varint(o, 8 << 3 | WT_VARINT, h->cores);
+    o = hello_varint(o, 9 << 3 | WT_VARINT, h->active_cores);
     return (size_t)(o - out);
 }

@@ -32,7 +32,11 @@ struct mlos_taskcall_view {
     size_t task_len;
     const uint8_t *arg;
     size_t arg_len;
+    uint32_t flags; /* MLOS_TASKCALL_* */
 };
+
+/* TaskCall.flags */
+#define MLOS_TASKCALL_CONCURRENT 1u /* may run on any free core, beside other such calls */
 
 /* Decode len bytes at p. Returns 0, or MLOS_EDECODE (v unspecified). */
 int mlos_taskcall_decode(const uint8_t *p, size_t len, struct mlos_taskcall_view *v);
@@ -77,6 +81,8 @@ struct mlos_hello_fields {
     uint64_t mem_bytes;
     uint64_t boot_ns;
     uint32_t abi;
+    uint64_t mem_max_bytes; /* 0: fixed size */
+    uint32_t cores, active_cores;
 };
 
 /* Encode h at out; returns the bytes written (> 0), or 0 if they would

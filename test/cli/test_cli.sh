@@ -197,7 +197,7 @@ left=$(ls "$MLOS_RUNTIME_DIR")
 "$MLOS" stop --all || fail "stop --all with nothing to stop failed"
 
 # ---- compose ----
-"$MLOS" compose --check "$SRC/tools/compose/examples/neuro-x86_64.mlos" || fail "compose --check refused the example"
+"$MLOS" compose --check "$SRC/tools/compose/examples/events-x86_64.mlos" || fail "compose --check refused the example"
 bad="$MLOS_RUNTIME_DIR/bad.mlos"
 printf 'arch: x86_64\nservices: runtime event-delivery=immediate event-delivery=coalesced\n' > "$bad"
 msg=$("$MLOS" compose --check "$bad" 2>&1) && fail "compose --check accepted a conflict"

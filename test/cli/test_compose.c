@@ -159,7 +159,7 @@ static void test_small_set(void)
  * examples compose, and the seed's refusals hold for the real components. */
 static void test_tree(const char *root)
 {
-    static const char *examples[] = {"neuro-x86_64", "hello-ppc", "host-msg"};
+    static const char *examples[] = {"events-x86_64", "hello-ppc", "host-msg"};
     struct mlos_composition c;
     char path[4096];
 
@@ -185,7 +185,7 @@ static void test_tree(const char *root)
         mlos_composition_free(&c);
         mlos_app_free(&app);
     }
-    CHECK_EQ(compose_text("arch: x86_64\nservices: runtime event-delivery=coalesced\ntasks: builtin neuro\n", &c),
+    CHECK_EQ(compose_text("arch: x86_64\nservices: runtime event-delivery=coalesced\ntasks: builtin\n", &c),
              0);
     {
         char want[4096];

@@ -33,6 +33,7 @@
 
 #include "cli.h"
 #include "compose.h"
+#include "kinds/kind.h"
 #include "mlos_image.h"
 
 #ifndef MLOS_PKGCONFIG_REL
@@ -609,7 +610,7 @@ int mlos_cli_build(int argc, char **argv)
     }
     if (b.jobs > MAX_JOBS)
         b.jobs = MAX_JOBS;
-    if (strcmp(b.arch, "x86_64") && strcmp(b.arch, "ppc") && strcmp(b.arch, "process"))
+    if (!mlos__kind_find(b.arch))
         rc = die("unknown arch '%s' (x86_64, ppc or process)", b.arch);
     else if (b.manifest && !strcmp(b.arch, "process"))
         rc = die("--manifest composes bare-metal images (x86_64, ppc); a process shard is linked from the process kit");

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "kinds/kind.h"
 #include "master_ops.h"
 #include "mlos.h"
 #include "registry.h"
@@ -227,9 +228,8 @@ static void on_spawn(mlos_shard_t *s, int status)
 static void spawn_error(char *why, size_t cap, int rc, const char *arch, const char *image, uint64_t mem, int kvm)
 {
     char size[32];
-    const char *name = image ? image : !strcmp(arch, "process") ? "mlos-shard-process"
-                                   : !strcmp(arch, "ppc")       ? "mlos-slave-ppc.elf"
-                                                                : "mlos-slave-x86_64.elf";
+    const struct mlos_kind *kind = mlos__kind_find(arch);
+    const char *name = image ? image : kind ? kind->default_image : arch;
     mlos_cli_format_size(mem, size, sizeof(size));
     char kvm_why[256];
     if (rc == MLOS_ESPAWN && kvm > 0 && !strcmp(arch, "x86_64") && mlos_kvm_usable(kvm_why, sizeof(kvm_why)) < 0)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "kinds/kind.h"
 #include "mlos.h"
 #include "registry.h"
 
@@ -245,7 +246,7 @@ int mlos_cli_spawn(int argc, char **argv)
         } else
             memarg = v;
     }
-    if (strcmp(arch, "x86_64") && strcmp(arch, "ppc") && strcmp(arch, "process")) {
+    if (!mlos__kind_find(arch)) {
         mlos_cli_error("spawn", "unknown arch '%s' (x86_64, ppc, process)", arch);
         return 2;
     }

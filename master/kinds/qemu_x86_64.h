@@ -27,6 +27,7 @@ struct mlos_qemu_x86_64_cfg {
     int doorbell_fd;       /* connected stream socket, as numbered in the QEMU process */
     const char *cmdline;   /* shard parameters ("key=value ..."); NULL or "" for none */
     int kvm;               /* nonzero: -accel kvm -cpu host (real hosts); else TCG */
+    unsigned cores;        /* vCPUs: -smp N, under TCG multi-threaded (one host thread each); 0/1: one */
 };
 
 /* Fill argv with a NULL-terminated QEMU command line for cfg, formatting the

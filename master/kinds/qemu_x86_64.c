@@ -43,7 +43,13 @@ int mlos_qemu_x86_64_argv(const struct mlos_qemu_x86_64_cfg *cfg, char **argv, i
     mlos_argv_add(&b, "-display");
     mlos_argv_add(&b, "none");
     mlos_argv_add(&b, "-accel");
-    mlos_argv_add(&b, cfg->kvm ? "kvm" : "tcg");
+    /* Several vCPUs under TCG: thread=multi gives each its own host thread,
+     * so that two cores really run at once on two host cores. */
+    mlos_argv_add(&b, cfg->kvm ? "kvm" : cfg->cores > 1 ? "tcg,thread=multi" : "tcg");
+    if (cfg->cores > 1) {
+        mlos_argv_add(&b, "-smp");
+        mlos_argv_addf(&b, "%u", cfg->cores);
+    }
     if (cfg->kvm) {
         mlos_argv_add(&b, "-cpu");
         mlos_argv_add(&b, "host");

@@ -1,0 +1,313 @@
+/* Calls and puts through a node agent over tcp, beside raw TCP between the
+ * same two hosts in the same run.
+ *
+ *   bench_cluster serve IP PORT
+ *       the raw TCP baseline's far end: echoes 8-byte pings; after a
+ *       stream of N bytes (announced in an 8-byte header) answers one byte
+ *   bench_cluster master --secret-file F --agent PATH --node-ip IP --raw IP:PORT
+ *                        [--wrapper W1,W2,...] [--arch process|x86_64]
+ *                        [--trips N] [--mib M] [--spin-us US]
+ *
+ * The master starts one mlos-node (local launcher, behind the wrapper: e.g.
+ * ip,netns,exec,NS), one shard on it, and measures in one run:
+ *   - raw TCP ping-pong (8 bytes, blocking sockets, TCP_NODELAY) to --raw:
+ *     p50/p99 round trip over N trips;
+ *   - remote call round trip: echo of 8 bytes on the shard through the
+ *     agent, p50/p99 over N calls (mlos_call_sync: the master's loop, the
+ *     tcp: transport, the agent, the slave's ring and back);
+ *   - raw TCP stream: M MiB in 1 MiB writes, until the far end's answer;
+ *   - put bandwidth: M MiB of mlos_put into the shard's window (16 MiB,
+ *     wrapping), then one echo call, which the agent runs only after the
+ *     puts before it are in the window: MiB/s from the first put to its
+ *     reply.
+ * --spin-us is the shard's polling mode (mlos_spawn_opts.spin_us), set by
+ * the agent for its hop to the slave. Prints each beside its baseline and
+ * the ratios.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "launcher.h"
+#include "percentile.h"
+
+#define CHUNK (1u << 20)
+
+static int full_io(int fd, void *p, size_t n, int wr)
+{
+    for (size_t d = 0; d < n;) {
+        ssize_t k = wr ? send(fd, (char *)p + d, n - d, MSG_NOSIGNAL) : recv(fd, (char *)p + d, n - d, 0);
+        if (k <= 0)
+            return -1;
+        d += (size_t)k;
+    }
+    return 0;
+}
+
+static int serve(const char *ip, int port)
+{
+    int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    static char buf[CHUNK];
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(ls, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(ls, 4) < 0) {
+        perror("bench_cluster serve");
+        return 1;
+    }
+    for (;;) {
+        int fd = accept(ls, NULL, NULL);
+        uint8_t hdr[8];
+        if (fd < 0)
+            continue;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        /* 8-byte records: ping payloads echoed; one with the top bit set
+         * announces a stream of (low 63 bits) bytes */
+        while (full_io(fd, hdr, 8, 0) == 0) {
+            uint64_t v;
+            memcpy(&v, hdr, 8);
+            if (v >> 63) {
+                uint64_t left = v & ~(1ull << 63);
+                while (left) {
+                    ssize_t k = recv(fd, buf, left < sizeof(buf) ? left : sizeof(buf), 0);
+                    if (k <= 0)
+                        break;
+                    left -= (uint64_t)k;
+                }
+                char b = 1;
+                full_io(fd, &b, 1, 1);
+            } else if (full_io(fd, hdr, 8, 1) < 0)
+                break;
+        }
+        close(fd);
+    }
+}
+
+static int raw_connect(const char *spec)
+{
+    char ip[64];
+    const char *c = strrchr(spec, ':');
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    if (!c || (size_t)(c - spec) >= sizeof(ip))
+        return -1;
+    memcpy(ip, spec, (size_t)(c - spec));
+    ip[c - spec] = 0;
+    a.sin_port = htons((uint16_t)atoi(c + 1));
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    for (int i = 0; i < 50; i++) {
+        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+            return fd;
+        }
+        usleep(100000);
+    }
+    return -1;
+}
+
+/* CPU seconds (user + system) of this process, or of pid from /proc. */
+static double cpu_s(int pid)
+{
+    if (!pid) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    }
+    char path[64], buf[1024];
+    unsigned long ut = 0, st = 0;
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void on_exit_cb(mlos_launch_t *l, int status, const char *err)
+{
+    fprintf(stderr, "agent exited %d: %s\n", status, err);
+}
+
+static void on_node(mlos_cluster_t *c, mlos_node_t *n, int up, const char *why)
+{
+    if (!up && !c->closing)
+        fprintf(stderr, "bench_cluster: node %s lost: %s\n", n->name, why);
+}
+
+struct sp {
+    int done, status;
+};
+static void spawned(mlos_shard_t *s, int status)
+{
+    struct sp *p = s->data;
+    p->done = 1;
+    p->status = status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && !strcmp(argv[1], "serve"))
+        return serve(argv[2], atoi(argv[3]));
+    if (argc < 2 || strcmp(argv[1], "master")) {
+        fprintf(stderr, "usage: bench_cluster serve IP PORT | bench_cluster master ... (see the header)\n");
+        return 2;
+    }
+    static const struct option opts[] = {{"secret-file", 1, 0, 's'}, {"agent", 1, 0, 'a'}, {"node-ip", 1, 0, 'n'},
+                                         {"raw", 1, 0, 'r'},         {"wrapper", 1, 0, 'w'}, {"arch", 1, 0, 'A'},
+                                         {"trips", 1, 0, 't'},       {"mib", 1, 0, 'm'},   {"spin-us", 1, 0, 'S'},
+                                         {0, 0, 0, 0}};
+    const char *secret = NULL, *agent = "mlos-node", *node_ip = "127.0.0.1", *raw = NULL, *arch = "process";
+    const char *wrapper[16] = {NULL};
+    unsigned trips = 5000, mib = 512, spin_us = 0;
+    int c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': secret = optarg; break;
+        case 'a': agent = optarg; break;
+        case 'n': node_ip = optarg; break;
+        case 'r': raw = optarg; break;
+        case 'w': {
+            int k = 0;
+            for (char *t = strtok(strdup(optarg), ","); t && k < 15; t = strtok(NULL, ","))
+                wrapper[k++] = t;
+            break;
+        }
+        case 'A': arch = optarg; break;
+        case 't': trips = (unsigned)atoi(optarg); break;
+        case 'm': mib = (unsigned)atoi(optarg); break;
+        case 'S': spin_us = (unsigned)atoi(optarg); break;
+        default: return 2;
+        }
+    }
+    if (!secret || !raw || !trips || !mib)
+        return 2;
+    uv_loop_t *loop = uv_default_loop();
+    mlos_cluster_t cl;
+    mlos_launch_t la;
+    char addr[128], maddr[160];
+    struct mlos_cluster_opts co = {.secret_file = secret, .on_node = on_node};
+    if (mlos_cluster_listen(&cl, loop, "tcp:0.0.0.0:0", &co) < 0)
+        return 1;
+    mlos_cluster_addr(&cl, addr, sizeof(addr));
+    snprintf(maddr, sizeof(maddr), "tcp:%s:%s", node_ip, strrchr(addr, ':') + 1);
+    struct mlos_launch_opts lo = {.program = agent, .master_addr = maddr, .secret_file = secret,
+                                  .wrapper = wrapper[0] ? wrapper : NULL};
+    if (mlos_launch_start(loop, &la, &lo, on_exit_cb) < 0 || mlos_cluster_wait_nodes(&cl, 1, 30000) < 0) {
+        fprintf(stderr, "bench_cluster: no agent\n");
+        return 1;
+    }
+    mlos_shard_t s;
+    struct sp st = {0};
+    struct mlos_spawn_opts so = {.arch = arch, .kvm = MLOS_KVM_AUTO, .bulk_bytes = 16u << 20, .spin_us = spin_us};
+    s.data = &st;
+    if (mlos_node_spawn(mlos_cluster_node_at(&cl, 0), &s, &so, spawned) < 0)
+        return 1;
+    while (!st.done)
+        uv_run(loop, UV_RUN_ONCE);
+    if (st.status) {
+        fprintf(stderr, "bench_cluster: spawn: %s\n", mlos_strerror(st.status));
+        return 1;
+    }
+    int fd = raw_connect(raw);
+    if (fd < 0) {
+        fprintf(stderr, "bench_cluster: cannot reach the raw server at %s\n", raw);
+        return 1;
+    }
+    uint64_t *raw_rtt = calloc(trips, 8), *call_rtt = calloc(trips, 8);
+    char err[200];
+    /* warm-up both */
+    for (unsigned i = 0; i < 200; i++) {
+        uint64_t v = i;
+        full_io(fd, &v, 8, 1);
+        full_io(fd, &v, 8, 0);
+        mlos_call_sync(&s, "echo", &v, 8, NULL, NULL, err, sizeof(err));
+    }
+    /* interleaved rounds: both see the same machine load */
+    for (unsigned i = 0; i < trips; i++) {
+        uint64_t v = i, t0 = uv_hrtime();
+        if (full_io(fd, &v, 8, 1) < 0 || full_io(fd, &v, 8, 0) < 0)
+            return 1;
+        raw_rtt[i] = uv_hrtime() - t0;
+        t0 = uv_hrtime();
+        if (mlos_call_sync(&s, "echo", &v, 8, NULL, NULL, err, sizeof(err)) < 0) {
+            fprintf(stderr, "bench_cluster: echo: %s\n", err);
+            return 1;
+        }
+        call_rtt[i] = uv_hrtime() - t0;
+    }
+    qsort(raw_rtt, trips, 8, cmp_u64);
+    qsort(call_rtt, trips, 8, cmp_u64);
+    double r50 = raw_rtt[trips / 2] / 1e3, r99 = raw_rtt[trips * 99 / 100] / 1e3;
+    double c50 = call_rtt[trips / 2] / 1e3, c99 = call_rtt[trips * 99 / 100] / 1e3;
+
+    /* stream vs puts */
+    static char buf[CHUNK];
+    memset(buf, 0x5a, sizeof(buf));
+    uint64_t hdr = (1ull << 63) | ((uint64_t)mib << 20), t0 = uv_hrtime();
+    char ack;
+    full_io(fd, &hdr, 8, 1);
+    for (unsigned i = 0; i < mib; i++)
+        full_io(fd, buf, CHUNK, 1);
+    full_io(fd, &ack, 1, 0);
+    double raw_s = (uv_hrtime() - t0) / 1e9;
+    size_t win = 0;
+    mlos_shard_bulk(&s, &win);
+    unsigned per = (unsigned)(win / CHUNK);
+    mlos_node_t *node = mlos_cluster_node_at(&cl, 0);
+    int apid = node ? node->agent_pid : 0;
+    double m_cpu0 = cpu_s(0), a_cpu0 = cpu_s(apid);
+    t0 = uv_hrtime();
+    for (unsigned i = 0; i < mib; i++) {
+        int rc = mlos_put(&s, (size_t)(i % per) * CHUNK, buf, CHUNK);
+        if (rc < 0) {
+            fprintf(stderr, "bench_cluster: put: %s\n", mlos_strerror(rc));
+            return 1;
+        }
+        /* puts queue in memory: let the loop send while much is queued */
+        mlos_node_t *n;
+        while ((n = mlos_cluster_node_at(&cl, 0)) && n->out_bytes > (32u << 20))
+            uv_run(loop, UV_RUN_ONCE);
+        if (!n)
+            return 1;
+    }
+    if (mlos_call_sync(&s, "echo", "x", 1, NULL, NULL, err, sizeof(err)) < 0)
+        return 1;
+    double put_s = (uv_hrtime() - t0) / 1e9;
+    double m_cpu = cpu_s(0) - m_cpu0, a_cpu = cpu_s(apid) - a_cpu0;
+    close(fd);
+
+    printf("through an agent over tcp (%s shard on node %s, %s, spin_us %u):\n", arch, s.node, maddr, spin_us);
+    printf("  round trip, 8 bytes   raw TCP p50 %.1f us p99 %.1f us | remote call p50 %.1f us p99 %.1f us  "
+           "(%.2fx at p50; %u trips each, interleaved)\n",
+           r50, r99, c50, c99, c50 / r50, trips);
+    printf("  bulk, %u MiB          raw TCP stream %.0f MiB/s | mlos_put through the agent %.0f MiB/s  (%.0f%%)\n",
+           mib, mib / raw_s, mib / put_s, 100.0 * raw_s / put_s);
+    printf("  during the puts: master CPU %.0f%%, agent CPU %.0f%% of %.2f s (the agent's pid is seen only when it "
+           "shares our pid namespace)\n",
+           100 * m_cpu / put_s, 100 * a_cpu / put_s, put_s);
+    mlos_shard_stop_sync(&s);
+    mlos_cluster_close_sync(&cl);
+    mlos_launch_stop(&la);
+    return 0;
+}

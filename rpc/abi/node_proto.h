@@ -1,0 +1,135 @@
+/* rpc/abi/node_proto.h -- the wire protocol between a master and a node
+ * agent (mlos-node), shared by master/cluster.c and shards/node/.
+ *
+ * Transport: one rpc/msg.h connection (tcp: or verbs:) per agent, opened by
+ * the agent. First the mutual handshake of remote_auth.h (messages of type
+ * MLOS_REMOTE_MSG_AUTH, the agent in the worker's role). Then every message
+ * has a msg.h type from the list below and starts with struct
+ * mlos_node_hdr (16 bytes, little endian), followed by the payload:
+ *
+ *   agent  -> master  NODE_HELLO  text "key=value" lines: name, cores,
+ *                                 mem_bytes, kvm (1/0), kvm_why, pid,
+ *                                 max_shards, version
+ *   master -> agent   WELCOME     epoch = this connection's fencing token,
+ *                                 aux = the master's ping interval (ms)
+ *   master -> agent   SPAWN       shard = the master's shard id; text
+ *                                 "key=value" lines: arch, mem, bulk, ring,
+ *                                 kvm (1, 0, -1 auto), hello_timeout, spin_us
+ *   agent  -> master  SPAWNED     shard; le64 bulk_len, le32 pid, le32 0,
+ *                                 then the shard's mlos.Hello (arch, tasks,
+ *                                 mem_bytes, boot_ns)
+ *   agent  -> master  GONE        shard; aux = MLOS_E* as int32 (0: stopped
+ *                                 as asked); text why. Also a failed spawn.
+ *   master -> agent   CALL        shard, req = call id; mlos.TaskCall
+ *   agent  -> master  REPLY       shard, req; mlos.TaskReply
+ *   master -> agent   PUT         shard; le64 offset, then the bytes: the
+ *                                 agent copies them into the slave's bulk
+ *                                 window, in order with CALLs
+ *   master -> agent   STOP        shard: orderly stop, answered by GONE(0)
+ *   master -> agent   KILL        shard: the master fenced it; kill now, no
+ *                                 answer
+ *   master -> agent   PING        req = sequence; le64 master clock (ns)
+ *   agent  -> master  PONG        req = the PING's sequence; le32 shards
+ *                                 alive on the node
+ *   master -> agent   PS          req; agent -> master PS_REPLY req, text:
+ *                                 one line per shard "id arch state pid mem"
+ *   master -> agent   BYE         stop every shard and exit
+ *   master -> agent   HEARTBEAT   shard; aux = PING interval (ms, 0: off),
+ *                                 req = timeout (ms): how the agent watches
+ *                                 that slave (mlos_shard_heartbeat); a slave
+ *                                 it fences is reported by GONE
+ *
+ * Fencing: epoch is drawn by the master per connection; every message
+ * after WELCOME carries it both ways, and a message with another epoch is
+ * dropped (counted). A master that declares a node lost closes that
+ * connection and settles every shard on it: nothing the node sends later
+ * can complete a call. An agent that hears nothing from its master for its
+ * link timeout kills its slaves and exits, so a node cut off by a partition
+ * does not keep running work nobody waits for; one that comes back is a new
+ * connection with a new epoch and no shards.
+ *
+ * Every field from the peer is untrusted: sizes are checked against the
+ * message length, text is parsed with bounds, shard ids are looked up.
+ */
+#ifndef MLOS_NODE_PROTO_H
+#define MLOS_NODE_PROTO_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "mlos_endian.h"
+
+enum mlos_node_msg {
+    MLOS_NODE_HELLO = 0x4e480001u,
+    MLOS_NODE_WELCOME,
+    MLOS_NODE_SPAWN,
+    MLOS_NODE_SPAWNED,
+    MLOS_NODE_GONE,
+    MLOS_NODE_CALL,
+    MLOS_NODE_REPLY,
+    MLOS_NODE_PUT,
+    MLOS_NODE_STOP,
+    MLOS_NODE_KILL,
+    MLOS_NODE_PING,
+    MLOS_NODE_PONG,
+    MLOS_NODE_PS,
+    MLOS_NODE_PS_REPLY,
+    MLOS_NODE_BYE,
+    MLOS_NODE_HEARTBEAT,
+};
+
+#define MLOS_NODE_VERSION 1u
+#define MLOS_NODE_HDR 16u
+/* Puts travel in pieces of at most this many bytes (one message each). */
+#define MLOS_NODE_PUT_CHUNK ((1u << 20) - 4096u)
+
+struct mlos_node_hdr {
+    uint32_t epoch;
+    uint32_t shard;
+    uint32_t req;
+    uint32_t aux;
+};
+
+static inline void mlos_node_hdr_put(uint8_t *p, const struct mlos_node_hdr *h)
+{
+    uint32_t v[4] = {mlos_to_le32(h->epoch), mlos_to_le32(h->shard), mlos_to_le32(h->req), mlos_to_le32(h->aux)};
+    memcpy(p, v, sizeof(v));
+}
+
+/* 0, or -1 if the message is too short to hold a header. */
+static inline int mlos_node_hdr_get(const uint8_t *p, size_t len, struct mlos_node_hdr *h)
+{
+    uint32_t v[4];
+    if (len < MLOS_NODE_HDR)
+        return -1;
+    memcpy(v, p, sizeof(v));
+    h->epoch = mlos_from_le32(v[0]);
+    h->shard = mlos_from_le32(v[1]);
+    h->req = mlos_from_le32(v[2]);
+    h->aux = mlos_from_le32(v[3]);
+    return 0;
+}
+
+/* Find "key=" in a text payload of len bytes (not NUL-terminated) and copy
+ * its value (up to the newline) into out. 0 or -1 (missing, too long). */
+static inline int mlos_node_kv(const uint8_t *text, size_t len, const char *key, char *out, size_t cap)
+{
+    size_t kl = strlen(key);
+    for (size_t i = 0; i < len;) {
+        size_t e = i;
+        while (e < len && text[e] != '\n')
+            e++;
+        if (e - i > kl && !memcmp(text + i, key, kl) && text[i + kl] == '=') {
+            size_t vl = e - i - kl - 1;
+            if (vl >= cap)
+                return -1;
+            memcpy(out, text + i + kl + 1, vl);
+            out[vl] = 0;
+            return 0;
+        }
+        i = e + 1;
+    }
+    return -1;
+}
+
+#endif

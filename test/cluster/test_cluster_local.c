@@ -1,0 +1,636 @@
+/* Node agents on this host (no root, no namespaces): what a cluster must
+ * get right one case at a time.
+ *
+ *   test_cluster_local AGENT ARCH CASE...
+ *
+ * Every case starts its own agent(s) with the local launcher on
+ * 127.0.0.1 and a fresh secret file, and checks that nothing of theirs
+ * remains at the end (the agent exited, its slaves' pids are gone).
+ *   refuse    an agent with another secret is refused and exits 2
+ *   info      the node reports cores, memory and KVM as this host has them;
+ *             kvm=1 fails at once where KVM cannot run a guest; the registry
+ *             names the node
+ *   put       8 MiB put through the agent (many pieces) then sum_u64 over
+ *             it; out of range MLOS_ERANGE; mlos_get MLOS_ENOTSUP
+ *   crash     a slave that crashes: its call fails MLOS_ESHARDDIED naming the
+ *             node, the shard reads dead, the agent runs nothing afterwards
+ *   deadline  a fenced call deadline: MLOS_ETIMEDOUT, the agent kills it
+ *   stop      mlos_shard_stop reaches the slave on its node
+ *   heartbeat the agent watches a slave with the heartbeat the master set:
+ *             a task past its timeout fences the slave (MLOS_ETIMEDOUT, "stopped
+ *             answering"); a longer timeout lets a long task finish
+ *   hang      SIGSTOP the agent: its node is lost within 1.5 s, its shards'
+ *             calls fail; after SIGCONT the agent finds its connection
+ *             dead and exits 3
+ *   term      SIGTERM the agent: it stops its slaves and exits 0
+ *   close     the cluster closed under an open shard: the agent stops it and
+ *             exits 0; the handle reads dead and can still be stopped
+ *   faults    a pool of 3 slaves behind one agent runs 150 idempotent
+ *             put+sum_u64 tasks while 20 random slaves are SIGKILLed on the
+ *             node: every task answered once and correctly, the node stays
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../check.h"
+#include "cluster.h"
+#include "launcher.h"
+#include "registry.h"
+
+static uv_loop_t *loop;
+static const char *agent, *arch;
+static char secret_path[300], other_path[300], rtdir[200];
+
+struct agent {
+    mlos_launch_t la;
+    int exited, status;
+    char err[1024];
+};
+
+static void on_exit_cb(mlos_launch_t *l, int status, const char *err)
+{
+    struct agent *a = l->data;
+    a->exited = 1;
+    a->status = status;
+    snprintf(a->err, sizeof(a->err), "%s", err);
+}
+
+static void write_secret(const char *path, const char *fill)
+{
+    FILE *f = fopen(path, "w");
+    CHECK(f);
+    fprintf(f, "%s-0123456789abcdef0123456789", fill);
+    fclose(f);
+    chmod(path, 0600);
+}
+
+static void run_ms(unsigned ms)
+{
+    uint64_t end = uv_hrtime() + ms * 1000000ull;
+    while (uv_hrtime() < end)
+        uv_run(loop, UV_RUN_NOWAIT), usleep(1000);
+}
+
+static void start_agent(mlos_cluster_t *c, struct agent *a, const char *name, const char *secret)
+{
+    char addr[128];
+    static char maddr[160];
+    const char *extra[] = {"--name", name, NULL};
+    CHECK(mlos_cluster_addr(c, addr, sizeof(addr)) == 0);
+    snprintf(maddr, sizeof(maddr), "tcp:127.0.0.1:%s", strrchr(addr, ':') + 1);
+    struct mlos_launch_opts lo = {.launcher = "local", .program = agent, .master_addr = maddr,
+                                  .secret_file = secret, .extra_args = extra};
+    memset(a, 0, sizeof(*a));
+    a->la.data = a;
+    CHECK(mlos_launch_start(loop, &a->la, &lo, on_exit_cb) == 0);
+}
+
+static void wait_exit(struct agent *a, unsigned ms)
+{
+    uint64_t end = uv_hrtime() + ms * 1000000ull;
+    while (!a->exited && uv_hrtime() < end)
+        run_ms(10);
+}
+
+static void listen_cluster(mlos_cluster_t *c)
+{
+    struct mlos_cluster_opts o = {.secret_file = secret_path};
+    CHECK(mlos_cluster_listen(c, loop, "tcp:127.0.0.1:0", &o) == 0);
+}
+
+struct spawn_state {
+    int done, status;
+};
+
+static void spawned(mlos_shard_t *s, int status)
+{
+    struct spawn_state *st = s->data;
+    st->done = 1;
+    st->status = status;
+}
+
+static int node_spawn_sync(mlos_node_t *n, mlos_shard_t *s, int kvm)
+{
+    struct spawn_state st = {0};
+    struct mlos_spawn_opts o = {.arch = arch, .mem_bytes = 16u << 20, .bulk_bytes = 16u << 20, .kvm = kvm,
+                                .hello_timeout_ms = 30000};
+    s->data = &st;
+    int rc = mlos_node_spawn(n, s, &o, spawned);
+    if (rc < 0)
+        return rc;
+    while (!st.done)
+        uv_run(loop, UV_RUN_ONCE);
+    return st.status;
+}
+
+struct ps_state {
+    int done, status;
+    char text[4096];
+};
+
+static void on_ps(mlos_node_t *n, int status, const char *text, size_t len, void *arg)
+{
+    struct ps_state *p = arg;
+    (void)n;
+    p->done = 1;
+    p->status = status;
+    snprintf(p->text, sizeof(p->text), "%.*s", (int)len, text);
+}
+
+/* Shards the agent runs, -1 if it does not answer. */
+static int agent_shards(mlos_node_t *n)
+{
+    struct ps_state p = {0};
+    uint64_t end = uv_hrtime() + 5000000000ull;
+    if (mlos_node_ps(n, on_ps, &p) < 0)
+        return -1;
+    while (!p.done && uv_hrtime() < end)
+        uv_run(loop, UV_RUN_ONCE);
+    if (!p.done || p.status)
+        return -1;
+    int lines = 0;
+    for (const char *q = p.text; *q; q++)
+        lines += *q == '\n';
+    return lines;
+}
+
+static int agent_shards_settle(mlos_node_t *n, int want)
+{
+    int got = -1;
+    for (int i = 0; i < 50 && (got = agent_shards(n)) != want; i++)
+        run_ms(100);
+    return got;
+}
+
+static int pid_gone(int pid)
+{
+    for (int i = 0; i < 300; i++) {
+        if (kill(pid, 0) < 0 && errno == ESRCH)
+            return 1;
+        run_ms(10);
+    }
+    return 0;
+}
+
+static mlos_node_t *one_node(mlos_cluster_t *c, struct agent *a, const char *name)
+{
+    listen_cluster(c);
+    start_agent(c, a, name, secret_path);
+    CHECK(mlos_cluster_wait_nodes(c, 1, 30000) == 0);
+    mlos_node_t *n = mlos_cluster_node_at(c, 0);
+    CHECK(n && !strcmp(n->name, name));
+    return n;
+}
+
+static void finish(mlos_cluster_t *c, struct agent *a, int want_status)
+{
+    mlos_cluster_close_sync(c);
+    wait_exit(a, 8000);
+    CHECK(a->exited);
+    if (a->status != want_status)
+        fprintf(stderr, "agent exit %d, wanted %d: %s\n", a->status, want_status, a->err);
+    CHECK_EQ(a->status, want_status);
+    mlos_launch_stop(&a->la);
+}
+
+static void case_refuse(void)
+{
+    mlos_cluster_t c;
+    struct agent a;
+    listen_cluster(&c);
+    start_agent(&c, &a, "intruder", other_path);
+    wait_exit(&a, 10000);
+    CHECK(a.exited);
+    CHECK_EQ(a.status, 2);
+    CHECK_EQ(c.nnodes, 0);
+    CHECK(c.rejected >= 1);
+    mlos_launch_stop(&a.la);
+    mlos_cluster_close_sync(&c);
+}
+
+static void case_info(void)
+{
+    mlos_cluster_t c;
+    struct agent a;
+    mlos_shard_t s;
+    char why[200];
+    mlos_node_t *n = one_node(&c, &a, "n-info");
+    int kvm_here = mlos_kvm_usable(why, sizeof(why)) == 0;
+    CHECK(n->cores >= 1 && n->mem_bytes > (64ull << 20));
+    CHECK_EQ(n->kvm, kvm_here);
+    CHECK(n->kvm || n->kvm_why[0]);
+    CHECK(n->agent_pid == n->agent_pid && n->agent_pid > 0);
+    if (strcmp(arch, "x86_64") == 0 && !kvm_here) {
+        /* asked for KVM where it cannot run: fail at once, not at the HELLO timeout */
+        uint64_t t0 = uv_hrtime();
+        int rc = node_spawn_sync(n, &s, 1);
+        uint64_t ms = (uv_hrtime() - t0) / 1000000u;
+        printf("kvm=1 on a node without KVM: %s after %llu ms\n", mlos_strerror(rc), (unsigned long long)ms);
+        CHECK_EQ(rc, MLOS_ESPAWN);
+        CHECK(ms < 3000);
+        mlos_shard_stop_sync(&s);
+    }
+    CHECK_EQ(node_spawn_sync(n, &s, MLOS_KVM_AUTO), 0);
+    CHECK(!strcmp(s.node, "n-info") && s.pid > 0 && s.ntasks > 0);
+    /* the registry: a record naming the node and the pid there */
+    struct mlos_registry_rec *v;
+    int nr = mlos_registry_list(&v), found = 0;
+    for (int i = 0; i < nr; i++)
+        found += v[i].master_pid == getpid() && v[i].shard_id == s.id && !strcmp(v[i].node, "n-info") &&
+                 v[i].host_pid == s.pid && !strcmp(v[i].state, "ready");
+    if (nr > 0)
+        free(v);
+    CHECK_EQ(found, 1);
+    int pid = s.pid;
+    mlos_shard_stop_sync(&s);
+    CHECK(pid_gone(pid));
+    finish(&c, &a, 0);
+}
+
+static void case_put(void)
+{
+    mlos_cluster_t c;
+    struct agent a;
+    mlos_shard_t s;
+    const size_t words = (8u << 20) / 8;
+    uint64_t *v = malloc(words * 8), sum = 0, got = 0, arg[2] = {0, words * 8};
+    void *res = NULL;
+    size_t rlen = 0;
+    char err[200];
+    mlos_node_t *n = one_node(&c, &a, "n-put");
+    CHECK_EQ(node_spawn_sync(n, &s, MLOS_KVM_AUTO), 0);
+    for (size_t i = 0; i < words; i++)
+        sum += v[i] = i * 0x9e3779b97f4a7c15ull;
+    uint64_t t0 = uv_hrtime();
+    CHECK_EQ(mlos_put(&s, 0, v, words * 8), 0);
+    memset(v, 0, words * 8); /* the put copied: reusing the buffer changes nothing */
+    CHECK_EQ(mlos_call_sync(&s, "sum_u64", arg, sizeof(arg), &res, &rlen, err, sizeof(err)), 0);
+    printf("8 MiB put + sum_u64 through the agent: %.1f ms\n", (uv_hrtime() - t0) / 1e6);
+    CHECK_EQ(rlen, 8);
+    memcpy(&got, res, 8);
+    free(res);
+    CHECK(got == sum);
+    CHECK_EQ(mlos_put(&s, (16u << 20) - 4, v, 8), MLOS_ERANGE);
+    CHECK_EQ(mlos_get(&s, 0, v, 8), MLOS_ENOTSUP);
+    size_t blen = 0;
+    CHECK(mlos_shard_bulk(&s, &blen) == NULL && blen == (16u << 20));
+    free(v);
+    mlos_shard_stop_sync(&s);
+    finish(&c, &a, 0);
+}
+
+static void case_crash(void)
+{
+    mlos_cluster_t c;
+    struct agent a;
+    mlos_shard_t s;
+    char err[400];
+    mlos_node_t *n = one_node(&c, &a, "n-crash");
+    CHECK_EQ(node_spawn_sync(n, &s, MLOS_KVM_AUTO), 0);
+    int pid = s.pid;
+    int rc = mlos_call_sync(&s, "crash", NULL, 0, NULL, NULL, err, sizeof(err));
+    printf("crash: %s: %s\n", mlos_strerror(rc), err);
+    CHECK_EQ(rc, MLOS_ESHARDDIED);
+    CHECK(strstr(err, "n-crash"));
+    CHECK(!mlos_shard_alive(&s));
+    CHECK_EQ(mlos_call_sync(&s, "echo", "x", 1, NULL, NULL, err, sizeof(err)), MLOS_ESHARDDIED);
+    CHECK(pid_gone(pid));
+    mlos_shard_stop_sync(&s);
+    CHECK_EQ(agent_shards_settle(n, 0), 0);
+    finish(&c, &a, 0);
+}
+
+struct call_state {
+    int done, status, timed_out;
+};
+
+static void called(mlos_call_t *req, int status)
+{
+    struct call_state *st = req->data;
+    st->done = 1;
+    st->status = status;
+    st->timed_out = req->timed_out;
+}
+
+static void case_deadline(void)
+{
+    mlos_cluster_t c;
+    struct agent a;
+    mlos_shard_t s;
+    mlos_call_t req;
+    struct call_state st = {0};
+    uint64_t ns = 5000000000ull; /* 5 s of spinning */
+    mlos_node_t *n = one_node(&c, &a, "n-deadline");
+    CHECK_EQ(node_spawn_sync(n, &s, MLOS_KVM_AUTO), 0);
+    int pid = s.pid;
+    struct mlos_call_opts co = {.timeout_ms = 300, .flags = MLOS_CALL_FENCE};
+    req.data = &st;
+    uint64_t t0 = uv_hrtime();
+    CHECK_EQ(mlos_call_ex(&s, &req, "spin", &ns, sizeof(ns), &co, called), 0);
+    while (!st.done)
+        uv_run(loop, UV_RUN_ONCE);
+    uint64_t ms = (uv_hrtime() - t0) / 1000000u;
+    CHECK_EQ(st.status, MLOS_ETIMEDOUT);
+    CHECK(st.timed_out);
+    CHECK(ms < 2000);
+    CHECK(!mlos_shard_alive(&s));
+    CHECK(pid_gone(pid)); /* the agent killed it: well before the 5 s task would end */
+    CHECK((uv_hrtime() - t0) / 1000000u < 4500);
+    mlos_shard_stop_sync(&s);
+    CHECK_EQ(agent_shards_settle(n, 0), 0);
+    finish(&c, &a, 0);
+}
+
+static void case_stop(void)
+{
+    mlos_cluster_t c;
+    struct agent a;
+    mlos_shard_t s[3];
+    mlos_node_t *n = one_node(&c, &a, "n-stop");
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(node_spawn_sync(n, &s[i], MLOS_KVM_AUTO), 0);
+    CHECK_EQ(n->shards, 3);
+    CHECK_EQ(agent_shards(n), 3);
+    int pid = s[1].pid;
+    mlos_shard_stop_sync(&s[1]);
+    CHECK(pid_gone(pid));
+    CHECK_EQ(agent_shards_settle(n, 2), 2);
+    CHECK_EQ(n->shards, 2);
+    mlos_shard_stop_sync(&s[0]);
+    mlos_shard_stop_sync(&s[2]);
+    CHECK_EQ(agent_shards_settle(n, 0), 0);
+    finish(&c, &a, 0);
+}
+
+static void case_heartbeat(void)
+{
+    mlos_cluster_t c;
+    struct agent a;
+    mlos_shard_t s, t;
+    char err[300];
+    uint64_t ns = 3000000000ull, ok_ns = 900000000ull;
+    mlos_node_t *n = one_node(&c, &a, "n-hb");
+    CHECK_EQ(node_spawn_sync(n, &s, MLOS_KVM_AUTO), 0);
+    CHECK_EQ(mlos_shard_heartbeat(&s, 100, 400), 0);
+    run_ms(100); /* the setting travels behind the spawn */
+    uint64_t t0 = uv_hrtime();
+    int rc = mlos_call_sync(&s, "spin", &ns, sizeof(ns), NULL, NULL, err, sizeof(err));
+    uint64_t ms = (uv_hrtime() - t0) / 1000000u;
+    printf("3 s task under a 400 ms heartbeat: %s after %llu ms: %s\n", mlos_strerror(rc), (unsigned long long)ms, err);
+    CHECK_EQ(rc, MLOS_ETIMEDOUT);
+    CHECK(strstr(err, "n-hb") && strstr(err, "stopped answering"));
+    CHECK(ms < 2000);
+    mlos_shard_stop_sync(&s);
+    CHECK_EQ(node_spawn_sync(n, &t, MLOS_KVM_AUTO), 0);
+    CHECK_EQ(mlos_shard_heartbeat(&t, 100, 3000), 0);
+    run_ms(100);
+    CHECK_EQ(mlos_call_sync(&t, "spin", &ok_ns, sizeof(ok_ns), NULL, NULL, err, sizeof(err)), 0);
+    mlos_shard_stop_sync(&t);
+    CHECK_EQ(agent_shards_settle(n, 0), 0);
+    finish(&c, &a, 0);
+}
+
+static void case_hang(void)
+{
+    mlos_cluster_t c;
+    struct agent a;
+    mlos_shard_t s;
+    char err[300];
+    mlos_node_t *n = one_node(&c, &a, "n-hang");
+    CHECK_EQ(node_spawn_sync(n, &s, MLOS_KVM_AUTO), 0);
+    int pid = s.pid;
+    CHECK_EQ(mlos_call_sync(&s, "echo", "hi", 2, NULL, NULL, err, sizeof(err)), 0);
+    kill(a.la.pid, SIGSTOP);
+    uint64_t t0 = uv_hrtime();
+    while (!n->lost && uv_hrtime() - t0 < 5000000000ull)
+        uv_run(loop, UV_RUN_ONCE);
+    uint64_t ms = (uv_hrtime() - t0) / 1000000u;
+    printf("hung agent: node lost after %llu ms\n", (unsigned long long)ms);
+    CHECK(n->lost);
+    CHECK(ms <= 1500);
+    CHECK_EQ(c.lost, 1);
+    CHECK(!mlos_shard_alive(&s));
+    CHECK_EQ(mlos_call_sync(&s, "echo", "x", 1, NULL, NULL, err, sizeof(err)), MLOS_ESHARDDIED);
+    mlos_shard_stop_sync(&s);
+    /* awake again: its connection is gone, so it stops its slave and exits */
+    kill(a.la.pid, SIGCONT);
+    wait_exit(&a, 8000);
+    CHECK(a.exited);
+    CHECK_EQ(a.status, 3);
+    CHECK(pid_gone(pid));
+    mlos_launch_stop(&a.la);
+    mlos_cluster_close_sync(&c);
+}
+
+static void case_term(void)
+{
+    mlos_cluster_t c;
+    struct agent a;
+    mlos_shard_t s[2];
+    mlos_node_t *n = one_node(&c, &a, "n-term");
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(node_spawn_sync(n, &s[i], MLOS_KVM_AUTO), 0);
+    int p0 = s[0].pid, p1 = s[1].pid;
+    kill(a.la.pid, SIGTERM);
+    wait_exit(&a, 8000);
+    CHECK(a.exited);
+    CHECK_EQ(a.status, 0);
+    CHECK(pid_gone(p0) && pid_gone(p1));
+    while (!n->lost)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK(!mlos_shard_alive(&s[0]) && !mlos_shard_alive(&s[1]));
+    mlos_shard_stop_sync(&s[0]);
+    mlos_shard_stop_sync(&s[1]);
+    mlos_launch_stop(&a.la);
+    mlos_cluster_close_sync(&c);
+}
+
+/* On every exit path, also a failed CHECK: no secret or record stays in /tmp. */
+static void remove_tmp(void)
+{
+    char cmd[400];
+    if (rtdir[0]) {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", rtdir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", rtdir);
+    }
+}
+
+static void case_close(void)
+{
+    mlos_cluster_t c;
+    struct agent a;
+    mlos_shard_t s;
+    char err[200];
+    uint64_t v = 1;
+    mlos_node_t *n = one_node(&c, &a, "n-close");
+    CHECK_EQ(node_spawn_sync(n, &s, MLOS_KVM_AUTO), 0);
+    int pid = s.pid;
+    mlos_cluster_close_sync(&c);
+    CHECK(!mlos_shard_alive(&s));
+    CHECK(mlos_call_sync(&s, "echo", "x", 1, NULL, NULL, err, sizeof(err)) < 0);
+    CHECK(mlos_put(&s, 0, &v, sizeof(v)) < 0);
+    CHECK_EQ(mlos_shard_heartbeat(&s, 100, 500), 0);
+    mlos_shard_stop_sync(&s);
+    wait_exit(&a, 8000);
+    CHECK(a.exited);
+    CHECK_EQ(a.status, 0);
+    CHECK(pid_gone(pid));
+    mlos_launch_stop(&a.la);
+}
+
+struct ftask {
+    mlos_pool_call_t req;
+    unsigned i, answers;
+    int status;
+};
+static unsigned f_done;
+
+static int f_prep(mlos_pool_call_t *req, mlos_shard_t *shard)
+{
+    struct ftask *t = req->data;
+    uint64_t v[64];
+    for (unsigned j = 0; j < 64; j++)
+        v[j] = t->i * 7919u + j;
+    return mlos_put(shard, 0, v, sizeof(v));
+}
+
+static void f_reply(mlos_pool_call_t *req, int status)
+{
+    struct ftask *t = req->data;
+    uint64_t want = 0, got = 0;
+    for (unsigned j = 0; j < 64; j++)
+        want += t->i * 7919u + j;
+    if (status == 0 && req->result_len == 8)
+        memcpy(&got, req->result, 8);
+    t->status = status ? status : got == want ? 0 : -1000;
+    t->answers++;
+    f_done++;
+}
+
+static void f_event(mlos_pool_t *pool, const mlos_shard_t *shard, enum mlos_pool_event ev, int status, const char *why)
+{
+    (void)pool;
+    (void)shard;
+    if (ev == MLOS_POOL_SHARD_SPAWN_FAILED) /* says why if the pool never comes up */
+        fprintf(stderr, "spawn failed: %s: %s\n", mlos_strerror(status), why);
+}
+
+static void case_faults(void)
+{
+    mlos_cluster_t c;
+    struct agent a;
+    mlos_pool_t p;
+    const unsigned n = 150;
+    struct ftask *t = calloc(n, sizeof(*t));
+    uint64_t arg[2] = {0, 64 * 8};
+    unsigned kills = 0;
+    mlos_node_t *node = one_node(&c, &a, "n-faults");
+    struct mlos_pool_opts po = {.spawn = {.arch = arch, .mem_bytes = 16u << 20, .bulk_bytes = 1u << 20,
+                                          .kvm = MLOS_KVM_AUTO, .hello_timeout_ms = 30000},
+                                .min_shards = 3, .max_shards = 3, .max_retries = 50,
+                                .placement = mlos_cluster_placement(&c), .idle_timeout_ms = 60000, .on_event = f_event};
+    CHECK_EQ(mlos_pool_init(loop, &p, &po), 0);
+    uint64_t end = uv_hrtime() + 60000000000ull;
+    while (p.ready < 3 && uv_hrtime() < end)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK_EQ(p.ready, 3);
+    for (unsigned i = 0; i < n; i++) {
+        t[i].i = i;
+        t[i].req.data = &t[i];
+        CHECK_EQ(mlos_pool_call_prep(&p, &t[i].req, "sum_u64", arg, sizeof(arg), MLOS_POOL_IDEMPOTENT, f_prep,
+                                     f_reply),
+                 0);
+    }
+    srand(1234);
+    end = uv_hrtime() + 60000000000ull;
+    while (f_done < n && uv_hrtime() < end) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        if (kills < 20 && f_done >= kills * (n / 25)) {
+            mlos_shard_t *sh[3];
+            size_t k = mlos_pool_shards(&p, sh, 3);
+            if (k) {
+                int pid = sh[(size_t)rand() % k]->pid;
+                if (pid > 0 && kill(pid, SIGKILL) == 0)
+                    kills++;
+            }
+        }
+        usleep(500);
+    }
+    unsigned good = 0;
+    for (unsigned i = 0; i < n; i++)
+        good += t[i].answers == 1 && t[i].status == 0;
+    printf("faults: %u of %u tasks right with %u slaves killed on the node; pool shards failed %llu, re-runs %llu\n",
+           good, n, kills, (unsigned long long)p.failed, (unsigned long long)p.retries);
+    CHECK_EQ(good, n);
+    CHECK(kills >= 10);
+    CHECK(!node->lost);
+    CHECK_EQ(c.lost, 0);
+    mlos_pool_close_sync(&p);
+    CHECK_EQ(agent_shards_settle(node, 0), 0);
+    free(t);
+    finish(&c, &a, 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: test_cluster_local AGENT ARCH CASE...\n");
+        return 2;
+    }
+    agent = argv[1];
+    arch = argv[2];
+    loop = uv_default_loop();
+    snprintf(rtdir, sizeof(rtdir), "/tmp/mlos-cluster-test-%d", (int)getpid());
+    CHECK(mkdir(rtdir, 0700) == 0);
+    atexit(remove_tmp);
+    snprintf(secret_path, sizeof(secret_path), "%s/secret", rtdir);
+    snprintf(other_path, sizeof(other_path), "%s/other", rtdir);
+    write_secret(secret_path, "right");
+    write_secret(other_path, "wrong");
+    char run[300];
+    snprintf(run, sizeof(run), "%s/run", rtdir);
+    CHECK(mkdir(run, 0700) == 0);
+    setenv("MLOS_RUNTIME_DIR", run, 1);
+    setenv("MLOS_QUIET", "1", 1);
+    for (int i = 3; i < argc; i++) {
+        printf("== %s (%s)\n", argv[i], arch);
+        fflush(stdout);
+        if (!strcmp(argv[i], "refuse"))
+            case_refuse();
+        else if (!strcmp(argv[i], "info"))
+            case_info();
+        else if (!strcmp(argv[i], "put"))
+            case_put();
+        else if (!strcmp(argv[i], "crash"))
+            case_crash();
+        else if (!strcmp(argv[i], "deadline"))
+            case_deadline();
+        else if (!strcmp(argv[i], "stop"))
+            case_stop();
+        else if (!strcmp(argv[i], "heartbeat"))
+            case_heartbeat();
+        else if (!strcmp(argv[i], "hang"))
+            case_hang();
+        else if (!strcmp(argv[i], "term"))
+            case_term();
+        else if (!strcmp(argv[i], "close"))
+            case_close();
+        else if (!strcmp(argv[i], "faults"))
+            case_faults();
+        else {
+            fprintf(stderr, "unknown case %s\n", argv[i]);
+            return 2;
+        }
+    }
+    unlink(secret_path);
+    unlink(other_path);
+    CHECK(rmdir(run) == 0); /* no registry record left */
+    CHECK_DONE();
+}

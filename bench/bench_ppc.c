@@ -3,7 +3,9 @@
  *               without a window (it finds none and leaves at once):
  *               bamboo (qemu-system-ppc) vs microvm (qemu-system-x86_64);
  *   cold spawn  mlos_spawn -> HELLO (host clock) and the shard's own clock
- *               at HELLO (guest boot to HELLO);
+ *               at HELLO (guest boot to HELLO), with the boot trace's
+ *               phases (boot_trace.h: median and minimum per phase);
+ *   paused      a shard from a paused spare (mlos_pool.h): resume -> HELLO;
  *   call RTT    8-byte echo round trip, p50/p99, sleeping and polling;
  *   sum_u64     16 MiB put into the window and summed by the shard
  *               (guest compute: 32-bit big-endian TCG vs 64-bit TCG).
@@ -24,13 +26,14 @@
 #include "shard_bench.h"
 #include "percentile.h"
 #include "qemu_boot.h"
+#include "boot_trace.h"
 
 static uv_loop_t *loop;
 
 /* ---- boot+exit of the slave image without a window ---- */
 static void bench_arch(const char *arch, int runs)
 {
-    struct mlos_spawn_opts o = {.arch = arch, .bulk_bytes = 32u << 20};
+    struct mlos_spawn_opts o = {.arch = arch, .bulk_bytes = 32u << 20, .on_console = bench_trace_console};
     uint64_t *spawn = calloc((size_t)runs, 8), *boot = calloc((size_t)runs, 8), *rtt = calloc(5000, 8);
     char image[1024];
     int nrtt;
@@ -44,11 +47,23 @@ static void bench_arch(const char *arch, int runs)
         printf("%-8s QEMU start + boot + exit (no window): p50 %7.2f ms  min %7.2f ms\n", arch,
                bench_pct(boot, runs, 0.5) / 1e6, bench_pct(boot, runs, 0.0) / 1e6);
     }
+    bench_trace_enable();
     if (bench_cold_spawns(loop, &s, &o, runs, spawn, boot) < 0)
         return;
+    unsetenv("MLOS_BOOT_TRACE");
     printf("%-8s cold spawn (request -> HELLO):       p50 %7.2f ms  min %7.2f ms  (%d runs)\n", arch,
            bench_pct(spawn, runs, 0.5) / 1e6, bench_pct(spawn, runs, 0.0) / 1e6, runs);
-    printf("%-8s guest clock at HELLO (HAL + libos):   p50 %7.2f ms\n", arch, bench_pct(boot, runs, 0.5) / 1e6);
+    printf("%-8s guest clock at HELLO (HAL + libos):   p50 %7.3f ms  min %7.3f ms\n", arch, bench_pct(boot, runs, 0.5) / 1e6,
+           bench_pct(boot, runs, 0.0) / 1e6);
+    bench_trace_print(arch);
+    if (strcmp(arch, "process")) {
+        uint64_t *ps = calloc((size_t)runs, 8);
+        int np = bench_paused_spawns(loop, &o, runs, 1000, ps, NULL);
+        if (np > 0)
+            printf("%-8s from a paused spare (resume -> HELLO): p50 %7.2f ms  min %7.2f ms  (%d runs)\n", arch,
+                   bench_pct(ps, np, 0.5) / 1e6, bench_pct(ps, np, 0.0) / 1e6, np);
+        free(ps);
+    }
 
     nrtt = bench_echo_rtts(&s, rtt, 5000);
     printf("%-8s small call round trip (8-byte echo):  p50 %7.2f us  p99 %7.2f us  (%d calls)\n", arch,

@@ -1,8 +1,11 @@
 /* bench_skeleton: the walking skeleton's numbers, with baselines measured
  * in the same run.
  *   cold spawn (mlos_spawn -> HELLO) for x86_64 and process shards, beside
- *     a bare QEMU start+boot+exit of an empty Multiboot kernel (same QEMU
- *     options, same memfd RAM);
+ *     the floor: a bare QEMU start+boot+exit of an empty Multiboot kernel
+ *     (same QEMU options, same memfd RAM), as a ratio to it; the guest's
+ *     own clock at HELLO (entry -> HELLO);
+ *   a shard from a paused spare (mlos_pool.h paused_spares): resume ->
+ *     HELLO and the first call's request -> reply, beside the same floor;
  *   small-call round trip (8-byte echo) p50/p99;
  *   put bandwidth into the bulk window beside plain memcpy.
  * Usage: bench_skeleton [runs]     (MLOS_IMAGE_PATH as for the tests)
@@ -22,6 +25,14 @@
 #include "qemu_boot.h"
 
 static uv_loop_t *loop;
+static double floor_ms; /* bare-QEMU p50 of this run, 0 if not measured */
+
+static void beside_floor(double ms)
+{
+    if (floor_ms > 0)
+        printf("  (%.2fx the floor)", ms / floor_ms);
+    printf("\n");
+}
 
 /* ---- bare QEMU baseline ---- */
 static void report_rtt(const char *arch, const char *mode, mlos_shard_t *s)
@@ -38,10 +49,30 @@ static void bench_arch(const char *arch, int runs)
     uint64_t *spawn = calloc((size_t)runs, 8);
     mlos_shard_t s;
 
-    if (bench_cold_spawns(loop, &s, &o, runs, spawn, NULL) < 0)
+    uint64_t *boot = calloc((size_t)runs, 8);
+    if (bench_cold_spawns(loop, &s, &o, runs, spawn, boot) < 0)
         return;
-    printf("%-8s cold spawn (request -> HELLO): p50 %7.2f ms  min %7.2f ms  (%d runs)\n", arch,
-           bench_pct(spawn, runs, 0.5) / 1e6, bench_pct(spawn, runs, 0.0) / 1e6, runs);
+    double p50 = bench_pct(spawn, runs, 0.5) / 1e6;
+    printf("%-8s cold spawn (request -> HELLO): p50 %7.2f ms  min %7.2f ms  (%d runs)", arch, p50,
+           bench_pct(spawn, runs, 0.0) / 1e6, runs);
+    beside_floor(p50);
+    printf("%-8s guest clock at HELLO (entry -> HELLO): p50 %7.3f ms  min %7.3f ms\n", arch,
+           bench_pct(boot, runs, 0.5) / 1e6, bench_pct(boot, runs, 0.0) / 1e6);
+    free(boot);
+    if (strcmp(arch, "process")) {
+        uint64_t *ps = calloc((size_t)runs, 8), *pc = calloc((size_t)runs, 8);
+        int n = bench_paused_spawns(loop, &o, runs, 1000, ps, pc);
+        if (n > 0) {
+            double pp50 = bench_pct(ps, n, 0.5) / 1e6;
+            printf("%-8s from a paused spare (resume -> HELLO): p50 %7.2f ms  min %7.2f ms  (%d runs)", arch, pp50,
+                   bench_pct(ps, n, 0.0) / 1e6, n);
+            beside_floor(pp50);
+            printf("%-8s   first call on it (request -> reply):  p50 %7.2f ms  min %7.2f ms\n", arch,
+                   bench_pct(pc, n, 0.5) / 1e6, bench_pct(pc, n, 0.0) / 1e6);
+        }
+        free(ps);
+        free(pc);
+    }
 
     report_rtt(arch, "sleeping", &s);
 
@@ -88,8 +119,9 @@ int main(int argc, char **argv)
         uint64_t *t = calloc((size_t)runs, 8);
         for (int r = 0; r < runs; r++)
             t[r] = bench_qemu_boot_exit(loop, "x86_64", kernel, 96u << 20);
-        printf("baseline bare QEMU start+boot+exit, empty kernel:  p50 %7.2f ms  min %7.2f ms  (%d runs)\n",
-               bench_pct(t, runs, 0.5) / 1e6, bench_pct(t, runs, 0.0) / 1e6, runs);
+        floor_ms = bench_pct(t, runs, 0.5) / 1e6;
+        printf("floor: bare QEMU start+boot+exit, empty kernel:  p50 %7.2f ms  min %7.2f ms  (%d runs)\n", floor_ms,
+               bench_pct(t, runs, 0.0) / 1e6, runs);
         free(t);
     } else {
         printf("baseline: empty-kernel-x86_64.elf not found on MLOS_IMAGE_PATH\n");

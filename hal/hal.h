@@ -53,6 +53,22 @@ uint64_t mlos_hal_now_ns(void);
 uint64_t mlos_hal_cycles(void);
 uint64_t mlos_hal_cycles_hz(void);
 
+/* ---- boot trace --------------------------------------------------------
+ * Where a shard's boot time goes. The HAL and the library OS mark the end of
+ * each boot phase (what: a string literal, kept by pointer); a mark costs a
+ * cycle-counter read, so marks stay in the boot path. With mlos.boot_trace=1
+ * among the parameters, mlos_hal_boot_report() prints one console line
+ *   "mlos: boot trace (us): counter at entry T, phase +dt, ..., total T"
+ * (each phase's duration in microseconds; "counter at entry": the cycle
+ * counter when the image was entered, which under QEMU TCG is the time the
+ * VM ran firmware and loader). The shard runtime reports right after HELLO,
+ * so the printing is never part of the boot it measures. Without the
+ * parameter, or after the first report, it prints nothing. Only the first
+ * few dozen marks are kept.
+ */
+void mlos_hal_boot_mark(const char *what);
+void mlos_hal_boot_report(void);
+
 /* ---- memory regions ------------------------------------------------
  * Physical (bare metal) or virtual (Linux) memory the libos memory service
  * may manage. Regions are page aligned (MLOS_HAL_PAGE_SIZE), do not overlap,

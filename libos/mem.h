@@ -49,6 +49,11 @@ struct mlos_pagealloc {
  * is usable. Usable regions beyond MLOS_MEM_MAX_REGIONS are ignored. */
 int mlos_pagealloc_init(struct mlos_pagealloc *pa, const struct mlos_hal_region *regions, int n);
 
+/* Bytes mlos_pagealloc_init would manage for these regions, computed
+ * without touching them; assumes they do not overlap (the HAL's never do).
+ * 0: none is usable. */
+size_t mlos_pagealloc_capacity(const struct mlos_hal_region *regions, int n);
+
 /* npages contiguous pages, page aligned, or NULL (also for npages == 0).
  * Contents are not cleared. */
 void *mlos_page_alloc(struct mlos_pagealloc *pa, size_t npages);
@@ -157,6 +162,17 @@ void mlos_heap_stats(const struct mlos_heap *h, struct mlos_mem_stats *out);
  * (at most MLOS_MEM_MAX_REGIONS of them). Returns 0 or a negative MLOS_E*.
  * Until it succeeds mlos_malloc & co return NULL. */
 int mlos_mem_init_from_hal(void);
+/* The same, deferred to the first use of mlos_malloc & co (or
+ * mlos_mem_stats): a shard's boot then does not pay for setting up its
+ * allocator before HELLO. Stores the bytes the allocator will manage
+ * (mlos_pagealloc_capacity of the HAL's regions) in *capacity and returns
+ * 0, or a negative MLOS_E* if no region is usable (nothing deferred then).
+ * An instance already set up is kept as it is (its capacity reported).
+ * mlos_mem_set_limit before the deferred set-up is remembered and applied
+ * by it (reclaim/return do the set-up first). With several cores the
+ * set-up runs under the shared heap's lock; a multi-core slave sets up
+ * eagerly anyway (libos/runtime/slave.c). */
+int mlos_mem_init_lazy(size_t *capacity);
 void *mlos_malloc(size_t n);
 void *mlos_calloc(size_t n, size_t m); /* zeroed; checks n*m overflow */
 void *mlos_realloc(void *p, size_t n);

@@ -12,6 +12,11 @@
 static struct mlos_pagealloc g_pa;
 static struct mlos_heap g_heap;
 static int g_ready;
+static int g_lazy; /* mlos_mem_init_lazy: initialise at first use */
+/* A limit asked for before the deferred set-up (mlos.mem of mlos.mem_max,
+ * set at boot): applied by the set-up. */
+static int g_limit_pending;
+static size_t g_limit_pages, g_lazy_cap_pages;
 /* Several cores share the heap (mlos_mem_share); one core takes no lock. */
 static int g_shared;
 static volatile int g_lock;
@@ -29,6 +34,18 @@ static void unlock(void)
 }
 
 void mlos_mem_share(void) { g_shared = 1; }
+
+/* Whether the default instance can be used, initialising it first if that
+ * was deferred. Called with the lock held, so a deferred set-up runs once
+ * even when several cores share the heap. */
+static int ready(void)
+{
+    if (!g_ready && g_lazy) {
+        g_lazy = 0;
+        (void)mlos_mem_init_from_hal(); /* a failure leaves g_ready 0: allocations fail */
+    }
+    return g_ready;
+}
 
 /* Whether the installed policy, if any, lets the heap grow to a block of n
  * bytes (at p: a realloc; only growth beyond p's block is asked about).
@@ -48,7 +65,7 @@ int mlos_mem_init_from_hal(void)
     struct mlos_hal_region regs[MLOS_MEM_MAX_REGIONS];
     int n, rc;
 
-    g_ready = 0;
+    g_ready = g_lazy = 0;
     n = mlos_hal_mem_regions(regs, MLOS_MEM_MAX_REGIONS);
     if (n < 0)
         return n;
@@ -58,7 +75,35 @@ int mlos_mem_init_from_hal(void)
     if (rc < 0)
         return rc;
     mlos_heap_init(&g_heap, &g_pa);
+    if (g_limit_pending) /* asked for while the set-up was deferred */
+        (void)mlos_pagealloc_set_limit(&g_pa, g_limit_pages);
+    g_limit_pending = 0;
     g_ready = 1;
+    return 0;
+}
+
+int mlos_mem_init_lazy(size_t *capacity)
+{
+    struct mlos_hal_region regs[MLOS_MEM_MAX_REGIONS];
+    int n;
+    size_t cap;
+
+    if (g_ready) { /* already set up (and maybe in use): keep it */
+        *capacity = g_pa.total_pages * (size_t)MLOS_HAL_PAGE_SIZE;
+        return 0;
+    }
+    n = mlos_hal_mem_regions(regs, MLOS_MEM_MAX_REGIONS);
+    if (n < 0)
+        return n;
+    if (n > MLOS_MEM_MAX_REGIONS)
+        n = MLOS_MEM_MAX_REGIONS;
+    if (!(cap = mlos_pagealloc_capacity(regs, n)))
+        return MLOS_EINVAL;
+    g_ready = 0;
+    g_lazy = 1;
+    g_lazy_cap_pages = cap / MLOS_HAL_PAGE_SIZE;
+    g_limit_pending = 0;
+    *capacity = cap;
     return 0;
 }
 
@@ -66,7 +111,7 @@ void *mlos_malloc(size_t n)
 {
     void *p;
     lock();
-    p = g_ready && granted(NULL, n) ? mlos_heap_alloc(&g_heap, n) : NULL;
+    p = ready() && granted(NULL, n) ? mlos_heap_alloc(&g_heap, n) : NULL;
     unlock();
     return p;
 }
@@ -87,7 +132,7 @@ void *mlos_realloc(void *p, size_t n)
 {
     void *q = NULL;
     lock();
-    if (g_ready && granted(p, n)) /* a refused growth leaves p as it was */
+    if (ready() && granted(p, n)) /* a refused growth leaves p as it was */
         q = mlos_heap_realloc(&g_heap, p, n);
     unlock();
     return q;
@@ -96,7 +141,7 @@ void *mlos_realloc(void *p, size_t n)
 void mlos_free(void *p)
 {
     lock();
-    if (g_ready)
+    if (ready())
         mlos_heap_free(&g_heap, p);
     unlock();
 }
@@ -104,18 +149,25 @@ void mlos_free(void *p)
 void mlos_mem_stats(struct mlos_mem_stats *out)
 {
     lock();
-    mlos_heap_stats(g_ready ? &g_heap : NULL, out);
+    mlos_heap_stats(ready() ? &g_heap : NULL, out);
     unlock();
 }
 
 size_t mlos_mem_set_limit(size_t bytes)
 {
-    size_t set = 0;
+    size_t set = 0, pages = bytes / MLOS_PAGE_SIZE;
     lock();
-    if (g_ready) {
-        if (bytes / MLOS_PAGE_SIZE < g_pa.limit_pages)
+    if (!g_ready && g_lazy) {
+        /* Not set up yet (lazy): nothing is in use, so the limit that the
+         * set-up will apply is min(capacity, pages); the boot does not pay
+         * for the set-up to learn it. */
+        g_limit_pending = 1;
+        g_limit_pages = pages;
+        set = (pages < g_lazy_cap_pages ? pages : g_lazy_cap_pages) * MLOS_PAGE_SIZE;
+    } else if (g_ready) {
+        if (pages < g_pa.limit_pages)
             mlos_heap_trim(&g_heap); /* cached empty slabs count as in use: let them go first */
-        set = mlos_pagealloc_set_limit(&g_pa, bytes / MLOS_PAGE_SIZE) * MLOS_PAGE_SIZE;
+        set = mlos_pagealloc_set_limit(&g_pa, pages) * MLOS_PAGE_SIZE;
     }
     unlock();
     return set;
@@ -126,7 +178,7 @@ size_t mlos_mem_reclaim(size_t keep_bytes, struct mlos_page_run *runs, size_t ma
     size_t held = 0, n = 0;
 
     lock();
-    if (g_ready) {
+    if (ready()) {
         mlos_heap_trim(&g_heap);
         n = mlos_page_reclaim(&g_pa, keep_bytes / MLOS_PAGE_SIZE, runs, max_runs, &held);
     }
@@ -140,7 +192,7 @@ int mlos_mem_return(const struct mlos_page_run *run)
 {
     int rc;
     lock();
-    rc = g_ready ? mlos_page_return(&g_pa, run) : MLOS_EINVAL;
+    rc = ready() ? mlos_page_return(&g_pa, run) : MLOS_EINVAL;
     unlock();
     return rc;
 }

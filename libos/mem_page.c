@@ -68,29 +68,43 @@ static bool overlaps(const struct mlos_pagealloc *pa, uintptr_t lo, uintptr_t hi
     return false;
 }
 
-/* Carve the header and bitmaps from the front of [base, base+len). */
-static struct mlos_page_region *region_init(const struct mlos_pagealloc *pa, uintptr_t base, size_t len)
+/* Where a region over [base, base+len) would start and how many pages it
+ * would hand out after its bookkeeping; false if it would be unusable. */
+static bool region_geometry(uintptr_t base, size_t len, uintptr_t *lo_out, size_t *meta_out, size_t *npages_out)
 {
     const uintptr_t mask = PAGE - 1;
     uintptr_t lo, hi;
-    size_t total, meta, npages, nwords, nsum;
-    struct mlos_page_region *r;
+    size_t total, meta;
 
     if (len == 0 || base > UINTPTR_MAX - mask)
-        return NULL;
+        return false;
     lo = (base + mask) & ~mask;
     if (lo == 0)
         lo = PAGE; /* never hand out a page that would read as NULL */
     hi = (len > UINTPTR_MAX - base) ? UINTPTR_MAX : base + len;
     hi &= ~mask;
-    if (hi <= lo || overlaps(pa, lo, hi))
-        return NULL;
+    if (hi <= lo)
+        return false;
     total = (size_t)((hi - lo) / PAGE);
     /* Sized for all pages, a slight overestimate that avoids iterating. */
     meta = div_up(meta_bytes(total), PAGE);
     if (total <= meta)
+        return false;
+    *lo_out = lo;
+    *meta_out = meta;
+    *npages_out = total - meta;
+    return true;
+}
+
+/* Carve the header and bitmaps from the front of [base, base+len). */
+static struct mlos_page_region *region_init(const struct mlos_pagealloc *pa, uintptr_t base, size_t len)
+{
+    uintptr_t lo;
+    size_t meta, npages, nwords, nsum;
+    struct mlos_page_region *r;
+
+    if (!region_geometry(base, len, &lo, &meta, &npages) || overlaps(pa, lo, lo + (meta + npages) * PAGE))
         return NULL;
-    npages = total - meta;
     nwords = div_up(npages, WBITS);
     nsum = div_up(nwords, WBITS);
 
@@ -114,6 +128,22 @@ static struct mlos_page_region *region_init(const struct mlos_pagealloc *pa, uin
     if (nwords % WBITS)
         r->full[nsum - 1] = ONES << (nwords % WBITS);
     return r;
+}
+
+size_t mlos_pagealloc_capacity(const struct mlos_hal_region *regions, int n)
+{
+    size_t pages = 0;
+    int used = 0;
+
+    for (int k = 0; regions && k < n && used < MLOS_MEM_MAX_REGIONS; k++) {
+        uintptr_t lo;
+        size_t meta, npages;
+        if (region_geometry(regions[k].base, regions[k].len, &lo, &meta, &npages)) {
+            pages += npages;
+            used++;
+        }
+    }
+    return pages * PAGE;
 }
 
 int mlos_pagealloc_init(struct mlos_pagealloc *pa, const struct mlos_hal_region *regions, int n)

@@ -31,6 +31,10 @@ struct mlos_shard_impl {
     uv_pipe_t out, err; /* shard console (stdout) and launcher/QEMU errors (stderr) */
     uv_poll_t bell;
     int bell_fd;
+    uv_poll_t qmp;    /* paused spawns: QEMU's QMP monitor (output drained and dropped) */
+    int qmp_fd;       /* -1 unless spawned paused */
+    int paused;       /* spawned paused, not resumed yet (still SHARD_STARTING) */
+    unsigned hello_timeout_ms;
     uv_timer_t timer; /* hello timeout, then stop grace period */
     uv_work_t unmap_req;   /* releases a big window off the loop thread */
     uv_work_t populate_req; /* prefault_bulk: faults the bulk window in off the loop */
@@ -132,6 +136,17 @@ void mlos__shard_fail(struct mlos_shard_impl *im, int err, const char *fmt, ...)
 void mlos__shard_ready(struct mlos_shard_impl *im);
 /* Last step of a release: unmap, close, free; deferred while punching. */
 void mlos__release_memory(struct mlos_shard_impl *im);
+
+/* mlos_spawn, optionally paused (QEMU kinds only, else MLOS_EINVAL): QEMU
+ * starts with -S and a QMP monitor; no guest code runs and no HELLO timeout
+ * runs until mlos__shard_resume. cb runs at HELLO as for any spawn (or on
+ * failure, also while paused: QEMU died). spawn_ns then counts from the
+ * resume. */
+int mlos__spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opts *opts, mlos_spawn_cb cb, int paused);
+/* Let a paused shard's guest run ("cont" over QMP). Returns 0, MLOS_EINVAL
+ * (not paused, or gone), or MLOS_ESPAWN (cannot reach QEMU; the shard is
+ * failed and cb reports it). */
+int mlos__shard_resume(mlos_shard_t *shard);
 
 /* call.c */
 /* Queue frame (malloc'ed; owned from now on, also on failure) as request

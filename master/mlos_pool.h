@@ -22,6 +22,16 @@
  *    them, the pool starts more, up to max_shards.
  *  - Warm shards: the pool keeps min_warm idle READY (or starting) shards
  *    beyond current demand, so that a call does not pay a cold boot.
+ *  - Paused spares (x86_64 and ppc shards): the pool keeps paused_spares
+ *    QEMU processes started but paused before their guest runs a single
+ *    instruction (QEMU -S). Growth takes a spare when there is one and lets
+ *    its guest run (QMP "cont"), so a new shard costs its guest's boot, not
+ *    QEMU's start (docs/guide/performance.rst, "Boot time"); a
+ *    replacement spare starts in the background. A spare is not a shard: it
+ *    counts neither in shards nor against max_shards, takes no CPU and no
+ *    calls, and costs the host a QEMU process (its guest RAM untouched).
+ *    The shard id and spawn options are fixed when the spare starts.
+ *    Spares are local only: a pool with a placement keeps none.
  *  - Shrink: a READY shard idle for idle_timeout_ms is stopped, as long as
  *    at least min_shards shards and min_warm idle shards remain.
  *  - Failure: every pool shard has heartbeats (below). When a shard dies,
@@ -157,6 +167,9 @@ struct mlos_pool_opts {
     unsigned call_timeout_ms;     /* deadline of each attempt of a call, from when it goes to a
                                    * shard (time queued in the pool not counted; with per_shard > 1,
                                    * time behind other calls on that shard is); 0: none */
+    unsigned paused_spares;       /* QEMUs kept started and paused, taken first when the pool grows:
+                                   * 0 (ignored for process shards and with a
+                                   * placement: spares are QEMUs on this host) */
     size_t mem_idle_bytes;        /* shrink idle shards to this (needs spawn.mem_max_bytes; at most
                                    * spawn.mem_bytes, a multiple of 4 KiB >= 1 MiB); 0: off */
     unsigned mem_idle_ms;         /* idle this long before the shrink: idle_timeout_ms / 2 */
@@ -183,9 +196,11 @@ struct mlos_pool_s {
     unsigned busy;     /* ready shards with at least one call in flight */
     unsigned queued;   /* calls waiting for a shard */
     unsigned inflight; /* calls on shards */
+    unsigned paused;   /* paused spares (paused_spares), not counted in shards */
     /* read-only, totals since init */
     unsigned peak_shards;
     uint64_t spawned, spawn_failed, failed, retired, retries, calls_done;
+    uint64_t resumed;  /* shards started from a paused spare (included in spawned once UP) */
     uint64_t mem_shrinks, mem_grows; /* idle shrinks done, grows before a call */
     uint64_t mem_released;           /* bytes those shrinks gave back to the host */
     /* private */

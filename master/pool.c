@@ -54,9 +54,11 @@ static void emit(struct mlos_pool_impl *pi, const mlos_shard_t *s, enum mlos_poo
 static void recount(struct mlos_pool_impl *pi)
 {
     mlos_pool_t *p = pi->pool;
-    unsigned starting = 0, ready = 0, busy = 0, inflight = 0;
+    unsigned starting = 0, ready = 0, busy = 0, inflight = 0, paused = 0;
     for (struct pool_slot *s = pi->slots; s; s = s->next) {
-        if (s->state == SLOT_STARTING || s->state == SLOT_PREPARING)
+        if (s->state == SLOT_PAUSED)
+            paused++;
+        else if (s->state == SLOT_STARTING || s->state == SLOT_PREPARING)
             starting++;
         else if (s->state == SLOT_READY) {
             ready++;
@@ -68,6 +70,7 @@ static void recount(struct mlos_pool_impl *pi)
     p->ready = ready;
     p->busy = busy;
     p->inflight = inflight;
+    p->paused = paused;
     p->shards = starting + ready;
     if (p->shards > p->peak_shards)
         p->peak_shards = p->shards;
@@ -156,7 +159,8 @@ static void slot_failed(struct pool_slot *slot, int status, const char *why)
 {
     struct mlos_pool_impl *pi = slot->pi;
     int was_ready = slot->state == SLOT_READY, was_up = was_ready || slot->state == SLOT_PREPARING;
-    if (slot->state != SLOT_READY && slot->state != SLOT_STARTING && slot->state != SLOT_PREPARING)
+    if (slot->state != SLOT_READY && slot->state != SLOT_STARTING && slot->state != SLOT_PREPARING &&
+        slot->state != SLOT_PAUSED)
         return;
     slot->state = SLOT_FAILED;
     if (!was_ready && pi->rank_streak) { /* a member that never got to take calls */
@@ -544,9 +548,10 @@ static void node_limits(struct mlos_pool_impl *pi, unsigned *max, unsigned *min)
         *min = *max;
 }
 
-/* Start one shard: on this host, or on the chosen node of tab (whose count
- * goes up with it). */
-static int spawn_one(struct mlos_pool_impl *pi, unsigned rank, struct node_count *tab, size_t ntab)
+/* Start one shard (member rank, 0 outside fixed membership): on this
+ * host (paused: as a spare whose guest waits for resume; local only), or
+ * on the chosen node of tab (whose count goes up with it). */
+static int start_slot(struct mlos_pool_impl *pi, unsigned rank, struct node_count *tab, size_t ntab, int paused)
 {
     struct pool_slot *slot;
     struct node_count *nc = NULL;
@@ -561,11 +566,11 @@ static int spawn_one(struct mlos_pool_impl *pi, unsigned rank, struct node_count
         return MLOS_ENOMEM;
     slot->pi = pi;
     slot->rank = rank;
-    slot->state = SLOT_STARTING;
+    slot->state = paused ? SLOT_PAUSED : SLOT_STARTING;
     slot->node = node;
     rc = pi->o.placement ? pi->o.placement->spawn(pi->o.placement->ctx, node, pi->loop, &slot->shard, &pi->o.spawn,
                                                   on_spawned)
-                         : mlos_spawn(pi->loop, &slot->shard, &pi->o.spawn, on_spawned);
+                         : mlos__spawn(pi->loop, &slot->shard, &pi->o.spawn, on_spawned, paused);
     if (rc < 0 && pi->o.placement && rc == MLOS_ESHARDDIED) {
         free(slot); /* the node just left: another is chosen next time */
         return rc;
@@ -596,6 +601,46 @@ static int spawn_one(struct mlos_pool_impl *pi, unsigned rank, struct node_count
     pi->slots = slot;
     recount(pi);
     return 0;
+}
+
+/* One more shard: a paused spare's guest is let run if there is one (its
+ * QEMU is up already), else a cold start (on a node with a placement). */
+static int spawn_one(struct mlos_pool_impl *pi, unsigned rank, struct node_count *tab, size_t ntab)
+{
+    for (struct pool_slot *s = pi->slots; s; s = s->next) {
+        if (s->state != SLOT_PAUSED)
+            continue;
+        s->state = SLOT_STARTING;
+        s->rank = rank; /* a spare belongs to no rank until taken */
+        pi->pool->resumed++;
+        mlos__shard_resume(&s->shard); /* a failure reaches on_spawned as a failed spawn */
+        recount(pi);
+        return 0;
+    }
+    return start_slot(pi, rank, tab, ntab, 0);
+}
+
+/* Keep paused_spares QEMUs started and paused (QEMU kinds on this host
+ * only: with a placement the shards are started by the nodes' agents, and a
+ * spare here would be on no node). Not while shards are starting: a QEMU
+ * starting beside them would take the CPU their boots need; on_spawned's
+ * service() comes back here. */
+static void top_up_paused(struct mlos_pool_impl *pi)
+{
+    const char *arch = pi->o.spawn.arch ? pi->o.spawn.arch : "x86_64";
+    unsigned paused = 0;
+
+    if (pi->closing || pi->draining || pi->o.placement || !strcmp(arch, "process"))
+        return;
+    if (pi->spawn_streak && now_ms(pi) < pi->spawn_not_before_ms)
+        return; /* backing off; the tick retries */
+    for (struct pool_slot *s = pi->slots; s; s = s->next) {
+        if (s->state == SLOT_STARTING)
+            return;
+        paused += s->state == SLOT_PAUSED;
+    }
+    while (paused++ < pi->o.paused_spares && start_slot(pi, 0, NULL, 0, 1) == 0)
+        ;
 }
 
 /* Start shards for waiting calls, the warm reserve and the minimum. */
@@ -643,6 +688,7 @@ static void scale(struct mlos_pool_impl *pi)
     size_t ntab = n && pi->o.placement ? node_table(pi, &tab) : 0;
     while (n-- && spawn_one(pi, 0, tab, ntab) == 0)
         ;
+    top_up_paused(pi);
 }
 
 /* ---- shrink ---- */

@@ -4,6 +4,8 @@
  *                 \--spawn failed--> FAILED           \--idle/close--> STOPPING
  * A slot whose prepare hook has not answered yet (prep_owed) is kept,
  * stopped, until mlos_pool_prepared: the hook holds its shard pointer.
+ * A paused spare (paused_spares) starts as PAUSED --resumed--> STARTING;
+ * one whose QEMU dies while paused goes to FAILED like a failed spawn.
  * A slot owns its mlos_shard_t (shard.data points back at the slot); it is
  * freed in the shard's close callback, never earlier.
  */
@@ -13,7 +15,7 @@
 #include "master_internal.h"
 #include "mlos_pool.h"
 
-enum slot_state { SLOT_STARTING, SLOT_PREPARING, SLOT_READY, SLOT_FAILED, SLOT_STOPPING };
+enum slot_state { SLOT_STARTING, SLOT_PREPARING, SLOT_READY, SLOT_FAILED, SLOT_STOPPING, SLOT_PAUSED };
 
 struct pool_slot {
     mlos_shard_t shard;

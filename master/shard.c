@@ -23,7 +23,8 @@
 
 #define CHILD_BELL_FD 3
 #define CHILD_MEM_FD 4
-#define CHILD_GROUP_FD 5
+#define CHILD_GROUP_FD 5 /* group memory (mlos_group.h) */
+#define CHILD_QMP_FD 6   /* paused spawns: QEMU's QMP monitor */
 #define MiB (1024u * 1024u)
 
 /* ---- console ---- */
@@ -209,6 +210,8 @@ static void finish_release(struct mlos_shard_impl *im)
 
     if (im->bell_fd >= 0)
         close(im->bell_fd);
+    if (im->qmp_fd >= 0)
+        close(im->qmp_fd);
     free(im->rx_shadow);
     for (size_t i = 0; i < shard->ntasks; i++)
         free(shard->tasks[i]);
@@ -241,6 +244,8 @@ static void release(struct mlos_shard_impl *im)
     close_handle(im, (uv_handle_t *)&im->spin);
     close_handle(im, (uv_handle_t *)&im->hb_timer); /* heartbeat */
     close_handle(im, (uv_handle_t *)&im->bell);
+    if (im->qmp_fd >= 0)
+        close_handle(im, (uv_handle_t *)&im->qmp);
     close_handle(im, (uv_handle_t *)&im->out);
     close_handle(im, (uv_handle_t *)&im->err);
     close_handle(im, (uv_handle_t *)&im->proc);
@@ -356,6 +361,14 @@ struct launch {
     char strbuf[4096];
 };
 
+/* MLOS_BOOT_TRACE=1: shards print where their boot time went (hal.h,
+ * mlos_hal_boot_report) as a console line after HELLO. */
+static int boot_trace_wanted(void)
+{
+    const char *v = getenv("MLOS_BOOT_TRACE");
+    return v && *v && strcmp(v, "0");
+}
+
 /* mlos-launch, then the kind's command line (kinds/kind.h). */
 static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *o, struct launch *L,
                       size_t ram_bytes, size_t win_off, size_t win_len, size_t mem_bytes)
@@ -377,6 +390,7 @@ static int build_argv(struct mlos_shard_impl *im, const struct mlos_spawn_opts *
         .cores = o->cores,
         .group_bytes = o->group_mem ? mlos__group_mem_bytes(o->group_mem) : 0,
         .group_fd = CHILD_GROUP_FD,
+        .boot_trace = boot_trace_wanted(),
     };
     struct mlos_kind_cmd cmd = {
         .argv = L->argv + 1,
@@ -440,7 +454,55 @@ static void free_early(struct mlos_shard_impl *im, int *fds)
     free(im);
 }
 
+/* QMP output (greeting, replies, events) is read and dropped: the HELLO
+ * timeout, started at resume, is what judges whether the guest runs. */
+static void qmp_cb(uv_poll_t *h, int status, int events)
+{
+    struct mlos_shard_impl *im = h->data;
+    char buf[512];
+    ssize_t n;
+
+    while ((n = recv(im->qmp_fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+        ;
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || status < 0)
+        uv_poll_stop(h);
+}
+
+/* QEMU's own options for a paused start: no vCPU runs (-S) until QMP
+ * says "cont" on the socket at CHILD_QMP_FD. */
+static int add_paused_args(char **argv, int cap)
+{
+#define FD_STR_(n) #n
+#define FD_STR(n) FD_STR_(n)
+    static char *const extra[] = {"-S", "-chardev", "socket,id=qmp,fd=" FD_STR(CHILD_QMP_FD), "-mon",
+                                  "chardev=qmp,mode=control"};
+    int argc = 0;
+
+    while (argv[argc])
+        argc++;
+    if (argc + (int)(sizeof(extra) / sizeof(extra[0])) >= cap)
+        return MLOS_EINVAL;
+    for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
+        argv[argc++] = extra[i];
+    argv[argc] = NULL;
+    return 0;
+}
+
+/* The HELLO deadline, checked every STARTUP_CHECK_MS (a stopped process is
+ * noticed before it: timer_cb). */
+static void start_hello_clock(struct mlos_shard_impl *im)
+{
+    unsigned ms = im->hello_timeout_ms;
+    im->hello_deadline_ms = uv_now(im->loop) + ms;
+    uv_timer_start(&im->timer, timer_cb, ms < STARTUP_CHECK_MS ? ms : STARTUP_CHECK_MS, STARTUP_CHECK_MS);
+}
+
 int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opts *opts, mlos_spawn_cb cb)
+{
+    return mlos__spawn(loop, shard, opts, cb, 0);
+}
+
+int mlos__spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opts *opts, mlos_spawn_cb cb, int paused)
 {
     static const struct mlos_spawn_opts defaults;
     const struct mlos_spawn_opts *o = opts ? opts : &defaults;
@@ -451,7 +513,7 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     size_t bulk = o->bulk_bytes ? o->bulk_bytes : 16 * MiB;
     uint32_t ring = o->ring_bytes ? o->ring_bytes : 1 * MiB;
     size_t win_len, ram, win_off;
-    int fds[2] = {-1, -1}, rc;
+    int fds[2] = {-1, -1}, qfds[2] = {-1, -1}, rc;
     char why[128];
     struct mlos_shard_impl *im;
     struct launch *L;
@@ -481,6 +543,8 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
         }
         return MLOS_EINVAL;
     }
+    if (paused && !kind->can_pause)
+        return MLOS_EINVAL; /* e.g. a process shard: no QEMU to hold */
     mem_ram = mem_max ? mem_max : mem;
     if (o->group_mem && mlos__group_mem_fd(o->group_mem) < 0)
         return MLOS_EINVAL; /* not initialised, or closed */
@@ -519,14 +583,23 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
         rc = MLOS_EIO;
     if (rc == 0)
         rc = build_argv(im, o, L, ram, win_off, win_len, mem);
+    if (rc == 0 && paused && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qfds) < 0)
+        rc = MLOS_EIO;
+    if (rc == 0 && paused)
+        rc = add_paused_args(L->argv, (int)(sizeof(L->argv) / sizeof(L->argv[0])));
     if (rc < 0) {
         free(L);
+        for (int i = 0; i < 2; i++)
+            if (qfds[i] >= 0)
+                close(qfds[i]);
         free_early(im, fds);
         return rc;
     }
     im->bell_fd = fds[0];
+    im->qmp_fd = qfds[0];
+    im->paused = paused;
 
-    uv_stdio_container_t stdio[6];
+    uv_stdio_container_t stdio[7];
     uv_process_options_t po;
     /* Process shards get their args and what they need, not the master's whole environment (shard_env.c). */
     char **env = mlos__shard_env(L->env_args);
@@ -549,15 +622,21 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     stdio[4].data.fd = im->mem_fd;
     stdio[5].flags = UV_INHERIT_FD;
     stdio[5].data.fd = o->group_mem ? mlos__group_mem_fd(o->group_mem) : -1;
+    if (stdio[5].data.fd < 0)
+        stdio[5].flags = UV_IGNORE; /* a paused spawn without group memory still passes fd 6 */
+    stdio[6].flags = UV_INHERIT_FD;
+    stdio[6].data.fd = qfds[1];
     po.file = L->argv[0];
     po.args = L->argv;
     po.env = kind->own_env ? env : NULL;
     po.stdio = stdio;
-    po.stdio_count = o->group_mem ? 6 : 5;
+    po.stdio_count = paused ? 7 : o->group_mem ? 6 : 5;
     po.exit_cb = exit_cb;
     im->proc.data = im;
     rc = uv_spawn(loop, &im->proc, &po);
     close(fds[1]);
+    if (qfds[1] >= 0)
+        close(qfds[1]);
     free(env);
     free(L);
     im->out.data = im->err.data = im;
@@ -569,6 +648,11 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     im->spin_ns = (uint64_t)o->spin_us * 1000;
     uv_poll_init_socket(loop, &im->bell, im->bell_fd);
     im->bell.data = im;
+    if (im->qmp_fd >= 0) {
+        uv_poll_init_socket(loop, &im->qmp, im->qmp_fd);
+        im->qmp.data = im;
+    }
+    im->hello_timeout_ms = o->hello_timeout_ms ? o->hello_timeout_ms : 10000;
     shard->impl = im;
     if (rc < 0) {
         /* Nothing runs: close the handles we opened, then report. */
@@ -584,12 +668,37 @@ int mlos_spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_opt
     uv_read_start((uv_stream_t *)&im->out, alloc_cb, read_cb);
     uv_read_start((uv_stream_t *)&im->err, alloc_cb, read_cb);
     uv_poll_start(&im->bell, UV_READABLE, bell_cb);
-    unsigned hello_ms = o->hello_timeout_ms ? o->hello_timeout_ms : 10000;
-    im->hello_deadline_ms = uv_now(loop) + hello_ms;
-    uv_timer_start(&im->timer, timer_cb, hello_ms < STARTUP_CHECK_MS ? hello_ms : STARTUP_CHECK_MS, STARTUP_CHECK_MS);
+    if (im->qmp_fd >= 0) {
+        /* Negotiate now, so that the resume is one command QEMU runs at
+         * once. A fresh socket has room for these few bytes; QEMU reads
+         * them when its main loop runs. */
+        static const char caps[] = "{\"execute\":\"qmp_capabilities\"}\n";
+        if (send(im->qmp_fd, caps, sizeof(caps) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(caps) - 1)
+            mlos__shard_fail(im, MLOS_ESPAWN, "shard %u: cannot reach its paused QEMU: %s", shard->id, strerror(errno));
+        uv_poll_start(&im->qmp, UV_READABLE, qmp_cb);
+    }
+    if (!paused) /* a paused shard's HELLO clock starts at resume */
+        start_hello_clock(im);
     if (o->prefault_bulk && im->bulk && im->bulk_len) {
         im->populate_req.data = im;
         im->populating = uv_queue_work(loop, &im->populate_req, populate_work, populate_done) == 0;
+    }
+    return 0;
+}
+
+int mlos__shard_resume(mlos_shard_t *shard)
+{
+    static const char cmds[] = "{\"execute\":\"cont\"}\n";
+    struct mlos_shard_impl *im = shard ? shard->impl : NULL;
+
+    if (!im || !im->paused || im->state != SHARD_STARTING || !im->proc_running)
+        return MLOS_EINVAL;
+    im->paused = 0;
+    im->t_spawn = uv_hrtime(); /* spawn_ns: resume -> HELLO */
+    start_hello_clock(im);
+    if (send(im->qmp_fd, cmds, sizeof(cmds) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(cmds) - 1) {
+        mlos__shard_fail(im, MLOS_ESPAWN, "shard %u: cannot resume its paused QEMU: %s", shard->id, strerror(errno));
+        return MLOS_ESPAWN;
     }
     return 0;
 }

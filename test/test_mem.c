@@ -773,6 +773,26 @@ static void test_default(void)
     struct mlos_mem_stats st0, st;
 
     CHECK(mlos_malloc(10) == NULL); /* before init */
+
+    /* Deferred set-up with an elastic limit asked for before it (a slave
+     * booted with mlos.mem_max): the limit is reported at once and holds
+     * from the first allocation, which does the set-up. */
+    size_t cap = 0;
+    if (mlos_mem_init_lazy(&cap) == 0) {
+        CHECK(cap > 16 * PAGE);
+        CHECK(mlos_mem_set_limit(8 * PAGE) == 8 * PAGE);
+        CHECK(mlos_mem_set_limit(cap + 64 * PAGE) == cap); /* the later request wins, capped at capacity */
+        CHECK(mlos_mem_set_limit(8 * PAGE) == 8 * PAGE);
+        mlos_mem_set_policy(note_limit);
+        seen_limit = 0;
+        void *q = mlos_malloc(100); /* sets the allocator up */
+        CHECK(q && seen_limit == 8 * PAGE);
+        CHECK(mlos_malloc(16 * PAGE) == NULL);
+        mlos_mem_set_policy(NULL);
+        mlos_mem_stats(&st);
+        CHECK(st.total_bytes == cap && st.limit_bytes == 8 * PAGE);
+        mlos_free(q);
+    }
     int rc = mlos_mem_init_from_hal();
     if (rc < 0) {
         printf("skip: default instance (mlos_mem_init_from_hal: %s)\n", mlos_strerror(rc));

@@ -171,5 +171,20 @@ int main(void)
     CHECK(f.spawned_on[2] + f.spawned_on[3] >= 1);
     CHECK_EQ(f.n, 2);
     mlos_pool_close_sync(&p);
+
+    /* paused spares are local QEMUs: with a placement none is started, on
+     * this host or on a node (nor tried: no spawn failure), even for a QEMU
+     * kind with a node that has room */
+    struct fake one = {.ids = {1}, .n = 1};
+    o = base(&one, &pl);
+    o.spawn.arch = "x86_64";
+    o.paused_spares = 2;
+    CHECK_EQ(mlos_pool_init(loop, &p, &o), 0);
+    run_ms(300);
+    CHECK_EQ(p.paused, 0);
+    CHECK_EQ(p.shards, 0);
+    CHECK_EQ(p.spawn_failed, 0);
+    CHECK_EQ(one.spawned_on[1], 0);
+    mlos_pool_close_sync(&p);
     CHECK_DONE();
 }

@@ -73,8 +73,55 @@ static void reply_matches(int32_t status, size_t rlen, const char *error, uint64
         mlos__task_reply__free_unpacked(u, NULL);
 }
 
+static const char *hello_name(size_t i, void *user) { return ((const char *const *)user)[i]; }
+
+/* Our Hello encoder writes protobuf-c's bytes, which unpack to the fields. */
+static void hello_matches(const char *arch, uint32_t id, size_t n, uint64_t mem, uint64_t boot, uint32_t abi,
+                          uint64_t mem_max, uint32_t cores, uint32_t active)
+{
+    static const char *const names[] = {"echo", "", "sum_u64", "a-task-name-long-enough-to-need-no-second-varint-byte"};
+    Mlos__Hello h = MLOS__HELLO__INIT;
+    uint8_t ours[512], theirs[512];
+    h.arch = (char *)arch;
+    h.shard_id = id;
+    h.n_tasks = n;
+    h.tasks = (char **)names;
+    h.mem_bytes = mem;
+    h.boot_ns = boot;
+    h.abi = abi;
+    h.mem_max_bytes = mem_max;
+    h.cores = cores;
+    h.active_cores = active;
+    struct mlos_hello_fields f = {arch, id, n, hello_name, (void *)names, mem, boot, abi, mem_max, cores, active};
+    size_t m = mlos__hello__get_packed_size(&h), len = mlos_hello_encode(&f, ours, sizeof(ours));
+    CHECK_EQ(len, m);
+    /* too little room is refused, not overrun (the room asked for is a bound, not exact) */
+    CHECK_EQ(mlos_hello_encode(&f, ours, m / 2), 0);
+    mlos_hello_encode(&f, ours, sizeof(ours));
+    mlos__hello__pack(&h, theirs);
+    CHECK(len == m && memcmp(ours, theirs, len) == 0);
+    Mlos__Hello *u = mlos__hello__unpack(NULL, len, ours);
+    CHECK(u && !strcmp(u->arch, arch) && u->shard_id == id && u->n_tasks == n && u->mem_bytes == mem &&
+          u->boot_ns == boot && u->abi == abi && u->mem_max_bytes == mem_max && u->cores == cores &&
+          u->active_cores == active);
+    for (size_t i = 0; u && i < n; i++)
+        CHECK(!strcmp(u->tasks[i], names[i]));
+    if (u)
+        mlos__hello__free_unpacked(u, NULL);
+}
+
 int main(void)
 {
+    /* ---- hellos ---- */
+    const char *arches[] = {"", "x86_64", "process"};
+    uint64_t big[] = {0, 1, 300, (uint64_t)1 << 35, UINT64_MAX};
+    for (size_t a = 0; a < 3; a++)
+        for (size_t n = 0; n <= 4; n++)
+            for (size_t b = 0; b < 5; b++)
+                for (size_t c = 0; c < 5; c++) /* the elastic and cores fields, each 0 (unwritten) to the widest */
+                    hello_matches(arches[a], (uint32_t)big[b], n, big[(b + 1) % 5], big[(b + 2) % 5], b ? 1 : 0,
+                                  big[c], (uint32_t)big[(c + b) % 5], (uint32_t)big[(c + 2 * b + 1) % 5]);
+
     /* ---- replies ---- */
     int32_t statuses[] = {0, 1, -1, -2, 63, -64, 64, -65, MLOS_EDECODE, INT32_MAX, INT32_MIN};
     size_t lens[] = {0, 1, 8, 127, 128, 300};

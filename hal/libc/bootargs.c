@@ -5,27 +5,26 @@
 
 #include "mlos_bootargs.h"
 
+/* Byte loops, no strlen/strncmp and no division: this runs at boot, where
+ * under QEMU TCG every distinct instruction costs its translation, and the
+ * keys and values are a few bytes long. */
 const char *mlos_bootarg_find(const char *cmdline, const char *key, size_t *len)
 {
-    size_t klen = strlen(key);
     const char *p = cmdline;
 
     while (p && *p) {
         while (*p == ' ')
             p++;
-        const char *word = p;
+        const char *word = p, *k = key;
+        while (*k && *p == *k)
+            p++, k++;
+        int match = !*k && (*p == '=' || *p == ' ' || !*p);
+        const char *val = *p == '=' ? p + 1 : p;
         while (*p && *p != ' ')
             p++;
-        size_t wlen = (size_t)(p - word);
-        if (wlen >= klen && strncmp(word, key, klen) == 0) {
-            if (wlen == klen) {
-                *len = 0;
-                return word + wlen;
-            }
-            if (word[klen] == '=') {
-                *len = wlen - klen - 1;
-                return word + klen + 1;
-            }
+        if (match && p > word) {
+            *len = (size_t)(p - val);
+            return val;
         }
     }
     return NULL;
@@ -64,7 +63,8 @@ int mlos_bootarg_u64(const char *cmdline, const char *key, int index, uint64_t *
             d = (unsigned)(*v - 'A' + 10);
         else
             return -1;
-        if (n > (UINT64_MAX - d) / base)
+        uint64_t lim = base == 16 ? UINT64_MAX / 16 : UINT64_MAX / 10; /* constants: no division at run time */
+        if (n > lim || (n == lim && d > (base == 16 ? UINT64_MAX % 16 : UINT64_MAX % 10)))
             return -1;
         n = n * base + d;
         digits++;

@@ -78,6 +78,47 @@ void mlos_hal_console_write(const char *buf, size_t len)
 }
 
 uint64_t mlos_hal_now_ns(void) { return mono_ns() - H.t0; }
+/* Boot trace (hal.h): nanoseconds since HAL init; the first mark is there. */
+#define MAX_BOOT_MARKS 24
+static struct {
+    const char *what;
+    uint64_t ns;
+} boot_marks[MAX_BOOT_MARKS];
+static unsigned n_boot_marks;
+
+void mlos_hal_boot_mark(const char *what)
+{
+    if (n_boot_marks < MAX_BOOT_MARKS) {
+        boot_marks[n_boot_marks].what = what;
+        boot_marks[n_boot_marks++].ns = mono_ns() - H.t0;
+    }
+}
+
+void mlos_hal_boot_report(void)
+{
+    static int reported;
+    char v[8], line[640];
+    int n;
+
+    if (reported || !n_boot_marks || mlos_cmdline_get(mlos_hal_cmdline(), "mlos.boot_trace", v, sizeof(v)) <= 0 ||
+        !strcmp(v, "0"))
+        return;
+    reported = 1;
+    n = snprintf(line, sizeof(line), "mlos: boot trace (us): counter at %s %.1f", boot_marks[0].what,
+                 boot_marks[0].ns / 1e3);
+    for (unsigned i = 1; i < n_boot_marks && n < (int)sizeof(line); i++)
+        n += snprintf(line + n, sizeof(line) - (size_t)n, ", %s +%.1f", boot_marks[i].what,
+                      (boot_marks[i].ns - boot_marks[i - 1].ns) / 1e3);
+    if (n < (int)sizeof(line))
+        n += snprintf(line + n, sizeof(line) - (size_t)n, ", total %.1f\n",
+                      (boot_marks[n_boot_marks - 1].ns - boot_marks[0].ns) / 1e3);
+    if (n >= (int)sizeof(line)) {
+        n = (int)sizeof(line) - 1;
+        line[n - 1] = '\n';
+    }
+    mlos_hal_console_write(line, (size_t)n);
+}
+
 
 uint64_t mlos_hal_cycles(void)
 {
@@ -246,6 +287,7 @@ int mlos_hal_linux_init(uv_loop_t *loop, const struct mlos_hal_linux_cfg *cfg)
     int rc;
 
     H.t0 = mono_ns();
+    mlos_hal_boot_mark("entry");
     H.loop = loop;
     H.cmdline = cfg->cmdline ? cfg->cmdline : getenv("MLOS_SHARD_ARGS");
     if (!H.cmdline)

@@ -9,19 +9,25 @@
  *      (ME on: without it a machine check would checkstop silently) and
  *      the FPU is on (FP: the image is built hard-float, and gcc also
  *      moves 8-byte data through FPRs);
- *   2. zero .bss (the boot stack lives there, so this comes first, on the
- *      loader's stack);
+ *   2. zero .bss, on the loader's stack (the stacks are in .noinit, which
+ *      needs no zeroing);
  *   3. seed the stack-protector guard (-mstack-protector-guard=global)
  *      from the timebase, its first byte in memory zero so that string
  *      overflows stop at it;
  *   4. clear r2 (TLS) and r13 (small data): we use neither;
- *   5. call ppc_start(fdt) on the 64 KiB boot stack; it never returns.
+ *   5. call ppc_start(fdt, timebase at entry) on the 64 KiB boot stack; it
+ *      never returns.
  */
 #define BOOT_STACK_SIZE 65536
 
     .section .text.boot, "ax"
     .globl _start
 _start:
+1:  mfspr   r29, 269                /* TBU, TBL: entry time for the boot trace */
+    mfspr   r30, 268
+    mfspr   r0, 269
+    cmpw    r0, r29
+    bne     1b                      /* TBL wrapped between the reads */
     mr      r31, r3                 /* device tree */
     li      r0, 0x3000              /* MSR[ME] and MSR[FP]: hard-float code */
     mtmsr   r0
@@ -55,10 +61,12 @@ _start:
     li      r2, 0
     li      r13, 0
     mr      r3, r31
+    mr      r4, r29
+    mr      r5, r30
     bl      ppc_start
 3:  b       3b
 
-    .section .bss, "aw", @nobits
+    .section .noinit, "aw", @nobits /* not zeroed: see the linker script */
     .balign 16
 boot_stack:
     .skip BOOT_STACK_SIZE

@@ -23,12 +23,22 @@ static uint32_t tb_hz;
 static uint64_t ns_mult;   /* ns = (ticks * ns_mult) >> 32 */
 static uint64_t tick_mult; /* ticks = (ns * tick_mult) >> 32 */
 
+/* QEMU bamboo's rate: its factors fold at compile time, so the usual boot
+ * runs no 64-bit division (a libgcc routine on 32-bit PowerPC, and every
+ * instruction run for the first time costs its TCG translation). */
+#define BAMBOO_TB_HZ 400000000u
+
 void ppc_clock_init(uint64_t tb0, uint32_t hz)
 {
     tb_origin = tb0;
     tb_hz = hz;
-    ns_mult = (1000000000ull << 32) / hz;
-    tick_mult = ((uint64_t)hz << 32) / 1000000000u;
+    if (hz == BAMBOO_TB_HZ) {
+        ns_mult = (1000000000ull << 32) / BAMBOO_TB_HZ;
+        tick_mult = ((uint64_t)BAMBOO_TB_HZ << 32) / 1000000000u;
+    } else {
+        ns_mult = (1000000000ull << 32) / hz;
+        tick_mult = ((uint64_t)hz << 32) / 1000000000u;
+    }
     mtspr(SPR_TCR, 0); /* no decrementer, FIT or watchdog interrupts */
     mtspr(SPR_TSR, 0xffffffffu);
 }

@@ -155,6 +155,8 @@ uint32_t ppc_bootinfo_tb_hz(void);
 
 /* ---- waiting (wait_ppc440.c) ---- */
 void ppc_wait_init(int use_interrupts);
+int ppc_wait_interrupts(void); /* what ppc_wait_init was told */
+void ppc_banner(void);         /* "HAL up" line, once (start_bamboo_ppc440.c) */
 
 
 /* ---- linker symbols (link_bamboo_ppc440.ld) ---- */

@@ -57,7 +57,9 @@ int ppc440_tlb_init(uint64_t ram_top, uint64_t *mapped_top)
         uint32_t bytes, code;
     } sizes[] = { { 256u << 20, TLB_SIZE_256M }, { 16u << 20, TLB_SIZE_16M }, { 1u << 20, TLB_SIZE_1M } };
     uint32_t slot = FIRST_SLOT;
-    uint64_t a = PPC440_LOW_UNMAPPED;
+    /* 32-bit: everything mapped lies below 2 GiB, and 64-bit arithmetic is
+     * a libgcc call on this CPU (translated at boot under TCG) */
+    uint32_t a = PPC440_LOW_UNMAPPED, top;
     const uint32_t last = TLB_SLOTS - 1; /* kept for the I/O page */
     int rc = 0;
 
@@ -66,15 +68,16 @@ int ppc440_tlb_init(uint64_t ram_top, uint64_t *mapped_top)
     __asm__ volatile("isync" ::: "memory");
     if (ram_top > 0x80000000ull) /* stay clear of the I/O space at the top */
         ram_top = 0x80000000ull;
-    while (a + (1u << 20) <= ram_top) {
+    top = (uint32_t)ram_top;
+    while (a + (1u << 20) <= top) {
         if (slot == last) {
             rc = -1;
             break;
         }
         int i = 0;
-        while (a % sizes[i].bytes || a + sizes[i].bytes > ram_top)
+        while (a % sizes[i].bytes || a + sizes[i].bytes > top)
             i++;
-        tlb_write(slot++, (uint32_t)a | TLB0_V | sizes[i].code << 4, (uint32_t)a, TLB2_SX_SW_SR);
+        tlb_write(slot++, a | TLB0_V | sizes[i].code << 4, a, TLB2_SX_SW_SR);
         a += sizes[i].bytes;
     }
     *mapped_top = a;

@@ -164,6 +164,9 @@ save_rest:
     .globl ppc_irq_count
 ppc_irq_count:
     .skip 8                         /* u32 doorbell, u32 timer */
+
+    .section .noinit, "aw", @nobits /* not zeroed: see the linker script */
+    .balign 16
 exc_stack:
     .skip EXC_STACK_SIZE
 exc_stack_top:

@@ -19,6 +19,7 @@
 static int use_interrupts;
 
 void ppc_wait_init(int interrupts) { use_interrupts = interrupts; }
+int ppc_wait_interrupts(void) { return use_interrupts; }
 
 void mlos_hal_doorbell_ring(void)
 {
@@ -35,6 +36,7 @@ int mlos_hal_wait(uint64_t deadline_ns)
 {
     uint32_t msr = mfmsr() & ~(MSR_EE | MSR_WE);
 
+    ppc_banner();
     for (;;) {
         if (ppc_uart_drain_rx(BAMBOO_UART1)) {
             if (use_interrupts)

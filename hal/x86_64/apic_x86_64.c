@@ -5,8 +5,13 @@
  *     (no interrupt source overrides for IRQ 3), edge-triggered, active
  *     high; we route it to this CPU's LAPIC at X86_VEC_DOORBELL.
  *   - the LAPIC timer in one-shot mode for the deadline. Its rate is
- *     measured against the TSC over 1 ms at boot (QEMU's APIC runs at an
- *     emulated 1 GHz bus, real hardware at whatever the bus clock is).
+ *     measured against the TSC over at least 1 ms (QEMU's APIC runs at an
+ *     emulated 1 GHz bus, real hardware at whatever the bus clock is), but
+ *     not by spinning at boot: init starts the timer counting down, masked,
+ *     and the first deadline reads how far it got. A shard that never
+ *     waits with a deadline (the usual case: it sleeps until a doorbell)
+ *     never pays for the measurement, and one that does usually finds the
+ *     millisecond long gone.
  * The LAPIC and IOAPIC live at their architectural default addresses,
  * identity-mapped uncached by the boot page tables.
  */
@@ -42,6 +47,7 @@
 
 static uintptr_t lapic;
 static uint64_t timer_hz;
+static uint64_t cal_tsc0; /* TSC when the calibration count started; 0: done or never */
 
 static uint32_t lapic_read(uint32_t reg) { return mmio_read32(lapic + reg); }
 static void lapic_write(uint32_t reg, uint32_t v) { mmio_write32(lapic + reg, v); }
@@ -58,23 +64,42 @@ static void ioapic_write(uint32_t reg, uint32_t v)
     mmio_write32(IOAPIC_BASE + IOAPIC_WIN, v);
 }
 
-/* Ticks of the LAPIC timer per second, measured over CAL_NS of TSC time. */
-static uint64_t calibrate_timer(void)
+/* Start the calibration count: masked, from the top, divide by 1. */
+static void calibration_start(void)
+{
+    lapic_write(LAPIC_TIMER_DIV, TIMER_DIV_1);
+    lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | X86_VEC_TIMER);
+    cal_tsc0 = rdtsc();
+    lapic_write(LAPIC_TIMER_INIT, 0xFFFFFFFFu);
+}
+
+/* Ticks of the LAPIC timer per second over at least CAL_NS of TSC time
+ * since calibration_start (waiting out the rest if called earlier). A count
+ * that ran out (2^32 ticks: over 4 s at QEMU's 1 GHz) is started again and
+ * timed over CAL_NS, once. */
+static uint64_t calibration_finish(void)
 {
     uint64_t span = x86_tsc_hz() / (1000000000u / CAL_NS);
 
-    lapic_write(LAPIC_TIMER_DIV, TIMER_DIV_1);
-    lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | X86_VEC_TIMER);
-    uint64_t t0 = rdtsc();
-    lapic_write(LAPIC_TIMER_INIT, 0xFFFFFFFFu);
-    while (rdtsc() - t0 < span)
-        cpu_relax();
-    uint32_t cur = lapic_read(LAPIC_TIMER_CUR);
-    uint64_t t1 = rdtsc();
-    lapic_write(LAPIC_TIMER_INIT, 0);
-    if (cur == 0 || cur == 0xFFFFFFFFu || t1 == t0)
-        return 0;
-    return (uint64_t)(0xFFFFFFFFu - cur) * x86_tsc_hz() / (t1 - t0);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        uint64_t t0 = cal_tsc0;
+        while (rdtsc() - t0 < span)
+            cpu_relax();
+        uint32_t cur = lapic_read(LAPIC_TIMER_CUR);
+        uint64_t t1 = rdtsc();
+        if (cur == 0 && attempt == 0) {
+            calibration_start();
+            continue;
+        }
+        cal_tsc0 = 0;
+        lapic_write(LAPIC_TIMER_INIT, 0);
+        /* all ones: it never ran */
+        if (cur == 0 || cur == 0xFFFFFFFFu || t1 == t0)
+            return 0;
+        /* 128-bit: over seconds, ticks times the TSC rate passes 2^64 */
+        return (uint64_t)((unsigned __int128)(0xFFFFFFFFu - cur) * x86_tsc_hz() / (t1 - t0));
+    }
+    return 0;
 }
 
 int x86_apic_init(void)
@@ -96,9 +121,7 @@ int x86_apic_init(void)
     lapic_write(LAPIC_LVT_LINT0, LVT_MASKED);
     lapic_write(LAPIC_SVR, SVR_ENABLE | X86_VEC_SPURIOUS);
 
-    timer_hz = calibrate_timer();
-    if (!timer_hz)
-        return -1;
+    calibration_start();
 
     uint32_t pins = ((ioapic_read(IOAPIC_VER) >> 16) & 0xff) + 1;
     if (pins <= DOORBELL_PIN || pins > 240)
@@ -114,6 +137,10 @@ uint64_t x86_apic_timer_hz(void) { return timer_hz; }
 
 void x86_apic_timer_periodic_ns(uint64_t ns)
 {
+    if (cal_tsc0) /* the first use of the timer finishes its calibration */
+        timer_hz = calibration_finish();
+    if (!timer_hz)
+        return;
     uint64_t ticks = ns * timer_hz / 1000000000u; /* ns is small: no overflow */
     if (!ticks)
         ticks = 1;
@@ -121,14 +148,19 @@ void x86_apic_timer_periodic_ns(uint64_t ns)
     lapic_write(LAPIC_TIMER_INIT, ticks > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)ticks);
 }
 
-void x86_apic_timer_oneshot_ns(uint64_t ns)
+int x86_apic_timer_oneshot_ns(uint64_t ns)
 {
     uint64_t ticks;
 
-    if (!ns) {
-        lapic_write(LAPIC_TIMER_INIT, 0);
-        return;
+    if (!ns) { /* cancel; during calibration nothing is armed (the count is masked) */
+        if (!cal_tsc0 && timer_hz)
+            lapic_write(LAPIC_TIMER_INIT, 0);
+        return 0;
     }
+    if (cal_tsc0)
+        timer_hz = calibration_finish();
+    if (!timer_hz)
+        return -1;
     /* ns * hz / 1e9 without overflow for hz < 18 GHz. */
     ticks = ns / 1000000000u * timer_hz + ns % 1000000000u * timer_hz / 1000000000u;
     if (ticks == 0)
@@ -137,4 +169,5 @@ void x86_apic_timer_oneshot_ns(uint64_t ns)
         ticks = 0xFFFFFFFFu;
     lapic_write(LAPIC_LVT_TIMER, X86_VEC_TIMER); /* one-shot, unmasked */
     lapic_write(LAPIC_TIMER_INIT, (uint32_t)ticks);
+    return 0;
 }

@@ -6,11 +6,13 @@
  *   1. load CR3 with static page tables identity-mapping the first 4 GiB in
  *      2 MiB pages (IOAPIC and LAPIC pages uncached), enable PAE, EFER.LME
  *      and paging, and far-jump into a 64-bit code segment;
- *   2. zero .bss (the boot stack, TSS and IDT live there);
+ *   2. zero .bss (TSS and IDT live there; the stacks are in .noinit, which
+ *      needs no zeroing);
  *   3. enable SSE (gcc and libprotobuf-c.a may use it) and point FS at a
  *      small TLS block whose word at %fs:0x28 is the stack-protector canary
  *      (libprotobuf-c.a was built with -fstack-protector);
- *   4. call x86_start(magic, mbi) on the 64 KiB boot stack; it never returns.
+ *   4. call x86_start(magic, mbi, tsc at entry) on the 64 KiB boot stack; it
+ *      never returns.
  * Everything that can be done in C is done in C: this file only does what
  * must happen before C code can run.
  */
@@ -57,6 +59,9 @@ _start:
     cld
     movl %eax, %edi /* Multiboot magic, checked in C */
     movl %ebx, %esi /* Multiboot info, physical == virtual */
+    rdtsc           /* entry time for the boot trace: EBX:EBP survive until C */
+    movl %eax, %ebp
+    movl %edx, %ebx
 
     movl $boot_pml4, %eax
     movl %eax, %cr3
@@ -86,6 +91,10 @@ long_entry:
      * 32-bit moves zero-extend. */
     movl %edi, %r12d
     movl %esi, %r13d
+    movl %ebp, %r14d
+    movl %ebx, %ebx
+    shlq $32, %rbx
+    orq %rbx, %r14
 
     leaq __bss_start(%rip), %rdi
     leaq __bss_end(%rip), %rcx
@@ -125,6 +134,7 @@ long_entry:
     xorl %ebp, %ebp
     movl %r12d, %edi
     movl %r13d, %esi
+    movq %r14, %rdx
     call x86_start
 1:  cli
     hlt
@@ -177,6 +187,8 @@ boot_pd:
     .balign 64
 boot_tls:
     .skip 64
+
+    .section .noinit, "aw", @nobits /* not zeroed: see the linker script */
     .balign 16
 boot_stack:
     .skip BOOT_STACK_SIZE

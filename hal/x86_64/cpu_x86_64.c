@@ -55,10 +55,12 @@ extern char x86_irq_doorbell[], x86_irq_timer[], x86_irq_spurious[];
 
 static struct tss64 tss;
 static struct idt_gate idt[256] __attribute__((aligned(16)));
-static uint8_t ist_stack[IST_STACK_SIZE] __attribute__((aligned(16)));
-static uint8_t irq_stack[IST_STACK_SIZE] __attribute__((aligned(16)));
+/* .noinit: stacks need no zeroing, which would cost boot time under TCG */
+static uint8_t ist_stack[IST_STACK_SIZE] __attribute__((aligned(16), section(".noinit")));
+static uint8_t irq_stack[IST_STACK_SIZE] __attribute__((aligned(16), section(".noinit")));
 
-static void set_gate(int vec, uint64_t handler, int ist)
+/* Out of line: under TCG one copy translates once, an inlined copy per call site each time. */
+static __attribute__((noinline)) void set_gate(int vec, uint64_t handler, int ist)
 {
     idt[vec] = (struct idt_gate){
         .off_lo = (uint16_t)handler,

@@ -1,42 +1,56 @@
 /* start_x86_64.c -- C entry of the bare-metal x86_64 shard, exit, identity.
  *
  * Called once by boot_multiboot_x86_64.S in long mode with SSE, the
- * stack-protector canary and a zeroed .bss already set up. Brings the HAL
- * up in dependency order, runs the portable shard, and exits with its
- * status through isa-debug-exit.
+ * stack-protector canary and a zeroed .bss already set up. Brings up what
+ * the shard needs to say HELLO, in dependency order, runs the portable
+ * shard, and exits with its status through isa-debug-exit. Under QEMU TCG
+ * every instruction run for the first time costs its translation (about
+ * half a microsecond here), so what can wait does: the interrupt
+ * controllers and the banner until the first sleep (x86_late_init), COM1
+ * until the first console output. A shard with several cores sets up the
+ * interrupt controllers at boot: its other cores are started with IPIs.
  */
 #include <stdint.h>
 #include <stdio.h>
 
+#include "boottrace.h"
+#include "mlos_bootargs.h"
 #include "hal.h" /* mlos_shard_main: the library OS entry (it starts the memory service itself) */
 #include "x86_64.h"
 
-_Noreturn void x86_start(uint32_t magic, uint32_t mbi_phys);
-_Noreturn void x86_start(uint32_t magic, uint32_t mbi_phys)
+_Noreturn void x86_start(uint32_t magic, uint32_t mbi_phys, uint64_t tsc_entry);
+_Noreturn void x86_start(uint32_t magic, uint32_t mbi_phys, uint64_t tsc_entry)
 {
     uint64_t tsc0 = rdtsc(); /* clock origin: as early as C allows */
-    char line[160];
 
-    x86_uart_init(X86_COM1, 0);
+    mlos_boottrace_mark_at("entry", tsc_entry);
+    mlos_boottrace_mark_at("long mode+bss", tsc0);
     x86_cpu_init();                      /* from here on faults are reported */
+    mlos_hal_boot_mark("cpu");
     x86_bootinfo_init(magic, mbi_phys); /* copies the command line first */
+    mlos_hal_boot_mark("bootinfo");
     x86_clock_init(mlos_hal_cmdline(), tsc0);
+    mlos_hal_boot_mark("clock");
+    /* Before HELLO: enabling the FIFO clears it, which must not eat a
+     * doorbell the master sends after HELLO. COM1, the interrupt
+     * controllers and the banner come later (x86_late_init, first output). */
     x86_uart_init(X86_COM2, 1);
-    int irq_ok = x86_apic_init() == 0;
-    x86_wait_init(irq_ok);
-    x86_smp_init(mlos_hal_cmdline(), irq_ok); /* mlos.cores=N: the other cores */
-    x86_tlb_init(irq_ok); /* under QEMU TCG: a TLB refresh tick while tasks run */
-
-    snprintf(line, sizeof(line), "mlos: x86_64 HAL up: tsc %llu Hz, lapic timer %llu Hz%s\n",
-             (unsigned long long)x86_tsc_hz(), (unsigned long long)x86_apic_timer_hz(),
-             irq_ok ? "" : ", NO interrupts: waits poll COM2");
-    x86_console_puts(line);
+    mlos_hal_boot_mark("com2");
+    /* mlos.cores=N>1: the other cores are started now, by IPIs from the
+     * LAPIC, so the interrupt controllers cannot wait for the first sleep
+     * on such a shard; a one-core shard keeps them deferred. */
+    uint64_t cores = 1;
+    if (mlos_bootarg_u64(mlos_hal_cmdline(), "mlos.cores", 0, &cores) == 0 && cores > 1) {
+        x86_smp_init(mlos_hal_cmdline(), x86_irq_init());
+        mlos_hal_boot_mark("cores");
+    }
 
     mlos_hal_exit(mlos_shard_main());
 }
 
 _Noreturn void mlos_hal_exit(int status)
 {
+    x86_banner();
     /* isa-debug-exit: QEMU exits with (status << 1) | 1. */
     outl(0xf4, (uint32_t)status);
     for (;;) /* no exit device: stop here */

@@ -14,7 +14,8 @@
  * task's working set. Growing it is slow when the host is loaded (a
  * doubling needs 70% of it filled within one period, which a thrashing
  * guest that gets little CPU does not reach), so the table is also grown
- * once at boot to 8192 entries (32 MiB of working set): fill it with
+ * once, at the first sleep after HELLO (x86_late_init), to 8192 entries
+ * (32 MiB of working set): fill it with
  * consecutive pages (one read each: they land in consecutive entries) and
  * flush, five times. From there the ticks shrink it to what tasks use.
  *

@@ -21,14 +21,26 @@ int x86_uart_tx_idle(uint16_t base) { return uart_16550_tx_idle(&pio, base); }
 void x86_uart_putc(uint16_t base, uint8_t c) { uart_16550_putc(&pio, base, c); }
 int x86_uart_drain_rx(uint16_t base) { return uart_16550_drain_rx(&pio, base); }
 
+/* COM1 is set up on first use: most shards print nothing before HELLO. */
+static int com1_ready;
+static void com1_init(void)
+{
+    if (!com1_ready) {
+        com1_ready = 1;
+        x86_uart_init(X86_COM1, 0);
+    }
+}
+
 void mlos_hal_console_write(const char *buf, size_t len)
 {
+    com1_init();
     for (size_t i = 0; i < len; i++)
         x86_uart_putc(X86_COM1, (uint8_t)buf[i]);
 }
 
 void x86_console_puts(const char *s)
 {
+    com1_init();
     while (*s)
         x86_uart_putc(X86_COM1, (uint8_t)*s++);
 }

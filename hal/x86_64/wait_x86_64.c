@@ -14,13 +14,48 @@
  * libraries) is never overwritten.
  */
 #include <stdint.h>
+#include <stdio.h>
 
 #include "hal.h"
 #include "x86_64.h"
 
-static int use_interrupts;
+static int use_interrupts, irq_done, late_done;
 
-void x86_wait_init(int interrupts) { use_interrupts = interrupts; }
+int x86_irq_init(void)
+{
+    if (!irq_done) {
+        irq_done = 1;
+        use_interrupts = x86_apic_init() == 0;
+    }
+    return use_interrupts;
+}
+
+/* The interrupt controllers and the boot banner wait until the shard first
+ * sleeps (after its HELLO): each costs translation time under TCG that
+ * nothing before HELLO needs. The COM2 receive interrupt is already
+ * enabled at the UART; a doorbell that came earlier sits in its FIFO, and
+ * the drain below sees it before the first HLT. */
+void x86_late_init(void)
+{
+    if (late_done)
+        return;
+    late_done = 1;
+    x86_tlb_init(x86_irq_init()); /* the IRQs: done already at boot for a multi-core shard */
+    x86_banner();
+}
+
+void x86_banner(void)
+{
+    static int done;
+    char line[160];
+
+    if (done)
+        return;
+    done = 1;
+    snprintf(line, sizeof(line), "mlos: x86_64 HAL up: tsc %llu Hz%s\n", (unsigned long long)x86_tsc_hz(),
+             !irq_done ? "" : use_interrupts ? ", interrupts on" : ", NO interrupts: waits poll COM2");
+    x86_console_puts(line);
+}
 
 void mlos_hal_doorbell_ring(void)
 {
@@ -34,6 +69,7 @@ void mlos_hal_doorbell_ring(void)
 
 int mlos_hal_wait(uint64_t deadline_ns)
 {
+    x86_late_init();
     /* A task running with its TLB tick (tlb_x86_64.c) has interrupts on:
      * off again, or one taken between the FIFO check and the HLT would be
      * a lost wake-up. */
@@ -52,12 +88,10 @@ int mlos_hal_wait(uint64_t deadline_ns)
             x86_tlb_tick_resume();
             return 0;
         }
-        if (!use_interrupts) {
-            cpu_relax(); /* fallback: poll the UART */
+        if (!use_interrupts || (deadline_ns != UINT64_MAX && x86_apic_timer_oneshot_ns(deadline_ns - now) < 0)) {
+            cpu_relax(); /* fallback: poll the UART (and the clock) */
             continue;
         }
-        if (deadline_ns != UINT64_MAX)
-            x86_apic_timer_oneshot_ns(deadline_ns - now);
         __asm__ volatile("sti; hlt; cli" ::: "memory");
     }
 }

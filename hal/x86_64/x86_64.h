@@ -56,7 +56,7 @@ static inline void mmio_write32(uintptr_t a, uint32_t v) { *(volatile uint32_t *
 /* ---- 16550 UARTs (uart_16550_x86_64.c) ---- */
 #define X86_COM1 0x3f8 /* console */
 #define X86_COM2 0x2f8 /* doorbell */
-void x86_uart_init(uint16_t base, int rx_irq);
+void x86_uart_init(uint16_t base, int rx_irq); /* COM1 is set up on first output */
 void x86_uart_putc(uint16_t base, uint8_t c);
 int x86_uart_tx_idle(uint16_t base); /* transmit holding register empty */
 int x86_uart_drain_rx(uint16_t base); /* read all pending bytes; return the count */
@@ -73,12 +73,16 @@ void x86_clock_init(const char *cmdline, uint64_t tsc0);
 uint64_t x86_tsc_hz(void);
 
 /* ---- interrupt controllers (apic_x86_64.c) ---- */
-/* LAPIC on, its timer calibrated against the TSC, IOAPIC pin for COM2.
+/* LAPIC on, its timer's calibration count started, IOAPIC pin for COM2.
  * Returns 0, or -1 if interrupts cannot be used (waits then poll). */
 int x86_apic_init(void);
 uint64_t x86_apic_timer_hz(void);
-void x86_apic_timer_oneshot_ns(uint64_t ns); /* 0 cancels */
-void x86_apic_timer_periodic_ns(uint64_t ns); /* every ns until cancelled (oneshot 0) */
+void x86_apic_timer_periodic_ns(uint64_t ns); /* every ns until cancelled (oneshot 0); finishes the calibration as oneshot does */
+/* Arm the one-shot timer ns from now (0 cancels). The first arming
+ * finishes the timer's calibration (waiting until 1 ms has passed since
+ * x86_apic_init if need be). Returns 0, or -1 if the timer cannot be used
+ * (it did not count): the caller then polls for its deadline. */
+int x86_apic_timer_oneshot_ns(uint64_t ns);
 extern volatile uint64_t x86_irq_count[3]; /* doorbell, timer, spurious (vectors_x86_64.S) */
 
 /* ---- boot information (bootinfo_multiboot.c) ---- */
@@ -87,9 +91,18 @@ extern volatile uint64_t x86_irq_count[3]; /* doorbell, timer, spurious (vectors
 void x86_bootinfo_init(uint32_t magic, uint32_t mbi_phys);
 
 /* ---- waiting (wait_x86_64.c) ---- */
-void x86_wait_init(int use_interrupts);
 void x86_tlb_init(int irq_ok); /* whether tasks get a TLB refresh tick (tlb_x86_64.c) */
 void x86_tlb_tick_resume(void); /* after mlos_hal_wait: the task's TLB tick again, if one runs */
+/* What the HAL sets up on the first mlos_hal_wait rather than at boot:
+ * nothing before the first HELLO needs interrupts (start_x86_64.c). */
+void x86_late_init(void);
+/* The interrupt controllers alone (x86_apic_init), once; x86_late_init's
+ * first step, called at boot instead when other cores are started (their
+ * start IPIs need the LAPIC). Returns 1 if interrupts can be used. */
+int x86_irq_init(void);
+/* The boot banner (HAL up, TSC rate), once: from x86_late_init, or at exit
+ * for a shard that never slept. */
+void x86_banner(void);
 
 /* ---- application processors (smp_x86_64.c) ---- */
 /* Start the cores mlos.cores=N asks for (needs the LAPIC: interrupts_ok). */

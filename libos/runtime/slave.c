@@ -34,6 +34,7 @@ struct slave {
     int exit_status;
     uint64_t spin_ns; /* polling budget before sleeping, 0: sleep at once */
     uint64_t calls_done; /* heartbeat statistic */
+    size_t mem_bytes;    /* the allocator's (its limit when elastic), for HELLO */
     int elastic;         /* started with mlos.mem_max: the master may resize its memory */
     uint64_t mem_max;    /* mlos.mem_max: the most it may be granted (its allocator manages a
                           * little less: the bookkeeping comes out of the same RAM) */
@@ -146,28 +147,45 @@ int mlos_shard_send(uint32_t type, const void *data, size_t len)
     return rc;
 }
 
+static const char *hello_task_name(size_t i, void *user)
+{
+    (void)user;
+    return mlos_task_at(i)->name;
+}
+
+/* HELLO coded by hand straight into the ring (rpc/taskmsg.h): no heap and
+ * no protobuf-c, which nothing before HELLO needs otherwise. */
 static void send_hello(void)
 {
-    Mlos__Hello hello = MLOS__HELLO__INIT;
-    struct mlos_mem_stats st;
-    size_t n = mlos_task_count();
-    char **names = mlos_calloc(n ? n : 1, sizeof(char *));
+    struct mlos_hello_fields h = {
+        .arch = mlos_hal_arch(),
+        .shard_id = S.id,
+        .n_tasks = mlos_task_count(),
+        .task_name = hello_task_name,
+        .mem_bytes = S.mem_bytes,
+        .boot_ns = mlos_hal_now_ns(),
+        .abi = MLOS_ABI,
+        .mem_max_bytes = S.mem_max,
+        .cores = mlos_cores_total(),
+        .active_cores = mlos_core_count(),
+    };
+    void *dst;
+    size_t len;
 
-    for (size_t i = 0; names && i < n; i++)
-        names[i] = (char *)mlos_task_at(i)->name;
-    mlos_mem_stats(&st);
-    hello.arch = (char *)mlos_hal_arch();
-    hello.shard_id = S.id;
-    hello.n_tasks = names ? n : 0;
-    hello.tasks = names;
-    hello.mem_bytes = st.limit_bytes;
-    hello.boot_ns = mlos_hal_now_ns();
-    hello.abi = MLOS_ABI;
-    hello.mem_max_bytes = S.mem_max;
-    hello.cores = mlos_cores_total();
-    hello.active_cores = mlos_core_count();
-    send_msg(MLOS_FRAME_HELLO, 0, &hello.base);
-    mlos_free(names);
+    /* The ring is empty at boot: take all a frame may hold and commit what
+     * the encoder wrote. Other cores may be up (idle): the ring still has
+     * one producer at a time. */
+    out_take();
+    if (reserve_out(S.out.max_payload, &dst) < 0 || !(len = mlos_hello_encode(&h, dst, S.out.max_payload))) {
+        out_drop();
+        mlos_log("HELLO does not fit in the ring (%zu tasks)", h.n_tasks);
+        return; /* the master's HELLO timeout reports it, with this line */
+    }
+    mlos_ring_commit(&S.out, MLOS_FRAME_HELLO, 0, (uint32_t)len);
+    out_drop();
+    mlos_hal_boot_mark("hello");
+    if (mlos_ring_consumer_waiting(&S.out))
+        mlos_hal_doorbell_ring();
 }
 
 /* Answer call id with a TaskReply encoded straight into the ring
@@ -663,16 +681,23 @@ int mlos_shard_main(void)
         smp = 1;
         mlos_mem_share();
     }
-    if (mlos_mem_init_from_hal() < 0) {
+    /* One core: the allocator sets itself up on first use (after HELLO, as
+     * a rule). Several: set it up now, so that no call on another core
+     * waits on the shared heap's lock behind a whole allocator set-up (the
+     * other cores' start-up already made this boot the slow kind). */
+    if ((smp ? mlos_mem_init_from_hal() : 0) < 0 || mlos_mem_init_lazy(&S.mem_bytes) < 0) {
         mlos_log("memory service could not start");
         return MLOS_SHARD_EXIT_NOMEM;
     }
+    mlos_hal_boot_mark("mem");
     if (attach() < 0)
         return MLOS_SHARD_EXIT_PROTO;
-    /* Elastic: RAM for mlos.mem_max, of which mlos.mem is granted now. */
+    mlos_hal_boot_mark("attach");
+    /* Elastic: RAM for mlos.mem_max, of which mlos.mem is granted now (with
+     * a deferred set-up the limit waits for it; HELLO reports it either way). */
     if ((S.mem_max = param_u64("mlos.mem_max", 0))) {
         S.elastic = 1;
-        mlos_mem_set_limit((size_t)param_u64("mlos.mem", param_u64("mlos.mem_max", 0)));
+        S.mem_bytes = mlos_mem_set_limit((size_t)param_u64("mlos.mem", param_u64("mlos.mem_max", 0)));
     }
     S.spin_ns = param_u64("mlos.spin_us", 0) * 1000;
     mlos_evloop_init(&S.loop);
@@ -681,6 +706,7 @@ int mlos_shard_main(void)
     S.loop.after_sleep = after_sleep;
     set_state(MLOS_WINDOW_READY);
     send_hello();
+    mlos_hal_boot_report(); /* after HELLO: printing is not part of the boot */
     drain(&S.loop);
     mlos_evloop_run(&S.loop);
     set_state(MLOS_WINDOW_EXITED);

@@ -37,6 +37,7 @@ struct mlos_kind_spawn {
     size_t mem_max_bytes;               /* elastic: the RAM is sized for this much, mem_bytes of it granted
                                          * now (mlos.mem_max=); 0: fixed at mem_bytes */
     unsigned cores;                     /* vCPUs asked for (mlos.cores=); 0/1: one */
+    int boot_trace;                     /* 1: the shard reports its boot phases (mlos.boot_trace=1) */
     int ram_fd, doorbell_fd;
     size_t group_bytes;                 /* group memory (mlos_group.h) to map beside RAM, 0: none */
     int group_fd;                       /* its memfd, as numbered in the launched process */
@@ -75,6 +76,9 @@ struct mlos_kind {
      * refusal of cores > 1 says it). */
     unsigned max_cores;
     const char *one_core_why;
+    /* 1: a QEMU that can be started paused (-S) and resumed over QMP
+     * (mlos__spawn's paused spares); 0: nothing to hold. */
+    int can_pause;
     /* Fill cmd (argv NULL-terminated). 0, or MLOS_ETOOBIG / MLOS_EINVAL
      * from the command-line builder, or MLOS_ESPAWN (x86_64: KVM asked
      * for and unusable). */

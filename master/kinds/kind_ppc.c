@@ -32,6 +32,8 @@ static int command(const struct mlos_kind_spawn *s, struct mlos_kind_cmd *cmd)
                      s->win_len, s->shard_id, o->spin_us, s->mem_bytes);
     if (n >= 0 && (size_t)n < cmd->buflen && s->mem_max_bytes)
         n += snprintf(cmd->buf + n, cmd->buflen - (size_t)n, " mlos.mem_max=%zu", s->mem_max_bytes);
+    if (n >= 0 && (size_t)n < cmd->buflen && s->boot_trace)
+        n += snprintf(cmd->buf + n, cmd->buflen - (size_t)n, " mlos.boot_trace=1");
     if (n < 0 || (size_t)n >= cmd->buflen)
         return MLOS_ETOOBIG;
     struct mlos_qemu_ppc_cfg cfg = {
@@ -65,6 +67,7 @@ const struct mlos_kind mlos__kind_ppc = {
     .own_env = 0,
     .layout = layout,
     .low_reserved = 1 * MiB,
+    .can_pause = 1,
     .max_cores = 1,
     .one_core_why = "QEMU's bamboo board is a single PowerPC 440",
     .command = command,

@@ -29,6 +29,8 @@ static int command(const struct mlos_kind_spawn *s, struct mlos_kind_cmd *cmd)
         n += snprintf(cmd->env + n, cmd->envlen - (size_t)n, " mlos.group=0x0,0x%zx", s->group_bytes);
     if (n >= 0 && (size_t)n < cmd->envlen && s->mem_max_bytes)
         n += snprintf(cmd->env + n, cmd->envlen - (size_t)n, " mlos.mem_max=%zu", s->mem_max_bytes);
+    if (n >= 0 && (size_t)n < cmd->envlen && s->boot_trace)
+        n += snprintf(cmd->env + n, cmd->envlen - (size_t)n, " mlos.boot_trace=1");
     if (n < 0 || (size_t)n >= cmd->envlen || cmd->max_args < 2)
         return MLOS_ETOOBIG;
     cmd->argv[0] = (char *)s->image;

@@ -32,6 +32,8 @@ static int command(const struct mlos_kind_spawn *s, struct mlos_kind_cmd *cmd)
         n += snprintf(cmd->buf + n, cmd->buflen - (size_t)n, " mlos.group=0x%zx,0x%zx", s->ram_bytes, s->group_bytes);
     if (n >= 0 && (size_t)n < cmd->buflen && s->mem_max_bytes)
         n += snprintf(cmd->buf + n, cmd->buflen - (size_t)n, " mlos.mem_max=%zu", s->mem_max_bytes);
+    if (n >= 0 && (size_t)n < cmd->buflen && s->boot_trace)
+        n += snprintf(cmd->buf + n, cmd->buflen - (size_t)n, " mlos.boot_trace=1");
     if (n >= 0 && (size_t)n < cmd->buflen && s->cores > 1)
         n += snprintf(cmd->buf + n, cmd->buflen - (size_t)n, " mlos.cores=%u", s->cores);
     if (n < 0 || (size_t)n >= cmd->buflen)
@@ -80,6 +82,7 @@ const struct mlos_kind mlos__kind_x86_64 = {
     .own_env = 0,
     .layout = layout,
     .low_reserved = 1 * MiB,
+    .can_pause = 1,
     .max_cores = MLOS_MAX_CORES,
     .command = command,
     .describe_exit = describe_exit,

@@ -143,3 +143,52 @@ size_t mlos_taskcall_encode(const char *task, size_t task_len, const void *arg, 
         o = put_len_field(o, 2 << 3 | WT_LEN, arg, arg_len);
     return (size_t)(o - out);
 }
+
+/* The Hello writers are out of line on purpose: Hello is coded once per
+ * boot, where each distinct instruction costs its TCG translation, so one
+ * copy of each loop beats an inlined copy per field. */
+static __attribute__((noinline)) uint8_t *hello_varint(uint8_t *o, uint8_t tag, uint64_t v)
+{
+    if (!v)
+        return o; /* proto3: zero scalars are not written */
+    *o++ = tag;
+    return put_varint(o, v);
+}
+
+static __attribute__((noinline)) uint8_t *hello_string(uint8_t *o, uint8_t tag, const char *s, size_t *room)
+{
+    size_t len = 0;
+    while (s && s[len])
+        len++;
+    if (len + 11 > *room) /* tag, a length varint of at most 10 bytes, the bytes */
+        return NULL;
+    *o++ = tag;
+    o = put_varint(o, len);
+    memcpy(o, s, len);
+    *room -= len + 11;
+    return o + len;
+}
+
+size_t mlos_hello_encode(const struct mlos_hello_fields *h, uint8_t *out, size_t cap)
+{
+    uint8_t *o = out;
+    size_t room = cap;
+
+    /* every scalar field: tag + at most 10 varint bytes */
+    if (room < 7 * 11)
+        return 0;
+    room -= 7 * 11;
+    if (h->arch && h->arch[0] && !(o = hello_string(o, 1 << 3 | WT_LEN, h->arch, &room)))
+        return 0;
+    o = hello_varint(o, 2 << 3 | WT_VARINT, h->shard_id);
+    for (size_t i = 0; i < h->n_tasks; i++) /* repeated: every element, empty ones too */
+        if (!(o = hello_string(o, 3 << 3 | WT_LEN, h->task_name(i, h->user), &room)))
+            return 0;
+    o = hello_varint(o, 4 << 3 | WT_VARINT, h->mem_bytes);
+    o = hello_varint(o, 5 << 3 | WT_VARINT, h->boot_ns);
+    o = hello_varint(o, 6 << 3 | WT_VARINT, h->abi);
+    o = hello_varint(o, 7 << 3 | WT_VARINT, h->mem_max_bytes);
+    o = hello_varint(o, 8 << 3 | WT_VARINT, h->cores);
+    o = hello_varint(o, 9 << 3 | WT_VARINT, h->active_cores);
+    return (size_t)(o - out);
+}

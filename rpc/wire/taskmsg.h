@@ -1,4 +1,4 @@
-/* rpc/wire/taskmsg.h -- TaskCall and TaskReply (mlos.proto) coded by hand.
+/* rpc/wire/taskmsg.h -- TaskCall, TaskReply and Hello (mlos.proto) coded by hand.
  *
  * Why: every call a slave runs decodes one TaskCall and encodes one
  * TaskReply. protobuf-c's generic, descriptor-driven code allocates the
@@ -63,5 +63,30 @@ size_t mlos_taskreply_encode(const struct mlos_taskreply_fields *r, uint8_t *out
  * also the test's reference for the decoder). */
 size_t mlos_taskcall_size(const char *task, size_t task_len, size_t arg_len);
 size_t mlos_taskcall_encode(const char *task, size_t task_len, const void *arg, size_t arg_len, uint8_t *out);
+
+/* A shard's Hello, coded the same way (same bytes as protobuf-c packs),
+ * for the same reason at boot: under QEMU TCG a slave pays the translation
+ * of every instruction it runs for the first time, and protobuf-c's
+ * generic packer plus the allocation of the names array were about 1 ms of
+ * a bare-metal slave's boot. The task names come from task_name(i, user)
+ * for i < n_tasks (NUL-terminated; NULL counts as empty). The encoder
+ * writes at most cap bytes; the caller reserves room without knowing the
+ * exact size (a ring frame may be committed shorter than reserved). */
+struct mlos_hello_fields {
+    const char *arch;
+    uint32_t shard_id;
+    size_t n_tasks;
+    const char *(*task_name)(size_t i, void *user);
+    void *user;
+    uint64_t mem_bytes;
+    uint64_t boot_ns;
+    uint32_t abi;
+    uint64_t mem_max_bytes; /* 0: fixed size */
+    uint32_t cores, active_cores;
+};
+
+/* Encode h at out; returns the bytes written (> 0), or 0 if they would
+ * not fit in cap (nothing usable written then). */
+size_t mlos_hello_encode(const struct mlos_hello_fields *h, uint8_t *out, size_t cap);
 
 #endif

@@ -391,7 +391,9 @@ static void case_pool(void)
     size_t rss1 = rss_bytes(sh->pid);
     printf("%s: pool shard idle: rss %zu -> %zu MiB, %llu MiB given back\n", arch, rss0 / MiB, rss1 / MiB,
            (unsigned long long)(pool.mem_released / MiB));
-    CHECK(rss1 + 40 * MiB < rss0);
+    /* what was given back left the host, less what QEMU itself may have
+     * allocated between the two readings (a few MiB at most) */
+    CHECK(rss1 + pool.mem_released < rss0 + 4 * MiB);
 
     /* the next call gets the shard's full memory again */
     mlos_put_le64(a + 12, 22);

@@ -43,7 +43,8 @@ done
 # The programs and libraries as installed, debug info included (the build
 # maps its paths relative to the build directory).
 for f in "$bin"/mlos* "$libdir"/libmlos.so.*.* "$imagedir"/mlos-launch "$imagedir"/mlos-shard-process \
-    "$imagedir"/mlos-remote-shard "$imagedir"/mlos-slave-x86_64.elf; do
+    "$imagedir"/mlos-remote-shard "$imagedir"/mlos-slave-x86_64.elf "$imagedir"/mlos-slave-ppc.elf \
+    "$imagedir"/sdk/*/*.a; do
     [ -f "$f" ] || continue
     ! grep -q -a -F -e "$src" -e "$build" "$f" ||
         fail "$f carries a source or build path: $(strings -a "$f" | grep -F -e "$src" -e "$build" | head -1)"

@@ -171,7 +171,8 @@ boot_pdpt:
     .quad boot_pd + 0x1000 + (PTE_P | PTE_W)
     .quad boot_pd + 0x2000 + (PTE_P | PTE_W)
     .quad boot_pd + 0x3000 + (PTE_P | PTE_W)
-    .fill 508, 8, 0
+    .quad tlb_alias_pd + PTE_P /* 4 GiB: the TLB alias window (x86_64.h) */
+    .fill 507, 8, 0
 boot_pd:
     .set page, 0
     .rept 2048
@@ -182,6 +183,15 @@ boot_pd:
     .endif
     .set page, page + 1
     .endr
+
+/* X86_TLB_ALIAS_VA: sixteen read-only 2 MiB pages, all the one at physical
+ * 2 MiB, for filling QEMU's TLB without touching memory (tlb_x86_64.c). */
+    .balign 4096
+tlb_alias_pd:
+    .rept 16
+    .quad (1 << 21) | (PTE_P | PTE_PS)
+    .endr
+    .fill 496, 8, 0
 
     .section .bss, "aw", @nobits
     .balign 64

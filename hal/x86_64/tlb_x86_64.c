@@ -15,8 +15,8 @@
  * doubling needs 70% of it filled within one period, which a thrashing
  * guest that gets little CPU does not reach), so the table is also grown
  * once, at the first sleep after HELLO (x86_late_init), to 8192 entries
- * (32 MiB of working set): fill it with
- * consecutive pages (one read each: they land in consecutive entries) and
+ * (32 MiB of working set): read consecutive pages (one read each: they land
+ * in consecutive entries) of an alias window that costs no memory, and
  * flush, five times. From there the ticks shrink it to what tasks use.
  *
  * Measured on neuro-cgi's kernels (2-core host shared with other builds):
@@ -63,20 +63,19 @@ static int under_kvm(void)
 
 void x86_tlb_init(int irq_ok)
 {
-    struct mlos_hal_region r[16];
-    size_t need = (size_t)(TLB_FIRST << (TLB_ROUNDS - 1)) * MLOS_HAL_PAGE_SIZE;
-    uintptr_t base = 0;
+    /* The pages read to fill the table are the boot page tables' alias
+     * window (X86_TLB_ALIAS_VA): 32 MiB of addresses over one 2 MiB page
+     * that is resident anyway. QEMU fills its TLB per 4 KiB page even
+     * inside a large page, so each read takes an entry, while touching
+     * free guest RAM instead would have made 32 MiB of the host's memory
+     * resident for nothing (and kept it from an elastic shrink). */
+    const uintptr_t base = X86_TLB_ALIAS_VA;
+    _Static_assert((TLB_FIRST << (TLB_ROUNDS - 1)) * MLOS_HAL_PAGE_SIZE <= X86_TLB_ALIAS_BYTES, "alias window");
 
     if (under_kvm())
         return;
     can_tick = irq_ok;
-    int n = mlos_hal_mem_regions(r, 16);
-    for (int i = 0; i < n && i < 16 && !base; i++) {
-        uintptr_t b = (r[i].base + MLOS_HAL_PAGE_SIZE - 1) & ~(uintptr_t)(MLOS_HAL_PAGE_SIZE - 1);
-        if (b + need <= r[i].base + r[i].len)
-            base = b;
-    }
-    for (unsigned k = 0; base && k < TLB_ROUNDS; k++) {
+    for (unsigned k = 0; k < TLB_ROUNDS; k++) {
         for (unsigned p = 0; p < TLB_FIRST << k; p++)
             (void)*(volatile const uint8_t *)(base + (uintptr_t)p * MLOS_HAL_PAGE_SIZE);
         mlos_hal_tlb_refresh();

@@ -91,6 +91,11 @@ extern volatile uint64_t x86_irq_count[3]; /* doorbell, timer, spurious (vectors
 void x86_bootinfo_init(uint32_t magic, uint32_t mbi_phys);
 
 /* ---- waiting (wait_x86_64.c) ---- */
+/* Virtual addresses 4 GiB .. 4 GiB + 32 MiB map, read-only, sixteen times
+ * over the 2 MiB page at physical 2 MiB (boot_multiboot_x86_64.S): reads
+ * there fill the TCG TLB without touching any other guest memory. */
+#define X86_TLB_ALIAS_VA 0x100000000ull
+#define X86_TLB_ALIAS_BYTES (32ull << 20)
 void x86_tlb_init(int irq_ok); /* whether tasks get a TLB refresh tick (tlb_x86_64.c) */
 void x86_tlb_tick_resume(void); /* after mlos_hal_wait: the task's TLB tick again, if one runs */
 /* What the HAL sets up on the first mlos_hal_wait rather than at boot:

@@ -278,6 +278,11 @@ int mlos_pool_prepared(mlos_pool_t *pool, mlos_shard_t *shard, int status);
  * preparing, being replaced). Valid until the loop runs again. */
 mlos_shard_t *mlos_pool_member(mlos_pool_t *pool, unsigned rank);
 
+/* The member rank of one of the pool's shards (0 in an elastic pool), e.g.
+ * of the shard an event reports, also one that failed before its HELLO;
+ * MLOS_EINVAL if shard is not the pool's. */
+int mlos_pool_rank_of(mlos_pool_t *pool, const mlos_shard_t *shard);
+
 /* READY shards of the pool (e.g. to mlos_put shared data or inspect pids):
  * fills up to cap pointers, returns how many there are. Valid until the
  * loop runs again. */

@@ -1027,6 +1027,16 @@ mlos_shard_t *mlos_pool_member(mlos_pool_t *pool, unsigned rank)
     return NULL;
 }
 
+int mlos_pool_rank_of(mlos_pool_t *pool, const mlos_shard_t *shard)
+{
+    if (!pool || !pool->impl || !shard)
+        return MLOS_EINVAL;
+    for (struct pool_slot *s = pool->impl->slots; s; s = s->next) /* not SLOT_OF: shard may be anything */
+        if (&s->shard == shard)
+            return (int)s->rank;
+    return MLOS_EINVAL;
+}
+
 size_t mlos_pool_shards(mlos_pool_t *pool, mlos_shard_t **out, size_t cap)
 {
     size_t n = 0;

@@ -452,6 +452,10 @@ static void case_members(void)
     /* a member killed: replaced under its rank, prepared again, calls go on */
     mlos_shard_t *m2 = mlos_pool_member(&p, 2);
     CHECK(m2 != NULL);
+    CHECK_EQ(mlos_pool_rank_of(&p, m2), 2);
+    mlos_shard_t stranger;
+    CHECK_EQ(mlos_pool_rank_of(&p, &stranger), MLOS_EINVAL); /* not the pool's */
+    CHECK_EQ(mlos_pool_rank_of(&p, NULL), MLOS_EINVAL);
     if (m2)
         kill(m2->pid, SIGKILL);
     RUN_UNTIL(loop, prepares[2] == 2 && mlos_pool_member(&p, 2), 20000);

@@ -67,7 +67,6 @@ struct slab {
     mlos_shard_t *waiting; /* a new member whose preparation waits for the stage */
     mlos_shard_t *preparing; /* a member whose neuro_smooth runs */
     mlos_call_t smooth_call;
-    int hellos;            /* members of this rank that said HELLO */
     int smoothed;          /* sres holds the slab's smoothing result */
     int crashing;          /* test: the "crash" call is out */
     struct neuro_smooth_res sres;
@@ -284,6 +283,20 @@ static void slab_put_and_smooth(struct slab *s, mlos_shard_t *sh)
     }
 }
 
+/* A member lost during the job, before or after its HELLO: its slab goes
+ * to the replacement the pool starts under the same rank. */
+static void on_pool_event(mlos_pool_t *pool, const mlos_shard_t *sh, enum mlos_pool_event ev, int status,
+                          const char *why)
+{
+    struct job *j = pool->data;
+    int rank = sh ? mlos_pool_rank_of(pool, sh) : MLOS_EINVAL;
+    (void)status;
+    (void)why;
+    if ((ev == MLOS_POOL_SHARD_FAILED || ev == MLOS_POOL_SHARD_SPAWN_FAILED) && rank >= 0 && rank < j->nslabs &&
+        j->phase != PH_DONE)
+        j->slabs[rank].tm.replaced++;
+}
+
 /* The pool's prepare hook: a new member for slab `rank` said HELLO. */
 static void on_prepare(mlos_pool_t *pool, mlos_shard_t *sh, unsigned rank)
 {
@@ -294,8 +307,6 @@ static void on_prepare(mlos_pool_t *pool, mlos_shard_t *sh, unsigned rank)
         mlos_pool_prepared(pool, sh, MLOS_ESTOPPED);
         return;
     }
-    if (s->hellos++)
-        s->tm.replaced++;
     s->tm.spawn_ms += (double)sh->spawn_ns / 1e6;
     snprintf(s->tm.arch, sizeof(s->tm.arch), "%s", sh->arch);
     s->tm.shard_id = sh->id;
@@ -1015,6 +1026,7 @@ static int job_setup(struct job *j, uv_loop_t *loop, int nx, int ny, int nz, int
         .spawn = {.arch = j->arch, .image = j->image, .bulk_bytes = j->slabs[0].bulk_bytes, .kvm = j->opts.kvm},
         .members = (unsigned)ns,
         .prepare = on_prepare,
+        .on_event = on_pool_event,
         .heartbeat_timeout_ms = hang_timeout_ms(j->arch),
     };
     j->pool.data = j;

@@ -259,8 +259,10 @@ for i in $(seq 1 500); do
     sleep 0.02
 done
 if [ -n "$frozen" ]; then
-    # bare metal: let it boot into the analysis first
-    [ "$freeze_kind" = x86_64 ] && sleep 0.3
+    # At once: a slave boots and analyses its slab in well under a second,
+    # so waiting for it to reach the analysis can miss the request. Frozen
+    # during its boot or during its work, it is lost either way and its
+    # slab must go to a replacement (counted as replaced).
     kill -STOP "$frozen" 2>/dev/null
     t_freeze=$(date +%s%N)
 fi

@@ -72,9 +72,10 @@ static int load_boxes(struct mlos_task_ctx *ctx, uint64_t off, uint64_t nz, uint
         b[z] = (struct neuro_box){mlos_get_le32(p), mlos_get_le32(p + 4), mlos_get_le32(p + 8),
                                   mlos_get_le32(p + 12)};
         if (b[z].x0 > b[z].x1 || b[z].x1 > nx || b[z].y0 > b[z].y1 || b[z].y1 > ny) {
+            struct neuro_box bad = b[z]; /* named in the message, after b is freed */
             free(b);
             return mlos_task_fail(ctx, MLOS_EINVAL, "box of slice %llu, [%u,%u) x [%u,%u), is not inside %ux%u",
-                                  (unsigned long long)z, b[z].x0, b[z].x1, b[z].y0, b[z].y1, nx, ny);
+                                  (unsigned long long)z, bad.x0, bad.x1, bad.y0, bad.y1, nx, ny);
         }
     }
     *out = b;

@@ -243,7 +243,8 @@ int mlos__on_resized(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p, 
     /* Checked: copy what the punch needs, the shard's bytes stay behind. */
     *pu = (struct punch){.im = im, .req = req, .id = id, .fd = im->mem_fd, .shard_status = r->status,
                          .t0 = uv_hrtime(), .n = r->n_ranges};
-    memcpy(pu->words, r->ranges, r->n_ranges * sizeof(uint64_t));
+    if (r->n_ranges) /* none: protobuf-c leaves the array NULL */
+        memcpy(pu->words, r->ranges, r->n_ranges * sizeof(uint64_t));
     req->mem_bytes = r->limit_bytes;
     req->in_use_bytes = r->in_use_bytes;
     req->ranges = (uint32_t)(r->n_ranges / 2);

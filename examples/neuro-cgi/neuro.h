@@ -83,8 +83,12 @@ struct neuro_opts {
                               * (inside the image's mask or an atlas region; same results) */
     /* benchmarks and tests only (0: off) */
     int float_kernel;        /* 1: smooth with the float32 kernel instead of fixed point */
+    int master_reduce;       /* 1: the master reduces every k-means step (a round trip per step).
+                              * 0: the slaves run all steps in one group call, allreducing among
+                              * themselves; PowerPC slaves always use the master (no group memory) */
     int test_crash_slab;     /* 1-based slab whose shard is made to crash once (builtin "crash" */
-    int test_crash_iter;     /*   task) in place of k-means step test_crash_iter (0-based) */
+    int test_crash_iter;     /*   task): with master_reduce in place of k-means step test_crash_iter
+                              *   (0-based), else just before the slaves' k-means group call */
 };
 
 struct neuro_region {

@@ -1,7 +1,7 @@
 /* neuro-cli -- run the neuro analysis on a NIfTI file from the command line.
  *
  *   neuro-cli [--shards N] [--arch x86_64|ppc|process] [--atlas FILE] [--sigma S]
- *             [--max-iter N] [--float] [--whole] [--json] [--test-crash SLAB:ROUND]
+ *             [--max-iter N] [--float] [--whole] [--master-reduce] [--json] [--test-crash SLAB:ROUND]
  *             image.nii[.gz]
  *
  * Prints tissue volumes, k-means iterations, per-shard timing and (with an
@@ -9,6 +9,8 @@
  * of test/reference.py instead. --float uses the float32 smoothing kernel
  * (benchmarks); --whole smooths every voxel, not only the mask's and the
  * atlas regions' boxes (benchmarks: the same results, more work);
+ * --master-reduce has the master reduce every k-means step instead of the
+ * slaves allreducing among themselves (comparisons: the same results);
  * --test-crash crashes one slab's shard once (tests).
  * Exit status: 0, 1 on bad input, 2 on analysis failure.
  */
@@ -66,7 +68,8 @@ static double now_ms(void)
 static int usage(void)
 {
     fprintf(stderr, "usage: neuro-cli [--shards N] [--arch x86_64|ppc|process] [--atlas FILE] [--sigma S] "
-                    "[--max-iter N] [--float] [--whole] [--json] [--test-crash SLAB:ROUND] image.nii[.gz]\n");
+                    "[--max-iter N] [--float] [--whole] [--master-reduce] [--json] [--test-crash SLAB:ROUND] "
+                    "image.nii[.gz]\n");
     return 1;
 }
 
@@ -156,6 +159,8 @@ int main(int argc, char **argv)
             o.max_iter = atoi(argv[++i]);
         else if (!strcmp(a, "--float"))
             o.float_kernel = 1;
+        else if (!strcmp(a, "--master-reduce"))
+            o.master_reduce = 1;
         else if (!strcmp(a, "--json"))
             json = 1;
         else if (!strcmp(a, "--whole"))

@@ -662,3 +662,97 @@ void neuro_finish_arg_dec(const uint8_t *p, struct neuro_finish_arg *a)
     DEC64(a->box_off);
     DEC32(a->t1), DEC32(a->t2), DEC32(a->nreg), DEC32(a->flags), DEC32(a->nx), DEC32(a->ny);
 }
+void neuro_kmeans_arg_enc(const struct neuro_kmeans_arg *a, uint8_t *p)
+{
+    ENC64(a->c_bits[0]), ENC64(a->c_bits[1]), ENC64(a->c_bits[2]), ENC64(a->mtot), ENC64(a->stot);
+    ENC32(a->max_iter), ENC32(a->n);
+}
+void neuro_kmeans_arg_dec(const uint8_t *p, struct neuro_kmeans_arg *a)
+{
+    DEC64(a->c_bits[0]), DEC64(a->c_bits[1]), DEC64(a->c_bits[2]), DEC64(a->mtot), DEC64(a->stot);
+    DEC32(a->max_iter), DEC32(a->n);
+}
+void neuro_kmeans_slab_enc(const struct neuro_kmeans_slab *a, uint8_t *p)
+{
+    ENC64(a->sorted_off), ENC64(a->prefix_off), ENC64(a->d);
+}
+void neuro_kmeans_slab_dec(const uint8_t *p, struct neuro_kmeans_slab *a)
+{
+    DEC64(a->sorted_off), DEC64(a->prefix_off), DEC64(a->d);
+}
+void neuro_kmeans_res_enc(const struct neuro_kmeans_res *r, uint8_t *p)
+{
+    for (int k = 0; k < 3; k++)
+        ENC64(r->voxels[k]);
+    for (int k = 0; k < 3; k++)
+        ENC64(r->c_bits[k]);
+    ENC32(r->t1), ENC32(r->t2), ENC32(r->iterations), ENC32(r->rounds);
+}
+void neuro_kmeans_res_dec(const uint8_t *p, struct neuro_kmeans_res *r)
+{
+    for (int k = 0; k < 3; k++)
+        DEC64(r->voxels[k]);
+    for (int k = 0; k < 3; k++)
+        DEC64(r->c_bits[k]);
+    DEC32(r->t1), DEC32(r->t2), DEC32(r->iterations), DEC32(r->rounds);
+}
+
+uint64_t neuro_f64_bits(double x)
+{
+    uint64_t b;
+    memcpy(&b, &x, 8);
+    return b;
+}
+
+double neuro_f64_from_bits(uint64_t b)
+{
+    double x;
+    memcpy(&x, &b, 8);
+    return x;
+}
+
+/* floor(x) clamped to [0, UINT32_MAX]: for x >= 0 the conversion truncates,
+ * which is the floor, so no libm is needed on the slaves. */
+static uint32_t floor_u32(double x)
+{
+    if (!(x >= 0))
+        return 0;
+    return x >= 4294967295.0 ? UINT32_MAX : (uint32_t)x;
+}
+
+static void kmeans_thresholds(struct neuro_kmeans *k)
+{
+    k->t1 = floor_u32((k->c[0] + k->c[1]) / 2);
+    k->t2 = floor_u32((k->c[1] + k->c[2]) / 2);
+}
+
+void neuro_kmeans_start(struct neuro_kmeans *k, const double c[3], uint64_t mtot, uint64_t stot, int max_iter)
+{
+    memset(k, 0, sizeof(*k));
+    for (int i = 0; i < 3; i++)
+        k->c[i] = c[i];
+    k->mtot = mtot, k->stot = stot, k->max_iter = max_iter;
+    kmeans_thresholds(k);
+}
+
+int neuro_kmeans_next(struct neuro_kmeans *k, const uint64_t t[4])
+{
+    uint64_t n1 = t[0], s1 = t[1], n2 = t[2], s2 = t[3];
+    uint64_t n[3] = {n1, n2 - n1, k->mtot - n2}, sum[3] = {s1, s2 - s1, k->stot - s2};
+    /* Per slab, each count is a prefix of its sorted values, and all
+     * prefixes move the same way with a threshold: equal global counts
+     * mean no voxel changed class. */
+    int same = k->round > 0 && n1 == k->prev_n1 && n2 == k->prev_n2;
+    for (int i = 0; i < 3; i++)
+        k->voxels[i] = n[i];
+    if (same || k->iterations >= k->max_iter)
+        return 1;
+    k->prev_n1 = n1, k->prev_n2 = n2;
+    for (int i = 0; i < 3; i++)
+        if (n[i])
+            k->c[i] = (double)sum[i] / (double)n[i]; /* an empty class keeps its center */
+    k->iterations++;
+    k->round++;
+    kmeans_thresholds(k);
+    return 0;
+}

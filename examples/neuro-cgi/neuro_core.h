@@ -181,12 +181,66 @@ struct neuro_finish_arg {
 };
 #define NEURO_FINISH_ARG_WIRE (7 * 8 + 6 * 4)
 
+/* neuro_kmeans: every k-means step inside the slaves, run as a group call
+ * (<mlos/coll.h>) on all of them at once: each rank counts its slab below
+ * the thresholds as neuro_kstep does, the ranks allreduce the four sums
+ * (u64, exact in any order) and all take the same step (neuro_kmeans_next),
+ * until no voxel changes class or max_iter steps were taken. The argument
+ * is the header below and one neuro_kmeans_slab per rank, in rank order;
+ * every rank answers the same result. */
+struct neuro_kmeans_arg {
+    uint64_t c_bits[3];  /* initial centers, IEEE-754 binary64 bits */
+    uint64_t mtot, stot; /* masked voxels in all slabs, and the sum of their f */
+    uint32_t max_iter, n; /* n: ranks, = the group's size */
+};
+#define NEURO_KMEANS_ARG_WIRE (5 * 8 + 2 * 4)
+struct neuro_kmeans_slab {
+    uint64_t sorted_off, prefix_off, d; /* as in neuro_kstep_arg */
+};
+#define NEURO_KMEANS_SLAB_WIRE (3 * 8)
+#define NEURO_KMEANS_MAX_ITER 100000
+struct neuro_kmeans_res {
+    uint64_t voxels[3], c_bits[3]; /* class sizes of the last step; final centers */
+    uint32_t t1, t2, iterations, rounds; /* thresholds for neuro_finish; steps taken; allreduces run */
+};
+#define NEURO_KMEANS_RES_WIRE (6 * 8 + 4 * 4)
+
+/* The k-means bookkeeping the master and the slaves share, so that both
+ * paths take bit-identical steps: neuro_kmeans_start sets the thresholds
+ * from the centers; neuro_kmeans_next takes one step's global sums
+ * {n1, s1, n2, s2} (values <= t1, values <= t2) and returns 1 when done
+ * (no label changed, or max_iter steps: centers and thresholds stay),
+ * else 0 with new centers and thresholds. Plain double arithmetic, no
+ * libm. */
+struct neuro_kmeans {
+    double c[3];
+    uint64_t mtot, stot, prev_n1, prev_n2;
+    uint64_t voxels[3];
+    uint32_t t1, t2;
+    int round, iterations, max_iter;
+};
+void neuro_kmeans_start(struct neuro_kmeans *k, const double c[3], uint64_t mtot, uint64_t stot, int max_iter);
+int neuro_kmeans_next(struct neuro_kmeans *k, const uint64_t t[4]);
+
 _Static_assert(sizeof(struct neuro_smooth_arg) == NEURO_SMOOTH_ARG_WIRE, "smooth arg has no padding");
 _Static_assert(sizeof(struct neuro_smooth_res) == NEURO_SMOOTH_RES_WIRE, "smooth res has no padding");
 _Static_assert(sizeof(struct neuro_kstep_arg) == NEURO_KSTEP_ARG_WIRE, "kstep arg has no padding");
 _Static_assert(sizeof(struct neuro_kstep_res) == NEURO_KSTEP_RES_WIRE, "kstep res has no padding");
 _Static_assert(sizeof(struct neuro_finish_arg) == NEURO_FINISH_ARG_WIRE, "finish arg has no padding");
 
+_Static_assert(sizeof(struct neuro_kmeans_arg) == NEURO_KMEANS_ARG_WIRE, "kmeans arg has no padding");
+_Static_assert(sizeof(struct neuro_kmeans_slab) == NEURO_KMEANS_SLAB_WIRE, "kmeans slab has no padding");
+_Static_assert(sizeof(struct neuro_kmeans_res) == NEURO_KMEANS_RES_WIRE, "kmeans res has no padding");
+
+void neuro_kmeans_arg_enc(const struct neuro_kmeans_arg *a, uint8_t *p);
+void neuro_kmeans_arg_dec(const uint8_t *p, struct neuro_kmeans_arg *a);
+void neuro_kmeans_slab_enc(const struct neuro_kmeans_slab *a, uint8_t *p);
+void neuro_kmeans_slab_dec(const uint8_t *p, struct neuro_kmeans_slab *a);
+void neuro_kmeans_res_enc(const struct neuro_kmeans_res *r, uint8_t *p);
+void neuro_kmeans_res_dec(const uint8_t *p, struct neuro_kmeans_res *r);
+/* binary64 <-> its bits, for the wire */
+uint64_t neuro_f64_bits(double x);
+double neuro_f64_from_bits(uint64_t b);
 void neuro_smooth_arg_enc(const struct neuro_smooth_arg *a, uint8_t *p);
 void neuro_smooth_arg_dec(const uint8_t *p, struct neuro_smooth_arg *a);
 void neuro_smooth_res_enc(const struct neuro_smooth_res *r, uint8_t *p);

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mlos_group.h"
 #include "mlos_pool.h"
 #include "neuro.h"
 #include "neuro_core.h"
@@ -45,7 +46,14 @@
 #define NEURO_HOST_BE 0
 #endif
 
-enum phase { PH_SMOOTH, PH_KSTEP, PH_FINISH, PH_DONE };
+/* PH_KSTEP: the master reduces each k-means step (a round trip per step);
+ * PH_KMEANS: the slaves run every step as one group call, reducing among
+ * themselves (where their kind has group memory). */
+enum phase { PH_SMOOTH, PH_KSTEP, PH_KMEANS, PH_FINISH, PH_DONE };
+
+/* The k-means group's life: made once every member is prepared, broken
+ * when one is lost, re-formed with the replacement once it is prepared. */
+enum gstate { G_NONE, G_CREATING, G_READY, G_CALLING, G_BROKEN, G_CLOSING };
 
 struct job;
 
@@ -89,12 +97,19 @@ struct job {
     int nslabs, slabs_done, nsmoothed;
     struct slab *slabs;
     enum phase phase;
-    int round;                 /* k-means round being run (0: initial centers) */
-    int iterations, max_iter, crash_done;
-    double c[3];               /* centers, f units */
-    uint32_t t1, t2;
-    uint64_t prev_n1, prev_n2;
+    int max_iter, crash_done;
+    struct neuro_kmeans km;    /* centers (f units), thresholds, the step reached */
     uint64_t mtot, stot;
+    /* the slaves' own k-means (PH_KMEANS) */
+    int use_group;
+    mlos_group_mem_t gm;
+    int gm_open, group_open;
+    enum gstate gstate;
+    mlos_group_t group;
+    mlos_group_call_t gcall;
+    uint32_t gids[MLOS_GROUP_MAX_RANKS]; /* shard id at each rank of the group */
+    int gattempts;             /* groups made or re-formed in this job */
+    mlos_call_t crash_call;
     /* atlas label -> region index 1..nreg: a table over [map_lo, map_lo +
      * span) when the labels are dense enough, else binary search in uniq */
     const struct neuro_labels *atlas;
@@ -129,6 +144,7 @@ static double ms_since(uint64_t t0) { return (double)(now_ns() - t0) / 1e6; }
 
 static void job_fail(struct job *j, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void slab_issue(struct slab *s);
+static void group_close(struct job *j);
 static void readback_range(const uint8_t *f, const uint8_t *seg, size_t n, double off, double scale, float *sm,
                            int32_t *sg);
 static int slab_fill(struct job *j, struct slab *s);
@@ -195,6 +211,7 @@ static void on_pool_closed(mlos_pool_t *pool)
 static void job_end(struct job *j)
 {
     j->phase = PH_DONE;
+    group_close(j);
     if (!j->pool_open)
         return;
     mlos_pool_close(&j->pool, on_pool_closed); /* MLOS_EINVAL if closing already: fine */
@@ -318,6 +335,7 @@ static void on_prepare(mlos_pool_t *pool, mlos_shard_t *sh, unsigned rank)
 }
 
 static void barrier(struct job *j);
+static void group_kick(struct job *j);
 
 static void on_smooth(mlos_call_t *req, int status)
 {
@@ -361,6 +379,7 @@ static void on_smooth(mlos_call_t *req, int status)
     }
     s->sres = r;
     mlos_pool_prepared(&j->pool, sh, 0); /* calls waiting for this member go now */
+    group_kick(j);                        /* and the k-means group, if it waits for it */
     if (!s->smoothed) {
         s->smoothed = 1;
         if (++j->nsmoothed == j->nslabs && j->phase == PH_SMOOTH)
@@ -369,13 +388,6 @@ static void on_smooth(mlos_call_t *req, int status)
 }
 
 /* ---- phases ---- */
-
-static void kstep_thresholds(struct job *j)
-{
-    double m1 = floor((j->c[0] + j->c[1]) / 2), m2 = floor((j->c[1] + j->c[2]) / 2);
-    j->t1 = m1 < 0 ? 0 : m1 > UINT32_MAX ? UINT32_MAX : (uint32_t)m1;
-    j->t2 = m2 < 0 ? 0 : m2 > UINT32_MAX ? UINT32_MAX : (uint32_t)m2;
-}
 
 static void phase_start(struct job *j, enum phase ph)
 {
@@ -418,36 +430,22 @@ static void barrier(struct job *j)
             job_fail(j, MLOS_EINVAL, "no voxel of the image is above zero: nothing to classify");
             return;
         }
+        double c[3];
         for (int k = 0; k < 3; k++)
-            j->c[k] = (double)lo + (double)(hi - lo) * (2 * k + 1) / 6.0;
-        j->round = 0;
-        kstep_thresholds(j);
-        phase_start(j, PH_KSTEP);
+            c[k] = (double)lo + (double)(hi - lo) * (2 * k + 1) / 6.0;
+        neuro_kmeans_start(&j->km, c, j->mtot, j->stot, j->max_iter);
+        if (j->use_group) {
+            j->phase = PH_KMEANS;
+            group_kick(j);
+        } else {
+            phase_start(j, PH_KSTEP);
+        }
         return;
     }
     if (j->phase == PH_KSTEP) {
         uint64_t t[4];
         kstep_reduce(j, t);
-        uint64_t n1 = t[0], s1 = t[1], n2 = t[2], s2 = t[3];
-        uint64_t n[3] = {n1, n2 - n1, j->mtot - n2}, sum[3] = {s1, s2 - s1, j->stot - s2};
-        /* Per shard, each count is a prefix of its sorted values, and all
-         * prefixes move the same way with a threshold: equal global
-         * counts mean no voxel changed class. */
-        int same = j->round > 0 && n1 == j->prev_n1 && n2 == j->prev_n2;
-        for (int k = 0; k < 3; k++)
-            j->res->voxels[k] = n[k];
-        if (same || j->iterations >= j->max_iter) {
-            phase_start(j, PH_FINISH);
-            return;
-        }
-        j->prev_n1 = n1, j->prev_n2 = n2;
-        for (int k = 0; k < 3; k++)
-            if (n[k])
-                j->c[k] = (double)sum[k] / (double)n[k]; /* an empty class keeps its center */
-        j->iterations++;
-        j->round++;
-        kstep_thresholds(j);
-        phase_start(j, PH_KSTEP);
+        phase_start(j, neuro_kmeans_next(&j->km, t) ? PH_FINISH : PH_KSTEP);
         return;
     }
     if (j->phase == PH_FINISH)
@@ -459,6 +457,205 @@ static void slab_done(struct slab *s)
     struct job *j = s->job;
     if (++j->slabs_done == j->nslabs)
         barrier(j);
+}
+
+/* ---- k-means among the slaves (PH_KMEANS) ---- */
+
+/* Groups a job may make or re-form before it gives up: each one follows a
+ * lost member, and the pool gives up on a rank after 3 failed starts. */
+#define NEURO_GROUP_ATTEMPTS 16
+
+static void on_group_closed(mlos_group_t *g)
+{
+    struct job *j = g->data;
+    j->group_open = 0;
+    if (j->gstate == G_CLOSING && j->phase == PH_KMEANS) {
+        j->gstate = G_NONE; /* start over with the members the pool has now */
+        group_kick(j);
+    }
+}
+
+static void group_close(struct job *j)
+{
+    if (!j->group_open || j->gstate == G_CLOSING)
+        return;
+    j->gstate = G_CLOSING;
+    if (mlos_group_close(&j->group, on_group_closed) < 0)
+        j->group_open = 0;
+}
+
+static void on_group_ready(mlos_group_t *g, int status)
+{
+    struct job *j = g->data;
+    if (j->phase != PH_KMEANS || j->gstate != G_CREATING)
+        return;
+    if (status < 0) {
+        group_close(j); /* a member was lost while joining: again, from the start */
+        return;
+    }
+    j->gstate = G_READY;
+    group_kick(j);
+}
+
+static void on_kmeans(mlos_group_call_t *req, int status)
+{
+    struct job *j = req->data;
+    struct neuro_kmeans_res r;
+
+    if (j->phase != PH_KMEANS)
+        return;
+    j->gstate = G_READY;
+    if (status == MLOS_ESHARDDIED || (req->failed_rank >= 0 && shard_lost(status))) {
+        j->gstate = G_BROKEN; /* re-formed once the pool has prepared the replacement */
+        group_kick(j);
+        return;
+    }
+    if (status < 0) {
+        job_fail(j, status, "k-means among the slaves, rank %d: %s", req->failed_rank, req->error);
+        return;
+    }
+    for (unsigned i = 0; i < j->group.n; i++) {
+        const struct mlos_group_rank_result *x = &req->ranks[i];
+        if (x->result_len != NEURO_KMEANS_RES_WIRE || memcmp(x->result, req->ranks[0].result, x->result_len)) {
+            job_fail(j, MLOS_EPROTO, "slab %u: neuro_kmeans answered %zu bytes unlike slab 1's", i + 1,
+                     x->result_len);
+            return;
+        }
+    }
+    neuro_kmeans_res_dec(req->ranks[0].result, &r);
+    /* the final thresholds follow from the final centers */
+    struct neuro_kmeans k;
+    double c[3];
+    for (int i = 0; i < 3; i++)
+        c[i] = neuro_f64_from_bits(r.c_bits[i]);
+    neuro_kmeans_start(&k, c, j->mtot, j->stot, j->max_iter);
+    if (k.t1 != r.t1 || k.t2 != r.t2 || r.iterations > (uint32_t)j->max_iter ||
+        r.voxels[0] + r.voxels[1] + r.voxels[2] != j->mtot) {
+        job_fail(j, MLOS_EPROTO, "neuro_kmeans answered an inconsistent result (%u steps)", r.iterations);
+        return;
+    }
+    k.iterations = (int)r.iterations;
+    for (int i = 0; i < 3; i++)
+        k.voxels[i] = r.voxels[i];
+    j->km = k;
+    if (getenv("NEURO_DEBUG"))
+        fprintf(stderr, "neuro: k-means among %u slaves: %u steps, %u allreduces, %.2f ms (group generation %u)\n",
+                j->group.n, r.iterations, r.rounds, (double)req->rtt_ns / 1e6, j->group.generation);
+    for (int i = 0; i < j->nslabs; i++)
+        j->slabs[i].tm.kmeans_ms += (double)req->rtt_ns / 1e6;
+    phase_start(j, PH_FINISH);
+}
+
+/* The group call: the same argument for every rank, each finding its own
+ * slab's entry by its rank. */
+static void group_call_kmeans(struct job *j)
+{
+    size_t len = NEURO_KMEANS_ARG_WIRE + (size_t)j->nslabs * NEURO_KMEANS_SLAB_WIRE;
+    uint8_t *arg = malloc(len);
+    if (!arg) {
+        job_fail(j, MLOS_ENOMEM, "out of memory");
+        return;
+    }
+    struct neuro_kmeans_arg a = {{0}, j->mtot, j->stot, (uint32_t)j->max_iter, (uint32_t)j->nslabs};
+    for (int i = 0; i < 3; i++)
+        a.c_bits[i] = neuro_f64_bits(j->km.c[i]);
+    neuro_kmeans_arg_enc(&a, arg);
+    for (int i = 0; i < j->nslabs; i++) {
+        const struct slab *s = &j->slabs[i];
+        struct neuro_kmeans_slab e = {s->sorted_off, s->prefix_off, s->sres.d};
+        neuro_kmeans_slab_enc(&e, arg + NEURO_KMEANS_ARG_WIRE + (size_t)i * NEURO_KMEANS_SLAB_WIRE);
+    }
+    j->gcall.data = j;
+    int rc = mlos_group_call(&j->group, &j->gcall, "neuro_kmeans", arg, len, 0, on_kmeans);
+    free(arg); /* copied */
+    if (rc == MLOS_ESHARDDIED) {
+        j->gstate = G_BROKEN; /* a member went down since the group was made */
+        group_kick(j);
+    } else if (rc < 0) {
+        job_fail(j, rc, "cannot run k-means among the slaves: %s", mlos_strerror(rc));
+    } else {
+        j->gstate = G_CALLING;
+    }
+}
+
+static void on_crash_done(mlos_call_t *req, int status)
+{
+    (void)status; /* the member is lost: the group and the pool see to it */
+    group_kick(req->data);
+}
+
+static int group_attempt(struct job *j)
+{
+    if (++j->gattempts <= NEURO_GROUP_ATTEMPTS)
+        return 1;
+    job_fail(j, MLOS_ESHARDDIED, "k-means among the slaves: members kept failing (%d groups made)",
+             NEURO_GROUP_ATTEMPTS);
+    return 0;
+}
+
+/* Take the k-means group one step further: make it once every member is
+ * prepared, re-form it when the replacement of a lost one is, run the
+ * step. Called whenever one of those may have changed. */
+static void group_kick(struct job *j)
+{
+    const struct neuro_opts *o = &j->opts;
+    mlos_shard_t *m[MLOS_GROUP_MAX_RANKS];
+    int rc;
+
+    if (j->phase != PH_KMEANS)
+        return;
+    switch (j->gstate) {
+    case G_NONE: {
+        for (int i = 0; i < j->nslabs; i++)
+            if (!(m[i] = mlos_pool_member(&j->pool, (unsigned)i)))
+                return; /* being replaced: its preparation calls again */
+        if (!group_attempt(j))
+            return;
+        for (int i = 0; i < j->nslabs; i++)
+            j->gids[i] = m[i]->id;
+        struct mlos_group_opts go = {.mem = &j->gm, .members = m, .n = (unsigned)j->nslabs, .ring_bytes = 4096};
+        j->group.data = j;
+        j->gstate = G_CREATING;
+        if ((rc = mlos_group_create(j->loop, &j->group, &go, on_group_ready)) < 0) {
+            j->gstate = G_NONE;
+            job_fail(j, rc, "cannot make the slaves' group: %s", mlos_strerror(rc));
+            return;
+        }
+        j->group_open = 1;
+        return;
+    }
+    case G_READY:
+        if (o->test_crash_slab >= 1 && o->test_crash_slab <= j->nslabs && !j->crash_done) {
+            /* test only: lose this member just before the step; the group
+             * breaks, is re-formed with the replacement, the step re-runs */
+            mlos_shard_t *victim = mlos_pool_member(&j->pool, (unsigned)o->test_crash_slab - 1);
+            j->crash_done = 1;
+            j->crash_call.data = j;
+            if (victim && mlos_call(victim, &j->crash_call, "crash", NULL, 0, on_crash_done) == 0)
+                return;
+        }
+        group_call_kmeans(j);
+        return;
+    case G_BROKEN: {
+        int r = j->group.failed_rank;
+        if (r < 0 || r >= j->nslabs) {
+            group_close(j);
+            return;
+        }
+        mlos_shard_t *rep = mlos_pool_member(&j->pool, (unsigned)r);
+        if (!rep || rep->id == j->gids[r])
+            return; /* not replaced and prepared yet */
+        if (!group_attempt(j))
+            return;
+        j->gids[r] = rep->id;
+        j->gstate = G_CREATING;
+        if (mlos_group_reform(&j->group, (unsigned)r, rep, on_group_ready) < 0)
+            group_close(j);
+        return;
+    }
+    default:
+        return; /* an operation is under way: its callback calls again */
+    }
 }
 
 /* Copy a slab's results out of its member's bulk window. */
@@ -539,19 +736,19 @@ static void slab_issue(struct slab *s)
     struct job *j = s->job;
     if (j->phase == PH_KSTEP) {
         const struct neuro_opts *o = &j->opts;
-        if (o->test_crash_slab == s->index + 1 && o->test_crash_iter == j->round && !j->crash_done) {
+        if (o->test_crash_slab == s->index + 1 && o->test_crash_iter == j->km.round && !j->crash_done) {
             j->crash_done = 1;
             s->crashing = 1;
             slab_call(s, "crash", NULL, 0, 0); /* test only: lose this member mid-run */
             return;
         }
-        struct neuro_kstep_arg a = {s->sorted_off, s->prefix_off, s->sres.d, j->t1, j->t2};
+        struct neuro_kstep_arg a = {s->sorted_off, s->prefix_off, s->sres.d, j->km.t1, j->km.t2};
         uint8_t wire[NEURO_KSTEP_ARG_WIRE];
         neuro_kstep_arg_enc(&a, wire);
         slab_call(s, "neuro_kstep", wire, sizeof(wire), MLOS_POOL_IDEMPOTENT);
     } else if (j->phase == PH_FINISH) {
         struct neuro_finish_arg a = {s->nvs, s->f_off, s->mask_off, s->seg_off, s->idx_off, s->stats_off,
-                                     s->box_off, j->t1, j->t2, j->nreg, 0, (uint32_t)j->nx, (uint32_t)j->ny};
+                                     s->box_off, j->km.t1, j->km.t2, j->nreg, 0, (uint32_t)j->nx, (uint32_t)j->ny};
         if (j->boxes && !j->opts.float_kernel)
             a.flags = NEURO_FLAG_BOXES;
         uint8_t wire[NEURO_FINISH_ARG_WIRE];
@@ -947,6 +1144,8 @@ static void job_free(struct job *j)
         free(j->slabs[i].stage_box);
     }
     free(j->slabs);
+    if (j->gm_open)
+        mlos_group_mem_close(&j->gm);
 }
 
 /* How long a member may owe a heartbeat: longer than the longest task (a
@@ -1019,11 +1218,24 @@ static int job_setup(struct job *j, uv_loop_t *loop, int nx, int ny, int nz, int
     }
     /* the members start now: the layout needs no data; they boot while the
      * master decodes the volume (neuro_prestart) and writes the slabs */
+    /* k-means among the slaves needs group memory, which PowerPC slaves
+     * cannot map yet: theirs is reduced by the master */
+    j->use_group = !j->opts.master_reduce && strcmp(j->arch, "ppc") != 0 && ns <= MLOS_GROUP_MAX_RANKS;
+    if (j->use_group) {
+        size_t gbytes = mlos_group_mem_needed((unsigned)ns, 4096);
+        int grc = gbytes ? mlos_group_mem_init(&j->gm, gbytes) : MLOS_EINVAL;
+        if (grc < 0) {
+            snprintf(j->errbuf, sizeof(j->errbuf), "no group memory for %d slaves: %s", ns, mlos_strerror(grc));
+            return grc;
+        }
+        j->gm_open = 1;
+    }
     struct mlos_pool_opts po = {
         /* no prefault_bulk: faulting whole windows in beside the boot and
          * the master's own writes cost more than it saved on a 2-core host
          * (measured: master prep 650-700 ms with it, 180-310 ms without) */
-        .spawn = {.arch = j->arch, .image = j->image, .bulk_bytes = j->slabs[0].bulk_bytes, .kvm = j->opts.kvm},
+        .spawn = {.arch = j->arch, .image = j->image, .bulk_bytes = j->slabs[0].bulk_bytes, .kvm = j->opts.kvm,
+                  .group_mem = j->use_group ? &j->gm : NULL},
         .members = (unsigned)ns,
         .prepare = on_prepare,
         .on_event = on_pool_event,
@@ -1043,7 +1255,7 @@ static int job_setup(struct job *j, uv_loop_t *loop, int nx, int ny, int nz, int
 static void job_abort(struct job *j)
 {
     job_end(j);
-    while (j->pool_open && uv_run(j->loop, UV_RUN_ONCE))
+    while ((j->pool_open || j->group_open) && uv_run(j->loop, UV_RUN_ONCE))
         ;
 }
 
@@ -1194,7 +1406,7 @@ int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct 
         }
     }
 
-    while (j->phase != PH_DONE || j->pool_open)
+    while (j->phase != PH_DONE || j->pool_open || j->group_open)
         uv_run(loop, UV_RUN_ONCE);
 
     for (int i = 0; i < ns; i++)
@@ -1202,10 +1414,11 @@ int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct 
     if (!j->rc) {
         double vml = fabs(vol->dx * vol->dy * vol->dz) / 1000.0, scale = 1.0 / (256.0 * j->qs);
         for (int k = 0; k < 3; k++) {
-            res->centers[k] = j->off + j->c[k] * scale;
+            res->centers[k] = j->off + j->km.c[k] * scale;
+            res->voxels[k] = j->km.voxels[k];
             res->ml[k] = (double)res->voxels[k] * vml;
         }
-        res->iterations = j->iterations;
+        res->iterations = j->km.iterations;
         if (j->nreg) {
             res->regions = calloc(j->nreg, sizeof(struct neuro_region));
             if (!res->regions) {

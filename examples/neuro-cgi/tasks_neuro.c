@@ -3,6 +3,8 @@
  *   neuro_smooth  smooth a slab, order its masked values by a histogram,
  *                 keep their distinct values with prefix counts and sums
  *   neuro_kstep   counts and sums below two thresholds (one Lloyd step)
+ *   neuro_kmeans  every Lloyd step, as a group call: the slaves allreduce
+ *                 their counts and sums among themselves
  *   neuro_finish  label the slab, per-region statistics
  * Stateless: every argument names the bulk regions it uses, so a replaced
  * shard only needs its slab put again and neuro_smooth re-run.
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mlos/coll.h>
 #include <mlos/task.h>
 
 #include "neuro_core.h"
@@ -170,6 +173,16 @@ static int neuro_smooth(struct mlos_task_ctx *ctx)
 }
 MLOS_TASK("neuro_smooth", neuro_smooth);
 
+/* Counts and sums of the slab's masked values <= t1 and <= t2:
+ * {n1, s1, n2, s2}. sorted/prefix as neuro_smooth left them (checked). */
+static void kstep_sums(const uint32_t *sorted, const uint64_t *prefix, uint64_t d, uint32_t t1, uint32_t t2,
+                       uint64_t out[4])
+{
+    size_t i1 = neuro_count_le(sorted, d, t1), i2 = neuro_count_le(sorted, d, t2);
+    out[0] = prefix[2 * i1], out[1] = prefix[2 * i1 + 1];
+    out[2] = prefix[2 * i2], out[3] = prefix[2 * i2 + 1];
+}
+
 static int neuro_kstep(struct mlos_task_ctx *ctx)
 {
     struct neuro_kstep_arg a;
@@ -186,15 +199,71 @@ static int neuro_kstep(struct mlos_task_ctx *ctx)
     NEED_BULK(ctx, "prefix", a.prefix_off, 16 * a.d + 16);
     const uint32_t *sorted = (const uint32_t *)(ctx->bulk + a.sorted_off);
     const uint64_t *prefix = (const uint64_t *)(ctx->bulk + a.prefix_off);
-    size_t i1 = neuro_count_le(sorted, a.d, a.t1), i2 = neuro_count_le(sorted, a.d, a.t2);
-    r.n1 = prefix[2 * i1];
-    r.s1 = prefix[2 * i1 + 1];
-    r.n2 = prefix[2 * i2];
-    r.s2 = prefix[2 * i2 + 1];
+    uint64_t t[4];
+    kstep_sums(sorted, prefix, a.d, a.t1, a.t2, t);
+    r = (struct neuro_kstep_res){t[0], t[1], t[2], t[3]};
     neuro_kstep_res_enc(&r, out);
     return mlos_task_result(ctx, out, sizeof(out));
 }
 MLOS_TASK("neuro_kstep", neuro_kstep);
+
+static int neuro_kmeans(struct mlos_task_ctx *ctx)
+{
+    struct mlos_comm *c = mlos_comm_self();
+    struct neuro_kmeans_arg a;
+    struct neuro_kmeans_slab sl;
+    struct neuro_kmeans_res r = {0};
+    uint8_t out[NEURO_KMEANS_RES_WIRE];
+
+    if (!c)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_kmeans runs as a group call (mlos_group_call)");
+    int rank = mlos_comm_rank(c), size = mlos_comm_size(c);
+    if (ctx->arg_len < NEURO_KMEANS_ARG_WIRE)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_kmeans wants at least %d argument bytes, got %zu",
+                              NEURO_KMEANS_ARG_WIRE, ctx->arg_len);
+    neuro_kmeans_arg_dec(ctx->arg, &a);
+    if (a.n != (uint32_t)size || ctx->arg_len != NEURO_KMEANS_ARG_WIRE + (size_t)a.n * NEURO_KMEANS_SLAB_WIRE)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_kmeans: %zu argument bytes for %u slabs in a group of %d",
+                              ctx->arg_len, a.n, size);
+    if (a.max_iter > NEURO_KMEANS_MAX_ITER)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_kmeans: %u iterations asked, at most %d", a.max_iter,
+                              NEURO_KMEANS_MAX_ITER);
+    neuro_kmeans_slab_dec(ctx->arg + NEURO_KMEANS_ARG_WIRE + (size_t)rank * NEURO_KMEANS_SLAB_WIRE, &sl);
+    if (sl.d > ctx->bulk_len / 16)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_kmeans: %llu values cannot fit", (unsigned long long)sl.d);
+    NEED_BULK(ctx, "sorted", sl.sorted_off, 4 * sl.d);
+    NEED_BULK(ctx, "prefix", sl.prefix_off, 16 * sl.d + 16);
+    const uint32_t *sorted = (const uint32_t *)(ctx->bulk + sl.sorted_off);
+    const uint64_t *prefix = (const uint64_t *)(ctx->bulk + sl.prefix_off);
+
+    struct neuro_kmeans k;
+    double c0[3];
+    for (int i = 0; i < 3; i++)
+        c0[i] = neuro_f64_from_bits(a.c_bits[i]);
+    neuro_kmeans_start(&k, c0, a.mtot, a.stot, (int)a.max_iter);
+    for (;;) {
+        uint64_t mine[4], all[4];
+        kstep_sums(sorted, prefix, sl.d, k.t1, k.t2, mine);
+        int rc = mlos_allreduce(c, mine, all, 4, MLOS_COLL_U64, MLOS_COLL_SUM);
+        if (rc < 0)
+            return mlos_task_fail(ctx, rc, "neuro_kmeans: allreduce of step %d: %s", k.round + 1,
+                                  mlos_comm_error(c));
+        r.rounds++;
+        if (all[0] > a.mtot || all[2] > a.mtot || all[1] > a.stot || all[3] > a.stot)
+            return mlos_task_fail(ctx, MLOS_EPROTO,
+                                  "neuro_kmeans: step %d counted %llu and %llu of %llu voxels: a peer's sums are wrong",
+                                  k.round + 1, (unsigned long long)all[0], (unsigned long long)all[2],
+                                  (unsigned long long)a.mtot);
+        if (neuro_kmeans_next(&k, all))
+            break;
+    }
+    for (int i = 0; i < 3; i++)
+        r.voxels[i] = k.voxels[i], r.c_bits[i] = neuro_f64_bits(k.c[i]);
+    r.t1 = k.t1, r.t2 = k.t2, r.iterations = (uint32_t)k.iterations;
+    neuro_kmeans_res_enc(&r, out);
+    return mlos_task_result(ctx, out, sizeof(out));
+}
+MLOS_TASK("neuro_kmeans", neuro_kmeans);
 
 static int neuro_finish(struct mlos_task_ctx *ctx)
 {

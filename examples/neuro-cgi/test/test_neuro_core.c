@@ -613,6 +613,31 @@ static void test_kernels(void)
     CHECK(kw[8] == 8 && kw[15] == 1);
     neuro_kstep_res_dec(kw, &kb);
     CHECK(!memcmp(&ka, &kb, sizeof(ka)));
+    struct neuro_kmeans_arg ma = {{1, 2, 3}, 4, 5, 6, 7}, mb;
+    uint8_t mw[NEURO_KMEANS_ARG_WIRE];
+    neuro_kmeans_arg_enc(&ma, mw);
+    neuro_kmeans_arg_dec(mw, &mb);
+    CHECK(!memcmp(&ma, &mb, sizeof(ma)) && mw[40] == 6 && mw[44] == 7);
+    struct neuro_kmeans_res ra = {{1, 2, 3}, {4, 5, 0x4000000000000000ull}, 7, 8, 9, 10}, rb;
+    uint8_t rw[NEURO_KMEANS_RES_WIRE];
+    neuro_kmeans_res_enc(&ra, rw);
+    neuro_kmeans_res_dec(rw, &rb);
+    CHECK(!memcmp(&ra, &rb, sizeof(ra)) && neuro_f64_from_bits(rb.c_bits[2]) == 2.0);
+
+    /* the shared k-means bookkeeping: values {10, 20, 200, 210} from
+     * centers 0, 100, 300 take one step to {15, 200, 210}, then stop */
+    struct neuro_kmeans km;
+    neuro_kmeans_start(&km, (const double[3]){0, 100, 300}, 4, 440, 50);
+    CHECK(km.t1 == 50 && km.t2 == 200);
+    uint64_t step[4] = {2, 30, 3, 230}; /* <= 50: 10, 20; <= 200: and 200 */
+    CHECK_EQ(neuro_kmeans_next(&km, step), 0);
+    CHECK(km.c[0] == 15 && km.c[1] == 200 && km.c[2] == 210 && km.iterations == 1);
+    CHECK(km.t1 == 107 && km.t2 == 205);
+    CHECK_EQ(neuro_kmeans_next(&km, step), 1); /* same counts: done, centers kept */
+    CHECK(km.voxels[0] == 2 && km.voxels[1] == 1 && km.voxels[2] == 1 && km.c[0] == 15);
+    neuro_kmeans_start(&km, (const double[3]){-5, -1, 1e300}, 1, 1, 0);
+    CHECK(km.t1 == 0 && km.t2 == UINT32_MAX); /* the floor clamps like the master's did */
+    CHECK_EQ(neuro_kmeans_next(&km, step), 1); /* max_iter 0: no step */
     struct neuro_finish_arg fa = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}, fb;
     uint8_t fw[NEURO_FINISH_ARG_WIRE];
     neuro_finish_arg_enc(&fa, fw);
@@ -727,6 +752,15 @@ static void test_analyze(const char *arch)
                 ref = r;
                 continue;
             }
+            if (shards > 1 && !crash) { /* the master's own reduction: the same answer */
+                struct neuro_result mr;
+                o.master_reduce = 1;
+                CHECK_EQ(neuro_analyze(uv_default_loop(), &v, &o, &mr, err, sizeof(err)), 0);
+                CHECK(mr.seg.data && !memcmp(mr.seg.data, r.seg.data, n * sizeof(int32_t)));
+                CHECK(mr.iterations == r.iterations && !memcmp(mr.centers, r.centers, sizeof(r.centers)));
+                CHECK(!memcmp(mr.voxels, r.voxels, sizeof(r.voxels)));
+                neuro_result_free(&mr);
+            }
             /* any split, with or without a lost shard: the same answer */
             CHECK(!memcmp(ref.seg.data, r.seg.data, n * sizeof(int32_t)));
             CHECK(!memcmp(ref.smoothed.data, r.smoothed.data, n * sizeof(float)));
@@ -839,6 +873,8 @@ static void test_tasks(void)
     CHECK(mlos_task_find("neuro_smooth", 12) && mlos_task_find("neuro_finish", 12));
     CHECK_EQ(run_task("neuro_kstep", wire, 3, bulk, sizeof(bulk), err), MLOS_EINVAL);
     CHECK(strstr(err, "argument bytes") != NULL);
+    CHECK_EQ(run_task("neuro_kmeans", wire, NEURO_KMEANS_ARG_WIRE, bulk, sizeof(bulk), err), MLOS_EINVAL);
+    CHECK(strstr(err, "group call") != NULL); /* not outside a group */
     struct neuro_kstep_arg k = {.sorted_off = 4, .prefix_off = 64, .d = 1}; /* misaligned */
     neuro_kstep_arg_enc(&k, wire);
     CHECK_EQ(run_task("neuro_kstep", wire, NEURO_KSTEP_ARG_WIRE, bulk, sizeof(bulk), err), MLOS_ERANGE);

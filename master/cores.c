@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "master_internal.h"
+#include "registry.h"
 #include "mlos.pb-c.h"
 
 static int refuse(mlos_cores_t *req, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -99,6 +100,7 @@ int mlos__on_cores_set(struct mlos_shard_impl *im, uint32_t id, const uint8_t *p
     req->active = r->active;
     req->cores = r->cores;
     im->shard->active_cores = r->active;
+    mlos__registry_state(im->shard, "ready"); /* mlos ps shows the cores in use */
     if (r->status < 0)
         snprintf(req->msg, sizeof(req->msg), "shard %u refused %u cores: %s", im->shard->id, req->want,
                  mlos_strerror(r->status));

@@ -144,9 +144,10 @@ int mlos_registry_format(const struct mlos_registry_rec *r, char *out, size_t ca
 {
     int n = snprintf(out, cap,
                      "master_pid: %d\nmaster_start: %" PRIu64 "\nshard_id: %" PRIu32 "\narch: %s\nhost_pid: %d\n"
-                     "state: %s\nmem_bytes: %" PRIu64 "\nstart_time: %" PRIu64 "\n%s%s%s%s%s%s",
+                     "state: %s\nmem_bytes: %" PRIu64 "\nstart_time: %" PRIu64 "\ncores: %u\nactive_cores: %u\n%s%s%s%s%s%s",
                      r->master_pid, r->master_start, r->shard_id, r->arch[0] ? r->arch : "-", r->host_pid,
-                     r->state[0] ? r->state : "-", r->mem_bytes, r->start_time_ms, r->control[0] ? "control: " : "",
+                     r->state[0] ? r->state : "-", r->mem_bytes, r->start_time_ms, r->cores, r->active_cores,
+                     r->control[0] ? "control: " : "",
                      r->control, r->control[0] ? "\n" : "", r->node[0] ? "node: " : "", r->node,
                      r->node[0] ? "\n" : "");
     return n < 0 || (size_t)n >= cap ? MLOS_ETOOBIG : n;
@@ -193,6 +194,10 @@ int mlos_registry_parse(const char *text, struct mlos_registry_rec *r)
             snprintf(r->control, sizeof(r->control), "%s", v);
         else if (!strcmp(line, "node"))
             snprintf(r->node, sizeof(r->node), "%s", v);
+        else if (!strcmp(line, "cores"))
+            r->cores = (unsigned)strtoul(v, &end, 10);
+        else if (!strcmp(line, "active_cores"))
+            r->active_cores = (unsigned)strtoul(v, &end, 10);
         /* unknown keys: written by a newer mlos; ignored */
         if (end && (*end || errno))
             return MLOS_EINVAL;
@@ -378,6 +383,7 @@ void mlos__registry_state(const struct mlos_shard_s *shard, const char *state)
         snprintf(r.arch, sizeof(r.arch), "%s", shard->arch);
     if (shard->mem_bytes)
         r.mem_bytes = shard->mem_bytes;
+    r.cores = shard->cores, r.active_cores = shard->active_cores;
     mlos_registry_write(&r);
 }
 

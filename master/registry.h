@@ -16,7 +16,8 @@
  *          control (optional: unix socket where the master takes stop
  *          requests; set by `mlos spawn` masters), node (optional: the
  *          node whose agent runs the shard, for shards of a cluster;
- *          host_pid is then a pid on that node)
+ *          host_pid is then a pid on that node), cores and active_cores
+ *          (optional: the shard's cores and how many are not parked)
  *
  * Files are created O_EXCL | O_NOFOLLOW (never through a planted link) and
  * read O_NOFOLLOW, plain files of the caller only.
@@ -46,6 +47,8 @@ struct mlos_registry_rec {
     uint64_t start_time_ms; /* Unix time the spawn began */
     char control[108];     /* "" or a unix socket path */
     char node[64];         /* "" on this host, else the node the shard runs on (host_pid is there) */
+    unsigned cores;        /* 0: not known yet (before HELLO) */
+    unsigned active_cores; /* of which not parked */
 };
 
 /* The runtime directory (created if missing). Returns 0, MLOS_EIO (cannot

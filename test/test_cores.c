@@ -16,6 +16,7 @@
  * Every case checks that its shards and descriptors are gone after. */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 #include "mlos.h"
 #include "mlos_endian.h"
 #include "pool_util.h"
+#include "registry.h"
 #include "uvwarm.h"
 
 #define N_VALUES 65536
@@ -99,6 +101,21 @@ static uint64_t par_mix(mlos_shard_t *s, uint32_t *used)
     return sum;
 }
 
+/* What `mlos ps` reads for shard s: its registry record's cores, in use
+ * and started, as "active/cores" ("" if there is no record). */
+static const char *ps_cores(const mlos_shard_t *s)
+{
+    static char out[32];
+    struct mlos_registry_rec *v = NULL;
+    int n = mlos_registry_list(&v);
+    out[0] = 0;
+    for (int i = 0; i < n; i++)
+        if (v[i].master_pid == getpid() && v[i].shard_id == s->id)
+            snprintf(out, sizeof(out), "%u/%u", v[i].active_cores, v[i].cores);
+    free(v);
+    return out;
+}
+
 static void case_parfor(void)
 {
     int fds0 = count_fds();
@@ -113,14 +130,17 @@ static void case_parfor(void)
     CHECK_EQ(par_mix(&s, &used), want);
     double ms2 = ms_since(t0);
     CHECK_EQ(used, 2);
+    CHECK(!strcmp(ps_cores(&s), "2/2"));
     CHECK_EQ(mlos_shard_cores_sync(&s, &c, 1), 0);
     CHECK_EQ(c.active, 1);
     CHECK_EQ(s.active_cores, 1);
+    CHECK(!strcmp(ps_cores(&s), "1/2")); /* mlos ps shows the parked core */
     t0 = uv_hrtime();
     CHECK_EQ(par_mix(&s, &used), want);
     double ms1 = ms_since(t0);
     CHECK_EQ(used, 1);
     CHECK_EQ(mlos_shard_cores_sync(&s, &c, 2), 0);
+    CHECK(!strcmp(ps_cores(&s), "2/2"));
     CHECK_EQ(par_mix(&s, &used), want);
     CHECK_EQ(used, 2);
     printf("par.mix of %d values x %d rounds: %.1f ms on 2 cores, %.1f ms on 1\n", N_VALUES, ROUNDS, ms2, ms1);

@@ -1,7 +1,8 @@
 /* mlos ps: the shards of every master on this host, from the registry
  * (registry.h). Columns: ID (<master pid>.<shard id>), MASTER (pid), ARCH,
  * STATE (starting, ready, dead), HOST PID (QEMU or process shard), MEMORY
- * (for the shard's allocator), UPTIME (since the spawn began). A header
+ * (for the shard's allocator), CORES (in use / started), UPTIME (since the
+ * spawn began), NODE. A header
  * line is always printed. --json prints one JSON array of objects instead
  * (sizes in bytes, times in Unix ms), -q the IDs alone, one per line, for
  * scripts (`mlos ps -q | xargs -n1 mlos stop`). Also removes the leftovers (socket, log) of
@@ -57,7 +58,7 @@ static const char usage_text[] =
     "of shards a master runs on other nodes through their agents).\n"
     "  --json   one JSON array: id, master_pid, shard_id, arch, state, host_pid,\n"
     "           mem_bytes, start_time_ms, uptime_ms, spawned (started by mlos spawn),\n"
-    "           node (\"\" on this host)\n"
+    "           node (\"\" on this host), cores, active_cores (not parked; 0: not known yet)\n"
     "  -q       shard IDs only, one per line\n";
 
 static int print_json(const struct mlos_registry_rec *v, int n, uint64_t now)
@@ -67,12 +68,13 @@ static int print_json(const struct mlos_registry_rec *v, int n, uint64_t now)
     for (int i = 0; a && i < n; i++) {
         char id[32];
         snprintf(id, sizeof(id), "%d.%u", v[i].master_pid, v[i].shard_id);
-        json_t *o = json_pack("{s:s, s:i, s:I, s:s, s:s, s:i, s:I, s:I, s:I, s:b, s:s}", "id", id, "master_pid",
+        json_t *o = json_pack("{s:s, s:i, s:I, s:s, s:s, s:i, s:I, s:I, s:I, s:b, s:s, s:i, s:i}", "id", id, "master_pid",
                               v[i].master_pid, "shard_id", (json_int_t)v[i].shard_id, "arch", v[i].arch, "state",
                               v[i].state, "host_pid", v[i].host_pid, "mem_bytes", (json_int_t)v[i].mem_bytes,
                               "start_time_ms", (json_int_t)v[i].start_time_ms, "uptime_ms",
                               (json_int_t)(now > v[i].start_time_ms ? now - v[i].start_time_ms : 0), "spawned",
-                              v[i].control[0] != 0, "node", v[i].node);
+                              v[i].control[0] != 0, "node", v[i].node, "cores", (int)v[i].cores,
+                              "active_cores", (int)v[i].active_cores);
         if (!o || json_array_append_new(a, o) < 0) {
             json_decref(a);
             a = NULL;
@@ -133,16 +135,18 @@ int mlos_cli_ps(int argc, char **argv)
         free(v);
         return 0;
     }
-    printf("%-14s %-8s %-8s %-9s %-9s %-9s %-9s %s\n", "ID", "MASTER", "ARCH", "STATE", "HOST PID", "MEMORY", "UPTIME",
-           "NODE");
+    printf("%-14s %-8s %-8s %-9s %-9s %-9s %-6s %-9s %s\n", "ID", "MASTER", "ARCH", "STATE", "HOST PID", "MEMORY",
+           "CORES", "UPTIME", "NODE");
     for (int i = 0; i < n; i++) {
-        char id[32], mem[32], up[32], host[16];
+        char id[32], mem[32], up[32], host[16], cores[24] = "-";
         snprintf(id, sizeof(id), "%d.%u", v[i].master_pid, v[i].shard_id);
         mlos_cli_format_size(v[i].mem_bytes, mem, sizeof(mem));
         format_uptime(now > v[i].start_time_ms ? now - v[i].start_time_ms : 0, up, sizeof(up));
         snprintf(host, sizeof(host), "%d", v[i].host_pid);
-        printf("%-14s %-8d %-8s %-9s %-9s %-9s %-9s %s\n", id, v[i].master_pid, v[i].arch, v[i].state,
-               v[i].host_pid ? host : "-", mem, up, v[i].node[0] ? v[i].node : "-");
+        if (v[i].cores) /* in use / started, e.g. 1/2 with one parked */
+            snprintf(cores, sizeof(cores), "%u/%u", v[i].active_cores, v[i].cores);
+        printf("%-14s %-8d %-8s %-9s %-9s %-9s %-6s %-9s %s\n", id, v[i].master_pid, v[i].arch, v[i].state,
+               v[i].host_pid ? host : "-", mem, cores, up, v[i].node[0] ? v[i].node : "-");
     }
     free(v);
     return 0;

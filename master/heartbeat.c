@@ -49,6 +49,7 @@
 #include "group.h"
 #include "group_wire.h"
 #include "master_internal.h"
+#include "registry.h"
 #include "mlos.pb-c.h"
 #include "mlos_pool.h"
 
@@ -141,6 +142,7 @@ void mlos__fence(struct mlos_shard_impl *im)
     if (im->state != SHARD_READY)
         return;
     im->state = SHARD_DEAD;
+    mlos__registry_state(im->shard, "dead"); /* mlos ps: condemned, whatever its process still does */
     uv_idle_stop(&im->spin);
     uv_timer_stop(&im->hb_timer);
     mlos__group_shard_down(im, MLOS_GROUP_DOWN_FENCED); /* its group peers stop waiting for it */

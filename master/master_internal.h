@@ -182,6 +182,10 @@ int mlos__proc_stopped(int pid);
 
 /* After mlos__shard_fail: the shard reads as dead, its calls fail, the pool hears of it. */
 void mlos__fence(struct mlos_shard_impl *im);
+/* The stop socket of `mlos stop` (control.c): a shard is served from its
+ * spawn until just before its impl is freed. */
+void mlos__control_add(struct mlos_shard_impl *im);
+void mlos__control_remove(struct mlos_shard_impl *im);
 
 /* shard_ep.c */
 uint32_t mlos__shard_new_rkey(void);

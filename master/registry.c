@@ -24,6 +24,15 @@ void mlos_registry_set_control(const char *path)
     snprintf(control_path, sizeof(control_path), "%s", path ? path : "");
 }
 
+int mlos_registry_has_control(void) { return control_path[0] != 0; }
+
+static char stop_path[108];
+
+void mlos_registry_set_stop_socket(const char *path)
+{
+    snprintf(stop_path, sizeof(stop_path), "%s", path ? path : "");
+}
+
 static __thread char dir_why[700];
 
 const char *mlos_registry_why(void) { return dir_why[0] ? dir_why : "no error"; }
@@ -144,12 +153,13 @@ int mlos_registry_format(const struct mlos_registry_rec *r, char *out, size_t ca
 {
     int n = snprintf(out, cap,
                      "master_pid: %d\nmaster_start: %" PRIu64 "\nshard_id: %" PRIu32 "\narch: %s\nhost_pid: %d\n"
-                     "state: %s\nmem_bytes: %" PRIu64 "\nstart_time: %" PRIu64 "\ncores: %u\nactive_cores: %u\n%s%s%s%s%s%s",
+                     "state: %s\nmem_bytes: %" PRIu64 "\nstart_time: %" PRIu64 "\ncores: %u\nactive_cores: %u\n%s%s%s%s%s%s%s%s%s",
                      r->master_pid, r->master_start, r->shard_id, r->arch[0] ? r->arch : "-", r->host_pid,
                      r->state[0] ? r->state : "-", r->mem_bytes, r->start_time_ms, r->cores, r->active_cores,
                      r->control[0] ? "control: " : "",
                      r->control, r->control[0] ? "\n" : "", r->node[0] ? "node: " : "", r->node,
-                     r->node[0] ? "\n" : "");
+                     r->node[0] ? "\n" : "", r->stop_socket[0] ? "stop_socket: " : "", r->stop_socket,
+                     r->stop_socket[0] ? "\n" : "");
     return n < 0 || (size_t)n >= cap ? MLOS_ETOOBIG : n;
 }
 
@@ -194,6 +204,8 @@ int mlos_registry_parse(const char *text, struct mlos_registry_rec *r)
             snprintf(r->control, sizeof(r->control), "%s", v);
         else if (!strcmp(line, "node"))
             snprintf(r->node, sizeof(r->node), "%s", v);
+        else if (!strcmp(line, "stop_socket"))
+            snprintf(r->stop_socket, sizeof(r->stop_socket), "%s", v);
         else if (!strcmp(line, "cores"))
             r->cores = (unsigned)strtoul(v, &end, 10);
         else if (!strcmp(line, "active_cores"))
@@ -368,6 +380,7 @@ void mlos__registry_started(const struct mlos_shard_s *shard, const char *arch, 
     r.start_time_ms = now_ms();
     snprintf(r.control, sizeof(r.control), "%s", control_path);
     snprintf(r.node, sizeof(r.node), "%s", shard->node);
+    snprintf(r.stop_socket, sizeof(r.stop_socket), "%s", stop_path);
     mlos_registry_write(&r);
 }
 

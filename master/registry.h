@@ -17,7 +17,9 @@
  *          requests; set by `mlos spawn` masters), node (optional: the
  *          node whose agent runs the shard, for shards of a cluster;
  *          host_pid is then a pid on that node), cores and active_cores
- *          (optional: the shard's cores and how many are not parked)
+ *          (optional: the shard's cores and how many are not parked),
+ *          stop_socket (optional: unix socket where any master takes
+ *          "stop <shard id>" requests, control.c)
  *
  * Files are created O_EXCL | O_NOFOLLOW (never through a planted link) and
  * read O_NOFOLLOW, plain files of the caller only.
@@ -47,6 +49,7 @@ struct mlos_registry_rec {
     uint64_t start_time_ms; /* Unix time the spawn began */
     char control[108];     /* "" or a unix socket path */
     char node[64];         /* "" on this host, else the node the shard runs on (host_pid is there) */
+    char stop_socket[108]; /* "" or the master's stop socket (control.c) */
     unsigned cores;        /* 0: not known yet (before HELLO) */
     unsigned active_cores; /* of which not parked */
 };
@@ -81,6 +84,10 @@ uint64_t mlos_registry_proc_start(int pid);
 /* This process's control socket, written into its later records ("" or
  * NULL: none). */
 void mlos_registry_set_control(const char *path);
+/* Whether this process set a control socket (a `mlos spawn` master). */
+int mlos_registry_has_control(void);
+/* Name the library's stop socket in later records (NULL: none). */
+void mlos_registry_set_stop_socket(const char *path);
 
 /* ---- hooks for master/shard.c (one line each) ---- */
 struct mlos_shard_s;

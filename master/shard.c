@@ -218,6 +218,7 @@ static void finish_release(struct mlos_shard_impl *im)
     free(shard->tasks);
     shard->tasks = NULL;
     shard->ntasks = 0;
+    mlos__control_remove(im);
     free(im);
     shard->impl = NULL;
     mlos__registry_released(shard); /* registry: shard released */
@@ -664,6 +665,7 @@ int mlos__spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_op
     im->proc_running = 1;
     shard->pid = im->proc.pid;
     im->state = SHARD_STARTING;
+    mlos__control_add(im);                          /* mlos stop reaches it (control.c) */
     mlos__registry_started(shard, kind->name, mem); /* registry: spawn started */
     uv_read_start((uv_stream_t *)&im->out, alloc_cb, read_cb);
     uv_read_start((uv_stream_t *)&im->err, alloc_cb, read_cb);

@@ -577,6 +577,89 @@ static void case_faults(void)
     free(t);
     finish(&c, &a, 0);
 }
+/* `mlos stop` from the command line, run as a child while this master's
+ * loop serves its stop socket: the exit status. */
+struct cli_state {
+    int done;
+    int64_t status;
+};
+
+static void cli_exited(uv_process_t *p, int64_t status, int sig)
+{
+    struct cli_state *st = p->data;
+    st->done = 1;
+    st->status = sig ? -sig : status;
+    uv_close((uv_handle_t *)p, NULL);
+}
+
+static int run_mlos_stop(const char *id)
+{
+    const char *tool = getenv("MLOS_TOOL");
+    char *args[] = {(char *)tool, "stop", (char *)id, NULL};
+    struct cli_state st = {0};
+    uv_process_t p;
+    uv_stdio_container_t io[3] = {{.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD, .data.fd = 1},
+                                  {.flags = UV_INHERIT_FD, .data.fd = 2}};
+    uv_process_options_t o = {.exit_cb = cli_exited, .file = tool, .args = args, .stdio_count = 3, .stdio = io};
+    p.data = &st;
+    CHECK_EQ(uv_spawn(loop, &p, &o), 0);
+    while (!st.done)
+        uv_run(loop, UV_RUN_ONCE);
+    uv_run(loop, UV_RUN_NOWAIT); /* the close */
+    return (int)st.status;
+}
+
+static void case_clistop(void)
+{
+    mlos_cluster_t c;
+    struct agent a;
+    mlos_shard_t s[2], local;
+    char id[48], err[400];
+    if (!getenv("MLOS_TOOL")) {
+        printf("clistop: MLOS_TOOL not set, skipped\n");
+        return;
+    }
+    mlos_node_t *n = one_node(&c, &a, "n-clistop");
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(node_spawn_sync(n, &s[i], MLOS_KVM_AUTO), 0);
+    struct mlos_spawn_opts lo = {.arch = "process", .mem_bytes = 16u << 20};
+    CHECK_EQ(mlos_spawn_sync(loop, &local, &lo), 0);
+    CHECK_EQ(agent_shards(n), 2);
+
+    /* a shard on the node: its agent kills the slave, the master sees it die */
+    int pid = s[1].pid;
+    snprintf(id, sizeof(id), "%d.%u", (int)getpid(), s[1].id);
+    CHECK_EQ(run_mlos_stop(id), 0);
+    CHECK(!mlos_shard_alive(&s[1]));
+    CHECK(mlos_call_sync(&s[1], "echo", "x", 1, NULL, NULL, err, sizeof(err)) < 0);
+    CHECK(pid_gone(pid));
+    CHECK_EQ(agent_shards_settle(n, 1), 1);
+    CHECK(mlos_shard_alive(&s[0])); /* the other one is untouched */
+    CHECK_EQ(mlos_call_sync(&s[0], "echo", "x", 1, NULL, NULL, err, sizeof(err)), 0);
+
+    /* a local shard of the same master */
+    pid = local.pid;
+    snprintf(id, sizeof(id), "%d.%u", (int)getpid(), local.id);
+    CHECK_EQ(run_mlos_stop(id), 0);
+    CHECK(!mlos_shard_alive(&local));
+    CHECK(pid_gone(pid));
+
+    /* no such shard: a clear error, exit 1; one stopped already (dead,
+     * not yet released by its owner): stopping it again is no error */
+    snprintf(id, sizeof(id), "%d.%u", (int)getpid(), 99999u);
+    CHECK_EQ(run_mlos_stop(id), 1);
+    snprintf(id, sizeof(id), "%d.%u", (int)getpid(), s[1].id);
+    CHECK_EQ(run_mlos_stop(id), 0);
+    mlos_shard_stop_sync(&s[1]);
+    mlos_shard_stop_sync(&local);
+    mlos_shard_stop_sync(&s[0]);
+    CHECK_EQ(agent_shards_settle(n, 0), 0);
+    finish(&c, &a, 0);
+    /* the last shard gone, the stop socket went with it */
+    char sock[400];
+    snprintf(sock, sizeof(sock), "%s/run/master-%d.ctl", rtdir, (int)getpid());
+    CHECK(access(sock, F_OK) != 0);
+}
 
 int main(int argc, char **argv)
 {
@@ -624,6 +707,8 @@ int main(int argc, char **argv)
             case_close();
         else if (!strcmp(argv[i], "faults"))
             case_faults();
+        else if (!strcmp(argv[i], "clistop"))
+            case_clistop();
         else {
             fprintf(stderr, "unknown case %s\n", argv[i]);
             return 2;

@@ -32,7 +32,7 @@ static void clean_dead_masters(void)
         return;
     while ((e = readdir(d))) {
         char ext[8];
-        if (sscanf(e->d_name, "master-%d.%7s", &pid, ext) != 2 || (strcmp(ext, "sock") && strcmp(ext, "log")))
+        if (sscanf(e->d_name, "master-%d.%7s", &pid, ext) != 2 || (strcmp(ext, "sock") && strcmp(ext, "log") && strcmp(ext, "ctl")))
             continue;
         if (kill(pid, 0) < 0 && errno == ESRCH) {
             snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);

@@ -1,10 +1,12 @@
-/* mlos stop ID|PID|--all: ask the masters started by `mlos spawn` to stop
- * their shards. ID is <master pid>.<shard id>; PID alone means every shard
- * of that master; --all every shard that has a control socket. For each
- * master: send "stop" on its socket, wait for "stopped" and for the
- * process to exit (10 s). Shards of application masters (no control
- * socket) are not touched: stop them from their program. Exit 0 if every
- * selected shard stopped, 1 otherwise (also: no such shard). */
+/* mlos stop ID|PID|--all: stop shards. ID is <master pid>.<shard id>; PID
+ * alone means every shard of that master; --all every shard started by
+ * `mlos spawn`. A `mlos spawn` master is sent "stop" on its control
+ * socket; we wait for "stopped" and for the process to exit (10 s). Any
+ * other master (an application's, with shards here or on other nodes) is
+ * sent "stop <shard id>" on its stop socket (master/control.c): it kills
+ * that shard as a fence would, and its owner sees the shard die (a pool
+ * replaces it); we wait until the record is gone or dead (10 s). Exit 0 if
+ * every selected shard stopped, 1 otherwise (also: no such shard). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
@@ -26,8 +28,9 @@
 
 static const char usage_text[] =
     "usage: mlos stop ID | PID | --all\n"
-    "Stop shards started by mlos spawn: ID (PID.N) one shard, PID every shard of\n"
-    "that master, --all every shard that has a control socket.\n";
+    "Stop shards: ID (PID.N) one shard, PID every shard of that master (mlos spawn\n"
+    "masters or applications', here or on other nodes), --all every shard started\n"
+    "by mlos spawn. A stopped shard of an application dies as if lost.\n";
 
 static uint64_t now_ms(void)
 {
@@ -96,6 +99,65 @@ static int stop_master(const struct mlos_registry_rec *r, char *why, size_t cap)
     return 0;
 }
 
+/* The record of (pid, id) is gone or dead? */
+static int record_done(int pid, uint32_t id)
+{
+    struct mlos_registry_rec *v;
+    int n = mlos_registry_list(&v), done = 1;
+    for (int i = 0; i < n; i++)
+        if (v[i].master_pid == pid && v[i].shard_id == id && strcmp(v[i].state, "dead"))
+            done = 0;
+    if (n >= 0)
+        free(v);
+    return done;
+}
+
+/* Ask an application master to stop one shard on its stop socket;
+ * returns 0 once it said so and the shard's record is gone or dead. */
+static int stop_one(const struct mlos_registry_rec *r, char *why, size_t cap)
+{
+    char req[48], reply[200];
+    size_t got = 0;
+    uint64_t deadline = now_ms() + STOP_TIMEOUT_MS;
+    int fd = mlos_cli_connect_own(r->stop_socket, why, cap);
+
+    if (fd < 0)
+        return -1;
+    int len = snprintf(req, sizeof(req), "stop %u\n", r->shard_id);
+    if (write(fd, req, (size_t)len) != len) {
+        snprintf(why, cap, "cannot talk to its master: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    while (got < sizeof(reply) - 1) {
+        struct pollfd p = {fd, POLLIN, 0};
+        int64_t left = (int64_t)(deadline - now_ms());
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            break;
+        ssize_t n = read(fd, reply + got, sizeof(reply) - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        if (memchr(reply, '\n', got))
+            break;
+    }
+    close(fd);
+    reply[got] = 0;
+    reply[strcspn(reply, "\n")] = 0;
+    if (strncmp(reply, "stopped ", 8)) {
+        snprintf(why, cap, "its master said: %.150s", got ? reply : "nothing");
+        return -1;
+    }
+    while (!record_done(r->master_pid, r->shard_id)) {
+        if (now_ms() > deadline) {
+            snprintf(why, cap, "its master took the stop but still lists it as running");
+            return -1;
+        }
+        usleep(10000);
+    }
+    return 0;
+}
+
 int mlos_cli_stop(int argc, char **argv)
 {
     struct mlos_registry_rec *v;
@@ -137,10 +199,17 @@ int mlos_cli_stop(int argc, char **argv)
             continue;
         matched++;
         if (!r->control[0]) {
-            if (!all) {
-                mlos_cli_error("stop", "shard %d.%u belongs to master %d, not started by 'mlos spawn'; stop it there",
+            if (all)
+                continue;
+            if (!r->stop_socket[0]) {
+                mlos_cli_error("stop", "shard %d.%u: its master %d serves no stop socket; stop it from its program",
                                r->master_pid, r->shard_id, r->master_pid);
                 failed++;
+            } else if (stop_one(r, why, sizeof(why)) < 0) {
+                mlos_cli_error("stop", "shard %d.%u: %s", r->master_pid, r->shard_id, why);
+                failed++;
+            } else {
+                printf("stopped %d.%u%s%s\n", r->master_pid, r->shard_id, r->node[0] ? " on " : "", r->node);
             }
             continue;
         }

@@ -99,6 +99,20 @@ static void accepted(void)
            BPF_ALU64_REG(BPF_ADD, R5, R3), BPF_MOV64_IMM(R0, 0), BPF_JMP_IMM(BPF_JEQ, R3, 0, 4),
            /* loop: */ BPF_LDX_MEM(BPF_B, R2, R4, 0), BPF_ALU64_REG(BPF_ADD, R0, R2), BPF_ALU64_IMM(BPF_ADD, R4, 1),
            BPF_JMP_REG(BPF_JLT, R4, R5, -4), EXIT);
+    /* pointers stepped beside a counter (clang's strength-reduced a[i], b[i]):
+     * data[i] + data[i + 128] for i < 128, bytes; words of a 4-byte stride
+     * for i < n, n = w[0] & 63 (at most 63 words: inside the 256 bytes) */
+    EXPECT(32640, LDX_DATA(R4), BPF_MOV64_REG(R6, R4), BPF_ALU64_IMM(BPF_ADD, R6, 128), BPF_MOV64_IMM(R0, 0),
+           BPF_MOV64_IMM(R2, 0), /* loop: */ BPF_LDX_MEM(BPF_B, R5, R4, 0), BPF_ALU64_REG(BPF_ADD, R0, R5),
+           BPF_LDX_MEM(BPF_B, R5, R6, 0), BPF_ALU64_REG(BPF_ADD, R0, R5), BPF_ALU64_IMM(BPF_ADD, R4, 1),
+           BPF_ALU64_IMM(BPF_ADD, R6, 1), BPF_ALU64_IMM(BPF_ADD, R2, 1), BPF_JMP_IMM(BPF_JLT, R2, 128, -8), EXIT);
+    uint64_t w17 = 0;
+    for (int i = 0; i < 17; i++)
+        w17 += (uint32_t)(4 * i) | (uint32_t)(4 * i + 1) << 8 | (uint32_t)(4 * i + 2) << 16 | (uint32_t)(4 * i + 3) << 24;
+    EXPECT(w17, BPF_LDX_MEM(BPF_DW, R3, R1, 0), BPF_ALU64_IMM(BPF_AND, R3, 63), LDX_DATA(R4), BPF_MOV64_IMM(R0, 0),
+           BPF_MOV64_IMM(R2, 0), BPF_JMP_IMM(BPF_JEQ, R3, 0, 5), /* loop: */ BPF_LDX_MEM(BPF_W, R5, R4, 0),
+           BPF_ALU64_REG(BPF_ADD, R0, R5), BPF_ALU64_IMM(BPF_ADD, R4, 4), BPF_ALU64_IMM(BPF_ADD, R2, 1),
+           BPF_JMP_REG(BPF_JLT, R2, R3, -5), EXIT);
     /* after the loop the counter is known: i == 16 here, so it indexes the region */
     EXPECT(16, LDX_DATA(R4), BPF_MOV64_IMM(R2, 0), BPF_ALU64_IMM(BPF_ADD, R2, 1), BPF_JMP_IMM(BPF_JLT, R2, 16, -2),
            BPF_ALU64_REG(BPF_ADD, R4, R2), BPF_LDX_MEM(BPF_B, R0, R4, 0), EXIT);
@@ -174,10 +188,21 @@ static void refused(void)
     REJECT(t, "outside its 256 bytes", LDX_DATA(R4), BPF_MOV64_IMM(R0, 0), BPF_MOV64_IMM(R2, 0),
            BPF_MOV64_REG(R5, R4), BPF_ALU64_REG(BPF_ADD, R5, R2), BPF_LDX_MEM(BPF_B, R5, R5, 0),
            BPF_ALU64_IMM(BPF_ADD, R2, 1), BPF_JMP_IMM(BPF_JLE, R2, 256, -5), EXIT);
-    /* a pointer walked by the loop becomes unbounded: no dereference */
-    REJECT(t, "unbounded offset", LDX_DATA(R4), BPF_MOV64_IMM(R0, 0), BPF_MOV64_IMM(R2, 0),
-           BPF_LDX_MEM(BPF_B, R5, R4, 0), BPF_ALU64_IMM(BPF_ADD, R4, 1), BPF_ALU64_IMM(BPF_ADD, R2, 1),
-           BPF_JMP_IMM(BPF_JLT, R2, 16, -4), EXIT);
+    /* a pointer stepped beside the counter is bounded by it -- here past the region */
+    REJECT(t, "insn 3: cannot load region 0 [0, 300): outside its 256 bytes", LDX_DATA(R4), BPF_MOV64_IMM(R0, 0),
+           BPF_MOV64_IMM(R2, 0), BPF_LDX_MEM(BPF_B, R5, R4, 0), BPF_ALU64_IMM(BPF_ADD, R4, 1),
+           BPF_ALU64_IMM(BPF_ADD, R2, 1), BPF_JMP_IMM(BPF_JLT, R2, 300, -4), EXIT);
+    /* ... but not when its step can be skipped, taken twice, or sits in an inner loop */
+    REJECT(t, "insn 3: r4 is a region pointer with an unbounded offset: cannot load", LDX_DATA(R4),
+           BPF_MOV64_IMM(R0, 0), BPF_MOV64_IMM(R2, 0), BPF_LDX_MEM(BPF_B, R5, R4, 0), BPF_JMP_IMM(BPF_JEQ, R5, 3, 1),
+           BPF_ALU64_IMM(BPF_ADD, R4, 1), BPF_ALU64_IMM(BPF_ADD, R2, 1), BPF_JMP_IMM(BPF_JLT, R2, 16, -5), EXIT);
+    REJECT(t, "insn 3: r4 is a region pointer with an unbounded offset: cannot load", LDX_DATA(R4),
+           BPF_MOV64_IMM(R0, 0), BPF_MOV64_IMM(R2, 0), BPF_LDX_MEM(BPF_B, R5, R4, 0), BPF_ALU64_IMM(BPF_ADD, R4, 1),
+           BPF_ALU64_IMM(BPF_ADD, R4, 1), BPF_ALU64_IMM(BPF_ADD, R2, 1), BPF_JMP_IMM(BPF_JLT, R2, 16, -5), EXIT);
+    REJECT(t, "r4 is a region pointer with an unbounded offset: cannot load", LDX_DATA(R4), BPF_MOV64_IMM(R0, 0),
+           BPF_MOV64_IMM(R2, 0), /* outer: */ BPF_MOV64_IMM(R3, 0), BPF_LDX_MEM(BPF_B, R5, R4, 0),
+           /* inner: */ BPF_ALU64_IMM(BPF_ADD, R4, 1), BPF_ALU64_IMM(BPF_ADD, R3, 1), BPF_JMP_IMM(BPF_JLT, R3, 2, -3),
+           BPF_ALU64_IMM(BPF_ADD, R2, 1), BPF_JMP_IMM(BPF_JLT, R2, 16, -7), EXIT);
 }
 
 static void budgets(void)

@@ -1,14 +1,15 @@
 /* examples/bpf/mlos_bpf_prog.h -- what an mlos eBPF extension includes:
  * the hook contexts (libos/bpf/hooks.h) and the helper functions.
  *
- * Build: clang -target bpfel -mcpu=v3 -O2 -mllvm -disable-lsr -mllvm
- * -disable-block-placement -I libos -I rpc -c prog.c -o prog.o; the
- * program is the object's .text (one function, no globals: the loader
- * takes no relocations). The -mllvm options keep loops in the shape the
- * verifier proves finite: an index counted up to a bound, compared at the
- * bottom of a loop whose blocks are in order (loop strength reduction
- * would walk pointers instead, whose offsets it cannot bound, and block
- * placement may put the loop test before the body). Keep branches out of
+ * Build: clang -target bpfel -mcpu=v3 -O2 -mllvm -disable-block-placement
+ * -I libos -I rpc -c prog.c -o prog.o; the program is the object's .text
+ * (one function, no globals: the loader takes no relocations). The -mllvm
+ * option keeps loops in the shape the verifier proves finite: compared at
+ * the bottom of a loop whose blocks are in order (block placement may put
+ * the loop test before the body). Counted loops, count-down loops, pointer
+ * walks to an end pointer and pointers stepped beside a counted index (what
+ * loop strength reduction makes of a[i], b[i]) are proven finite and in
+ * bounds. Keep branches out of
  * loop bodies where a little arithmetic does the same. Load it into a shard with the "bpf.load" task.
  * Contexts are little-endian on every host, as is the VM, so the fields
  * can be read directly.

@@ -1607,6 +1607,26 @@ static int64_t counter_step(const struct verifier *v, uint32_t h, uint32_t b, un
     return 0;
 }
 
+/* Does the write at w run once on every pass of the loop [h, b]? Not
+ * jumped over from earlier in the body, not inside an inner loop. 0 and
+ * *from the insn that jumps over it (or the inner loop's header). */
+static int every_pass(const struct verifier *v, uint32_t h, uint32_t b, int64_t w, uint32_t *from, int *inner)
+{
+    for (uint32_t pc = h; pc < (uint32_t)w; pc++) {
+        int64_t t = jump_target(&v->insns[pc], pc, v->opi[pc]);
+        if (t > w && t <= (int64_t)b) {
+            *from = pc, *inner = 0;
+            return 0;
+        }
+    }
+    for (uint32_t l = h + 1; l < b; l++)
+        if (v->loop_end[l] && l <= w && (int64_t)(v->loop_end[l] - 1) >= w) {
+            *from = l, *inner = 1;
+            return 0;
+        }
+    return 1;
+}
+
 /* Does the loop [h, b] end? It must count with "if c op K goto h" at b,
  * c written in the loop by exactly one add or sub of a constant k that
  * runs once on every pass (not inside an inner loop, not jumped over), K
@@ -1653,16 +1673,13 @@ static int loop_ends(struct verifier *v, uint32_t h, uint32_t b, const struct vs
                           "constant",
                           c, (long long)w, is32 ? 32 : 64);
     step = sstep > 0 ? (uint64_t)sstep : (uint64_t)-sstep;
-    for (uint32_t pc = h; pc < (uint32_t)w; pc++) {
-        int64_t t = jump_target(&v->insns[pc], pc, v->opi[pc]);
-        if (t > w && t <= (int64_t)b)
-            return NOT_PROVEN("the step of r%u at insn %lld is jumped over from insn %u", c, (long long)w,
-                              (unsigned)pc);
-    }
-    for (uint32_t l = h + 1; l < b; l++)
-        if (v->loop_end[l] && l <= w && (int64_t)(v->loop_end[l] - 1) >= w)
-            return NOT_PROVEN("the step of r%u at insn %lld is inside the inner loop at insn %u", c, (long long)w,
-                              (unsigned)l);
+    uint32_t from;
+    int inner;
+    if (!every_pass(v, h, b, w, &from, &inner))
+        return inner ? NOT_PROVEN("the step of r%u at insn %lld is inside the inner loop at insn %u", c, (long long)w,
+                                  (unsigned)from)
+                     : NOT_PROVEN("the step of r%u at insn %lld is jumped over from insn %u", c, (long long)w,
+                                  (unsigned)from);
 
     if (is_ptr(&entry->r[c])) { /* a pointer walk */
         const struct vreg *p0 = &entry->r[c], *e = &v->back_bound;
@@ -1785,6 +1802,28 @@ static int do_loop(struct verifier *v, uint32_t h, struct vstate *st, int *live)
         cap.lo = K + (lop == BPF_JGE || lop == BPF_JSGE ? 0 : 1); /* counting down: stays above the bound */
     else if (loop_bound(bin, st, &K) && K > 0)
         cap.hi = lop == BPF_JLE ? K : K - 1;
+    /* Pointers stepped beside a counted-up counter (what compilers make of
+     * a[i], b[i] in "for (i = 0; i < n; i++)"): each written once per pass
+     * by p += k from one offset on entry, so after j passes p is o0 + j*k,
+     * and j is at most (cap - c0) / step of the counter. */
+    struct wcap pcap[MLOS_BPF_NREGS];
+    for (int i = 0; i < MLOS_BPF_NREGS; i++)
+        pcap[i] = NO_CAP;
+    if (dir > 0 && cap.hi != UINT64_MAX && st->r[ctr].type == T_SCALAR && cap.hi >= st->r[ctr].umin) {
+        uint64_t jmax = (cap.hi - st->r[ctr].umin) / (uint64_t)dir;
+        for (unsigned i = 0; i < MLOS_BPF_NREGS; i++) {
+            const struct vreg *p0 = &st->r[i];
+            int64_t pw, k = i == ctr ? 0 : counter_step(v, h, b, i, &pw);
+            uint32_t from;
+            int inner;
+            if (k <= 0 || !is_ptr(p0) || p0->unbounded || p0->omin != p0->omax ||
+                BPF_CLASS(v->insns[pw].code) != BPF_ALU64 || !every_pass(v, h, b, pw, &from, &inner))
+                continue;
+            if (jmax > (uint64_t)(1 << 29) / (uint64_t)k)
+                continue; /* further than any object reaches */
+            pcap[i].phi = p0->omin + (int64_t)jmax * k;
+        }
+    }
     for (pass = 0; pass < LOOP_PASSES; pass++) {
         int lv = 1;
         *st = *hs;
@@ -1801,11 +1840,16 @@ static int do_loop(struct verifier *v, uint32_t h, struct vstate *st, int *live)
             if (is_ptr(p) && !p->unbounded && p->omin == walk_from && p->omax > walk_from)
                 p->omax -= (p->omax - walk_from) % dir;
         }
+        for (int i = 0; i < MLOS_BPF_NREGS; i++) { /* stepped beside the counter: o0 + j*k <= phi */
+            struct vreg *p = &back->r[i];
+            if (pcap[i].phi != INT64_MAX && is_ptr(p) && !p->unbounded && p->omax > pcap[i].phi)
+                p->omax = pcap[i].phi;
+        }
         if (state_eq(back, hs))
             break;
         if (pass >= 1) {
             for (int i = 0; i < MLOS_BPF_NREGS; i++)
-                widen_reg(&back->r[i], &hs->r[i], i == (int)ctr ? cap : NO_CAP);
+                widen_reg(&back->r[i], &hs->r[i], i == (int)ctr ? cap : pcap[i]);
             for (int i = 0; i < NSLOTS; i++)
                 if (back->spilled[i] && hs->spilled[i])
                     widen_reg(&back->slot[i], &hs->slot[i], NO_CAP);

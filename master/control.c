@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -163,6 +164,15 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     uv_unref((uv_handle_t *)&c->pipe);
+    /* the directory and the socket are the user's own; the peer must be too */
+    uv_os_fd_t fd;
+    struct ucred cred;
+    socklen_t cl = sizeof(cred);
+    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
+        cred.uid != geteuid()) {
+        client_close(c);
+        return;
+    }
     uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
 }
 

@@ -183,7 +183,7 @@ int mlos__proc_stopped(int pid);
 /* After mlos__shard_fail: the shard reads as dead, its calls fail, the pool hears of it. */
 void mlos__fence(struct mlos_shard_impl *im);
 /* The stop socket of `mlos stop` (control.c): a shard is served from its
- * spawn until just before its impl is freed. */
+ * spawn until its release begins. */
 void mlos__control_add(struct mlos_shard_impl *im);
 void mlos__control_remove(struct mlos_shard_impl *im);
 

@@ -218,7 +218,6 @@ static void finish_release(struct mlos_shard_impl *im)
     free(shard->tasks);
     shard->tasks = NULL;
     shard->ntasks = 0;
-    mlos__control_remove(im);
     free(im);
     shard->impl = NULL;
     mlos__registry_released(shard); /* registry: shard released */
@@ -238,6 +237,10 @@ static void close_handle(struct mlos_shard_impl *im, uv_handle_t *h)
 /* Close every libuv handle; handle_closed frees the rest. */
 static void release(struct mlos_shard_impl *im)
 {
+    /* first: the stop socket, if this was the last shard, closes beside the
+     * shard's own handles, so the loop is idle when the shard's close
+     * callback runs */
+    mlos__control_remove(im);
     im->state = SHARD_CLOSING;
     __atomic_store_n(&im->populate_stop, 1, __ATOMIC_RELAXED);
     im->open_handles = 1; /* guard while queuing the closes */

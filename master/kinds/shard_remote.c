@@ -42,7 +42,6 @@ static void remote_closed(uv_handle_t *h)
     free(shard->tasks);
     shard->tasks = NULL;
     shard->ntasks = 0;
-    mlos__control_remove(im);
     free(im);
     shard->impl = NULL;
     mlos__registry_released(shard);
@@ -52,6 +51,7 @@ static void remote_closed(uv_handle_t *h)
 
 static void remote_release(struct mlos_shard_impl *im)
 {
+    mlos__control_remove(im); /* beside the shard's own handles (shard.c, release) */
     if (im->state == SHARD_CLOSING)
         return;
     im->state = SHARD_CLOSING;

@@ -293,6 +293,15 @@ static void check_bootargs(void)
     CHECK(mlos_bootarg_find(c, "flag", &len) != NULL && len == 0);
     CHECK(mlos_bootarg_find(c, "a", &len) != NULL && len == 1);
     CHECK(mlos_bootarg_find(c, "b", &len) == NULL);
+    CHECK(mlos_bootarg_u64("k=0XfF", "k", 0, &v) == 0 && v == 255);
+    CHECK(mlos_bootarg_u64("k=18446744073709551615", "k", 0, &v) == 0 && v == UINT64_MAX);
+    CHECK(mlos_bootarg_u64("k=18446744073709551616", "k", 0, &v) == -1);
+    CHECK(mlos_bootarg_u64("k=0x10000000000000000", "k", 0, &v) == -1);
+    CHECK(mlos_bootarg_u64("k=0x", "k", 0, &v) == -1);
+    CHECK(mlos_bootarg_u64("k=12a", "k", 0, &v) == -1);
+    CHECK(mlos_bootarg_u64("k=0x1g", "k", 0, &v) == -1);
+    CHECK(mlos_bootarg_u64("k=1,,3", "k", 1, &v) == -1);
+    CHECK(mlos_bootarg_u64("k=1,,3", "k", 2, &v) == 0 && v == 3);
 }
 
 static void check_protobuf(void)

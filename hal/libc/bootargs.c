@@ -30,46 +30,39 @@ const char *mlos_bootarg_find(const char *cmdline, const char *key, size_t *len)
     return NULL;
 }
 
+/* Few branches rather than few instructions: each branch ends a block of
+ * translated code. Conditions are combined with | where both sides are
+ * cheap, and overflow is the CPU's flag (no division). */
 int mlos_bootarg_u64(const char *cmdline, const char *key, int index, uint64_t *out)
 {
     size_t len;
     const char *v = mlos_bootarg_find(cmdline, key, &len);
-    const char *end;
+    const char *end, *digits;
     uint64_t n = 0;
-    unsigned base = 10;
-    int digits = 0;
 
     if (!v)
         return -1;
     end = v + len;
-    for (; index > 0; index--) { /* skip to the index-th comma-separated field */
-        while (v < end && *v != ',')
-            v++;
-        if (v == end)
+    for (; index > 0 && v < end; v++) /* past the index-th comma-separated field's comma */
+        index -= *v == ',';
+    if (index > 0)
+        return -1;
+    int hex = end - v >= 2 && v[0] == '0' && (v[1] | 0x20) == 'x';
+    uint64_t base = hex ? 16 : 10;
+    v += hex ? 2 : 0;
+    for (digits = v; v < end && *v != ','; v++) {
+        unsigned c = (unsigned char)*v, d = c - '0';
+        if (d > 9) {
+            d = (c | 0x20) - 'a' + 10; /* a-f and A-F, only in hex */
+            if ((d - 10 > 5) | !hex)
+                return -1;
+        }
+        int over = __builtin_mul_overflow(n, base, &n);
+        over |= __builtin_add_overflow(n, (uint64_t)d, &n);
+        if (over)
             return -1;
-        v++;
     }
-    if (end - v >= 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X')) {
-        base = 16;
-        v += 2;
-    }
-    for (; v < end && *v != ','; v++) {
-        unsigned d;
-        if (*v >= '0' && *v <= '9')
-            d = (unsigned)(*v - '0');
-        else if (base == 16 && *v >= 'a' && *v <= 'f')
-            d = (unsigned)(*v - 'a' + 10);
-        else if (base == 16 && *v >= 'A' && *v <= 'F')
-            d = (unsigned)(*v - 'A' + 10);
-        else
-            return -1;
-        uint64_t lim = base == 16 ? UINT64_MAX / 16 : UINT64_MAX / 10; /* constants: no division at run time */
-        if (n > lim || (n == lim && d > (base == 16 ? UINT64_MAX % 16 : UINT64_MAX % 10)))
-            return -1;
-        n = n * base + d;
-        digits++;
-    }
-    if (!digits)
+    if (v == digits)
         return -1;
     *out = n;
     return 0;

@@ -24,10 +24,16 @@ static size_t window_len;
 static void *group_base;
 static size_t group_len;
 
+/* One byte loop, not strnlen + memcpy: this runs before HELLO, where under
+ * QEMU TCG every distinct block of code costs its translation and the
+ * string is a couple of hundred bytes. */
 void mlos_bootmem_set_cmdline(const char *s, size_t len)
 {
-    size_t n = strnlen(s, len < sizeof(cmdline) ? len : sizeof(cmdline) - 1);
-    memcpy(cmdline, s, n);
+    size_t n = 0, max = len < sizeof(cmdline) ? len : sizeof(cmdline) - 1;
+    while (n < max && s[n]) {
+        cmdline[n] = s[n];
+        n++;
+    }
     cmdline[n] = '\0';
 }
 

@@ -13,7 +13,6 @@
  */
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "hal.h"
 #include "bootmem.h"
@@ -49,20 +48,18 @@ struct __attribute__((packed)) mb_mmap_entry {
     uint32_t type;
 };
 
-/* QEMU prefixes the Multiboot command line with the kernel file name and a
+/* "qemu" as the loader name's first four bytes, read as one word */
+#define LOADER_QEMU (0x71u | 0x65u << 8 | 0x6du << 16 | 0x75u << 24)
+
+/* Under QEMU TCG every distinct block of code run before HELLO costs its
+ * translation (several microseconds each), and this runs once: so it is
+ * written as a few short loops over the loader's data, with no generic
+ * string helpers.
+ *
+ * QEMU prefixes the Multiboot command line with the kernel file name and a
  * space; the shard's parameters are what follows. Other loaders pass the
  * -append string as is. Paths with spaces are therefore not supported
  * (mlos_qemu_x86_64_argv refuses them). */
-static const char *shard_params(const struct mb_info *mbi, const char *line)
-{
-    if ((mbi->flags & MBI_LOADER) && mbi->boot_loader_name &&
-        strncmp((const char *)(uintptr_t)mbi->boot_loader_name, "qemu", 4) == 0) {
-        const char *sp = strchr(line, ' ');
-        return sp ? sp + 1 : "";
-    }
-    return line;
-}
-
 void x86_bootinfo_init(uint32_t magic, uint32_t mbi_phys)
 {
     const struct mb_info *mbi = (const struct mb_info *)(uintptr_t)mbi_phys;
@@ -71,30 +68,46 @@ void x86_bootinfo_init(uint32_t magic, uint32_t mbi_phys)
         x86_console_puts("mlos: not booted by a Multiboot loader\n");
         mlos_hal_exit(MLOS_SHARD_EXIT_BOOT);
     }
+    uint32_t flags = mbi->flags;
 
-    if (mbi->flags & MBI_CMDLINE)
-        mlos_bootmem_set_cmdline(shard_params(mbi, (const char *)(uintptr_t)mbi->cmdline), MLOS_BOOTMEM_CMDLINE_MAX);
+    if (flags & MBI_CMDLINE) {
+        const char *line = (const char *)(uintptr_t)mbi->cmdline, *params = line, *end = line;
+        const unsigned char *name = (const unsigned char *)(uintptr_t)mbi->boot_loader_name;
+        int skip_word = (flags & MBI_LOADER) && name &&
+                        (uint32_t)(name[0] | name[1] << 8 | name[2] << 16 | (uint32_t)name[3] << 24) == LOADER_QEMU;
+        /* one pass: the end of the line, and what follows its first space */
+        for (; *end; end++)
+            if (skip_word && *end == ' ') {
+                params = end + 1;
+                skip_word = 0;
+            }
+        if (skip_word) /* a QEMU line with no space: no parameters */
+            params = end;
+        mlos_bootmem_set_cmdline(params, (size_t)(end - params));
+        mlos_bootmem_reserve(mbi->cmdline, (uint64_t)(end - line) + 1);
+    }
     mlos_bootmem_parse_window(LOW_LIMIT, MAPPED_LIMIT);
 
-    if (mbi->flags & MBI_MMAP) {
+    /* Available RAM, cut to [1 MiB, 4 GiB): below is BIOS and legacy
+     * holes, above is not mapped. */
+    if (flags & MBI_MMAP) {
         uintptr_t p = mbi->mmap_addr, end = p + mbi->mmap_length;
         while (p + sizeof(struct mb_mmap_entry) <= end) {
             const struct mb_mmap_entry *e = (const struct mb_mmap_entry *)p;
-            if (e->type == MMAP_AVAILABLE && e->len)
-                mlos_bootmem_add_ram(e->addr, e->addr + e->len);
+            uint64_t lo = e->addr, hi = e->addr + e->len;
+            lo = lo < LOW_LIMIT ? LOW_LIMIT : lo;
+            hi = hi > MAPPED_LIMIT || hi < e->addr ? MAPPED_LIMIT : hi;
+            if (e->type == MMAP_AVAILABLE && hi > lo)
+                mlos_bootmem_add_ram(lo, hi);
             p += e->size + 4;
         }
-    } else if (mbi->flags & MBI_MEM) {
-        mlos_bootmem_add_ram(LOW_LIMIT, LOW_LIMIT + (uint64_t)mbi->mem_upper * 1024);
+        mlos_bootmem_reserve(mbi->mmap_addr, mbi->mmap_length);
+    } else if (flags & MBI_MEM) {
+        uint64_t hi = LOW_LIMIT + (uint64_t)mbi->mem_upper * 1024;
+        mlos_bootmem_add_ram(LOW_LIMIT, hi > MAPPED_LIMIT ? MAPPED_LIMIT : hi);
     }
 
-    mlos_bootmem_exclude(0, LOW_LIMIT);
-    mlos_bootmem_exclude(MAPPED_LIMIT, UINT64_MAX);
     mlos_bootmem_reserve((uintptr_t)__image_start, (uintptr_t)(__image_end - __image_start));
     mlos_bootmem_reserve(mbi_phys, sizeof(*mbi));
-    if (mbi->flags & MBI_CMDLINE)
-        mlos_bootmem_reserve(mbi->cmdline, strlen((const char *)(uintptr_t)mbi->cmdline) + 1);
-    if (mbi->flags & MBI_MMAP)
-        mlos_bootmem_reserve(mbi->mmap_addr, mbi->mmap_length);
     mlos_bootmem_finish();
 }

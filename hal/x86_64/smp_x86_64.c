@@ -95,7 +95,7 @@ void x86_ap_main(uint32_t core);
 /* .noinit: a stack needs no zeroing, and 256 KiB of .bss cleared at every
  * boot would cost single-core shards too. */
 static uint8_t ap_stack[MAX_CORES][AP_STACK] __attribute__((aligned(16), section(".noinit")));
-static uint8_t ap_ist[MAX_CORES][AP_IST_STACK] __attribute__((aligned(16)));
+static uint8_t ap_ist[MAX_CORES][AP_IST_STACK] __attribute__((aligned(16), section(".noinit"))); /* the same */
 static struct tss64 ap_tss[MAX_CORES];
 static uint64_t ap_gdt[MAX_CORES][5] __attribute__((aligned(16)));
 static struct desc_ptr idtr;

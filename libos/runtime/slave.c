@@ -593,13 +593,17 @@ static int before_sleep(struct mlos_evloop *loop)
 static uint64_t param_u64(const char *key, uint64_t dflt)
 {
     const char *p = mlos_hal_cmdline();
-    size_t klen = strlen(key);
+    /* Byte loops (no strlen/strncmp): read before HELLO, where a bare-metal
+     * shard under TCG pays for every distinct piece of code it runs. */
     while (p && *p) {
         while (*p == ' ')
             p++;
-        if (!strncmp(p, key, klen) && p[klen] == '=') {
+        const char *k = key;
+        while (*k && *p == *k)
+            p++, k++;
+        if (!*k && *p == '=') {
             uint64_t v = 0;
-            for (p += klen + 1; *p >= '0' && *p <= '9'; p++)
+            for (p++; *p >= '0' && *p <= '9'; p++)
                 v = v * 10 + (uint64_t)(*p - '0');
             return v;
         }

@@ -183,6 +183,20 @@ static void kstep_sums(const uint32_t *sorted, const uint64_t *prefix, uint64_t 
     out[2] = prefix[2 * i2], out[3] = prefix[2 * i2 + 1];
 }
 
+/* The d distinct values and their prefixes that neuro_smooth left at
+ * sorted_off and prefix_off, checked to lie in the bulk window. */
+static int slab_values(struct mlos_task_ctx *ctx, const char *task, uint64_t sorted_off, uint64_t prefix_off,
+                       uint64_t d, const uint32_t **sorted, const uint64_t **prefix)
+{
+    if (d > ctx->bulk_len / 16)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "%s: %llu values cannot fit", task, (unsigned long long)d);
+    NEED_BULK(ctx, "sorted", sorted_off, 4 * d);
+    NEED_BULK(ctx, "prefix", prefix_off, 16 * d + 16);
+    *sorted = (const uint32_t *)(ctx->bulk + sorted_off);
+    *prefix = (const uint64_t *)(ctx->bulk + prefix_off);
+    return 0;
+}
+
 static int neuro_kstep(struct mlos_task_ctx *ctx)
 {
     struct neuro_kstep_arg a;
@@ -193,12 +207,11 @@ static int neuro_kstep(struct mlos_task_ctx *ctx)
         return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_kstep wants %d argument bytes, got %zu", NEURO_KSTEP_ARG_WIRE,
                               ctx->arg_len);
     neuro_kstep_arg_dec(ctx->arg, &a);
-    if (a.d > ctx->bulk_len / 16)
-        return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_kstep: %llu values cannot fit", (unsigned long long)a.d);
-    NEED_BULK(ctx, "sorted", a.sorted_off, 4 * a.d);
-    NEED_BULK(ctx, "prefix", a.prefix_off, 16 * a.d + 16);
-    const uint32_t *sorted = (const uint32_t *)(ctx->bulk + a.sorted_off);
-    const uint64_t *prefix = (const uint64_t *)(ctx->bulk + a.prefix_off);
+    const uint32_t *sorted;
+    const uint64_t *prefix;
+    int rc = slab_values(ctx, "neuro_kstep", a.sorted_off, a.prefix_off, a.d, &sorted, &prefix);
+    if (rc < 0)
+        return rc;
     uint64_t t[4];
     kstep_sums(sorted, prefix, a.d, a.t1, a.t2, t);
     r = (struct neuro_kstep_res){t[0], t[1], t[2], t[3]};
@@ -229,12 +242,11 @@ static int neuro_kmeans(struct mlos_task_ctx *ctx)
         return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_kmeans: %u iterations asked, at most %d", a.max_iter,
                               NEURO_KMEANS_MAX_ITER);
     neuro_kmeans_slab_dec(ctx->arg + NEURO_KMEANS_ARG_WIRE + (size_t)rank * NEURO_KMEANS_SLAB_WIRE, &sl);
-    if (sl.d > ctx->bulk_len / 16)
-        return mlos_task_fail(ctx, MLOS_EINVAL, "neuro_kmeans: %llu values cannot fit", (unsigned long long)sl.d);
-    NEED_BULK(ctx, "sorted", sl.sorted_off, 4 * sl.d);
-    NEED_BULK(ctx, "prefix", sl.prefix_off, 16 * sl.d + 16);
-    const uint32_t *sorted = (const uint32_t *)(ctx->bulk + sl.sorted_off);
-    const uint64_t *prefix = (const uint64_t *)(ctx->bulk + sl.prefix_off);
+    const uint32_t *sorted;
+    const uint64_t *prefix;
+    int src = slab_values(ctx, "neuro_kmeans", sl.sorted_off, sl.prefix_off, sl.d, &sorted, &prefix);
+    if (src < 0)
+        return src;
 
     struct neuro_kmeans k;
     double c0[3];

@@ -56,27 +56,27 @@ static int process_gone(int pid)
     return p && p[1] == ' ' && p[2] == 'Z';
 }
 
-/* Returns 0 once the master answered "stopped" and exited. */
-static int stop_master(const struct mlos_registry_rec *r, char *why, size_t cap)
+/* Send one request line on a master's socket and read its one-line reply
+ * (without the newline) into reply, until deadline. Returns the reply's
+ * length, or -1 with why set when the master cannot be reached. */
+static int ask(const char *path, const char *req, uint64_t deadline, char *reply, size_t rcap, char *why, size_t cap)
 {
-    char reply[64];
-    size_t got = 0;
-    uint64_t deadline = now_ms() + STOP_TIMEOUT_MS;
-    int fd = mlos_cli_connect_own(r->control, why, cap);
+    size_t got = 0, len = strlen(req);
+    int fd = mlos_cli_connect_own(path, why, cap);
 
     if (fd < 0)
         return -1;
-    if (write(fd, "stop\n", 5) != 5) {
+    if (write(fd, req, len) != (ssize_t)len) {
         snprintf(why, cap, "cannot talk to its master: %s", strerror(errno));
         close(fd);
         return -1;
     }
-    while (got < sizeof(reply) - 1) {
+    while (got < rcap - 1) {
         struct pollfd p = {fd, POLLIN, 0};
         int64_t left = (int64_t)(deadline - now_ms());
         if (left <= 0 || poll(&p, 1, (int)left) <= 0)
             break;
-        ssize_t n = read(fd, reply + got, sizeof(reply) - 1 - got);
+        ssize_t n = read(fd, reply + got, rcap - 1 - got);
         if (n <= 0)
             break;
         got += (size_t)n;
@@ -85,6 +85,18 @@ static int stop_master(const struct mlos_registry_rec *r, char *why, size_t cap)
     }
     close(fd);
     reply[got] = 0;
+    reply[strcspn(reply, "\n")] = 0;
+    return (int)strlen(reply);
+}
+
+/* Returns 0 once the master answered "stopped" and exited. */
+static int stop_master(const struct mlos_registry_rec *r, char *why, size_t cap)
+{
+    char reply[64];
+    uint64_t deadline = now_ms() + STOP_TIMEOUT_MS;
+
+    if (ask(r->control, "stop\n", deadline, reply, sizeof(reply), why, cap) < 0)
+        return -1;
     if (strncmp(reply, "stopped", 7)) {
         snprintf(why, cap, "its master did not confirm the stop");
         return -1;
@@ -117,33 +129,12 @@ static int record_done(int pid, uint32_t id)
 static int stop_one(const struct mlos_registry_rec *r, char *why, size_t cap)
 {
     char req[48], reply[200];
-    size_t got = 0;
     uint64_t deadline = now_ms() + STOP_TIMEOUT_MS;
-    int fd = mlos_cli_connect_own(r->stop_socket, why, cap);
 
-    if (fd < 0)
+    snprintf(req, sizeof(req), "stop %u\n", r->shard_id);
+    int got = ask(r->stop_socket, req, deadline, reply, sizeof(reply), why, cap);
+    if (got < 0)
         return -1;
-    int len = snprintf(req, sizeof(req), "stop %u\n", r->shard_id);
-    if (write(fd, req, (size_t)len) != len) {
-        snprintf(why, cap, "cannot talk to its master: %s", strerror(errno));
-        close(fd);
-        return -1;
-    }
-    while (got < sizeof(reply) - 1) {
-        struct pollfd p = {fd, POLLIN, 0};
-        int64_t left = (int64_t)(deadline - now_ms());
-        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
-            break;
-        ssize_t n = read(fd, reply + got, sizeof(reply) - 1 - got);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-        if (memchr(reply, '\n', got))
-            break;
-    }
-    close(fd);
-    reply[got] = 0;
-    reply[strcspn(reply, "\n")] = 0;
     if (strncmp(reply, "stopped ", 8)) {
         snprintf(why, cap, "its master said: %.150s", got ? reply : "nothing");
         return -1;

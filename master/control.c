@@ -204,10 +204,8 @@ static void start_listening(uv_loop_t *loop)
     char dir[512];
     if (ctl.failed)
         return;
-    if (getenv("MLOS_REGISTRY") && !strcmp(getenv("MLOS_REGISTRY"), "0"))
-        return;
-    if (mlos_registry_has_control() || mlos_registry_dir(dir, sizeof(dir)) < 0)
-        return;
+    if (mlos_registry_has_control() || !mlos__registry_enabled() || mlos_registry_dir(dir, sizeof(dir)) < 0)
+        return; /* without the registry no record could name the socket */
     int n = snprintf(ctl.path, sizeof(ctl.path), "%s/master-%d.ctl", dir, (int)getpid());
     if (n < 0 || (size_t)n >= sizeof(ctl.path))
         return;

@@ -338,7 +338,7 @@ int mlos_registry_list(struct mlos_registry_rec **out)
 
 /* ---- hooks ---- */
 
-static int enabled(void)
+int mlos__registry_enabled(void)
 {
     static int warned;
     const char *e = getenv("MLOS_REGISTRY");
@@ -365,7 +365,7 @@ void mlos__registry_started(const struct mlos_shard_s *shard, const char *arch, 
 {
     static uint64_t my_start;
     struct mlos_registry_rec r;
-    if (!enabled())
+    if (!mlos__registry_enabled())
         return;
     if (!my_start)
         my_start = mlos_registry_proc_start(getpid());
@@ -388,7 +388,7 @@ void mlos__registry_state(const struct mlos_shard_s *shard, const char *state)
 {
     struct mlos_registry_rec r;
     char path[600];
-    if (!enabled() || rec_path(path, sizeof(path), getpid(), shard->id) < 0 || read_rec(path, &r) < 0)
+    if (!mlos__registry_enabled() || rec_path(path, sizeof(path), getpid(), shard->id) < 0 || read_rec(path, &r) < 0)
         return;
     snprintf(r.state, sizeof(r.state), "%s", state);
     r.host_pid = shard->pid;
@@ -402,6 +402,6 @@ void mlos__registry_state(const struct mlos_shard_s *shard, const char *state)
 
 void mlos__registry_released(const struct mlos_shard_s *shard)
 {
-    if (enabled())
+    if (mlos__registry_enabled())
         mlos_registry_remove(getpid(), shard->id);
 }

@@ -84,6 +84,9 @@ uint64_t mlos_registry_proc_start(int pid);
 /* This process's control socket, written into its later records ("" or
  * NULL: none). */
 void mlos_registry_set_control(const char *path);
+/* Whether the registry hooks run (MLOS_REGISTRY not 0, a safe runtime
+ * directory; warns once when it is unsafe). */
+int mlos__registry_enabled(void);
 /* Whether this process set a control socket (a `mlos spawn` master). */
 int mlos_registry_has_control(void);
 /* Name the library's stop socket in later records (NULL: none). */

@@ -15,6 +15,10 @@
  *   - remote call round trip: echo of 8 bytes on the shard through the
  *     agent, p50/p99 over N calls (mlos_call_sync: the master's loop, the
  *     tcp: transport, the agent, the slave's ring and back);
+ *   - local call round trip: the same echo on a shard of the same kind and
+ *     polling mode spawned by the master itself (shared memory and
+ *     doorbell only): the agent's own hop to its slave costs about this,
+ *     so remote - local is what the tcp hop and the agent's relaying add;
  *   - raw TCP stream: M MiB in 1 MiB writes, until the far end's answer;
  *   - put bandwidth: M MiB of mlos_put into the shard's window (16 MiB,
  *     wrapping), then one echo call, which the agent runs only after the
@@ -229,12 +233,23 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_cluster: spawn: %s\n", mlos_strerror(st.status));
         return 1;
     }
+    mlos_shard_t ls;
+    struct sp lst = {0};
+    ls.data = &lst;
+    if (mlos_spawn(loop, &ls, &so, spawned) < 0)
+        return 1;
+    while (!lst.done)
+        uv_run(loop, UV_RUN_ONCE);
+    if (lst.status) {
+        fprintf(stderr, "bench_cluster: local spawn: %s\n", mlos_strerror(lst.status));
+        return 1;
+    }
     int fd = raw_connect(raw);
     if (fd < 0) {
         fprintf(stderr, "bench_cluster: cannot reach the raw server at %s\n", raw);
         return 1;
     }
-    uint64_t *raw_rtt = calloc(trips, 8), *call_rtt = calloc(trips, 8);
+    uint64_t *raw_rtt = calloc(trips, 8), *call_rtt = calloc(trips, 8), *local_rtt = calloc(trips, 8);
     char err[200];
     /* warm-up both */
     for (unsigned i = 0; i < 200; i++) {
@@ -242,6 +257,7 @@ int main(int argc, char **argv)
         full_io(fd, &v, 8, 1);
         full_io(fd, &v, 8, 0);
         mlos_call_sync(&s, "echo", &v, 8, NULL, NULL, err, sizeof(err));
+        mlos_call_sync(&ls, "echo", &v, 8, NULL, NULL, err, sizeof(err));
     }
     /* interleaved rounds: both see the same machine load */
     for (unsigned i = 0; i < trips; i++) {
@@ -255,9 +271,18 @@ int main(int argc, char **argv)
             return 1;
         }
         call_rtt[i] = uv_hrtime() - t0;
+        t0 = uv_hrtime();
+        if (mlos_call_sync(&ls, "echo", &v, 8, NULL, NULL, err, sizeof(err)) < 0) {
+            fprintf(stderr, "bench_cluster: local echo: %s\n", err);
+            return 1;
+        }
+        local_rtt[i] = uv_hrtime() - t0;
     }
+    mlos_shard_stop_sync(&ls); /* not competing with the puts */
     qsort(raw_rtt, trips, 8, cmp_u64);
     qsort(call_rtt, trips, 8, cmp_u64);
+    qsort(local_rtt, trips, 8, cmp_u64);
+    double l50 = local_rtt[trips / 2] / 1e3, l99 = local_rtt[trips * 99 / 100] / 1e3;
     double r50 = raw_rtt[trips / 2] / 1e3, r99 = raw_rtt[trips * 99 / 100] / 1e3;
     double c50 = call_rtt[trips / 2] / 1e3, c99 = call_rtt[trips * 99 / 100] / 1e3;
 
@@ -301,6 +326,9 @@ int main(int argc, char **argv)
     printf("  round trip, 8 bytes   raw TCP p50 %.1f us p99 %.1f us | remote call p50 %.1f us p99 %.1f us  "
            "(%.2fx at p50; %u trips each, interleaved)\n",
            r50, r99, c50, c99, c50 / r50, trips);
+    printf("  local call (same kind, this host) p50 %.1f us p99 %.1f us | remote - local %.1f us = %.2fx raw TCP "
+           "(the tcp hop and the agent's relaying)\n",
+           l50, l99, c50 - l50, (c50 - l50) / r50);
     printf("  bulk, %u MiB          raw TCP stream %.0f MiB/s | mlos_put through the agent %.0f MiB/s  (%.0f%%)\n",
            mib, mib / raw_s, mib / put_s, 100.0 * raw_s / put_s);
     printf("  during the puts: master CPU %.0f%%, agent CPU %.0f%% of %.2f s (the agent's pid is seen only when it "

@@ -7,6 +7,7 @@
  *   bench_cluster master --secret-file F --agent PATH --node-ip IP --raw IP:PORT
  *                        [--wrapper W1,W2,...] [--arch process|x86_64]
  *                        [--trips N] [--mib M] [--spin-us US]
+ *   bench_cluster master --listen verbs:IP --perftest DEV --secret-file F --agent PATH --node-ip IP ...
  *
  * The master starts one mlos-node (local launcher, behind the wrapper: e.g.
  * ip,netns,exec,NS), one shard on it, and measures in one run:
@@ -15,11 +16,20 @@
  *   - remote call round trip: echo of 8 bytes on the shard through the
  *     agent, p50/p99 over N calls (mlos_call_sync: the master's loop, the
  *     tcp: transport, the agent, the slave's ring and back);
+ *   - local call round trip: the same echo on a shard of the same kind and
+ *     polling mode spawned by the master itself (shared memory and
+ *     doorbell only): the agent's own hop to its slave costs about this,
+ *     so remote - local is what the tcp hop and the agent's relaying add;
  *   - raw TCP stream: M MiB in 1 MiB writes, until the far end's answer;
  *   - put bandwidth: M MiB of mlos_put into the shard's window (16 MiB,
  *     wrapping), then one echo call, which the agent runs only after the
  *     puts before it are in the window: MiB/s from the first put to its
  *     reply.
+ * Over verbs (--listen verbs:IP, in the Soft-RoCE guest: bench_cluster_verbs.sh)
+ * the raw baselines are Debian perftest's on the same device, run by this
+ * program in the same run (--perftest DEV: ib_write_lat and ib_write_bw,
+ * server and client on IP), and the puts are RDMA WRITEs into the slave's
+ * window (cluster.h); --raw is not needed then.
  * --spin-us is the shard's polling mode (mlos_spawn_opts.spin_us), set by
  * the agent for its hop to the slave. Prints each beside its baseline and
  * the ratios.
@@ -34,6 +44,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <math.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cluster.h"
@@ -164,6 +177,74 @@ static void spawned(mlos_shard_t *s, int status)
     p->status = status;
 }
 
+
+/* ---- perftest baselines (verbs) ---- */
+
+/* Run "prog -d dev -F -s size -n iters" as server, then as client to ip,
+ * and return the first finite number of field `field` (0-based) on the
+ * result line ("<size> <iters> ...") of either side, or -1. perftest
+ * prints its result on both sides; a side whose cycle clock it could not
+ * calibrate (as under TCG) prints inf there, the other side is then used. */
+static double perftest(const char *prog, const char *dev, const char *ip, unsigned size, unsigned iters, int field)
+{
+    char sz[16], it[16], out[2][128];
+    double best = -1;
+    snprintf(sz, sizeof(sz), "%u", size);
+    snprintf(it, sizeof(it), "%u", iters);
+    for (int side = 0; side < 2; side++)
+        snprintf(out[side], sizeof(out[side]), "/tmp/bench_cluster.%d.%s.%d", (int)getpid(), prog, side);
+    pid_t srv = fork();
+    if (srv == 0) {
+        freopen(out[0], "w", stdout);
+        freopen("/dev/null", "w", stderr);
+        execlp(prog, prog, "-d", dev, "-F", "-s", sz, "-n", it, (char *)NULL);
+        _exit(127);
+    }
+    int ok = 0;
+    for (int tries = 0; tries < 20 && !ok; tries++) { /* until the server listens */
+        usleep(300000);
+        pid_t cli = fork();
+        if (cli == 0) {
+            freopen(out[1], "w", stdout);
+            freopen("/dev/null", "w", stderr);
+            execlp(prog, prog, "-d", dev, "-F", "-s", sz, "-n", it, ip, (char *)NULL);
+            _exit(127);
+        }
+        int st = 0;
+        waitpid(cli, &st, 0);
+        ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+            break;
+    }
+    if (!ok)
+        kill(srv, SIGKILL);
+    waitpid(srv, NULL, 0);
+    for (int side = 1; side >= 0; side--) {
+        FILE *f = fopen(out[side], "r");
+        char line[512];
+        while (f && fgets(line, sizeof(line), f)) {
+            double v[12];
+            int n = 0;
+            char *q = line, *e;
+            while (n < 12) {
+                v[n] = strtod(q, &e);
+                if (e == q)
+                    break;
+                n++, q = e;
+            }
+            if (n > field && (unsigned)v[0] == size && (unsigned)v[1] == iters && isfinite(v[field]) &&
+                best < 0)
+                best = v[field];
+        }
+        if (f)
+            fclose(f);
+        unlink(out[side]);
+    }
+    if (!ok)
+        fprintf(stderr, "bench_cluster: %s on %s did not run (installed? device up?)\n", prog, dev);
+    return ok ? best : -1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[1], "serve"))
@@ -175,8 +256,9 @@ int main(int argc, char **argv)
     static const struct option opts[] = {{"secret-file", 1, 0, 's'}, {"agent", 1, 0, 'a'}, {"node-ip", 1, 0, 'n'},
                                          {"raw", 1, 0, 'r'},         {"wrapper", 1, 0, 'w'}, {"arch", 1, 0, 'A'},
                                          {"trips", 1, 0, 't'},       {"mib", 1, 0, 'm'},   {"spin-us", 1, 0, 'S'},
-                                         {0, 0, 0, 0}};
+                                         {"listen", 1, 0, 'L'},      {"perftest", 1, 0, 'P'}, {0, 0, 0, 0}};
     const char *secret = NULL, *agent = "mlos-node", *node_ip = "127.0.0.1", *raw = NULL, *arch = "process";
+    const char *listen_on = "tcp:0.0.0.0", *ptdev = NULL;
     const char *wrapper[16] = {NULL};
     unsigned trips = 5000, mib = 512, spin_us = 0;
     int c;
@@ -197,29 +279,48 @@ int main(int argc, char **argv)
         case 't': trips = (unsigned)atoi(optarg); break;
         case 'm': mib = (unsigned)atoi(optarg); break;
         case 'S': spin_us = (unsigned)atoi(optarg); break;
+        case 'L': listen_on = optarg; break;
+        case 'P': ptdev = optarg; break;
         default: return 2;
         }
     }
-    if (!secret || !raw || !trips || !mib)
+    int verbs = !strncmp(listen_on, "verbs:", 6);
+    if (!secret || !trips || !mib || (verbs ? !ptdev : !raw)) {
+        fprintf(stderr, "bench_cluster: --secret-file, and --raw (tcp) or --perftest (verbs) are needed\n");
         return 2;
+    }
+    const char *tname = verbs ? "verbs" : "tcp";
+    /* perftest first, on the same device in the same run (not while the
+     * agent waits for this loop's heartbeats) */
+    double lat = -1, bw = -1;
+    if (verbs) {
+        lat = perftest("ib_write_lat", ptdev, node_ip, 8, trips, 4); /* t_typical: half a round trip */
+        bw = perftest("ib_write_bw", ptdev, node_ip, CHUNK, mib < 100 ? 100 : mib, 3); /* BW average MB/s */
+    }
     uv_loop_t *loop = uv_default_loop();
     mlos_cluster_t cl;
     mlos_launch_t la;
-    char addr[128], maddr[160];
+    char addr[128], laddr[160], maddr[160];
     struct mlos_cluster_opts co = {.secret_file = secret, .on_node = on_node};
-    if (mlos_cluster_listen(&cl, loop, "tcp:0.0.0.0:0", &co) < 0)
+    snprintf(laddr, sizeof(laddr), "%s:0", listen_on);
+    int rc = mlos_cluster_listen(&cl, loop, laddr, &co);
+    if (rc < 0) {
+        fprintf(stderr, "bench_cluster: listen on %s: %s\n", laddr, mlos_strerror(rc));
         return 1;
+    }
     mlos_cluster_addr(&cl, addr, sizeof(addr));
-    snprintf(maddr, sizeof(maddr), "tcp:%s:%s", node_ip, strrchr(addr, ':') + 1);
+    snprintf(maddr, sizeof(maddr), "%s:%s:%s", tname, node_ip, strrchr(addr, ':') + 1);
+    const char *name_args[] = {"--name", "bench-node", NULL};
     struct mlos_launch_opts lo = {.program = agent, .master_addr = maddr, .secret_file = secret,
-                                  .wrapper = wrapper[0] ? wrapper : NULL};
-    if (mlos_launch_start(loop, &la, &lo, on_exit_cb) < 0 || mlos_cluster_wait_nodes(&cl, 1, 30000) < 0) {
+                                  .wrapper = wrapper[0] ? wrapper : NULL, .extra_args = name_args};
+    if (mlos_launch_start(loop, &la, &lo, on_exit_cb) < 0 || mlos_cluster_wait_nodes(&cl, 1, 60000) < 0) {
         fprintf(stderr, "bench_cluster: no agent\n");
         return 1;
     }
     mlos_shard_t s;
     struct sp st = {0};
-    struct mlos_spawn_opts so = {.arch = arch, .kvm = MLOS_KVM_AUTO, .bulk_bytes = 16u << 20, .spin_us = spin_us};
+    struct mlos_spawn_opts so = {.arch = arch, .kvm = MLOS_KVM_AUTO, .bulk_bytes = 16u << 20, .spin_us = spin_us,
+                                 .hello_timeout_ms = 60000};
     s.data = &st;
     if (mlos_node_spawn(mlos_cluster_node_at(&cl, 0), &s, &so, spawned) < 0)
         return 1;
@@ -229,24 +330,42 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_cluster: spawn: %s\n", mlos_strerror(st.status));
         return 1;
     }
-    int fd = raw_connect(raw);
-    if (fd < 0) {
+    struct mlos_node_window w;
+    int by_rdma = mlos_node_shard_window(&s, &w) == 0;
+    if (verbs && !by_rdma)
+        fprintf(stderr, "bench_cluster: the agent gave no RDMA window: puts are copied by the agent\n");
+    mlos_shard_t ls;
+    struct sp lst = {0};
+    ls.data = &lst;
+    if (mlos_spawn(loop, &ls, &so, spawned) < 0)
+        return 1;
+    while (!lst.done)
+        uv_run(loop, UV_RUN_ONCE);
+    if (lst.status) {
+        fprintf(stderr, "bench_cluster: local spawn: %s\n", mlos_strerror(lst.status));
+        return 1;
+    }
+    int fd = -1;
+    if (!verbs && (fd = raw_connect(raw)) < 0) {
         fprintf(stderr, "bench_cluster: cannot reach the raw server at %s\n", raw);
         return 1;
     }
-    uint64_t *raw_rtt = calloc(trips, 8), *call_rtt = calloc(trips, 8);
+    uint64_t *raw_rtt = calloc(trips, 8), *call_rtt = calloc(trips, 8), *local_rtt = calloc(trips, 8);
     char err[200];
-    /* warm-up both */
+    /* warm-up */
     for (unsigned i = 0; i < 200; i++) {
         uint64_t v = i;
-        full_io(fd, &v, 8, 1);
-        full_io(fd, &v, 8, 0);
+        if (fd >= 0) {
+            full_io(fd, &v, 8, 1);
+            full_io(fd, &v, 8, 0);
+        }
         mlos_call_sync(&s, "echo", &v, 8, NULL, NULL, err, sizeof(err));
+        mlos_call_sync(&ls, "echo", &v, 8, NULL, NULL, err, sizeof(err));
     }
-    /* interleaved rounds: both see the same machine load */
+    /* interleaved rounds: all see the same machine load */
     for (unsigned i = 0; i < trips; i++) {
         uint64_t v = i, t0 = uv_hrtime();
-        if (full_io(fd, &v, 8, 1) < 0 || full_io(fd, &v, 8, 0) < 0)
+        if (fd >= 0 && (full_io(fd, &v, 8, 1) < 0 || full_io(fd, &v, 8, 0) < 0))
             return 1;
         raw_rtt[i] = uv_hrtime() - t0;
         t0 = uv_hrtime();
@@ -255,31 +374,46 @@ int main(int argc, char **argv)
             return 1;
         }
         call_rtt[i] = uv_hrtime() - t0;
+        t0 = uv_hrtime();
+        if (mlos_call_sync(&ls, "echo", &v, 8, NULL, NULL, err, sizeof(err)) < 0) {
+            fprintf(stderr, "bench_cluster: local echo: %s\n", err);
+            return 1;
+        }
+        local_rtt[i] = uv_hrtime() - t0;
     }
+    mlos_shard_stop_sync(&ls); /* not competing with the puts */
     qsort(raw_rtt, trips, 8, cmp_u64);
     qsort(call_rtt, trips, 8, cmp_u64);
+    qsort(local_rtt, trips, 8, cmp_u64);
+    double l50 = local_rtt[trips / 2] / 1e3, l99 = local_rtt[trips * 99 / 100] / 1e3;
     double r50 = raw_rtt[trips / 2] / 1e3, r99 = raw_rtt[trips * 99 / 100] / 1e3;
     double c50 = call_rtt[trips / 2] / 1e3, c99 = call_rtt[trips * 99 / 100] / 1e3;
 
     /* stream vs puts */
     static char buf[CHUNK];
     memset(buf, 0x5a, sizeof(buf));
-    uint64_t hdr = (1ull << 63) | ((uint64_t)mib << 20), t0 = uv_hrtime();
-    char ack;
-    full_io(fd, &hdr, 8, 1);
-    for (unsigned i = 0; i < mib; i++)
-        full_io(fd, buf, CHUNK, 1);
-    full_io(fd, &ack, 1, 0);
-    double raw_s = (uv_hrtime() - t0) / 1e9;
+    uint64_t t0;
+    double raw_s = 0;
+    if (fd >= 0) {
+        uint64_t hdr = (1ull << 63) | ((uint64_t)mib << 20);
+        char ack;
+        t0 = uv_hrtime();
+        full_io(fd, &hdr, 8, 1);
+        for (unsigned i = 0; i < mib; i++)
+            full_io(fd, buf, CHUNK, 1);
+        full_io(fd, &ack, 1, 0);
+        raw_s = (uv_hrtime() - t0) / 1e9;
+    }
     size_t win = 0;
     mlos_shard_bulk(&s, &win);
     unsigned per = (unsigned)(win / CHUNK);
     mlos_node_t *node = mlos_cluster_node_at(&cl, 0);
     int apid = node ? node->agent_pid : 0;
+    uint64_t rdma0 = node ? node->rdma_put_bytes : 0;
     double m_cpu0 = cpu_s(0), a_cpu0 = cpu_s(apid);
     t0 = uv_hrtime();
     for (unsigned i = 0; i < mib; i++) {
-        int rc = mlos_put(&s, (size_t)(i % per) * CHUNK, buf, CHUNK);
+        rc = mlos_put(&s, (size_t)(i % per) * CHUNK, buf, CHUNK);
         if (rc < 0) {
             fprintf(stderr, "bench_cluster: put: %s\n", mlos_strerror(rc));
             return 1;
@@ -295,14 +429,34 @@ int main(int argc, char **argv)
         return 1;
     double put_s = (uv_hrtime() - t0) / 1e9;
     double m_cpu = cpu_s(0) - m_cpu0, a_cpu = cpu_s(apid) - a_cpu0;
-    close(fd);
+    if (fd >= 0)
+        close(fd);
+    while ((node = mlos_cluster_node_at(&cl, 0)) && by_rdma && node->rdma_put_bytes - rdma0 < (uint64_t)mib * CHUNK)
+        uv_run(loop, UV_RUN_NOWAIT); /* completions are counted from the loop */
 
-    printf("through an agent over tcp (%s shard on node %s, %s, spin_us %u):\n", arch, s.node, maddr, spin_us);
-    printf("  round trip, 8 bytes   raw TCP p50 %.1f us p99 %.1f us | remote call p50 %.1f us p99 %.1f us  "
-           "(%.2fx at p50; %u trips each, interleaved)\n",
-           r50, r99, c50, c99, c50 / r50, trips);
-    printf("  bulk, %u MiB          raw TCP stream %.0f MiB/s | mlos_put through the agent %.0f MiB/s  (%.0f%%)\n",
-           mib, mib / raw_s, mib / put_s, 100.0 * raw_s / put_s);
+    printf("through an agent over %s (%s shard on node %s, %s, spin_us %u):\n", tname, arch, s.node, maddr, spin_us);
+    if (verbs) {
+        double bw_mib = bw > 0 ? bw * 1e6 / CHUNK : -1;
+        printf("  round trip, 8 bytes   ib_write_lat 2 x t_typical %.1f us | remote call p50 %.1f us p99 %.1f us  "
+               "(%.2fx; %u trips)\n",
+               2 * lat, c50, c99, lat > 0 ? c50 / (2 * lat) : 0.0, trips);
+        printf("  local call (same kind, this host) p50 %.1f us p99 %.1f us | remote - local %.1f us\n", l50, l99,
+               c50 - l50);
+        printf("  bulk, %u MiB          ib_write_bw 1 MiB writes %.0f MiB/s | mlos_put through the agent %.0f MiB/s "
+               "(%.0f%%; %s, %.0f MiB by RDMA WRITE)\n",
+               mib, bw_mib, mib / put_s, bw_mib > 0 ? 100.0 * mib / put_s / bw_mib : 0.0,
+               by_rdma ? "staged once, written into the window" : "copied by the agent",
+               node ? (node->rdma_put_bytes - rdma0) / (double)CHUNK : 0.0);
+    } else {
+        printf("  round trip, 8 bytes   raw TCP p50 %.1f us p99 %.1f us | remote call p50 %.1f us p99 %.1f us  "
+               "(%.2fx at p50; %u trips each, interleaved)\n",
+               r50, r99, c50, c99, c50 / r50, trips);
+        printf("  local call (same kind, this host) p50 %.1f us p99 %.1f us | remote - local %.1f us = %.2fx raw TCP "
+               "(the tcp hop and the agent's relaying)\n",
+               l50, l99, c50 - l50, (c50 - l50) / r50);
+        printf("  bulk, %u MiB          raw TCP stream %.0f MiB/s | mlos_put through the agent %.0f MiB/s  (%.0f%%)\n",
+               mib, mib / raw_s, mib / put_s, 100.0 * raw_s / put_s);
+    }
     printf("  during the puts: master CPU %.0f%%, agent CPU %.0f%% of %.2f s (the agent's pid is seen only when it "
            "shares our pid namespace)\n",
            100 * m_cpu / put_s, 100 * a_cpu / put_s, put_s);

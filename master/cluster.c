@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "cluster_rdma.h"
 #include "master_internal.h"
 #include "node_proto.h"
 #include "remote.h"
@@ -21,6 +22,7 @@ struct mlos_node_shard {
     mlos_node_t *node;
     struct mlos_shard_impl *im;
     uint32_t id; /* the master's shard id: the name on the wire */
+    struct mlos__node_win *win; /* its window as an RDMA region of the agent (verbs link), or NULL */
     struct mlos_node_shard *next;
 };
 
@@ -98,6 +100,12 @@ static int node_send(mlos_node_t *n, uint32_t type, uint32_t shard, uint32_t req
     return rc;
 }
 
+int mlos__node_send(mlos_node_t *n, uint32_t type, uint32_t shard, uint32_t req, uint32_t aux, const void *p1,
+                    size_t l1, const void *p2, size_t l2)
+{
+    return node_send(n, type, shard, req, aux, p1, l1, p2, l2);
+}
+
 static void bye_done(mlos_wr_t *wr, int status)
 {
     struct nmsg *m = wr->data;
@@ -155,6 +163,8 @@ static int op_put(struct mlos_shard_impl *im, size_t off, const void *src, size_
     int rc = 0;
     if (!rs)
         return MLOS_ESHARDDIED;
+    if (rs->win) /* verbs: RDMA WRITE straight into the slave's window */
+        return mlos__win_put(rs->node, rs->id, rs->win, off, src, len);
     /* pieces in order on one connection: the agent applies them before
      * any later CALL, which is all mlos_put promises */
     for (size_t done = 0; done < len && rc == 0;) {
@@ -170,12 +180,16 @@ static void op_stop(struct mlos_shard_impl *im)
 {
     struct mlos_node_shard *rs = im->rctx;
     if (rs)
+        mlos__win_dead(rs->node, rs->id, rs->win, 0); /* STOP releases it: nothing posted after */
+    if (rs)
         (void)node_send(rs->node, MLOS_NODE_STOP, rs->id, 0, 0, NULL, 0, NULL, 0);
 }
 
 static void op_fence(struct mlos_shard_impl *im)
 {
     struct mlos_node_shard *rs = im->rctx;
+    if (rs)
+        mlos__win_dead(rs->node, rs->id, rs->win, 0); /* KILL releases it */
     if (rs)
         (void)node_send(rs->node, MLOS_NODE_KILL, rs->id, 0, 0, NULL, 0, NULL, 0);
 }
@@ -194,6 +208,7 @@ static void op_release(struct mlos_shard_impl *im)
         }
     n->shards--;
     im->rctx = NULL;
+    mlos__win_unref(rs->win);
     free(rs);
 }
 
@@ -420,13 +435,29 @@ static void on_node_hello(mlos_node_t *n, const uint8_t *p, size_t len)
 static void on_spawned(mlos_node_t *n, struct mlos_node_shard *rs, const uint8_t *p, size_t len)
 {
     uint64_t bulk;
-    uint32_t pid;
+    uint32_t pid, klen;
     if (len < 16) {
         node_lost(n, MLOS_EPROTO, "SPAWNED too short");
         return;
     }
     memcpy(&bulk, p, 8);
     memcpy(&pid, p + 8, 4);
+    memcpy(&klen, p + 12, 4);
+    klen = mlos_from_le32(klen);
+    if (klen > len - 16) {
+        node_lost(n, MLOS_EPROTO, "SPAWNED too short for its window key");
+        return;
+    }
+    /* a window key: puts and gets go by RDMA, which only a verbs link has */
+    if (klen && !rs->win &&
+        (strcmp(n->ep.transport, "verbs") ||
+         mlos__win_parse(rs->im, p + 16, klen, mlos_from_le64(bulk), &rs->win) < 0)) {
+        mlos__shard_fail(rs->im, MLOS_EPROTO, "shard %u on node %s: a bad window key in SPAWNED", rs->id, n->name);
+        mlos__remote_gone(rs->im, MLOS_ESPAWN, rs->im->death_msg);
+        return;
+    }
+    p += klen;
+    len -= klen;
     if (mlos__remote_hello(rs->im, p + 16, len - 16, mlos_from_le64(bulk), (int)mlos_from_le32(pid)) < 0) {
         mlos__shard_fail(rs->im, MLOS_EPROTO, "shard %u on node %s: its HELLO does not decode", rs->id, n->name);
         mlos__remote_gone(rs->im, MLOS_ESPAWN, rs->im->death_msg);
@@ -487,6 +518,12 @@ static void on_recv(mlos_ep_t *ep, uint32_t type, const void *data, size_t len)
             cb(n, 0, (const char *)p, len, n->ps_arg);
         }
         return;
+    case MLOS_NODE_PUT_STALE: /* answers to RDMA put notices (node_proto.h) */
+        c->rdma_stale++;
+        return;
+    case MLOS_NODE_PUT_FORGED:
+        c->rdma_forged++;
+        return;
     case MLOS_NODE_SPAWNED:
     case MLOS_NODE_GONE:
     case MLOS_NODE_REPLY:
@@ -514,6 +551,7 @@ static void on_recv(mlos_ep_t *ep, uint32_t type, const void *data, size_t len)
         int err = (int32_t)h.aux;
         if (err > 0 || err < -1000)
             err = MLOS_ESHARDDIED;
+        mlos__win_dead(n, rs->id, rs->win, 1); /* the agent holds the dead slave's window until this */
         mlos__remote_gone(rs->im, err, why);
     }
 }
@@ -712,6 +750,15 @@ static int pl_spawn(void *ctx, uint32_t node, uv_loop_t *loop, mlos_shard_t *sha
     return n ? mlos_node_spawn(n, shard, o, cb) : MLOS_ESHARDDIED;
 }
 
+struct mlos__node_win *mlos__node_shard_win(const mlos_shard_t *shard, mlos_node_t **n, uint32_t *id)
+{
+    const struct mlos_shard_impl *im = shard ? shard->impl : NULL;
+    const struct mlos_node_shard *rs = im && im->rops == &node_ops ? im->rctx : NULL;
+    *n = rs ? rs->node : NULL;
+    *id = rs ? rs->id : 0;
+    return rs ? rs->win : NULL;
+}
+
 const struct mlos_pool_placement *mlos_cluster_placement(mlos_cluster_t *c)
 {
     c->placement.ctx = c;
@@ -736,10 +783,12 @@ static void maybe_closed(mlos_cluster_t *c)
             n->list = rs->next;
             if (rs->im)
                 rs->im->rctx = NULL, rs->im->fenced = 1;
+            mlos__win_unref(rs->win);
             free(rs);
         }
         free(n);
     }
+    mlos__win_cluster_free(c); /* registered staging memory, before the domain */
     mlos_domain_close(&c->dom);
     mlos_remote_secret_clear(&c->secret);
     while (put_cached)

@@ -21,8 +21,9 @@
  * mlos_call / mlos_call_ex / mlos_put / mlos_shard_stop like a local one;
  * shard->node names its node, shard->pid is its pid there and the registry
  * (`mlos ps`) shows both. mlos_get and mlos_shard_ep return MLOS_ENOTSUP
- * (results come back in replies), mlos_shard_bulk returns NULL (the window
- * is on the other node; its size is still reported).
+ * (results come back in replies; over a verbs link mlos_node_get reads the
+ * window), mlos_shard_bulk returns NULL (the window is on the other node;
+ * its size is still reported).
  *
  * Liveness, end to end: the agent pings each of its slaves with the
  * heartbeat set on its handle (mlos_shard_heartbeat; pools set theirs) and
@@ -93,6 +94,9 @@ struct mlos_node_s {
     uint64_t lost_ns;        /* silence or failure -> fenced (0 before) */
     uint64_t out_bytes;      /* queued for the agent, not yet sent (puts queue in memory: a producer
                               * that outruns the network waits while this is high) */
+    uint64_t rdma_put_bytes; /* put into slave windows by RDMA WRITE (verbs link) */
+    uint64_t rdma_get_bytes; /* read from them by RDMA READ */
+    uint64_t rdma_refused;   /* RDMA requests its agent's NIC refused (MLOS_EKEY ...) */
     /* private */
     mlos_cluster_t *c;
     mlos_ep_t ep;
@@ -116,6 +120,8 @@ struct mlos_cluster_s {
     unsigned lost;           /* nodes lost since listen */
     unsigned rejected;       /* connections refused (authentication, protocol, timeout) */
     uint64_t stale_dropped;  /* messages dropped: wrong epoch, unknown or fenced shard */
+    uint64_t rdma_stale;     /* agents' PUT_STALE: an RDMA put reached a window that was gone */
+    uint64_t rdma_forged;    /* agents' PUT_FORGED: an RDMA put named a key they never gave out */
     /* private */
     mlos_domain_t dom;
     mlos_listener_t lis;
@@ -129,6 +135,7 @@ struct mlos_cluster_s {
     uint32_t next_id, epoch_base;
     int closing, handles_open;
     void (*on_close)(mlos_cluster_t *);
+    void *rdma;              /* registered staging memory for RDMA puts (cluster_rdma.c) */
 };
 
 /* Listen on addr ("tcp:0.0.0.0:0" picks a port; "verbs:IP:PORT" opens the
@@ -158,6 +165,44 @@ int mlos_node_ps(mlos_node_t *n, void (*cb)(mlos_node_t *n, int status, const ch
 
 /* A placement for mlos_pool_opts over the live nodes; valid as long as c. */
 const struct mlos_pool_placement *mlos_cluster_placement(mlos_cluster_t *c);
+
+/* ---- RDMA into slave windows (verbs links) ----
+ * Over a verbs: link the agent registers each slave's window with its RDMA
+ * device and reports the key when the shard starts. mlos_put of such a
+ * shard is then an RDMA WRITE into the slave's memory: staged once here in
+ * registered memory (src is free again on return, as mlos_put promises),
+ * nothing copied on the node, and ordered before later calls like a put
+ * over tcp. Over tcp (or when the agent could not register the window) the
+ * agent copies puts into the window as before. */
+struct mlos_node_window {
+    struct mlos_rkey key; /* the agent's region over the window (its address space) */
+    uint32_t epoch;       /* the registration's number on that agent */
+};
+
+/* The window of a cluster shard that puts reach by RDMA: 0 and *out, or
+ * MLOS_ENOTSUP (puts are copied by its agent), MLOS_ESHARDDIED (not ready,
+ * or its window was released), MLOS_EINVAL (not a cluster shard). */
+int mlos_node_shard_window(const mlos_shard_t *shard, struct mlos_node_window *out);
+
+typedef void (*mlos_node_rdma_cb)(void *arg, int status);
+
+/* Read len (> 0) bytes of the shard's window at offset into dst by RDMA
+ * READ; cb(arg, status) once they are in dst, which stays valid until then.
+ * Ordered after the replies already received: a get issued after a call's
+ * reply sees what the call wrote. MLOS_ERANGE outside the window,
+ * MLOS_ENOTSUP without an RDMA window, MLOS_ESHARDDIED if the shard is not
+ * ready; cb gets MLOS_EKEY if the agent's NIC refused the key. */
+int mlos_node_get(mlos_shard_t *shard, size_t offset, void *dst, size_t len, mlos_node_rdma_cb cb, void *arg);
+
+/* A put with an explicit window key, as mlos_put makes for a shard with a
+ * window but without checking that the key is still the shard's: for
+ * tests and tools that check how an agent treats stale and forged keys.
+ * src stays valid until cb, which gets MLOS_EKEY when the agent's NIC
+ * refused the key; the agent answers the notice after it with PUT_STALE or
+ * PUT_FORGED (counted in rdma_stale, rdma_forged). MLOS_ESHARDDIED if the
+ * node is lost, MLOS_ERANGE outside w's region. */
+int mlos_node_put_window(mlos_node_t *n, uint32_t shard_id, const struct mlos_node_window *w, uint64_t offset,
+                         void *src, size_t len, mlos_node_rdma_cb cb, void *arg);
 
 /* Stop listening, tell every agent to stop its shards and exit, drop every
  * node; shards still open read as dead and must still be stopped. cb (may

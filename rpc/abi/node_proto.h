@@ -15,8 +15,10 @@
  *   master -> agent   SPAWN       shard = the master's shard id; text
  *                                 "key=value" lines: arch, mem, bulk, ring,
  *                                 kvm (1, 0, -1 auto), hello_timeout, spin_us
- *   agent  -> master  SPAWNED     shard; le64 bulk_len, le32 pid, le32 0,
- *                                 then the shard's mlos.Hello (arch, tasks,
+ *   agent  -> master  SPAWNED     shard; le64 bulk_len, le32 pid, le32 k
+ *                                 (0, or MLOS_NODE_WINKEY_SIZE on a verbs
+ *                                 link: below), k bytes of window key, then
+ *                                 the shard's mlos.Hello (arch, tasks,
  *                                 mem_bytes, boot_ns)
  *   agent  -> master  GONE        shard; aux = MLOS_E* as int32 (0: stopped
  *                                 as asked); text why. Also a failed spawn.
@@ -78,7 +80,7 @@ enum mlos_node_msg {
     MLOS_NODE_HEARTBEAT,
 };
 
-#define MLOS_NODE_VERSION 1u
+#define MLOS_NODE_VERSION 2u /* 2: window keys in SPAWNED, RDMA messages */
 #define MLOS_NODE_HDR 16u
 /* Puts travel in pieces of at most this many bytes (one message each). */
 #define MLOS_NODE_PUT_CHUNK ((1u << 20) - 4096u)
@@ -131,5 +133,63 @@ static inline int mlos_node_kv(const uint8_t *text, size_t len, const char *key,
     }
     return -1;
 }
+
+/* ---- RDMA into slave windows (verbs links) ----
+ *
+ * Over a verbs: link the agent registers each slave's bulk window (its own
+ * mapping of the slave's memory file) as a memory region of its RDMA device
+ * and sends the key in SPAWNED (MLOS_NODE_WINKEY_SIZE bytes, little endian):
+ *   40 bytes   mlos_rkey_encode (rpc/msg/msg.h) of the region: address and
+ *              length in the agent, the NIC's rkey, access (remote read and
+ *              write); the mlos key fields are zero (the NIC checks)
+ *   le32       epoch: the registration's number on this agent (1, 2, ...,
+ *              never reused while it runs)
+ *   le32       0
+ * The master then writes puts with RDMA WRITE and reads with RDMA READ
+ * straight between its memory and the slave's; nothing is copied by the
+ * agent. After the WRITEs of each put, on the same connection (so after
+ * the data, and before any later CALL):
+ *   master -> agent   PUT_RDMA    shard; aux = window epoch; le64 offset,
+ *                                 le64 length, le32 the NIC rkey used,
+ *                                 le32 0
+ *   agent  -> master  PUT_STALE   shard; aux = epoch: that window is released
+ *                                 or its slave dead; the put reached no
+ *                                 live slave. An answer to a stale key,
+ *                                 not a key error
+ *   agent  -> master  PUT_FORGED  shard; aux = epoch: this agent never gave
+ *                                 out that epoch with that rkey for the
+ *                                 shard; a refusal by its NIC stays counted
+ *   master -> agent   WIN_RELEASE shard; aux = epoch: sent when the master
+ *                                 hears GONE for the shard; it posts no more
+ *                                 RDMA to that window. The agent keeps a dead
+ *                                 slave's window registered (and mapped)
+ *                                 until then, at most MLOS_NODE_WIN_RETIRE_MS,
+ *                                 so a WRITE in flight when the slave died
+ *                                 lands in its dead pages rather than in a
+ *                                 region registered later in a reused NIC
+ *                                 key slot; then it deregisters, and only
+ *                                 then unmaps. STOP and KILL release the
+ *                                 window at once (the master sends them after
+ *                                 its last RDMA to the shard).
+ * A WRITE with a released window's key is refused by the agent's NIC and
+ * costs a queue pair recovery, which the verbs transport counts against the
+ * master (MLOS_VERBS_MAX_PEER_RECOVERIES close the link). The PUT_RDMA that
+ * follows tells the agent which key it was: a released one of that shard
+ * with the right rkey takes the refusal off the count (at most
+ * MLOS_NODE_STALE_FORGIVE per released window: the RDMA a master can have
+ * in flight); any other stays counted, so guessing keys still closes the
+ * link.
+ */
+enum mlos_node_rdma_msg {
+    MLOS_NODE_PUT_RDMA = 0x4e480101u,
+    MLOS_NODE_PUT_STALE,
+    MLOS_NODE_PUT_FORGED,
+    MLOS_NODE_WIN_RELEASE,
+};
+
+#define MLOS_NODE_WINKEY_SIZE 48u
+#define MLOS_NODE_PUT_RDMA_SIZE 24u
+#define MLOS_NODE_STALE_FORGIVE 64u
+#define MLOS_NODE_WIN_RETIRE_MS 2000u
 
 #endif

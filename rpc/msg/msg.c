@@ -566,3 +566,17 @@ int mlos_ep_get(mlos_ep_t *ep, mlos_wr_t *wr, mlos_mr_t *local, size_t local_off
 {
     return post_rdma(ep, wr, MLOS_WR_GET, local, local_off, remote, remote_off, len, cb);
 }
+
+unsigned mlos_ep_refused(const mlos_ep_t *ep)
+{
+    if (!ep || !ep->tp || !ep->tp->refused || ep->state == MLOS_EP_INIT || ep->state == MLOS_EP_CLOSED)
+        return 0;
+    return ep->tp->refused(ep);
+}
+
+int mlos_ep_forgive(mlos_ep_t *ep)
+{
+    if (!ep || !ep->tp || ep->state == MLOS_EP_INIT || ep->state == MLOS_EP_CLOSED)
+        return MLOS_EINVAL;
+    return ep->tp->forgive ? ep->tp->forgive(ep) : MLOS_ENOTSUP;
+}

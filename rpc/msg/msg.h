@@ -271,6 +271,21 @@ int mlos_send_pb(mlos_ep_t *ep, mlos_wr_t *wr, uint32_t type, const struct Proto
  * mlos_send's errors. */
 int mlos_send_frame(mlos_ep_t *ep, uint8_t type, uint32_t request_id, const struct ProtobufCMessage *msg);
 
+/* Refused accesses the peer still has counted against it: over verbs, the
+ * queue pair recoveries its accesses caused (MLOS_VERBS_MAX_PEER_RECOVERIES
+ * more close it). 0 on transports that do not count that way (tcp and shm
+ * count unknown keys themselves, MLOS_EP_MAX_BAD_KEYS). */
+unsigned mlos_ep_refused(const mlos_ep_t *ep);
+/* Take one refusal off that count: for an application that knows the
+ * refused access was honest, because the peer used a key this side revoked
+ * itself while the peer's request was already on its way (a region torn
+ * down under a put in flight). The application must tie each forgiveness
+ * to such a key, and bound how many one key may earn: every refusal it
+ * forgives is one more guess a hostile peer gets. 0, MLOS_ENOENT (nothing
+ * counted), MLOS_ENOTSUP (the transport does not count refusals),
+ * MLOS_EINVAL. */
+int mlos_ep_forgive(mlos_ep_t *ep);
+
 /* One-sided: copy len bytes from local[local_off] to the peer's region
  * remote at remote_off (put), or the other way (get). cb runs when the data
  * is in place at the destination. */

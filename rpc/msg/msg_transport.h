@@ -33,6 +33,10 @@ struct mlos_transport {
     int (*post)(mlos_ep_t *ep, mlos_wr_t *wr); /* wr validated; 0 or an immediate error */
     /* optional: a region of dom was deregistered; stop serving rkey at once */
     void (*revoke)(mlos_domain_t *dom, uint32_t rkey);
+    /* optional: refusals of the peer's accesses counted toward closing it;
+     * forgive takes one off (0, MLOS_ENOENT when none is counted) */
+    unsigned (*refused)(const mlos_ep_t *ep);
+    int (*forgive)(mlos_ep_t *ep);
 };
 
 extern const struct mlos_transport mlos_transport_shm;

@@ -577,6 +577,21 @@ static int verbs_post(mlos_ep_t *ep, mlos_wr_t *wr)
     return verbs_data_post(v, wr);
 }
 
+static unsigned verbs_refused(const mlos_ep_t *ep)
+{
+    const struct verbs_ep *v = ep->impl;
+    return v ? v->peer_recoveries : 0;
+}
+
+static int verbs_forgive(mlos_ep_t *ep)
+{
+    struct verbs_ep *v = ep->impl;
+    if (!v || !v->peer_recoveries)
+        return MLOS_ENOENT;
+    v->peer_recoveries--;
+    return 0;
+}
+
 const struct mlos_transport mlos_transport_verbs = {
     .name = "verbs",
     .listen = verbs_listen,
@@ -586,4 +601,6 @@ const struct mlos_transport mlos_transport_verbs = {
     .connect = verbs_connect,
     .close = verbs_close,
     .post = verbs_post,
+    .refused = verbs_refused,
+    .forgive = verbs_forgive,
 };

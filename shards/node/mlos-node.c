@@ -51,6 +51,7 @@
 #include "mlos_pool.h"
 #include "msg.h"
 #include "node_proto.h"
+#include "node_verbs.h"
 #include "remote.h"
 #include "remote_auth.h"
 
@@ -58,7 +59,9 @@
 #define MAX_SHARD_MEM (16ull << 30)
 #define QUIT_GRACE_MS 3000 /* slaves get STOP, then SIGKILL after 2 s (mlos_shard_stop) */
 
-enum { S_STARTING, S_READY, S_STOPPING };
+/* S_RETIRING: the slave died; its window waits for the master's release
+ * (node_verbs.h) before the slave is stopped and its memory unmapped */
+enum { S_STARTING, S_READY, S_STOPPING, S_RETIRING };
 
 struct ashard {
     mlos_shard_t sh;
@@ -69,6 +72,7 @@ struct ashard {
     unsigned hb_interval_ms, hb_timeout_ms; /* as the master asked (0: off) */
     int why_err;       /* status of the call failure in why */
     char why[300];     /* last failure seen on a call */
+    struct node_win *win; /* its window as an RDMA region (verbs link), or NULL */
     struct ashard *next;
 };
 
@@ -182,6 +186,7 @@ static void shard_stop(struct ashard *s)
     if (s->state == S_STOPPING)
         return;
     s->state = S_STOPPING;
+    node_win_close(&s->win); /* before mlos_shard_stop unmaps the memory */
     if (mlos_shard_stop(&s->sh, shard_closed) < 0 && !s->sh.impl)
         shard_closed(&s->sh);
 }
@@ -219,8 +224,8 @@ static void on_spawned(mlos_shard_t *sh, int status)
     if (s->hb_interval_ms)
         mlos_shard_heartbeat(sh, s->hb_interval_ms, s->hb_timeout_ms);
     Mlos__Hello h = MLOS__HELLO__INIT;
-    size_t bulk_len = 0, n;
-    uint8_t *buf;
+    size_t bulk_len = 0, n, klen;
+    uint8_t *buf, key[MLOS_NODE_WINKEY_SIZE];
     mlos_shard_bulk(sh, &bulk_len);
     h.arch = sh->arch;
     h.tasks = sh->tasks;
@@ -229,18 +234,20 @@ static void on_spawned(mlos_shard_t *sh, int status)
     h.boot_ns = sh->shard_boot_ns;
     h.abi = 1;
     n = mlos__hello__get_packed_size(&h);
-    if (!(buf = malloc(16 + n))) {
+    klen = node_win_open(sh, s->id, &s->win, key); /* over verbs: puts go straight into it */
+    if (!(buf = malloc(16 + klen + n))) {
         send_gone(s, MLOS_ENOMEM, "agent out of memory");
         shard_stop(s);
         return;
     }
     uint64_t b = mlos_to_le64(bulk_len);
-    uint32_t pid = mlos_to_le32((uint32_t)sh->pid), zero = 0;
+    uint32_t pid = mlos_to_le32((uint32_t)sh->pid), k = mlos_to_le32((uint32_t)klen);
     memcpy(buf, &b, 8);
     memcpy(buf + 8, &pid, 4);
-    memcpy(buf + 12, &zero, 4);
-    mlos__hello__pack(&h, buf + 16);
-    (void)send_msg(MLOS_NODE_SPAWNED, s->id, 0, 0, buf, 16 + n, NULL, 0);
+    memcpy(buf + 12, &k, 4);
+    memcpy(buf + 16, key, klen);
+    mlos__hello__pack(&h, buf + 16 + klen);
+    (void)send_msg(MLOS_NODE_SPAWNED, s->id, 0, 0, buf, 16 + klen + n, NULL, 0);
     free(buf);
 }
 
@@ -486,6 +493,18 @@ static void on_recv(mlos_ep_t *e, uint32_t type, const void *data, size_t len)
     case MLOS_NODE_BYE:
         quit(0, NULL);
         return;
+    case MLOS_NODE_PUT_RDMA: /* after the WRITEs of a put (node_verbs.c) */
+        s = find(h.shard);
+        node_win_notice(s ? s->win : NULL, h.shard, h.aux, p, len);
+        return;
+    case MLOS_NODE_WIN_RELEASE:
+        if ((s = find(h.shard)) && node_win_release(s->win, h.aux)) {
+            if (s->state == S_RETIRING)
+                shard_stop(s);
+            else
+                node_win_close(&s->win);
+        }
+        return;
     case MLOS_NODE_CALL:
     case MLOS_NODE_PUT:
     case MLOS_NODE_STOP:
@@ -561,7 +580,15 @@ static void on_scan(uv_timer_t *t)
                      line[0] ? "; console: " : "", line);
         }
         send_gone(s, s->why_err ? s->why_err : MLOS_ESHARDDIED, s->why);
-        shard_stop(s);
+        if (!quitting && node_win_retire(s->win, now))
+            s->state = S_RETIRING; /* stopped at WIN_RELEASE, or below when its time is up */
+        else
+            shard_stop(s);
+    }
+    for (struct ashard *s = shards, *next; s; s = next) {
+        next = s->next;
+        if (s->state == S_RETIRING && node_win_retire_due(s->win, now))
+            shard_stop(s);
     }
 }
 
@@ -756,6 +783,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "mlos-node: messaging domain: %s\n", mlos_strerror(rc));
         return 2;
     }
+    node_verbs_init(&dom, &ep, !strncmp(master_addr, "verbs:", 6), send_msg, node_name);
     uv_timer_init(loop, &retry);
     uv_timer_init(loop, &scan);
     uv_timer_init(loop, &quit_timer);

@@ -255,6 +255,64 @@ static void fused(void)
     /* ... and to the operation of a "mov; op" pair skips the move */
     EXPECT(A + 1, P2, BPF_LDX_MEM(BPF_DW, R3, R1, 0), BPF_ALU64_IMM(BPF_AND, R3, 1), BPF_MOV64_REG(R0, R2),
            BPF_JMP_IMM(BPF_JNE, R3, 0, 1), BPF_MOV64_REG(R0, R4), BPF_ALU64_IMM(BPF_ADD, R0, 1), EXIT);
+    /* same-register pairs: neg; and (CRC's mask), rsh; xor, xor; mul (FNV-1a) */
+    EXPECT((0u - 0x89abcdefu) & 0xedb88320u, P2, BPF_MOV32_REG(R0, R2), BPF_NEG32(R0),
+           BPF_ALU32_IMM(BPF_AND, R0, (int32_t)0xedb88320u), EXIT);
+    EXPECT((0x89abcdefu >> 3) ^ 0x87654321u, P2, BPF_MOV32_REG(R0, R2), BPF_ALU32_IMM(BPF_RSH, R0, 35),
+           BPF_ALU32_REG(BPF_XOR, R0, R4), EXIT);
+    EXPECT(0, P2, BPF_ALU32_IMM(BPF_RSH, R2, 3), BPF_ALU32_REG(BPF_XOR, R2, R2), BPF_MOV64_REG(R0, R2), EXIT);
+    EXPECT((uint32_t)((0x89abcdefu ^ 0x87654321u) * 16777619u), P2, BPF_ALU32_REG(BPF_XOR, R2, R4),
+           BPF_ALU32_IMM(BPF_MUL, R2, 16777619), BPF_MOV64_REG(R0, R2), EXIT);
+    EXPECT(0, P2, BPF_ALU32_REG(BPF_XOR, R2, R2), BPF_ALU32_IMM(BPF_MUL, R2, 3), BPF_MOV64_REG(R0, R2), EXIT);
+    /* ... or two registers, run one by one */
+    EXPECT((uint32_t)(0u - 0x89abcdefu), P2, BPF_NEG32(R2), BPF_ALU32_IMM(BPF_AND, R4, 0), BPF_MOV64_REG(R0, R2),
+           EXIT);
+    EXPECT(0x89abcdefu >> 3, P2, BPF_ALU32_IMM(BPF_RSH, R2, 3), BPF_ALU32_REG(BPF_XOR, R4, R2),
+           BPF_MOV64_REG(R0, R2), EXIT);
+    /* indexed loads of every size, r4 = r2 + r3, r0 = *(r4 + 1): data[i] = i */
+#define IDX(sz, d) BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_MOV64_IMM(R3, 5), BPF_MOV64_REG(R4, R2),              \
+        BPF_ALU64_REG(BPF_ADD, R4, R3), BPF_LDX_MEM(sz, d, R4, 1)
+    EXPECT(6, IDX(BPF_B, R0), EXIT);
+    EXPECT(0x0706, IDX(BPF_H, R0), EXIT);
+    EXPECT(0x09080706, IDX(BPF_W, R0), EXIT);
+    EXPECT(0x0d0c0b0a09080706ull, IDX(BPF_DW, R0), EXIT);
+    /* the pointer keeps its new value; the load may overwrite it */
+    EXPECT(6 + 5, IDX(BPF_B, R0), BPF_ALU64_REG(BPF_ADD, R0, R4), BPF_ALU64_REG(BPF_SUB, R0, R2), EXIT);
+    EXPECT(6, IDX(BPF_B, R4), BPF_MOV64_REG(R0, R4), EXIT);
+    /* r4 = r3 (a scalar) + r2 (the pointer) is a pointer too */
+    EXPECT(5, BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_MOV64_IMM(R3, 5), BPF_MOV64_REG(R4, R3),
+           BPF_ALU64_REG(BPF_ADD, R4, R2), BPF_LDX_MEM(BPF_B, R0, R4, 0), EXIT);
+    /* a jump to the add of a triple skips the move, one to the load skips both */
+    EXPECT(15, BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_MOV64_IMM(R3, 5), BPF_MOV64_REG(R4, R2),
+           BPF_ALU64_IMM(BPF_ADD, R4, 10), BPF_JMP_IMM(BPF_JNE, R3, 0, 1), BPF_MOV64_REG(R4, R2),
+           BPF_ALU64_REG(BPF_ADD, R4, R3), BPF_LDX_MEM(BPF_B, R0, R4, 0), EXIT);
+    EXPECT(10, BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_MOV64_IMM(R3, 5), BPF_MOV64_REG(R4, R2),
+           BPF_ALU64_IMM(BPF_ADD, R4, 10), BPF_JMP_IMM(BPF_JNE, R3, 0, 2), BPF_MOV64_REG(R4, R2),
+           BPF_ALU64_REG(BPF_ADD, R4, R3), BPF_LDX_MEM(BPF_B, R0, R4, 0), EXIT);
+    /* scaled indexes: r3 = 2 << 2 (words) or 1 << 3 (double words) + r2, loads and stores */
+#define SIDX(k, i) BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_MOV64_IMM(R3, i), BPF_ALU64_IMM(BPF_LSH, R3, k),        \
+        BPF_ALU64_REG(BPF_ADD, R3, R2)
+    EXPECT(0x0b0a0908, SIDX(2, 2), BPF_LDX_MEM(BPF_W, R0, R3, 0), EXIT);
+    EXPECT(0x0f0e0d0c0b0a0908ull, SIDX(3, 1), BPF_LDX_MEM(BPF_DW, R0, R3, 0), EXIT);
+    EXPECT(0x00000000fedcba98ull, BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_MOV32_IMM(R5, (int32_t)0xfedcba98u),
+           BPF_MOV64_IMM(R3, 3), BPF_ALU64_IMM(BPF_LSH, R3, 2), BPF_ALU64_REG(BPF_ADD, R3, R2),
+           BPF_STX_MEM(BPF_W, R3, R5, 0), BPF_LDX_MEM(BPF_W, R0, R2, 12), EXIT);
+    EXPECT(0x1122334455667788ull, BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_LD_IMM64(R5, 0x1122334455667788ull),
+           BPF_MOV64_IMM(R3, 2), BPF_ALU64_IMM(BPF_LSH, R3, 3), BPF_ALU64_REG(BPF_ADD, R3, R2),
+           BPF_STX_MEM(BPF_DW, R3, R5, 0), BPF_LDX_MEM(BPF_DW, R0, R2, 16), EXIT);
+    /* the pointer keeps its new value */
+    EXPECT(8 + 9, BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_MOV64_IMM(R3, 1), BPF_ALU64_IMM(BPF_LSH, R3, 3),
+           BPF_ALU64_REG(BPF_ADD, R3, R2), BPF_LDX_MEM(BPF_B, R0, R3, 0), BPF_LDX_MEM(BPF_B, R5, R3, 1),
+           BPF_ALU64_REG(BPF_ADD, R0, R5), EXIT);
+    /* the last byte, word and double word of the data region */
+    EXPECT(0xff, BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_MOV64_IMM(R3, 255), BPF_MOV64_REG(R4, R2),
+           BPF_ALU64_REG(BPF_ADD, R4, R3), BPF_LDX_MEM(BPF_B, R0, R4, 0), EXIT);
+    EXPECT(0xfffefdfc, BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_MOV64_IMM(R3, 63), BPF_ALU64_IMM(BPF_LSH, R3, 2),
+           BPF_ALU64_REG(BPF_ADD, R3, R2), BPF_LDX_MEM(BPF_W, R0, R3, 0), EXIT);
+    EXPECT(0xfffefdfcfbfaf9f8ull, BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_MOV64_IMM(R3, 31),
+           BPF_ALU64_IMM(BPF_LSH, R3, 3), BPF_ALU64_REG(BPF_ADD, R3, R2), BPF_LDX_MEM(BPF_DW, R0, R3, 0), EXIT);
+#undef IDX
+#undef SIDX
 #undef A
 #undef B
 #undef P2

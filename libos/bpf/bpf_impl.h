@@ -39,24 +39,45 @@
     X(ldxb_v) X(ldxh_v) X(ldxw_v) X(ldxdw_v) X(ldxsb_v) X(ldxsh_v) X(ldxsw_v) X(stb_v) X(sth_v) X(stw_v)          \
     X(stdw_v) X(stxb_v) X(stxh_v) X(stxw_v) X(stxdw_v) X(atomicw_v) X(atomicdw_v)
 
-/* Fused pairs: one handler runs two adjacent instructions, the one in its
- * slot and the next (bpf_fused_op, bpf_load.c, picks them; names are
- * first_second). eBPF is two-address, so compilers emit "r5 = r2; r5 >>=
- * 7" for a three-address operation, and every counted loop closes with
- * "i += 1; if i < n goto"; a fused pair pays one dispatch for both. The
- * next slot keeps its own handler, so a jump that lands on it runs it
- * alone: fusing never changes which instructions run. */
+/* Fused sequences: one handler runs two or three adjacent instructions,
+ * the one in its slot and the next (bpf_fused_op, bpf_load.c, picks them;
+ * names are first_second). eBPF is two-address, so compilers emit "r5 =
+ * r2; r5 >>= 7" for a three-address operation, "r3 = r7; r3 += r2; r4 =
+ * *(u8 *)(r3 + 0)" for p[i], and every counted loop closes with "i += 1;
+ * if i < n goto"; a fused sequence pays one dispatch for all, and keeps the
+ * intermediate value in a host register rather than storing it into the
+ * register file and loading it back, which on a register file in memory
+ * is a store-to-load forwarding delay on the dependency chain. So each is
+ * picked only where its instructions share the register that carries the
+ * value (see bpf_fused_op). The later slots keep their own handlers, so a
+ * jump that lands on one runs it alone: fusing never changes which
+ * instructions run.
+ *   mov_OP:   rX = rA; rX OP= K or rB (B != X)
+ *   lsh_add:  rX <<= K; rX += rB (B != X)
+ *   add_JMP:  rX += K; if rX JMP K or rB goto (jgt/jge x: if rB JMP rX)
+ *   idx_LDX:  rX = rA; rX += rB; rY = *(rX + off) (B != X): p[i]
+ *   sidx_LDX, sidx_STX: rX <<= K; rX += rB; rY = *(rX + off), or
+ *             *(rX + off) = rY (B != X): a[i] of 4- or 8-byte elements
+ *   neg_and32k, rsh_xor32x, xor_mul32k: two operations on one register
+ *             (the steps of a bitwise CRC, of FNV-1a) */
 #define BPF_FUSED_OPS(X)                                                                                         \
     X(mov_add64k) X(mov_sub64k) X(mov_mul64k) X(mov_and64k) X(mov_or64k) X(mov_xor64k) X(mov_lsh64k)             \
     X(mov_rsh64k) X(mov_arsh64k) X(mov_add64x) X(mov_sub64x) X(mov_mul64x) X(mov_and64x) X(mov_or64x)            \
     X(mov_xor64x) X(mov_add32k) X(mov_and32k) X(mov_or32k) X(mov_xor32k) X(mov_lsh32k) X(mov_rsh32k)             \
     X(lsh_add64x) X(add_jlt64k) X(add_jlt64x) X(add_jle64k) X(add_jle64x) X(add_jne64k) X(add_jne64x)            \
     X(add_jgt64x) X(add_jge64x) X(add_jlt32k) X(add_jlt32x) X(add_jle32k) X(add_jne32k) X(add_jne32x)            \
-    X(stxdw_ldxdw)
+    X(stxdw_ldxdw) X(idx_ldxb) X(idx_ldxh) X(idx_ldxw) X(idx_ldxdw) X(idx_ldxb_v) X(idx_ldxh_v) X(idx_ldxw_v)     \
+    X(idx_ldxdw_v) X(sidx_ldxw) X(sidx_ldxdw) X(sidx_stxw) X(sidx_stxdw) X(sidx_ldxw_v) X(sidx_ldxdw_v)           \
+    X(sidx_stxw_v) X(sidx_stxdw_v) X(neg_and32k) X(rsh_xor32x) X(xor_mul32k)
 
 #define BPF_ENUM_ITEM(n) BPF_OPI_##n,
 enum bpf_opi { BPF_OP_LIST(BPF_ENUM_ITEM) BPF_OPI_COUNT };
 #undef BPF_ENUM_ITEM
+
+/* Where a _v access finds its limit in the interpreter's table of
+ * variable-region limits (struct bpf_vlim, bpf_interp.c): eight of 16
+ * bytes per region, reads then writes, by size index (0-3 for 1-8 bytes). */
+#define BPF_VLIM_OFF(region, write, szi) ((int32_t)((region) * 128 + (write) * 64 + (szi) * 16))
 
 /* Number of ALU operations per width (K and X each), in BPF_ALU_OPS order. */
 #define BPF_NALU 14

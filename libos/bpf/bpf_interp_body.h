@@ -24,7 +24,7 @@ int BPF_INTERP_NAME(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len,
     /* Variable-length regions, for _v accesses: both modes check those
      * against these ranges only (the verifier proved the pointer is into
      * one), so that no mode lets such an access land in another object. */
-    struct bpf_range var[MLOS_BPF_MAX_REGIONS];
+    struct bpf_vlim var[8 * MLOS_BPF_MAX_REGIONS];
 #if BPF_CHECKED
     struct bpf_range mem[2 + MLOS_BPF_MAX_REGIONS];
     int nmem, smem; /* smem: index of the stack range */
@@ -46,7 +46,7 @@ int BPF_INTERP_NAME(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len,
     nmem = bpf_ranges(prog, ctx, ctx_len, stack, mem, &smem);
 #define MEMCHECK(a, sz, w)                                                                                       \
     do {                                                                                                         \
-        if (!bpf_range_ok(mem, nmem, (a), (sz), (w)))                                                            \
+        if (!BPF_RANGE_OK(mem, nmem, (a), (sz), (w)))                                                            \
             return MLOS_EACCES;                                                                                  \
     } while (0)
 #define TAKE(rel)                                                                                                \
@@ -61,11 +61,18 @@ int BPF_INTERP_NAME(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len,
 #endif
     if (prog->varlen)
         bpf_var_ranges(prog, ctx, ctx_len, var);
-#define VCHECK(a, sz, wr)                                                                                        \
+/* A _v load or register store: slot i's imm is the byte offset of its
+ * limit (BPF_VLIM_OFF); any other _v access: the region's row from the
+ * upper nibble of dst, then the limit for the size and kind. */
+#define VLIMIT(m, a)                                                                                             \
     do {                                                                                                         \
-        if (!bpf_var_ok(&var[ip->dst >> 4], (a), (sz), (wr)))                                                     \
+        if ((uint64_t)(a) - (m)->lo >= (m)->lim)                                                                 \
             return MLOS_EACCES;                                                                                  \
     } while (0)
+#define VCHECK_AT(i, a, sz, wr) VLIMIT((const struct bpf_vlim *)((const char *)var + ip[i].imm), a)
+#define VCHECK(a, sz, wr) VCHECK_AT(0, a, sz, wr)
+#define VCHECK_NIB(a, sz, wr)                                                                                    \
+    VLIMIT((const struct bpf_vlim *)((const char *)var + ((size_t)(ip->dst & 0xf0) << 3)) + 4 * (wr) + BPF_SZI(sz), a)
 #define DST R[ip->dst]
 #define SRC R[ip->src]
 #define IMM32 (ip->imm)
@@ -239,8 +246,7 @@ op_exit:
         depth--;
         memcpy(&R[6], frames[depth].saved, sizeof(frames[depth].saved));
 #if BPF_CHECKED
-        mem[smem].lo += MLOS_BPF_STACK_SIZE;
-        mem[smem].hi += MLOS_BPF_STACK_SIZE;
+        mem[smem].lo += MLOS_BPF_STACK_SIZE; /* same length, same limits */
 #endif
         ip = frames[depth].ret;
         goto *ip->op;
@@ -258,15 +264,15 @@ op_call_local:
     R[10] -= MLOS_BPF_STACK_SIZE;
 #if BPF_CHECKED
     mem[smem].lo -= MLOS_BPF_STACK_SIZE;
-    mem[smem].hi -= MLOS_BPF_STACK_SIZE;
     if (prog->flags & MLOS_BPF_TRUSTED)
         memset((void *)(uintptr_t)mem[smem].lo, 0, MLOS_BPF_STACK_SIZE);
 #endif
     ip += IMM32;
     NEXT;
 
-/* _v handlers: dst's upper nibble is the region's index (VCHECK), the
- * register is the lower nibble (VDST). */
+/* _v handlers: loads and register stores find their limit through imm
+ * (VCHECK); immediate stores and atomics have the region's index in dst's
+ * upper nibble (VCHECK_NIB), the register in the lower one (VDST). */
 #define VDST R[ip->dst & 15]
 #define LDX1(nm, sz, E, CHK, D)                                                                                  \
     nm : {                                                                                                       \
@@ -276,7 +282,7 @@ op_call_local:
         D = (E);                                                                                                 \
         NEXT;                                                                                                    \
     }
-#define LDX(nm, sz, E) LDX1(op_##nm, sz, E, MEMCHECK, DST) LDX1(op_##nm##_v, sz, E, VCHECK, VDST)
+#define LDX(nm, sz, E) LDX1(op_##nm, sz, E, MEMCHECK, DST) LDX1(op_##nm##_v, sz, E, VCHECK, DST)
     LDX(ldxb, 1, v)
     LDX(ldxh, 2, v)
     LDX(ldxw, 4, v)
@@ -293,15 +299,15 @@ op_call_local:
         bpf_store_le((uintptr_t)a, sz, (V));                                                                     \
         NEXT;                                                                                                    \
     }
-#define ST(nm, sz, V) ST1(op_##nm, sz, V, MEMCHECK, DST) ST1(op_##nm##_v, sz, V, VCHECK, VDST)
-    ST(stb, 1, IMM)
-    ST(sth, 2, IMM)
-    ST(stw, 4, IMM)
-    ST(stdw, 8, IMM)
-    ST(stxb, 1, SRC)
-    ST(stxh, 2, SRC)
-    ST(stxw, 4, SRC)
-    ST(stxdw, 8, SRC)
+#define ST(nm, sz, V, VCHK, VD) ST1(op_##nm, sz, V, MEMCHECK, DST) ST1(op_##nm##_v, sz, V, VCHK, VD)
+    ST(stb, 1, IMM, VCHECK_NIB, VDST)
+    ST(sth, 2, IMM, VCHECK_NIB, VDST)
+    ST(stw, 4, IMM, VCHECK_NIB, VDST)
+    ST(stdw, 8, IMM, VCHECK_NIB, VDST)
+    ST(stxb, 1, SRC, VCHECK, DST)
+    ST(stxh, 2, SRC, VCHECK, DST)
+    ST(stxw, 4, SRC, VCHECK, DST)
+    ST(stxdw, 8, SRC, VCHECK, DST)
 #undef ST
 #undef ST1
 #define ATOMIC1(nm, sz, CHK, D)                                                                                  \
@@ -315,89 +321,151 @@ op_call_local:
             SRC = old;                                                                                           \
         NEXT;                                                                                                    \
     }
-#define ATOMIC(nm, sz) ATOMIC1(op_##nm, sz, MEMCHECK, DST) ATOMIC1(op_##nm##_v, sz, VCHECK, VDST)
+#define ATOMIC(nm, sz) ATOMIC1(op_##nm, sz, MEMCHECK, DST) ATOMIC1(op_##nm##_v, sz, VCHECK_NIB, VDST)
     ATOMIC(atomicw, 4)
     ATOMIC(atomicdw, 8)
 #undef ATOMIC
 #undef ATOMIC1
 
-/* Fused pairs (BPF_FUSED_OPS): the two instructions' statements in order
- * on the register file, so any registers (even the same ones) mean what
- * they mean run one by one; then the second's jump, if any, relative to
- * its own slot. */
+/* Fused sequences (BPF_FUSED_OPS): the instructions' statements in order.
+ * bpf_fused_op picks one only where the registers alias as its comment
+ * says (the first's destination is the next's too, and not its other
+ * source), so the value can stay in v between them; whatever is read from
+ * the register file after a store to it reads the new value, as one by
+ * one. Then the last one's jump, if any, relative to its own slot. */
 #define D_(i) R[ip[i].dst]
 #define S_(i) R[ip[i].src]
 #define K_(i) ((uint64_t)(int64_t)ip[i].imm)
-#define FUSED(nm, FIRST, SECOND)                                                                                 \
+#define O_(i) ((uint64_t)(int64_t)ip[i].off)
+#define FUSED(nm, ...)                                                                                           \
     op_##nm : {                                                                                                  \
-        FIRST;                                                                                                   \
-        SECOND;                                                                                                  \
+        __VA_ARGS__;                                                                                             \
         ip += 2;                                                                                                 \
         goto *ip->op;                                                                                            \
     }
-#define FUSED_J(nm, FIRST, T, CMP, B)                                                                            \
+/* rX = rA; rX op= K or rB */
+#define MOVOP64(nm, E) FUSED(mov_##nm, { uint64_t a = S_(0); D_(0) = (E); })
+#define MOVOP32(nm, E) FUSED(mov_##nm, { uint32_t a = (uint32_t)S_(0); D_(0) = (uint32_t)(E); })
+    MOVOP64(add64k, a + K_(1))
+    MOVOP64(sub64k, a - K_(1))
+    MOVOP64(mul64k, a * K_(1))
+    MOVOP64(and64k, a & K_(1))
+    MOVOP64(or64k, a | K_(1))
+    MOVOP64(xor64k, a ^ K_(1))
+    MOVOP64(lsh64k, a << (K_(1) & 63))
+    MOVOP64(rsh64k, a >> (K_(1) & 63))
+    MOVOP64(arsh64k, bpf_arsh64(a, (unsigned)K_(1)))
+    MOVOP64(add64x, a + S_(1))
+    MOVOP64(sub64x, a - S_(1))
+    MOVOP64(mul64x, a * S_(1))
+    MOVOP64(and64x, a & S_(1))
+    MOVOP64(or64x, a | S_(1))
+    MOVOP64(xor64x, a ^ S_(1))
+    MOVOP32(add32k, a + (uint32_t)K_(1))
+    MOVOP32(and32k, a & (uint32_t)K_(1))
+    MOVOP32(or32k, a | (uint32_t)K_(1))
+    MOVOP32(xor32k, a ^ (uint32_t)K_(1))
+    MOVOP32(lsh32k, a << (K_(1) & 31))
+    MOVOP32(rsh32k, a >> (K_(1) & 31))
+#undef MOVOP64
+#undef MOVOP32
+    FUSED(lsh_add64x, D_(0) = (D_(0) << (K_(0) & 63)) + S_(1))
+    FUSED(neg_and32k, D_(0) = (uint32_t)(0u - (uint32_t)D_(0)) & (uint32_t)K_(1))
+    FUSED(rsh_xor32x, D_(0) = ((uint32_t)D_(0) >> (K_(0) & 31)) ^ (uint32_t)S_(1))
+    FUSED(xor_mul32k, D_(0) = (uint32_t)(((uint32_t)D_(0) ^ (uint32_t)S_(0)) * (uint32_t)K_(1)))
+    /* a spill and a reload, as compilers emit under register pressure */
+    FUSED(stxdw_ldxdw, {
+        uint64_t a = D_(0) + O_(0);
+        MEMCHECK(a, 8, 1);
+        bpf_store_le((uintptr_t)a, 8, S_(0));
+        a = S_(1) + O_(1);
+        MEMCHECK(a, 8, 0);
+        D_(1) = bpf_load_le((uintptr_t)a, 8);
+    })
+/* rX += K; compare v (rX) with the jump's other operand, B (L: rX on the
+ * left, the jump's destination; else on the right, its source) */
+#define ADD_J(nm, T, CMP, B, L)                                                                                  \
     op_##nm : {                                                                                                  \
-        FIRST;                                                                                                   \
+        T v = (T)(D_(0) + K_(0));                                                                                \
+        D_(0) = v;                                                                                               \
         ip++;                                                                                                    \
-        if ((T)D_(0) CMP (T)(B))                                                                                 \
+        if (L ? v CMP (T)(B) : (T)(B) CMP v)                                                                     \
             TAKE(ip->off);                                                                                       \
         NEXT;                                                                                                    \
     }
-#define MOV64 D_(0) = S_(0)
-#define MOV32 D_(0) = (uint32_t)S_(0)
-    FUSED(mov_add64k, MOV64, D_(1) += K_(1))
-    FUSED(mov_sub64k, MOV64, D_(1) -= K_(1))
-    FUSED(mov_mul64k, MOV64, D_(1) *= K_(1))
-    FUSED(mov_and64k, MOV64, D_(1) &= K_(1))
-    FUSED(mov_or64k, MOV64, D_(1) |= K_(1))
-    FUSED(mov_xor64k, MOV64, D_(1) ^= K_(1))
-    FUSED(mov_lsh64k, MOV64, D_(1) <<= (K_(1) & 63))
-    FUSED(mov_rsh64k, MOV64, D_(1) >>= (K_(1) & 63))
-    FUSED(mov_arsh64k, MOV64, D_(1) = bpf_arsh64(D_(1), (unsigned)K_(1)))
-    FUSED(mov_add64x, MOV64, D_(1) += S_(1))
-    FUSED(mov_sub64x, MOV64, D_(1) -= S_(1))
-    FUSED(mov_mul64x, MOV64, D_(1) *= S_(1))
-    FUSED(mov_and64x, MOV64, D_(1) &= S_(1))
-    FUSED(mov_or64x, MOV64, D_(1) |= S_(1))
-    FUSED(mov_xor64x, MOV64, D_(1) ^= S_(1))
-    FUSED(mov_add32k, MOV32, D_(1) = (uint32_t)((uint32_t)D_(1) + (uint32_t)K_(1)))
-    FUSED(mov_and32k, MOV32, D_(1) = (uint32_t)D_(1) & (uint32_t)K_(1))
-    FUSED(mov_or32k, MOV32, D_(1) = (uint32_t)D_(1) | (uint32_t)K_(1))
-    FUSED(mov_xor32k, MOV32, D_(1) = (uint32_t)D_(1) ^ (uint32_t)K_(1))
-    FUSED(mov_lsh32k, MOV32, D_(1) = (uint32_t)((uint32_t)D_(1) << (K_(1) & 31)))
-    FUSED(mov_rsh32k, MOV32, D_(1) = (uint32_t)D_(1) >> (K_(1) & 31))
-    FUSED(lsh_add64x, D_(0) <<= (K_(0) & 63), D_(1) += S_(1))
-    /* a spill and a reload, as compilers emit under register pressure */
-    FUSED(stxdw_ldxdw,
-          { uint64_t a = D_(0) + (uint64_t)(int64_t)ip[0].off; MEMCHECK(a, 8, 1); bpf_store_le((uintptr_t)a, 8, S_(0)); },
-          { uint64_t a = S_(1) + (uint64_t)(int64_t)ip[1].off; MEMCHECK(a, 8, 0); D_(1) = bpf_load_le((uintptr_t)a, 8); })
-#define ADD64 D_(0) += K_(0)
-#define ADD32 D_(0) = (uint32_t)((uint32_t)D_(0) + (uint32_t)K_(0))
-    FUSED_J(add_jlt64k, ADD64, uint64_t, <, K_(0))
-    FUSED_J(add_jlt64x, ADD64, uint64_t, <, S_(0))
-    FUSED_J(add_jle64k, ADD64, uint64_t, <=, K_(0))
-    FUSED_J(add_jle64x, ADD64, uint64_t, <=, S_(0))
-    FUSED_J(add_jne64k, ADD64, uint64_t, !=, K_(0))
-    FUSED_J(add_jne64x, ADD64, uint64_t, !=, S_(0))
-    FUSED_J(add_jgt64x, ADD64, uint64_t, >, S_(0))
-    FUSED_J(add_jge64x, ADD64, uint64_t, >=, S_(0))
-    FUSED_J(add_jlt32k, ADD32, uint32_t, <, K_(0))
-    FUSED_J(add_jlt32x, ADD32, uint32_t, <, S_(0))
-    FUSED_J(add_jle32k, ADD32, uint32_t, <=, K_(0))
-    FUSED_J(add_jne32k, ADD32, uint32_t, !=, K_(0))
-    FUSED_J(add_jne32x, ADD32, uint32_t, !=, S_(0))
-#undef MOV64
-#undef MOV32
-#undef ADD64
-#undef ADD32
+    ADD_J(add_jlt64k, uint64_t, <, K_(0), 1)
+    ADD_J(add_jlt64x, uint64_t, <, S_(0), 1)
+    ADD_J(add_jle64k, uint64_t, <=, K_(0), 1)
+    ADD_J(add_jle64x, uint64_t, <=, S_(0), 1)
+    ADD_J(add_jne64k, uint64_t, !=, K_(0), 1)
+    ADD_J(add_jne64x, uint64_t, !=, S_(0), 1)
+    ADD_J(add_jgt64x, uint64_t, >, D_(0), 0)
+    ADD_J(add_jge64x, uint64_t, >=, D_(0), 0)
+    ADD_J(add_jlt32k, uint32_t, <, K_(0), 1)
+    ADD_J(add_jlt32x, uint32_t, <, S_(0), 1)
+    ADD_J(add_jle32k, uint32_t, <=, K_(0), 1)
+    ADD_J(add_jne32k, uint32_t, !=, K_(0), 1)
+    ADD_J(add_jne32x, uint32_t, !=, S_(0), 1)
+#undef ADD_J
+/* Three slots: the address in v (also rX's new value), then slot 2's
+ * access with slot 2's check: CHK is MEMCHECK or, for a _v access, the
+ * check against its own region (the nibble in slot 2's dst). */
+#define VCHECK2(a, sz, wr) VCHECK_AT(2, a, sz, wr)
+#define TRIPLE(nm, V, ACCESS)                                                                                    \
+    op_##nm : {                                                                                                  \
+        uint64_t v = (V);                                                                                        \
+        D_(0) = v;                                                                                               \
+        ACCESS;                                                                                                  \
+        ip += 3;                                                                                                 \
+        goto *ip->op;                                                                                            \
+    }
+#define TLDX(sz, CHK, D)                                                                                         \
+    {                                                                                                            \
+        uint64_t a = v + O_(2);                                                                                  \
+        CHK(a, sz, 0);                                                                                           \
+        D = bpf_load_le((uintptr_t)a, sz);                                                                       \
+    }
+#define TSTX(sz, CHK)                                                                                            \
+    {                                                                                                            \
+        uint64_t a = v + O_(2);                                                                                  \
+        CHK(a, sz, 1);                                                                                           \
+        bpf_store_le((uintptr_t)a, sz, S_(2));                                                                   \
+    }
+#define IDX S_(0) + S_(1)
+#define SIDX (D_(0) << (K_(0) & 63)) + S_(1)
+    TRIPLE(idx_ldxb, IDX, TLDX(1, MEMCHECK, D_(2)))
+    TRIPLE(idx_ldxh, IDX, TLDX(2, MEMCHECK, D_(2)))
+    TRIPLE(idx_ldxw, IDX, TLDX(4, MEMCHECK, D_(2)))
+    TRIPLE(idx_ldxdw, IDX, TLDX(8, MEMCHECK, D_(2)))
+    TRIPLE(idx_ldxb_v, IDX, TLDX(1, VCHECK2, D_(2)))
+    TRIPLE(idx_ldxh_v, IDX, TLDX(2, VCHECK2, D_(2)))
+    TRIPLE(idx_ldxw_v, IDX, TLDX(4, VCHECK2, D_(2)))
+    TRIPLE(idx_ldxdw_v, IDX, TLDX(8, VCHECK2, D_(2)))
+    TRIPLE(sidx_ldxw, SIDX, TLDX(4, MEMCHECK, D_(2)))
+    TRIPLE(sidx_ldxdw, SIDX, TLDX(8, MEMCHECK, D_(2)))
+    TRIPLE(sidx_stxw, SIDX, TSTX(4, MEMCHECK))
+    TRIPLE(sidx_stxdw, SIDX, TSTX(8, MEMCHECK))
+    TRIPLE(sidx_ldxw_v, SIDX, TLDX(4, VCHECK2, D_(2)))
+    TRIPLE(sidx_ldxdw_v, SIDX, TLDX(8, VCHECK2, D_(2)))
+    TRIPLE(sidx_stxw_v, SIDX, TSTX(4, VCHECK2))
+    TRIPLE(sidx_stxdw_v, SIDX, TSTX(8, VCHECK2))
+#undef TRIPLE
+#undef TLDX
+#undef TSTX
+#undef IDX
+#undef SIDX
+#undef VCHECK2
 #undef FUSED
-#undef FUSED_J
 #undef D_
 #undef S_
 #undef K_
+#undef O_
 
 #undef MEMCHECK
 #undef VCHECK
+#undef VCHECK_AT
+#undef VCHECK_NIB
+#undef VLIMIT
 #undef VDST
 #undef TAKE
 #undef DST

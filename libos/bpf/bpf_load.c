@@ -120,11 +120,22 @@ int mlos_bpf_load(const void *code, size_t len, const struct mlos_bpf_hook_desc 
             p->may_loop = 1;
         p->opi[i] = (uint8_t)op;
         p->code[i].op = NULL;
-        /* _v accesses carry their region's index in dst's upper nibble */
-        p->code[i].dst = (uint8_t)(insns[i].dst | (rtcheck && rtcheck[i] && op >= BPF_OPI_ldxb_v ? (rtcheck[i] - 1) << 4 : 0));
+        p->code[i].dst = insns[i].dst;
         p->code[i].src = insns[i].src;
         p->code[i].off = insns[i].off;
         p->code[i].imm = insns[i].imm;
+        if (op >= BPF_OPI_ldxb_v && op <= BPF_OPI_atomicdw_v) {
+            /* Loads and register stores (imm 0) get the byte offset of
+             * their limit (BPF_VLIM_OFF) in imm, the other _v accesses
+             * their region's index in dst's upper nibble. */
+            unsigned r = rtcheck[i] - 1u;
+            if (op <= BPF_OPI_ldxsw_v)
+                p->code[i].imm = BPF_VLIM_OFF(r, 0, op <= BPF_OPI_ldxdw_v ? op - BPF_OPI_ldxb_v : op - BPF_OPI_ldxsb_v);
+            else if (op >= BPF_OPI_stxb_v && op <= BPF_OPI_stxdw_v)
+                p->code[i].imm = BPF_VLIM_OFF(r, 1, op - BPF_OPI_stxb_v);
+            else
+                p->code[i].dst = (uint8_t)(insns[i].dst | r << 4);
+        }
     }
     bpf_release(insns);
     bpf_release(rtcheck);
@@ -146,15 +157,52 @@ int mlos_bpf_may_loop(const struct mlos_bpf_prog *prog) { return prog->may_loop;
 unsigned mlos_bpf_flags(const struct mlos_bpf_prog *prog) { return prog->flags; }
 const struct mlos_bpf_hook_desc *mlos_bpf_hook(const struct mlos_bpf_prog *prog) { return &prog->hook; }
 
-/* The handler for slot i: a fused pair (BPF_FUSED_OPS) when slots i and
- * i + 1 make one, else the slot's own. The first of a pair never jumps,
- * so whoever runs slot i runs slot i + 1 next anyway; the pair's handler
- * only saves the dispatch between them. */
+/* The handler for slot i: a fused sequence (BPF_FUSED_OPS) where slots i,
+ * i + 1 (and i + 2) make one whose registers alias as its handler needs,
+ * else the slot's own. The first slots of a sequence never jump, so
+ * execution only ever enters it at slot i; a jump to a later slot runs
+ * that slot's own handler. */
 static int bpf_fused_op(const struct mlos_bpf_prog *p, uint32_t i)
 {
-    int a = p->opi[i], b = i + 1 < p->n ? p->opi[i + 1] : -1;
+    int a = p->opi[i], b = i + 1 < p->n ? p->opi[i + 1] : -1, c = i + 2 < p->n ? p->opi[i + 2] : -1;
+    const struct bpf_dinsn *s = &p->code[i];
+    /* the register X the sequence carries, and the next slots' registers
+     * (a _v access has its region's index in dst's upper nibble) */
+    unsigned x = s[0].dst & 15, d1 = b >= 0 ? s[1].dst & 15 : 16, s1 = b >= 0 ? s[1].src : 16;
+    unsigned d2 = c >= 0 ? s[2].dst & 15 : 16, s2 = c >= 0 ? s[2].src : 16;
+    int same = d1 == x, other = same && s1 != x; /* rX op= K / rX op= rB, B != X */
+
+    /* three slots: rX = rA; rX += rB; load through rX */
+    if (a == BPF_OPI_mov64x && b == BPF_OPI_add64x && other && s2 == x) {
+        switch (c) {
+        case BPF_OPI_ldxb: return BPF_OPI_idx_ldxb;
+        case BPF_OPI_ldxh: return BPF_OPI_idx_ldxh;
+        case BPF_OPI_ldxw: return BPF_OPI_idx_ldxw;
+        case BPF_OPI_ldxdw: return BPF_OPI_idx_ldxdw;
+        case BPF_OPI_ldxb_v: return BPF_OPI_idx_ldxb_v;
+        case BPF_OPI_ldxh_v: return BPF_OPI_idx_ldxh_v;
+        case BPF_OPI_ldxw_v: return BPF_OPI_idx_ldxw_v;
+        case BPF_OPI_ldxdw_v: return BPF_OPI_idx_ldxdw_v;
+        }
+    }
+    /* rX <<= K; rX += rB; load or store through rX */
+    if (a == BPF_OPI_lsh64k && b == BPF_OPI_add64x && other) {
+        switch (c) {
+        case BPF_OPI_ldxw: return s2 == x ? BPF_OPI_sidx_ldxw : BPF_OPI_lsh_add64x;
+        case BPF_OPI_ldxdw: return s2 == x ? BPF_OPI_sidx_ldxdw : BPF_OPI_lsh_add64x;
+        case BPF_OPI_ldxw_v: return s2 == x ? BPF_OPI_sidx_ldxw_v : BPF_OPI_lsh_add64x;
+        case BPF_OPI_ldxdw_v: return s2 == x ? BPF_OPI_sidx_ldxdw_v : BPF_OPI_lsh_add64x;
+        case BPF_OPI_stxw: return d2 == x ? BPF_OPI_sidx_stxw : BPF_OPI_lsh_add64x;
+        case BPF_OPI_stxdw: return d2 == x ? BPF_OPI_sidx_stxdw : BPF_OPI_lsh_add64x;
+        case BPF_OPI_stxw_v: return d2 == x ? BPF_OPI_sidx_stxw_v : BPF_OPI_lsh_add64x;
+        case BPF_OPI_stxdw_v: return d2 == x ? BPF_OPI_sidx_stxdw_v : BPF_OPI_lsh_add64x;
+        }
+        return BPF_OPI_lsh_add64x;
+    }
     switch (a) {
     case BPF_OPI_mov64x:
+        if (!same)
+            break;
         switch (b) {
         case BPF_OPI_add64k: return BPF_OPI_mov_add64k;
         case BPF_OPI_sub64k: return BPF_OPI_mov_sub64k;
@@ -162,13 +210,13 @@ static int bpf_fused_op(const struct mlos_bpf_prog *p, uint32_t i)
         case BPF_OPI_and64k: return BPF_OPI_mov_and64k;
         case BPF_OPI_or64k: return BPF_OPI_mov_or64k;
         case BPF_OPI_xor64k: return BPF_OPI_mov_xor64k;
-        case BPF_OPI_stxdw:
-        if (b == BPF_OPI_ldxdw)
-            return BPF_OPI_stxdw_ldxdw;
-        break;
-    case BPF_OPI_lsh64k: return BPF_OPI_mov_lsh64k;
+        case BPF_OPI_lsh64k: return BPF_OPI_mov_lsh64k;
         case BPF_OPI_rsh64k: return BPF_OPI_mov_rsh64k;
         case BPF_OPI_arsh64k: return BPF_OPI_mov_arsh64k;
+        }
+        if (!other)
+            break;
+        switch (b) {
         case BPF_OPI_add64x: return BPF_OPI_mov_add64x;
         case BPF_OPI_sub64x: return BPF_OPI_mov_sub64x;
         case BPF_OPI_mul64x: return BPF_OPI_mov_mul64x;
@@ -178,6 +226,8 @@ static int bpf_fused_op(const struct mlos_bpf_prog *p, uint32_t i)
         }
         break;
     case BPF_OPI_mov32x:
+        if (!same)
+            break;
         switch (b) {
         case BPF_OPI_add32k: return BPF_OPI_mov_add32k;
         case BPF_OPI_and32k: return BPF_OPI_mov_and32k;
@@ -191,11 +241,22 @@ static int bpf_fused_op(const struct mlos_bpf_prog *p, uint32_t i)
         if (b == BPF_OPI_ldxdw)
             return BPF_OPI_stxdw_ldxdw;
         break;
-    case BPF_OPI_lsh64k:
-        if (b == BPF_OPI_add64x)
-            return BPF_OPI_lsh_add64x;
+    case BPF_OPI_neg32:
+        if (b == BPF_OPI_and32k && same)
+            return BPF_OPI_neg_and32k;
+        break;
+    case BPF_OPI_rsh32k:
+        if (b == BPF_OPI_xor32x && other)
+            return BPF_OPI_rsh_xor32x;
+        break;
+    case BPF_OPI_xor32x:
+        if (b == BPF_OPI_mul32k && same)
+            return BPF_OPI_xor_mul32k;
         break;
     case BPF_OPI_add64k:
+        /* the compare reads rX as its destination (as its source: jgt/jge x) */
+        if (b >= 0 && (b == BPF_OPI_jgt64x || b == BPF_OPI_jge64x ? s1 != x : !same))
+            break;
         switch (b) {
         case BPF_OPI_jlt64k: return BPF_OPI_add_jlt64k;
         case BPF_OPI_jlt64x: return BPF_OPI_add_jlt64x;
@@ -208,6 +269,8 @@ static int bpf_fused_op(const struct mlos_bpf_prog *p, uint32_t i)
         }
         break;
     case BPF_OPI_add32k:
+        if (!same)
+            break;
         switch (b) {
         case BPF_OPI_jlt32k: return BPF_OPI_add_jlt32k;
         case BPF_OPI_jlt32x: return BPF_OPI_add_jlt32x;

@@ -88,13 +88,15 @@ static void f_recv(mlos_ep_t *e, uint32_t type, const void *data, size_t len)
     (void)e;
     if (!fauthed) {
         uint8_t proof[MLOS_REMOTE_AUTH_PROOF_SIZE] = {MLOS_REMOTE_AUTH_PROOF, MLOS_REMOTE_AUTH_VERSION};
-        const char hello[] = "version=1\nname=liar\ncores=4\nmem_bytes=1073741824\nkvm=0\npid=1\n";
+        char hello[160];
+        int hlen = snprintf(hello, sizeof(hello), "version=%u\nname=liar\ncores=4\nmem_bytes=1073741824\nkvm=0\npid=1\n",
+                            MLOS_NODE_VERSION); /* this build's protocol: the lies are elsewhere */
         CHECK(len == MLOS_REMOTE_AUTH_RESPONSE_SIZE);
         CHECK(mlos_remote_mac_ok(&fsec, MLOS_REMOTE_ROLE_MASTER, fnonce, p + 2, p + 2 + MLOS_REMOTE_NONCE));
         mlos_remote_mac(&fsec, MLOS_REMOTE_ROLE_WORKER, fnonce, p + 2, proof + 2);
         raw_send(MLOS_REMOTE_MSG_AUTH, proof, sizeof(proof));
         fauthed = 1;
-        fsend(MLOS_NODE_HELLO, 0, 0, 0, 0, hello, sizeof(hello) - 1);
+        fsend(MLOS_NODE_HELLO, 0, 0, 0, 0, hello, (size_t)hlen);
         return;
     }
     CHECK(mlos_node_hdr_get(p, len, &h) == 0);

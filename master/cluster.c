@@ -179,19 +179,19 @@ static int op_put(struct mlos_shard_impl *im, size_t off, const void *src, size_
 static void op_stop(struct mlos_shard_impl *im)
 {
     struct mlos_node_shard *rs = im->rctx;
-    if (rs)
-        mlos__win_dead(rs->node, rs->id, rs->win, 0); /* STOP releases it: nothing posted after */
-    if (rs)
-        (void)node_send(rs->node, MLOS_NODE_STOP, rs->id, 0, 0, NULL, 0, NULL, 0);
+    if (!rs)
+        return;
+    mlos__win_dead(rs->node, rs->id, rs->win, 0); /* STOP releases it: nothing posted after */
+    (void)node_send(rs->node, MLOS_NODE_STOP, rs->id, 0, 0, NULL, 0, NULL, 0);
 }
 
 static void op_fence(struct mlos_shard_impl *im)
 {
     struct mlos_node_shard *rs = im->rctx;
-    if (rs)
-        mlos__win_dead(rs->node, rs->id, rs->win, 0); /* KILL releases it */
-    if (rs)
-        (void)node_send(rs->node, MLOS_NODE_KILL, rs->id, 0, 0, NULL, 0, NULL, 0);
+    if (!rs)
+        return;
+    mlos__win_dead(rs->node, rs->id, rs->win, 0); /* KILL releases it */
+    (void)node_send(rs->node, MLOS_NODE_KILL, rs->id, 0, 0, NULL, 0, NULL, 0);
 }
 
 static void op_release(struct mlos_shard_impl *im)
@@ -750,12 +750,11 @@ static int pl_spawn(void *ctx, uint32_t node, uv_loop_t *loop, mlos_shard_t *sha
     return n ? mlos_node_spawn(n, shard, o, cb) : MLOS_ESHARDDIED;
 }
 
-struct mlos__node_win *mlos__node_shard_win(const mlos_shard_t *shard, mlos_node_t **n, uint32_t *id)
+struct mlos__node_win *mlos__node_shard_win(const mlos_shard_t *shard, mlos_node_t **n)
 {
     const struct mlos_shard_impl *im = shard ? shard->impl : NULL;
     const struct mlos_node_shard *rs = im && im->rops == &node_ops ? im->rctx : NULL;
     *n = rs ? rs->node : NULL;
-    *id = rs ? rs->id : 0;
     return rs ? rs->win : NULL;
 }
 

@@ -270,20 +270,29 @@ int mlos__win_put(mlos_node_t *n, uint32_t shard, struct mlos__node_win *w, size
 
 /* ---- the public calls (cluster.h) ---- */
 
+/* The live window of a ready cluster shard: 0, *n and *w; MLOS_EINVAL (not
+ * a cluster shard), MLOS_ENOTSUP (its agent copies puts), MLOS_ESHARDDIED. */
+static int ready_win(const mlos_shard_t *shard, mlos_node_t **n, struct mlos__node_win **w)
+{
+    *w = mlos__node_shard_win(shard, n);
+    if (!*n)
+        return MLOS_EINVAL;
+    if (!*w)
+        return MLOS_ENOTSUP;
+    if ((*w)->dead || !shard->impl || shard->impl->state != SHARD_READY)
+        return MLOS_ESHARDDIED;
+    return 0;
+}
+
 int mlos_node_shard_window(const mlos_shard_t *shard, struct mlos_node_window *out)
 {
     mlos_node_t *n;
-    uint32_t id;
     struct mlos__node_win *w;
+    int rc;
     if (!shard || !out)
         return MLOS_EINVAL;
-    w = mlos__node_shard_win(shard, &n, &id);
-    if (!n)
-        return MLOS_EINVAL;
-    if (!w)
-        return MLOS_ENOTSUP;
-    if (w->dead || !shard->impl || shard->impl->state != SHARD_READY)
-        return MLOS_ESHARDDIED;
+    if ((rc = ready_win(shard, &n, &w)) < 0)
+        return rc;
     *out = w->pub;
     return 0;
 }
@@ -347,17 +356,12 @@ static int direct_post(mlos_node_t *n, struct mlos__node_win *w, const struct ml
 int mlos_node_get(mlos_shard_t *shard, size_t offset, void *dst, size_t len, mlos_node_rdma_cb cb, void *arg)
 {
     mlos_node_t *n;
-    uint32_t id;
     struct mlos__node_win *w;
+    int rc;
     if (!shard || !cb)
         return MLOS_EINVAL;
-    w = mlos__node_shard_win(shard, &n, &id);
-    if (!n)
-        return MLOS_EINVAL;
-    if (!w)
-        return MLOS_ENOTSUP;
-    if (w->dead || !shard->impl || shard->impl->state != SHARD_READY)
-        return MLOS_ESHARDDIED;
+    if ((rc = ready_win(shard, &n, &w)) < 0)
+        return rc;
     return direct_post(n, w, &w->pub.key, 1, offset, dst, len, cb, arg);
 }
 

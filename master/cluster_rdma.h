@@ -19,9 +19,9 @@ struct mlos__node_win;
 /* cluster.c: one message to the agent (header from these fields). */
 int mlos__node_send(mlos_node_t *n, uint32_t type, uint32_t shard, uint32_t req, uint32_t aux, const void *p1,
                     size_t l1, const void *p2, size_t l2);
-/* cluster.c: the node, wire id and window of a shard handle of a cluster
- * (NULL if it is none, or its cluster is closed). */
-struct mlos__node_win *mlos__node_shard_win(const mlos_shard_t *shard, mlos_node_t **n, uint32_t *id);
+/* cluster.c: the node and window of a shard handle of a cluster (NULL if
+ * it is none, or its cluster is closed). */
+struct mlos__node_win *mlos__node_shard_win(const mlos_shard_t *shard, mlos_node_t **n);
 
 /* The window key of a SPAWNED (klen bytes) for shard im with bulk_len.
  * 0 and *out, or MLOS_EPROTO (*out NULL) for a key that is malformed or does

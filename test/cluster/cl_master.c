@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "cluster_util.h"
 #include "launcher.h"
 #include "registry.h"
 
@@ -212,20 +213,6 @@ static void run_for(unsigned ms)
         uv_run(loop, UV_RUN_ONCE);
         uv_update_time(loop);
     }
-}
-
-struct ps_state {
-    int done, status;
-    char text[4096];
-};
-
-static void on_ps(mlos_node_t *n, int status, const char *text, size_t len, void *arg)
-{
-    struct ps_state *p = arg;
-    (void)n;
-    p->done = 1;
-    p->status = status;
-    snprintf(p->text, sizeof(p->text), "%.*s", (int)len, text);
 }
 
 static int ps_lines(mlos_node_t *n, char *out, size_t cap)

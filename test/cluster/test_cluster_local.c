@@ -40,42 +40,13 @@
 
 #include "../check.h"
 #include "cluster.h"
+#include "cluster_util.h"
 #include "launcher.h"
 #include "registry.h"
 
 static uv_loop_t *loop;
 static const char *agent, *arch;
 static char secret_path[300], other_path[300], rtdir[200];
-
-struct agent {
-    mlos_launch_t la;
-    int exited, status;
-    char err[1024];
-};
-
-static void on_exit_cb(mlos_launch_t *l, int status, const char *err)
-{
-    struct agent *a = l->data;
-    a->exited = 1;
-    a->status = status;
-    snprintf(a->err, sizeof(a->err), "%s", err);
-}
-
-static void write_secret(const char *path, const char *fill)
-{
-    FILE *f = fopen(path, "w");
-    CHECK(f);
-    fprintf(f, "%s-0123456789abcdef0123456789", fill);
-    fclose(f);
-    chmod(path, 0600);
-}
-
-static void run_ms(unsigned ms)
-{
-    uint64_t end = uv_hrtime() + ms * 1000000ull;
-    while (uv_hrtime() < end)
-        uv_run(loop, UV_RUN_NOWAIT), usleep(1000);
-}
 
 static void start_agent(mlos_cluster_t *c, struct agent *a, const char *name, const char *secret)
 {
@@ -95,7 +66,7 @@ static void wait_exit(struct agent *a, unsigned ms)
 {
     uint64_t end = uv_hrtime() + ms * 1000000ull;
     while (!a->exited && uv_hrtime() < end)
-        run_ms(10);
+        run_ms(loop, 10);
 }
 
 static void listen_cluster(mlos_cluster_t *c)
@@ -104,43 +75,11 @@ static void listen_cluster(mlos_cluster_t *c)
     CHECK(mlos_cluster_listen(c, loop, "tcp:127.0.0.1:0", &o) == 0);
 }
 
-struct spawn_state {
-    int done, status;
-};
-
-static void spawned(mlos_shard_t *s, int status)
-{
-    struct spawn_state *st = s->data;
-    st->done = 1;
-    st->status = status;
-}
-
 static int node_spawn_sync(mlos_node_t *n, mlos_shard_t *s, int kvm)
 {
-    struct spawn_state st = {0};
     struct mlos_spawn_opts o = {.arch = arch, .mem_bytes = 16u << 20, .bulk_bytes = 16u << 20, .kvm = kvm,
                                 .hello_timeout_ms = 30000};
-    s->data = &st;
-    int rc = mlos_node_spawn(n, s, &o, spawned);
-    if (rc < 0)
-        return rc;
-    while (!st.done)
-        uv_run(loop, UV_RUN_ONCE);
-    return st.status;
-}
-
-struct ps_state {
-    int done, status;
-    char text[4096];
-};
-
-static void on_ps(mlos_node_t *n, int status, const char *text, size_t len, void *arg)
-{
-    struct ps_state *p = arg;
-    (void)n;
-    p->done = 1;
-    p->status = status;
-    snprintf(p->text, sizeof(p->text), "%.*s", (int)len, text);
+    return node_spawn_wait(loop, n, s, &o);
 }
 
 /* Shards the agent runs, -1 if it does not answer. */
@@ -164,18 +103,8 @@ static int agent_shards_settle(mlos_node_t *n, int want)
 {
     int got = -1;
     for (int i = 0; i < 50 && (got = agent_shards(n)) != want; i++)
-        run_ms(100);
+        run_ms(loop, 100);
     return got;
-}
-
-static int pid_gone(int pid)
-{
-    for (int i = 0; i < 300; i++) {
-        if (kill(pid, 0) < 0 && errno == ESRCH)
-            return 1;
-        run_ms(10);
-    }
-    return 0;
 }
 
 static mlos_node_t *one_node(mlos_cluster_t *c, struct agent *a, const char *name)
@@ -249,7 +178,7 @@ static void case_info(void)
     CHECK_EQ(found, 1);
     int pid = s.pid;
     mlos_shard_stop_sync(&s);
-    CHECK(pid_gone(pid));
+    CHECK(pid_gone(loop, pid, 300));
     finish(&c, &a, 0);
 }
 
@@ -300,7 +229,7 @@ static void case_crash(void)
     CHECK(strstr(err, "n-crash"));
     CHECK(!mlos_shard_alive(&s));
     CHECK_EQ(mlos_call_sync(&s, "echo", "x", 1, NULL, NULL, err, sizeof(err)), MLOS_ESHARDDIED);
-    CHECK(pid_gone(pid));
+    CHECK(pid_gone(loop, pid, 300));
     mlos_shard_stop_sync(&s);
     CHECK_EQ(agent_shards_settle(n, 0), 0);
     finish(&c, &a, 0);
@@ -340,7 +269,7 @@ static void case_deadline(void)
     CHECK(st.timed_out);
     CHECK(ms < 2000);
     CHECK(!mlos_shard_alive(&s));
-    CHECK(pid_gone(pid)); /* the agent killed it: well before the 5 s task would end */
+    CHECK(pid_gone(loop, pid, 300)); /* the agent killed it: well before the 5 s task would end */
     CHECK((uv_hrtime() - t0) / 1000000u < 4500);
     mlos_shard_stop_sync(&s);
     CHECK_EQ(agent_shards_settle(n, 0), 0);
@@ -359,7 +288,7 @@ static void case_stop(void)
     CHECK_EQ(agent_shards(n), 3);
     int pid = s[1].pid;
     mlos_shard_stop_sync(&s[1]);
-    CHECK(pid_gone(pid));
+    CHECK(pid_gone(loop, pid, 300));
     CHECK_EQ(agent_shards_settle(n, 2), 2);
     CHECK_EQ(n->shards, 2);
     mlos_shard_stop_sync(&s[0]);
@@ -378,7 +307,7 @@ static void case_heartbeat(void)
     mlos_node_t *n = one_node(&c, &a, "n-hb");
     CHECK_EQ(node_spawn_sync(n, &s, MLOS_KVM_AUTO), 0);
     CHECK_EQ(mlos_shard_heartbeat(&s, 100, 400), 0);
-    run_ms(100); /* the setting travels behind the spawn */
+    run_ms(loop, 100); /* the setting travels behind the spawn */
     uint64_t t0 = uv_hrtime();
     int rc = mlos_call_sync(&s, "spin", &ns, sizeof(ns), NULL, NULL, err, sizeof(err));
     uint64_t ms = (uv_hrtime() - t0) / 1000000u;
@@ -389,7 +318,7 @@ static void case_heartbeat(void)
     mlos_shard_stop_sync(&s);
     CHECK_EQ(node_spawn_sync(n, &t, MLOS_KVM_AUTO), 0);
     CHECK_EQ(mlos_shard_heartbeat(&t, 100, 3000), 0);
-    run_ms(100);
+    run_ms(loop, 100);
     CHECK_EQ(mlos_call_sync(&t, "spin", &ok_ns, sizeof(ok_ns), NULL, NULL, err, sizeof(err)), 0);
     mlos_shard_stop_sync(&t);
     CHECK_EQ(agent_shards_settle(n, 0), 0);
@@ -423,7 +352,7 @@ static void case_hang(void)
     wait_exit(&a, 8000);
     CHECK(a.exited);
     CHECK_EQ(a.status, 3);
-    CHECK(pid_gone(pid));
+    CHECK(pid_gone(loop, pid, 300));
     mlos_launch_stop(&a.la);
     mlos_cluster_close_sync(&c);
 }
@@ -441,7 +370,7 @@ static void case_term(void)
     wait_exit(&a, 8000);
     CHECK(a.exited);
     CHECK_EQ(a.status, 0);
-    CHECK(pid_gone(p0) && pid_gone(p1));
+    CHECK(pid_gone(loop, p0, 300) && pid_gone(loop, p1, 300));
     while (!n->lost)
         uv_run(loop, UV_RUN_ONCE);
     CHECK(!mlos_shard_alive(&s[0]) && !mlos_shard_alive(&s[1]));
@@ -481,7 +410,7 @@ static void case_close(void)
     wait_exit(&a, 8000);
     CHECK(a.exited);
     CHECK_EQ(a.status, 0);
-    CHECK(pid_gone(pid));
+    CHECK(pid_gone(loop, pid, 300));
     mlos_launch_stop(&a.la);
 }
 
@@ -630,7 +559,7 @@ static void case_clistop(void)
     CHECK_EQ(run_mlos_stop(id), 0);
     CHECK(!mlos_shard_alive(&s[1]));
     CHECK(mlos_call_sync(&s[1], "echo", "x", 1, NULL, NULL, err, sizeof(err)) < 0);
-    CHECK(pid_gone(pid));
+    CHECK(pid_gone(loop, pid, 300));
     CHECK_EQ(agent_shards_settle(n, 1), 1);
     CHECK(mlos_shard_alive(&s[0])); /* the other one is untouched */
     CHECK_EQ(mlos_call_sync(&s[0], "echo", "x", 1, NULL, NULL, err, sizeof(err)), 0);
@@ -640,7 +569,7 @@ static void case_clistop(void)
     snprintf(id, sizeof(id), "%d.%u", (int)getpid(), local.id);
     CHECK_EQ(run_mlos_stop(id), 0);
     CHECK(!mlos_shard_alive(&local));
-    CHECK(pid_gone(pid));
+    CHECK(pid_gone(loop, pid, 300));
 
     /* no such shard: a clear error, exit 1; one stopped already (dead,
      * not yet released by its owner): stopping it again is no error */
@@ -673,8 +602,8 @@ int main(int argc, char **argv)
     atexit(remove_tmp);
     snprintf(secret_path, sizeof(secret_path), "%s/secret", rtdir);
     snprintf(other_path, sizeof(other_path), "%s/other", rtdir);
-    write_secret(secret_path, "right");
-    write_secret(other_path, "wrong");
+    CHECK(write_secret(secret_path, "right") == 0);
+    CHECK(write_secret(other_path, "wrong") == 0);
     char run[300];
     snprintf(run, sizeof(run), "%s/run", rtdir);
     CHECK(mkdir(run, 0700) == 0);

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "../check.h"
+#include "../cluster/cluster_util.h"
 #include "cluster.h"
 #include "launcher.h"
 #include "mlos_endian.h"
@@ -49,50 +50,11 @@ static uv_loop_t *loop;
 static const char *agent_path;
 static char secret_path[128];
 
-struct agent {
-    mlos_launch_t la;
-    int exited, status;
-    char err[1024];
-};
-
-static void on_exit_cb(mlos_launch_t *l, int status, const char *err)
-{
-    struct agent *a = l->data;
-    a->exited = 1;
-    a->status = status;
-    snprintf(a->err, sizeof(a->err), "%s", err);
-}
-
-static void run_ms(unsigned ms)
-{
-    uint64_t end = uv_hrtime() + ms * 1000000ull;
-    while (uv_hrtime() < end)
-        uv_run(loop, UV_RUN_NOWAIT), usleep(1000);
-}
-
-struct spawn_state {
-    int done, status;
-};
-
-static void spawned(mlos_shard_t *s, int status)
-{
-    struct spawn_state *st = s->data;
-    st->done = 1;
-    st->status = status;
-}
-
 static int spawn_on(mlos_node_t *n, mlos_shard_t *s)
 {
-    struct spawn_state st = {0};
     struct mlos_spawn_opts o = {.arch = "process", .mem_bytes = 16u << 20, .bulk_bytes = WIN,
                                 .hello_timeout_ms = 60000};
-    s->data = &st;
-    int rc = mlos_node_spawn(n, s, &o, spawned);
-    if (rc < 0)
-        return rc;
-    while (!st.done)
-        uv_run(loop, UV_RUN_ONCE);
-    return st.status;
+    return node_spawn_wait(loop, n, s, &o);
 }
 
 struct rdma_state {
@@ -171,30 +133,6 @@ static void fill(uint8_t *p, size_t len, uint64_t seed)
     }
 }
 
-static int pid_gone(int pid)
-{
-    for (int i = 0; i < 500; i++) {
-        if (kill(pid, 0) < 0 && errno == ESRCH)
-            return 1;
-        run_ms(10);
-    }
-    return 0;
-}
-
-struct ps_state {
-    int done, status;
-    char text[4096];
-};
-
-static void on_ps(mlos_node_t *n, int status, const char *text, size_t len, void *arg)
-{
-    struct ps_state *p = arg;
-    (void)n;
-    p->done = 1;
-    p->status = status;
-    snprintf(p->text, sizeof(p->text), "%.*s", (int)len, text);
-}
-
 /* Does the agent still list shard id (a dead slave whose window is held)? */
 static int agent_lists(mlos_node_t *n, uint32_t id)
 {
@@ -212,7 +150,7 @@ static int agent_lists(mlos_node_t *n, uint32_t id)
 }
 
 /* One put with an explicit key, and the agent's answer to its notice. */
-static int keyed_put(mlos_cluster_t *c, mlos_node_t *n, uint32_t id, const struct mlos_node_window *w, uint8_t *buf,
+static int keyed_put(mlos_node_t *n, uint32_t id, const struct mlos_node_window *w, uint8_t *buf,
                      size_t len, uint64_t *answers)
 {
     struct rdma_state st = {0};
@@ -224,7 +162,6 @@ static int keyed_put(mlos_cluster_t *c, mlos_node_t *n, uint32_t id, const struc
     end = uv_hrtime() + 20000000000ull;
     while (*answers == before && !n->lost && uv_hrtime() < end)
         uv_run(loop, UV_RUN_ONCE);
-    (void)c;
     return rc;
 }
 
@@ -246,11 +183,7 @@ int main(int argc, char **argv)
     setenv("MLOS_REGISTRY", "0", 1);
     loop = uv_default_loop();
     snprintf(secret_path, sizeof(secret_path), "/tmp/mlos-node-verbs-%d.secret", (int)getpid());
-    FILE *f = fopen(secret_path, "w");
-    CHECK(f);
-    fprintf(f, "node-verbs-0123456789abcdef0123456789");
-    fclose(f);
-    chmod(secret_path, 0600);
+    CHECK(write_secret(secret_path, "node-verbs") == 0);
 
     snprintf(laddr, sizeof(laddr), "verbs:%s:0", argv[3]);
     struct mlos_cluster_opts co = {.secret_file = secret_path};
@@ -290,7 +223,7 @@ int main(int argc, char **argv)
     printf("8 MiB RDMA put + sum_u64 on the slave: %.1f ms\n", (uv_hrtime() - t0) / 1e6);
     CHECK(total == sum_here(back, BIG));
     for (int i = 0; i < 500 && n->rdma_put_bytes < BIG; i++) /* completions are counted from the loop */
-        run_ms(10);
+        run_ms(loop, 10);
     CHECK_EQ(n->rdma_put_bytes, BIG); /* by RDMA WRITE: a put the agent copied counts nothing here */
     check_sums(&s, BIG_OFF, back, BIG);
     fill(small, sizeof(small), 99);
@@ -318,11 +251,11 @@ int main(int argc, char **argv)
     rc = mlos_call_sync(&s, "crash", NULL, 0, NULL, NULL, err, sizeof(err));
     printf("crash: %s: %s\n", mlos_strerror(rc), err);
     CHECK_EQ(rc, MLOS_ESHARDDIED);
-    CHECK(pid_gone(pid));
+    CHECK(pid_gone(loop, pid, 500));
     CHECK_EQ(mlos_put(&s, 0, small, 8), MLOS_ESHARDDIED);
     CHECK(mlos_node_shard_window(&s, &w1) < 0);
     for (int i = 0; i < 300 && agent_lists(n, dead_id); i++) /* released at WIN_RELEASE */
-        run_ms(10);
+        run_ms(loop, 10);
     CHECK(!agent_lists(n, dead_id));
     mlos_shard_stop_sync(&s);
     for (int tries = 0;; tries++) {
@@ -347,7 +280,7 @@ int main(int argc, char **argv)
     memset(junk, 0x5a, sizeof(junk));
     for (int i = 0; i < 20; i++) {
         uint64_t stale0 = c.rdma_stale;
-        CHECK_EQ(keyed_put(&c, n, dead_id, &w0, junk, sizeof(junk), &c.rdma_stale), MLOS_EKEY);
+        CHECK_EQ(keyed_put(n, dead_id, &w0, junk, sizeof(junk), &c.rdma_stale), MLOS_EKEY);
         CHECK_EQ(c.rdma_stale, stale0 + 1);
         CHECK(!n->lost);
     }
@@ -363,19 +296,19 @@ int main(int argc, char **argv)
     forged = w1;
     forged.key.verbs_rkey ^= 0x00ab0000u; /* another key slot */
     for (int i = 0; i < 3; i++) {
-        CHECK_EQ(keyed_put(&c, n, r.id, &forged, junk, sizeof(junk), &c.rdma_forged), MLOS_EKEY);
+        CHECK_EQ(keyed_put(n, r.id, &forged, junk, sizeof(junk), &c.rdma_forged), MLOS_EKEY);
         CHECK(!n->lost);
     }
     CHECK_EQ(c.rdma_forged, 3);
     CHECK(sum_on_slave(&r, BIG_OFF, BIG) == sum_here(back, BIG));
     int closed_after = 0;
     for (int i = 0; i < 17 && !n->lost; i++) {
-        rc = keyed_put(&c, n, r.id, &forged, junk, sizeof(junk), &c.rdma_forged);
+        rc = keyed_put(n, r.id, &forged, junk, sizeof(junk), &c.rdma_forged);
         CHECK(rc == MLOS_EKEY || rc == MLOS_ECONNRESET || rc == MLOS_ESHARDDIED);
         closed_after = i + 1;
     }
     for (int i = 0; i < 2000 && !n->lost; i++)
-        run_ms(5);
+        run_ms(loop, 5);
     printf("forged keys: link closed after %d more (%llu forged answered)\n", closed_after,
            (unsigned long long)c.rdma_forged);
     CHECK(n->lost);
@@ -386,11 +319,11 @@ int main(int argc, char **argv)
     CHECK_EQ(r.pid, 0); /* the handle forgets the pid once its node is lost */
     mlos_shard_stop_sync(&r);
     for (int i = 0; i < 1000 && !a.exited; i++)
-        run_ms(10);
+        run_ms(loop, 10);
     CHECK(a.exited);
     printf("agent exit status %d: %s\n", a.status, a.err);
     CHECK_EQ(a.status, 3);
-    CHECK(pid_gone(pid));
+    CHECK(pid_gone(loop, pid, 500));
     mlos_launch_stop(&a.la);
     mlos_cluster_close_sync(&c);
     free(big);

@@ -306,6 +306,14 @@ int mlos_registry_list(struct mlos_registry_rec **out)
                 unlink(path);
             continue;
         }
+        if (!strncmp(e->d_name, "master-", 7) && len > 11 && !strcmp(e->d_name + len - 4, ".ctl")) {
+            /* a master's stop socket (control.c): one killed before it
+             * could remove its own leaves it behind */
+            int mpid = atoi(e->d_name + 7);
+            if (mpid > 0 && kill(mpid, 0) < 0 && errno == ESRCH)
+                unlink(path);
+            continue;
+        }
         if (len < 7 || strcmp(e->d_name + len - 6, ".shard"))
             continue;
         if (read_rec(path, &r) < 0) {

@@ -134,11 +134,22 @@ int main(void)
         fputs("garbage", f);
         fclose(f);
     }
-    CHECK_EQ(count_files(dir), 5);
+    snprintf(got, sizeof(got), "%s/master-%d.ctl", dir, dead_pid()); /* a killed master's stop socket */
+    f = fopen(got, "w");
+    CHECK(f != NULL);
+    if (f)
+        fclose(f);
+    snprintf(got, sizeof(got), "%s/master-%d.ctl", dir, (int)getpid()); /* a live master's stays */
+    f = fopen(got, "w");
+    CHECK(f != NULL);
+    if (f)
+        fclose(f);
+    CHECK_EQ(count_files(dir), 7);
     CHECK_EQ(mlos_registry_list(&v), 1);
     CHECK_EQ(v[0].shard_id, 5);
     free(v);
-    CHECK_EQ(count_files(dir), 1); /* readers cleaned the rest */
+    CHECK_EQ(count_files(dir), 2); /* readers cleaned the rest */
+    unlink(got);
     mlos_registry_remove(getpid(), 5);
     CHECK_EQ(count_files(dir), 0);
     rmdir(dir);

@@ -5,8 +5,8 @@
  * domain, a real tcp connection, the real handshake). Checked:
  *   - messages with another epoch, or for a shard the master never
  *     started, are dropped and counted (stale_dropped); the node stays up;
- *   - a SPAWNED whose HELLO does not decode fails that spawn (the node
- *     stays up);
+ *   - a SPAWNED whose HELLO does not decode, or that carries a window key
+ *     over a tcp link, fails that spawn (the node stays up);
  *   - a REPLY for a call id that is not pending fences that shard
  *     (MLOS_EPROTO), its call fails, KILL goes to the agent;
  *   - a GONE with an out-of-range error code reads as MLOS_ESHARDDIED;
@@ -22,6 +22,7 @@
 #include "node_proto.h"
 #include "cluster.h"
 #include "mlos.pb-c.h"
+#include "mlos_endian.h"
 #include "remote.h"
 
 static const char secret[] = "hostile-test-secret-0123456789abcdef";
@@ -63,22 +64,29 @@ static void fsend(uint32_t type, uint32_t epoch, uint32_t shard, uint32_t req, u
     free(b);
 }
 
-static void send_spawned(uint32_t shard, int good)
+/* SPAWNED as the agent sends it: good, with a HELLO that does not decode
+ * (SP_BAD_HELLO), or with a window key, which only a verbs link carries
+ * (SP_KEY_ON_TCP: this link is tcp) */
+enum { SP_BAD_HELLO, SP_GOOD, SP_KEY_ON_TCP };
+
+static void send_spawned(uint32_t shard, int how)
 {
     static char *tasks[] = {"echo"};
     Mlos__Hello hm = MLOS__HELLO__INIT;
-    uint8_t buf[128] = {0};
-    size_t n;
+    uint8_t buf[256] = {0};
+    size_t n, k = how == SP_KEY_ON_TCP ? MLOS_NODE_WINKEY_SIZE : 0;
     hm.arch = "liar";
     hm.tasks = tasks;
     hm.n_tasks = 1;
     hm.abi = 1;
-    n = mlos__hello__pack(&hm, buf + 16);
-    if (!good) {
+    mlos_put_le32(buf + 12, (uint32_t)k);
+    memset(buf + 16, 0x11, k); /* a key's bytes: refused for the link, whatever they say */
+    n = mlos__hello__pack(&hm, buf + 16 + k);
+    if (how == SP_BAD_HELLO) {
         memset(buf + 16, 0xff, 12); /* not a protobuf message */
         n = 12;
     }
-    fsend(MLOS_NODE_SPAWNED, fepoch, shard, 0, 0, buf, 16 + n);
+    fsend(MLOS_NODE_SPAWNED, fepoch, shard, 0, 0, buf, 16 + k + n);
 }
 
 static void f_recv(mlos_ep_t *e, uint32_t type, const void *data, size_t len)
@@ -162,8 +170,8 @@ static void called(mlos_call_t *r, int status)
     x->status = status;
 }
 
-/* Spawn on the liar; it answers with SPAWNED good or bad. */
-static int spawn_on(mlos_node_t *n, mlos_shard_t *s, int good)
+/* Spawn on the liar; it answers with SPAWNED as send_spawned's how says. */
+static int spawn_on(mlos_node_t *n, mlos_shard_t *s, int how)
 {
     struct st x = {0};
     uint32_t before = spawns;
@@ -172,7 +180,7 @@ static int spawn_on(mlos_node_t *n, mlos_shard_t *s, int good)
     while (spawns == before)
         uv_run(loop, UV_RUN_ONCE);
     CHECK_EQ(last_spawn, s->id);
-    send_spawned(last_spawn, good);
+    send_spawned(last_spawn, how);
     while (!x.done)
         uv_run(loop, UV_RUN_ONCE);
     return x.status;
@@ -203,19 +211,25 @@ int main(void)
 
     /* another epoch; a shard never started */
     fsend(MLOS_NODE_REPLY, fepoch ^ 0x5555u, 1, 1, 0, NULL, 0);
-    send_spawned(999, 1);
+    send_spawned(999, SP_GOOD);
     fsend(MLOS_NODE_GONE, fepoch, 998, 0, 0, "x", 1);
     run_ms(100);
     CHECK_EQ(c.stale_dropped, 3);
     CHECK(!n->lost);
 
     /* a HELLO that does not decode fails that spawn only */
-    CHECK(spawn_on(n, &a, 0) < 0);
+    CHECK(spawn_on(n, &a, SP_BAD_HELLO) < 0);
+    CHECK(!n->lost);
+    mlos_shard_stop_sync(&a);
+
+    /* a window key over tcp (puts would go by RDMA the link cannot do)
+     * fails that spawn only */
+    CHECK(spawn_on(n, &a, SP_KEY_ON_TCP) < 0);
     CHECK(!n->lost);
     mlos_shard_stop_sync(&a);
 
     /* a REPLY for a call that is not pending fences the shard */
-    CHECK_EQ(spawn_on(n, &b, 1), 0);
+    CHECK_EQ(spawn_on(n, &b, SP_GOOD), 0);
     CHECK(!strcmp(b.node, "liar"));
     req.data = &x;
     CHECK_EQ(mlos_call(&b, &req, "echo", "hi", 2, called), 0);
@@ -232,7 +246,7 @@ int main(void)
     mlos_shard_stop_sync(&b);
 
     /* GONE with a nonsense error code */
-    CHECK_EQ(spawn_on(n, &d, 1), 0);
+    CHECK_EQ(spawn_on(n, &d, SP_GOOD), 0);
     x.done = 0;
     CHECK_EQ(mlos_call(&d, &req, "echo", "hi", 2, called), 0);
     fsend(MLOS_NODE_GONE, fepoch, d.id, 0, 12345, "bogus\001text", 10);
@@ -242,7 +256,7 @@ int main(void)
     mlos_shard_stop_sync(&d);
 
     /* a message without a header loses the node, and its shards with it */
-    CHECK_EQ(spawn_on(n, &d, 1), 0);
+    CHECK_EQ(spawn_on(n, &d, SP_GOOD), 0);
     x.done = 0;
     CHECK_EQ(mlos_call(&d, &req, "echo", "hi", 2, called), 0);
     raw_send(MLOS_NODE_PONG, "abc", 3);

@@ -1151,7 +1151,7 @@ static int loop_entries(struct verifier *v)
 static int structure(struct verifier *v)
 {
     uint8_t *reach = bpf_alloc(v->n);
-    uint32_t *work = bpf_alloc(v->n * sizeof(*work)), nw = 0, f = 0;
+    uint32_t *work = bpf_alloc(v->n * sizeof(*work)), nw = 0, f = 0, fend = 0;
     int rc = 0;
 
     if (!reach || !work) {
@@ -1193,11 +1193,11 @@ static int structure(struct verifier *v)
         int op = v->opi[pc];
         int64_t t = jump_target(&v->insns[pc], pc, op);
         uint32_t next = pc + (op == BPF_OPI_lddw ? 2 : 1);
-        if (v->fstart[pc])
-            f = pc;
+        if (v->fstart[pc]) /* the end once per function: the jumps of a long one must not rescan it */
+            f = pc, fend = func_end(v, f);
         if (!reach[pc] || op == BPF_OPI_lddw_hi)
             continue;
-        if (t >= 0 && (t < (int64_t)f || t >= (int64_t)func_end(v, f))) {
+        if (t >= 0 && (t < (int64_t)f || t >= (int64_t)fend)) {
             rc = bpf_fail(v->err, v->el, pc, "jump to insn %lld leaves the function at insn %u", (long long)t,
                           (unsigned)f);
             goto out;

@@ -182,6 +182,186 @@ static void jumps(void)
     CHECK(n == 11 * 2 * 81);
 }
 
+/* The bit steps of a CRC in C: k steps from c; *t = the last step's mask. */
+static uint32_t crc_steps(uint32_t c, int k, uint32_t *t)
+{
+    uint32_t m = 0;
+    while (k--) {
+        m = (0u - (c & 1)) & 0xedb88320u;
+        c = (c >> 1) ^ m;
+    }
+    if (t)
+        *t = m;
+    return c;
+}
+
+/* One by one, in C: the ALU and forward-jump subset fused_random emits. */
+static uint64_t ref_run(const struct mlos_bpf_insn *p, size_t n, uint64_t *r)
+{
+    for (size_t pc = 0; pc < n; pc++) {
+        const struct mlos_bpf_insn *in = &p[pc];
+        uint8_t cls = BPF_CLASS(in->code), op = BPF_OP(in->code);
+        uint64_t d = r[in->dst], s = BPF_SRC(in->code) == BPF_X ? r[in->src] : (uint64_t)(int64_t)in->imm;
+        if (cls == BPF_JMP && op == BPF_EXIT)
+            return r[0];
+        if (cls == BPF_JMP || cls == BPF_JMP32) {
+            if (cmp(op, cls == BPF_JMP32, d, s))
+                pc += (size_t)(ptrdiff_t)in->off;
+            continue;
+        }
+        if (cls == BPF_ALU64) {
+            switch (op) {
+            case BPF_ADD: d += s; break;
+            case BPF_SUB: d -= s; break;
+            case BPF_MUL: d *= s; break;
+            case BPF_AND: d &= s; break;
+            case BPF_OR: d |= s; break;
+            case BPF_XOR: d ^= s; break;
+            case BPF_LSH: d <<= s & 63; break;
+            case BPF_RSH: d >>= s & 63; break;
+            case BPF_ARSH: d = (uint64_t)((int64_t)d >> (s & 63)); break;
+            case BPF_NEG: d = 0 - d; break;
+            case BPF_MOV: d = s; break;
+            }
+        } else {
+            uint32_t a = (uint32_t)d, b = (uint32_t)s;
+            switch (op) {
+            case BPF_ADD: a += b; break;
+            case BPF_SUB: a -= b; break;
+            case BPF_MUL: a *= b; break;
+            case BPF_AND: a &= b; break;
+            case BPF_OR: a |= b; break;
+            case BPF_XOR: a ^= b; break;
+            case BPF_LSH: a <<= b & 31; break;
+            case BPF_RSH: a >>= b & 31; break;
+            case BPF_ARSH: a = (uint32_t)((int32_t)a >> (b & 31)); break;
+            case BPF_NEG: a = 0u - a; break;
+            case BPF_MOV: a = b; break;
+            }
+            d = a;
+        }
+        r[in->dst] = d;
+    }
+    return r[0];
+}
+
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(uint32_t n)
+{
+    rnd_state = rnd_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(rnd_state >> 33) % n;
+}
+
+/* Random straight-line programs made of the fused sequences' patterns on
+ * random registers r0-r5 (so that they alias in every way), with forward
+ * jumps that land anywhere inside a later pattern, compared with the same
+ * instructions run one by one in C. The registers start from the context
+ * (unknown to the verifier, so it folds no branch away). */
+static void fused_random(void)
+{
+    static const uint8_t k64[] = {BPF_ADD, BPF_SUB, BPF_MUL, BPF_AND, BPF_OR, BPF_XOR, BPF_LSH, BPF_RSH, BPF_ARSH};
+    static const uint8_t x64[] = {BPF_ADD, BPF_SUB, BPF_MUL, BPF_AND, BPF_OR, BPF_XOR};
+    static const uint8_t k32[] = {BPF_ADD, BPF_AND, BPF_OR, BPF_XOR, BPF_LSH, BPF_RSH};
+    static const uint8_t jops[] = {BPF_JEQ, BPF_JNE, BPF_JGT, BPF_JGE, BPF_JLT, BPF_JLE, BPF_JSET, BPF_JSGT, BPF_JSLT};
+    int runs = 0;
+    for (int t = 0; t < 2000; t++) {
+        struct mlos_bpf_insn p[96];
+        size_t n = 0, jump_at = 0;
+        int pending = 0;
+        uint64_t r[11] = {0};
+        for (int k = 0; k < 6; k++) /* r1 last: it is the context until then */
+            p[n++] = BPF_LDX_MEM(BPF_DW, (k + 2) % 6, R1, 8 * ((k + 2) % 6));
+        size_t body = n;
+        int jumps = 0; /* at most 6: the verifier walks every path */
+        while (n < 70) {
+            unsigned a = rnd(6), b = rnd(6), x = rnd(6), c = rnd(6);
+            int32_t k = (int32_t)(rnd(1u << 16) * 0x9e37u) ^ (int32_t)rnd(64);
+            size_t start = n;
+            if (!pending && jumps < 6 && rnd(4) == 0) {
+                jumps++; /* a forward jump, patched to land in a later pattern */
+                jump_at = n;
+                p[n++] = rnd(2) ? MLOS_BPF_INSN(BPF_JMP | BPF_K | jops[rnd(sizeof(jops))], a, 0, 0, k >> rnd(32))
+                                : MLOS_BPF_INSN(BPF_JMP32 | BPF_X | jops[rnd(sizeof(jops))], a, b, 0, 0);
+                pending = 1;
+                continue;
+            }
+            switch (rnd(jumps < 6 ? 9 : 8)) {
+            case 0: {
+                uint8_t op = k64[rnd(sizeof(k64))];
+                p[n++] = BPF_MOV64_REG(x, a);
+                p[n++] = MLOS_BPF_INSN(BPF_ALU64 | BPF_K | op, x, 0, 0,
+                                       op == BPF_LSH || op == BPF_RSH || op == BPF_ARSH ? k & 63 : k);
+                break;
+            }
+            case 1: /* sometimes with a constant after it: rX = rA - rB + K */
+                p[n++] = BPF_MOV64_REG(x, a);
+                p[n++] = MLOS_BPF_INSN(BPF_ALU64 | BPF_X | x64[rnd(sizeof(x64))], x, b, 0, 0);
+                if (rnd(2))
+                    p[n++] = BPF_ALU64_IMM(rnd(2) ? BPF_ADD : BPF_SUB, rnd(4) ? x : a, k);
+                break;
+            case 2: {
+                uint8_t op = k32[rnd(sizeof(k32))];
+                p[n++] = BPF_MOV32_REG(x, a);
+                p[n++] = MLOS_BPF_INSN(BPF_ALU | BPF_K | op, x, 0, 0, op == BPF_LSH || op == BPF_RSH ? k & 31 : k);
+                break;
+            }
+            case 3:
+                p[n++] = BPF_ALU64_IMM(BPF_LSH, x, k & 63);
+                p[n++] = BPF_ALU64_REG(BPF_ADD, rnd(3) ? x : a, b);
+                break;
+            case 4:
+                p[n++] = BPF_NEG32(x);
+                p[n++] = BPF_ALU32_IMM(BPF_AND, rnd(3) ? x : a, k);
+                break;
+            case 5:
+                p[n++] = BPF_ALU32_IMM(BPF_RSH, x, k & 31);
+                p[n++] = BPF_ALU32_REG(BPF_XOR, rnd(3) ? x : a, b);
+                break;
+            case 6:
+                p[n++] = BPF_ALU32_REG(BPF_XOR, x, b);
+                p[n++] = BPF_ALU32_IMM(BPF_MUL, rnd(3) ? x : a, k);
+                break;
+            case 7: /* one to three CRC bit steps, the temporary sometimes the CRC register itself */
+                for (int s = 1 + (int)rnd(3); s > 0; s--) {
+                    unsigned tt = rnd(5) ? x : c;
+                    p[n++] = BPF_MOV32_REG(tt, c);
+                    p[n++] = BPF_ALU32_IMM(BPF_AND, tt, 1 + (int32_t)rnd(3));
+                    p[n++] = BPF_NEG32(tt);
+                    p[n++] = BPF_ALU32_IMM(BPF_AND, tt, k);
+                    p[n++] = BPF_ALU32_IMM(BPF_RSH, c, 1 + (int32_t)rnd(3));
+                    p[n++] = BPF_ALU32_REG(BPF_XOR, c, tt);
+                }
+                break;
+            default: /* add, then a compare of it (or of another register) jumping over one instruction */
+                jumps++;
+                p[n++] = rnd(2) ? BPF_ALU64_IMM(BPF_ADD, x, k >> 8) : BPF_ALU32_IMM(BPF_ADD, x, k >> 8);
+                p[n++] = rnd(2) ? MLOS_BPF_INSN((rnd(2) ? BPF_JMP : BPF_JMP32) | BPF_K | jops[rnd(sizeof(jops))],
+                                                rnd(4) ? x : a, 0, 1, k >> 12)
+                                : MLOS_BPF_INSN((rnd(2) ? BPF_JMP : BPF_JMP32) | BPF_X | jops[rnd(sizeof(jops))],
+                                                rnd(2) ? x : b, rnd(2) ? x : b, 1, 0);
+                p[n++] = BPF_ALU64_IMM(BPF_XOR, a, k);
+                break;
+            }
+            if (pending && n - start > 1 && rnd(2)) { /* land inside (or at the start of) this pattern */
+                p[jump_at].off = (int16_t)(start + rnd((uint32_t)(n - start)) - jump_at - 1);
+                pending = 0;
+            }
+        }
+        if (pending)
+            p[jump_at].off = (int16_t)(n - jump_at - 1);
+        for (int k = 1; k < 6; k++) /* r0 = a mix of all six */
+            p[n++] = BPF_ALU64_REG(k & 1 ? BPF_XOR : BPF_ADD, R0, k);
+        p[n++] = EXIT;
+        reset_ctx();
+        for (int k = 0; k < 6; k++)
+            r[k] = tctx.w[k];
+        uint64_t want = ref_run(p + body, n - body, r);
+        expect_r0(__LINE__, want, p, n);
+        runs++;
+    }
+    CHECK(runs == 2000);
+}
+
 /* Adjacent pairs the interpreter runs with one handler ("r3 = r2; r3 op=
  * K", "r3 = r2; r3 op= r4", "i += 1; if i cmp n goto"): the same results
  * as one by one, also when the second reads or writes the first's
@@ -311,6 +491,72 @@ static void fused(void)
            BPF_ALU64_REG(BPF_ADD, R3, R2), BPF_LDX_MEM(BPF_W, R0, R3, 0), EXIT);
     EXPECT(0xfffefdfcfbfaf9f8ull, BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_MOV64_IMM(R3, 31),
            BPF_ALU64_IMM(BPF_LSH, R3, 3), BPF_ALU64_REG(BPF_ADD, R3, R2), BPF_LDX_MEM(BPF_DW, R0, R3, 0), EXIT);
+    /* a byte of p[i] folded into another register: a sum, a CRC's xor, FNV-1a's xor and multiply;
+     * also into the loaded register itself (Z == Y), into the pointer (Z == X), into an index (Z == B) */
+#define IDXB(y) BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_MOV64_IMM(R3, 5), BPF_MOV64_IMM(R0, 100), BPF_MOV64_REG(R4, R2), \
+        BPF_ALU64_REG(BPF_ADD, R4, R3), BPF_LDX_MEM(BPF_B, y, R4, 1)
+    EXPECT(106, IDXB(R5), BPF_ALU64_REG(BPF_ADD, R0, R5), EXIT);
+    EXPECT(12, IDXB(R5), BPF_ALU64_REG(BPF_ADD, R5, R5), BPF_MOV64_REG(R0, R5), EXIT);
+    EXPECT(5 + 6, IDXB(R5), BPF_ALU64_REG(BPF_ADD, R4, R5), BPF_ALU64_REG(BPF_SUB, R4, R2), BPF_MOV64_REG(R0, R4),
+           EXIT);
+    EXPECT(5 + 6, IDXB(R5), BPF_ALU64_REG(BPF_ADD, R3, R5), BPF_MOV64_REG(R0, R3), EXIT);
+    EXPECT(100 ^ 6, IDXB(R5), BPF_ALU32_REG(BPF_XOR, R0, R5), EXIT);
+    EXPECT(0, IDXB(R5), BPF_ALU32_REG(BPF_XOR, R5, R5), BPF_MOV64_REG(R0, R5), EXIT);
+    EXPECT((uint32_t)((100 ^ 6) * 16777619u), IDXB(R5), BPF_ALU32_REG(BPF_XOR, R0, R5),
+           BPF_ALU32_IMM(BPF_MUL, R0, 16777619), EXIT);
+    EXPECT(0, IDXB(R5), BPF_ALU32_REG(BPF_XOR, R5, R5), BPF_ALU32_IMM(BPF_MUL, R5, 7), BPF_MOV64_REG(R0, R5), EXIT);
+    /* the multiply on another register than the xor's: run one by one */
+    EXPECT(100 ^ 6, IDXB(R5), BPF_ALU32_REG(BPF_XOR, R0, R5), BPF_ALU32_IMM(BPF_MUL, R3, 7), EXIT);
+    /* a jump to the folding operation skips the load (r5 = 0 then) */
+    EXPECT(100, BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_MOV64_IMM(R3, 5), BPF_MOV64_IMM(R0, 100), BPF_MOV64_IMM(R5, 0),
+           BPF_JMP_IMM(BPF_JNE, R3, 0, 3), BPF_MOV64_REG(R4, R2), BPF_ALU64_REG(BPF_ADD, R4, R3),
+           BPF_LDX_MEM(BPF_B, R5, R4, 1), BPF_ALU64_REG(BPF_ADD, R0, R5), EXIT);
+#undef IDXB
+    /* masked scaled indexes: (i & 63) << 2 or << 3, loads and stores, the last word of the region */
+#define ASIDX(i, k) BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_MOV64_IMM(R3, i), BPF_ALU64_IMM(BPF_AND, R3, 63),             \
+        BPF_ALU64_IMM(BPF_LSH, R3, k), BPF_ALU64_REG(BPF_ADD, R3, R2)
+    EXPECT(0xfffefdfc, ASIDX(0x13f, 2), BPF_LDX_MEM(BPF_W, R0, R3, 0), EXIT);
+    EXPECT(0x0f0e0d0c0b0a0908ull, ASIDX(0x41, 3), BPF_LDX_MEM(BPF_DW, R0, R3, 0), EXIT);
+    EXPECT(0x0b0a0908, ASIDX(0x42, 2), BPF_LDX_MEM(BPF_W, R3, R3, 0), BPF_MOV64_REG(R0, R3), EXIT);
+    EXPECT(0x00000000fedcba98ull, BPF_MOV32_IMM(R5, (int32_t)0xfedcba98u), ASIDX(0x43, 2),
+           BPF_STX_MEM(BPF_W, R3, R5, 0), BPF_LDX_MEM(BPF_W, R0, R2, 12), EXIT);
+    EXPECT(0x1122334455667788ull, BPF_LD_IMM64(R5, 0x1122334455667788ull), ASIDX(0x42, 3),
+           BPF_STX_MEM(BPF_DW, R3, R5, 0), BPF_LDX_MEM(BPF_DW, R0, R2, 16), EXIT);
+    /* the index register added is the pointer's own (B == X): one by one */
+    EXPECT(0x0b0a0908u, BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_MOV64_IMM(R3, 2), BPF_ALU64_IMM(BPF_AND, R3, 63),
+           BPF_ALU64_IMM(BPF_LSH, R3, 2), BPF_ALU64_REG(BPF_ADD, R3, R3), BPF_ALU64_REG(BPF_ADD, R3, R2),
+           BPF_LDX_MEM(BPF_W, R0, R3, -8), EXIT);
+#undef ASIDX
+    /* bit steps of a CRC, "t = c; t &= K1; t = -t; t &= K3; c >>= K4; c ^= t": eight on the same
+     * registers (run as one), steps with their own constants, steps alternating the temporary (not
+     * run together), T == C (not fused), the temporary read afterwards, a jump into a step */
+#define STEP(t, c, k1, k3, k4) BPF_MOV32_REG(t, c), BPF_ALU32_IMM(BPF_AND, t, k1), BPF_NEG32(t),                   \
+        BPF_ALU32_IMM(BPF_AND, t, (int32_t)(k3)), BPF_ALU32_IMM(BPF_RSH, c, k4), BPF_ALU32_REG(BPF_XOR, c, t)
+#define CRC(t, c) STEP(t, c, 1, 0xedb88320u, 1)
+#define W0 BPF_LDX_MEM(BPF_W, R0, R1, 0) /* 0x11111111 */
+    EXPECT(crc_steps(0x11111111u, 8, NULL), W0, CRC(R5, R0), CRC(R5, R0), CRC(R5, R0), CRC(R5, R0), CRC(R5, R0),
+           CRC(R5, R0), CRC(R5, R0), CRC(R5, R0), EXIT);
+    {
+        uint32_t t1, t2, c = crc_steps(0x11111111u, 1, &t1);
+        c = (c >> 2) ^ ((0u - (c & 3)) & 0x12345678u);
+        EXPECT(c, W0, CRC(R5, R0), STEP(R5, R0, 3, 0x12345678u, 2), EXIT);
+        c = crc_steps(0x11111111u, 3, &t2);
+        EXPECT(c ^ t2, W0, CRC(R5, R0), CRC(R5, R0), CRC(R5, R0), BPF_ALU64_REG(BPF_XOR, R0, R5), EXIT);
+        (void)crc_steps(0x11111111u, 2, &t1);
+        EXPECT((uint64_t)c + t1 + t2, W0, CRC(R5, R0), CRC(R4, R0), CRC(R5, R0), BPF_ALU64_REG(BPF_ADD, R0, R5),
+               BPF_ALU64_REG(BPF_ADD, R0, R4), EXIT);
+    }
+    EXPECT(0, W0, CRC(R0, R0), EXIT);
+    /* a jump to the third slot of the second step: t keeps the first step's value */
+    {
+        uint32_t t, c = crc_steps(0x11111111u, 1, &t);
+        t = (0u - t) & 0xedb88320u;
+        c = (c >> 1) ^ t;
+        EXPECT(c, W0, BPF_MOV64_IMM(R3, 1), CRC(R5, R0), BPF_JMP_IMM(BPF_JNE, R3, 0, 2), CRC(R5, R0), EXIT);
+    }
+#undef STEP
+#undef CRC
+#undef W0
 #undef IDX
 #undef SIDX
 #undef A
@@ -735,6 +981,7 @@ int main(int argc, char **argv)
     byteswap();
     jumps();
     fused();
+    fused_random();
     memory();
     helpers();
     rejects();

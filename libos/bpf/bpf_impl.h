@@ -53,13 +53,22 @@
  * jump that lands on one runs it alone: fusing never changes which
  * instructions run.
  *   mov_OP:   rX = rA; rX OP= K or rB (B != X)
+ *   mov_sub_add64k, mov_sub_sub64k: rX = rA; rX -= rB; rX += K or -= K
+ *             (B != X): an index such as i - k - 1
  *   lsh_add:  rX <<= K; rX += rB (B != X)
  *   add_JMP:  rX += K; if rX JMP K or rB goto (jgt/jge x: if rB JMP rX)
  *   idx_LDX:  rX = rA; rX += rB; rY = *(rX + off) (B != X): p[i]
  *   sidx_LDX, sidx_STX: rX <<= K; rX += rB; rY = *(rX + off), or
  *             *(rX + off) = rY (B != X): a[i] of 4- or 8-byte elements
+ *   asidx_LDX, asidx_STX: rX &= K; then as sidx (a[i & mask]: the index
+ *             bounded so the verifier can prove the access)
+ *   idx_ldxb_OP: idx_ldxb, then rZ OP= rY (rY the loaded byte): rZ += rY
+ *             (a sum), rZ ^= rY (32-bit: CRC's byte step), rZ ^= rY; rZ
+ *             *= K (32-bit: FNV-1a)
  *   neg_and32k, rsh_xor32x, xor_mul32k: two operations on one register
- *             (the steps of a bitwise CRC, of FNV-1a) */
+ *             (the steps of a bitwise CRC, of FNV-1a)
+ *   crc32_step: rT = rC; rT &= K; rT = -rT; rT &= K; rC >>= K; rC ^= rT
+ *             (32-bit, T != C): one bit of a bitwise CRC */
 #define BPF_FUSED_OPS(X)                                                                                         \
     X(mov_add64k) X(mov_sub64k) X(mov_mul64k) X(mov_and64k) X(mov_or64k) X(mov_xor64k) X(mov_lsh64k)             \
     X(mov_rsh64k) X(mov_arsh64k) X(mov_add64x) X(mov_sub64x) X(mov_mul64x) X(mov_and64x) X(mov_or64x)            \
@@ -68,7 +77,10 @@
     X(add_jgt64x) X(add_jge64x) X(add_jlt32k) X(add_jlt32x) X(add_jle32k) X(add_jne32k) X(add_jne32x)            \
     X(stxdw_ldxdw) X(idx_ldxb) X(idx_ldxh) X(idx_ldxw) X(idx_ldxdw) X(idx_ldxb_v) X(idx_ldxh_v) X(idx_ldxw_v)     \
     X(idx_ldxdw_v) X(sidx_ldxw) X(sidx_ldxdw) X(sidx_stxw) X(sidx_stxdw) X(sidx_ldxw_v) X(sidx_ldxdw_v)           \
-    X(sidx_stxw_v) X(sidx_stxdw_v) X(neg_and32k) X(rsh_xor32x) X(xor_mul32k)
+    X(sidx_stxw_v) X(sidx_stxdw_v) X(neg_and32k) X(rsh_xor32x) X(xor_mul32k) X(asidx_ldxw) X(asidx_ldxdw)       \
+    X(asidx_stxw) X(asidx_stxdw) X(asidx_ldxw_v) X(asidx_ldxdw_v) X(asidx_stxw_v) X(asidx_stxdw_v)                \
+    X(idx_ldxb_add64x) X(idx_ldxb_xor32x) X(idx_ldxb_xor_mul32k) X(idx_ldxb_v_add64x) X(idx_ldxb_v_xor32x)        \
+    X(idx_ldxb_v_xor_mul32k) X(crc32_step) X(mov_sub_add64k) X(mov_sub_sub64k)
 
 #define BPF_ENUM_ITEM(n) BPF_OPI_##n,
 enum bpf_opi { BPF_OP_LIST(BPF_ENUM_ITEM) BPF_OPI_COUNT };

@@ -55,9 +55,25 @@ int BPF_INTERP_NAME(const struct mlos_bpf_prog *prog, void *ctx, size_t ctx_len,
             return MLOS_ETIMEDOUT;                                                                               \
         ip += (rel);                                                                                             \
     } while (0)
+/* A register-form jump or ja taken: imm is the byte displacement of its
+ * target from the jump's slot (bpf_load.c), so the new ip is one load and
+ * one add away from the old one: on a loop, this is the chain that
+ * carries ip from one iteration to the next. Backward: at most 0. */
+#define TAKEB(disp)                                                                                              \
+    do {                                                                                                         \
+        if ((disp) <= 0 && budget-- == 0)                                                                        \
+            return MLOS_ETIMEDOUT;                                                                               \
+        ip = (const struct bpf_dinsn *)((const char *)ip + (disp));                                              \
+        goto *ip->op;                                                                                            \
+    } while (0)
 #else
 #define MEMCHECK(a, sz, w) ((void)0)
 #define TAKE(rel) (ip += (rel))
+#define TAKEB(disp)                                                                                              \
+    do {                                                                                                         \
+        ip = (const struct bpf_dinsn *)((const char *)ip + (disp));                                              \
+        goto *ip->op;                                                                                            \
+    } while (0)
 #endif
     if (prog->varlen)
         bpf_var_ranges(prog, ctx, ctx_len, var);
@@ -196,7 +212,7 @@ op_le64:
     op_##nm##x : {                                                                                               \
         T a = (T)DST, b = (T)SRC;                                                                                \
         if (CMP)                                                                                                 \
-            TAKE(OFF16);                                                                                       \
+            TAKEB(IMM32);                                                                                        \
         NEXT;                                                                                                    \
     }
 #define JMPW(nm, cmp, scmp)                                                                                      \
@@ -221,8 +237,7 @@ op_le64:
 #undef JMP
 #undef JMPW
 op_ja:
-    TAKE(OFF16);
-    NEXT;
+    TAKEB(IMM32);
 op_ja32:
     TAKE(IMM32);
     NEXT;
@@ -369,6 +384,16 @@ op_call_local:
     MOVOP32(rsh32k, a >> (K_(1) & 31))
 #undef MOVOP64
 #undef MOVOP32
+    op_mov_sub_add64k : {
+        D_(0) = S_(0) - S_(1) + K_(2);
+        ip += 3;
+        goto *ip->op;
+    }
+    op_mov_sub_sub64k : {
+        D_(0) = S_(0) - S_(1) - K_(2);
+        ip += 3;
+        goto *ip->op;
+    }
     FUSED(lsh_add64x, D_(0) = (D_(0) << (K_(0) & 63)) + S_(1))
     FUSED(neg_and32k, D_(0) = (uint32_t)(0u - (uint32_t)D_(0)) & (uint32_t)K_(1))
     FUSED(rsh_xor32x, D_(0) = ((uint32_t)D_(0) >> (K_(0) & 31)) ^ (uint32_t)S_(1))
@@ -384,77 +409,137 @@ op_call_local:
     })
 /* rX += K; compare v (rX) with the jump's other operand, B (L: rX on the
  * left, the jump's destination; else on the right, its source) */
-#define ADD_J(nm, T, CMP, B, L)                                                                                  \
+#define ADD_J(nm, T, CMP, B, L, F)                                                                                \
     op_##nm : {                                                                                                  \
         T v = (T)(D_(0) + K_(0));                                                                                \
         D_(0) = v;                                                                                               \
         ip++;                                                                                                    \
         if (L ? v CMP (T)(B) : (T)(B) CMP v)                                                                     \
-            TAKE(ip->off);                                                                                       \
+            TAKE_##F;                                                                                            \
         NEXT;                                                                                                    \
     }
-    ADD_J(add_jlt64k, uint64_t, <, K_(0), 1)
-    ADD_J(add_jlt64x, uint64_t, <, S_(0), 1)
-    ADD_J(add_jle64k, uint64_t, <=, K_(0), 1)
-    ADD_J(add_jle64x, uint64_t, <=, S_(0), 1)
-    ADD_J(add_jne64k, uint64_t, !=, K_(0), 1)
-    ADD_J(add_jne64x, uint64_t, !=, S_(0), 1)
-    ADD_J(add_jgt64x, uint64_t, >, D_(0), 0)
-    ADD_J(add_jge64x, uint64_t, >=, D_(0), 0)
-    ADD_J(add_jlt32k, uint32_t, <, K_(0), 1)
-    ADD_J(add_jlt32x, uint32_t, <, S_(0), 1)
-    ADD_J(add_jle32k, uint32_t, <=, K_(0), 1)
-    ADD_J(add_jne32k, uint32_t, !=, K_(0), 1)
-    ADD_J(add_jne32x, uint32_t, !=, S_(0), 1)
+#define TAKE_K TAKE(ip->off)
+#define TAKE_X TAKEB(ip->imm)
+    ADD_J(add_jlt64k, uint64_t, <, K_(0), 1, K)
+    ADD_J(add_jlt64x, uint64_t, <, S_(0), 1, X)
+    ADD_J(add_jle64k, uint64_t, <=, K_(0), 1, K)
+    ADD_J(add_jle64x, uint64_t, <=, S_(0), 1, X)
+    ADD_J(add_jne64k, uint64_t, !=, K_(0), 1, K)
+    ADD_J(add_jne64x, uint64_t, !=, S_(0), 1, X)
+    ADD_J(add_jgt64x, uint64_t, >, D_(0), 0, X)
+    ADD_J(add_jge64x, uint64_t, >=, D_(0), 0, X)
+    ADD_J(add_jlt32k, uint32_t, <, K_(0), 1, K)
+    ADD_J(add_jlt32x, uint32_t, <, S_(0), 1, X)
+    ADD_J(add_jle32k, uint32_t, <=, K_(0), 1, K)
+    ADD_J(add_jne32k, uint32_t, !=, K_(0), 1, K)
+    ADD_J(add_jne32x, uint32_t, !=, S_(0), 1, X)
 #undef ADD_J
-/* Three slots: the address in v (also rX's new value), then slot 2's
- * access with slot 2's check: CHK is MEMCHECK or, for a _v access, the
- * check against its own region (the nibble in slot 2's dst). */
+#undef TAKE_K
+#undef TAKE_X
+/* Three to six slots: an address computed in v (also rX's new value),
+ * then the access of slot J with slot J's check: CHK is MEMCHECK or, for a
+ * _v access, VCHECK_AT(J): the limit its imm points to. */
 #define VCHECK2(a, sz, wr) VCHECK_AT(2, a, sz, wr)
-#define TRIPLE(nm, V, ACCESS)                                                                                    \
+#define VCHECK3(a, sz, wr) VCHECK_AT(3, a, sz, wr)
+#define SEQ(nm, n, V, ACCESS)                                                                                    \
     op_##nm : {                                                                                                  \
         uint64_t v = (V);                                                                                        \
         D_(0) = v;                                                                                               \
         ACCESS;                                                                                                  \
-        ip += 3;                                                                                                 \
+        ip += (n);                                                                                               \
         goto *ip->op;                                                                                            \
     }
-#define TLDX(sz, CHK, D)                                                                                         \
+#define TLDX(j, sz, CHK)                                                                                         \
     {                                                                                                            \
-        uint64_t a = v + O_(2);                                                                                  \
+        uint64_t a = v + O_(j);                                                                                  \
         CHK(a, sz, 0);                                                                                           \
-        D = bpf_load_le((uintptr_t)a, sz);                                                                       \
+        D_(j) = bpf_load_le((uintptr_t)a, sz);                                                                   \
     }
-#define TSTX(sz, CHK)                                                                                            \
+#define TSTX(j, sz, CHK)                                                                                         \
     {                                                                                                            \
-        uint64_t a = v + O_(2);                                                                                  \
+        uint64_t a = v + O_(j);                                                                                  \
         CHK(a, sz, 1);                                                                                           \
-        bpf_store_le((uintptr_t)a, sz, S_(2));                                                                   \
+        bpf_store_le((uintptr_t)a, sz, S_(j));                                                                   \
+    }
+/* p[i] loaded into rY, then folded into rZ by slot 3, which reads rY as
+ * its source: the loaded value w goes straight into the operation (rY's
+ * slot in the register file is written first, so Z == Y reads w too). */
+#define TLDXOP(sz, CHK, E)                                                                                       \
+    {                                                                                                            \
+        uint64_t a = v + O_(2), w;                                                                               \
+        CHK(a, sz, 0);                                                                                           \
+        w = bpf_load_le((uintptr_t)a, sz);                                                                       \
+        D_(2) = w;                                                                                               \
+        D_(3) = (E);                                                                                             \
     }
 #define IDX S_(0) + S_(1)
 #define SIDX (D_(0) << (K_(0) & 63)) + S_(1)
-    TRIPLE(idx_ldxb, IDX, TLDX(1, MEMCHECK, D_(2)))
-    TRIPLE(idx_ldxh, IDX, TLDX(2, MEMCHECK, D_(2)))
-    TRIPLE(idx_ldxw, IDX, TLDX(4, MEMCHECK, D_(2)))
-    TRIPLE(idx_ldxdw, IDX, TLDX(8, MEMCHECK, D_(2)))
-    TRIPLE(idx_ldxb_v, IDX, TLDX(1, VCHECK2, D_(2)))
-    TRIPLE(idx_ldxh_v, IDX, TLDX(2, VCHECK2, D_(2)))
-    TRIPLE(idx_ldxw_v, IDX, TLDX(4, VCHECK2, D_(2)))
-    TRIPLE(idx_ldxdw_v, IDX, TLDX(8, VCHECK2, D_(2)))
-    TRIPLE(sidx_ldxw, SIDX, TLDX(4, MEMCHECK, D_(2)))
-    TRIPLE(sidx_ldxdw, SIDX, TLDX(8, MEMCHECK, D_(2)))
-    TRIPLE(sidx_stxw, SIDX, TSTX(4, MEMCHECK))
-    TRIPLE(sidx_stxdw, SIDX, TSTX(8, MEMCHECK))
-    TRIPLE(sidx_ldxw_v, SIDX, TLDX(4, VCHECK2, D_(2)))
-    TRIPLE(sidx_ldxdw_v, SIDX, TLDX(8, VCHECK2, D_(2)))
-    TRIPLE(sidx_stxw_v, SIDX, TSTX(4, VCHECK2))
-    TRIPLE(sidx_stxdw_v, SIDX, TSTX(8, VCHECK2))
-#undef TRIPLE
+#define ASIDX ((D_(0) & K_(0)) << (K_(1) & 63)) + S_(2)
+    SEQ(idx_ldxb, 3, IDX, TLDX(2, 1, MEMCHECK))
+    SEQ(idx_ldxh, 3, IDX, TLDX(2, 2, MEMCHECK))
+    SEQ(idx_ldxw, 3, IDX, TLDX(2, 4, MEMCHECK))
+    SEQ(idx_ldxdw, 3, IDX, TLDX(2, 8, MEMCHECK))
+    SEQ(idx_ldxb_v, 3, IDX, TLDX(2, 1, VCHECK2))
+    SEQ(idx_ldxh_v, 3, IDX, TLDX(2, 2, VCHECK2))
+    SEQ(idx_ldxw_v, 3, IDX, TLDX(2, 4, VCHECK2))
+    SEQ(idx_ldxdw_v, 3, IDX, TLDX(2, 8, VCHECK2))
+    SEQ(sidx_ldxw, 3, SIDX, TLDX(2, 4, MEMCHECK))
+    SEQ(sidx_ldxdw, 3, SIDX, TLDX(2, 8, MEMCHECK))
+    SEQ(sidx_stxw, 3, SIDX, TSTX(2, 4, MEMCHECK))
+    SEQ(sidx_stxdw, 3, SIDX, TSTX(2, 8, MEMCHECK))
+    SEQ(sidx_ldxw_v, 3, SIDX, TLDX(2, 4, VCHECK2))
+    SEQ(sidx_ldxdw_v, 3, SIDX, TLDX(2, 8, VCHECK2))
+    SEQ(sidx_stxw_v, 3, SIDX, TSTX(2, 4, VCHECK2))
+    SEQ(sidx_stxdw_v, 3, SIDX, TSTX(2, 8, VCHECK2))
+    SEQ(asidx_ldxw, 4, ASIDX, TLDX(3, 4, MEMCHECK))
+    SEQ(asidx_ldxdw, 4, ASIDX, TLDX(3, 8, MEMCHECK))
+    SEQ(asidx_stxw, 4, ASIDX, TSTX(3, 4, MEMCHECK))
+    SEQ(asidx_stxdw, 4, ASIDX, TSTX(3, 8, MEMCHECK))
+    SEQ(asidx_ldxw_v, 4, ASIDX, TLDX(3, 4, VCHECK3))
+    SEQ(asidx_ldxdw_v, 4, ASIDX, TLDX(3, 8, VCHECK3))
+    SEQ(asidx_stxw_v, 4, ASIDX, TSTX(3, 4, VCHECK3))
+    SEQ(asidx_stxdw_v, 4, ASIDX, TSTX(3, 8, VCHECK3))
+#define ADDW D_(3) + w
+#define XORW (uint32_t)D_(3) ^ (uint32_t)w
+#define XORMULW (uint32_t)(((uint32_t)D_(3) ^ (uint32_t)w) * (uint32_t)K_(4))
+    SEQ(idx_ldxb_add64x, 4, IDX, TLDXOP(1, MEMCHECK, ADDW))
+    SEQ(idx_ldxb_xor32x, 4, IDX, TLDXOP(1, MEMCHECK, XORW))
+    SEQ(idx_ldxb_xor_mul32k, 5, IDX, TLDXOP(1, MEMCHECK, XORMULW))
+    SEQ(idx_ldxb_v_add64x, 4, IDX, TLDXOP(1, VCHECK2, ADDW))
+    SEQ(idx_ldxb_v_xor32x, 4, IDX, TLDXOP(1, VCHECK2, XORW))
+    SEQ(idx_ldxb_v_xor_mul32k, 5, IDX, TLDXOP(1, VCHECK2, XORMULW))
+#undef ADDW
+#undef XORW
+#undef XORMULW
+/* One step of a bitwise CRC, six slots: "rT = rC (32-bit); rT &= K1;
+ * rT = -rT; rT &= K3; rC >>= K4; rC ^= rT" (T != C), i.e. c = (c >> 1) ^
+ * (poly & -(c & 1)). A step is usually followed by the next one on the
+ * same registers (the loop over a byte's bits, unrolled): that one is run
+ * here too, keeping c and t in host registers; the register file gets
+ * the last step's values, which are the only ones anything can read. */
+op_crc32_step: {
+    uint32_t c = (uint32_t)S_(0), t;
+    for (;;) {
+        t = (0u - (c & (uint32_t)K_(1))) & (uint32_t)K_(3);
+        c = (c >> (K_(4) & 31)) ^ t;
+        if (ip[6].op != &&op_crc32_step || ip[6].dst != ip[0].dst || ip[6].src != ip[0].src)
+            break;
+        ip += 6;
+    }
+    D_(0) = t;
+    S_(0) = c;
+    ip += 6;
+    goto *ip->op;
+}
+#undef SEQ
 #undef TLDX
 #undef TSTX
+#undef TLDXOP
 #undef IDX
 #undef SIDX
+#undef ASIDX
 #undef VCHECK2
+#undef VCHECK3
 #undef FUSED
 #undef D_
 #undef S_
@@ -468,6 +553,7 @@ op_call_local:
 #undef VLIMIT
 #undef VDST
 #undef TAKE
+#undef TAKEB
 #undef DST
 #undef SRC
 #undef IMM

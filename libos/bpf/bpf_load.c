@@ -124,6 +124,11 @@ int mlos_bpf_load(const void *code, size_t len, const struct mlos_bpf_hook_desc 
         p->code[i].src = insns[i].src;
         p->code[i].off = insns[i].off;
         p->code[i].imm = insns[i].imm;
+        /* A register-form conditional jump or ja (neither reads imm)
+         * gets its target's byte displacement from its own slot there, so
+         * a taken jump is one load and an add (TAKEB in the interpreter). */
+        if ((op >= BPF_OPI_jeq64k && op <= BPF_OPI_jsle32x && (op - BPF_OPI_jeq64k) % 2) || op == BPF_OPI_ja)
+            p->code[i].imm = ((int32_t)insns[i].off + 1) * (int32_t)sizeof(*p->code);
         if (op >= BPF_OPI_ldxb_v && op <= BPF_OPI_atomicdw_v) {
             /* Loads and register stores (imm 0) get the byte offset of
              * their limit (BPF_VLIM_OFF) in imm, the other _v accesses
@@ -157,11 +162,17 @@ int mlos_bpf_may_loop(const struct mlos_bpf_prog *prog) { return prog->may_loop;
 unsigned mlos_bpf_flags(const struct mlos_bpf_prog *prog) { return prog->flags; }
 const struct mlos_bpf_hook_desc *mlos_bpf_hook(const struct mlos_bpf_prog *prog) { return &prog->hook; }
 
-/* The handler for slot i: a fused sequence (BPF_FUSED_OPS) where slots i,
- * i + 1 (and i + 2) make one whose registers alias as its handler needs,
+/* Slot i's handler before fusing and its registers; -1 and 16 past the end. */
+static int slot_op(const struct mlos_bpf_prog *p, uint32_t i) { return i < p->n ? p->opi[i] : -1; }
+static unsigned slot_dst(const struct mlos_bpf_prog *p, uint32_t i) { return i < p->n ? p->code[i].dst & 15u : 16; }
+static unsigned slot_src(const struct mlos_bpf_prog *p, uint32_t i) { return i < p->n ? p->code[i].src : 16; }
+
+/* The handler for slot i: a fused sequence (BPF_FUSED_OPS) where slot i
+ * and the next ones make one whose registers alias as its handler needs,
  * else the slot's own. The first slots of a sequence never jump, so
  * execution only ever enters it at slot i; a jump to a later slot runs
  * that slot's own handler. */
+
 static int bpf_fused_op(const struct mlos_bpf_prog *p, uint32_t i)
 {
     int a = p->opi[i], b = i + 1 < p->n ? p->opi[i + 1] : -1, c = i + 2 < p->n ? p->opi[i + 2] : -1;
@@ -172,8 +183,42 @@ static int bpf_fused_op(const struct mlos_bpf_prog *p, uint32_t i)
     unsigned d2 = c >= 0 ? s[2].dst & 15 : 16, s2 = c >= 0 ? s[2].src : 16;
     int same = d1 == x, other = same && s1 != x; /* rX op= K / rX op= rB, B != X */
 
-    /* three slots: rX = rA; rX += rB; load through rX */
+    /* rT = rC; rT &= K; rT = -rT; rT &= K; rC >>= K; rC ^= rT (32-bit, T != C) */
+    if (a == BPF_OPI_mov32x && s[0].src != x && b == BPF_OPI_and32k && same && c == BPF_OPI_neg32 && d2 == x &&
+        slot_op(p, i + 3) == BPF_OPI_and32k && slot_dst(p, i + 3) == x && slot_op(p, i + 4) == BPF_OPI_rsh32k &&
+        slot_dst(p, i + 4) == s[0].src && slot_op(p, i + 5) == BPF_OPI_xor32x &&
+        slot_dst(p, i + 5) == s[0].src && slot_src(p, i + 5) == x)
+        return BPF_OPI_crc32_step;
+    /* rX &= K; rX <<= K; rX += rB; load or store through rX */
+    if (a == BPF_OPI_and64k && b == BPF_OPI_lsh64k && same && c == BPF_OPI_add64x && d2 == x && s2 != x) {
+        int op3 = slot_op(p, i + 3), st = op3 == BPF_OPI_stxw || op3 == BPF_OPI_stxdw || op3 == BPF_OPI_stxw_v ||
+                                           op3 == BPF_OPI_stxdw_v;
+        if ((st ? slot_dst(p, i + 3) : slot_src(p, i + 3)) == x)
+            switch (op3) {
+            case BPF_OPI_ldxw: return BPF_OPI_asidx_ldxw;
+            case BPF_OPI_ldxdw: return BPF_OPI_asidx_ldxdw;
+            case BPF_OPI_stxw: return BPF_OPI_asidx_stxw;
+            case BPF_OPI_stxdw: return BPF_OPI_asidx_stxdw;
+            case BPF_OPI_ldxw_v: return BPF_OPI_asidx_ldxw_v;
+            case BPF_OPI_ldxdw_v: return BPF_OPI_asidx_ldxdw_v;
+            case BPF_OPI_stxw_v: return BPF_OPI_asidx_stxw_v;
+            case BPF_OPI_stxdw_v: return BPF_OPI_asidx_stxdw_v;
+            }
+    }
+    /* three slots: rX = rA; rX += rB; load through rX; with a byte load,
+     * then maybe an operation on another register reading the byte */
     if (a == BPF_OPI_mov64x && b == BPF_OPI_add64x && other && s2 == x) {
+        if (c == BPF_OPI_ldxb || c == BPF_OPI_ldxb_v) {
+            int v = c == BPF_OPI_ldxb_v, op3 = slot_op(p, i + 3);
+            unsigned z = slot_dst(p, i + 3);
+            if (op3 == BPF_OPI_add64x && slot_src(p, i + 3) == d2)
+                return v ? BPF_OPI_idx_ldxb_v_add64x : BPF_OPI_idx_ldxb_add64x;
+            if (op3 == BPF_OPI_xor32x && slot_src(p, i + 3) == d2) {
+                if (slot_op(p, i + 4) == BPF_OPI_mul32k && slot_dst(p, i + 4) == z)
+                    return v ? BPF_OPI_idx_ldxb_v_xor_mul32k : BPF_OPI_idx_ldxb_xor_mul32k;
+                return v ? BPF_OPI_idx_ldxb_v_xor32x : BPF_OPI_idx_ldxb_xor32x;
+            }
+        }
         switch (c) {
         case BPF_OPI_ldxb: return BPF_OPI_idx_ldxb;
         case BPF_OPI_ldxh: return BPF_OPI_idx_ldxh;
@@ -216,6 +261,8 @@ static int bpf_fused_op(const struct mlos_bpf_prog *p, uint32_t i)
         }
         if (!other)
             break;
+        if (b == BPF_OPI_sub64x && d2 == x && (c == BPF_OPI_add64k || c == BPF_OPI_sub64k))
+            return c == BPF_OPI_add64k ? BPF_OPI_mov_sub_add64k : BPF_OPI_mov_sub_sub64k;
         switch (b) {
         case BPF_OPI_add64x: return BPF_OPI_mov_add64x;
         case BPF_OPI_sub64x: return BPF_OPI_mov_sub64x;

@@ -18,6 +18,10 @@
  *            after which the transport closes a peer) are refused by the NIC
  *            with MLOS_EKEY, each answered PUT_STALE, and the link stays up;
  *            the replacement's data is untouched
+ *   notices  PUT_RDMA notices of the wrong length, with the reserved word
+ *            set, past the window's end, or with a wrapping range: each
+ *            answered PUT_FORGED, the link up (no NIC refusal happened, so
+ *            the transport counts none), the slave's data untouched
  *   forged   a key the agent never gave out (the live epoch with another
  *            rkey): refused (MLOS_EKEY), answered PUT_FORGED, still counted:
  *            3 of them leave the link up, and going on closes it before 17
@@ -38,6 +42,8 @@
 #include "../check.h"
 #include "../cluster/cluster_util.h"
 #include "cluster.h"
+#include "cluster_rdma.h"
+#include "node_proto.h"
 #include "launcher.h"
 #include "mlos_endian.h"
 
@@ -292,14 +298,43 @@ int main(int argc, char **argv)
     CHECK_EQ(get_sync(&r, BIG_OFF, big, BIG), 0);
     CHECK(memcmp(big, back, BIG) == 0);
 
+    /* ---- notices: PUT_RDMA notices no honest master sends ---- */
+    {
+        /* [0] wrong length, [1] reserved word set, [2] past the window's
+         * end, [3] an offset beyond it whose sum with the length wraps */
+        struct { uint64_t off, len; uint32_t resv; size_t size; } bad[] = {
+            {BIG_OFF, 64, 0, MLOS_NODE_PUT_RDMA_SIZE - 1},
+            {BIG_OFF, 64, 1, MLOS_NODE_PUT_RDMA_SIZE},
+            {WIN - 8, 16, 0, MLOS_NODE_PUT_RDMA_SIZE},
+            {WIN + 8, UINT64_MAX - 4, 0, MLOS_NODE_PUT_RDMA_SIZE},
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            uint8_t note[MLOS_NODE_PUT_RDMA_SIZE];
+            uint64_t before = c.rdma_forged, end = uv_hrtime() + 20000000000ull;
+            mlos_put_le64(note, bad[i].off);
+            mlos_put_le64(note + 8, bad[i].len);
+            mlos_put_le32(note + 16, w1.key.verbs_rkey);
+            mlos_put_le32(note + 20, bad[i].resv);
+            CHECK_EQ(mlos__node_send(n, MLOS_NODE_PUT_RDMA, r.id, 0, w1.epoch, note, bad[i].size, NULL, 0), 0);
+            while (c.rdma_forged == before && !n->lost && uv_hrtime() < end)
+                uv_run(loop, UV_RUN_ONCE);
+            CHECK_EQ(c.rdma_forged, before + 1); /* answered PUT_FORGED */
+            CHECK(!n->lost); /* no refusal by the NIC: nothing for the transport to count */
+        }
+        CHECK(mlos_shard_alive(&r));
+        CHECK(sum_on_slave(&r, BIG_OFF, BIG) == sum_here(back, BIG));
+        printf("4 malformed notices: each answered PUT_FORGED, link up, data untouched\n");
+    }
+
     /* ---- forged: a key the agent never gave out ---- */
+    uint64_t forged0 = c.rdma_forged;
     forged = w1;
     forged.key.verbs_rkey ^= 0x00ab0000u; /* another key slot */
     for (int i = 0; i < 3; i++) {
         CHECK_EQ(keyed_put(n, r.id, &forged, junk, sizeof(junk), &c.rdma_forged), MLOS_EKEY);
         CHECK(!n->lost);
     }
-    CHECK_EQ(c.rdma_forged, 3);
+    CHECK_EQ(c.rdma_forged, forged0 + 3);
     CHECK(sum_on_slave(&r, BIG_OFF, BIG) == sum_here(back, BIG));
     int closed_after = 0;
     for (int i = 0; i < 17 && !n->lost; i++) {

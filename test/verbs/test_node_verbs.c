@@ -12,6 +12,9 @@
  *            the window MLOS_ERANGE
  *   get      the 8 MiB read back by RDMA READ, byte for byte, and the small
  *            put with the bytes around it
+ *   pool     a pool of two shards placed over the node: 40 tasks, each
+ *            putting its own 64 KiB into the shard it got (by RDMA WRITE:
+ *            all counted as such) and summing it there, all answered right
  *   stale    the slave crashes; the master releases its window (the agent
  *            holds it until then); a replacement gets a new epoch and key;
  *            20 puts with the dead slave's key (more than the 16 refusals
@@ -171,6 +174,86 @@ static int keyed_put(mlos_node_t *n, uint32_t id, const struct mlos_node_window 
     return rc;
 }
 
+/* Pool tasks: each puts its own 64 KiB into the shard the pool picked
+ * (an RDMA WRITE), then has the slave sum it. */
+#define PTASKS 40
+#define PBYTES (64u << 10)
+struct ptask {
+    mlos_pool_call_t req;
+    unsigned i, answers;
+    int status;
+};
+static unsigned p_done;
+
+static void ptask_data(unsigned i, uint8_t *p) { fill(p, PBYTES, 0x5150u + i); }
+
+static int p_prep(mlos_pool_call_t *req, mlos_shard_t *shard)
+{
+    static uint8_t buf[PBYTES];
+    struct ptask *t = req->data;
+    ptask_data(t->i, buf);
+    return mlos_put(shard, 0, buf, PBYTES); /* staged: buf is free again on return */
+}
+
+static void p_reply(mlos_pool_call_t *req, int status)
+{
+    static uint8_t buf[PBYTES];
+    struct ptask *t = req->data;
+    ptask_data(t->i, buf);
+    t->status = status ? status
+                       : req->result_len == 8 && mlos_get_le64(req->result) == sum_here(buf, PBYTES) ? 0 : -1000;
+    t->answers++;
+    p_done++;
+}
+
+/* A pool of two process shards over the cluster's one (verbs) node: every
+ * task answered right, every put byte by RDMA WRITE, nothing left on the
+ * node after the pool closes. */
+static void pool_over_verbs(mlos_cluster_t *c, mlos_node_t *n)
+{
+    static struct ptask t[PTASKS];
+    mlos_pool_t p;
+    uint8_t arg[16];
+    uint64_t rdma0 = n->rdma_put_bytes, end;
+    struct mlos_pool_opts po = {.spawn = {.arch = "process", .mem_bytes = 16u << 20, .bulk_bytes = 1u << 20,
+                                          .hello_timeout_ms = 60000},
+                                .min_shards = 2, .max_shards = 2, .placement = mlos_cluster_placement(c),
+                                .idle_timeout_ms = 600000};
+    mlos_put_le64(arg, 0);
+    mlos_put_le64(arg + 8, PBYTES);
+    CHECK_EQ(mlos_pool_init(loop, &p, &po), 0);
+    for (end = uv_hrtime() + 120000000000ull; p.ready < 2 && uv_hrtime() < end;)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK_EQ(p.ready, 2);
+    for (unsigned i = 0; i < PTASKS; i++) {
+        t[i].i = i;
+        t[i].req.data = &t[i];
+        CHECK_EQ(mlos_pool_call_prep(&p, &t[i].req, "sum_u64", arg, sizeof(arg), 0, p_prep, p_reply), 0);
+    }
+    for (end = uv_hrtime() + 120000000000ull; p_done < PTASKS && uv_hrtime() < end;)
+        uv_run(loop, UV_RUN_ONCE);
+    unsigned good = 0;
+    for (unsigned i = 0; i < PTASKS; i++)
+        good += t[i].answers == 1 && t[i].status == 0;
+    mlos_shard_t *sh[2];
+    CHECK_EQ(mlos_pool_shards(&p, sh, 2), 2);
+    CHECK(!strcmp(sh[0]->node, n->name) && !strcmp(sh[1]->node, n->name));
+    for (int i = 0; i < 500 && n->rdma_put_bytes < rdma0 + (uint64_t)PTASKS * PBYTES; i++)
+        run_ms(loop, 10); /* completions are counted from the loop */
+    printf("pool over the verbs node: %u of %u tasks right, %llu bytes put by RDMA\n", good, PTASKS,
+           (unsigned long long)(n->rdma_put_bytes - rdma0));
+    CHECK_EQ(good, PTASKS);
+    CHECK_EQ(n->rdma_put_bytes - rdma0, (uint64_t)PTASKS * PBYTES);
+    int pids[2] = {sh[0]->pid, sh[1]->pid};
+    uint32_t ids[2] = {sh[0]->id, sh[1]->id};
+    mlos_pool_close_sync(&p);
+    CHECK(!n->lost);
+    for (int i = 0; i < 2; i++) {
+        CHECK(pid_gone(loop, pids[i], 500));
+        CHECK(!agent_lists(n, ids[i]));
+    }
+}
+
 int main(int argc, char **argv)
 {
     mlos_cluster_t c;
@@ -250,6 +333,9 @@ int main(int argc, char **argv)
     CHECK_EQ(mlos_node_get(&s, 0, around, 0, rdma_done, NULL), MLOS_EINVAL);
     CHECK(n->rdma_get_bytes == BIG + sizeof(around));
     check_sums(&s, BIG_OFF + (1u << 20) - BLOCK, back + (1u << 20) - BLOCK, 2 * BLOCK);
+
+    /* ---- pool: shards placed over the verbs-linked node ---- */
+    pool_over_verbs(&c, n);
 
     /* ---- stale: the slave dies, a replacement comes, the old key is used ---- */
     int pid = s.pid;

@@ -6,7 +6,7 @@
  *       stream of N bytes (announced in an 8-byte header) answers one byte
  *   bench_cluster master --secret-file F --agent PATH --node-ip IP --raw IP:PORT
  *                        [--wrapper W1,W2,...] [--arch process|x86_64]
- *                        [--trips N] [--mib M] [--spin-us US]
+ *                        [--trips N] [--mib M] [--spin-us US] [--link-spin-us US]
  *   bench_cluster master --listen verbs:IP --perftest DEV --secret-file F --agent PATH --node-ip IP ...
  *
  * The master starts one mlos-node (local launcher, behind the wrapper: e.g.
@@ -30,6 +30,9 @@
  * program in the same run (--perftest DEV: ib_write_lat and ib_write_bw,
  * server and client on IP), and the puts are RDMA WRITEs into the slave's
  * window (cluster.h); --raw is not needed then.
+ * --link-spin-us is the polling mode of the link between master and agent
+ * (mlos_cluster_opts.link_spin_us and mlos-node --link-spin-us): a verbs
+ * link polls its completion queue instead of sleeping; tcp ignores it.
  * --spin-us is the shard's polling mode (mlos_spawn_opts.spin_us), set by
  * the agent for its hop to the slave. Prints each beside its baseline and
  * the ratios.
@@ -256,11 +259,12 @@ int main(int argc, char **argv)
     static const struct option opts[] = {{"secret-file", 1, 0, 's'}, {"agent", 1, 0, 'a'}, {"node-ip", 1, 0, 'n'},
                                          {"raw", 1, 0, 'r'},         {"wrapper", 1, 0, 'w'}, {"arch", 1, 0, 'A'},
                                          {"trips", 1, 0, 't'},       {"mib", 1, 0, 'm'},   {"spin-us", 1, 0, 'S'},
-                                         {"listen", 1, 0, 'L'},      {"perftest", 1, 0, 'P'}, {0, 0, 0, 0}};
+                                         {"listen", 1, 0, 'L'},      {"perftest", 1, 0, 'P'},
+                                         {"link-spin-us", 1, 0, 'K'}, {0, 0, 0, 0}};
     const char *secret = NULL, *agent = "mlos-node", *node_ip = "127.0.0.1", *raw = NULL, *arch = "process";
     const char *listen_on = "tcp:0.0.0.0", *ptdev = NULL;
     const char *wrapper[16] = {NULL};
-    unsigned trips = 5000, mib = 512, spin_us = 0;
+    unsigned trips = 5000, mib = 512, spin_us = 0, link_spin_us = 0;
     int c;
     optind = 2;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -279,6 +283,7 @@ int main(int argc, char **argv)
         case 't': trips = (unsigned)atoi(optarg); break;
         case 'm': mib = (unsigned)atoi(optarg); break;
         case 'S': spin_us = (unsigned)atoi(optarg); break;
+        case 'K': link_spin_us = (unsigned)atoi(optarg); break;
         case 'L': listen_on = optarg; break;
         case 'P': ptdev = optarg; break;
         default: return 2;
@@ -301,7 +306,9 @@ int main(int argc, char **argv)
     mlos_cluster_t cl;
     mlos_launch_t la;
     char addr[128], laddr[160], maddr[160];
-    struct mlos_cluster_opts co = {.secret_file = secret, .on_node = on_node};
+    struct mlos_cluster_opts co = {.secret_file = secret, .on_node = on_node, .link_spin_us = link_spin_us};
+    char link_spin[16];
+    snprintf(link_spin, sizeof(link_spin), "%u", link_spin_us);
     snprintf(laddr, sizeof(laddr), "%s:0", listen_on);
     int rc = mlos_cluster_listen(&cl, loop, laddr, &co);
     if (rc < 0) {
@@ -310,7 +317,7 @@ int main(int argc, char **argv)
     }
     mlos_cluster_addr(&cl, addr, sizeof(addr));
     snprintf(maddr, sizeof(maddr), "%s:%s:%s", tname, node_ip, strrchr(addr, ':') + 1);
-    const char *name_args[] = {"--name", "bench-node", NULL};
+    const char *name_args[] = {"--name", "bench-node", "--link-spin-us", link_spin, NULL};
     struct mlos_launch_opts lo = {.program = agent, .master_addr = maddr, .secret_file = secret,
                                   .wrapper = wrapper[0] ? wrapper : NULL, .extra_args = name_args};
     if (mlos_launch_start(loop, &la, &lo, on_exit_cb) < 0 || mlos_cluster_wait_nodes(&cl, 1, 60000) < 0) {
@@ -434,7 +441,8 @@ int main(int argc, char **argv)
     while ((node = mlos_cluster_node_at(&cl, 0)) && by_rdma && node->rdma_put_bytes - rdma0 < (uint64_t)mib * CHUNK)
         uv_run(loop, UV_RUN_NOWAIT); /* completions are counted from the loop */
 
-    printf("through an agent over %s (%s shard on node %s, %s, spin_us %u):\n", tname, arch, s.node, maddr, spin_us);
+    printf("through an agent over %s (%s shard on node %s, %s, spin_us %u, link_spin_us %u):\n", tname, arch, s.node,
+           maddr, spin_us, link_spin_us);
     if (verbs) {
         double bw_mib = bw > 0 ? bw * 1e6 / CHUNK : -1;
         printf("  round trip, 8 bytes   ib_write_lat 2 x t_typical %.1f us | remote call p50 %.1f us p99 %.1f us  "

@@ -586,6 +586,8 @@ static void on_connection(mlos_listener_t *l, int status)
     }
     n->ep_open = 1;
     c->handles_open++;
+    if (c->o.link_spin_us)
+        (void)mlos_ep_set_spin(&n->ep, c->o.link_spin_us); /* MLOS_ENOTSUP over tcp: it sleeps as before */
     for (pp = &c->nodes; *pp; pp = &(*pp)->next) /* oldest first */
         ;
     *pp = n;

@@ -66,6 +66,9 @@ struct mlos_cluster_opts {
     unsigned heartbeat_ms;     /* PING to every agent: 200 */
     unsigned heartbeat_timeout_ms; /* a PING unanswered this long loses the node: 800 */
     unsigned hello_timeout_ms; /* connection to NODE_HELLO: 10000 */
+    unsigned link_spin_us;     /* polling mode of each node's link (mlos_ep_set_spin): verbs links poll their
+                                * completion queue this long after each message instead of sleeping; 0: off.
+                                * Other links ignore it. The agent's side: mlos-node --link-spin-us */
     mlos_node_cb on_node;      /* optional */
 };
 

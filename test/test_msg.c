@@ -193,6 +193,61 @@ static void test_connect_refused(const char *listen_addr)
     run_until(&refused_closed);
 }
 
+/* Loop passes in the next ms milliseconds (a timer ends the window; a
+ * check handle counts): a loop that sleeps makes a few, one that polls
+ * makes thousands. */
+static unsigned passes;
+static int window_over;
+static void count_pass(uv_check_t *h) { passes++; }
+static void end_window(uv_timer_t *t) { window_over = 1; }
+static unsigned loop_passes(unsigned ms)
+{
+    uv_check_t ck;
+    uv_timer_t tm;
+    uv_check_init(loop, &ck);
+    uv_timer_init(loop, &tm);
+    passes = 0;
+    window_over = 0;
+    uv_check_start(&ck, count_pass);
+    uv_timer_start(&tm, end_window, ms, 0);
+    while (!window_over)
+        uv_run(loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&ck, NULL);
+    uv_close((uv_handle_t *)&tm, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    return passes;
+}
+
+/* Polling mode: verbs polls its completion queue for the window after a
+ * message and then sleeps again; the transports without one say so. */
+static void test_spin(int verbs)
+{
+    mlos_wr_t w;
+    CHECK_EQ(mlos_ep_set_spin(&ea, MLOS_EP_SPIN_MAX_US + 1), MLOS_EINVAL);
+    CHECK_EQ(mlos_ep_set_spin(NULL, 10), MLOS_EINVAL);
+    if (!verbs) {
+        CHECK_EQ(mlos_ep_set_spin(&ea, 200), MLOS_ENOTSUP);
+        return;
+    }
+    CHECK_EQ(mlos_ep_set_spin(&ea, 150000), 0);
+    CHECK_EQ(mlos_ep_set_spin(&eb, 150000), 0);
+    last_type = 0;
+    CHECK_EQ(mlos_send(&ea, &w, 9, "spin", 4, wr_done), 0);
+    CHECK_EQ(wait_wr(), 0);
+    while (last_type != 9)
+        uv_run(loop, UV_RUN_ONCE);
+    unsigned busy = loop_passes(50); /* inside the 150 ms after the message */
+    loop_passes(200);                /* past it */
+    unsigned idle = loop_passes(100);
+    printf("polling mode: %u loop passes in 50 ms right after a message, %u in 100 ms once it ran out\n", busy,
+           idle);
+    CHECK(busy > 200);
+    CHECK(idle < 20);
+    /* the rest of the suite runs over polling links, both ways */
+    CHECK_EQ(mlos_ep_set_spin(&ea, 200), 0);
+    CHECK_EQ(mlos_ep_set_spin(&eb, 200), 0);
+}
+
 int main(int argc, char **argv)
 {
     char addr[256];
@@ -221,6 +276,7 @@ int main(int argc, char **argv)
     if (connected_status != 0)
         return 1;
     CHECK(!strncmp(ea.transport, argv[1], strlen(ea.transport)));
+    test_spin(flags == MLOS_DOMAIN_VERBS);
 
     /* ---- two-sided: order, sizes, more than the credits in flight ---- */
     static mlos_wr_t wrs[NMSG];

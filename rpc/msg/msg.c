@@ -574,6 +574,13 @@ unsigned mlos_ep_refused(const mlos_ep_t *ep)
     return ep->tp->refused(ep);
 }
 
+int mlos_ep_set_spin(mlos_ep_t *ep, unsigned spin_us)
+{
+    if (!ep || !ep->tp || ep->state == MLOS_EP_INIT || ep->state == MLOS_EP_CLOSED || spin_us > MLOS_EP_SPIN_MAX_US)
+        return MLOS_EINVAL;
+    return ep->tp->set_spin ? ep->tp->set_spin(ep, spin_us) : MLOS_ENOTSUP;
+}
+
 int mlos_ep_forgive(mlos_ep_t *ep)
 {
     if (!ep || !ep->tp || ep->state == MLOS_EP_INIT || ep->state == MLOS_EP_CLOSED)

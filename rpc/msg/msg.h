@@ -286,6 +286,16 @@ unsigned mlos_ep_refused(const mlos_ep_t *ep);
  * MLOS_EINVAL. */
 int mlos_ep_forgive(mlos_ep_t *ep);
 
+/* Polling mode: after each completion and each post, the endpoint polls
+ * its completion queue from the loop for spin_us microseconds before it
+ * waits for the device's event again, and the loop does not sleep while it
+ * polls (it keeps one core busy). For links where waking a sleeping thread
+ * costs more than the round trip itself (RDMA). 0 (the default) turns it
+ * off; at most MLOS_EP_SPIN_MAX_US. 0, MLOS_ENOTSUP (the transport has no
+ * completion queue to poll: shm, tcp), MLOS_EINVAL. */
+#define MLOS_EP_SPIN_MAX_US 1000000u
+int mlos_ep_set_spin(mlos_ep_t *ep, unsigned spin_us);
+
 /* One-sided: copy len bytes from local[local_off] to the peer's region
  * remote at remote_off (put), or the other way (get). cb runs when the data
  * is in place at the destination. */

@@ -37,6 +37,8 @@ struct mlos_transport {
      * forgive takes one off (0, MLOS_ENOENT when none is counted) */
     unsigned (*refused)(const mlos_ep_t *ep);
     int (*forgive)(mlos_ep_t *ep);
+    /* optional: polling mode (mlos_ep_set_spin) */
+    int (*set_spin)(mlos_ep_t *ep, unsigned spin_us);
 };
 
 extern const struct mlos_transport mlos_transport_shm;

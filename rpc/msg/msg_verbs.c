@@ -94,8 +94,10 @@ static void quiesce(struct verbs_ep *v)
         ibv_modify_qp(v->qp, &a, IBV_QP_STATE); /* the NIC stops touching our memory */
     if (v->tcp_init)
         uv_read_stop((uv_stream_t *)&v->tcp);
-    if (v->poll_init)
+    if (v->poll_init) {
         uv_poll_stop(&v->cq_poll);
+        uv_idle_stop(&v->spin);
+    }
     uv_timer_stop(&v->timer);
     verbs_data_abort(v);
 }
@@ -138,8 +140,10 @@ static void verbs_close(mlos_ep_t *ep)
     v->handles_open++; /* guard while closing the handles */
     if (v->tcp_init)
         close_handle(v, (uv_handle_t *)&v->tcp);
-    if (v->poll_init)
+    if (v->poll_init) {
         close_handle(v, (uv_handle_t *)&v->cq_poll);
+        close_handle(v, (uv_handle_t *)&v->spin);
+    }
     close_handle(v, (uv_handle_t *)&v->timer);
     handle_closed((uv_handle_t *)&v->timer); /* drop the guard */
 }
@@ -269,8 +273,10 @@ static int setup_local(struct verbs_ep *v)
         v->rd_atomic = 1;
     if (uv_poll_init(v->ep->dom->loop, &v->cq_poll, v->ch->fd) < 0)
         return MLOS_EIO;
+    uv_idle_init(v->ep->dom->loop, &v->spin); /* cannot fail */
     v->poll_init = 1;
     v->cq_poll.data = v;
+    v->spin.data = v;
     uv_poll_start(&v->cq_poll, UV_READABLE, verbs_data_cq_ready);
     return 0;
 }
@@ -574,7 +580,21 @@ static int verbs_post(mlos_ep_t *ep, mlos_wr_t *wr)
     struct verbs_ep *v = ep->impl;
     if (!v || v->failed)
         return MLOS_ECONNRESET;
+    verbs_spin_extend(v); /* its completion, and any answer, come soon */
     return verbs_data_post(v, wr);
+}
+
+static int verbs_set_spin(mlos_ep_t *ep, unsigned spin_us)
+{
+    struct verbs_ep *v = ep->impl;
+    if (!v || v->failed)
+        return MLOS_ECONNRESET;
+    v->spin_us = spin_us;
+    if (!spin_us && v->poll_init)
+        uv_idle_stop(&v->spin);
+    else
+        verbs_spin_extend(v);
+    return 0;
 }
 
 static unsigned verbs_refused(const mlos_ep_t *ep)
@@ -603,4 +623,5 @@ const struct mlos_transport mlos_transport_verbs = {
     .post = verbs_post,
     .refused = verbs_refused,
     .forgive = verbs_forgive,
+    .set_spin = verbs_set_spin,
 };

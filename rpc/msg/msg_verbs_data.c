@@ -443,6 +443,28 @@ static void on_wc(struct verbs_ep *v, const struct ibv_wc *wc)
     }
 }
 
+/* Polling mode: keep the loop polling the CQ for spin_us from now. */
+void verbs_spin_extend(struct verbs_ep *v)
+{
+    if (!v->spin_us || !v->poll_init || v->failed)
+        return;
+    v->spin_until = uv_hrtime() + (uint64_t)v->spin_us * 1000u;
+    if (!uv_is_active((uv_handle_t *)&v->spin))
+        uv_idle_start(&v->spin, verbs_spin_poll);
+}
+
+/* While an idle handle runs, the loop polls for I/O without blocking, so
+ * this runs once per loop pass: completions are seen without the device's
+ * event (the CQ stays armed, so an event that comes anyway finds the CQ
+ * drained and costs one empty poll). */
+void verbs_spin_poll(uv_idle_t *h)
+{
+    struct verbs_ep *v = h->data;
+    verbs_data_drain(v);
+    if (v->failed || uv_hrtime() >= v->spin_until)
+        uv_idle_stop(h);
+}
+
 void verbs_data_drain(struct verbs_ep *v)
 {
     struct ibv_wc wc[32];
@@ -452,6 +474,7 @@ void verbs_data_drain(struct verbs_ep *v)
             verbs_fail(v, MLOS_EIO);
             return;
         }
+        verbs_spin_extend(v);
         for (int k = 0; k < n && !v->failed; k++)
             on_wc(v, &wc[k]);
     }

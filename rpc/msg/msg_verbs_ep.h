@@ -63,7 +63,10 @@ struct verbs_ep {
     uv_connect_t creq;
     uv_timer_t timer;
     uv_poll_t cq_poll;
+    uv_idle_t spin;     /* polling mode: the loop polls the CQ while this runs */
     int tcp_init, poll_init, handles_open;
+    unsigned spin_us;   /* 0: completions only by the channel's event */
+    uint64_t spin_until; /* uv_hrtime() at which polling gives way to the event again */
     uint8_t in[MLOS_VERBS_SETUP_SIZE];
     size_t in_len;
     int stage; /* enum in msg_verbs.c */
@@ -143,6 +146,8 @@ void verbs_rebuild_free(struct verbs_ep *v); /* free lists from the busy flags *
 void verbs_data_free(struct verbs_ep *v);   /* after every handle is closed */
 void verbs_data_cq_ready(uv_poll_t *h, int status, int events);
 void verbs_data_drain(struct verbs_ep *v);  /* poll the CQ until empty */
+void verbs_spin_extend(struct verbs_ep *v);   /* polling mode: poll from the loop for spin_us from now */
+void verbs_spin_poll(uv_idle_t *h);
 void verbs_data_flush(struct verbs_ep *v);  /* post what the queue and credits allow */
 int verbs_data_post(struct verbs_ep *v, mlos_wr_t *wr);
 void verbs_data_abort(struct verbs_ep *v);  /* complete everything with MLOS_ECONNRESET */

@@ -91,7 +91,7 @@ static struct mlos_remote_secret secret;
 static uint8_t nonce_w[MLOS_REMOTE_NONCE];
 static const char *master_addr, *secret_file;
 static char node_name[64];
-static unsigned max_shards, link_timeout_ms = 5000, connect_timeout_ms = 30000;
+static unsigned max_shards, link_timeout_ms = 5000, connect_timeout_ms = 30000, link_spin_us;
 static int connected, authed, welcomed, quitting, exit_code;
 static uint32_t epoch;
 static uint64_t t_start, last_rx_ms;
@@ -669,6 +669,10 @@ static void on_connect(mlos_ep_t *e, int status)
     (void)e;
     if (status == 0) {
         connected = 1;
+        /* polling the link: only a transport with a completion queue has it */
+        if (link_spin_us && (status = mlos_ep_set_spin(&ep, link_spin_us)) < 0)
+            fprintf(stderr, "mlos-node %s: --link-spin-us on %s: %s (the link sleeps between messages)\n",
+                    node_name, master_addr, mlos_strerror(status));
         if (!secret.len) {
             authed = 1;
             say_hello();
@@ -708,7 +712,8 @@ static void try_connect(void)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: mlos-node --master tcp:HOST:PORT [--secret-file PATH | --insecure] [--name NAME]\n"
-               "                 [--max-shards N] [--link-timeout MS] [--connect-timeout MS] [--registry]\n"
+               "                 [--max-shards N] [--link-timeout MS] [--connect-timeout MS] [--link-spin-us US]\n"
+               "                 [--registry]\n"
                "  the shared secret: --secret-file, else $MLOS_REMOTE_SECRET_FILE (mode 0600), else\n"
                "  $MLOS_REMOTE_SECRET; --insecure (or MLOS_REMOTE_INSECURE=1) runs without one\n");
 }
@@ -723,12 +728,13 @@ int main(int argc, char **argv)
                                          {"link-timeout", required_argument, 0, 'l'},
                                          {"connect-timeout", required_argument, 0, 'c'},
                                          {"registry", no_argument, 0, 'r'},
+                                         {"link-spin-us", required_argument, 0, 'p'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c, rc, insecure = 0, registry = 0;
     char why[320], *end;
 
-    while ((c = getopt_long(argc, argv, "m:s:in:x:l:c:rh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:s:in:x:l:c:p:rh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': master_addr = optarg; break;
         case 's': secret_file = optarg; break;
@@ -736,14 +742,20 @@ int main(int argc, char **argv)
         case 'n': snprintf(node_name, sizeof(node_name), "%s", optarg); break;
         case 'x':
         case 'l':
-        case 'c': {
+        case 'c':
+        case 'p': {
             unsigned long v = strtoul(optarg, &end, 10);
-            if (*end || end == optarg || v > 100000000ul) {
+            if (*end || end == optarg || v > (c == 'p' ? MLOS_EP_SPIN_MAX_US : 100000000ul)) {
                 fprintf(stderr, "mlos-node: bad number '%s' for --%s\n", optarg,
-                        c == 'x' ? "max-shards" : c == 'l' ? "link-timeout" : "connect-timeout");
+                        c == 'x'   ? "max-shards"
+                        : c == 'l' ? "link-timeout"
+                        : c == 'c' ? "connect-timeout"
+                                   : "link-spin-us");
                 return 2;
             }
-            if (c == 'x')
+            if (c == 'p')
+                link_spin_us = (unsigned)v;
+            else if (c == 'x')
                 max_shards = (unsigned)v;
             else if (c == 'l')
                 link_timeout_ms = (unsigned)v;

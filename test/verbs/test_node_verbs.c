@@ -30,8 +30,9 @@
  *            3 of them leave the link up, and going on closes it before 17
  *            more have gone through (guessing keys ends the link, stale keys
  *            do not)
- * The agent must exit on its own once its link is closed, and no shard
- * process may be left.
+ * The agent polls its end of the link (--link-spin-us), the master sleeps
+ * on its own: both modes meet on one connection. The agent must exit on
+ * its own once its link is closed, and no shard process may be left.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -285,7 +286,7 @@ int main(int argc, char **argv)
     CHECK_EQ(rc, 0);
     CHECK_EQ(mlos_cluster_addr(&c, addr, sizeof(addr)), 0);
     printf("cluster listening on %s\n", addr);
-    const char *extra[] = {"--name", "rxe-node", NULL};
+    const char *extra[] = {"--name", "rxe-node", "--link-spin-us", "100", NULL}; /* the agent polls its link, the master sleeps */
     struct mlos_launch_opts lo = {.launcher = "local", .program = agent_path, .master_addr = addr,
                                   .secret_file = secret_path, .extra_args = extra};
     memset(&a, 0, sizeof(a));

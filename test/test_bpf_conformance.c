@@ -257,6 +257,72 @@ static uint32_t rnd(uint32_t n)
  * jumps that land anywhere inside a later pattern, compared with the same
  * instructions run one by one in C. The registers start from the context
  * (unknown to the verifier, so it folds no branch away). */
+/* a[i & 1023] against a key over a range of variable length (the KERNEL
+ * hook: the region's accesses are checked at run time, the fused handlers'
+ * _v forms): how many words compare, for every compare and both sizes,
+ * four ways, against C. */
+static void fused_kernel_compares(void)
+{
+    static const uint8_t ops[] = {BPF_JEQ, BPF_JNE, BPF_JGT, BPF_JGE, BPF_JLT, BPF_JLE};
+    static uint8_t buf[2048];
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (uint8_t)(i * 37 + (i >> 3));
+    for (int dw = 0; dw < 2; dw++)
+        for (size_t o = 0; o < sizeof(ops); o++) {
+            unsigned sz = dw ? 8 : 4, n = sizeof(buf) / sz;
+            uint64_t key = 0, want = 0;
+            memcpy(&key, buf + 40 * sz, sz); /* a word that is there: equal once at least */
+            for (unsigned i = 0; i < n; i++) {
+                uint64_t w = 0;
+                memcpy(&w, buf + i * sz, sz);
+                want += ops[o] == BPF_JEQ ? w == key : ops[o] == BPF_JNE ? w != key : ops[o] == BPF_JGT ? w > key
+                      : ops[o] == BPF_JGE ? w >= key : ops[o] == BPF_JLT ? w < key : w <= key;
+            }
+            const struct mlos_bpf_insn p[] = {
+                BPF_LDX_MEM(BPF_DW, R6, R1, 32), /* len */
+                BPF_LDX_MEM(BPF_DW, R7, R1, 40), /* data */
+                BPF_LD_IMM64(R9, key),
+                BPF_MOV64_IMM(R0, 0),
+                BPF_JMP_IMM(BPF_JGT, R6, 8192, 14),
+                BPF_ALU64_IMM(BPF_RSH, R6, dw ? 3 : 2),
+                BPF_JMP_IMM(BPF_JEQ, R6, 0, 12),
+                BPF_MOV64_IMM(R8, 0),
+                BPF_MOV64_IMM(R4, 0), /* loop: r4 = r8 without a move, which would take the and with it */
+                BPF_ALU64_REG(BPF_OR, R4, R8),
+                BPF_ALU64_IMM(BPF_AND, R4, 1023),
+                BPF_ALU64_IMM(BPF_LSH, R4, dw ? 3 : 2),
+                BPF_ALU64_REG(BPF_ADD, R4, R7),
+                BPF_LDX_MEM(dw ? BPF_DW : BPF_W, R5, R4, 0),
+                BPF_JMP_REG(ops[o], R5, R9, 1),
+                BPF_JMP_IMM(BPF_JA, 0, 0, 1),
+                BPF_ALU64_IMM(BPF_ADD, R0, 1),
+                BPF_ALU64_IMM(BPF_ADD, R8, 1),
+                BPF_JMP_REG(BPF_JLT, R8, R6, -11),
+                EXIT,
+            };
+            size_t np = sizeof(p) / sizeof(p[0]);
+            for (int k = 0; k < 4; k++) {
+                char err[MLOS_BPF_ERR_MAX];
+                struct mlos_bpf_prog *prog;
+                uint64_t r0 = 0;
+                int rc = load(p, np, mlos_hook_desc(MLOS_HOOK_KERNEL), k >= 2 ? MLOS_BPF_TRUSTED : 0, &prog, err);
+                if (rc < 0)
+                    fprintf(stderr, "fused_kernel_compares: %s\n", err);
+                CHECK_EQ(rc, 0);
+                if (rc < 0)
+                    continue;
+                struct mlos_hook_kernel_ctx c = {{0}, sizeof(buf), (uint64_t)(uintptr_t)buf, 0, 0};
+                rc = mlos_bpf_run_ex(prog, &c, sizeof(c), k & 1 ? MLOS_BPF_RUN_CHECKED : MLOS_BPF_RUN_FAST, UINT64_MAX,
+                                     &r0);
+                if (rc != 0 || r0 != want)
+                    fprintf(stderr, "fused_kernel_compares: op %#x size %u way %d: rc %d, %llu of %u, want %llu\n",
+                            ops[o], sz, k, rc, (unsigned long long)r0, n, (unsigned long long)want);
+                CHECK(rc == 0 && r0 == want);
+                mlos_bpf_free(prog);
+            }
+        }
+}
+
 static void fused_random(void)
 {
     static const uint8_t k64[] = {BPF_ADD, BPF_SUB, BPF_MUL, BPF_AND, BPF_OR, BPF_XOR, BPF_LSH, BPF_RSH, BPF_ARSH};
@@ -526,6 +592,38 @@ static void fused(void)
     EXPECT(0x0b0a0908u, BPF_LDX_MEM(BPF_DW, R2, R1, 64), BPF_MOV64_IMM(R3, 2), BPF_ALU64_IMM(BPF_AND, R3, 63),
            BPF_ALU64_IMM(BPF_LSH, R3, 2), BPF_ALU64_REG(BPF_ADD, R3, R3), BPF_ALU64_REG(BPF_ADD, R3, R2),
            BPF_LDX_MEM(BPF_W, R0, R3, -8), EXIT);
+    /* a[i & mask] loaded, then a jump on the loaded word against rZ: every compare, taken or
+     * not, word and double word; the pointer register loaded into itself (Y == X); Z == Y; and a
+     * jump straight to the compare, which then runs alone on rY's old value */
+    {
+        static const uint8_t ops[] = {BPF_JEQ, BPF_JNE, BPF_JGT, BPF_JGE, BPF_JLT, BPF_JLE};
+        for (int dw = 0; dw < 2; dw++)
+            for (size_t o = 0; o < sizeof(ops); o++)
+                for (int64_t d = -1; d <= 1; d++) {
+                    int i = 0x45, k = dw ? 3 : 2;
+                    uint64_t w = 0, z;
+                    for (int b = 0; b < (dw ? 8 : 4); b++)
+                        w |= (uint64_t)(uint8_t)(((i & 63) << k) + b) << (8 * b);
+                    z = w + (uint64_t)d;
+                    int t = ops[o] == BPF_JEQ ? w == z : ops[o] == BPF_JNE ? w != z : ops[o] == BPF_JGT ? w > z
+                          : ops[o] == BPF_JGE ? w >= z : ops[o] == BPF_JLT ? w < z : w <= z;
+                    EXPECT(t ? 2 : 1, BPF_LD_IMM64(R4, z), ASIDX(i, k), BPF_LDX_MEM(dw ? BPF_DW : BPF_W, R5, R3, 0),
+                           BPF_JMP_REG(ops[o], R5, R4, 2), BPF_MOV64_IMM(R0, 1), EXIT, BPF_MOV64_IMM(R0, 2), EXIT);
+                    EXPECT(t ? 2 : 1, BPF_LD_IMM64(R4, z), ASIDX(i, k), BPF_LDX_MEM(dw ? BPF_DW : BPF_W, R3, R3, 0),
+                           BPF_JMP_REG(ops[o], R3, R4, 2), BPF_MOV64_IMM(R0, 1), EXIT, BPF_MOV64_IMM(R0, 2), EXIT);
+                }
+        EXPECT(2, ASIDX(3, 2), BPF_LDX_MEM(BPF_W, R5, R3, 0), BPF_JMP_REG(BPF_JLE, R5, R5, 2), BPF_MOV64_IMM(R0, 1),
+               EXIT, BPF_MOV64_IMM(R0, 2), EXIT);
+        EXPECT(1, ASIDX(3, 2), BPF_LDX_MEM(BPF_W, R5, R3, 0), BPF_JMP_REG(BPF_JNE, R5, R5, 2), BPF_MOV64_IMM(R0, 1),
+               EXIT, BPF_MOV64_IMM(R0, 2), EXIT);
+        /* the jump compares two other registers: not fused with the load */
+        EXPECT(2, BPF_MOV64_IMM(R4, 9), BPF_MOV64_IMM(R6, 9), ASIDX(3, 2), BPF_LDX_MEM(BPF_W, R5, R3, 0),
+               BPF_JMP_REG(BPF_JEQ, R4, R6, 2), BPF_MOV64_IMM(R0, 1), EXIT, BPF_MOV64_IMM(R0, 2), EXIT);
+        /* r5 = 7, r4 = 7: the jump to the compare skips the load (of 0x0f0e0d0c) and is taken */
+        EXPECT(2, BPF_MOV64_IMM(R5, 7), BPF_MOV64_IMM(R4, 7), BPF_JMP_IMM(BPF_JEQ, R4, 7, 6), ASIDX(3, 2),
+               BPF_LDX_MEM(BPF_W, R5, R3, 0), BPF_JMP_REG(BPF_JEQ, R5, R4, 2), BPF_MOV64_IMM(R0, 1), EXIT,
+               BPF_MOV64_IMM(R0, 2), EXIT);
+    }
 #undef ASIDX
     /* bit steps of a CRC, "t = c; t &= K1; t = -t; t &= K3; c >>= K4; c ^= t": eight on the same
      * registers (run as one), steps with their own constants, steps alternating the temporary (not
@@ -982,6 +1080,7 @@ int main(int argc, char **argv)
     jumps();
     fused();
     fused_random();
+    fused_kernel_compares();
     memory();
     helpers();
     rejects();

@@ -62,6 +62,9 @@
  *             *(rX + off) = rY (B != X): a[i] of 4- or 8-byte elements
  *   asidx_LDX, asidx_STX: rX &= K; then as sidx (a[i & mask]: the index
  *             bounded so the verifier can prove the access)
+ *   asidx_LDX_JMP: asidx_LDX into rY, then if rY JMP rZ goto (64-bit,
+ *             register form, the jump's destination the loaded register):
+ *             "if (a[j] <= key) break"
  *   idx_ldxb_OP: idx_ldxb, then rZ OP= rY (rY the loaded byte): rZ += rY
  *             (a sum), rZ ^= rY (32-bit: CRC's byte step), rZ ^= rY; rZ
  *             *= K (32-bit: FNV-1a)
@@ -69,6 +72,10 @@
  *             (the steps of a bitwise CRC, of FNV-1a)
  *   crc32_step: rT = rC; rT &= K; rT = -rT; rT &= K; rC >>= K; rC ^= rT
  *             (32-bit, T != C): one bit of a bitwise CRC */
+/* in this order: bpf_fused_op computes the index from the load and the jump */
+#define BPF_ASIDX_JMPS(X, ld)                                                                                    \
+    X(asidx_##ld##_jeq) X(asidx_##ld##_jne) X(asidx_##ld##_jgt) X(asidx_##ld##_jge) X(asidx_##ld##_jlt)          \
+    X(asidx_##ld##_jle)
 #define BPF_FUSED_OPS(X)                                                                                         \
     X(mov_add64k) X(mov_sub64k) X(mov_mul64k) X(mov_and64k) X(mov_or64k) X(mov_xor64k) X(mov_lsh64k)             \
     X(mov_rsh64k) X(mov_arsh64k) X(mov_add64x) X(mov_sub64x) X(mov_mul64x) X(mov_and64x) X(mov_or64x)            \
@@ -80,7 +87,8 @@
     X(sidx_stxw_v) X(sidx_stxdw_v) X(neg_and32k) X(rsh_xor32x) X(xor_mul32k) X(asidx_ldxw) X(asidx_ldxdw)       \
     X(asidx_stxw) X(asidx_stxdw) X(asidx_ldxw_v) X(asidx_ldxdw_v) X(asidx_stxw_v) X(asidx_stxdw_v)                \
     X(idx_ldxb_add64x) X(idx_ldxb_xor32x) X(idx_ldxb_xor_mul32k) X(idx_ldxb_v_add64x) X(idx_ldxb_v_xor32x)        \
-    X(idx_ldxb_v_xor_mul32k) X(crc32_step) X(mov_sub_add64k) X(mov_sub_sub64k)
+    X(idx_ldxb_v_xor_mul32k) X(crc32_step) X(mov_sub_add64k) X(mov_sub_sub64k)                \
+    BPF_ASIDX_JMPS(X, ldxw) BPF_ASIDX_JMPS(X, ldxdw) BPF_ASIDX_JMPS(X, ldxw_v) BPF_ASIDX_JMPS(X, ldxdw_v)
 
 #define BPF_ENUM_ITEM(n) BPF_OPI_##n,
 enum bpf_opi { BPF_OP_LIST(BPF_ENUM_ITEM) BPF_OPI_COUNT };

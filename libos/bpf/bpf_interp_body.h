@@ -499,6 +499,34 @@ op_call_local:
     SEQ(asidx_ldxdw_v, 4, ASIDX, TLDX(3, 8, VCHECK3))
     SEQ(asidx_stxw_v, 4, ASIDX, TSTX(3, 4, VCHECK3))
     SEQ(asidx_stxdw_v, 4, ASIDX, TSTX(3, 8, VCHECK3))
+/* a[i & mask] loaded into rY (slot 3), then slot 4's jump comparing rY
+ * with its source, read after both writes (Z may be X or Y) */
+#define ASIDX_J(ld, sz, CHK, cc, OP)                                                                             \
+    op_asidx_##ld##_##cc : {                                                                                     \
+        uint64_t v = ASIDX, a, w;                                                                                \
+        D_(0) = v;                                                                                               \
+        a = v + O_(3);                                                                                           \
+        CHK(a, sz, 0);                                                                                           \
+        w = bpf_load_le((uintptr_t)a, sz);                                                                       \
+        D_(3) = w;                                                                                               \
+        ip += 4;                                                                                                 \
+        if (w OP SRC)                                                                                            \
+            TAKEB(IMM32);                                                                                        \
+        NEXT;                                                                                                    \
+    }
+#define ASIDX_JS(ld, sz, CHK)                                                                                    \
+    ASIDX_J(ld, sz, CHK, jeq, ==)                                                                                \
+    ASIDX_J(ld, sz, CHK, jne, !=)                                                                                \
+    ASIDX_J(ld, sz, CHK, jgt, >)                                                                                 \
+    ASIDX_J(ld, sz, CHK, jge, >=)                                                                                \
+    ASIDX_J(ld, sz, CHK, jlt, <)                                                                                 \
+    ASIDX_J(ld, sz, CHK, jle, <=)
+    ASIDX_JS(ldxw, 4, MEMCHECK)
+    ASIDX_JS(ldxdw, 8, MEMCHECK)
+    ASIDX_JS(ldxw_v, 4, VCHECK3)
+    ASIDX_JS(ldxdw_v, 8, VCHECK3)
+#undef ASIDX_J
+#undef ASIDX_JS
 #define ADDW D_(3) + w
 #define XORW (uint32_t)D_(3) ^ (uint32_t)w
 #define XORMULW (uint32_t)(((uint32_t)D_(3) ^ (uint32_t)w) * (uint32_t)K_(4))

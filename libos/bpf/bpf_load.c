@@ -193,6 +193,16 @@ static int bpf_fused_op(const struct mlos_bpf_prog *p, uint32_t i)
     if (a == BPF_OPI_and64k && b == BPF_OPI_lsh64k && same && c == BPF_OPI_add64x && d2 == x && s2 != x) {
         int op3 = slot_op(p, i + 3), st = op3 == BPF_OPI_stxw || op3 == BPF_OPI_stxdw || op3 == BPF_OPI_stxw_v ||
                                            op3 == BPF_OPI_stxdw_v;
+        static const int ld[] = {BPF_OPI_ldxw, BPF_OPI_ldxdw, BPF_OPI_ldxw_v, BPF_OPI_ldxdw_v};
+        static const int jx[] = {BPF_OPI_jeq64x, BPF_OPI_jne64x, BPF_OPI_jgt64x,
+                                 BPF_OPI_jge64x, BPF_OPI_jlt64x, BPF_OPI_jle64x};
+        int op4 = slot_op(p, i + 4);
+        /* the load, then a jump on what it loaded */
+        if (!st && slot_src(p, i + 3) == x && slot_dst(p, i + 4) == slot_dst(p, i + 3))
+            for (int l = 0; l < 4; l++)
+                for (int j = 0; j < 6; j++)
+                    if (op3 == ld[l] && op4 == jx[j])
+                        return BPF_OPI_asidx_ldxw_jeq + 6 * l + j;
         if ((st ? slot_dst(p, i + 3) : slot_src(p, i + 3)) == x)
             switch (op3) {
             case BPF_OPI_ldxw: return BPF_OPI_asidx_ldxw;

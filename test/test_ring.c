@@ -120,6 +120,54 @@ static void test_wait_flag(void)
     mlos_ring_done_wait(&cons);
     CHECK_EQ(mlos_ring_consumer_waiting(&prod), 0);
 
+    /* a consumer that passes over the frame at the tail may sleep on it,
+     * but wakes for every frame after it, and for its own releases */
+    CHECK_EQ(mlos_ring_prepare_wait_new(&cons), 1); /* first call: the frame is new */
+    CHECK_EQ(mlos_ring_consumer_waiting(&prod), 1);
+    mlos_ring_done_wait(&cons);
+    CHECK_EQ(mlos_ring_prepare_wait_new(&cons), 0); /* seen and left there: safe to sleep */
+    CHECK_EQ(mlos_ring_consumer_waiting(&prod), 1); /* ... and a producer still rings */
+    mlos_ring_done_wait(&cons);
+    CHECK_EQ(mlos_ring_prepare_wait(&cons), 1); /* the plain check still reports it */
+    mlos_ring_done_wait(&cons);
+    mlos_ring_push(&prod, MLOS_FRAME_CALL, 3, &b, 1);
+    CHECK_EQ(mlos_ring_prepare_wait_new(&cons), 1); /* a second frame arrived */
+    CHECK_EQ(mlos_ring_prepare_wait_new(&cons), 0);
+    struct mlos_frame_hdr h0;
+    const uint8_t *p0;
+    CHECK_EQ(mlos_ring_peek(&cons, &h0, &p0), 1);
+    mlos_ring_release(&cons, &h0);
+    CHECK_EQ(mlos_ring_prepare_wait_new(&cons), 1); /* released one: look at the next again */
+    CHECK_EQ(mlos_ring_prepare_wait_new(&cons), 0);
+    CHECK_EQ(mlos_ring_peek(&cons, &h0, &p0), 1);
+    CHECK_EQ(h0.request_id, 3u);
+    mlos_ring_release(&cons, &h0);
+    CHECK_EQ(mlos_ring_prepare_wait_new(&cons), 0); /* empty */
+    mlos_ring_done_wait(&cons);
+    CHECK_EQ(mlos_ring_consumer_waiting(&prod), 0);
+
+    /* a drain ended on its budget has not seen the frame at the tail:
+     * report it once more, although head and tail did not move */
+    uint8_t mid[512 - MLOS_FRAME_HDR_SIZE] = {0}; /* records tile the ring: no PAD moves the tail */
+    unsigned drained = 0;
+    CHECK_EQ(mlos_ring_peek(&cons, &h0, &p0), 0); /* empty: the next drain starts with a full budget */
+    mlos_ring_push(&prod, MLOS_FRAME_CALL, 4, mid, sizeof(mid));
+    for (;;) { /* refilled as fast as drained: the budget runs out */
+        CHECK_EQ(mlos_ring_push(&prod, MLOS_FRAME_CALL, 4, mid, sizeof(mid)), 0);
+        mlos_ring_prepare_wait_new(&cons);
+        if (mlos_ring_peek(&cons, &h0, &p0) != 1)
+            break;
+        mlos_ring_release(&cons, &h0);
+        CHECK(++drained <= RING / sizeof(mid));
+    }
+    CHECK_EQ(drained, RING / 512u); /* a ring's worth */
+    CHECK(!mlos_ring_empty(&cons)); /* budget spent, frames wait */
+    CHECK_EQ(mlos_ring_prepare_wait_new(&cons), 1); /* nothing moved since the last call, but the drain was cut */
+    CHECK_EQ(mlos_ring_prepare_wait_new(&cons), 0);
+    CHECK_EQ(mlos_ring_peek(&cons, &h0, &p0), 1); /* the budget is back */
+    mlos_ring_release(&cons, &h0);
+    mlos_ring_done_wait(&cons);
+
     /* full ring: the producer may sleep only while there is no room */
     uint8_t big[1500] = {0};
     struct mlos_frame_hdr h;

@@ -97,7 +97,13 @@ static int check_down(struct mlos_comm *c)
 }
 
 /* Announce, on every ring this member could be woken for, that it sleeps.
- * 1 if something is there already. */
+ * 1 if something is there it has not looked at yet. A frame the last pass
+ * left in its ring (a later rank's chunk of a fold, a peer's first frame
+ * of the next collective) is no reason to stay awake: it becomes usable
+ * only once this member moves on, and what lets it move on (a frame, room
+ * in a ring) rings its doorbell. Were it counted, the loop would spin
+ * without sleeping or yielding until the awaited peer sends, keeping that
+ * peer off a shared CPU meanwhile. */
 static int arm(struct mlos_comm *c)
 {
     int ready = 0;
@@ -105,7 +111,7 @@ static int arm(struct mlos_comm *c)
         if (p == c->rank)
             continue;
         for (int k = 0; k < 3; k++) {
-            ready |= mlos_ring_prepare_wait(&c->rx[k][p]);
+            ready |= mlos_ring_prepare_wait_new(&c->rx[k][p]);
             if (c->want[k][p])
                 ready |= mlos_ring_producer_prepare_wait(&c->tx[k][p], c->want[k][p]);
         }

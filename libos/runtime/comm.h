@@ -93,7 +93,8 @@ void mlos__comm_idle_disarm(void);
 /* ---- from slave.c, for the wait loop ---- */
 /* Answer PINGs at the head of the master's ring (nothing else is taken). */
 void mlos__slave_service(void);
-/* Sleep protocol on the master's ring: 1 if a frame waits. */
+/* Sleep protocol on the master's ring: 1 if a frame arrived since the
+ * last call (one at the head that is not a PING waits for the task). */
 int mlos__slave_prepare_wait(void);
 void mlos__slave_done_wait(void);
 /* Send a frame to the master (WAKE). */

@@ -45,6 +45,7 @@ int mlos_ring_attach(struct mlos_ring *r, void *mem, size_t avail)
     r->max_payload = size / 2 - MLOS_FRAME_HDR_SIZE;
     r->prod_head = head;
     r->cons_tail = r->cons_head = tail;
+    r->armed_head = r->armed_tail = tail; /* a frame there now counts as new at the first prepare_wait_new */
     return 0;
 }
 
@@ -153,6 +154,7 @@ int mlos_ring_peek(struct mlos_ring *r, struct mlos_frame_hdr *hdr, const uint8_
 
         if (r->budget >= r->size) {
             r->budget = 0; /* this drain did its share: let the loop run */
+            r->cut_short = 1;
             return 0;
         }
         if (avail == 0) {
@@ -205,6 +207,21 @@ int mlos_ring_prepare_wait(struct mlos_ring *r)
     __atomic_store_n(&r->ctl->waiting, mlos_to_le32(1), __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     return load_acq(&r->ctl->head) != r->cons_tail;
+}
+
+int mlos_ring_prepare_wait_new(struct mlos_ring *r)
+{
+    __atomic_store_n(&r->ctl->waiting, mlos_to_le32(1), __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    uint32_t head = load_acq(&r->ctl->head);
+    /* Comparing the tail too keeps a head that came round to the same
+     * value (2^32 bytes later) from passing for an unchanged one: with the
+     * tail fixed, the head moves by less than a ring. */
+    int fresh = head != r->armed_head || r->cons_tail != r->armed_tail || r->cut_short;
+    r->armed_head = head;
+    r->armed_tail = r->cons_tail;
+    r->cut_short = 0; /* the budget is reset: the next peek sees the frame at the tail */
+    return head != r->cons_tail && fresh;
 }
 
 void mlos_ring_done_wait(struct mlos_ring *r)

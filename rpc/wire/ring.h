@@ -77,6 +77,8 @@ struct mlos_ring {
     uint32_t cons_tail; /* consumer: bytes released (the published tail) */
     uint32_t cons_head; /* consumer: the producer's head as last read and validated */
     uint32_t budget;    /* consumer: bytes released since peek last returned 0 */
+    uint32_t armed_head, armed_tail; /* consumer: head and tail at the last prepare_wait_new */
+    uint32_t cut_short; /* consumer: a peek ended a drain on its budget, frames unseen */
     uint8_t *shadow;    /* consumer: private payload copy (max_payload bytes), or NULL */
 };
 
@@ -143,6 +145,16 @@ int mlos_ring_producer_waiting(const struct mlos_ring *r);
  * the flag after waking. */
 int mlos_ring_prepare_wait(struct mlos_ring *r);
 void mlos_ring_done_wait(struct mlos_ring *r);
+
+/* The same for a consumer that takes frames selectively and looked at the
+ * ring since its last call without taking the one at the tail (it belongs
+ * to a later step): 1 only if frames arrived since that call, frames were
+ * released since then, or a peek ended its drain on the budget (the frame
+ * at the tail was not looked at); frames the consumer has already passed
+ * over are no reason to stay awake, and a later one still rings the
+ * doorbell. The first call after attach reports any frame. Clear with
+ * done_wait. */
+int mlos_ring_prepare_wait_new(struct mlos_ring *r);
 
 /* Bytes a record with `length` payload bytes takes in the ring. */
 static inline uint32_t mlos_ring_record_size(uint32_t length)

@@ -122,27 +122,31 @@ static void test_wait_flag(void)
 
     /* a consumer that passes over the frame at the tail may sleep on it,
      * but wakes for every frame after it, and for its own releases */
-    CHECK_EQ(mlos_ring_prepare_wait_new(&cons), 1); /* first call: the frame is new */
+    CHECK_EQ(mlos_ring_prepare_wait_new(&cons, NULL), 1); /* first call: the frame is new */
     CHECK_EQ(mlos_ring_consumer_waiting(&prod), 1);
     mlos_ring_done_wait(&cons);
-    CHECK_EQ(mlos_ring_prepare_wait_new(&cons), 0); /* seen and left there: safe to sleep */
+    int held = 0;
+    CHECK_EQ(mlos_ring_prepare_wait_new(&cons, &held), 0); /* seen and left there: safe to sleep */
+    CHECK_EQ(held, 1); /* ... though a frame is held */
     CHECK_EQ(mlos_ring_consumer_waiting(&prod), 1); /* ... and a producer still rings */
     mlos_ring_done_wait(&cons);
     CHECK_EQ(mlos_ring_prepare_wait(&cons), 1); /* the plain check still reports it */
     mlos_ring_done_wait(&cons);
     mlos_ring_push(&prod, MLOS_FRAME_CALL, 3, &b, 1);
-    CHECK_EQ(mlos_ring_prepare_wait_new(&cons), 1); /* a second frame arrived */
-    CHECK_EQ(mlos_ring_prepare_wait_new(&cons), 0);
+    CHECK_EQ(mlos_ring_prepare_wait_new(&cons, NULL), 1); /* a second frame arrived */
+    CHECK_EQ(mlos_ring_prepare_wait_new(&cons, NULL), 0);
     struct mlos_frame_hdr h0;
     const uint8_t *p0;
     CHECK_EQ(mlos_ring_peek(&cons, &h0, &p0), 1);
     mlos_ring_release(&cons, &h0);
-    CHECK_EQ(mlos_ring_prepare_wait_new(&cons), 1); /* released one: look at the next again */
-    CHECK_EQ(mlos_ring_prepare_wait_new(&cons), 0);
+    CHECK_EQ(mlos_ring_prepare_wait_new(&cons, NULL), 1); /* released one: look at the next again */
+    CHECK_EQ(mlos_ring_prepare_wait_new(&cons, NULL), 0);
     CHECK_EQ(mlos_ring_peek(&cons, &h0, &p0), 1);
     CHECK_EQ(h0.request_id, 3u);
     mlos_ring_release(&cons, &h0);
-    CHECK_EQ(mlos_ring_prepare_wait_new(&cons), 0); /* empty */
+    held = 0;
+    CHECK_EQ(mlos_ring_prepare_wait_new(&cons, &held), 0); /* empty */
+    CHECK_EQ(held, 0);
     mlos_ring_done_wait(&cons);
     CHECK_EQ(mlos_ring_consumer_waiting(&prod), 0);
 
@@ -154,7 +158,7 @@ static void test_wait_flag(void)
     mlos_ring_push(&prod, MLOS_FRAME_CALL, 4, mid, sizeof(mid));
     for (;;) { /* refilled as fast as drained: the budget runs out */
         CHECK_EQ(mlos_ring_push(&prod, MLOS_FRAME_CALL, 4, mid, sizeof(mid)), 0);
-        mlos_ring_prepare_wait_new(&cons);
+        mlos_ring_prepare_wait_new(&cons, NULL);
         if (mlos_ring_peek(&cons, &h0, &p0) != 1)
             break;
         mlos_ring_release(&cons, &h0);
@@ -162,8 +166,8 @@ static void test_wait_flag(void)
     }
     CHECK_EQ(drained, RING / 512u); /* a ring's worth */
     CHECK(!mlos_ring_empty(&cons)); /* budget spent, frames wait */
-    CHECK_EQ(mlos_ring_prepare_wait_new(&cons), 1); /* nothing moved since the last call, but the drain was cut */
-    CHECK_EQ(mlos_ring_prepare_wait_new(&cons), 0);
+    CHECK_EQ(mlos_ring_prepare_wait_new(&cons, NULL), 1); /* nothing moved since the last call, but the drain was cut */
+    CHECK_EQ(mlos_ring_prepare_wait_new(&cons, NULL), 0);
     CHECK_EQ(mlos_ring_peek(&cons, &h0, &p0), 1); /* the budget is back */
     mlos_ring_release(&cons, &h0);
     mlos_ring_done_wait(&cons);

@@ -104,14 +104,14 @@ static int check_down(struct mlos_comm *c)
  * in a ring) rings its doorbell. Were it counted, the loop would spin
  * without sleeping or yielding until the awaited peer sends, keeping that
  * peer off a shared CPU meanwhile. */
-static int arm(struct mlos_comm *c)
+static int arm(struct mlos_comm *c, int *held)
 {
     int ready = 0;
     for (uint32_t p = 0; p < c->n; p++) {
         if (p == c->rank)
             continue;
         for (int k = 0; k < 3; k++) {
-            ready |= mlos_ring_prepare_wait_new(&c->rx[k][p]);
+            ready |= mlos_ring_prepare_wait_new(&c->rx[k][p], held);
             if (c->want[k][p])
                 ready |= mlos_ring_producer_prepare_wait(&c->tx[k][p], c->want[k][p]);
         }
@@ -168,7 +168,13 @@ int mlos__comm_wait(struct mlos_comm *c, int (*step)(struct mlos_comm *c, void *
                 mlos_hal_relax();
             continue;
         }
-        int ready = arm(c) | mlos__slave_prepare_wait();
+        int held = 0, ready = arm(c, &held) | mlos__slave_prepare_wait();
+        /* A polling member keeps polling while peers' frames wait for its
+         * later steps: they are busy with this collective, and what it
+         * waits for is likely close; a doorbell through the master would
+         * cost more than polling (which yields the CPU) in the meantime. */
+        if (held && c->spin_ns)
+            ready = 1;
         if (!ready && check_down(c) == 0)
             mlos_hal_wait(now + 200000000ull); /* doorbell; the timeout only bounds a lost one */
         mlos__slave_done_wait();

@@ -637,7 +637,7 @@ void mlos__slave_service(void)
 
 /* A non-PING frame at the head stays there until the task ends: only new
  * frames are a reason not to sleep. */
-int mlos__slave_prepare_wait(void) { return mlos_ring_prepare_wait_new(&S.in); }
+int mlos__slave_prepare_wait(void) { return mlos_ring_prepare_wait_new(&S.in, NULL); }
 void mlos__slave_done_wait(void) { mlos_ring_done_wait(&S.in); }
 
 int mlos__slave_frame(uint8_t type, const void *data, size_t len)

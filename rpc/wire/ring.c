@@ -209,7 +209,7 @@ int mlos_ring_prepare_wait(struct mlos_ring *r)
     return load_acq(&r->ctl->head) != r->cons_tail;
 }
 
-int mlos_ring_prepare_wait_new(struct mlos_ring *r)
+int mlos_ring_prepare_wait_new(struct mlos_ring *r, int *held)
 {
     __atomic_store_n(&r->ctl->waiting, mlos_to_le32(1), __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -221,7 +221,11 @@ int mlos_ring_prepare_wait_new(struct mlos_ring *r)
     r->armed_head = head;
     r->armed_tail = r->cons_tail;
     r->cut_short = 0; /* the budget is reset: the next peek sees the frame at the tail */
-    return head != r->cons_tail && fresh;
+    if (head == r->cons_tail)
+        return 0;
+    if (!fresh && held)
+        *held = 1;
+    return fresh;
 }
 
 void mlos_ring_done_wait(struct mlos_ring *r)

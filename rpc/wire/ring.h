@@ -152,9 +152,10 @@ void mlos_ring_done_wait(struct mlos_ring *r);
  * released since then, or a peek ended its drain on the budget (the frame
  * at the tail was not looked at); frames the consumer has already passed
  * over are no reason to stay awake, and a later one still rings the
- * doorbell. The first call after attach reports any frame. Clear with
- * done_wait. */
-int mlos_ring_prepare_wait_new(struct mlos_ring *r);
+ * doorbell. The first call after attach reports any frame. Frames there
+ * that are not new set *held to 1 (held may be NULL; left alone
+ * otherwise). Clear with done_wait. */
+int mlos_ring_prepare_wait_new(struct mlos_ring *r, int *held);
 
 /* Bytes a record with `length` payload bytes takes in the ring. */
 static inline uint32_t mlos_ring_record_size(uint32_t length)

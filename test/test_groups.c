@@ -2,15 +2,17 @@
  * (all ops, types, several sizes, N = 1, 2, 3, 5, 8), byte-identical
  * results across shard kinds, messages, one-sided access and its checks,
  * a member killed and a member frozen during a collective, re-forming with
- * a replacement, many groups at once, and bad options.
+ * a replacement, many groups at once, members asleep while frames for
+ * later steps wait, and bad options.
  *
- *   test_groups process | x86_64 | failure | many | errors | pool | hostile | poll | user BIN
+ *   test_groups process | x86_64 | failure | many | errors | pool | hostile | poll | sleepers | user BIN
  */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "../shards/tasks/group_gen.h"
@@ -655,6 +657,76 @@ static void case_poll(void)
     stop_all(s, 3);
 }
 
+/* ---- sleeping members ---- */
+
+/* CPU time (user + system) a process has used, in ms; -1 if unknown. */
+static long cpu_ms(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* the name may hold spaces */
+    unsigned long ut, st;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+}
+
+/* A member that waits for a peer sleeps, also while frames for its later
+ * steps sit in its rings. Rank 0 is frozen before a barrier of 3: rank 1
+ * waits for it in round 1 with rank 2's round-2 frame already in its
+ * ring; rank 2 waits for it in round 2 with nothing there. Both must
+ * sleep: a member that took the held frame for work would poll it
+ * without end and burn a CPU (on a shared machine, the one its peer
+ * needs). Rank 2's CPU time is the baseline; a spinning rank 1 gets far
+ * more than a tenth of the wall time unless the machine runs some 20
+ * busy processes per core. */
+static void case_sleepers(void)
+{
+    enum { N = 3, WINDOW_MS = 1000 };
+    mlos_shard_t s[N];
+    mlos_shard_t *m[N];
+    mlos_group_t g;
+    struct gcall c;
+    for (unsigned i = 0; i < N; i++) {
+        spawn(&s[i], "process");
+        m[i] = &s[i];
+    }
+    make_group(&g, m, N, 0, 0); /* spin_us 0: a member sleeps as soon as it has nothing to do */
+    CHECK_EQ(kill(s[0].pid, SIGSTOP), 0);
+    memset(&c, 0, sizeof(c));
+    c.req.data = &c;
+    CHECK_EQ(mlos_group_call(&g, &c.req, "group.barriers", "\1\0\0\0", 4, 0, on_call), 0);
+    /* Let ranks 1 and 2 get into the barrier, then watch them. */
+    uint64_t t0 = now_ms();
+    while (now_ms() - t0 < 200)
+        uv_run(loop, UV_RUN_NOWAIT), usleep(10000);
+    long c1 = cpu_ms(s[1].pid), c2 = cpu_ms(s[2].pid);
+    t0 = now_ms();
+    while (now_ms() - t0 < WINDOW_MS)
+        uv_run(loop, UV_RUN_NOWAIT), usleep(10000);
+    long d1 = cpu_ms(s[1].pid) - c1, d2 = cpu_ms(s[2].pid) - c2;
+    uint64_t wall = now_ms() - t0;
+    printf("rank 0 frozen for %llu ms: rank 1 (a frame held) used %ld ms of CPU, rank 2 (none) %ld ms\n",
+           (unsigned long long)wall, d1, d2);
+    CHECK(c1 >= 0 && c2 >= 0);
+    CHECK(!c.done); /* still waiting for rank 0 */
+    CHECK(d1 <= d2 + (long)wall / 10);
+    CHECK_EQ(kill(s[0].pid, SIGCONT), 0);
+    while (!c.done)
+        uv_run(loop, UV_RUN_ONCE);
+    if (c.status)
+        fprintf(stderr, "barrier after the thaw: %s\n", c.error);
+    CHECK_EQ(c.status, 0);
+    mlos_group_close_sync(&g);
+    stop_all(s, N);
+}
+
 static void noop_group(mlos_group_t *g, int st) {}
 
 static void case_errors(void)
@@ -729,6 +801,8 @@ int main(int argc, char **argv)
             case_hostile();
         else if (!strcmp(argv[i], "poll"))
             case_poll();
+        else if (!strcmp(argv[i], "sleepers"))
+            case_sleepers();
         else if (!strcmp(argv[i], "user") && i + 1 < argc)
             case_user(argv[++i]);
         else {

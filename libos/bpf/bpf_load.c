@@ -172,15 +172,14 @@ static unsigned slot_src(const struct mlos_bpf_prog *p, uint32_t i) { return i <
  * else the slot's own. The first slots of a sequence never jump, so
  * execution only ever enters it at slot i; a jump to a later slot runs
  * that slot's own handler. */
-
 static int bpf_fused_op(const struct mlos_bpf_prog *p, uint32_t i)
 {
-    int a = p->opi[i], b = i + 1 < p->n ? p->opi[i + 1] : -1, c = i + 2 < p->n ? p->opi[i + 2] : -1;
+    int a = p->opi[i], b = slot_op(p, i + 1), c = slot_op(p, i + 2);
     const struct bpf_dinsn *s = &p->code[i];
     /* the register X the sequence carries, and the next slots' registers
      * (a _v access has its region's index in dst's upper nibble) */
-    unsigned x = s[0].dst & 15, d1 = b >= 0 ? s[1].dst & 15 : 16, s1 = b >= 0 ? s[1].src : 16;
-    unsigned d2 = c >= 0 ? s[2].dst & 15 : 16, s2 = c >= 0 ? s[2].src : 16;
+    unsigned x = s[0].dst & 15, d1 = slot_dst(p, i + 1), s1 = slot_src(p, i + 1);
+    unsigned d2 = slot_dst(p, i + 2), s2 = slot_src(p, i + 2);
     int same = d1 == x, other = same && s1 != x; /* rX op= K / rX op= rB, B != X */
 
     /* rT = rC; rT &= K; rT = -rT; rT &= K; rC >>= K; rC ^= rT (32-bit, T != C) */

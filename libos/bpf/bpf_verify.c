@@ -1068,11 +1068,11 @@ out:
 
 /* Does the backward jump at b to t close a cycle (t reaches b)? Compilers
  * also jump backward to shared tail code placed earlier; such a jump is
- * no loop. Depth-first search inside the function starting at f; work has
- * room for n entries. Returns 1, 0, or MLOS_ENOMEM. */
-static int cycles(struct verifier *v, uint32_t t, uint32_t b, uint32_t f, uint32_t *work)
+ * no loop. Depth-first search inside the function [f, end); work has room
+ * for n entries. Returns 1, 0, or MLOS_ENOMEM. */
+static int cycles(struct verifier *v, uint32_t t, uint32_t b, uint32_t f, uint32_t end, uint32_t *work)
 {
-    uint32_t end = func_end(v, f), nw = 0;
+    uint32_t nw = 0;
     uint8_t *seen = bpf_alloc(v->n);
     int found = 0;
 
@@ -1202,7 +1202,7 @@ static int structure(struct verifier *v)
                           (unsigned)f);
             goto out;
         }
-        if (t >= 0 && t <= (int64_t)pc && (rc = cycles(v, (uint32_t)t, pc, f, work)) < 0)
+        if (t >= 0 && t <= (int64_t)pc && (rc = cycles(v, (uint32_t)t, pc, f, fend, work)) < 0)
             goto out;
         if (rc == 1 && (rc = note_loop(v, (uint32_t)t, pc, op)) < 0)
             goto out;

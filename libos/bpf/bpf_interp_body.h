@@ -449,11 +449,19 @@ op_call_local:
         ip += (n);                                                                                               \
         goto *ip->op;                                                                                            \
     }
+/* slot j's load through v: the word in w, and in rY's register */
+#define LOADW(j, sz, CHK)                                                                                        \
+    do {                                                                                                         \
+        a = v + O_(j);                                                                                           \
+        CHK(a, sz, 0);                                                                                           \
+        w = bpf_load_le((uintptr_t)a, sz);                                                                       \
+        D_(j) = w;                                                                                               \
+    } while (0)
 #define TLDX(j, sz, CHK)                                                                                         \
     {                                                                                                            \
-        uint64_t a = v + O_(j);                                                                                  \
-        CHK(a, sz, 0);                                                                                           \
-        D_(j) = bpf_load_le((uintptr_t)a, sz);                                                                   \
+        uint64_t a, w;                                                                                           \
+        LOADW(j, sz, CHK);                                                                                       \
+        (void)w;                                                                                                 \
     }
 #define TSTX(j, sz, CHK)                                                                                         \
     {                                                                                                            \
@@ -466,10 +474,8 @@ op_call_local:
  * slot in the register file is written first, so Z == Y reads w too). */
 #define TLDXOP(sz, CHK, E)                                                                                       \
     {                                                                                                            \
-        uint64_t a = v + O_(2), w;                                                                               \
-        CHK(a, sz, 0);                                                                                           \
-        w = bpf_load_le((uintptr_t)a, sz);                                                                       \
-        D_(2) = w;                                                                                               \
+        uint64_t a, w;                                                                                           \
+        LOADW(2, sz, CHK);                                                                                       \
         D_(3) = (E);                                                                                             \
     }
 #define IDX S_(0) + S_(1)
@@ -505,10 +511,7 @@ op_call_local:
     op_asidx_##ld##_##cc : {                                                                                     \
         uint64_t v = ASIDX, a, w;                                                                                \
         D_(0) = v;                                                                                               \
-        a = v + O_(3);                                                                                           \
-        CHK(a, sz, 0);                                                                                           \
-        w = bpf_load_le((uintptr_t)a, sz);                                                                       \
-        D_(3) = w;                                                                                               \
+        LOADW(3, sz, CHK);                                                                                       \
         ip += 4;                                                                                                 \
         if (w OP SRC)                                                                                            \
             TAKEB(IMM32);                                                                                        \
@@ -563,6 +566,7 @@ op_crc32_step: {
 #undef TLDX
 #undef TSTX
 #undef TLDXOP
+#undef LOADW
 #undef IDX
 #undef SIDX
 #undef ASIDX

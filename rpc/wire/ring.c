@@ -202,18 +202,20 @@ void mlos_ring_release(struct mlos_ring *r, const struct mlos_frame_hdr *hdr)
     consumed(r, mlos_ring_record_size(hdr->length));
 }
 
-int mlos_ring_prepare_wait(struct mlos_ring *r)
+/* The consumer's half of the sleep protocol: say it waits, then (after a
+ * full fence, paired with the producer's) read the head it would sleep on. */
+static uint32_t announce_wait(struct mlos_ring *r)
 {
     __atomic_store_n(&r->ctl->waiting, mlos_to_le32(1), __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    return load_acq(&r->ctl->head) != r->cons_tail;
+    return load_acq(&r->ctl->head);
 }
+
+int mlos_ring_prepare_wait(struct mlos_ring *r) { return announce_wait(r) != r->cons_tail; }
 
 int mlos_ring_prepare_wait_new(struct mlos_ring *r, int *held)
 {
-    __atomic_store_n(&r->ctl->waiting, mlos_to_le32(1), __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    uint32_t head = load_acq(&r->ctl->head);
+    uint32_t head = announce_wait(r);
     /* Comparing the tail too keeps a head that came round to the same
      * value (2^32 bytes later) from passing for an unchanged one: with the
      * tail fixed, the head moves by less than a ring. */

@@ -27,6 +27,7 @@
 
 #include "bpf/bpf.h"
 #include "bpf/hooks.h"
+#include "percentile.h"
 
 /* Time is this thread's CPU time, not the wall clock: on a shared machine
  * a preempted window would otherwise count another process's run as ours.
@@ -418,16 +419,6 @@ static double kernel_window(struct mlos_bpf_prog *prog, int mode, uint8_t *buf, 
     return (double)iters * (double)executed / (restore ? spent : t) / 1e6;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 typedef uint64_t (*kernel_native)(const uint8_t *, size_t);
 
@@ -460,7 +451,7 @@ static void measure_kernel(const char *name, size_t (*build)(struct mlos_bpf_ins
                            double secs)
 {
     static struct mlos_bpf_insn p[512];
-    static double win[4][WINDOWS];
+    static uint64_t win[4][WINDOWS]; /* instructions per second */
     struct mlos_bpf_prog *prog[2];
     uint8_t *code;
     char err[MLOS_BPF_ERR_MAX];
@@ -480,11 +471,11 @@ static void measure_kernel(const char *name, size_t (*build)(struct mlos_bpf_ins
             int way = (k + w) % 4; /* each way goes first as often as the others */
             double r = kernel_window(prog[way / 2], way % 2, buf, orig, len, restore, executed, want, name,
                                      secs / WINDOWS);
-            win[way][w] = r;
+            win[way][w] = (uint64_t)(r * 1e6);
             best[way] = r > best[way] ? r : best[way];
         }
     for (int k = 0; k < 4; k++)
-        med[k] = median(win[k], WINDOWS);
+        med[k] = bench_pct(win[k], WINDOWS, 0.5) / 1e6;
     printf("%-8s %3zu insns %8llu run  verified fast %7.1f checked %7.1f (%.2fx; median %6.1f / %6.1f = %.2fx)  "
            "trusted fast %7.1f checked %7.1f  native %8.1f Minsn/s  (cycles/insn verified fast %.2f)\n",
            name, n, (unsigned long long)executed, best[0], best[1], best[0] / best[1], med[0], med[1],
@@ -532,7 +523,7 @@ static void measure_verify(double secs)
         p[n++] = BPF_ALU64_IMM(BPF_ADD, 0, 1);
     p[n++] = BPF_EXIT_INSN();
     mlos_bpf_encode(p, n, code);
-    static double v[4096];
+    static uint64_t v[4096]; /* ns */
     double best = 1e9, sum = 0;
     t0 = now();
     do { /* the fastest load, the median and the mean: the machine may be shared */
@@ -546,13 +537,13 @@ static void measure_verify(double secs)
         best = a < best ? a : best;
         sum += a;
         if (iters < 4096)
-            v[iters] = a;
+            v[iters] = (uint64_t)(a * 1e9);
         mlos_bpf_free(prog);
         iters++;
         t = now() - t0;
     } while (t < secs);
     printf("verify   %zu insns: %.3f ms per load (decode + verify + pre-decode), median %.3f, mean %.3f ms over %ld\n",
-           n, 1e3 * best, 1e3 * median(v, iters < 4096 ? (int)iters : 4096), 1e3 * sum / (double)iters, iters);
+           n, 1e3 * best, bench_pct(v, iters < 4096 ? (int)iters : 4096, 0.5) / 1e6, 1e3 * sum / (double)iters, iters);
 }
 
 int main(int argc, char **argv)

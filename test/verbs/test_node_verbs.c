@@ -183,6 +183,7 @@ struct ptask {
     mlos_pool_call_t req;
     unsigned i, answers;
     int status;
+    uint64_t want; /* the sum of its data */
 };
 static unsigned p_done;
 
@@ -198,11 +199,8 @@ static int p_prep(mlos_pool_call_t *req, mlos_shard_t *shard)
 
 static void p_reply(mlos_pool_call_t *req, int status)
 {
-    static uint8_t buf[PBYTES];
     struct ptask *t = req->data;
-    ptask_data(t->i, buf);
-    t->status = status ? status
-                       : req->result_len == 8 && mlos_get_le64(req->result) == sum_here(buf, PBYTES) ? 0 : -1000;
+    t->status = status ? status : req->result_len == 8 && mlos_get_le64(req->result) == t->want ? 0 : -1000;
     t->answers++;
     p_done++;
 }
@@ -227,6 +225,9 @@ static void pool_over_verbs(mlos_cluster_t *c, mlos_node_t *n)
         uv_run(loop, UV_RUN_ONCE);
     CHECK_EQ(p.ready, 2);
     for (unsigned i = 0; i < PTASKS; i++) {
+        static uint8_t buf[PBYTES];
+        ptask_data(i, buf);
+        t[i].want = sum_here(buf, PBYTES);
         t[i].i = i;
         t[i].req.data = &t[i];
         CHECK_EQ(mlos_pool_call_prep(&p, &t[i].req, "sum_u64", arg, sizeof(arg), 0, p_prep, p_reply), 0);

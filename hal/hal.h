@@ -127,8 +127,9 @@ int mlos_hal_window(void **base, size_t *len);
 /* ---- group memory ----------------------------------------------------
  * Memory shared with the other members of this shard's groups (the master
  * creates it; rpc/group_wire.h lays groups out in it), or MLOS_ENOENT if
- * the shard was started without one. Bare metal: a second RAM range given
- * as mlos.group=0x<gpa>,0x<size>. Linux: a memfd on fd 5, mlos.group=0x0,
+ * the shard was started without one. Bare metal: mlos.group=0x<gpa>,0x<size>,
+ * a second RAM range on x86_64, an ivshmem PCI BAR the HAL places at gpa on
+ * PowerPC. Linux: a memfd on fd 5, mlos.group=0x0,
  * 0x<size>. The libos runtime has a weak default returning MLOS_ENOENT, so
  * a HAL without group memory may leave it out.
  */

@@ -36,7 +36,13 @@ int mlos_group_mem_init(mlos_group_mem_t *gm, size_t bytes)
     struct mlos_group_mem_impl *m;
     if (!gm || bytes > ((size_t)1 << 30))
         return MLOS_EINVAL;
-    bytes = bytes < MiB ? MiB : (bytes + MiB - 1) / MiB * MiB;
+    /* A power of two: a PowerPC member maps it as a PCI BAR, which is
+     * naturally sized; the memfd is sparse, so the rounding costs nothing
+     * until used. */
+    size_t p2 = MiB;
+    while (p2 < bytes)
+        p2 <<= 1;
+    bytes = p2;
     if (!(m = calloc(1, sizeof(*m))))
         return MLOS_ENOMEM;
     /* Sealed like a shard's window: no member can shrink it under the

@@ -66,7 +66,7 @@ struct mlos_spawn_opts {
                                 * more is refused with MLOS_ENOTSUP */
     struct mlos_group_mem_s *group_mem; /* memory shared with group peers (mlos_group.h): a shard
                                 * spawned with it can become a member of groups made in it;
-                                * x86_64 and process shards; NULL: none */
+                                * every kind; NULL: none */
     int prefault_bulk;         /* 1: fault the bulk window's memory in on a background thread while
                                 * the shard boots, so that neither the master's writes into it nor
                                 * the shard's first use pay the first-touch faults; 0: on first use */

@@ -2,10 +2,11 @@
  * and run collectives (installed as <mlos/group.h>).
  *
  * A group is a fixed membership of N shards with ranks 0..N-1, any mix of
- * x86_64 and process shards. The members exchange data through a group
- * memory: a sealed memfd this master creates and every member maps (a
- * process shard mmaps it, a bare-metal guest gets it as a second RAM range
- * above its own), so data between local slaves never passes through the
+ * x86_64, ppc and process shards. The members exchange data through a
+ * group memory: a sealed memfd this master creates and every member maps
+ * (a process shard mmaps it, an x86_64 guest gets it as a second RAM range
+ * above its own, a PowerPC guest as an ivshmem PCI device's memory BAR),
+ * so data between local slaves never passes through the
  * master. Each ordered pair of members has its own rings in it; a member
  * that would sleep is woken through its doorbell by the master (a 16-byte
  * WAKE frame names the ranks), or polls for spin_us first.
@@ -70,8 +71,9 @@ struct mlos_group_mem_s {
     struct mlos_group_mem_impl *impl;
 };
 
-/* Create a group memory of bytes (rounded up to 1 MiB; at least 1 MiB,
- * at most 1 GiB): a sealed memfd, mapped here too. Spawn members with
+/* Create a group memory of bytes (rounded up to a power of two -- a PCI
+ * BAR on PowerPC members; the memfd is sparse --, at least 1 MiB, at most
+ * 1 GiB): a sealed memfd, mapped here too. Spawn members with
  * .group_mem pointing at it. 0, MLOS_EINVAL, MLOS_EIO or MLOS_ENOMEM. */
 int mlos_group_mem_init(mlos_group_mem_t *gm, size_t bytes);
 

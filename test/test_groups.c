@@ -5,7 +5,8 @@
  * a replacement, many groups at once, members asleep while frames for
  * later steps wait, and bad options.
  *
- *   test_groups process | x86_64 | failure | many | errors | pool | hostile | poll | sleepers | user BIN
+ *   test_groups process | x86_64 | ppc | mixed | failure | failure-ppc | many | errors | pool | hostile | poll
+ *               | sleepers | user BIN
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -263,15 +264,13 @@ static void case_process(void)
     stop_all(s, 8);
 }
 
-/* f64 sums of a 2- and a 3-rank group of each kind must be the same bits. */
-static void case_x86_64(void)
+/* f64 sums of a 2- and a 3-rank group of each kind mix must be the same
+ * bits as those of a process group: the first row of kinds. */
+static void case_kinds(const char *(*kinds)[3], int nkinds)
 {
-    static const char *kinds[3][3] = {{"process", "process", "process"},
-                                      {"x86_64", "x86_64", "x86_64"},
-                                      {"x86_64", "process", "x86_64"}};
     static uint8_t ref[2][3][200000];
     size_t ref_len[2][3] = {{0}};
-    for (int kind = 0; kind < 3; kind++) {
+    for (int kind = 0; kind < nkinds; kind++) {
         for (unsigned n = 2; n <= 3; n++) {
             mlos_shard_t s[3];
             mlos_shard_t *m[3];
@@ -309,6 +308,22 @@ static void case_x86_64(void)
     }
 }
 
+/* Groups of one bare-metal kind, and that kind beside process shards. */
+static void case_arch(const char *arch)
+{
+    const char *kinds[3][3] = {{"process", "process", "process"}, {arch, arch, arch}, {arch, "process", arch}};
+    case_kinds(kinds, 3);
+}
+
+/* Every kind in one group: PowerPC (big-endian, 32-bit), x86_64, process. */
+static void case_mixed(void)
+{
+    const char *kinds[3][3] = {{"process", "process", "process"},
+                               {"ppc", "x86_64", "process"},
+                               {"process", "ppc", "x86_64"}};
+    case_kinds(kinds, 3);
+}
+
 static uint64_t now_ms(void) { return uv_hrtime() / 1000000; }
 
 struct later {
@@ -334,19 +349,19 @@ static void on_ref(mlos_group_t *gg, int st)
 /* A member killed, then a member frozen, during a collective; the group
  * reports the rank, survivors are unharmed, and re-formed with a
  * replacement the step runs again. */
-static void case_failure(void)
+static void case_failure_of(const char *arch)
 {
     for (int frozen = 0; frozen < 2; frozen++) {
         mlos_shard_t s[4];
         mlos_shard_t *m[3];
         mlos_group_t g;
         struct gcall c;
+        unsigned victim = frozen ? 2 : 1;
         for (unsigned i = 0; i < 3; i++) {
-            spawn(&s[i], "process");
+            spawn(&s[i], i == victim ? arch : "process");
             m[i] = &s[i];
         }
         make_group(&g, m, 3, 0, 100); /* heartbeats: 100 ms, fenced after 400 ms */
-        unsigned victim = frozen ? 2 : 1;
         struct later l = {.pid = s[victim].pid, .sig = frozen ? SIGSTOP : SIGKILL};
         uv_timer_init(loop, &l.t);
         uv_timer_start(&l.t, later_cb, 300, 0);
@@ -354,7 +369,7 @@ static void case_failure(void)
         int rc = gcall(&g, &c, "group.barriers", "\0\0\0\0", 4, 0);
         uint64_t took = now_ms() - t0;
         uv_close((uv_handle_t *)&l.t, NULL);
-        printf("%s rank %u during barriers: %s after %llu ms: %s\n", frozen ? "froze" : "killed", victim,
+        printf("%s %s rank %u during barriers: %s after %llu ms: %s\n", frozen ? "froze" : "killed", arch, victim,
                mlos_strerror(rc), (unsigned long long)took, c.error);
         CHECK_EQ(rc, MLOS_ESHARDDIED);
         CHECK_EQ(c.failed_rank, (int)victim);
@@ -377,7 +392,7 @@ static void case_failure(void)
         c2.req.data = &c2;
         CHECK_EQ(mlos_group_call(&g, &c2.req, "group.barriers", "\1\0\0\0", 4, 0, on_call), MLOS_ESHARDDIED);
         /* Re-form with a replacement; the idempotent step runs again. */
-        spawn(&s[3], "process");
+        spawn(&s[3], arch);
         struct reformed ref = {0, 0};
         g.data = &ref;
         CHECK_EQ(mlos_group_reform(&g, victim, &s[3], NULL), MLOS_EINVAL); /* needs a callback */
@@ -752,6 +767,9 @@ static void case_errors(void)
     CHECK_EQ(mlos_group_mem_init(&small, 1), 0);
     CHECK_EQ(small.size, 1u << 20);
     mlos_group_mem_close(&small);
+    CHECK_EQ(mlos_group_mem_init(&small, (96u << 20) + 1), 0);
+    CHECK_EQ(small.size, 128u << 20); /* a power of two: a PowerPC member's PCI BAR */
+    mlos_group_mem_close(&small);
     CHECK_EQ(mlos_group_mem_close(&small), MLOS_EINVAL);
     /* A group call outside a group: the check tasks say so. */
     char err[200];
@@ -787,10 +805,14 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "process"))
             case_process();
-        else if (!strcmp(argv[i], "x86_64"))
-            case_x86_64();
+        else if (!strcmp(argv[i], "x86_64") || !strcmp(argv[i], "ppc"))
+            case_arch(argv[i]);
+        else if (!strcmp(argv[i], "mixed"))
+            case_mixed();
         else if (!strcmp(argv[i], "failure"))
-            case_failure();
+            case_failure_of("process");
+        else if (!strcmp(argv[i], "failure-ppc"))
+            case_failure_of("ppc");
         else if (!strcmp(argv[i], "many"))
             case_many();
         else if (!strcmp(argv[i], "errors"))

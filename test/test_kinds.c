@@ -159,6 +159,20 @@ static void test_command(void)
     CHECK(!strcmp(argv[0], "qemu-system-ppc") && !strcmp(after(argv, "-M"), "bamboo") && env[0] == 0);
     line = after(argv, "-append");
     CHECK(line && strstr(line, "mlos.id=42") && !strstr(line, "tsc_hz") && strstr(line, "mlos.mem=67108864"));
+    CHECK(!has(argv, "-device"));
+    /* A group memory: an ivshmem PCI device whose BAR the guest places. */
+    ks.group_bytes = 128 * MiB;
+    ks.group_fd = 6;
+    CHECK_EQ(p->command(&ks, &cmd), 0);
+    line = after(argv, "-append");
+    CHECK(line && strstr(line, " mlos.group=0x80000000,0x8000000"));
+    CHECK(!strcmp(after(argv, "-device"), "ivshmem-plain,memdev=grp"));
+    CHECK(has(argv, "memory-backend-file,id=grp,size=134217728,mem-path=/proc/self/fd/6,share=on"));
+    ks.group_bytes = 96 * MiB; /* not a power of two: no BAR can hold it */
+    CHECK_EQ(p->command(&ks, &cmd), MLOS_EINVAL);
+    ks.group_bytes = 2048 * MiB; /* above the room between RAM and the board's I/O */
+    CHECK_EQ(p->command(&ks, &cmd), MLOS_EINVAL);
+    ks.group_bytes = 0;
     ks.ram_bytes += MiB; /* not a size the board takes: the builder refuses */
     CHECK_EQ(p->command(&ks, &cmd), MLOS_EINVAL);
 

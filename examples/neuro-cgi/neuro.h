@@ -85,7 +85,7 @@ struct neuro_opts {
     int float_kernel;        /* 1: smooth with the float32 kernel instead of fixed point */
     int master_reduce;       /* 1: the master reduces every k-means step (a round trip per step).
                               * 0: the slaves run all steps in one group call, allreducing among
-                              * themselves; PowerPC slaves always use the master (no group memory) */
+                              * themselves (every kind) */
     int test_crash_slab;     /* 1-based slab whose shard is made to crash once (builtin "crash" */
     int test_crash_iter;     /*   task): with master_reduce in place of k-means step test_crash_iter
                               *   (0-based), else just before the slaves' k-means group call */

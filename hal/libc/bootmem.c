@@ -61,6 +61,10 @@ static int parse_range(const char *key, uint64_t lo, uint64_t hi, void **out_bas
 void mlos_bootmem_parse_window(uint64_t lo, uint64_t hi)
 {
     parse_range("mlos.window", lo, hi, &window_base, &window_len);
+}
+
+void mlos_bootmem_parse_group(uint64_t lo, uint64_t hi)
+{
     parse_range("mlos.group", lo, hi, &group_base, &group_len);
 }
 

@@ -19,10 +19,14 @@
 /* Copy the shard parameter string (at most len bytes, stops at NUL). */
 void mlos_bootmem_set_cmdline(const char *s, size_t len);
 
-/* Take mlos.window=BASE,SIZE (and the group memory, mlos.group=BASE,SIZE)
- * from the parameters if it lies page aligned inside [lo, hi) (memory the
- * HAL maps); otherwise say so on the console and run without it. */
+/* Take mlos.window=BASE,SIZE from the parameters if it lies page aligned
+ * inside [lo, hi) (memory the HAL maps); otherwise say so on the console
+ * and run without it. */
 void mlos_bootmem_parse_window(uint64_t lo, uint64_t hi);
+
+/* The same for the group memory, mlos.group=BASE,SIZE. Separate because a
+ * HAL may map it elsewhere than RAM (a PCI BAR on the PowerPC board). */
+void mlos_bootmem_parse_group(uint64_t lo, uint64_t hi);
 
 /* RAM [lo, hi): shrunk inward to whole pages. */
 void mlos_bootmem_add_ram(uint64_t lo, uint64_t hi);

@@ -12,7 +12,7 @@
  *
  * The window comes from "mlos.window=0x<gpa>,0x<size>". The master places
  * it at the top of guest RAM (a memfd, so file offset == guest physical
- * address).
+ * address). A group memory, if any, is a PCI device (ivshmem_bamboo.c).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -67,6 +67,7 @@ void ppc_bootinfo_init(const void *fdt)
     if (ppc440_tlb_init(ram_hi, &mapped_top) < 0)
         ppc_console_puts("mlos: TLB full: RAM above the mapped limit is not used\n");
     mlos_bootmem_parse_window(PPC440_LOW_UNMAPPED, mapped_top);
+    ppc_ivshmem_group_init();
 
     mlos_bootmem_add_ram(PPC440_LOW_UNMAPPED, mapped_top);
     mlos_bootmem_reserve((uintptr_t)__image_start, (uintptr_t)(__image_end - __image_start));

@@ -124,6 +124,19 @@ static inline void mmio_write8(uintptr_t a, uint8_t v)
  * small for ram_top (then RAM above the returned limit stays unmapped). */
 int ppc440_tlb_init(uint64_t ram_top, uint64_t *mapped_top);
 #define PPC440_LOW_UNMAPPED 0x100000u /* below this nothing is mapped */
+/* TLB word 2 attributes: caching-inhibited, guarded, supervisor rights. */
+#define TLB2_I 0x400u
+#define TLB2_G 0x100u
+#define TLB2_SX_SW_SR 0x007u
+#define TLB2_SW_SR 0x003u
+/* Map [base, top) 1:1 with attrib in the next free slots, in whole MiB
+ * (largest pages first). *mapped_top: where the mapping ends. 0, or -1 if
+ * the TLB filled up first. */
+int ppc440_tlb_map(uint32_t base, uint32_t top, uint32_t attrib, uint32_t *mapped_top);
+/* One 4 KiB device page, uncached and guarded, in the next free slot; and
+ * drop the last entry mapped (to take such a page away again). */
+void ppc440_tlb_map_io(uint32_t page);
+void ppc440_tlb_unmap_last(void);
 
 /* ---- 16550 UARTs (uart_16550_bamboo.c) ---- */
 void ppc_uart_init(uintptr_t base, int rx_irq);
@@ -152,6 +165,11 @@ extern volatile uint32_t ppc_irq_count[2]; /* doorbell, decrementer interrupts t
  * regions and the window. */
 void ppc_bootinfo_init(const void *fdt);
 uint32_t ppc_bootinfo_tb_hz(void);
+
+/* ---- group memory (ivshmem_bamboo.c) ---- */
+/* If the parameters name a group memory (mlos.group=0x<gpa>,0x<size>),
+ * set up the ivshmem PCI device that carries it at gpa and map it. */
+void ppc_ivshmem_group_init(void);
 
 /* ---- waiting (wait_ppc440.c) ---- */
 void ppc_wait_init(int use_interrupts);

@@ -7,6 +7,8 @@
  *     largest 440 page sizes that fit the alignment (1 MiB, 16 MiB,
  *     256 MiB). The first MiB stays unmapped so NULL pointers fault.
  *   - the board's I/O page (UARTs), caching-inhibited and guarded.
+ *   - on request (ivshmem_bamboo.c): a PCI configuration page, briefly,
+ *     and the group memory's BAR, read/write but never executable.
  * Anything else -- a wild pointer such as the crash task's -- takes a
  * data TLB miss, which is fatal (exception_ppc440.c).
  *
@@ -27,16 +29,15 @@
 
 #define TLB_SLOTS 64
 #define FIRST_SLOT 2 /* 0 and 1 belong to the loader until we are done */
+#define IO_SLOT (TLB_SLOTS - 1)
 
 #define TLB0_V 0x200u
 #define TLB_SIZE_1M 5u
 #define TLB_SIZE_16M 7u
 #define TLB_SIZE_256M 9u
 #define TLB_SIZE_4K 1u
-#define TLB2_I 0x400u
-#define TLB2_G 0x100u
-#define TLB2_SX_SW_SR 0x007u
-#define TLB2_SW_SR 0x003u
+
+static uint32_t next_slot = FIRST_SLOT;
 
 static void tlb_write(uint32_t slot, uint32_t w0, uint32_t w1, uint32_t w2)
 {
@@ -51,40 +52,59 @@ static void tlb_invalidate(uint32_t slot)
     __asm__ volatile("tlbwe %0, %1, 0\n\tisync" ::"r"(0u), "r"(slot) : "memory");
 }
 
-int ppc440_tlb_init(uint64_t ram_top, uint64_t *mapped_top)
+/* 32-bit arithmetic throughout: everything mapped lies below 4 GiB, and
+ * 64-bit arithmetic is a libgcc call on this CPU (translated at boot
+ * under TCG). */
+int ppc440_tlb_map(uint32_t base, uint32_t top, uint32_t attrib, uint32_t *mapped_top)
 {
     static const struct {
         uint32_t bytes, code;
     } sizes[] = { { 256u << 20, TLB_SIZE_256M }, { 16u << 20, TLB_SIZE_16M }, { 1u << 20, TLB_SIZE_1M } };
-    uint32_t slot = FIRST_SLOT;
-    /* 32-bit: everything mapped lies below 2 GiB, and 64-bit arithmetic is
-     * a libgcc call on this CPU (translated at boot under TCG) */
-    uint32_t a = PPC440_LOW_UNMAPPED, top;
-    const uint32_t last = TLB_SLOTS - 1; /* kept for the I/O page */
+    uint32_t a = base;
     int rc = 0;
 
-    mtspr(SPR_MMUCR, 0); /* STID 0: the entries we write are global */
-    mtspr(SPR_PID, 0);
-    __asm__ volatile("isync" ::: "memory");
-    if (ram_top > 0x80000000ull) /* stay clear of the I/O space at the top */
-        ram_top = 0x80000000ull;
-    top = (uint32_t)ram_top;
-    while (a + (1u << 20) <= top) {
-        if (slot == last) {
+    while (a < top && top - a >= (1u << 20)) {
+        if (next_slot == IO_SLOT) {
             rc = -1;
             break;
         }
         int i = 0;
-        while (a % sizes[i].bytes || a + sizes[i].bytes > top)
+        while (a % sizes[i].bytes || top - a < sizes[i].bytes)
             i++;
-        tlb_write(slot++, a | TLB0_V | sizes[i].code << 4, a, TLB2_SX_SW_SR);
+        tlb_write(next_slot++, a | TLB0_V | sizes[i].code << 4, a, attrib);
         a += sizes[i].bytes;
     }
     *mapped_top = a;
-    tlb_write(last, BAMBOO_IO_PAGE | TLB0_V | TLB_SIZE_4K << 4, BAMBOO_IO_PAGE, TLB2_I | TLB2_G | TLB2_SW_SR);
+    return rc;
+}
+
+int ppc440_tlb_init(uint64_t ram_top, uint64_t *mapped_top)
+{
+    uint32_t top;
+
+    mtspr(SPR_MMUCR, 0); /* STID 0: the entries we write are global */
+    mtspr(SPR_PID, 0);
+    __asm__ volatile("isync" ::: "memory");
+    if (ram_top > 0x80000000ull) /* stay clear of the PCI and I/O space at the top */
+        ram_top = 0x80000000ull;
+    int rc = ppc440_tlb_map(PPC440_LOW_UNMAPPED, (uint32_t)ram_top, TLB2_SX_SW_SR, &top);
+    *mapped_top = top;
+    tlb_write(IO_SLOT, BAMBOO_IO_PAGE | TLB0_V | TLB_SIZE_4K << 4, BAMBOO_IO_PAGE, TLB2_I | TLB2_G | TLB2_SW_SR);
     tlb_invalidate(0);
     tlb_invalidate(1);
-    for (uint32_t s = slot; s < last; s++)
+    for (uint32_t s = next_slot; s < IO_SLOT; s++)
         tlb_invalidate(s);
     return rc;
+}
+
+void ppc440_tlb_map_io(uint32_t page)
+{
+    if (next_slot < IO_SLOT)
+        tlb_write(next_slot++, page | TLB0_V | TLB_SIZE_4K << 4, page, TLB2_I | TLB2_G | TLB2_SW_SR);
+}
+
+void ppc440_tlb_unmap_last(void)
+{
+    if (next_slot > FIRST_SLOT)
+        tlb_invalidate(--next_slot);
 }

@@ -87,6 +87,7 @@ void x86_bootinfo_init(uint32_t magic, uint32_t mbi_phys)
         mlos_bootmem_reserve(mbi->cmdline, (uint64_t)(end - line) + 1);
     }
     mlos_bootmem_parse_window(LOW_LIMIT, MAPPED_LIMIT);
+    mlos_bootmem_parse_group(LOW_LIMIT, MAPPED_LIMIT); /* the second RAM range, inside the same map */
 
     /* Available RAM, cut to [1 MiB, 4 GiB): below is BIOS and legacy
      * holes, above is not mapped. */

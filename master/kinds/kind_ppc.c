@@ -25,13 +25,14 @@ static int layout(size_t mem, size_t win_len, size_t *ram, size_t *win_off)
 static int command(const struct mlos_kind_spawn *s, struct mlos_kind_cmd *cmd)
 {
     const struct mlos_spawn_opts *o = s->opts;
-    if (s->group_bytes)
-        return MLOS_ENOTSUP; /* the bamboo board has no second RAM range for group memory */
     /* no mlos.tsc_hz: the timebase rate comes from the board's device tree */
     int n = snprintf(cmd->buf, cmd->buflen, "mlos.window=0x%zx,0x%zx mlos.id=%u mlos.spin_us=%u mlos.mem=%zu", s->win_off,
                      s->win_len, s->shard_id, o->spin_us, s->mem_bytes);
     if (n >= 0 && (size_t)n < cmd->buflen && s->mem_max_bytes)
         n += snprintf(cmd->buf + n, cmd->buflen - (size_t)n, " mlos.mem_max=%zu", s->mem_max_bytes);
+    if (n >= 0 && (size_t)n < cmd->buflen && s->group_bytes) /* a PCI BAR the guest places (qemu_ppc.h) */
+        n += snprintf(cmd->buf + n, cmd->buflen - (size_t)n, " mlos.group=0x%x,0x%zx", MLOS_QEMU_PPC_GROUP_GPA,
+                      s->group_bytes);
     if (n >= 0 && (size_t)n < cmd->buflen && s->boot_trace)
         n += snprintf(cmd->buf + n, cmd->buflen - (size_t)n, " mlos.boot_trace=1");
     if (n < 0 || (size_t)n >= cmd->buflen)
@@ -43,6 +44,8 @@ static int command(const struct mlos_kind_spawn *s, struct mlos_kind_cmd *cmd)
         .ram_fd = s->ram_fd,
         .doorbell_fd = s->doorbell_fd,
         .cmdline = cmd->buf,
+        .group_bytes = s->group_bytes,
+        .group_fd = s->group_fd,
     };
     cmd->env[0] = 0;
     int rc = mlos_qemu_ppc_argv(&cfg, cmd->argv, cmd->max_args, cmd->buf + n + 1, cmd->buflen - (size_t)n - 1);

@@ -51,6 +51,10 @@ int mlos_qemu_ppc_argv(const struct mlos_qemu_ppc_cfg *cfg, char **argv, int max
         return MLOS_EINVAL;
     if (strchr(cfg->image, ',')) /* would need escaping in QEMU option syntax */
         return MLOS_EINVAL;
+    /* a PCI BAR: a power of two */
+    if (cfg->group_bytes && (cfg->group_bytes < MIB || cfg->group_bytes > MLOS_QEMU_PPC_GROUP_MAX ||
+                             (cfg->group_bytes & (cfg->group_bytes - 1)) || cfg->group_fd < 0))
+        return MLOS_EINVAL;
 
     mlos_argv_add(&b, cfg->qemu_path);
     mlos_argv_add(&b, "-M");
@@ -65,6 +69,13 @@ int mlos_qemu_ppc_argv(const struct mlos_qemu_ppc_cfg *cfg, char **argv, int max
     mlos_qemu_add_console_and_doorbell(&b, cfg->doorbell_fd);
     mlos_argv_add(&b, "-serial");
     mlos_argv_add(&b, "chardev:db");
+    if (cfg->group_bytes) {
+        mlos_argv_add(&b, "-object");
+        mlos_argv_addf(&b, "memory-backend-file,id=grp,size=%zu,mem-path=/proc/self/fd/%d,share=on",
+                       cfg->group_bytes, cfg->group_fd);
+        mlos_argv_add(&b, "-device");
+        mlos_argv_add(&b, "ivshmem-plain,memdev=grp");
+    }
     return mlos_qemu_finish(&b, cfg->image, cfg->cmdline);
 }
 

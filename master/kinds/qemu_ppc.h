@@ -12,6 +12,9 @@
  *     (rpc/abi/mlos_exit.h) and then resets the board, which ends
  *     QEMU because of -no-reboot: QEMU's own exit code is 0 then, and
  *     mlos_qemu_ppc_exit_status() reads the real status.
+ *   - a group memory (mlos_group.h), if any, is an "ivshmem-plain" PCI
+ *     device whose BAR2 the guest places at MLOS_QEMU_PPC_GROUP_GPA (the
+ *     board has no second RAM range to offer; hal/ppc/ivshmem_bamboo.c).
  * The shard parameters reach the guest as the device tree's
  * /chosen/bootargs (-append). These helpers only format the command line
  * and decode the status; the caller creates the fds and spawns QEMU.
@@ -29,7 +32,15 @@ struct mlos_qemu_ppc_cfg {
     int ram_fd;            /* memfd of ram_bytes, as numbered in the QEMU process */
     int doorbell_fd;       /* connected stream socket, as numbered in the QEMU process */
     const char *cmdline;   /* shard parameters ("key=value ..."); NULL or "" for none */
+    size_t group_bytes;    /* group memory: a power of two, 1 MiB..MLOS_QEMU_PPC_GROUP_MAX; 0: none */
+    int group_fd;          /* its memfd, as numbered in the QEMU process */
 };
+
+/* Where the guest puts the group memory's BAR: above the largest RAM the
+ * board takes (1 GiB) and below its I/O space; a BAR is naturally aligned,
+ * so the largest group that fits there is 1 GiB. */
+#define MLOS_QEMU_PPC_GROUP_GPA 0x80000000u
+#define MLOS_QEMU_PPC_GROUP_MAX ((size_t)1 << 30)
 
 /* The smallest guest RAM size >= need that the bamboo board accepts (at
  * most 4 SDRAM banks of 4..256 MiB each, so 1 GiB at most), and never less
@@ -38,7 +49,8 @@ size_t mlos_qemu_ppc_ram_size(size_t need);
 
 /* Fill argv with a NULL-terminated QEMU command line for cfg, formatting
  * strings into buf (buflen bytes). Returns argc, or MLOS_EINVAL (bad cfg:
- * missing path, invalid RAM size, negative fd, image path with a comma)
+ * missing path, invalid RAM or group size, negative fd, image path with a
+ * comma)
  * or MLOS_ETOOBIG (max_args or buflen too small). */
 int mlos_qemu_ppc_argv(const struct mlos_qemu_ppc_cfg *cfg, char **argv, int max_args, char *buf, size_t buflen);
 

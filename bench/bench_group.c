@@ -1,9 +1,10 @@
 /* bench_group: shard-group collectives -- allreduce of 8 B and of 1 MiB
- * (f64 sum), barrier, broadcast of 1 MiB -- for groups of process shards
- * and x86_64 slaves, sleeping and polling. bench/bench_group.sh runs it
- * beside the same operations under MPICH (bench_group_mpi.c) in one run.
+ * (f64 sum), barrier, broadcast of 1 MiB -- for groups of process shards,
+ * x86_64 and (with -k ppc) PowerPC slaves, sleeping and polling.
+ * bench/bench_group.sh runs it beside the same operations under MPICH
+ * (bench_group_mpi.c) in one run.
  *
- *   bench_group [-k process,x86_64] [-n 2,4,8] [-m sleep,poll] [-i ITERS] [-r RING_KIB]
+ *   bench_group [-k process,x86_64,ppc] [-n 2,4,8] [-m sleep,poll] [-i ITERS] [-r RING_KIB]
  *
  * Each rank times every iteration on its own clock (group.bench, a
  * built-in task); an iteration's time is the slowest rank's, and the line
@@ -118,9 +119,9 @@ int main(int argc, char **argv)
     printf("group rings: %u KiB per pair\n", ring >> 10);
     printf("%-8s %-5s %2s  %-14s %10s %10s %10s %10s\n", "kind", "mode", "N", "operation", "p50 us", "p99 us", "min us",
            "max us");
-    static const char *kind_names[] = {"process", "x86_64"};
+    static const char *kind_names[] = {"process", "x86_64", "ppc"};
     static const unsigned ns[] = {2, 4, 8};
-    for (int ki = 0; ki < 2; ki++) {
+    for (int ki = 0; ki < 3; ki++) {
         if (!in_list(kinds, kind_names[ki]))
             continue;
         for (int mi = 0; mi < 2; mi++) {

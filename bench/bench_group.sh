@@ -13,7 +13,7 @@ iters=${2:-2000}
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
-export MLOS_IMAGE_PATH="$build/shards/x86_64:$build/shards/process:$build/master:$build/bench"
+export MLOS_IMAGE_PATH="$build/shards/x86_64:$build/shards/ppc:$build/shards/process:$build/master:$build/bench"
 echo "host: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 if command -v mpicc >/dev/null && command -v mpirun >/dev/null; then
     mpicc -O2 -o "$tmp/bench_group_mpi" "$here/bench_group_mpi.c"

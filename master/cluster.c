@@ -9,6 +9,7 @@
 
 #include "cluster.h"
 #include "cluster_rdma.h"
+#include "group_nodes.h"
 #include "master_internal.h"
 #include "node_proto.h"
 #include "remote.h"
@@ -219,9 +220,22 @@ static void op_heartbeat(struct mlos_shard_impl *im, unsigned interval_ms, unsig
         (void)node_send(rs->node, MLOS_NODE_HEARTBEAT, rs->id, timeout_ms, interval_ms, NULL, 0, NULL, 0);
 }
 
+/* group memory mirrored by the agent (master/group_nodes.c) */
+static int op_group_msg(struct mlos_shard_impl *im, uint32_t type, const void *p, size_t len)
+{
+    struct mlos_node_shard *rs = im->rctx;
+    return rs ? node_send(rs->node, type, 0, 0, 0, p, len, NULL, 0) : MLOS_ESHARDDIED;
+}
+
+static const void *op_node_of(const struct mlos_shard_impl *im)
+{
+    const struct mlos_node_shard *rs = im->rctx;
+    return rs ? rs->node : NULL;
+}
+
 static const struct mlos__remote_ops node_ops = {
     .call = op_call, .put = op_put, .stop = op_stop, .fence = op_fence, .release = op_release,
-    .heartbeat = op_heartbeat,
+    .heartbeat = op_heartbeat, .group_msg = op_group_msg, .node_of = op_node_of,
 };
 
 int mlos_node_spawn(mlos_node_t *n, mlos_shard_t *shard, const struct mlos_spawn_opts *opts, mlos_spawn_cb cb)
@@ -253,6 +267,7 @@ int mlos_node_spawn(mlos_node_t *n, mlos_shard_t *shard, const struct mlos_spawn
     n->shards++;
     len = snprintf(text, sizeof(text), "arch=%s\nmem=%zu\nbulk=%zu\nring=%u\nkvm=%d\nhello_timeout=%u\nspin_us=%u\n",
                    arch, o->mem_bytes, o->bulk_bytes, o->ring_bytes, o->kvm, o->hello_timeout_ms, o->spin_us);
+    len += (int)mlos__group_spawn_kv(o->group_mem, text + len, sizeof(text) - (size_t)len);
     /* A failed send means the connection broke: on_fail settles the
      * shard (from the loop, never inside this call). */
     (void)node_send(n, MLOS_NODE_SPAWN, rs->id, 0, 0, text, (size_t)len, NULL, 0);

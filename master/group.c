@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "group.h"
+#include "group_node.h"
+#include "group_nodes.h"
 #include "group_wire.h"
 #include "master_internal.h"
 #include "mlos_endian.h"
@@ -218,11 +220,13 @@ static void set_broken(struct mlos_group_impl *g, int rank, const char *why)
 void mlos__group_shard_down(struct mlos_shard_impl *im, int reason)
 {
     struct mlos__group_link *l, *next;
+    mlos__group_mirror_down(im, reason); /* a node agent's member (group_mirror.c) */
     for (l = im->groups; l; l = next) {
         struct mlos_group_impl *g = l->g;
         char why[600];
         next = l->next;
         __atomic_store_n(&hdr(g)->dead[l->rank], mlos_to_le32((uint32_t)reason), __ATOMIC_RELEASE);
+        mlos__group_nodes_mark(g->members, g->n, g->group->id, g->group->generation, l->rank, (uint32_t)reason);
         snprintf(why, sizeof(why), "rank %u (shard %u) %s%s%s", l->rank, im->shard->id,
                  reason == MLOS_GROUP_DOWN_LEFT     ? "left (stopped)"
                  : reason == MLOS_GROUP_DOWN_FENCED ? "was fenced"
@@ -254,7 +258,8 @@ int mlos__group_wake(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len)
                 mlos__ring_bell(g->members[r]->impl);
         return 0;
     }
-    return 0; /* a group that just closed or re-formed: nothing to wake */
+    /* a group that just closed or re-formed, or one this node agent mirrors */
+    return mlos__group_mirror_wake(im, id, gen, mask);
 }
 
 /* ---- deferred callbacks ---- */
@@ -346,6 +351,8 @@ static void sub_done(mlos_call_t *c, int status)
         keep_result(g, s->rank, c, status);
         if (status == MLOS_ETIMEDOUT) { /* the deadline: stop the others waiting in collectives */
             __atomic_store_n(&hdr(g)->abort, mlos_to_le32(MLOS_GROUP_ABORT_TIMEOUT), __ATOMIC_RELEASE);
+            mlos__group_nodes_mark(g->members, g->n, g->group->id, g->group->generation, MLOS_GROUP_WORD_ABORT,
+                                   MLOS_GROUP_ABORT_TIMEOUT);
             wake_all(g);
         }
     } else if (status < 0 && !g->op_status) {
@@ -363,6 +370,8 @@ static void sub_done(mlos_call_t *c, int status)
 static int start_join(struct mlos_group_impl *g)
 {
     struct mlos_group_mem_impl *m = g->gm->impl;
+    if (mlos__group_nodes_check(g->members, g->n, 0, NULL) < 0)
+        return MLOS_ENOTSUP; /* spread over nodes (group_nodes.c) */
     size_t need = mlos_group_layout_size(g->n, g->ring_bytes), off = slice_alloc(m, need);
     if (off == (size_t)-1)
         return MLOS_ENOMEM;
@@ -376,6 +385,9 @@ static int start_join(struct mlos_group_impl *g)
     g->len = (need + 4095) & ~(size_t)4095;
     if (had_old)
         slice_free(m, old); /* old rings: every member re-attaches to the new ones */
+    /* agents of remote members format the same slice of their node's copy */
+    mlos__group_nodes_format(g->gm, g->members, g->n, g->group->id, g->group->generation, off, g->len,
+                             g->ring_bytes);
     g->state = G_JOINING;
     g->op = OP_JOIN;
     g->op_status = 0;
@@ -491,6 +503,8 @@ int mlos_group_reform(mlos_group_t *group, unsigned rank, mlos_shard_t *replacem
     for (unsigned r = 0; r < g->n; r++)
         if (r != rank && !mlos_shard_alive(g->members[r]))
             return MLOS_EINVAL; /* another rank is down too: replace it as well first */
+    if (mlos__group_nodes_check(g->members, g->n, rank, replacement) < 0)
+        return MLOS_ENOTSUP;
     unlink_member(g, rank);
     g->members[rank] = replacement;
     group->generation++;
@@ -551,6 +565,8 @@ int mlos_group_call(mlos_group_t *group, mlos_group_call_t *req, const char *tas
     }
     if (first_err) { /* some ranks could not even be asked: the others must not wait for them */
         __atomic_store_n(&hdr(g)->abort, mlos_to_le32(MLOS_GROUP_ABORT_CLOSED), __ATOMIC_RELEASE);
+        mlos__group_nodes_mark(g->members, g->n, group->id, group->generation, MLOS_GROUP_WORD_ABORT,
+                               MLOS_GROUP_ABORT_CLOSED);
         wake_all(g);
     }
     return 0;
@@ -607,6 +623,7 @@ static void finish_close(struct mlos_group_impl *g)
     mlos_group_close_cb cb = g->close_cb;
     for (unsigned r = 0; r < g->n; r++)
         unlink_member(g, r);
+    mlos__group_nodes_close(g->members, g->n, group->id);
     if (g->len)
         slice_free(g->gm->impl, g->off);
     group->impl = NULL;
@@ -648,6 +665,8 @@ int mlos_group_close(mlos_group_t *group, mlos_group_close_cb cb)
     g->state = G_CLOSING;
     /* Members still in a collective of a running call give up. */
     __atomic_store_n(&hdr(g)->abort, mlos_to_le32(MLOS_GROUP_ABORT_CLOSED), __ATOMIC_RELEASE);
+    mlos__group_nodes_mark(g->members, g->n, group->id, group->generation, MLOS_GROUP_WORD_ABORT,
+                           MLOS_GROUP_ABORT_CLOSED);
     wake_all(g);
     if (g->op != OP_NONE)
         return 0; /* the running operation ends first (op_finished sees G_CLOSING) */

@@ -40,6 +40,10 @@
  *                                 req = timeout (ms): how the agent watches
  *                                 that slave (mlos_shard_heartbeat); a slave
  *                                 it fences is reported by GONE
+ *   master -> agent   GROUP_FORMAT, GROUP_MARK, GROUP_CLOSE: slices of the
+ *                                 group memory the agent keeps for shards it
+ *                                 spawned with SPAWN's group_mem/group_key
+ *                                 lines (rpc/wire/group_node.h)
  *
  * Fencing: epoch is drawn by the master per connection; every message
  * after WELCOME carries it both ways, and a message with another epoch is
@@ -80,7 +84,7 @@ enum mlos_node_msg {
     MLOS_NODE_HEARTBEAT,
 };
 
-#define MLOS_NODE_VERSION 2u /* 2: window keys in SPAWNED, RDMA messages */
+#define MLOS_NODE_VERSION 3u /* 2: window keys in SPAWNED, RDMA messages; 3: group memory (rpc/wire/group_node.h) */
 #define MLOS_NODE_HDR 16u
 /* Puts travel in pieces of at most this many bytes (one message each). */
 #define MLOS_NODE_PUT_CHUNK ((1u << 20) - 4096u)

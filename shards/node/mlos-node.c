@@ -50,6 +50,7 @@
 #include "mlos.pb-c.h"
 #include "mlos_pool.h"
 #include "msg.h"
+#include "node_group.h"
 #include "node_proto.h"
 #include "node_verbs.h"
 #include "remote.h"
@@ -73,6 +74,7 @@ struct ashard {
     int why_err;       /* status of the call failure in why */
     char why[300];     /* last failure seen on a call */
     struct node_win *win; /* its window as an RDMA region (verbs link), or NULL */
+    struct node_gm *gm;   /* the node's copy of its group memory, or NULL (node_group.h) */
     struct ashard *next;
 };
 
@@ -174,6 +176,7 @@ static void shard_closed(mlos_shard_t *sh)
         }
     if (s->state == S_STOPPING && s->why[0] == 0)
         send_gone(s, 0, "stopped");
+    node_group_unref(s->gm);
     free(s);
     nshards--;
     open_shards--;
@@ -295,14 +298,24 @@ static void do_spawn(uint32_t id, const uint8_t *p, size_t len)
         (void)send_msg(MLOS_NODE_GONE, id, 0, (uint32_t)(int32_t)MLOS_EINVAL, why, strlen(why), NULL, 0);
         return;
     }
-    if (!(s = calloc(1, sizeof(*s))))
+    struct node_gm *gm = NULL;
+    char gwhy[160];
+    if ((rc = node_group_spawn(p, len, &o, &gm, gwhy, sizeof(gwhy))) < 0) {
+        (void)send_msg(MLOS_NODE_GONE, id, 0, (uint32_t)(int32_t)rc, gwhy, strlen(gwhy), NULL, 0);
         return;
+    }
+    if (!(s = calloc(1, sizeof(*s)))) {
+        node_group_unref(gm);
+        return;
+    }
     s->id = id;
     s->sh.data = s;
+    s->gm = gm;
     if ((rc = mlos_spawn(loop, &s->sh, &o, on_spawned)) < 0) {
         char why[200];
         snprintf(why, sizeof(why), "cannot start a %s shard on node %s: %s", arch, node_name, mlos_strerror(rc));
         (void)send_msg(MLOS_NODE_GONE, id, 0, (uint32_t)(int32_t)rc, why, strlen(why), NULL, 0);
+        node_group_unref(gm);
         free(s);
         return;
     }
@@ -392,6 +405,13 @@ static void do_call(struct ashard *s, uint32_t mid, const uint8_t *p, size_t len
     }
 }
 
+/* A member named in a GROUP_FORMAT: ours, up, and spawned with that memory. */
+static mlos_shard_t *group_lookup(uint32_t id, const struct node_gm *gm)
+{
+    struct ashard *s = find(id);
+    return s && s->state == S_READY && s->gm == gm && mlos_shard_alive(&s->sh) ? &s->sh : NULL;
+}
+
 static void do_ps(uint32_t req)
 {
     size_t cap = 64 + (size_t)nshards * 96, n = 0;
@@ -471,6 +491,8 @@ static void on_recv(mlos_ep_t *e, uint32_t type, const void *data, size_t len)
     if (h.epoch != epoch)
         return; /* not for this incarnation */
     last_rx_ms = uv_now(loop);
+    if (node_group_msg(type, p, len, group_lookup, node_name))
+        return; /* group memory (node_group.c) */
     switch (type) {
     case MLOS_NODE_SPAWN:
         do_spawn(h.shard, p, len);

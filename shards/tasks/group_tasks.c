@@ -293,3 +293,19 @@ static int group_bench(struct mlos_task_ctx *ctx)
     return rc;
 }
 MLOS_TASK("group.bench", group_bench);
+
+/* The first bytes of the bulk window, where group.check left its output:
+ * how a master reads it back from a shard behind a node agent (no
+ * mlos_get there). Argument: le64 length (at most 512 KiB and the window).
+ * Result: those bytes. */
+static int group_out(struct mlos_task_ctx *ctx)
+{
+    if (ctx->arg_len != 8)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "group.out takes 8 bytes");
+    uint64_t len = mlos_get_le64(ctx->arg);
+    if (len > (512u << 10) || len > ctx->bulk_len)
+        return mlos_task_fail(ctx, MLOS_ERANGE, "group.out: %llu bytes is more than 512 KiB or the window",
+                              (unsigned long long)len);
+    return mlos_task_result(ctx, ctx->bulk, (size_t)len);
+}
+MLOS_TASK("group.out", group_out);

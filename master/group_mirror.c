@@ -1,0 +1,130 @@
+/* The agent's side of groups whose members run on its node: slices it
+ * mirrors for its master's groups, the wake-ups its members send and the
+ * down marks of members that die here (group_nodes.h, wire:
+ * rpc/wire/group_node.h).
+ *
+ * A member's WAKE names ranks of its group; those on this node are rung
+ * here, without a round trip to the master. A member that dies is marked
+ * down in the node's slice at once, so its local peers fail their
+ * collectives within the agent's own liveness bound; the master, told by
+ * GONE, marks it again (the same value) in every node's slice. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "group_node.h"
+#include "group_nodes.h"
+#include "group_wire.h"
+#include "master_internal.h"
+#include "mlos_endian.h"
+
+struct mirror {
+    uint32_t id, gen, n;
+    struct mlos_group_hdr *hdr;
+    mlos_shard_t *local[MLOS_GROUP_MAX];
+    void (*release)(void *owner);
+    void *owner;
+    struct mirror *next;
+};
+
+static struct mirror *mirrors; /* the loop's thread only */
+
+static struct mirror *find(uint32_t id)
+{
+    for (struct mirror *m = mirrors; m; m = m->next)
+        if (m->id == id)
+            return m;
+    return NULL;
+}
+
+static void ring_local(struct mirror *m, int except)
+{
+    for (uint32_t r = 0; r < m->n; r++)
+        if ((int)r != except && m->local[r] && m->local[r]->impl && mlos_shard_alive(m->local[r]))
+            mlos__ring_bell(m->local[r]->impl);
+}
+
+static void unlink_mirror(struct mirror *m)
+{
+    for (struct mirror **pp = &mirrors; *pp; pp = &(*pp)->next)
+        if (*pp == m) {
+            *pp = m->next;
+            break;
+        }
+    if (m->release)
+        m->release(m->owner);
+    free(m);
+}
+
+int mlos__group_mirror_set(uint32_t id, uint32_t gen, uint32_t n, void *slice, mlos_shard_t *const *local,
+                           void (*release)(void *owner), void *owner)
+{
+    struct mirror *m;
+    if (n < 1 || n > MLOS_GROUP_MAX || !slice)
+        return MLOS_EINVAL;
+    if (!(m = calloc(1, sizeof(*m))))
+        return MLOS_ENOMEM;
+    mlos__group_mirror_drop(id); /* a re-formed group: its old slice is free */
+    m->id = id;
+    m->gen = gen;
+    m->n = n;
+    m->hdr = slice;
+    m->release = release;
+    m->owner = owner;
+    for (uint32_t r = 0; r < n; r++)
+        m->local[r] = local[r];
+    m->next = mirrors;
+    mirrors = m;
+    return 0;
+}
+
+void mlos__group_mirror_mark(uint32_t id, uint32_t gen, uint32_t word, uint32_t value)
+{
+    struct mirror *m = find(id);
+    if (!m || m->gen != gen || (word != MLOS_GROUP_WORD_ABORT && word >= m->n))
+        return; /* an older generation's mark: its slice is gone */
+    uint32_t *w = word == MLOS_GROUP_WORD_ABORT ? &m->hdr->abort : &m->hdr->dead[word];
+    __atomic_store_n(w, mlos_to_le32(value), __ATOMIC_RELEASE);
+    ring_local(m, -1);
+}
+
+void mlos__group_mirror_drop(uint32_t id)
+{
+    struct mirror *m = find(id);
+    if (m)
+        unlink_mirror(m);
+}
+
+int mlos__group_mirror_wake(struct mlos_shard_impl *im, uint32_t id, uint32_t gen, uint64_t mask)
+{
+    struct mirror *m = find(id);
+    if (!m || m->gen != gen)
+        return 0; /* closed or re-formed meanwhile: nothing to wake */
+    int me = -1;
+    for (uint32_t r = 0; r < m->n && me < 0; r++)
+        if (m->local[r] && m->local[r]->impl == im)
+            me = (int)r;
+    if (me < 0)
+        return 0; /* not a member here: it can make us ring nobody */
+    for (uint32_t r = 0; r < m->n; r++)
+        if ((mask >> r & 1) && (int)r != me && m->local[r] && m->local[r]->impl && mlos_shard_alive(m->local[r]))
+            mlos__ring_bell(m->local[r]->impl);
+    return 0;
+}
+
+void mlos__group_mirror_down(struct mlos_shard_impl *im, int reason)
+{
+    for (struct mirror *m = mirrors, *next; m; m = next) {
+        int left = 0;
+        next = m->next;
+        for (uint32_t r = 0; r < m->n; r++)
+            if (m->local[r] && m->local[r]->impl == im) {
+                __atomic_store_n(&m->hdr->dead[r], mlos_to_le32((uint32_t)reason), __ATOMIC_RELEASE);
+                m->local[r] = NULL; /* the handle may go away after this */
+                ring_local(m, (int)r);
+            }
+        for (uint32_t r = 0; r < m->n; r++)
+            left += m->local[r] != NULL;
+        if (!left) /* nobody here uses the slice any more */
+            unlink_mirror(m);
+    }
+}

@@ -1,0 +1,31 @@
+/* shards/node/node_group.h -- the agent's group memories (node_group.c):
+ * one node-local copy of each group memory of its master that shards here
+ * were spawned with, and the GROUP_* messages (rpc/wire/group_node.h). */
+#ifndef MLOS_NODE_GROUP_H
+#define MLOS_NODE_GROUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlos.h"
+
+struct node_gm;
+
+/* SPAWN text with "group_mem=" and "group_key=": point o->group_mem at the
+ * node's copy of that memory (created on first use) and take a reference
+ * (*ref; NULL without group memory). 0, or MLOS_EINVAL / MLOS_EIO /
+ * MLOS_ENOMEM with why filled. */
+int node_group_spawn(const uint8_t *kv, size_t len, struct mlos_spawn_opts *o, struct node_gm **ref, char *why,
+                     size_t cap);
+/* A shard spawned with ref is gone (ref may be NULL). */
+void node_group_unref(struct node_gm *ref);
+
+/* The agent's shard with the master's id if it is ready and was spawned
+ * with gm, else NULL. */
+typedef mlos_shard_t *(*node_group_lookup)(uint32_t id, const struct node_gm *gm);
+
+/* A message from the master: 1 if it was a GROUP_* message (handled or
+ * refused with a line on stderr), 0 if it is none. */
+int node_group_msg(uint32_t type, const uint8_t *p, size_t len, node_group_lookup lookup, const char *node_name);
+
+#endif

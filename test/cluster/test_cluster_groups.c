@@ -1,0 +1,572 @@
+/* Shard groups whose members run behind node agents on this host (no
+ * root): the agent keeps the node's copy of the group memory, formats the
+ * master's slices in it and serves its members' wake-ups.
+ *
+ *   test_cluster_groups AGENT ARCH CASE...
+ *
+ *   one      3 shards behind one agent: every collective against the serial
+ *            computation (test/group_ref.h), messages and one-sided access,
+ *            members that sleep at once (wake-ups served by the agent), f64
+ *            allreduce byte-identical to an all-local group; malformed
+ *            GROUP_* messages change nothing; the agent's group memory is
+ *            gone once its shards are
+ *   member   a member SIGKILLed during barriers: the call fails with
+ *            MLOS_ESHARDDIED naming its rank within the bound; re-formed
+ *            with a replacement on the node, the group computes again
+ *   agent    the agent SIGKILLed during barriers: MLOS_ESHARDDIED naming a
+ *            rank of that node within the node-fencing bound, its slaves
+ *            gone; a new group on another agent computes
+ *   spread   members on two agents, or on an agent and this host:
+ *            refused with MLOS_ENOTSUP (not carried yet)
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../check.h"
+#include "../group_ref.h"
+#include "cluster.h"
+#include "cluster_rdma.h"
+#include "cluster_util.h"
+#include "group_node.h"
+#include "launcher.h"
+#include "mlos_group.h"
+
+static uv_loop_t *loop;
+static const char *agent, *arch;
+static char secret_path[300], rtdir[200];
+static mlos_group_mem_t gm;
+static uint8_t *exp_buf;
+
+static void start_agent(mlos_cluster_t *c, struct agent *a, const char *name)
+{
+    char addr[128];
+    static char maddr[160];
+    const char *extra[] = {"--name", name, NULL};
+    CHECK(mlos_cluster_addr(c, addr, sizeof(addr)) == 0);
+    snprintf(maddr, sizeof(maddr), "tcp:127.0.0.1:%s", strrchr(addr, ':') + 1);
+    struct mlos_launch_opts lo = {.launcher = "local", .program = agent, .master_addr = maddr,
+                                  .secret_file = secret_path, .extra_args = extra};
+    memset(a, 0, sizeof(*a));
+    a->la.data = a;
+    CHECK(mlos_launch_start(loop, &a->la, &lo, on_exit_cb) == 0);
+}
+
+static mlos_node_t *add_node(mlos_cluster_t *c, struct agent *a, const char *name, unsigned have)
+{
+    start_agent(c, a, name);
+    CHECK(mlos_cluster_wait_nodes(c, have + 1, 30000) == 0);
+    for (unsigned i = 0; i <= have; i++) {
+        mlos_node_t *n = mlos_cluster_node_at(c, i);
+        if (n && !strcmp(n->name, name))
+            return n;
+    }
+    CHECK(0);
+    return NULL;
+}
+
+static void listen_cluster(mlos_cluster_t *c)
+{
+    struct mlos_cluster_opts o = {.secret_file = secret_path};
+    CHECK(mlos_cluster_listen(c, loop, "tcp:127.0.0.1:0", &o) == 0);
+}
+
+static struct mlos_spawn_opts member_opts(void)
+{
+    return (struct mlos_spawn_opts){.arch = arch, .group_mem = &gm, .mem_bytes = 16u << 20,
+                                    .bulk_bytes = 2u << 20, .ring_bytes = 1u << 20, .kvm = MLOS_KVM_AUTO,
+                                    .hello_timeout_ms = 30000};
+}
+
+static void spawn_on(mlos_node_t *n, mlos_shard_t *s)
+{
+    struct mlos_spawn_opts o = member_opts();
+    int rc = n ? node_spawn_wait(loop, n, s, &o) : mlos_spawn_sync(loop, s, &o);
+    if (rc)
+        fprintf(stderr, "spawn on %s: %s\n", n ? n->name : "this host", mlos_strerror(rc));
+    CHECK_EQ(rc, 0);
+}
+
+static void wait_exit(struct agent *a, unsigned ms)
+{
+    uint64_t end = uv_hrtime() + ms * 1000000ull;
+    while (!a->exited && uv_hrtime() < end)
+        run_ms(loop, 10);
+}
+
+static void finish(mlos_cluster_t *c, struct agent *a, int n_agents, int want_status)
+{
+    mlos_cluster_close_sync(c);
+    for (int i = 0; i < n_agents; i++) {
+        wait_exit(&a[i], 8000);
+        CHECK(a[i].exited);
+        if (a[i].status != want_status)
+            fprintf(stderr, "agent exit %d, wanted %d: %s\n", a[i].status, want_status, a[i].err);
+        CHECK_EQ(a[i].status, want_status);
+        mlos_launch_stop(&a[i].la);
+    }
+}
+
+/* Group-memory files the agent process holds open. */
+static int agent_group_fds(int pid)
+{
+    char dir[64], path[400], link[256];
+    int found = 0;
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    for (struct dirent *e; (e = readdir(d));) {
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        ssize_t k = readlink(path, link, sizeof(link) - 1);
+        if (k > 0) {
+            link[k] = 0;
+            found += strstr(link, "memfd:mlos-group") != NULL;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/* ---- group calls ---- */
+
+struct gcall {
+    mlos_group_call_t req;
+    int done, status, failed_rank;
+    char error[600];
+    int rank_status[MLOS_GROUP_MAX];
+    uint64_t rank_olen[MLOS_GROUP_MAX];
+    uint64_t t_done;
+};
+
+static void on_call(mlos_group_call_t *req, int status)
+{
+    struct gcall *g = req->data;
+    g->done = 1;
+    g->status = status;
+    g->failed_rank = req->failed_rank;
+    g->t_done = uv_hrtime();
+    snprintf(g->error, sizeof(g->error), "%s", req->error);
+    for (unsigned r = 0; r < req->group->n; r++) {
+        g->rank_status[r] = req->ranks[r].status;
+        g->rank_olen[r] = req->ranks[r].result_len == 8 ? mlos_get_le64(req->ranks[r].result) : ~0ull;
+    }
+}
+
+static int gcall_start(mlos_group_t *grp, struct gcall *g, const char *task, const void *arg, size_t len,
+                       unsigned tmo)
+{
+    memset(g, 0, sizeof(*g));
+    g->req.data = g;
+    return mlos_group_call(grp, &g->req, task, arg, len, tmo, on_call);
+}
+
+static int gcall(mlos_group_t *grp, struct gcall *g, const char *task, const void *arg, size_t len, unsigned tmo)
+{
+    int rc = gcall_start(grp, g, task, arg, len, tmo);
+    if (rc)
+        return rc;
+    while (!g->done)
+        uv_run(loop, UV_RUN_ONCE);
+    return g->status;
+}
+
+/* The first len bytes of a member's bulk window (group.out: mlos_get does
+ * not reach a shard behind an agent). malloc'ed. */
+static uint8_t *member_out(mlos_shard_t *s, size_t len)
+{
+    uint8_t arg[8];
+    void *res = NULL;
+    size_t rl = 0;
+    char err[300];
+    mlos_put_le64(arg, len);
+    int rc = mlos_call_sync(s, "group.out", arg, 8, &res, &rl, err, sizeof(err));
+    if (rc)
+        fprintf(stderr, "group.out: %s: %s\n", mlos_strerror(rc), err);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(rl, len);
+    return res;
+}
+
+/* One collective on the group, every rank's output checked; keep (if not
+ * NULL) gets rank 0's output. */
+static void check_one(mlos_group_t *grp, mlos_shard_t **m, int which, int type, int op, unsigned root,
+                      uint64_t count, uint64_t seed, uint8_t *keep, size_t *keep_len)
+{
+    uint8_t arg[32];
+    struct gcall g;
+    mlos_put_le32(arg, (uint32_t)which);
+    mlos_put_le32(arg + 4, (uint32_t)type);
+    mlos_put_le32(arg + 8, (uint32_t)op);
+    mlos_put_le32(arg + 12, root);
+    mlos_put_le64(arg + 16, count);
+    mlos_put_le64(arg + 24, seed);
+    int rc = gcall(grp, &g, "group.check", arg, sizeof(arg), 60000);
+    if (rc)
+        fprintf(stderr, "collective %d n=%u type %d op %d count %llu: %s (%s)\n", which, grp->n, type, op,
+                (unsigned long long)count, mlos_strerror(rc), g.error);
+    CHECK_EQ(rc, 0);
+    for (unsigned r = 0; r < grp->n; r++) {
+        size_t want = expected(which, type, op, root, count, seed, grp->n, r, exp_buf);
+        CHECK_EQ(g.rank_olen[r], want);
+        if (!want)
+            continue;
+        uint8_t *got = member_out(m[r], want);
+        if (memcmp(got, exp_buf, want)) {
+            size_t i = 0;
+            while (got[i] == exp_buf[i])
+                i++;
+            fprintf(stderr, "collective %d n=%u type %d op %d count %llu: rank %u differs at byte %zu\n", which,
+                    grp->n, type, op, (unsigned long long)count, r, i);
+            CHECK(0);
+        }
+        if (keep && r == 0) {
+            memcpy(keep, got, want);
+            *keep_len = want;
+        }
+        free(got);
+    }
+}
+
+static void all_collectives(mlos_group_t *g, mlos_shard_t **m)
+{
+    static const uint64_t counts[] = {1, 7, 700, 20000};
+    static const uint64_t bytes[] = {1, 100, 5000, 70000};
+    uint64_t seed = 500 + g->n;
+    check_one(g, m, GC_BARRIER, 0, 0, 0, 0, seed, NULL, NULL);
+    for (int t = 0; t < 3; t++)
+        for (int op = 0; op < 3; op++)
+            for (int ci = 0; ci < 4; ci++) {
+                if (ci % 2 == 0 && op)
+                    continue;
+                check_one(g, m, GC_ALLREDUCE, t, op, 0, counts[ci], seed++, NULL, NULL);
+                check_one(g, m, GC_REDUCE, t, op, (unsigned)(seed % g->n), counts[ci], seed, NULL, NULL);
+                seed++;
+            }
+    for (int bi = 0; bi < 4; bi++) {
+        check_one(g, m, GC_BCAST, 0, 0, (unsigned)(seed % g->n), bytes[bi], seed, NULL, NULL);
+        seed++;
+        check_one(g, m, GC_GATHER, 0, 0, (unsigned)(seed % g->n), bytes[bi], seed, NULL, NULL);
+        seed++;
+        check_one(g, m, GC_ALLGATHER, 0, 0, 0, bytes[bi], seed, NULL, NULL);
+        seed++;
+    }
+}
+
+static void make_group(mlos_group_t *g, mlos_shard_t **m, unsigned n, unsigned spin_us)
+{
+    struct mlos_group_opts o = {.mem = &gm, .members = m, .n = n, .spin_us = spin_us};
+    memset(g, 0, sizeof(*g));
+    int rc = mlos_group_create_sync(loop, g, &o);
+    if (rc)
+        fprintf(stderr, "group create: %s: %s\n", mlos_strerror(rc), g->error ? g->error : "");
+    CHECK_EQ(rc, 0);
+}
+
+static void on_reformed(mlos_group_t *g, int status) { *(int *)g->data = status; }
+
+static int reform_sync(mlos_group_t *g, unsigned rank, mlos_shard_t *repl)
+{
+    int st = 1;
+    g->data = &st;
+    int rc = mlos_group_reform(g, rank, repl, on_reformed);
+    while (rc == 0 && st == 1)
+        uv_run(loop, UV_RUN_ONCE);
+    g->data = NULL;
+    return rc ? rc : st;
+}
+
+static void p2p_rma(mlos_group_t *g)
+{
+    struct gcall c;
+    uint8_t arg[16];
+    mlos_put_le64(arg, 40000);
+    mlos_put_le64(arg + 8, 31);
+    CHECK_EQ(gcall(g, &c, "group.p2p", arg, 16, 30000), 0);
+    mlos_put_le64(arg, 30000);
+    CHECK_EQ(gcall(g, &c, "group.rma", arg, 16, 30000), 0);
+}
+
+/* ---- cases ---- */
+
+static void case_one(void)
+{
+    mlos_cluster_t c;
+    struct agent a;
+    mlos_shard_t rs[3], ls[3];
+    mlos_shard_t *rm[3], *lm[3];
+    mlos_group_t rg, rg2, lg;
+    listen_cluster(&c);
+    mlos_node_t *n = add_node(&c, &a, "g-one", 0);
+    for (int i = 0; i < 3; i++) {
+        spawn_on(n, &rs[i]);
+        spawn_on(NULL, &ls[i]);
+        rm[i] = &rs[i];
+        lm[i] = &ls[i];
+    }
+    CHECK_EQ(agent_group_fds(n->agent_pid), 1); /* one node copy for the three */
+    /* members that sleep at once: every wake-up goes through the agent */
+    make_group(&rg, rm, 3, 0);
+    all_collectives(&rg, rm);
+    p2p_rma(&rg);
+    printf("3 shards behind one agent: every collective matches the serial computation\n");
+    /* f64 sums bit for bit as an all-local group's (the fold order is the group's, not the transport's) */
+    make_group(&lg, lm, 3, 0);
+    static uint8_t rbuf[200000], lbuf[200000];
+    size_t rl = 0, ll = 0;
+    check_one(&rg, rm, GC_ALLREDUCE, 2, 0, 0, 20000, 77, rbuf, &rl);
+    check_one(&lg, lm, GC_ALLREDUCE, 2, 0, 0, 20000, 77, lbuf, &ll);
+    CHECK(rl == 160000 && ll == rl && !memcmp(rbuf, lbuf, rl));
+    printf("f64 allreduce of 20000 elements: byte-identical to the all-local group\n");
+    /* a second group over the same shards, polling members, beside the first */
+    mlos_shard_t *rm2[3] = {rm[2], rm[0], rm[1]};
+    make_group(&rg2, rm2, 3, 100);
+    check_one(&rg2, rm2, GC_ALLGATHER, 0, 0, 0, 3000, 9, NULL, NULL);
+    check_one(&rg, rm, GC_REDUCE, 1, 1, 2, 5000, 10, NULL, NULL);
+    /* malformed group messages: refused by the agent, nothing changes */
+    uint8_t bad[MLOS_GROUP_FORMAT_HDR + 4 * 3];
+    struct mlos_group_format_msg f = {.key = (uint64_t)(uintptr_t)gm.impl, .offset = gm.size - 4096,
+                                      .slice_len = 1 << 20, .group_id = rg.id, .generation = rg.generation,
+                                      .n = 3, .ring_bytes = 1 << 16, .shard = {rs[0].id, rs[1].id, rs[2].id}};
+    size_t bl = mlos_group_format_encode(&f, bad); /* past the end of the memory */
+    CHECK_EQ(mlos__node_send(n, MLOS_NODE_GROUP_FORMAT, 0, 0, 0, bad, bl, NULL, 0), 0);
+    f.offset = 4096 + 1; /* unaligned */
+    bl = mlos_group_format_encode(&f, bad);
+    CHECK_EQ(mlos__node_send(n, MLOS_NODE_GROUP_FORMAT, 0, 0, 0, bad, bl, NULL, 0), 0);
+    f.offset = 0;
+    f.key ^= 1; /* a memory it does not have */
+    bl = mlos_group_format_encode(&f, bad);
+    CHECK_EQ(mlos__node_send(n, MLOS_NODE_GROUP_FORMAT, 0, 0, 0, bad, bl, NULL, 0), 0);
+    CHECK_EQ(mlos__node_send(n, MLOS_NODE_GROUP_FORMAT, 0, 0, 0, bad, 7, NULL, 0), 0); /* truncated */
+    uint8_t mark[MLOS_GROUP_MARK_BYTES];
+    mlos_put_le32(mark, rg.id);
+    mlos_put_le32(mark + 4, rg.generation + 5); /* another generation */
+    mlos_put_le32(mark + 8, 1);
+    mlos_put_le32(mark + 12, MLOS_GROUP_DOWN_DIED);
+    CHECK_EQ(mlos__node_send(n, MLOS_NODE_GROUP_MARK, 0, 0, 0, mark, sizeof(mark), NULL, 0), 0);
+    mlos_put_le32(mark + 4, rg.generation);
+    mlos_put_le32(mark + 8, 77); /* no such rank */
+    CHECK_EQ(mlos__node_send(n, MLOS_NODE_GROUP_MARK, 0, 0, 0, mark, sizeof(mark), NULL, 0), 0);
+    CHECK_EQ(mlos__node_send(n, MLOS_NODE_GROUP_MARK, 0, 0, 0, mark, 3, NULL, 0), 0);
+    check_one(&rg, rm, GC_ALLREDUCE, 0, 0, 0, 700, 11, NULL, NULL);
+    check_one(&rg2, rm2, GC_BCAST, 0, 0, 1, 5000, 12, NULL, NULL);
+    CHECK(!n->lost);
+    printf("malformed GROUP_FORMAT and GROUP_MARK messages: ignored, both groups still compute\n");
+    mlos_group_close_sync(&rg2);
+    mlos_group_close_sync(&rg);
+    mlos_group_close_sync(&lg);
+    int pids[3];
+    for (int i = 0; i < 3; i++) {
+        pids[i] = rs[i].pid;
+        mlos_shard_stop_sync(&rs[i]);
+        mlos_shard_stop_sync(&ls[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        CHECK(pid_gone(loop, pids[i], 300));
+    int fds = -1;
+    for (int i = 0; i < 100 && (fds = agent_group_fds(n->agent_pid)) != 0; i++)
+        run_ms(loop, 20);
+    CHECK_EQ(fds, 0); /* the node copy went with its last shard */
+    finish(&c, &a, 1, 0);
+}
+
+static void case_member(void)
+{
+    mlos_cluster_t c;
+    struct agent a;
+    mlos_shard_t s[4];
+    mlos_shard_t *m[3];
+    mlos_group_t g;
+    struct gcall call;
+    listen_cluster(&c);
+    mlos_node_t *n = add_node(&c, &a, "g-member", 0);
+    for (int i = 0; i < 3; i++) {
+        spawn_on(n, &s[i]);
+        m[i] = &s[i];
+    }
+    make_group(&g, m, 3, 0);
+    check_one(&g, m, GC_ALLREDUCE, 0, 0, 0, 7, 1, NULL, NULL);
+    CHECK_EQ(gcall_start(&g, &call, "group.barriers", NULL, 0, 0), 0);
+    run_ms(loop, 200); /* barriers under way */
+    CHECK(!call.done);
+    int victim = 1, pid = s[victim].pid;
+    uint64_t t0 = uv_hrtime();
+    kill(pid, SIGKILL);
+    while (!call.done && uv_hrtime() - t0 < 5000000000ull)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK(call.done);
+    uint64_t ms = (call.t_done - t0) / 1000000u;
+    printf("member killed: %s after %llu ms, failed rank %d: %s\n", mlos_strerror(call.status),
+           (unsigned long long)ms, call.failed_rank, call.error);
+    CHECK_EQ(call.status, MLOS_ESHARDDIED);
+    CHECK_EQ(call.failed_rank, victim);
+    CHECK_EQ(g.failed_rank, victim);
+    CHECK(ms < 1500); /* the agent scans its slaves every 20 ms and marks the rank at once */
+    for (int r = 0; r < 3; r++)
+        if (r != victim)
+            CHECK_EQ(call.rank_status[r], MLOS_ESHARDDIED); /* the survivors saw the mark, not a timeout */
+    CHECK_EQ(gcall(&g, &call, "group.barriers", NULL, 0, 0), MLOS_ESHARDDIED); /* broken until re-formed */
+    CHECK(pid_gone(loop, pid, 300));
+    spawn_on(n, &s[3]);
+    m[victim] = &s[3];
+    uint32_t gen = g.generation;
+    CHECK_EQ(reform_sync(&g, (unsigned)victim, &s[3]), 0);
+    CHECK(g.generation == gen + 1 && g.failed_rank == -1);
+    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 700, 2, NULL, NULL);
+    check_one(&g, m, GC_GATHER, 0, 0, 2, 5000, 3, NULL, NULL);
+    printf("re-formed with a replacement on the node: the group computes again\n");
+    mlos_group_close_sync(&g);
+    for (int i = 0; i < 4; i++)
+        mlos_shard_stop_sync(&s[i]);
+    finish(&c, &a, 1, 0);
+}
+
+static void case_agent(void)
+{
+    mlos_cluster_t c;
+    struct agent a[2];
+    mlos_shard_t s[3], t[3];
+    mlos_shard_t *m[3], *mt[3];
+    mlos_group_t g, g2;
+    struct gcall call;
+    listen_cluster(&c);
+    mlos_node_t *n = add_node(&c, &a[0], "g-lost", 0);
+    mlos_node_t *n2 = add_node(&c, &a[1], "g-spare", 1);
+    int pids[3];
+    for (int i = 0; i < 3; i++) {
+        spawn_on(n, &s[i]);
+        spawn_on(n2, &t[i]);
+        m[i] = &s[i];
+        mt[i] = &t[i];
+        pids[i] = s[i].pid;
+    }
+    make_group(&g, m, 3, 0);
+    check_one(&g, m, GC_BCAST, 0, 0, 0, 100, 4, NULL, NULL);
+    CHECK_EQ(gcall_start(&g, &call, "group.barriers", NULL, 0, 0), 0);
+    run_ms(loop, 200);
+    CHECK(!call.done);
+    uint64_t t0 = uv_hrtime();
+    kill(a[0].la.pid, SIGKILL);
+    while (!call.done && uv_hrtime() - t0 < 5000000000ull)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK(call.done);
+    uint64_t ms = (call.t_done - t0) / 1000000u;
+    printf("agent killed: %s after %llu ms, failed rank %d: %s\n", mlos_strerror(call.status),
+           (unsigned long long)ms, call.failed_rank, call.error);
+    CHECK_EQ(call.status, MLOS_ESHARDDIED);
+    CHECK(call.failed_rank >= 0 && call.failed_rank < 3);
+    CHECK(strstr(call.error, "g-lost"));
+    CHECK(n->lost);
+    CHECK(ms < 1500); /* the node-fencing bound: 1 s after silence, at once for a broken connection */
+    for (int i = 0; i < 3; i++)
+        CHECK(pid_gone(loop, pids[i], 300)); /* the slaves died with their agent */
+    /* every rank of the group was on that node: re-forming one rank is refused, a new group goes elsewhere */
+    CHECK_EQ(mlos_group_reform(&g, 0, &t[0], on_reformed), MLOS_EINVAL);
+    mlos_group_close_sync(&g);
+    make_group(&g2, mt, 3, 0);
+    check_one(&g2, mt, GC_ALLREDUCE, 2, 0, 0, 20000, 5, NULL, NULL);
+    check_one(&g2, mt, GC_ALLGATHER, 0, 0, 0, 5000, 6, NULL, NULL);
+    printf("a new group on the other agent computes\n");
+    mlos_group_close_sync(&g2);
+    for (int i = 0; i < 3; i++) {
+        mlos_shard_stop_sync(&s[i]);
+        mlos_shard_stop_sync(&t[i]);
+    }
+    mlos_cluster_close_sync(&c);
+    wait_exit(&a[0], 8000);
+    wait_exit(&a[1], 8000);
+    CHECK(a[0].exited && a[1].exited);
+    CHECK_EQ(a[1].status, 0);
+    mlos_launch_stop(&a[0].la);
+    mlos_launch_stop(&a[1].la);
+}
+
+static void case_spread(void)
+{
+    mlos_cluster_t c;
+    struct agent a[2];
+    mlos_shard_t s[4];
+    mlos_group_t g;
+    listen_cluster(&c);
+    mlos_node_t *n = add_node(&c, &a[0], "g-a", 0);
+    mlos_node_t *n2 = add_node(&c, &a[1], "g-b", 1);
+    spawn_on(n, &s[0]);
+    spawn_on(n, &s[1]);
+    spawn_on(n2, &s[2]);
+    spawn_on(NULL, &s[3]);
+    mlos_shard_t *two_nodes[3] = {&s[0], &s[1], &s[2]}, *with_host[3] = {&s[3], &s[0], &s[1]};
+    struct mlos_group_opts o = {.mem = &gm, .members = two_nodes, .n = 3};
+    memset(&g, 0, sizeof(g));
+    CHECK_EQ(mlos_group_create_sync(loop, &g, &o), MLOS_ENOTSUP);
+    o.members = with_host;
+    CHECK_EQ(mlos_group_create_sync(loop, &g, &o), MLOS_ENOTSUP);
+    o.members = two_nodes;
+    o.n = 2; /* both behind g-a: fine */
+    CHECK_EQ(mlos_group_create_sync(loop, &g, &o), 0);
+    /* re-forming a rank onto another node is refused the same way */
+    CHECK_EQ(mlos_group_reform(&g, 1, &s[2], on_reformed), MLOS_ENOTSUP);
+    check_one(&g, two_nodes, GC_ALLREDUCE, 1, 2, 0, 7, 13, NULL, NULL); /* the refusal changed nothing */
+    mlos_group_close_sync(&g);
+    printf("groups over two nodes, or a node and this host: MLOS_ENOTSUP\n");
+    for (int i = 0; i < 4; i++)
+        mlos_shard_stop_sync(&s[i]);
+    finish(&c, a, 2, 0);
+}
+
+static void remove_tmp(void)
+{
+    char p[400];
+    snprintf(p, sizeof(p), "rm -rf '%s'", rtdir);
+    if (system(p)) {
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: test_cluster_groups AGENT ARCH CASE...\n");
+        return 2;
+    }
+    agent = argv[1];
+    arch = argv[2];
+    loop = uv_default_loop();
+    snprintf(rtdir, sizeof(rtdir), "/tmp/mlos-cluster-groups-%d", (int)getpid());
+    CHECK(mkdir(rtdir, 0700) == 0);
+    atexit(remove_tmp);
+    snprintf(secret_path, sizeof(secret_path), "%s/secret", rtdir);
+    CHECK(write_secret(secret_path, "right") == 0);
+    char run[300];
+    snprintf(run, sizeof(run), "%s/run", rtdir);
+    CHECK(mkdir(run, 0700) == 0);
+    setenv("MLOS_RUNTIME_DIR", run, 1);
+    setenv("MLOS_QUIET", "1", 1);
+    CHECK_EQ(mlos_group_mem_init(&gm, 64u << 20), 0);
+    CHECK((exp_buf = malloc(1u << 20)) != NULL);
+    for (int i = 3; i < argc; i++) {
+        printf("== %s (%s)\n", argv[i], arch);
+        fflush(stdout);
+        if (!strcmp(argv[i], "one"))
+            case_one();
+        else if (!strcmp(argv[i], "member"))
+            case_member();
+        else if (!strcmp(argv[i], "agent"))
+            case_agent();
+        else if (!strcmp(argv[i], "spread"))
+            case_spread();
+        else {
+            fprintf(stderr, "unknown case %s\n", argv[i]);
+            return 2;
+        }
+        fflush(stdout);
+    }
+    CHECK_EQ(mlos_group_mem_close(&gm), 0);
+    free(exp_buf);
+    unlink(secret_path);
+    CHECK(rmdir(run) == 0); /* no registry record left */
+    CHECK_DONE();
+}

@@ -9,6 +9,7 @@
 
 #include "cluster.h"
 #include "cluster_rdma.h"
+#include "group_node.h"
 #include "group_nodes.h"
 #include "master_internal.h"
 #include "node_proto.h"
@@ -538,6 +539,10 @@ static void on_recv(mlos_ep_t *ep, uint32_t type, const void *data, size_t len)
         return;
     case MLOS_NODE_PUT_FORGED:
         c->rdma_forged++;
+        return;
+    case MLOS_NODE_GROUP_DATA: /* group rings that cross this node's link (group_nodes.c) */
+    case MLOS_NODE_GROUP_CREDIT:
+        mlos__group_nodes_recv(n, type, p, len);
         return;
     case MLOS_NODE_SPAWNED:
     case MLOS_NODE_GONE:

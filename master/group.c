@@ -256,6 +256,7 @@ int mlos__group_wake(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len)
         for (unsigned r = 0; r < g->n; r++)
             if ((mask >> r & 1) && r != l->rank && g->linked[r] && mlos_shard_alive(g->members[r]))
                 mlos__ring_bell(g->members[r]->impl);
+        mlos__group_nodes_kick(id, gen, mask); /* peers on other nodes: the relay (group_nodes.c) */
         return 0;
     }
     /* a group that just closed or re-formed, or one this node agent mirrors */
@@ -371,7 +372,7 @@ static int start_join(struct mlos_group_impl *g)
 {
     struct mlos_group_mem_impl *m = g->gm->impl;
     if (mlos__group_nodes_check(g->members, g->n, 0, NULL) < 0)
-        return MLOS_ENOTSUP; /* spread over nodes (group_nodes.c) */
+        return MLOS_ENOTSUP; /* a kind of remote shard without group memory (group_nodes.c) */
     size_t need = mlos_group_layout_size(g->n, g->ring_bytes), off = slice_alloc(m, need);
     if (off == (size_t)-1)
         return MLOS_ENOMEM;
@@ -386,8 +387,8 @@ static int start_join(struct mlos_group_impl *g)
     if (had_old)
         slice_free(m, old); /* old rings: every member re-attaches to the new ones */
     /* agents of remote members format the same slice of their node's copy */
-    mlos__group_nodes_format(g->gm, g->members, g->n, g->group->id, g->group->generation, off, g->len,
-                             g->ring_bytes);
+    mlos__group_nodes_format(g->loop, g->gm, g->members, g->n, g->group->id, g->group->generation, m->map + off, off,
+                             g->len, g->ring_bytes);
     g->state = G_JOINING;
     g->op = OP_JOIN;
     g->op_status = 0;

@@ -13,6 +13,7 @@
 
 #include "group_node.h"
 #include "group_nodes.h"
+#include "group_relay.h"
 #include "group_wire.h"
 #include "master_internal.h"
 #include "mlos_endian.h"
@@ -23,8 +24,13 @@ struct mirror {
     mlos_shard_t *local[MLOS_GROUP_MAX];
     void (*release)(void *owner);
     void *owner;
+    uint64_t local_mask;
+    struct mlos__relay *relay;  /* the pairs with a rank elsewhere, or NULL */
+    int (*send)(uint32_t type, const uint8_t *p, size_t len); /* to the master */
     struct mirror *next;
 };
+
+static uint64_t refused_total;
 
 static struct mirror *mirrors; /* the loop's thread only */
 
@@ -50,19 +56,50 @@ static void unlink_mirror(struct mirror *m)
             *pp = m->next;
             break;
         }
+    refused_total += mlos__relay_refused(m->relay);
+    mlos__relay_free(m->relay);
     if (m->release)
         m->release(m->owner);
     free(m);
 }
 
-int mlos__group_mirror_set(uint32_t id, uint32_t gen, uint32_t n, void *slice, mlos_shard_t *const *local,
-                           void (*release)(void *owner), void *owner)
+static int relay_send(void *ctx, uint32_t type, const uint8_t *p, size_t len, unsigned route)
+{
+    struct mirror *m = ctx;
+    (void)route; /* star: everything goes through the master */
+    return m->send(type, p, len);
+}
+
+static void relay_ring(void *ctx, unsigned rank)
+{
+    struct mirror *m = ctx;
+    if (rank < m->n && m->local[rank] && m->local[rank]->impl && mlos_shard_alive(m->local[rank]))
+        mlos__ring_bell(m->local[rank]->impl);
+}
+
+int mlos__group_mirror_set(uv_loop_t *loop, const struct mlos__mirror_slice *sl, mlos_shard_t *const *local,
+                           int (*send)(uint32_t type, const uint8_t *p, size_t len), void (*release)(void *owner),
+                           void *owner)
 {
     struct mirror *m;
+    uint32_t id = sl->id, gen = sl->gen, n = sl->n;
+    void *slice = sl->slice;
     if (n < 1 || n > MLOS_GROUP_MAX || !slice)
         return MLOS_EINVAL;
     if (!(m = calloc(1, sizeof(*m))))
         return MLOS_ENOMEM;
+    for (uint32_t r = 0; r < n; r++)
+        if (local[r])
+            m->local_mask |= 1ull << r;
+    m->send = send;
+    if (m->local_mask != (n == 64 ? ~0ull : (1ull << n) - 1)) {
+        struct mlos__relay_io io = {.ctx = m, .send = relay_send, .ring = relay_ring};
+        if (!(m->relay = mlos__relay_new(loop, slice, sl->slice_len, id, gen, n, sl->ring_bytes, m->local_mask,
+                                         &io))) {
+            free(m);
+            return MLOS_ENOMEM;
+        }
+    }
     mlos__group_mirror_drop(id); /* a re-formed group: its old slice is free */
     m->id = id;
     m->gen = gen;
@@ -105,6 +142,8 @@ int mlos__group_mirror_wake(struct mlos_shard_impl *im, uint32_t id, uint32_t ge
             me = (int)r;
     if (me < 0)
         return 0; /* not a member here: it can make us ring nobody */
+    if (mask & ~m->local_mask)
+        mlos__relay_pump(m->relay); /* a peer elsewhere: its ring's relay is on it */
     for (uint32_t r = 0; r < m->n; r++)
         if ((mask >> r & 1) && (int)r != me && m->local[r] && m->local[r]->impl && mlos_shard_alive(m->local[r]))
             mlos__ring_bell(m->local[r]->impl);
@@ -127,4 +166,22 @@ void mlos__group_mirror_down(struct mlos_shard_impl *im, int reason)
         if (!left) /* nobody here uses the slice any more */
             unlink_mirror(m);
     }
+}
+
+int mlos__group_mirror_recv(uint32_t type, const uint8_t *p, size_t len)
+{
+    struct mirror *m = len >= 8 ? find(mlos_get_le32(p)) : NULL;
+    if (!m || !m->relay || mlos_get_le32(p + 4) != m->gen) {
+        refused_total += m == NULL && len < 8;
+        return 0; /* a group closed or re-formed meanwhile: stale, not wrong */
+    }
+    return mlos__relay_recv(m->relay, type, p, len);
+}
+
+uint64_t mlos__group_mirror_refused(void)
+{
+    uint64_t t = refused_total;
+    for (struct mirror *m = mirrors; m; m = m->next)
+        t += mlos__relay_refused(m->relay);
+    return t;
 }

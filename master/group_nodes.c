@@ -3,17 +3,20 @@
  * its node's group memory, formatted, marked and forgotten on the master's
  * word (rpc/wire/group_node.h), and serves its members' wake-ups itself.
  *
- * Today a group's members are all on this host or all behind one agent:
- * every ring of the group is then in one memory. Members spread over
- * nodes need relays that carry the rings of the pairs that cross a link
- * (comm.h); mlos__group_nodes_check refuses such a group until they
- * exist. */
+ * Members may be spread over this host and several nodes: every site
+ * (this host, each node) has its own copy of the slice, and the rings of
+ * pairs that cross sites are carried by relays (group_relay.h): each
+ * agent's for its node, the master's for this host. Between two agents the
+ * master forwards (star), checking that a node only sends frames of its
+ * own ranks. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "group.h"
 #include "group_node.h"
 #include "group_nodes.h"
+#include "group_relay.h"
 #include "master_internal.h"
 
 static const void *node_of(mlos_shard_t *s)
@@ -28,23 +31,103 @@ static int remote(mlos_shard_t *s) { return s && s->impl && s->impl->rops; }
 
 int mlos__group_nodes_check(mlos_shard_t *const *m, unsigned n, unsigned rank, mlos_shard_t *repl)
 {
-    const void *where = NULL;
-    int local = 0, far = 0;
     for (unsigned r = 0; r < n; r++) {
         mlos_shard_t *s = repl && r == rank ? repl : m[r];
-        if (!remote(s)) {
-            local = 1;
-            continue;
-        }
-        const void *at = node_of(s);
-        if (!at || !s->impl->rops->group_msg)
+        if (remote(s) && (!node_of(s) || !s->impl->rops->group_msg))
             return MLOS_ENOTSUP; /* a remote kind that carries no group memory */
-        if (far && at != where)
-            return MLOS_ENOTSUP;
-        where = at;
-        far = 1;
     }
-    return local && far ? MLOS_ENOTSUP : 0;
+    return 0;
+}
+
+/* ---- groups with members on other nodes: where each rank is ---- */
+
+struct spread {
+    uint32_t id, gen, n;
+    mlos_shard_t *m[MLOS_GROUP_MAX];
+    const void *node[MLOS_GROUP_MAX]; /* NULL: this host */
+    uint64_t here;                    /* ranks on this host */
+    struct mlos__relay *relay;        /* this host's crossing pairs, or NULL */
+    struct spread *next;
+};
+
+static struct spread *spreads; /* the loop's thread only */
+static uint64_t refused;
+
+static struct spread *find_spread(uint32_t id)
+{
+    for (struct spread *sp = spreads; sp; sp = sp->next)
+        if (sp->id == id)
+            return sp;
+    return NULL;
+}
+
+static void drop_spread(uint32_t id)
+{
+    for (struct spread **pp = &spreads; *pp; pp = &(*pp)->next)
+        if ((*pp)->id == id) {
+            struct spread *sp = *pp;
+            *pp = sp->next;
+            refused += mlos__relay_refused(sp->relay);
+            mlos__relay_free(sp->relay);
+            free(sp);
+            return;
+        }
+}
+
+static int sp_send(void *ctx, uint32_t type, const uint8_t *p, size_t len, unsigned route)
+{
+    struct spread *sp = ctx;
+    mlos_shard_t *s = route < sp->n ? sp->m[route] : NULL;
+    if (!remote(s) || !s->impl->rops->group_msg)
+        return MLOS_ESHARDDIED;
+    return s->impl->rops->group_msg(s->impl, type, p, len);
+}
+
+static void sp_ring(void *ctx, unsigned rank)
+{
+    struct spread *sp = ctx;
+    mlos_shard_t *s = rank < sp->n ? sp->m[rank] : NULL;
+    if (s && s->impl && !s->impl->rops && mlos_shard_alive(s))
+        mlos__ring_bell(s->impl);
+}
+
+void mlos__group_nodes_kick(uint32_t id, uint32_t gen, uint64_t mask)
+{
+    struct spread *sp = find_spread(id);
+    if (sp && sp->gen == gen && (mask & ~sp->here))
+        mlos__relay_pump(sp->relay);
+}
+
+uint64_t mlos__group_nodes_refused(void)
+{
+    uint64_t t = refused;
+    for (struct spread *sp = spreads; sp; sp = sp->next)
+        t += mlos__relay_refused(sp->relay);
+    return t;
+}
+
+void mlos__group_nodes_recv(const void *node, uint32_t type, const uint8_t *p, size_t len)
+{
+    struct spread *sp = len >= 12 ? find_spread(mlos_get_le32(p)) : NULL;
+    if (len < 12 || (type != MLOS_NODE_GROUP_DATA && type != MLOS_NODE_GROUP_CREDIT)) {
+        refused++;
+        return;
+    }
+    if (!sp || mlos_get_le32(p + 4) != sp->gen)
+        return; /* closed or re-formed meanwhile: stale, not wrong */
+    unsigned from = p[8], to = p[9];
+    /* DATA travels from the source's site, CREDIT from the destination's */
+    unsigned own = type == MLOS_NODE_GROUP_DATA ? from : to, dest = type == MLOS_NODE_GROUP_DATA ? to : from;
+    if (from >= sp->n || to >= sp->n || !node || sp->node[own] != node || sp->node[dest] == node) {
+        refused++; /* not a pair of the sender's ranks with a peer elsewhere */
+        return;
+    }
+    if (!sp->node[dest]) {
+        if (!sp->relay || mlos__relay_recv(sp->relay, type, p, len) < 0)
+            refused += sp->relay == NULL;
+        return;
+    }
+    (void)sp_send(sp, type, p, len, dest); /* star: on to the destination's agent */
 }
 
 /* Send type with payload to the agent of every remote member, once per node. */
@@ -79,9 +162,34 @@ static void fill_ranks(uint8_t *p, const void *node, mlos_shard_t *const *m, uns
                       remote(m[r]) && node_of(m[r]) == node ? m[r]->id : 0);
 }
 
-void mlos__group_nodes_format(const mlos_group_mem_t *gm, mlos_shard_t *const *m, unsigned n, uint32_t id,
-                              uint32_t gen, uint64_t off, uint64_t len, uint32_t ring_bytes)
+void mlos__group_nodes_format(uv_loop_t *loop, const mlos_group_mem_t *gm, mlos_shard_t *const *m, unsigned n,
+                              uint32_t id, uint32_t gen, uint8_t *slice, uint64_t off, uint64_t len,
+                              uint32_t ring_bytes)
 {
+    struct spread *sp;
+    int far = 0;
+    drop_spread(id); /* a re-formed group: the old slice's relay goes with it */
+    for (unsigned r = 0; r < n; r++)
+        far |= remote(m[r]);
+    if (!far)
+        return; /* all on this host: nothing crosses */
+    if ((sp = calloc(1, sizeof(*sp)))) {
+        sp->id = id;
+        sp->gen = gen;
+        sp->n = n;
+        for (unsigned r = 0; r < n; r++) {
+            sp->m[r] = m[r];
+            sp->node[r] = remote(m[r]) ? node_of(m[r]) : NULL;
+            if (!remote(m[r]))
+                sp->here |= 1ull << r;
+        }
+        if (sp->here) {
+            struct mlos__relay_io io = {.ctx = sp, .send = sp_send, .ring = sp_ring};
+            sp->relay = mlos__relay_new(loop, slice, (size_t)len, id, gen, n, ring_bytes, sp->here, &io);
+        }
+        sp->next = spreads;
+        spreads = sp;
+    }
     struct mlos_group_format_msg f = {.key = (uint64_t)(uintptr_t)gm->impl, .offset = off, .slice_len = len,
                                       .group_id = id, .generation = gen, .n = n, .ring_bytes = ring_bytes};
     uint8_t p[MLOS_GROUP_FORMAT_HDR + 4 * MLOS_GROUP_MAX];
@@ -102,6 +210,7 @@ void mlos__group_nodes_mark(mlos_shard_t *const *m, unsigned n, uint32_t id, uin
 
 void mlos__group_nodes_close(mlos_shard_t *const *m, unsigned n, uint32_t id)
 {
+    drop_spread(id);
     uint8_t p[4];
     mlos_put_le32(p, id);
     to_nodes(m, n, MLOS_NODE_GROUP_CLOSE, p, sizeof(p), NULL);

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "mlos_group.h"
 
 struct mlos_shard_impl;
@@ -19,9 +21,23 @@ struct mlos_shard_impl;
 int mlos__group_nodes_check(mlos_shard_t *const *m, unsigned n, unsigned rank, mlos_shard_t *repl);
 
 /* Tell the agent of every remote member to format the group's slice at
- * off in its node's group memory (before the members are asked to join). */
-void mlos__group_nodes_format(const mlos_group_mem_t *gm, mlos_shard_t *const *m, unsigned n, uint32_t id,
-                              uint32_t gen, uint64_t off, uint64_t len, uint32_t ring_bytes);
+ * off in its node's group memory (before the members are asked to join);
+ * with members on this host too, relay the pairs that cross between the
+ * master's slice (at slice) and the nodes. */
+void mlos__group_nodes_format(uv_loop_t *loop, const mlos_group_mem_t *gm, mlos_shard_t *const *m, unsigned n,
+                              uint32_t id, uint32_t gen, uint8_t *slice, uint64_t off, uint64_t len,
+                              uint32_t ring_bytes);
+
+/* A member on this host sent a WAKE naming mask: peers elsewhere are the
+ * relay's to serve. */
+void mlos__group_nodes_kick(uint32_t id, uint32_t gen, uint64_t mask);
+
+/* A GROUP_DATA or GROUP_CREDIT from the agent of node (the node_of
+ * pointer): into this host's slice or on to the destination's node.
+ * Refused (counted) unless it is about a pair of the sender's ranks. */
+void mlos__group_nodes_recv(const void *node, uint32_t type, const uint8_t *p, size_t len);
+/* Relayed frames and credits the master refused so far. */
+uint64_t mlos__group_nodes_refused(void);
 
 /* Write a header word (a rank's down mark, or MLOS_GROUP_WORD_ABORT) in
  * the slices of the remote members' nodes. */
@@ -37,13 +53,27 @@ size_t mlos__group_spawn_kv(const mlos_group_mem_t *gm, char *out, size_t cap);
 
 /* ---- agent: slices mirrored for the master's groups ---- */
 
-/* Track the slice of group id (generation gen, n ranks) at slice, formatted
- * by the caller; local[r] is the shard of rank r on this node or NULL.
- * Replaces the group's older slice. release(owner) runs when this slice is
- * no longer tracked: replaced, dropped, or its last local member gone.
- * 0, MLOS_EINVAL or MLOS_ENOMEM (then release is not called). */
-int mlos__group_mirror_set(uint32_t id, uint32_t gen, uint32_t n, void *slice, mlos_shard_t *const *local,
-                           void (*release)(void *owner), void *owner);
+/* A slice this agent formatted for one of its master's groups. */
+struct mlos__mirror_slice {
+    uint32_t id, gen, n, ring_bytes;
+    uint8_t *slice;
+    size_t slice_len;
+};
+
+/* Track the slice; local[r] is the shard of rank r on this node or NULL
+ * (then a relay carries its pairs with the local ranks, sending with
+ * send). Replaces the group's older slice. release(owner) runs when this
+ * slice is no longer tracked: replaced, dropped, or its last local member
+ * gone. 0, MLOS_EINVAL or MLOS_ENOMEM (then release is not called). */
+int mlos__group_mirror_set(uv_loop_t *loop, const struct mlos__mirror_slice *sl, mlos_shard_t *const *local,
+                           int (*send)(uint32_t type, const uint8_t *p, size_t len), void (*release)(void *owner),
+                           void *owner);
+
+/* A GROUP_DATA or GROUP_CREDIT from the master: to the group's relay.
+ * 0, or MLOS_EPROTO if refused (counted). */
+int mlos__group_mirror_recv(uint32_t type, const uint8_t *p, size_t len);
+/* Relayed frames and credits refused by this agent so far. */
+uint64_t mlos__group_mirror_refused(void);
 
 /* A GROUP_MARK: write the word, wake the local members. */
 void mlos__group_mirror_mark(uint32_t id, uint32_t gen, uint32_t word, uint32_t value);

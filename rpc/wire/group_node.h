@@ -25,6 +25,24 @@
  *                 members so that blocked collectives see it.
  *   GROUP_CLOSE   le32 group_id: the agent forgets the group's slice.
  *
+ * Members on different sites (nodes, or a node and the master's host):
+ * the rings of a pair that crosses are carried by relays (master/group_relay.h),
+ * the master's own for its host, star-routed through the master between
+ * two agents. Both ways:
+ *
+ *   GROUP_DATA    le32 group_id, le32 generation, u8 from, u8 to, u8 kind
+ *                 (enum mlos_group_ring_kind), u8 frame type, le32 frame
+ *                 request_id, le32 payload length, the payload: one frame
+ *                 of ring (from -> to), in ring order.
+ *   GROUP_CREDIT  le32 group_id, le32 generation, u8 from, u8 to, u8 kind,
+ *                 u8 0, le32 bytes: ring (from -> to) at the destination
+ *                 took in that many record bytes (mlos_ring_record_size);
+ *                 the source sends at most a ring's size not yet credited.
+ *
+ * A site accepts DATA only for a pair whose destination is on it and
+ * whose source is not, within the ring's frame size and the credit; the
+ * master forwards only frames of the sending node's own ranks.
+ *
  * Wake-ups (MLOS_FRAME_WAKE) from a member are served by its agent for
  * the ranks on its node; they never cross the link.
  *
@@ -46,11 +64,15 @@ enum mlos_node_group_msg {
     MLOS_NODE_GROUP_FORMAT = 0x4e470001u,
     MLOS_NODE_GROUP_MARK,
     MLOS_NODE_GROUP_CLOSE,
+    MLOS_NODE_GROUP_DATA,   /* both ways: a frame of a ring that crosses the link */
+    MLOS_NODE_GROUP_CREDIT, /* both ways: ring bytes the destination took in */
 };
 
 #define MLOS_GROUP_WORD_ABORT 0xffffffffu
 #define MLOS_GROUP_FORMAT_HDR 40u
 #define MLOS_GROUP_MARK_BYTES 16u
+#define MLOS_GROUP_DATA_HDR 20u
+#define MLOS_GROUP_CREDIT_BYTES 16u
 
 struct mlos_group_format_msg {
     uint64_t key, offset, slice_len;

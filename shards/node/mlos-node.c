@@ -818,6 +818,7 @@ int main(int argc, char **argv)
         return 2;
     }
     node_verbs_init(&dom, &ep, !strncmp(master_addr, "verbs:", 6), send_msg, node_name);
+    node_group_init(loop, send_msg);
     uv_timer_init(loop, &retry);
     uv_timer_init(loop, &scan);
     uv_timer_init(loop, &quit_timer);

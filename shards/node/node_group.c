@@ -32,6 +32,20 @@ struct node_gm {
 
 static struct node_gm *mems;
 static unsigned nmems;
+static uv_loop_t *loop;
+static node_group_send send_fn;
+
+void node_group_init(uv_loop_t *l, node_group_send send)
+{
+    loop = l;
+    send_fn = send;
+}
+
+/* Relayed frames and credits go to the master (star routing). */
+static int to_master(uint32_t type, const uint8_t *p, size_t len)
+{
+    return send_fn(type, 0, 0, 0, p, len, NULL, 0);
+}
 
 static unsigned long long kv_u64(const uint8_t *p, size_t len, const char *key, int *found)
 {
@@ -138,7 +152,9 @@ static void on_format(const uint8_t *p, size_t len, node_group_lookup lookup, co
     if (mlos_group_format(m->map + f.offset, f.group_id, f.generation, f.n, f.ring_bytes) < 0)
         goto bad;
     m->refs++;
-    if (mlos__group_mirror_set(f.group_id, f.generation, f.n, m->map + f.offset, local, slice_released, m) < 0) {
+    struct mlos__mirror_slice sl = {.id = f.group_id, .gen = f.generation, .n = f.n, .ring_bytes = f.ring_bytes,
+                                    .slice = m->map + f.offset, .slice_len = (size_t)f.slice_len};
+    if (mlos__group_mirror_set(loop, &sl, local, to_master, slice_released, m) < 0) {
         m->refs--;
         fprintf(stderr, "mlos-node %s: out of memory for group %u\n", node_name, f.group_id);
     }
@@ -159,6 +175,13 @@ int node_group_msg(uint32_t type, const uint8_t *p, size_t len, node_group_looku
                                     mlos_get_le32(p + 12));
         else
             fprintf(stderr, "mlos-node %s: malformed GROUP_MARK ignored\n", node_name);
+        return 1;
+    case MLOS_NODE_GROUP_DATA:
+    case MLOS_NODE_GROUP_CREDIT:
+        if (mlos__group_mirror_recv(type, p, len) < 0)
+            fprintf(stderr, "mlos-node %s: refused a relayed group %s (%zu bytes; %llu refused so far)\n", node_name,
+                    type == MLOS_NODE_GROUP_DATA ? "frame" : "credit", len,
+                    (unsigned long long)mlos__group_mirror_refused());
         return 1;
     case MLOS_NODE_GROUP_CLOSE:
         if (len == 4)

@@ -9,7 +9,14 @@
 
 #include "mlos.h"
 
+#include <uv.h>
+
 struct node_gm;
+
+/* How messages reach the master (mlos-node.c's send_msg). */
+typedef int (*node_group_send)(uint32_t type, uint32_t shard, uint32_t req, uint32_t aux, const void *p1, size_t l1,
+                               const void *p2, size_t l2);
+void node_group_init(uv_loop_t *loop, node_group_send send);
 
 /* SPAWN text with "group_mem=" and "group_key=": point o->group_mem at the
  * node's copy of that memory (created on first use) and take a reference

@@ -16,8 +16,14 @@
  *   agent    the agent SIGKILLed during barriers: MLOS_ESHARDDIED naming a
  *            rank of that node within the node-fencing bound, its slaves
  *            gone; a new group on another agent computes
- *   spread   members on two agents, or on an agent and this host:
- *            refused with MLOS_ENOTSUP (not carried yet)
+ *   mix      a member on this host, two behind one agent, one behind
+ *            another: every collective, messages, one-sided access, f64
+ *            allreduce byte-identical to an all-local group; a group of
+ *            two agents only (agent to agent through the master); relayed
+ *            frames with a bad length or pair refused by the agent; the
+ *            second agent SIGKILLed during barriers: MLOS_ESHARDDIED naming
+ *            its rank within the bound; re-formed with a replacement on
+ *            the first agent, the group computes again
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -33,6 +39,7 @@
 #include "cluster.h"
 #include "cluster_rdma.h"
 #include "cluster_util.h"
+#include "group_nodes.h"
 #include "group_node.h"
 #include "launcher.h"
 #include "mlos_group.h"
@@ -486,36 +493,116 @@ static void case_agent(void)
     mlos_launch_stop(&a[1].la);
 }
 
-static void case_spread(void)
+/* A relayed frame for the agent of node n, of rank `from` to rank `to`. */
+static void send_data(mlos_node_t *n, const mlos_group_t *g, unsigned from, unsigned to, uint32_t claimed,
+                      size_t real)
+{
+    uint8_t m[MLOS_GROUP_DATA_HDR + 64] = {0};
+    mlos_put_le32(m, g->id);
+    mlos_put_le32(m + 4, g->generation);
+    m[8] = (uint8_t)from;
+    m[9] = (uint8_t)to;
+    m[10] = MLOS_GROUP_RING_COLL;
+    m[11] = 3;
+    mlos_put_le32(m + 16, claimed);
+    memset(m + MLOS_GROUP_DATA_HDR, 0xa5, real);
+    CHECK_EQ(mlos__node_send(n, MLOS_NODE_GROUP_DATA, 0, 0, 0, m, MLOS_GROUP_DATA_HDR + real, NULL, 0), 0);
+}
+
+static void case_mix(void)
 {
     mlos_cluster_t c;
     struct agent a[2];
-    mlos_shard_t s[4];
-    mlos_group_t g;
+    mlos_shard_t s[6], l[4];
+    mlos_group_t g, g2, lg;
+    struct gcall call;
     listen_cluster(&c);
-    mlos_node_t *n = add_node(&c, &a[0], "g-a", 0);
-    mlos_node_t *n2 = add_node(&c, &a[1], "g-b", 1);
-    spawn_on(n, &s[0]);
-    spawn_on(n, &s[1]);
-    spawn_on(n2, &s[2]);
-    spawn_on(NULL, &s[3]);
-    mlos_shard_t *two_nodes[3] = {&s[0], &s[1], &s[2]}, *with_host[3] = {&s[3], &s[0], &s[1]};
-    struct mlos_group_opts o = {.mem = &gm, .members = two_nodes, .n = 3};
-    memset(&g, 0, sizeof(g));
-    CHECK_EQ(mlos_group_create_sync(loop, &g, &o), MLOS_ENOTSUP);
-    o.members = with_host;
-    CHECK_EQ(mlos_group_create_sync(loop, &g, &o), MLOS_ENOTSUP);
-    o.members = two_nodes;
-    o.n = 2; /* both behind g-a: fine */
-    CHECK_EQ(mlos_group_create_sync(loop, &g, &o), 0);
-    /* re-forming a rank onto another node is refused the same way */
-    CHECK_EQ(mlos_group_reform(&g, 1, &s[2], on_reformed), MLOS_ENOTSUP);
-    check_one(&g, two_nodes, GC_ALLREDUCE, 1, 2, 0, 7, 13, NULL, NULL); /* the refusal changed nothing */
-    mlos_group_close_sync(&g);
-    printf("groups over two nodes, or a node and this host: MLOS_ENOTSUP\n");
+    mlos_node_t *na = add_node(&c, &a[0], "g-a", 0);
+    mlos_node_t *nb = add_node(&c, &a[1], "g-b", 1);
+    /* ranks: 0 this host, 1 and 2 behind g-a, 3 behind g-b */
+    spawn_on(NULL, &s[0]);
+    spawn_on(na, &s[1]);
+    spawn_on(na, &s[2]);
+    spawn_on(nb, &s[3]);
     for (int i = 0; i < 4; i++)
+        spawn_on(NULL, &l[i]);
+    mlos_shard_t *m[4] = {&s[0], &s[1], &s[2], &s[3]}, *lm[4] = {&l[0], &l[1], &l[2], &l[3]};
+    make_group(&g, m, 4, 0);
+    all_collectives(&g, m);
+    p2p_rma(&g);
+    printf("this host + 2 behind g-a + 1 behind g-b: every collective matches the serial computation\n");
+    make_group(&lg, lm, 4, 0);
+    static uint8_t rbuf[200000], lbuf[200000];
+    size_t rl = 0, ll = 0;
+    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 20000, 78, rbuf, &rl);
+    check_one(&lg, lm, GC_ALLREDUCE, 2, 0, 0, 20000, 78, lbuf, &ll);
+    CHECK(rl == 160000 && ll == rl && !memcmp(rbuf, lbuf, rl));
+    printf("f64 allreduce of 20000 elements: byte-identical to the all-local group\n");
+    mlos_group_close_sync(&lg);
+    /* two agents, nobody on this host: agent to agent through the master */
+    mlos_shard_t *m2[3] = {&s[1], &s[3], &s[2]};
+    make_group(&g2, m2, 3, 50);
+    check_one(&g2, m2, GC_ALLREDUCE, 0, 0, 0, 20000, 79, NULL, NULL);
+    check_one(&g2, m2, GC_ALLGATHER, 0, 0, 0, 5000, 80, NULL, NULL);
+    check_one(&g2, m2, GC_BARRIER, 0, 0, 0, 0, 81, NULL, NULL);
+    printf("g-a + g-b + g-a: collectives through the master match\n");
+    mlos_group_close_sync(&g2);
+    /* hostile relayed frames: refused by the agent, nothing reaches the rings */
+    uint64_t refused0 = mlos__group_nodes_refused();
+    send_data(na, &g, 3, 1, 1u << 20, 8);  /* a length past the ring's frame size */
+    send_data(na, &g, 3, 1, 40, 8);        /* a length the message does not hold */
+    send_data(na, &g, 1, 2, 8, 8);         /* a pair on the agent's own node */
+    send_data(na, &g, 0, 9, 8, 8);         /* no such rank */
+    check_one(&g, m, GC_ALLREDUCE, 1, 0, 0, 700, 82, NULL, NULL);
+    check_one(&g, m, GC_GATHER, 0, 0, 3, 5000, 83, NULL, NULL);
+    CHECK(!na->lost && mlos__group_nodes_refused() == refused0);
+    printf("malformed relayed frames: refused by the agent, the group still computes\n");
+    /* g-b killed during barriers */
+    CHECK_EQ(gcall_start(&g, &call, "group.barriers", NULL, 0, 0), 0);
+    run_ms(loop, 200);
+    CHECK(!call.done);
+    int pid = s[3].pid;
+    uint64_t t0 = uv_hrtime();
+    kill(a[1].la.pid, SIGKILL);
+    while (!call.done && uv_hrtime() - t0 < 5000000000ull)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK(call.done);
+    uint64_t ms = (call.t_done - t0) / 1000000u;
+    printf("g-b killed: %s after %llu ms, failed rank %d: %s\n", mlos_strerror(call.status), (unsigned long long)ms,
+           call.failed_rank, call.error);
+    CHECK_EQ(call.status, MLOS_ESHARDDIED);
+    CHECK_EQ(call.failed_rank, 3);
+    CHECK(strstr(call.error, "g-b"));
+    CHECK(ms < 1500);
+    for (int r = 0; r < 3; r++)
+        CHECK_EQ(call.rank_status[r], MLOS_ESHARDDIED); /* the mark reached this host and g-a */
+    CHECK(pid_gone(loop, pid, 300));
+    /* rank 3 again, on g-a */
+    spawn_on(na, &s[4]);
+    m[3] = &s[4];
+    CHECK_EQ(reform_sync(&g, 3, &s[4]), 0);
+    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 20000, 84, rbuf, &rl);
+    all_collectives(&g, m);
+    printf("rank 3 re-formed on g-a: every collective matches again\n");
+    mlos_group_close_sync(&g);
+    int pids[4] = {s[1].pid, s[2].pid, s[4].pid, s[0].pid};
+    for (int i = 0; i < 5; i++)
         mlos_shard_stop_sync(&s[i]);
-    finish(&c, a, 2, 0);
+    for (int i = 0; i < 4; i++) {
+        mlos_shard_stop_sync(&l[i]);
+        CHECK(pid_gone(loop, pids[i], 300));
+    }
+    int fds = -1;
+    for (int i = 0; i < 100 && (fds = agent_group_fds(na->agent_pid)) != 0; i++)
+        run_ms(loop, 20);
+    CHECK_EQ(fds, 0);
+    mlos_cluster_close_sync(&c);
+    wait_exit(&a[0], 8000);
+    wait_exit(&a[1], 8000);
+    CHECK(a[0].exited && a[1].exited);
+    CHECK_EQ(a[0].status, 0);
+    mlos_launch_stop(&a[0].la);
+    mlos_launch_stop(&a[1].la);
 }
 
 static void remove_tmp(void)
@@ -556,8 +643,8 @@ int main(int argc, char **argv)
             case_member();
         else if (!strcmp(argv[i], "agent"))
             case_agent();
-        else if (!strcmp(argv[i], "spread"))
-            case_spread();
+        else if (!strcmp(argv[i], "mix"))
+            case_mix();
         else {
             fprintf(stderr, "unknown case %s\n", argv[i]);
             return 2;

@@ -146,7 +146,7 @@ static int drain_out(struct mlos__relay *r, struct xring *x)
         mlos_put_le32(m + 16, h.length);
         memcpy(m + MLOS_GROUP_DATA_HDR, pl, h.length); /* copied before the slot is released */
         if (r->io.send(r->io.ctx, MLOS_NODE_GROUP_DATA, m, MLOS_GROUP_DATA_HDR + h.length, x->to) < 0)
-            return 1;
+            return 0; /* the link is down: its node is lost, which fails the group; no retry loop */
         mlos_ring_release(&x->r, &h);
         x->inflight += rec;
         moved = 1;

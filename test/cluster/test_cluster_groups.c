@@ -556,7 +556,22 @@ static void case_mix(void)
     check_one(&g, m, GC_ALLREDUCE, 1, 0, 0, 700, 82, NULL, NULL);
     check_one(&g, m, GC_GATHER, 0, 0, 3, 5000, 83, NULL, NULL);
     CHECK(!na->lost && mlos__group_nodes_refused() == refused0);
-    printf("malformed relayed frames: refused by the agent, the group still computes\n");
+    /* and by the master: g-a speaking for a rank of g-b, a bad length into this host's ring */
+    uint8_t fr[MLOS_GROUP_DATA_HDR + 16] = {0};
+    mlos_put_le32(fr, g.id);
+    mlos_put_le32(fr + 4, g.generation);
+    fr[8] = 3; /* on g-b */
+    fr[9] = 0;
+    fr[11] = 3;
+    mlos_put_le32(fr + 16, 16);
+    mlos__group_nodes_recv(na, MLOS_NODE_GROUP_DATA, fr, sizeof(fr));
+    CHECK_EQ(mlos__group_nodes_refused(), refused0 + 1);
+    fr[8] = 1; /* g-a's own rank, but 16 bytes claimed beyond the message */
+    mlos_put_le32(fr + 16, 32);
+    mlos__group_nodes_recv(na, MLOS_NODE_GROUP_DATA, fr, sizeof(fr));
+    CHECK_EQ(mlos__group_nodes_refused(), refused0 + 2);
+    check_one(&g, m, GC_ALLREDUCE, 0, 2, 0, 7000, 85, NULL, NULL);
+    printf("malformed relayed frames: refused by the agent and the master, the group still computes\n");
     /* g-b killed during barriers */
     CHECK_EQ(gcall_start(&g, &call, "group.barriers", NULL, 0, 0), 0);
     run_ms(loop, 200);
@@ -601,6 +616,9 @@ static void case_mix(void)
     wait_exit(&a[1], 8000);
     CHECK(a[0].exited && a[1].exited);
     CHECK_EQ(a[0].status, 0);
+    if (!strstr(a[0].err, "4 refused so far"))
+        fprintf(stderr, "agent g-a said: %s\n", a[0].err);
+    CHECK(strstr(a[0].err, "refused a relayed group frame") && strstr(a[0].err, "4 refused so far"));
     mlos_launch_stop(&a[0].la);
     mlos_launch_stop(&a[1].la);
 }

@@ -38,6 +38,13 @@
  * MLOS_ESHARDDIED) until mlos_group_reform puts a replacement at that rank;
  * an idempotent step is then simply called again.
  *
+ * Nodes: members may also be shards behind node agents (mlos_node_spawn
+ * with .group_mem, master/cluster.h), mixed with local ones and spread
+ * over nodes. Each agent keeps a node-local copy of the group memory;
+ * members on one node share rings there, pairs that cross nodes are
+ * relayed (the master forwards between agents). A lost node marks all its
+ * ranks down within the node-fencing bound.
+ *
  * Errors: negative MLOS_E* codes (mlos_error.h).
  */
 #ifndef MLOS_GROUP_H
@@ -115,7 +122,8 @@ struct mlos_group_s {
  * joined; cb(group, <0) if one could not (then mlos_group_close it). A
  * shard may be a member of several groups. Returns 0 (cb will run) or at
  * once MLOS_EINVAL (bad options, a member not READY or spawned without
- * this group memory), MLOS_ENOMEM (no room left in the group memory). */
+ * this group memory), MLOS_ENOMEM (no room left in the group memory),
+ * MLOS_ENOTSUP (a member of a remote kind that carries no group memory). */
 int mlos_group_create(uv_loop_t *loop, mlos_group_t *group, const struct mlos_group_opts *opts, mlos_group_cb cb);
 
 /* Result of one rank in a group call. */
@@ -158,8 +166,9 @@ int mlos_group_call(mlos_group_t *group, mlos_group_call_t *req, const char *tas
 /* Put replacement (READY, spawned with the group's memory) at rank in
  * place of the member there (normally the one that went down), in a new
  * generation: fresh rings, every member joins again. cb(group, 0) when the
- * group is whole again. Returns 0 or at once MLOS_EINVAL (a call is
- * running, bad rank or shard), MLOS_ENOMEM. */
+ * group is whole again; the replacement may be on another node. Returns 0
+ * or at once MLOS_EINVAL (a call is running, bad rank or shard),
+ * MLOS_ENOTSUP (as for create), MLOS_ENOMEM. */
 int mlos_group_reform(mlos_group_t *group, unsigned rank, mlos_shard_t *replacement, mlos_group_cb cb);
 
 /* Leave: live members drop the group, its part of the group memory is

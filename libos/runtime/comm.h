@@ -9,12 +9,13 @@
  *
  * Transport per pair. Everything above the rings sees a peer as three ring
  * pairs (tx[k][peer], rx[k][peer]) with the ring.h protocol: reserve /
- * commit / peek / release plus the two wait flags. Local peers share
- * those rings in the group memory. A peer on another node plugs in the
- * same way: its rings are local memory that a forwarder (the master, or a
- * per-node relay) fills from and drains to the network, and it rings this
- * member's doorbell as a WAKE would; the engine, the fold order and the
- * failure marks do not change. Only the local transport exists today.
+ * commit / peek / release plus the two wait flags. Peers on the same node
+ * share those rings in the group memory (the master's, or a node agent's
+ * copy of it). A peer on another node plugs in the same way: its rings
+ * are local memory that a relay (the master for its host, the agent for
+ * its node: master/group_relay.h) fills from and drains to the network,
+ * ringing this member's doorbell as a WAKE would; the engine, the fold
+ * order and the failure marks do not change.
  */
 #ifndef MLOS_RUNTIME_COMM_H
 #define MLOS_RUNTIME_COMM_H

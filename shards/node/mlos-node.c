@@ -14,7 +14,9 @@
  * usable, failing at once where asked and not), pings them (the local
  * heartbeat), relays their calls and replies, copies put data into their
  * bulk windows (the one copy between the wire and the slave) in order with
- * calls, and answers ps queries. Protocol: rpc/abi/node_proto.h.
+ * calls, and answers ps queries. For group members it keeps the node's
+ * copy of the group memory and relays their rings (node_group.c).
+ * Protocol: rpc/abi/node_proto.h.
  *
  * It dies with its allocation and leaves nothing behind: when the master
  * says BYE, the connection breaks, the master has been silent for

@@ -77,6 +77,17 @@ static void relay_ring(void *ctx, unsigned rank)
         mlos__ring_bell(m->local[rank]->impl);
 }
 
+static void relay_bad(void *ctx, unsigned rank)
+{
+    struct mirror *m = ctx;
+    mlos_shard_t *s = rank < m->n ? m->local[rank] : NULL;
+    if (!s || !s->impl || !mlos_shard_alive(s))
+        return;
+    mlos__shard_fail(s->impl, MLOS_EPROTO, "shard %u broke the group protocol: it corrupted its ring of group %u",
+                     s->id, m->id);
+    mlos__fence(s->impl); /* reported to the master as any death */
+}
+
 int mlos__group_mirror_set(uv_loop_t *loop, const struct mlos__mirror_slice *sl, mlos_shard_t *const *local,
                            int (*send)(uint32_t type, const uint8_t *p, size_t len), void (*release)(void *owner),
                            void *owner)
@@ -93,7 +104,7 @@ int mlos__group_mirror_set(uv_loop_t *loop, const struct mlos__mirror_slice *sl,
             m->local_mask |= 1ull << r;
     m->send = send;
     if (m->local_mask != (n == 64 ? ~0ull : (1ull << n) - 1)) {
-        struct mlos__relay_io io = {.ctx = m, .send = relay_send, .ring = relay_ring};
+        struct mlos__relay_io io = {.ctx = m, .send = relay_send, .ring = relay_ring, .bad = relay_bad};
         if (!(m->relay = mlos__relay_new(loop, slice, sl->slice_len, id, gen, n, sl->ring_bytes, m->local_mask,
                                          &io))) {
             free(m);

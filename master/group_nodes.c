@@ -91,6 +91,17 @@ static void sp_ring(void *ctx, unsigned rank)
         mlos__ring_bell(s->impl);
 }
 
+static void sp_bad(void *ctx, unsigned rank)
+{
+    struct spread *sp = ctx;
+    mlos_shard_t *s = rank < sp->n ? sp->m[rank] : NULL;
+    if (!s || !s->impl || s->impl->rops || !mlos_shard_alive(s))
+        return;
+    mlos__shard_fail(s->impl, MLOS_EPROTO, "shard %u broke the group protocol: it corrupted its ring of group %u",
+                     s->id, sp->id);
+    mlos__fence(s->impl); /* its rank goes down in every copy of the slice */
+}
+
 void mlos__group_nodes_kick(uint32_t id, uint32_t gen, uint64_t mask)
 {
     struct spread *sp = find_spread(id);
@@ -184,7 +195,7 @@ void mlos__group_nodes_format(uv_loop_t *loop, const mlos_group_mem_t *gm, mlos_
                 sp->here |= 1ull << r;
         }
         if (sp->here) {
-            struct mlos__relay_io io = {.ctx = sp, .send = sp_send, .ring = sp_ring};
+            struct mlos__relay_io io = {.ctx = sp, .send = sp_send, .ring = sp_ring, .bad = sp_bad};
             sp->relay = mlos__relay_new(loop, slice, (size_t)len, id, gen, n, ring_bytes, sp->here, &io);
         }
         sp->next = spreads;

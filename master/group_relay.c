@@ -44,6 +44,7 @@ struct mlos__relay {
     uint16_t *index; /* [kind][from][to] -> 1 + position in x, 0: not a crossing ring */
     uint64_t refused;
     int pumping, again;
+    uint64_t bad;    /* local producers whose ring failed validation, not reported yet */
     uv_idle_t idle;  /* leftover work */
     uint8_t *msg;    /* one GROUP_DATA being built */
 };
@@ -152,8 +153,9 @@ static int drain_out(struct mlos__relay *r, struct xring *x)
         moved = 1;
     }
     if (rc < 0) {
-        x->broken = 1; /* garbage from producer x->from: the consumer's side sees nothing more */
+        x->broken = 1; /* garbage from producer x->from: reported (fenced) after the pass */
         r->refused++;
+        r->bad |= 1ull << x->from;
         return 0;
     }
     if (moved && mlos_ring_producer_waiting(&x->r))
@@ -230,6 +232,14 @@ void mlos__relay_pump(struct mlos__relay *r)
     r->pumping = 0;
     if (left || r->again)
         uv_idle_start(&r->idle, idle_cb); /* after the loop's other work: bounded passes */
+    if (r->bad) { /* last: fencing a member may close its group, and free r */
+        uint64_t bad = r->bad;
+        struct mlos__relay_io io = r->io;
+        r->bad = 0;
+        for (unsigned k = 0; k < 64; k++)
+            if ((bad >> k & 1) && io.bad)
+                io.bad(io.ctx, k);
+    }
 }
 
 static struct xring *pair(struct mlos__relay *r, const uint8_t *p)

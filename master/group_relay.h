@@ -28,6 +28,10 @@ struct mlos__relay_io {
     int (*send)(void *ctx, uint32_t type, const uint8_t *p, size_t len, unsigned route_rank);
     /* ring the doorbell of a member on this site */
     void (*ring)(void *ctx, unsigned rank);
+    /* a member on this site wrote garbage into a ring the relay drains:
+     * fence it (its peers elsewhere would wait for frames that never
+     * come). Called after the pass, which may free the relay. */
+    void (*bad)(void *ctx, unsigned rank);
 };
 
 /* A relay over slice (formatted, slice_len bytes) for the ranks in local

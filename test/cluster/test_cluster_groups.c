@@ -39,7 +39,9 @@
 #include "cluster.h"
 #include "cluster_rdma.h"
 #include "cluster_util.h"
+#include "group.h"
 #include "group_nodes.h"
+#include "ring.h"
 #include "group_node.h"
 #include "launcher.h"
 #include "mlos_group.h"
@@ -514,6 +516,7 @@ static void case_mix(void)
     mlos_cluster_t c;
     struct agent a[2];
     mlos_shard_t s[6], l[4];
+    memset(s, 0, sizeof(s));
     mlos_group_t g, g2, lg;
     struct gcall call;
     listen_cluster(&c);
@@ -572,6 +575,27 @@ static void case_mix(void)
     CHECK_EQ(mlos__group_nodes_refused(), refused0 + 2);
     check_one(&g, m, GC_ALLREDUCE, 0, 2, 0, 7000, 85, NULL, NULL);
     printf("malformed relayed frames: refused by the agent and the master, the group still computes\n");
+    /* a hostile member here: its ring to rank 1 (behind g-a) gets an index that is no record boundary;
+     * the master's relay refuses it and fences the member, whose rank goes down everywhere */
+    size_t slen;
+    uint32_t sring;
+    uint8_t *slice = mlos__group_slice(&g, &slen, &sring);
+    CHECK(slice);
+    struct mlos_ring_ctl *ctl = (struct mlos_ring_ctl *)(slice + mlos_group_ring_off(4, sring, 0, 1, MLOS_GROUP_RING_COLL));
+    __atomic_store_n(&ctl->head, mlos_to_le32(mlos_from_le32(ctl->head) + 8), __ATOMIC_RELEASE);
+    uint64_t before = mlos__group_nodes_refused();
+    mlos__group_nodes_kick(g.id, g.generation, 1u << 1); /* as the member's WAKE naming rank 1 would */
+    CHECK_EQ(mlos__group_nodes_refused(), before + 1);
+    CHECK(!mlos_shard_alive(&s[0]));
+    CHECK_EQ(g.failed_rank, 0);
+    CHECK(strstr(g.error, "corrupted its ring"));
+    CHECK_EQ(gcall(&g, &call, "group.barriers", NULL, 0, 0), MLOS_ESHARDDIED);
+    printf("a member corrupting a relayed ring: %s\n", g.error);
+    spawn_on(NULL, &s[5]);
+    m[0] = &s[5];
+    CHECK_EQ(reform_sync(&g, 0, &s[5]), 0);
+    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 700, 86, NULL, NULL);
+    CHECK(!na->lost && !nb->lost);
     /* g-b killed during barriers */
     CHECK_EQ(gcall_start(&g, &call, "group.barriers", NULL, 0, 0), 0);
     run_ms(loop, 200);
@@ -600,8 +624,8 @@ static void case_mix(void)
     all_collectives(&g, m);
     printf("rank 3 re-formed on g-a: every collective matches again\n");
     mlos_group_close_sync(&g);
-    int pids[4] = {s[1].pid, s[2].pid, s[4].pid, s[0].pid};
-    for (int i = 0; i < 5; i++)
+    int pids[4] = {s[1].pid, s[2].pid, s[4].pid, s[5].pid};
+    for (int i = 0; i < 6; i++)
         mlos_shard_stop_sync(&s[i]);
     for (int i = 0; i < 4; i++) {
         mlos_shard_stop_sync(&l[i]);

@@ -8,6 +8,7 @@
  * down in the node's slice at once, so its local peers fail their
  * collectives within the agent's own liveness bound; the master, told by
  * GONE, marks it again (the same value) in every node's slice. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,7 +86,9 @@ static void relay_bad(void *ctx, unsigned rank)
         return;
     mlos__shard_fail(s->impl, MLOS_EPROTO, "shard %u broke the group protocol: it corrupted its ring of group %u",
                      s->id, m->id);
-    mlos__fence(s->impl); /* reported to the master as any death */
+    /* the agent reports the death to the master as any other; this says why on the node */
+    fprintf(stderr, "mlos-node: rank %u of group %u corrupted a ring its relay drains: fenced\n", rank, m->id);
+    mlos__fence(s->impl);
 }
 
 int mlos__group_mirror_set(uv_loop_t *loop, const struct mlos__mirror_slice *sl, mlos_shard_t *const *local,

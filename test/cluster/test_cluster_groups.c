@@ -27,6 +27,8 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +142,39 @@ static int agent_group_fds(int pid)
     }
     closedir(d);
     return found;
+}
+
+/* The agent's copy of the group memory, mapped here as one of its members
+ * maps it (same user: through /proc); *len its size. */
+static uint8_t *agent_group_map(int pid, size_t *len)
+{
+    char dir[64], path[400], link[256];
+    uint8_t *map = NULL;
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    for (struct dirent *e; !map && (e = readdir(d));) {
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        ssize_t k = readlink(path, link, sizeof(link) - 1);
+        if (k <= 0)
+            continue;
+        link[k] = 0;
+        if (!strstr(link, "memfd:mlos-group"))
+            continue;
+        int fd = open(path, O_RDWR);
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0) {
+            map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            *len = (size_t)st.st_size;
+            if (map == MAP_FAILED)
+                map = NULL;
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    closedir(d);
+    return map;
 }
 
 /* ---- group calls ---- */
@@ -515,7 +550,7 @@ static void case_mix(void)
 {
     mlos_cluster_t c;
     struct agent a[2];
-    mlos_shard_t s[6], l[4];
+    mlos_shard_t s[7], l[4];
     memset(s, 0, sizeof(s));
     mlos_group_t g, g2, lg;
     struct gcall call;
@@ -596,6 +631,39 @@ static void case_mix(void)
     CHECK_EQ(reform_sync(&g, 0, &s[5]), 0);
     check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 700, 86, NULL, NULL);
     CHECK(!na->lost && !nb->lost);
+    /* the same on g-a: rank 1 corrupts its ring to rank 0 in the node's copy; g-a's relay refuses it at
+     * its next pass (a credit of 0 bytes makes one) and fences rank 1, which the master hears as a death */
+    size_t alen = 0;
+    uint8_t *amap = agent_group_map(na->agent_pid, &alen), *aslice = NULL;
+    CHECK(amap);
+    for (size_t off = 0; off + 4096 <= alen && !aslice; off += 4096) {
+        const struct mlos_group_hdr *h = (const struct mlos_group_hdr *)(amap + off);
+        if (mlos_from_le32(h->magic) == MLOS_GROUP_MAGIC && mlos_from_le32(h->group_id) == g.id &&
+            mlos_from_le32(h->generation) == g.generation)
+            aslice = amap + off;
+    }
+    CHECK(aslice);
+    ctl = (struct mlos_ring_ctl *)(aslice + mlos_group_ring_off(4, sring, 1, 0, MLOS_GROUP_RING_COLL));
+    __atomic_store_n(&ctl->head, mlos_to_le32(mlos_from_le32(ctl->head) + 8), __ATOMIC_RELEASE);
+    uint8_t cr[MLOS_GROUP_CREDIT_BYTES] = {0};
+    mlos_put_le32(cr, g.id);
+    mlos_put_le32(cr + 4, g.generation);
+    cr[8] = 1;
+    cr[9] = 0;
+    cr[10] = MLOS_GROUP_RING_COLL;
+    CHECK_EQ(mlos__node_send(na, MLOS_NODE_GROUP_CREDIT, 0, 0, 0, cr, sizeof(cr), NULL, 0), 0);
+    uint64_t t1 = uv_hrtime();
+    while (g.failed_rank < 0 && uv_hrtime() - t1 < 3000000000ull)
+        uv_run(loop, UV_RUN_ONCE);
+    printf("a member behind g-a corrupting its relayed ring: %s\n", g.error);
+    CHECK_EQ(g.failed_rank, 1);
+    CHECK(strstr(g.error, "g-a")); /* the agent's own log says why (checked at its exit) */
+    munmap(amap, alen);
+    spawn_on(na, &s[6]);
+    m[1] = &s[6];
+    CHECK_EQ(reform_sync(&g, 1, &s[6]), 0);
+    check_one(&g, m, GC_ALLREDUCE, 0, 1, 0, 7000, 87, NULL, NULL);
+    CHECK(!na->lost && !nb->lost);
     /* g-b killed during barriers */
     CHECK_EQ(gcall_start(&g, &call, "group.barriers", NULL, 0, 0), 0);
     run_ms(loop, 200);
@@ -624,8 +692,8 @@ static void case_mix(void)
     all_collectives(&g, m);
     printf("rank 3 re-formed on g-a: every collective matches again\n");
     mlos_group_close_sync(&g);
-    int pids[4] = {s[1].pid, s[2].pid, s[4].pid, s[5].pid};
-    for (int i = 0; i < 6; i++)
+    int pids[4] = {s[6].pid, s[2].pid, s[4].pid, s[5].pid};
+    for (int i = 0; i < 7; i++)
         mlos_shard_stop_sync(&s[i]);
     for (int i = 0; i < 4; i++) {
         mlos_shard_stop_sync(&l[i]);
@@ -643,6 +711,7 @@ static void case_mix(void)
     if (!strstr(a[0].err, "4 refused so far"))
         fprintf(stderr, "agent g-a said: %s\n", a[0].err);
     CHECK(strstr(a[0].err, "refused a relayed group frame") && strstr(a[0].err, "4 refused so far"));
+    CHECK(strstr(a[0].err, "rank 1 of group") && strstr(a[0].err, "corrupted a ring its relay drains"));
     mlos_launch_stop(&a[0].la);
     mlos_launch_stop(&a[1].la);
 }

@@ -24,6 +24,13 @@
  *            second agent SIGKILLed during barriers: MLOS_ESHARDDIED naming
  *            its rank within the bound; re-formed with a replacement on
  *            the first agent, the group computes again
+ *   netns NODES CUT HEAL  (test_cluster_groups_netns.sh) two agents in
+ *            network namespaces, NODES "name,master-ip,wrapper words;...":
+ *            this host + two behind the first + one behind the second,
+ *            every collective; the second's link cut (shell command CUT)
+ *            during barriers: MLOS_ESHARDDIED naming its rank within the
+ *            heartbeat bound; re-formed on the first; after HEAL the cut
+ *            agent finds its connection dead and exits
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -716,6 +723,118 @@ static void case_mix(void)
     mlos_launch_stop(&a[1].la);
 }
 
+/* An agent in a namespace: spec "name,ip,wrapper words..." (',' separated). */
+static void start_agent_spec(mlos_cluster_t *c, struct agent *a, char *spec, const char **extra_more, char **name)
+{
+    static char maddr[4][160];
+    static int k;
+    static const char *wrap[4][16];
+    static const char *extra[4][8];
+    char addr[128], *save = NULL;
+    const char **w = wrap[k % 4], **x = extra[k % 4];
+    char *ma = maddr[k++ % 4];
+    *name = strtok_r(spec, ",", &save);
+    char *ip = strtok_r(NULL, ",", &save);
+    CHECK(*name && ip);
+    int nw = 0;
+    for (char *t; nw < 15 && (t = strtok_r(NULL, ",", &save));)
+        w[nw++] = t;
+    w[nw] = NULL;
+    x[0] = "--name";
+    x[1] = *name;
+    int nx = 2;
+    for (int i = 0; extra_more && extra_more[i] && nx < 7; i++)
+        x[nx++] = extra_more[i];
+    x[nx] = NULL;
+    CHECK(mlos_cluster_addr(c, addr, sizeof(addr)) == 0);
+    snprintf(ma, 160, "tcp:%s:%s", ip, strrchr(addr, ':') + 1);
+    struct mlos_launch_opts lo = {.launcher = "local", .program = agent, .master_addr = ma,
+                                  .secret_file = secret_path, .extra_args = x, .wrapper = nw ? w : NULL};
+    memset(a, 0, sizeof(*a));
+    a->la.data = a;
+    CHECK(mlos_launch_start(loop, &a->la, &lo, on_exit_cb) == 0);
+}
+
+static mlos_node_t *node_named(mlos_cluster_t *c, const char *name)
+{
+    for (unsigned i = 0; i < c->nnodes; i++) {
+        mlos_node_t *n = mlos_cluster_node_at(c, i);
+        if (n && !strcmp(n->name, name))
+            return n;
+    }
+    return NULL;
+}
+
+static void case_netns(const char *nodes, const char *cut, const char *heal)
+{
+    char spec[2][400];
+    const char *semi = strchr(nodes, ';');
+    CHECK(semi);
+    snprintf(spec[0], sizeof(spec[0]), "%.*s", (int)(semi - nodes), nodes);
+    snprintf(spec[1], sizeof(spec[1]), "%s", semi + 1);
+    mlos_cluster_t c;
+    struct agent a[2];
+    char *name[2];
+    struct mlos_cluster_opts co = {.secret_file = secret_path};
+    CHECK(mlos_cluster_listen(&c, loop, "tcp:0.0.0.0:0", &co) == 0);
+    const char *patient[] = {"--link-timeout", "600000", NULL}; /* only the master's fencing keeps it out */
+    start_agent_spec(&c, &a[0], spec[0], NULL, &name[0]);
+    start_agent_spec(&c, &a[1], spec[1], patient, &name[1]);
+    CHECK(mlos_cluster_wait_nodes(&c, 2, 30000) == 0);
+    mlos_node_t *na = node_named(&c, name[0]), *nb = node_named(&c, name[1]);
+    CHECK(na && nb);
+    mlos_shard_t s[5];
+    memset(s, 0, sizeof(s));
+    spawn_on(NULL, &s[0]);
+    spawn_on(na, &s[1]);
+    spawn_on(na, &s[2]);
+    spawn_on(nb, &s[3]);
+    mlos_shard_t *m[4] = {&s[0], &s[1], &s[2], &s[3]};
+    mlos_group_t g;
+    struct gcall call;
+    make_group(&g, m, 4, 0);
+    all_collectives(&g, m);
+    p2p_rma(&g);
+    printf("this host + 2 on %s + 1 on %s over veth: every collective matches\n", name[0], name[1]);
+    CHECK_EQ(gcall_start(&g, &call, "group.barriers", NULL, 0, 0), 0);
+    run_ms(loop, 200);
+    CHECK(!call.done);
+    uint64_t t0 = uv_hrtime();
+    CHECK(system(cut) == 0);
+    while (!call.done && uv_hrtime() - t0 < 5000000000ull)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK(call.done);
+    uint64_t ms = (call.t_done - t0) / 1000000u;
+    printf("%s's link cut: %s after %llu ms, failed rank %d: %s\n", name[1], mlos_strerror(call.status),
+           (unsigned long long)ms, call.failed_rank, call.error);
+    CHECK_EQ(call.status, MLOS_ESHARDDIED);
+    CHECK_EQ(call.failed_rank, 3);
+    CHECK(nb->lost);
+    /* a ping every 200 ms, 800 ms to answer it: fenced within 1.0 s of silence, plus loop latency */
+    CHECK(ms < 2000);
+    spawn_on(na, &s[4]);
+    m[3] = &s[4];
+    CHECK_EQ(reform_sync(&g, 3, &s[4]), 0);
+    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 20000, 90, NULL, NULL);
+    check_one(&g, m, GC_ALLGATHER, 0, 0, 0, 5000, 91, NULL, NULL);
+    printf("rank 3 re-formed on %s: the group computes again\n", name[0]);
+    mlos_group_close_sync(&g);
+    CHECK(system(heal) == 0);
+    for (int i = 0; i < 5; i++)
+        mlos_shard_stop_sync(&s[i]);
+    for (int i = 0; i < 1500 && !a[1].exited; i++) /* its connection is dead: it finds out and exits */
+        run_ms(loop, 10);
+    CHECK(a[1].exited);
+    printf("%s, healed, found its connection dead and exited (%d)\n", name[1], a[1].status);
+    mlos_cluster_close_sync(&c);
+    for (int i = 0; i < 800 && !a[0].exited; i++)
+        run_ms(loop, 10);
+    CHECK(a[0].exited);
+    CHECK_EQ(a[0].status, 0);
+    mlos_launch_stop(&a[0].la);
+    mlos_launch_stop(&a[1].la);
+}
+
 static void remove_tmp(void)
 {
     char p[400];
@@ -756,6 +875,10 @@ int main(int argc, char **argv)
             case_agent();
         else if (!strcmp(argv[i], "mix"))
             case_mix();
+        else if (!strcmp(argv[i], "netns") && i + 3 < argc) {
+            case_netns(argv[i + 1], argv[i + 2], argv[i + 3]);
+            i += 3;
+        }
         else {
             fprintf(stderr, "unknown case %s\n", argv[i]);
             return 2;

@@ -18,6 +18,7 @@
 #include "group_nodes.h"
 #include "group_relay.h"
 #include "master_internal.h"
+#include "ring.h"
 
 static const void *node_of(mlos_shard_t *s)
 {
@@ -46,7 +47,9 @@ struct spread {
     mlos_shard_t *m[MLOS_GROUP_MAX];
     const void *node[MLOS_GROUP_MAX]; /* NULL: this host */
     uint64_t here;                    /* ranks on this host */
+    uint32_t ring_bytes;
     struct mlos__relay *relay;        /* this host's crossing pairs, or NULL */
+    uint32_t *fwd;                    /* [kind][from][to]: bytes forwarded between agents, not credited yet */
     struct spread *next;
 };
 
@@ -69,6 +72,7 @@ static void drop_spread(uint32_t id)
             *pp = sp->next;
             refused += mlos__relay_refused(sp->relay);
             mlos__relay_free(sp->relay);
+            free(sp->fwd);
             free(sp);
             return;
         }
@@ -138,7 +142,32 @@ void mlos__group_nodes_recv(const void *node, uint32_t type, const uint8_t *p, s
             refused += sp->relay == NULL;
         return;
     }
-    (void)sp_send(sp, type, p, len, dest); /* star: on to the destination's agent */
+    /* star: on to the destination's agent, within the credit that agent
+     * gives, so a node that ignores credit cannot queue without bound here */
+    unsigned kind = p[10];
+    uint32_t size = kind <= 2 ? mlos_group_ring_size(sp->ring_bytes, (int)kind) : 0;
+    uint32_t *f = sp->fwd && size ? &sp->fwd[((size_t)kind * sp->n + from) * sp->n + to] : NULL;
+    if (!f) {
+        refused++;
+        return;
+    }
+    if (type == MLOS_NODE_GROUP_DATA) {
+        uint32_t fl = len >= MLOS_GROUP_DATA_HDR ? mlos_get_le32(p + 16) : ~0u;
+        uint32_t rec = mlos_ring_record_size(fl < size ? fl : 0);
+        if (fl > size / 2 - MLOS_FRAME_HDR_SIZE || fl != len - MLOS_GROUP_DATA_HDR || *f + rec > size) {
+            refused++;
+            return;
+        }
+        *f += rec;
+    } else {
+        uint32_t b = len == MLOS_GROUP_CREDIT_BYTES ? mlos_get_le32(p + 12) : ~0u;
+        if (b > *f) {
+            refused++;
+            return;
+        }
+        *f -= b;
+    }
+    (void)sp_send(sp, type, p, len, dest);
 }
 
 /* Send type with payload to the agent of every remote member, once per node. */
@@ -194,6 +223,8 @@ void mlos__group_nodes_format(uv_loop_t *loop, const mlos_group_mem_t *gm, mlos_
             if (!remote(m[r]))
                 sp->here |= 1ull << r;
         }
+        sp->ring_bytes = ring_bytes;
+        sp->fwd = calloc((size_t)3 * n * n, sizeof(*sp->fwd)); /* NULL: nothing forwarded, all refused */
         if (sp->here) {
             struct mlos__relay_io io = {.ctx = sp, .send = sp_send, .ring = sp_ring, .bad = sp_bad};
             sp->relay = mlos__relay_new(loop, slice, (size_t)len, id, gen, n, ring_bytes, sp->here, &io);

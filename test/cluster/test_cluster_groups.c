@@ -615,6 +615,19 @@ static void case_mix(void)
     mlos_put_le32(fr + 16, 32);
     mlos__group_nodes_recv(na, MLOS_NODE_GROUP_DATA, fr, sizeof(fr));
     CHECK_EQ(mlos__group_nodes_refused(), refused0 + 2);
+    fr[9] = 3; /* the same bad length, for g-b: refused here, never forwarded */
+    mlos__group_nodes_recv(na, MLOS_NODE_GROUP_DATA, fr, sizeof(fr));
+    CHECK_EQ(mlos__group_nodes_refused(), refused0 + 3);
+    uint8_t cr0[MLOS_GROUP_CREDIT_BYTES] = {0}; /* g-b returning credit for bytes nobody forwarded */
+    mlos_put_le32(cr0, g.id);
+    mlos_put_le32(cr0 + 4, g.generation);
+    cr0[8] = 1;
+    cr0[9] = 3;
+    mlos_put_le32(cr0 + 12, 1u << 20);
+    mlos__group_nodes_recv(nb, MLOS_NODE_GROUP_CREDIT, cr0, sizeof(cr0));
+    CHECK_EQ(mlos__group_nodes_refused(), refused0 + 4);
+    mlos__group_nodes_recv(nb, MLOS_NODE_GROUP_DATA, fr, 5); /* shorter than any header */
+    CHECK_EQ(mlos__group_nodes_refused(), refused0 + 5);
     check_one(&g, m, GC_ALLREDUCE, 0, 2, 0, 7000, 85, NULL, NULL);
     printf("malformed relayed frames: refused by the agent and the master, the group still computes\n");
     /* a hostile member here: its ring to rank 1 (behind g-a) gets an index that is no record boundary;

@@ -65,7 +65,8 @@ struct mlos__relay *mlos__relay_new(uv_loop_t *loop, uint8_t *slice, size_t slic
         return NULL;
     r->x = calloc(cross * 3, sizeof(*r->x));
     r->index = calloc((size_t)3 * n * n, sizeof(*r->index));
-    r->msg = malloc(MLOS_GROUP_DATA_HDR + ring_bytes / 2);
+    /* the largest frame of any of the group's rings: half the bigger ring */
+    r->msg = malloc(MLOS_GROUP_DATA_HDR + (ring_bytes > MLOS_GROUP_SMALL_RING ? ring_bytes : MLOS_GROUP_SMALL_RING) / 2);
     if (!r->x || !r->index || !r->msg) {
         free(r->x);
         free(r->index);

@@ -309,14 +309,19 @@ static void all_collectives(mlos_group_t *g, mlos_shard_t **m)
     }
 }
 
-static void make_group(mlos_group_t *g, mlos_shard_t **m, unsigned n, unsigned spin_us)
+static void make_group_ring(mlos_group_t *g, mlos_shard_t **m, unsigned n, unsigned spin_us, uint32_t ring)
 {
-    struct mlos_group_opts o = {.mem = &gm, .members = m, .n = n, .spin_us = spin_us};
+    struct mlos_group_opts o = {.mem = &gm, .members = m, .n = n, .spin_us = spin_us, .ring_bytes = ring};
     memset(g, 0, sizeof(*g));
     int rc = mlos_group_create_sync(loop, g, &o);
     if (rc)
         fprintf(stderr, "group create: %s: %s\n", mlos_strerror(rc), g->error ? g->error : "");
     CHECK_EQ(rc, 0);
+}
+
+static void make_group(mlos_group_t *g, mlos_shard_t **m, unsigned n, unsigned spin_us)
+{
+    make_group_ring(g, m, n, spin_us, 0);
 }
 
 static void on_reformed(mlos_group_t *g, int status) { *(int *)g->data = status; }
@@ -591,6 +596,19 @@ static void case_mix(void)
     check_one(&g2, m2, GC_ALLGATHER, 0, 0, 0, 5000, 80, NULL, NULL);
     check_one(&g2, m2, GC_BARRIER, 0, 0, 0, 0, 81, NULL, NULL);
     printf("g-a + g-b + g-a: collectives through the master match\n");
+    mlos_group_close_sync(&g2);
+    /* the smallest rings: every large collective waits on credit many times */
+    mlos_shard_t *m3[3] = {&s[3], &s[0], &s[1]};
+    make_group_ring(&g2, m3, 3, 0, 4096);
+    check_one(&g2, m3, GC_ALLREDUCE, 2, 0, 0, 20000, 88, NULL, NULL);
+    check_one(&g2, m3, GC_BCAST, 0, 0, 0, 70000, 89, NULL, NULL);
+    check_one(&g2, m3, GC_ALLGATHER, 0, 0, 0, 5000, 92, NULL, NULL);
+    struct gcall pc;
+    uint8_t parg[16];
+    mlos_put_le64(parg, 40000);
+    mlos_put_le64(parg + 8, 33);
+    CHECK_EQ(gcall(&g2, &pc, "group.p2p", parg, 16, 30000), 0);
+    printf("4 KiB collective rings, 16 KiB message rings across nodes: collectives and messages match\n");
     mlos_group_close_sync(&g2);
     /* hostile relayed frames: refused by the agent, nothing reaches the rings */
     uint64_t refused0 = mlos__group_nodes_refused();

@@ -8,6 +8,9 @@
  *
  *   stop <shard id>\n   ->  "stopped <id>\n" | "error: <why>\n"
  *
+ * Only our own user or root may ask (SO_PEERCRED); anyone else gets
+ * "error: permission denied ..." without being read.
+ *
  * A stopped shard is condemned as by a fence: the calls it owes fail with
  * MLOS_ESTOPPED, its process (or, for a shard on a node, the agent's
  * slave) is killed, and its owner sees it die as it would any lost shard
@@ -164,13 +167,21 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     uv_unref((uv_handle_t *)&c->pipe);
-    /* the directory and the socket are the user's own; the peer must be too */
+    /* The directory (0700) and the socket (0600) keep other users out
+     * already; this holds even if those modes were loosened. Our own user
+     * or root may stop our shards, anyone else is told so and nothing
+     * they send is read. */
     uv_os_fd_t fd;
     struct ucred cred;
     socklen_t cl = sizeof(cred);
     if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
-        cred.uid != geteuid()) {
+        cl != sizeof(cred)) {
         client_close(c);
+        return;
+    }
+    if (cred.uid != geteuid() && cred.uid != 0) {
+        answer(c, "error: permission denied (uid %u may not stop the shards of uid %u)", (unsigned)cred.uid,
+               (unsigned)geteuid());
         return;
     }
     uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);

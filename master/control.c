@@ -16,7 +16,10 @@
  * slave) is killed, and its owner sees it die as it would any lost shard
  * (a pool replaces a member). The handles are unreferenced, so they never
  * keep the application's loop running; the socket goes away with the last
- * shard. Masters started by `mlos spawn` have their own control socket
+ * shard. Only shards of the loop the socket is served on are reachable
+ * (those of another thread's loop would have to be stopped on that
+ * thread): the records of the others name no stop socket, and `mlos stop`
+ * says it cannot reach them. Masters started by `mlos spawn` have their own control socket
  * (registry.h) and serve no second one.
  */
 #define _GNU_SOURCE
@@ -237,8 +240,9 @@ static void start_listening(uv_loop_t *loop)
     mlos_registry_set_stop_socket(ctl.path);
 }
 
-void mlos__control_add(struct mlos_shard_impl *im)
+int mlos__control_add(struct mlos_shard_impl *im)
 {
+    int served = 0;
     pthread_mutex_lock(&ctl_lock);
     if (ctl.n == 0 && !ctl.listening && !ctl.closing)
         ctl.loop = im->loop; /* the socket is served on the loop of the first shard */
@@ -250,11 +254,12 @@ void mlos__control_add(struct mlos_shard_impl *im)
                 ctl.shards = p, ctl.cap = cap;
         }
         if (ctl.n < ctl.cap)
-            ctl.shards[ctl.n++] = im;
+            ctl.shards[ctl.n++] = im, served = 1;
         if (ctl.n == 1 && !ctl.listening && !ctl.closing)
             start_listening(ctl.loop);
     }
     pthread_mutex_unlock(&ctl_lock);
+    return served;
 }
 
 void mlos__control_remove(struct mlos_shard_impl *im)

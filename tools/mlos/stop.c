@@ -235,7 +235,9 @@ int mlos_cli_stop(int argc, char **argv)
             if (all)
                 continue;
             if (!r->stop_socket[0]) {
-                mlos_cli_error("stop", "shard %d.%u: its master %d serves no stop socket; stop it from its program",
+                mlos_cli_error("stop", "shard %d.%u: its master %d serves no stop socket for it (its registry "
+                               "record names none: a shard of a second loop, or the socket could not be "
+                               "created); stop it from its program",
                                r->master_pid, r->shard_id, r->master_pid);
                 failed++;
             } else if (stop_one(r, why, sizeof(why)) < 0) {

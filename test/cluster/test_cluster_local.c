@@ -22,6 +22,11 @@
  *   hang      SIGSTOP the agent: its node is lost within 1.5 s, its shards'
  *             calls fail; after SIGCONT the agent finds its connection
  *             dead and exits 3
+ *   clistop=MLOS  `mlos ps` lists this master's local and remote shards with
+ *             their nodes; `mlos stop` (MLOS) stops a remote one with a call
+ *             pending (MLOS_ESTOPPED, slave gone, the others work), a local
+ *             one, a pool member under a task (re-run, replaced); another
+ *             uid is refused; a shard of a second loop is out of its reach
  *   term      SIGTERM the agent: it stops its slaves and exits 0
  *   close     the cluster closed under an open shard: the agent stops it and
  *             exits 0; the handle reads dead and can still be stopped
@@ -773,6 +778,35 @@ static void case_clistop(void)
     CHECK_EQ(p.ready, 2);
     CHECK(pid_gone(loop, pid, 300));
     mlos_pool_close_sync(&p);
+
+    /* a shard of a second loop is listed, but the socket (served on the
+     * first loop) cannot reach it: its record names no socket and mlos
+     * stop says so, touching nothing */
+    uv_loop_t loop2;
+    mlos_shard_t other;
+    struct mlos_registry_rec *v;
+    CHECK_EQ(uv_loop_init(&loop2), 0);
+    CHECK_EQ(mlos_spawn_sync(&loop2, &other, &lo), 0);
+    int nr = mlos_registry_list(&v), found = 0;
+    for (int i = 0; i < nr; i++) {
+        if (v[i].master_pid != getpid())
+            continue;
+        if (v[i].shard_id == other.id) {
+            found = 1;
+            CHECK(!v[i].stop_socket[0]);
+        } else if (v[i].shard_id == s[0].id) {
+            CHECK(!strcmp(v[i].stop_socket, sock));
+        }
+    }
+    if (nr > 0)
+        free(v);
+    CHECK(found);
+    snprintf(id, sizeof(id), "%d.%u", (int)getpid(), other.id);
+    CHECK_EQ(run_mlos_stop(id), 1);
+    CHECK(mlos_shard_alive(&other));
+    CHECK_EQ(mlos_call_sync(&other, "echo", "x", 1, NULL, NULL, err, sizeof(err)), 0);
+    mlos_shard_stop_sync(&other);
+    CHECK_EQ(uv_loop_close(&loop2), 0);
 
     mlos_shard_stop_sync(&s[0]);
     CHECK_EQ(agent_shards_settle(n, 0), 0);

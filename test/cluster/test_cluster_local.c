@@ -25,7 +25,8 @@
  *   clistop=MLOS  `mlos ps` lists this master's local and remote shards with
  *             their nodes; `mlos stop` (MLOS) stops a remote one with a call
  *             pending (MLOS_ESTOPPED, slave gone, the others work), a local
- *             one, a pool member under a task (re-run, replaced); another
+ *             one, a pool member under a task (re-run, replaced), a group
+ *             member during barriers (its rank down); another
  *             uid is refused; a shard of a second loop is out of its reach
  *   term      SIGTERM the agent: it stops its slaves and exits 0
  *   close     the cluster closed under an open shard: the agent stops it and
@@ -55,6 +56,7 @@
 #include "cluster_util.h"
 #include "launcher.h"
 #include "mlos_endian.h"
+#include "mlos_group.h"
 #include "registry.h"
 
 static uv_loop_t *loop;
@@ -640,6 +642,12 @@ static void spin_done(mlos_call_t *req, int status)
     *st = status;
 }
 
+static void group_done(mlos_group_call_t *req, int status)
+{
+    int *st = req->data;
+    *st = status;
+}
+
 struct ptask {
     mlos_pool_call_t req;
     int status, answers;
@@ -778,6 +786,38 @@ static void case_clistop(void)
     CHECK_EQ(p.ready, 2);
     CHECK(pid_gone(loop, pid, 300));
     mlos_pool_close_sync(&p);
+
+    /* a group member stopped during barriers: the group sees its rank go
+     * down (MLOS_ESHARDDIED naming it), as for a member that died; the
+     * other member keeps working */
+    mlos_group_mem_t gm;
+    mlos_shard_t gs[2], *gmem[2] = {&gs[0], &gs[1]};
+    mlos_group_t g;
+    mlos_group_call_t gc;
+    int gstatus = 1;
+    CHECK_EQ(mlos_group_mem_init(&gm, 4u << 20), 0);
+    struct mlos_spawn_opts go_spawn = {.arch = "process", .mem_bytes = 16u << 20, .group_mem = &gm};
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(mlos_spawn_sync(loop, &gs[i], &go_spawn), 0);
+    struct mlos_group_opts gopt = {.mem = &gm, .members = gmem, .n = 2};
+    CHECK_EQ(mlos_group_create_sync(loop, &g, &gopt), 0);
+    gc.data = &gstatus;
+    CHECK_EQ(mlos_group_call(&g, &gc, "group.barriers", "\0\0\0\0", 4, 0, group_done), 0);
+    run_ms(loop, 100);
+    pid = gs[1].pid;
+    snprintf(id, sizeof(id), "%d.%u", (int)getpid(), gs[1].id);
+    CHECK_EQ(run_mlos_stop(id), 0);
+    end = uv_hrtime() + 10000000000ull;
+    while (gstatus == 1 && uv_hrtime() < end)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK_EQ(gstatus, MLOS_ESHARDDIED);
+    CHECK_EQ(g.failed_rank, 1);
+    CHECK(pid_gone(loop, pid, 300));
+    CHECK_EQ(mlos_call_sync(&gs[0], "echo", "x", 1, NULL, NULL, err, sizeof(err)), 0);
+    mlos_group_close_sync(&g);
+    for (int i = 0; i < 2; i++)
+        mlos_shard_stop_sync(&gs[i]);
+    CHECK_EQ(mlos_group_mem_close(&gm), 0);
 
     /* a shard of a second loop is listed, but the socket (served on the
      * first loop) cannot reach it: its record names no socket and mlos

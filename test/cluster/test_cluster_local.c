@@ -717,7 +717,10 @@ static void case_clistop(void)
     CHECK_EQ(mlos_call(&s[1], &spin, "spin", &spin_ns, sizeof(spin_ns), spin_done), 0);
     run_ms(loop, 100);
     snprintf(id, sizeof(id), "%d.%u", (int)getpid(), s[1].id);
+    uint64_t t0 = uv_hrtime();
     CHECK_EQ(run_mlos_stop(id), 0);
+    printf("mlos stop of a shard on the node: %.1f ms until it exited (slave killed, record dead)\n",
+           (double)(uv_hrtime() - t0) / 1e6);
     for (int i = 0; i < 100 && spin_status == 1; i++)
         run_ms(loop, 10);
     CHECK_EQ(spin_status, MLOS_ESTOPPED);
@@ -763,7 +766,7 @@ static void case_clistop(void)
     while (p.ready < 2 && uv_hrtime() < end)
         uv_run(loop, UV_RUN_ONCE);
     CHECK_EQ(p.ready, 2);
-    spin_ns = mlos_to_le64(1500000000ull);
+    spin_ns = mlos_to_le64(3000000000ull); /* long enough that the stop lands first, even under load */
     t.req.data = &t;
     CHECK_EQ(mlos_pool_call(&p, &t.req, "spin", &spin_ns, sizeof(spin_ns), MLOS_POOL_IDEMPOTENT, ptask_done), 0);
     run_ms(loop, 200);

@@ -52,6 +52,15 @@ static uint8_t *sink_ptr(struct tcp_ep *t, size_t n)
         if (!(d = get_dest(t, t->rma.head, t->sink.done, n)))
             t->sink.status = MLOS_EKEY;
         return d;
+    case SINK_PLACE:
+        /* by key, not by the caller's pointer: a region deregistered since
+         * (its struct maybe gone) no longer matches */
+        off = t->sink.pl.off + (t->sink.done - t->sink.pl.head_len);
+        if ((t->sink.status = mlos_mr_check(t->ep->dom, t->sink.pl_key, t->sink.pl_secret, off, n, 0, &mr)) < 0) {
+            t->sink.status = MLOS_EKEY;
+            return NULL;
+        }
+        return (uint8_t *)mr->addr + off;
     default:
         return NULL;
     }
@@ -62,6 +71,14 @@ static void sink_finish(struct tcp_ep *t)
     struct mlos_tcp_hdr h = t->sink.h;
     uint8_t *msg = t->sink.dest;
 
+    if (t->sink.kind == SINK_PLACE) {
+        t->sink.kind = SINK_NONE;
+        if (!t->torn && ++t->owed >= TCP_CREDIT_BATCH)
+            mlos__tcp_kick(t);
+        __atomic_thread_fence(__ATOMIC_RELEASE); /* the bytes before whatever on_placed tells */
+        t->ep->on_placed(t->ep, &t->sink.pl, t->sink.status);
+        return;
+    }
     t->sink.kind = SINK_NONE;
     if (h.op == MLOS_TCP_SEND) {
         mlos__ep_deliver(t->ep, h.arg, msg, h.len);
@@ -212,6 +229,43 @@ static void sink_start(struct tcp_ep *t, const struct mlos_tcp_hdr *h)
     }
 }
 
+/* Offer a SEND to on_place (its first place_head payload bytes are at
+ * head). 1: taken (placed or refused: the sink reads the rest), 0: passed on
+ * to the usual delivery. Nothing is consumed from the read buffer here. */
+static int place_offer(struct tcp_ep *t, const struct mlos_tcp_hdr *h, const uint8_t *head)
+{
+    mlos_ep_t *ep = t->ep;
+    struct mlos_place *pl = &t->sink.pl;
+    size_t rest;
+    int rc;
+
+    memset(pl, 0, sizeof(*pl));
+    pl->type = h->arg;
+    pl->len = h->len;
+    pl->head_len = ep->place_head;
+    memcpy(pl->head, head, pl->head_len);
+    rc = ep->on_place(ep, pl);
+    if (rc >= 0 && !pl->mr)
+        return 0;
+    rest = pl->len - pl->head_len;
+    t->sink.h = *h;
+    t->sink.kind = SINK_PLACE;
+    t->sink.done = pl->head_len;
+    t->sink.dest = NULL;
+    t->sink.status = rc < 0 ? rc : 0;
+    if (!t->sink.status) {
+        /* the whole range before any byte lands */
+        mlos_mr_t *mr = pl->mr;
+        if (mr->dom != ep->dom)
+            t->sink.status = MLOS_EKEY;
+        else
+            t->sink.status = mlos_mr_check(ep->dom, mr->lkey, mr->secret, pl->off, rest, 0, NULL);
+        t->sink.pl_key = mr->lkey;
+        t->sink.pl_secret = mr->secret;
+    }
+    return 1;
+}
+
 /* Apply the header's piggy-backed credit and receive accounting. */
 static int account(struct tcp_ep *t, const struct mlos_tcp_hdr *h)
 {
@@ -300,8 +354,23 @@ static void process(struct tcp_ep *t)
         if ((h.op == MLOS_TCP_GET || h.op == MLOS_TCP_PUT) && over_bound(t))
             return; /* the request stays in the buffer until we resume */
         plen = mlos_tcp_payload_len(&h);
+        if (h.op == MLOS_TCP_SEND && t->ep->on_place && plen > t->ep->place_head && !t->place_declined &&
+            t->ep->state == MLOS_EP_OPEN) {
+            if (avail - MLOS_TCP_HDR_SIZE < t->ep->place_head)
+                break; /* the application's header first */
+            rc = place_offer(t, &h, p + MLOS_TCP_HDR_SIZE);
+            if (t->torn)
+                return;
+            if (rc) {
+                t->rpos += MLOS_TCP_HDR_SIZE + t->ep->place_head;
+                account(t, &h);
+                continue; /* the sink takes the rest */
+            }
+            t->place_declined = 1; /* until this frame is consumed */
+        }
         if (avail - MLOS_TCP_HDR_SIZE >= plen) {
             t->rpos += MLOS_TCP_HDR_SIZE + plen;
+            t->place_declined = 0;
             if (account(t, &h) == 0)
                 handle_frame(t, &h, p + MLOS_TCP_HDR_SIZE);
             continue;
@@ -309,6 +378,7 @@ static void process(struct tcp_ep *t)
         if (MLOS_TCP_HDR_SIZE + (size_t)plen <= TCP_RBUF_CAP)
             break; /* fits: wait for the rest */
         t->rpos += MLOS_TCP_HDR_SIZE;
+        t->place_declined = 0;
         if (account(t, &h) == 0)
             sink_start(t, &h);
     }

@@ -31,8 +31,10 @@
  * (messages are delivered straight from it); larger payloads stream into
  * their destination (a message buffer, the target region, the initiator's
  * local region, a region on_place chose), read directly there when the
- * read buffer is empty. A message offered to on_place waits in the read
- * buffer until its first place_head bytes are there.
+ * read buffer is empty. Right after such a payload the next read stops at
+ * the next frame's header, so that a big frame behind it is read directly
+ * too. A message offered to on_place waits in the read buffer until its
+ * first place_head bytes are there.
  *
  * Bounds on a peer (msg.h): a target answers MLOS_EKEY for a key that
  * matches no live region and, past MLOS_EP_MAX_BAD_KEYS of them, queues
@@ -135,6 +137,7 @@ struct tcp_ep {
     uint8_t *rbuf;
     size_t rpos, rlen;
     int direct;          /* the last alloc pointed into the sink */
+    int after_stream;    /* a streamed payload just ended: read up to the next header only */
     struct {
         enum sink_kind kind;
         struct mlos_tcp_hdr h;

@@ -71,6 +71,7 @@ static void sink_finish(struct tcp_ep *t)
     struct mlos_tcp_hdr h = t->sink.h;
     uint8_t *msg = t->sink.dest;
 
+    t->after_stream = 1;
     if (t->sink.kind == SINK_PLACE) {
         t->sink.kind = SINK_NONE;
         if (!t->torn && ++t->owed >= TCP_CREDIT_BATCH)
@@ -387,7 +388,8 @@ static void process(struct tcp_ep *t)
 void mlos__tcp_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
 {
     struct tcp_ep *t = hd->data;
-    size_t left = t->sink.h.len - t->sink.done;
+    size_t left = t->sink.h.len - t->sink.done, want = 0,
+           next = MLOS_TCP_HDR_SIZE + (t->ep->on_place ? t->ep->place_head : 0), cap;
 
     t->direct = 0;
     if (t->rpos == t->rlen)
@@ -406,7 +408,19 @@ void mlos__tcp_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
         t->rlen -= t->rpos;
         t->rpos = 0;
     }
-    *buf = uv_buf_init((char *)t->rbuf + t->rlen, (unsigned)(TCP_RBUF_CAP - t->rlen));
+    /* Behind a streamed payload another big frame often follows: read only
+     * up to its header (and the head on_place wants), so that its payload
+     * goes straight to its destination rather than through this buffer and
+     * a copy. Costs one more read per streamed frame. */
+    if (t->sink.kind != SINK_NONE)
+        want = left + next;
+    else if (t->after_stream)
+        want = next;
+    t->after_stream = t->sink.kind != SINK_NONE && t->after_stream;
+    cap = TCP_RBUF_CAP - t->rlen;
+    if (want > t->rlen && want - t->rlen < cap)
+        cap = want - t->rlen;
+    *buf = uv_buf_init((char *)t->rbuf + t->rlen, (unsigned)cap);
 }
 
 void mlos__tcp_resume(struct tcp_ep *t)

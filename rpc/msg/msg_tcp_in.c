@@ -71,7 +71,9 @@ static void sink_finish(struct tcp_ep *t)
     struct mlos_tcp_hdr h = t->sink.h;
     uint8_t *msg = t->sink.dest;
 
-    t->after_stream = 1;
+    /* a payload bigger than the read buffer: more may follow (not after
+     * small placed messages, which arrive many to a read) */
+    t->after_stream = MLOS_TCP_HDR_SIZE + (size_t)h.len > TCP_RBUF_CAP;
     if (t->sink.kind == SINK_PLACE) {
         t->sink.kind = SINK_NONE;
         if (!t->torn && ++t->owed >= TCP_CREDIT_BATCH)

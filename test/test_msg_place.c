@@ -22,6 +22,7 @@
 #define WIN (3u << 20)      /* the region messages are placed into */
 #define GUARD 4096u
 #define PT 77u              /* the message type offered for placement */
+#define TCP_CREDIT_SLACK 16u /* credits an endpoint may owe without sending them (msg_tcp_ep.h) */
 
 enum { TAG_PLACE = 1, TAG_REFUSE, TAG_PASS, TAG_DEAD };
 
@@ -105,11 +106,22 @@ static int is_accepted(void) { return accepted; }
 static int has_failed(void) { return fail_status != 0; }
 static int is_closed(void) { return closed; }
 
-static void drain(int fd) /* credits and replies the endpoint sends: not needed here */
+/* What the endpoint sends back outside case 4 is credits only: count
+ * them, so that a peer sending many messages can stay within its credits. */
+static unsigned credits_back;
+static uint8_t dbuf[MLOS_TCP_HDR_SIZE];
+static size_t dhave;
+static void drain(int fd)
 {
-    uint8_t b[4096];
-    while (recv(fd, b, sizeof(b), MSG_DONTWAIT) > 0)
-        ;
+    ssize_t k;
+    while ((k = recv(fd, dbuf + dhave, sizeof(dbuf) - dhave, MSG_DONTWAIT)) > 0)
+        if ((dhave += (size_t)k) == sizeof(dbuf)) {
+            struct mlos_tcp_hdr h;
+            CHECK_EQ(mlos_tcp_hdr_decode(dbuf, sizeof(dbuf), &h, NULL), 0);
+            CHECK(h.op == MLOS_TCP_CREDIT);
+            credits_back += h.credit;
+            dhave = 0;
+        }
 }
 
 static void wait_events(int fd, unsigned n)
@@ -135,6 +147,18 @@ static int raw_peer(unsigned port)
     CHECK(accepted);
     mlos_tcp_hello_encode(hello);
     CHECK(write(fd, hello, sizeof(hello)) == (ssize_t)sizeof(hello));
+    /* the endpoint's hello, so that drain() sees frames from their start */
+    size_t got = 0;
+    for (int i = 0; i < 4000 && got < sizeof(hello); i++) {
+        ssize_t k = recv(fd, hello + got, sizeof(hello) - got, MSG_DONTWAIT);
+        if (k > 0)
+            got += (size_t)k;
+        else
+            uv_run(loop, UV_RUN_NOWAIT), usleep(200);
+    }
+    CHECK_EQ(got, sizeof(hello));
+    dhave = 0;
+    credits_back = 0;
     return fd;
 }
 
@@ -395,6 +419,7 @@ int main(void)
     put_all(fd, buf, n);
     want_ev = nexp;
     /* read the GET replies here, in order */
+    CHECK_EQ(dhave, 0);
     uint8_t rep[MLOS_TCP_HDR_SIZE + 64];
     unsigned got = 0;
     size_t have = 0;
@@ -438,6 +463,91 @@ int main(void)
         }
     CHECK(mem[GUARD + off] == 0);
     check_guards();
+
+    /* 4b. a random mix (fixed seed): placed frames of every size up to a
+     * whole message, small placed ones many to a read, messages passed on,
+     * written by the peer in random pieces with the loop running between
+     * them. Frames land in disjoint slots of the region; at the end every
+     * slot holds its frame and nothing else changed. */
+    {
+        enum { NR = 120 };
+        static struct {
+            int placed;
+            uint32_t off, seed;
+            size_t n, at; /* at: where its frame starts in buf */
+        } fr[NR];
+        uint32_t rnd = 12345, slot = 0;
+        size_t total = 0, sent = 0;
+        memset(mem + GUARD, 0, WIN);
+        nev = 0;
+        n = 0;
+        for (unsigned i = 0; i < NR; i++) {
+            rnd = rnd * 1103515245u + 12345u;
+            unsigned kind = (rnd >> 16) % 4;
+            rnd = rnd * 1103515245u + 12345u;
+            size_t len = kind == 0 ? 1 + (rnd >> 8) % (MLOS_EP_MAX_MSG - HEAD)
+                         : kind == 1 ? 1 + (rnd >> 8) % 200
+                         : kind == 2 ? 60000 + (rnd >> 8) % 20000
+                                     : 1 + (rnd >> 8) % 70000;
+            fr[i].placed = kind != 3;
+            fr[i].n = len;
+            fr[i].seed = 100 + i;
+            fr[i].off = slot;
+            if (fr[i].placed) {
+                if (slot + len > WIN) { /* full: the rest go to on_recv */
+                    fr[i].placed = 0;
+                } else
+                    slot += (uint32_t)len;
+            }
+            if (n + MLOS_TCP_HDR_SIZE + HEAD + len > sizeof(buf))
+                break;
+            fr[i].at = n;
+            n += frame(buf + n, fr[i].placed ? PT : 11, fr[i].placed ? TAG_PLACE : 0, fr[i].off, len, fr[i].seed);
+            total++;
+        }
+        snapshot();
+        /* credits that come back from here on are for this case's messages,
+         * but for up to TCP_CREDIT_SLACK owed for earlier ones */
+        unsigned base = credits_back, next_frame = 0;
+        while (sent < n) {
+            rnd = rnd * 1103515245u + 12345u;
+            size_t k = 1 + (rnd >> 8) % (rnd & 1 ? 300 : 200000);
+            if (k > n - sent)
+                k = n - sent;
+            /* the peer's credits: at most MLOS_EP_CREDITS messages of this
+             * case begun and not yet credited back */
+            while (next_frame < total && fr[next_frame].at < sent + k) {
+                if (next_frame - (credits_back - base) < MLOS_EP_CREDITS - TCP_CREDIT_SLACK) {
+                    next_frame++;
+                    continue;
+                }
+                if (fr[next_frame].at > sent) {
+                    k = fr[next_frame].at - sent; /* up to that frame, then wait */
+                    break;
+                }
+                uv_run(loop, UV_RUN_NOWAIT);
+                drain(fd);
+                usleep(100);
+            }
+            put_all(fd, buf + sent, k);
+            sent += k;
+            for (unsigned j = 0; j < (rnd >> 4) % 3; j++)
+                uv_run(loop, UV_RUN_NOWAIT);
+            drain(fd);
+        }
+        wait_events(fd, (unsigned)total);
+        for (unsigned i = 0; i < total; i++) {
+            if (fr[i].placed) {
+                CHECK(evs[i].kind == 'P' && evs[i].status == 0 && evs[i].off == fr[i].off);
+                CHECK(placed_ok(fr[i].off, fr[i].n, fr[i].seed));
+            } else
+                CHECK(evs[i].kind == 'R' && evs[i].type == 11 && evs[i].len == HEAD + fr[i].n);
+        }
+        for (size_t k = slot; k < WIN; k++)
+            CHECK(mem[GUARD + k] == 0);
+        check_guards();
+        CHECK_EQ(ep.state, MLOS_EP_OPEN);
+    }
 
     /* 5. the region deregistered in the middle of a frame: not written any
      * further, the rest dropped, MLOS_EKEY; the endpoint goes on */

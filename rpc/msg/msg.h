@@ -6,7 +6,10 @@
  *                         doorbells); one-sided ops are plain stores into the
  *                         peer's memfd-backed region (zero copy).
  *   "tcp:HOST:PORT"       any host: libuv TCP; one-sided ops are served by the
- *                         peer's progress engine.
+ *                         peer's progress engine; a receiver can have big
+ *                         messages read straight into its regions
+ *                         (mlos_ep_set_place) and an idle sender writes
+ *                         from the caller's buffers (mlos_sendv).
  *   "verbs:IPV4:PORT"     RDMA NIC or Soft-RoCE (rxe): libibverbs RC queue
  *                         pair (SEND, RDMA WRITE, RDMA READ); queue pair
  *                         numbers are exchanged over a TCP side channel.

@@ -282,7 +282,7 @@ int mlos_call_ex(mlos_shard_t *shard, mlos_call_t *req, const char *task, const 
         (opts && (opts->flags & ~(MLOS_CALL_FENCE | MLOS_CALL_CONCURRENT))))
         return MLOS_EINVAL;
     if (im->state != SHARD_READY)
-        return im->state == SHARD_DEAD ? MLOS_ESHARDDIED : MLOS_ESTOPPED;
+        return im->state == SHARD_DEAD ? mlos__not_running_err(im) : MLOS_ESTOPPED;
     msg.task = (char *)task;
     msg.arg.data = (uint8_t *)arg;
     msg.arg.len = arg_len;
@@ -555,7 +555,7 @@ int mlos_put(mlos_shard_t *shard, size_t offset, const void *src, size_t len)
     struct mlos_shard_impl *im = shard ? shard->impl : NULL;
     if (im && im->rops) { /* through the agent, ordered before later calls */
         if (im->state != SHARD_READY)
-            return im->state == SHARD_DEAD ? MLOS_ESHARDDIED : MLOS_ESTOPPED;
+            return im->state == SHARD_DEAD ? mlos__not_running_err(im) : MLOS_ESTOPPED;
         if (offset > im->bulk_len || len > im->bulk_len - offset)
             return MLOS_ERANGE;
         if (len && !src)

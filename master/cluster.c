@@ -108,6 +108,47 @@ int mlos__node_send(mlos_node_t *n, uint32_t type, uint32_t shard, uint32_t req,
     return node_send(n, type, shard, req, aux, p1, l1, p2, l2);
 }
 
+/* One put piece: header and offset, then the caller's bytes, gathered by
+ * mlos_sendv. An idle link writes them straight from src; a busy one copies
+ * what it must (src is the caller's again on return, as mlos_put promises). */
+struct nput {
+    mlos_wr_t wr;
+    mlos_node_t *n;
+    size_t len;
+};
+
+static void nput_done(mlos_wr_t *wr, int status)
+{
+    struct nput *m = wr->data;
+    (void)status; /* a failed endpoint reports itself through on_fail */
+    m->n->out_bytes -= m->len;
+    free(m);
+}
+
+static int node_put_piece(mlos_node_t *n, uint32_t shard, uint64_t off, const void *src, size_t k)
+{
+    struct mlos_node_hdr h = {n->epoch, shard, 0, 0};
+    uint8_t head[MLOS_NODE_HDR + 8];
+    struct mlos_iov iov[2] = {{head, sizeof(head)}, {src, k}};
+    struct nput *m;
+    int rc;
+    if (n->state != N_READY || !n->ep_open)
+        return MLOS_ECONNRESET;
+    if (!(m = malloc(sizeof(*m))))
+        return MLOS_ENOMEM;
+    mlos_node_hdr_put(head, &h);
+    mlos_put_le64(head + MLOS_NODE_HDR, off);
+    m->wr.data = m;
+    m->n = n;
+    m->len = sizeof(head) + k;
+    n->out_bytes += m->len;
+    if ((rc = mlos_sendv(&n->ep, &m->wr, MLOS_NODE_PUT, iov, 2, nput_done)) < 0) {
+        n->out_bytes -= m->len;
+        free(m);
+    }
+    return rc;
+}
+
 static void bye_done(mlos_wr_t *wr, int status)
 {
     struct nmsg *m = wr->data;
@@ -171,8 +212,7 @@ static int op_put(struct mlos_shard_impl *im, size_t off, const void *src, size_
      * any later CALL, which is all mlos_put promises */
     for (size_t done = 0; done < len && rc == 0;) {
         size_t k = len - done < MLOS_NODE_PUT_CHUNK ? len - done : MLOS_NODE_PUT_CHUNK;
-        uint64_t o = mlos_to_le64((uint64_t)(off + done));
-        rc = node_send(rs->node, MLOS_NODE_PUT, rs->id, 0, 0, &o, sizeof(o), (const uint8_t *)src + done, k);
+        rc = node_put_piece(rs->node, rs->id, (uint64_t)(off + done), (const uint8_t *)src + done, k);
         done += k;
     }
     return rc == MLOS_ECONNRESET ? MLOS_ESHARDDIED : rc;

@@ -8,12 +8,18 @@
  *
  *   stop <shard id>\n   ->  "stopped <id>\n" | "error: <why>\n"
  *
+ * Only our own user or root may ask (SO_PEERCRED); anyone else gets
+ * "error: permission denied ..." without being read.
+ *
  * A stopped shard is condemned as by a fence: the calls it owes fail with
  * MLOS_ESTOPPED, its process (or, for a shard on a node, the agent's
  * slave) is killed, and its owner sees it die as it would any lost shard
  * (a pool replaces a member). The handles are unreferenced, so they never
  * keep the application's loop running; the socket goes away with the last
- * shard. Masters started by `mlos spawn` have their own control socket
+ * shard. Only shards of the loop the socket is served on are reachable
+ * (those of another thread's loop would have to be stopped on that
+ * thread): the records of the others name no stop socket, and `mlos stop`
+ * says it cannot reach them. Masters started by `mlos spawn` have their own control socket
  * (registry.h) and serve no second one.
  */
 #define _GNU_SOURCE
@@ -164,13 +170,21 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     uv_unref((uv_handle_t *)&c->pipe);
-    /* the directory and the socket are the user's own; the peer must be too */
+    /* The directory (0700) and the socket (0600) keep other users out
+     * already; this holds even if those modes were loosened. Our own user
+     * or root may stop our shards, anyone else is told so and nothing
+     * they send is read. */
     uv_os_fd_t fd;
     struct ucred cred;
     socklen_t cl = sizeof(cred);
     if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
-        cred.uid != geteuid()) {
+        cl != sizeof(cred)) {
         client_close(c);
+        return;
+    }
+    if (cred.uid != geteuid() && cred.uid != 0) {
+        answer(c, "error: permission denied (uid %u may not stop the shards of uid %u)", (unsigned)cred.uid,
+               (unsigned)geteuid());
         return;
     }
     uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
@@ -226,8 +240,9 @@ static void start_listening(uv_loop_t *loop)
     mlos_registry_set_stop_socket(ctl.path);
 }
 
-void mlos__control_add(struct mlos_shard_impl *im)
+int mlos__control_add(struct mlos_shard_impl *im)
 {
+    int served = 0;
     pthread_mutex_lock(&ctl_lock);
     if (ctl.n == 0 && !ctl.listening && !ctl.closing)
         ctl.loop = im->loop; /* the socket is served on the loop of the first shard */
@@ -239,11 +254,12 @@ void mlos__control_add(struct mlos_shard_impl *im)
                 ctl.shards = p, ctl.cap = cap;
         }
         if (ctl.n < ctl.cap)
-            ctl.shards[ctl.n++] = im;
+            ctl.shards[ctl.n++] = im, served = 1;
         if (ctl.n == 1 && !ctl.listening && !ctl.closing)
             start_listening(ctl.loop);
     }
     pthread_mutex_unlock(&ctl_lock);
+    return served;
 }
 
 void mlos__control_remove(struct mlos_shard_impl *im)

@@ -56,7 +56,7 @@ int mlos_shard_cores(mlos_shard_t *shard, mlos_cores_t *req, unsigned active, ml
     if (!shard || !cb || !im)
         return refuse(req, MLOS_EINVAL, "cores need a spawned shard and a callback");
     if (im->state != SHARD_READY || im->fenced)
-        return refuse(req, im->state == SHARD_DEAD || im->fenced ? MLOS_ESHARDDIED : MLOS_ESTOPPED,
+        return refuse(req, mlos__not_running_err(im),
                       "shard %u is not running", shard->id);
     if (active < 1 || active > shard->cores)
         return refuse(req, MLOS_ERANGE, "shard %u has %u core%s: cannot use %u (1 to %u)", shard->id, shard->cores,

@@ -184,11 +184,23 @@ void mlos__hb_arm(struct mlos_shard_impl *im);   /* re-plan the timer (a call wi
 /* Is local host process pid stopped (SIGSTOP, tracing: state T/t)? (heartbeat.c) */
 int mlos__proc_stopped(int pid);
 
+/* What a request to a shard that is not running fails with at once: a
+ * dead shard that was stopped (`mlos stop`, its cluster closed) reads
+ * MLOS_ESTOPPED, as its pending calls did; one that died MLOS_ESHARDDIED. */
+static inline int mlos__not_running_err(const struct mlos_shard_impl *im)
+{
+    if (im->state != SHARD_DEAD && !im->fenced)
+        return MLOS_ESTOPPED;
+    return im->death_err == MLOS_ESTOPPED ? MLOS_ESTOPPED : MLOS_ESHARDDIED;
+}
+
 /* After mlos__shard_fail: the shard reads as dead, its calls fail, the pool hears of it. */
 void mlos__fence(struct mlos_shard_impl *im);
 /* The stop socket of `mlos stop` (control.c): a shard is served from its
- * spawn until its release begins. */
-void mlos__control_add(struct mlos_shard_impl *im);
+ * spawn until its release begins. add returns 1 if the socket serves im
+ * (a shard of the loop it is served on), 0 if not: im's record must not
+ * name the socket then. */
+int mlos__control_add(struct mlos_shard_impl *im);
 void mlos__control_remove(struct mlos_shard_impl *im);
 
 /* shard_ep.c */

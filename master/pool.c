@@ -199,6 +199,16 @@ static int is_shard_failure(int status)
     return status == MLOS_ESHARDDIED || status == MLOS_ETIMEDOUT || status == MLOS_EPROTO;
 }
 
+/* A call failed MLOS_ESTOPPED because its shard was stopped from outside
+ * the pool (`mlos stop`, its cluster closed), not by the pool: for the
+ * pool that shard went down like any other. */
+static int stopped_under_us(struct mlos_pool_impl *pi, struct pool_slot *slot, int status)
+{
+    const struct mlos_shard_impl *im = slot->shard.impl;
+    return status == MLOS_ESTOPPED && !pi->closing && im && im->state == SHARD_DEAD &&
+           im->death_err == MLOS_ESTOPPED;
+}
+
 /* ---- placement ---- */
 
 static struct pool_slot *pick(struct mlos_pool_impl *pi)
@@ -358,7 +368,7 @@ static void on_done(mlos_call_t *c, int status)
     if (--slot->inflight == 0)
         slot->idle_since_ms = now_ms(pi);
     req->run_ns = c->run_ns;
-    if (is_shard_failure(status) && !mlos_shard_alive(&slot->shard)) {
+    if ((is_shard_failure(status) || stopped_under_us(pi, slot, status)) && !mlos_shard_alive(&slot->shard)) {
         const char *why = c->error ? c->error : mlos_strerror(status);
         slot_failed(slot, status, why);
         if ((req->flags & MLOS_POOL_IDEMPOTENT) && !pi->closing && (int)req->attempts <= pi->o.max_retries) {
@@ -379,7 +389,8 @@ static void on_done(mlos_call_t *c, int status)
         else
             snprintf(req->msg, sizeof(req->msg), "%s; task '%s' is not idempotent: not re-run (it may or may not have run)",
                      what, req->task);
-        finish(req, c->timed_out ? MLOS_ETIMEDOUT : MLOS_ESHARDDIED, req->msg, NULL);
+        finish(req, c->timed_out ? MLOS_ETIMEDOUT : status == MLOS_ESTOPPED ? MLOS_ESTOPPED : MLOS_ESHARDDIED,
+               req->msg, NULL);
     } else if (status == MLOS_ESTOPPED && pi->closing) {
         snprintf(req->msg, sizeof(req->msg), "pool closed while task '%s' ran on shard %u", req->task,
                  slot->shard.id);

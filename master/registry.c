@@ -369,7 +369,7 @@ static uint64_t now_ms(void)
     return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 }
 
-void mlos__registry_started(const struct mlos_shard_s *shard, const char *arch, uint64_t mem_bytes)
+void mlos__registry_started(const struct mlos_shard_s *shard, const char *arch, uint64_t mem_bytes, int stop_served)
 {
     static uint64_t my_start;
     struct mlos_registry_rec r;
@@ -388,7 +388,7 @@ void mlos__registry_started(const struct mlos_shard_s *shard, const char *arch, 
     r.start_time_ms = now_ms();
     snprintf(r.control, sizeof(r.control), "%s", control_path);
     snprintf(r.node, sizeof(r.node), "%s", shard->node);
-    snprintf(r.stop_socket, sizeof(r.stop_socket), "%s", stop_path);
+    snprintf(r.stop_socket, sizeof(r.stop_socket), "%s", stop_served ? stop_path : "");
     mlos_registry_write(&r);
 }
 

@@ -94,8 +94,10 @@ void mlos_registry_set_stop_socket(const char *path);
 
 /* ---- hooks for master/shard.c (one line each) ---- */
 struct mlos_shard_s;
-/* spawn started: host process launched (arch as requested, mem for the allocator) */
-void mlos__registry_started(const struct mlos_shard_s *shard, const char *arch, uint64_t mem_bytes);
+/* spawn started: host process launched (arch as requested, mem for the
+ * allocator); stop_served: the stop socket serves it (else the record
+ * names none) */
+void mlos__registry_started(const struct mlos_shard_s *shard, const char *arch, uint64_t mem_bytes, int stop_served);
 /* state change: "ready", "dead" (host pid and memory re-read from shard) */
 void mlos__registry_state(const struct mlos_shard_s *shard, const char *state);
 /* resources released: the record goes */

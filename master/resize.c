@@ -76,7 +76,7 @@ int mlos_shard_resize(mlos_shard_t *shard, mlos_resize_t *req, size_t bytes, mlo
     if (!im)
         return refuse(req, MLOS_EINVAL, "shard was not spawned or is already released");
     if (im->state != SHARD_READY || im->fenced)
-        return refuse(req, im->state == SHARD_DEAD || im->fenced ? MLOS_ESHARDDIED : MLOS_ESTOPPED,
+        return refuse(req, mlos__not_running_err(im),
                       "shard %u is not running (%s)", shard->id,
                       im->state == SHARD_STARTING ? "still starting" : im->state == SHARD_DEAD ? "dead" : "stopping");
     if (!shard->mem_max_bytes)

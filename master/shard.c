@@ -668,8 +668,8 @@ int mlos__spawn(uv_loop_t *loop, mlos_shard_t *shard, const struct mlos_spawn_op
     im->proc_running = 1;
     shard->pid = im->proc.pid;
     im->state = SHARD_STARTING;
-    mlos__control_add(im);                          /* mlos stop reaches it (control.c) */
-    mlos__registry_started(shard, kind->name, mem); /* registry: spawn started */
+    int served = mlos__control_add(im);                     /* mlos stop reaches it (control.c) */
+    mlos__registry_started(shard, kind->name, mem, served); /* registry: spawn started */
     uv_read_start((uv_stream_t *)&im->out, alloc_cb, read_cb);
     uv_read_start((uv_stream_t *)&im->err, alloc_cb, read_cb);
     uv_poll_start(&im->bell, UV_READABLE, bell_cb);

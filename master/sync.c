@@ -76,8 +76,11 @@ int mlos_call_sync(mlos_shard_t *shard, const char *task, const void *arg, size_
     req.data = &st;
     rc = mlos_call(shard, &req, task, arg, arg_len, called);
     if (rc < 0) {
+        /* a shard that is gone says why (e.g. "stopped by mlos stop") */
+        const struct mlos_shard_impl *im = shard ? shard->impl : NULL;
         if (err && err_len)
-            snprintf(err, err_len, "%s", mlos_strerror(rc));
+            snprintf(err, err_len, "%s%s%s", mlos_strerror(rc), im && im->death_msg[0] ? ": " : "",
+                     im && im->death_msg[0] ? im->death_msg : "");
         return rc;
     }
     run_until(shard->impl->loop, &st.done);

@@ -120,8 +120,8 @@ int mlos__remote_shard_new(uv_loop_t *loop, mlos_shard_t *shard, const struct ml
     im->state = SHARD_STARTING;
     /* a remote boot also crosses the network and may wait for a free core */
     uv_timer_start(&im->timer, hello_timeout, (o->hello_timeout_ms ? o->hello_timeout_ms : 10000) + 2000, 0);
-    mlos__control_add(im); /* mlos stop reaches it through its agent (control.c) */
-    mlos__registry_started(shard, o->arch ? o->arch : "x86_64", o->mem_bytes ? o->mem_bytes : 64 * MiB);
+    int served = mlos__control_add(im); /* mlos stop reaches it through its agent (control.c) */
+    mlos__registry_started(shard, o->arch ? o->arch : "x86_64", o->mem_bytes ? o->mem_bytes : 64 * MiB, served);
     return 0;
 }
 

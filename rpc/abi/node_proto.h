@@ -24,9 +24,11 @@
  *                                 as asked); text why. Also a failed spawn.
  *   master -> agent   CALL        shard, req = call id; mlos.TaskCall
  *   agent  -> master  REPLY       shard, req; mlos.TaskReply
- *   master -> agent   PUT         shard; le64 offset, then the bytes: the
- *                                 agent copies them into the slave's bulk
- *                                 window, in order with CALLs
+ *   master -> agent   PUT         shard; le64 offset, then the bytes: into
+ *                                 the slave's bulk window, in order with
+ *                                 CALLs; over tcp the agent reads them off
+ *                                 the socket straight into the window once
+ *                                 the header is checked against it
  *   master -> agent   STOP        shard: orderly stop, answered by GONE(0)
  *   master -> agent   KILL        shard: the master fenced it; kill now, no
  *                                 answer

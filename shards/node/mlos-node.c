@@ -12,11 +12,12 @@
  * slaves on this node exactly as a local master would (mlos_spawn: x86_64
  * and ppc bare metal under QEMU, process shards; KVM where asked and
  * usable, failing at once where asked and not), pings them (the local
- * heartbeat), relays their calls and replies, copies put data into their
- * bulk windows (the one copy between the wire and the slave) in order with
- * calls, and answers ps queries. For group members it keeps the node's
- * copy of the group memory and relays their rings (node_group.c).
- * Protocol: rpc/abi/node_proto.h.
+ * heartbeat), relays their calls and replies, places put data into their
+ * bulk windows in order with calls (over tcp read off the socket straight
+ * into the window, node_place.h; over verbs written there by the master's
+ * RDMA, node_verbs.h), and answers ps queries. For group members it
+ * keeps the node's copy of the group memory and relays their rings
+ * (node_group.c). Protocol: rpc/abi/node_proto.h.
  *
  * It dies with its allocation and leaves nothing behind: when the master
  * says BYE, the connection breaks, the master has been silent for
@@ -54,6 +55,7 @@
 #include "msg.h"
 #include "node_group.h"
 #include "node_proto.h"
+#include "node_place.h"
 #include "node_verbs.h"
 #include "remote.h"
 #include "remote_auth.h"
@@ -76,6 +78,7 @@ struct ashard {
     int why_err;       /* status of the call failure in why */
     char why[300];     /* last failure seen on a call */
     struct node_win *win; /* its window as an RDMA region (verbs link), or NULL */
+    struct node_place *pw; /* its window as a region puts are placed in (tcp link), or NULL */
     struct node_gm *gm;   /* the node's copy of its group memory, or NULL (node_group.h) */
     struct ashard *next;
 };
@@ -192,6 +195,7 @@ static void shard_stop(struct ashard *s)
         return;
     s->state = S_STOPPING;
     node_win_close(&s->win); /* before mlos_shard_stop unmaps the memory */
+    node_place_close(&s->pw);
     if (mlos_shard_stop(&s->sh, shard_closed) < 0 && !s->sh.impl)
         shard_closed(&s->sh);
 }
@@ -240,6 +244,8 @@ static void on_spawned(mlos_shard_t *sh, int status)
     h.abi = 1;
     n = mlos__hello__get_packed_size(&h);
     klen = node_win_open(sh, s->id, &s->win, key); /* over verbs: puts go straight into it */
+    if (!s->win)
+        s->pw = node_place_open(sh, s->id); /* over tcp: puts are read into it */
     if (!(buf = malloc(16 + klen + n))) {
         send_gone(s, MLOS_ENOMEM, "agent out of memory");
         shard_stop(s);
@@ -557,7 +563,7 @@ static void on_recv(mlos_ep_t *e, uint32_t type, const void *data, size_t len)
             return;
         memcpy(&off, p, 8);
         off = mlos_from_le64(off);
-        /* the one copy: from the received message into the slave's window */
+        /* one the link did not place (node_place.h): copied from the message */
         if ((rc = mlos_put(&s->sh, (size_t)off, p + 8, len - 8)) < 0 && !s->why[0])
             fprintf(stderr, "mlos-node %s: put into shard %u at %" PRIu64 " (+%zu): %s\n", node_name, s->id, off,
                     len - 8, mlos_strerror(rc));
@@ -693,6 +699,7 @@ static void on_connect(mlos_ep_t *e, int status)
     (void)e;
     if (status == 0) {
         connected = 1;
+        node_place_attach(&ep);
         /* polling the link: only a transport with a completion queue has it */
         if (link_spin_us && (status = mlos_ep_set_spin(&ep, link_spin_us)) < 0)
             fprintf(stderr, "mlos-node %s: --link-spin-us on %s: %s (the link sleeps between messages)\n",
@@ -820,6 +827,7 @@ int main(int argc, char **argv)
         return 2;
     }
     node_verbs_init(&dom, &ep, !strncmp(master_addr, "verbs:", 6), send_msg, node_name);
+    node_place_init(&dom, &epoch, node_name);
     node_group_init(loop, send_msg);
     uv_timer_init(loop, &retry);
     uv_timer_init(loop, &scan);

@@ -84,7 +84,7 @@ int main(void)
     s.id = 77;
     s.pid = 999;
     mlos_registry_set_control(NULL);
-    mlos__registry_started(&s, "process", 32ull << 20);
+    mlos__registry_started(&s, "process", 32ull << 20, 1);
     CHECK_EQ(mlos_registry_list(&v), 1);
     CHECK(!strcmp(v[0].state, "starting") && !strcmp(v[0].arch, "process") && v[0].host_pid == 999);
     CHECK_EQ(v[0].mem_bytes, 32ull << 20);
@@ -108,7 +108,7 @@ int main(void)
     CHECK_EQ(mlos_registry_list(&v), 0);
     free(v);
     setenv("MLOS_REGISTRY", "0", 1); /* off: nothing written */
-    mlos__registry_started(&s, "process", 1);
+    mlos__registry_started(&s, "process", 1, 1);
     CHECK_EQ(count_files(dir), 0);
     unsetenv("MLOS_REGISTRY");
 

@@ -16,7 +16,8 @@
  * when K tasks have been answered; --cut NAME@K runs --cut-cmd then (a link
  * cut, by the script). Checked: every task answered exactly once with the
  * right bytes; the registry (and `mlos ps` with --mlos) lists shards with
- * their node; a killed or cut
+ * their node; with --mlos, `mlos stop` of one pool shard on a node that
+ * stays up kills its slave there and the pool replaces it; a killed or cut
  * node is fenced (on_node down) within 2.5 s (the default bound is 1 s; the
  * margin is for a loaded machine) and counted lost; after --heal-cmd, the cut
  * node's agent exits on its own (its connection is dead: it cannot deliver
@@ -80,6 +81,7 @@ static const char *kill_name, *cut_name, *cut_cmd, *heal_cmd;
 static unsigned kill_at, cut_at;
 static int killed, cut;
 static const char *mlos_tool;
+static unsigned stopped_by_cli; /* pool shards stopped with `mlos stop` before the run */
 
 static struct node_cfg *cfg_by_name(const char *name)
 {
@@ -213,6 +215,32 @@ static void run_for(unsigned ms)
         uv_run(loop, UV_RUN_ONCE);
         uv_update_time(loop);
     }
+}
+
+/* `mlos stop ID` as a child while the loop runs (the loop serves the stop
+ * socket it talks to): its exit status, -1 if it could not run. */
+static void stop_exited(uv_process_t *p, int64_t status, int sig)
+{
+    int *rc = p->data;
+    *rc = sig ? -sig : (int)status;
+    uv_close((uv_handle_t *)p, NULL);
+}
+
+static int run_mlos_stop(const char *id)
+{
+    char *args[] = {(char *)mlos_tool, "stop", (char *)id, NULL};
+    int rc = -1000;
+    uv_process_t p;
+    uv_stdio_container_t io[3] = {{.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD, .data.fd = 1},
+                                  {.flags = UV_INHERIT_FD, .data.fd = 2}};
+    uv_process_options_t o = {.exit_cb = stop_exited, .file = mlos_tool, .args = args, .stdio_count = 3, .stdio = io};
+    p.data = &rc;
+    if (uv_spawn(loop, &p, &o) < 0)
+        return -1;
+    uint64_t end = uv_hrtime() + 30000000000ull;
+    while (rc == -1000 && uv_hrtime() < end)
+        uv_run(loop, UV_RUN_ONCE);
+    return rc;
 }
 
 static int ps_lines(mlos_node_t *n, char *out, size_t cap)
@@ -419,6 +447,35 @@ int main(int argc, char **argv)
         int lines = ps_lines(mlos_cluster_node_at(&cl, 0), text, sizeof(text));
         EXPECT(lines == (int)node_max, "agent ps shows %d shards, expected %u: %s", lines, node_max, text);
     }
+    /* `mlos stop` on a pool shard of a node that is neither killed nor cut:
+     * its master asks the agent there to kill the slave, the pool counts
+     * the shard failed and replaces it */
+    if (mlos_tool) {
+        mlos_shard_t *sh[64], *victim = NULL;
+        size_t k = mlos_pool_shards(&pool, sh, 64);
+        for (size_t j = 0; j < k && j < 64 && !victim; j++)
+            if ((!kill_name || strcmp(sh[j]->node, kill_name)) && (!cut_name || strcmp(sh[j]->node, cut_name)))
+                victim = sh[j];
+        EXPECT(victim, "no pool shard on a node that stays up");
+        if (victim) {
+            char id[48], node[64];
+            int pid = victim->pid;
+            snprintf(id, sizeof(id), "%d.%u", (int)getpid(), victim->id);
+            snprintf(node, sizeof(node), "%s", victim->node);
+            int src = run_mlos_stop(id);
+            EXPECT(src == 0, "mlos stop %s (on %s) exited %d", id, node, src);
+            uint64_t end = uv_hrtime() + 30000000000ull;
+            while ((kill(pid, 0) == 0 || pool.ready < po.min_shards) && uv_hrtime() < end)
+                run_for(20);
+            EXPECT(kill(pid, 0) < 0, "the slave %d of the stopped shard still runs on %s", pid, node);
+            EXPECT(pool.ready == po.min_shards, "the pool has %u of %u shards after mlos stop", pool.ready,
+                   po.min_shards);
+            EXPECT(pool.failed == 1, "%llu pool shards failed after one mlos stop", (unsigned long long)pool.failed);
+            if (src == 0)
+                printf("mlos stop %s: its slave on %s is gone, the pool replaced it\n", id, node);
+            stopped_by_cli = 1;
+        }
+    }
 
     /* the run */
     tasks = calloc(ntasks, sizeof(*tasks));
@@ -451,8 +508,8 @@ int main(int argc, char **argv)
     }
     EXPECT(cl.lost == expect_lost, "%u nodes lost, expected %u", cl.lost, expect_lost);
     /* each lost node took its node_max shards, with calls on them */
-    EXPECT(pool.failed == expect_lost * node_max, "%llu pool shards failed, expected %u",
-           (unsigned long long)pool.failed, expect_lost * node_max);
+    EXPECT(pool.failed == expect_lost * node_max + stopped_by_cli, "%llu pool shards failed, expected %u",
+           (unsigned long long)pool.failed, expect_lost * node_max + stopped_by_cli);
     EXPECT(!expect_lost || pool.retries >= expect_lost, "only %llu re-runs for %u lost nodes",
            (unsigned long long)pool.retries, expect_lost);
     for (int i = 0; i < nnodes; i++) {

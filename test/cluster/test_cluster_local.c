@@ -22,26 +22,48 @@
  *   hang      SIGSTOP the agent: its node is lost within 1.5 s, its shards'
  *             calls fail; after SIGCONT the agent finds its connection
  *             dead and exits 3
+ *   clistop=MLOS  `mlos ps` lists this master's local and remote shards with
+ *             their nodes; `mlos stop` (MLOS) stops a remote one with a call
+ *             pending (MLOS_ESTOPPED, slave gone, the others work), a local
+ *             one, a pool member under a task (re-run, replaced), a group
+ *             member during barriers (its rank down); another
+ *             uid is refused; a shard of a second loop is out of its reach
  *   term      SIGTERM the agent: it stops its slaves and exits 0
  *   close     the cluster closed under an open shard: the agent stops it and
  *             exits 0; the handle reads dead and can still be stopped
+ *   putsizes  puts of 0, 1, piece-1, piece, piece+1 bytes and several MiB at
+ *             odd offsets, one at a time and back to back, the source
+ *             overwritten at once: every 4 KiB of the window checked
+ *             against a local mirror; PUT messages out of the window or for
+ *             another shard write nothing, and the shard goes on
  *   faults    a pool of 3 slaves behind one agent runs 150 idempotent
  *             put+sum_u64 tasks while 20 random slaves are SIGKILLed on the
  *             node: every task answered once and correctly, the node stays
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../check.h"
 #include "cluster.h"
+#include "cluster_rdma.h"
+#include "node_proto.h"
 #include "cluster_util.h"
 #include "launcher.h"
+#include "mlos_endian.h"
+#include "mlos_group.h"
 #include "registry.h"
 
 static uv_loop_t *loop;
@@ -506,8 +528,10 @@ static void case_faults(void)
     free(t);
     finish(&c, &a, 0);
 }
-/* `mlos stop` from the command line, run as a child while this master's
- * loop serves its stop socket: the exit status. */
+/* The mlos command, run as a child while this master's loop serves its
+ * stop socket (a blocking wait would leave `mlos stop` unanswered): the
+ * exit status. stdout goes to out_fd (-1: ours); as_uid >= 0 runs it as
+ * that user (and its group as_gid). */
 struct cli_state {
     int done;
     int64_t status;
@@ -523,15 +547,19 @@ static void cli_exited(uv_process_t *p, int64_t status, int sig)
 
 static const char *mlos_tool; /* the mlos command, from "clistop=PATH" */
 
-static int run_mlos_stop(const char *id)
+static int run_mlos(const char *verb, const char *arg, int out_fd, int as_uid, int as_gid)
 {
-    const char *tool = mlos_tool;
-    char *args[] = {(char *)tool, "stop", (char *)id, NULL};
+    char *args[] = {(char *)mlos_tool, (char *)verb, (char *)arg, NULL};
     struct cli_state st = {0};
     uv_process_t p;
-    uv_stdio_container_t io[3] = {{.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD, .data.fd = 1},
+    uv_stdio_container_t io[3] = {{.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD, .data.fd = out_fd >= 0 ? out_fd : 1},
                                   {.flags = UV_INHERIT_FD, .data.fd = 2}};
-    uv_process_options_t o = {.exit_cb = cli_exited, .file = tool, .args = args, .stdio_count = 3, .stdio = io};
+    uv_process_options_t o = {.exit_cb = cli_exited, .file = mlos_tool, .args = args, .stdio_count = 3, .stdio = io};
+    if (as_uid >= 0) {
+        o.flags = UV_PROCESS_SETUID | UV_PROCESS_SETGID;
+        o.uid = (uv_uid_t)as_uid;
+        o.gid = (uv_gid_t)as_gid;
+    }
     p.data = &st;
     CHECK_EQ(uv_spawn(loop, &p, &o), 0);
     while (!st.done)
@@ -540,35 +568,185 @@ static int run_mlos_stop(const char *id)
     return (int)st.status;
 }
 
+static int run_mlos_stop(const char *id) { return run_mlos("stop", id, -1, -1, -1); }
+
+/* `mlos ps` into text (NUL-terminated): its exit status. */
+static int mlos_ps_text(char *text, size_t cap)
+{
+    char path[400];
+    snprintf(path, sizeof(path), "%s/ps.out", rtdir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    CHECK(fd >= 0);
+    int rc = run_mlos("ps", NULL, fd, -1, -1);
+    ssize_t n = pread(fd, text, cap - 1, 0);
+    text[n > 0 ? n : 0] = 0;
+    close(fd);
+    unlink(path);
+    return rc;
+}
+
+/* The NODE (last) and HOST PID (fifth) columns of shard id in `mlos ps`
+ * output (MEMORY holds a space: "16.0 MiB"); 0 if listed. */
+static int ps_row(const char *text, const char *id, char *node, size_t ncap, int *host_pid)
+{
+    for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        char buf[512], *tok[16], *save = NULL;
+        int k = 0;
+        size_t len = strcspn(line, "\n");
+        snprintf(buf, sizeof(buf), "%.*s", (int)(len < sizeof(buf) ? len : sizeof(buf) - 1), line);
+        for (char *t = strtok_r(buf, " ", &save); t && k < 16; t = strtok_r(NULL, " ", &save))
+            tok[k++] = t;
+        if (k >= 9 && !strcmp(tok[0], id)) {
+            snprintf(node, ncap, "%s", tok[k - 1]);
+            *host_pid = atoi(tok[4]);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* A client of another user on the stop socket, with the modes of the
+ * runtime directory and the socket loosened on purpose so that only the
+ * master's own SO_PEERCRED check is left: its answer. Exit 0 of the child:
+ * "error: permission denied", 3: "stopped", 4: anything else, 5: no
+ * connection. */
+static int foreign_stop(const char *sock, uint32_t shard_id, uid_t uid, gid_t gid)
+{
+    char run[300];
+    snprintf(run, sizeof(run), "%s/run", rtdir);
+    CHECK(chmod(rtdir, 0711) == 0 && chmod(run, 0711) == 0 && chmod(sock, 0666) == 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        struct timeval tv = {.tv_sec = 5};
+        char req[32], reply[200];
+        if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+            _exit(6);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (strlen(sock) >= sizeof(sa.sun_path))
+            _exit(5);
+        memcpy(sa.sun_path, sock, strlen(sock) + 1);
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+            _exit(5);
+        int len = snprintf(req, sizeof(req), "stop %u\n", shard_id);
+        (void)!write(fd, req, (size_t)len);
+        ssize_t n = read(fd, reply, sizeof(reply) - 1);
+        reply[n > 0 ? n : 0] = 0;
+        _exit(!strncmp(reply, "error: permission denied", 24) ? 0 : !strncmp(reply, "stopped", 7) ? 3 : 4);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, WNOHANG) == 0)
+        run_ms(loop, 10); /* the socket is served by this loop */
+    CHECK(chmod(sock, 0600) == 0 && chmod(run, 0700) == 0 && chmod(rtdir, 0700) == 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+}
+
+static void spin_done(mlos_call_t *req, int status)
+{
+    int *st = req->data;
+    *st = status;
+}
+
+static void group_done(mlos_group_call_t *req, int status)
+{
+    int *st = req->data;
+    *st = status;
+}
+
+struct ptask {
+    mlos_pool_call_t req;
+    int status, answers;
+    char why[300];
+};
+
+static void ptask_done(mlos_pool_call_t *req, int status)
+{
+    struct ptask *t = req->data;
+    t->status = status;
+    t->answers++;
+    snprintf(t->why, sizeof(t->why), "%s", status ? req->error : "");
+}
+
 static void case_clistop(void)
 {
     mlos_cluster_t c;
     struct agent a;
     mlos_shard_t s[2], local;
-    char id[48], err[400];
+    char id[48], err[400], text[8192], node[64], sock[400];
+    int hp;
     mlos_node_t *n = one_node(&c, &a, "n-clistop");
     for (int i = 0; i < 2; i++)
         CHECK_EQ(node_spawn_sync(n, &s[i], MLOS_KVM_AUTO), 0);
     struct mlos_spawn_opts lo = {.arch = "process", .mem_bytes = 16u << 20};
     CHECK_EQ(mlos_spawn_sync(loop, &local, &lo), 0);
     CHECK_EQ(agent_shards(n), 2);
+    snprintf(sock, sizeof(sock), "%s/run/master-%d.ctl", rtdir, (int)getpid());
 
-    /* a shard on the node: its agent kills the slave, the master sees it die */
-    int pid = s[1].pid;
+    /* `mlos ps` lists all three with their nodes; a remote one's HOST PID
+     * is its slave's pid on the node */
+    CHECK_EQ(mlos_ps_text(text, sizeof(text)), 0);
+    for (int i = 0; i < 2; i++) {
+        snprintf(id, sizeof(id), "%d.%u", (int)getpid(), s[i].id);
+        CHECK_EQ(ps_row(text, id, node, sizeof(node), &hp), 0);
+        if (strcmp(node, "n-clistop"))
+            fprintf(stderr, "mlos ps:\n%s", text);
+        CHECK(!strcmp(node, "n-clistop"));
+        CHECK_EQ(hp, s[i].pid);
+    }
+    snprintf(id, sizeof(id), "%d.%u", (int)getpid(), local.id);
+    CHECK_EQ(ps_row(text, id, node, sizeof(node), &hp), 0);
+    CHECK(!strcmp(node, "-"));
+    CHECK_EQ(hp, local.pid);
+
+    /* another user may not stop them: `mlos stop` as nobody cannot use our
+     * runtime directory, and a foreign client on the stop socket itself
+     * (modes loosened) is told "permission denied"; nothing is stopped */
+    struct passwd *nobody = getuid() == 0 ? getpwnam("nobody") : NULL;
+    if (nobody) {
+        snprintf(id, sizeof(id), "%d.%u", (int)getpid(), s[0].id);
+        CHECK_EQ(run_mlos("stop", id, -1, (int)nobody->pw_uid, (int)nobody->pw_gid), 1);
+        CHECK_EQ(foreign_stop(sock, s[0].id, nobody->pw_uid, nobody->pw_gid), 0);
+        CHECK(mlos_shard_alive(&s[0]));
+        CHECK_EQ(agent_shards(n), 2);
+    } else {
+        printf("not root (or no user nobody): the other-user refusal is not exercised\n");
+    }
+
+    /* a shard on the node, with a call pending: the call completes with
+     * MLOS_ESTOPPED, the agent kills the slave, later calls fail the same
+     * way and say why */
+    int pid = s[1].pid, spin_status = 1;
+    uint64_t spin_ns = mlos_to_le64(20000000000ull);
+    mlos_call_t spin;
+    spin.data = &spin_status;
+    CHECK_EQ(mlos_call(&s[1], &spin, "spin", &spin_ns, sizeof(spin_ns), spin_done), 0);
+    run_ms(loop, 100);
     snprintf(id, sizeof(id), "%d.%u", (int)getpid(), s[1].id);
+    uint64_t t0 = uv_hrtime();
     CHECK_EQ(run_mlos_stop(id), 0);
+    printf("mlos stop of a shard on the node: %.1f ms until it exited (slave killed, record dead)\n",
+           (double)(uv_hrtime() - t0) / 1e6);
+    for (int i = 0; i < 100 && spin_status == 1; i++)
+        run_ms(loop, 10);
+    CHECK_EQ(spin_status, MLOS_ESTOPPED);
     CHECK(!mlos_shard_alive(&s[1]));
-    CHECK(mlos_call_sync(&s[1], "echo", "x", 1, NULL, NULL, err, sizeof(err)) < 0);
+    CHECK_EQ(mlos_call_sync(&s[1], "echo", "x", 1, NULL, NULL, err, sizeof(err)), MLOS_ESTOPPED);
+    CHECK(strstr(err, "stopped by mlos stop"));
     CHECK(pid_gone(loop, pid, 300));
     CHECK_EQ(agent_shards_settle(n, 1), 1);
     CHECK(mlos_shard_alive(&s[0])); /* the other one is untouched */
     CHECK_EQ(mlos_call_sync(&s[0], "echo", "x", 1, NULL, NULL, err, sizeof(err)), 0);
+    CHECK_EQ(mlos_ps_text(text, sizeof(text)), 0); /* dead until its owner releases it */
+    CHECK(strstr(text, id) && strstr(strstr(text, id), "dead"));
 
     /* a local shard of the same master */
     pid = local.pid;
     snprintf(id, sizeof(id), "%d.%u", (int)getpid(), local.id);
     CHECK_EQ(run_mlos_stop(id), 0);
     CHECK(!mlos_shard_alive(&local));
+    CHECK_EQ(mlos_call_sync(&local, "echo", "x", 1, NULL, NULL, err, sizeof(err)), MLOS_ESTOPPED);
     CHECK(pid_gone(loop, pid, 300));
 
     /* no such shard: a clear error, exit 1; one stopped already (dead,
@@ -579,13 +757,219 @@ static void case_clistop(void)
     CHECK_EQ(run_mlos_stop(id), 0);
     mlos_shard_stop_sync(&s[1]);
     mlos_shard_stop_sync(&local);
+
+    /* a pool member on the node stopped under a running idempotent task (a
+     * spin answers no heartbeat: their timeout is longer than it):
+     * the pool counts a failed shard, re-runs the task elsewhere and
+     * replaces the member */
+    mlos_pool_t p;
+    struct ptask t = {0};
+    struct mlos_pool_opts po = {.spawn = {.arch = arch, .mem_bytes = 16u << 20, .kvm = MLOS_KVM_AUTO,
+                                          .hello_timeout_ms = 30000},
+                                .min_shards = 2, .max_shards = 2, .max_retries = 3, .heartbeat_timeout_ms = 10000,
+                                .placement = mlos_cluster_placement(&c), .idle_timeout_ms = 60000};
+    CHECK_EQ(mlos_pool_init(loop, &p, &po), 0);
+    uint64_t end = uv_hrtime() + 60000000000ull;
+    while (p.ready < 2 && uv_hrtime() < end)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK_EQ(p.ready, 2);
+    spin_ns = mlos_to_le64(3000000000ull); /* long enough that the stop lands first, even under load */
+    t.req.data = &t;
+    CHECK_EQ(mlos_pool_call(&p, &t.req, "spin", &spin_ns, sizeof(spin_ns), MLOS_POOL_IDEMPOTENT, ptask_done), 0);
+    run_ms(loop, 200);
+    mlos_shard_t *members[2];
+    CHECK_EQ(mlos_pool_shards(&p, members, 2), 2);
+    mlos_shard_t *victim = members[0]->id == t.req.shard_id ? members[0] : members[1];
+    CHECK_EQ(victim->id, t.req.shard_id); /* the task runs on it */
+    pid = victim->pid;
+    snprintf(id, sizeof(id), "%d.%u", (int)getpid(), victim->id);
+    CHECK_EQ(run_mlos_stop(id), 0);
+    end = uv_hrtime() + 30000000000ull;
+    while ((!t.answers || p.ready < 2) && uv_hrtime() < end)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK_EQ(t.answers, 1);
+    if (t.status)
+        fprintf(stderr, "pool task: %s\n", t.why);
+    CHECK_EQ(t.status, 0);
+    CHECK(t.req.attempts >= 2);
+    CHECK(p.failed >= 1);
+    CHECK_EQ(p.ready, 2);
+    CHECK(pid_gone(loop, pid, 300));
+    mlos_pool_close_sync(&p);
+
+    /* a group member stopped during barriers: the group sees its rank go
+     * down (MLOS_ESHARDDIED naming it), as for a member that died; the
+     * other member keeps working */
+    mlos_group_mem_t gm;
+    mlos_shard_t gs[2], *gmem[2] = {&gs[0], &gs[1]};
+    mlos_group_t g;
+    mlos_group_call_t gc;
+    int gstatus = 1;
+    CHECK_EQ(mlos_group_mem_init(&gm, 4u << 20), 0);
+    struct mlos_spawn_opts go_spawn = {.arch = "process", .mem_bytes = 16u << 20, .group_mem = &gm};
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(mlos_spawn_sync(loop, &gs[i], &go_spawn), 0);
+    struct mlos_group_opts gopt = {.mem = &gm, .members = gmem, .n = 2};
+    CHECK_EQ(mlos_group_create_sync(loop, &g, &gopt), 0);
+    gc.data = &gstatus;
+    CHECK_EQ(mlos_group_call(&g, &gc, "group.barriers", "\0\0\0\0", 4, 0, group_done), 0);
+    run_ms(loop, 100);
+    pid = gs[1].pid;
+    snprintf(id, sizeof(id), "%d.%u", (int)getpid(), gs[1].id);
+    CHECK_EQ(run_mlos_stop(id), 0);
+    end = uv_hrtime() + 10000000000ull;
+    while (gstatus == 1 && uv_hrtime() < end)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK_EQ(gstatus, MLOS_ESHARDDIED);
+    CHECK_EQ(g.failed_rank, 1);
+    CHECK(pid_gone(loop, pid, 300));
+    CHECK_EQ(mlos_call_sync(&gs[0], "echo", "x", 1, NULL, NULL, err, sizeof(err)), 0);
+    mlos_group_close_sync(&g);
+    for (int i = 0; i < 2; i++)
+        mlos_shard_stop_sync(&gs[i]);
+    CHECK_EQ(mlos_group_mem_close(&gm), 0);
+
+    /* a shard of a second loop is listed, but the socket (served on the
+     * first loop) cannot reach it: its record names no socket and mlos
+     * stop says so, touching nothing */
+    uv_loop_t loop2;
+    mlos_shard_t other;
+    struct mlos_registry_rec *v;
+    CHECK_EQ(uv_loop_init(&loop2), 0);
+    CHECK_EQ(mlos_spawn_sync(&loop2, &other, &lo), 0);
+    int nr = mlos_registry_list(&v), found = 0;
+    for (int i = 0; i < nr; i++) {
+        if (v[i].master_pid != getpid())
+            continue;
+        if (v[i].shard_id == other.id) {
+            found = 1;
+            CHECK(!v[i].stop_socket[0]);
+        } else if (v[i].shard_id == s[0].id) {
+            CHECK(!strcmp(v[i].stop_socket, sock));
+        }
+    }
+    if (nr > 0)
+        free(v);
+    CHECK(found);
+    snprintf(id, sizeof(id), "%d.%u", (int)getpid(), other.id);
+    CHECK_EQ(run_mlos_stop(id), 1);
+    CHECK(mlos_shard_alive(&other));
+    CHECK_EQ(mlos_call_sync(&other, "echo", "x", 1, NULL, NULL, err, sizeof(err)), 0);
+    mlos_shard_stop_sync(&other);
+    CHECK_EQ(uv_loop_close(&loop2), 0);
+
     mlos_shard_stop_sync(&s[0]);
     CHECK_EQ(agent_shards_settle(n, 0), 0);
     finish(&c, &a, 0);
     /* the last shard gone, the stop socket went with it */
-    char sock[400];
-    snprintf(sock, sizeof(sock), "%s/run/master-%d.ctl", rtdir, (int)getpid());
     CHECK(access(sock, F_OK) != 0);
+}
+
+/* ---- putsizes ---- */
+
+#define PS_WIN (16u << 20)
+#define PS_BLOCK 4096u
+
+/* The sum_u64 of the window's [off, off + len) (8-byte aligned). */
+static uint64_t window_sum(mlos_shard_t *s, size_t off, size_t len)
+{
+    uint64_t arg[2] = {off, len}, got = 0;
+    void *res = NULL;
+    size_t rlen = 0;
+    char err[200];
+    if (mlos_call_sync(s, "sum_u64", arg, sizeof(arg), &res, &rlen, err, sizeof(err)) != 0 || rlen != 8) {
+        fprintf(stderr, "sum_u64 [%zu, +%zu): %s\n", off, len, err);
+        CHECK(0);
+    }
+    memcpy(&got, res, 8);
+    free(res);
+    return got;
+}
+
+static uint64_t mirror_sum(const uint8_t *m, size_t off, size_t len)
+{
+    uint64_t sum = 0, w;
+    for (size_t i = 0; i < len; i += 8) {
+        memcpy(&w, m + off + i, 8);
+        sum += w;
+    }
+    return sum;
+}
+
+/* Every 4 KiB block of [off, off + len), widened to blocks, and one block
+ * either side: a byte wrong anywhere there changes its block's sum. */
+static void check_blocks(mlos_shard_t *s, const uint8_t *mirror, size_t off, size_t len)
+{
+    size_t b0 = off / PS_BLOCK, b1 = (off + len + PS_BLOCK - 1) / PS_BLOCK;
+    b0 = b0 ? b0 - 1 : 0;
+    b1 = b1 + 1 < PS_WIN / PS_BLOCK ? b1 + 1 : PS_WIN / PS_BLOCK;
+    for (size_t b = b0; b < b1; b++)
+        if (window_sum(s, b * PS_BLOCK, PS_BLOCK) != mirror_sum(mirror, b * PS_BLOCK, PS_BLOCK)) {
+            fprintf(stderr, "window block %zu (put at %zu, +%zu) differs\n", b, off, len);
+            CHECK(0);
+        }
+}
+
+static void case_putsizes(void)
+{
+    mlos_cluster_t c;
+    struct agent a;
+    mlos_shard_t s;
+    const size_t piece = MLOS_NODE_PUT_CHUNK;
+    const struct {
+        size_t off, len;
+    } puts[] = {{0, 0},           {3, 1},     {4093, piece - 1}, {PS_WIN / 2 + 5, piece},
+                {1 << 20, piece + 1}, {7, 5 * piece + 12345}, {PS_WIN - piece - 1, piece + 1}};
+    const size_t np = sizeof(puts) / sizeof(puts[0]);
+    uint8_t *mirror = calloc(1, PS_WIN), *src = malloc(PS_WIN);
+    uint32_t seed = 1;
+    mlos_node_t *n = one_node(&c, &a, "n-putsizes");
+    CHECK_EQ(node_spawn_sync(n, &s, MLOS_KVM_AUTO), 0);
+
+    /* a known window first: the slave's window starts zeroed */
+    for (size_t k = 0; k < PS_WIN; k++)
+        src[k] = mirror[k] = (uint8_t)(k * 131 + (k >> 12));
+    CHECK_EQ(mlos_put(&s, 0, src, PS_WIN), 0);
+    memset(src, 0, PS_WIN);
+    check_blocks(&s, mirror, 0, PS_WIN);
+
+    for (int burst = 0; burst < 2; burst++) {
+        /* burst 0: each put alone on an idle link, checked at once;
+         * burst 1: all back to back (the link busy behind the first) */
+        for (size_t i = 0; i < np; i++) {
+            for (size_t k = 0; k < puts[i].len; k++)
+                src[k] = mirror[puts[i].off + k] = (uint8_t)(seed * 7 + k * 13 + (k >> 9));
+            seed++;
+            CHECK_EQ(mlos_put(&s, puts[i].off, src, puts[i].len), 0);
+            memset(src, 0xEE, puts[i].len); /* the caller's again: the put must not change */
+            if (!burst)
+                check_blocks(&s, mirror, puts[i].off, puts[i].len);
+        }
+    }
+    check_blocks(&s, mirror, 0, PS_WIN);
+
+    /* PUT messages the master's API would refuse, sent as they are: past
+     * the window's end, an offset past it, a shard the agent does not run.
+     * The agent writes nothing of them; the shard and the link go on. */
+    uint8_t off8[8], junk[70000];
+    memset(junk, 0x5A, sizeof(junk));
+    mlos_put_le64(off8, PS_WIN - sizeof(junk) + 1);
+    CHECK_EQ(mlos__node_send(n, MLOS_NODE_PUT, s.id, 0, 0, off8, 8, junk, sizeof(junk)), 0);
+    mlos_put_le64(off8, ~0ull - 3);
+    CHECK_EQ(mlos__node_send(n, MLOS_NODE_PUT, s.id, 0, 0, off8, 8, junk, sizeof(junk)), 0);
+    mlos_put_le64(off8, 0);
+    CHECK_EQ(mlos__node_send(n, MLOS_NODE_PUT, s.id + 1000, 0, 0, off8, 8, junk, sizeof(junk)), 0);
+    check_blocks(&s, mirror, PS_WIN - sizeof(junk), sizeof(junk));
+    check_blocks(&s, mirror, 0, PS_BLOCK);
+    CHECK(mlos_shard_alive(&s));
+    CHECK_EQ(mlos_put(&s, 8, "12345678", 8), 0);
+    memcpy(mirror + 8, "12345678", 8);
+    check_blocks(&s, mirror, 8, 8);
+
+    free(mirror);
+    free(src);
+    mlos_shard_stop_sync(&s);
+    finish(&c, &a, 0);
 }
 
 int main(int argc, char **argv)
@@ -634,6 +1018,8 @@ int main(int argc, char **argv)
             case_close();
         else if (!strcmp(argv[i], "faults"))
             case_faults();
+        else if (!strcmp(argv[i], "putsizes"))
+            case_putsizes();
         else if (!strncmp(argv[i], "clistop=", 8)) {
             mlos_tool = argv[i] + 8;
             case_clistop();

@@ -50,7 +50,9 @@ int mlos_cli_socket_path(int pid, char *out, size_t cap);
  * taken by the kernel at connect/listen time). 0 or -1 (errno set). */
 int mlos_cli_peer_uid(int fd, unsigned *uid);
 /* Connect to a master's control socket only if the socket file and the
- * process serving it are both ours. The socket, or -1 with the reason in why. */
+ * process serving it are both ours; the connect itself gives up after
+ * MLOS_CLI_CONNECT_TIMEOUT_S. The socket, or -1 with the reason in why. */
+#define MLOS_CLI_CONNECT_TIMEOUT_S 5
 int mlos_cli_connect_own(const char *path, char *why, size_t cap);
 /* -h or --help */
 int mlos_cli_is_help(const char *arg);

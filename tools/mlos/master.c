@@ -188,14 +188,18 @@ static void on_connection(uv_stream_t *server, int status)
         uv_close((uv_handle_t *)&c->pipe, client_closed);
         return;
     }
-    /* Requests from our own user only; the 0600 socket in a 0700
-     * directory keeps others out already, this holds even if those modes
-     * were changed. */
+    /* Requests from our own user (or root) only; the 0600 socket in a
+     * 0700 directory keeps others out already, this holds even if those
+     * modes were changed. A refused peer is told so; nothing it sends is read. */
     uv_os_fd_t fd;
     unsigned peer = ~0u; /* ~0u: could not tell */
-    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 || mlos_cli_peer_uid(fd, &peer) < 0 || peer != (unsigned)geteuid()) {
+    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 || mlos_cli_peer_uid(fd, &peer) < 0 ||
+        (peer != (unsigned)geteuid() && peer != 0)) {
         fprintf(stderr, "mlos master: refused a control connection from uid %u\n", peer);
-        uv_close((uv_handle_t *)&c->pipe, client_closed);
+        if (peer != ~0u)
+            answer(c, "error permission denied\n");
+        else
+            uv_close((uv_handle_t *)&c->pipe, client_closed);
         return;
     }
     M.clients[slot] = c;

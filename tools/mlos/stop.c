@@ -25,6 +25,7 @@
 #include "registry.h"
 
 #define STOP_TIMEOUT_MS 10000
+#define REPLY_TIMEOUT_MS 5000 /* an application master answers "stop <id>" at once */
 
 static const char usage_text[] =
     "usage: mlos stop ID | PID | --all\n"
@@ -57,36 +58,72 @@ static int process_gone(int pid)
 }
 
 /* Send one request line on a master's socket and read its one-line reply
- * (without the newline) into reply, until deadline. Returns the reply's
- * length, or -1 with why set when the master cannot be reached. */
-static int ask(const char *path, const char *req, uint64_t deadline, char *reply, size_t rcap, char *why, size_t cap)
+ * (without the newline) into reply, until deadline. The peer is
+ * untrusted: a reply must be printable text ending in a newline within
+ * rcap - 1 bytes and before the deadline; anything else (longer, late,
+ * cut short, binary) is refused with why set, as is a master that cannot
+ * be reached. Returns the reply's length or -1. */
+static int ask(const char *path, const char *req, unsigned timeout_ms, char *reply, size_t rcap, char *why, size_t cap)
 {
+    uint64_t deadline = now_ms() + timeout_ms;
     size_t got = 0, len = strlen(req);
+    char *nl = NULL;
     int fd = mlos_cli_connect_own(path, why, cap);
 
     if (fd < 0)
         return -1;
-    if (write(fd, req, len) != (ssize_t)len) {
+    /* a few bytes into an empty socket buffer: never blocks; a master that
+     * closed gives EPIPE, not a SIGPIPE that would kill us silently */
+    if (send(fd, req, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len) {
         snprintf(why, cap, "cannot talk to its master: %s", strerror(errno));
         close(fd);
         return -1;
     }
-    while (got < rcap - 1) {
+    while (!nl && got < rcap - 1) {
         struct pollfd p = {fd, POLLIN, 0};
         int64_t left = (int64_t)(deadline - now_ms());
-        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
-            break;
+        int pr = left > 0 ? poll(&p, 1, (int)left) : 0;
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0) {
+            snprintf(why, cap, "its master sent %s within %llu ms", got ? "no complete reply" : "no reply",
+                     (unsigned long long)timeout_ms);
+            close(fd);
+            return -1;
+        }
         ssize_t n = read(fd, reply + got, rcap - 1 - got);
-        if (n <= 0)
-            break;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0 && !got) {
+                snprintf(why, cap, "its master closed the connection without a reply");
+            } else {
+                snprintf(why, cap, "its master's reply was cut short%s%s", n < 0 ? ": " : "",
+                         n < 0 ? strerror(errno) : "");
+            }
+            close(fd);
+            return -1;
+        }
+        nl = memchr(reply + got, '\n', (size_t)n);
         got += (size_t)n;
-        if (memchr(reply, '\n', got))
-            break;
     }
     close(fd);
-    reply[got] = 0;
-    reply[strcspn(reply, "\n")] = 0;
-    return (int)strlen(reply);
+    if (!nl) {
+        snprintf(why, cap, "its master's reply is longer than %zu bytes (garbled)", rcap - 2);
+        return -1;
+    }
+    *nl = 0;
+    for (const char *c = reply; *c; c++)
+        if (*c < 0x20 || *c > 0x7e) {
+            snprintf(why, cap, "its master's reply is garbled (byte 0x%02x at %zu is not text)",
+                     (unsigned)(unsigned char)*c, (size_t)(c - reply));
+            return -1;
+        }
+    if ((size_t)(nl - reply) != strlen(reply)) {
+        snprintf(why, cap, "its master's reply is garbled (a NUL byte at %zu)", strlen(reply));
+        return -1;
+    }
+    return (int)(nl - reply);
 }
 
 /* Returns 0 once the master answered "stopped" and exited. */
@@ -95,10 +132,10 @@ static int stop_master(const struct mlos_registry_rec *r, char *why, size_t cap)
     char reply[64];
     uint64_t deadline = now_ms() + STOP_TIMEOUT_MS;
 
-    if (ask(r->control, "stop\n", deadline, reply, sizeof(reply), why, cap) < 0)
+    if (ask(r->control, "stop\n", STOP_TIMEOUT_MS, reply, sizeof(reply), why, cap) < 0)
         return -1;
-    if (strncmp(reply, "stopped", 7)) {
-        snprintf(why, cap, "its master did not confirm the stop");
+    if (strcmp(reply, "stopped")) {
+        snprintf(why, cap, "its master did not confirm the stop (it said '%.100s')", reply);
         return -1;
     }
     while (!process_gone(r->master_pid)) { /* the master exits right after */
@@ -128,15 +165,20 @@ static int record_done(int pid, uint32_t id)
  * returns 0 once it said so and the shard's record is gone or dead. */
 static int stop_one(const struct mlos_registry_rec *r, char *why, size_t cap)
 {
-    char req[48], reply[200];
+    char req[48], reply[200], want[32];
     uint64_t deadline = now_ms() + STOP_TIMEOUT_MS;
 
     snprintf(req, sizeof(req), "stop %u\n", r->shard_id);
-    int got = ask(r->stop_socket, req, deadline, reply, sizeof(reply), why, cap);
-    if (got < 0)
+    snprintf(want, sizeof(want), "stopped %u", r->shard_id);
+    /* the master answers at once; the shard's end is waited for below */
+    if (ask(r->stop_socket, req, REPLY_TIMEOUT_MS, reply, sizeof(reply), why, cap) < 0)
         return -1;
-    if (strncmp(reply, "stopped ", 8)) {
-        snprintf(why, cap, "its master said: %.150s", got ? reply : "nothing");
+    if (!strncmp(reply, "error: ", 7)) {
+        snprintf(why, cap, "its master answered: %.150s", reply + 7);
+        return -1;
+    }
+    if (strcmp(reply, want)) {
+        snprintf(why, cap, "its master's reply is not '%s' but '%.100s'", want, reply);
         return -1;
     }
     while (!record_done(r->master_pid, r->shard_id)) {
@@ -193,7 +235,9 @@ int mlos_cli_stop(int argc, char **argv)
             if (all)
                 continue;
             if (!r->stop_socket[0]) {
-                mlos_cli_error("stop", "shard %d.%u: its master %d serves no stop socket; stop it from its program",
+                mlos_cli_error("stop", "shard %d.%u: its master %d serves no stop socket for it (its registry "
+                               "record names none: a shard of a second loop, or the socket could not be "
+                               "created); stop it from its program",
                                r->master_pid, r->shard_id, r->master_pid);
                 failed++;
             } else if (stop_one(r, why, sizeof(why)) < 0) {

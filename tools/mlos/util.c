@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,12 +147,19 @@ int mlos_cli_connect_own(const char *path, char *why, size_t cap)
         return -1;
     }
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* connect waits while the listener's backlog is full (a master that
+     * never accepts): bounded by a send timeout, cleared after */
+    struct timeval tmo = {.tv_sec = MLOS_CLI_CONNECT_TIMEOUT_S}, none = {0};
+    if (fd >= 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo));
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        snprintf(why, cap, "cannot reach its master at %s: %s", path, strerror(errno));
+        snprintf(why, cap, "cannot reach its master at %s: %s", path,
+                 errno == EAGAIN || errno == EINPROGRESS ? "it accepts no connection (timed out)" : strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
     }
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
     if (mlos_cli_peer_uid(fd, &peer) < 0 || peer != (unsigned)geteuid()) {
         snprintf(why, cap, "refusing its control socket %s: served by uid %u, not by you (uid %u)", path, peer,
                  (unsigned)geteuid());

@@ -24,6 +24,9 @@
  *            second agent SIGKILLed during barriers: MLOS_ESHARDDIED naming
  *            its rank within the bound; re-formed with a replacement on
  *            the first agent, the group computes again
+ *   pool     a pool over two agents (2 shards each) as a 4-rank group:
+ *            collectives; a call past its deadline ends with every rank
+ *            MLOS_ETIMEDOUT (the abort reaches each node's copy)
  *   netns NODES CUT HEAL  (test_cluster_groups_netns.sh) two agents in
  *            network namespaces, NODES "name,master-ip,wrapper words;...":
  *            this host + two behind the first + one behind the second,
@@ -754,6 +757,51 @@ static void case_mix(void)
     mlos_launch_stop(&a[1].la);
 }
 
+/* A pool spread over two agents (at most 2 shards each) makes a 4-rank
+ * group; a call past its deadline aborts every rank on every node (the
+ * abort word reaches each node's copy). */
+static void case_pool(void)
+{
+    mlos_cluster_t c;
+    struct agent a[2];
+    mlos_pool_t pool;
+    listen_cluster(&c);
+    mlos_node_t *na = add_node(&c, &a[0], "g-p1", 0);
+    mlos_node_t *nb = add_node(&c, &a[1], "g-p2", 1);
+    struct mlos_pool_opts po = {.spawn = member_opts(), .placement = mlos_cluster_placement(&c), .node_max = 2,
+                                .min_shards = 4, .max_shards = 4};
+    CHECK_EQ(mlos_pool_init(loop, &pool, &po), 0);
+    uint64_t t0 = uv_hrtime();
+    while (pool.ready < 4 && uv_hrtime() - t0 < 30000000000ull)
+        uv_run(loop, UV_RUN_ONCE);
+    mlos_shard_t *m[4];
+    CHECK_EQ(mlos_pool_shards(&pool, m, 4), 4);
+    int on_a = 0;
+    for (int i = 0; i < 4; i++)
+        on_a += !strcmp(m[i]->node, na->name);
+    CHECK_EQ(on_a, 2); /* two per node */
+    CHECK_EQ(nb->shards, 2);
+    mlos_group_t g;
+    make_group(&g, m, 4, 0);
+    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 20000, 41, NULL, NULL);
+    check_one(&g, m, GC_ALLGATHER, 0, 0, 0, 3000, 42, NULL, NULL);
+    check_one(&g, m, GC_REDUCE, 1, 2, 3, 700, 43, NULL, NULL);
+    printf("a group of pool shards over two agents: collectives match\n");
+    struct gcall call;
+    t0 = uv_hrtime();
+    int rc = gcall(&g, &call, "group.barriers", "\0\0\0\0", 4, 500);
+    uint64_t ms = (uv_hrtime() - t0) / 1000000u;
+    printf("barriers past a 500 ms deadline: %s after %llu ms\n", mlos_strerror(rc), (unsigned long long)ms);
+    CHECK_EQ(rc, MLOS_ETIMEDOUT);
+    for (unsigned r = 0; r < 4; r++)
+        CHECK_EQ(call.rank_status[r], MLOS_ETIMEDOUT); /* each rank overran or was aborted, none hangs */
+    CHECK(ms < 5000);
+    CHECK(g.failed_rank >= 0);
+    mlos_group_close_sync(&g);
+    mlos_pool_close_sync(&pool);
+    finish(&c, a, 2, 0);
+}
+
 /* An agent in a namespace: spec "name,ip,wrapper words..." (',' separated). */
 static void start_agent_spec(mlos_cluster_t *c, struct agent *a, char *spec, const char **extra_more, char **name)
 {
@@ -906,6 +954,8 @@ int main(int argc, char **argv)
             case_agent();
         else if (!strcmp(argv[i], "mix"))
             case_mix();
+        else if (!strcmp(argv[i], "pool"))
+            case_pool();
         else if (!strcmp(argv[i], "netns") && i + 3 < argc) {
             case_netns(argv[i + 1], argv[i + 2], argv[i + 3]);
             i += 3;

@@ -12,7 +12,9 @@
  *            gone once its shards are
  *   member   a member SIGKILLed during barriers: the call fails with
  *            MLOS_ESHARDDIED naming its rank within the bound; re-formed
- *            with a replacement on the node, the group computes again
+ *            with a replacement on the node, the group computes again; a
+ *            member frozen (SIGSTOP) under group heartbeats is fenced by
+ *            its agent within the heartbeat bound
  *   agent    the agent SIGKILLed during barriers: MLOS_ESHARDDIED naming a
  *            rank of that node within the node-fencing bound, its slaves
  *            gone; a new group on another agent computes
@@ -479,6 +481,28 @@ static void case_member(void)
     check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 700, 2, NULL, NULL);
     check_one(&g, m, GC_GATHER, 0, 0, 2, 5000, 3, NULL, NULL);
     printf("re-formed with a replacement on the node: the group computes again\n");
+    mlos_group_close_sync(&g);
+    /* a frozen member: the agent's heartbeat (set through the group) fences it, its rank goes down */
+    struct mlos_group_opts ho = {.mem = &gm, .members = m, .n = 3, .heartbeat_ms = 100, .heartbeat_timeout_ms = 400};
+    memset(&g, 0, sizeof(g));
+    CHECK_EQ(mlos_group_create_sync(loop, &g, &ho), 0);
+    check_one(&g, m, GC_BARRIER, 0, 0, 0, 0, 4, NULL, NULL);
+    CHECK_EQ(gcall_start(&g, &call, "group.barriers", NULL, 0, 0), 0);
+    run_ms(loop, 200);
+    CHECK(!call.done);
+    int frozen = s[2].pid;
+    t0 = uv_hrtime();
+    kill(frozen, SIGSTOP);
+    while (!call.done && uv_hrtime() - t0 < 5000000000ull)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK(call.done);
+    ms = (call.t_done - t0) / 1000000u;
+    printf("member frozen: %s after %llu ms, failed rank %d: %s\n", mlos_strerror(call.status),
+           (unsigned long long)ms, call.failed_rank, call.error);
+    CHECK_EQ(call.status, MLOS_ESHARDDIED);
+    CHECK_EQ(call.failed_rank, 2);
+    CHECK(ms < 2000); /* a ping every 100 ms, 400 ms to answer, the agent's 20 ms scan */
+    CHECK(pid_gone(loop, frozen, 300)); /* fenced: killed on its node */
     mlos_group_close_sync(&g);
     for (int i = 0; i < 4; i++)
         mlos_shard_stop_sync(&s[i]);

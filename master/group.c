@@ -256,7 +256,7 @@ int mlos__group_wake(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len)
         for (unsigned r = 0; r < g->n; r++)
             if ((mask >> r & 1) && r != l->rank && g->linked[r] && mlos_shard_alive(g->members[r]))
                 mlos__ring_bell(g->members[r]->impl);
-        mlos__group_nodes_kick(id, gen, mask); /* peers on other nodes: the relay (group_nodes.c) */
+        mlos__group_nodes_kick(id, gen, l->rank, mask); /* peers on other nodes: the relay (group_nodes.c) */
         return 0;
     }
     /* a group that just closed or re-formed, or one this node agent mirrors */

@@ -157,7 +157,7 @@ int mlos__group_mirror_wake(struct mlos_shard_impl *im, uint32_t id, uint32_t ge
     if (me < 0)
         return 0; /* not a member here: it can make us ring nobody */
     if (mask & ~m->local_mask)
-        mlos__relay_pump(m->relay); /* a peer elsewhere: its ring's relay is on it */
+        mlos__relay_kick(m->relay, (unsigned)me, mask & ~m->local_mask); /* peers elsewhere: the relay's */
     for (uint32_t r = 0; r < m->n; r++)
         if ((mask >> r & 1) && (int)r != me && m->local[r] && m->local[r]->impl && mlos_shard_alive(m->local[r]))
             mlos__ring_bell(m->local[r]->impl);

@@ -106,11 +106,11 @@ static void sp_bad(void *ctx, unsigned rank)
     mlos__fence(s->impl); /* its rank goes down in every copy of the slice */
 }
 
-void mlos__group_nodes_kick(uint32_t id, uint32_t gen, uint64_t mask)
+void mlos__group_nodes_kick(uint32_t id, uint32_t gen, unsigned rank, uint64_t mask)
 {
     struct spread *sp = find_spread(id);
     if (sp && sp->gen == gen && (mask & ~sp->here))
-        mlos__relay_pump(sp->relay);
+        mlos__relay_kick(sp->relay, rank, mask & ~sp->here);
 }
 
 uint64_t mlos__group_nodes_refused(void)

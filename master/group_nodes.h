@@ -28,9 +28,9 @@ void mlos__group_nodes_format(uv_loop_t *loop, const mlos_group_mem_t *gm, mlos_
                               uint32_t id, uint32_t gen, uint8_t *slice, uint64_t off, uint64_t len,
                               uint32_t ring_bytes);
 
-/* A member on this host sent a WAKE naming mask: peers elsewhere are the
- * relay's to serve. */
-void mlos__group_nodes_kick(uint32_t id, uint32_t gen, uint64_t mask);
+/* The member of rank on this host sent a WAKE naming mask: peers
+ * elsewhere are the relay's to serve. */
+void mlos__group_nodes_kick(uint32_t id, uint32_t gen, unsigned rank, uint64_t mask);
 
 /* A GROUP_DATA or GROUP_CREDIT from the agent of node (the node_of
  * pointer): into this host's slice or on to the destination's node.

@@ -33,6 +33,7 @@ struct xring {
     struct qframe *qh, *qt;      /* in: waiting for room */
     uint32_t queued;             /* in: their record bytes */
     uint32_t credit_due;         /* in: record bytes taken in, not credited yet */
+    int dirty;                   /* queued for the next pass */
 };
 
 struct mlos__relay {
@@ -42,8 +43,10 @@ struct mlos__relay {
     struct xring *x;
     size_t nx;
     uint16_t *index; /* [kind][from][to] -> 1 + position in x, 0: not a crossing ring */
+    uint32_t *dq;    /* rings something happened on (a wake-up, data, credit): a pass visits only these */
+    size_t ndq;
     uint64_t refused;
-    int pumping, again;
+    int pumping;
     uint64_t bad;    /* local producers whose ring failed validation, not reported yet */
     uv_idle_t idle;  /* leftover work */
     uint8_t *msg;    /* one GROUP_DATA being built */
@@ -65,11 +68,13 @@ struct mlos__relay *mlos__relay_new(uv_loop_t *loop, uint8_t *slice, size_t slic
         return NULL;
     r->x = calloc(cross * 3, sizeof(*r->x));
     r->index = calloc((size_t)3 * n * n, sizeof(*r->index));
+    r->dq = calloc(cross * 3 * 2, sizeof(*r->dq)); /* a pass's rings, and those marked again during it */
     /* the largest frame of any of the group's rings: half the bigger ring */
     r->msg = malloc(MLOS_GROUP_DATA_HDR + (ring_bytes > MLOS_GROUP_SMALL_RING ? ring_bytes : MLOS_GROUP_SMALL_RING) / 2);
-    if (!r->x || !r->index || !r->msg) {
+    if (!r->x || !r->index || !r->msg || !r->dq) {
         free(r->x);
         free(r->index);
+        free(r->dq);
         free(r->msg);
         free(r);
         return NULL;
@@ -114,6 +119,7 @@ void mlos__relay_free(struct mlos__relay *r)
         }
     free(r->x);
     free(r->index);
+    free(r->dq);
     free(r->msg);
     uv_close((uv_handle_t *)&r->idle, idle_closed);
 }
@@ -201,10 +207,41 @@ static void fill_in(struct mlos__relay *r, struct xring *x)
     }
 }
 
+static void mark(struct mlos__relay *r, struct xring *x)
+{
+    if (!x->dirty && !x->broken) {
+        x->dirty = 1;
+        r->dq[r->ndq++] = (uint32_t)(x - r->x);
+    }
+}
+
+static struct xring *ring_of(struct mlos__relay *r, unsigned kind, unsigned from, unsigned to)
+{
+    uint16_t k = r->index[((size_t)kind * r->n + from) * r->n + to];
+    return k ? &r->x[k - 1] : NULL;
+}
+
 static void idle_cb(uv_idle_t *h)
 {
     struct mlos__relay *r = h->data;
     uv_idle_stop(h);
+    mlos__relay_pump(r);
+}
+
+void mlos__relay_kick(struct mlos__relay *r, unsigned rank, uint64_t mask)
+{
+    if (!r || rank >= r->n)
+        return;
+    /* rank produced for the peers in mask (its rings to them) or freed
+     * room they wait for (their rings to it, which this relay may fill) */
+    for (unsigned j = 0; j < r->n; j++)
+        for (unsigned k = 0; (mask >> j & 1) && k < 3; k++) {
+            struct xring *a = ring_of(r, k, rank, j), *b = ring_of(r, k, j, rank);
+            if (a)
+                mark(r, a);
+            if (b)
+                mark(r, b);
+        }
     mlos__relay_pump(r);
 }
 
@@ -213,25 +250,26 @@ void mlos__relay_pump(struct mlos__relay *r)
     int left = 0;
     if (!r)
         return;
-    if (r->pumping) { /* a send or a bell called back into us: once more after this pass */
-        r->again = 1;
+    if (r->pumping) /* a send or a bell called back into us: its marks wait for the next pass */
         return;
-    }
     r->pumping = 1;
-    do {
-        r->again = 0;
-        for (size_t i = 0; i < r->nx; i++) {
-            struct xring *x = &r->x[i];
-            if (x->broken)
-                continue;
-            if (x->out)
-                left |= drain_out(r, x);
-            else
-                fill_in(r, x);
-        }
-    } while (r->again && !left);
+    /* the rings marked so far; marks made meanwhile wait for the next pass */
+    size_t end = r->ndq;
+    for (size_t i = 0; i < end; i++) {
+        struct xring *x = &r->x[r->dq[i]];
+        x->dirty = 0;
+        if (x->broken)
+            continue;
+        if (x->out && drain_out(r, x)) {
+            left = 1;
+            mark(r, x); /* budget spent with frames left: next pass */
+        } else if (!x->out)
+            fill_in(r, x);
+    }
+    memmove(r->dq, r->dq + end, (r->ndq - end) * sizeof(*r->dq));
+    r->ndq -= end;
     r->pumping = 0;
-    if (left || r->again)
+    if (r->ndq || left)
         uv_idle_start(&r->idle, idle_cb); /* after the loop's other work: bounded passes */
     if (r->bad) { /* last: fencing a member may close its group, and free r */
         uint64_t bad = r->bad;
@@ -248,8 +286,7 @@ static struct xring *pair(struct mlos__relay *r, const uint8_t *p)
     unsigned from = p[8], to = p[9], kind = p[10];
     if (mlos_get_le32(p) != r->id || mlos_get_le32(p + 4) != r->gen || from >= r->n || to >= r->n || kind > 2)
         return NULL;
-    uint16_t k = r->index[((size_t)kind * r->n + from) * r->n + to];
-    return k ? &r->x[k - 1] : NULL;
+    return ring_of(r, kind, from, to);
 }
 
 int mlos__relay_recv(struct mlos__relay *r, uint32_t type, const uint8_t *p, size_t len)
@@ -262,6 +299,7 @@ int mlos__relay_recv(struct mlos__relay *r, uint32_t type, const uint8_t *p, siz
         if (b > x->inflight)
             goto refuse;
         x->inflight -= b;
+        mark(r, x);
         mlos__relay_pump(r);
         return 0;
     }
@@ -287,6 +325,7 @@ int mlos__relay_recv(struct mlos__relay *r, uint32_t type, const uint8_t *p, siz
         x->qh = q;
     x->qt = q;
     x->queued += rec;
+    mark(r, x);
     mlos__relay_pump(r);
     return 0;
 refuse:

@@ -40,9 +40,15 @@ struct mlos__relay *mlos__relay_new(uv_loop_t *loop, uint8_t *slice, size_t slic
                                     uint32_t n, uint32_t ring_bytes, uint64_t local, const struct mlos__relay_io *io);
 void mlos__relay_free(struct mlos__relay *r);
 
-/* Move what can move now: frames out while credit lasts, queued frames in
- * while their rings have room, credit back. Bounded: at most a ring's
- * worth per ring and pass; leftover work runs from the loop. */
+/* A member on this site (rank) sent a wake-up naming mask: its rings to
+ * those peers may hold frames, their rings to it may have room. Then a
+ * pass (mlos__relay_pump). */
+void mlos__relay_kick(struct mlos__relay *r, unsigned rank, uint64_t mask);
+
+/* Move what can move now on the rings something happened on: frames out
+ * while credit lasts, queued frames in while their rings have room, credit
+ * back. Bounded: at most a ring's worth per ring and pass, only the rings
+ * marked; leftover work runs from the loop. */
 void mlos__relay_pump(struct mlos__relay *r);
 
 /* A GROUP_DATA or GROUP_CREDIT for this site (untrusted: the header is

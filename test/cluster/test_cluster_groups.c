@@ -684,7 +684,7 @@ static void case_mix(void)
     struct mlos_ring_ctl *ctl = (struct mlos_ring_ctl *)(slice + mlos_group_ring_off(4, sring, 0, 1, MLOS_GROUP_RING_COLL));
     __atomic_store_n(&ctl->head, mlos_to_le32(mlos_from_le32(ctl->head) + 8), __ATOMIC_RELEASE);
     uint64_t before = mlos__group_nodes_refused();
-    mlos__group_nodes_kick(g.id, g.generation, 1u << 1); /* as the member's WAKE naming rank 1 would */
+    mlos__group_nodes_kick(g.id, g.generation, 0, 1u << 1); /* as rank 0's WAKE naming rank 1 would */
     CHECK_EQ(mlos__group_nodes_refused(), before + 1);
     CHECK(!mlos_shard_alive(&s[0]));
     CHECK_EQ(g.failed_rank, 0);

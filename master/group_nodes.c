@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "group.h"
 #include "group_node.h"
@@ -29,6 +30,21 @@ static const void *node_of(mlos_shard_t *s)
 }
 
 static int remote(mlos_shard_t *s) { return s && s->impl && s->impl->rops; }
+
+/* The name of a group memory for agents: stable for the memory, but not
+ * its address (no reason to show a peer where this process's heap is). */
+uint64_t mlos__group_mem_key(const mlos_group_mem_t *gm)
+{
+    static uint64_t salt;
+    if (!salt) {
+        salt = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
+        salt |= 1;
+    }
+    uint64_t z = (uint64_t)(uintptr_t)gm->impl ^ salt;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
 
 int mlos__group_nodes_check(mlos_shard_t *const *m, unsigned n, unsigned rank, mlos_shard_t *repl)
 {
@@ -232,7 +248,7 @@ void mlos__group_nodes_format(uv_loop_t *loop, const mlos_group_mem_t *gm, mlos_
         sp->next = spreads;
         spreads = sp;
     }
-    struct mlos_group_format_msg f = {.key = (uint64_t)(uintptr_t)gm->impl, .offset = off, .slice_len = len,
+    struct mlos_group_format_msg f = {.key = mlos__group_mem_key(gm), .offset = off, .slice_len = len,
                                       .group_id = id, .generation = gen, .n = n, .ring_bytes = ring_bytes};
     uint8_t p[MLOS_GROUP_FORMAT_HDR + 4 * MLOS_GROUP_MAX];
     size_t l = mlos_group_format_encode(&f, p);
@@ -263,6 +279,6 @@ size_t mlos__group_spawn_kv(const mlos_group_mem_t *gm, char *out, size_t cap)
     if (!gm || !gm->impl || cap == 0)
         return 0;
     int k = snprintf(out, cap, "group_mem=%zu\ngroup_key=%llu\n", mlos__group_mem_bytes(gm),
-                     (unsigned long long)(uintptr_t)gm->impl);
+                     (unsigned long long)mlos__group_mem_key(gm));
     return k > 0 && (size_t)k < cap ? (size_t)k : 0;
 }

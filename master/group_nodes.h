@@ -47,6 +47,9 @@ void mlos__group_nodes_mark(mlos_shard_t *const *m, unsigned n, uint32_t id, uin
 /* The group is gone: its agents forget its slices. */
 void mlos__group_nodes_close(mlos_shard_t *const *m, unsigned n, uint32_t id);
 
+/* The name agents know gm by (SPAWN's group_key, GROUP_FORMAT's key). */
+uint64_t mlos__group_mem_key(const mlos_group_mem_t *gm);
+
 /* The SPAWN lines ("group_mem=..\ngroup_key=..\n") that make an agent map
  * its node's copy of gm into a shard; 0 bytes without gm. */
 size_t mlos__group_spawn_kv(const mlos_group_mem_t *gm, char *out, size_t cap);

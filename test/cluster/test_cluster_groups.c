@@ -391,7 +391,7 @@ static void case_one(void)
     check_one(&rg, rm, GC_REDUCE, 1, 1, 2, 5000, 10, NULL, NULL);
     /* malformed group messages: refused by the agent, nothing changes */
     uint8_t bad[MLOS_GROUP_FORMAT_HDR + 4 * 3];
-    struct mlos_group_format_msg f = {.key = (uint64_t)(uintptr_t)gm.impl, .offset = gm.size - 4096,
+    struct mlos_group_format_msg f = {.key = mlos__group_mem_key(&gm), .offset = gm.size - 4096,
                                       .slice_len = 1 << 20, .group_id = rg.id, .generation = rg.generation,
                                       .n = 3, .ring_bytes = 1 << 16, .shard = {rs[0].id, rs[1].id, rs[2].id}};
     size_t bl = mlos_group_format_encode(&f, bad); /* past the end of the memory */

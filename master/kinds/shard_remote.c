@@ -180,7 +180,8 @@ void mlos__remote_gone(struct mlos_shard_impl *im, int err, const char *msg)
         return;
     im->state = SHARD_DEAD;
     if (was == SHARD_READY) /* its group peers must stop waiting for it */
-        mlos__group_shard_down(im, err == MLOS_ETIMEDOUT ? MLOS_GROUP_DOWN_FENCED : MLOS_GROUP_DOWN_DIED);
+        mlos__group_shard_down(im, err == MLOS_ETIMEDOUT || err == MLOS_EPROTO ? MLOS_GROUP_DOWN_FENCED
+                                                                             : MLOS_GROUP_DOWN_DIED);
     mlos__fail_calls(im, im->death_err, im->death_msg);
     if (im->state != SHARD_DEAD)
         return; /* a callback stopped it */

@@ -603,6 +603,8 @@ static void on_scan(uv_timer_t *t)
         next = s->next;
         if (s->state != S_READY || mlos_shard_alive(&s->sh))
             continue;
+        if (!s->why[0] && node_group_fenced(&s->sh, s->id, node_name, s->why, sizeof(s->why)))
+            s->why_err = MLOS_EPROTO; /* its group relay fenced it (node_group.c) */
         if (!s->why[0]) {
             char line[160];
             console_last(&s->sh, line, sizeof(line));

@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 
 #include "group.h"
+#include "master_internal.h"
 #include "group_node.h"
 #include "group_nodes.h"
 #include "group_wire.h"
@@ -125,6 +126,16 @@ void node_group_unref(struct node_gm *m)
 }
 
 static void slice_released(void *owner) { node_group_unref(owner); }
+
+int node_group_fenced(const mlos_shard_t *sh, uint32_t id, const char *node, char *out, size_t cap)
+{
+    const struct mlos_shard_impl *im = sh->impl;
+    const char *w = im && im->death_err == MLOS_EPROTO ? strstr(im->death_msg, "broke the group protocol") : NULL;
+    if (!w)
+        return 0;
+    snprintf(out, cap, "shard %u on node %s %s", id, node, w); /* the master's id, not ours */
+    return 1;
+}
 
 static void on_format(const uint8_t *p, size_t len, node_group_lookup lookup, const char *node_name)
 {

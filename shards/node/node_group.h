@@ -31,6 +31,11 @@ void node_group_unref(struct node_gm *ref);
  * with gm, else NULL. */
 typedef mlos_shard_t *(*node_group_lookup)(uint32_t id, const struct node_gm *gm);
 
+/* If sh (the master's shard id) was fenced for corrupting a ring its group
+ * relay drains, write why into out (naming it by id on node) and return
+ * 1; else 0. */
+int node_group_fenced(const mlos_shard_t *sh, uint32_t id, const char *node, char *out, size_t cap);
+
 /* A message from the master: 1 if it was a GROUP_* message (handled or
  * refused with a line on stderr), 0 if it is none. */
 int node_group_msg(uint32_t type, const uint8_t *p, size_t len, node_group_lookup lookup, const char *node_name);

@@ -716,13 +716,17 @@ static void call_done(struct mlos_group_impl *g)
     /* A collective cut short by a deadline may leave frames in the rings:
      * the group is broken until re-formed (fresh rings), as after a death;
      * the rank that overran may be re-formed in place once it answers. */
-    for (unsigned r = 0; r < g->n && group->failed_rank < 0; r++)
-        if (g->results[r].status == MLOS_ETIMEDOUT && ((int)r != g->master_rank || g->master_overran)) {
-            char wb[32];
-            snprintf(msg, sizeof(msg), "rank %u (%s) overran the group call's deadline: %.400s", r,
-                     who(g, r, wb, sizeof(wb)), g->results[r].error);
-            set_broken(g, (int)r, msg);
-        }
+    /* A shard's overrun first: the master's rank also times out when only
+     * its collectives were aborted; it is to blame only if none did. */
+    for (int pass = 0; pass < 2; pass++)
+        for (unsigned r = 0; r < g->n && group->failed_rank < 0; r++)
+            if (g->results[r].status == MLOS_ETIMEDOUT &&
+                (pass == 0 ? (int)r != g->master_rank : (int)r == g->master_rank && g->master_overran)) {
+                char wb[32];
+                snprintf(msg, sizeof(msg), "rank %u (%s) overran the group call's deadline: %.400s", r,
+                         who(g, r, wb, sizeof(wb)), g->results[r].error);
+                set_broken(g, (int)r, msg);
+            }
     g->call = NULL;
     req->cb(req, req->status);
     for (unsigned r = 0; r < g->n; r++) {

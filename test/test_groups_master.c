@@ -3,9 +3,10 @@
  * computation, f64 results byte-identical to an all-shard group of the
  * same N, a member killed and a member frozen while the master waits
  * (MLOS_ESHARDDIED naming the rank, then re-formed and run again), a
- * hostile peer writing garbage into the master's ring, and bad options.
+ * member overrunning the call's deadline, a hostile peer writing garbage
+ * into the master's ring, and bad options.
  *
- *   test_groups_master process | failure | hostile | errors | x86_64
+ *   test_groups_master process | failure | deadline | hostile | errors | x86_64
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -396,6 +397,41 @@ static void case_failure(void)
     }
 }
 
+/* A frozen member (no heartbeats) overruns the call's deadline while the
+ * master waits: the master's collectives are aborted (MLOS_ETIMEDOUT), the
+ * call completes blaming the member, and re-formed in place it runs. */
+static void case_deadline(void)
+{
+    mlos_shard_t s;
+    mlos_shard_t *m[2] = {NULL, &s};
+    mlos_group_t g;
+    struct gcall c;
+    spawn(&s, "process");
+    make_group(&g, m, 2, 0);
+    kill(s.pid, SIGSTOP);
+    uint64_t t0 = now_ms();
+    int rc = gcall(&g, &c, "group.barriers", master_barriers, "\0\0\0\0", 4, 500);
+    uint64_t took = now_ms() - t0;
+    kill(s.pid, SIGCONT);
+    printf("a frozen member past the deadline: %s after %llu ms; the master's rank: %s\n", mlos_strerror(rc),
+           (unsigned long long)took, c.rank_error[0]);
+    CHECK_EQ(rc, MLOS_ETIMEDOUT);
+    CHECK_EQ(c.rank_status[0], MLOS_ETIMEDOUT);
+    CHECK_EQ(c.rank_status[1], MLOS_ETIMEDOUT);
+    CHECK_EQ(g.failed_rank, 1);
+    CHECK(took >= 500 && took < 500 + 1500);
+    struct reformed ref = {0, 0};
+    g.data = &ref;
+    CHECK_EQ(mlos_group_reform(&g, 1, &s, on_ref), 0);
+    while (!ref.done)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK_EQ(ref.st, 0);
+    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 700, 5, 0, NULL, NULL);
+    printf("re-formed in place: runs again\n");
+    mlos_group_close_sync(&g);
+    mlos_shard_stop_sync(&s);
+}
+
 /* A member writes garbage into its ring to the master: the master's
  * collective fails with MLOS_EPROTO (it copies and checks), nothing
  * breaks, and a new group works. */
@@ -508,6 +544,8 @@ int main(int argc, char **argv)
             case_failure();
         else if (!strcmp(argv[i], "hostile"))
             case_hostile();
+        else if (!strcmp(argv[i], "deadline"))
+            case_deadline();
         else if (!strcmp(argv[i], "errors"))
             case_errors();
         else {

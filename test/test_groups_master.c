@@ -6,7 +6,7 @@
  * member overrunning the call's deadline, a hostile peer writing garbage
  * into the master's ring, and bad options.
  *
- *   test_groups_master process | failure | deadline | hostile | errors | x86_64
+ *   test_groups_master process | failure | deadline | hostile | errors | x86_64 | mixed
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -269,15 +269,19 @@ static void stop_all(mlos_shard_t *s, unsigned n)
 
 /* ---- cases ---- */
 
-static void run_sizes(const char *kind_mid)
+/* kinds: of the five shards (the master's groups use the first n-1);
+ * what: printed. */
+static void run_sizes(const char *const kinds[5], const char *what, unsigned first_size)
 {
     static const unsigned sizes[] = {2, 3, 5};
     mlos_shard_t s[5];
     static uint8_t sig_shards[4u << 20], sig_master[4u << 20]; /* 5 ranks x 3 ops x 160 KB, and a reduce */
     for (unsigned i = 0; i < 5; i++)
-        spawn(&s[i], i == 1 && kind_mid ? kind_mid : "process");
+        spawn(&s[i], kinds[i]);
     for (unsigned k = 0; k < 3; k++) {
         unsigned n = sizes[k];
+        if (n < first_size)
+            continue;
         mlos_shard_t *m[5];
         mlos_group_t g;
         /* The all-shard group of this N: its f64 bits are the reference. */
@@ -301,15 +305,32 @@ static void run_sizes(const char *kind_mid)
             CHECK(!memcmp(sig_master, sig_shards, sl)); /* byte-identical to the all-shard group */
             printf("%s, n=%u, master at rank %u: every collective matches the serial computation, f64 bits "
                    "identical to the all-shard group\n",
-                   kind_mid ? "process and x86_64 members" : "process members", n, mr);
+                   what, n, mr);
             mlos_group_close_sync(&g);
         }
     }
     stop_all(s, 5);
 }
 
-static void case_process(void) { run_sizes(NULL); }
-static void case_x86_64(void) { run_sizes("x86_64"); }
+static void case_process(void)
+{
+    static const char *const k[5] = {"process", "process", "process", "process", "process"};
+    run_sizes(k, "process members", 2);
+}
+
+static void case_x86_64(void)
+{
+    static const char *const k[5] = {"process", "x86_64", "process", "x86_64", "process"};
+    run_sizes(k, "process and x86_64 members", 2);
+}
+
+/* A big-endian, 32-bit PowerPC member beside x86_64 and process ones: the
+ * master folds what crosses the rings little-endian like everyone. */
+static void case_mixed(void)
+{
+    static const char *const k[5] = {"ppc", "x86_64", "process", "process", "process"};
+    run_sizes(k, "ppc, x86_64 and process members", 3);
+}
 
 static uint64_t now_ms(void) { return uv_hrtime() / 1000000; }
 
@@ -540,6 +561,8 @@ int main(int argc, char **argv)
             case_process();
         else if (!strcmp(argv[i], "x86_64"))
             case_x86_64();
+        else if (!strcmp(argv[i], "mixed"))
+            case_mixed();
         else if (!strcmp(argv[i], "failure"))
             case_failure();
         else if (!strcmp(argv[i], "hostile"))

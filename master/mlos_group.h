@@ -31,7 +31,7 @@
  * program for that rank. It runs on a thread of libuv's pool (while the
  * loop goes on) with the same collective code the shards run: it finds
  * its membership with mlos_comm_self() and answers with mlos_task_result
- * and mlos_task_fail (<mlos/mlos_task_api.h>), like a shard's task; its
+ * and mlos_task_fail (<mlos/task.h>), like a shard's task; its
  * ranks[] entry is what it answered. Its waits sleep on a futex that the
  * master's own doorbell handling rings, so it spins no more than a shard
  * would (spin_us). Everything the shards write in the group memory is

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -98,15 +99,18 @@ static int master_check(struct mlos_task_ctx *ctx, void *data)
     return mlos_task_result(ctx, res, 8);
 }
 
-/* Barriers until one fails (group.barriers' twin). */
+/* Barriers until one fails, or le32 count of them if nonzero
+ * (group.barriers' twin). */
 static int master_barriers(struct mlos_task_ctx *ctx, void *data)
 {
     struct mlos_comm *c = mlos_comm_self();
-    for (;;) {
+    uint32_t count = ctx->arg_len >= 4 ? mlos_get_le32(ctx->arg) : 0;
+    for (uint32_t i = 0; !count || i < count; i++) {
         int rc = mlos_barrier(c);
         if (rc < 0)
             return mlos_task_fail(ctx, rc, "%s", mlos_comm_error(c));
     }
+    return 0;
 }
 
 /* One barrier, then a large answer: through mlos_task_result's heap on
@@ -418,9 +422,18 @@ static void case_failure(void)
     }
 }
 
+static uint64_t cpu_ms(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru); /* every thread of this process: the loop and the master's rank */
+    return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+           (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+}
+
 /* A frozen member (no heartbeats) overruns the call's deadline while the
- * master waits: the master's collectives are aborted (MLOS_ETIMEDOUT), the
- * call completes blaming the member, and re-formed in place it runs. */
+ * master waits: the master's rank sleeps meanwhile (its CPU time stays a
+ * small part of the wait), its collectives are aborted (MLOS_ETIMEDOUT),
+ * the call completes blaming the member, and re-formed in place it runs. */
 static void case_deadline(void)
 {
     mlos_shard_t s;
@@ -430,17 +443,20 @@ static void case_deadline(void)
     spawn(&s, "process");
     make_group(&g, m, 2, 0);
     kill(s.pid, SIGSTOP);
-    uint64_t t0 = now_ms();
-    int rc = gcall(&g, &c, "group.barriers", master_barriers, "\0\0\0\0", 4, 500);
-    uint64_t took = now_ms() - t0;
+    uint64_t t0 = now_ms(), cpu0 = cpu_ms();
+    int rc = gcall(&g, &c, "group.barriers", master_barriers, "\0\0\0\0", 4, 1000);
+    uint64_t took = now_ms() - t0, cpu = cpu_ms() - cpu0;
     kill(s.pid, SIGCONT);
-    printf("a frozen member past the deadline: %s after %llu ms; the master's rank: %s\n", mlos_strerror(rc),
-           (unsigned long long)took, c.rank_error[0]);
+    printf("a frozen member past the deadline: %s after %llu ms, %llu ms CPU here; the master's rank: %s\n",
+           mlos_strerror(rc), (unsigned long long)took, (unsigned long long)cpu, c.rank_error[0]);
+    /* A spinning rank would burn most of that second (a core of its own
+     * or its share of a busy one); a sleeping one wakes a few times. */
+    CHECK(cpu < 250);
     CHECK_EQ(rc, MLOS_ETIMEDOUT);
     CHECK_EQ(c.rank_status[0], MLOS_ETIMEDOUT);
     CHECK_EQ(c.rank_status[1], MLOS_ETIMEDOUT);
     CHECK_EQ(g.failed_rank, 1);
-    CHECK(took >= 500 && took < 500 + 1500);
+    CHECK(took >= 1000 && took < 1000 + 1500);
     struct reformed ref = {0, 0};
     g.data = &ref;
     CHECK_EQ(mlos_group_reform(&g, 1, &s, on_ref), 0);
@@ -527,6 +543,13 @@ static void case_errors(void)
     CHECK_EQ(mlos_group_call(&g, &c.req, "group.barriers", "\1\0\0\0", 4, 0, on_call), MLOS_EINVAL);
     CHECK_EQ(mlos_group_call_master(&g, &c.req, "group.barriers", NULL, NULL, "\1\0\0\0", 4, 0, on_call),
              MLOS_EINVAL);
+    /* Wake-ups both ways: a lost one costs a sleep's 200 ms bound, so 500
+     * barriers (a few ms all told) would take 100 s. */
+    uint64_t t0 = uv_hrtime();
+    CHECK_EQ(gcall(&g, &c, "group.barriers", master_barriers, "\xf4\x01\0\0", 4, 0), 0);
+    uint64_t ms = (uv_hrtime() - t0) / 1000000;
+    printf("500 barriers, the master in the middle: %llu ms\n", (unsigned long long)ms);
+    CHECK(ms < 10000);
     /* A large answer from the master's rank arrives whole. */
     CHECK_EQ(gcall(&g, &c, "group.barriers", master_big, "\1\0\0\0", 4, 0), 0);
     CHECK_EQ(c.rank_len[1], 5000);

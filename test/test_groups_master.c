@@ -1,12 +1,12 @@
 /* The master as a member of a shard group: every collective with the
  * master at rank 0 and at a middle rank (N = 2, 3, 5) against a serial
  * computation, f64 results byte-identical to an all-shard group of the
- * same N, a member killed and a member frozen while the master waits
+ * same N, messages and one-sided access with the master, a member killed and a member frozen while the master waits
  * (MLOS_ESHARDDIED naming the rank, then re-formed and run again), a
  * member overrunning the call's deadline, a hostile peer writing garbage
  * into the master's ring, and bad options.
  *
- *   test_groups_master process | failure | deadline | hostile | errors | x86_64 | mixed
+ *   test_groups_master process | peers | failure | deadline | hostile | errors | x86_64 | mixed
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -97,6 +97,113 @@ static int master_check(struct mlos_task_ctx *ctx, void *data)
     uint8_t res[8];
     mlos_put_le64(res, olen);
     return mlos_task_result(ctx, res, 8);
+}
+
+/* group.p2p's twin: rank r sends len bytes (group_gen bytes of r) to r+1
+ * and checks what r-1 sent; then rank 0 sends rank 1 a message too large
+ * for its buffer and one that fits. Argument: le64 len, le64 seed. */
+static int master_p2p(struct mlos_task_ctx *ctx, void *data)
+{
+    struct mlos_comm *c = mlos_comm_self();
+    if (ctx->arg_len != 16)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "16 bytes");
+    uint64_t len = mlos_get_le64(ctx->arg), seed = mlos_get_le64(ctx->arg + 8);
+    uint32_t me = (uint32_t)mlos_comm_rank(c), n = (uint32_t)mlos_comm_size(c);
+    uint8_t *buf = malloc(2 * len + 1);
+    if (!buf)
+        return mlos_task_fail(ctx, MLOS_ENOMEM, "no memory");
+    for (uint64_t i = 0; i < len; i++)
+        buf[i] = mlos_gg_byte(seed, me, i);
+    uint32_t prev = (me + n - 1) % n, tag = 0;
+    size_t got = 0;
+    int rc;
+    if (me % 2 == 0) {
+        rc = mlos_comm_send(c, (int)((me + 1) % n), 0x100 + me, buf, len);
+        if (rc == 0)
+            rc = mlos_comm_recv(c, (int)prev, buf + len, len, &got, &tag);
+    } else {
+        rc = mlos_comm_recv(c, (int)prev, buf + len, len, &got, &tag);
+        if (rc == 0)
+            rc = mlos_comm_send(c, (int)((me + 1) % n), 0x100 + me, buf, len);
+    }
+    for (uint64_t i = 0; rc == 0 && i < len; i++)
+        if (buf[len + i] != mlos_gg_byte(seed, prev, i))
+            rc = mlos_task_fail(ctx, MLOS_EPROTO, "byte %llu from rank %u is wrong", (unsigned long long)i, prev);
+    free(buf);
+    if (rc < 0)
+        return ctx->error[0] ? rc : mlos_task_fail(ctx, rc, "%s", mlos_comm_error(c));
+    if (got != len || tag != 0x100 + prev)
+        return mlos_task_fail(ctx, MLOS_EPROTO, "got %zu bytes tag 0x%x from rank %u", got, tag, prev);
+    uint8_t small[4];
+    if (me == 0) {
+        rc = mlos_comm_send(c, 1, 7, "0123456789", 10);
+        if (rc == 0)
+            rc = mlos_comm_send(c, 1, 8, "ok", 2);
+    } else if (me == 1) {
+        rc = mlos_comm_recv(c, 0, small, sizeof(small), &got, &tag);
+        if (rc != MLOS_ETOOBIG || got != 10)
+            return mlos_task_fail(ctx, MLOS_EPROTO, "oversized message: rc %d len %zu", rc, got);
+        rc = mlos_comm_recv(c, 0, small, sizeof(small), &got, &tag);
+        if (rc == 0 && (got != 2 || tag != 8 || memcmp(small, "ok", 2)))
+            return mlos_task_fail(ctx, MLOS_EPROTO, "message after the dropped one is wrong");
+    }
+    if (rc < 0)
+        return mlos_task_fail(ctx, rc, "%s", mlos_comm_error(c));
+    uint8_t res[8];
+    mlos_put_le64(res, len);
+    return mlos_task_result(ctx, res, 8);
+}
+
+/* group.rma's twin over data (3 len bytes of the master's memory in place
+ * of a bulk window): expose [0, len) read-write and [len, 2 len)
+ * read-only, allgather the keys, put to r+1, barrier, check what r-1 put,
+ * get it back from r+1; then the target's checks (7 x le32 statuses). */
+static int master_rma(struct mlos_task_ctx *ctx, void *data)
+{
+    struct mlos_comm *c = mlos_comm_self();
+    uint8_t *mem = data;
+    if (ctx->arg_len != 16)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "16 bytes");
+    uint64_t len = mlos_get_le64(ctx->arg), seed = mlos_get_le64(ctx->arg + 8);
+    uint32_t me = (uint32_t)mlos_comm_rank(c), n = (uint32_t)mlos_comm_size(c);
+    uint64_t keys[2], all[2 * 64];
+    int rc = mlos_comm_expose(c, mem, len, MLOS_COMM_READ | MLOS_COMM_WRITE, &keys[0]);
+    if (rc == 0)
+        rc = mlos_comm_expose(c, mem + len, len, MLOS_COMM_READ, &keys[1]);
+    if (rc == 0)
+        rc = mlos_allgather(c, keys, sizeof(keys), all);
+    if (rc < 0)
+        return mlos_task_fail(ctx, rc, "%s", mlos_comm_error(c));
+    uint8_t *src = mem + 2 * len;
+    for (uint64_t i = 0; i < len; i++)
+        src[i] = mlos_gg_byte(seed, me, i);
+    uint32_t next = (me + 1) % n, prev = (me + n - 1) % n;
+    uint64_t kn = all[2 * next], kro = all[2 * next + 1];
+    rc = mlos_comm_put(c, (int)next, kn, 0, src, len);
+    if (rc == 0)
+        rc = mlos_barrier(c);
+    if (rc < 0)
+        return mlos_task_fail(ctx, rc, "%s", mlos_comm_error(c));
+    for (uint64_t i = 0; i < len; i++)
+        if (mem[i] != mlos_gg_byte(seed, prev, i))
+            return mlos_task_fail(ctx, MLOS_EPROTO, "byte %llu put by rank %u is wrong", (unsigned long long)i, prev);
+    memset(src, 0, len);
+    if ((rc = mlos_comm_get(c, (int)next, kn, 0, src, len)) < 0)
+        return mlos_task_fail(ctx, rc, "%s", mlos_comm_error(c));
+    for (uint64_t i = 0; i < len; i++)
+        if (src[i] != mlos_gg_byte(seed, me, i))
+            return mlos_task_fail(ctx, MLOS_EPROTO, "get from rank %u returned other bytes", next);
+    uint8_t res[28];
+    mlos_put_le32(res + 0, (uint32_t)mlos_comm_put(c, (int)next, kn ^ 1, 0, src, 8));
+    mlos_put_le32(res + 4, (uint32_t)mlos_comm_put(c, (int)next, kn, len - 4, src, 8));
+    mlos_put_le32(res + 8, (uint32_t)mlos_comm_put(c, (int)next, kro, 0, src, 8));
+    mlos_put_le32(res + 12, (uint32_t)mlos_comm_get(c, (int)next, kro, 0, src, 8));
+    mlos_put_le32(res + 16, (uint32_t)mlos_comm_get(c, (int)next, kro, len, src, 1));
+    mlos_put_le32(res + 20, (uint32_t)mlos_comm_get(c, (int)next, 0x1234, 0, src, 8));
+    mlos_put_le32(res + 24, (uint32_t)mlos_comm_put(c, (int)next, kn, len, src, 0));
+    if ((rc = mlos_barrier(c)) < 0)
+        return mlos_task_fail(ctx, rc, "%s", mlos_comm_error(c));
+    return mlos_task_result(ctx, res, sizeof(res));
 }
 
 /* Barriers until one fails, or le32 count of them if nonzero
@@ -430,6 +537,50 @@ static uint64_t cpu_ms(void)
            (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
 }
 
+/* Messages and one-sided access between the master's rank and shards,
+ * with the checks the target makes (the master's rank is a target too). */
+static void case_peers(void)
+{
+    mlos_shard_t s[2];
+    spawn(&s[0], "process");
+    spawn(&s[1], "process");
+    mlos_shard_t *mid[3] = {&s[0], NULL, &s[1]}, *first[2] = {NULL, &s[0]};
+    mlos_shard_t **sets[2] = {mid, first};
+    unsigned ns[2] = {3, 2};
+    for (int k = 0; k < 2; k++) {
+        mlos_group_t g;
+        struct gcall c;
+        uint8_t parg[16];
+        make_group(&g, sets[k], ns[k], 0);
+        mlos_put_le64(parg, 100000);
+        mlos_put_le64(parg + 8, 31);
+        int rc = gcall(&g, &c, "group.p2p", master_p2p, parg, 16, 60000);
+        if (rc)
+            fprintf(stderr, "p2p: %s\n", c.error);
+        CHECK_EQ(rc, 0);
+        mlos_put_le64(parg, 50000);
+        rc = gcall(&g, &c, "group.rma", master_rma, parg, 16, 60000);
+        if (rc)
+            fprintf(stderr, "rma: %s\n", c.error);
+        CHECK_EQ(rc, 0);
+        for (unsigned r = 0; r < g.n; r++) {
+            const uint8_t *p = c.rank_result[r];
+            CHECK_EQ(c.rank_len[r], 28);
+            CHECK_EQ((int32_t)mlos_get_le32(p + 0), MLOS_EKEY);    /* wrong key */
+            CHECK_EQ((int32_t)mlos_get_le32(p + 4), MLOS_ERANGE);  /* past the end */
+            CHECK_EQ((int32_t)mlos_get_le32(p + 8), MLOS_EACCES);  /* read-only region */
+            CHECK_EQ((int32_t)mlos_get_le32(p + 12), 0);           /* reading it is fine */
+            CHECK_EQ((int32_t)mlos_get_le32(p + 16), MLOS_ERANGE); /* get past the end */
+            CHECK_EQ((int32_t)mlos_get_le32(p + 20), MLOS_EKEY);   /* never exposed */
+            CHECK_EQ((int32_t)mlos_get_le32(p + 24), 0);           /* empty put at the end */
+        }
+        printf("n=%u, master at rank %d: messages and one-sided access to and from it, checked by each target\n",
+               g.n, mlos_group_master_rank(&g));
+        mlos_group_close_sync(&g);
+    }
+    stop_all(s, 2);
+}
+
 /* A frozen member (no heartbeats) overruns the call's deadline while the
  * master waits: the master's rank sleeps meanwhile (its CPU time stays a
  * small part of the wait), its collectives are aborted (MLOS_ETIMEDOUT),
@@ -592,6 +743,8 @@ int main(int argc, char **argv)
             case_hostile();
         else if (!strcmp(argv[i], "deadline"))
             case_deadline();
+        else if (!strcmp(argv[i], "peers"))
+            case_peers();
         else if (!strcmp(argv[i], "errors"))
             case_errors();
         else {

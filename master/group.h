@@ -46,7 +46,8 @@ void mlos__gmaster_free(struct mlos__gmaster *m);
  * explains an error. Not while a run is on. */
 int mlos__gmaster_attach(struct mlos__gmaster *m, const struct mlos_group_join *j, uint8_t *slice, size_t slice_len,
                          const char **why);
-/* Wake the master's rank if it sleeps in a collective (loop thread). */
+/* Wake the master's rank if it sleeps in a collective; between calls,
+ * answer peers' one-sided requests (loop thread). */
 void mlos__gmaster_bell(struct mlos__gmaster *m);
 /* Run fn(ctx, data) with a copy of arg on libuv's pool; done follows. */
 int mlos__gmaster_run(struct mlos__gmaster *m, uv_loop_t *loop, mlos_group_master_fn fn, void *data, const void *arg,

@@ -82,6 +82,52 @@ static void async_cb(uv_async_t *a)
         m->ring(m->arg, ranks);
 }
 
+/* ---- between calls ---- */
+
+/* Ask the peers to ring when they send a one-sided request (or, for a
+ * reply that did not fit, make room); 1 if one is there already. */
+static int idle_arm(struct mlos_comm *c)
+{
+    int ready = 0;
+    for (uint32_t p = 0; p < c->n; p++)
+        if (p != c->rank) {
+            ready |= mlos_ring_prepare_wait(&c->rx[MLOS_GROUP_RING_RMA][p]);
+            if (c->want[MLOS_GROUP_RING_RMA][p])
+                ready |= mlos_ring_producer_prepare_wait(&c->tx[MLOS_GROUP_RING_RMA][p],
+                                                         c->want[MLOS_GROUP_RING_RMA][p]);
+        }
+    return ready;
+}
+
+static void idle_disarm(struct mlos_comm *c)
+{
+    for (uint32_t p = 0; p < c->n; p++)
+        if (p != c->rank) {
+            mlos_ring_done_wait(&c->rx[MLOS_GROUP_RING_RMA][p]);
+            mlos_ring_producer_done_wait(&c->tx[MLOS_GROUP_RING_RMA][p]);
+        }
+}
+
+/* Between calls the loop thread answers peers' one-sided requests, as a
+ * shard's idle loop does: the regions went with the last call, so a late
+ * request is refused (MLOS_EKEY) at once instead of waiting for the next
+ * call. A few passes per wake-up: a peer that keeps sending is served at
+ * its next one, it cannot hold the loop. A protocol error is left for the
+ * next call's collectives to report. */
+static void idle_serve(struct mlos__gmaster *m)
+{
+    struct mlos_comm *c = &m->comm;
+    if (m->busy || !c->n)
+        return;
+    for (int pass = 0; pass < 4; pass++) {
+        idle_disarm(c);
+        (void)mlos__comm_serve(c);
+        mlos__comm_flush_wakes(c);
+        if (!idle_arm(c))
+            return;
+    }
+}
+
 /* ---- life cycle ---- */
 
 struct mlos__gmaster *mlos__gmaster_new(uv_loop_t *loop, void (*ring)(void *, uint64_t), void (*done)(void *),
@@ -145,6 +191,7 @@ int mlos__gmaster_attach(struct mlos__gmaster *m, const struct mlos_group_join *
             mlos_ring_set_shadow(&c->rx[k][p], m->shadow + at);
             at += c->rx[k][p].max_payload;
         }
+    idle_serve(m);
     return 0;
 }
 
@@ -154,6 +201,7 @@ void mlos__gmaster_bell(struct mlos__gmaster *m)
         return;
     __atomic_add_fetch(&m->bell, 1, __ATOMIC_RELEASE);
     (void)syscall(SYS_futex, &m->bell, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    idle_serve(m); /* no call running: the bell was for the loop */
 }
 
 /* ---- one group call ---- */
@@ -184,6 +232,7 @@ static void after_cb(uv_work_t *w, int status)
         snprintf(m->ctx.error, sizeof(m->ctx.error), "the master's rank was cancelled before it ran");
     }
     m->busy = 0;
+    idle_serve(m); /* what came meanwhile, and armed for what follows */
     m->done(m->arg);
 }
 
@@ -208,6 +257,7 @@ int mlos__gmaster_run(struct mlos__gmaster *m, uv_loop_t *loop, mlos_group_maste
     m->ctx.result_len = 0;
     m->ctx.error[0] = 0;
     m->work.data = m;
+    idle_disarm(&m->comm); /* the call's wait loop arms what it waits for */
     if (uv_queue_work(loop, &m->work, work_cb, after_cb) < 0)
         return MLOS_ENOMEM;
     m->busy = 1;

@@ -37,10 +37,11 @@
  * would (spin_us). Everything the shards write in the group memory is
  * untrusted there too: the master copies each frame before it looks at
  * it and takes the layout from its own records. Limits: the master holds
- * one rank of a group (it may be a member of several groups); it serves
- * peers' one-sided requests only while its function is in a comm call
- * (a shard serves them between calls too); MLOS_COLL_USER reductions
- * need the reduction hook, which the master does not have (MLOS_ENOENT).
+ * one rank of a group (it may be a member of several groups); between
+ * calls the loop answers peers' one-sided requests to it as a shard's
+ * idle loop does (refused: its regions go with each call);
+ * MLOS_COLL_USER reductions need the reduction hook, which the master
+ * does not have (MLOS_ENOENT).
  *
  * Ownership: the caller owns mlos_group_mem_t, mlos_group_t and
  * mlos_group_call_t and keeps them alive until their callbacks have run;

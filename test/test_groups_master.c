@@ -206,6 +206,9 @@ static int master_rma(struct mlos_task_ctx *ctx, void *data)
     return mlos_task_result(ctx, res, sizeof(res));
 }
 
+/* No comm call at all: returns at once. */
+static int master_nothing(struct mlos_task_ctx *ctx, void *data) { return 0; }
+
 /* Barriers until one fails, or le32 count of them if nonzero
  * (group.barriers' twin). */
 static int master_barriers(struct mlos_task_ctx *ctx, void *data)
@@ -576,6 +579,28 @@ static void case_peers(void)
         }
         printf("n=%u, master at rank %d: messages and one-sided access to and from it, checked by each target\n",
                g.n, mlos_group_master_rank(&g));
+        /* A get aimed at the master's rank once its function has returned
+         * (it makes no comm call): refused at once by the loop, as a shard
+         * between calls would, not left waiting for the deadline. */
+        uint8_t garg[16];
+        int mr = mlos_group_master_rank(&g);
+        mlos_put_le32(garg, (uint32_t)mr);
+        mlos_put_le32(garg + 4, 64);
+        mlos_put_le64(garg + 8, 0x5eed);
+        uint64_t t0 = uv_hrtime();
+        rc = gcall(&g, &c, "group.get", master_nothing, garg, 16, 10000);
+        uint64_t ms = (uv_hrtime() - t0) / 1000000;
+        if (rc)
+            fprintf(stderr, "lone get: %s\n", c.error);
+        CHECK_EQ(rc, 0);
+        for (unsigned r = 0; r < g.n; r++)
+            if ((int)r != mr) {
+                CHECK_EQ(c.rank_len[r], 4);
+                CHECK_EQ((int32_t)mlos_get_le32(c.rank_result[r]), MLOS_EKEY);
+            }
+        CHECK(ms < 5000);
+        printf("a get at the master's rank between its calls: refused (MLOS_EKEY) after %llu ms\n",
+               (unsigned long long)ms);
         mlos_group_close_sync(&g);
     }
     stop_all(s, 2);

@@ -65,6 +65,7 @@ struct spread {
     uint64_t here;                    /* ranks on this host */
     uint32_t ring_bytes;
     struct mlos__relay *relay;        /* this host's crossing pairs, or NULL */
+    struct mlos__gmaster *mr;         /* the master's own rank (a NULL member), or NULL */
     uint32_t *fwd;                    /* [kind][from][to]: bytes forwarded between agents, not credited yet */
     struct spread *next;
 };
@@ -107,7 +108,9 @@ static void sp_ring(void *ctx, unsigned rank)
 {
     struct spread *sp = ctx;
     mlos_shard_t *s = rank < sp->n ? sp->m[rank] : NULL;
-    if (s && s->impl && !s->impl->rops && mlos_shard_alive(s))
+    if (rank < sp->n && !s)
+        mlos__gmaster_bell(sp->mr); /* the master's own rank */
+    else if (s && s->impl && !s->impl->rops && mlos_shard_alive(s))
         mlos__ring_bell(s->impl);
 }
 
@@ -220,7 +223,7 @@ static void fill_ranks(uint8_t *p, const void *node, mlos_shard_t *const *m, uns
 
 void mlos__group_nodes_format(uv_loop_t *loop, const mlos_group_mem_t *gm, mlos_shard_t *const *m, unsigned n,
                               uint32_t id, uint32_t gen, uint8_t *slice, uint64_t off, uint64_t len,
-                              uint32_t ring_bytes)
+                              uint32_t ring_bytes, struct mlos__gmaster *mr)
 {
     struct spread *sp;
     int far = 0;
@@ -233,6 +236,7 @@ void mlos__group_nodes_format(uv_loop_t *loop, const mlos_group_mem_t *gm, mlos_
         sp->id = id;
         sp->gen = gen;
         sp->n = n;
+        sp->mr = mr;
         for (unsigned r = 0; r < n; r++) {
             sp->m[r] = m[r];
             sp->node[r] = remote(m[r]) ? node_of(m[r]) : NULL;

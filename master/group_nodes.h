@@ -12,6 +12,7 @@
 #include "mlos_group.h"
 
 struct mlos_shard_impl;
+struct mlos__gmaster;
 
 /* ---- master: members behind agents ---- */
 
@@ -23,10 +24,11 @@ int mlos__group_nodes_check(mlos_shard_t *const *m, unsigned n, unsigned rank, m
 /* Tell the agent of every remote member to format the group's slice at
  * off in its node's group memory (before the members are asked to join);
  * with members on this host too, relay the pairs that cross between the
- * master's slice (at slice) and the nodes. */
+ * master's slice (at slice) and the nodes. A NULL member is the master's
+ * own rank (mr rings it). */
 void mlos__group_nodes_format(uv_loop_t *loop, const mlos_group_mem_t *gm, mlos_shard_t *const *m, unsigned n,
                               uint32_t id, uint32_t gen, uint8_t *slice, uint64_t off, uint64_t len,
-                              uint32_t ring_bytes);
+                              uint32_t ring_bytes, struct mlos__gmaster *mr);
 
 /* The member of rank on this host sent a WAKE naming mask: peers
  * elsewhere are the relay's to serve. */

@@ -1,6 +1,7 @@
-/* test/group_ref.h -- the serial computation the group tests check every
- * collective of the group.check task against (test_groups.c, the cluster
- * suite's test_cluster_groups.c): what rank r of n must hold after it. */
+/* test/group_ref.h -- what the group tests compute serially to check a
+ * group's collectives against: the collective numbers of the group.check
+ * task (shards/tasks/group_tasks.c) and each rank's expected output for
+ * the inputs shards/tasks/group_gen.h generates. */
 #ifndef MLOS_TEST_GROUP_REF_H
 #define MLOS_TEST_GROUP_REF_H
 
@@ -11,6 +12,10 @@
 #include "mlos_endian.h"
 
 enum { GC_BARRIER, GC_BCAST, GC_REDUCE, GC_ALLREDUCE, GC_GATHER, GC_ALLGATHER };
+static const char *which_name[] __attribute__((unused)) = {"barrier", "bcast",  "reduce",
+                                                           "allreduce", "gather", "allgather"};
+
+/* ---- serial reference ---- */
 
 static inline void fold_ref(int type, int op, uint8_t *acc, const uint8_t *x)
 {

@@ -27,7 +27,6 @@
 #include "group_wire.h"
 #include "ring.h"
 
-static const char *which_name[] = {"barrier", "bcast", "reduce", "allreduce", "gather", "allgather"};
 
 static uv_loop_t *loop;
 static mlos_group_mem_t gm;

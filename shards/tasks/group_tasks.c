@@ -1,6 +1,6 @@
 /* Built-in tasks that exercise a shard group from inside (run them with
  * mlos_group_call): every collective on generated inputs (group_gen.h),
- * messages around a ring, one-sided access with its checks, a barrier
+ * messages around a ring, one-sided access with its checks, a lone get, a barrier
  * loop for failure tests, and timed loops for benchmarks. Outputs go to
  * the bulk window (offset 0) for the master to compare with a serial
  * computation; integers in arguments and results are little-endian. */
@@ -234,6 +234,26 @@ static int group_rma(struct mlos_task_ctx *ctx)
     return mlos_task_result(ctx, res, sizeof(res));
 }
 MLOS_TASK("group.rma", group_rma);
+
+/* One get from a peer's region and nothing else, for tests of a target
+ * that is in no comm call (between calls its regions are gone: it
+ * answers MLOS_EKEY). Argument: le32 peer, le32 len (<= bulk), le64 key.
+ * Result: le32 status of the get. */
+static int group_get(struct mlos_task_ctx *ctx)
+{
+    struct mlos_comm *c = need_comm(ctx);
+    if (!c)
+        return MLOS_EINVAL;
+    if (ctx->arg_len != 16)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "group.get takes 16 bytes");
+    uint32_t peer = mlos_get_le32(ctx->arg), len = mlos_get_le32(ctx->arg + 4);
+    if (len > ctx->bulk_len)
+        return mlos_task_fail(ctx, MLOS_ERANGE, "%u bytes do not fit the bulk window", len);
+    uint8_t res[4];
+    mlos_put_le32(res, (uint32_t)mlos_comm_get(c, (int)peer, mlos_get_le64(ctx->arg + 8), 0, ctx->bulk, len));
+    return mlos_task_result(ctx, res, sizeof(res));
+}
+MLOS_TASK("group.get", group_get);
 
 /* Barriers until one fails (or le32 count of them, if nonzero): for
  * failure tests, the error names the rank that went down. */

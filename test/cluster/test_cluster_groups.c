@@ -28,6 +28,9 @@
  *            the first agent, the group computes again
  *   eight    8 ranks interleaved over this host and two agents: every
  *            collective, messages, one-sided access, f64 identical to local
+ *   master   the master's own rank with members behind two agents and one
+ *            here: collectives; an agent killed under barriers fails the
+ *            master's rank too; re-formed on the other agent
  *   pool     a pool over two agents (2 shards each) as a 4-rank group:
  *            collectives; a call past its deadline ends with every rank
  *            MLOS_ETIMEDOUT (the abort reaches each node's copy)
@@ -60,7 +63,9 @@
 #include "ring.h"
 #include "group_node.h"
 #include "launcher.h"
+#include "mlos_coll.h"
 #include "mlos_group.h"
+#include "mlos_task_api.h"
 
 static uv_loop_t *loop;
 static const char *agent, *arch;
@@ -785,6 +790,176 @@ static void case_mix(void)
     mlos_launch_stop(&a[1].la);
 }
 
+/* ---- the master's own rank beside members behind agents ---- */
+
+#define MASTER_OUT (1u << 20)
+static uint8_t *master_out;
+
+/* group.check on the master's rank: the same inputs, output into master_out. */
+static int master_check(struct mlos_task_ctx *ctx, void *data)
+{
+    (void)data;
+    struct mlos_comm *c = mlos_comm_self();
+    if (!c || ctx->arg_len != 32)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "no group, or not 32 bytes");
+    const uint8_t *a = ctx->arg;
+    uint32_t which = mlos_get_le32(a), type = mlos_get_le32(a + 4), op = mlos_get_le32(a + 8),
+             root = mlos_get_le32(a + 12);
+    uint64_t count = mlos_get_le64(a + 16), seed = mlos_get_le64(a + 24);
+    uint32_t me = (uint32_t)mlos_comm_rank(c), n = (uint32_t)mlos_comm_size(c);
+    int typed = which == GC_REDUCE || which == GC_ALLREDUCE;
+    size_t in_len = typed ? count * 8 : count;
+    size_t olen = which == GC_GATHER || which == GC_ALLGATHER ? in_len * n : which == GC_BARRIER ? 0 : in_len;
+    if ((which == GC_GATHER || which == GC_REDUCE) && me != root)
+        olen = 0;
+    uint8_t *in = malloc(in_len ? in_len : 1), *out = master_out;
+    if (!in || olen > MASTER_OUT) {
+        free(in);
+        return mlos_task_fail(ctx, MLOS_ERANGE, "output of %zu bytes", olen);
+    }
+    for (size_t i = 0; typed ? i < count : i < in_len; i++) {
+        if (typed)
+            mlos_gg_elem((int)type, seed, me, i, in + 8 * i);
+        else
+            in[i] = mlos_gg_byte(seed, which == GC_BCAST ? root : me, i);
+    }
+    int rc;
+    switch (which) {
+    case GC_BARRIER: rc = mlos_barrier(c); break;
+    case GC_BCAST:
+        if (me == root)
+            memcpy(out, in, in_len);
+        rc = mlos_bcast(c, out, in_len, (int)root);
+        break;
+    case GC_REDUCE: rc = mlos_reduce(c, in, me == root ? out : NULL, count, type, op, (int)root); break;
+    case GC_ALLREDUCE: rc = mlos_allreduce(c, in, out, count, type, op); break;
+    case GC_GATHER: rc = mlos_gather(c, in, in_len, me == root ? out : NULL, (int)root); break;
+    case GC_ALLGATHER: rc = mlos_allgather(c, in, in_len, out); break;
+    default: rc = MLOS_EINVAL;
+    }
+    free(in);
+    if (rc < 0)
+        return mlos_task_fail(ctx, rc, "%s", mlos_comm_error(c));
+    uint8_t res[8];
+    mlos_put_le64(res, olen);
+    return mlos_task_result(ctx, res, 8);
+}
+
+static int master_barriers(struct mlos_task_ctx *ctx, void *data)
+{
+    (void)data;
+    struct mlos_comm *c = mlos_comm_self();
+    for (;;) {
+        int rc = mlos_barrier(c);
+        if (rc < 0)
+            return mlos_task_fail(ctx, rc, "%s", mlos_comm_error(c));
+    }
+}
+
+/* check_one with the master at rank 0 (m[0] is NULL). */
+static void check_one_m(mlos_group_t *grp, mlos_shard_t **m, int which, int type, int op, unsigned root,
+                        uint64_t count, uint64_t seed)
+{
+    uint8_t arg[32];
+    struct gcall g;
+    mlos_put_le32(arg, (uint32_t)which);
+    mlos_put_le32(arg + 4, (uint32_t)type);
+    mlos_put_le32(arg + 8, (uint32_t)op);
+    mlos_put_le32(arg + 12, root);
+    mlos_put_le64(arg + 16, count);
+    mlos_put_le64(arg + 24, seed);
+    memset(&g, 0, sizeof(g));
+    g.req.data = &g;
+    int rc = mlos_group_call_master(grp, &g.req, "group.check", master_check, NULL, arg, sizeof(arg), 60000, on_call);
+    while (rc == 0 && !g.done)
+        uv_run(loop, UV_RUN_ONCE);
+    if (rc == 0)
+        rc = g.status;
+    if (rc)
+        fprintf(stderr, "collective %d with the master: %s (%s)\n", which, mlos_strerror(rc), g.error);
+    CHECK_EQ(rc, 0);
+    for (unsigned r = 0; r < grp->n; r++) {
+        size_t want = expected(which, type, op, root, count, seed, grp->n, r, exp_buf);
+        CHECK_EQ(g.rank_olen[r], want);
+        if (!want)
+            continue;
+        uint8_t *got = r == 0 ? master_out : member_out(m[r], want);
+        CHECK(!memcmp(got, exp_buf, want));
+        if (r)
+            free(got);
+    }
+}
+
+/* Rank 0 the master, 1 behind g-ma, 2 behind g-mb, 3 a shard here. */
+static void case_master(void)
+{
+    mlos_cluster_t c;
+    struct agent a[2];
+    mlos_shard_t s[4];
+    listen_cluster(&c);
+    mlos_node_t *na = add_node(&c, &a[0], "g-ma", 0);
+    mlos_node_t *nb = add_node(&c, &a[1], "g-mb", 1);
+    CHECK((master_out = malloc(MASTER_OUT)) != NULL);
+    spawn_on(na, &s[1]);
+    spawn_on(nb, &s[2]);
+    spawn_on(NULL, &s[3]);
+    mlos_shard_t *m[4] = {NULL, &s[1], &s[2], &s[3]};
+    mlos_group_t g;
+    make_group(&g, m, 4, 0);
+    CHECK_EQ(mlos_group_master_rank(&g), 0);
+    static const uint64_t counts[] = {1, 700, 20000};
+    uint64_t seed = 300;
+    for (int t = 0; t < 3; t++)
+        for (int ci = 0; ci < 3; ci++) {
+            check_one_m(&g, m, GC_ALLREDUCE, t, 0, 0, counts[ci], seed++);
+            check_one_m(&g, m, GC_REDUCE, t, 2, (unsigned)(seed % 4), counts[ci], seed);
+            seed++;
+        }
+    check_one_m(&g, m, GC_BARRIER, 0, 0, 0, 0, seed++);
+    check_one_m(&g, m, GC_BCAST, 0, 0, 0, 70000, seed++);
+    check_one_m(&g, m, GC_BCAST, 0, 0, 2, 70000, seed++);
+    check_one_m(&g, m, GC_GATHER, 0, 0, 0, 5000, seed++);
+    check_one_m(&g, m, GC_ALLGATHER, 0, 0, 0, 5000, seed++);
+    printf("the master's rank, g-ma, g-mb and a shard here: collectives match the serial computation\n");
+    /* g-mb lost under barriers: the master's rank fails too, naming rank 2 */
+    struct gcall call;
+    memset(&call, 0, sizeof(call));
+    call.req.data = &call;
+    CHECK_EQ(mlos_group_call_master(&g, &call.req, "group.barriers", master_barriers, NULL, NULL, 0, 0, on_call), 0);
+    run_ms(loop, 200);
+    CHECK(!call.done);
+    uint64_t t0 = uv_hrtime();
+    kill(a[1].la.pid, SIGKILL);
+    while (!call.done && uv_hrtime() - t0 < 5000000000ull)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK(call.done);
+    printf("g-mb killed: %s after %llu ms, failed rank %d; the master's rank: %s\n", mlos_strerror(call.status),
+           (unsigned long long)((call.t_done - t0) / 1000000u), call.failed_rank, mlos_strerror(call.rank_status[0]));
+    CHECK_EQ(call.status, MLOS_ESHARDDIED);
+    CHECK_EQ(call.failed_rank, 2);
+    CHECK_EQ(call.rank_status[0], MLOS_ESHARDDIED);
+    CHECK((call.t_done - t0) / 1000000u < 1500);
+    mlos_shard_t r2;
+    spawn_on(na, &r2);
+    m[2] = &r2;
+    CHECK_EQ(reform_sync(&g, 2, &r2), 0);
+    check_one_m(&g, m, GC_ALLREDUCE, 2, 0, 0, 20000, seed++);
+    printf("rank 2 re-formed on g-ma: the group with the master computes again\n");
+    mlos_group_close_sync(&g);
+    mlos_shard_stop_sync(&s[1]);
+    mlos_shard_stop_sync(&s[2]);
+    mlos_shard_stop_sync(&s[3]);
+    mlos_shard_stop_sync(&r2);
+    free(master_out);
+    mlos_cluster_close_sync(&c);
+    wait_exit(&a[0], 8000);
+    wait_exit(&a[1], 8000);
+    CHECK(a[0].exited && a[1].exited);
+    CHECK_EQ(a[0].status, 0);
+    mlos_launch_stop(&a[0].la);
+    mlos_launch_stop(&a[1].la);
+}
+
 /* Eight ranks over three sites, interleaved (0 here, 1 a, 2 b, 3 here, ...):
  * most pairs cross, in every direction. */
 static void case_eight(void)
@@ -1023,6 +1198,8 @@ int main(int argc, char **argv)
             case_pool();
         else if (!strcmp(argv[i], "eight"))
             case_eight();
+        else if (!strcmp(argv[i], "master"))
+            case_master();
         else if (!strcmp(argv[i], "netns") && i + 3 < argc) {
             case_netns(argv[i + 1], argv[i + 2], argv[i + 3]);
             i += 3;

@@ -189,6 +189,36 @@ static void case_process(void)
     stop_all(s, 8);
 }
 
+/* Messages around the ring, one-sided access and its checks, on every
+ * rank of g (n ranks): group.p2p and group.rma check their own bytes. */
+static void check_peers(mlos_group_t *g, unsigned n)
+{
+    struct gcall c;
+    uint8_t parg[16];
+    mlos_put_le64(parg, 100000);
+    mlos_put_le64(parg + 8, 31);
+    int rc = gcall(g, &c, "group.p2p", parg, 16, 60000);
+    if (rc)
+        fprintf(stderr, "p2p: %s\n", c.error);
+    CHECK_EQ(rc, 0);
+    mlos_put_le64(parg, 50000);
+    rc = gcall(g, &c, "group.rma", parg, 16, 60000);
+    if (rc)
+        fprintf(stderr, "rma: %s\n", c.error);
+    CHECK_EQ(rc, 0);
+    for (unsigned r = 0; r < n; r++) {
+        const uint8_t *p = c.rank_result[r];
+        CHECK_EQ(c.rank_len[r], 28);
+        CHECK_EQ((int32_t)mlos_get_le32(p + 0), MLOS_EKEY);    /* wrong key */
+        CHECK_EQ((int32_t)mlos_get_le32(p + 4), MLOS_ERANGE);  /* past the end */
+        CHECK_EQ((int32_t)mlos_get_le32(p + 8), MLOS_EACCES);  /* read-only region */
+        CHECK_EQ((int32_t)mlos_get_le32(p + 12), 0);           /* reading it is fine */
+        CHECK_EQ((int32_t)mlos_get_le32(p + 16), MLOS_ERANGE); /* get past the end */
+        CHECK_EQ((int32_t)mlos_get_le32(p + 20), MLOS_EKEY);   /* never exposed */
+        CHECK_EQ((int32_t)mlos_get_le32(p + 24), 0);           /* empty put at the end */
+    }
+}
+
 /* f64 sums of a 2- and a 3-rank group of each kind mix must be the same
  * bits as those of a process group: the first row of kinds. */
 static void case_kinds(const char *(*kinds)[3], int nkinds)
@@ -225,8 +255,10 @@ static void case_kinds(const char *(*kinds)[3], int nkinds)
             check_one(&g, m, GC_ALLGATHER, 0, 0, 0, 3000, 7, NULL, NULL);
             check_one(&g, m, GC_GATHER, 0, 0, 0, 100, 8, NULL, NULL);
             check_one(&g, m, GC_BARRIER, 0, 0, 0, 0, 9, NULL, NULL);
-            printf("%s/%s/%s n=%u: collectives match, f64 sums identical to the process group\n", kinds[kind][0],
-                   kinds[kind][1], kinds[kind][2], n);
+            check_peers(&g, n); /* big- and little-endian peers: messages and one-sided access between them */
+            printf("%s/%s/%s n=%u: collectives, messages and one-sided access match, f64 sums identical to the "
+                   "process group\n",
+                   kinds[kind][0], kinds[kind][1], kinds[kind][2], n);
             mlos_group_close_sync(&g);
             stop_all(s, n);
         }
@@ -412,30 +444,7 @@ static void case_many(void)
     printf("a shard in two groups: both run\n");
 
     /* Messages around the ring, one-sided access and its checks. */
-    struct gcall c;
-    uint8_t parg[16];
-    mlos_put_le64(parg, 100000);
-    mlos_put_le64(parg + 8, 31);
-    int rc = gcall(&a, &c, "group.p2p", parg, 16, 60000);
-    if (rc)
-        fprintf(stderr, "p2p: %s\n", c.error);
-    CHECK_EQ(rc, 0);
-    mlos_put_le64(parg, 50000);
-    rc = gcall(&a, &c, "group.rma", parg, 16, 60000);
-    if (rc)
-        fprintf(stderr, "rma: %s\n", c.error);
-    CHECK_EQ(rc, 0);
-    for (unsigned r = 0; r < 3; r++) {
-        const uint8_t *p = c.rank_result[r];
-        CHECK_EQ(c.rank_len[r], 28);
-        CHECK_EQ((int32_t)mlos_get_le32(p + 0), MLOS_EKEY);    /* wrong key */
-        CHECK_EQ((int32_t)mlos_get_le32(p + 4), MLOS_ERANGE);  /* past the end */
-        CHECK_EQ((int32_t)mlos_get_le32(p + 8), MLOS_EACCES);  /* read-only region */
-        CHECK_EQ((int32_t)mlos_get_le32(p + 12), 0);           /* reading it is fine */
-        CHECK_EQ((int32_t)mlos_get_le32(p + 16), MLOS_ERANGE); /* get past the end */
-        CHECK_EQ((int32_t)mlos_get_le32(p + 20), MLOS_EKEY);   /* never exposed */
-        CHECK_EQ((int32_t)mlos_get_le32(p + 24), 0);           /* empty put at the end */
-    }
+    check_peers(&a, 3);
     printf("messages and one-sided access: bytes right, keys/bounds/rights checked by the target\n");
     mlos_group_close_sync(&a);
     mlos_group_close_sync(&b);

@@ -105,7 +105,9 @@ int mlos_comm_recv(struct mlos_comm *c, int src, void *buf, size_t cap, size_t *
 #define MLOS_COMM_WRITE 2u
 /* Let peers put into (MLOS_COMM_WRITE) and/or get from (MLOS_COMM_READ)
  * [base, base+len) of this shard's memory; *key is the secret to hand them
- * (e.g. with mlos_allgather). The region stays exposed until
+ * (e.g. with mlos_allgather: as a number, so in a fixed byte order such as
+ * mlos_put_le64's when members may differ in endianness, as PowerPC and
+ * x86_64 ones do). The region stays exposed until
  * mlos_comm_unexpose or the end of the group call. At most 8 at a time
  * (MLOS_ENOMEM). Requests are served while this member is in any comm call
  * or idle between tasks. */

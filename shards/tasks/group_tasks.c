@@ -192,19 +192,24 @@ static int group_rma(struct mlos_task_ctx *ctx)
     uint32_t me = (uint32_t)mlos_comm_rank(c), n = (uint32_t)mlos_comm_size(c);
     if (n < 2 || 3 * len > ctx->bulk_len || !len)
         return mlos_task_fail(ctx, MLOS_EINVAL, "need 2 ranks and 3 x %llu bulk bytes", (unsigned long long)len);
-    uint64_t keys[2], all[2 * 64];
+    uint64_t keys[2];
+    uint8_t wire[16], all[16 * 64];
     int rc = mlos_comm_expose(c, ctx->bulk, len, MLOS_COMM_READ | MLOS_COMM_WRITE, &keys[0]);
     if (rc == 0)
         rc = mlos_comm_expose(c, ctx->bulk + len, len, MLOS_COMM_READ, &keys[1]);
+    /* Keys are numbers: little-endian on the wire, since a group may mix
+     * byte orders (a PowerPC member beside x86_64 ones). */
+    mlos_put_le64(wire, keys[0]);
+    mlos_put_le64(wire + 8, keys[1]);
     if (rc == 0)
-        rc = mlos_allgather(c, keys, sizeof(keys), all);
+        rc = mlos_allgather(c, wire, sizeof(wire), all);
     if (rc < 0)
         return comm_failed(ctx, c, rc);
     uint8_t *src = ctx->bulk + 2 * len;
     for (uint64_t i = 0; i < len; i++)
         src[i] = mlos_gg_byte(seed, me, i);
     uint32_t next = (me + 1) % n, prev = (me + n - 1) % n;
-    uint64_t kn = all[2 * next], kro = all[2 * next + 1];
+    uint64_t kn = mlos_get_le64(all + 16 * next), kro = mlos_get_le64(all + 16 * next + 8);
     rc = mlos_comm_put(c, (int)next, kn, 0, src, len);
     if (rc == 0)
         rc = mlos_barrier(c);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "cluster_get.h"
 #include "cluster_rdma.h"
 #include "master_internal.h"
 #include "node_proto.h"
@@ -316,6 +317,7 @@ static void node_lost(mlos_node_t *n, int err, const char *why)
         n->ps_cb = NULL;
         cb(n, MLOS_ESHARDDIED, "", 0, n->ps_arg);
     }
+    mlos__node_gets_fail(n, MLOS_ESHARDDIED);
     snprintf(msg, sizeof(msg), "node %s lost: %s", n->name[0] ? n->name : "?", why);
     /* Callbacks may stop shards (which unlinks them): walk a copy of ids. */
     if (n->shards && (ids = malloc(n->shards * sizeof(*ids))))
@@ -524,6 +526,12 @@ static void on_recv(mlos_ep_t *ep, uint32_t type, const void *data, size_t len)
     case MLOS_NODE_PUT_FORGED:
         c->rdma_forged++;
         return;
+    case MLOS_NODE_GET_DATA: { /* answers to GETs: checked against the request they name */
+        const char *bad = mlos__node_get_data(n, &h, p, len);
+        if (bad)
+            node_lost(n, MLOS_EPROTO, bad);
+        return;
+    }
     case MLOS_NODE_SPAWNED:
     case MLOS_NODE_GONE:
     case MLOS_NODE_REPLY:

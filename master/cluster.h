@@ -100,6 +100,7 @@ struct mlos_node_s {
     uint64_t rdma_put_bytes; /* put into slave windows by RDMA WRITE (verbs link) */
     uint64_t rdma_get_bytes; /* read from them by RDMA READ */
     uint64_t rdma_refused;   /* RDMA requests its agent's NIC refused (MLOS_EKEY ...) */
+    uint64_t get_bytes;      /* read from slave windows by GET requests its agent answered (tcp link) */
     /* private */
     mlos_cluster_t *c;
     mlos_ep_t ep;
@@ -112,6 +113,8 @@ struct mlos_node_s {
     void (*ps_cb)(mlos_node_t *, int, const char *, size_t, void *);
     void *ps_arg;
     uint32_t ps_req;
+    void *gets;              /* GET requests out (cluster_get.c) */
+    uint32_t get_seq;
     mlos_node_t *next;
 };
 

@@ -14,7 +14,8 @@
  * usable, failing at once where asked and not), pings them (the local
  * heartbeat), relays their calls and replies, copies put data into their
  * bulk windows (the one copy between the wire and the slave) in order with
- * calls, and answers ps queries. Protocol: rpc/abi/node_proto.h.
+ * calls, reads their windows for the master's gets, and answers ps
+ * queries. Protocol: rpc/abi/node_proto.h.
  *
  * It dies with its allocation and leaves nothing behind: when the master
  * says BYE, the connection breaks, the master has been silent for
@@ -50,6 +51,7 @@
 #include "mlos.pb-c.h"
 #include "mlos_pool.h"
 #include "msg.h"
+#include "node_get.h"
 #include "node_proto.h"
 #include "node_verbs.h"
 #include "remote.h"
@@ -489,6 +491,10 @@ static void on_recv(mlos_ep_t *e, uint32_t type, const void *data, size_t len)
     }
     case MLOS_NODE_PS:
         do_ps(h.req);
+        return;
+    case MLOS_NODE_GET: /* in order: after the replies and puts before it */
+        s = find(h.shard);
+        node_get_serve(s && s->state == S_READY ? &s->sh : NULL, h.shard, h.req, p, len, send_msg);
         return;
     case MLOS_NODE_BYE:
         quit(0, NULL);

@@ -21,9 +21,10 @@
  * mlos_call / mlos_call_ex / mlos_put / mlos_shard_stop like a local one;
  * shard->node names its node, shard->pid is its pid there and the registry
  * (`mlos ps`) shows both. mlos_get and mlos_shard_ep return MLOS_ENOTSUP
- * (results come back in replies; over a verbs link mlos_node_get reads the
- * window), mlos_shard_bulk returns NULL (the window is on the other node;
- * its size is still reported).
+ * (results come back in replies, or mlos_node_get reads the window: RDMA
+ * READ over a verbs link, GET requests the agent answers otherwise),
+ * mlos_shard_bulk returns NULL (the window is on the other node; its size
+ * is still reported).
  *
  * Liveness, end to end: the agent pings each of its slaves with the
  * heartbeat set on its handle (mlos_shard_heartbeat; pools set theirs) and
@@ -192,12 +193,18 @@ int mlos_node_shard_window(const mlos_shard_t *shard, struct mlos_node_window *o
 
 typedef void (*mlos_node_rdma_cb)(void *arg, int status);
 
-/* Read len (> 0) bytes of the shard's window at offset into dst by RDMA
- * READ; cb(arg, status) once they are in dst, which stays valid until then.
- * Ordered after the replies already received: a get issued after a call's
- * reply sees what the call wrote. MLOS_ERANGE outside the window,
- * MLOS_ENOTSUP without an RDMA window, MLOS_ESHARDDIED if the shard is not
- * ready; cb gets MLOS_EKEY if the agent's NIC refused the key. */
+/* Read len (> 0) bytes of the shard's window at offset into dst: by RDMA
+ * READ where the agent registered the window (verbs), else by GET requests
+ * its agent answers with the window's bytes (node_proto.h: at most
+ * MLOS_NODE_GET_MAX per request, two out per get, so what the agent queues
+ * stays bounded). cb(arg, status) once they are in dst, which stays valid
+ * until then. Ordered after the replies already received and the puts
+ * issued before: a get issued after a call's reply sees what the call
+ * wrote. MLOS_ERANGE outside the window, MLOS_EINVAL for len 0,
+ * MLOS_ESHARDDIED if the shard is not ready or its node is lost; cb gets
+ * MLOS_ESHARDDIED if the node is lost or the slave gone before the answer,
+ * MLOS_EPROTO if the agent answered wrongly (its node is then lost), and
+ * MLOS_EKEY if the agent's NIC refused the key. */
 int mlos_node_get(mlos_shard_t *shard, size_t offset, void *dst, size_t len, mlos_node_rdma_cb cb, void *arg);
 
 /* A put with an explicit window key, as mlos_put makes for a shard with a

@@ -254,6 +254,13 @@ int mlos_node_spawn(mlos_node_t *n, mlos_shard_t *shard, const struct mlos_spawn
     n->shards++;
     len = snprintf(text, sizeof(text), "arch=%s\nmem=%zu\nbulk=%zu\nring=%u\nkvm=%d\nhello_timeout=%u\nspin_us=%u\n",
                    arch, o->mem_bytes, o->bulk_bytes, o->ring_bytes, o->kvm, o->hello_timeout_ms, o->spin_us);
+    /* an application's own image goes by its file name, which the agent
+     * looks up in its own MLOS_IMAGE_PATH (paths here mean nothing there) */
+    if (o->image) {
+        const char *base = strrchr(o->image, '/') ? strrchr(o->image, '/') + 1 : o->image;
+        if (strlen(base) < 128 && len + 8 + (int)strlen(base) < (int)sizeof(text))
+            len += snprintf(text + len, sizeof(text) - (size_t)len, "image=%s\n", base);
+    }
     /* A failed send means the connection broke: on_fail settles the
      * shard (from the loop, never inside this call). */
     (void)node_send(n, MLOS_NODE_SPAWN, rs->id, 0, 0, text, (size_t)len, NULL, 0);

@@ -158,8 +158,9 @@ mlos_node_t *mlos_cluster_node_at(mlos_cluster_t *c, unsigned i);
 mlos_node_t *mlos_cluster_node_by_id(mlos_cluster_t *c, uint32_t id);
 
 /* Start a shard on the node (mlos_spawn's contract and options; the agent
- * finds images in its own $MLOS_IMAGE_PATH: opts->image and opts->qemu are
- * not sent, opts->kvm is: 1 fails at once on a node without a working KVM,
+ * finds images in its own $MLOS_IMAGE_PATH: of opts->image only the file
+ * name is sent, and looked up there (MLOS_ENOENT if it is not); opts->qemu
+ * is not sent, opts->kvm is: 1 fails at once on a node without a working KVM,
  * MLOS_KVM_AUTO falls back to TCG there). MLOS_ESHARDDIED if the node is
  * lost. */
 int mlos_node_spawn(mlos_node_t *n, mlos_shard_t *shard, const struct mlos_spawn_opts *opts, mlos_spawn_cb cb);

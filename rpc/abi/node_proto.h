@@ -14,7 +14,9 @@
  *                                 aux = the master's ping interval (ms)
  *   master -> agent   SPAWN       shard = the master's shard id; text
  *                                 "key=value" lines: arch, mem, bulk, ring,
- *                                 kvm (1, 0, -1 auto), hello_timeout, spin_us
+ *                                 kvm (1, 0, -1 auto), hello_timeout, spin_us,
+ *                                 image (optional: a file name, no '/', that
+ *                                 the agent finds on its MLOS_IMAGE_PATH)
  *   agent  -> master  SPAWNED     shard; le64 bulk_len, le32 pid, le32 k
  *                                 (0, or MLOS_NODE_WINKEY_SIZE on a verbs
  *                                 link: below), k bytes of window key, then

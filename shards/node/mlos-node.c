@@ -266,7 +266,7 @@ static unsigned long long kv_num(const uint8_t *p, size_t len, const char *key, 
 static void do_spawn(uint32_t id, const uint8_t *p, size_t len)
 {
     struct mlos_spawn_opts o = {0};
-    char arch[16], kvm[8];
+    char arch[16], kvm[8], iname[128], ipath[4096];
     struct ashard *s;
     int rc;
 
@@ -296,6 +296,21 @@ static void do_spawn(uint32_t id, const uint8_t *p, size_t len)
         const char *why = "spawn options out of range";
         (void)send_msg(MLOS_NODE_GONE, id, 0, (uint32_t)(int32_t)MLOS_EINVAL, why, strlen(why), NULL, 0);
         return;
+    }
+    /* an image by file name only, found on this node's MLOS_IMAGE_PATH */
+    if (mlos_node_kv(p, len, "image", iname, sizeof(iname)) == 0) {
+        char why[300];
+        if (!iname[0] || iname[0] == '.' || strchr(iname, '/')) {
+            snprintf(why, sizeof(why), "image name '%.100s' is not a plain file name", iname);
+            (void)send_msg(MLOS_NODE_GONE, id, 0, (uint32_t)(int32_t)MLOS_EINVAL, why, strlen(why), NULL, 0);
+            return;
+        }
+        if (mlos_image_find(iname, ipath, sizeof(ipath)) < 0) {
+            snprintf(why, sizeof(why), "image %.100s is not on MLOS_IMAGE_PATH of node %s", iname, node_name);
+            (void)send_msg(MLOS_NODE_GONE, id, 0, (uint32_t)(int32_t)MLOS_ENOENT, why, strlen(why), NULL, 0);
+            return;
+        }
+        o.image = ipath;
     }
     if (!(s = calloc(1, sizeof(*s))))
         return;

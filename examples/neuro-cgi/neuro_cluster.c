@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "neuro_cluster.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +93,21 @@ int neuro_cluster_open(uv_loop_t *loop, const struct neuro_cluster_opts *o, stru
     else if (!slurm || gethostname(host, sizeof(host) - 1) < 0)
         snprintf(host, sizeof(host), "127.0.0.1");
     host[sizeof(host) - 1] = 0;
+    {
+        /* agents connect to an address (msg.h takes no names): this host's
+         * IPv4 address as the nodes resolve its name */
+        struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+        char ip[INET_ADDRSTRLEN];
+        if (getaddrinfo(host, NULL, &hints, &ai) != 0 || !ai ||
+            !inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, ip, sizeof(ip))) {
+            snprintf(err, errlen, "cannot resolve '%s', the name node agents would reach this host at", host);
+            if (ai)
+                freeaddrinfo(ai);
+            return MLOS_EINVAL;
+        }
+        freeaddrinfo(ai);
+        snprintf(host, sizeof(host), "%s", ip);
+    }
     if (mlos_remote_nonce(rnd) < 0) {
         snprintf(err, errlen, "no randomness for the agents' secret");
         return MLOS_EIO;
@@ -113,6 +130,10 @@ int neuro_cluster_open(uv_loop_t *loop, const struct neuro_cluster_opts *o, stru
     nc->listening = 1;
     mlos_cluster_addr(&nc->c, addr, sizeof(addr));
     snprintf(maddr, sizeof(maddr), "tcp:%s:%s", host, strrchr(addr, ':') ? strrchr(addr, ':') + 1 : "0");
+    /* srun gives up on the allocation a little before we give up on the
+     * agents, so that its own reason (no such partition, not enough nodes)
+     * is what the user reads */
+    unsigned alloc_s = timeout / 1000 > 6 ? timeout / 1000 - 3 : 3;
     nc->nlaunch = slurm ? 1 : nodes;
     for (unsigned i = 0; i < nc->nlaunch; i++) {
         char name[32];
@@ -121,8 +142,8 @@ int neuro_cluster_open(uv_loop_t *loop, const struct neuro_cluster_opts *o, stru
         struct mlos_launch_opts lo = {.launcher = o->launcher, .program = agent, .master_addr = maddr,
                                       .secret = secret, .extra_args = slurm ? NULL : extra,
                                       .partition = o->partition, .nodelist = o->nodelist,
-                                      .nodes = slurm ? nodes : 0, .alloc_timeout_s = (timeout + 999) / 1000,
-                                      .time_limit_min = 60};
+                                      .nodes = slurm ? nodes : 0, .alloc_timeout_s = alloc_s,
+                                      .time_limit_min = o->time_limit_min ? o->time_limit_min : 10};
         nc->la[i].data = nc;
         if ((rc = mlos_launch_start(loop, &nc->la[i], &lo, on_exit_cb)) < 0) {
             snprintf(err, errlen, "cannot start the node agent %s%s: %s", agent, slurm ? " with srun" : "",

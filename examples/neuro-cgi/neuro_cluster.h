@@ -27,6 +27,8 @@ struct neuro_cluster_opts {
     const char *host;           /* the name or address agents reach this host at; NULL: its host name
                                  * (slurm), 127.0.0.1 (local) */
     unsigned join_timeout_ms;   /* agents must have joined within this: 30000 */
+    unsigned time_limit_min;    /* slurm --time of the agents' job step (a partition refuses a step longer
+                                 * than its MaxTime): 10 */
 };
 
 /* 0 and *out, or a negative MLOS_E* with a sentence for users in err:

@@ -20,7 +20,8 @@
 #   NEURO_SLURM       1: each request's slaves on a Slurm allocation (srun
 #                     starts one mlos-node per node), default 0; with
 #                     NEURO_SLURM_NODES (1), NEURO_SLURM_PARTITION,
-#                     NEURO_SLURM_TIMEOUT (30 s), NEURO_SLURM_HOST,
+#                     NEURO_SLURM_TIMEOUT (30 s), NEURO_SLURM_TIME_LIMIT
+#                     (10 min), NEURO_SLURM_HOST,
 #                     NEURO_AGENT (see cgi/config.h)
 #   NEURO_KEEP_SECONDS, NEURO_KEEP_BYTES  storage retention (the CGI's
 #                     defaults when unset: 7 days, 4 GiB)
@@ -112,6 +113,7 @@ esc() { printf '%s' "$1" | sed -e 's/[|&\\]/\\&/g'; }
         -e "s|@NEURO_SLURM_NODES@|$(esc "${NEURO_SLURM_NODES:-1}")|g" \
         -e "s|@NEURO_SLURM_PARTITION@|$(esc "${NEURO_SLURM_PARTITION:-}")|g" \
         -e "s|@NEURO_SLURM_TIMEOUT@|$(esc "${NEURO_SLURM_TIMEOUT:-30}")|g" \
+        -e "s|@NEURO_SLURM_TIME_LIMIT@|$(esc "${NEURO_SLURM_TIME_LIMIT:-10}")|g" \
         -e "s|@NEURO_SLURM_HOST@|$(esc "${NEURO_SLURM_HOST:-}")|g" \
         -e "s|@NEURO_AGENT@|$(esc "${NEURO_AGENT:-}")|g" \
         -e "s|@NEURO_ATLAS_DIR@|$(esc "${NEURO_ATLAS_DIR:-/usr/share/mricron/templates}")|g" \

@@ -247,7 +247,8 @@ void analyze_post(const struct cgi_config *cfg, int in, double t0_ms, struct res
         struct neuro_cluster_opts co = {.launcher = "slurm", .nodes = cfg->slurm_nodes,
                                         .partition = cfg->slurm_partition, .agent = cfg->agent,
                                         .host = getenv("NEURO_SLURM_HOST"),
-                                        .join_timeout_ms = cfg->slurm_timeout_s * 1000u};
+                                        .join_timeout_ms = cfg->slurm_timeout_s * 1000u,
+                                        .time_limit_min = cfg->slurm_time_limit_min};
         if (neuro_cluster_open(uv_default_loop(), &co, &nc, err, sizeof err) < 0) {
             fail(resp, 503, "no slaves on Slurm: %s", err);
             goto out;

@@ -79,6 +79,9 @@ int config_load(struct cgi_config *c, char *err, size_t errlen)
     if (env_size("NEURO_SLURM_TIMEOUT", 30, 3600, &v, err, errlen) < 0)
         return -1;
     c->slurm_timeout_s = (unsigned)v;
+    if (env_size("NEURO_SLURM_TIME_LIMIT", 10, 525600, &v, err, errlen) < 0)
+        return -1;
+    c->slurm_time_limit_min = (unsigned)v;
     c->slurm_partition = getenv("NEURO_SLURM_PARTITION");
     if (c->slurm_partition && !*c->slurm_partition)
         c->slurm_partition = NULL;

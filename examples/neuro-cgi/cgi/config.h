@@ -24,6 +24,8 @@
  *   NEURO_SLURM_PARTITION  its partition (srun --partition): Slurm's default
  *   NEURO_SLURM_TIMEOUT  seconds the agents have to join (allocation
  *                     included) before the request fails with 503: 30
+ *   NEURO_SLURM_TIME_LIMIT  minutes a request's agents may run (srun --time;
+ *                     at most the partition's MaxTime): 10
  *   NEURO_SLURM_HOST  the name or address the nodes reach this host at: its
  *                     host name
  *   NEURO_AGENT       the mlos-node program as the nodes see it: mlos-node
@@ -48,6 +50,7 @@ struct cgi_config {
     int slurm;
     unsigned slurm_nodes;
     unsigned slurm_timeout_s;
+    unsigned slurm_time_limit_min;
     const char *slurm_partition; /* NULL: Slurm's default */
     const char *agent;           /* NULL: found as neuro_cluster.h says */
 };

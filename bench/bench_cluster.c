@@ -24,7 +24,10 @@
  *   - put bandwidth: M MiB of mlos_put into the shard's window (16 MiB,
  *     wrapping), then one echo call, which the agent runs only after the
  *     puts before it are in the window: MiB/s from the first put to its
- *     reply.
+ *     reply;
+ *   - get bandwidth: the same M MiB read back with mlos_node_get in pieces
+ *     of the window (16 MiB), one after another: over tcp GET requests the
+ *     agent answers from the slave's window, over verbs RDMA READs.
  * Over verbs (--listen verbs:IP, in the Soft-RoCE guest: bench_cluster_verbs.sh)
  * the raw baselines are Debian perftest's on the same device, run by this
  * program in the same run (--perftest DEV: ib_write_lat and ib_write_bw,
@@ -158,6 +161,9 @@ static int cmp_u64(const void *a, const void *b)
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
+
+/* an mlos_node_get ended: its status, in place of the 1 that means pending */
+static void get_done(void *arg, int status) { *(int *)arg = status < 0 ? status : 0; }
 
 static void on_exit_cb(mlos_launch_t *l, int status, const char *err)
 {
@@ -441,6 +447,32 @@ int main(int argc, char **argv)
     while ((node = mlos_cluster_node_at(&cl, 0)) && by_rdma && node->rdma_put_bytes - rdma0 < (uint64_t)mib * CHUNK)
         uv_run(loop, UV_RUN_NOWAIT); /* completions are counted from the loop */
 
+    /* gets: the window back, piece by piece, one get at a time */
+    double get_s = 0;
+    {
+        uint8_t *back = malloc(win);
+        uint64_t left = (uint64_t)mib * CHUNK;
+        int gst = 1;
+        t0 = uv_hrtime();
+        while (back && left) {
+            size_t k = left < win ? (size_t)left : win;
+            gst = 1;
+            if ((rc = mlos_node_get(&s, 0, back, k, get_done, &gst)) < 0) {
+                fprintf(stderr, "bench_cluster: get: %s\n", mlos_strerror(rc));
+                return 1;
+            }
+            while (gst == 1)
+                uv_run(loop, UV_RUN_ONCE);
+            if (gst < 0) {
+                fprintf(stderr, "bench_cluster: get: %s\n", mlos_strerror(gst));
+                return 1;
+            }
+            left -= k;
+        }
+        get_s = (uv_hrtime() - t0) / 1e9;
+        free(back);
+    }
+
     printf("through an agent over %s (%s shard on node %s, %s, spin_us %u, link_spin_us %u):\n", tname, arch, s.node,
            maddr, spin_us, link_spin_us);
     if (verbs) {
@@ -465,6 +497,8 @@ int main(int argc, char **argv)
         printf("  bulk, %u MiB          raw TCP stream %.0f MiB/s | mlos_put through the agent %.0f MiB/s  (%.0f%%)\n",
                mib, mib / raw_s, mib / put_s, 100.0 * raw_s / put_s);
     }
+    printf("  bulk back, %u MiB     mlos_node_get %.0f MiB/s (%s) | the puts above %.0f MiB/s\n", mib, mib / get_s,
+           by_rdma ? "RDMA READ" : "GET requests the agent answers", mib / put_s);
     printf("  during the puts: master CPU %.0f%%, agent CPU %.0f%% of %.2f s (the agent's pid is seen only when it "
            "shares our pid namespace)\n",
            100 * m_cpu / put_s, 100 * a_cpu / put_s, put_s);

@@ -8,8 +8,9 @@
  * remains at the end (the agent exited, its slaves' pids are gone).
  *   refuse    an agent with another secret is refused and exits 2
  *   info      the node reports cores, memory and KVM as this host has them;
- *             kvm=1 fails at once where KVM cannot run a guest; the registry
- *             names the node
+ *             kvm=1 fails at once where KVM cannot run a guest; an image the
+ *             node does not have (sent by file name) fails at once; the
+ *             registry names the node
  *   put       8 MiB put through the agent (many pieces) then sum_u64 over
  *             it; out of range MLOS_ERANGE; mlos_get MLOS_ENOTSUP
  *   get       mlos_node_get over the tcp link (GET requests the agent
@@ -186,6 +187,16 @@ static void case_info(void)
         CHECK_EQ(rc, MLOS_ESPAWN);
         CHECK(ms < 3000);
         mlos_shard_stop_sync(&s);
+    }
+    /* an image the node does not have: refused there by name, at once, the node stays */
+    {
+        struct mlos_spawn_opts o = {.arch = arch, .image = "/far/away/no-such-image.elf", .hello_timeout_ms = 30000};
+        uint64_t t0 = uv_hrtime();
+        CHECK_EQ(node_spawn_wait(loop, n, &s, &o), MLOS_ENOENT); /* the agent looked it up by name */
+        printf("spawn of an image the node lacks: refused after %.1f ms\n", (uv_hrtime() - t0) / 1e6);
+        CHECK(uv_hrtime() - t0 < 3000000000ull);
+        mlos_shard_stop_sync(&s);
+        CHECK(!n->lost);
     }
     CHECK_EQ(node_spawn_sync(n, &s, MLOS_KVM_AUTO), 0);
     CHECK(!strcmp(s.node, "n-info") && s.pid > 0 && s.ntasks > 0);

@@ -46,11 +46,12 @@ static void on_exit_cb(mlos_launch_t *l, int status, const char *err)
 
 static void teardown(struct neuro_cluster *nc)
 {
+    int joined = nc->c.nnodes > 0; /* agents that were never told BYE are not waited for */
     if (nc->listening)
         mlos_cluster_close_sync(&nc->c); /* BYE: the agents stop their slaves and exit */
     nc->listening = 0;
     /* give them a moment to leave on their own, then stop what is left */
-    uint64_t end = uv_hrtime() + 5000000000ull;
+    uint64_t end = uv_hrtime() + (joined ? 5000000000ull : 0);
     for (unsigned i = 0; i < nc->nlaunch; i++)
         while (nc->started[i] && !nc->la[i].exited && uv_hrtime() < end)
             uv_run(nc->loop, UV_RUN_NOWAIT), usleep(5000);

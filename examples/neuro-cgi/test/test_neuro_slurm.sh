@@ -9,8 +9,8 @@
 #     results.json (timings and ids aside);
 #   - errors as a clear 503 page within their bounds: no Slurm on PATH (run
 #     first, also where Slurm is not installed), an unknown partition,
-#     more nodes than the allocation has (neuro-cli: exit 2 with srun's
-#     reason);
+#     agents that cannot reach this host (not joined in time), more nodes
+#     than the allocation has (neuro-cli: exit 2 with srun's reason);
 #   - afterwards no mlos job in squeue, no agent or slave of this run, and
 #     nothing in its runtime directory.
 #   test_neuro_slurm.sh TEST_NEURO_CLUSTER MLOS_NODE NEURO_CLI NEURO_CGI ARCH...
@@ -153,8 +153,26 @@ echo "unknown partition: status $st after $ms ms: $(grep -o 'no slaves on Slurm[
 [ "$st" = 503 ] || bad "unknown partition: status '$st', not 503"
 [ "$ms" -lt 60000 ] || bad "unknown partition: $ms ms to answer"
 
-left=$(squeue -h -o '%j %T' 2>/dev/null | grep -c '^mlos-' || true)
-[ "$left" = 0 ] || { bad "$left mlos job(s) left in squeue"; squeue; }
+# agents that cannot reach this host (TEST-NET address): not joined in time
+t0=$(date +%s%N)
+post "$arch" "$RT/nojoin" NEURO_SLURM=1 NEURO_SLURM_HOST=192.0.2.1 NEURO_SLURM_TIMEOUT=8
+ms=$((($(date +%s%N) - t0) / 1000000))
+st=$(status_of "$RT/nojoin")
+echo "agents that cannot connect: status $st after $ms ms: $(grep -o 'no slaves on Slurm[^<]*' "$RT/nojoin" | head -n1)"
+[ "$st" = 503 ] || bad "agents that cannot connect: status '$st', not 503"
+grep -q "joined within 8000 ms" "$RT/nojoin" || bad "agents that cannot connect: the page does not say so"
+[ "$ms" -lt 30000 ] || bad "agents that cannot connect: $ms ms to answer"
+
+# a cancelled step may still be COMPLETING for Slurm's KillWait (2 s here)
+seen=
+for i in $(seq 1 50); do
+    jobs=$(squeue -h -o '%j %T' 2>/dev/null | grep '^mlos-' || true)
+    [ -z "$jobs" ] && break
+    seen="$seen$jobs; "
+    sleep 0.2
+done
+[ -n "$seen" ] && echo "jobs seen ending: $(echo "$seen" | tr '\n' ' ' | head -c 300)"
+[ -z "$jobs" ] || { bad "mlos job(s) left in squeue after 10 s: $jobs"; squeue; }
 sleep 0.3
 for e in /proc/[0-9]*/environ; do
     pid=${e#/proc/}; pid=${pid%/environ}

@@ -21,10 +21,16 @@
  *     doorbell only): the agent's own hop to its slave costs about this,
  *     so remote - local is what the tcp hop and the agent's relaying add;
  *   - raw TCP stream: M MiB in 1 MiB writes, until the far end's answer;
+ *     CPU per MiB of this sender and (--raw-pid) of the far end;
  *   - put bandwidth: M MiB of mlos_put into the shard's window (16 MiB,
  *     wrapping), then one echo call, which the agent runs only after the
  *     puts before it are in the window: MiB/s from the first put to its
- *     reply;
+ *     reply, and CPU per MiB of the master and the agent. Twice: "queued",
+ *     the producer running ahead with up to 32 MiB waiting in memory (a
+ *     busy link: each piece copied once on the master); and "paced", the
+ *     next put once the ones before it have left for the kernel (an idle
+ *     link: pieces written from the caller's buffer, only what the
+ *     kernel's socket buffer could not take at once copied);
  *   - get bandwidth: the same M MiB read back with mlos_node_get in pieces
  *     of the window (16 MiB), one after another: over tcp GET requests the
  *     agent answers from the slave's window, over verbs RDMA READs.
@@ -266,11 +272,12 @@ int main(int argc, char **argv)
                                          {"raw", 1, 0, 'r'},         {"wrapper", 1, 0, 'w'}, {"arch", 1, 0, 'A'},
                                          {"trips", 1, 0, 't'},       {"mib", 1, 0, 'm'},   {"spin-us", 1, 0, 'S'},
                                          {"listen", 1, 0, 'L'},      {"perftest", 1, 0, 'P'},
-                                         {"link-spin-us", 1, 0, 'K'}, {0, 0, 0, 0}};
+                                         {"link-spin-us", 1, 0, 'K'}, {"raw-pid", 1, 0, 'R'}, {0, 0, 0, 0}};
     const char *secret = NULL, *agent = "mlos-node", *node_ip = "127.0.0.1", *raw = NULL, *arch = "process";
     const char *listen_on = "tcp:0.0.0.0", *ptdev = NULL;
     const char *wrapper[16] = {NULL};
     unsigned trips = 5000, mib = 512, spin_us = 0, link_spin_us = 0;
+    int raw_pid = 0;
     int c;
     optind = 2;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -290,6 +297,7 @@ int main(int argc, char **argv)
         case 'm': mib = (unsigned)atoi(optarg); break;
         case 'S': spin_us = (unsigned)atoi(optarg); break;
         case 'K': link_spin_us = (unsigned)atoi(optarg); break;
+        case 'R': raw_pid = atoi(optarg); break;
         case 'L': listen_on = optarg; break;
         case 'P': ptdev = optarg; break;
         default: return 2;
@@ -406,16 +414,20 @@ int main(int argc, char **argv)
     static char buf[CHUNK];
     memset(buf, 0x5a, sizeof(buf));
     uint64_t t0;
-    double raw_s = 0;
+    double raw_s = 0, raw_cpu = 0, raw_far_cpu = 0;
     if (fd >= 0) {
         uint64_t hdr = (1ull << 63) | ((uint64_t)mib << 20);
         char ack;
+        raw_cpu = cpu_s(0);
+        raw_far_cpu = raw_pid ? cpu_s(raw_pid) : 0;
         t0 = uv_hrtime();
         full_io(fd, &hdr, 8, 1);
         for (unsigned i = 0; i < mib; i++)
             full_io(fd, buf, CHUNK, 1);
         full_io(fd, &ack, 1, 0);
         raw_s = (uv_hrtime() - t0) / 1e9;
+        raw_cpu = cpu_s(0) - raw_cpu;
+        raw_far_cpu = raw_pid ? cpu_s(raw_pid) - raw_far_cpu : 0;
     }
     size_t win = 0;
     mlos_shard_bulk(&s, &win);
@@ -423,25 +435,33 @@ int main(int argc, char **argv)
     mlos_node_t *node = mlos_cluster_node_at(&cl, 0);
     int apid = node ? node->agent_pid : 0;
     uint64_t rdma0 = node ? node->rdma_put_bytes : 0;
-    double m_cpu0 = cpu_s(0), a_cpu0 = cpu_s(apid);
-    t0 = uv_hrtime();
-    for (unsigned i = 0; i < mib; i++) {
-        rc = mlos_put(&s, (size_t)(i % per) * CHUNK, buf, CHUNK);
-        if (rc < 0) {
-            fprintf(stderr, "bench_cluster: put: %s\n", mlos_strerror(rc));
-            return 1;
+    /* mode 0: up to 32 MiB queued ahead; mode 1 (tcp): paced */
+    double put_s = 0, m_cpu = 0, a_cpu = 0, pput_s = 0, pm_cpu = 0, pa_cpu = 0;
+    for (int mode = 0; mode < (verbs ? 1 : 2); mode++) {
+        uint64_t ahead = mode ? 0 : 32u << 20;
+        double m_cpu0 = cpu_s(0), a_cpu0 = cpu_s(apid);
+        t0 = uv_hrtime();
+        for (unsigned i = 0; i < mib; i++) {
+            rc = mlos_put(&s, (size_t)(i % per) * CHUNK, buf, CHUNK);
+            if (rc < 0) {
+                fprintf(stderr, "bench_cluster: put: %s\n", mlos_strerror(rc));
+                return 1;
+            }
+            /* puts queue in memory: let the loop send while much is queued */
+            mlos_node_t *n;
+            while ((n = mlos_cluster_node_at(&cl, 0)) && n->out_bytes > ahead)
+                uv_run(loop, UV_RUN_ONCE);
+            if (!n)
+                return 1;
         }
-        /* puts queue in memory: let the loop send while much is queued */
-        mlos_node_t *n;
-        while ((n = mlos_cluster_node_at(&cl, 0)) && n->out_bytes > (32u << 20))
-            uv_run(loop, UV_RUN_ONCE);
-        if (!n)
+        if (mlos_call_sync(&s, "echo", "x", 1, NULL, NULL, err, sizeof(err)) < 0)
             return 1;
+        double t = (uv_hrtime() - t0) / 1e9, mc = cpu_s(0) - m_cpu0, ac = cpu_s(apid) - a_cpu0;
+        if (mode)
+            pput_s = t, pm_cpu = mc, pa_cpu = ac;
+        else
+            put_s = t, m_cpu = mc, a_cpu = ac;
     }
-    if (mlos_call_sync(&s, "echo", "x", 1, NULL, NULL, err, sizeof(err)) < 0)
-        return 1;
-    double put_s = (uv_hrtime() - t0) / 1e9;
-    double m_cpu = cpu_s(0) - m_cpu0, a_cpu = cpu_s(apid) - a_cpu0;
     if (fd >= 0)
         close(fd);
     while ((node = mlos_cluster_node_at(&cl, 0)) && by_rdma && node->rdma_put_bytes - rdma0 < (uint64_t)mib * CHUNK)
@@ -494,14 +514,19 @@ int main(int argc, char **argv)
         printf("  local call (same kind, this host) p50 %.1f us p99 %.1f us | remote - local %.1f us = %.2fx raw TCP "
                "(the tcp hop and the agent's relaying)\n",
                l50, l99, c50 - l50, (c50 - l50) / r50);
-        printf("  bulk, %u MiB          raw TCP stream %.0f MiB/s | mlos_put through the agent %.0f MiB/s  (%.0f%%)\n",
-               mib, mib / raw_s, mib / put_s, 100.0 * raw_s / put_s);
+        printf("  bulk, %u MiB          raw TCP stream %.0f MiB/s | mlos_put through the agent, queued %.0f MiB/s "
+               "(%.0f%%), paced %.0f MiB/s (%.0f%%)\n",
+               mib, mib / raw_s, mib / put_s, 100.0 * raw_s / put_s, mib / pput_s, 100.0 * raw_s / pput_s);
+        printf("  CPU per MiB           raw TCP sender %.3f ms, receiver %.3f ms%s | queued: master %.3f ms, agent "
+               "%.3f ms | paced: master %.3f ms, agent %.3f ms\n",
+               1e3 * raw_cpu / mib, 1e3 * raw_far_cpu / mib, raw_pid ? "" : " (no --raw-pid)", 1e3 * m_cpu / mib,
+               1e3 * a_cpu / mib, 1e3 * pm_cpu / mib, 1e3 * pa_cpu / mib);
     }
-    printf("  bulk back, %u MiB     mlos_node_get %.0f MiB/s (%s) | the puts above %.0f MiB/s\n", mib, mib / get_s,
-           by_rdma ? "RDMA READ" : "GET requests the agent answers", mib / put_s);
-    printf("  during the puts: master CPU %.0f%%, agent CPU %.0f%% of %.2f s (the agent's pid is seen only when it "
+    printf("  bulk back, %u MiB     mlos_node_get %.0f MiB/s (%s) | the queued puts above %.0f MiB/s\n", mib,
+           mib / get_s, by_rdma ? "RDMA READ" : "GET requests the agent answers", mib / put_s);
+    printf("  during the%s puts: master CPU %.0f%%, agent CPU %.0f%% of %.2f s (the agent's pid is seen only when it "
            "shares our pid namespace)\n",
-           100 * m_cpu / put_s, 100 * a_cpu / put_s, put_s);
+           verbs ? "" : " queued", 100 * m_cpu / put_s, 100 * a_cpu / put_s, put_s);
     mlos_shard_stop_sync(&s);
     mlos_cluster_close_sync(&cl);
     mlos_launch_stop(&la);

@@ -34,6 +34,7 @@ chmod 600 "$T/secret"
 export MLOS_IMAGE_PATH=$B/shards/x86_64:$B/shards/ppc:$B/shards/process:$B/master
 export MLOS_REGISTRY=0 MLOS_QUIET=1
 ip netns exec ${TAG}n "$B/bench/bench_cluster" serve 10.80.0.2 7111 &
+RAWPID=$! # ip netns exec execs the program: its CPU time is the raw receiver's
 ip netns exec ${TAG}m "$B/bench/bench_cluster" master --secret-file "$T/secret" --agent "$B/shards/node/mlos-node" \
     --node-ip 10.80.0.1 --wrapper "ip,netns,exec,${TAG}n" --raw 10.80.0.2:7111 --arch "$ARCH" \
-    --trips "$TRIPS" --mib "$MIB" --spin-us "$SPIN"
+    --trips "$TRIPS" --mib "$MIB" --spin-us "$SPIN" --raw-pid "$RAWPID"

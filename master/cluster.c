@@ -10,6 +10,8 @@
 #include "cluster.h"
 #include "cluster_get.h"
 #include "cluster_rdma.h"
+#include "group_node.h"
+#include "group_nodes.h"
 #include "master_internal.h"
 #include "node_proto.h"
 #include "remote.h"
@@ -107,6 +109,47 @@ int mlos__node_send(mlos_node_t *n, uint32_t type, uint32_t shard, uint32_t req,
     return node_send(n, type, shard, req, aux, p1, l1, p2, l2);
 }
 
+/* One put piece: header and offset, then the caller's bytes, gathered by
+ * mlos_sendv. An idle link writes them straight from src; a busy one copies
+ * what it must (src is the caller's again on return, as mlos_put promises). */
+struct nput {
+    mlos_wr_t wr;
+    mlos_node_t *n;
+    size_t len;
+};
+
+static void nput_done(mlos_wr_t *wr, int status)
+{
+    struct nput *m = wr->data;
+    (void)status; /* a failed endpoint reports itself through on_fail */
+    m->n->out_bytes -= m->len;
+    free(m);
+}
+
+static int node_put_piece(mlos_node_t *n, uint32_t shard, uint64_t off, const void *src, size_t k)
+{
+    struct mlos_node_hdr h = {n->epoch, shard, 0, 0};
+    uint8_t head[MLOS_NODE_HDR + 8];
+    struct mlos_iov iov[2] = {{head, sizeof(head)}, {src, k}};
+    struct nput *m;
+    int rc;
+    if (n->state != N_READY || !n->ep_open)
+        return MLOS_ECONNRESET;
+    if (!(m = malloc(sizeof(*m))))
+        return MLOS_ENOMEM;
+    mlos_node_hdr_put(head, &h);
+    mlos_put_le64(head + MLOS_NODE_HDR, off);
+    m->wr.data = m;
+    m->n = n;
+    m->len = sizeof(head) + k;
+    n->out_bytes += m->len;
+    if ((rc = mlos_sendv(&n->ep, &m->wr, MLOS_NODE_PUT, iov, 2, nput_done)) < 0) {
+        n->out_bytes -= m->len;
+        free(m);
+    }
+    return rc;
+}
+
 static void bye_done(mlos_wr_t *wr, int status)
 {
     struct nmsg *m = wr->data;
@@ -170,8 +213,7 @@ static int op_put(struct mlos_shard_impl *im, size_t off, const void *src, size_
      * any later CALL, which is all mlos_put promises */
     for (size_t done = 0; done < len && rc == 0;) {
         size_t k = len - done < MLOS_NODE_PUT_CHUNK ? len - done : MLOS_NODE_PUT_CHUNK;
-        uint64_t o = mlos_to_le64((uint64_t)(off + done));
-        rc = node_send(rs->node, MLOS_NODE_PUT, rs->id, 0, 0, &o, sizeof(o), (const uint8_t *)src + done, k);
+        rc = node_put_piece(rs->node, rs->id, (uint64_t)(off + done), (const uint8_t *)src + done, k);
         done += k;
     }
     return rc == MLOS_ECONNRESET ? MLOS_ESHARDDIED : rc;
@@ -220,9 +262,22 @@ static void op_heartbeat(struct mlos_shard_impl *im, unsigned interval_ms, unsig
         (void)node_send(rs->node, MLOS_NODE_HEARTBEAT, rs->id, timeout_ms, interval_ms, NULL, 0, NULL, 0);
 }
 
+/* group memory mirrored by the agent (master/group_nodes.c) */
+static int op_group_msg(struct mlos_shard_impl *im, uint32_t type, const void *p, size_t len)
+{
+    struct mlos_node_shard *rs = im->rctx;
+    return rs ? node_send(rs->node, type, 0, 0, 0, p, len, NULL, 0) : MLOS_ESHARDDIED;
+}
+
+static const void *op_node_of(const struct mlos_shard_impl *im)
+{
+    const struct mlos_node_shard *rs = im->rctx;
+    return rs ? rs->node : NULL;
+}
+
 static const struct mlos__remote_ops node_ops = {
     .call = op_call, .put = op_put, .stop = op_stop, .fence = op_fence, .release = op_release,
-    .heartbeat = op_heartbeat,
+    .heartbeat = op_heartbeat, .group_msg = op_group_msg, .node_of = op_node_of,
 };
 
 int mlos_node_spawn(mlos_node_t *n, mlos_shard_t *shard, const struct mlos_spawn_opts *opts, mlos_spawn_cb cb)
@@ -254,6 +309,7 @@ int mlos_node_spawn(mlos_node_t *n, mlos_shard_t *shard, const struct mlos_spawn
     n->shards++;
     len = snprintf(text, sizeof(text), "arch=%s\nmem=%zu\nbulk=%zu\nring=%u\nkvm=%d\nhello_timeout=%u\nspin_us=%u\n",
                    arch, o->mem_bytes, o->bulk_bytes, o->ring_bytes, o->kvm, o->hello_timeout_ms, o->spin_us);
+    len += (int)mlos__group_spawn_kv(o->group_mem, text + len, sizeof(text) - (size_t)len);
     /* an application's own image goes by its file name, which the agent
      * looks up in its own MLOS_IMAGE_PATH (paths here mean nothing there) */
     if (o->image) {
@@ -532,6 +588,10 @@ static void on_recv(mlos_ep_t *ep, uint32_t type, const void *data, size_t len)
         return;
     case MLOS_NODE_PUT_FORGED:
         c->rdma_forged++;
+        return;
+    case MLOS_NODE_GROUP_DATA: /* group rings that cross this node's link (group_nodes.c) */
+    case MLOS_NODE_GROUP_CREDIT:
+        mlos__group_nodes_recv(n, type, p, len);
         return;
     case MLOS_NODE_GET_DATA: { /* answers to GETs: checked against the request they name */
         const char *bad = mlos__node_get_data(n, &h, p, len);

@@ -180,8 +180,10 @@ const struct mlos_pool_placement *mlos_cluster_placement(mlos_cluster_t *c);
  * shard is then an RDMA WRITE into the slave's memory: staged once here in
  * registered memory (src is free again on return, as mlos_put promises),
  * nothing copied on the node, and ordered before later calls like a put
- * over tcp. Over tcp (or when the agent could not register the window) the
- * agent copies puts into the window as before. */
+ * over tcp. Over tcp (or when the agent could not register the window) a
+ * put travels as PUT messages, sent from src when the link is idle and
+ * copied when it is busy (mlos_sendv), which the agent reads off the socket
+ * straight into the window (mlos_ep_set_place). */
 struct mlos_node_window {
     struct mlos_rkey key; /* the agent's region over the window (its address space) */
     uint32_t epoch;       /* the registration's number on that agent */

@@ -1,5 +1,6 @@
 /* Shard groups on the master: the group memory, membership, group calls,
- * failure propagation and the wake-up relay (mlos_group.h). */
+ * failure propagation and the wake-up relay (mlos_group.h). The master's
+ * own rank, when it holds one, is group_master.c's. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,6 +10,8 @@
 #include <unistd.h>
 
 #include "group.h"
+#include "group_node.h"
+#include "group_nodes.h"
 #include "group_wire.h"
 #include "master_internal.h"
 #include "mlos_endian.h"
@@ -165,11 +168,40 @@ struct mlos_group_impl {
     uv_idle_t defer; /* callbacks never run inside the call that queued them */
     int defer_open;
     void (*deferred)(struct mlos_group_impl *g);
+
+    /* the master's own rank: -1 if none */
+    int master_rank;
+    struct mlos__gmaster *mr;
+    uv_timer_t master_timer; /* the call's deadline for that rank */
+    int master_overran;      /* the deadline passed while it ran */
+    int handles;             /* open libuv handles; the struct goes with the last */
 };
 
 static uint32_t next_group_id = 1;
 
-static void free_group(uv_handle_t *h) { free(h->data); }
+static void free_group(uv_handle_t *h)
+{
+    struct mlos_group_impl *g = h->data;
+    if (--g->handles == 0)
+        free(g);
+}
+
+static void close_handles(struct mlos_group_impl *g)
+{
+    mlos__gmaster_free(g->mr);
+    g->mr = NULL;
+    uv_close((uv_handle_t *)&g->master_timer, free_group);
+    uv_close((uv_handle_t *)&g->defer, free_group);
+}
+
+/* "shard 7" or "the master", for messages. */
+static const char *who(struct mlos_group_impl *g, unsigned r, char *buf, size_t len)
+{
+    if ((int)r == g->master_rank)
+        return "the master";
+    snprintf(buf, len, "shard %u", g->members[r]->id);
+    return buf;
+}
 
 static struct mlos_group_hdr *hdr(struct mlos_group_impl *g)
 {
@@ -178,6 +210,8 @@ static struct mlos_group_hdr *hdr(struct mlos_group_impl *g)
 
 static void link_member(struct mlos_group_impl *g, unsigned r)
 {
+    if ((int)r == g->master_rank)
+        return; /* no shard: the master knows its rank without a link */
     struct mlos_shard_impl *im = g->members[r]->impl;
     g->links[r] = (struct mlos__group_link){im->groups, g, r};
     im->groups = &g->links[r];
@@ -202,6 +236,18 @@ static void wake_all(struct mlos_group_impl *g)
     for (unsigned r = 0; r < g->n; r++)
         if (g->linked[r] && mlos_shard_alive(g->members[r]))
             mlos__ring_bell(g->members[r]->impl);
+    mlos__gmaster_bell(g->mr);
+}
+
+/* The master's rank asks for these ranks to be rung (it has no doorbell
+ * frame to send): the same relay as a member's WAKE. */
+static void master_ring(void *arg, uint64_t ranks)
+{
+    struct mlos_group_impl *g = arg;
+    for (unsigned r = 0; r < g->n; r++)
+        if ((ranks >> r & 1) && g->linked[r] && mlos_shard_alive(g->members[r]))
+            mlos__ring_bell(g->members[r]->impl);
+    mlos__group_nodes_kick(g->group->id, g->group->generation, (unsigned)g->master_rank, ranks); /* elsewhere */
 }
 
 static void set_broken(struct mlos_group_impl *g, int rank, const char *why)
@@ -218,11 +264,13 @@ static void set_broken(struct mlos_group_impl *g, int rank, const char *why)
 void mlos__group_shard_down(struct mlos_shard_impl *im, int reason)
 {
     struct mlos__group_link *l, *next;
+    mlos__group_mirror_down(im, reason); /* a node agent's member (group_mirror.c) */
     for (l = im->groups; l; l = next) {
         struct mlos_group_impl *g = l->g;
         char why[600];
         next = l->next;
         __atomic_store_n(&hdr(g)->dead[l->rank], mlos_to_le32((uint32_t)reason), __ATOMIC_RELEASE);
+        mlos__group_nodes_mark(g->members, g->n, g->group->id, g->group->generation, l->rank, (uint32_t)reason);
         snprintf(why, sizeof(why), "rank %u (shard %u) %s%s%s", l->rank, im->shard->id,
                  reason == MLOS_GROUP_DOWN_LEFT     ? "left (stopped)"
                  : reason == MLOS_GROUP_DOWN_FENCED ? "was fenced"
@@ -252,9 +300,13 @@ int mlos__group_wake(struct mlos_shard_impl *im, const uint8_t *p, uint32_t len)
         for (unsigned r = 0; r < g->n; r++)
             if ((mask >> r & 1) && r != l->rank && g->linked[r] && mlos_shard_alive(g->members[r]))
                 mlos__ring_bell(g->members[r]->impl);
+        if (g->master_rank >= 0 && (mask >> g->master_rank & 1))
+            mlos__gmaster_bell(g->mr);
+        mlos__group_nodes_kick(id, gen, l->rank, mask); /* peers on other nodes: the relay (group_nodes.c) */
         return 0;
     }
-    return 0; /* a group that just closed or re-formed: nothing to wake */
+    /* a group that just closed or re-formed, or one this node agent mirrors */
+    return mlos__group_mirror_wake(im, id, gen, mask);
 }
 
 /* ---- deferred callbacks ---- */
@@ -316,25 +368,58 @@ static void op_finished(struct mlos_group_impl *g)
         defer(g, close_later); /* close was asked while this ran: leave now */
 }
 
-static void keep_result(struct mlos_group_impl *g, unsigned r, mlos_call_t *c, int status)
+static void keep_answer(struct mlos_group_impl *g, unsigned r, int status, const uint8_t *result, size_t len,
+                        const char *error, uint64_t run_ns)
 {
-    size_t el = c->error ? strlen(c->error) : 0;
-    char *copy = malloc(c->result_len + el + 1);
+    size_t el = error ? strlen(error) : 0;
+    char *copy = malloc(len + el + 1);
     struct mlos_group_rank_result *res = &g->results[r];
     res->status = status;
-    res->run_ns = c->run_ns;
+    res->run_ns = run_ns;
     res->result = NULL;
     res->result_len = 0;
     res->error = "";
     if (copy) {
-        if (c->result_len)
-            memcpy(copy, c->result, c->result_len);
-        memcpy(copy + c->result_len, c->error ? c->error : "", el + 1);
+        if (len)
+            memcpy(copy, result, len);
+        memcpy(copy + len, error ? error : "", el + 1);
         res->result = (const uint8_t *)copy;
-        res->result_len = c->result_len;
-        res->error = copy + c->result_len;
+        res->result_len = len;
+        res->error = copy + len;
     }
     g->reply_copy[r] = copy;
+}
+
+static void keep_result(struct mlos_group_impl *g, unsigned r, mlos_call_t *c, int status)
+{
+    keep_answer(g, r, status, c->result, c->result_len, c->error, c->run_ns);
+}
+
+/* The master's rank returned (loop thread). */
+static void master_done(void *arg)
+{
+    struct mlos_group_impl *g = arg;
+    const uint8_t *res;
+    size_t len;
+    const char *err;
+    uint64_t ns;
+    int st = mlos__gmaster_result(g->mr, &res, &len, &err, &ns);
+    uv_timer_stop(&g->master_timer);
+    if (g->call)
+        keep_answer(g, (unsigned)g->master_rank, st, res, len, st ? err : "", ns);
+    mlos__gmaster_release(g->mr);
+    if (--g->pending == 0)
+        op_finished(g);
+}
+
+static void master_deadline(uv_timer_t *t)
+{
+    struct mlos_group_impl *g = t->data;
+    if (!mlos__gmaster_busy(g->mr))
+        return;
+    g->master_overran = 1;
+    __atomic_store_n(&hdr(g)->abort, mlos_to_le32(MLOS_GROUP_ABORT_TIMEOUT), __ATOMIC_RELEASE);
+    wake_all(g);
 }
 
 static void sub_done(mlos_call_t *c, int status)
@@ -346,6 +431,8 @@ static void sub_done(mlos_call_t *c, int status)
         keep_result(g, s->rank, c, status);
         if (status == MLOS_ETIMEDOUT) { /* the deadline: stop the others waiting in collectives */
             __atomic_store_n(&hdr(g)->abort, mlos_to_le32(MLOS_GROUP_ABORT_TIMEOUT), __ATOMIC_RELEASE);
+            mlos__group_nodes_mark(g->members, g->n, g->group->id, g->group->generation, MLOS_GROUP_WORD_ABORT,
+                                   MLOS_GROUP_ABORT_TIMEOUT);
             wake_all(g);
         }
     } else if (status < 0 && !g->op_status) {
@@ -363,6 +450,8 @@ static void sub_done(mlos_call_t *c, int status)
 static int start_join(struct mlos_group_impl *g)
 {
     struct mlos_group_mem_impl *m = g->gm->impl;
+    if (mlos__group_nodes_check(g->members, g->n, 0, NULL) < 0)
+        return MLOS_ENOTSUP; /* a kind of remote shard without group memory (group_nodes.c) */
     size_t need = mlos_group_layout_size(g->n, g->ring_bytes), off = slice_alloc(m, need);
     if (off == (size_t)-1)
         return MLOS_ENOMEM;
@@ -376,6 +465,9 @@ static int start_join(struct mlos_group_impl *g)
     g->len = (need + 4095) & ~(size_t)4095;
     if (had_old)
         slice_free(m, old); /* old rings: every member re-attaches to the new ones */
+    /* agents of remote members format the same slice of their node's copy */
+    mlos__group_nodes_format(g->loop, g->gm, g->members, g->n, g->group->id, g->group->generation, m->map + off, off,
+                             g->len, g->ring_bytes, g->mr);
     g->state = G_JOINING;
     g->op = OP_JOIN;
     g->op_status = 0;
@@ -385,6 +477,15 @@ static int start_join(struct mlos_group_impl *g)
         struct mlos_group_join j = {.group_id = g->group->id, .generation = g->group->generation, .n = g->n,
                                     .rank = r, .offset = off, .slice_len = g->len, .ring_bytes = g->ring_bytes,
                                     .spin_us = g->spin_us};
+        if ((int)r == g->master_rank) {
+            const char *why = "";
+            int rc = mlos__gmaster_attach(g->mr, &j, m->map + off, g->len, &why);
+            if (rc < 0 && !g->op_status) {
+                g->op_status = rc;
+                snprintf(g->error, sizeof(g->error), "rank %u (the master) could not join: %s", r, why);
+            }
+            continue;
+        }
         mlos_group_join_encode(&j, arg);
         if (!g->linked[r])
             link_member(g, r);
@@ -424,6 +525,8 @@ static void join_done(struct mlos_group_impl *g)
 
 static int member_ok(struct mlos_group_impl *g, mlos_shard_t *s)
 {
+    /* A shard the group may talk to through this group memory (the
+     * master's own rank is no shard: callers treat NULL first). */
     return s && s->impl && mlos_shard_alive(s) && s->impl->group_mem == g->gm;
 }
 
@@ -445,13 +548,24 @@ int mlos_group_create(uv_loop_t *loop, mlos_group_t *group, const struct mlos_gr
     g->n = o->n;
     g->ring_bytes = ring;
     g->spin_us = o->spin_us;
+    g->master_rank = -1;
     for (unsigned r = 0; r < o->n; r++) {
         g->members[r] = o->members[r];
+        if (!o->members[r]) {
+            if (g->master_rank >= 0)
+                goto bad; /* the master holds one rank of a group */
+            g->master_rank = (int)r;
+            continue;
+        }
         for (unsigned q = 0; q < r; q++)
             if (o->members[q] == o->members[r])
                 goto bad; /* a shard holds one rank of a group */
         if (!member_ok(g, o->members[r]))
             goto bad;
+    }
+    if (g->master_rank >= 0 && !(g->mr = mlos__gmaster_new(loop, master_ring, master_done, g))) {
+        free(g);
+        return MLOS_ENOMEM;
     }
     group->id = next_group_id++;
     group->n = o->n;
@@ -462,15 +576,19 @@ int mlos_group_create(uv_loop_t *loop, mlos_group_t *group, const struct mlos_gr
     uv_idle_init(loop, &g->defer);
     g->defer.data = g;
     g->defer_open = 1;
+    uv_timer_init(loop, &g->master_timer);
+    g->master_timer.data = g;
+    g->handles = 2;
     if (o->heartbeat_ms)
         for (unsigned r = 0; r < o->n; r++)
-            mlos_shard_heartbeat(o->members[r], o->heartbeat_ms, o->heartbeat_timeout_ms);
+            if (o->members[r])
+                mlos_shard_heartbeat(o->members[r], o->heartbeat_ms, o->heartbeat_timeout_ms);
     g->op_cb = cb;
     if ((rc = start_join(g)) < 0) {
         for (unsigned r = 0; r < g->n; r++)
             unlink_member(g, r);
         group->impl = NULL;
-        uv_close((uv_handle_t *)&g->defer, free_group);
+        close_handles(g);
         return rc;
     }
     return 0;
@@ -483,14 +601,16 @@ int mlos_group_reform(mlos_group_t *group, unsigned rank, mlos_shard_t *replacem
 {
     struct mlos_group_impl *g = group ? group->impl : NULL;
     if (!g || !cb || g->op != OP_NONE || g->state == G_CLOSING || rank >= g->n ||
-        !member_ok(g, replacement))
-        return MLOS_EINVAL;
+        (int)rank == g->master_rank || !member_ok(g, replacement))
+        return MLOS_EINVAL; /* the master's own rank is never replaced: it cannot go down */
     for (unsigned r = 0; r < g->n; r++)
         if (r != rank && g->members[r] == replacement)
             return MLOS_EINVAL;
     for (unsigned r = 0; r < g->n; r++)
-        if (r != rank && !mlos_shard_alive(g->members[r]))
+        if (r != rank && (int)r != g->master_rank && !mlos_shard_alive(g->members[r]))
             return MLOS_EINVAL; /* another rank is down too: replace it as well first */
+    if (mlos__group_nodes_check(g->members, g->n, rank, replacement) < 0)
+        return MLOS_ENOTSUP;
     unlink_member(g, rank);
     g->members[rank] = replacement;
     group->generation++;
@@ -503,13 +623,13 @@ int mlos_group_reform(mlos_group_t *group, unsigned rank, mlos_shard_t *replacem
 
 /* ---- group calls ---- */
 
-int mlos_group_call(mlos_group_t *group, mlos_group_call_t *req, const char *task, const void *arg, size_t arg_len,
-                    unsigned timeout_ms, mlos_group_call_cb cb)
+static int group_call(mlos_group_t *group, mlos_group_call_t *req, const char *task, mlos_group_master_fn fn,
+                      void *data, const void *arg, size_t arg_len, unsigned timeout_ms, mlos_group_call_cb cb)
 {
     struct mlos_group_impl *g = group ? group->impl : NULL;
     size_t tl = task ? strlen(task) : 0;
     if (!g || !req || !cb || !tl || (arg_len && !arg) || g->op != OP_NONE || g->state == G_CLOSING ||
-        g->state == G_JOINING)
+        g->state == G_JOINING || (g->master_rank >= 0) != (fn != NULL))
         return MLOS_EINVAL;
     if (g->state == G_BROKEN)
         return MLOS_ESHARDDIED;
@@ -533,10 +653,20 @@ int mlos_group_call(mlos_group_t *group, mlos_group_call_t *req, const char *tas
     g->op = OP_CALL;
     g->t0 = uv_hrtime();
     g->pending = 0;
+    g->master_overran = 0;
     memset(g->results, 0, sizeof(g->results));
     int first_err = 0;
     for (unsigned r = 0; r < g->n; r++) {
-        int rc = send_sub(g, r, "mlos.group.run", buf, MLOS_GROUP_RUN_HDR + tl + arg_len, timeout_ms);
+        int rc;
+        if ((int)r == g->master_rank) {
+            if ((rc = mlos__gmaster_run(g->mr, g->loop, fn, data, arg, arg_len)) == 0) {
+                g->pending++;
+                if (timeout_ms)
+                    uv_timer_start(&g->master_timer, master_deadline, timeout_ms, 0);
+            }
+        } else {
+            rc = send_sub(g, r, "mlos.group.run", buf, MLOS_GROUP_RUN_HDR + tl + arg_len, timeout_ms);
+        }
         if (rc < 0) {
             g->results[r] = (struct mlos_group_rank_result){.status = rc, .error = mlos_strerror(rc)};
             if (!first_err)
@@ -551,9 +681,30 @@ int mlos_group_call(mlos_group_t *group, mlos_group_call_t *req, const char *tas
     }
     if (first_err) { /* some ranks could not even be asked: the others must not wait for them */
         __atomic_store_n(&hdr(g)->abort, mlos_to_le32(MLOS_GROUP_ABORT_CLOSED), __ATOMIC_RELEASE);
+        mlos__group_nodes_mark(g->members, g->n, group->id, group->generation, MLOS_GROUP_WORD_ABORT,
+                               MLOS_GROUP_ABORT_CLOSED);
         wake_all(g);
     }
     return 0;
+}
+
+int mlos_group_call(mlos_group_t *group, mlos_group_call_t *req, const char *task, const void *arg, size_t arg_len,
+                    unsigned timeout_ms, mlos_group_call_cb cb)
+{
+    return group_call(group, req, task, NULL, NULL, arg, arg_len, timeout_ms, cb);
+}
+
+int mlos_group_call_master(mlos_group_t *group, mlos_group_call_t *req, const char *task, mlos_group_master_fn fn,
+                           void *data, const void *arg, size_t arg_len, unsigned timeout_ms, mlos_group_call_cb cb)
+{
+    if (!fn)
+        return MLOS_EINVAL;
+    return group_call(group, req, task, fn, data, arg, arg_len, timeout_ms, cb);
+}
+
+int mlos_group_master_rank(const mlos_group_t *group)
+{
+    return group && group->impl ? group->impl->master_rank : -1;
 }
 
 static void call_done(struct mlos_group_impl *g)
@@ -583,12 +734,17 @@ static void call_done(struct mlos_group_impl *g)
     /* A collective cut short by a deadline may leave frames in the rings:
      * the group is broken until re-formed (fresh rings), as after a death;
      * the rank that overran may be re-formed in place once it answers. */
-    for (unsigned r = 0; r < g->n && group->failed_rank < 0; r++)
-        if (g->results[r].status == MLOS_ETIMEDOUT) {
-            snprintf(msg, sizeof(msg), "rank %u (shard %u) overran the group call's deadline: %.400s", r,
-                     g->members[r]->id, g->results[r].error);
-            set_broken(g, (int)r, msg);
-        }
+    /* A shard's overrun first: the master's rank also times out when only
+     * its collectives were aborted; it is to blame only if none did. */
+    for (int pass = 0; pass < 2; pass++)
+        for (unsigned r = 0; r < g->n && group->failed_rank < 0; r++)
+            if (g->results[r].status == MLOS_ETIMEDOUT &&
+                (pass == 0 ? (int)r != g->master_rank : (int)r == g->master_rank && g->master_overran)) {
+                char wb[32];
+                snprintf(msg, sizeof(msg), "rank %u (%s) overran the group call's deadline: %.400s", r,
+                         who(g, r, wb, sizeof(wb)), g->results[r].error);
+                set_broken(g, (int)r, msg);
+            }
     g->call = NULL;
     req->cb(req, req->status);
     for (unsigned r = 0; r < g->n; r++) {
@@ -607,10 +763,11 @@ static void finish_close(struct mlos_group_impl *g)
     mlos_group_close_cb cb = g->close_cb;
     for (unsigned r = 0; r < g->n; r++)
         unlink_member(g, r);
+    mlos__group_nodes_close(g->members, g->n, group->id);
     if (g->len)
         slice_free(g->gm->impl, g->off);
     group->impl = NULL;
-    uv_close((uv_handle_t *)&g->defer, free_group);
+    close_handles(g);
     if (cb)
         cb(group);
 }
@@ -648,6 +805,8 @@ int mlos_group_close(mlos_group_t *group, mlos_group_close_cb cb)
     g->state = G_CLOSING;
     /* Members still in a collective of a running call give up. */
     __atomic_store_n(&hdr(g)->abort, mlos_to_le32(MLOS_GROUP_ABORT_CLOSED), __ATOMIC_RELEASE);
+    mlos__group_nodes_mark(g->members, g->n, group->id, group->generation, MLOS_GROUP_WORD_ABORT,
+                           MLOS_GROUP_ABORT_CLOSED);
     wake_all(g);
     if (g->op != OP_NONE)
         return 0; /* the running operation ends first (op_finished sees G_CLOSING) */

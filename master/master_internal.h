@@ -127,6 +127,10 @@ struct mlos__remote_ops {
     void (*release)(struct mlos_shard_impl *im);
     /* watch the slave with these heartbeats on its node (0: off) */
     void (*heartbeat)(struct mlos_shard_impl *im, unsigned interval_ms, unsigned timeout_ms);
+    /* a group-memory message for the shard's agent (rpc/wire/group_node.h); NULL: no groups */
+    int (*group_msg)(struct mlos_shard_impl *im, uint32_t type, const void *p, size_t len);
+    /* the shard's node: the same pointer for every shard behind one agent */
+    const void *(*node_of)(const struct mlos_shard_impl *im);
 };
 
 /* shard.c */

@@ -18,6 +18,7 @@
 
 #include "../shards/tasks/group_gen.h"
 #include "check.h"
+#include "group_ref.h"
 #include "mlos.h"
 #include "mlos_endian.h"
 #include "mlos_group.h"
@@ -26,8 +27,6 @@
 #include "group_wire.h"
 #include "ring.h"
 
-enum { GC_BARRIER, GC_BCAST, GC_REDUCE, GC_ALLREDUCE, GC_GATHER, GC_ALLGATHER };
-static const char *which_name[] = {"barrier", "bcast", "reduce", "allreduce", "gather", "allgather"};
 
 static uv_loop_t *loop;
 static mlos_group_mem_t gm;
@@ -79,80 +78,6 @@ static int gcall(mlos_group_t *grp, struct gcall *g, const char *task, const voi
     while (!g->done)
         uv_run(loop, UV_RUN_ONCE);
     return g->status;
-}
-
-/* ---- serial reference ---- */
-
-static void fold_ref(int type, int op, uint8_t *acc, const uint8_t *x)
-{
-    if (type == 2) {
-        double a, v;
-        memcpy(&a, acc, 8);
-        memcpy(&v, x, 8);
-        a = op == 0 ? a + v : op == 1 ? (v < a ? v : a) : (v > a ? v : a);
-        memcpy(acc, &a, 8);
-    } else if (type == 1) {
-        int64_t a, v;
-        memcpy(&a, acc, 8);
-        memcpy(&v, x, 8);
-        a = op == 0 ? (int64_t)((uint64_t)a + (uint64_t)v) : op == 1 ? (v < a ? v : a) : (v > a ? v : a);
-        memcpy(acc, &a, 8);
-    } else {
-        uint64_t a, v;
-        memcpy(&a, acc, 8);
-        memcpy(&v, x, 8);
-        a = op == 0 ? a + v : op == 1 ? (v < a ? v : a) : (v > a ? v : a);
-        memcpy(acc, &a, 8);
-    }
-}
-
-/* Expected output at rank r, into exp (returns bytes, or 0 for none). */
-static size_t expected(int which, int type, int op, unsigned root, uint64_t count, uint64_t seed, unsigned n,
-                       unsigned r, uint8_t *exp)
-{
-    switch (which) {
-    case GC_BCAST:
-        for (uint64_t i = 0; i < count; i++)
-            exp[i] = mlos_gg_byte(seed, root, i);
-        return count;
-    case GC_GATHER:
-    case GC_ALLGATHER:
-        if (which == GC_GATHER && r != root)
-            return 0;
-        for (unsigned q = 0; q < n; q++)
-            for (uint64_t i = 0; i < count; i++)
-                exp[q * count + i] = mlos_gg_byte(seed, q, i);
-        return n * count;
-    case GC_REDUCE:
-    case GC_ALLREDUCE:
-        if (which == GC_REDUCE && r != root)
-            return 0;
-        if (op == 3) { /* the saturating u32 sum of examples/bpf/reduce_satadd.c */
-            for (uint64_t i = 0; i < count; i++) {
-                uint64_t acc = mlos_gg_u32(seed, 0, i);
-                for (unsigned q = 1; q < n; q++) {
-                    acc += mlos_gg_u32(seed, q, i);
-                    if (acc > 0xffffffffu)
-                        acc = 0xffffffffu;
-                }
-                mlos_put_le32(exp + 4 * i, (uint32_t)acc);
-            }
-            return count * 4;
-        }
-        for (uint64_t i = 0; i < count; i++) {
-            uint8_t acc[8], x[8];
-            mlos_gg_elem(type, seed, 0, i, acc);
-            for (unsigned q = 1; q < n; q++) {
-                mlos_gg_elem(type, seed, q, i, x);
-                fold_ref(type, op, acc, x);
-            }
-            uint64_t v;
-            memcpy(&v, acc, 8);
-            mlos_put_le64(exp + 8 * i, v); /* the task leaves results little-endian */
-        }
-        return count * 8;
-    }
-    return 0;
 }
 
 static uint8_t *exp_buf, *got_buf;

@@ -388,14 +388,14 @@ int mlos_gather(struct mlos_comm *c, const void *in, size_t len, void *out, int 
         return 0;
     uint8_t *o = out;
     if ((size_t)c->n * len <= SMALL_BYTES) {
-        uint8_t *tmp = mlos_malloc((size_t)c->n * len);
+        uint8_t *tmp = mlos__comm_alloc(c, (size_t)c->n * len);
         if (!tmp)
             return mlos__comm_fail(c, MLOS_ENOMEM, "gather: no memory for %zu bytes", (size_t)c->n * len);
         rc = tree_gather(c, in, len, tmp, root, T_GATHER);
         if (rc == 0 && (uint32_t)root == c->rank)
             for (uint32_t i = 0; i < c->n; i++)
                 memcpy(o + (size_t)real(c, i, root) * len, tmp + (size_t)i * len, len);
-        mlos_free(tmp);
+        mlos__comm_free(c, tmp);
         return rc;
     }
     if ((uint32_t)root != c->rank) {
@@ -422,14 +422,14 @@ int mlos_allgather(struct mlos_comm *c, const void *in, size_t len, void *out)
         return 0;
     uint8_t *o = out;
     if ((size_t)c->n * len <= SMALL_BYTES) {
-        uint8_t *tmp = mlos_malloc((size_t)c->n * len);
+        uint8_t *tmp = mlos__comm_alloc(c, (size_t)c->n * len);
         if (!tmp)
             return mlos__comm_fail(c, MLOS_ENOMEM, "allgather: no memory for %zu bytes", (size_t)c->n * len);
         rc = bruck(c, in, len, tmp, T_ALLGATHER);
         if (rc == 0)
             for (uint32_t i = 0; i < c->n; i++)
                 memcpy(o + (size_t)((c->rank + i) % c->n) * len, tmp + (size_t)i * len, len);
-        mlos_free(tmp);
+        mlos__comm_free(c, tmp);
         return rc;
     }
     struct xop ops[2 * MLOS_GROUP_MAX];
@@ -437,7 +437,7 @@ int mlos_allgather(struct mlos_comm *c, const void *in, size_t len, void *out)
     const uint8_t *src = in;
     uint8_t *copy = NULL;
     if (src < o + (size_t)c->n * len && o < src + len) { /* in inside out: keep it apart */
-        if (!(copy = mlos_malloc(len)))
+        if (!(copy = mlos__comm_alloc(c, len)))
             return mlos__comm_fail(c, MLOS_ENOMEM, "allgather: no memory for %zu bytes", len);
         memcpy(copy, in, len);
         src = copy;
@@ -449,7 +449,7 @@ int mlos_allgather(struct mlos_comm *c, const void *in, size_t len, void *out)
             ops[k++] = xrecv((int)j, T_ALLGATHER, o + (size_t)j * len, len);
         }
     rc = run(c, ops, k);
-    mlos_free(copy);
+    mlos__comm_free(c, copy);
     return rc;
 }
 
@@ -509,7 +509,7 @@ static int large_reduce(struct mlos_comm *c, const struct red *r, const uint8_t 
     if (root < 0 || (uint32_t)root == me)
         mine = out + lo;
     else { /* a non-root of reduce: fold into a scratch segment */
-        if (!(segbuf = mlos_malloc(len ? len : 1)))
+        if (!(segbuf = mlos__comm_alloc(c, len ? len : 1)))
             return mlos__comm_fail(c, MLOS_ENOMEM, "reduce: no memory for %zu bytes", len);
         mine = segbuf;
     }
@@ -540,7 +540,7 @@ static int large_reduce(struct mlos_comm *c, const struct red *r, const uint8_t 
         }
     }
     int rc = run(c, ops, k);
-    mlos_free(segbuf);
+    mlos__comm_free(c, segbuf);
     return rc;
 }
 
@@ -563,7 +563,7 @@ static int reduce_any(struct mlos_comm *c, const void *in, void *out, size_t cou
     if ((size_t)c->n * bytes <= SMALL_BYTES) {
         /* Latency: every contribution goes where it is folded; the fold
          * itself is local, in rank order. Elements cross little-endian. */
-        uint8_t *tmp = mlos_malloc((size_t)c->n * bytes + bytes);
+        uint8_t *tmp = mlos__comm_alloc(c, (size_t)c->n * bytes + bytes);
         if (!tmp)
             return mlos__comm_fail(c, MLOS_ENOMEM, "%s: no memory for %zu bytes", what, (size_t)c->n * bytes);
         uint8_t *wire_in = tmp + (size_t)c->n * bytes;
@@ -578,19 +578,19 @@ static int reduce_any(struct mlos_comm *c, const void *in, void *out, size_t cou
             if (rc < 0)
                 rc = mlos__comm_fail(c, rc, "reduction operator failed: %s", mlos_strerror(rc));
         }
-        mlos_free(tmp);
+        mlos__comm_free(c, tmp);
         return rc;
     }
     const uint8_t *src = in;
     uint8_t *copy = NULL;
     if (out && (const uint8_t *)in < (uint8_t *)out + bytes && (uint8_t *)out < (const uint8_t *)in + bytes) {
-        if (!(copy = mlos_malloc(bytes)))
+        if (!(copy = mlos__comm_alloc(c, bytes)))
             return mlos__comm_fail(c, MLOS_ENOMEM, "%s: no memory for %zu bytes", what, bytes);
         memcpy(copy, in, bytes);
         src = copy;
     }
     rc = large_reduce(c, r, src, out, count, root);
-    mlos_free(copy);
+    mlos__comm_free(c, copy);
     return rc;
 }
 

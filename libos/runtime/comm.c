@@ -27,7 +27,45 @@ __attribute__((weak)) int mlos_hal_group_mem(void **base, size_t *len)
 __attribute__((weak)) void mlos_hal_relax(void) {}
 
 static struct mlos_comm *comms[MLOS_COMM_MAX_GROUPS];
-static struct mlos_comm *current; /* group of the running group call */
+/* Group of the running group call. Per thread where there are threads:
+ * the master runs its own ranks of several groups at once. */
+#if __STDC_HOSTED__
+static _Thread_local struct mlos_comm *current;
+#else
+static struct mlos_comm *current;
+#endif
+
+void mlos__comm_set_current(struct mlos_comm *c) { current = c; }
+
+void *mlos__comm_alloc(struct mlos_comm *c, size_t n) { return c ? c->env->alloc(n) : mlos_malloc(n); }
+void mlos__comm_free(struct mlos_comm *c, void *p)
+{
+    if (c)
+        c->env->free(p);
+    else
+        mlos_free(p);
+}
+
+/* ---- a shard's environment: its heap, HAL and the master's ring ---- */
+
+static void slave_service(struct mlos_comm *c) { mlos__slave_service(); }
+static int slave_prepare_wait(struct mlos_comm *c) { return mlos__slave_prepare_wait(); }
+static void slave_done_wait(struct mlos_comm *c) { mlos__slave_done_wait(); }
+static void slave_sleep(struct mlos_comm *c, uint64_t deadline_ns) { (void)mlos_hal_wait(deadline_ns); }
+
+/* Sleeping peers are rung through the master: one small frame for all of
+ * them (the doorbell is the only thing a guest can be woken by). */
+static void slave_wake(struct mlos_comm *c, uint64_t ranks)
+{
+    uint8_t w[MLOS_GROUP_WAKE_BYTES];
+    mlos_put_le32(w, c->id);
+    mlos_put_le32(w + 4, c->gen);
+    mlos_put_le64(w + 8, ranks);
+    mlos__slave_frame(MLOS_FRAME_WAKE, w, sizeof(w));
+}
+
+static const struct mlos_comm_env slave_env = {mlos_malloc,        mlos_free,       slave_service, slave_prepare_wait,
+                                               slave_done_wait, slave_sleep, slave_wake};
 
 
 int mlos__comm_fail(struct mlos_comm *c, int err, const char *fmt, ...)
@@ -59,18 +97,13 @@ void mlos__comm_note_rx(struct mlos_comm *c, int kind, int peer)
         c->wake |= 1ull << peer;
 }
 
-/* Sleeping peers are rung through the master: one small frame for all of
- * them (the doorbell is the only thing a guest can be woken by). */
 void mlos__comm_flush_wakes(struct mlos_comm *c)
 {
-    uint8_t w[MLOS_GROUP_WAKE_BYTES];
-    if (!c->wake)
+    uint64_t w = c->wake;
+    if (!w)
         return;
-    mlos_put_le32(w, c->id);
-    mlos_put_le32(w + 4, c->gen);
-    mlos_put_le64(w + 8, c->wake);
     c->wake = 0;
-    mlos__slave_frame(MLOS_FRAME_WAKE, w, sizeof(w));
+    c->env->wake(c, w);
 }
 
 /* ---- the wait loop ---- */
@@ -151,7 +184,7 @@ int mlos__comm_wait(struct mlos_comm *c, int (*step)(struct mlos_comm *c, void *
             return rc;
         }
         mlos__comm_flush_wakes(c);
-        mlos__slave_service(); /* heartbeats: a member in a long collective is not hung */
+        c->env->service(c); /* heartbeats: a member in a long collective is not hung */
         uint64_t now = mlos_hal_now_ns();
         if (c->progressed) {
             spin_until = now + c->spin_ns;
@@ -168,7 +201,8 @@ int mlos__comm_wait(struct mlos_comm *c, int (*step)(struct mlos_comm *c, void *
                 mlos_hal_relax();
             continue;
         }
-        int held = 0, ready = arm(c, &held) | mlos__slave_prepare_wait();
+        int held = 0, ready = arm(c, &held);
+        ready |= c->env->prepare_wait(c);
         /* A polling member keeps polling while peers' frames wait for its
          * later steps: they are busy with this collective, and what it
          * waits for is likely close; a doorbell through the master would
@@ -176,8 +210,8 @@ int mlos__comm_wait(struct mlos_comm *c, int (*step)(struct mlos_comm *c, void *
         if (held && c->spin_ns)
             ready = 1;
         if (!ready && check_down(c) == 0)
-            mlos_hal_wait(now + 200000000ull); /* doorbell; the timeout only bounds a lost one */
-        mlos__slave_done_wait();
+            c->env->sleep(c, now + 200000000ull); /* doorbell; the timeout only bounds a lost one */
+        c->env->done_wait(c);
         disarm(c);
         spin_until = mlos_hal_now_ns() + c->spin_ns; /* woken: poll a while for what follows */
         empty_since = 0;
@@ -223,6 +257,38 @@ void mlos__comm_idle_disarm(void)
     }
 }
 
+/* ---- attaching to a group's rings ---- */
+
+int mlos__comm_attach(struct mlos_comm *c, const struct mlos_group_join *j, uint8_t *slice, size_t slice_len)
+{
+    c->id = j->group_id;
+    c->gen = j->generation;
+    c->n = j->n;
+    c->rank = j->rank;
+    c->slice = slice;
+    c->slice_len = slice_len;
+    c->hdr = (struct mlos_group_hdr *)slice;
+    c->spin_ns = (uint64_t)j->spin_us * 1000;
+    c->failed_rank = -1;
+    c->rma_peer = -1;
+    for (uint32_t p = 0; p < c->n; p++) {
+        if (p == c->rank)
+            continue;
+        for (int k = 0; k < 3; k++) {
+            size_t to = mlos_group_ring_off(c->n, j->ring_bytes, c->rank, p, k);
+            size_t from = mlos_group_ring_off(c->n, j->ring_bytes, p, c->rank, k);
+            if (mlos_ring_attach(&c->tx[k][p], c->slice + to, c->slice_len - to) < 0 ||
+                mlos_ring_attach(&c->rx[k][p], c->slice + from, c->slice_len - from) < 0 ||
+                c->tx[k][p].size != mlos_group_ring_size(j->ring_bytes, k) ||
+                c->rx[k][p].size != mlos_group_ring_size(j->ring_bytes, k))
+                return mlos__comm_fail(c, MLOS_EPROTO, "group %u: ring %d between ranks %u and %u is not formatted",
+                                       j->group_id, k, c->rank, p);
+        }
+    }
+    c->chunk = (j->ring_bytes / 4) & ~63u;
+    return 0;
+}
+
 /* ---- membership tasks ---- */
 
 static struct mlos_comm **slot_of(uint32_t id)
@@ -263,33 +329,12 @@ static int group_join(struct mlos_task_ctx *ctx)
     struct mlos_comm *c = mlos_calloc(1, sizeof(*c));
     if (!c)
         return mlos_task_fail(ctx, MLOS_ENOMEM, "no memory for a group membership");
-    c->id = j.group_id;
-    c->gen = j.generation;
-    c->n = j.n;
-    c->rank = j.rank;
-    c->slice = (uint8_t *)mem + j.offset;
-    c->slice_len = (size_t)j.slice_len;
-    c->hdr = (struct mlos_group_hdr *)c->slice;
-    c->spin_ns = (uint64_t)j.spin_us * 1000;
-    c->failed_rank = -1;
-    c->rma_peer = -1;
-    for (uint32_t p = 0; p < c->n; p++) {
-        if (p == c->rank)
-            continue;
-        for (int k = 0; k < 3; k++) {
-            size_t to = mlos_group_ring_off(c->n, j.ring_bytes, c->rank, p, k);
-            size_t from = mlos_group_ring_off(c->n, j.ring_bytes, p, c->rank, k);
-            if (mlos_ring_attach(&c->tx[k][p], c->slice + to, c->slice_len - to) < 0 ||
-                mlos_ring_attach(&c->rx[k][p], c->slice + from, c->slice_len - from) < 0 ||
-                c->tx[k][p].size != mlos_group_ring_size(j.ring_bytes, k) ||
-                c->rx[k][p].size != mlos_group_ring_size(j.ring_bytes, k)) {
-                mlos_free(c);
-                return mlos_task_fail(ctx, MLOS_EPROTO, "group %u: ring %d between ranks %u and %u is not formatted",
-                                      j.group_id, k, c->rank, p);
-            }
-        }
+    c->env = &slave_env;
+    if (mlos__comm_attach(c, &j, (uint8_t *)mem + j.offset, (size_t)j.slice_len) < 0) {
+        int rc = mlos_task_fail(ctx, MLOS_EPROTO, "%s", c->error);
+        mlos_free(c);
+        return rc;
     }
-    c->chunk = (j.ring_bytes / 4) & ~63u;
     *slot = c;
     return 0;
 }

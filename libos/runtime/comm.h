@@ -9,12 +9,21 @@
  *
  * Transport per pair. Everything above the rings sees a peer as three ring
  * pairs (tx[k][peer], rx[k][peer]) with the ring.h protocol: reserve /
- * commit / peek / release plus the two wait flags. Local peers share
- * those rings in the group memory. A peer on another node plugs in the
- * same way: its rings are local memory that a forwarder (the master, or a
- * per-node relay) fills from and drains to the network, and it rings this
- * member's doorbell as a WAKE would; the engine, the fold order and the
- * failure marks do not change. Only the local transport exists today.
+ * commit / peek / release plus the two wait flags. Peers on the same node
+ * share those rings in the group memory (the master's, or a node agent's
+ * copy of it). A peer on another node plugs in the same way: its rings
+ * are local memory that a relay (the master for its host, the agent for
+ * its node: master/group_relay.h) fills from and drains to the network,
+ * ringing this member's doorbell as a WAKE would; the engine, the fold
+ * order and the failure marks do not change.
+ *
+ * Environment. What a member does around the rings -- allocate scratch
+ * buffers, answer whoever supervises it while it waits, sleep and be
+ * woken, wake its peers -- depends on where it runs: a shard does it with
+ * its HAL and the master's ring (the slave's table, set by the join
+ * task); the master, when it takes a rank itself, runs the same code on a
+ * thread of its own with its own table (master/group_master.c). The ring
+ * protocol, the collectives and the failure marks are the same code.
  */
 #ifndef MLOS_RUNTIME_COMM_H
 #define MLOS_RUNTIME_COMM_H
@@ -36,7 +45,25 @@ struct comm_region {
     unsigned access;
 };
 
+struct mlos_comm;
+
+/* How a member waits and wakes where it runs (see above). Every entry is
+ * required. prepare_wait/done_wait bracket sleep; sleep returns at once if
+ * a wake-up came since the last done_wait (none may be lost), else at a
+ * wake-up or deadline_ns (mlos_hal_now_ns clock) at the latest. */
+struct mlos_comm_env {
+    void *(*alloc)(size_t n); /* scratch buffers and task results */
+    void (*free)(void *p);
+    void (*service)(struct mlos_comm *c);     /* each pass: answer the supervisor (heartbeats) */
+    int (*prepare_wait)(struct mlos_comm *c); /* 1: something came for the member itself, stay awake */
+    void (*done_wait)(struct mlos_comm *c);
+    void (*sleep)(struct mlos_comm *c, uint64_t deadline_ns);
+    void (*wake)(struct mlos_comm *c, uint64_t ranks); /* ring these peers' doorbells */
+};
+
 struct mlos_comm {
+    const struct mlos_comm_env *env;
+    void *env_arg; /* the environment's own state */
     uint32_t id, gen, n, rank;
     uint8_t *slice;
     size_t slice_len;
@@ -58,6 +85,18 @@ struct mlos_comm {
     size_t rma_len;
     int put_err[MLOS_GROUP_MAX]; /* serving: first error of the put each peer is sending */
 };
+
+/* Attach c (zeroed but for env and env_arg) as rank j->rank of the
+ * group whose slice of slice_len bytes is at slice, with the layout of j
+ * (never the slice's header). 0, or MLOS_EPROTO with why in c->error. */
+int mlos__comm_attach(struct mlos_comm *c, const struct mlos_group_join *j, uint8_t *slice, size_t slice_len);
+
+/* The membership mlos_comm_self returns on this thread (NULL: none). */
+void mlos__comm_set_current(struct mlos_comm *c);
+
+/* Scratch memory from c's environment (NULL c: the shard's heap). */
+void *mlos__comm_alloc(struct mlos_comm *c, size_t n);
+void mlos__comm_free(struct mlos_comm *c, void *p);
 
 /* Record why c failed (kept for mlos_comm_error); returns err. */
 int mlos__comm_fail(struct mlos_comm *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -265,14 +265,14 @@ static uint64_t mix64(uint64_t z)
 
 int mlos_comm_expose(struct mlos_comm *c, void *base, size_t len, unsigned access, uint64_t *key)
 {
-    static uint64_t counter;
+    static uint32_t counter; /* 32 bits: atomic on every arch, without libatomic */
     if (!c || !key || (len && !base) || !access || (access & ~(MLOS_COMM_READ | MLOS_COMM_WRITE)))
         return MLOS_EINVAL;
     for (int i = 0; i < MLOS_COMM_MAX_REGIONS; i++)
         if (!c->regions[i].key) {
             uint64_t k;
             do /* unguessable enough for a peer that only sees other keys: clock, cycles, address, count */
-                k = mix64(mlos_hal_cycles() ^ mix64(mlos_hal_now_ns() + ++counter) ^ (uintptr_t)base ^
+                k = mix64(mlos_hal_cycles() ^ mix64(mlos_hal_now_ns() + __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED)) ^ (uintptr_t)base ^
                           ((uint64_t)c->rank << 56));
             while (!k || find_region(c, k));
             c->regions[i] = (struct comm_region){k, base, len, access};

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "comm.h"
 #include "hal.h"
 #include "mem.h"
 
@@ -67,8 +68,10 @@ void mlos_task_ctx_init(struct mlos_task_ctx *ctx, const uint8_t *arg, size_t ar
 
 void mlos_task_ctx_release(struct mlos_task_ctx *ctx)
 {
+    /* A group member's results come from its environment's heap (the
+     * master's own rank has no shard heap): comm.h. */
     if (ctx->result != (void *)ctx->small_result)
-        mlos_free(ctx->result);
+        mlos__comm_free(mlos_comm_self(), ctx->result);
     ctx->result = NULL;
     ctx->result_len = 0;
 }
@@ -76,7 +79,7 @@ void mlos_task_ctx_release(struct mlos_task_ctx *ctx)
 int mlos_task_result(struct mlos_task_ctx *ctx, const void *data, size_t len)
 {
     void *p = ctx->small_result;
-    if (len > sizeof(ctx->small_result) && !(p = mlos_malloc(len)))
+    if (len > sizeof(ctx->small_result) && !(p = mlos__comm_alloc(mlos_comm_self(), len)))
         return MLOS_ENOMEM;
     if (len > sizeof(ctx->small_result))
         memmove(p, data, len); /* data may be the current result */

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "group.h"
+#include "group_wire.h"
 #include "kind.h"
 #include "master_internal.h"
 #include "registry.h"
@@ -110,6 +112,7 @@ int mlos__remote_shard_new(uv_loop_t *loop, mlos_shard_t *shard, const struct ml
     im->t_spawn = uv_hrtime();
     im->rops = ops;
     im->rctx = rctx;
+    im->group_mem = o->group_mem; /* its agent maps the node's copy (group_nodes.h) */
     uv_timer_init(loop, &im->timer);
     im->timer.data = im;
     mlos__hb_init(im);
@@ -176,6 +179,9 @@ void mlos__remote_gone(struct mlos_shard_impl *im, int err, const char *msg)
     if (was == SHARD_DEAD)
         return;
     im->state = SHARD_DEAD;
+    if (was == SHARD_READY) /* its group peers must stop waiting for it */
+        mlos__group_shard_down(im, err == MLOS_ETIMEDOUT || err == MLOS_EPROTO ? MLOS_GROUP_DOWN_FENCED
+                                                                             : MLOS_GROUP_DOWN_DIED);
     mlos__fail_calls(im, im->death_err, im->death_msg);
     if (im->state != SHARD_DEAD)
         return; /* a callback stopped it */

@@ -26,9 +26,11 @@
  *                                 as asked); text why. Also a failed spawn.
  *   master -> agent   CALL        shard, req = call id; mlos.TaskCall
  *   agent  -> master  REPLY       shard, req; mlos.TaskReply
- *   master -> agent   PUT         shard; le64 offset, then the bytes: the
- *                                 agent copies them into the slave's bulk
- *                                 window, in order with CALLs
+ *   master -> agent   PUT         shard; le64 offset, then the bytes: into
+ *                                 the slave's bulk window, in order with
+ *                                 CALLs; over tcp the agent reads them off
+ *                                 the socket straight into the window once
+ *                                 the header is checked against it
  *   master -> agent   GET         shard, req = get id; le64 offset, le64
  *                                 length (1 .. MLOS_NODE_GET_MAX): read the
  *                                 slave's bulk window, in order with CALLs
@@ -56,6 +58,10 @@
  *                                 req = timeout (ms): how the agent watches
  *                                 that slave (mlos_shard_heartbeat); a slave
  *                                 it fences is reported by GONE
+ *   master -> agent   GROUP_FORMAT, GROUP_MARK, GROUP_CLOSE: slices of the
+ *                                 group memory the agent keeps for shards it
+ *                                 spawned with SPAWN's group_mem/group_key
+ *                                 lines (rpc/wire/group_node.h)
  *
  * Fencing: epoch is drawn by the master per connection; every message
  * after WELCOME carries it both ways, and a message with another epoch is
@@ -98,7 +104,8 @@ enum mlos_node_msg {
     MLOS_NODE_GET_DATA,
 };
 
-#define MLOS_NODE_VERSION 3u /* 2: window keys in SPAWNED, RDMA messages; 3: GET over any link */
+#define MLOS_NODE_VERSION 4u /* 2: window keys in SPAWNED, RDMA messages; 3: group memory
+                                * (rpc/wire/group_node.h); 4: GET over any link */
 #define MLOS_NODE_HDR 16u
 /* Puts travel in pieces of at most this many bytes (one message each). */
 #define MLOS_NODE_PUT_CHUNK ((1u << 20) - 4096u)

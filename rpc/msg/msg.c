@@ -497,6 +497,57 @@ int mlos_send_pb(mlos_ep_t *ep, mlos_wr_t *wr, uint32_t type, const struct Proto
     return 0;
 }
 
+int mlos_sendv(mlos_ep_t *ep, mlos_wr_t *wr, uint32_t type, const struct mlos_iov *iov, unsigned niov,
+               mlos_wr_cb cb)
+{
+    size_t len = 0;
+    uint8_t *buf;
+    int rc = ep_usable(ep);
+    if (rc < 0)
+        return rc;
+    if (!wr || !cb || (niov && !iov) || niov > MLOS_EP_SENDV_MAX)
+        return MLOS_EINVAL;
+    for (unsigned i = 0; i < niov; i++) {
+        if (iov[i].len && !iov[i].base)
+            return MLOS_EINVAL;
+        if (iov[i].len > MLOS_EP_MAX_MSG - len)
+            return MLOS_ETOOBIG;
+        len += iov[i].len;
+    }
+    wr_init(wr, ep, MLOS_WR_SEND, cb);
+    wr->type = type;
+    wr->len = len;
+    if (ep->tp->sendv && (rc = ep->tp->sendv(ep, wr, iov, niov)) != MLOS_EAGAIN)
+        return rc;
+    /* the link is busy (or the transport always queues): a copy keeps the
+     * promise that the caller's buffers are free on return */
+    if (!(buf = malloc(len ? len : 1)))
+        return MLOS_ENOMEM;
+    for (size_t i = 0, at = 0; i < niov; at += iov[i].len, i++)
+        if (iov[i].len)
+            memcpy(buf + at, iov[i].base, iov[i].len);
+    wr->buf = buf;
+    if ((rc = ep->tp->post(ep, wr)) < 0) {
+        free(buf);
+        return rc;
+    }
+    wr->owned = buf; /* freed by the completion, before cb */
+    return 0;
+}
+
+int mlos_ep_set_place(mlos_ep_t *ep, size_t head_len, mlos_place_cb on_place, mlos_placed_cb on_placed)
+{
+    if (!ep || !ep->tp || (ep->state != MLOS_EP_OPEN && ep->state != MLOS_EP_CONNECTING) ||
+        head_len > MLOS_EP_PLACE_HEAD_MAX || !on_place != !on_placed)
+        return MLOS_EINVAL;
+    if (on_place && !ep->tp->places)
+        return MLOS_ENOTSUP;
+    ep->place_head = head_len;
+    ep->on_place = on_place;
+    ep->on_placed = on_placed;
+    return 0;
+}
+
 struct owned_frame {
     mlos_wr_t wr;
     uint8_t buf[];

@@ -6,7 +6,10 @@
  *                         doorbells); one-sided ops are plain stores into the
  *                         peer's memfd-backed region (zero copy).
  *   "tcp:HOST:PORT"       any host: libuv TCP; one-sided ops are served by the
- *                         peer's progress engine.
+ *                         peer's progress engine; a receiver can have big
+ *                         messages read straight into its regions
+ *                         (mlos_ep_set_place) and an idle sender writes
+ *                         from the caller's buffers (mlos_sendv).
  *   "verbs:IPV4:PORT"     RDMA NIC or Soft-RoCE (rxe): libibverbs RC queue
  *                         pair (SEND, RDMA WRITE, RDMA READ); queue pair
  *                         numbers are exchanged over a TCP side channel.
@@ -187,6 +190,7 @@ typedef void (*mlos_ep_close_cb)(mlos_ep_t *ep);
 typedef void (*mlos_wr_cb)(mlos_wr_t *wr, int status);
 
 struct mlos_transport; /* private: one per backend (msg_transport.h) */
+struct mlos_place;     /* mlos_ep_set_place */
 
 struct mlos_listener_s {
     void *data;
@@ -211,6 +215,9 @@ struct mlos_ep_s {
     int state;
     mlos_connect_cb connect_cb;
     mlos_ep_close_cb close_cb;
+    size_t place_head; /* mlos_ep_set_place; no on_place: every message goes to on_recv */
+    int (*on_place)(mlos_ep_t *ep, struct mlos_place *pl);
+    void (*on_placed)(mlos_ep_t *ep, struct mlos_place *pl, int status);
 };
 
 enum mlos_wr_op { MLOS_WR_SEND = 1, MLOS_WR_PUT = 2, MLOS_WR_GET = 3 };
@@ -262,6 +269,67 @@ int mlos_send(mlos_ep_t *ep, mlos_wr_t *wr, uint32_t type, const void *buf, size
  * MLOS_EP_MAX_MSG, MLOS_ENOMEM. The peer unpacks (type, bytes) itself. */
 struct ProtobufCMessage;
 int mlos_send_pb(mlos_ep_t *ep, mlos_wr_t *wr, uint32_t type, const struct ProtobufCMessage *msg, mlos_wr_cb cb);
+
+/* Two-sided send of the concatenation of niov buffers (at most
+ * MLOS_EP_SENDV_MAX, together at most MLOS_EP_MAX_MSG bytes), tagged with
+ * type. The buffers are the caller's again when this returns. Over tcp, an
+ * endpoint with nothing queued or being written and a send credit free
+ * writes straight from them whatever the kernel's socket buffer takes at
+ * once and copies only the rest; otherwise, and over shm and verbs, the
+ * message is copied whole. The copy is the library's until cb, which runs
+ * once the message has been handed to the transport, as for mlos_send.
+ * For big messages from memory the caller may change right after the call
+ * (a put's source): an idle link sends them without a copy. */
+#define MLOS_EP_SENDV_MAX 8u
+struct mlos_iov {
+    const void *base;
+    size_t len;
+};
+int mlos_sendv(mlos_ep_t *ep, mlos_wr_t *wr, uint32_t type, const struct mlos_iov *iov, unsigned niov,
+               mlos_wr_cb cb);
+
+/* Placement: big messages read off the wire straight into registered
+ * memory, for an application that knows where a kind of message belongs
+ * (a put's bytes into a window) and would otherwise copy it there out of
+ * the message buffer. With hooks set, every incoming message longer than
+ * head_len bytes is first offered to on_place, with its type, its length
+ * and a copy of its first head_len bytes (what the application needs to
+ * decide: its own header). on_place
+ *   - returns 0 and leaves pl->mr NULL: the message goes to on_recv as usual;
+ *   - returns 0 with pl->mr (a region of the endpoint's domain) and pl->off:
+ *     bytes [head_len, len) of the message are read into mr at off, and
+ *     on_placed(ep, pl, 0) runs once they are all there;
+ *   - returns < 0: the message is refused: read and dropped, and
+ *     on_placed(ep, pl, that code).
+ * The transport checks [off, off + len - head_len) against the region
+ * before a byte lands (outside it, or a region no longer registered:
+ * nothing is written, the message is dropped, on_placed gets MLOS_ERANGE or
+ * MLOS_EKEY), and again before every read into it: a region deregistered
+ * in the middle of a message is not written any further (the rest is
+ * dropped, MLOS_EKEY). Nothing is ever written outside that range. The
+ * endpoint stays open in every one of these cases. A placed message takes
+ * its credit and its place in the order like any other: on_placed runs
+ * before the next message is delivered. If the endpoint fails or is
+ * closed in the middle of a message, on_placed is not called (on_fail or
+ * the close callback are) and the range may hold the part that arrived.
+ * on_place must not close the endpoint; on_placed may.
+ * Set after mlos_connect or mlos_accept; NULL hooks turn placement off.
+ * 0, MLOS_EINVAL (head_len over MLOS_EP_PLACE_HEAD_MAX, one hook without the
+ * other, an endpoint not open or connecting), MLOS_ENOTSUP (shm and verbs:
+ * messages arrive in the transport's own buffers there). */
+#define MLOS_EP_PLACE_HEAD_MAX 64u
+struct mlos_place {
+    uint32_t type;                        /* the message's type */
+    size_t len;                           /* its whole length */
+    size_t head_len;                      /* bytes in head */
+    uint8_t head[MLOS_EP_PLACE_HEAD_MAX]; /* its first head_len bytes (a copy) */
+    mlos_mr_t *mr;                        /* set by on_place: where the rest goes */
+    size_t off;
+    void *ctx;                            /* free for the hooks */
+};
+typedef int (*mlos_place_cb)(mlos_ep_t *ep, struct mlos_place *pl);
+typedef void (*mlos_placed_cb)(mlos_ep_t *ep, struct mlos_place *pl, int status);
+int mlos_ep_set_place(mlos_ep_t *ep, size_t head_len, mlos_place_cb on_place, mlos_placed_cb on_placed);
 
 /* Fire and forget one mlos frame (rpc/wire/frame.h): the header with type and
  * request_id, then msg packed (nothing when msg is NULL); the message is

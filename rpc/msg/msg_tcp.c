@@ -441,4 +441,6 @@ const struct mlos_transport mlos_transport_tcp = {
     .connect = tcp_connect,
     .close = tcp_close,
     .post = tcp_post,
+    .sendv = mlos__tcp_sendv,
+    .places = 1,
 };

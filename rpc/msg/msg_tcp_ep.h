@@ -22,10 +22,19 @@
  * oldest outstanding piece and completes the wr with the first error among
  * its pieces, or 0.
  *
+ * mlos_sendv on an idle endpoint (nothing queued or in flight, a credit
+ * free) writes the frame at once with uv_try_write straight from the
+ * caller's buffers; only the tail the kernel did not take is copied, into
+ * a raw frame that goes out first (its header is already on the wire).
+ *
  * Receiving: frames that fit the 64 KiB read buffer are handled in place
  * (messages are delivered straight from it); larger payloads stream into
  * their destination (a message buffer, the target region, the initiator's
- * local region), read directly there when the read buffer is empty.
+ * local region, a region on_place chose), read directly there when the
+ * read buffer is empty. Right after such a payload the next read stops at
+ * the next frame's header, so that a big frame behind it is read directly
+ * too. A message offered to on_place waits in the read buffer until its
+ * first place_head bytes are there.
  *
  * Bounds on a peer (msg.h): a target answers MLOS_EKEY for a key that
  * matches no live region and, past MLOS_EP_MAX_BAD_KEYS of them, queues
@@ -66,6 +75,8 @@ struct frame {
     const void *payload;    /* h.len bytes for SEND, PUT, GET_DATA */
     void *owned;            /* payload copy freed with the frame (GET_DATA) */
     size_t local_off;       /* GET: where this piece lands in wr->local */
+    size_t raw_len;         /* > 0: the unwritten tail of a frame mlos_sendv began
+                               writing (header included), in owned; first in out */
 };
 
 struct fifo {
@@ -82,7 +93,7 @@ struct batch {
     uint8_t (*hdrs)[MLOS_TCP_HDR_SIZE];
 };
 
-enum sink_kind { SINK_NONE, SINK_SEND, SINK_PUT, SINK_GET };
+enum sink_kind { SINK_NONE, SINK_SEND, SINK_PUT, SINK_GET, SINK_PLACE };
 
 struct tcp_ep {
     mlos_ep_t *ep;
@@ -126,13 +137,19 @@ struct tcp_ep {
     uint8_t *rbuf;
     size_t rpos, rlen;
     int direct;          /* the last alloc pointed into the sink */
+    int after_stream;    /* a streamed payload just ended: read up to the next header only */
     struct {
         enum sink_kind kind;
         struct mlos_tcp_hdr h;
         uint8_t *dest;   /* SEND: message buffer */
         size_t done;
-        int status;      /* PUT/GET: first check failure; the rest is discarded */
+        int status;      /* PUT/GET/PLACE: first check failure; the rest is discarded */
+        struct mlos_place pl; /* PLACE: what on_place said; the region by key, */
+        uint32_t pl_key;      /* looked up again before every write into it */
+        uint64_t pl_secret;
     } sink;
+    int place_declined;  /* on_place passed the frame at rpos on to on_recv */
+    int pending_fail;    /* an error to fail with from the loop (not inside a call) */
 };
 
 static inline void fifo_push(struct fifo *q, struct frame *f)
@@ -168,6 +185,7 @@ void mlos__tcp_release_waiting(struct tcp_ep *t);           /* after credits cam
 int mlos__tcp_reply(struct tcp_ep *t, uint8_t op, uint64_t id, int status, void *owned, uint32_t len);
 void mlos__tcp_kick(struct tcp_ep *t);                      /* flush before the loop next blocks */
 void mlos__tcp_out_abort(struct tcp_ep *t);                 /* complete every queued request: ECONNRESET */
+int mlos__tcp_sendv(mlos_ep_t *ep, mlos_wr_t *wr, const struct mlos_iov *iov, unsigned niov);
 
 /* msg_tcp_in.c: the uv_read_start callbacks */
 void mlos__tcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);

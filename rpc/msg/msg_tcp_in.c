@@ -52,6 +52,15 @@ static uint8_t *sink_ptr(struct tcp_ep *t, size_t n)
         if (!(d = get_dest(t, t->rma.head, t->sink.done, n)))
             t->sink.status = MLOS_EKEY;
         return d;
+    case SINK_PLACE:
+        /* by key, not by the caller's pointer: a region deregistered since
+         * (its struct maybe gone) no longer matches */
+        off = t->sink.pl.off + (t->sink.done - t->sink.pl.head_len);
+        if ((t->sink.status = mlos_mr_check(t->ep->dom, t->sink.pl_key, t->sink.pl_secret, off, n, 0, &mr)) < 0) {
+            t->sink.status = MLOS_EKEY;
+            return NULL;
+        }
+        return (uint8_t *)mr->addr + off;
     default:
         return NULL;
     }
@@ -62,6 +71,17 @@ static void sink_finish(struct tcp_ep *t)
     struct mlos_tcp_hdr h = t->sink.h;
     uint8_t *msg = t->sink.dest;
 
+    /* a payload bigger than the read buffer: more may follow (not after
+     * small placed messages, which arrive many to a read) */
+    t->after_stream = MLOS_TCP_HDR_SIZE + (size_t)h.len > TCP_RBUF_CAP;
+    if (t->sink.kind == SINK_PLACE) {
+        t->sink.kind = SINK_NONE;
+        if (!t->torn && ++t->owed >= TCP_CREDIT_BATCH)
+            mlos__tcp_kick(t);
+        __atomic_thread_fence(__ATOMIC_RELEASE); /* the bytes before whatever on_placed tells */
+        t->ep->on_placed(t->ep, &t->sink.pl, t->sink.status);
+        return;
+    }
     t->sink.kind = SINK_NONE;
     if (h.op == MLOS_TCP_SEND) {
         mlos__ep_deliver(t->ep, h.arg, msg, h.len);
@@ -212,6 +232,43 @@ static void sink_start(struct tcp_ep *t, const struct mlos_tcp_hdr *h)
     }
 }
 
+/* Offer a SEND to on_place (its first place_head payload bytes are at
+ * head). 1: taken (placed or refused: the sink reads the rest), 0: passed on
+ * to the usual delivery. Nothing is consumed from the read buffer here. */
+static int place_offer(struct tcp_ep *t, const struct mlos_tcp_hdr *h, const uint8_t *head)
+{
+    mlos_ep_t *ep = t->ep;
+    struct mlos_place *pl = &t->sink.pl;
+    size_t rest;
+    int rc;
+
+    memset(pl, 0, sizeof(*pl));
+    pl->type = h->arg;
+    pl->len = h->len;
+    pl->head_len = ep->place_head;
+    memcpy(pl->head, head, pl->head_len);
+    rc = ep->on_place(ep, pl);
+    if (rc >= 0 && !pl->mr)
+        return 0;
+    rest = pl->len - pl->head_len;
+    t->sink.h = *h;
+    t->sink.kind = SINK_PLACE;
+    t->sink.done = pl->head_len;
+    t->sink.dest = NULL;
+    t->sink.status = rc < 0 ? rc : 0;
+    if (!t->sink.status) {
+        /* the whole range before any byte lands */
+        mlos_mr_t *mr = pl->mr;
+        if (mr->dom != ep->dom)
+            t->sink.status = MLOS_EKEY;
+        else
+            t->sink.status = mlos_mr_check(ep->dom, mr->lkey, mr->secret, pl->off, rest, 0, NULL);
+        t->sink.pl_key = mr->lkey;
+        t->sink.pl_secret = mr->secret;
+    }
+    return 1;
+}
+
 /* Apply the header's piggy-backed credit and receive accounting. */
 static int account(struct tcp_ep *t, const struct mlos_tcp_hdr *h)
 {
@@ -300,8 +357,23 @@ static void process(struct tcp_ep *t)
         if ((h.op == MLOS_TCP_GET || h.op == MLOS_TCP_PUT) && over_bound(t))
             return; /* the request stays in the buffer until we resume */
         plen = mlos_tcp_payload_len(&h);
+        if (h.op == MLOS_TCP_SEND && t->ep->on_place && plen > t->ep->place_head && !t->place_declined &&
+            t->ep->state == MLOS_EP_OPEN) {
+            if (avail - MLOS_TCP_HDR_SIZE < t->ep->place_head)
+                break; /* the application's header first */
+            rc = place_offer(t, &h, p + MLOS_TCP_HDR_SIZE);
+            if (t->torn)
+                return;
+            if (rc) {
+                t->rpos += MLOS_TCP_HDR_SIZE + t->ep->place_head;
+                account(t, &h);
+                continue; /* the sink takes the rest */
+            }
+            t->place_declined = 1; /* until this frame is consumed */
+        }
         if (avail - MLOS_TCP_HDR_SIZE >= plen) {
             t->rpos += MLOS_TCP_HDR_SIZE + plen;
+            t->place_declined = 0;
             if (account(t, &h) == 0)
                 handle_frame(t, &h, p + MLOS_TCP_HDR_SIZE);
             continue;
@@ -309,6 +381,7 @@ static void process(struct tcp_ep *t)
         if (MLOS_TCP_HDR_SIZE + (size_t)plen <= TCP_RBUF_CAP)
             break; /* fits: wait for the rest */
         t->rpos += MLOS_TCP_HDR_SIZE;
+        t->place_declined = 0;
         if (account(t, &h) == 0)
             sink_start(t, &h);
     }
@@ -317,7 +390,8 @@ static void process(struct tcp_ep *t)
 void mlos__tcp_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
 {
     struct tcp_ep *t = hd->data;
-    size_t left = t->sink.h.len - t->sink.done;
+    size_t left = t->sink.h.len - t->sink.done, want = 0,
+           next = MLOS_TCP_HDR_SIZE + (t->ep->on_place ? t->ep->place_head : 0), cap;
 
     t->direct = 0;
     if (t->rpos == t->rlen)
@@ -336,7 +410,19 @@ void mlos__tcp_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
         t->rlen -= t->rpos;
         t->rpos = 0;
     }
-    *buf = uv_buf_init((char *)t->rbuf + t->rlen, (unsigned)(TCP_RBUF_CAP - t->rlen));
+    /* Behind a streamed payload another big frame often follows: read only
+     * up to its header (and the head on_place wants), so that its payload
+     * goes straight to its destination rather than through this buffer and
+     * a copy. Costs one more read per streamed frame. */
+    if (t->sink.kind != SINK_NONE)
+        want = left + next;
+    else if (t->after_stream)
+        want = next;
+    t->after_stream = t->sink.kind != SINK_NONE && t->after_stream;
+    cap = TCP_RBUF_CAP - t->rlen;
+    if (want > t->rlen && want - t->rlen < cap)
+        cap = want - t->rlen;
+    *buf = uv_buf_init((char *)t->rbuf + t->rlen, (unsigned)cap);
 }
 
 void mlos__tcp_resume(struct tcp_ep *t)

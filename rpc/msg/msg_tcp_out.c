@@ -130,7 +130,12 @@ static void flush(uv_prepare_t *h)
     uv_prepare_stop(h);
     if (t->torn)
         return;
-    if (!t->out.head && t->owed >= TCP_CREDIT_BATCH) {
+    if (t->pending_fail) {
+        mlos__tcp_fail(t, t->pending_fail);
+        return;
+    }
+    /* a raw tail cannot carry credits: they need a frame of their own */
+    if ((!t->out.head || (t->out.head->raw_len && !t->out.head->next)) && t->owed >= TCP_CREDIT_BATCH) {
         struct frame *c = mlos__tcp_frame_new(t);
         if (!c) {
             mlos__tcp_fail(t, MLOS_ENOMEM);
@@ -159,6 +164,10 @@ static void flush(uv_prepare_t *h)
         b->hdrs = (uint8_t(*)[MLOS_TCP_HDR_SIZE])(b->bufs + 2 * n);
         for (i = 0; i < n; i++) {
             f = fifo_pop(&t->out);
+            if (f->raw_len) { /* bytes already encoded, the start of them already written */
+                b->bufs[nb++] = uv_buf_init((char *)f->owned, (unsigned)f->raw_len);
+                goto finished;
+            }
             if (t->owed) { /* piggy-back every owed credit on the first frame */
                 f->h.credit = (uint16_t)t->owed;
                 t->recv_unacked -= t->owed;
@@ -171,6 +180,7 @@ static void flush(uv_prepare_t *h)
             if (f->h.op == MLOS_TCP_PUT || f->h.op == MLOS_TCP_GET) {
                 fifo_push(&t->rma, f); /* the reply may come before this write's callback */
             } else {
+            finished:
                 f->next = NULL;
                 if (done_tail)
                     done_tail->next = f;
@@ -218,5 +228,83 @@ int mlos__tcp_reply(struct tcp_ep *t, uint8_t op, uint64_t id, int status, void 
     t->out_bytes += MLOS_TCP_HDR_SIZE + (size_t)len;
     fifo_push(&t->out, f);
     mlos__tcp_kick(t);
+    return 0;
+}
+
+/* mlos_sendv: on an idle endpoint, write the frame now from the caller's
+ * buffers; copy only what the kernel did not take. MLOS_EAGAIN: not idle,
+ * or nothing could be written (the core copies and posts as usual). */
+int mlos__tcp_sendv(mlos_ep_t *ep, mlos_wr_t *wr, const struct mlos_iov *iov, unsigned niov)
+{
+    struct tcp_ep *t = ep->impl;
+    uint8_t hdr[MLOS_TCP_HDR_SIZE];
+    uv_buf_t bufs[1 + MLOS_EP_SENDV_MAX];
+    struct mlos_tcp_hdr h = {0};
+    struct frame *f;
+    size_t total = MLOS_TCP_HDR_SIZE + wr->len, done, skip, at;
+    unsigned nb = 0;
+    int n;
+
+    if (!t || t->torn)
+        return MLOS_ECONNRESET;
+    /* anything queued ahead must go first, and a frame needs a credit */
+    if (t->out.head || t->wait.head || t->inflight_head || !t->credits || t->aborting || t->pending_fail ||
+        uv_stream_get_write_queue_size((uv_stream_t *)&t->tcp))
+        return MLOS_EAGAIN;
+    if (!(f = mlos__tcp_frame_new(t))) /* before anything is written: failing later would be mid-frame */
+        return MLOS_EAGAIN;
+    h.op = MLOS_TCP_SEND;
+    h.arg = wr->type;
+    h.len = (uint32_t)wr->len;
+    h.credit = (uint16_t)t->owed;
+    mlos_tcp_hdr_encode(&h, hdr);
+    bufs[nb++] = uv_buf_init((char *)hdr, MLOS_TCP_HDR_SIZE);
+    for (unsigned i = 0; i < niov; i++)
+        if (iov[i].len)
+            bufs[nb++] = uv_buf_init((char *)iov[i].base, (unsigned)iov[i].len);
+    n = uv_try_write((uv_stream_t *)&t->tcp, bufs, nb);
+    if (n <= 0) { /* EAGAIN, or an error the usual write path will report */
+        mlos__tcp_frame_free(t, f);
+        return MLOS_EAGAIN;
+    }
+    /* the frame is on the wire from here on: its credit and the credits
+     * its header returned are spent */
+    t->credits--;
+    t->recv_unacked -= t->owed;
+    t->owed = 0;
+    t->last_progress = uv_now(t->tcp.loop);
+    done = (size_t)n;
+    if (done == total) {
+        mlos__tcp_frame_free(t, f);
+        mlos__wr_complete(wr, 0);
+        return 0;
+    }
+    f->wr = wr;
+    f->last = 1;
+    f->raw_len = total - done;
+    if (!(f->owned = malloc(f->raw_len))) {
+        /* half a frame is out and the rest is lost: the stream is broken;
+         * fail from the loop, not inside the caller's call */
+        mlos__tcp_frame_free(t, f);
+        mlos__wr_complete(wr, MLOS_ECONNRESET);
+        t->pending_fail = MLOS_ENOMEM;
+        mlos__tcp_kick(t);
+        return 0;
+    }
+    skip = done;
+    at = 0;
+    for (unsigned i = 0; i < nb; i++) {
+        size_t k = bufs[i].len;
+        if (skip >= k) {
+            skip -= k;
+            continue;
+        }
+        memcpy((uint8_t *)f->owned + at, bufs[i].base + skip, k - skip);
+        at += k - skip;
+        skip = 0;
+    }
+    fifo_push(&t->out, f);
+    mlos__tcp_kick(t);
+    mlos__tcp_arm_idle(t);
     return 0;
 }

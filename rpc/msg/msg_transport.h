@@ -39,6 +39,12 @@ struct mlos_transport {
     int (*forgive)(mlos_ep_t *ep);
     /* optional: polling mode (mlos_ep_set_spin) */
     int (*set_spin)(mlos_ep_t *ep, unsigned spin_us);
+    /* optional: mlos_sendv without copying what can be written at once;
+     * 0 (the transport took the request), MLOS_EAGAIN (not now: the core
+     * copies the message and posts it), or an error */
+    int (*sendv)(mlos_ep_t *ep, mlos_wr_t *wr, const struct mlos_iov *iov, unsigned niov);
+    /* 1 if the transport offers incoming messages to ep->on_place */
+    int places;
 };
 
 extern const struct mlos_transport mlos_transport_shm;

@@ -12,10 +12,13 @@
  * slaves on this node exactly as a local master would (mlos_spawn: x86_64
  * and ppc bare metal under QEMU, process shards; KVM where asked and
  * usable, failing at once where asked and not), pings them (the local
- * heartbeat), relays their calls and replies, copies put data into their
- * bulk windows (the one copy between the wire and the slave) in order with
- * calls, reads their windows for the master's gets, and answers ps
- * queries. Protocol: rpc/abi/node_proto.h.
+ * heartbeat), relays their calls and replies, places put data into their
+ * bulk windows in order with calls (over tcp read off the socket straight
+ * into the window, node_place.h; over verbs written there by the master's
+ * RDMA, node_verbs.h), and answers ps queries. For group members it
+ * keeps the node's copy of the group memory and relays their rings
+ * (node_group.c). It reads their windows for the master's gets
+ * (node_get.h). Protocol: rpc/abi/node_proto.h.
  *
  * It dies with its allocation and leaves nothing behind: when the master
  * says BYE, the connection breaks, the master has been silent for
@@ -52,7 +55,9 @@
 #include "mlos_pool.h"
 #include "msg.h"
 #include "node_get.h"
+#include "node_group.h"
 #include "node_proto.h"
+#include "node_place.h"
 #include "node_verbs.h"
 #include "remote.h"
 #include "remote_auth.h"
@@ -75,6 +80,8 @@ struct ashard {
     int why_err;       /* status of the call failure in why */
     char why[300];     /* last failure seen on a call */
     struct node_win *win; /* its window as an RDMA region (verbs link), or NULL */
+    struct node_place *pw; /* its window as a region puts are placed in (tcp link), or NULL */
+    struct node_gm *gm;   /* the node's copy of its group memory, or NULL (node_group.h) */
     struct ashard *next;
 };
 
@@ -176,6 +183,7 @@ static void shard_closed(mlos_shard_t *sh)
         }
     if (s->state == S_STOPPING && s->why[0] == 0)
         send_gone(s, 0, "stopped");
+    node_group_unref(s->gm);
     free(s);
     nshards--;
     open_shards--;
@@ -189,6 +197,7 @@ static void shard_stop(struct ashard *s)
         return;
     s->state = S_STOPPING;
     node_win_close(&s->win); /* before mlos_shard_stop unmaps the memory */
+    node_place_close(&s->pw);
     if (mlos_shard_stop(&s->sh, shard_closed) < 0 && !s->sh.impl)
         shard_closed(&s->sh);
 }
@@ -237,6 +246,8 @@ static void on_spawned(mlos_shard_t *sh, int status)
     h.abi = 1;
     n = mlos__hello__get_packed_size(&h);
     klen = node_win_open(sh, s->id, &s->win, key); /* over verbs: puts go straight into it */
+    if (!s->win)
+        s->pw = node_place_open(sh, s->id); /* over tcp: puts are read into it */
     if (!(buf = malloc(16 + klen + n))) {
         send_gone(s, MLOS_ENOMEM, "agent out of memory");
         shard_stop(s);
@@ -312,14 +323,24 @@ static void do_spawn(uint32_t id, const uint8_t *p, size_t len)
         }
         o.image = ipath;
     }
-    if (!(s = calloc(1, sizeof(*s))))
+    struct node_gm *gm = NULL;
+    char gwhy[160];
+    if ((rc = node_group_spawn(p, len, &o, &gm, gwhy, sizeof(gwhy))) < 0) {
+        (void)send_msg(MLOS_NODE_GONE, id, 0, (uint32_t)(int32_t)rc, gwhy, strlen(gwhy), NULL, 0);
         return;
+    }
+    if (!(s = calloc(1, sizeof(*s)))) {
+        node_group_unref(gm);
+        return;
+    }
     s->id = id;
     s->sh.data = s;
+    s->gm = gm;
     if ((rc = mlos_spawn(loop, &s->sh, &o, on_spawned)) < 0) {
         char why[200];
         snprintf(why, sizeof(why), "cannot start a %s shard on node %s: %s", arch, node_name, mlos_strerror(rc));
         (void)send_msg(MLOS_NODE_GONE, id, 0, (uint32_t)(int32_t)rc, why, strlen(why), NULL, 0);
+        node_group_unref(gm);
         free(s);
         return;
     }
@@ -409,6 +430,13 @@ static void do_call(struct ashard *s, uint32_t mid, const uint8_t *p, size_t len
     }
 }
 
+/* A member named in a GROUP_FORMAT: ours, up, and spawned with that memory. */
+static mlos_shard_t *group_lookup(uint32_t id, const struct node_gm *gm)
+{
+    struct ashard *s = find(id);
+    return s && s->state == S_READY && s->gm == gm && mlos_shard_alive(&s->sh) ? &s->sh : NULL;
+}
+
 static void do_ps(uint32_t req)
 {
     size_t cap = 64 + (size_t)nshards * 96, n = 0;
@@ -488,6 +516,8 @@ static void on_recv(mlos_ep_t *e, uint32_t type, const void *data, size_t len)
     if (h.epoch != epoch)
         return; /* not for this incarnation */
     last_rx_ms = uv_now(loop);
+    if (node_group_msg(type, p, len, group_lookup, node_name))
+        return; /* group memory (node_group.c) */
     switch (type) {
     case MLOS_NODE_SPAWN:
         do_spawn(h.shard, p, len);
@@ -554,7 +584,7 @@ static void on_recv(mlos_ep_t *e, uint32_t type, const void *data, size_t len)
             return;
         memcpy(&off, p, 8);
         off = mlos_from_le64(off);
-        /* the one copy: from the received message into the slave's window */
+        /* one the link did not place (node_place.h): copied from the message */
         if ((rc = mlos_put(&s->sh, (size_t)off, p + 8, len - 8)) < 0 && !s->why[0])
             fprintf(stderr, "mlos-node %s: put into shard %u at %" PRIu64 " (+%zu): %s\n", node_name, s->id, off,
                     len - 8, mlos_strerror(rc));
@@ -594,6 +624,8 @@ static void on_scan(uv_timer_t *t)
         next = s->next;
         if (s->state != S_READY || mlos_shard_alive(&s->sh))
             continue;
+        if (!s->why[0] && node_group_fenced(&s->sh, s->id, node_name, s->why, sizeof(s->why)))
+            s->why_err = MLOS_EPROTO; /* its group relay fenced it (node_group.c) */
         if (!s->why[0]) {
             char line[160];
             console_last(&s->sh, line, sizeof(line));
@@ -690,6 +722,7 @@ static void on_connect(mlos_ep_t *e, int status)
     (void)e;
     if (status == 0) {
         connected = 1;
+        node_place_attach(&ep);
         /* polling the link: only a transport with a completion queue has it */
         if (link_spin_us && (status = mlos_ep_set_spin(&ep, link_spin_us)) < 0)
             fprintf(stderr, "mlos-node %s: --link-spin-us on %s: %s (the link sleeps between messages)\n",
@@ -817,6 +850,8 @@ int main(int argc, char **argv)
         return 2;
     }
     node_verbs_init(&dom, &ep, !strncmp(master_addr, "verbs:", 6), send_msg, node_name);
+    node_place_init(&dom, &epoch, node_name);
+    node_group_init(loop, send_msg);
     uv_timer_init(loop, &retry);
     uv_timer_init(loop, &scan);
     uv_timer_init(loop, &quit_timer);

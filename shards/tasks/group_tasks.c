@@ -1,6 +1,6 @@
 /* Built-in tasks that exercise a shard group from inside (run them with
  * mlos_group_call): every collective on generated inputs (group_gen.h),
- * messages around a ring, one-sided access with its checks, a barrier
+ * messages around a ring, one-sided access with its checks, a lone get, a barrier
  * loop for failure tests, and timed loops for benchmarks. Outputs go to
  * the bulk window (offset 0) for the master to compare with a serial
  * computation; integers in arguments and results are little-endian. */
@@ -235,6 +235,26 @@ static int group_rma(struct mlos_task_ctx *ctx)
 }
 MLOS_TASK("group.rma", group_rma);
 
+/* One get from a peer's region and nothing else, for tests of a target
+ * that is in no comm call (between calls its regions are gone: it
+ * answers MLOS_EKEY). Argument: le32 peer, le32 len (<= bulk), le64 key.
+ * Result: le32 status of the get. */
+static int group_get(struct mlos_task_ctx *ctx)
+{
+    struct mlos_comm *c = need_comm(ctx);
+    if (!c)
+        return MLOS_EINVAL;
+    if (ctx->arg_len != 16)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "group.get takes 16 bytes");
+    uint32_t peer = mlos_get_le32(ctx->arg), len = mlos_get_le32(ctx->arg + 4);
+    if (len > ctx->bulk_len)
+        return mlos_task_fail(ctx, MLOS_ERANGE, "%u bytes do not fit the bulk window", len);
+    uint8_t res[4];
+    mlos_put_le32(res, (uint32_t)mlos_comm_get(c, (int)peer, mlos_get_le64(ctx->arg + 8), 0, ctx->bulk, len));
+    return mlos_task_result(ctx, res, sizeof(res));
+}
+MLOS_TASK("group.get", group_get);
+
 /* Barriers until one fails (or le32 count of them, if nonzero): for
  * failure tests, the error names the rank that went down. */
 static int group_barriers(struct mlos_task_ctx *ctx)
@@ -293,3 +313,19 @@ static int group_bench(struct mlos_task_ctx *ctx)
     return rc;
 }
 MLOS_TASK("group.bench", group_bench);
+
+/* The first bytes of the bulk window, where group.check left its output:
+ * how a master reads it back from a shard behind a node agent (no
+ * mlos_get there). Argument: le64 length (at most 512 KiB and the window).
+ * Result: those bytes. */
+static int group_out(struct mlos_task_ctx *ctx)
+{
+    if (ctx->arg_len != 8)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "group.out takes 8 bytes");
+    uint64_t len = mlos_get_le64(ctx->arg);
+    if (len > (512u << 10) || len > ctx->bulk_len)
+        return mlos_task_fail(ctx, MLOS_ERANGE, "group.out: %llu bytes is more than 512 KiB or the window",
+                              (unsigned long long)len);
+    return mlos_task_result(ctx, ctx->bulk, (size_t)len);
+}
+MLOS_TASK("group.out", group_out);

@@ -38,6 +38,11 @@
  *   term      SIGTERM the agent: it stops its slaves and exits 0
  *   close     the cluster closed under an open shard: the agent stops it and
  *             exits 0; the handle reads dead and can still be stopped
+ *   putsizes  puts of 0, 1, piece-1, piece, piece+1 bytes and several MiB at
+ *             odd offsets, one at a time and back to back, the source
+ *             overwritten at once: every 4 KiB of the window checked
+ *             against a local mirror; PUT messages out of the window or for
+ *             another shard write nothing, and the shard goes on
  *   faults    a pool of 3 slaves behind one agent runs 150 idempotent
  *             put+sum_u64 tasks while 20 random slaves are SIGKILLed on the
  *             node: every task answered once and correctly, the node stays
@@ -60,6 +65,8 @@
 
 #include "../check.h"
 #include "cluster.h"
+#include "cluster_rdma.h"
+#include "node_proto.h"
 #include "cluster_util.h"
 #include "launcher.h"
 #include "mlos_endian.h"
@@ -956,6 +963,113 @@ static void case_clistop(void)
     CHECK(access(sock, F_OK) != 0);
 }
 
+/* ---- putsizes ---- */
+
+#define PS_WIN (16u << 20)
+#define PS_BLOCK 4096u
+
+/* The sum_u64 of the window's [off, off + len) (8-byte aligned). */
+static uint64_t window_sum(mlos_shard_t *s, size_t off, size_t len)
+{
+    uint64_t arg[2] = {off, len}, got = 0;
+    void *res = NULL;
+    size_t rlen = 0;
+    char err[200];
+    if (mlos_call_sync(s, "sum_u64", arg, sizeof(arg), &res, &rlen, err, sizeof(err)) != 0 || rlen != 8) {
+        fprintf(stderr, "sum_u64 [%zu, +%zu): %s\n", off, len, err);
+        CHECK(0);
+    }
+    memcpy(&got, res, 8);
+    free(res);
+    return got;
+}
+
+static uint64_t mirror_sum(const uint8_t *m, size_t off, size_t len)
+{
+    uint64_t sum = 0, w;
+    for (size_t i = 0; i < len; i += 8) {
+        memcpy(&w, m + off + i, 8);
+        sum += w;
+    }
+    return sum;
+}
+
+/* Every 4 KiB block of [off, off + len), widened to blocks, and one block
+ * either side: a byte wrong anywhere there changes its block's sum. */
+static void check_blocks(mlos_shard_t *s, const uint8_t *mirror, size_t off, size_t len)
+{
+    size_t b0 = off / PS_BLOCK, b1 = (off + len + PS_BLOCK - 1) / PS_BLOCK;
+    b0 = b0 ? b0 - 1 : 0;
+    b1 = b1 + 1 < PS_WIN / PS_BLOCK ? b1 + 1 : PS_WIN / PS_BLOCK;
+    for (size_t b = b0; b < b1; b++)
+        if (window_sum(s, b * PS_BLOCK, PS_BLOCK) != mirror_sum(mirror, b * PS_BLOCK, PS_BLOCK)) {
+            fprintf(stderr, "window block %zu (put at %zu, +%zu) differs\n", b, off, len);
+            CHECK(0);
+        }
+}
+
+static void case_putsizes(void)
+{
+    mlos_cluster_t c;
+    struct agent a;
+    mlos_shard_t s;
+    const size_t piece = MLOS_NODE_PUT_CHUNK;
+    const struct {
+        size_t off, len;
+    } puts[] = {{0, 0},           {3, 1},     {4093, piece - 1}, {PS_WIN / 2 + 5, piece},
+                {1 << 20, piece + 1}, {7, 5 * piece + 12345}, {PS_WIN - piece - 1, piece + 1}};
+    const size_t np = sizeof(puts) / sizeof(puts[0]);
+    uint8_t *mirror = calloc(1, PS_WIN), *src = malloc(PS_WIN);
+    uint32_t seed = 1;
+    mlos_node_t *n = one_node(&c, &a, "n-putsizes");
+    CHECK_EQ(node_spawn_sync(n, &s, MLOS_KVM_AUTO), 0);
+
+    /* a known window first: the slave's window starts zeroed */
+    for (size_t k = 0; k < PS_WIN; k++)
+        src[k] = mirror[k] = (uint8_t)(k * 131 + (k >> 12));
+    CHECK_EQ(mlos_put(&s, 0, src, PS_WIN), 0);
+    memset(src, 0, PS_WIN);
+    check_blocks(&s, mirror, 0, PS_WIN);
+
+    for (int burst = 0; burst < 2; burst++) {
+        /* burst 0: each put alone on an idle link, checked at once;
+         * burst 1: all back to back (the link busy behind the first) */
+        for (size_t i = 0; i < np; i++) {
+            for (size_t k = 0; k < puts[i].len; k++)
+                src[k] = mirror[puts[i].off + k] = (uint8_t)(seed * 7 + k * 13 + (k >> 9));
+            seed++;
+            CHECK_EQ(mlos_put(&s, puts[i].off, src, puts[i].len), 0);
+            memset(src, 0xEE, puts[i].len); /* the caller's again: the put must not change */
+            if (!burst)
+                check_blocks(&s, mirror, puts[i].off, puts[i].len);
+        }
+    }
+    check_blocks(&s, mirror, 0, PS_WIN);
+
+    /* PUT messages the master's API would refuse, sent as they are: past
+     * the window's end, an offset past it, a shard the agent does not run.
+     * The agent writes nothing of them; the shard and the link go on. */
+    uint8_t off8[8], junk[70000];
+    memset(junk, 0x5A, sizeof(junk));
+    mlos_put_le64(off8, PS_WIN - sizeof(junk) + 1);
+    CHECK_EQ(mlos__node_send(n, MLOS_NODE_PUT, s.id, 0, 0, off8, 8, junk, sizeof(junk)), 0);
+    mlos_put_le64(off8, ~0ull - 3);
+    CHECK_EQ(mlos__node_send(n, MLOS_NODE_PUT, s.id, 0, 0, off8, 8, junk, sizeof(junk)), 0);
+    mlos_put_le64(off8, 0);
+    CHECK_EQ(mlos__node_send(n, MLOS_NODE_PUT, s.id + 1000, 0, 0, off8, 8, junk, sizeof(junk)), 0);
+    check_blocks(&s, mirror, PS_WIN - sizeof(junk), sizeof(junk));
+    check_blocks(&s, mirror, 0, PS_BLOCK);
+    CHECK(mlos_shard_alive(&s));
+    CHECK_EQ(mlos_put(&s, 8, "12345678", 8), 0);
+    memcpy(mirror + 8, "12345678", 8);
+    check_blocks(&s, mirror, 8, 8);
+
+    free(mirror);
+    free(src);
+    mlos_shard_stop_sync(&s);
+    finish(&c, &a, 0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4) {
@@ -1004,6 +1118,8 @@ int main(int argc, char **argv)
             case_close();
         else if (!strcmp(argv[i], "faults"))
             case_faults();
+        else if (!strcmp(argv[i], "putsizes"))
+            case_putsizes();
         else if (!strncmp(argv[i], "clistop=", 8)) {
             mlos_tool = argv[i] + 8;
             case_clistop();

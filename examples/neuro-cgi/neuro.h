@@ -81,8 +81,9 @@ struct neuro_opts {
     /* NULL: slaves on this host, their windows written and read in place.
      * Else where the pool places them (mlos_cluster_placement: slaves behind
      * node agents): slabs go in by mlos_put, results come back by
-     * mlos_node_get, and the master reduces every k-means step (groups are
-     * of one host's shards). Results are the same bit for bit. */
+     * mlos_node_get, and the k-means group runs over the agents' copies of
+     * the group memory (mlos_group.h; or the master reduces, master_reduce).
+     * Results are the same bit for bit. */
     const struct mlos_pool_placement *placement;
     int smoothed_volume;     /* 1: fill res->smoothed with the whole smoothed volume. 0: leave it
                               * NULL, and the shards smooth only the voxels the results need

@@ -1346,9 +1346,9 @@ static int job_setup(struct job *j, uv_loop_t *loop, int nx, int ny, int nz, int
     }
     /* the members start now: the layout needs no data; they boot while the
      * master decodes the volume (neuro_prestart) and writes the slabs */
-    /* k-means among the slaves needs group memory, which PowerPC slaves
-     * cannot map yet: theirs is reduced by the master */
-    j->use_group = !j->opts.master_reduce && !j->remote && ns <= MLOS_GROUP_MAX_RANKS;
+    /* k-means among the slaves: their group memory (behind node agents,
+     * each agent's copy of it; mlos_group.h) */
+    j->use_group = !j->opts.master_reduce && ns <= MLOS_GROUP_MAX_RANKS;
     if (j->use_group) {
         size_t gbytes = mlos_group_mem_needed((unsigned)ns, 4096);
         int grc = gbytes ? mlos_group_mem_init(&j->gm, gbytes) : MLOS_EINVAL;

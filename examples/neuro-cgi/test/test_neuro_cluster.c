@@ -7,13 +7,14 @@
  * For each ARCH, on a synthetic head with an atlas (and on the MRIcron
  * ch2bet template with the AAL atlas where installed: megabytes of results
  * per slab, several GET requests each):
- *   - local (the slaves' own k-means group) and on the agents (puts in,
- *     mlos_node_get out, the master reducing): centers, volumes,
- *     iterations, segmentation, the whole smoothed volume, the region
- *     table, byte for byte;
+ *   - local and on the agents (puts in, mlos_node_get out; both with the
+ *     slaves' own k-means group, over the agents' copies of the group
+ *     memory there): centers, volumes, iterations, segmentation, the whole
+ *     smoothed volume, the region table, byte for byte;
  *   - the same on the agents smoothing only the boxes the results need;
- *   - on the agents with slab 2's slave crashed before k-means step 3:
- *     replaced on a node, the same bytes.
+ *   - on the agents with slab 2's slave crashed, replaced on a node: with
+ *     the master reducing (before k-means step 3) and with the group
+ *     (before its call; the group is re-formed): the same bytes.
  * Afterwards no agent (child of this process) is left. */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -104,8 +105,8 @@ static void run(uv_loop_t *loop, const char *arch, const struct neuro_volume *v,
     struct neuro_result r;
     char err[512] = "";
     size_t nvox = (size_t)v->nx * v->ny * v->nz;
-    if (crash)
-        o.master_reduce = 1, o.test_crash_slab = 2, o.test_crash_iter = 3;
+    if (crash) /* 1: the master reduces, the slave is lost before step 3; 2: lost before the group call */
+        o.master_reduce = crash == 1, o.test_crash_slab = 2, o.test_crash_iter = 3;
     int rc = neuro_analyze(loop, v, &o, &r, err, sizeof(err));
     if (rc)
         fprintf(stderr, "%s%s: neuro_analyze: %s\n", arch, pl ? " on agents" : "", err);
@@ -186,9 +187,9 @@ int main(int argc, char **argv)
     for (int a = 4; a < argc; a++) {
         const char *arch = argv[a];
         for (int k = 0; k < nv; k++) {
-            struct transcript loc = {0}, rem = {0}, boxes_l = {0}, boxes_r = {0}, crash = {0};
+            struct transcript loc = {0}, rem = {0}, boxes_l = {0}, boxes_r = {0}, crash = {0}, gcrash = {0};
             struct neuro_cluster *nc = NULL;
-            double ms_l, ms_r, ms_bl, ms_br, ms_c;
+            double ms_l, ms_r, ms_bl, ms_br, ms_c, ms_gc;
             run(loop, arch, &vols[k], &atlases[k], 1, NULL, 0, &loc, &ms_l);
             run(loop, arch, &vols[k], &atlases[k], 0, NULL, 0, &boxes_l, &ms_bl);
             uint64_t t0 = uv_hrtime();
@@ -201,14 +202,17 @@ int main(int argc, char **argv)
             run(loop, arch, &vols[k], &atlases[k], 1, neuro_cluster_placement(nc), 0, &rem, &ms_r);
             run(loop, arch, &vols[k], &atlases[k], 0, neuro_cluster_placement(nc), 0, &boxes_r, &ms_br);
             run(loop, arch, &vols[k], &atlases[k], 1, neuro_cluster_placement(nc), 1, &crash, &ms_c);
+            run(loop, arch, &vols[k], &atlases[k], 1, neuro_cluster_placement(nc), 2, &gcrash, &ms_gc);
             neuro_cluster_close(nc);
             CHECK(same(&loc, &rem));
             CHECK(same(&boxes_l, &boxes_r));
             CHECK(same(&loc, &crash));
+            CHECK(same(&loc, &gcrash));
             printf("%-8s %-11s %zu result bytes identical; analysis local %.0f ms, on %s agents %.0f ms "
-                   "(boxes: %.0f / %.0f ms; a slave lost: %.0f ms); agents joined in %.0f ms\n",
-                   arch, names[k], loc.len, ms_l, argv[2], ms_r, ms_bl, ms_br, ms_c, join_ms);
-            free(loc.p), free(rem.p), free(boxes_l.p), free(boxes_r.p), free(crash.p);
+                   "(boxes: %.0f / %.0f ms; a slave lost: %.0f ms master-reduced, %.0f ms in the group); agents "
+                   "joined in %.0f ms\n",
+                   arch, names[k], loc.len, ms_l, argv[2], ms_r, ms_bl, ms_br, ms_c, ms_gc, join_ms);
+            free(loc.p), free(rem.p), free(boxes_l.p), free(boxes_r.p), free(crash.p), free(gcrash.p);
             CHECK_EQ(children(), 0);
         }
     }

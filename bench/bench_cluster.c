@@ -30,7 +30,10 @@
  *     busy link: each piece copied once on the master); and "paced", the
  *     next put once the ones before it have left for the kernel (an idle
  *     link: pieces written from the caller's buffer, only what the
- *     kernel's socket buffer could not take at once copied).
+ *     kernel's socket buffer could not take at once copied);
+ *   - get bandwidth: the same M MiB read back with mlos_node_get in pieces
+ *     of the window (16 MiB), one after another: over tcp GET requests the
+ *     agent answers from the slave's window, over verbs RDMA READs.
  * Over verbs (--listen verbs:IP, in the Soft-RoCE guest: bench_cluster_verbs.sh)
  * the raw baselines are Debian perftest's on the same device, run by this
  * program in the same run (--perftest DEV: ib_write_lat and ib_write_bw,
@@ -164,6 +167,9 @@ static int cmp_u64(const void *a, const void *b)
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
+
+/* an mlos_node_get ended: its status, in place of the 1 that means pending */
+static void get_done(void *arg, int status) { *(int *)arg = status < 0 ? status : 0; }
 
 static void on_exit_cb(mlos_launch_t *l, int status, const char *err)
 {
@@ -461,6 +467,32 @@ int main(int argc, char **argv)
     while ((node = mlos_cluster_node_at(&cl, 0)) && by_rdma && node->rdma_put_bytes - rdma0 < (uint64_t)mib * CHUNK)
         uv_run(loop, UV_RUN_NOWAIT); /* completions are counted from the loop */
 
+    /* gets: the window back, piece by piece, one get at a time */
+    double get_s = 0;
+    {
+        uint8_t *back = malloc(win);
+        uint64_t left = (uint64_t)mib * CHUNK;
+        int gst = 1;
+        t0 = uv_hrtime();
+        while (back && left) {
+            size_t k = left < win ? (size_t)left : win;
+            gst = 1;
+            if ((rc = mlos_node_get(&s, 0, back, k, get_done, &gst)) < 0) {
+                fprintf(stderr, "bench_cluster: get: %s\n", mlos_strerror(rc));
+                return 1;
+            }
+            while (gst == 1)
+                uv_run(loop, UV_RUN_ONCE);
+            if (gst < 0) {
+                fprintf(stderr, "bench_cluster: get: %s\n", mlos_strerror(gst));
+                return 1;
+            }
+            left -= k;
+        }
+        get_s = (uv_hrtime() - t0) / 1e9;
+        free(back);
+    }
+
     printf("through an agent over %s (%s shard on node %s, %s, spin_us %u, link_spin_us %u):\n", tname, arch, s.node,
            maddr, spin_us, link_spin_us);
     if (verbs) {
@@ -490,6 +522,8 @@ int main(int argc, char **argv)
                1e3 * raw_cpu / mib, 1e3 * raw_far_cpu / mib, raw_pid ? "" : " (no --raw-pid)", 1e3 * m_cpu / mib,
                1e3 * a_cpu / mib, 1e3 * pm_cpu / mib, 1e3 * pa_cpu / mib);
     }
+    printf("  bulk back, %u MiB     mlos_node_get %.0f MiB/s (%s) | the queued puts above %.0f MiB/s\n", mib,
+           mib / get_s, by_rdma ? "RDMA READ" : "GET requests the agent answers", mib / put_s);
     printf("  during the%s puts: master CPU %.0f%%, agent CPU %.0f%% of %.2f s (the agent's pid is seen only when it "
            "shares our pid namespace)\n",
            verbs ? "" : " queued", 100 * m_cpu / put_s, 100 * a_cpu / put_s, put_s);

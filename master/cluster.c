@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "cluster_get.h"
 #include "cluster_rdma.h"
 #include "group_node.h"
 #include "group_nodes.h"
@@ -309,6 +310,13 @@ int mlos_node_spawn(mlos_node_t *n, mlos_shard_t *shard, const struct mlos_spawn
     len = snprintf(text, sizeof(text), "arch=%s\nmem=%zu\nbulk=%zu\nring=%u\nkvm=%d\nhello_timeout=%u\nspin_us=%u\n",
                    arch, o->mem_bytes, o->bulk_bytes, o->ring_bytes, o->kvm, o->hello_timeout_ms, o->spin_us);
     len += (int)mlos__group_spawn_kv(o->group_mem, text + len, sizeof(text) - (size_t)len);
+    /* an application's own image goes by its file name, which the agent
+     * looks up in its own MLOS_IMAGE_PATH (paths here mean nothing there) */
+    if (o->image) {
+        const char *base = strrchr(o->image, '/') ? strrchr(o->image, '/') + 1 : o->image;
+        if (strlen(base) < 128 && len + 8 + (int)strlen(base) < (int)sizeof(text))
+            len += snprintf(text + len, sizeof(text) - (size_t)len, "image=%s\n", base);
+    }
     /* A failed send means the connection broke: on_fail settles the
      * shard (from the loop, never inside this call). */
     (void)node_send(n, MLOS_NODE_SPAWN, rs->id, 0, 0, text, (size_t)len, NULL, 0);
@@ -372,6 +380,7 @@ static void node_lost(mlos_node_t *n, int err, const char *why)
         n->ps_cb = NULL;
         cb(n, MLOS_ESHARDDIED, "", 0, n->ps_arg);
     }
+    mlos__node_gets_fail(n, MLOS_ESHARDDIED);
     snprintf(msg, sizeof(msg), "node %s lost: %s", n->name[0] ? n->name : "?", why);
     /* Callbacks may stop shards (which unlinks them): walk a copy of ids. */
     if (n->shards && (ids = malloc(n->shards * sizeof(*ids))))
@@ -584,6 +593,12 @@ static void on_recv(mlos_ep_t *ep, uint32_t type, const void *data, size_t len)
     case MLOS_NODE_GROUP_CREDIT:
         mlos__group_nodes_recv(n, type, p, len);
         return;
+    case MLOS_NODE_GET_DATA: { /* answers to GETs: checked against the request they name */
+        const char *bad = mlos__node_get_data(n, &h, p, len);
+        if (bad)
+            node_lost(n, MLOS_EPROTO, bad);
+        return;
+    }
     case MLOS_NODE_SPAWNED:
     case MLOS_NODE_GONE:
     case MLOS_NODE_REPLY:

@@ -21,9 +21,10 @@
  * mlos_call / mlos_call_ex / mlos_put / mlos_shard_stop like a local one;
  * shard->node names its node, shard->pid is its pid there and the registry
  * (`mlos ps`) shows both. mlos_get and mlos_shard_ep return MLOS_ENOTSUP
- * (results come back in replies; over a verbs link mlos_node_get reads the
- * window), mlos_shard_bulk returns NULL (the window is on the other node;
- * its size is still reported).
+ * (results come back in replies, or mlos_node_get reads the window: RDMA
+ * READ over a verbs link, GET requests the agent answers otherwise),
+ * mlos_shard_bulk returns NULL (the window is on the other node; its size
+ * is still reported).
  *
  * Liveness, end to end: the agent pings each of its slaves with the
  * heartbeat set on its handle (mlos_shard_heartbeat; pools set theirs) and
@@ -100,6 +101,7 @@ struct mlos_node_s {
     uint64_t rdma_put_bytes; /* put into slave windows by RDMA WRITE (verbs link) */
     uint64_t rdma_get_bytes; /* read from them by RDMA READ */
     uint64_t rdma_refused;   /* RDMA requests its agent's NIC refused (MLOS_EKEY ...) */
+    uint64_t get_bytes;      /* read from slave windows by GET requests its agent answered (tcp link) */
     /* private */
     mlos_cluster_t *c;
     mlos_ep_t ep;
@@ -112,6 +114,8 @@ struct mlos_node_s {
     void (*ps_cb)(mlos_node_t *, int, const char *, size_t, void *);
     void *ps_arg;
     uint32_t ps_req;
+    void *gets;              /* GET requests out (cluster_get.c) */
+    uint32_t get_seq;
     mlos_node_t *next;
 };
 
@@ -154,8 +158,9 @@ mlos_node_t *mlos_cluster_node_at(mlos_cluster_t *c, unsigned i);
 mlos_node_t *mlos_cluster_node_by_id(mlos_cluster_t *c, uint32_t id);
 
 /* Start a shard on the node (mlos_spawn's contract and options; the agent
- * finds images in its own $MLOS_IMAGE_PATH: opts->image and opts->qemu are
- * not sent, opts->kvm is: 1 fails at once on a node without a working KVM,
+ * finds images in its own $MLOS_IMAGE_PATH: of opts->image only the file
+ * name is sent, and looked up there (MLOS_ENOENT if it is not); opts->qemu
+ * is not sent, opts->kvm is: 1 fails at once on a node without a working KVM,
  * MLOS_KVM_AUTO falls back to TCG there). MLOS_ESHARDDIED if the node is
  * lost. */
 int mlos_node_spawn(mlos_node_t *n, mlos_shard_t *shard, const struct mlos_spawn_opts *opts, mlos_spawn_cb cb);
@@ -191,12 +196,18 @@ int mlos_node_shard_window(const mlos_shard_t *shard, struct mlos_node_window *o
 
 typedef void (*mlos_node_rdma_cb)(void *arg, int status);
 
-/* Read len (> 0) bytes of the shard's window at offset into dst by RDMA
- * READ; cb(arg, status) once they are in dst, which stays valid until then.
- * Ordered after the replies already received: a get issued after a call's
- * reply sees what the call wrote. MLOS_ERANGE outside the window,
- * MLOS_ENOTSUP without an RDMA window, MLOS_ESHARDDIED if the shard is not
- * ready; cb gets MLOS_EKEY if the agent's NIC refused the key. */
+/* Read len (> 0) bytes of the shard's window at offset into dst: by RDMA
+ * READ where the agent registered the window (verbs), else by GET requests
+ * its agent answers with the window's bytes (node_proto.h: at most
+ * MLOS_NODE_GET_MAX per request, two out per get, so what the agent queues
+ * stays bounded). cb(arg, status) once they are in dst, which stays valid
+ * until then. Ordered after the replies already received and the puts
+ * issued before: a get issued after a call's reply sees what the call
+ * wrote. MLOS_ERANGE outside the window, MLOS_EINVAL for len 0,
+ * MLOS_ESHARDDIED if the shard is not ready or its node is lost; cb gets
+ * MLOS_ESHARDDIED if the node is lost or the slave gone before the answer,
+ * MLOS_EPROTO if the agent answered wrongly (its node is then lost), and
+ * MLOS_EKEY if the agent's NIC refused the key. */
 int mlos_node_get(mlos_shard_t *shard, size_t offset, void *dst, size_t len, mlos_node_rdma_cb cb, void *arg);
 
 /* A put with an explicit window key, as mlos_put makes for a shard with a

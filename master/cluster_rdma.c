@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster_get.h"
 #include "cluster_rdma.h"
 #include "mlos_endian.h"
 #include "node_proto.h"
@@ -360,7 +361,12 @@ int mlos_node_get(mlos_shard_t *shard, size_t offset, void *dst, size_t len, mlo
     int rc;
     if (!shard || !cb)
         return MLOS_EINVAL;
-    if ((rc = ready_win(shard, &n, &w)) < 0)
+    if ((rc = ready_win(shard, &n, &w)) == MLOS_ENOTSUP) { /* no RDMA window: the agent reads it for us */
+        if (shard->impl->state != SHARD_READY || shard->impl->fenced)
+            return MLOS_ESHARDDIED;
+        return mlos__node_tcp_get(n, shard->id, shard->impl->bulk_len, offset, dst, len, cb, arg);
+    }
+    if (rc < 0)
         return rc;
     return direct_post(n, w, &w->pub.key, 1, offset, dst, len, cb, arg);
 }

@@ -78,6 +78,13 @@ struct neuro_opts {
     int max_iter;            /* default 50 */
     int kvm;                 /* 1: bare-metal x86_64 slaves under KVM (mlos_spawn_opts.kvm) */
     struct neuro_prestart *prestart; /* shards started by neuro_prestart, or NULL */
+    /* NULL: slaves on this host, their windows written and read in place.
+     * Else where the pool places them (mlos_cluster_placement: slaves behind
+     * node agents): slabs go in by mlos_put, results come back by
+     * mlos_node_get, and the k-means group runs over the agents' copies of
+     * the group memory (mlos_group.h; or the master reduces, master_reduce).
+     * Results are the same bit for bit. */
+    const struct mlos_pool_placement *placement;
     int smoothed_volume;     /* 1: fill res->smoothed with the whole smoothed volume. 0: leave it
                               * NULL, and the shards smooth only the voxels the results need
                               * (inside the image's mask or an atlas region; same results) */

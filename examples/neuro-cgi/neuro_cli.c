@@ -2,7 +2,7 @@
  *
  *   neuro-cli [--shards N] [--arch x86_64|ppc|process] [--atlas FILE] [--sigma S]
  *             [--max-iter N] [--float] [--whole] [--master-reduce] [--json] [--test-crash SLAB:ROUND]
- *             image.nii[.gz]
+ *             [--cluster slurm|local [--nodes N] [--partition P] [--agent PATH]] image.nii[.gz]
  *
  * Prints tissue volumes, k-means iterations, per-shard timing and (with an
  * atlas) the per-region table; --json prints one JSON object with the keys
@@ -11,7 +11,9 @@
  * atlas regions' boxes (benchmarks: the same results, more work);
  * --master-reduce has the master reduce every k-means step instead of the
  * slaves allreducing among themselves (comparisons: the same results);
- * --test-crash crashes one slab's shard once (tests).
+ * --test-crash crashes one slab's shard once (tests). --cluster puts the
+ * slaves behind node agents: one per node of a Slurm allocation of N nodes
+ * (srun), or N on this host (local, for tests); the same results.
  * Exit status: 0, 1 on bad input, 2 on analysis failure.
  */
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #include <jansson.h>
 
 #include "neuro.h"
+#include "neuro_cluster.h"
 
 #define MAX_VOXELS (512u * 512u * 512u)
 
@@ -69,7 +72,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: neuro-cli [--shards N] [--arch x86_64|ppc|process] [--atlas FILE] [--sigma S] "
                     "[--max-iter N] [--float] [--whole] [--master-reduce] [--json] [--test-crash SLAB:ROUND] "
-                    "image.nii[.gz]\n");
+                    "[--cluster slurm|local [--nodes N] [--partition P] [--agent PATH]] image.nii[.gz]\n");
     return 1;
 }
 
@@ -140,6 +143,8 @@ static void print_text(const struct neuro_result *r, double load_ms)
 int main(int argc, char **argv)
 {
     struct neuro_opts o = {0};
+    struct neuro_cluster_opts co = {0};
+    struct neuro_cluster *nc = NULL;
     const char *image = NULL, *atlas_path = NULL;
     int json = 0;
     char err[512];
@@ -161,6 +166,14 @@ int main(int argc, char **argv)
             o.float_kernel = 1;
         else if (!strcmp(a, "--master-reduce"))
             o.master_reduce = 1;
+        else if (!strcmp(a, "--cluster") && more)
+            co.launcher = argv[++i];
+        else if (!strcmp(a, "--nodes") && more)
+            co.nodes = (unsigned)atoi(argv[++i]);
+        else if (!strcmp(a, "--partition") && more)
+            co.partition = argv[++i];
+        else if (!strcmp(a, "--agent") && more)
+            co.agent = argv[++i];
         else if (!strcmp(a, "--json"))
             json = 1;
         else if (!strcmp(a, "--whole"))
@@ -210,7 +223,20 @@ int main(int argc, char **argv)
     double load_ms = now_ms() - t0;
 
     struct neuro_result res;
+    if (co.launcher) {
+        double tc = now_ms();
+        if ((rc = neuro_cluster_open(uv_default_loop(), &co, &nc, err, sizeof(err))) < 0) {
+            fprintf(stderr, "no node agents: %s\n", err);
+            neuro_volume_free(&vol);
+            neuro_labels_free(&atlas);
+            return 2;
+        }
+        if (!json)
+            printf("%u node agent(s) joined in %.1f ms\n", neuro_cluster_nodes(nc), now_ms() - tc);
+        o.placement = neuro_cluster_placement(nc);
+    }
     rc = neuro_analyze(uv_default_loop(), &vol, &o, &res, err, sizeof(err));
+    neuro_cluster_close(nc);
     neuro_volume_free(&vol);
     neuro_labels_free(&atlas);
     if (rc < 0) {

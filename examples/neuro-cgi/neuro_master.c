@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "mlos_group.h"
 #include "mlos_pool.h"
 #include "neuro.h"
@@ -81,6 +82,12 @@ struct slab {
     struct neuro_kstep_res kres;
     mlos_pool_call_t call; /* this phase's call */
     struct neuro_shard_timing tm;
+    /* results of a member without a local window (a node agent's slave):
+     * read back into these by mlos_node_get, then collected as in place */
+    uint8_t *rb_f, *rb_seg, *rb_stats;
+    unsigned gets_out;     /* mlos_node_get requests of this slab not answered */
+    int get_status;        /* their first failure */
+    int get_tries;         /* finish + read back re-run after a lost member */
 };
 
 struct job {
@@ -125,6 +132,8 @@ struct job {
     int zcap;                  /* most slices a slab may get (bulk windows are sized for it) */
     uint16_t w[NEURO_MAX_RADIUS + 1];
     float wf[NEURO_MAX_RADIUS + 1];
+    int remote;                /* slaves behind node agents (opts.placement) */
+    unsigned gets_out;         /* mlos_node_get requests out over every slab: buffers in use */
     int rc;
     char errbuf[256];          /* the first failure's reason, copied out at the end */
 };
@@ -279,17 +288,30 @@ static void slab_put_and_smooth(struct slab *s, mlos_shard_t *sh)
     uint64_t t0 = now_ns();
     int rc;
 
-    if (!bulk || s->bulk_bytes > bulk_len) {
+    if (!bulk && j->remote && mlos_shard_alive(sh)) {
+        /* a slave behind a node agent: its window is over there; puts
+         * travel in order before the call below */
+        rc = s->bulk_bytes > bulk_len ? MLOS_ERANGE : mlos_put(sh, 0, s->stage, s->mask_off + s->nvs);
+        if (rc == 0 && j->nreg)
+            rc = mlos_put(sh, s->idx_off, s->stage_idx, 2 * s->nvs);
+        if (rc == 0 && j->boxes)
+            rc = mlos_put(sh, s->box_off, s->stage_box, 16ull * (s->z1 - s->z0));
+        if (rc < 0) {
+            mlos_pool_prepared(&j->pool, sh, rc);
+            return;
+        }
+    } else if (!bulk || s->bulk_bytes > bulk_len) {
         mlos_pool_prepared(&j->pool, sh, bulk ? MLOS_ERANGE : MLOS_ESHARDDIED);
         return;
+    } else {
+        memcpy(bulk, s->stage, s->mask_off + s->nvs);
+        if (j->nreg)
+            memcpy(bulk + s->idx_off, s->stage_idx, 2 * s->nvs);
+        if (j->boxes)
+            memcpy(bulk + s->box_off, s->stage_box, 16ull * (s->z1 - s->z0));
+        __atomic_thread_fence(__ATOMIC_RELEASE); /* as mlos_put: visible before the call */
     }
-    memcpy(bulk, s->stage, s->mask_off + s->nvs);
-    if (j->nreg)
-        memcpy(bulk + s->idx_off, s->stage_idx, 2 * s->nvs);
-    if (j->boxes)
-        memcpy(bulk + s->box_off, s->stage_box, 16ull * (s->z1 - s->z0));
     (void)nxy;
-    __atomic_thread_fence(__ATOMIC_RELEASE); /* as mlos_put: visible before the call */
     s->tm.put_ms += ms_since(t0);
     smooth_arg(j, s, wire);
     s->preparing = sh;
@@ -666,14 +688,13 @@ static void group_kick(struct job *j)
     }
 }
 
-/* Copy a slab's results out of its member's bulk window. */
-static void slab_collect(struct slab *s, mlos_shard_t *sh)
+/* Turn a slab's results (smoothed values f, classes seg, region stats st,
+ * laid out as in its bulk window) into the job's. */
+static void slab_collect_from(struct slab *s, const uint8_t *f, const uint8_t *seg, const uint8_t *st)
 {
     struct job *j = s->job;
     const struct neuro_volume *v = j->vol;
-    size_t bulk_len, nxy = (size_t)v->nx * v->ny, base = nxy * s->z0;
-    const uint8_t *bulk = mlos_shard_bulk(sh, &bulk_len);
-    const uint8_t *f = bulk + s->f_off, *seg = bulk + s->seg_off;
+    size_t nxy = (size_t)v->nx * v->ny, base = nxy * s->z0;
     double scale = 1.0 / (256.0 * j->qs);
     int32_t *sg = j->res->seg.data + base;
 
@@ -682,11 +703,99 @@ static void slab_collect(struct slab *s, mlos_shard_t *sh)
     else
         for (size_t i = 0; i < s->nvs; i++)
             sg[i] = seg[i];
-    if (j->nreg) {
-        const uint8_t *st = bulk + s->stats_off;
+    if (j->nreg)
         for (size_t i = 0; i < 3 * (j->nreg + 1ull); i++)
             j->reg_stats[i] += mlos_get_le64(st + 8 * i);
+}
+
+/* Copy a slab's results out of its member's bulk window. */
+static void slab_collect(struct slab *s, mlos_shard_t *sh)
+{
+    size_t bulk_len;
+    const uint8_t *bulk = mlos_shard_bulk(sh, &bulk_len);
+    slab_collect_from(s, bulk + s->f_off, bulk + s->seg_off, bulk + s->stats_off);
+}
+
+/* ---- reading results back from slaves behind node agents ---- */
+
+#define NEURO_GET_TRIES 3
+
+static void rb_free(struct slab *s)
+{
+    free(s->rb_f), free(s->rb_seg), free(s->rb_stats);
+    s->rb_f = s->rb_seg = s->rb_stats = NULL;
+}
+
+static void on_got(void *arg, int status)
+{
+    struct slab *s = arg;
+    struct job *j = s->job;
+    s->gets_out--;
+    j->gets_out--;
+    if (status < 0 && !s->get_status)
+        s->get_status = status;
+    if (s->gets_out)
+        return;
+    if (j->phase != PH_FINISH) { /* failed meanwhile: the buffers are ours no more */
+        rb_free(s);
+        return;
     }
+    if (s->get_status) {
+        int st = s->get_status;
+        rb_free(s);
+        if (shard_lost(st) && ++s->get_tries < NEURO_GET_TRIES) {
+            slab_issue(s); /* the member went with its results: finish again on its replacement */
+            return;
+        }
+        job_fail(j, st, "slab %d: cannot read its results back from its node: %s", s->index + 1,
+                 mlos_strerror(st));
+        return;
+    }
+    slab_collect_from(s, s->rb_f, s->rb_seg, s->rb_stats);
+    rb_free(s);
+    slab_done(s);
+}
+
+static int get_range(struct slab *s, mlos_shard_t *sh, uint64_t off, uint8_t *dst, size_t len)
+{
+    int rc = mlos_node_get(sh, off, dst, len, on_got, s);
+    if (rc == 0)
+        s->gets_out++, s->job->gets_out++;
+    return rc;
+}
+
+/* The results of a member without a local window: the three ranges it
+ * wrote, read by mlos_node_get (issued after neuro_finish's reply, so they
+ * see what it wrote); on_got collects them as slab_collect does in place. */
+static int slab_fetch(struct slab *s, mlos_shard_t *sh)
+{
+    struct job *j = s->job;
+    size_t nst = j->nreg ? 24 * (j->nreg + 1ull) : 0;
+    int rc = 0;
+    s->get_status = 0;
+    s->rb_seg = malloc(s->nvs ? s->nvs : 1);
+    s->rb_f = j->res->smoothed.data ? malloc(4 * s->nvs + 1) : NULL;
+    s->rb_stats = nst ? malloc(nst) : NULL;
+    if (!s->rb_seg || (j->res->smoothed.data && !s->rb_f) || (nst && !s->rb_stats)) {
+        rb_free(s);
+        return MLOS_ENOMEM;
+    }
+    if (s->nvs)
+        rc = get_range(s, sh, s->seg_off, s->rb_seg, s->nvs);
+    if (rc == 0 && s->rb_f && s->nvs)
+        rc = get_range(s, sh, s->f_off, s->rb_f, 4 * s->nvs);
+    if (rc == 0 && nst)
+        rc = get_range(s, sh, s->stats_off, s->rb_stats, nst);
+    if (rc < 0 && !s->gets_out)
+        rb_free(s);
+    else if (rc < 0)
+        s->get_status = rc; /* the ones out end it */
+    else if (!s->gets_out) { /* nothing to read */
+        slab_collect_from(s, s->rb_f, s->rb_seg, s->rb_stats);
+        rb_free(s);
+        slab_done(s);
+    }
+    return rc < 0 && !s->gets_out ? rc : 0;
 }
 
 static void on_phase(mlos_pool_call_t *req, int status)
@@ -719,6 +828,13 @@ static void on_phase(mlos_pool_call_t *req, int status)
         uint64_t t0 = now_ns();
         if (!sh) {
             job_fail(j, MLOS_EPROTO, "slab %d: its shard is gone after neuro_finish", s->index + 1);
+            return;
+        }
+        if (!mlos_shard_bulk(sh, NULL) && j->remote) {
+            int rc = slab_fetch(s, sh); /* slab_done once the gets are in */
+            if (rc < 0)
+                job_fail(j, rc, "slab %d: cannot read its results back: %s", s->index + 1, mlos_strerror(rc));
+            s->tm.regions_ms += rtt + ms_since(t0);
             return;
         }
         slab_collect(s, sh);
@@ -1150,6 +1266,7 @@ static void job_free(struct job *j)
         free(j->slabs[i].stage);
         free(j->slabs[i].stage_idx);
         free(j->slabs[i].stage_box);
+        rb_free(&j->slabs[i]);
     }
     free(j->slabs);
     if (j->gm_open)
@@ -1187,7 +1304,10 @@ static int job_setup(struct job *j, uv_loop_t *loop, int nx, int ny, int nz, int
         snprintf(j->errbuf, sizeof(j->errbuf), "unknown slave kind %s", j->arch);
         return MLOS_EINVAL;
     }
-    if (mlos_image_find(iname, j->image, sizeof(j->image)) < 0) {
+    j->remote = j->opts.placement != NULL;
+    if (j->remote) /* the agents find it on their MLOS_IMAGE_PATH, by name */
+        snprintf(j->image, sizeof(j->image), "%s", iname);
+    else if (mlos_image_find(iname, j->image, sizeof(j->image)) < 0) {
         snprintf(j->errbuf, sizeof(j->errbuf), "neuro's %s slave image %s is not on MLOS_IMAGE_PATH or installed",
                  j->arch, iname);
         return MLOS_ENOENT;
@@ -1226,8 +1346,8 @@ static int job_setup(struct job *j, uv_loop_t *loop, int nx, int ny, int nz, int
     }
     /* the members start now: the layout needs no data; they boot while the
      * master decodes the volume (neuro_prestart) and writes the slabs */
-    /* k-means among the slaves needs group memory, which PowerPC slaves
-     * cannot map yet: theirs is reduced by the master */
+    /* k-means among the slaves: their group memory (behind node agents,
+     * each agent's copy of it; mlos_group.h) */
     j->use_group = !j->opts.master_reduce && ns <= MLOS_GROUP_MAX_RANKS;
     if (j->use_group) {
         size_t gbytes = mlos_group_mem_needed((unsigned)ns, 4096);
@@ -1245,6 +1365,7 @@ static int job_setup(struct job *j, uv_loop_t *loop, int nx, int ny, int nz, int
         .spawn = {.arch = j->arch, .image = j->image, .bulk_bytes = j->slabs[0].bulk_bytes, .kvm = j->opts.kvm,
                   .group_mem = j->use_group ? &j->gm : NULL},
         .members = (unsigned)ns,
+        .placement = j->opts.placement,
         .prepare = on_prepare,
         .on_event = on_pool_event,
         .heartbeat_timeout_ms = hang_timeout_ms(j->arch),
@@ -1263,7 +1384,7 @@ static int job_setup(struct job *j, uv_loop_t *loop, int nx, int ny, int nz, int
 static void job_abort(struct job *j)
 {
     job_end(j);
-    while ((j->pool_open || j->group_open) && uv_run(j->loop, UV_RUN_ONCE))
+    while ((j->pool_open || j->group_open || j->gets_out) && uv_run(j->loop, UV_RUN_ONCE))
         ;
 }
 
@@ -1414,7 +1535,7 @@ int neuro_analyze(uv_loop_t *loop, const struct neuro_volume *vol, const struct 
         }
     }
 
-    while (j->phase != PH_DONE || j->pool_open || j->group_open)
+    while (j->phase != PH_DONE || j->pool_open || j->group_open || j->gets_out)
         uv_run(loop, UV_RUN_ONCE);
 
     for (int i = 0; i < ns; i++)

@@ -14,7 +14,9 @@
  *                                 aux = the master's ping interval (ms)
  *   master -> agent   SPAWN       shard = the master's shard id; text
  *                                 "key=value" lines: arch, mem, bulk, ring,
- *                                 kvm (1, 0, -1 auto), hello_timeout, spin_us
+ *                                 kvm (1, 0, -1 auto), hello_timeout, spin_us,
+ *                                 image (optional: a file name, no '/', that
+ *                                 the agent finds on its MLOS_IMAGE_PATH)
  *   agent  -> master  SPAWNED     shard; le64 bulk_len, le32 pid, le32 k
  *                                 (0, or MLOS_NODE_WINKEY_SIZE on a verbs
  *                                 link: below), k bytes of window key, then
@@ -29,6 +31,20 @@
  *                                 CALLs; over tcp the agent reads them off
  *                                 the socket straight into the window once
  *                                 the header is checked against it
+ *   master -> agent   GET         shard, req = get id; le64 offset, le64
+ *                                 length (1 .. MLOS_NODE_GET_MAX): read the
+ *                                 slave's bulk window, in order with CALLs
+ *                                 and PUTs (so after every reply the agent
+ *                                 sent before it)
+ *   agent  -> master  GET_DATA    shard, req = the GET's id; aux = 0 or an
+ *                                 MLOS_E* as int32. aux 0: le64 offset of
+ *                                 this piece in the request, then at most
+ *                                 MLOS_NODE_GET_CHUNK bytes; pieces come in
+ *                                 order and the request ends with its last
+ *                                 byte. aux < 0 (no payload): the request
+ *                                 failed (MLOS_ERANGE outside the window,
+ *                                 MLOS_ESHARDDIED no such live slave,
+ *                                 MLOS_EINVAL a bad length) and ends
  *   master -> agent   STOP        shard: orderly stop, answered by GONE(0)
  *   master -> agent   KILL        shard: the master fenced it; kill now, no
  *                                 answer
@@ -84,12 +100,21 @@ enum mlos_node_msg {
     MLOS_NODE_PS_REPLY,
     MLOS_NODE_BYE,
     MLOS_NODE_HEARTBEAT,
+    MLOS_NODE_GET,
+    MLOS_NODE_GET_DATA,
 };
 
-#define MLOS_NODE_VERSION 3u /* 2: window keys in SPAWNED, RDMA messages; 3: group memory (rpc/wire/group_node.h) */
+#define MLOS_NODE_VERSION 4u /* 2: window keys in SPAWNED, RDMA messages; 3: group memory
+                                * (rpc/wire/group_node.h); 4: GET over any link */
 #define MLOS_NODE_HDR 16u
 /* Puts travel in pieces of at most this many bytes (one message each). */
 #define MLOS_NODE_PUT_CHUNK ((1u << 20) - 4096u)
+/* A GET asks for at most this many bytes (a master splits bigger gets), and
+ * its answer comes in pieces of at most MLOS_NODE_GET_CHUNK: what the agent
+ * holds for one request stays bounded. */
+#define MLOS_NODE_GET_MAX (8u << 20)
+#define MLOS_NODE_GET_CHUNK MLOS_NODE_PUT_CHUNK
+#define MLOS_NODE_GET_SIZE 16u
 
 struct mlos_node_hdr {
     uint32_t epoch;

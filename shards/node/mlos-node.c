@@ -17,7 +17,8 @@
  * into the window, node_place.h; over verbs written there by the master's
  * RDMA, node_verbs.h), and answers ps queries. For group members it
  * keeps the node's copy of the group memory and relays their rings
- * (node_group.c). Protocol: rpc/abi/node_proto.h.
+ * (node_group.c). It reads their windows for the master's gets
+ * (node_get.h). Protocol: rpc/abi/node_proto.h.
  *
  * It dies with its allocation and leaves nothing behind: when the master
  * says BYE, the connection breaks, the master has been silent for
@@ -53,6 +54,7 @@
 #include "mlos.pb-c.h"
 #include "mlos_pool.h"
 #include "msg.h"
+#include "node_get.h"
 #include "node_group.h"
 #include "node_proto.h"
 #include "node_place.h"
@@ -275,7 +277,7 @@ static unsigned long long kv_num(const uint8_t *p, size_t len, const char *key, 
 static void do_spawn(uint32_t id, const uint8_t *p, size_t len)
 {
     struct mlos_spawn_opts o = {0};
-    char arch[16], kvm[8];
+    char arch[16], kvm[8], iname[128], ipath[4096];
     struct ashard *s;
     int rc;
 
@@ -305,6 +307,21 @@ static void do_spawn(uint32_t id, const uint8_t *p, size_t len)
         const char *why = "spawn options out of range";
         (void)send_msg(MLOS_NODE_GONE, id, 0, (uint32_t)(int32_t)MLOS_EINVAL, why, strlen(why), NULL, 0);
         return;
+    }
+    /* an image by file name only, found on this node's MLOS_IMAGE_PATH */
+    if (mlos_node_kv(p, len, "image", iname, sizeof(iname)) == 0) {
+        char why[300];
+        if (!iname[0] || iname[0] == '.' || strchr(iname, '/')) {
+            snprintf(why, sizeof(why), "image name '%.100s' is not a plain file name", iname);
+            (void)send_msg(MLOS_NODE_GONE, id, 0, (uint32_t)(int32_t)MLOS_EINVAL, why, strlen(why), NULL, 0);
+            return;
+        }
+        if (mlos_image_find(iname, ipath, sizeof(ipath)) < 0) {
+            snprintf(why, sizeof(why), "image %.100s is not on MLOS_IMAGE_PATH of node %s", iname, node_name);
+            (void)send_msg(MLOS_NODE_GONE, id, 0, (uint32_t)(int32_t)MLOS_ENOENT, why, strlen(why), NULL, 0);
+            return;
+        }
+        o.image = ipath;
     }
     struct node_gm *gm = NULL;
     char gwhy[160];
@@ -519,6 +536,10 @@ static void on_recv(mlos_ep_t *e, uint32_t type, const void *data, size_t len)
     }
     case MLOS_NODE_PS:
         do_ps(h.req);
+        return;
+    case MLOS_NODE_GET: /* in order: after the replies and puts before it */
+        s = find(h.shard);
+        node_get_serve(s && s->state == S_READY ? &s->sh : NULL, h.shard, h.req, p, len, send_msg);
         return;
     case MLOS_NODE_BYE:
         quit(0, NULL);

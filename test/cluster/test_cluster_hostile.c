@@ -11,7 +11,11 @@
  *     (MLOS_EPROTO), its call fails, KILL goes to the agent;
  *   - a GONE with an out-of-range error code reads as MLOS_ESHARDDIED;
  *   - a message without a header, or of an unknown type, loses the node:
- *     its shards fail with MLOS_ESHARDDIED, the connection is closed.
+ *     its shards fail with MLOS_ESHARDDIED, the connection is closed;
+ *   - GET answers: pieces in order complete a get byte for byte, one of
+ *     another epoch is dropped, an error code ends it with that code; a
+ *     GET_DATA for a request id never sent, or longer than asked, loses
+ *     the node (the get fails, nothing is written past its buffer).
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -28,11 +32,13 @@
 static const char secret[] = "hostile-test-secret-0123456789abcdef";
 static uv_loop_t *loop;
 static mlos_domain_t fdom;
-static mlos_ep_t fep;
+static mlos_ep_t fep_store[3], *fep = &fep_store[0]; /* one per connection */
 static struct mlos_remote_secret fsec;
 static uint8_t fnonce[MLOS_REMOTE_NONCE];
 static int fauthed, fwelcomed, fclosed, kills;
 static uint32_t fepoch, last_spawn, last_call, spawns;
+static uint32_t gets, get_req, get_shard;
+static uint64_t get_off, get_len;
 
 struct omsg {
     mlos_wr_t wr;
@@ -49,7 +55,7 @@ static void raw_send(uint32_t type, const void *p, size_t n)
     struct omsg *m = malloc(sizeof(*m) + n + 1);
     memcpy(m->buf, p, n);
     m->wr.data = m;
-    if (mlos_send(&fep, &m->wr, type, m->buf, n, omsg_done) < 0)
+    if (mlos_send(fep, &m->wr, type, m->buf, n, omsg_done) < 0)
         free(m);
 }
 
@@ -79,6 +85,7 @@ static void send_spawned(uint32_t shard, int how)
     hm.tasks = tasks;
     hm.n_tasks = 1;
     hm.abi = 1;
+    mlos_put_le64(buf, 1u << 20); /* a 1 MiB window */
     mlos_put_le32(buf + 12, (uint32_t)k);
     memset(buf + 16, 0x11, k); /* a key's bytes: refused for the link, whatever they say */
     n = mlos__hello__pack(&hm, buf + 16 + k);
@@ -122,6 +129,13 @@ static void f_recv(mlos_ep_t *e, uint32_t type, const void *data, size_t len)
         last_call = h.req;
     else if (type == MLOS_NODE_KILL)
         kills++;
+    else if (type == MLOS_NODE_GET && len == MLOS_NODE_HDR + MLOS_NODE_GET_SIZE) {
+        get_req = h.req;
+        get_shard = h.shard;
+        get_off = mlos_get_le64(p + MLOS_NODE_HDR);
+        get_len = mlos_get_le64(p + MLOS_NODE_HDR + 8);
+        gets++;
+    }
     else if (type == MLOS_NODE_PING) {
         uint8_t pong[12] = {0};
         fsend(MLOS_NODE_PONG, fepoch, 0, h.req, 0, pong, sizeof(pong));
@@ -145,6 +159,53 @@ static void f_connected(mlos_ep_t *e, int st)
     mlos_remote_nonce(fnonce);
     memcpy(ch + 2, fnonce, MLOS_REMOTE_NONCE);
     raw_send(MLOS_REMOTE_MSG_AUTH, ch, sizeof(ch));
+}
+
+/* A new connection of the fake agent (after the last one was closed). */
+static mlos_node_t *reconnect(mlos_cluster_t *c, const char *addr)
+{
+    static unsigned k;
+    fep = &fep_store[++k];
+    fauthed = fwelcomed = fclosed = 0;
+    fep->on_recv = f_recv;
+    fep->on_fail = f_fail;
+    CHECK_EQ(mlos_connect(&fdom, fep, addr, 5000, f_connected), 0);
+    CHECK_EQ(mlos_cluster_wait_nodes(c, 1, 5000), 0);
+    while (!fwelcomed)
+        uv_run(loop, UV_RUN_ONCE);
+    return mlos_cluster_node_at(c, 0);
+}
+
+struct gst {
+    int done, status;
+};
+static void got(void *arg, int status)
+{
+    struct gst *g = arg;
+    g->done++;
+    g->status = status;
+}
+
+/* Issue a get and wait until the fake agent has its GET. */
+static void get_out(mlos_shard_t *s, size_t off, void *dst, size_t len, struct gst *g)
+{
+    uint32_t before = gets;
+    CHECK_EQ(mlos_node_get(s, off, dst, len, got, g), 0);
+    while (gets == before)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK_EQ(get_shard, s->id);
+    CHECK_EQ(get_off, off);
+    CHECK_EQ(get_len, len);
+}
+
+/* GET_DATA: le64 offset in the request, then n bytes of pattern from at */
+static void send_piece(uint32_t epoch, uint32_t req, uint64_t at, size_t n)
+{
+    uint8_t b[256];
+    mlos_put_le64(b, at);
+    for (size_t i = 0; i < n; i++)
+        b[8 + i] = (uint8_t)(at + i + 1);
+    fsend(MLOS_NODE_GET_DATA, epoch, get_shard, req, 0, b, 8 + n);
 }
 
 static void run_ms(unsigned ms)
@@ -200,9 +261,9 @@ int main(void)
     CHECK_EQ(mlos_cluster_addr(&c, addr, sizeof(addr)), 0);
     CHECK_EQ(mlos_remote_secret_load(&fsec, secret, NULL, 0, why, sizeof(why)), 0);
     CHECK_EQ(mlos_domain_init(&fdom, loop, 0), 0);
-    fep.on_recv = f_recv;
-    fep.on_fail = f_fail;
-    CHECK_EQ(mlos_connect(&fdom, &fep, addr, 5000, f_connected), 0);
+    fep->on_recv = f_recv;
+    fep->on_fail = f_fail;
+    CHECK_EQ(mlos_connect(&fdom, fep, addr, 5000, f_connected), 0);
     CHECK_EQ(mlos_cluster_wait_nodes(&c, 1, 5000), 0);
     while (!fwelcomed)
         uv_run(loop, UV_RUN_ONCE);
@@ -269,6 +330,66 @@ int main(void)
     CHECK_EQ(mlos_node_spawn(n, &a, NULL, spawned), MLOS_ESHARDDIED);
     mlos_shard_stop_sync(&d);
     while (!fclosed) /* the master closed the connection */
+        uv_run(loop, UV_RUN_ONCE);
+
+    /* GET answered in two pieces, with a piece of another epoch between */
+    uint8_t gbuf[200];
+    struct gst g = {0};
+    n = reconnect(&c, addr);
+    CHECK_EQ(spawn_on(n, &d, SP_GOOD), 0);
+    memset(gbuf, 0, sizeof(gbuf));
+    get_out(&d, 10, gbuf, 100, &g);
+    uint64_t stale = c.stale_dropped;
+    send_piece(fepoch, get_req, 0, 60);
+    send_piece(fepoch ^ 0x77u, get_req, 60, 40);
+    run_ms(100);
+    CHECK_EQ(g.done, 0);
+    CHECK_EQ(c.stale_dropped, stale + 1);
+    send_piece(fepoch, get_req, 60, 40);
+    while (!g.done)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK_EQ(g.status, 0);
+    for (int i = 0; i < 100; i++)
+        CHECK_EQ(gbuf[i], (uint8_t)(i + 1));
+    CHECK_EQ(gbuf[100], 0);
+    CHECK_EQ(n->get_bytes, 100);
+    /* an error answer ends the get with it; out of range of the window here */
+    g.done = 0;
+    get_out(&d, 0, gbuf, 8, &g);
+    fsend(MLOS_NODE_GET_DATA, fepoch, get_shard, get_req, (uint32_t)(int32_t)MLOS_ERANGE, NULL, 0);
+    while (!g.done)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK_EQ(g.status, MLOS_ERANGE);
+    CHECK_EQ(mlos_node_get(&d, (1u << 20) - 1, gbuf, 2, got, &g), MLOS_ERANGE); /* checked here first */
+    CHECK(!n->lost);
+    /* a request id never sent: the node is lost, the get out fails */
+    g.done = 0;
+    get_out(&d, 0, gbuf, 100, &g);
+    send_piece(fepoch, get_req + 1000, 0, 100);
+    while (!g.done)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK_EQ(g.status, MLOS_ESHARDDIED);
+    CHECK(n->lost);
+    mlos_shard_stop_sync(&d);
+    while (!fclosed)
+        uv_run(loop, UV_RUN_ONCE);
+
+    /* more bytes than asked: refused, nothing past the buffer, node lost */
+    n = reconnect(&c, addr);
+    CHECK_EQ(spawn_on(n, &d, SP_GOOD), 0);
+    memset(gbuf, 0, sizeof(gbuf));
+    g.done = 0;
+    get_out(&d, 0, gbuf, 50, &g);
+    send_piece(fepoch, get_req, 0, 51);
+    while (!g.done)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK_EQ(g.status, MLOS_EPROTO);
+    for (int i = 0; i < 100; i++)
+        CHECK_EQ(gbuf[i], 0);
+    CHECK(n->lost);
+    CHECK_EQ(c.lost, 3);
+    mlos_shard_stop_sync(&d);
+    while (!fclosed)
         uv_run(loop, UV_RUN_ONCE);
 
     mlos_cluster_close_sync(&c);

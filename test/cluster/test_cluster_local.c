@@ -8,10 +8,17 @@
  * remains at the end (the agent exited, its slaves' pids are gone).
  *   refuse    an agent with another secret is refused and exits 2
  *   info      the node reports cores, memory and KVM as this host has them;
- *             kvm=1 fails at once where KVM cannot run a guest; the registry
- *             names the node
+ *             kvm=1 fails at once where KVM cannot run a guest; an image the
+ *             node does not have (sent by file name) fails at once; the
+ *             registry names the node
  *   put       8 MiB put through the agent (many pieces) then sum_u64 over
  *             it; out of range MLOS_ERANGE; mlos_get MLOS_ENOTSUP
+ *   get       mlos_node_get over the tcp link (GET requests the agent
+ *             answers): byte for byte for 1, a piece -1, a piece, a piece +1
+ *             and 12 MiB (two requests) at odd offsets, right after the put
+ *             (ordered after it); out of range MLOS_ERANGE; a get pending
+ *             when the agent hangs fails MLOS_ESHARDDIED once the node is
+ *             lost, a later one at once
  *   crash     a slave that crashes: its call fails MLOS_ESHARDDIED naming the
  *             node, the shard reads dead, the agent runs nothing afterwards
  *   deadline  a fenced call deadline: MLOS_ETIMEDOUT, the agent kills it
@@ -64,6 +71,7 @@
 #include "launcher.h"
 #include "mlos_endian.h"
 #include "mlos_group.h"
+#include "node_proto.h"
 #include "registry.h"
 
 static uv_loop_t *loop;
@@ -187,6 +195,16 @@ static void case_info(void)
         CHECK(ms < 3000);
         mlos_shard_stop_sync(&s);
     }
+    /* an image the node does not have: refused there by name, at once, the node stays */
+    {
+        struct mlos_spawn_opts o = {.arch = arch, .image = "/far/away/no-such-image.elf", .hello_timeout_ms = 30000};
+        uint64_t t0 = uv_hrtime();
+        CHECK_EQ(node_spawn_wait(loop, n, &s, &o), MLOS_ENOENT); /* the agent looked it up by name */
+        printf("spawn of an image the node lacks: refused after %.1f ms\n", (uv_hrtime() - t0) / 1e6);
+        CHECK(uv_hrtime() - t0 < 3000000000ull);
+        mlos_shard_stop_sync(&s);
+        CHECK(!n->lost);
+    }
     CHECK_EQ(node_spawn_sync(n, &s, MLOS_KVM_AUTO), 0);
     CHECK(!strcmp(s.node, "n-info") && s.pid > 0 && s.ntasks > 0);
     /* the registry: a record naming the node and the pid there */
@@ -234,6 +252,86 @@ static void case_put(void)
     free(v);
     mlos_shard_stop_sync(&s);
     finish(&c, &a, 0);
+}
+
+struct get_state {
+    int done, status;
+};
+
+static void got(void *arg, int status)
+{
+    struct get_state *g = arg;
+    g->done++;
+    g->status = status;
+}
+
+/* mlos_node_get, waited for: its callback's status (or the call's error) */
+static int node_get_sync(mlos_shard_t *s, size_t off, void *dst, size_t len)
+{
+    struct get_state g = {0};
+    int rc = mlos_node_get(s, off, dst, len, got, &g);
+    if (rc < 0)
+        return rc;
+    while (!g.done)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK_EQ(g.done, 1);
+    return g.status;
+}
+
+static void case_get(void)
+{
+    mlos_cluster_t c;
+    struct agent a;
+    mlos_shard_t s;
+    const size_t win = 16u << 20, piece = MLOS_NODE_GET_CHUNK;
+    uint8_t *v = malloc(win), *back = malloc(win);
+    const size_t sizes[] = {1, piece - 1, piece, piece + 1, 12u << 20};
+    const size_t offs[] = {win - 1, 3, 4096, 1000001, 777};
+    mlos_node_t *n = one_node(&c, &a, "n-get");
+    CHECK_EQ(node_spawn_sync(n, &s, MLOS_KVM_AUTO), 0);
+    for (size_t i = 0; i < win; i++)
+        v[i] = (uint8_t)(i * 2654435761u >> 13);
+    CHECK_EQ(mlos_put(&s, 0, v, win), 0);
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        uint64_t t0 = uv_hrtime();
+        memset(back, 0xa5, sizes[i] + 1);
+        CHECK_EQ(node_get_sync(&s, offs[i], back, sizes[i]), 0); /* the first: right behind the put */
+        CHECK(memcmp(back, v + offs[i], sizes[i]) == 0);
+        CHECK_EQ(back[sizes[i]], 0xa5); /* not a byte more */
+        if (sizes[i] >= (1u << 20))
+            printf("get of %zu bytes over tcp: %.1f ms\n", sizes[i], (uv_hrtime() - t0) / 1e6);
+    }
+    CHECK(n->get_bytes >= 1 + 3 * piece + (12u << 20));
+    CHECK_EQ(mlos_node_get(&s, win - 4, back, 8, got, NULL), MLOS_ERANGE);
+    CHECK_EQ(mlos_node_get(&s, win + 1, back, 1, got, NULL), MLOS_ERANGE);
+    CHECK_EQ(mlos_node_get(&s, 0, back, 0, got, NULL), MLOS_EINVAL);
+    CHECK_EQ(node_get_sync(&s, 0, back, win), 0); /* the whole window */
+    CHECK(memcmp(back, v, win) == 0);
+
+    /* the agent hangs: a get out then ends MLOS_ESHARDDIED when the node is lost */
+    struct get_state g = {0};
+    int pid = s.pid;
+    kill(a.la.pid, SIGSTOP);
+    CHECK_EQ(mlos_node_get(&s, 0, back, win, got, &g), 0);
+    uint64_t t0 = uv_hrtime();
+    while (!g.done && uv_hrtime() - t0 < 5000000000ull)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK_EQ(g.done, 1);
+    CHECK_EQ(g.status, MLOS_ESHARDDIED);
+    CHECK(n->lost);
+    CHECK_EQ(mlos_node_get(&s, 0, back, 8, got, &g), MLOS_ESHARDDIED);
+    run_ms(loop, 50);
+    CHECK_EQ(g.done, 1); /* no second callback */
+    mlos_shard_stop_sync(&s);
+    kill(a.la.pid, SIGCONT);
+    wait_exit(&a, 8000);
+    CHECK(a.exited);
+    CHECK_EQ(a.status, 3);
+    CHECK(pid_gone(loop, pid, 300));
+    mlos_launch_stop(&a.la);
+    mlos_cluster_close_sync(&c);
+    free(v);
+    free(back);
 }
 
 static void case_crash(void)
@@ -1002,6 +1100,8 @@ int main(int argc, char **argv)
             case_info();
         else if (!strcmp(argv[i], "put"))
             case_put();
+        else if (!strcmp(argv[i], "get"))
+            case_get();
         else if (!strcmp(argv[i], "crash"))
             case_crash();
         else if (!strcmp(argv[i], "deadline"))

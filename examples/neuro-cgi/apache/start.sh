@@ -17,6 +17,12 @@
 #   NEURO_MAX_VOXELS  default 50331648;  NEURO_MAX_SLAVES  default 8
 #   NEURO_ATLAS_DIR   default /usr/share/mricron/templates
 #   NEURO_KVM         1: x86_64 slaves under KVM (real hosts), default 0
+#   NEURO_SLURM       1: each request's slaves on a Slurm allocation (srun
+#                     starts one mlos-node per node), default 0; with
+#                     NEURO_SLURM_NODES (1), NEURO_SLURM_PARTITION,
+#                     NEURO_SLURM_TIMEOUT (30 s), NEURO_SLURM_TIME_LIMIT
+#                     (10 min), NEURO_SLURM_HOST,
+#                     NEURO_AGENT (see cgi/config.h)
 #   NEURO_KEEP_SECONDS, NEURO_KEEP_BYTES  storage retention (the CGI's
 #                     defaults when unset: 7 days, 4 GiB)
 #   NEURO_LIMIT_REQUEST_BODY  Apache's LimitRequestBody, default twice
@@ -103,6 +109,13 @@ esc() { printf '%s' "$1" | sed -e 's/[|&\\]/\\&/g'; }
         -e "s|@NEURO_MAX_VOXELS@|${NEURO_MAX_VOXELS:-50331648}|g" \
         -e "s|@NEURO_MAX_SLAVES@|${NEURO_MAX_SLAVES:-8}|g" \
         -e "s|@NEURO_KVM@|$(esc "${NEURO_KVM:-0}")|g" \
+        -e "s|@NEURO_SLURM@|$(esc "${NEURO_SLURM:-0}")|g" \
+        -e "s|@NEURO_SLURM_NODES@|$(esc "${NEURO_SLURM_NODES:-1}")|g" \
+        -e "s|@NEURO_SLURM_PARTITION@|$(esc "${NEURO_SLURM_PARTITION:-}")|g" \
+        -e "s|@NEURO_SLURM_TIMEOUT@|$(esc "${NEURO_SLURM_TIMEOUT:-30}")|g" \
+        -e "s|@NEURO_SLURM_TIME_LIMIT@|$(esc "${NEURO_SLURM_TIME_LIMIT:-10}")|g" \
+        -e "s|@NEURO_SLURM_HOST@|$(esc "${NEURO_SLURM_HOST:-}")|g" \
+        -e "s|@NEURO_AGENT@|$(esc "${NEURO_AGENT:-}")|g" \
         -e "s|@NEURO_ATLAS_DIR@|$(esc "${NEURO_ATLAS_DIR:-/usr/share/mricron/templates}")|g" \
         -e "s|@MLOS_IMAGE_PATH@|$(esc "${MLOS_IMAGE_PATH:-}")|g" \
         -e "/@USER_GROUP@/d" -e "/@EXTRA_ENV@/d" "$here/httpd.conf.in"

@@ -16,6 +16,7 @@
 #include "body.h"
 #include "multipart.h"
 #include "neuro.h"
+#include "neuro_cluster.h"
 #include "options.h"
 #include "page.h"
 #include "kinds.h"
@@ -177,6 +178,7 @@ void analyze_post(const struct cgi_config *cfg, int in, double t0_ms, struct res
     char boundary[MP_MAX_BOUNDARY + 1], err[512], name[128];
     uint8_t *body = NULL;
     struct neuro_prestart *pre = NULL;
+    struct neuro_cluster *nc = NULL;
     struct neuro_opts no;
     size_t len = 0;
     int rc, have_atlas = 0;
@@ -240,6 +242,19 @@ void analyze_post(const struct cgi_config *cfg, int in, double t0_ms, struct res
 
     /* the slaves boot while the image and the atlas are decoded */
     no = (struct neuro_opts){.sigma = opts.sigma, .shards = opts.slaves, .arch = opts.arch, .kvm = cfg->kvm};
+    if (cfg->slurm) {
+        /* this request's own agents on the allocation; closed at the end */
+        struct neuro_cluster_opts co = {.launcher = "slurm", .nodes = cfg->slurm_nodes,
+                                        .partition = cfg->slurm_partition, .agent = cfg->agent,
+                                        .host = getenv("NEURO_SLURM_HOST"),
+                                        .join_timeout_ms = cfg->slurm_timeout_s * 1000u,
+                                        .time_limit_min = cfg->slurm_time_limit_min};
+        if (neuro_cluster_open(uv_default_loop(), &co, &nc, err, sizeof err) < 0) {
+            fail(resp, 503, "no slaves on Slurm: %s", err);
+            goto out;
+        }
+        no.placement = neuro_cluster_placement(nc);
+    }
     {
         int nx, ny, nz;
         if (neuro_nifti_peek(opts.image->data, opts.image->len, cfg->max_voxels, &nx, &ny, &nz) == 0 &&
@@ -333,6 +348,7 @@ void analyze_post(const struct cgi_config *cfg, int in, double t0_ms, struct res
              vol.ny, vol.nz, res.nshards, opts.arch, r.request_ms);
 out:
     neuro_prestart_cancel(pre); /* refused before the analysis: stop the early slaves */
+    neuro_cluster_close(nc);    /* its agents, their slaves and srun's step: gone on return */
     for (int i = 0; i < 3; i++)
         free(r.img[i].png);
     sb_free(&json);

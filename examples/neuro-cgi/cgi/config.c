@@ -64,5 +64,37 @@ int config_load(struct cgi_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "server misconfigured: NEURO_KVM must be 0 or 1");
         return -1;
     }
+    const char *slurm = getenv("NEURO_SLURM");
+    if (!slurm || !*slurm || !strcmp(slurm, "0")) {
+        c->slurm = 0;
+    } else if (!strcmp(slurm, "1")) {
+        c->slurm = 1;
+    } else {
+        snprintf(err, errlen, "server misconfigured: NEURO_SLURM must be 0 or 1");
+        return -1;
+    }
+    if (env_size("NEURO_SLURM_NODES", 1, 1024, &v, err, errlen) < 0)
+        return -1;
+    c->slurm_nodes = (unsigned)v;
+    if (env_size("NEURO_SLURM_TIMEOUT", 30, 3600, &v, err, errlen) < 0)
+        return -1;
+    c->slurm_timeout_s = (unsigned)v;
+    if (env_size("NEURO_SLURM_TIME_LIMIT", 10, 525600, &v, err, errlen) < 0)
+        return -1;
+    c->slurm_time_limit_min = (unsigned)v;
+    c->slurm_partition = getenv("NEURO_SLURM_PARTITION");
+    if (c->slurm_partition && !*c->slurm_partition)
+        c->slurm_partition = NULL;
+    /* a partition name goes on srun's command line: Slurm's own characters only */
+    for (const char *q = c->slurm_partition; q && *q; q++)
+        if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '_' ||
+              *q == '-' || *q == '.' || *q == ',')) {
+            snprintf(err, errlen, "server misconfigured: NEURO_SLURM_PARTITION has a character Slurm names do "
+                                  "not use");
+            return -1;
+        }
+    c->agent = getenv("NEURO_AGENT");
+    if (c->agent && !*c->agent)
+        c->agent = NULL;
     return 0;
 }

@@ -761,6 +761,12 @@ __attribute__((weak)) int mlos_hal_mem_regions(struct mlos_hal_region *out, int 
     return 1;
 }
 
+__attribute__((weak)) int mlos_hal_mem_budget(size_t *bytes)
+{
+    (void)bytes;
+    return MLOS_ENOENT;
+}
+
 static size_t seen_limit;
 static int note_limit(size_t size, size_t align, size_t in_use, size_t limit)
 {

@@ -23,6 +23,24 @@ static void *window_base;
 static size_t window_len;
 static void *group_base;
 static size_t group_len;
+/* The HAL's memory-map reader, run on first need (mlos_bootmem_defer_map). */
+static void (*map_reader)(void);
+
+void mlos_bootmem_defer_map(void (*reader)(void)) { map_reader = reader; }
+
+/* Run the deferred map reader once, before anything that needs the map:
+ * the regions, offsets and the group memory. */
+static void map_ready(void)
+{
+    void (*reader)(void) = map_reader;
+    if (reader) {
+        map_reader = NULL;
+        reader();
+        mlos_hal_boot_mark("memmap");
+    }
+}
+
+void mlos_hal_boot_finish(void) { map_ready(); }
 
 /* One byte loop, not strnlen + memcpy: this runs before HELLO, where under
  * QEMU TCG every distinct block of code costs its translation and the
@@ -120,11 +138,18 @@ void mlos_bootmem_finish(void)
      * kind reports the same size for the same request. Lowest regions first. */
     /* mlos.mem_max=BYTES: an elastic shard's allocator manages that much
      * and is granted mlos.mem of it at a time (libos/mem.h: the limit). */
-    uint64_t budget;
-    if ((mlos_bootarg_u64(cmdline, "mlos.mem_max", 0, &budget) == 0 ||
-         mlos_bootarg_u64(cmdline, "mlos.mem", 0, &budget) == 0) &&
-        budget >= PAGE) {
-        budget &= ~(PAGE - 1);
+    /* The lowest region that holds all of it is used alone: then the
+     * regions are the one range mlos_hal_mem_budget promised before the
+     * map was read (what HELLO reported). Only a map with no such region
+     * spreads the budget over several. */
+    size_t budget;
+    if (mlos_hal_mem_budget(&budget) == 0) {
+        for (int i = 0; i < nregions; i++)
+            if (regions[i].len >= budget) {
+                regions[0] = (struct mlos_hal_region){regions[i].base, budget};
+                nregions = 1;
+                return;
+            }
         for (int i = 0; i < nregions; i++) {
             if (budget == 0) {
                 nregions = i;
@@ -139,10 +164,22 @@ void mlos_bootmem_finish(void)
 
 const char *mlos_hal_cmdline(void) { return cmdline; }
 
+int mlos_hal_mem_budget(size_t *bytes)
+{
+    uint64_t budget;
+    if ((mlos_bootarg_u64(cmdline, "mlos.mem_max", 0, &budget) != 0 &&
+         mlos_bootarg_u64(cmdline, "mlos.mem", 0, &budget) != 0) ||
+        budget < PAGE || budget > SIZE_MAX)
+        return MLOS_ENOENT;
+    *bytes = (size_t)(budget & ~(PAGE - 1));
+    return 0;
+}
+
 int mlos_hal_mem_regions(struct mlos_hal_region *out, int max)
 {
     if (max < 0 || (max > 0 && !out))
         return MLOS_EINVAL;
+    map_ready();
     for (int i = 0; i < nregions && i < max; i++)
         out[i] = regions[i];
     return nregions;
@@ -152,6 +189,7 @@ int mlos_hal_mem_offset(uintptr_t addr, uint64_t *off)
 {
     /* Identity-mapped: the physical address is the offset in guest RAM,
      * which is the master's memory file from 0. */
+    map_ready();
     for (int i = 0; i < nregions; i++)
         if (addr >= regions[i].base && addr - regions[i].base < regions[i].len) {
             *off = addr;
@@ -171,6 +209,7 @@ int mlos_hal_window(void **base, size_t *len)
 
 int mlos_hal_group_mem(void **base, size_t *len)
 {
+    map_ready(); /* the group memory is set up with the map (it may lie inside it) */
     if (!group_base)
         return MLOS_ENOENT;
     *base = group_base;

@@ -149,6 +149,15 @@ int mlos_hal_mem_regions(struct mlos_hal_region *out, int max)
     return 1;
 }
 
+/* The arena is mapped at start-up: its regions cost nothing to ask. */
+int mlos_hal_mem_budget(size_t *bytes)
+{
+    (void)bytes;
+    return MLOS_ENOENT;
+}
+
+void mlos_hal_boot_finish(void) {}
+
 int mlos_hal_mem_offset(uintptr_t addr, uint64_t *off)
 {
     if (H.arena_off < 0)

@@ -13,6 +13,12 @@
  * The window comes from "mlos.window=0x<gpa>,0x<size>". The master places
  * it at the top of guest RAM (a memfd, so file offset == guest physical
  * address). A group memory, if any, is a PCI device (ivshmem_bamboo.c).
+ *
+ * Only what HELLO needs is done before it: the parameters, the timebase
+ * rate and the RAM size (to check the window against). The loader's two
+ * TLB entries map everything meanwhile; our own map (tlb_ppc440.c), the
+ * group memory's device and the free regions are set up after HELLO
+ * (read_map, through mlos_bootmem_defer_map), before the first call.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +33,32 @@
 #define DEFAULT_TB_HZ 400000000u
 
 static uint32_t tb_hz;
+static const void *boot_fdt;
+static uint32_t boot_fdt_size;
+static uint64_t boot_ram_hi;
+
+/* ppc440_tlb_init maps all RAM below 2 GiB in 1, 16 and 256 MiB pages:
+ * from 1 MiB that takes at most 37 entries of the 61 it has, so what it
+ * maps is known before it runs. */
+static uint64_t mappable_top(uint64_t ram_hi)
+{
+    uint64_t top = ram_hi > 0x80000000ull ? 0x80000000ull : ram_hi;
+    return top & ~(uint64_t)0xfffff;
+}
+
+/* After HELLO: our own TLB entries, the group memory, the free regions. */
+static void read_map(void)
+{
+    uint64_t mapped_top;
+
+    if (ppc440_tlb_init(boot_ram_hi, &mapped_top) < 0)
+        ppc_console_puts("mlos: TLB full: RAM above the mapped limit is not used\n");
+    ppc_ivshmem_group_init();
+    mlos_bootmem_add_ram(PPC440_LOW_UNMAPPED, mapped_top);
+    mlos_bootmem_reserve((uintptr_t)__image_start, (uintptr_t)(__image_end - __image_start));
+    mlos_bootmem_reserve((uintptr_t)boot_fdt, boot_fdt_size);
+    mlos_bootmem_finish();
+}
 
 static uint32_t root_cells(const void *fdt, const char *name, uint32_t dflt)
 {
@@ -39,7 +71,7 @@ void ppc_bootinfo_init(const void *fdt)
 {
     uint32_t fdt_size = fdt_total_size(fdt), len;
     const void *p;
-    uint64_t ram_lo = 0, ram_hi = 0, mapped_top;
+    uint64_t ram_lo = 0, ram_hi = 0;
 
     if (!fdt_size) {
         ppc_console_puts("mlos: no device tree in r3: not booted by QEMU's bamboo loader?\n");
@@ -64,15 +96,11 @@ void ppc_bootinfo_init(const void *fdt)
         mlos_hal_exit(MLOS_SHARD_EXIT_BOOT);
     }
 
-    if (ppc440_tlb_init(ram_hi, &mapped_top) < 0)
-        ppc_console_puts("mlos: TLB full: RAM above the mapped limit is not used\n");
-    mlos_bootmem_parse_window(PPC440_LOW_UNMAPPED, mapped_top);
-    ppc_ivshmem_group_init();
-
-    mlos_bootmem_add_ram(PPC440_LOW_UNMAPPED, mapped_top);
-    mlos_bootmem_reserve((uintptr_t)__image_start, (uintptr_t)(__image_end - __image_start));
-    mlos_bootmem_reserve((uintptr_t)fdt, fdt_size);
-    mlos_bootmem_finish();
+    mlos_bootmem_parse_window(PPC440_LOW_UNMAPPED, mappable_top(ram_hi));
+    boot_fdt = fdt;
+    boot_fdt_size = fdt_size;
+    boot_ram_hi = ram_hi;
+    mlos_bootmem_defer_map(read_map);
 }
 
 uint32_t ppc_bootinfo_tb_hz(void) { return tb_hz; }

@@ -712,6 +712,9 @@ int mlos_shard_main(void)
     S.loop.after_sleep = after_sleep;
     set_state(MLOS_WINDOW_READY);
     send_hello();
+    /* What HELLO did not wait for (the HAL's memory map), before the first
+     * call; the trace then shows it after "hello". */
+    mlos_hal_boot_finish();
     mlos_hal_boot_report(); /* after HELLO: printing is not part of the boot */
     drain(&S.loop);
     mlos_evloop_run(&S.loop);

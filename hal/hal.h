@@ -130,6 +130,13 @@ void mlos_hal_task_end(void);
  */
 const char *mlos_hal_cmdline(void);
 
+/* The number in parameter key=N (decimal, or hex with 0x; "key=A,B": index
+ * 0 is A, 1 is B). Returns 0, or MLOS_ENOENT if key is absent or its value
+ * is not such a number. On bare metal this is the parser the HAL's own boot
+ * uses: under QEMU TCG every distinct piece of code run before HELLO costs
+ * its translation, and one shared parser is translated once. */
+int mlos_hal_param_u64(const char *key, int index, uint64_t *out);
+
 /* ---- channel to the master -------------------------------------------
  * A window of memory shared with the master. Its layout (rings, bulk area)
  * is defined by rpc/wire/window.h; the master initialises the header before the

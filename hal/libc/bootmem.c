@@ -164,6 +164,11 @@ void mlos_bootmem_finish(void)
 
 const char *mlos_hal_cmdline(void) { return cmdline; }
 
+int mlos_hal_param_u64(const char *key, int index, uint64_t *out)
+{
+    return mlos_bootarg_u64(cmdline, key, index, out) == 0 ? 0 : MLOS_ENOENT;
+}
+
 int mlos_hal_mem_budget(size_t *bytes)
 {
     uint64_t budget;

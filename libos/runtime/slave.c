@@ -589,29 +589,15 @@ static int before_sleep(struct mlos_evloop *loop)
     return mlos__comm_idle_arm() | mlos_ring_prepare_wait(&S.in);
 }
 
-/* Decimal value of key=N in the HAL's parameter string, or dflt. */
+/* Value of key=N in the HAL's parameters, or dflt. The HAL's parser, not
+ * one of ours: read before HELLO, where a bare-metal shard under TCG pays
+ * for every distinct piece of code it runs. */
 static uint64_t param_u64(const char *key, uint64_t dflt)
 {
-    const char *p = mlos_hal_cmdline();
-    /* Byte loops (no strlen/strncmp): read before HELLO, where a bare-metal
-     * shard under TCG pays for every distinct piece of code it runs. */
-    while (p && *p) {
-        while (*p == ' ')
-            p++;
-        const char *k = key;
-        while (*k && *p == *k)
-            p++, k++;
-        if (!*k && *p == '=') {
-            uint64_t v = 0;
-            for (p++; *p >= '0' && *p <= '9'; p++)
-                v = v * 10 + (uint64_t)(*p - '0');
-            return v;
-        }
-        while (*p && *p != ' ')
-            p++;
-    }
-    return dflt;
+    uint64_t v;
+    return mlos_hal_param_u64(key, 0, &v) == 0 ? v : dflt;
 }
+
 static void after_sleep(struct mlos_evloop *loop)
 {
     mlos_ring_done_wait(&S.in);

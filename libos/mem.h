@@ -53,6 +53,8 @@ int mlos_pagealloc_init(struct mlos_pagealloc *pa, const struct mlos_hal_region 
  * without touching them; assumes they do not overlap (the HAL's never do).
  * 0: none is usable. */
 size_t mlos_pagealloc_capacity(const struct mlos_hal_region *regions, int n);
+/* The same for one page-aligned region of len bytes (not at address 0). */
+size_t mlos_pagealloc_capacity_of(size_t len);
 
 /* npages contiguous pages, page aligned, or NULL (also for npages == 0).
  * Contents are not cleared. */

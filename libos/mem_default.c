@@ -106,21 +106,20 @@ int mlos_mem_init_lazy(size_t *capacity)
     }
     /* A HAL that knows its RAM before reading its map (one region of
      * budget bytes): the capacity follows from the size alone, and the map
-     * can wait until after HELLO. The base is any page: only the length
-     * decides the bookkeeping. */
+     * can wait until after HELLO. */
     size_t budget;
     int promised = mlos_hal_mem_budget(&budget) == 0;
     if (promised) {
-        regs[0] = (struct mlos_hal_region){MLOS_HAL_PAGE_SIZE, budget};
-        n = 1;
+        cap = mlos_pagealloc_capacity_of(budget);
     } else {
         n = mlos_hal_mem_regions(regs, MLOS_MEM_MAX_REGIONS);
         if (n < 0)
             return n;
         if (n > MLOS_MEM_MAX_REGIONS)
             n = MLOS_MEM_MAX_REGIONS;
+        cap = mlos_pagealloc_capacity(regs, n);
     }
-    if (!(cap = mlos_pagealloc_capacity(regs, n)))
+    if (!cap)
         return MLOS_EINVAL;
     g_promised_pages = promised ? cap / MLOS_HAL_PAGE_SIZE : 0;
     g_ready = 0;

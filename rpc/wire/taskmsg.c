@@ -155,16 +155,32 @@ static __attribute__((noinline)) uint8_t *hello_varint(uint8_t *o, uint8_t tag, 
     return put_varint(o, v);
 }
 
+/* One pass that copies and counts: names are short, so the bytes go two
+ * past the tag (room for a one-byte length) and only a name of 128 bytes
+ * or more is moved up for its longer length. No strlen or memcpy: they
+ * would be translated at boot just for this. */
 static __attribute__((noinline)) uint8_t *hello_string(uint8_t *o, uint8_t tag, const char *s, size_t *room)
 {
-    size_t len = 0;
-    while (s && s[len])
-        len++;
-    if (len + 11 > *room) /* tag, a length varint of at most 10 bytes, the bytes */
+    size_t len = 0, max = *room - 11; /* tag, a length varint of at most 10 bytes, the bytes */
+    if (*room < 11)
         return NULL;
+    if (!s)
+        s = "";
+    for (; s[len]; len++) {
+        if (len == max)
+            return NULL;
+        o[2 + len] = (uint8_t)s[len];
+    }
     *o++ = tag;
-    o = put_varint(o, len);
-    memcpy(o, s, len);
+    if (len >= 0x80) { /* a longer length: make room for it */
+        uint8_t tmp[10];
+        size_t n = (size_t)(put_varint(tmp, len) - tmp);
+        memmove(o + n, o + 1, len);
+        memcpy(o, tmp, n);
+        o += n;
+    } else {
+        *o++ = (uint8_t)len;
+    }
     *room -= len + 11;
     return o + len;
 }

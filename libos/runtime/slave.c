@@ -157,18 +157,21 @@ static const char *hello_task_name(size_t i, void *user)
  * no protobuf-c, which nothing before HELLO needs otherwise. */
 static void send_hello(void)
 {
-    struct mlos_hello_fields h = {
-        .arch = mlos_hal_arch(),
-        .shard_id = S.id,
-        .n_tasks = mlos_task_count(),
-        .task_name = hello_task_name,
-        .mem_bytes = S.mem_bytes,
-        .boot_ns = mlos_hal_now_ns(),
-        .abi = MLOS_ABI,
-        .mem_max_bytes = S.mem_max,
-        .cores = mlos_cores_total(),
-        .active_cores = mlos_core_count(),
-    };
+    /* Static and filled field by field: a zeroed local would be a memset
+     * call on 32-bit targets, one more piece of code translated before
+     * HELLO under TCG. Sent once. */
+    static struct mlos_hello_fields h;
+    h.arch = mlos_hal_arch();
+    h.shard_id = S.id;
+    h.n_tasks = mlos_task_count();
+    h.task_name = hello_task_name;
+    h.user = NULL;
+    h.mem_bytes = S.mem_bytes;
+    h.boot_ns = mlos_hal_now_ns();
+    h.abi = MLOS_ABI;
+    h.mem_max_bytes = S.mem_max;
+    h.cores = mlos_cores_total();
+    h.active_cores = mlos_core_count();
     void *dst;
     size_t len;
 

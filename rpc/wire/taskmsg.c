@@ -200,11 +200,9 @@ size_t mlos_hello_encode(const struct mlos_hello_fields *h, uint8_t *out, size_t
     for (size_t i = 0; i < h->n_tasks; i++) /* repeated: every element, empty ones too */
         if (!(o = hello_string(o, 3 << 3 | WT_LEN, h->task_name(i, h->user), &room)))
             return 0;
-    o = hello_varint(o, 4 << 3 | WT_VARINT, h->mem_bytes);
-    o = hello_varint(o, 5 << 3 | WT_VARINT, h->boot_ns);
-    o = hello_varint(o, 6 << 3 | WT_VARINT, h->abi);
-    o = hello_varint(o, 7 << 3 | WT_VARINT, h->mem_max_bytes);
-    o = hello_varint(o, 8 << 3 | WT_VARINT, h->cores);
-    o = hello_varint(o, 9 << 3 | WT_VARINT, h->active_cores);
+    /* fields 4..9 in one loop: one call site, not six */
+    const uint64_t tail[6] = {h->mem_bytes, h->boot_ns, h->abi, h->mem_max_bytes, h->cores, h->active_cores};
+    for (unsigned f = 0; f < 6; f++)
+        o = hello_varint(o, (uint8_t)((4 + f) << 3 | WT_VARINT), tail[f]);
     return (size_t)(o - out);
 }

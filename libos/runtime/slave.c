@@ -179,7 +179,8 @@ static void send_hello(void)
      * the encoder wrote. Other cores may be up (idle): the ring still has
      * one producer at a time. */
     out_take();
-    if (reserve_out(S.out.max_payload, &dst) < 0 || !(len = mlos_hello_encode(&h, dst, S.out.max_payload))) {
+    if (mlos_ring_reserve(&S.out, (uint32_t)S.out.max_payload, &dst) < 0 ||
+        !(len = mlos_hello_encode(&h, dst, S.out.max_payload))) {
         out_drop();
         mlos_log("HELLO does not fit in the ring (%zu tasks)", h.n_tasks);
         return; /* the master's HELLO timeout reports it, with this line */
@@ -694,16 +695,17 @@ int mlos_shard_main(void)
         S.elastic = 1;
         S.mem_bytes = mlos_mem_set_limit((size_t)param_u64("mlos.mem", param_u64("mlos.mem_max", 0)));
     }
+    set_state(MLOS_WINDOW_READY);
+    send_hello();
+    /* What HELLO did not wait for (the HAL's memory map, the event loop),
+     * before the first call; the trace then shows it after "hello". A
+     * doorbell meanwhile waits in the HAL (latched) for the drain below. */
+    mlos_hal_boot_finish();
     S.spin_ns = param_u64("mlos.spin_us", 0) * 1000;
     mlos_evloop_init(&S.loop);
     S.loop.on_doorbell = drain;
     S.loop.before_sleep = before_sleep;
     S.loop.after_sleep = after_sleep;
-    set_state(MLOS_WINDOW_READY);
-    send_hello();
-    /* What HELLO did not wait for (the HAL's memory map), before the first
-     * call; the trace then shows it after "hello". */
-    mlos_hal_boot_finish();
     mlos_hal_boot_report(); /* after HELLO: printing is not part of the boot */
     drain(&S.loop);
     mlos_evloop_run(&S.loop);

@@ -87,6 +87,20 @@ struct mlos_hal_region {
 
 int mlos_hal_mem_regions(struct mlos_hal_region *out, int max);
 
+/* The RAM the regions will hold, when the HAL knows it without reading its
+ * memory map: a bare-metal HAL clips its regions to mlos.mem_max, else
+ * mlos.mem, and takes them from one free range when one is large enough,
+ * so they are then exactly one region of *bytes bytes (page aligned). Lets
+ * the runtime say HELLO before the map is read (mlos_hal_boot_finish).
+ * Returns 0, or MLOS_ENOENT if only mlos_hal_mem_regions knows. */
+int mlos_hal_mem_budget(size_t *bytes);
+
+/* Called once by the runtime right after HELLO: the HAL does what HELLO
+ * did not wait for (bare metal: reads the memory map and sets up the group
+ * memory). What needs that work does it on first use anyway, so this only
+ * fixes when it happens: before the first call is served. */
+void mlos_hal_boot_finish(void);
+
 /* Where the memory at addr lives in the memory the master holds for this
  * shard, as a byte offset: bare metal, the guest-physical address (guest
  * RAM is the master's memory file); a process shard, its place in the
@@ -115,6 +129,13 @@ void mlos_hal_task_end(void);
  * Multiboot command line. Linux: MLOS_SHARD_ARGS from the environment.
  */
 const char *mlos_hal_cmdline(void);
+
+/* The number in parameter key=N (decimal, or hex with 0x; "key=A,B": index
+ * 0 is A, 1 is B). Returns 0, or MLOS_ENOENT if key is absent or its value
+ * is not such a number. On bare metal this is the parser the HAL's own boot
+ * uses: under QEMU TCG every distinct piece of code run before HELLO costs
+ * its translation, and one shared parser is translated once. */
+int mlos_hal_param_u64(const char *key, int index, uint64_t *out);
 
 /* ---- channel to the master -------------------------------------------
  * A window of memory shared with the master. Its layout (rings, bulk area)

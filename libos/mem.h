@@ -53,6 +53,8 @@ int mlos_pagealloc_init(struct mlos_pagealloc *pa, const struct mlos_hal_region 
  * without touching them; assumes they do not overlap (the HAL's never do).
  * 0: none is usable. */
 size_t mlos_pagealloc_capacity(const struct mlos_hal_region *regions, int n);
+/* The same for one page-aligned region of len bytes (not at address 0). */
+size_t mlos_pagealloc_capacity_of(size_t len);
 
 /* npages contiguous pages, page aligned, or NULL (also for npages == 0).
  * Contents are not cleared. */
@@ -165,7 +167,9 @@ int mlos_mem_init_from_hal(void);
 /* The same, deferred to the first use of mlos_malloc & co (or
  * mlos_mem_stats): a shard's boot then does not pay for setting up its
  * allocator before HELLO. Stores the bytes the allocator will manage
- * (mlos_pagealloc_capacity of the HAL's regions) in *capacity and returns
+ * (mlos_pagealloc_capacity of the HAL's regions, or of the one region
+ * mlos_hal_mem_budget promises: then the HAL's map need not be read yet;
+ * the set-up checks the promise and never hands out more) in *capacity and returns
  * 0, or a negative MLOS_E* if no region is usable (nothing deferred then).
  * An instance already set up is kept as it is (its capacity reported).
  * mlos_mem_set_limit before the deferred set-up is remembered and applied

@@ -17,6 +17,9 @@ static int g_lazy; /* mlos_mem_init_lazy: initialise at first use */
  * set at boot): applied by the set-up. */
 static int g_limit_pending;
 static size_t g_limit_pages, g_lazy_cap_pages;
+/* The capacity promised from mlos_hal_mem_budget before the HAL's map was
+ * read (0: it came from the regions themselves). */
+static size_t g_promised_pages;
 /* Several cores share the heap (mlos_mem_share); one core takes no lock. */
 static int g_shared;
 static volatile int g_lock;
@@ -75,6 +78,15 @@ int mlos_mem_init_from_hal(void)
     if (rc < 0)
         return rc;
     mlos_heap_init(&g_heap, &g_pa);
+    if (g_promised_pages && g_pa.total_pages != g_promised_pages) {
+        /* The map had no single range for the budget: HELLO said more or
+         * less than there is. Never hand out more than it said. */
+        static const char msg[] = "mlos: memory map differs from mlos.mem: the size HELLO reported is off\n";
+        mlos_hal_console_write(msg, sizeof(msg) - 1);
+        if (!g_limit_pending && g_pa.total_pages > g_promised_pages)
+            (void)mlos_pagealloc_set_limit(&g_pa, g_promised_pages);
+    }
+    g_promised_pages = 0;
     if (g_limit_pending) /* asked for while the set-up was deferred */
         (void)mlos_pagealloc_set_limit(&g_pa, g_limit_pages);
     g_limit_pending = 0;
@@ -92,13 +104,24 @@ int mlos_mem_init_lazy(size_t *capacity)
         *capacity = g_pa.total_pages * (size_t)MLOS_HAL_PAGE_SIZE;
         return 0;
     }
-    n = mlos_hal_mem_regions(regs, MLOS_MEM_MAX_REGIONS);
-    if (n < 0)
-        return n;
-    if (n > MLOS_MEM_MAX_REGIONS)
-        n = MLOS_MEM_MAX_REGIONS;
-    if (!(cap = mlos_pagealloc_capacity(regs, n)))
+    /* A HAL that knows its RAM before reading its map (one region of
+     * budget bytes): the capacity follows from the size alone, and the map
+     * can wait until after HELLO. */
+    size_t budget;
+    int promised = mlos_hal_mem_budget(&budget) == 0;
+    if (promised) {
+        cap = mlos_pagealloc_capacity_of(budget);
+    } else {
+        n = mlos_hal_mem_regions(regs, MLOS_MEM_MAX_REGIONS);
+        if (n < 0)
+            return n;
+        if (n > MLOS_MEM_MAX_REGIONS)
+            n = MLOS_MEM_MAX_REGIONS;
+        cap = mlos_pagealloc_capacity(regs, n);
+    }
+    if (!cap)
         return MLOS_EINVAL;
+    g_promised_pages = promised ? cap / MLOS_HAL_PAGE_SIZE : 0;
     g_ready = 0;
     g_lazy = 1;
     g_lazy_cap_pages = cap / MLOS_HAL_PAGE_SIZE;

@@ -146,6 +146,16 @@ size_t mlos_pagealloc_capacity(const struct mlos_hal_region *regions, int n)
     return pages * PAGE;
 }
 
+/* region_geometry for one page-aligned region, as straight-line code: it
+ * runs before HELLO, where under QEMU TCG each branch target costs a
+ * translation. */
+size_t mlos_pagealloc_capacity_of(size_t len)
+{
+    size_t total = len / PAGE;
+    size_t meta = div_up(meta_bytes(total), PAGE);
+    return total > meta ? (total - meta) * PAGE : 0;
+}
+
 int mlos_pagealloc_init(struct mlos_pagealloc *pa, const struct mlos_hal_region *regions, int n)
 {
     if (!pa)

@@ -273,6 +273,16 @@ static void check_smash(struct run *r)
     CHECK(r->status == ((97 << 1) | 1), "QEMU exit code %d, want 195 (status 97)", r->status);
 }
 
+/* The window is checked before HELLO even though the memory map waits
+ * for after it: a malformed one is named on the console and the shard
+ * exits with the protocol status, 96. */
+static void check_badwindow(struct run *r)
+{
+    CHECK(strstr(r->console, "mlos: ignoring malformed or unmapped mlos.window") != NULL, "bad window not named");
+    CHECK(strstr(r->console, "no window to the master") != NULL, "runtime did not refuse to start");
+    CHECK(r->status == ((96 << 1) | 1), "QEMU exit code %d, want 193 (status 96)", r->status);
+}
+
 static void check_selfcheck(struct run *r)
 {
     const char *b = strstr(r->console, "mlos: x86_64 HAL up: tsc ");
@@ -295,7 +305,7 @@ int main(int argc, char **argv)
     char cmdline[256], buf[4096], *qargv[64];
 
     if (argc != 4) {
-        fprintf(stderr, "usage: %s QEMU IMAGE basic|fault|smash|selfcheck\n", argv[0]);
+        fprintf(stderr, "usage: %s QEMU IMAGE basic|fault|smash|selfcheck|badwindow\n", argv[0]);
         return 2;
     }
     const char *tc = argv[3];
@@ -317,7 +327,10 @@ int main(int argc, char **argv)
     ((uint64_t *)r.win)[0] = ST_PATTERN_HEAD;
     ((uint64_t *)r.win)[WIN_BYTES / 8 - 1] = ST_PATTERN_TAIL;
 
-    int n = snprintf(cmdline, sizeof(cmdline), "mlos.window=0x%x,0x%x mlos.selftest=%s", WIN_GPA, WIN_BYTES, tc);
+    /* badwindow: the shard image, its window one byte off a page */
+    int bad_window = strcmp(tc, "badwindow") == 0;
+    int n = snprintf(cmdline, sizeof(cmdline), "mlos.window=0x%x,0x%x mlos.selftest=%s", WIN_GPA + bad_window,
+                     WIN_BYTES, tc);
     if (strcmp(tc, "selfcheck") != 0) /* selfcheck exercises the PIT fallback */
         snprintf(cmdline + n, sizeof(cmdline) - (size_t)n, " mlos.tsc_hz=%llu",
                  (unsigned long long)mlos_host_tsc_hz());
@@ -352,6 +365,8 @@ int main(int argc, char **argv)
         check_smash(&r);
     else if (strcmp(tc, "selfcheck") == 0)
         check_selfcheck(&r);
+    else if (bad_window)
+        check_badwindow(&r);
     else
         CHECK(0, "unknown case %s", tc);
 

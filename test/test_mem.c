@@ -761,6 +761,12 @@ __attribute__((weak)) int mlos_hal_mem_regions(struct mlos_hal_region *out, int 
     return 1;
 }
 
+__attribute__((weak)) int mlos_hal_mem_budget(size_t *bytes)
+{
+    (void)bytes;
+    return MLOS_ENOENT;
+}
+
 static size_t seen_limit;
 static int note_limit(size_t size, size_t align, size_t in_use, size_t limit)
 {
@@ -907,9 +913,25 @@ static void test_limit_reclaim(void)
     unmap(mem, len);
 }
 
+/* The straight-line capacity of one region (what HELLO reports before a
+ * bare-metal HAL read its map) agrees with the general one, sizes 1 page
+ * to 3 GiB, bitmap word boundaries included. */
+static void test_capacity_of(void)
+{
+    static const size_t pages[] = {1, 2, 3, 63, 64, 65, 4095, 4096, 4097, 16384, 262143, 262144, 786432};
+    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++)
+        for (size_t extra = 0; extra < 2; extra++) {
+            size_t len = pages[i] * PAGE + extra * 100; /* a partial page is not used */
+            struct mlos_hal_region r = {(uintptr_t)1 << 30, len};
+            CHECK(mlos_pagealloc_capacity_of(len) == mlos_pagealloc_capacity(&r, 1));
+        }
+    CHECK(mlos_pagealloc_capacity_of(0) == 0);
+}
+
 int main(void)
 {
     test_init();
+    test_capacity_of();
     test_alloc_free();
     test_bad_free();
     test_fragmentation();

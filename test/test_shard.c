@@ -430,6 +430,22 @@ static void case_boottrace(void)
     CHECK(sscanf(trace_line + 40, "%lf", &entry_us) == 1 && entry_us >= 0);
     /* the marks count from the HAL's origin too: the hello mark is at entry + total */
     CHECK(total_us > 0 && (entry_us + total_us) * 1000 + 1000 >= (double)s.shard_boot_ns);
+    /* Bare metal: HELLO does not wait for the memory map. It is read after
+     * HELLO ("memmap" follows "hello"), and the size HELLO reported from
+     * the parameters is what the allocator got from the map. */
+    if (strcmp(arch, "process")) {
+        const char *hello = strstr(trace_line, ", hello +"), *memmap = strstr(trace_line, ", memmap +");
+        CHECK(hello && memmap && memmap > hello);
+        void *res = NULL;
+        size_t rlen = 0;
+        CHECK_EQ(mlos_call_sync(&s, "mem.stats", NULL, 0, &res, &rlen, NULL, 0), 0);
+        CHECK(res && rlen == 40);
+        uint64_t total = 0;
+        for (int i = 7; i >= 0; i--)
+            total = total << 8 | ((const uint8_t *)res)[i];
+        CHECK_EQ(total, s.mem_bytes);
+        free(res);
+    }
     /* the shard still works (the trace is printed after HELLO, not instead of it) */
     CHECK_EQ(mlos_call_sync(&s, "echo", "x", 1, NULL, NULL, NULL, 0), 0);
     mlos_shard_stop_sync(&s);

@@ -79,7 +79,11 @@ static const char *hello_name(size_t i, void *user) { return ((const char *const
 static void hello_matches(const char *arch, uint32_t id, size_t n, uint64_t mem, uint64_t boot, uint32_t abi,
                           uint64_t mem_max, uint32_t cores, uint32_t active)
 {
-    static const char *const names[] = {"echo", "", "sum_u64", "a-task-name-long-enough-to-need-no-second-varint-byte"};
+    static const char *const names[] = {
+        "echo", "", "sum_u64", "a-task-name-long-enough-to-need-no-second-varint-byte",
+        /* 150 bytes: a two-byte length, which the encoder makes room for after copying */
+        "a-task-name-of-a-hundred-and-fifty-bytes-0123456789012345678901234567890123456789"
+        "0123456789012345678901234567890123456789012345678901234567890123456789"};
     Mlos__Hello h = MLOS__HELLO__INIT;
     uint8_t ours[512], theirs[512];
     h.arch = (char *)arch;
@@ -116,7 +120,7 @@ int main(void)
     const char *arches[] = {"", "x86_64", "process"};
     uint64_t big[] = {0, 1, 300, (uint64_t)1 << 35, UINT64_MAX};
     for (size_t a = 0; a < 3; a++)
-        for (size_t n = 0; n <= 4; n++)
+        for (size_t n = 0; n <= 5; n++)
             for (size_t b = 0; b < 5; b++)
                 for (size_t c = 0; c < 5; c++) /* the elastic and cores fields, each 0 (unwritten) to the widest */
                     hello_matches(arches[a], (uint32_t)big[b], n, big[(b + 1) % 5], big[(b + 2) % 5], b ? 1 : 0,

@@ -23,6 +23,24 @@ static void *window_base;
 static size_t window_len;
 static void *group_base;
 static size_t group_len;
+/* The HAL's memory-map reader, run on first need (mlos_bootmem_defer_map). */
+static void (*map_reader)(void);
+
+void mlos_bootmem_defer_map(void (*reader)(void)) { map_reader = reader; }
+
+/* Run the deferred map reader once, before anything that needs the map:
+ * the regions, offsets and the group memory. */
+static void map_ready(void)
+{
+    void (*reader)(void) = map_reader;
+    if (reader) {
+        map_reader = NULL;
+        reader();
+        mlos_hal_boot_mark("memmap");
+    }
+}
+
+void mlos_hal_boot_finish(void) { map_ready(); }
 
 /* One byte loop, not strnlen + memcpy: this runs before HELLO, where under
  * QEMU TCG every distinct block of code costs its translation and the
@@ -42,12 +60,15 @@ void mlos_bootmem_set_cmdline(const char *s, size_t len)
 static int parse_range(const char *key, uint64_t lo, uint64_t hi, void **out_base, size_t *out_len)
 {
     static const char bad[] = "mlos: ignoring malformed or unmapped ";
-    uint64_t base, len;
+    uint64_t base, len = 0;
 
     if (mlos_bootarg_u64(cmdline, key, 0, &base) != 0)
         return 0;
-    if (mlos_bootarg_u64(cmdline, key, 1, &len) != 0 || len == 0 || base % PAGE != 0 || base < lo ||
-        base >= hi || len > hi - base) {
+    /* | rather than ||: each is cheap, and every branch target before
+     * HELLO costs a TCG translation */
+    int wrong = mlos_bootarg_u64(cmdline, key, 1, &len) != 0;
+    wrong |= (len == 0) | (base % PAGE != 0) | (base < lo) | (base >= hi) | (len > hi - base);
+    if (wrong) {
         mlos_hal_console_write(bad, sizeof(bad) - 1);
         mlos_hal_console_write(key, strlen(key));
         mlos_hal_console_write("\n", 1);
@@ -120,11 +141,18 @@ void mlos_bootmem_finish(void)
      * kind reports the same size for the same request. Lowest regions first. */
     /* mlos.mem_max=BYTES: an elastic shard's allocator manages that much
      * and is granted mlos.mem of it at a time (libos/mem.h: the limit). */
-    uint64_t budget;
-    if ((mlos_bootarg_u64(cmdline, "mlos.mem_max", 0, &budget) == 0 ||
-         mlos_bootarg_u64(cmdline, "mlos.mem", 0, &budget) == 0) &&
-        budget >= PAGE) {
-        budget &= ~(PAGE - 1);
+    /* The lowest region that holds all of it is used alone: then the
+     * regions are the one range mlos_hal_mem_budget promised before the
+     * map was read (what HELLO reported). Only a map with no such region
+     * spreads the budget over several. */
+    size_t budget;
+    if (mlos_hal_mem_budget(&budget) == 0) {
+        for (int i = 0; i < nregions; i++)
+            if (regions[i].len >= budget) {
+                regions[0] = (struct mlos_hal_region){regions[i].base, budget};
+                nregions = 1;
+                return;
+            }
         for (int i = 0; i < nregions; i++) {
             if (budget == 0) {
                 nregions = i;
@@ -139,10 +167,27 @@ void mlos_bootmem_finish(void)
 
 const char *mlos_hal_cmdline(void) { return cmdline; }
 
+int mlos_hal_param_u64(const char *key, int index, uint64_t *out)
+{
+    return mlos_bootarg_u64(cmdline, key, index, out) == 0 ? 0 : MLOS_ENOENT;
+}
+
+int mlos_hal_mem_budget(size_t *bytes)
+{
+    uint64_t budget;
+    if ((mlos_bootarg_u64(cmdline, "mlos.mem_max", 0, &budget) != 0 &&
+         mlos_bootarg_u64(cmdline, "mlos.mem", 0, &budget) != 0) ||
+        budget < PAGE || budget > SIZE_MAX)
+        return MLOS_ENOENT;
+    *bytes = (size_t)(budget & ~(PAGE - 1));
+    return 0;
+}
+
 int mlos_hal_mem_regions(struct mlos_hal_region *out, int max)
 {
     if (max < 0 || (max > 0 && !out))
         return MLOS_EINVAL;
+    map_ready();
     for (int i = 0; i < nregions && i < max; i++)
         out[i] = regions[i];
     return nregions;
@@ -152,6 +197,7 @@ int mlos_hal_mem_offset(uintptr_t addr, uint64_t *off)
 {
     /* Identity-mapped: the physical address is the offset in guest RAM,
      * which is the master's memory file from 0. */
+    map_ready();
     for (int i = 0; i < nregions; i++)
         if (addr >= regions[i].base && addr - regions[i].base < regions[i].len) {
             *off = addr;
@@ -171,6 +217,7 @@ int mlos_hal_window(void **base, size_t *len)
 
 int mlos_hal_group_mem(void **base, size_t *len)
 {
+    map_ready(); /* the group memory is set up with the map (it may lie inside it) */
     if (!group_base)
         return MLOS_ENOENT;
     *base = group_base;

@@ -149,6 +149,32 @@ int mlos_hal_mem_regions(struct mlos_hal_region *out, int max)
     return 1;
 }
 
+int mlos_hal_param_u64(const char *key, int index, uint64_t *out)
+{
+    char v[64], *p = v, *end;
+    if (mlos_cmdline_get(H.cmdline, key, v, sizeof(v)) <= 0)
+        return MLOS_ENOENT;
+    for (; index > 0 && *p; p++) /* past the index-th comma */
+        index -= *p == ',';
+    if (index > 0 || *p < '0' || *p > '9')
+        return MLOS_ENOENT;
+    errno = 0;
+    unsigned long long n = strtoull(p, &end, 0);
+    if (errno || (*end && *end != ','))
+        return MLOS_ENOENT;
+    *out = n;
+    return 0;
+}
+
+/* The arena is mapped at start-up: its regions cost nothing to ask. */
+int mlos_hal_mem_budget(size_t *bytes)
+{
+    (void)bytes;
+    return MLOS_ENOENT;
+}
+
+void mlos_hal_boot_finish(void) {}
+
 int mlos_hal_mem_offset(uintptr_t addr, uint64_t *off)
 {
     if (H.arena_off < 0)

@@ -3,7 +3,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #define FDT_MAGIC 0xd00dfeedu
 #define FDT_BEGIN_NODE 1u
@@ -50,12 +49,39 @@ uint32_t fdt_total_size(const void *fdt)
     return total;
 }
 
+/* Byte loops rather than the string functions: the tree is read before
+ * HELLO, where under QEMU TCG each distinct piece of code costs its
+ * translation, and these strings are a few bytes long. */
+static inline size_t bounded_len(const char *s, size_t max)
+{
+    size_t n = 0;
+    while (n < max && s[n])
+        n++;
+    return n;
+}
+
+/* strncmp(a, b, max) == 0 */
+static inline int same_string(const char *a, const char *b, size_t max)
+{
+    for (size_t i = 0; i < max; i++) {
+        if (a[i] != b[i])
+            return 0;
+        if (!a[i])
+            break;
+    }
+    return 1;
+}
+
 /* Does node name match path component comp (length clen)? */
 static int name_matches(const char *name, const char *comp, size_t clen)
 {
-    if (strncmp(name, comp, clen) != 0)
-        return 0;
-    return name[clen] == '\0' || (name[clen] == '@' && !memchr(comp, '@', clen));
+    int at = 0;
+    for (size_t i = 0; i < clen; i++) {
+        if (name[i] != comp[i])
+            return 0;
+        at |= comp[i] == '@';
+    }
+    return name[clen] == '\0' || (name[clen] == '@' && !at);
 }
 
 const void *fdt_getprop(const void *fdt, const char *path, const char *name, uint32_t *len)
@@ -68,13 +94,14 @@ const void *fdt_getprop(const void *fdt, const char *path, const char *name, uin
     if (!fdt_total_size(fdt) || !path || path[0] != '/')
         return NULL;
     for (const char *p = path + 1; *p && ncomp < MAX_DEPTH;) {
-        const char *e = strchr(p, '/');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
+        size_t n = 0;
+        while (p[n] && p[n] != '/')
+            n++;
         if (n) {
             comp[ncomp] = p;
             clen[ncomp++] = n;
         }
-        p += n + (e != NULL);
+        p += n + (p[n] == '/');
     }
 
     const uint8_t *s = h + be32(h + offsetof(struct fdt_hdr, off_dt_struct));
@@ -88,7 +115,7 @@ const void *fdt_getprop(const void *fdt, const char *path, const char *name, uin
         switch (tok) {
         case FDT_BEGIN_NODE: {
             const char *nm = (const char *)s;
-            size_t n = strnlen(nm, (size_t)(end - s));
+            size_t n = bounded_len(nm, (size_t)(end - s));
             if (n == (size_t)(end - s))
                 return NULL; /* unterminated name */
             s += (n + 1 + 3) & ~(size_t)3;
@@ -113,7 +140,7 @@ const void *fdt_getprop(const void *fdt, const char *path, const char *name, uin
             if (plen > (size_t)(end - s))
                 return NULL;
             if (matched == depth && depth == ncomp + 1 && nameoff < strs_len &&
-                strncmp(strs + nameoff, name, strs_len - nameoff) == 0) {
+                same_string(strs + nameoff, name, strs_len - nameoff)) {
                 *len = plen;
                 return s;
             }

@@ -10,6 +10,11 @@
  *
  * The window comes from "mlos.window=0x<gpa>,0x<size>". The master places
  * it in guest RAM (a memfd, so file offset == guest physical address).
+ *
+ * Only the command line and the window are read before HELLO; the memory
+ * map, the group memory and the reserved ranges are read after it
+ * (read_map, through mlos_bootmem_defer_map). The Multiboot data lies in
+ * RAM that nothing touches until then: the allocator waits for the map.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -51,6 +56,44 @@ struct __attribute__((packed)) mb_mmap_entry {
 /* "qemu" as the loader name's first four bytes, read as one word */
 #define LOADER_QEMU (0x71u | 0x65u << 8 | 0x6du << 16 | 0x75u << 24)
 
+static const struct mb_info *boot_mbi;
+
+/* The memory map, after HELLO: available RAM cut to [1 MiB, 4 GiB) (below
+ * is BIOS and legacy holes, above is not mapped), minus what is in use. */
+static void read_map(void)
+{
+    const struct mb_info *mbi = boot_mbi;
+    uint32_t flags = mbi->flags;
+
+    mlos_bootmem_parse_group(LOW_LIMIT, MAPPED_LIMIT); /* the second RAM range, inside the same map */
+    if (flags & MBI_CMDLINE) {
+        const char *line = (const char *)(uintptr_t)mbi->cmdline, *end = line;
+        while (*end)
+            end++;
+        mlos_bootmem_reserve(mbi->cmdline, (uint64_t)(end - line) + 1);
+    }
+    if (flags & MBI_MMAP) {
+        uintptr_t p = mbi->mmap_addr, end = p + mbi->mmap_length;
+        while (p + sizeof(struct mb_mmap_entry) <= end) {
+            const struct mb_mmap_entry *e = (const struct mb_mmap_entry *)p;
+            uint64_t lo = e->addr, hi = e->addr + e->len;
+            lo = lo < LOW_LIMIT ? LOW_LIMIT : lo;
+            hi = hi > MAPPED_LIMIT || hi < e->addr ? MAPPED_LIMIT : hi;
+            if (e->type == MMAP_AVAILABLE && hi > lo)
+                mlos_bootmem_add_ram(lo, hi);
+            p += e->size + 4;
+        }
+        mlos_bootmem_reserve(mbi->mmap_addr, mbi->mmap_length);
+    } else if (flags & MBI_MEM) {
+        uint64_t hi = LOW_LIMIT + (uint64_t)mbi->mem_upper * 1024;
+        mlos_bootmem_add_ram(LOW_LIMIT, hi > MAPPED_LIMIT ? MAPPED_LIMIT : hi);
+    }
+
+    mlos_bootmem_reserve((uintptr_t)__image_start, (uintptr_t)(__image_end - __image_start));
+    mlos_bootmem_reserve((uintptr_t)mbi, sizeof(*mbi));
+    mlos_bootmem_finish();
+}
+
 /* Under QEMU TCG every distinct block of code run before HELLO costs its
  * translation (several microseconds each), and this runs once: so it is
  * written as a few short loops over the loader's data, with no generic
@@ -84,31 +127,8 @@ void x86_bootinfo_init(uint32_t magic, uint32_t mbi_phys)
         if (skip_word) /* a QEMU line with no space: no parameters */
             params = end;
         mlos_bootmem_set_cmdline(params, (size_t)(end - params));
-        mlos_bootmem_reserve(mbi->cmdline, (uint64_t)(end - line) + 1);
     }
     mlos_bootmem_parse_window(LOW_LIMIT, MAPPED_LIMIT);
-    mlos_bootmem_parse_group(LOW_LIMIT, MAPPED_LIMIT); /* the second RAM range, inside the same map */
-
-    /* Available RAM, cut to [1 MiB, 4 GiB): below is BIOS and legacy
-     * holes, above is not mapped. */
-    if (flags & MBI_MMAP) {
-        uintptr_t p = mbi->mmap_addr, end = p + mbi->mmap_length;
-        while (p + sizeof(struct mb_mmap_entry) <= end) {
-            const struct mb_mmap_entry *e = (const struct mb_mmap_entry *)p;
-            uint64_t lo = e->addr, hi = e->addr + e->len;
-            lo = lo < LOW_LIMIT ? LOW_LIMIT : lo;
-            hi = hi > MAPPED_LIMIT || hi < e->addr ? MAPPED_LIMIT : hi;
-            if (e->type == MMAP_AVAILABLE && hi > lo)
-                mlos_bootmem_add_ram(lo, hi);
-            p += e->size + 4;
-        }
-        mlos_bootmem_reserve(mbi->mmap_addr, mbi->mmap_length);
-    } else if (flags & MBI_MEM) {
-        uint64_t hi = LOW_LIMIT + (uint64_t)mbi->mem_upper * 1024;
-        mlos_bootmem_add_ram(LOW_LIMIT, hi > MAPPED_LIMIT ? MAPPED_LIMIT : hi);
-    }
-
-    mlos_bootmem_reserve((uintptr_t)__image_start, (uintptr_t)(__image_end - __image_start));
-    mlos_bootmem_reserve(mbi_phys, sizeof(*mbi));
-    mlos_bootmem_finish();
+    boot_mbi = mbi;
+    mlos_bootmem_defer_map(read_map);
 }

@@ -24,11 +24,11 @@ struct job {
 
 void mlos_cores_init(void)
 {
-    total = mlos_hal_core_count();
-    if (total < 1)
-        total = 1;
-    if (total > MLOS_CORES_MAX)
-        total = MLOS_CORES_MAX;
+    /* clamped to [1, MLOS_CORES_MAX] without branches: this runs before
+     * HELLO, where each branch target costs a TCG translation */
+    unsigned n = (unsigned)mlos_hal_core_count();
+    n |= n == 0;
+    total = n > MLOS_CORES_MAX ? MLOS_CORES_MAX : n;
     active = total;
 }
 

@@ -157,18 +157,21 @@ static const char *hello_task_name(size_t i, void *user)
  * no protobuf-c, which nothing before HELLO needs otherwise. */
 static void send_hello(void)
 {
-    struct mlos_hello_fields h = {
-        .arch = mlos_hal_arch(),
-        .shard_id = S.id,
-        .n_tasks = mlos_task_count(),
-        .task_name = hello_task_name,
-        .mem_bytes = S.mem_bytes,
-        .boot_ns = mlos_hal_now_ns(),
-        .abi = MLOS_ABI,
-        .mem_max_bytes = S.mem_max,
-        .cores = mlos_cores_total(),
-        .active_cores = mlos_core_count(),
-    };
+    /* Static and filled field by field: a zeroed local would be a memset
+     * call on 32-bit targets, one more piece of code translated before
+     * HELLO under TCG. Sent once. */
+    static struct mlos_hello_fields h;
+    h.arch = mlos_hal_arch();
+    h.shard_id = S.id;
+    h.n_tasks = mlos_task_count();
+    h.task_name = hello_task_name;
+    h.user = NULL;
+    h.mem_bytes = S.mem_bytes;
+    h.boot_ns = mlos_hal_now_ns();
+    h.abi = MLOS_ABI;
+    h.mem_max_bytes = S.mem_max;
+    h.cores = mlos_cores_total();
+    h.active_cores = mlos_core_count();
     void *dst;
     size_t len;
 
@@ -176,7 +179,8 @@ static void send_hello(void)
      * the encoder wrote. Other cores may be up (idle): the ring still has
      * one producer at a time. */
     out_take();
-    if (reserve_out(S.out.max_payload, &dst) < 0 || !(len = mlos_hello_encode(&h, dst, S.out.max_payload))) {
+    if (mlos_ring_reserve(&S.out, (uint32_t)S.out.max_payload, &dst) < 0 ||
+        !(len = mlos_hello_encode(&h, dst, S.out.max_payload))) {
         out_drop();
         mlos_log("HELLO does not fit in the ring (%zu tasks)", h.n_tasks);
         return; /* the master's HELLO timeout reports it, with this line */
@@ -589,29 +593,15 @@ static int before_sleep(struct mlos_evloop *loop)
     return mlos__comm_idle_arm() | mlos_ring_prepare_wait(&S.in);
 }
 
-/* Decimal value of key=N in the HAL's parameter string, or dflt. */
+/* Value of key=N in the HAL's parameters, or dflt. The HAL's parser, not
+ * one of ours: read before HELLO, where a bare-metal shard under TCG pays
+ * for every distinct piece of code it runs. */
 static uint64_t param_u64(const char *key, uint64_t dflt)
 {
-    const char *p = mlos_hal_cmdline();
-    /* Byte loops (no strlen/strncmp): read before HELLO, where a bare-metal
-     * shard under TCG pays for every distinct piece of code it runs. */
-    while (p && *p) {
-        while (*p == ' ')
-            p++;
-        const char *k = key;
-        while (*k && *p == *k)
-            p++, k++;
-        if (!*k && *p == '=') {
-            uint64_t v = 0;
-            for (p++; *p >= '0' && *p <= '9'; p++)
-                v = v * 10 + (uint64_t)(*p - '0');
-            return v;
-        }
-        while (*p && *p != ' ')
-            p++;
-    }
-    return dflt;
+    uint64_t v;
+    return mlos_hal_param_u64(key, 0, &v) == 0 ? v : dflt;
 }
+
 static void after_sleep(struct mlos_evloop *loop)
 {
     mlos_ring_done_wait(&S.in);
@@ -705,13 +695,17 @@ int mlos_shard_main(void)
         S.elastic = 1;
         S.mem_bytes = mlos_mem_set_limit((size_t)param_u64("mlos.mem", param_u64("mlos.mem_max", 0)));
     }
+    set_state(MLOS_WINDOW_READY);
+    send_hello();
+    /* What HELLO did not wait for (the HAL's memory map, the event loop),
+     * before the first call; the trace then shows it after "hello". A
+     * doorbell meanwhile waits in the HAL (latched) for the drain below. */
+    mlos_hal_boot_finish();
     S.spin_ns = param_u64("mlos.spin_us", 0) * 1000;
     mlos_evloop_init(&S.loop);
     S.loop.on_doorbell = drain;
     S.loop.before_sleep = before_sleep;
     S.loop.after_sleep = after_sleep;
-    set_state(MLOS_WINDOW_READY);
-    send_hello();
     mlos_hal_boot_report(); /* after HELLO: printing is not part of the boot */
     drain(&S.loop);
     mlos_evloop_run(&S.loop);

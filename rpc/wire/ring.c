@@ -36,16 +36,22 @@ int mlos_ring_attach(struct mlos_ring *r, void *mem, size_t avail)
         return MLOS_EPROTO;
     if (((head | tail) & (MLOS_RING_RECORD_ALIGN - 1)) || head - tail > size)
         return MLOS_EPROTO;
-    memset(r, 0, sizeof(*r));
+    /* Every field by name, no memset: a shard attaches before HELLO, where
+     * on a 32-bit bare-metal target memset would be a call translated just
+     * for this. */
     r->ctl = ctl;
     r->data = (uint8_t *)mem + sizeof(*ctl);
     r->size = size;
     /* Records up to half the ring always fit into an empty ring, PAD
      * included, so EAGAIN always means the consumer holds real frames. */
     r->max_payload = size / 2 - MLOS_FRAME_HDR_SIZE;
+    r->reserved_at = r->reserved_len = 0;
     r->prod_head = head;
     r->cons_tail = r->cons_head = tail;
+    r->budget = 0;
     r->armed_head = r->armed_tail = tail; /* a frame there now counts as new at the first prepare_wait_new */
+    r->cut_short = 0;
+    r->shadow = NULL;
     return 0;
 }
 

@@ -155,16 +155,32 @@ static __attribute__((noinline)) uint8_t *hello_varint(uint8_t *o, uint8_t tag, 
     return put_varint(o, v);
 }
 
+/* One pass that copies and counts: names are short, so the bytes go two
+ * past the tag (room for a one-byte length) and only a name of 128 bytes
+ * or more is moved up for its longer length. No strlen or memcpy: they
+ * would be translated at boot just for this. */
 static __attribute__((noinline)) uint8_t *hello_string(uint8_t *o, uint8_t tag, const char *s, size_t *room)
 {
-    size_t len = 0;
-    while (s && s[len])
-        len++;
-    if (len + 11 > *room) /* tag, a length varint of at most 10 bytes, the bytes */
+    size_t len = 0, max = *room - 11; /* tag, a length varint of at most 10 bytes, the bytes */
+    if (*room < 11)
         return NULL;
+    if (!s)
+        s = "";
+    for (; s[len]; len++) {
+        if (len == max)
+            return NULL;
+        o[2 + len] = (uint8_t)s[len];
+    }
     *o++ = tag;
-    o = put_varint(o, len);
-    memcpy(o, s, len);
+    if (len >= 0x80) { /* a longer length: make room for it */
+        uint8_t tmp[10];
+        size_t n = (size_t)(put_varint(tmp, len) - tmp);
+        memmove(o + n, o + 1, len);
+        memcpy(o, tmp, n);
+        o += n;
+    } else {
+        *o++ = (uint8_t)len;
+    }
     *room -= len + 11;
     return o + len;
 }
@@ -184,11 +200,9 @@ size_t mlos_hello_encode(const struct mlos_hello_fields *h, uint8_t *out, size_t
     for (size_t i = 0; i < h->n_tasks; i++) /* repeated: every element, empty ones too */
         if (!(o = hello_string(o, 3 << 3 | WT_LEN, h->task_name(i, h->user), &room)))
             return 0;
-    o = hello_varint(o, 4 << 3 | WT_VARINT, h->mem_bytes);
-    o = hello_varint(o, 5 << 3 | WT_VARINT, h->boot_ns);
-    o = hello_varint(o, 6 << 3 | WT_VARINT, h->abi);
-    o = hello_varint(o, 7 << 3 | WT_VARINT, h->mem_max_bytes);
-    o = hello_varint(o, 8 << 3 | WT_VARINT, h->cores);
-    o = hello_varint(o, 9 << 3 | WT_VARINT, h->active_cores);
+    /* fields 4..9 in one loop: one call site, not six */
+    const uint64_t tail[6] = {h->mem_bytes, h->boot_ns, h->abi, h->mem_max_bytes, h->cores, h->active_cores};
+    for (unsigned f = 0; f < 6; f++)
+        o = hello_varint(o, (uint8_t)((4 + f) << 3 | WT_VARINT), tail[f]);
     return (size_t)(o - out);
 }

@@ -46,32 +46,36 @@ int mlos_window_format(void *base, size_t size, uint32_t ring_size, uint32_t sha
     return 0;
 }
 
-/* [off, off+len) inside [0, size) without overflow. */
-static int inside(uint64_t off, uint64_t len, uint64_t size) { return off <= size && len <= size - off; }
+/* [off, off+len) inside [0, size) without overflow. Both sides always
+ * evaluated (& not &&): see mlos_window_check. */
+static int inside(uint64_t off, uint64_t len, uint64_t size) { return (off <= size) & (len <= size - off); }
 
+/* The conditions are combined with | rather than ||: a shard checks its
+ * window before HELLO, where under QEMU TCG every branch target costs a
+ * translation, and each test is cheap. Only the header's presence is
+ * tested first, since the rest reads it. */
 int mlos_window_check(const void *base, size_t size)
 {
     const struct mlos_window_hdr *h = base;
     uint64_t ts_off, ts_len, tm_off, tm_len, bulk_off, bulk_len;
+    int bad;
 
     if (!base || size < sizeof(*h))
         return MLOS_EPROTO;
-    if (mlos_from_le32(__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE)) != MLOS_WINDOW_MAGIC ||
-        mlos_from_le32(h->version) != MLOS_WINDOW_VERSION || mlos_from_le64(h->size) != size)
-        return MLOS_EPROTO;
+    bad = mlos_from_le32(__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE)) != MLOS_WINDOW_MAGIC;
+    bad |= mlos_from_le32(h->version) != MLOS_WINDOW_VERSION;
+    bad |= mlos_from_le64(h->size) != size;
     ts_off = mlos_from_le64(h->to_shard_off);
     ts_len = sizeof(struct mlos_ring_ctl) + mlos_from_le64(h->to_shard_size);
     tm_off = mlos_from_le64(h->to_master_off);
     tm_len = sizeof(struct mlos_ring_ctl) + mlos_from_le64(h->to_master_size);
     bulk_off = mlos_from_le64(h->bulk_off);
     bulk_len = mlos_from_le64(h->bulk_size);
-    if (ts_off < sizeof(*h) || !inside(ts_off, ts_len, size) || !inside(tm_off, tm_len, size) ||
-        !inside(bulk_off, bulk_len, size))
-        return MLOS_EPROTO;
-    /* Regions are laid out in order: to_shard, to_master, bulk. */
-    if (ts_off + ts_len > tm_off || tm_off + tm_len > bulk_off)
-        return MLOS_EPROTO;
-    if ((ts_off | tm_off) & (MLOS_CACHELINE - 1))
-        return MLOS_EPROTO;
-    return 0;
+    bad |= ts_off < sizeof(*h);
+    bad |= !inside(ts_off, ts_len, size) | !inside(tm_off, tm_len, size) | !inside(bulk_off, bulk_len, size);
+    /* Regions are laid out in order: to_shard, to_master, bulk (an end
+     * that wrapped has already failed inside()). */
+    bad |= (ts_off + ts_len > tm_off) | (tm_off + tm_len > bulk_off);
+    bad |= ((ts_off | tm_off) & (MLOS_CACHELINE - 1)) != 0;
+    return bad ? MLOS_EPROTO : 0;
 }

@@ -24,6 +24,7 @@
 #include "mlos_group.h"
 #include "mlos_pool.h"
 #include "group.h"
+#include "group_call.h"
 #include "group_wire.h"
 #include "ring.h"
 
@@ -43,41 +44,10 @@ static void spawn(mlos_shard_t *s, const char *arch)
 
 /* ---- group calls, synchronously ---- */
 
-struct gcall {
-    mlos_group_call_t req;
-    int done, status, failed_rank;
-    char error[600];
-    int rank_status[64];
-    char rank_error[64][300];
-    uint8_t rank_result[64][64];
-    size_t rank_len[64];
-};
-
-static void on_call(mlos_group_call_t *req, int status)
-{
-    struct gcall *g = req->data;
-    g->done = 1;
-    g->status = status;
-    g->failed_rank = req->failed_rank;
-    snprintf(g->error, sizeof(g->error), "%s", req->error);
-    for (unsigned r = 0; r < req->group->n; r++) {
-        g->rank_status[r] = req->ranks[r].status;
-        snprintf(g->rank_error[r], sizeof(g->rank_error[r]), "%s", req->ranks[r].error);
-        g->rank_len[r] = req->ranks[r].result_len;
-        memcpy(g->rank_result[r], req->ranks[r].result, req->ranks[r].result_len < 64 ? req->ranks[r].result_len : 64);
-    }
-}
-
 static int gcall(mlos_group_t *grp, struct gcall *g, const char *task, const void *arg, size_t len, unsigned tmo)
 {
-    memset(g, 0, sizeof(*g));
-    g->req.data = g;
-    int rc = mlos_group_call(grp, &g->req, task, arg, len, tmo, on_call);
-    if (rc)
-        return rc;
-    while (!g->done)
-        uv_run(loop, UV_RUN_ONCE);
-    return g->status;
+    gcall_prepare(g);
+    return gcall_wait(loop, g, mlos_group_call(grp, &g->req, task, arg, len, tmo, gcall_done));
 }
 
 static uint8_t *exp_buf, *got_buf;
@@ -347,7 +317,7 @@ static void case_failure_of(const char *arch)
         struct gcall c2;
         memset(&c2, 0, sizeof(c2));
         c2.req.data = &c2;
-        CHECK_EQ(mlos_group_call(&g, &c2.req, "group.barriers", "\1\0\0\0", 4, 0, on_call), MLOS_ESHARDDIED);
+        CHECK_EQ(mlos_group_call(&g, &c2.req, "group.barriers", "\1\0\0\0", 4, 0, gcall_done), MLOS_ESHARDDIED);
         /* Re-form with a replacement; the idempotent step runs again. */
         spawn(&s[3], arch);
         struct reformed ref = {0, 0};
@@ -530,7 +500,7 @@ static void case_pool(void)
     struct gcall c2;
     memset(&c2, 0, sizeof(c2));
     c2.req.data = &c2;
-    CHECK_EQ(mlos_group_call(&g, &c2.req, "group.check", "", 0, 0, on_call), MLOS_ESHARDDIED);
+    CHECK_EQ(mlos_group_call(&g, &c2.req, "group.check", "", 0, 0, gcall_done), MLOS_ESHARDDIED);
     mlos_group_close_sync(&g);
     printf("a group call past its deadline: every rank released, the group broken\n");
     mlos_pool_close_sync(&pool);
@@ -650,7 +620,7 @@ static void case_sleepers(void)
     CHECK_EQ(kill(s[0].pid, SIGSTOP), 0);
     memset(&c, 0, sizeof(c));
     c.req.data = &c;
-    CHECK_EQ(mlos_group_call(&g, &c.req, "group.barriers", "\1\0\0\0", 4, 0, on_call), 0);
+    CHECK_EQ(mlos_group_call(&g, &c.req, "group.barriers", "\1\0\0\0", 4, 0, gcall_done), 0);
     /* Let ranks 1 and 2 get into the barrier, then watch them. */
     uint64_t t0 = now_ms();
     while (now_ms() - t0 < 200)

@@ -19,6 +19,7 @@
 
 #include "check.h"
 #include "group.h"
+#include "group_call.h"
 #include "group_ref.h"
 #include "group_wire.h"
 #include "mlos.h"
@@ -238,43 +239,13 @@ static int master_big(struct mlos_task_ctx *ctx, void *data)
 
 /* ---- group calls, synchronously ---- */
 
-struct gcall {
-    mlos_group_call_t req;
-    int done, status, failed_rank;
-    char error[600];
-    int rank_status[64];
-    char rank_error[64][300];
-    uint8_t rank_result[64][64];
-    size_t rank_len[64];
-};
-
-static void on_call(mlos_group_call_t *req, int status)
-{
-    struct gcall *g = req->data;
-    g->done = 1;
-    g->status = status;
-    g->failed_rank = req->failed_rank;
-    snprintf(g->error, sizeof(g->error), "%s", req->error);
-    for (unsigned r = 0; r < req->group->n; r++) {
-        g->rank_status[r] = req->ranks[r].status;
-        snprintf(g->rank_error[r], sizeof(g->rank_error[r]), "%s", req->ranks[r].error);
-        g->rank_len[r] = req->ranks[r].result_len;
-        memcpy(g->rank_result[r], req->ranks[r].result, req->ranks[r].result_len < 64 ? req->ranks[r].result_len : 64);
-    }
-}
-
 static int gcall(mlos_group_t *grp, struct gcall *g, const char *task, mlos_group_master_fn fn, const void *arg,
                  size_t len, unsigned tmo)
 {
-    memset(g, 0, sizeof(*g));
-    g->req.data = g;
-    int rc = fn ? mlos_group_call_master(grp, &g->req, task, fn, master_out, arg, len, tmo, on_call)
-                : mlos_group_call(grp, &g->req, task, arg, len, tmo, on_call);
-    if (rc)
-        return rc;
-    while (!g->done)
-        uv_run(loop, UV_RUN_ONCE);
-    return g->status;
+    gcall_prepare(g);
+    return gcall_wait(loop, g,
+                      fn ? mlos_group_call_master(grp, &g->req, task, fn, master_out, arg, len, tmo, gcall_done)
+                         : mlos_group_call(grp, &g->req, task, arg, len, tmo, gcall_done));
 }
 
 /* Run one collective (the master's rank, if any, with master_check) and
@@ -716,8 +687,8 @@ static void case_errors(void)
     make_group(&g, m, 3, 0);
     memset(&c, 0, sizeof(c));
     c.req.data = &c;
-    CHECK_EQ(mlos_group_call(&g, &c.req, "group.barriers", "\1\0\0\0", 4, 0, on_call), MLOS_EINVAL);
-    CHECK_EQ(mlos_group_call_master(&g, &c.req, "group.barriers", NULL, NULL, "\1\0\0\0", 4, 0, on_call),
+    CHECK_EQ(mlos_group_call(&g, &c.req, "group.barriers", "\1\0\0\0", 4, 0, gcall_done), MLOS_EINVAL);
+    CHECK_EQ(mlos_group_call_master(&g, &c.req, "group.barriers", NULL, NULL, "\1\0\0\0", 4, 0, gcall_done),
              MLOS_EINVAL);
     /* Wake-ups both ways: a lost one costs a sleep's 200 ms bound, so 500
      * barriers (a few ms all told) would take 100 s. */
@@ -735,7 +706,7 @@ static void case_errors(void)
     mlos_shard_t *plain[2] = {&s[0], &s[1]};
     make_group(&g, plain, 2, 0);
     CHECK_EQ(mlos_group_master_rank(&g), -1);
-    CHECK_EQ(mlos_group_call_master(&g, &c.req, "group.barriers", master_barriers, NULL, "\1\0\0\0", 4, 0, on_call),
+    CHECK_EQ(mlos_group_call_master(&g, &c.req, "group.barriers", master_barriers, NULL, "\1\0\0\0", 4, 0, gcall_done),
              MLOS_EINVAL);
     mlos_group_close_sync(&g);
     /* The master alone (n = 1). */

@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include "../check.h"
+#include "../group_call.h"
 #include "../group_ref.h"
 #include "cluster.h"
 #include "cluster_rdma.h"
@@ -198,45 +199,16 @@ static uint8_t *agent_group_map(int pid, size_t *len)
 
 /* ---- group calls ---- */
 
-struct gcall {
-    mlos_group_call_t req;
-    int done, status, failed_rank;
-    char error[600];
-    int rank_status[MLOS_GROUP_MAX];
-    uint64_t rank_olen[MLOS_GROUP_MAX];
-    uint64_t t_done;
-};
-
-static void on_call(mlos_group_call_t *req, int status)
-{
-    struct gcall *g = req->data;
-    g->done = 1;
-    g->status = status;
-    g->failed_rank = req->failed_rank;
-    g->t_done = uv_hrtime();
-    snprintf(g->error, sizeof(g->error), "%s", req->error);
-    for (unsigned r = 0; r < req->group->n; r++) {
-        g->rank_status[r] = req->ranks[r].status;
-        g->rank_olen[r] = req->ranks[r].result_len == 8 ? mlos_get_le64(req->ranks[r].result) : ~0ull;
-    }
-}
-
 static int gcall_start(mlos_group_t *grp, struct gcall *g, const char *task, const void *arg, size_t len,
                        unsigned tmo)
 {
-    memset(g, 0, sizeof(*g));
-    g->req.data = g;
-    return mlos_group_call(grp, &g->req, task, arg, len, tmo, on_call);
+    gcall_prepare(g);
+    return mlos_group_call(grp, &g->req, task, arg, len, tmo, gcall_done);
 }
 
 static int gcall(mlos_group_t *grp, struct gcall *g, const char *task, const void *arg, size_t len, unsigned tmo)
 {
-    int rc = gcall_start(grp, g, task, arg, len, tmo);
-    if (rc)
-        return rc;
-    while (!g->done)
-        uv_run(loop, UV_RUN_ONCE);
-    return g->status;
+    return gcall_wait(loop, g, gcall_start(grp, g, task, arg, len, tmo));
 }
 
 /* The first len bytes of a member's bulk window (group.out: mlos_get does
@@ -276,7 +248,7 @@ static void check_one(mlos_group_t *grp, mlos_shard_t **m, int which, int type, 
     CHECK_EQ(rc, 0);
     for (unsigned r = 0; r < grp->n; r++) {
         size_t want = expected(which, type, op, root, count, seed, grp->n, r, exp_buf);
-        CHECK_EQ(g.rank_olen[r], want);
+        CHECK_EQ(gcall_u64(&g, r), want);
         if (!want)
             continue;
         uint8_t *got = member_out(m[r], want);
@@ -870,7 +842,7 @@ static void check_one_m(mlos_group_t *grp, mlos_shard_t **m, int which, int type
     mlos_put_le64(arg + 24, seed);
     memset(&g, 0, sizeof(g));
     g.req.data = &g;
-    int rc = mlos_group_call_master(grp, &g.req, "group.check", master_check, NULL, arg, sizeof(arg), 60000, on_call);
+    int rc = mlos_group_call_master(grp, &g.req, "group.check", master_check, NULL, arg, sizeof(arg), 60000, gcall_done);
     while (rc == 0 && !g.done)
         uv_run(loop, UV_RUN_ONCE);
     if (rc == 0)
@@ -880,7 +852,7 @@ static void check_one_m(mlos_group_t *grp, mlos_shard_t **m, int which, int type
     CHECK_EQ(rc, 0);
     for (unsigned r = 0; r < grp->n; r++) {
         size_t want = expected(which, type, op, root, count, seed, grp->n, r, exp_buf);
-        CHECK_EQ(g.rank_olen[r], want);
+        CHECK_EQ(gcall_u64(&g, r), want);
         if (!want)
             continue;
         uint8_t *got = r == 0 ? master_out : member_out(m[r], want);
@@ -925,7 +897,7 @@ static void case_master(void)
     struct gcall call;
     memset(&call, 0, sizeof(call));
     call.req.data = &call;
-    CHECK_EQ(mlos_group_call_master(&g, &call.req, "group.barriers", master_barriers, NULL, NULL, 0, 0, on_call), 0);
+    CHECK_EQ(mlos_group_call_master(&g, &call.req, "group.barriers", master_barriers, NULL, NULL, 0, 0, gcall_done), 0);
     run_ms(loop, 200);
     CHECK(!call.done);
     uint64_t t0 = uv_hrtime();

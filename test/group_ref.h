@@ -8,10 +8,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../shards/tasks/group_check.h"
 #include "../shards/tasks/group_gen.h"
 #include "mlos_endian.h"
 
-enum { GC_BARRIER, GC_BCAST, GC_REDUCE, GC_ALLREDUCE, GC_GATHER, GC_ALLGATHER };
 static const char *which_name[] __attribute__((unused)) = {"barrier", "bcast",  "reduce",
                                                            "allreduce", "gather", "allgather"};
 
@@ -45,21 +45,21 @@ static inline size_t expected(int which, int type, int op, unsigned root, uint64
                        unsigned r, uint8_t *exp)
 {
     switch (which) {
-    case GC_BCAST:
+    case MLOS_GC_BCAST:
         for (uint64_t i = 0; i < count; i++)
             exp[i] = mlos_gg_byte(seed, root, i);
         return count;
-    case GC_GATHER:
-    case GC_ALLGATHER:
-        if (which == GC_GATHER && r != root)
+    case MLOS_GC_GATHER:
+    case MLOS_GC_ALLGATHER:
+        if (which == MLOS_GC_GATHER && r != root)
             return 0;
         for (unsigned q = 0; q < n; q++)
             for (uint64_t i = 0; i < count; i++)
                 exp[q * count + i] = mlos_gg_byte(seed, q, i);
         return n * count;
-    case GC_REDUCE:
-    case GC_ALLREDUCE:
-        if (which == GC_REDUCE && r != root)
+    case MLOS_GC_REDUCE:
+    case MLOS_GC_ALLREDUCE:
+        if (which == MLOS_GC_REDUCE && r != root)
             return 0;
         if (op == 3) { /* the saturating u32 sum of examples/bpf/reduce_satadd.c */
             for (uint64_t i = 0; i < count; i++) {

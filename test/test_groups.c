@@ -85,7 +85,7 @@ static void check_one(mlos_group_t *grp, mlos_shard_t **m, int which, int type, 
                     which_name[which], grp->n, type, op, root, (unsigned long long)count, r, i);
             CHECK(0);
         }
-        if (keep && r == (which == GC_REDUCE || which == GC_GATHER ? root : 0)) {
+        if (keep && r == (which == MLOS_GC_REDUCE || which == MLOS_GC_GATHER ? root : 0)) {
             memcpy(keep, got_buf, want);
             *keep_len = want;
         }
@@ -109,25 +109,25 @@ static void all_collectives(mlos_group_t *g, mlos_shard_t **m, int thorough)
     static const uint64_t counts[] = {1, 7, 700, 20000};   /* elements: small and pipelined paths */
     static const uint64_t bytes[] = {1, 100, 5000, 70000}; /* bytes per rank */
     uint64_t seed = 1000 + g->n;
-    check_one(g, m, GC_BARRIER, 0, 0, 0, 0, seed, NULL, NULL);
+    check_one(g, m, MLOS_GC_BARRIER, 0, 0, 0, 0, seed, NULL, NULL);
     for (int t = 0; t < 3; t++)
         for (int op = 0; op < 3; op++)
             for (int ci = 0; ci < 4; ci++) {
                 if (!thorough && ci % 2 == 0 && op)
                     continue;
-                check_one(g, m, GC_ALLREDUCE, t, op, 0, counts[ci], seed, NULL, NULL);
+                check_one(g, m, MLOS_GC_ALLREDUCE, t, op, 0, counts[ci], seed, NULL, NULL);
                 seed++;
-                check_one(g, m, GC_REDUCE, t, op, (unsigned)(seed % g->n), counts[ci], seed, NULL, NULL);
+                check_one(g, m, MLOS_GC_REDUCE, t, op, (unsigned)(seed % g->n), counts[ci], seed, NULL, NULL);
                 seed++;
             }
     for (int bi = 0; bi < 4; bi++) {
         if (g->n * bytes[bi] > (2u << 20))
             continue; /* the bulk window holds the output */
-        check_one(g, m, GC_BCAST, 0, 0, (unsigned)(seed % g->n), bytes[bi], seed, NULL, NULL);
+        check_one(g, m, MLOS_GC_BCAST, 0, 0, (unsigned)(seed % g->n), bytes[bi], seed, NULL, NULL);
         seed++;
-        check_one(g, m, GC_GATHER, 0, 0, (unsigned)(seed % g->n), bytes[bi], seed, NULL, NULL);
+        check_one(g, m, MLOS_GC_GATHER, 0, 0, (unsigned)(seed % g->n), bytes[bi], seed, NULL, NULL);
         seed++;
-        check_one(g, m, GC_ALLGATHER, 0, 0, 0, bytes[bi], seed, NULL, NULL);
+        check_one(g, m, MLOS_GC_ALLGATHER, 0, 0, 0, bytes[bi], seed, NULL, NULL);
         seed++;
     }
 }
@@ -209,7 +209,7 @@ static void case_kinds(const char *(*kinds)[3], int nkinds)
             size_t len = 0;
             const uint64_t counts[3] = {3, 900, 20000};
             for (int ci = 0; ci < 3; ci++) {
-                check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, counts[ci], 77 + ci, out, &len);
+                check_one(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, counts[ci], 77 + ci, out, &len);
                 if (ci == 2) {
                     if (kind == 0) {
                         memcpy(ref[n - 2][0], out, len);
@@ -220,11 +220,11 @@ static void case_kinds(const char *(*kinds)[3], int nkinds)
                     }
                 }
             }
-            check_one(&g, m, GC_REDUCE, 1, 1, 1, 5000, 5, NULL, NULL);
-            check_one(&g, m, GC_BCAST, 0, 0, n - 1, 70000, 6, NULL, NULL);
-            check_one(&g, m, GC_ALLGATHER, 0, 0, 0, 3000, 7, NULL, NULL);
-            check_one(&g, m, GC_GATHER, 0, 0, 0, 100, 8, NULL, NULL);
-            check_one(&g, m, GC_BARRIER, 0, 0, 0, 0, 9, NULL, NULL);
+            check_one(&g, m, MLOS_GC_REDUCE, 1, 1, 1, 5000, 5, NULL, NULL);
+            check_one(&g, m, MLOS_GC_BCAST, 0, 0, n - 1, 70000, 6, NULL, NULL);
+            check_one(&g, m, MLOS_GC_ALLGATHER, 0, 0, 0, 3000, 7, NULL, NULL);
+            check_one(&g, m, MLOS_GC_GATHER, 0, 0, 0, 100, 8, NULL, NULL);
+            check_one(&g, m, MLOS_GC_BARRIER, 0, 0, 0, 0, 9, NULL, NULL);
             check_peers(&g, n); /* big- and little-endian peers: messages and one-sided access between them */
             printf("%s/%s/%s n=%u: collectives, messages and one-sided access match, f64 sums identical to the "
                    "process group\n",
@@ -330,8 +330,8 @@ static void case_failure_of(const char *arch)
         CHECK_EQ(g.generation, 2);
         CHECK_EQ(g.failed_rank, -1);
         m[victim] = &s[3];
-        check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 20000, 99, NULL, NULL);
-        check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 5, 98, NULL, NULL);
+        check_one(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, 20000, 99, NULL, NULL);
+        check_one(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, 5, 98, NULL, NULL);
         printf("re-formed with a replacement at rank %u: the step runs again\n", victim);
         mlos_group_close_sync(&g);
         if (frozen)
@@ -370,7 +370,7 @@ static void case_many(void)
     uint8_t arg[32];
     struct many x[4];
     memset(x, 0, sizeof(x));
-    mlos_put_le32(arg, GC_ALLREDUCE);
+    mlos_put_le32(arg, MLOS_GC_ALLREDUCE);
     mlos_put_le32(arg + 4, 2);
     mlos_put_le32(arg + 8, 0);
     mlos_put_le32(arg + 12, 0);
@@ -386,7 +386,7 @@ static void case_many(void)
         CHECK_EQ(x[k].status, 0);
     }
     for (unsigned k = 0; k < 4; k++) { /* each group's pair folded its own two ranks */
-        size_t want = expected(GC_ALLREDUCE, 2, 0, 0, 20000, 4242, 2, 0, exp_buf);
+        size_t want = expected(MLOS_GC_ALLREDUCE, 2, 0, 0, 20000, 4242, 2, 0, exp_buf);
         for (unsigned r = 0; r < 2; r++) {
             CHECK_EQ(mlos_get(m[2 * k + r], 0, got_buf, want), 0);
             CHECK(!memcmp(got_buf, exp_buf, want));
@@ -400,8 +400,8 @@ static void case_many(void)
     mlos_shard_t *ma[3] = {&s[0], &s[1], &s[2]}, *mb[2] = {&s[3], &s[0]};
     make_group(&a, ma, 3, 0, 0);
     make_group(&b, mb, 2, 0, 0);
-    check_one(&a, ma, GC_ALLREDUCE, 0, 0, 0, 700, 1, NULL, NULL);
-    check_one(&b, mb, GC_ALLREDUCE, 1, 2, 0, 700, 2, NULL, NULL);
+    check_one(&a, ma, MLOS_GC_ALLREDUCE, 0, 0, 0, 700, 1, NULL, NULL);
+    check_one(&b, mb, MLOS_GC_ALLREDUCE, 1, 2, 0, 700, 2, NULL, NULL);
     memset(x, 0, sizeof(x));
     x[0].req.data = &x[0];
     x[1].req.data = &x[1];
@@ -446,7 +446,7 @@ static void case_user(const char *bin)
     /* Without an operator: MLOS_ENOENT, said by every rank. */
     uint8_t a[32] = {0};
     struct gcall c;
-    mlos_put_le32(a, GC_ALLREDUCE);
+    mlos_put_le32(a, MLOS_GC_ALLREDUCE);
     mlos_put_le32(a + 8, 3);
     mlos_put_le64(a + 16, 10);
     CHECK_EQ(gcall(&g, &c, "group.check", a, 32, 10000), MLOS_ENOENT);
@@ -460,10 +460,10 @@ static void case_user(const char *bin)
         CHECK_EQ(rc, 0);
         free(res);
     }
-    check_one(&g, m, GC_ALLREDUCE, 0, 3, 0, 5, 11, NULL, NULL);
-    check_one(&g, m, GC_ALLREDUCE, 0, 3, 0, 30000, 12, NULL, NULL);
-    check_one(&g, m, GC_REDUCE, 0, 3, 2, 700, 13, NULL, NULL);
-    check_one(&g, m, GC_REDUCE, 0, 3, 1, 30000, 14, NULL, NULL);
+    check_one(&g, m, MLOS_GC_ALLREDUCE, 0, 3, 0, 5, 11, NULL, NULL);
+    check_one(&g, m, MLOS_GC_ALLREDUCE, 0, 3, 0, 30000, 12, NULL, NULL);
+    check_one(&g, m, MLOS_GC_REDUCE, 0, 3, 2, 700, 13, NULL, NULL);
+    check_one(&g, m, MLOS_GC_REDUCE, 0, 3, 1, 30000, 14, NULL, NULL);
     printf("reduce/allreduce with the application's eBPF operator match\n");
     mlos_group_close_sync(&g);
     stop_all(s, 3);
@@ -487,8 +487,8 @@ static void case_pool(void)
     CHECK_EQ(mlos_pool_shards(&pool, m, 3), 3);
     mlos_group_t g;
     make_group(&g, m, 3, 0, 0);
-    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 20000, 21, NULL, NULL);
-    check_one(&g, m, GC_BCAST, 0, 0, 2, 5000, 22, NULL, NULL);
+    check_one(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, 20000, 21, NULL, NULL);
+    check_one(&g, m, MLOS_GC_BCAST, 0, 0, 2, 5000, 22, NULL, NULL);
     printf("a group of pool shards: collectives match\n");
     /* every rank loops on barriers: the deadline passes, the master aborts them */
     struct gcall c;
@@ -521,12 +521,12 @@ static void case_hostile(void)
     uint8_t a[32] = {0};
     spawn(&s[0], "process");
     spawn(&s[1], "process");
-    mlos_put_le32(a, GC_ALLREDUCE);
+    mlos_put_le32(a, MLOS_GC_ALLREDUCE);
     mlos_put_le32(a + 4, 2);
     mlos_put_le64(a + 16, 50000);
     for (int how = 0; how < 2; how++) {
         make_group(&g, m, 2, 0, 0);
-        check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 50000, 1, NULL, NULL);
+        check_one(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, 50000, 1, NULL, NULL);
         size_t len;
         uint32_t ring;
         uint8_t *slice = mlos__group_slice(&g, &len, &ring);
@@ -549,7 +549,7 @@ static void case_hostile(void)
         mlos_group_close_sync(&g);
     }
     make_group(&g, m, 2, 0, 0);
-    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 50000, 2, NULL, NULL);
+    check_one(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, 50000, 2, NULL, NULL);
     mlos_group_close_sync(&g);
     printf("after a hostile peer: a new group works\n");
     stop_all(s, 2);
@@ -565,12 +565,12 @@ static void case_poll(void)
         spawn(&s[i], "process");
     struct mlos_group_opts o = {.mem = &gm, .members = m, .n = 3, .spin_us = 200, .ring_bytes = 1u << 20};
     CHECK_EQ(mlos_group_create_sync(loop, &g, &o), 0);
-    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 3, 41, NULL, NULL);
-    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 100000, 42, NULL, NULL);
-    check_one(&g, m, GC_REDUCE, 0, 2, 1, 100000, 43, NULL, NULL);
-    check_one(&g, m, GC_BCAST, 0, 0, 2, 300000, 44, NULL, NULL);
-    check_one(&g, m, GC_ALLGATHER, 0, 0, 0, 200000, 45, NULL, NULL);
-    check_one(&g, m, GC_BARRIER, 0, 0, 0, 0, 46, NULL, NULL);
+    check_one(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, 3, 41, NULL, NULL);
+    check_one(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, 100000, 42, NULL, NULL);
+    check_one(&g, m, MLOS_GC_REDUCE, 0, 2, 1, 100000, 43, NULL, NULL);
+    check_one(&g, m, MLOS_GC_BCAST, 0, 0, 2, 300000, 44, NULL, NULL);
+    check_one(&g, m, MLOS_GC_ALLGATHER, 0, 0, 0, 200000, 45, NULL, NULL);
+    check_one(&g, m, MLOS_GC_BARRIER, 0, 0, 0, 0, 46, NULL, NULL);
     printf("polling members, 1 MiB rings: collectives match\n");
     mlos_group_close_sync(&g);
     stop_all(s, 3);
@@ -692,7 +692,7 @@ static void case_errors(void)
     o.n = 1;
     CHECK_EQ(mlos_group_create_sync(loop, &g, &o), 0);
     CHECK_EQ(mlos_group_mem_close(&gm), MLOS_EINVAL);
-    check_one(&g, m, GC_ALLREDUCE, 0, 0, 0, 9, 3, NULL, NULL); /* n = 1 */
+    check_one(&g, m, MLOS_GC_ALLREDUCE, 0, 0, 0, 9, 3, NULL, NULL); /* n = 1 */
     mlos_group_close_sync(&g);
     printf("bad options refused\n");
     mlos_shard_stop_sync(&plain);

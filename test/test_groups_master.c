@@ -51,52 +51,22 @@ static void spawn(mlos_shard_t *s, const char *arch)
  * a shard's bulk window and heap. */
 static int master_check(struct mlos_task_ctx *ctx, void *data)
 {
-    uint8_t *out = data;
     struct mlos_comm *c = mlos_comm_self();
-    if (!c)
-        return mlos_task_fail(ctx, MLOS_EINVAL, "no group on the master's rank");
-    if (ctx->arg_len != 32)
-        return mlos_task_fail(ctx, MLOS_EINVAL, "32 bytes, got %zu", ctx->arg_len);
-    const uint8_t *a = ctx->arg;
-    uint32_t which = mlos_get_le32(a), type = mlos_get_le32(a + 4), op = mlos_get_le32(a + 8),
-             root = mlos_get_le32(a + 12);
-    uint64_t count = mlos_get_le64(a + 16), seed = mlos_get_le64(a + 24);
-    uint32_t me = (uint32_t)mlos_comm_rank(c), n = (uint32_t)mlos_comm_size(c);
-    int typed = which == GC_REDUCE || which == GC_ALLREDUCE;
-    size_t in_len = typed ? count * 8 : count;
-    size_t olen = which == GC_GATHER || which == GC_ALLGATHER ? in_len * n : which == GC_BARRIER ? 0 : in_len;
-    if ((which == GC_GATHER || which == GC_REDUCE) && me != root)
-        olen = 0;
-    if (olen > OUT_BYTES)
-        return mlos_task_fail(ctx, MLOS_ERANGE, "output of %zu bytes", olen);
-    uint8_t *in = malloc(in_len ? in_len : 1);
+    if (!c || ctx->arg_len != 32)
+        return mlos_task_fail(ctx, MLOS_EINVAL, "no group on the master's rank, or not 32 bytes (%zu)", ctx->arg_len);
+    struct mlos_gc g;
+    mlos_gc_decode(ctx->arg, (uint32_t)mlos_comm_rank(c), (uint32_t)mlos_comm_size(c), &g);
+    if (g.out_len > OUT_BYTES)
+        return mlos_task_fail(ctx, MLOS_ERANGE, "output of %zu bytes", g.out_len);
+    uint8_t *in = malloc(g.in_len ? g.in_len : 1);
     if (!in)
         return mlos_task_fail(ctx, MLOS_ENOMEM, "no memory");
-    for (size_t i = 0; typed ? i < count : i < in_len; i++) {
-        if (typed)
-            mlos_gg_elem((int)type, seed, me, i, in + 8 * i);
-        else
-            in[i] = mlos_gg_byte(seed, which == GC_BCAST ? root : me, i);
-    }
-    int rc;
-    switch (which) {
-    case GC_BARRIER: rc = mlos_barrier(c); break;
-    case GC_BCAST:
-        if (me == root)
-            memcpy(out, in, in_len);
-        rc = mlos_bcast(c, out, in_len, (int)root);
-        break;
-    case GC_REDUCE: rc = mlos_reduce(c, in, me == root ? out : NULL, count, type, op, (int)root); break;
-    case GC_ALLREDUCE: rc = mlos_allreduce(c, in, out, count, type, op); break;
-    case GC_GATHER: rc = mlos_gather(c, in, in_len, me == root ? out : NULL, (int)root); break;
-    case GC_ALLGATHER: rc = mlos_allgather(c, in, in_len, out); break;
-    default: rc = MLOS_EINVAL;
-    }
+    int rc = mlos_gc_run(c, &g, in, data);
     free(in);
     if (rc < 0)
         return mlos_task_fail(ctx, rc, "%s", mlos_comm_error(c));
     uint8_t res[8];
-    mlos_put_le64(res, olen);
+    mlos_put_le64(res, g.out_len);
     return mlos_task_result(ctx, res, 8);
 }
 
@@ -309,23 +279,23 @@ static void all_collectives(mlos_group_t *g, mlos_shard_t **m)
     static const uint64_t counts[] = {1, 7, 700, 20000};   /* elements: small and pipelined paths */
     static const uint64_t bytes[] = {1, 100, 5000, 70000}; /* bytes per rank */
     uint64_t seed = 5000 + g->n;
-    check_one(g, m, GC_BARRIER, 0, 0, 0, 0, seed, 0, NULL, NULL);
+    check_one(g, m, MLOS_GC_BARRIER, 0, 0, 0, 0, seed, 0, NULL, NULL);
     for (int t = 0; t < 3; t++)
         for (int op = 0; op < 3; op++)
             for (int ci = 0; ci < 4; ci++) {
                 if (ci % 2 == 0 && op)
                     continue;
-                check_one(g, m, GC_ALLREDUCE, t, op, 0, counts[ci], seed, 0, NULL, NULL);
+                check_one(g, m, MLOS_GC_ALLREDUCE, t, op, 0, counts[ci], seed, 0, NULL, NULL);
                 seed++;
-                check_one(g, m, GC_REDUCE, t, op, (unsigned)(seed % g->n), counts[ci], seed, 0, NULL, NULL);
+                check_one(g, m, MLOS_GC_REDUCE, t, op, (unsigned)(seed % g->n), counts[ci], seed, 0, NULL, NULL);
                 seed++;
             }
     for (int bi = 0; bi < 4; bi++) {
-        check_one(g, m, GC_BCAST, 0, 0, (unsigned)(seed % g->n), bytes[bi], seed, 0, NULL, NULL);
+        check_one(g, m, MLOS_GC_BCAST, 0, 0, (unsigned)(seed % g->n), bytes[bi], seed, 0, NULL, NULL);
         seed++;
-        check_one(g, m, GC_GATHER, 0, 0, (unsigned)(seed % g->n), bytes[bi], seed, 0, NULL, NULL);
+        check_one(g, m, MLOS_GC_GATHER, 0, 0, (unsigned)(seed % g->n), bytes[bi], seed, 0, NULL, NULL);
         seed++;
-        check_one(g, m, GC_ALLGATHER, 0, 0, 0, bytes[bi], seed, 0, NULL, NULL);
+        check_one(g, m, MLOS_GC_ALLGATHER, 0, 0, 0, bytes[bi], seed, 0, NULL, NULL);
         seed++;
     }
 }
@@ -339,10 +309,10 @@ static size_t f64_signature(mlos_group_t *g, mlos_shard_t **m, uint8_t *out)
     for (int ci = 0; ci < 2; ci++)
         for (int op = 0; op < 3; op++)
             for (unsigned r = 0; r < g->n; r++) {
-                check_one(g, m, GC_ALLREDUCE, 2, op, 0, counts[ci], 900 + ci * 3 + op, r, out + at, &len);
+                check_one(g, m, MLOS_GC_ALLREDUCE, 2, op, 0, counts[ci], 900 + ci * 3 + op, r, out + at, &len);
                 at += len;
             }
-    check_one(g, m, GC_REDUCE, 2, 0, g->n - 1, 20000, 950, g->n - 1, out + at, &len);
+    check_one(g, m, MLOS_GC_REDUCE, 2, 0, g->n - 1, 20000, 950, g->n - 1, out + at, &len);
     return at + len;
 }
 
@@ -490,9 +460,9 @@ static void case_failure(void)
         CHECK_EQ(mlos_group_master_rank(&g), (int)mr);
         mlos_shard_t *dead = m[victim];
         m[victim] = &rep;
-        check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 20000, 99, 0, NULL, NULL);
-        check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 5, 98, 0, NULL, NULL);
-        check_one(&g, m, GC_BARRIER, 0, 0, 0, 0, 97, 0, NULL, NULL);
+        check_one(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, 20000, 99, 0, NULL, NULL);
+        check_one(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, 5, 98, 0, NULL, NULL);
+        check_one(&g, m, MLOS_GC_BARRIER, 0, 0, 0, 0, 97, 0, NULL, NULL);
         printf("re-formed with a replacement at rank %u, the master still at rank %u: the step runs again\n", victim,
                mr);
         mlos_group_close_sync(&g);
@@ -610,7 +580,7 @@ static void case_deadline(void)
     while (!ref.done)
         uv_run(loop, UV_RUN_ONCE);
     CHECK_EQ(ref.st, 0);
-    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 700, 5, 0, NULL, NULL);
+    check_one(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, 700, 5, 0, NULL, NULL);
     printf("re-formed in place: runs again\n");
     mlos_group_close_sync(&g);
     mlos_shard_stop_sync(&s);
@@ -627,12 +597,12 @@ static void case_hostile(void)
     struct gcall c;
     uint8_t a[32] = {0};
     spawn(&s, "process");
-    mlos_put_le32(a, GC_ALLREDUCE);
+    mlos_put_le32(a, MLOS_GC_ALLREDUCE);
     mlos_put_le32(a + 4, 2);
     mlos_put_le64(a + 16, 50000);
     for (int how = 0; how < 3; how++) {
         make_group(&g, m, 2, 0);
-        check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 50000, 1, 0, NULL, NULL);
+        check_one(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, 50000, 1, 0, NULL, NULL);
         size_t len;
         uint32_t ring;
         uint8_t *slice = mlos__group_slice(&g, &len, &ring);
@@ -664,7 +634,7 @@ static void case_hostile(void)
         mlos_group_close_sync(&g);
     }
     make_group(&g, m, 2, 0);
-    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 50000, 2, 0, NULL, NULL);
+    check_one(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, 50000, 2, 0, NULL, NULL);
     mlos_group_close_sync(&g);
     printf("after a hostile peer: a new group with the master works\n");
     mlos_shard_stop_sync(&s);
@@ -712,7 +682,7 @@ static void case_errors(void)
     /* The master alone (n = 1). */
     mlos_shard_t *alone[1] = {NULL};
     make_group(&g, alone, 1, 0);
-    check_one(&g, alone, GC_ALLREDUCE, 2, 0, 0, 9, 3, 0, NULL, NULL);
+    check_one(&g, alone, MLOS_GC_ALLREDUCE, 2, 0, 0, 9, 3, 0, NULL, NULL);
     mlos_group_close_sync(&g);
     printf("bad options refused; large answers and a master-only group work\n");
     stop_all(s, 2);

@@ -7,14 +7,13 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "group_check.h"
 #include "group_gen.h"
 #include "hal.h"
 #include "mem.h"
 #include "mlos_coll.h"
 #include "mlos_endian.h"
 #include "mlos_task.h"
-
-enum { GC_BARRIER, GC_BCAST, GC_REDUCE, GC_ALLREDUCE, GC_GATHER, GC_ALLGATHER };
 
 static struct mlos_comm *need_comm(struct mlos_task_ctx *ctx)
 {
@@ -29,59 +28,27 @@ static int comm_failed(struct mlos_task_ctx *ctx, struct mlos_comm *c, int rc)
     return mlos_task_fail(ctx, rc, "%s", mlos_comm_error(c));
 }
 
-/* One collective. Argument (32 bytes): le32 which (GC_*), le32 type, le32
- * op, le32 root, le64 count (elements for reduce/allreduce, else bytes per
- * rank), le64 seed. Output: the collective's output at bulk offset 0.
- * Result: le64 output bytes. */
-static int run_one(struct mlos_task_ctx *ctx, struct mlos_comm *c, uint32_t which, uint32_t type, uint32_t op,
-                   uint32_t root, uint64_t count, uint64_t seed, size_t *out_len)
+/* One collective (group_check.h) into the bulk window at offset 0. */
+static int run_one(struct mlos_task_ctx *ctx, struct mlos_comm *c, const uint8_t *arg, size_t *out_len)
 {
-    uint32_t me = (uint32_t)mlos_comm_rank(c), n = (uint32_t)mlos_comm_size(c);
-    int user = (which == GC_REDUCE || which == GC_ALLREDUCE) && op == MLOS_COLL_USER; /* le32 elements */
-    size_t esize = user ? 4 : 8;
-    size_t in_len = which == GC_REDUCE || which == GC_ALLREDUCE ? count * esize : count;
-    size_t olen = which == GC_GATHER || which == GC_ALLGATHER ? in_len * n : which == GC_BARRIER ? 0 : in_len;
-    if ((which == GC_GATHER && me != root) || (which == GC_REDUCE && me != root))
-        olen = 0;
-    if (olen > ctx->bulk_len || in_len > ctx->bulk_len)
-        return mlos_task_fail(ctx, MLOS_ERANGE, "output of %zu bytes does not fit the bulk window", olen);
-    uint8_t *in = mlos_malloc(in_len ? in_len : 1), *out = ctx->bulk;
+    struct mlos_gc g;
+    mlos_gc_decode(arg, (uint32_t)mlos_comm_rank(c), (uint32_t)mlos_comm_size(c), &g);
+    if (g.out_len > ctx->bulk_len || g.in_len > ctx->bulk_len)
+        return mlos_task_fail(ctx, MLOS_ERANGE, "output of %zu bytes does not fit the bulk window", g.out_len);
+    uint8_t *in = mlos_malloc(g.in_len ? g.in_len : 1);
     if (!in)
-        return mlos_task_fail(ctx, MLOS_ENOMEM, "no memory for %zu input bytes", in_len);
-    for (size_t i = 0; which == GC_REDUCE || which == GC_ALLREDUCE ? i < count : i < in_len; i++) {
-        if (user)
-            mlos_put_le32(in + 4 * i, mlos_gg_u32(seed, me, i));
-        else if (which == GC_REDUCE || which == GC_ALLREDUCE)
-            mlos_gg_elem((int)type, seed, me, i, in + 8 * i);
-        else
-            in[i] = mlos_gg_byte(seed, which == GC_BCAST ? root : me, i);
-    }
-    int rc;
-    switch (which) {
-    case GC_BARRIER: rc = mlos_barrier(c); break;
-    case GC_BCAST:
-        if (me == root)
-            memcpy(out, in, in_len);
-        rc = mlos_bcast(c, out, in_len, (int)root);
-        break;
-    case GC_REDUCE:
-        rc = user ? mlos_reduce_user(c, in, me == root ? out : NULL, count, 4, seed, (int)root)
-                  : mlos_reduce(c, in, me == root ? out : NULL, count, type, op, (int)root);
-        break;
-    case GC_ALLREDUCE:
-        rc = user ? mlos_allreduce_user(c, in, out, count, 4, seed) : mlos_allreduce(c, in, out, count, type, op);
-        break;
-    case GC_GATHER: rc = mlos_gather(c, in, in_len, me == root ? out : NULL, (int)root); break;
-    case GC_ALLGATHER: rc = mlos_allgather(c, in, in_len, out); break;
-    default: rc = MLOS_EINVAL;
-    }
+        return mlos_task_fail(ctx, MLOS_ENOMEM, "no memory for %zu input bytes", g.in_len);
+    int rc = mlos_gc_run(c, &g, in, ctx->bulk);
     mlos_free(in);
     if (rc < 0)
         return comm_failed(ctx, c, rc);
-    *out_len = olen;
+    *out_len = g.out_len;
     return 0;
 }
 
+/* Every collective on generated inputs. Argument: group_check.h's 32
+ * bytes. Output: the collective's output at bulk offset 0. Result: le64
+ * output bytes. */
 static int group_check(struct mlos_task_ctx *ctx)
 {
     struct mlos_comm *c = need_comm(ctx);
@@ -91,13 +58,12 @@ static int group_check(struct mlos_task_ctx *ctx)
         return mlos_task_fail(ctx, MLOS_EINVAL, "group.check takes 32 bytes, got %zu", ctx->arg_len);
     const uint8_t *a = ctx->arg;
     size_t olen = 0;
-    int rc = run_one(ctx, c, mlos_get_le32(a), mlos_get_le32(a + 4), mlos_get_le32(a + 8), mlos_get_le32(a + 12),
-                     mlos_get_le64(a + 16), mlos_get_le64(a + 24), &olen);
+    int rc = run_one(ctx, c, a, &olen);
     if (rc < 0)
         return rc;
     /* Typed results leave in the wire order (little-endian) for the master. */
     uint32_t which = mlos_get_le32(a);
-    if ((which == GC_REDUCE || which == GC_ALLREDUCE) && mlos_get_le32(a + 8) != MLOS_COLL_USER && MLOS_HOST_BIG_ENDIAN)
+    if ((which == MLOS_GC_REDUCE || which == MLOS_GC_ALLREDUCE) && mlos_get_le32(a + 8) != MLOS_COLL_USER && MLOS_HOST_BIG_ENDIAN)
         for (size_t i = 0; i + 8 <= olen; i += 8) {
             uint64_t v;
             memcpy(&v, ctx->bulk + i, 8);
@@ -300,9 +266,9 @@ static int group_bench(struct mlos_task_ctx *ctx)
     for (uint32_t i = 0; rc == 0 && i < iters; i++) {
         uint64_t t0 = mlos_hal_now_ns();
         switch (which) {
-        case GC_BARRIER: rc = mlos_barrier(c); break;
-        case GC_BCAST: rc = mlos_bcast(c, in, bytes, 0); break;
-        case GC_ALLREDUCE: rc = mlos_allreduce(c, in, out, bytes / 8, MLOS_COLL_F64, MLOS_COLL_SUM); break;
+        case MLOS_GC_BARRIER: rc = mlos_barrier(c); break;
+        case MLOS_GC_BCAST: rc = mlos_bcast(c, in, bytes, 0); break;
+        case MLOS_GC_ALLREDUCE: rc = mlos_allreduce(c, in, out, bytes / 8, MLOS_COLL_F64, MLOS_COLL_SUM); break;
         default: rc = MLOS_EINVAL;
         }
         t[i] = mlos_hal_now_ns() - t0;

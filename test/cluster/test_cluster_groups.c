@@ -273,24 +273,24 @@ static void all_collectives(mlos_group_t *g, mlos_shard_t **m)
     static const uint64_t counts[] = {1, 7, 700, 20000};
     static const uint64_t bytes[] = {1, 100, 5000, 70000};
     uint64_t seed = 500 + g->n;
-    check_one(g, m, GC_BARRIER, 0, 0, 0, 0, seed, NULL, NULL);
+    check_one(g, m, MLOS_GC_BARRIER, 0, 0, 0, 0, seed, NULL, NULL);
     for (int t = 0; t < 3; t++)
         for (int op = 0; op < 3; op++)
             for (int ci = 0; ci < 4; ci++) {
                 if (ci % 2 == 0 && op)
                     continue;
-                check_one(g, m, GC_ALLREDUCE, t, op, 0, counts[ci], seed++, NULL, NULL);
-                check_one(g, m, GC_REDUCE, t, op, (unsigned)(seed % g->n), counts[ci], seed, NULL, NULL);
+                check_one(g, m, MLOS_GC_ALLREDUCE, t, op, 0, counts[ci], seed++, NULL, NULL);
+                check_one(g, m, MLOS_GC_REDUCE, t, op, (unsigned)(seed % g->n), counts[ci], seed, NULL, NULL);
                 seed++;
             }
     for (int bi = 0; bi < 4; bi++) {
-        check_one(g, m, GC_BCAST, 0, 0, (unsigned)(seed % g->n), bytes[bi], seed, NULL, NULL);
+        check_one(g, m, MLOS_GC_BCAST, 0, 0, (unsigned)(seed % g->n), bytes[bi], seed, NULL, NULL);
         seed++;
         if (g->n * bytes[bi] > (512u << 10))
             continue; /* group.out reads at most 512 KiB back */
-        check_one(g, m, GC_GATHER, 0, 0, (unsigned)(seed % g->n), bytes[bi], seed, NULL, NULL);
+        check_one(g, m, MLOS_GC_GATHER, 0, 0, (unsigned)(seed % g->n), bytes[bi], seed, NULL, NULL);
         seed++;
-        check_one(g, m, GC_ALLGATHER, 0, 0, 0, bytes[bi], seed, NULL, NULL);
+        check_one(g, m, MLOS_GC_ALLGATHER, 0, 0, 0, bytes[bi], seed, NULL, NULL);
         seed++;
     }
 }
@@ -361,15 +361,15 @@ static void case_one(void)
     make_group(&lg, lm, 3, 0);
     static uint8_t rbuf[200000], lbuf[200000];
     size_t rl = 0, ll = 0;
-    check_one(&rg, rm, GC_ALLREDUCE, 2, 0, 0, 20000, 77, rbuf, &rl);
-    check_one(&lg, lm, GC_ALLREDUCE, 2, 0, 0, 20000, 77, lbuf, &ll);
+    check_one(&rg, rm, MLOS_GC_ALLREDUCE, 2, 0, 0, 20000, 77, rbuf, &rl);
+    check_one(&lg, lm, MLOS_GC_ALLREDUCE, 2, 0, 0, 20000, 77, lbuf, &ll);
     CHECK(rl == 160000 && ll == rl && !memcmp(rbuf, lbuf, rl));
     printf("f64 allreduce of 20000 elements: byte-identical to the all-local group\n");
     /* a second group over the same shards, polling members, beside the first */
     mlos_shard_t *rm2[3] = {rm[2], rm[0], rm[1]};
     make_group(&rg2, rm2, 3, 100);
-    check_one(&rg2, rm2, GC_ALLGATHER, 0, 0, 0, 3000, 9, NULL, NULL);
-    check_one(&rg, rm, GC_REDUCE, 1, 1, 2, 5000, 10, NULL, NULL);
+    check_one(&rg2, rm2, MLOS_GC_ALLGATHER, 0, 0, 0, 3000, 9, NULL, NULL);
+    check_one(&rg, rm, MLOS_GC_REDUCE, 1, 1, 2, 5000, 10, NULL, NULL);
     /* malformed group messages: refused by the agent, nothing changes */
     uint8_t bad[MLOS_GROUP_FORMAT_HDR + 4 * 3];
     struct mlos_group_format_msg f = {.key = mlos__group_mem_key(&gm), .offset = gm.size - 4096,
@@ -395,8 +395,8 @@ static void case_one(void)
     mlos_put_le32(mark + 8, 77); /* no such rank */
     CHECK_EQ(mlos__node_send(n, MLOS_NODE_GROUP_MARK, 0, 0, 0, mark, sizeof(mark), NULL, 0), 0);
     CHECK_EQ(mlos__node_send(n, MLOS_NODE_GROUP_MARK, 0, 0, 0, mark, 3, NULL, 0), 0);
-    check_one(&rg, rm, GC_ALLREDUCE, 0, 0, 0, 700, 11, NULL, NULL);
-    check_one(&rg2, rm2, GC_BCAST, 0, 0, 1, 5000, 12, NULL, NULL);
+    check_one(&rg, rm, MLOS_GC_ALLREDUCE, 0, 0, 0, 700, 11, NULL, NULL);
+    check_one(&rg2, rm2, MLOS_GC_BCAST, 0, 0, 1, 5000, 12, NULL, NULL);
     CHECK(!n->lost);
     printf("malformed GROUP_FORMAT and GROUP_MARK messages: ignored, both groups still compute\n");
     mlos_group_close_sync(&rg2);
@@ -432,7 +432,7 @@ static void case_member(void)
         m[i] = &s[i];
     }
     make_group(&g, m, 3, 0);
-    check_one(&g, m, GC_ALLREDUCE, 0, 0, 0, 7, 1, NULL, NULL);
+    check_one(&g, m, MLOS_GC_ALLREDUCE, 0, 0, 0, 7, 1, NULL, NULL);
     CHECK_EQ(gcall_start(&g, &call, "group.barriers", NULL, 0, 0), 0);
     run_ms(loop, 200); /* barriers under way */
     CHECK(!call.done);
@@ -459,15 +459,15 @@ static void case_member(void)
     uint32_t gen = g.generation;
     CHECK_EQ(reform_sync(&g, (unsigned)victim, &s[3]), 0);
     CHECK(g.generation == gen + 1 && g.failed_rank == -1);
-    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 700, 2, NULL, NULL);
-    check_one(&g, m, GC_GATHER, 0, 0, 2, 5000, 3, NULL, NULL);
+    check_one(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, 700, 2, NULL, NULL);
+    check_one(&g, m, MLOS_GC_GATHER, 0, 0, 2, 5000, 3, NULL, NULL);
     printf("re-formed with a replacement on the node: the group computes again\n");
     mlos_group_close_sync(&g);
     /* a frozen member: the agent's heartbeat (set through the group) fences it, its rank goes down */
     struct mlos_group_opts ho = {.mem = &gm, .members = m, .n = 3, .heartbeat_ms = 100, .heartbeat_timeout_ms = 400};
     memset(&g, 0, sizeof(g));
     CHECK_EQ(mlos_group_create_sync(loop, &g, &ho), 0);
-    check_one(&g, m, GC_BARRIER, 0, 0, 0, 0, 4, NULL, NULL);
+    check_one(&g, m, MLOS_GC_BARRIER, 0, 0, 0, 0, 4, NULL, NULL);
     CHECK_EQ(gcall_start(&g, &call, "group.barriers", NULL, 0, 0), 0);
     run_ms(loop, 200);
     CHECK(!call.done);
@@ -510,7 +510,7 @@ static void case_agent(void)
         pids[i] = s[i].pid;
     }
     make_group(&g, m, 3, 0);
-    check_one(&g, m, GC_BCAST, 0, 0, 0, 100, 4, NULL, NULL);
+    check_one(&g, m, MLOS_GC_BCAST, 0, 0, 0, 100, 4, NULL, NULL);
     CHECK_EQ(gcall_start(&g, &call, "group.barriers", NULL, 0, 0), 0);
     run_ms(loop, 200);
     CHECK(!call.done);
@@ -533,8 +533,8 @@ static void case_agent(void)
     CHECK_EQ(mlos_group_reform(&g, 0, &t[0], on_reformed), MLOS_EINVAL);
     mlos_group_close_sync(&g);
     make_group(&g2, mt, 3, 0);
-    check_one(&g2, mt, GC_ALLREDUCE, 2, 0, 0, 20000, 5, NULL, NULL);
-    check_one(&g2, mt, GC_ALLGATHER, 0, 0, 0, 5000, 6, NULL, NULL);
+    check_one(&g2, mt, MLOS_GC_ALLREDUCE, 2, 0, 0, 20000, 5, NULL, NULL);
+    check_one(&g2, mt, MLOS_GC_ALLGATHER, 0, 0, 0, 5000, 6, NULL, NULL);
     printf("a new group on the other agent computes\n");
     mlos_group_close_sync(&g2);
     for (int i = 0; i < 3; i++) {
@@ -592,25 +592,25 @@ static void case_mix(void)
     make_group(&lg, lm, 4, 0);
     static uint8_t rbuf[200000], lbuf[200000];
     size_t rl = 0, ll = 0;
-    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 20000, 78, rbuf, &rl);
-    check_one(&lg, lm, GC_ALLREDUCE, 2, 0, 0, 20000, 78, lbuf, &ll);
+    check_one(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, 20000, 78, rbuf, &rl);
+    check_one(&lg, lm, MLOS_GC_ALLREDUCE, 2, 0, 0, 20000, 78, lbuf, &ll);
     CHECK(rl == 160000 && ll == rl && !memcmp(rbuf, lbuf, rl));
     printf("f64 allreduce of 20000 elements: byte-identical to the all-local group\n");
     mlos_group_close_sync(&lg);
     /* two agents, nobody on this host: agent to agent through the master */
     mlos_shard_t *m2[3] = {&s[1], &s[3], &s[2]};
     make_group(&g2, m2, 3, 50);
-    check_one(&g2, m2, GC_ALLREDUCE, 0, 0, 0, 20000, 79, NULL, NULL);
-    check_one(&g2, m2, GC_ALLGATHER, 0, 0, 0, 5000, 80, NULL, NULL);
-    check_one(&g2, m2, GC_BARRIER, 0, 0, 0, 0, 81, NULL, NULL);
+    check_one(&g2, m2, MLOS_GC_ALLREDUCE, 0, 0, 0, 20000, 79, NULL, NULL);
+    check_one(&g2, m2, MLOS_GC_ALLGATHER, 0, 0, 0, 5000, 80, NULL, NULL);
+    check_one(&g2, m2, MLOS_GC_BARRIER, 0, 0, 0, 0, 81, NULL, NULL);
     printf("g-a + g-b + g-a: collectives through the master match\n");
     mlos_group_close_sync(&g2);
     /* the smallest rings: every large collective waits on credit many times */
     mlos_shard_t *m3[3] = {&s[3], &s[0], &s[1]};
     make_group_ring(&g2, m3, 3, 0, 4096);
-    check_one(&g2, m3, GC_ALLREDUCE, 2, 0, 0, 20000, 88, NULL, NULL);
-    check_one(&g2, m3, GC_BCAST, 0, 0, 0, 70000, 89, NULL, NULL);
-    check_one(&g2, m3, GC_ALLGATHER, 0, 0, 0, 5000, 92, NULL, NULL);
+    check_one(&g2, m3, MLOS_GC_ALLREDUCE, 2, 0, 0, 20000, 88, NULL, NULL);
+    check_one(&g2, m3, MLOS_GC_BCAST, 0, 0, 0, 70000, 89, NULL, NULL);
+    check_one(&g2, m3, MLOS_GC_ALLGATHER, 0, 0, 0, 5000, 92, NULL, NULL);
     struct gcall pc;
     uint8_t parg[16];
     mlos_put_le64(parg, 40000);
@@ -624,8 +624,8 @@ static void case_mix(void)
     send_data(na, &g, 3, 1, 40, 8);        /* a length the message does not hold */
     send_data(na, &g, 1, 2, 8, 8);         /* a pair on the agent's own node */
     send_data(na, &g, 0, 9, 8, 8);         /* no such rank */
-    check_one(&g, m, GC_ALLREDUCE, 1, 0, 0, 700, 82, NULL, NULL);
-    check_one(&g, m, GC_GATHER, 0, 0, 3, 5000, 83, NULL, NULL);
+    check_one(&g, m, MLOS_GC_ALLREDUCE, 1, 0, 0, 700, 82, NULL, NULL);
+    check_one(&g, m, MLOS_GC_GATHER, 0, 0, 3, 5000, 83, NULL, NULL);
     CHECK(!na->lost && mlos__group_nodes_refused() == refused0);
     /* and by the master: g-a speaking for a rank of g-b, a bad length into this host's ring */
     uint8_t fr[MLOS_GROUP_DATA_HDR + 16] = {0};
@@ -654,7 +654,7 @@ static void case_mix(void)
     CHECK_EQ(mlos__group_nodes_refused(), refused0 + 4);
     mlos__group_nodes_recv(nb, MLOS_NODE_GROUP_DATA, fr, 5); /* shorter than any header */
     CHECK_EQ(mlos__group_nodes_refused(), refused0 + 5);
-    check_one(&g, m, GC_ALLREDUCE, 0, 2, 0, 7000, 85, NULL, NULL);
+    check_one(&g, m, MLOS_GC_ALLREDUCE, 0, 2, 0, 7000, 85, NULL, NULL);
     printf("malformed relayed frames: refused by the agent and the master, the group still computes\n");
     /* a hostile member here: its ring to rank 1 (behind g-a) gets an index that is no record boundary;
      * the master's relay refuses it and fences the member, whose rank goes down everywhere */
@@ -675,7 +675,7 @@ static void case_mix(void)
     spawn_on(NULL, &s[5]);
     m[0] = &s[5];
     CHECK_EQ(reform_sync(&g, 0, &s[5]), 0);
-    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 700, 86, NULL, NULL);
+    check_one(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, 700, 86, NULL, NULL);
     CHECK(!na->lost && !nb->lost);
     /* the same on g-a: rank 1 corrupts its ring to rank 0 in the node's copy; g-a's relay refuses it at
      * its next pass (a credit of 0 bytes makes one) and fences rank 1, which the master hears as a death */
@@ -708,7 +708,7 @@ static void case_mix(void)
     spawn_on(na, &s[6]);
     m[1] = &s[6];
     CHECK_EQ(reform_sync(&g, 1, &s[6]), 0);
-    check_one(&g, m, GC_ALLREDUCE, 0, 1, 0, 7000, 87, NULL, NULL);
+    check_one(&g, m, MLOS_GC_ALLREDUCE, 0, 1, 0, 7000, 87, NULL, NULL);
     CHECK(!na->lost && !nb->lost);
     /* g-b killed during barriers */
     CHECK_EQ(gcall_start(&g, &call, "group.barriers", NULL, 0, 0), 0);
@@ -734,7 +734,7 @@ static void case_mix(void)
     spawn_on(na, &s[4]);
     m[3] = &s[4];
     CHECK_EQ(reform_sync(&g, 3, &s[4]), 0);
-    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 20000, 84, rbuf, &rl);
+    check_one(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, 20000, 84, rbuf, &rl);
     all_collectives(&g, m);
     printf("rank 3 re-formed on g-a: every collective matches again\n");
     mlos_group_close_sync(&g);
@@ -773,47 +773,20 @@ static int master_check(struct mlos_task_ctx *ctx, void *data)
     (void)data;
     struct mlos_comm *c = mlos_comm_self();
     if (!c || ctx->arg_len != 32)
-        return mlos_task_fail(ctx, MLOS_EINVAL, "no group, or not 32 bytes");
-    const uint8_t *a = ctx->arg;
-    uint32_t which = mlos_get_le32(a), type = mlos_get_le32(a + 4), op = mlos_get_le32(a + 8),
-             root = mlos_get_le32(a + 12);
-    uint64_t count = mlos_get_le64(a + 16), seed = mlos_get_le64(a + 24);
-    uint32_t me = (uint32_t)mlos_comm_rank(c), n = (uint32_t)mlos_comm_size(c);
-    int typed = which == GC_REDUCE || which == GC_ALLREDUCE;
-    size_t in_len = typed ? count * 8 : count;
-    size_t olen = which == GC_GATHER || which == GC_ALLGATHER ? in_len * n : which == GC_BARRIER ? 0 : in_len;
-    if ((which == GC_GATHER || which == GC_REDUCE) && me != root)
-        olen = 0;
-    uint8_t *in = malloc(in_len ? in_len : 1), *out = master_out;
-    if (!in || olen > MASTER_OUT) {
-        free(in);
-        return mlos_task_fail(ctx, MLOS_ERANGE, "output of %zu bytes", olen);
-    }
-    for (size_t i = 0; typed ? i < count : i < in_len; i++) {
-        if (typed)
-            mlos_gg_elem((int)type, seed, me, i, in + 8 * i);
-        else
-            in[i] = mlos_gg_byte(seed, which == GC_BCAST ? root : me, i);
-    }
-    int rc;
-    switch (which) {
-    case GC_BARRIER: rc = mlos_barrier(c); break;
-    case GC_BCAST:
-        if (me == root)
-            memcpy(out, in, in_len);
-        rc = mlos_bcast(c, out, in_len, (int)root);
-        break;
-    case GC_REDUCE: rc = mlos_reduce(c, in, me == root ? out : NULL, count, type, op, (int)root); break;
-    case GC_ALLREDUCE: rc = mlos_allreduce(c, in, out, count, type, op); break;
-    case GC_GATHER: rc = mlos_gather(c, in, in_len, me == root ? out : NULL, (int)root); break;
-    case GC_ALLGATHER: rc = mlos_allgather(c, in, in_len, out); break;
-    default: rc = MLOS_EINVAL;
-    }
+        return mlos_task_fail(ctx, MLOS_EINVAL, "no group on the master's rank, or not 32 bytes (%zu)", ctx->arg_len);
+    struct mlos_gc g;
+    mlos_gc_decode(ctx->arg, (uint32_t)mlos_comm_rank(c), (uint32_t)mlos_comm_size(c), &g);
+    if (g.out_len > MASTER_OUT)
+        return mlos_task_fail(ctx, MLOS_ERANGE, "output of %zu bytes", g.out_len);
+    uint8_t *in = malloc(g.in_len ? g.in_len : 1);
+    if (!in)
+        return mlos_task_fail(ctx, MLOS_ENOMEM, "no memory");
+    int rc = mlos_gc_run(c, &g, in, master_out);
     free(in);
     if (rc < 0)
         return mlos_task_fail(ctx, rc, "%s", mlos_comm_error(c));
     uint8_t res[8];
-    mlos_put_le64(res, olen);
+    mlos_put_le64(res, g.out_len);
     return mlos_task_result(ctx, res, 8);
 }
 
@@ -883,15 +856,15 @@ static void case_master(void)
     uint64_t seed = 300;
     for (int t = 0; t < 3; t++)
         for (int ci = 0; ci < 3; ci++) {
-            check_one_m(&g, m, GC_ALLREDUCE, t, 0, 0, counts[ci], seed++);
-            check_one_m(&g, m, GC_REDUCE, t, 2, (unsigned)(seed % 4), counts[ci], seed);
+            check_one_m(&g, m, MLOS_GC_ALLREDUCE, t, 0, 0, counts[ci], seed++);
+            check_one_m(&g, m, MLOS_GC_REDUCE, t, 2, (unsigned)(seed % 4), counts[ci], seed);
             seed++;
         }
-    check_one_m(&g, m, GC_BARRIER, 0, 0, 0, 0, seed++);
-    check_one_m(&g, m, GC_BCAST, 0, 0, 0, 70000, seed++);
-    check_one_m(&g, m, GC_BCAST, 0, 0, 2, 70000, seed++);
-    check_one_m(&g, m, GC_GATHER, 0, 0, 0, 5000, seed++);
-    check_one_m(&g, m, GC_ALLGATHER, 0, 0, 0, 5000, seed++);
+    check_one_m(&g, m, MLOS_GC_BARRIER, 0, 0, 0, 0, seed++);
+    check_one_m(&g, m, MLOS_GC_BCAST, 0, 0, 0, 70000, seed++);
+    check_one_m(&g, m, MLOS_GC_BCAST, 0, 0, 2, 70000, seed++);
+    check_one_m(&g, m, MLOS_GC_GATHER, 0, 0, 0, 5000, seed++);
+    check_one_m(&g, m, MLOS_GC_ALLGATHER, 0, 0, 0, 5000, seed++);
     printf("the master's rank, g-ma, g-mb and a shard here: collectives match the serial computation\n");
     /* g-mb lost under barriers: the master's rank fails too, naming rank 2 */
     struct gcall call;
@@ -915,7 +888,7 @@ static void case_master(void)
     spawn_on(na, &r2);
     m[2] = &r2;
     CHECK_EQ(reform_sync(&g, 2, &r2), 0);
-    check_one_m(&g, m, GC_ALLREDUCE, 2, 0, 0, 20000, seed++);
+    check_one_m(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, 20000, seed++);
     printf("rank 2 re-formed on g-ma: the group with the master computes again\n");
     mlos_group_close_sync(&g);
     mlos_shard_stop_sync(&s[1]);
@@ -956,8 +929,8 @@ static void case_eight(void)
     make_group(&lg, lm, 8, 0);
     static uint8_t rbuf[200000], lbuf[200000];
     size_t rl = 0, ll = 0;
-    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 20000, 95, rbuf, &rl);
-    check_one(&lg, lm, GC_ALLREDUCE, 2, 0, 0, 20000, 95, lbuf, &ll);
+    check_one(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, 20000, 95, rbuf, &rl);
+    check_one(&lg, lm, MLOS_GC_ALLREDUCE, 2, 0, 0, 20000, 95, lbuf, &ll);
     CHECK(rl == 160000 && ll == rl && !memcmp(rbuf, lbuf, rl));
     printf("8 ranks interleaved over this host, g-8a and g-8b: every collective matches, f64 identical to local\n");
     mlos_group_close_sync(&lg);
@@ -995,9 +968,9 @@ static void case_pool(void)
     CHECK_EQ(nb->shards, 2);
     mlos_group_t g;
     make_group(&g, m, 4, 0);
-    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 20000, 41, NULL, NULL);
-    check_one(&g, m, GC_ALLGATHER, 0, 0, 0, 3000, 42, NULL, NULL);
-    check_one(&g, m, GC_REDUCE, 1, 2, 3, 700, 43, NULL, NULL);
+    check_one(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, 20000, 41, NULL, NULL);
+    check_one(&g, m, MLOS_GC_ALLGATHER, 0, 0, 0, 3000, 42, NULL, NULL);
+    check_one(&g, m, MLOS_GC_REDUCE, 1, 2, 3, 700, 43, NULL, NULL);
     printf("a group of pool shards over two agents: collectives match\n");
     struct gcall call;
     t0 = uv_hrtime();
@@ -1106,8 +1079,8 @@ static void case_netns(const char *nodes, const char *cut, const char *heal)
     spawn_on(na, &s[4]);
     m[3] = &s[4];
     CHECK_EQ(reform_sync(&g, 3, &s[4]), 0);
-    check_one(&g, m, GC_ALLREDUCE, 2, 0, 0, 20000, 90, NULL, NULL);
-    check_one(&g, m, GC_ALLGATHER, 0, 0, 0, 5000, 91, NULL, NULL);
+    check_one(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, 20000, 90, NULL, NULL);
+    check_one(&g, m, MLOS_GC_ALLGATHER, 0, 0, 0, 5000, 91, NULL, NULL);
     printf("rank 3 re-formed on %s: the group computes again\n", name[0]);
     mlos_group_close_sync(&g);
     CHECK(system(heal) == 0);

@@ -1,6 +1,7 @@
 /* group_call.h -- a group call's answers, kept past its callback so that
  * tests can check every rank's status, error and first result bytes
- * (test_groups.c, test_groups_master.c, cluster/test_cluster_groups.c).
+ * (test_groups.c, test_groups_master.c, cluster/test_cluster_groups.c),
+ * and the small helpers of their failure cases.
  *
  *   struct gcall c;
  *   gcall_prepare(&c);
@@ -9,6 +10,7 @@
 #ifndef MLOS_TEST_GROUP_CALL_H
 #define MLOS_TEST_GROUP_CALL_H
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
@@ -64,6 +66,31 @@ static inline int gcall_wait(uv_loop_t *loop, struct gcall *g, int rc)
 static inline uint64_t gcall_u64(const struct gcall *g, unsigned r)
 {
     return g->rank_len[r] == 8 ? mlos_get_le64(g->rank_result[r]) : ~0ull;
+}
+
+static inline uint64_t now_ms(void) { return uv_hrtime() / 1000000; }
+
+/* A signal for a member's process after a delay: a uv timer (uv_timer_init
+ * it, start it with later_cb, close it when done). */
+struct later {
+    uv_timer_t t;
+    int pid, sig;
+};
+static inline void later_cb(uv_timer_t *t)
+{
+    struct later *l = (struct later *)t;
+    kill(l->pid, l->sig);
+}
+
+/* mlos_group_reform's completion, with group->data pointing at one. */
+struct reformed {
+    int done, st;
+};
+static inline void on_ref(mlos_group_t *gg, int st)
+{
+    struct reformed *r = gg->data;
+    r->done = 1;
+    r->st = st;
 }
 
 #endif

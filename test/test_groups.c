@@ -251,27 +251,6 @@ static void case_mixed(void)
     case_kinds(kinds, 3);
 }
 
-static uint64_t now_ms(void) { return uv_hrtime() / 1000000; }
-
-struct later {
-    uv_timer_t t;
-    int pid, sig;
-};
-static void later_cb(uv_timer_t *t)
-{
-    struct later *l = (struct later *)t;
-    kill(l->pid, l->sig);
-}
-
-struct reformed {
-    int done, st;
-};
-static void on_ref(mlos_group_t *gg, int st)
-{
-    struct reformed *r = gg->data;
-    r->done = 1;
-    r->st = st;
-}
 
 /* A member killed, then a member frozen, during a collective; the group
  * reports the rank, survivors are unharmed, and re-formed with a

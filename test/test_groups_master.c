@@ -387,27 +387,6 @@ static void case_mixed(void)
     run_sizes(k, "ppc, x86_64 and process members", 3);
 }
 
-static uint64_t now_ms(void) { return uv_hrtime() / 1000000; }
-
-struct later {
-    uv_timer_t t;
-    int pid, sig;
-};
-static void later_cb(uv_timer_t *t)
-{
-    struct later *l = (struct later *)t;
-    kill(l->pid, l->sig);
-}
-
-struct reformed {
-    int done, st;
-};
-static void on_ref(mlos_group_t *gg, int st)
-{
-    struct reformed *r = gg->data;
-    r->done = 1;
-    r->st = st;
-}
 
 /* While the master's rank waits in barriers, a member is killed (then, in
  * a second round, frozen): the master's collective fails naming the rank

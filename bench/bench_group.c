@@ -26,37 +26,12 @@
 #include "mlos_endian.h"
 #include "mlos_group.h"
 #include "mlos_task_api.h"
+#include "group_measure.h"
 #include "percentile.h"
 
 #define MAXN 8
 
 static uv_loop_t *loop;
-
-struct run {
-    mlos_group_call_t req;
-    int done, status;
-    uint64_t *t[MAXN];
-    unsigned iters;
-};
-
-static void on_done(mlos_group_call_t *req, int status)
-{
-    struct run *r = req->data;
-    r->done = 1;
-    r->status = status;
-    if (status) {
-        fprintf(stderr, "group call: %s\n", req->error);
-        return;
-    }
-    for (unsigned k = 0; k < req->group->n; k++) {
-        if (req->ranks[k].result_len != r->iters * 8u) {
-            r->status = MLOS_EPROTO;
-            return;
-        }
-        for (unsigned i = 0; i < r->iters; i++)
-            r->t[k][i] = mlos_get_le64(req->ranks[k].result + 8 * i);
-    }
-}
 
 /* The master's rank of group.bench (shards/tasks/group_tasks.c): the same
  * loop over the same collectives, buffers from the C heap. */
@@ -97,41 +72,6 @@ static int master_bench(struct mlos_task_ctx *ctx, void *data)
     return rc;
 }
 
-/* min/p50/p99/max in us of the slowest rank per iteration (max: a lost
- * wake-up shows as the 200 ms bound of a member's sleep). */
-static int measure(mlos_group_t *g, uint32_t which, uint64_t bytes, unsigned iters, double *mn, double *p50,
-                   double *p99, double *mx)
-{
-    struct run r = {.iters = iters};
-    uint8_t arg[16];
-    uint64_t *worst = calloc(iters, 8);
-    for (unsigned k = 0; k < g->n; k++)
-        r.t[k] = calloc(iters, 8);
-    mlos_put_le32(arg, which);
-    mlos_put_le32(arg + 4, iters);
-    mlos_put_le64(arg + 8, bytes);
-    r.req.data = &r;
-    int rc = mlos_group_master_rank(g) >= 0
-                 ? mlos_group_call_master(g, &r.req, "group.bench", master_bench, NULL, arg, sizeof(arg), 600000,
-                                          on_done)
-                 : mlos_group_call(g, &r.req, "group.bench", arg, sizeof(arg), 600000, on_done);
-    while (rc == 0 && !r.done)
-        uv_run(loop, UV_RUN_ONCE);
-    if (rc == 0 && r.status == 0) {
-        for (unsigned i = 0; i < iters; i++)
-            for (unsigned k = 0; k < g->n; k++)
-                if (r.t[k][i] > worst[i])
-                    worst[i] = r.t[k][i];
-        *p50 = bench_pct(worst, (int)iters, 0.5) / 1000.0;
-        *p99 = bench_pct(worst, (int)iters, 0.99) / 1000.0;
-        *mn = worst[0] / 1000.0; /* sorted by bench_pct */
-        *mx = worst[iters - 1] / 1000.0;
-    }
-    for (unsigned k = 0; k < g->n; k++)
-        free(r.t[k]);
-    free(worst);
-    return rc ? rc : r.status;
-}
 
 /* The four operations on group g, one line each. */
 static void run_ops(mlos_group_t *g, const char *kname, const char *mode, unsigned iters)
@@ -146,17 +86,18 @@ static void run_ops(mlos_group_t *g, const char *kname, const char *mode, unsign
                {"barrier", 0, 0, 0},
                {"bcast 1MiB", 1, 1u << 20, 1}};
     for (int oi = 0; oi < 4; oi++) {
-        double mn = 0, p50 = 0, p99 = 0, mx = 0;
+        struct group_times t = {0};
         unsigned it = ops[oi].big ? iters / 10 : iters;
+        mlos_group_master_fn fn = mlos_group_master_rank(g) >= 0 ? master_bench : NULL;
         /* A short warm-up first: the first touches of rings and windows fault pages in. */
-        int rc = measure(g, ops[oi].which, ops[oi].bytes, 10, &mn, &p50, &p99, &mx);
+        int rc = group_measure(loop, g, fn, ops[oi].which, ops[oi].bytes, 10, &t);
         if (rc == 0)
-            rc = measure(g, ops[oi].which, ops[oi].bytes, it, &mn, &p50, &p99, &mx);
+            rc = group_measure(loop, g, fn, ops[oi].which, ops[oi].bytes, it, &t);
         if (rc)
             printf("%-14s %-5s %2u  %-14s failed: %s\n", kname, mode, g->n, ops[oi].name, mlos_strerror(rc));
         else
-            printf("%-14s %-5s %2u  %-14s %10.2f %10.2f %10.2f %10.2f\n", kname, mode, g->n, ops[oi].name, p50, p99,
-                   mn, mx);
+            printf("%-14s %-5s %2u  %-14s %10.2f %10.2f %10.2f %10.2f\n", kname, mode, g->n, ops[oi].name, t.p50,
+                   t.p99, t.min, t.max);
         fflush(stdout);
     }
 }

@@ -25,65 +25,11 @@
 #include "mlos.h"
 #include "mlos_endian.h"
 #include "mlos_group.h"
+#include "group_measure.h"
 #include "percentile.h"
 
 static uv_loop_t *loop;
 
-struct run {
-    mlos_group_call_t req;
-    int done, status;
-    uint64_t *t[2];
-    unsigned iters;
-};
-
-static void on_done(mlos_group_call_t *req, int status)
-{
-    struct run *r = req->data;
-    r->done = 1;
-    r->status = status;
-    if (status) {
-        fprintf(stderr, "group call: %s\n", req->error);
-        return;
-    }
-    for (unsigned k = 0; k < req->group->n; k++) {
-        if (req->ranks[k].result_len != r->iters * 8u) {
-            r->status = MLOS_EPROTO;
-            return;
-        }
-        for (unsigned i = 0; i < r->iters; i++)
-            r->t[k][i] = mlos_get_le64(req->ranks[k].result + 8 * i);
-    }
-}
-
-static int measure(mlos_group_t *g, uint32_t which, uint64_t bytes, unsigned iters, double *mn, double *p50,
-                   double *p99)
-{
-    struct run r = {.iters = iters};
-    uint8_t arg[16];
-    uint64_t *worst = calloc(iters, 8);
-    for (unsigned k = 0; k < g->n; k++)
-        r.t[k] = calloc(iters, 8);
-    mlos_put_le32(arg, which);
-    mlos_put_le32(arg + 4, iters);
-    mlos_put_le64(arg + 8, bytes);
-    r.req.data = &r;
-    int rc = mlos_group_call(g, &r.req, "group.bench", arg, sizeof(arg), 600000, on_done);
-    while (rc == 0 && !r.done)
-        uv_run(loop, UV_RUN_ONCE);
-    if (rc == 0 && r.status == 0) {
-        for (unsigned i = 0; i < iters; i++)
-            for (unsigned k = 0; k < g->n; k++)
-                if (r.t[k][i] > worst[i])
-                    worst[i] = r.t[k][i];
-        *p50 = bench_pct(worst, (int)iters, 0.5) / 1000.0;
-        *p99 = bench_pct(worst, (int)iters, 0.99) / 1000.0;
-        *mn = worst[0] / 1000.0;
-    }
-    for (unsigned k = 0; k < g->n; k++)
-        free(r.t[k]);
-    free(worst);
-    return rc ? rc : r.status;
-}
 
 static int start_agent(mlos_cluster_t *c, struct agent *a, const char *prog, const char *name, const char *secret)
 {
@@ -170,16 +116,16 @@ int main(int argc, char **argv)
                 uint64_t bytes;
             } ops[] = {{"allreduce 8B", 3, 8}, {"barrier", 0, 0}};
             for (int oi = 0; oi < 2; oi++) {
-                double mn = 0, p50 = 0, p99 = 0;
-                int rc = measure(&g, ops[oi].which, ops[oi].bytes, 10, &mn, &p50, &p99); /* warm-up */
+                struct group_times t = {0};
+                int rc = group_measure(loop, &g, NULL, ops[oi].which, ops[oi].bytes, 10, &t); /* warm-up */
                 if (rc == 0)
-                    rc = measure(&g, ops[oi].which, ops[oi].bytes, iters, &mn, &p50, &p99);
+                    rc = group_measure(loop, &g, NULL, ops[oi].which, ops[oi].bytes, iters, &t);
                 if (rc)
                     printf("%-22s %-5s  %-13s failed: %s\n", places[pi].name, mi ? "poll" : "sleep", ops[oi].name,
                            mlos_strerror(rc));
                 else
                     printf("%-22s %-5s  %-13s %10.2f %10.2f %10.2f\n", places[pi].name, mi ? "poll" : "sleep",
-                           ops[oi].name, p50, p99, mn);
+                           ops[oi].name, t.p50, t.p99, t.min);
                 fflush(stdout);
             }
             mlos_group_close_sync(&g);

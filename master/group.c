@@ -174,6 +174,7 @@ struct mlos_group_impl {
     struct mlos__gmaster *mr;
     uv_timer_t master_timer; /* the call's deadline for that rank */
     int master_overran;      /* the deadline passed while it ran */
+    int abort_rank;          /* the rank whose failure ended the others' collectives, -1 if none */
     int handles;             /* open libuv handles; the struct goes with the last */
 };
 
@@ -237,6 +238,30 @@ static void wake_all(struct mlos_group_impl *g)
         if (g->linked[r] && mlos_shard_alive(g->members[r]))
             mlos__ring_bell(g->members[r]->impl);
     mlos__gmaster_bell(g->mr);
+}
+
+/* Write the abort word (MLOS_GROUP_ABORT_*, or 0 to clear it) here and in
+ * the agents' copies, and wake every member so that one waiting in a
+ * collective sees it. */
+static void set_abort(struct mlos_group_impl *g, uint32_t why)
+{
+    __atomic_store_n(&hdr(g)->abort, mlos_to_le32(why), __ATOMIC_RELEASE);
+    mlos__group_nodes_mark(g->members, g->n, g->group->id, g->group->generation, MLOS_GROUP_WORD_ABORT, why);
+    if (why)
+        wake_all(g);
+}
+
+/* A rank's task failed while others may still wait for it in a collective
+ * (it will never send what they wait for): end theirs with MLOS_ECANCELED.
+ * Only the first failure of a call does; one that came from such an
+ * abort, or from a death the master already marks, is no new cause. */
+static void failed_under_others(struct mlos_group_impl *g, unsigned rank, int status)
+{
+    if (status >= 0 || status == MLOS_ESHARDDIED || status == MLOS_ECANCELED || status == MLOS_ETIMEDOUT ||
+        g->abort_rank >= 0 || g->pending <= 1)
+        return;
+    g->abort_rank = (int)rank;
+    set_abort(g, MLOS_GROUP_ABORT_FAILED);
 }
 
 /* The master's rank asks for these ranks to be rung (it has no doorbell
@@ -405,8 +430,10 @@ static void master_done(void *arg)
     uint64_t ns;
     int st = mlos__gmaster_result(g->mr, &res, &len, &err, &ns);
     uv_timer_stop(&g->master_timer);
-    if (g->call)
+    if (g->call) {
         keep_answer(g, (unsigned)g->master_rank, st, res, len, st ? err : "", ns);
+        failed_under_others(g, (unsigned)g->master_rank, st);
+    }
     mlos__gmaster_release(g->mr);
     if (--g->pending == 0)
         op_finished(g);
@@ -418,8 +445,7 @@ static void master_deadline(uv_timer_t *t)
     if (!mlos__gmaster_busy(g->mr))
         return;
     g->master_overran = 1;
-    __atomic_store_n(&hdr(g)->abort, mlos_to_le32(MLOS_GROUP_ABORT_TIMEOUT), __ATOMIC_RELEASE);
-    wake_all(g);
+    set_abort(g, MLOS_GROUP_ABORT_TIMEOUT);
 }
 
 static void sub_done(mlos_call_t *c, int status)
@@ -429,12 +455,10 @@ static void sub_done(mlos_call_t *c, int status)
     s->done = 1;
     if (g->call) {
         keep_result(g, s->rank, c, status);
-        if (status == MLOS_ETIMEDOUT) { /* the deadline: stop the others waiting in collectives */
-            __atomic_store_n(&hdr(g)->abort, mlos_to_le32(MLOS_GROUP_ABORT_TIMEOUT), __ATOMIC_RELEASE);
-            mlos__group_nodes_mark(g->members, g->n, g->group->id, g->group->generation, MLOS_GROUP_WORD_ABORT,
-                                   MLOS_GROUP_ABORT_TIMEOUT);
-            wake_all(g);
-        }
+        if (status == MLOS_ETIMEDOUT) /* the deadline: stop the others waiting in collectives */
+            set_abort(g, MLOS_GROUP_ABORT_TIMEOUT);
+        else
+            failed_under_others(g, s->rank, status);
     } else if (status < 0 && !g->op_status) {
         g->op_status = status;
         snprintf(g->error, sizeof(g->error), "rank %u (shard %u) could not %s the group: %s", s->rank,
@@ -549,6 +573,7 @@ int mlos_group_create(uv_loop_t *loop, mlos_group_t *group, const struct mlos_gr
     g->ring_bytes = ring;
     g->spin_us = o->spin_us;
     g->master_rank = -1;
+    g->abort_rank = -1;
     for (unsigned r = 0; r < o->n; r++) {
         g->members[r] = o->members[r];
         if (!o->members[r]) {
@@ -654,6 +679,11 @@ static int group_call(mlos_group_t *group, mlos_group_call_t *req, const char *t
     g->t0 = uv_hrtime();
     g->pending = 0;
     g->master_overran = 0;
+    /* A failure that ended nobody's collective leaves the group whole: the
+     * word it set goes before anyone runs again. */
+    if (g->abort_rank >= 0)
+        set_abort(g, 0);
+    g->abort_rank = -1;
     memset(g->results, 0, sizeof(g->results));
     int first_err = 0;
     for (unsigned r = 0; r < g->n; r++) {
@@ -679,12 +709,8 @@ static int group_call(mlos_group_t *group, mlos_group_call_t *req, const char *t
         g->op = OP_NONE;
         return first_err == MLOS_ETOOBIG ? MLOS_ETOOBIG : MLOS_ESHARDDIED;
     }
-    if (first_err) { /* some ranks could not even be asked: the others must not wait for them */
-        __atomic_store_n(&hdr(g)->abort, mlos_to_le32(MLOS_GROUP_ABORT_CLOSED), __ATOMIC_RELEASE);
-        mlos__group_nodes_mark(g->members, g->n, group->id, group->generation, MLOS_GROUP_WORD_ABORT,
-                               MLOS_GROUP_ABORT_CLOSED);
-        wake_all(g);
-    }
+    if (first_err) /* some ranks could not even be asked: the others must not wait for them */
+        set_abort(g, MLOS_GROUP_ABORT_CLOSED);
     return 0;
 }
 
@@ -721,6 +747,12 @@ static void call_done(struct mlos_group_impl *g)
         req->status = MLOS_ESHARDDIED;
         req->failed_rank = group->failed_rank;
         req->error = group->error;
+    } else if (g->abort_rank >= 0) { /* the failure that ended the others' collectives is the cause */
+        int r = g->abort_rank;
+        req->status = g->results[r].status;
+        req->failed_rank = r;
+        snprintf(msg, sizeof(msg), "rank %d: %.500s", r, g->results[r].error);
+        req->error = msg;
     } else {
         for (unsigned r = 0; r < g->n; r++)
             if (g->results[r].status) {
@@ -745,6 +777,15 @@ static void call_done(struct mlos_group_impl *g)
                          who(g, r, wb, sizeof(wb)), g->results[r].error);
                 set_broken(g, (int)r, msg);
             }
+    /* The same for collectives ended by a rank's failure: the others' frames
+     * to it, or its to them, may still be in the rings. */
+    for (unsigned r = 0; r < g->n && group->failed_rank < 0 && g->abort_rank >= 0; r++)
+        if (g->results[r].status == MLOS_ECANCELED) {
+            char wb[32];
+            snprintf(msg, sizeof(msg), "rank %d (%s) failed while others waited for it in collectives: %.400s",
+                     g->abort_rank, who(g, (unsigned)g->abort_rank, wb, sizeof(wb)), g->results[g->abort_rank].error);
+            set_broken(g, g->abort_rank, msg);
+        }
     g->call = NULL;
     req->cb(req, req->status);
     for (unsigned r = 0; r < g->n; r++) {
@@ -804,10 +845,7 @@ int mlos_group_close(mlos_group_t *group, mlos_group_close_cb cb)
     g->close_cb = cb;
     g->state = G_CLOSING;
     /* Members still in a collective of a running call give up. */
-    __atomic_store_n(&hdr(g)->abort, mlos_to_le32(MLOS_GROUP_ABORT_CLOSED), __ATOMIC_RELEASE);
-    mlos__group_nodes_mark(g->members, g->n, group->id, group->generation, MLOS_GROUP_WORD_ABORT,
-                           MLOS_GROUP_ABORT_CLOSED);
-    wake_all(g);
+    set_abort(g, MLOS_GROUP_ABORT_CLOSED);
     if (g->op != OP_NONE)
         return 0; /* the running operation ends first (op_finished sees G_CLOSING) */
     defer(g, close_later);

@@ -56,6 +56,13 @@
  * The group is then broken (later calls fail at once with
  * MLOS_ESHARDDIED) until mlos_group_reform puts a replacement at that rank;
  * an idempotent step is then simply called again.
+ * A rank whose task fails while others are still running the call (they
+ * may wait for it in a collective, for ever without a deadline) ends
+ * theirs: their collectives fail MLOS_ECANCELED, and the call completes
+ * with that rank's status and failed_rank. If a collective was so ended,
+ * the group is broken as after a deadline (frames may be left in the
+ * rings) until re-formed, the same shard may be put back in place; ranks
+ * that all fail on their own leave it whole.
  *
  * Nodes: members may also be shards behind node agents (mlos_node_spawn
  * with .group_mem, master/cluster.h), mixed with local ones and spread

@@ -5,7 +5,7 @@
  * a replacement, many groups at once, members asleep while frames for
  * later steps wait, and bad options.
  *
- *   test_groups process | x86_64 | ppc | mixed | failure | failure-ppc | many | errors | pool | hostile | poll
+ *   test_groups process | x86_64 | ppc | mixed | failure | failure-ppc | fails | many | errors | pool | hostile | poll
  *               | sleepers | user BIN
  */
 #define _GNU_SOURCE
@@ -319,6 +319,60 @@ static void case_failure_of(const char *arch)
     }
 }
 
+
+/* A rank whose task fails while the others wait for it in a barrier: the
+ * call still ends (no deadline given), naming that rank and its error; the
+ * others' collectives end MLOS_ECANCELED; the group is broken (frames may
+ * be left in the rings) until re-formed, here with the same shard in
+ * place. A call in which every rank fails on its own, waiting for nobody,
+ * leaves the group whole. */
+static void case_fails(void)
+{
+    mlos_shard_t s[3];
+    mlos_shard_t *m[3];
+    mlos_group_t g;
+    struct gcall c;
+    for (unsigned i = 0; i < 3; i++) {
+        spawn(&s[i], "process");
+        m[i] = &s[i];
+    }
+    make_group(&g, m, 3, 0, 0);
+    uint8_t arg[8];
+    mlos_put_le32(arg, 0);     /* barriers for ever ... */
+    mlos_put_le32(arg + 4, 2); /* ... but rank 1 fails at once */
+    uint64_t t0 = now_ms();
+    int rc = gcall(&g, &c, "group.barriers", arg, sizeof(arg), 0);
+    printf("rank 1 failed under the others' barrier: %s after %llu ms: %s\n", mlos_strerror(rc),
+           (unsigned long long)(now_ms() - t0), c.error);
+    CHECK_EQ(rc, MLOS_ETASK);
+    CHECK_EQ(c.failed_rank, 1);
+    CHECK(strstr(c.error, "rank 1") && strstr(c.error, "asked to fail"));
+    CHECK_EQ(c.rank_status[1], MLOS_ETASK);
+    CHECK_EQ(c.rank_status[0], MLOS_ECANCELED);
+    CHECK_EQ(c.rank_status[2], MLOS_ECANCELED);
+    CHECK(strstr(c.rank_error[0], "another rank's task failed"));
+    CHECK_EQ(g.failed_rank, 1);
+    struct gcall c2;
+    gcall_prepare(&c2);
+    CHECK_EQ(mlos_group_call(&g, &c2.req, "group.barriers", "\1\0\0\0", 4, 0, gcall_done), MLOS_ESHARDDIED);
+    struct reformed ref = {0, 0};
+    g.data = &ref;
+    CHECK_EQ(mlos_group_reform(&g, 1, &s[1], on_ref), 0);
+    while (!ref.done)
+        uv_run(loop, UV_RUN_ONCE);
+    CHECK_EQ(ref.st, 0);
+    check_one(&g, m, MLOS_GC_ALLREDUCE, 2, 0, 0, 5000, 11, NULL, NULL);
+    /* Every rank fails on its own: each says why, the group stays whole. */
+    rc = gcall(&g, &c, "group.check", "short", 5, 0);
+    CHECK_EQ(rc, MLOS_EINVAL);
+    for (unsigned r = 0; r < 3; r++)
+        CHECK_EQ(c.rank_status[r], MLOS_EINVAL);
+    CHECK_EQ(g.failed_rank, -1);
+    check_one(&g, m, MLOS_GC_BARRIER, 0, 0, 0, 0, 12, NULL, NULL);
+    printf("re-formed in place, the step runs; a call every rank fails alone leaves the group whole\n");
+    mlos_group_close_sync(&g);
+    stop_all(s, 3);
+}
 
 struct many {
     mlos_group_call_t req;
@@ -694,6 +748,8 @@ int main(int argc, char **argv)
             case_mixed();
         else if (!strcmp(argv[i], "failure"))
             case_failure_of("process");
+        else if (!strcmp(argv[i], "fails"))
+            case_fails();
         else if (!strcmp(argv[i], "failure-ppc"))
             case_failure_of("ppc");
         else if (!strcmp(argv[i], "many"))

@@ -124,6 +124,9 @@ static int check_down(struct mlos_comm *c)
     }
     if (ab == MLOS_GROUP_ABORT_TIMEOUT)
         return mlos__comm_fail(c, MLOS_ETIMEDOUT, "group %u: the master aborted the call (deadline)", c->id);
+    if (ab == MLOS_GROUP_ABORT_FAILED)
+        return mlos__comm_fail(c, MLOS_ECANCELED, "group %u: another rank's task failed, so this collective cannot end",
+                               c->id);
     if (ab)
         return mlos__comm_fail(c, MLOS_ESTOPPED, "group %u: the master is closing the group", c->id);
     return 0;

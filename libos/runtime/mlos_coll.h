@@ -22,6 +22,7 @@
  *   MLOS_ESHARDDIED  a member went down; mlos_comm_failed_rank names it.
  *                    The group stays broken until the master re-forms it.
  *   MLOS_ETIMEDOUT   the master aborted the group call (its deadline).
+ *   MLOS_ECANCELED   another rank's task failed: the master ended the call.
  *   MLOS_ESTOPPED    the master is closing the group.
  *   MLOS_EPROTO      a peer sent what this collective did not expect.
  *   MLOS_EINVAL      bad argument (rank out of range, NULL buffer, ...).

@@ -31,6 +31,7 @@ const char *mlos_strerror(int err)
     case MLOS_ECONNREFUSED: return "connection refused";
     case MLOS_EAUTH: return "authentication failed";
     case MLOS_EBUSY: return "resource in use";
+    case MLOS_ECANCELED: return "cancelled: another part of the operation failed";
     default: return "unknown error";
     }
 }

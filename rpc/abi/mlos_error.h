@@ -35,6 +35,7 @@ enum mlos_error {
     MLOS_ECONNREFUSED = -24, /* nobody listens at that address */
     MLOS_EAUTH = -25,      /* peer failed authentication, or no shared secret to authenticate with */
     MLOS_EBUSY = -26,      /* in use: e.g. a shrink went only part of the way, memory is in use */
+    MLOS_ECANCELED = -27,  /* ended because another part of the operation failed (a group rank) */
 };
 
 #ifdef __cplusplus

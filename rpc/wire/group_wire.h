@@ -50,6 +50,7 @@ enum mlos_group_down {
     MLOS_GROUP_DOWN_LEFT = 3,   /* stopped or removed from the group */
     MLOS_GROUP_ABORT_TIMEOUT = 4, /* abort: a group call overran its deadline */
     MLOS_GROUP_ABORT_CLOSED = 5,  /* abort: the master closed the group */
+    MLOS_GROUP_ABORT_FAILED = 6,  /* abort: a rank's task failed while others could wait for it */
 };
 
 struct mlos_group_hdr {

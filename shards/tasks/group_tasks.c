@@ -227,13 +227,17 @@ static int group_get(struct mlos_task_ctx *ctx)
 MLOS_TASK("group.get", group_get);
 
 /* Barriers until one fails (or le32 count of them, if nonzero): for
- * failure tests, the error names the rank that went down. */
+ * failure tests, the error names the rank that went down. An optional
+ * second le32, rank + 1: that rank fails its task at once instead, while
+ * the others wait for it in their first barrier. */
 static int group_barriers(struct mlos_task_ctx *ctx)
 {
     struct mlos_comm *c = need_comm(ctx);
     if (!c)
         return MLOS_EINVAL;
     uint32_t count = ctx->arg_len >= 4 ? mlos_get_le32(ctx->arg) : 0;
+    if (ctx->arg_len >= 8 && mlos_get_le32(ctx->arg + 4) == (uint32_t)mlos_comm_rank(c) + 1)
+        return mlos_task_fail(ctx, MLOS_ETASK, "rank %d was asked to fail", mlos_comm_rank(c));
     for (uint32_t i = 0; !count || i < count; i++) {
         int rc = mlos_barrier(c);
         if (rc < 0)

@@ -59,12 +59,7 @@ static void check_one(mlos_group_t *grp, mlos_shard_t **m, int which, int type, 
 {
     uint8_t arg[32];
     struct gcall g;
-    mlos_put_le32(arg, (uint32_t)which);
-    mlos_put_le32(arg + 4, (uint32_t)type);
-    mlos_put_le32(arg + 8, (uint32_t)op);
-    mlos_put_le32(arg + 12, root);
-    mlos_put_le64(arg + 16, count);
-    mlos_put_le64(arg + 24, seed);
+    mlos_gc_encode(arg, (uint32_t)which, (uint32_t)type, (uint32_t)op, root, count, seed);
     int rc = gcall(grp, &g, "group.check", arg, sizeof(arg), 60000);
     if (rc)
         fprintf(stderr, "%s n=%u type %d op %d root %u count %llu: %s (%s)\n", which_name[which], grp->n, type, op,
@@ -403,12 +398,7 @@ static void case_many(void)
     uint8_t arg[32];
     struct many x[4];
     memset(x, 0, sizeof(x));
-    mlos_put_le32(arg, MLOS_GC_ALLREDUCE);
-    mlos_put_le32(arg + 4, 2);
-    mlos_put_le32(arg + 8, 0);
-    mlos_put_le32(arg + 12, 0);
-    mlos_put_le64(arg + 16, 20000);
-    mlos_put_le64(arg + 24, 4242);
+    mlos_gc_encode(arg, MLOS_GC_ALLREDUCE, 2, 0, 0, 20000, 4242);
     for (unsigned k = 0; k < 4; k++) {
         x[k].req.data = &x[k];
         CHECK_EQ(mlos_group_call(&g[k], &x[k].req, "group.check", arg, 32, 60000, on_many), 0);

@@ -227,12 +227,7 @@ static void check_one(mlos_group_t *grp, mlos_shard_t **m, int which, int type, 
     uint8_t arg[32];
     struct gcall g;
     int mr = mlos_group_master_rank(grp);
-    mlos_put_le32(arg, (uint32_t)which);
-    mlos_put_le32(arg + 4, (uint32_t)type);
-    mlos_put_le32(arg + 8, (uint32_t)op);
-    mlos_put_le32(arg + 12, root);
-    mlos_put_le64(arg + 16, count);
-    mlos_put_le64(arg + 24, seed);
+    mlos_gc_encode(arg, (uint32_t)which, (uint32_t)type, (uint32_t)op, root, count, seed);
     int rc = gcall(grp, &g, "group.check", mr >= 0 ? master_check : NULL, arg, sizeof(arg), 60000);
     if (rc)
         fprintf(stderr, "%s n=%u master rank %d type %d op %d root %u count %llu: %s (%s)\n", which_name[which],

@@ -28,6 +28,18 @@ struct mlos_gc {
     size_t in_len, out_len; /* this rank's input and output bytes */
 };
 
+/* The argument, as the master side builds it. */
+static inline void mlos_gc_encode(uint8_t a[32], uint32_t which, uint32_t type, uint32_t op, uint32_t root,
+                                  uint64_t count, uint64_t seed)
+{
+    mlos_put_le32(a, which);
+    mlos_put_le32(a + 4, type);
+    mlos_put_le32(a + 8, op);
+    mlos_put_le32(a + 12, root);
+    mlos_put_le64(a + 16, count);
+    mlos_put_le64(a + 24, seed);
+}
+
 /* Decode the argument for rank me of n and size its buffers. */
 static inline void mlos_gc_decode(const uint8_t a[32], uint32_t me, uint32_t n, struct mlos_gc *g)
 {

@@ -235,12 +235,7 @@ static void check_one(mlos_group_t *grp, mlos_shard_t **m, int which, int type, 
 {
     uint8_t arg[32];
     struct gcall g;
-    mlos_put_le32(arg, (uint32_t)which);
-    mlos_put_le32(arg + 4, (uint32_t)type);
-    mlos_put_le32(arg + 8, (uint32_t)op);
-    mlos_put_le32(arg + 12, root);
-    mlos_put_le64(arg + 16, count);
-    mlos_put_le64(arg + 24, seed);
+    mlos_gc_encode(arg, (uint32_t)which, (uint32_t)type, (uint32_t)op, root, count, seed);
     int rc = gcall(grp, &g, "group.check", arg, sizeof(arg), 60000);
     if (rc)
         fprintf(stderr, "collective %d n=%u type %d op %d count %llu: %s (%s)\n", which, grp->n, type, op,
@@ -807,12 +802,7 @@ static void check_one_m(mlos_group_t *grp, mlos_shard_t **m, int which, int type
 {
     uint8_t arg[32];
     struct gcall g;
-    mlos_put_le32(arg, (uint32_t)which);
-    mlos_put_le32(arg + 4, (uint32_t)type);
-    mlos_put_le32(arg + 8, (uint32_t)op);
-    mlos_put_le32(arg + 12, root);
-    mlos_put_le64(arg + 16, count);
-    mlos_put_le64(arg + 24, seed);
+    mlos_gc_encode(arg, (uint32_t)which, (uint32_t)type, (uint32_t)op, root, count, seed);
     memset(&g, 0, sizeof(g));
     g.req.data = &g;
     int rc = mlos_group_call_master(grp, &g.req, "group.check", master_check, NULL, arg, sizeof(arg), 60000, gcall_done);
